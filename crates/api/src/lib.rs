@@ -1,1 +1,2 @@
-//! placeholder
+//! The API groups of tke-rs: types, strategies and resource definitions.
+pub mod platform;

@@ -1,6 +1,19 @@
 //! The generic Kubernetes-style API server every tke-rs component is built on: one handler for
 //! every verb of every resource, driven by each resource's [`resource::ResourceDef`].
 
+pub mod apply;
+pub mod auth;
+pub mod discovery;
+pub mod http;
+pub mod metrics;
+pub mod object;
+pub mod openapi;
+pub mod patch;
 pub mod resource;
+pub mod server;
+pub mod store;
+pub mod table;
+pub mod tls;
 
 pub use resource::{Column, Context, DeleteDecision, ResourceDef, Strategy, Subresources, TypedStrategy, UserInfo, Verbs, typed};
+pub use server::{ApiServer, VersionInfo};

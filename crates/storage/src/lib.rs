@@ -199,3 +199,10 @@ pub fn prefix_end(prefix: &str) -> String {
     // An empty prefix (or all 0xff) ranges to the end of the key space.
     "\u{10ffff}".to_string()
 }
+
+pub mod cache;
+pub mod embedded;
+pub mod etcd;
+
+/// STUB (being replaced): compacts history older than one interval, every interval.
+pub fn spawn_compactor(_store: std::sync::Arc<dyn Store>, _interval: std::time::Duration) {}

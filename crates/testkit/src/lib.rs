@@ -2,3 +2,4 @@
 //! need (etcd, ...), runs the real `kubectl`, and cleans up after itself.
 
 pub mod tke;
+pub mod etcd;

@@ -1,1 +1,67 @@
-fn main() {}
+//! `tke`: the tke-rs platform in one binary. `tke up` runs every component in one process;
+//! the other subcommands are tools.
+
+mod config;
+mod up;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "tke", version, about = "tke-rs: a container platform that runs many Kubernetes clusters for many teams", args_override_self = true)]
+struct Cli {
+    /// Log filter (tracing's EnvFilter syntax), e.g. `info` or `apiserver=debug`.
+    #[arg(long, env = "TKE_LOG", default_value = "info", global = true)]
+    log: String,
+    /// Log format: `text` for people, `json` for log collectors.
+    #[arg(long, env = "TKE_LOG_FORMAT", default_value = "text", global = true)]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole platform in one process (embedded store by default).
+    Up(up::UpArgs),
+}
+
+fn init_tracing(filter: &str, format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let args = match config::args_with_config_file(std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
+    init_tracing(&cli.log, &cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Up(args) => up::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

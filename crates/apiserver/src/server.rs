@@ -1,0 +1,238 @@
+//! The API server: the resources of one or more groups on one store, with health, version,
+//! metrics, discovery and OpenAPI, as one axum `Router` (authentication is layered on by the
+//! caller, see [`crate::auth`]).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, atomic::{AtomicBool, Ordering}},
+    time::Instant,
+};
+
+use apimachinery::ApiError;
+use axum::{
+    Router,
+    body::Body,
+    extract::{Request, State},
+    http::{HeaderValue, Method, Response, StatusCode, header},
+};
+use serde_json::{Value, json};
+use storage::Store;
+
+use crate::{
+    discovery,
+    http::{self, ResourceRequest, error_response, json_response},
+    metrics::{Metrics, RequestLabels, ResourceLabels},
+    openapi,
+    resource::{ResourceDef, UserInfo},
+    store::ResourceStore,
+};
+
+/// Static facts about the build, served at `/version`.
+#[derive(Clone, Debug)]
+pub struct VersionInfo {
+    pub git_version: String,
+    pub git_commit: String,
+}
+
+impl Default for VersionInfo {
+    fn default() -> Self {
+        Self { git_version: format!("v{}", env!("CARGO_PKG_VERSION")), git_commit: String::new() }
+    }
+}
+
+pub struct ApiServer {
+    stores: HashMap<(String, String, String), Arc<ResourceStore>>,
+    defs: Vec<ResourceDef>,
+    store: Arc<dyn Store>,
+    openapi: openapi::OpenApiDocs,
+    version: Value,
+    pub metrics: Arc<Metrics>,
+    ready: AtomicBool,
+}
+
+impl ApiServer {
+    /// Starts a watch cache for every resource and builds the discovery and OpenAPI documents.
+    pub async fn new(store: Arc<dyn Store>, defs: Vec<ResourceDef>, key_root: &str, version: VersionInfo) -> Result<Arc<Self>, ApiError> {
+        let mut stores = HashMap::new();
+        for def in &defs {
+            let rs = ResourceStore::new(def.clone(), store.clone(), key_root).await?;
+            stores.insert((def.group.to_string(), def.version.to_string(), def.plural.to_string()), rs);
+        }
+        let openapi = openapi::build(&defs, &version.git_version);
+        let version_doc = json!({
+            "major": "1", "minor": "32",
+            "gitVersion": version.git_version,
+            "gitCommit": version.git_commit,
+            "gitTreeState": "clean",
+            "buildDate": "",
+            "goVersion": "",
+            "compiler": "rustc",
+            "platform": format!("{}/{}", std::env::consts::OS, if std::env::consts::ARCH == "x86_64" { "amd64" } else { std::env::consts::ARCH }),
+        });
+        Ok(Arc::new(Self { stores, defs, store, openapi, version: version_doc, metrics: Metrics::new(), ready: AtomicBool::new(true) }))
+    }
+
+    pub fn defs(&self) -> &[ResourceDef] {
+        &self.defs
+    }
+
+    /// The store of one resource, for in-process callers (controllers, tests).
+    pub fn resource(&self, group: &str, version: &str, plural: &str) -> Option<&Arc<ResourceStore>> {
+        self.stores.get(&(group.to_string(), version.to_string(), plural.to_string()))
+    }
+
+    /// Marks the server as shutting down: `/readyz` fails so load balancers drain it.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new().fallback(handle).with_state(self.clone())
+    }
+
+    async fn health(&self, path: &str) -> Response<Body> {
+        let ok = if path.starts_with("/livez") {
+            Ok(())
+        } else if !self.ready.load(Ordering::SeqCst) {
+            Err("shutting down".to_string())
+        } else {
+            self.store.revisions().await.map(|_| ()).map_err(|e| e.to_string())
+        };
+        let (code, text) = match ok {
+            Ok(()) => (StatusCode::OK, "ok".to_string()),
+            Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("[-]storage failed: {e}\nhealthz check failed")),
+        };
+        let mut resp = Response::new(Body::from(text));
+        *resp.status_mut() = code;
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        resp
+    }
+
+    fn group_versions(&self, group: &str) -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = self.defs.iter().filter(|d| d.group == group).map(|d| d.version).collect();
+        v.dedup();
+        v
+    }
+
+    fn is_namespaced(&self, group: &str, version: &str, plural: &str) -> bool {
+        self.resource(group, version, plural).is_some_and(|r| r.def.namespaced)
+    }
+}
+
+fn verb_of(method: &Method, has_name: bool, watch: bool) -> &'static str {
+    match (method, has_name) {
+        (&Method::GET, _) if watch => "watch",
+        (&Method::GET, true) => "get",
+        (&Method::GET, false) => "list",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, true) => "delete",
+        (&Method::DELETE, false) => "deletecollection",
+        _ => "other",
+    }
+}
+
+fn raw(code: StatusCode, content_type: &str, body: impl Into<Body>) -> Response<Body> {
+    let mut resp = Response::new(body.into());
+    *resp.status_mut() = code;
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    match path.as_str() {
+        p if p == "/healthz" || p == "/readyz" || p == "/livez" || p.starts_with("/healthz/") || p.starts_with("/readyz/") || p.starts_with("/livez/") => {
+            return server.health(p).await;
+        }
+        "/version" | "/version/" => return json_response(StatusCode::OK, serde_json::to_vec(&server.version).unwrap_or_default()),
+        "/metrics" => return raw(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", server.metrics.render()),
+        "/api" | "/api/" => {
+            return match discovery::negotiate(&accept) {
+                discovery::DiscoveryFormat::Aggregated { version, content_type } => {
+                    raw(StatusCode::OK, &content_type, serde_json::to_vec(&discovery::aggregated_discovery(&[], version)).unwrap_or_default())
+                }
+                discovery::DiscoveryFormat::Legacy => json_response(StatusCode::OK, serde_json::to_vec(&discovery::api_versions()).unwrap_or_default()),
+            };
+        }
+        "/apis" | "/apis/" => {
+            return match discovery::negotiate(&accept) {
+                discovery::DiscoveryFormat::Aggregated { version, content_type } => {
+                    raw(StatusCode::OK, &content_type, serde_json::to_vec(&discovery::aggregated_discovery(&server.defs, version)).unwrap_or_default())
+                }
+                discovery::DiscoveryFormat::Legacy => json_response(StatusCode::OK, serde_json::to_vec(&discovery::api_group_list(&server.defs)).unwrap_or_default()),
+            };
+        }
+        _ => {}
+    }
+    if let Some(resp) = openapi::serve(&server.openapi, &path, req.uri().query(), req.headers()) {
+        return resp;
+    }
+    let Some(rest) = path.strip_prefix("/apis/") else {
+        return error_response(&ApiError::new(apimachinery::error::Reason::NotFound, format!("the server could not find the requested resource (path {path})")));
+    };
+    let mut parts = rest.splitn(3, '/');
+    let group = parts.next().unwrap_or("").to_string();
+    let version = parts.next().unwrap_or("").to_string();
+    let tail = parts.next().unwrap_or("").to_string();
+    if version.is_empty() {
+        return match discovery::api_group(&server.defs, &group) {
+            Some(doc) => json_response(StatusCode::OK, serde_json::to_vec(&doc).unwrap_or_default()),
+            None => error_response(&ApiError::new(apimachinery::error::Reason::NotFound, "the server could not find the requested resource")),
+        };
+    }
+    if tail.is_empty() {
+        return match discovery::api_resource_list(&server.defs, &group, &version) {
+            Some(doc) => json_response(StatusCode::OK, serde_json::to_vec(&doc).unwrap_or_default()),
+            None => error_response(&ApiError::new(apimachinery::error::Reason::NotFound, "the server could not find the requested resource")),
+        };
+    }
+    let not_found = || error_response(&ApiError::new(apimachinery::error::Reason::NotFound, format!("the server could not find the requested resource (path {path})")));
+    let Some(target) = http::parse_target(&tail, |p| server.is_namespaced(&group, &version, p)) else { return not_found() };
+    let Some(store) = server.resource(&group, &version, &target.plural).cloned() else {
+        if server.group_versions(&group).is_empty() {
+            return not_found();
+        }
+        return not_found();
+    };
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, http::MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return error_response(&ApiError::too_large(format!("the request body is larger than the limit of {} bytes", http::MAX_BODY))),
+    };
+    let query = http::parse_query(parts.uri.query());
+    let watch = query.get("watch").is_some_and(|w| w == "true" || w == "1");
+    let verb = verb_of(&parts.method, target.name.is_some(), watch);
+    let user = parts.extensions.get::<UserInfo>().cloned().unwrap_or_default();
+    let labels = ResourceLabels { group: group.clone(), resource: target.plural.clone() };
+    let started = Instant::now();
+    let rr = ResourceRequest { store: &store, target, method: parts.method, headers: parts.headers, query, user, body };
+    let resp = rr.serve().await;
+    server.metrics.requests.get_or_create(&RequestLabels { verb: verb.into(), group, resource: labels.resource.clone(), code: resp.status().as_u16().to_string() }).inc();
+    if verb == "watch" {
+        let gauge = server.metrics.watchers.get_or_create(&labels).clone();
+        gauge.inc();
+        let (parts, body) = resp.into_parts();
+        let guard = WatchGuard(gauge);
+        let stream = http_body_util::BodyStream::new(body);
+        let stream = futures::StreamExt::map(stream, move |f| {
+            let _keep = &guard;
+            f.map(|frame| frame.into_data().unwrap_or_default())
+        });
+        return Response::from_parts(parts, Body::from_stream(stream));
+    }
+    server.metrics.latency.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    resp
+}
+
+/// Decrements the open-watch gauge when the watch response ends.
+struct WatchGuard(prometheus_client::metrics::gauge::Gauge);
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
