@@ -54,6 +54,44 @@ impl Metrics {
         let mut out = String::new();
         let r = self.registry.lock().unwrap_or_else(|p| p.into_inner());
         let _ = encode(&mut out, &r);
+        drop(r);
+        // `encode` ends with "# EOF"; the process metrics go before it.
+        if out.ends_with("# EOF\n") {
+            out.truncate(out.len() - "# EOF\n".len());
+        }
+        out.push_str(&process_metrics());
+        out.push_str("# EOF\n");
         out
     }
+}
+
+/// The process's resident memory, CPU time and open file descriptors in the names Prometheus'
+/// client libraries use, read from `/proc` (empty where `/proc` is missing).
+fn process_metrics() -> String {
+    let mut out = String::new();
+    let page = 4096u64;
+    if let Ok(statm) = std::fs::read_to_string("/proc/self/statm") {
+        let mut fields = statm.split_whitespace().map(|f| f.parse::<u64>().unwrap_or(0));
+        let virt = fields.next().unwrap_or(0);
+        let rss = fields.next().unwrap_or(0);
+        out.push_str("# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\n");
+        out.push_str(&format!("process_resident_memory_bytes {}\n", rss * page));
+        out.push_str("# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n# TYPE process_virtual_memory_bytes gauge\n");
+        out.push_str(&format!("process_virtual_memory_bytes {}\n", virt * page));
+    }
+    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+        // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+        if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            let cpu = (ticks(11) + ticks(12)) as f64 / 100.0;
+            out.push_str("# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n# TYPE process_cpu_seconds_total counter\n");
+            out.push_str(&format!("process_cpu_seconds_total {cpu}\n"));
+        }
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        out.push_str("# HELP process_open_fds Number of open file descriptors.\n# TYPE process_open_fds gauge\n");
+        out.push_str(&format!("process_open_fds {}\n", fds.count()));
+    }
+    out
 }

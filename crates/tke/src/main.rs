@@ -1,6 +1,7 @@
 //! `tke`: the tke-rs platform in one binary. `tke up` runs every component in one process;
 //! the other subcommands are tools.
 
+mod bench;
 mod config;
 mod up;
 
@@ -23,6 +24,9 @@ struct Cli {
 enum Command {
     /// Run the whole platform in one process (embedded store by default).
     Up(up::UpArgs),
+    /// Measure a running server (or a temporary one): create, get, update, list, watch fan-out
+    /// and memory per object, printed as throughput and latency percentiles.
+    Bench(bench::BenchArgs),
 }
 
 fn init_tracing(filter: &str, format: &str) {
@@ -55,6 +59,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Up(args) => up::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {
