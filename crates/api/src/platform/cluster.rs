@@ -987,3 +987,251 @@ pub fn definition() -> ResourceDef {
         strategy: typed::<Cluster, _>(ClusterStrategy),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::common::test_ctx;
+    use apimachinery::error::FieldErrorKind;
+    use serde_json::json;
+
+    fn cluster(v: Value) -> Cluster {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn baremetal() -> Cluster {
+        cluster(json!({
+            "metadata": {"name": "cls-abc1"},
+            "spec": {"type": "Baremetal", "version": "1.21.4-tke.3", "clusterCIDR": "10.244.0.0/16",
+                     "machines": [{"ip": "10.0.0.1", "password": "cGFzcw=="}]}
+        }))
+    }
+
+    fn running(mut c: Cluster) -> Cluster {
+        ClusterStrategy.prepare_for_create(&test_ctx("t1", false), &mut c).unwrap();
+        let s = c.status_mut();
+        s.phase = Some(phase::RUNNING.into());
+        s.version = Some("1.21.4-tke.3".into());
+        c
+    }
+
+    fn fields(errs: &[FieldError]) -> Vec<&str> {
+        errs.iter().map(|e| e.field.as_str()).collect()
+    }
+
+    #[test]
+    fn create_sets_tenant_finalizer_defaults_and_phase() {
+        let mut c = cluster(json!({
+            "metadata": {},
+            "spec": {"type": "Imported", "tenantID": "other", "finalizers": []},
+            "status": {"phase": "Running", "version": "1.30.0", "addresses": [{"type": "Advertise", "host": "10.0.0.1", "port": 6443}]}
+        }));
+        ClusterStrategy.prepare_for_create(&test_ctx("t1", false), &mut c).unwrap();
+        assert_eq!(c.spec.tenant_id.as_deref(), Some("t1"), "a non-admin cannot pick the tenant");
+        assert_eq!(c.metadata["generateName"], "cls-");
+        assert_eq!(c.spec.finalizers, Some(vec!["cluster".to_string()]));
+        assert_eq!(c.spec.dns_domain.as_deref(), Some("cluster.local"));
+        let status = c.status.as_ref().unwrap();
+        assert_eq!(status.phase.as_deref(), Some("Initializing"));
+        assert_eq!(status.version, None, "status is reset");
+        assert_eq!(status.addresses.as_ref().map(Vec::len), Some(1), "addresses of an imported cluster are kept");
+
+        let mut c = cluster(json!({"metadata": {"name": "cls-x"}, "spec": {"type": "Imported", "tenantID": "other"}}));
+        ClusterStrategy.prepare_for_create(&test_ctx("t1", true), &mut c).unwrap();
+        assert_eq!(c.spec.tenant_id.as_deref(), Some("other"), "an administrator may create for another tenant");
+        assert!(c.metadata.get("generateName").is_none(), "a given name is kept");
+    }
+
+    #[test]
+    fn create_defaults_ssh_port_and_user() {
+        let mut c = baremetal();
+        ClusterStrategy.prepare_for_create(&test_ctx("t1", false), &mut c).unwrap();
+        let m = &c.spec.machines.as_ref().unwrap()[0];
+        assert_eq!((m.port, m.username.as_deref()), (Some(22), Some("root")));
+        assert!(ClusterStrategy.validate(&test_ctx("t1", false), &c).is_empty());
+    }
+
+    #[test]
+    fn bad_names_are_rejected_not_rewritten() {
+        let ctx = test_ctx("t1", false);
+        for name in ["prod", "cls-Prod", "cls-a-b", "cls-"] {
+            let mut c = baremetal();
+            c.metadata = json!({"name": name});
+            let errs = ClusterStrategy.validate(&ctx, &c);
+            assert_eq!(fields(&errs), vec!["metadata.name"], "{name}");
+            assert!(errs[0].detail.contains("\"global\" or \"cls-\""), "{}", errs[0].detail);
+        }
+        let mut c = baremetal();
+        c.metadata = json!({"name": "global"});
+        assert!(ClusterStrategy.validate(&ctx, &c).is_empty());
+        // A generated name from a bad prefix names the prefix, not the random name.
+        c.metadata = json!({"name": "prod-x7k2p", "generateName": "prod-"});
+        assert_eq!(fields(&ClusterStrategy.validate(&ctx, &c)), vec!["metadata.generateName"]);
+        c.metadata = json!({"name": "cls-x7k2p", "generateName": "cls-"});
+        assert!(ClusterStrategy.validate(&ctx, &c).is_empty());
+    }
+
+    #[test]
+    fn validation_names_each_bad_field() {
+        let c = cluster(json!({
+            "metadata": {"name": "cls-a"},
+            "spec": {
+                "type": "Cloud",
+                "clusterCIDR": "10.244.0.0/16", "serviceCIDR": "10.244.128.0/17", "dnsDomain": "Bad_Domain",
+                "machines": [{"ip": "10.0.0.300", "port": 70000, "password": "cGFzcw=="}, {"ip": "10.0.0.2"}, {"ip": "10.0.0.2", "privateKey": "!!"}],
+                "properties": {"maxNodePodNum": 100, "maxClusterServiceNum": 100},
+                "features": {"gpuType": "Magic", "hooks": {"OnBoot": "/x.sh"}, "ha": {"tke": {"vip": "vip", "vrid": 0}},
+                             "upgrade": {"mode": "Sometimes", "strategy": {"maxUnready": "ten"}}}
+            }
+        }));
+        let errs = ClusterStrategy.validate(&test_ctx("t1", false), &c);
+        let f = fields(&errs);
+        for expected in [
+            "spec.type",
+            "spec.serviceCIDR",
+            "spec.dnsDomain",
+            "spec.machines[0].ip",
+            "spec.machines[0].port",
+            "spec.machines[1].password",
+            "spec.machines[2].ip",
+            "spec.machines[2].privateKey",
+            "spec.properties.maxNodePodNum",
+            "spec.properties.maxClusterServiceNum",
+            "spec.features.gpuType",
+            "spec.features.hooks[OnBoot]",
+            "spec.features.ha.tke.vip",
+            "spec.features.ha.tke.vrid",
+            "spec.features.upgrade.mode",
+            "spec.features.upgrade.strategy.maxUnready",
+        ] {
+            assert!(f.contains(&expected), "missing {expected} in {f:?}");
+        }
+        let ty = errs.iter().find(|e| e.field == "spec.type").unwrap();
+        assert_eq!(ty.kind, FieldErrorKind::NotSupported);
+        assert!(ty.detail.contains("\"Baremetal\", \"Imported\", \"Edge\""));
+        let dup = errs.iter().find(|e| e.field == "spec.machines[2].ip").unwrap();
+        assert_eq!(dup.kind, FieldErrorKind::Duplicate);
+        let cidr = errs.iter().find(|e| e.field == "spec.serviceCIDR").unwrap();
+        assert!(cidr.detail.contains("overlaps spec.clusterCIDR"), "{}", cidr.detail);
+    }
+
+    #[test]
+    fn creation_needs_type_specific_fields() {
+        let ctx = test_ctx("t1", false);
+        let c = cluster(json!({"metadata": {"name": "cls-a"}, "spec": {"type": "Imported"}}));
+        assert_eq!(fields(&ClusterStrategy.validate(&ctx, &c)), vec!["status.addresses"]);
+        let c = cluster(json!({"metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal"}}));
+        assert_eq!(fields(&ClusterStrategy.validate(&ctx, &c)), vec!["spec.machines"]);
+        let c = cluster(json!({"metadata": {"name": "cls-a"}, "spec": {}}));
+        let errs = ClusterStrategy.validate(&ctx, &c);
+        assert_eq!(errs[0].field, "spec.type");
+        assert_eq!(errs[0].kind, FieldErrorKind::Required);
+        let c = cluster(json!({"metadata": {"name": "cls-a"}, "spec": {"type": "Imported"},
+            "status": {"addresses": [{"type": "Nowhere", "host": "", "port": 0, "path": "api"}]}}));
+        let f = ClusterStrategy.validate(&ctx, &c);
+        assert_eq!(fields(&f), vec!["status.addresses[0].type", "status.addresses[0].host", "status.addresses[0].port", "status.addresses[0].path"]);
+    }
+
+    #[test]
+    fn update_keeps_status_and_finalizers_and_rejects_immutable_changes() {
+        let ctx = test_ctx("t1", false);
+        let old = running(baremetal());
+        let mut new = old.clone();
+        new.status = Some(ClusterStatus { phase: Some("Failed".into()), ..Default::default() });
+        new.spec.finalizers = Some(vec![]);
+        new.spec.type_ = "Imported".into();
+        new.spec.tenant_id = Some("t2".into());
+        new.spec.cluster_cidr = Some("10.100.0.0/16".into());
+        ClusterStrategy.prepare_for_update(&ctx, &mut new, &old).unwrap();
+        assert_eq!(new.phase(), "Running", "status changes only through /status");
+        assert_eq!(new.spec.finalizers, old.spec.finalizers, "finalizers change only through /finalize");
+        let errs = ClusterStrategy.validate_update(&ctx, &new, &old);
+        assert_eq!(fields(&errs), vec!["spec.tenantID", "spec.type", "spec.clusterCIDR"]);
+        assert!(errs[1].detail.contains("field is immutable"), "{}", errs[1].detail);
+        assert_eq!(errs[0].kind, FieldErrorKind::Forbidden);
+    }
+
+    #[test]
+    fn version_change_upgrades_a_running_cluster() {
+        let ctx = test_ctx("t1", false);
+        let old = running(baremetal());
+        let mut new = old.clone();
+        new.spec.version = Some("1.22.5".into());
+        ClusterStrategy.prepare_for_update(&ctx, &mut new, &old).unwrap();
+        assert_eq!(new.phase(), "Upgrading");
+        assert!(ClusterStrategy.validate_update(&ctx, &new, &old).is_empty());
+
+        for (target, why) in [("1.20.1", "downgrading"), ("1.23.0", "one minor version at a time"), ("latest", "Kubernetes version")] {
+            let mut new = old.clone();
+            new.spec.version = Some(target.into());
+            ClusterStrategy.prepare_for_update(&ctx, &mut new, &old).unwrap();
+            let errs = ClusterStrategy.validate_update(&ctx, &new, &old);
+            assert!(errs.iter().any(|e| e.field == "spec.version" && e.detail.contains(why)), "{target}: {errs:?}");
+        }
+
+        let mut initializing = old.clone();
+        initializing.status_mut().phase = Some("Initializing".into());
+        let mut new = initializing.clone();
+        new.spec.version = Some("1.22.5".into());
+        ClusterStrategy.prepare_for_update(&ctx, &mut new, &initializing).unwrap();
+        let errs = ClusterStrategy.validate_update(&ctx, &new, &initializing);
+        assert_eq!(fields(&errs), vec!["spec.version"]);
+        assert!(errs[0].detail.contains("only be upgraded while Running (it is Initializing)"));
+    }
+
+    #[test]
+    fn machine_changes_scale_up_and_down() {
+        let ctx = test_ctx("t1", false);
+        let old = running(baremetal());
+        let mut up = old.clone();
+        up.spec.machines.as_mut().unwrap().push(ClusterMachine { ip: "10.0.0.2".into(), password: Some("cGFzcw==".into()), ..Default::default() });
+        ClusterStrategy.prepare_for_update(&ctx, &mut up, &old).unwrap();
+        assert_eq!(up.phase(), "Upscaling");
+        let scaling: Vec<&str> = up.spec.scaling_machines.iter().flatten().map(|m| m.ip.as_str()).collect();
+        assert_eq!(scaling, vec!["10.0.0.2"]);
+        assert!(ClusterStrategy.validate_update(&ctx, &up, &old).is_empty());
+
+        let mut grown = running(baremetal());
+        grown.spec.machines = up.spec.machines.clone();
+        let mut down = grown.clone();
+        down.spec.machines.as_mut().unwrap().remove(0);
+        ClusterStrategy.prepare_for_update(&ctx, &mut down, &grown).unwrap();
+        assert_eq!(down.phase(), "Downscaling");
+        let scaling: Vec<&str> = down.spec.scaling_machines.iter().flatten().map(|m| m.ip.as_str()).collect();
+        assert_eq!(scaling, vec!["10.0.0.1"]);
+        assert!(ClusterStrategy.validate_update(&ctx, &down, &grown).is_empty());
+
+        let mut empty = old.clone();
+        empty.spec.machines = Some(vec![]);
+        ClusterStrategy.prepare_for_update(&ctx, &mut empty, &old).unwrap();
+        let errs = ClusterStrategy.validate_update(&ctx, &empty, &old);
+        assert!(errs.iter().any(|e| e.field == "spec.machines" && e.detail.contains("at least one master")), "{errs:?}");
+    }
+
+    #[test]
+    fn delete_keeps_the_cluster_terminating() {
+        let c = running(baremetal());
+        let kept = ClusterStrategy.prepare_for_delete(&test_ctx("t1", false), &c).expect("kept until finalized");
+        assert_eq!(kept.phase(), "Terminating");
+        assert_eq!(kept.spec.finalizers, Some(vec!["cluster".to_string()]));
+    }
+
+    #[test]
+    fn round_trip_keeps_every_field() {
+        let v = json!({
+            "apiVersion": "platform.tkestack.io/v1", "kind": "Cluster",
+            "metadata": {"name": "cls-a", "labels": {"a": "b"}, "managedFields": [{"manager": "kubectl"}]},
+            "spec": {"type": "Baremetal", "tenantID": "default", "finalizers": [], "clusterCIDR": "10.244.0.0/16",
+                     "features": {"ipvs": true, "publicLB": false, "ipv6DualStack": false, "upgrade": {"strategy": {"maxUnready": 1}},
+                                  "authzWebhookAddr": {"builtin": {}}},
+                     "etcd": {"local": {"serverCertSANs": ["etcd"]}}, "bootstrapApps": [{"app": {"metadata": {}, "spec": {}}}],
+                     "machines": [{"ip": "10.0.0.1", "port": 22, "taints": [{"key": "k", "effect": "NoSchedule"}]}]},
+            "status": {"phase": "Running", "dnsIP": "10.96.0.10", "nodeCIDRMaskSizeIPv4": 24, "conditions": [{"type": "EnsureKubelet", "status": "True"}],
+                       "components": [{"type": "apiserver", "replicas": {"desired": 1, "current": 1, "available": 1, "updated": 1}}]}
+        });
+        let c = cluster(v.clone());
+        let back = serde_json::to_value(&c).unwrap();
+        assert!(apiserver::resource::unknown_fields(&v, &back).is_empty(), "{:?}", apiserver::resource::unknown_fields(&v, &back));
+        assert_eq!(back, v);
+    }
+}
