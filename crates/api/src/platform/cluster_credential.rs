@@ -171,3 +171,56 @@ pub fn definition() -> ResourceDef {
         strategy: typed::<ClusterCredential, _>(ClusterCredentialStrategy),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::common::test_ctx;
+
+    fn pem() -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    }
+
+    #[test]
+    fn create_sets_tenant_prefix_and_cluster_label() {
+        let mut cc: ClusterCredential =
+            serde_json::from_value(json!({"metadata": {"labels": {"x": "y"}}, "clusterName": "cls-a1", "caCert": pem(), "token": "t"})).unwrap();
+        ClusterCredentialStrategy.prepare_for_create(&test_ctx("t1", false), &mut cc).unwrap();
+        assert_eq!(cc.tenant_id.as_deref(), Some("t1"));
+        assert_eq!(cc.metadata["generateName"], "cc-");
+        assert_eq!(cc.metadata["labels"], json!({"x": "y", "tkestack.io/cluster-name": "cls-a1"}));
+        assert!(ClusterCredentialStrategy.validate(&test_ctx("t1", false), &cc).is_empty());
+    }
+
+    #[test]
+    fn certificates_must_be_pem_and_come_in_pairs() {
+        let cc: ClusterCredential = serde_json::from_value(json!({"clusterName": "bad", "caCert": "bm90IHBlbQ==", "clientCert": pem(), "etcdCAKey": "%%%"})).unwrap();
+        let errs = ClusterCredentialStrategy.validate(&test_ctx("t1", false), &cc);
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["clusterName", "etcdCAKey", "caCert", "clientKey"]);
+        assert!(!errs.iter().any(|e| e.detail.contains("bm90")), "secrets are not echoed");
+    }
+
+    #[test]
+    fn cluster_name_is_set_once() {
+        let ctx = test_ctx("t1", false);
+        let old: ClusterCredential = serde_json::from_value(json!({"tenantID": "t1"})).unwrap();
+        let mut new = old.clone();
+        new.cluster_name = Some("cls-a1".into());
+        ClusterCredentialStrategy.prepare_for_update(&ctx, &mut new, &old).unwrap();
+        assert!(ClusterCredentialStrategy.validate_update(&ctx, &new, &old).is_empty());
+        assert_eq!(new.metadata["labels"]["tkestack.io/cluster-name"], "cls-a1");
+        let mut moved = new.clone();
+        moved.cluster_name = Some("cls-b2".into());
+        let errs = ClusterCredentialStrategy.validate_update(&ctx, &moved, &new);
+        assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), vec!["clusterName"]);
+    }
+
+    #[test]
+    fn round_trip_keeps_hyphenated_impersonation_fields() {
+        let v = json!({"metadata": {"name": "cc-a"}, "tenantID": "t", "clusterName": "cls-a", "as": "u", "as-groups": ["g"], "as-user-extra": {"k": "a,b"}, "etcdAPIClientCert": "", "token": "x"});
+        let cc: ClusterCredential = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&cc).unwrap(), v);
+    }
+}

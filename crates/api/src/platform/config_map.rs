@@ -85,3 +85,20 @@ pub fn definition() -> ResourceDef {
         strategy: typed::<ConfigMap, _>(ConfigMapStrategy),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::common::test_ctx;
+    use serde_json::json;
+
+    #[test]
+    fn keys_and_binary_data_are_checked() {
+        let ctx = test_ctx("t1", false);
+        let ok: ConfigMap = serde_json::from_value(json!({"data": {"a.conf": "x"}, "binaryData": {"b.bin": "AAE="}})).unwrap();
+        assert!(ConfigMapStrategy.validate(&ctx, &ok).is_empty());
+        let bad: ConfigMap = serde_json::from_value(json!({"data": {"a/b": "x", "k": "v"}, "binaryData": {"k": "AAE=", "z": "%%"}})).unwrap();
+        let errs = ConfigMapStrategy.validate(&ctx, &bad);
+        assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), vec!["data", "binaryData", "binaryData[z]"]);
+    }
+}

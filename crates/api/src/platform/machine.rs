@@ -264,3 +264,94 @@ pub fn definition() -> ResourceDef {
         strategy: typed::<Machine, _>(MachineStrategy),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::common::test_ctx;
+    use apimachinery::{ApiError, error::FieldErrorKind};
+    use serde_json::json;
+
+    fn machine(v: Value) -> Machine {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn worker() -> Machine {
+        machine(json!({"spec": {"clusterName": "cls-a1", "type": "Baremetal", "ip": "10.0.0.5", "password": "cGFzcw=="}}))
+    }
+
+    #[test]
+    fn create_sets_prefix_finalizer_phase_and_ssh_defaults() {
+        let mut m = worker();
+        m.status = Some(MachineStatus { phase: Some("Running".into()), message: Some("x".into()), ..Default::default() });
+        MachineStrategy.prepare_for_create(&test_ctx("t1", false), &mut m).unwrap();
+        assert_eq!(m.metadata["generateName"], "mc-");
+        assert_eq!(m.spec.finalizers, Some(vec!["machine".to_string()]));
+        assert_eq!(m.spec.tenant_id.as_deref(), Some("t1"));
+        assert_eq!((m.spec.port, m.spec.username.as_deref()), (Some(22), Some("root")));
+        assert_eq!(m.status, Some(MachineStatus { phase: Some("Initializing".into()), ..Default::default() }));
+        assert!(MachineStrategy.validate(&test_ctx("t1", false), &m).is_empty());
+    }
+
+    #[test]
+    fn an_ip_that_is_not_an_ip_is_rejected_naming_spec_ip() {
+        let mut m = worker();
+        m.spec.ip = "10.0.0.x".into();
+        m.metadata = json!({"name": "mc-1"});
+        let errs = MachineStrategy.validate(&test_ctx("t1", false), &m);
+        assert_eq!(errs.len(), 1);
+        assert_eq!((errs[0].kind, errs[0].field.as_str()), (FieldErrorKind::Invalid, "spec.ip"));
+        let e = ApiError::invalid(crate::platform::GROUP, KIND, "mc-1", errs);
+        assert_eq!(e.code(), 422);
+        assert_eq!(
+            e.message,
+            "Machine.platform.tkestack.io \"mc-1\" is invalid: spec.ip: Invalid value: \"10.0.0.x\": must be a valid IP address (e.g. 10.0.0.10)"
+        );
+    }
+
+    #[test]
+    fn required_and_unsupported_fields() {
+        let m = machine(json!({"spec": {"clusterName": "prod", "type": "VM", "port": 0}}));
+        let errs = MachineStrategy.validate(&test_ctx("t1", false), &m);
+        let got: Vec<(&str, FieldErrorKind)> = errs.iter().map(|e| (e.field.as_str(), e.kind)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("spec.clusterName", FieldErrorKind::Invalid),
+                ("spec.type", FieldErrorKind::NotSupported),
+                ("spec.ip", FieldErrorKind::Required),
+                ("spec.port", FieldErrorKind::Invalid),
+                ("spec.password", FieldErrorKind::Required),
+            ]
+        );
+    }
+
+    #[test]
+    fn cluster_type_and_ip_are_immutable_and_status_is_kept() {
+        let ctx = test_ctx("t1", false);
+        let mut old = worker();
+        MachineStrategy.prepare_for_create(&ctx, &mut old).unwrap();
+        let mut new = old.clone();
+        new.spec.cluster_name = "cls-b2".into();
+        new.spec.ip = "10.0.0.6".into();
+        new.spec.finalizers = None;
+        new.spec.labels = Some([("role".to_string(), "gpu".to_string())].into());
+        new.status = None;
+        MachineStrategy.prepare_for_update(&ctx, &mut new, &old).unwrap();
+        assert_eq!(new.phase(), "Initializing");
+        assert_eq!(new.spec.finalizers, Some(vec!["machine".to_string()]));
+        let errs = MachineStrategy.validate_update(&ctx, &new, &old);
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["spec.clusterName", "spec.ip"]);
+        assert!(errs[0].detail.contains("field is immutable (it was \"cls-a1\")"), "{}", errs[0].detail);
+    }
+
+    #[test]
+    fn delete_keeps_the_machine_terminating() {
+        let mut m = worker();
+        MachineStrategy.prepare_for_create(&test_ctx("t1", false), &mut m).unwrap();
+        let kept = MachineStrategy.prepare_for_delete(&test_ctx("t1", false), &m).unwrap();
+        assert_eq!(kept.phase(), "Terminating");
+        assert_eq!(kept.spec.finalizers, Some(vec!["machine".to_string()]));
+    }
+}

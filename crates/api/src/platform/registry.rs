@@ -113,3 +113,26 @@ pub fn definition() -> ResourceDef {
         strategy: typed::<Registry, _>(RegistryStrategy),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::common::test_ctx;
+    use serde_json::json;
+
+    #[test]
+    fn create_and_validate() {
+        let ctx = test_ctx("t1", false);
+        let mut r: Registry = serde_json::from_value(json!({"spec": {"url": "https://mirror.example.com", "userName": "u"}})).unwrap();
+        RegistryStrategy.prepare_for_create(&ctx, &mut r).unwrap();
+        assert_eq!((r.metadata["generateName"].as_str(), r.spec.tenant_id.as_deref()), (Some("rg-"), Some("t1")));
+        assert!(RegistryStrategy.validate(&ctx, &r).is_empty());
+        r.spec.url = "registry.example.com:5000".into();
+        assert!(RegistryStrategy.validate(&ctx, &r).is_empty());
+        for bad in ["", "ftp://x", "https://", "a b"] {
+            r.spec.url = bad.into();
+            let errs = RegistryStrategy.validate(&ctx, &r);
+            assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), vec!["spec.url"], "{bad}");
+        }
+    }
+}
