@@ -279,3 +279,107 @@ pub fn definition<T: Addon>() -> ResourceDef {
         strategy: typed::<T, _>(AddonStrategy::<T>::default()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::common::test_ctx;
+    use crate::platform::{CSIOperator, CronHPA, PersistentEvent, Prometheus};
+    use serde_json::json;
+
+    fn of<T: Addon>(v: Value) -> T {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn catalogue_is_complete_and_consistent() {
+        let kinds: Vec<&str> = ADDONS.iter().map(|a| a.kind).collect();
+        assert_eq!(
+            kinds,
+            vec!["CronHPA", "CSIOperator", "GPUManager", "Helm", "IPAM", "LBCF", "LogCollector", "PersistentEvent", "Prometheus", "TappController", "VolumeDecorator"]
+        );
+        for a in ADDONS {
+            assert!([LEVEL_BASIC, LEVEL_ENHANCE].contains(&a.level), "{}", a.kind);
+            assert!(!a.description.is_empty() && !a.latest_version.is_empty());
+            assert!(a.generate_name.ends_with('-'));
+        }
+        assert_eq!(info("PersistentEvent").map(|a| a.generate_name), Some("pe-"));
+        assert!(info("Cluster").is_none());
+    }
+
+    #[test]
+    fn create_sets_tenant_prefix_latest_version_and_initializing() {
+        let mut pe: PersistentEvent = of(json!({
+            "spec": {"clusterName": "cls-a1", "tenantID": "x", "persistentBackEnd": {"es": {"ip": "10.0.0.9", "port": 9200, "scheme": "http", "indexName": "events"}}},
+            "status": {"phase": "Running", "retryCount": 3}
+        }));
+        let ctx = test_ctx("t1", false);
+        AddonStrategy::<PersistentEvent>::default().prepare_for_create(&ctx, &mut pe).unwrap();
+        assert_eq!(pe.metadata["generateName"], "pe-");
+        assert_eq!(pe.spec.addon.tenant_id.as_deref(), Some("t1"));
+        assert_eq!(pe.spec.addon.version.as_deref(), Some("v1.0.0"));
+        assert_eq!(pe.status, Some(AddonStatus { phase: Some("Initializing".into()), ..Default::default() }));
+        assert!(AddonStrategy::<PersistentEvent>::default().validate(&ctx, &pe).is_empty());
+
+        let mut co: CSIOperator = of(json!({"spec": {"clusterName": "cls-a1", "version": "v1.2.0"}, "status": {"storageVendorVersion": {"ceph": "1"}}}));
+        AddonStrategy::<CSIOperator>::default().prepare_for_create(&ctx, &mut co).unwrap();
+        assert_eq!(co.metadata["generateName"], "co-");
+        assert_eq!(co.spec.version.as_deref(), Some("v1.2.0"), "a chosen version is kept");
+        let status = co.status.unwrap();
+        assert_eq!((status.addon.phase.as_deref(), status.storage_vendor_version), (Some("Initializing"), None));
+    }
+
+    #[test]
+    fn validation_names_fields() {
+        let ctx = test_ctx("t1", false);
+        let s = AddonStrategy::<CronHPA>::default();
+        let errs = s.validate(&ctx, &of(json!({"spec": {"version": "v 1"}})));
+        assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), vec!["spec.clusterName", "spec.version"]);
+
+        let pe = AddonStrategy::<PersistentEvent>::default();
+        let errs = pe.validate(&ctx, &of(json!({"spec": {"clusterName": "cls-a1"}})));
+        assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), vec!["spec.persistentBackEnd"]);
+        let errs = pe.validate(&ctx, &of(json!({"spec": {"clusterName": "cls-a1", "persistentBackEnd": {"es": {"port": 0, "scheme": "tcp"}}}})));
+        assert_eq!(
+            errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(),
+            vec!["spec.persistentBackEnd.es.ip", "spec.persistentBackEnd.es.port", "spec.persistentBackEnd.es.scheme", "spec.persistentBackEnd.es.indexName"]
+        );
+
+        let prom = AddonStrategy::<Prometheus>::default();
+        let errs = prom.validate(
+            &ctx,
+            &of(json!({"spec": {"clusterName": "cls-a1", "remoteAddress": {"writeAddr": ["http://influx:8086/write", "influx"]}, "notifyWebhook": "hook", "alertRepeatInterval": "soon"}})),
+        );
+        assert_eq!(
+            errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(),
+            vec!["spec.remoteAddress.writeAddr[1]", "spec.notifyWebhook", "spec.alertRepeatInterval"]
+        );
+    }
+
+    #[test]
+    fn update_keeps_status_and_cluster() {
+        let ctx = test_ctx("t1", false);
+        let s = AddonStrategy::<CronHPA>::default();
+        let mut old: CronHPA = of(json!({"spec": {"clusterName": "cls-a1"}}));
+        s.prepare_for_create(&ctx, &mut old).unwrap();
+        let mut new = old.clone();
+        new.spec.cluster_name = "cls-b2".into();
+        new.spec.version = Some("v1.1.0".into());
+        new.status = Some(AddonStatus { phase: Some("Running".into()), ..Default::default() });
+        s.prepare_for_update(&ctx, &mut new, &old).unwrap();
+        assert_eq!(new.status, old.status);
+        let errs = s.validate_update(&ctx, &new, &old);
+        assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), vec!["spec.clusterName"]);
+        assert!(s.prepare_for_delete(&ctx, &new).is_none(), "add-ons are deleted at once; the controller uninstalls");
+    }
+
+    #[test]
+    fn flattened_specs_round_trip() {
+        let v = json!({"apiVersion": "platform.tkestack.io/v1", "kind": "Prometheus", "metadata": {"name": "prom-a"},
+            "spec": {"tenantID": "t", "clusterName": "cls-a", "version": "v1.0.0", "withNPD": true, "subVersion": {"alertmanager": "v0.18"},
+                     "resources": {"limits": {"cpu": "1", "memory": "2Gi"}}, "runOnMaster": false},
+            "status": {"phase": "Running", "retryCount": 0, "lastReInitializingTimestamp": "2024-01-01T00:00:00Z"}});
+        let p: Prometheus = of(v.clone());
+        assert_eq!(serde_json::to_value(&p).unwrap(), v);
+    }
+}

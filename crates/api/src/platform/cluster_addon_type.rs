@@ -94,3 +94,23 @@ pub fn definition() -> ResourceDef {
         strategy: apiserver::typed::<ClusterAddonType, _>(apiserver::resource::DefaultStrategy),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eleven_entries_named_by_lowercased_type() {
+        let objs = static_objects();
+        assert_eq!(objs.len(), 11);
+        let pe = objs.iter().find(|o| o["type"] == "PersistentEvent").unwrap();
+        assert_eq!(pe["metadata"]["name"], "persistentevent");
+        assert_eq!(pe["level"], "Enhance");
+        assert_eq!(pe["kind"], "ClusterAddonType");
+        assert_eq!(objs.iter().find(|o| o["type"] == "CSIOperator").unwrap()["level"], "Basic");
+        for o in &objs {
+            let t: ClusterAddonType = serde_json::from_value(o.clone()).unwrap();
+            assert!(!t.latest_version.is_empty() && !t.description.is_empty() && !t.compatible_cluster_type.is_empty());
+        }
+    }
+}
