@@ -574,12 +574,16 @@ pub struct ClusterComponent {
 /// Replica counts of a component.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ClusterComponentReplicas {
+    /// Replicas wanted.
     #[serde(default)]
     pub desired: i64,
+    /// Replicas that exist.
     #[serde(default)]
     pub current: i64,
+    /// Replicas ready to serve.
     #[serde(default)]
     pub available: i64,
+    /// Replicas running the newest version.
     #[serde(default)]
     pub updated: i64,
 }
@@ -680,12 +684,15 @@ impl TypedStrategy<Cluster> for ClusterStrategy {
 
         let old_phase = old.phase();
         let (old_version, new_version) = (s(&o.version), s(&n.version));
-        let upgrading = !old_version.is_empty() && new_version != old_version;
+        let observed = old.status.as_ref().and_then(|s| s.version.clone()).unwrap_or_default();
+        // Setting spec.version to the version the cluster already runs is bookkeeping (e.g.
+        // after an import detected it), not an upgrade.
+        let upgrading = !old_version.is_empty() && new_version != old_version && new_version != observed;
         if upgrading {
             if old_phase != phase::RUNNING {
                 errs.push(FieldError::forbidden("spec.version", format!("the cluster can only be upgraded while Running (it is {})", phase_text(old_phase))));
             } else {
-                let current = old.status.as_ref().and_then(|s| s.version.clone()).filter(|v| !v.is_empty()).unwrap_or(old_version);
+                let current = if observed.is_empty() { old_version } else { observed };
                 if let Some(msg) = upgrade_problem(&current, &new_version) {
                     errs.push(FieldError::invalid("spec.version", &new_version, msg));
                 }
@@ -1177,6 +1184,19 @@ mod tests {
         let errs = ClusterStrategy.validate_update(&ctx, &new, &initializing);
         assert_eq!(fields(&errs), vec!["spec.version"]);
         assert!(errs[0].detail.contains("only be upgraded while Running (it is Initializing)"));
+    }
+
+    #[test]
+    fn syncing_spec_version_to_the_observed_version_is_not_an_upgrade() {
+        let ctx = test_ctx("t1", false);
+        let mut old = cluster(json!({"metadata": {"name": "cls-i1"}, "spec": {"type": "Imported", "version": "1.30.0"},
+            "status": {"phase": "Initializing", "version": "1.30.2", "addresses": [{"type": "Real", "host": "h", "port": 443}]}}));
+        old.spec.tenant_id = Some("t1".into());
+        let mut new = old.clone();
+        new.spec.version = Some("1.30.2".into());
+        ClusterStrategy.prepare_for_update(&ctx, &mut new, &old).unwrap();
+        assert_eq!(new.phase(), "Initializing");
+        assert!(ClusterStrategy.validate_update(&ctx, &new, &old).is_empty());
     }
 
     #[test]

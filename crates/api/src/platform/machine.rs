@@ -139,24 +139,34 @@ pub struct MachineAddress {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MachineSystemInfo {
+    /// Machine id (`/etc/machine-id`).
     #[serde(rename = "machineID", skip_serializing_if = "Option::is_none")]
     pub machine_id: Option<String>,
+    /// System UUID reported by the firmware.
     #[serde(rename = "systemUUID", skip_serializing_if = "Option::is_none")]
     pub system_uuid: Option<String>,
+    /// Id of the current boot.
     #[serde(rename = "bootID", skip_serializing_if = "Option::is_none")]
     pub boot_id: Option<String>,
+    /// Kernel version (`uname -r`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel_version: Option<String>,
+    /// Operating system image (e.g. `CentOS Linux 7 (Core)`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub os_image: Option<String>,
+    /// Container runtime and version (e.g. `containerd://1.6.9`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_runtime_version: Option<String>,
+    /// Kubelet version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kubelet_version: Option<String>,
+    /// Kube-proxy version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kube_proxy_version: Option<String>,
+    /// Operating system (`linux`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub operating_system: Option<String>,
+    /// CPU architecture (`amd64`, `arm64`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub architecture: Option<String>,
 }
