@@ -5,6 +5,7 @@
 
 pub mod addon;
 pub mod cluster;
+pub mod cluster_addon;
 pub mod cluster_addon_type;
 pub mod cluster_credential;
 pub mod common;
@@ -26,6 +27,7 @@ pub mod volume_decorator;
 
 pub use addon::{Addon, AddonSpec, AddonStatus};
 pub use cluster::Cluster;
+pub use cluster_addon::ClusterAddon;
 pub use cluster_addon_type::ClusterAddonType;
 pub use cluster_credential::ClusterCredential;
 pub use config_map::ConfigMap;
