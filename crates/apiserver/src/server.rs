@@ -43,6 +43,9 @@ impl Default for VersionInfo {
 pub struct ApiServer {
     stores: HashMap<(String, String, String), Arc<ResourceStore>>,
     defs: Vec<ResourceDef>,
+    /// The core group's resources (served under `/api`) and every other group's (`/apis`).
+    core_defs: Vec<ResourceDef>,
+    group_defs: Vec<ResourceDef>,
     store: Arc<dyn Store>,
     openapi: openapi::OpenApiDocs,
     version: Value,
@@ -69,7 +72,8 @@ impl ApiServer {
             "compiler": "rustc",
             "platform": format!("{}/{}", std::env::consts::OS, if std::env::consts::ARCH == "x86_64" { "amd64" } else { std::env::consts::ARCH }),
         });
-        Ok(Arc::new(Self { stores, defs, store, openapi, version: version_doc, metrics: Metrics::new(), ready: AtomicBool::new(true) }))
+        let (core_defs, group_defs) = defs.iter().cloned().partition(|d| d.group.is_empty());
+        Ok(Arc::new(Self { stores, defs, core_defs, group_defs, store, openapi, version: version_doc, metrics: Metrics::new(), ready: AtomicBool::new(true) }))
     }
 
     pub fn defs(&self) -> &[ResourceDef] {
@@ -154,17 +158,23 @@ async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<
         "/api" | "/api/" => {
             return match discovery::negotiate(&accept) {
                 discovery::DiscoveryFormat::Aggregated { version, content_type } => {
-                    raw(StatusCode::OK, &content_type, serde_json::to_vec(&discovery::aggregated_discovery(&[], version)).unwrap_or_default())
+                    raw(StatusCode::OK, &content_type, serde_json::to_vec(&discovery::aggregated_discovery(&server.core_defs, version)).unwrap_or_default())
                 }
-                discovery::DiscoveryFormat::Legacy => json_response(StatusCode::OK, serde_json::to_vec(&discovery::api_versions()).unwrap_or_default()),
+                discovery::DiscoveryFormat::Legacy => {
+                    let mut doc = discovery::api_versions();
+                    if !server.core_defs.is_empty() {
+                        doc["versions"] = json!(["v1"]);
+                    }
+                    json_response(StatusCode::OK, serde_json::to_vec(&doc).unwrap_or_default())
+                }
             };
         }
         "/apis" | "/apis/" => {
             return match discovery::negotiate(&accept) {
                 discovery::DiscoveryFormat::Aggregated { version, content_type } => {
-                    raw(StatusCode::OK, &content_type, serde_json::to_vec(&discovery::aggregated_discovery(&server.defs, version)).unwrap_or_default())
+                    raw(StatusCode::OK, &content_type, serde_json::to_vec(&discovery::aggregated_discovery(&server.group_defs, version)).unwrap_or_default())
                 }
-                discovery::DiscoveryFormat::Legacy => json_response(StatusCode::OK, serde_json::to_vec(&discovery::api_group_list(&server.defs)).unwrap_or_default()),
+                discovery::DiscoveryFormat::Legacy => json_response(StatusCode::OK, serde_json::to_vec(&discovery::api_group_list(&server.group_defs)).unwrap_or_default()),
             };
         }
         _ => {}
@@ -172,13 +182,19 @@ async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<
     if let Some(resp) = openapi::serve(&server.openapi, &path, req.uri().query(), req.headers()) {
         return resp;
     }
-    let Some(rest) = path.strip_prefix("/apis/") else {
+    // The core group lives at /api/<version>/..., every other group at /apis/<group>/<version>/...
+    let (group, version, tail) = if let Some(rest) = path.strip_prefix("/apis/") {
+        let mut parts = rest.splitn(3, '/');
+        (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string())
+    } else if let Some(rest) = path.strip_prefix("/api/") {
+        let mut parts = rest.splitn(2, '/');
+        (String::new(), parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string())
+    } else {
         return error_response(&ApiError::new(apimachinery::error::Reason::NotFound, format!("the server could not find the requested resource (path {path})")));
     };
-    let mut parts = rest.splitn(3, '/');
-    let group = parts.next().unwrap_or("").to_string();
-    let version = parts.next().unwrap_or("").to_string();
-    let tail = parts.next().unwrap_or("").to_string();
+    if version.is_empty() && group.is_empty() {
+        return error_response(&ApiError::new(apimachinery::error::Reason::NotFound, format!("the server could not find the requested resource (path {path})")));
+    }
     if version.is_empty() {
         return match discovery::api_group(&server.defs, &group) {
             Some(doc) => json_response(StatusCode::OK, serde_json::to_vec(&doc).unwrap_or_default()),
