@@ -1,16 +1,552 @@
-//! STUB (being replaced): the etcd v3 backend.
-use std::path::PathBuf;
-#[derive(Clone, Debug, Default)] pub struct EtcdTls { pub ca_file: Option<PathBuf>, pub cert_file: Option<PathBuf>, pub key_file: Option<PathBuf> }
-pub struct EtcdStore;
-impl EtcdStore { pub async fn connect(_servers: &[String], _tls: EtcdTls) -> crate::Result<Self> { todo!() } }
+//! The etcd v3 backend: every [`Store`] operation maps onto one etcd request (mostly a
+//! transaction), so the store's revisions *are* etcd's revisions and several API servers may
+//! share one etcd cluster, as kube-apiserver instances do.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use etcd_client::{
+    Certificate, Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, Identity, PutOptions, TlsOptions,
+    Txn, TxnOp, TxnOpResponse, WatchOptions, WatchResponse,
+};
+use futures::StreamExt;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Event, KeyValue, ProgressRequester, RangeResult, Result, Revision, Store, StoreError, Watch, WatchBatch};
+
+/// How long to wait for etcd to answer when connecting.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a single request may take before the store reports etcd as unavailable. Without it
+/// a request to an unreachable cluster would wait for a connection forever.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Any key works for revision probes (they count keys at a revision); this one is never written.
+const PROBE_KEY: &[u8] = b"\0tke-revision-probe";
+
+/// Client certificates for etcd (`--etcd-cafile`, `--etcd-certfile`, `--etcd-keyfile`). Used
+/// for `https://` endpoints.
+#[derive(Clone, Debug, Default)]
+pub struct EtcdTls {
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+/// A [`Store`] kept in an etcd v3 cluster.
+#[derive(Clone)]
+pub struct EtcdStore {
+    client: Client,
+    /// The endpoints, for error messages.
+    servers: Arc<str>,
+    /// The highest compacted revision seen so far. etcd does not report it directly, so it is
+    /// learnt by probing (see [`EtcdStore::revisions`]); it only grows.
+    compacted: Arc<AtomicI64>,
+}
+
+impl EtcdStore {
+    /// Connects to etcd at `servers` (`http://host:port` or `https://host:port`) and checks that it
+    /// answers. `https` endpoints use `tls`: the CA that signed etcd's serving certificate and,
+    /// if etcd requires client certificates, the client certificate and key.
+    pub async fn connect(servers: &[String], tls: EtcdTls) -> Result<EtcdStore> {
+        let servers: Vec<String> = servers.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        if servers.is_empty() {
+            return Err(StoreError::Unavailable("no etcd endpoints given".into()));
+        }
+        let joined: Arc<str> = servers.join(",").into();
+        let mut options = ConnectOptions::new()
+            .with_connect_timeout(CONNECT_TIMEOUT)
+            // Detect a dead connection (etcd killed, network gone) instead of waiting forever on it.
+            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(10));
+        if servers.iter().any(|s| s.starts_with("https://")) {
+            if servers.iter().any(|s| !s.starts_with("https://")) {
+                return Err(StoreError::Unavailable(format!("etcd endpoints {joined} mix https and plain endpoints; use one scheme")));
+            }
+            options = options.with_tls(tls_options(&tls)?);
+        }
+        let client = Client::connect(&servers, Some(options))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect to etcd at {joined}: {e}")))?;
+        let store = EtcdStore { client, servers: joined, compacted: Arc::new(AtomicI64::new(1)) };
+        // The client connects lazily: make one request so a wrong address or certificate fails
+        // here, with a clear message, rather than on the first API request.
+        let mut kv = store.client.kv_client();
+        match tokio::time::timeout(CONNECT_TIMEOUT, kv.get(PROBE_KEY, Some(GetOptions::new().with_count_only()))).await {
+            Ok(Ok(_)) => Ok(store),
+            Ok(Err(e)) => Err(StoreError::Unavailable(format!("cannot reach etcd at {}: {e}", store.servers))),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "etcd at {} did not answer within {CONNECT_TIMEOUT:?} (is it running, and are the address and TLS settings right?)",
+                store.servers
+            ))),
+        }
+    }
+
+    /// Runs one etcd request with the request timeout, mapping its errors to [`StoreError`].
+    async fn call<T>(&self, what: &str, fut: impl Future<Output = Result<T, etcd_client::Error>>) -> Result<T> {
+        match tokio::time::timeout(REQUEST_TIMEOUT, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.map_err(what, e)),
+            Err(_) => Err(StoreError::Unavailable(format!("etcd at {} did not answer {what} within {REQUEST_TIMEOUT:?}", self.servers))),
+        }
+    }
+
+    /// Maps an etcd client error. Compaction and future-revision errors are returned as
+    /// `Internal` here with etcd's message; callers that read at a revision turn them into the
+    /// precise variants with [`EtcdStore::revision_error`].
+    fn map_err(&self, what: &str, e: etcd_client::Error) -> StoreError {
+        match &e {
+            etcd_client::Error::GRpcStatus(s) => {
+                // gRPC status codes: 1 cancelled, 2 unknown (also transport failures below gRPC:
+                // connection refused, TLS handshake), 4 deadline exceeded, 8 resource exhausted,
+                // 10 aborted, 14 unavailable.
+                let code: i32 = s.code().into();
+                match code {
+                    1 | 4 | 8 | 10 | 14 => StoreError::Unavailable(format!("etcd at {} failed {what}: {}", self.servers, s.message())),
+                    2 if !is_revision_error(s.message()) => {
+                        StoreError::Unavailable(format!("etcd at {} failed {what}: {}", self.servers, s.message()))
+                    }
+                    _ => StoreError::Internal(format!("etcd {what}: {}", s.message())),
+                }
+            }
+            etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => {
+                StoreError::Unavailable(format!("cannot reach etcd at {} for {what}: {e}", self.servers))
+            }
+            _ => StoreError::Internal(format!("etcd {what}: {e}")),
+        }
+    }
+
+    /// Turns etcd's "compacted" / "future revision" errors for a read at `requested` into
+    /// [`StoreError::Compacted`] / [`StoreError::FutureRevision`] with the store's revisions.
+    async fn revision_error(&self, requested: Revision, err: StoreError) -> StoreError {
+        let StoreError::Internal(msg) = &err else { return err };
+        if msg.contains("required revision has been compacted") {
+            let compacted = self.revisions().await.map(|(_, c)| c).unwrap_or(requested + 1);
+            StoreError::Compacted { requested, compacted: compacted.max(requested + 1) }
+        } else if msg.contains("required revision is a future revision") {
+            let current = self.revisions().await.map(|(c, _)| c).unwrap_or(requested - 1);
+            StoreError::FutureRevision { requested, current }
+        } else {
+            err
+        }
+    }
+
+    /// Whether history at `revision` is still readable: Ok(Some(current)) if so, Ok(None) if it
+    /// has been compacted. etcd refuses a read below its compacted revision and allows one at it.
+    async fn probe(&self, revision: Revision) -> Result<Option<Revision>> {
+        let mut kv = self.client.kv_client();
+        let opts = GetOptions::new().with_count_only().with_revision(revision);
+        match tokio::time::timeout(REQUEST_TIMEOUT, kv.get(PROBE_KEY, Some(opts))).await {
+            Ok(Ok(resp)) => Ok(Some(header_revision(resp.header()))),
+            Ok(Err(e)) => match self.map_err("probe", e) {
+                StoreError::Internal(m) if m.contains("required revision has been compacted") => Ok(None),
+                other => Err(other),
+            },
+            Err(_) => Err(StoreError::Unavailable(format!("etcd at {} did not answer within {REQUEST_TIMEOUT:?}", self.servers))),
+        }
+    }
+
+    fn note_compacted(&self, revision: Revision) {
+        self.compacted.fetch_max(revision, Ordering::Relaxed);
+    }
+}
+
+fn is_revision_error(msg: &str) -> bool {
+    msg.contains("required revision has been compacted") || msg.contains("required revision is a future revision")
+}
+
+fn read_file(what: &str, path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| StoreError::Unavailable(format!("cannot read the etcd {what} {}: {e}", path.display())))
+}
+
+fn tls_options(tls: &EtcdTls) -> Result<TlsOptions> {
+    let mut options = TlsOptions::new();
+    if let Some(ca) = &tls.ca_file {
+        options = options.ca_certificate(Certificate::from_pem(read_file("CA file", ca)?));
+    }
+    match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => {
+            options = options.identity(Identity::from_pem(read_file("client certificate", cert)?, read_file("client key", key)?));
+        }
+        (None, None) => {}
+        _ => return Err(StoreError::Unavailable("the etcd client certificate and key must be given together".into())),
+    }
+    Ok(options)
+}
+
+fn header_revision(header: Option<&etcd_client::ResponseHeader>) -> Revision {
+    header.map(|h| h.revision()).unwrap_or(0)
+}
+
+fn convert_kv(kv: &etcd_client::KeyValue) -> Result<KeyValue> {
+    let key = std::str::from_utf8(kv.key())
+        .map_err(|_| StoreError::Internal(format!("etcd returned a key that is not UTF-8: {:?}", String::from_utf8_lossy(kv.key()))))?;
+    Ok(KeyValue {
+        key: key.to_string(),
+        value: Bytes::copy_from_slice(kv.value()),
+        create_revision: kv.create_revision(),
+        mod_revision: kv.mod_revision(),
+        version: kv.version(),
+    })
+}
+
+/// The bytes etcd needs for a range start: etcd rejects an empty key, and `\0` is the lowest one.
+fn range_start(start: &str) -> Vec<u8> {
+    if start.is_empty() { vec![0] } else { start.as_bytes().to_vec() }
+}
+
+/// The bytes etcd needs for a range end: [`crate::prefix_end`] of an empty prefix is a sentinel
+/// meaning "to the end of the key space", which etcd spells `\0`.
+fn range_end(end: &str) -> Vec<u8> {
+    if end == "\u{10ffff}" { vec![0] } else { end.as_bytes().to_vec() }
+}
+
+/// The first key-value of the first `get` in a transaction's responses.
+fn txn_get(responses: &[TxnOpResponse]) -> Result<Option<KeyValue>> {
+    for r in responses {
+        if let TxnOpResponse::Get(g) = r {
+            return g.kvs().first().map(convert_kv).transpose();
+        }
+    }
+    Ok(None)
+}
+
 #[async_trait::async_trait]
-impl crate::Store for EtcdStore {
-    async fn get(&self, _k: &str) -> crate::Result<(Option<crate::KeyValue>, crate::Revision)> { todo!() }
-    async fn range(&self, _s: &str, _e: &str, _l: usize, _r: crate::Revision) -> crate::Result<crate::RangeResult> { todo!() }
-    async fn create(&self, _k: &str, _v: bytes::Bytes) -> crate::Result<crate::KeyValue> { todo!() }
-    async fn update(&self, _k: &str, _v: bytes::Bytes, _e: crate::Revision) -> crate::Result<crate::KeyValue> { todo!() }
-    async fn delete(&self, _k: &str, _e: Option<crate::Revision>) -> crate::Result<(crate::KeyValue, crate::Revision)> { todo!() }
-    async fn watch(&self, _p: &str, _s: crate::Revision) -> crate::Result<crate::Watch> { todo!() }
-    async fn compact(&self, _r: crate::Revision) -> crate::Result<()> { todo!() }
-    async fn revisions(&self) -> crate::Result<(crate::Revision, crate::Revision)> { todo!() }
+impl Store for EtcdStore {
+    async fn get(&self, key: &str) -> Result<(Option<KeyValue>, Revision)> {
+        let mut kv = self.client.kv_client();
+        let resp = self.call("get", kv.get(key, None)).await?;
+        let value = resp.kvs().first().map(convert_kv).transpose()?;
+        Ok((value, header_revision(resp.header())))
+    }
+
+    async fn range(&self, start: &str, end: &str, limit: usize, revision: Revision) -> Result<RangeResult> {
+        let mut kv = self.client.kv_client();
+        let start_bytes = range_start(start);
+        let end_bytes = range_end(end);
+        // An empty or inverted range holds nothing; etcd would read an empty end as "this one key".
+        if end_bytes != [0] && end_bytes <= start_bytes {
+            let mut opts = GetOptions::new().with_count_only();
+            if revision > 0 {
+                opts = opts.with_revision(revision);
+            }
+            let resp = match self.call("range", kv.get(PROBE_KEY, Some(opts))).await {
+                Ok(r) => r,
+                Err(e) => return Err(self.revision_error(revision, e).await),
+            };
+            let at = if revision > 0 { revision } else { header_revision(resp.header()) };
+            return Ok(RangeResult { revision: at, ..Default::default() });
+        }
+        let mut opts = GetOptions::new().with_range(end_bytes);
+        if limit > 0 {
+            opts = opts.with_limit(i64::try_from(limit).unwrap_or(i64::MAX));
+        }
+        if revision > 0 {
+            opts = opts.with_revision(revision);
+        }
+        let resp = match self.call("range", kv.get(start_bytes, Some(opts))).await {
+            Ok(r) => r,
+            Err(e) => return Err(self.revision_error(revision, e).await),
+        };
+        let kvs = resp.kvs().iter().map(convert_kv).collect::<Result<Vec<_>>>()?;
+        let more = resp.more();
+        let remaining = if more { (resp.count() - kvs.len() as i64).max(0) } else { 0 };
+        let at = if revision > 0 { revision } else { header_revision(resp.header()) };
+        Ok(RangeResult { kvs, more, remaining, revision: at })
+    }
+
+    async fn create(&self, key: &str, value: Bytes) -> Result<KeyValue> {
+        let mut kv = self.client.kv_client();
+        let txn = Txn::new()
+            .when([Compare::create_revision(key, CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key, value.to_vec(), None)])
+            .or_else([TxnOp::get(key, None)]);
+        let resp = self.call("create", kv.txn(txn)).await?;
+        if !resp.succeeded() {
+            return Err(StoreError::AlreadyExists { key: key.to_string() });
+        }
+        let revision = header_revision(resp.header());
+        Ok(KeyValue { key: key.to_string(), value, create_revision: revision, mod_revision: revision, version: 1 })
+    }
+
+    async fn update(&self, key: &str, value: Bytes, expected: Revision) -> Result<KeyValue> {
+        let mut kv = self.client.kv_client();
+        // `version > 0` keeps an update with expected 0 from creating an absent key (whose
+        // mod_revision compares as 0).
+        let txn = Txn::new()
+            .when([Compare::version(key, CompareOp::Greater, 0), Compare::mod_revision(key, CompareOp::Equal, expected)])
+            .and_then([TxnOp::put(key, value.to_vec(), Some(PutOptions::new().with_prev_key()))])
+            .or_else([TxnOp::get(key, None)]);
+        let resp = self.call("update", kv.txn(txn)).await?;
+        let responses = resp.op_responses();
+        if !resp.succeeded() {
+            return match txn_get(&responses)? {
+                None => Err(StoreError::NotFound { key: key.to_string() }),
+                Some(current) => Err(StoreError::Conflict { key: key.to_string(), expected, current: Some(current) }),
+            };
+        }
+        let revision = header_revision(resp.header());
+        let prev = responses.iter().find_map(|r| match r {
+            TxnOpResponse::Put(p) => p.prev_key().map(convert_kv),
+            _ => None,
+        });
+        let prev = prev.transpose()?.ok_or_else(|| StoreError::Internal(format!("etcd did not return the previous value of {key:?}")))?;
+        Ok(KeyValue {
+            key: key.to_string(),
+            value,
+            create_revision: prev.create_revision,
+            mod_revision: revision,
+            version: prev.version + 1,
+        })
+    }
+
+    async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<(KeyValue, Revision)> {
+        let mut kv = self.client.kv_client();
+        let mut compares = vec![Compare::version(key, CompareOp::Greater, 0)];
+        if let Some(expected) = expected {
+            compares.push(Compare::mod_revision(key, CompareOp::Equal, expected));
+        }
+        let txn = Txn::new()
+            .when(compares)
+            .and_then([TxnOp::delete(key, Some(etcd_client::DeleteOptions::new().with_prev_key()))])
+            .or_else([TxnOp::get(key, None)]);
+        let resp = self.call("delete", kv.txn(txn)).await?;
+        let responses = resp.op_responses();
+        if !resp.succeeded() {
+            return match (txn_get(&responses)?, expected) {
+                (None, _) => Err(StoreError::NotFound { key: key.to_string() }),
+                (Some(current), Some(expected)) => Err(StoreError::Conflict { key: key.to_string(), expected, current: Some(current) }),
+                // Unreachable: without `expected` the only compare is existence.
+                (Some(_), None) => Err(StoreError::Internal(format!("etcd refused to delete the existing key {key:?}"))),
+            };
+        }
+        let revision = header_revision(resp.header());
+        let prev = responses.iter().find_map(|r| match r {
+            TxnOpResponse::Delete(d) => d.prev_kvs().first().map(convert_kv),
+            _ => None,
+        });
+        let prev = prev.transpose()?.ok_or_else(|| StoreError::Internal(format!("etcd did not return the deleted value of {key:?}")))?;
+        Ok((prev, revision))
+    }
+
+    async fn watch(&self, prefix: &str, start_revision: Revision) -> Result<Watch> {
+        // etcd accepts a watch at a compacted revision and cancels it right after; check first
+        // so the caller gets the error from this call, as the contract says.
+        if start_revision > 0 {
+            let compacted = self.compacted.load(Ordering::Relaxed);
+            if start_revision < compacted || self.probe(start_revision).await.is_ok_and(|r| r.is_none()) {
+                let compacted = self.revisions().await.map(|(_, c)| c).unwrap_or(compacted).max(start_revision + 1);
+                return Err(StoreError::Compacted { requested: start_revision, compacted });
+            }
+        }
+        let mut options = WatchOptions::new().with_prev_key().with_progress_notify().with_prefix();
+        if start_revision > 0 {
+            options = options.with_start_revision(start_revision);
+        }
+        let mut client = self.client.watch_client();
+        let (watcher, stream) = self.call("watch", client.watch(prefix, Some(options))).await?;
+
+        // The watcher owns the request side of the gRPC stream: etcd ends the watch when it is
+        // closed. A task keeps it, forwards progress requests, and cancels the watch once the
+        // event stream is dropped.
+        let (progress_tx, mut progress_rx) = mpsc::unbounded_channel::<()>();
+        let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let mut watcher = watcher;
+            loop {
+                tokio::select! {
+                    _ = &mut stop_rx => break,
+                    req = progress_rx.recv() => match req {
+                        Some(()) => {
+                            if let Err(e) = watcher.request_progress().await {
+                                tracing::debug!(error = %e, "etcd watch progress request failed");
+                            }
+                        }
+                        // The requester is gone; keep the watch open until the stream goes too.
+                        None => {
+                            let _ = (&mut stop_rx).await;
+                            break;
+                        }
+                    },
+                }
+            }
+            let _ = watcher.cancel().await;
+        });
+
+        let state = WatchState { stream, servers: self.servers.clone(), start_revision, last: start_revision.max(1) - 1, done: false, _stop: StopOnDrop(Some(stop_tx)) };
+        let compacted = self.compacted.clone();
+        let stream = futures::stream::unfold(state, move |mut st| {
+            let compacted = compacted.clone();
+            async move {
+                loop {
+                    if st.done {
+                        return None;
+                    }
+                    let item = match st.stream.message().await {
+                        Ok(Some(resp)) => st.convert(resp, &compacted),
+                        Ok(None) => {
+                            st.done = true;
+                            Some(Err(StoreError::Unavailable(format!("etcd at {} closed the watch stream", st.servers))))
+                        }
+                        Err(e) => {
+                            st.done = true;
+                            Some(Err(StoreError::Unavailable(format!("etcd watch at {} failed: {e}", st.servers))))
+                        }
+                    };
+                    if let Some(item) = item {
+                        return Some((item, st));
+                    }
+                }
+            }
+        });
+        Ok(Watch { stream: stream.boxed(), progress: Arc::new(EtcdProgress(progress_tx)) })
+    }
+
+    async fn compact(&self, revision: Revision) -> Result<()> {
+        let mut kv = self.client.kv_client();
+        match self.call("compact", kv.compact(revision, None)).await {
+            Ok(_) => {
+                self.note_compacted(revision);
+                Ok(())
+            }
+            Err(e) => match self.revision_error(revision, e).await {
+                // Compacting to or below the compacted revision leaves nothing to do.
+                StoreError::Compacted { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// The current revision comes from a response header. etcd does not report its compacted
+    /// revision, so it is found by probing: a read at `r` fails exactly when `r` is below it.
+    /// One probe at the last known value confirms it; if compaction moved on (this or another
+    /// client compacted), a binary search up to the current revision finds the new value.
+    async fn revisions(&self) -> Result<(Revision, Revision)> {
+        let known = self.compacted.load(Ordering::Relaxed).max(1);
+        if let Some(current) = self.probe(known).await? {
+            return Ok((current, known));
+        }
+        // `known` is compacted; the current revision always is readable.
+        let current = self.current_revision().await?;
+        let (mut lo, mut hi) = (known, current);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            match self.probe(mid).await? {
+                Some(_) => hi = mid,
+                None => lo = mid,
+            }
+        }
+        self.note_compacted(hi);
+        Ok((current, hi))
+    }
+}
+
+impl EtcdStore {
+    /// The current revision, from the header of a cheap read.
+    async fn current_revision(&self) -> Result<Revision> {
+        let mut kv = self.client.kv_client();
+        let resp = self.call("get", kv.get(PROBE_KEY, Some(GetOptions::new().with_count_only()))).await?;
+        Ok(header_revision(resp.header()))
+    }
+}
+
+/// Signals the watch task to cancel the etcd watch when the event stream is dropped.
+struct StopOnDrop(Option<oneshot::Sender<()>>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+struct WatchState {
+    stream: etcd_client::WatchStream,
+    servers: Arc<str>,
+    start_revision: Revision,
+    /// The revision of the last delivered event or progress notification.
+    last: Revision,
+    done: bool,
+    _stop: StopOnDrop,
+}
+
+impl WatchState {
+    /// One etcd watch response as a batch, an error (which ends the stream), or nothing (a
+    /// response that carries no information for the caller).
+    fn convert(&mut self, resp: WatchResponse, compacted: &AtomicI64) -> Option<Result<WatchBatch>> {
+        if resp.canceled() {
+            self.done = true;
+            let compact_revision = resp.compact_revision();
+            if compact_revision > 0 {
+                compacted.fetch_max(compact_revision, Ordering::Relaxed);
+                let requested = if self.last > 0 { self.last + 1 } else { self.start_revision };
+                return Some(Err(StoreError::Compacted { requested, compacted: compact_revision }));
+            }
+            return Some(Err(StoreError::Unavailable(format!("etcd at {} cancelled the watch: {}", self.servers, resp.cancel_reason()))));
+        }
+        if resp.created() {
+            return None;
+        }
+        let header_rev = header_revision(resp.header());
+        if resp.events().is_empty() {
+            // A progress notification: nothing under the prefix changed up to the header's
+            // revision. Never report going backwards.
+            if header_rev < self.last {
+                return None;
+            }
+            self.last = header_rev;
+            return Some(Ok(WatchBatch { events: Vec::new(), revision: header_rev }));
+        }
+        let mut events = Vec::with_capacity(resp.events().len());
+        for ev in resp.events() {
+            match convert_event(ev) {
+                Ok(e) => events.push(e),
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        // Only the events' revisions are known to be complete: the header may already count
+        // writes whose events are still on their way.
+        let revision = events.iter().map(Event::revision).max().unwrap_or(header_rev);
+        self.last = self.last.max(revision);
+        Some(Ok(WatchBatch { events, revision }))
+    }
+}
+
+fn convert_event(ev: &etcd_client::Event) -> Result<Event> {
+    let kv = ev.kv().ok_or_else(|| StoreError::Internal("etcd sent a watch event without a key".into()))?;
+    let kv = convert_kv(kv)?;
+    let prev = ev.prev_kv().map(convert_kv).transpose()?;
+    // etcd's protocol has only these two event types.
+    match ev.event_type() {
+        EventType::Put => {
+            // etcd drops the previous value when the revision before the write is compacted;
+            // a create (version 1) has none anyway.
+            let prev = if kv.version == 1 { None } else { prev };
+            Ok(Event::Put { kv, prev })
+        }
+        EventType::Delete => {
+            let prev = prev.ok_or_else(|| {
+                StoreError::Internal(format!("etcd sent the deletion of {:?} at revision {} without its previous value", kv.key, kv.mod_revision))
+            })?;
+            Ok(Event::Delete { prev, revision: kv.mod_revision })
+        }
+    }
+}
+
+/// Asks etcd for a progress notification on the watch's gRPC stream.
+struct EtcdProgress(mpsc::UnboundedSender<()>);
+
+impl ProgressRequester for EtcdProgress {
+    fn request_progress(&self) {
+        // Fails only when the watch has ended, when there is no progress to report.
+        let _ = self.0.send(());
+    }
 }

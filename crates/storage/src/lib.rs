@@ -204,5 +204,5 @@ pub mod cache;
 pub mod embedded;
 pub mod etcd;
 
-/// STUB (being replaced): compacts history older than one interval, every interval.
-pub fn spawn_compactor(_store: std::sync::Arc<dyn Store>, _interval: std::time::Duration) {}
+mod compactor;
+pub use compactor::spawn_compactor;
