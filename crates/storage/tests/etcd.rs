@@ -274,12 +274,23 @@ async fn unreachable_etcd_is_unavailable() {
     // A store whose etcd goes away reports Unavailable rather than hanging.
     let etcd = Etcd::start();
     let s = store(&etcd).await;
+    let mut w = s.watch("/u/", 0).await.unwrap();
     s.create("/u/a", b("1")).await.unwrap();
+    assert_eq!(next_events(&mut w).await.len(), 1);
     drop(etcd);
     match s.get("/u/a").await {
         Err(StoreError::Unavailable(_)) => {}
         other => panic!("get from a stopped etcd: {other:?}"),
     }
+    // The watch ends with an error instead of silently stalling.
+    loop {
+        match next(&mut w).await {
+            Ok(batch) => assert!(batch.events.is_empty(), "no events after the stop"),
+            Err(StoreError::Unavailable(_)) => break,
+            Err(e) => panic!("watch on a stopped etcd: {e}"),
+        }
+    }
+    assert!(tokio::time::timeout(DEADLINE, w.stream.next()).await.expect("stream ends").is_none(), "the stream ends after the error");
 }
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, written to `dir`.
