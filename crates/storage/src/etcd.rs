@@ -343,12 +343,29 @@ impl Store for EtcdStore {
                 return Err(StoreError::Compacted { requested: start_revision, compacted });
             }
         }
-        let mut options = WatchOptions::new().with_prev_key().with_progress_notify().with_prefix();
-        if start_revision > 0 {
-            options = options.with_start_revision(start_revision);
-        }
+        // etcd (3.4 before 3.4.25 at least) answers a progress request with its current
+        // revision even while a watcher is still replaying history, before the replayed events.
+        // So the watch that carries progress always starts at "now", when etcd counts it as
+        // caught up, and history since `start_revision` comes from a second, temporary watch.
+        // That one watches every key (filtered here) so it surely sees an event at the revision
+        // that was current when it started, which tells when the replay is complete.
         let mut client = self.client.watch_client();
-        let (watcher, stream) = self.call("watch", client.watch(prefix, Some(options))).await?;
+        let live_options = WatchOptions::new().with_prev_key().with_progress_notify().with_prefix();
+        let (watcher, live) = self.call("watch", client.watch(prefix, Some(live_options))).await?;
+        let mut floor = 0;
+        let mut replay = None;
+        if start_revision > 0 {
+            // Every write after `current` reaches the live watch, which was registered before.
+            let current = self.current_revision().await?;
+            floor = start_revision - 1;
+            // Revision 1 is the empty store: no write to replay.
+            if start_revision <= current && current > 1 {
+                let options = WatchOptions::new().with_prev_key().with_all_keys().with_start_revision(start_revision);
+                let (replay_watcher, stream) = self.call("watch", client.watch("", Some(options))).await?;
+                replay = Some(Replay { stream, _watcher: replay_watcher, until: current });
+                floor = current;
+            }
+        }
 
         // The watcher owns the request side of the gRPC stream: etcd ends the watch when it is
         // closed. A task keeps it, forwards progress requests, and cancels the watch once the
@@ -377,7 +394,17 @@ impl Store for EtcdStore {
             let _ = watcher.cancel().await;
         });
 
-        let state = WatchState { stream, servers: self.servers.clone(), start_revision, last: start_revision.max(1) - 1, done: false, _stop: StopOnDrop(Some(stop_tx)) };
+        let state = WatchState {
+            live,
+            replay,
+            prefix: prefix.as_bytes().to_vec(),
+            floor,
+            servers: self.servers.clone(),
+            start_revision,
+            last: start_revision.max(1) - 1,
+            done: false,
+            _stop: StopOnDrop(Some(stop_tx)),
+        };
         let compacted = self.compacted.clone();
         let stream = futures::stream::unfold(state, move |mut st| {
             let compacted = compacted.clone();
@@ -386,7 +413,13 @@ impl Store for EtcdStore {
                     if st.done {
                         return None;
                     }
-                    let item = match st.stream.message().await {
+                    let replaying = st.replay.is_some();
+                    let message = match &mut st.replay {
+                        Some(r) => r.stream.message().await,
+                        None => st.live.message().await,
+                    };
+                    let item = match message {
+                        Ok(Some(resp)) if replaying => st.convert_replay(resp, &compacted),
                         Ok(Some(resp)) => st.convert(resp, &compacted),
                         Ok(None) => {
                             st.done = true;
@@ -465,29 +498,95 @@ impl Drop for StopOnDrop {
     }
 }
 
-struct WatchState {
+/// The temporary watch that replays history from the requested start revision.
+struct Replay {
     stream: etcd_client::WatchStream,
+    /// Dropping it closes the replay's gRPC stream.
+    _watcher: etcd_client::Watcher,
+    /// The revision that was current when the live watch started: the replay ends here.
+    until: Revision,
+}
+
+struct WatchState {
+    /// The prefix watch started at "now"; it also carries progress notifications.
+    live: etcd_client::WatchStream,
+    /// History before the live watch, while it is being delivered.
+    replay: Option<Replay>,
+    prefix: Vec<u8>,
+    /// Live events at or below this revision were delivered by the replay (or are before the
+    /// requested start): skipped.
+    floor: Revision,
     servers: Arc<str>,
     start_revision: Revision,
-    /// The revision of the last delivered event or progress notification.
+    /// Every event up to this revision has been delivered.
     last: Revision,
     done: bool,
     _stop: StopOnDrop,
 }
 
 impl WatchState {
+    /// Ends the stream with the error of a cancelled etcd watch.
+    fn cancelled(&mut self, resp: &WatchResponse, compacted: &AtomicI64) -> Result<WatchBatch> {
+        self.done = true;
+        let compact_revision = resp.compact_revision();
+        if compact_revision > 0 {
+            compacted.fetch_max(compact_revision, Ordering::Relaxed);
+            let requested = if self.last > 0 { self.last + 1 } else { self.start_revision };
+            return Err(StoreError::Compacted { requested, compacted: compact_revision });
+        }
+        Err(StoreError::Unavailable(format!("etcd at {} cancelled the watch: {}", self.servers, resp.cancel_reason())))
+    }
+
+    /// The events of `resp` under the prefix with a revision in `(above, upto]`.
+    fn events(&mut self, resp: &WatchResponse, above: Revision, upto: Revision) -> Result<Vec<Event>> {
+        let mut events = Vec::new();
+        for ev in resp.events() {
+            let Some(kv) = ev.kv() else { continue };
+            if kv.mod_revision() <= above || kv.mod_revision() > upto || !kv.key().starts_with(&self.prefix) {
+                continue;
+            }
+            events.push(convert_event(ev)?);
+        }
+        Ok(events)
+    }
+
+    /// One response of the replay watch (every key, from the start revision): the events under
+    /// the prefix up to the replay's end. The first event at or past the end completes it.
+    fn convert_replay(&mut self, resp: WatchResponse, compacted: &AtomicI64) -> Option<Result<WatchBatch>> {
+        let until = self.replay.as_ref().map(|r| r.until).unwrap_or(0);
+        if resp.canceled() {
+            return Some(self.cancelled(&resp, compacted));
+        }
+        // Events come in revision order, for every key: all events up to the highest revision
+        // seen have been received.
+        let Some(seen) = resp.events().iter().filter_map(|e| e.kv()).map(|kv| kv.mod_revision()).max() else {
+            return None;
+        };
+        let events = match self.events(&resp, self.last, until) {
+            Ok(e) => e,
+            Err(e) => {
+                self.done = true;
+                return Some(Err(e));
+            }
+        };
+        let revision = seen.min(until);
+        if seen >= until {
+            // History is complete: from here on the live watch delivers (it saw everything after
+            // `until`). Dropping the replay closes its stream.
+            self.replay = None;
+        }
+        self.last = self.last.max(revision);
+        if events.is_empty() {
+            return None;
+        }
+        Some(Ok(WatchBatch { events, revision }))
+    }
+
     /// One etcd watch response as a batch, an error (which ends the stream), or nothing (a
     /// response that carries no information for the caller).
     fn convert(&mut self, resp: WatchResponse, compacted: &AtomicI64) -> Option<Result<WatchBatch>> {
         if resp.canceled() {
-            self.done = true;
-            let compact_revision = resp.compact_revision();
-            if compact_revision > 0 {
-                compacted.fetch_max(compact_revision, Ordering::Relaxed);
-                let requested = if self.last > 0 { self.last + 1 } else { self.start_revision };
-                return Some(Err(StoreError::Compacted { requested, compacted: compact_revision }));
-            }
-            return Some(Err(StoreError::Unavailable(format!("etcd at {} cancelled the watch: {}", self.servers, resp.cancel_reason()))));
+            return Some(self.cancelled(&resp, compacted));
         }
         if resp.created() {
             return None;
@@ -495,26 +594,23 @@ impl WatchState {
         let header_rev = header_revision(resp.header());
         if resp.events().is_empty() {
             // A progress notification: nothing under the prefix changed up to the header's
-            // revision. Never report going backwards.
-            if header_rev < self.last {
-                return None;
-            }
-            self.last = header_rev;
-            return Some(Ok(WatchBatch { events: Vec::new(), revision: header_rev }));
+            // revision. It may predate the replay's end, which is as far as is known complete.
+            let revision = header_rev.max(self.last);
+            self.last = revision;
+            return Some(Ok(WatchBatch { events: Vec::new(), revision }));
         }
-        let mut events = Vec::with_capacity(resp.events().len());
-        for ev in resp.events() {
-            match convert_event(ev) {
-                Ok(e) => events.push(e),
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e));
-                }
+        let events = match self.events(&resp, self.floor, Revision::MAX) {
+            Ok(e) => e,
+            Err(e) => {
+                self.done = true;
+                return Some(Err(e));
             }
-        }
+        };
+        let Some(revision) = events.iter().map(Event::revision).max() else {
+            return None;
+        };
         // Only the events' revisions are known to be complete: the header may already count
         // writes whose events are still on their way.
-        let revision = events.iter().map(Event::revision).max().unwrap_or(header_rev);
         self.last = self.last.max(revision);
         Some(Ok(WatchBatch { events, revision }))
     }

@@ -342,3 +342,79 @@ async fn connects_over_tls_with_a_client_certificate() {
     let no_cert = EtcdTls { cert_file: None, key_file: None, ..client };
     assert!(matches!(EtcdStore::connect(&etcd.endpoints(), no_cert).await, Err(StoreError::Unavailable(_))));
 }
+
+#[tokio::test]
+async fn progress_never_overtakes_events() {
+    let etcd = Etcd::start();
+    let s = store(&etcd).await;
+    let mut w = s.watch("/g/", 0).await.unwrap();
+    let writer = {
+        let s = s.clone();
+        let progress = w.progress.clone();
+        tokio::spawn(async move {
+            for i in 0..300 {
+                s.create(&format!("/g/{i}"), b("v")).await.unwrap();
+                progress.request_progress();
+            }
+            s.revisions().await.unwrap().0
+        })
+    };
+    let mut last_event = 0;
+    let mut events = 0;
+    let mut bad = 0;
+    while events < 300 {
+        let batch = next(&mut w).await.unwrap();
+        if batch.events.is_empty() {
+            if batch.revision > last_event {
+                bad += 1;
+            }
+        } else {
+            events += batch.events.len();
+            last_event = batch.revision;
+        }
+    }
+    writer.await.unwrap();
+    assert_eq!(bad, 0, "progress notifications ahead of undelivered events");
+}
+
+#[tokio::test]
+async fn progress_waits_for_a_replay() {
+    let etcd = Etcd::start();
+    let s = store(&etcd).await;
+    let first = s.create("/h/first", b("v")).await.unwrap();
+    for i in 0..1500 {
+        s.create(&format!("/h/{i}"), b("v")).await.unwrap();
+    }
+    let (current, _) = s.revisions().await.unwrap();
+    let mut w = s.watch("/h/", first.mod_revision).await.unwrap();
+    w.progress.request_progress();
+    let mut last_event = 0;
+    while last_event < current {
+        let batch = next(&mut w).await.unwrap();
+        if batch.events.is_empty() {
+            assert!(batch.revision <= last_event, "progress at {} while events after {last_event} are undelivered", batch.revision);
+        } else {
+            last_event = batch.revision;
+        }
+    }
+}
+
+#[tokio::test]
+async fn progress_answers_a_quiet_watch_started_in_the_past() {
+    let etcd = Etcd::start();
+    let s = store(&etcd).await;
+    let start = s.create("/busy/0", b("v")).await.unwrap().mod_revision;
+    for i in 1..50 {
+        s.create(&format!("/busy/{i}"), b("v")).await.unwrap();
+    }
+    let (current, _) = s.revisions().await.unwrap();
+    // Nothing under /quiet/ changed since `start`: only the progress notification can say so.
+    let mut w = s.watch("/quiet/", start).await.unwrap();
+    w.progress.request_progress();
+    let batch = next(&mut w).await.unwrap();
+    assert!(batch.events.is_empty());
+    assert!(batch.revision >= current, "progress at {} below the current revision {current}", batch.revision);
+    // Later writes under the prefix still arrive.
+    let q = s.create("/quiet/a", b("v")).await.unwrap();
+    assert_eq!(next_events(&mut w).await, vec![Event::Put { kv: q, prev: None }]);
+}
