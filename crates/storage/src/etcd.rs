@@ -559,9 +559,7 @@ impl WatchState {
         }
         // Events come in revision order, for every key: all events up to the highest revision
         // seen have been received.
-        let Some(seen) = resp.events().iter().filter_map(|e| e.kv()).map(|kv| kv.mod_revision()).max() else {
-            return None;
-        };
+        let seen = resp.events().iter().filter_map(|e| e.kv()).map(|kv| kv.mod_revision()).max()?;
         let events = match self.events(&resp, self.last, until) {
             Ok(e) => e,
             Err(e) => {
@@ -606,9 +604,7 @@ impl WatchState {
                 return Some(Err(e));
             }
         };
-        let Some(revision) = events.iter().map(Event::revision).max() else {
-            return None;
-        };
+        let revision = events.iter().map(Event::revision).max()?;
         // Only the events' revisions are known to be complete: the header may already count
         // writes whose events are still on their way.
         self.last = self.last.max(revision);
