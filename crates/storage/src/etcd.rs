@@ -26,6 +26,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a single request may take before the store reports etcd as unavailable. Without it
 /// a request to an unreachable cluster would wait for a connection forever.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest response accepted from etcd (gRPC's own limit is 4 MiB).
+const MAX_RESPONSE: usize = i32::MAX as usize;
 /// Any key works for revision probes (they count keys at a revision); this one is never written.
 const PROBE_KEY: &[u8] = b"\0tke-revision-probe";
 
@@ -75,7 +77,7 @@ impl EtcdStore {
         let store = EtcdStore { client, servers: joined, compacted: Arc::new(AtomicI64::new(1)) };
         // The client connects lazily: make one request so a wrong address or certificate fails
         // here, with a clear message, rather than on the first API request.
-        let mut kv = store.client.kv_client();
+        let mut kv = store.kv();
         match tokio::time::timeout(CONNECT_TIMEOUT, kv.get(PROBE_KEY, Some(GetOptions::new().with_count_only()))).await {
             Ok(Ok(_)) => Ok(store),
             Ok(Err(e)) => Err(StoreError::Unavailable(format!("cannot reach etcd at {}: {e}", store.servers))),
@@ -84,6 +86,17 @@ impl EtcdStore {
                 store.servers
             ))),
         }
+    }
+
+    /// A KV client that accepts responses of any size: a list of a large prefix, unpaged,
+    /// easily exceeds gRPC's default 4 MiB limit (kube-apiserver lifts it the same way).
+    fn kv(&self) -> etcd_client::KvClient {
+        self.client.kv_client().max_decoding_message_size(MAX_RESPONSE)
+    }
+
+    /// A watch client that accepts batches of any size (a replay may batch many events).
+    fn watcher(&self) -> etcd_client::WatchClient {
+        self.client.watch_client().max_decoding_message_size(MAX_RESPONSE)
     }
 
     /// Runs one etcd request with the request timeout, mapping its errors to [`StoreError`].
@@ -138,7 +151,7 @@ impl EtcdStore {
     /// Whether history at `revision` is still readable: Ok(Some(current)) if so, Ok(None) if it
     /// has been compacted. etcd refuses a read below its compacted revision and allows one at it.
     async fn probe(&self, revision: Revision) -> Result<Option<Revision>> {
-        let mut kv = self.client.kv_client();
+        let mut kv = self.kv();
         let opts = GetOptions::new().with_count_only().with_revision(revision);
         match tokio::time::timeout(REQUEST_TIMEOUT, kv.get(PROBE_KEY, Some(opts))).await {
             Ok(Ok(resp)) => Ok(Some(header_revision(resp.header()))),
@@ -218,14 +231,14 @@ fn txn_get(responses: &[TxnOpResponse]) -> Result<Option<KeyValue>> {
 #[async_trait::async_trait]
 impl Store for EtcdStore {
     async fn get(&self, key: &str) -> Result<(Option<KeyValue>, Revision)> {
-        let mut kv = self.client.kv_client();
+        let mut kv = self.kv();
         let resp = self.call("get", kv.get(key, None)).await?;
         let value = resp.kvs().first().map(convert_kv).transpose()?;
         Ok((value, header_revision(resp.header())))
     }
 
     async fn range(&self, start: &str, end: &str, limit: usize, revision: Revision) -> Result<RangeResult> {
-        let mut kv = self.client.kv_client();
+        let mut kv = self.kv();
         let start_bytes = range_start(start);
         let end_bytes = range_end(end);
         // An empty or inverted range holds nothing; etcd would read an empty end as "this one key".
@@ -260,7 +273,7 @@ impl Store for EtcdStore {
     }
 
     async fn create(&self, key: &str, value: Bytes) -> Result<KeyValue> {
-        let mut kv = self.client.kv_client();
+        let mut kv = self.kv();
         let txn = Txn::new()
             .when([Compare::create_revision(key, CompareOp::Equal, 0)])
             .and_then([TxnOp::put(key, value.to_vec(), None)])
@@ -274,7 +287,7 @@ impl Store for EtcdStore {
     }
 
     async fn update(&self, key: &str, value: Bytes, expected: Revision) -> Result<KeyValue> {
-        let mut kv = self.client.kv_client();
+        let mut kv = self.kv();
         // `version > 0` keeps an update with expected 0 from creating an absent key (whose
         // mod_revision compares as 0).
         let txn = Txn::new()
@@ -305,7 +318,7 @@ impl Store for EtcdStore {
     }
 
     async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<(KeyValue, Revision)> {
-        let mut kv = self.client.kv_client();
+        let mut kv = self.kv();
         let mut compares = vec![Compare::version(key, CompareOp::Greater, 0)];
         if let Some(expected) = expected {
             compares.push(Compare::mod_revision(key, CompareOp::Equal, expected));
@@ -349,7 +362,7 @@ impl Store for EtcdStore {
         // caught up, and history since `start_revision` comes from a second, temporary watch.
         // That one watches every key (filtered here) so it surely sees an event at the revision
         // that was current when it started, which tells when the replay is complete.
-        let mut client = self.client.watch_client();
+        let mut client = self.watcher();
         let live_options = WatchOptions::new().with_prev_key().with_progress_notify().with_prefix();
         let (watcher, live) = self.call("watch", client.watch(prefix, Some(live_options))).await?;
         let mut floor = 0;
@@ -440,7 +453,7 @@ impl Store for EtcdStore {
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {
-        let mut kv = self.client.kv_client();
+        let mut kv = self.kv();
         match self.call("compact", kv.compact(revision, None)).await {
             Ok(_) => {
                 self.note_compacted(revision);
@@ -481,7 +494,7 @@ impl Store for EtcdStore {
 impl EtcdStore {
     /// The current revision, from the header of a cheap read.
     async fn current_revision(&self) -> Result<Revision> {
-        let mut kv = self.client.kv_client();
+        let mut kv = self.kv();
         let resp = self.call("get", kv.get(PROBE_KEY, Some(GetOptions::new().with_count_only()))).await?;
         Ok(header_revision(resp.header()))
     }

@@ -418,3 +418,22 @@ async fn progress_answers_a_quiet_watch_started_in_the_past() {
     let q = s.create("/quiet/a", b("v")).await.unwrap();
     assert_eq!(next_events(&mut w).await, vec![Event::Put { kv: q, prev: None }]);
 }
+
+#[tokio::test]
+async fn large_lists_and_replays_exceed_grpc_default_message_size() {
+    let etcd = Etcd::start();
+    let s = store(&etcd).await;
+    // 12 values of 512 KiB: 6 MiB in one list, more in one replay batch (with previous values).
+    let value = Bytes::from(vec![b'x'; 512 * 1024]);
+    let first = s.create("/big/0", value.clone()).await.unwrap();
+    for i in 1..12 {
+        s.create(&format!("/big/{i}"), value.clone()).await.unwrap();
+    }
+    let all = s.range("/big/", &prefix_end("/big/"), 0, 0).await.unwrap();
+    assert_eq!(all.kvs.len(), 12);
+    let mut w = s.watch("/big/", first.mod_revision).await.unwrap();
+    let mut n = 0;
+    while n < 12 {
+        n += next_events(&mut w).await.len();
+    }
+}
