@@ -1,1 +1,112 @@
-//! placeholder
+//! The tke-rs image registry data plane: OCI Distribution v1.1 at `/v2/` and the Docker token
+//! endpoint at `/registry/auth`, over a pluggable [`storage::Storage`] driver.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let registry = registry::Registry::new(registry::Config::new("/var/lib/tke/registry")).await?;
+//! let app: axum::Router = registry.router(); // mount beside the other components
+//! # let _ = app; Ok(()) }
+//! ```
+
+pub mod auth;
+pub mod digest;
+pub mod error;
+mod http;
+pub mod manifest;
+pub mod names;
+pub mod storage;
+pub mod store;
+
+pub use auth::AuthConfig;
+pub use error::{Code, Error};
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Registry settings.
+#[derive(Clone)]
+pub struct Config {
+    /// Root directory of the filesystem storage.
+    pub root: PathBuf,
+    /// Token auth; `None` serves everyone (tests, trusted networks).
+    pub auth: Option<AuthConfig>,
+    /// Refuse every write (maintenance mode).
+    pub read_only: bool,
+}
+
+impl Config {
+    pub fn new(root: impl Into<PathBuf>) -> Config {
+        Config { root: root.into(), auth: None, read_only: false }
+    }
+}
+
+/// A registry instance: its store and settings, ready to be served.
+#[derive(Clone)]
+pub struct Registry {
+    app: Arc<http::App>,
+}
+
+impl Registry {
+    /// A registry on the filesystem storage at `config.root`.
+    pub async fn new(config: Config) -> Result<Registry, Error> {
+        let root = config.root.clone();
+        let fs = tokio::task::spawn_blocking(move || storage::FileSystem::new(root))
+            .await
+            .map_err(|e| Error::new(Code::Unknown, e.to_string()))??;
+        Ok(Registry::with_storage(Arc::new(fs), config))
+    }
+
+    /// A registry on any storage driver (`config.root` is then unused).
+    pub fn with_storage(storage: Arc<dyn storage::Storage>, config: Config) -> Registry {
+        let app = http::App { store: store::Store::new(storage), auth: config.auth, read_only: config.read_only };
+        Registry { app: Arc::new(app) }
+    }
+
+    pub fn store(&self) -> &store::Store {
+        &self.app.store
+    }
+
+    /// The routes `/v2/`, `/v2/...` and `/registry/auth`.
+    pub fn router(&self) -> axum::Router {
+        use axum::routing::any;
+        axum::Router::new()
+            .route("/v2", any(http::v2))
+            .route("/v2/", any(http::v2))
+            .route("/v2/{*path}", any(http::v2))
+            .route("/registry/auth", any(http::token))
+            .with_state(self.app.clone())
+    }
+}
+
+/// A registry served over plain HTTP on a local address, for tests and benchmarks (production
+/// mounts [`Registry::router`] behind the platform's TLS listener). Stops when dropped.
+pub struct LocalServer {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LocalServer {
+    /// Serve `router` on `addr` (use port 0 for any free port).
+    pub async fn start(router: axum::Router, addr: SocketAddr) -> std::io::Result<LocalServer> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "registry server stopped");
+            }
+        });
+        Ok(LocalServer { addr, task })
+    }
+
+    /// `127.0.0.1:<port>`, as clients name the registry.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

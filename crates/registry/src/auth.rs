@@ -1,0 +1,344 @@
+//! Docker token authentication: the `/registry/auth` token endpoint, JWT issue and check, and
+//! the pluggable credential check ([`Authenticator`]) and access policy ([`Authorizer`]).
+//!
+//! Flow: a `/v2/` request without a sufficient token gets `401` with
+//! `WWW-Authenticate: Bearer realm=..,service=..,scope=..`; the client asks the realm for a
+//! token (Basic credentials, or none for anonymous), and retries with `Authorization: Bearer`.
+
+use crate::error::{Code, Error, Result};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use http::{HeaderMap, header};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Token auth settings.
+#[derive(Clone)]
+pub struct AuthConfig {
+    /// The token endpoint URL given to clients. Default: `<scheme>://<request Host>/registry/auth`.
+    pub realm: Option<String>,
+    /// Scheme for the default realm (`https` behind TLS).
+    pub scheme: String,
+    /// The `service` (token audience), `tke` in TKEStack.
+    pub service: String,
+    /// The token issuer.
+    pub issuer: String,
+    /// HMAC key the tokens are signed with (HS256).
+    pub signing_key: Vec<u8>,
+    pub token_ttl: Duration,
+    /// Who may log in; the default is the configured admin.
+    pub authenticator: Arc<dyn Authenticator>,
+    /// What a caller may do; the default is [`DefaultPolicy`].
+    pub authorizer: Arc<dyn Authorizer>,
+}
+
+impl AuthConfig {
+    /// Token auth with one admin (`password_hash` from [`hash_password`]), a random signing key
+    /// and repositories under `public` prefixes pullable anonymously.
+    pub fn with_admin(username: &str, password_hash: &str, public: Vec<String>) -> Result<AuthConfig> {
+        PasswordHash::new(password_hash).map_err(|e| Error::new(Code::Unknown, format!("admin password hash: {e}")))?;
+        let mut key = vec![0u8; 32];
+        rand::Rng::fill(&mut rand::rng(), &mut key[..]);
+        Ok(AuthConfig {
+            realm: None,
+            scheme: "https".into(),
+            service: "tke".into(),
+            issuer: "tke-registry-token-issuer".into(),
+            signing_key: key,
+            token_ttl: Duration::from_secs(3600),
+            authenticator: Arc::new(AdminAuthenticator { username: username.into(), password_hash: password_hash.into() }),
+            authorizer: Arc::new(DefaultPolicy { public_prefixes: public }),
+        })
+    }
+}
+
+/// Hash a password for configuration (argon2id, PHC string).
+pub fn hash_password(password: &str) -> Result<String> {
+    let mut raw = [0u8; 16];
+    rand::Rng::fill(&mut rand::rng(), &mut raw[..]);
+    let salt = SaltString::encode_b64(&raw).map_err(|e| Error::new(Code::Unknown, format!("salt: {e}")))?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::new(Code::Unknown, format!("hashing password: {e}")))
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub name: String,
+    pub admin: bool,
+}
+
+/// Checks Basic credentials. The platform's auth component plugs in here (TokenReview, so API
+/// keys work as passwords).
+#[async_trait::async_trait]
+pub trait Authenticator: Send + Sync + 'static {
+    /// `Ok(None)` for wrong credentials.
+    async fn authenticate(&self, username: &str, password: &str) -> Result<Option<Identity>>;
+}
+
+/// Decides which of the requested actions a caller gets on a resource.
+#[async_trait::async_trait]
+pub trait Authorizer: Send + Sync + 'static {
+    async fn grant(&self, who: Option<&Identity>, requested: &Access) -> Vec<String>;
+}
+
+/// The configured admin, password checked against an argon2 hash.
+pub struct AdminAuthenticator {
+    pub username: String,
+    pub password_hash: String,
+}
+
+#[async_trait::async_trait]
+impl Authenticator for AdminAuthenticator {
+    async fn authenticate(&self, username: &str, password: &str) -> Result<Option<Identity>> {
+        if username != self.username {
+            return Ok(None);
+        }
+        let (hash, password) = (self.password_hash.clone(), password.to_string());
+        // argon2 is deliberately expensive: keep it off the async workers.
+        let ok = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        })
+        .await
+        .unwrap_or(false);
+        Ok(ok.then(|| Identity { name: username.to_string(), admin: true }))
+    }
+}
+
+/// Admins may do everything; other authenticated users pull and push repositories; anyone may
+/// pull repositories under a public prefix; the catalog is for admins only.
+pub struct DefaultPolicy {
+    pub public_prefixes: Vec<String>,
+}
+
+#[async_trait::async_trait]
+impl Authorizer for DefaultPolicy {
+    async fn grant(&self, who: Option<&Identity>, requested: &Access) -> Vec<String> {
+        let allowed: &[&str] = match (who, requested.kind.as_str()) {
+            (Some(id), _) if id.admin => &["pull", "push", "delete", "*"],
+            (Some(_), "repository") => &["pull", "push"],
+            (None, "repository")
+                if self.public_prefixes.iter().any(|p| requested.name == *p || requested.name.starts_with(&format!("{p}/"))) =>
+            {
+                &["pull"]
+            }
+            _ => &[],
+        };
+        requested.actions.iter().filter(|a| allowed.contains(&a.as_str())).cloned().collect()
+    }
+}
+
+/// One access entry: `repository:<name>:<actions>` in scopes, `{type,name,actions}` in tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    pub actions: Vec<String>,
+}
+
+impl Access {
+    /// Parse a scope string `type:name:action,action`. Names may contain `:` (registry ports
+    /// are not part of names, but be lenient): type is before the first, actions after the last.
+    pub fn parse_scope(scope: &str) -> Option<Access> {
+        let (kind, rest) = scope.split_once(':')?;
+        let (name, actions) = rest.rsplit_once(':')?;
+        if kind.is_empty() || name.is_empty() {
+            return None;
+        }
+        let actions = actions.split(',').filter(|a| !a.is_empty()).map(str::to_string).collect();
+        Some(Access { kind: kind.to_string(), name: name.to_string(), actions })
+    }
+
+    pub fn scope(&self) -> String {
+        format!("{}:{}:{}", self.kind, self.name, self.actions.join(","))
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    aud: String,
+    exp: u64,
+    nbf: u64,
+    iat: u64,
+    jti: String,
+    access: Vec<Access>,
+}
+
+/// The realm's absolute URL for a request.
+fn realm(cfg: &AuthConfig, headers: &HeaderMap) -> String {
+    if let Some(r) = &cfg.realm {
+        return r.clone();
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    format!("{}://{host}/registry/auth", cfg.scheme)
+}
+
+/// The 401 a `/v2/` request gets when its token does not cover `needed`.
+pub(crate) fn challenge(cfg: &AuthConfig, headers: &HeaderMap, needed: Option<&Access>, error: Option<&str>) -> Error {
+    let mut value = format!("Bearer realm=\"{}\",service=\"{}\"", realm(cfg, headers), cfg.service);
+    if let Some(a) = needed {
+        value.push_str(&format!(",scope=\"{}\"", a.scope()));
+    }
+    if let Some(e) = error {
+        value.push_str(&format!(",error=\"{e}\""));
+    }
+    let detail = needed.map(|a| serde_json::json!([{ "Type": a.kind, "Name": a.name, "Action": a.actions.join(",") }]));
+    let mut err = Error::new(Code::Unauthorized, "authentication required").header(header::WWW_AUTHENTICATE, &value);
+    if let Some(d) = detail {
+        err = err.detail(d);
+    }
+    err
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Check the request's bearer token; `Ok(accesses)` if it is valid for this service.
+pub(crate) fn verify(cfg: &AuthConfig, headers: &HeaderMap) -> Option<Vec<Access>> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?.trim();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_audience(&[&cfg.service]);
+    validation.set_issuer(&[&cfg.issuer]);
+    validation.leeway = 30;
+    let data = jsonwebtoken::decode::<Claims>(token, &jsonwebtoken::DecodingKey::from_secret(&cfg.signing_key), &validation).ok()?;
+    Some(data.claims.access)
+}
+
+/// Whether `granted` covers `action` on `kind:name` (`*` covers everything).
+pub(crate) fn covers(granted: &[Access], kind: &str, name: &str, action: &str) -> bool {
+    granted
+        .iter()
+        .any(|a| a.kind == kind && a.name == name && a.actions.iter().any(|x| x == action || x == "*"))
+}
+
+/// `GET /registry/auth?service=..&scope=..[&scope=..]` with optional Basic credentials.
+pub(crate) async fn token_endpoint(cfg: &AuthConfig, query: Option<&str>, headers: &HeaderMap) -> Response {
+    match issue(cfg, query, headers).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn issue(cfg: &AuthConfig, query: Option<&str>, headers: &HeaderMap) -> Result<Response> {
+    let mut scopes = Vec::new();
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            // Several scopes may also come space-separated in one parameter.
+            "scope" => scopes.extend(v.split(' ').filter_map(Access::parse_scope)),
+            "service" if v != cfg.service => {
+                return Err(Error::new(Code::Denied, format!("unknown service {v:?}")));
+            }
+            _ => {}
+        }
+    }
+    let who = match basic_credentials(headers) {
+        Some((user, password)) => match cfg.authenticator.authenticate(&user, &password).await? {
+            Some(id) => Some(id),
+            None => {
+                tracing::info!(user = %user, "registry login refused");
+                return Err(Error::new(Code::Unauthorized, "invalid username or password")
+                    .header(header::WWW_AUTHENTICATE, "Basic realm=\"registry\""));
+            }
+        },
+        None => None,
+    };
+    let mut access = Vec::new();
+    for requested in &scopes {
+        let actions = cfg.authorizer.grant(who.as_ref(), requested).await;
+        access.push(Access { kind: requested.kind.clone(), name: requested.name.clone(), actions });
+    }
+    let iat = now();
+    let claims = Claims {
+        iss: cfg.issuer.clone(),
+        sub: who.as_ref().map(|w| w.name.clone()).unwrap_or_default(),
+        aud: cfg.service.clone(),
+        exp: iat + cfg.token_ttl.as_secs(),
+        nbf: iat.saturating_sub(1),
+        iat,
+        jti: uuid::Uuid::new_v4().to_string(),
+        access,
+    };
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(&cfg.signing_key),
+    )
+    .map_err(|e| Error::new(Code::Unknown, format!("signing token: {e}")))?;
+    let issued_at = rfc3339(iat);
+    let body = serde_json::json!({
+        "token": token, "access_token": token, "expires_in": cfg.token_ttl.as_secs(), "issued_at": issued_at,
+    });
+    Ok(([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response())
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (u, p) = text.split_once(':')?;
+    Some((u.to_string(), p.to_string()))
+}
+
+/// Seconds since the epoch as an RFC 3339 UTC timestamp (civil-from-days, no date crate).
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_and_dates() {
+        let a = Access::parse_scope("repository:t1/ns/app:pull,push").expect("scope");
+        assert_eq!((a.kind.as_str(), a.name.as_str()), ("repository", "t1/ns/app"));
+        assert_eq!(a.actions, vec!["pull", "push"]);
+        assert_eq!(a.scope(), "repository:t1/ns/app:pull,push");
+        assert!(Access::parse_scope("repository").is_none());
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_709_251_200), "2024-03-01T00:00:00Z");
+    }
+
+    #[tokio::test]
+    async fn policy() {
+        let p = DefaultPolicy { public_prefixes: vec!["library".into()] };
+        let pull_push = |name: &str| Access { kind: "repository".into(), name: name.into(), actions: vec!["pull".into(), "push".into()] };
+        assert_eq!(p.grant(None, &pull_push("library/nginx")).await, vec!["pull"]);
+        assert!(p.grant(None, &pull_push("libraryx/nginx")).await.is_empty());
+        let admin = Identity { name: "admin".into(), admin: true };
+        assert_eq!(p.grant(Some(&admin), &pull_push("a/b")).await, vec!["pull", "push"]);
+        let catalog = Access { kind: "registry".into(), name: "catalog".into(), actions: vec!["*".into()] };
+        let user = Identity { name: "u".into(), admin: false };
+        assert!(p.grant(Some(&user), &catalog).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn admin_password() {
+        let hash = hash_password("s3cret").expect("hash");
+        let a = AdminAuthenticator { username: "admin".into(), password_hash: hash };
+        assert!(a.authenticate("admin", "s3cret").await.expect("auth").is_some());
+        assert!(a.authenticate("admin", "wrong").await.expect("auth").is_none());
+        assert!(a.authenticate("other", "s3cret").await.expect("auth").is_none());
+    }
+}
