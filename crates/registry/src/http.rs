@@ -165,7 +165,7 @@ async fn dispatch(app: &App, req: Request) -> Result<Response> {
         }
         (Route::UploadStart(name), Method::POST) => start_upload(app, &name, req, granted.as_deref()).await,
         (Route::Upload(name, id), Method::GET) => {
-            let size = app.store.upload_size(&name, &id).await?;
+            let size = app.store.upload_status(&name, &id).await?;
             Ok(upload_accepted(&name, &id, size, StatusCode::NO_CONTENT))
         }
         (Route::Upload(name, id), Method::PATCH) => patch_upload(app, &name, &id, req).await,

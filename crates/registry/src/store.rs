@@ -143,13 +143,30 @@ impl Store {
         Ok(self.storage.size(&format!("uploads/{id}/data")).await?.unwrap_or(0))
     }
 
+    /// The size of an upload once any request writing to it has finished (upload status).
+    pub async fn upload_status(&self, repo: &str, id: &str) -> Result<u64> {
+        check_upload_id(id)?;
+        let session = self.session(id);
+        let _serial = session.lock.lock().await;
+        let r = self.upload_size(repo, id).await;
+        if r.is_err() {
+            self.forget_session(id);
+        }
+        r
+    }
+
     /// Append `body` to an upload. With `start`, the upload must currently hold exactly that
     /// many bytes (RANGE_INVALID otherwise). Returns the new size. Data received before a
     /// broken connection stays, so the client can ask the status and resume.
     pub async fn append_upload(&self, repo: &str, id: &str, start: Option<u64>, body: ByteStream) -> Result<u64> {
+        check_upload_id(id)?;
         let session = self.session(id);
         let _serial = session.lock.lock().await;
-        self.append_locked(repo, id, &session, start, body).await
+        let r = self.append_locked(repo, id, &session, start, body).await;
+        if matches!(&r, Err(e) if e.code == Code::BlobUploadUnknown) {
+            self.forget_session(id);
+        }
+        r
     }
 
     async fn append_locked(&self, repo: &str, id: &str, session: &Session, start: Option<u64>, body: ByteStream) -> Result<u64> {
