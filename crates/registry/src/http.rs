@@ -48,7 +48,8 @@ fn parse_route(path: &str) -> Result<Route> {
         if names::valid_repository(&name) {
             Ok(name)
         } else {
-            Err(Error::new(Code::NameInvalid, "invalid repository name").detail(serde_json::json!({ "name": name })))
+            Err(Error::new(Code::NameInvalid, "invalid repository name")
+                .detail(serde_json::json!({ "name": name })))
         }
     };
     let last = segs[n - 1].to_string();
@@ -59,7 +60,11 @@ fn parse_route(path: &str) -> Result<Route> {
         return Ok(Route::Manifest(name(2)?, last));
     }
     if n >= 4 && segs[n - 3] == "blobs" && segs[n - 2] == "uploads" {
-        return Ok(if last.is_empty() { Route::UploadStart(name(3)?) } else { Route::Upload(name(3)?, last) });
+        return Ok(if last.is_empty() {
+            Route::UploadStart(name(3)?)
+        } else {
+            Route::Upload(name(3)?, last)
+        });
     }
     if n >= 3 && segs[n - 2] == "blobs" && last == "uploads" {
         return Ok(Route::UploadStart(name(2)?));
@@ -74,11 +79,14 @@ fn parse_route(path: &str) -> Result<Route> {
 }
 
 fn parse_digest(s: &str) -> Result<Digest> {
-    s.parse().map_err(|_| Error::new(Code::DigestInvalid, format!("invalid digest {s:?}")))
+    s.parse()
+        .map_err(|_| Error::new(Code::DigestInvalid, format!("invalid digest {s:?}")))
 }
 
 fn query_param(query: Option<&str>, key: &str) -> Option<String> {
-    form_urlencoded::parse(query.unwrap_or("").as_bytes()).find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// `/v2/` and everything under it.
@@ -92,7 +100,10 @@ pub(crate) async fn v2(State(app): State<Arc<App>>, req: Request) -> Response {
             e.into_response()
         }
     };
-    resp.headers_mut().insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
+    resp.headers_mut().insert(
+        "docker-distribution-api-version",
+        HeaderValue::from_static("registry/2.0"),
+    );
     resp
 }
 
@@ -100,7 +111,9 @@ pub(crate) async fn v2(State(app): State<Arc<App>>, req: Request) -> Response {
 pub(crate) async fn token(State(app): State<Arc<App>>, req: Request) -> Response {
     match &app.auth {
         Some(cfg) => auth::token_endpoint(cfg, req.uri().query(), req.headers()).await,
-        None => Error::new(Code::Unsupported, "token authentication is not enabled").into_response(),
+        None => {
+            Error::new(Code::Unsupported, "token authentication is not enabled").into_response()
+        }
     }
 }
 
@@ -108,16 +121,32 @@ pub(crate) async fn token(State(app): State<Arc<App>>, req: Request) -> Response
 fn needed_access(method: &Method, route: &Route) -> Option<(Access, &'static str)> {
     let repo = |name: &str, actions: &[&str], action: &'static str| {
         Some((
-            Access { kind: "repository".into(), name: name.to_string(), actions: actions.iter().map(|s| s.to_string()).collect() },
+            Access {
+                kind: "repository".into(),
+                name: name.to_string(),
+                actions: actions.iter().map(|s| s.to_string()).collect(),
+            },
             action,
         ))
     };
     let name = match route {
         Route::Base => return None,
         Route::Catalog => {
-            return Some((Access { kind: "registry".into(), name: "catalog".into(), actions: vec!["*".into()] }, "*"));
+            return Some((
+                Access {
+                    kind: "registry".into(),
+                    name: "catalog".into(),
+                    actions: vec!["*".into()],
+                },
+                "*",
+            ));
         }
-        Route::Tags(n) | Route::Manifest(n, _) | Route::Blob(n, _) | Route::UploadStart(n) | Route::Upload(n, _) | Route::Referrers(n, _) => n,
+        Route::Tags(n)
+        | Route::Manifest(n, _)
+        | Route::Blob(n, _)
+        | Route::UploadStart(n)
+        | Route::Upload(n, _)
+        | Route::Referrers(n, _) => n,
     };
     match *method {
         Method::GET | Method::HEAD => repo(name, &["pull"], "pull"),
@@ -127,7 +156,13 @@ fn needed_access(method: &Method, route: &Route) -> Option<(Access, &'static str
 }
 
 async fn dispatch(app: &App, req: Request) -> Result<Response> {
-    let path = req.uri().path().strip_prefix("/v2").unwrap_or("").trim_start_matches('/').to_string();
+    let path = req
+        .uri()
+        .path()
+        .strip_prefix("/v2")
+        .unwrap_or("")
+        .trim_start_matches('/')
+        .to_string();
     let route = parse_route(&path)?;
     let method = req.method().clone();
     let mut granted = None;
@@ -139,23 +174,35 @@ async fn dispatch(app: &App, req: Request) -> Result<Response> {
         if let Some((needed, action)) = needed_access(&method, &route)
             && !auth::covers(&accesses, &needed.kind, &needed.name, action)
         {
-            return Err(auth::challenge(cfg, req.headers(), Some(&needed), Some("insufficient_scope")));
+            return Err(auth::challenge(
+                cfg,
+                req.headers(),
+                Some(&needed),
+                Some("insufficient_scope"),
+            ));
         }
         granted = Some(accesses);
     }
     let writes = !matches!(method, Method::GET | Method::HEAD);
     if app.read_only && writes && !matches!(route, Route::Base) {
-        return Err(Error::new(Code::Unsupported, "the registry is in read-only mode"));
+        return Err(Error::new(
+            Code::Unsupported,
+            "the registry is in read-only mode",
+        ));
     }
     let head = method == Method::HEAD;
     match (route, method) {
         (Route::Base, Method::GET | Method::HEAD) => Ok(json_response(StatusCode::OK, "{}", head)),
         (Route::Catalog, Method::GET) => catalog(app, req.uri().query()).await,
         (Route::Tags(name), Method::GET) => tags(app, &name, req.uri().query()).await,
-        (Route::Manifest(name, r), Method::GET | Method::HEAD) => get_manifest(app, &name, &r, head).await,
+        (Route::Manifest(name, r), Method::GET | Method::HEAD) => {
+            get_manifest(app, &name, &r, head).await
+        }
         (Route::Manifest(name, r), Method::PUT) => put_manifest(app, &name, &r, req).await,
         (Route::Manifest(name, r), Method::DELETE) => delete_manifest(app, &name, &r).await,
-        (Route::Blob(name, d), Method::GET | Method::HEAD) => get_blob(app, &name, &parse_digest(&d)?, req.headers(), head).await,
+        (Route::Blob(name, d), Method::GET | Method::HEAD) => {
+            get_blob(app, &name, &parse_digest(&d)?, req.headers(), head).await
+        }
         (Route::Blob(name, d), Method::DELETE) => {
             if app.store.unlink_blob(&name, &parse_digest(&d)?).await? {
                 Ok(empty(StatusCode::ACCEPTED))
@@ -163,7 +210,9 @@ async fn dispatch(app: &App, req: Request) -> Result<Response> {
                 Err(Error::new(Code::BlobUnknown, "blob unknown to registry"))
             }
         }
-        (Route::UploadStart(name), Method::POST) => start_upload(app, &name, req, granted.as_deref()).await,
+        (Route::UploadStart(name), Method::POST) => {
+            start_upload(app, &name, req, granted.as_deref()).await
+        }
         (Route::Upload(name, id), Method::GET) => {
             let size = app.store.upload_status(&name, &id).await?;
             Ok(upload_accepted(&name, &id, size, StatusCode::NO_CONTENT))
@@ -174,15 +223,21 @@ async fn dispatch(app: &App, req: Request) -> Result<Response> {
             app.store.cancel_upload(&name, &id).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        (Route::Referrers(name, d), Method::GET) => referrers(app, &name, &parse_digest(&d)?, req.uri().query()).await,
-        _ => Err(Error::new(Code::Unsupported, "method not allowed on this endpoint")),
+        (Route::Referrers(name, d), Method::GET) => {
+            referrers(app, &name, &parse_digest(&d)?, req.uri().query()).await
+        }
+        _ => Err(Error::new(
+            Code::Unsupported,
+            "method not allowed on this endpoint",
+        )),
     }
 }
 
 fn empty(status: StatusCode) -> Response {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     r
 }
 
@@ -193,7 +248,11 @@ fn set(r: &mut Response, name: impl header::IntoHeaderName, value: &str) {
 }
 
 fn json_response(status: StatusCode, body: &str, head: bool) -> Response {
-    let mut r = Response::new(if head { Body::empty() } else { Body::from(body.to_string()) });
+    let mut r = Response::new(if head {
+        Body::empty()
+    } else {
+        Body::from(body.to_string())
+    });
     *r.status_mut() = status;
     set(&mut r, header::CONTENT_TYPE, "application/json");
     set(&mut r, header::CONTENT_LENGTH, &body.len().to_string());
@@ -201,14 +260,21 @@ fn json_response(status: StatusCode, body: &str, head: bool) -> Response {
 }
 
 fn body_stream(req: Request) -> crate::storage::ByteStream {
-    Box::pin(req.into_body().into_data_stream().map_err(std::io::Error::other))
+    Box::pin(
+        req.into_body()
+            .into_data_stream()
+            .map_err(std::io::Error::other),
+    )
 }
 
 /// Pagination: entries after `last`, at most `n`; and the `Link` to the next page.
 fn paginate(all: Vec<String>, query: Option<&str>, base: &str) -> (Vec<String>, Option<String>) {
     let last = query_param(query, "last");
     let n = query_param(query, "n").and_then(|n| n.parse::<usize>().ok());
-    let mut rest: Vec<String> = all.into_iter().filter(|t| last.as_ref().is_none_or(|l| t > l)).collect();
+    let mut rest: Vec<String> = all
+        .into_iter()
+        .filter(|t| last.as_ref().is_none_or(|l| t > l))
+        .collect();
     let mut link = None;
     if let Some(n) = n
         && rest.len() > n
@@ -224,7 +290,11 @@ fn paginate(all: Vec<String>, query: Option<&str>, base: &str) -> (Vec<String>, 
 
 async fn catalog(app: &App, query: Option<&str>) -> Result<Response> {
     let (repos, link) = paginate(app.store.repositories().await?, query, "/v2/_catalog");
-    let mut r = json_response(StatusCode::OK, &serde_json::json!({ "repositories": repos }).to_string(), false);
+    let mut r = json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "repositories": repos }).to_string(),
+        false,
+    );
     if let Some(l) = link {
         set(&mut r, header::LINK, &l);
     }
@@ -232,9 +302,16 @@ async fn catalog(app: &App, query: Option<&str>) -> Result<Response> {
 }
 
 async fn tags(app: &App, name: &str, query: Option<&str>) -> Result<Response> {
-    let all = app.store.tags(name).await?.ok_or_else(|| Error::new(Code::NameUnknown, "repository name not known to registry"))?;
+    let all =
+        app.store.tags(name).await?.ok_or_else(|| {
+            Error::new(Code::NameUnknown, "repository name not known to registry")
+        })?;
     let (tags, link) = paginate(all, query, &format!("/v2/{name}/tags/list"));
-    let mut r = json_response(StatusCode::OK, &serde_json::json!({ "name": name, "tags": tags }).to_string(), false);
+    let mut r = json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "name": name, "tags": tags }).to_string(),
+        false,
+    );
     if let Some(l) = link {
         set(&mut r, header::LINK, &l);
     }
@@ -243,25 +320,37 @@ async fn tags(app: &App, name: &str, query: Option<&str>) -> Result<Response> {
 
 /// Resolve a tag or digest reference to a digest in `name`.
 async fn resolve(app: &App, name: &str, reference: &str) -> Result<Digest> {
-    let unknown = || Error::new(Code::ManifestUnknown, "manifest unknown").detail(serde_json::json!({ "reference": reference }));
+    let unknown = || {
+        Error::new(Code::ManifestUnknown, "manifest unknown")
+            .detail(serde_json::json!({ "reference": reference }))
+    };
     if reference.contains(':') {
         return parse_digest(reference);
     }
     if !names::valid_tag(reference) {
-        return Err(Error::new(Code::ManifestInvalid, format!("invalid tag {reference:?}")));
+        return Err(Error::new(
+            Code::ManifestInvalid,
+            format!("invalid tag {reference:?}"),
+        ));
     }
-    app.store.resolve_tag(name, reference).await?.ok_or_else(unknown)
+    app.store
+        .resolve_tag(name, reference)
+        .await?
+        .ok_or_else(unknown)
 }
 
 async fn get_manifest(app: &App, name: &str, reference: &str, head: bool) -> Result<Response> {
     let d = resolve(app, name, reference).await?;
-    let (media_type, bytes) = app
-        .store
-        .get_manifest(name, &d)
-        .await?
-        .ok_or_else(|| Error::new(Code::ManifestUnknown, "manifest unknown").detail(serde_json::json!({ "reference": reference })))?;
+    let (media_type, bytes) = app.store.get_manifest(name, &d).await?.ok_or_else(|| {
+        Error::new(Code::ManifestUnknown, "manifest unknown")
+            .detail(serde_json::json!({ "reference": reference }))
+    })?;
     let len = bytes.len();
-    let mut r = Response::new(if head { Body::empty() } else { Body::from(bytes) });
+    let mut r = Response::new(if head {
+        Body::empty()
+    } else {
+        Body::from(bytes)
+    });
     set(&mut r, header::CONTENT_TYPE, &media_type);
     set(&mut r, header::CONTENT_LENGTH, &len.to_string());
     set(&mut r, "docker-content-digest", &d.to_string());
@@ -270,7 +359,11 @@ async fn get_manifest(app: &App, name: &str, reference: &str, head: bool) -> Res
 }
 
 async fn put_manifest(app: &App, name: &str, reference: &str, req: Request) -> Result<Response> {
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let body = axum::body::to_bytes(req.into_body(), manifest::MAX_MANIFEST_SIZE)
         .await
         .map_err(|_| Error::new(Code::SizeInvalid, "manifest too large or body unreadable"))?;
@@ -285,23 +378,34 @@ async fn put_manifest(app: &App, name: &str, reference: &str, req: Request) -> R
     } else if names::valid_tag(reference) {
         (Digest::of(Algorithm::Sha256, &body), Some(reference))
     } else {
-        return Err(Error::new(Code::ManifestInvalid, format!("invalid tag {reference:?}")));
+        return Err(Error::new(
+            Code::ManifestInvalid,
+            format!("invalid tag {reference:?}"),
+        ));
     };
     let m = Manifest::parse(content_type.as_deref(), &body)?;
     for b in &m.blobs {
         if app.store.blob_size(name, b).await?.is_none() {
-            return Err(Error::new(Code::ManifestBlobUnknown, "manifest references a blob unknown to this repository")
-                .detail(serde_json::json!({ "digest": b.to_string() })));
+            return Err(Error::new(
+                Code::ManifestBlobUnknown,
+                "manifest references a blob unknown to this repository",
+            )
+            .detail(serde_json::json!({ "digest": b.to_string() })));
         }
     }
     for child in &m.manifests {
         if app.store.manifest_media_type(name, child).await?.is_none() {
-            return Err(Error::new(Code::ManifestBlobUnknown, "index references a manifest unknown to this repository")
-                .detail(serde_json::json!({ "digest": child.to_string() })));
+            return Err(Error::new(
+                Code::ManifestBlobUnknown,
+                "index references a manifest unknown to this repository",
+            )
+            .detail(serde_json::json!({ "digest": child.to_string() })));
         }
     }
     let size = body.len();
-    app.store.put_manifest(name, &digest, &m.media_type, body).await?;
+    app.store
+        .put_manifest(name, &digest, &m.media_type, body)
+        .await?;
     if let Some(subject) = &m.subject {
         let mut desc = serde_json::json!({ "mediaType": m.media_type, "digest": digest.to_string(), "size": size });
         if let Some(t) = &m.artifact_type {
@@ -310,14 +414,20 @@ async fn put_manifest(app: &App, name: &str, reference: &str, req: Request) -> R
         if let Some(a) = &m.annotations {
             desc["annotations"] = a.clone();
         }
-        app.store.add_referrer(name, subject, &digest, &desc).await?;
+        app.store
+            .add_referrer(name, subject, &digest, &desc)
+            .await?;
     }
     if let Some(tag) = tag {
         app.store.set_tag(name, tag, &digest).await?;
     }
     tracing::info!(repository = name, reference, digest = %digest, "manifest pushed");
     let mut r = empty(StatusCode::CREATED);
-    set(&mut r, header::LOCATION, &format!("/v2/{name}/manifests/{digest}"));
+    set(
+        &mut r,
+        header::LOCATION,
+        &format!("/v2/{name}/manifests/{digest}"),
+    );
     set(&mut r, "docker-content-digest", &digest.to_string());
     if let Some(s) = &m.subject {
         set(&mut r, "oci-subject", &s.to_string());
@@ -326,7 +436,10 @@ async fn put_manifest(app: &App, name: &str, reference: &str, req: Request) -> R
 }
 
 async fn delete_manifest(app: &App, name: &str, reference: &str) -> Result<Response> {
-    let unknown = || Error::new(Code::ManifestUnknown, "manifest unknown").detail(serde_json::json!({ "reference": reference }));
+    let unknown = || {
+        Error::new(Code::ManifestUnknown, "manifest unknown")
+            .detail(serde_json::json!({ "reference": reference }))
+    };
     if !reference.contains(':') {
         // Deleting a tag removes the tag only; the manifest stays addressable by digest.
         return if names::valid_tag(reference) && app.store.delete_tag(name, reference).await? {
@@ -336,7 +449,9 @@ async fn delete_manifest(app: &App, name: &str, reference: &str) -> Result<Respo
         };
     }
     let d = parse_digest(reference)?;
-    let Some((media_type, bytes)) = app.store.get_manifest(name, &d).await? else { return Err(unknown()) };
+    let Some((media_type, bytes)) = app.store.get_manifest(name, &d).await? else {
+        return Err(unknown());
+    };
     if let Ok(m) = Manifest::parse(Some(&media_type), &bytes)
         && let Some(subject) = m.subject
     {
@@ -361,15 +476,26 @@ fn parse_range(value: &str, size: u64) -> Option<(u64, u64)> {
         (size.saturating_sub(suffix), size.checked_sub(1)?)
     } else {
         let start: u64 = a.parse().ok()?;
-        let end = if b.is_empty() { size.checked_sub(1)? } else { b.parse::<u64>().ok()?.min(size.checked_sub(1)?) };
+        let end = if b.is_empty() {
+            size.checked_sub(1)?
+        } else {
+            b.parse::<u64>().ok()?.min(size.checked_sub(1)?)
+        };
         (start, end)
     };
     (start <= end && start < size).then(|| (start, end - start + 1))
 }
 
-async fn get_blob(app: &App, name: &str, d: &Digest, headers: &HeaderMap, head: bool) -> Result<Response> {
+async fn get_blob(
+    app: &App,
+    name: &str,
+    d: &Digest,
+    headers: &HeaderMap,
+    head: bool,
+) -> Result<Response> {
     let size = app.store.blob_size(name, d).await?.ok_or_else(|| {
-        Error::new(Code::BlobUnknown, "blob unknown to registry").detail(serde_json::json!({ "digest": d.to_string() }))
+        Error::new(Code::BlobUnknown, "blob unknown to registry")
+            .detail(serde_json::json!({ "digest": d.to_string() }))
     })?;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let (status, offset, len) = match range {
@@ -377,12 +503,18 @@ async fn get_blob(app: &App, name: &str, d: &Digest, headers: &HeaderMap, head: 
         Some(r) => match parse_range(r, size) {
             Some((o, l)) => (StatusCode::PARTIAL_CONTENT, o, l),
             None => {
-                return Err(Error::new(Code::RangeInvalid, "requested range not satisfiable")
-                    .header(header::CONTENT_RANGE, &format!("bytes */{size}")));
+                return Err(
+                    Error::new(Code::RangeInvalid, "requested range not satisfiable")
+                        .header(header::CONTENT_RANGE, &format!("bytes */{size}")),
+                );
             }
         },
     };
-    let body = if head { Body::empty() } else { Body::from_stream(app.store.read_blob(d, offset, Some(len)).await?) };
+    let body = if head {
+        Body::empty()
+    } else {
+        Body::from_stream(app.store.read_blob(d, offset, Some(len)).await?)
+    };
     let mut r = Response::new(body);
     *r.status_mut() = status;
     set(&mut r, header::CONTENT_TYPE, "application/octet-stream");
@@ -392,15 +524,27 @@ async fn get_blob(app: &App, name: &str, d: &Digest, headers: &HeaderMap, head: 
     set(&mut r, header::ETAG, &format!("\"{d}\""));
     set(&mut r, header::CACHE_CONTROL, "max-age=31536000");
     if status == StatusCode::PARTIAL_CONTENT {
-        set(&mut r, header::CONTENT_RANGE, &format!("bytes {offset}-{}/{size}", offset + len - 1));
+        set(
+            &mut r,
+            header::CONTENT_RANGE,
+            &format!("bytes {offset}-{}/{size}", offset + len - 1),
+        );
     }
     Ok(r)
 }
 
 fn upload_accepted(name: &str, id: &str, size: u64, status: StatusCode) -> Response {
     let mut r = empty(status);
-    set(&mut r, header::LOCATION, &format!("/v2/{name}/blobs/uploads/{id}"));
-    set(&mut r, header::RANGE, &format!("0-{}", size.saturating_sub(1)));
+    set(
+        &mut r,
+        header::LOCATION,
+        &format!("/v2/{name}/blobs/uploads/{id}"),
+    );
+    set(
+        &mut r,
+        header::RANGE,
+        &format!("0-{}", size.saturating_sub(1)),
+    );
     set(&mut r, "docker-upload-uuid", id);
     r
 }
@@ -412,22 +556,33 @@ fn blob_created(name: &str, d: &Digest) -> Response {
     r
 }
 
-async fn start_upload(app: &App, name: &str, req: Request, granted: Option<&[Access]>) -> Result<Response> {
+async fn start_upload(
+    app: &App,
+    name: &str,
+    req: Request,
+    granted: Option<&[Access]>,
+) -> Result<Response> {
     let query = req.uri().query().map(str::to_string);
     let query = query.as_deref();
     if let (Some(mount), Some(from)) = (query_param(query, "mount"), query_param(query, "from")) {
         let d = parse_digest(&mount)?;
         // Mounting needs pull on the source; without it (or without the blob) the client gets
         // an ordinary upload session, as the spec allows.
-        let may_read = names::valid_repository(&from) && granted.is_none_or(|g| auth::covers(g, "repository", &from, "pull"));
-        if may_read && app.store.blob_size(&from, &d).await?.is_some() && app.store.link_blob(name, &d).await? {
+        let may_read = names::valid_repository(&from)
+            && granted.is_none_or(|g| auth::covers(g, "repository", &from, "pull"));
+        if may_read
+            && app.store.blob_size(&from, &d).await?.is_some()
+            && app.store.link_blob(name, &d).await?
+        {
             return Ok(blob_created(name, &d));
         }
     }
     if let Some(digest) = query_param(query, "digest") {
         let d = parse_digest(&digest)?;
         let id = app.store.start_upload(name).await?;
-        app.store.finish_upload(name, &id, &d, Some(body_stream(req))).await?;
+        app.store
+            .finish_upload(name, &id, &d, Some(body_stream(req)))
+            .await?;
         return Ok(blob_created(name, &d));
     }
     let id = app.store.start_upload(name).await?;
@@ -436,7 +591,9 @@ async fn start_upload(app: &App, name: &str, req: Request, granted: Option<&[Acc
 
 /// `Content-Range: <start>-<end>` (also accepting a `bytes ` prefix); returns `start`.
 fn content_range_start(headers: &HeaderMap) -> Result<Option<u64>> {
-    let Some(v) = headers.get(header::CONTENT_RANGE) else { return Ok(None) };
+    let Some(v) = headers.get(header::CONTENT_RANGE) else {
+        return Ok(None);
+    };
     let bad = || Error::new(Code::RangeInvalid, "invalid Content-Range");
     let s = v.to_str().map_err(|_| bad())?.trim();
     let s = s.strip_prefix("bytes ").unwrap_or(s);
@@ -446,21 +603,36 @@ fn content_range_start(headers: &HeaderMap) -> Result<Option<u64>> {
 
 async fn patch_upload(app: &App, name: &str, id: &str, req: Request) -> Result<Response> {
     let start = content_range_start(req.headers())?;
-    let size = app.store.append_upload(name, id, start, body_stream(req)).await?;
+    let size = app
+        .store
+        .append_upload(name, id, start, body_stream(req))
+        .await?;
     Ok(upload_accepted(name, id, size, StatusCode::ACCEPTED))
 }
 
 async fn finish_upload(app: &App, name: &str, id: &str, req: Request) -> Result<Response> {
-    let d = query_param(req.uri().query(), "digest")
-        .ok_or_else(|| Error::new(Code::DigestInvalid, "the digest query parameter is required"))?;
+    let d = query_param(req.uri().query(), "digest").ok_or_else(|| {
+        Error::new(
+            Code::DigestInvalid,
+            "the digest query parameter is required",
+        )
+    })?;
     let d = parse_digest(&d)?;
-    let has_body = req.headers().get(header::CONTENT_LENGTH).is_none_or(|v| v.as_bytes() != b"0");
+    let has_body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_none_or(|v| v.as_bytes() != b"0");
     let last = has_body.then(|| body_stream(req));
     app.store.finish_upload(name, id, &d, last).await?;
     Ok(blob_created(name, &d))
 }
 
-async fn referrers(app: &App, name: &str, subject: &Digest, query: Option<&str>) -> Result<Response> {
+async fn referrers(
+    app: &App,
+    name: &str,
+    subject: &Digest,
+    query: Option<&str>,
+) -> Result<Response> {
     let mut list = app.store.referrers(name, subject).await?;
     let filter = query_param(query, "artifactType");
     if let Some(t) = &filter {
@@ -483,12 +655,22 @@ mod tests {
     fn routes() {
         assert!(matches!(parse_route(""), Ok(Route::Base)));
         assert!(matches!(parse_route("t/ns/app/tags/list"), Ok(Route::Tags(n)) if n == "t/ns/app"));
-        assert!(matches!(parse_route("a/b/manifests/v1"), Ok(Route::Manifest(n, r)) if n == "a/b" && r == "v1"));
+        assert!(
+            matches!(parse_route("a/b/manifests/v1"), Ok(Route::Manifest(n, r)) if n == "a/b" && r == "v1")
+        );
         assert!(matches!(parse_route("a/blobs/uploads/"), Ok(Route::UploadStart(n)) if n == "a"));
         assert!(matches!(parse_route("a/blobs/uploads"), Ok(Route::UploadStart(n)) if n == "a"));
-        assert!(matches!(parse_route("a/blobs/uploads/x"), Ok(Route::Upload(n, i)) if n == "a" && i == "x"));
-        assert!(matches!(parse_route("a/blobs/sha256:x"), Ok(Route::Blob(..))));
-        assert!(matches!(parse_route("a/referrers/sha256:x"), Ok(Route::Referrers(..))));
+        assert!(
+            matches!(parse_route("a/blobs/uploads/x"), Ok(Route::Upload(n, i)) if n == "a" && i == "x")
+        );
+        assert!(matches!(
+            parse_route("a/blobs/sha256:x"),
+            Ok(Route::Blob(..))
+        ));
+        assert!(matches!(
+            parse_route("a/referrers/sha256:x"),
+            Ok(Route::Referrers(..))
+        ));
         assert!(matches!(parse_route("A/manifests/x"), Err(e) if e.code == Code::NameInvalid));
     }
 
@@ -508,7 +690,10 @@ mod tests {
         let all: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
         let (page, link) = paginate(all.clone(), Some("n=2"), "/v2/x/tags/list");
         assert_eq!(page, vec!["a", "b"]);
-        assert_eq!(link.as_deref(), Some("</v2/x/tags/list?n=2&last=b>; rel=\"next\""));
+        assert_eq!(
+            link.as_deref(),
+            Some("</v2/x/tags/list?n=2&last=b>; rel=\"next\"")
+        );
         let (page, link) = paginate(all, Some("n=2&last=b"), "/v2/x/tags/list");
         assert_eq!(page, vec!["c", "d"]);
         assert_eq!(link, None);

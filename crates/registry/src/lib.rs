@@ -37,7 +37,11 @@ pub struct Config {
 
 impl Config {
     pub fn new(root: impl Into<PathBuf>) -> Config {
-        Config { root: root.into(), auth: None, read_only: false }
+        Config {
+            root: root.into(),
+            auth: None,
+            read_only: false,
+        }
     }
 }
 
@@ -59,7 +63,11 @@ impl Registry {
 
     /// A registry on any storage driver (`config.root` is then unused).
     pub fn with_storage(storage: Arc<dyn storage::Storage>, config: Config) -> Registry {
-        let app = http::App { store: store::Store::new(storage), auth: config.auth, read_only: config.read_only };
+        let app = http::App {
+            store: store::Store::new(storage),
+            auth: config.auth,
+            read_only: config.read_only,
+        };
         Registry { app: Arc::new(app) }
     }
 

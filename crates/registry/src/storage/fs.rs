@@ -39,14 +39,19 @@ impl FileSystem {
     fn path(&self, rel: &str) -> PathBuf {
         // Paths come from the registry's own layout; refuse anything that could escape anyway.
         let mut p = self.root.clone();
-        for part in rel.split('/').filter(|s| !s.is_empty() && *s != "." && *s != "..") {
+        for part in rel
+            .split('/')
+            .filter(|s| !s.is_empty() && *s != "." && *s != "..")
+        {
             p.push(part);
         }
         p
     }
 
     fn tmp_path(&self) -> PathBuf {
-        self.root.join("_tmp").join(uuid::Uuid::new_v4().to_string())
+        self.root
+            .join("_tmp")
+            .join(uuid::Uuid::new_v4().to_string())
     }
 }
 
@@ -56,7 +61,9 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Rename `from` onto `to` durably: parents exist, the rename is fsynced in the target directory.
 fn rename_into_place(from: &Path, to: &Path) -> io::Result<()> {
-    let parent = to.parent().ok_or_else(|| io::Error::other("object path has no parent"))?;
+    let parent = to
+        .parent()
+        .ok_or_else(|| io::Error::other("object path has no parent"))?;
     fs::create_dir_all(parent)?;
     fs::rename(from, to)?;
     sync_dir(parent)
@@ -70,8 +77,12 @@ fn not_found_is_none<T>(r: io::Result<T>) -> io::Result<Option<T>> {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(io::Error::other)?
 }
 
 #[async_trait::async_trait]
@@ -102,8 +113,14 @@ impl Storage for FileSystem {
         Ok(meta.filter(|m| m.is_file()).map(|m| m.len()))
     }
 
-    async fn read(&self, path: &str, offset: u64, len: Option<u64>) -> io::Result<Option<ByteStream>> {
-        let Some(mut file) = not_found_is_none(tokio::fs::File::open(self.path(path)).await)? else {
+    async fn read(
+        &self,
+        path: &str,
+        offset: u64,
+        len: Option<u64>,
+    ) -> io::Result<Option<ByteStream>> {
+        let Some(mut file) = not_found_is_none(tokio::fs::File::open(self.path(path)).await)?
+        else {
             return Ok(None);
         };
         use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -111,37 +128,52 @@ impl Storage for FileSystem {
             file.seek(SeekFrom::Start(offset)).await?;
         }
         let remaining = len.unwrap_or(u64::MAX);
-        let stream = futures::stream::try_unfold((file, remaining), move |(mut file, remaining)| async move {
-            if remaining == 0 {
-                return Ok(None);
-            }
-            let want = remaining.min(READ_CHUNK as u64) as usize;
-            let mut buf = BytesMut::with_capacity(want);
-            while buf.len() < want {
-                let mut limited = (&mut file).take((want - buf.len()) as u64);
-                if limited.read_buf(&mut buf).await? == 0 {
-                    break;
+        let stream = futures::stream::try_unfold(
+            (file, remaining),
+            move |(mut file, remaining)| async move {
+                if remaining == 0 {
+                    return Ok(None);
                 }
-            }
-            if buf.is_empty() {
-                if len.is_some() {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "object shorter than requested"));
+                let want = remaining.min(READ_CHUNK as u64) as usize;
+                let mut buf = BytesMut::with_capacity(want);
+                while buf.len() < want {
+                    let mut limited = (&mut file).take((want - buf.len()) as u64);
+                    if limited.read_buf(&mut buf).await? == 0 {
+                        break;
+                    }
                 }
-                return Ok(None);
-            }
-            let n = buf.len() as u64;
-            Ok(Some((buf.freeze(), (file, remaining - n))))
-        });
+                if buf.is_empty() {
+                    if len.is_some() {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "object shorter than requested",
+                        ));
+                    }
+                    return Ok(None);
+                }
+                let n = buf.len() as u64;
+                Ok(Some((buf.freeze(), (file, remaining - n))))
+            },
+        );
         Ok(Some(stream.boxed()))
     }
 
-    async fn append(&self, path: &str, offset: u64, mut data: ByteStream) -> Result<u64, AppendError> {
+    async fn append(
+        &self,
+        path: &str,
+        offset: u64,
+        mut data: ByteStream,
+    ) -> Result<u64, AppendError> {
         let target = self.path(path);
         let file = blocking(move || {
             if let Some(parent) = target.parent() {
                 fs::create_dir_all(parent)?;
             }
-            let mut file = OpenOptions::new().create(true).write(true).truncate(false).open(&target)?;
+            let mut file = OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(false)
+                .open(&target)?;
             let len = file.metadata()?.len();
             file.seek(SeekFrom::Start(len))?;
             Ok((file, len))
@@ -203,8 +235,13 @@ impl Storage for FileSystem {
             let mut out = Vec::new();
             for e in rd {
                 let e = e?;
-                let Ok(name) = e.file_name().into_string() else { continue };
-                out.push(Entry { name, is_dir: e.file_type()?.is_dir() });
+                let Ok(name) = e.file_name().into_string() else {
+                    continue;
+                };
+                out.push(Entry {
+                    name,
+                    is_dir: e.file_type()?.is_dir(),
+                });
             }
             out.sort_by(|a, b| a.name.cmp(&b.name));
             Ok(out)
@@ -215,8 +252,14 @@ impl Storage for FileSystem {
     async fn delete(&self, path: &str) -> io::Result<()> {
         let p = self.path(path);
         blocking(move || {
-            let Some(meta) = not_found_is_none(fs::symlink_metadata(&p))? else { return Ok(()) };
-            let r = if meta.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+            let Some(meta) = not_found_is_none(fs::symlink_metadata(&p))? else {
+                return Ok(());
+            };
+            let r = if meta.is_dir() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
             not_found_is_none(r).map(|_| ())
         })
         .await
@@ -228,7 +271,13 @@ mod tests {
     use super::*;
 
     fn chunks(parts: &[&'static [u8]]) -> ByteStream {
-        futures::stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p))).collect::<Vec<_>>()).boxed()
+        futures::stream::iter(
+            parts
+                .iter()
+                .map(|p| Ok(Bytes::from_static(p)))
+                .collect::<Vec<_>>(),
+        )
+        .boxed()
     }
 
     async fn collect(s: ByteStream) -> Vec<u8> {
@@ -241,21 +290,46 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let fs = FileSystem::new(dir.path()).expect("fs");
         assert_eq!(fs.get("a/b").await.expect("get"), None);
-        fs.put("a/b", Bytes::from_static(b"hello")).await.expect("put");
-        assert_eq!(fs.get("a/b").await.expect("get").as_deref(), Some(&b"hello"[..]));
+        fs.put("a/b", Bytes::from_static(b"hello"))
+            .await
+            .expect("put");
+        assert_eq!(
+            fs.get("a/b").await.expect("get").as_deref(),
+            Some(&b"hello"[..])
+        );
 
-        assert_eq!(fs.append("up/data", 0, chunks(&[b"ab", b"cd"])).await.expect("append"), 4);
+        assert_eq!(
+            fs.append("up/data", 0, chunks(&[b"ab", b"cd"]))
+                .await
+                .expect("append"),
+            4
+        );
         match fs.append("up/data", 2, chunks(&[b"x"])).await {
             Err(AppendError::Offset(4)) => {}
             other => panic!("expected offset mismatch, got {other:?}"),
         }
-        assert_eq!(fs.append("up/data", 4, chunks(&[b"ef"])).await.expect("append"), 6);
-        let part = fs.read("up/data", 1, Some(3)).await.expect("read").expect("exists");
+        assert_eq!(
+            fs.append("up/data", 4, chunks(&[b"ef"]))
+                .await
+                .expect("append"),
+            6
+        );
+        let part = fs
+            .read("up/data", 1, Some(3))
+            .await
+            .expect("read")
+            .expect("exists");
         assert_eq!(collect(part).await, b"bcd");
         fs.commit("up/data", "blobs/x").await.expect("commit");
         assert_eq!(fs.size("up/data").await.expect("size"), None);
         assert_eq!(fs.size("blobs/x").await.expect("size"), Some(6));
-        let names: Vec<String> = fs.list("").await.expect("list").into_iter().map(|e| e.name).collect();
+        let names: Vec<String> = fs
+            .list("")
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
         assert!(names.contains(&"blobs".to_string()) && names.contains(&"a".to_string()));
         fs.delete("a").await.expect("delete");
         fs.delete("a").await.expect("delete missing");
