@@ -82,10 +82,7 @@ pub fn negotiate(accept: &str) -> DiscoveryFormat {
                     "v2beta1" => "v2beta1",
                     _ => continue,
                 };
-                return DiscoveryFormat::Aggregated {
-                    version,
-                    content_type: format!("application/json;g={DISCOVERY_GROUP};v={version};as={DISCOVERY_KIND}"),
-                };
+                return DiscoveryFormat::Aggregated { version, content_type: format!("application/json;g={DISCOVERY_GROUP};v={version};as={DISCOVERY_KIND}") };
             }
             // Some other typed document (e.g. a Table): not something discovery serves.
             _ => continue,
@@ -230,10 +227,7 @@ pub fn api_versions() -> Value {
 }
 
 fn group_doc(defs: &[ResourceDef], group: &str) -> Value {
-    let versions: Vec<Value> = versions_of(defs, group)
-        .into_iter()
-        .map(|v| json!({"groupVersion": group_version(group, v), "version": v}))
-        .collect();
+    let versions: Vec<Value> = versions_of(defs, group).into_iter().map(|v| json!({"groupVersion": group_version(group, v), "version": v})).collect();
     let preferred = versions.first().cloned().unwrap_or(Value::Null);
     json!({"name": group, "versions": versions, "preferredVersion": preferred})
 }
@@ -303,7 +297,11 @@ pub(crate) mod tests {
     use serde::{Deserialize, Serialize};
 
     use super::*;
-    use crate::{Column, Subresources, Verbs, resource::{DefaultStrategy, schema_of}, typed};
+    use crate::{
+        Column, Subresources, Verbs,
+        resource::{DefaultStrategy, schema_of},
+        typed,
+    };
 
     /// A small resource type for the discovery and OpenAPI tests.
     #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
@@ -442,14 +440,22 @@ pub(crate) mod tests {
 
     #[test]
     fn plain_clients_get_legacy() {
-        for accept in ["", "application/json", "*/*", "application/json, */*", "application/yaml", "application/vnd.kubernetes.protobuf;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"] {
+        for accept in [
+            "",
+            "application/json",
+            "*/*",
+            "application/json, */*",
+            "application/yaml",
+            "application/vnd.kubernetes.protobuf;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+        ] {
             assert!(matches!(negotiate(accept), DiscoveryFormat::Legacy), "{accept:?}");
         }
         // Preference by q: plain JSON preferred over aggregated.
         let accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList;q=0.5,application/json";
         assert!(matches!(negotiate(accept), DiscoveryFormat::Legacy));
         // An unknown discovery version is skipped, the next acceptable range wins.
-        let accept = "application/json;g=apidiscovery.k8s.io;v=v9;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+        let accept =
+            "application/json;g=apidiscovery.k8s.io;v=v9;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
         assert!(matches!(negotiate(accept), DiscoveryFormat::Aggregated { version: "v2", .. }));
     }
 

@@ -232,10 +232,8 @@ pub fn build(defs: &[ResourceDef], git_version: &str) -> OpenApiDocs {
             order.push((d.group, d.version));
         }
     }
-    let gvs: Vec<GroupVersion<'_>> = order
-        .iter()
-        .map(|(g, v)| GroupVersion::collect(g, v, defs.iter().filter(|d| d.group == *g && d.version == *v).collect()))
-        .collect();
+    let gvs: Vec<GroupVersion<'_>> =
+        order.iter().map(|(g, v)| GroupVersion::collect(g, v, defs.iter().filter(|d| d.group == *g && d.version == *v).collect())).collect();
     let info = json!({"title": "tke-rs", "version": git_version});
 
     let mut v2_paths = Map::new();
@@ -679,5 +677,83 @@ mod tests {
         assert_eq!(names, json_names);
         let paths = fields(&bytes(&top, 8)[0]).expect("paths");
         assert_eq!(bytes(&paths, 2).len(), v2(&docs)["paths"].as_object().map(Map::len).unwrap_or(0));
+    }
+}
+#[cfg(test)]
+mod shapes {
+    use super::*;
+    use crate::{
+        ResourceDef,
+        resource::{DefaultStrategy, schema_of},
+        typed,
+    };
+    use schemars::JsonSchema;
+    use serde::{Deserialize, Serialize};
+
+    /// Common add-on fields.
+    #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase")]
+    struct Common {
+        /// The cluster.
+        cluster_name: String,
+        /// Version.
+        version: Option<String>,
+    }
+    /// Backend.
+    #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    #[serde(tag = "kind", rename_all = "camelCase")]
+    enum Backend {
+        /// Elastic.
+        Es { url: String, index: Option<String> },
+        /// CLS.
+        Cls { topic: String },
+    }
+    /// Spec.
+    #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase")]
+    struct Spec {
+        #[serde(flatten)]
+        common: Common,
+        /// Where to.
+        backend: Option<Backend>,
+        /// Apps.
+        apps: Option<Vec<serde_json::Value>>,
+        /// Ratio.
+        ratio: Option<f64>,
+    }
+    /// Obj.
+    #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+    struct Obj {
+        metadata: serde_json::Value,
+        spec: Spec,
+    }
+
+    /// Flattened structs, internally tagged enums, optional lists of free JSON and numbers.
+    #[test]
+    fn serde_shapes_publish_as_plain_objects() {
+        let def = ResourceDef {
+            kind: "Obj",
+            schema: schema_of::<Obj>,
+            strategy: typed::<Obj, _>(DefaultStrategy),
+            ..crate::discovery::tests::widget_def("a.io", false)
+        };
+        let docs = build(&[def], "v");
+        let doc: Value = serde_json::from_slice(docs.v3_json("apis/a.io/v1").expect("doc")).expect("JSON");
+        let schemas = &doc["components"]["schemas"];
+        let spec = &schemas["io.a.v1.Spec"];
+        // The flattened fields sit beside the struct's own.
+        assert_eq!(spec["properties"]["clusterName"]["type"], "string");
+        assert_eq!(spec["required"], json!(["clusterName"]));
+        assert_eq!(spec["properties"]["ratio"], json!({"type": "number", "format": "double", "description": "Ratio."}));
+        assert_eq!(spec["properties"]["apps"]["items"], json!({"x-kubernetes-preserve-unknown-fields": true}));
+        // The tagged enum is one object with every variant's fields and the tag's values.
+        let backend = &schemas["io.a.v1.Backend"];
+        assert_eq!(backend["type"], "object");
+        assert_eq!(backend["properties"]["kind"]["enum"], json!(["es", "cls"]));
+        for field in ["url", "index", "topic"] {
+            assert_eq!(backend["properties"][field]["type"], "string", "{field}");
+        }
+        // A kind without `metadata` documentation gets ObjectMeta's.
+        assert_eq!(schemas["io.a.v1.Obj"]["properties"]["metadata"]["allOf"][0]["$ref"], format!("#/components/schemas/{}", meta::OBJECT_META));
     }
 }

@@ -108,7 +108,8 @@ fn defs() -> Vec<ResourceDef> {
         strategy: typed::<Gizmo, _>(DefaultStrategy),
     };
     let widgets = ResourceDef { kind: "Widget", plural: "widgets", singular: "widget", short_names: &["wd"], namespaced: true, ..gizmos.clone() };
-    let core = ResourceDef { group: "", kind: "Thing", plural: "things", singular: "thing", short_names: &[], categories: &[], namespaced: true, ..gizmos.clone() };
+    let core =
+        ResourceDef { group: "", kind: "Thing", plural: "things", singular: "thing", short_names: &[], categories: &[], namespaced: true, ..gizmos.clone() };
     vec![gizmos, widgets, core]
 }
 
@@ -143,7 +144,9 @@ async fn handle(State(f): State<Arc<Fixture>>, req: Request) -> Response<Body> {
         "/api" | "/apis" => {
             let defs = if path == "/api" { &core } else { &named };
             return match discovery::negotiate(&accept) {
-                discovery::DiscoveryFormat::Aggregated { version, content_type } => json_response(&discovery::aggregated_discovery(defs, version), &content_type),
+                discovery::DiscoveryFormat::Aggregated { version, content_type } => {
+                    json_response(&discovery::aggregated_discovery(defs, version), &content_type)
+                }
                 discovery::DiscoveryFormat::Legacy if path == "/api" => {
                     let mut doc = discovery::api_versions();
                     if !core.is_empty() {
@@ -202,7 +205,10 @@ async fn gizmos(f: &Fixture, req: Request) -> Response<Body> {
             json_response(obj, "application/json")
         }
         _ => {
-            let mut r = json_response(&json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "UnsupportedMediaType", "code": 415}), "application/json");
+            let mut r = json_response(
+                &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "UnsupportedMediaType", "code": 415}),
+                "application/json",
+            );
             *r.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
             r
         }
@@ -279,7 +285,8 @@ async fn kubectl_discovers_and_explains() {
     let out = kubectl(dir.path(), &kc, &["explain", "widgets", "--recursive"]).await;
     let recursive = text(&out);
     assert!(out.status.success(), "{recursive}");
-    for field in ["metadata\t<ObjectMeta>", "labels\t<map[string]string>", "placement\t<Placement>", "zone\t<string>", "children\t<[]Part>", "phase\t<string>"] {
+    for field in ["metadata\t<ObjectMeta>", "labels\t<map[string]string>", "placement\t<Placement>", "zone\t<string>", "children\t<[]Part>", "phase\t<string>"]
+    {
         assert!(recursive.contains(field), "{field:?} missing in:\n{recursive}");
     }
 

@@ -147,11 +147,11 @@ pub fn definitions() -> Map<String, Value> {
             },
         }),
     );
-    m.insert(PATCH.into(), json!({"description": "Patch is the body of a PATCH request: a JSON patch, a merge patch or an apply configuration.", "type": "object"}));
     m.insert(
-        RAW_EXTENSION.into(),
-        json!({"description": "RawExtension holds an embedded object of any kind.", "type": "object"}),
+        PATCH.into(),
+        json!({"description": "Patch is the body of a PATCH request: a JSON patch, a merge patch or an apply configuration.", "type": "object"}),
     );
+    m.insert(RAW_EXTENSION.into(), json!({"description": "RawExtension holds an embedded object of any kind.", "type": "object"}));
     m.insert(
         WATCH_EVENT.into(),
         json!({

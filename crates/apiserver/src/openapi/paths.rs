@@ -194,8 +194,7 @@ impl Builder<'_> {
                     op.insert("consumes".into(), json!(types));
                 }
                 Dialect::V3 => {
-                    let content: Map<String, Value> =
-                        types.iter().map(|ct| (ct.to_string(), json!({"schema": self.dialect.reference(schema)}))).collect();
+                    let content: Map<String, Value> = types.iter().map(|ct| (ct.to_string(), json!({"schema": self.dialect.reference(schema)}))).collect();
                     op.insert("requestBody".into(), json!({"content": content, "required": required}));
                 }
             }

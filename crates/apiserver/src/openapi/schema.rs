@@ -202,8 +202,7 @@ impl Converter<'_> {
         if let Some(reference) = obj.get("$ref").and_then(Value::as_str) {
             return self.reference(reference, &notes);
         }
-        let alternatives: Vec<&Value> =
-            ["anyOf", "oneOf"].iter().filter_map(|k| obj.get(*k).and_then(Value::as_array)).flatten().collect();
+        let alternatives: Vec<&Value> = ["anyOf", "oneOf"].iter().filter_map(|k| obj.get(*k).and_then(Value::as_array)).flatten().collect();
         if !alternatives.is_empty() {
             return self.union(obj, &alternatives, notes, depth);
         }
@@ -235,13 +234,8 @@ impl Converter<'_> {
                         props.insert(k.clone(), self.convert_at(v, depth + 1));
                     }
                 }
-                let required: Vec<&Value> = obj
-                    .get("required")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter(|r| r.as_str().is_some_and(|r| props.contains_key(r)))
-                    .collect();
+                let required: Vec<&Value> =
+                    obj.get("required").and_then(Value::as_array).into_iter().flatten().filter(|r| r.as_str().is_some_and(|r| props.contains_key(r))).collect();
                 match obj.get("additionalProperties") {
                     Some(ap @ Value::Object(_)) => {
                         out.insert("additionalProperties".into(), self.convert_at(ap, depth + 1));
@@ -290,7 +284,13 @@ impl Converter<'_> {
             "integer" | "number" => {
                 out.insert("type".into(), json!(ty));
                 let format = obj.get("format").and_then(Value::as_str);
-                let format = if ty == "integer" { int_format(format) } else if format == Some("float") { "float" } else { "double" };
+                let format = if ty == "integer" {
+                    int_format(format)
+                } else if format == Some("float") {
+                    "float"
+                } else {
+                    "double"
+                };
                 out.insert("format".into(), json!(format));
                 for k in ["minimum", "maximum", "multipleOf"] {
                     if let Some(v) = obj.get(k).filter(|v| v.is_number()) {
