@@ -556,3 +556,306 @@ pub fn server_side_apply(live: Option<&Value>, applied: &Value, manager: &str, f
     store_entries(&mut merged, entries, &baseline, raw_baseline);
     Ok(merged)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V1: &str = "platform.tkestack.io/v1";
+    const T1: &str = "2025-01-01T00:00:01Z";
+    const T2: &str = "2025-01-01T00:00:02Z";
+    const T3: &str = "2025-01-01T00:00:03Z";
+
+    fn cluster() -> Value {
+        json!({
+            "apiVersion": V1,
+            "kind": "Cluster",
+            "metadata": {"name": "cls-a", "uid": "u-1", "resourceVersion": "7", "generation": 1, "creationTimestamp": T1, "labels": {"env": "dev"}},
+            "spec": {"type": "Baremetal", "version": "1.30.0", "machines": [{"ip": "10.0.0.1"}]}
+        })
+    }
+
+    fn created(manager: &str) -> Value {
+        let mut obj = cluster();
+        update_managed_fields(None, &mut obj, manager, "Update", None, V1, T1);
+        obj
+    }
+
+    fn managers(obj: &Value) -> Vec<(String, String)> {
+        obj["metadata"]["managedFields"]
+            .as_array()
+            .map(|a| a.iter().map(|e| (e["manager"].as_str().unwrap_or("").to_string(), e["operation"].as_str().unwrap_or("").to_string())).collect())
+            .unwrap_or_default()
+    }
+
+    fn entry<'a>(obj: &'a Value, manager: &str, operation: &str) -> &'a Value {
+        obj["metadata"]["managedFields"]
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["manager"] == manager && e["operation"] == operation))
+            .unwrap_or(&Value::Null)
+    }
+
+    fn fields<'a>(obj: &'a Value, manager: &str, operation: &str) -> &'a Value {
+        &entry(obj, manager, operation)["fieldsV1"]
+    }
+
+    #[test]
+    fn default_manager_is_the_user_agent_program() {
+        assert_eq!(default_manager("kubectl/v1.32.4 (linux/amd64) kubernetes/59526cd"), "kubectl");
+        assert_eq!(default_manager("kube-rs/0.99"), "kube-rs");
+        assert_eq!(default_manager("curl"), "curl");
+        assert_eq!(default_manager(""), "unknown");
+        assert_eq!(default_manager("/v1"), "unknown");
+        assert_eq!(default_manager(&"x".repeat(300)).len(), FIELD_MANAGER_MAX_LENGTH);
+    }
+
+    #[test]
+    fn create_records_every_set_field_like_kubernetes() {
+        let obj = created("kubectl-create");
+        assert_eq!(managers(&obj), vec![("kubectl-create".to_string(), "Update".to_string())]);
+        let e = entry(&obj, "kubectl-create", "Update");
+        assert_eq!(e["apiVersion"], V1);
+        assert_eq!(e["time"], T1);
+        assert_eq!(e["fieldsType"], "FieldsV1");
+        assert!(e.get("subresource").is_none());
+        // Server-owned metadata, apiVersion and kind are not tracked; new maps are members (".").
+        assert_eq!(
+            e["fieldsV1"],
+            json!({"f:metadata": {"f:labels": {".": {}, "f:env": {}}}, "f:spec": {".": {}, "f:type": {}, "f:version": {}, "f:machines": {}}})
+        );
+    }
+
+    #[test]
+    fn a_second_updater_takes_the_fields_it_changes() {
+        let old = created("kubectl-create");
+        let mut new = old.clone();
+        new["spec"]["type"] = json!("Imported");
+        new["metadata"]["labels"]["team"] = json!("a");
+        update_managed_fields(Some(&old), &mut new, "kubectl-edit", "Update", None, V1, T2);
+        assert_eq!(
+            managers(&new),
+            vec![("kubectl-create".to_string(), "Update".to_string()), ("kubectl-edit".to_string(), "Update".to_string())]
+        );
+        assert_eq!(fields(&new, "kubectl-edit", "Update"), &json!({"f:metadata": {"f:labels": {"f:team": {}}}, "f:spec": {"f:type": {}}}));
+        assert_eq!(
+            fields(&new, "kubectl-create", "Update"),
+            &json!({"f:metadata": {"f:labels": {".": {}, "f:env": {}}}, "f:spec": {".": {}, "f:version": {}, "f:machines": {}}})
+        );
+        // The first manager's time is untouched; it did not write.
+        assert_eq!(entry(&new, "kubectl-create", "Update")["time"], T1);
+        assert_eq!(entry(&new, "kubectl-edit", "Update")["time"], T2);
+
+        // The first manager writes again: it takes spec.type back and keeps its earlier fields.
+        let old2 = new.clone();
+        let mut new2 = new.clone();
+        new2["spec"]["type"] = json!("Baremetal");
+        update_managed_fields(Some(&old2), &mut new2, "kubectl-create", "Update", None, V1, T3);
+        assert_eq!(fields(&new2, "kubectl-edit", "Update"), &json!({"f:metadata": {"f:labels": {"f:team": {}}}}));
+        assert!(fields(&new2, "kubectl-create", "Update")["f:spec"].get("f:type").is_some());
+        // Sorted oldest first: kubectl-edit (T2) before kubectl-create (T3).
+        assert_eq!(managers(&new2)[0].0, "kubectl-edit");
+    }
+
+    #[test]
+    fn managers_left_with_nothing_are_dropped_and_removed_fields_leave_their_owner() {
+        let old = created("kubectl-create");
+        let mut mid = old.clone();
+        mid["spec"]["extra"] = json!("x");
+        update_managed_fields(Some(&old), &mut mid, "helper", "Update", None, V1, T2);
+        assert_eq!(fields(&mid, "helper", "Update"), &json!({"f:spec": {"f:extra": {}}}));
+        // Another manager removes the only field "helper" owned: helper's entry disappears.
+        let mut new = mid.clone();
+        new["spec"].as_object_mut().map(|s| s.remove("extra"));
+        new["metadata"]["labels"].as_object_mut().map(|l| l.remove("env"));
+        update_managed_fields(Some(&mid), &mut new, "kubectl-edit", "Update", None, V1, T3);
+        assert_eq!(managers(&new), vec![("kubectl-create".to_string(), "Update".to_string())]);
+        assert!(fields(&new, "kubectl-create", "Update")["f:metadata"]["f:labels"].get("f:env").is_none());
+    }
+
+    #[test]
+    fn noop_update_keeps_managed_fields_unchanged() {
+        let old = created("kubectl-create");
+        let mut new = old.clone();
+        update_managed_fields(Some(&old), &mut new, "kubectl-edit", "Update", None, V1, T3);
+        assert_eq!(new, old);
+        // A PUT body without managedFields keeps the live ones.
+        let mut put = old.clone();
+        put["metadata"].as_object_mut().map(|m| m.remove("managedFields"));
+        update_managed_fields(Some(&old), &mut put, "kubectl-replace", "Update", None, V1, T3);
+        assert_eq!(put, old);
+    }
+
+    #[test]
+    fn sent_managed_fields_are_honoured_and_a_single_empty_entry_clears_them() {
+        let old = created("kubectl-create");
+        let mut new = old.clone();
+        new["metadata"]["managedFields"] = json!([{}]);
+        update_managed_fields(Some(&old), &mut new, "kubectl-edit", "Update", None, V1, T2);
+        assert!(new["metadata"].get("managedFields").is_none());
+        let mut new = old.clone();
+        new["metadata"]["managedFields"] = json!([{"manager": "someone", "operation": "Update", "apiVersion": V1, "time": T1, "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:type": {}}}}]);
+        new["spec"]["version"] = json!("1.31.0");
+        update_managed_fields(Some(&old), &mut new, "kubectl-edit", "Update", None, V1, T2);
+        assert_eq!(managers(&new), vec![("someone".to_string(), "Update".to_string()), ("kubectl-edit".to_string(), "Update".to_string())]);
+        assert_eq!(fields(&new, "kubectl-edit", "Update"), &json!({"f:spec": {"f:version": {}}}));
+    }
+
+    #[test]
+    fn status_writes_record_the_subresource() {
+        let old = created("kubectl-create");
+        let mut new = old.clone();
+        new["status"] = json!({"phase": "Running", "conditions": [{"type": "Ready"}]});
+        update_managed_fields(Some(&old), &mut new, "platform-controller", "Update", Some("status"), V1, T2);
+        let e = entry(&new, "platform-controller", "Update");
+        assert_eq!(e["subresource"], "status");
+        assert_eq!(e["fieldsV1"], json!({"f:status": {".": {}, "f:phase": {}, "f:conditions": {}}}));
+    }
+
+    #[test]
+    fn update_managers_are_capped_into_ancient_changes() {
+        let mut obj = created("m0");
+        for i in 1..=12 {
+            let old = obj.clone();
+            obj["spec"][format!("f{i}")] = json!(i);
+            update_managed_fields(Some(&old), &mut obj, &format!("m{i}"), "Update", None, V1, &format!("2025-01-01T00:01:{i:02}Z"));
+        }
+        let ms = managers(&obj);
+        assert_eq!(ms.len(), MAX_UPDATE_MANAGERS);
+        assert!(ms.iter().any(|(m, _)| m == ANCIENT_CHANGES));
+        assert!(!ms.iter().any(|(m, _)| m == "m0" || m == "m1"));
+        // Nothing is lost: the bucket owns the oldest managers' fields.
+        assert!(fields(&obj, ANCIENT_CHANGES, "Update")["f:spec"].get("f:type").is_some());
+    }
+
+    #[test]
+    fn apply_creates_with_an_apply_entry() {
+        let applied = json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a", "labels": {"env": "dev"}}, "spec": {"type": "Baremetal", "machines": [{"ip": "10.0.0.1"}], "unset": null}});
+        let obj = server_side_apply(None, &applied, "kubectl", false, V1, T1).unwrap();
+        assert_eq!(obj["spec"], json!({"type": "Baremetal", "machines": [{"ip": "10.0.0.1"}]}));
+        assert_eq!(managers(&obj), vec![("kubectl".to_string(), "Apply".to_string())]);
+        let e = entry(&obj, "kubectl", "Apply");
+        assert_eq!(e["apiVersion"], V1);
+        assert_eq!(e["time"], T1);
+        assert_eq!(e["fieldsV1"], json!({"f:metadata": {"f:labels": {"f:env": {}}}, "f:spec": {"f:type": {}, "f:machines": {}}}));
+    }
+
+    #[test]
+    fn reapplying_without_a_field_removes_it() {
+        let live = server_side_apply(None, &json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a", "annotations": {"a": "1"}}, "spec": {"type": "Baremetal", "version": "1.30.0", "features": {"ipvs": true}}}), "kubectl", false, V1, T1).unwrap();
+        let obj = server_side_apply(Some(&live), &json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal"}}), "kubectl", false, V1, T2).unwrap();
+        assert_eq!(obj["spec"], json!({"type": "Baremetal"}));
+        // Maps emptied by the removal go too, but metadata identity stays.
+        assert!(obj["metadata"].get("annotations").is_none());
+        assert_eq!(obj["metadata"]["name"], "cls-a");
+        assert_eq!(fields(&obj, "kubectl", "Apply"), &json!({"f:spec": {"f:type": {}}}));
+        assert_eq!(entry(&obj, "kubectl", "Apply")["time"], T2);
+    }
+
+    #[test]
+    fn apply_keeps_fields_of_other_managers_and_merges_labels() {
+        let live = created("kubectl-create");
+        let obj = server_side_apply(Some(&live), &json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a", "labels": {"tier": "gold"}}, "spec": {"version": "1.30.0"}}), "kubectl", false, V1, T2).unwrap();
+        assert_eq!(obj["metadata"]["labels"], json!({"env": "dev", "tier": "gold"}));
+        assert_eq!(obj["spec"]["type"], "Baremetal");
+        assert_eq!(obj["metadata"]["uid"], "u-1");
+        // Same value as kubectl-create's: no conflict, both own spec.version.
+        assert!(fields(&obj, "kubectl-create", "Update")["f:spec"].get("f:version").is_some());
+        assert_eq!(fields(&obj, "kubectl", "Apply"), &json!({"f:metadata": {"f:labels": {"f:tier": {}}}, "f:spec": {"f:version": {}}}));
+        assert_eq!(managers(&obj)[0].1, "Apply");
+    }
+
+    #[test]
+    fn changing_a_field_owned_by_another_manager_conflicts() {
+        let live = created("kubectl-client-side-apply");
+        let applied = json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Imported"}});
+        let err = server_side_apply(Some(&live), &applied, "kubectl", false, V1, T2).unwrap_err();
+        let ApplyConflict::Conflicts(c) = &err else { panic!("expected conflicts, got {err:?}") };
+        assert_eq!(c, &vec![Conflict { manager: "kubectl-client-side-apply".into(), described: format!("\"kubectl-client-side-apply\" using {V1}"), field: ".spec.type".into() }]);
+        let e = err.into_api_error("platform.tkestack.io", "clusters", "cls-a");
+        assert_eq!(e.code(), 409);
+        assert_eq!(e.reason, Reason::Conflict);
+        assert_eq!(e.message, "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using platform.tkestack.io/v1: .spec.type");
+        let status = e.to_status();
+        assert_eq!(status["reason"], "Conflict");
+        assert_eq!(status["details"]["causes"][0]["field"], ".spec.type");
+        assert_eq!(status["details"]["causes"][0]["message"], "conflict with \"kubectl-client-side-apply\" using platform.tkestack.io/v1");
+    }
+
+    #[test]
+    fn several_conflicts_are_grouped_by_manager() {
+        let live = created("kubectl-create");
+        let mut edited = live.clone();
+        edited["spec"]["version"] = json!("1.31.0");
+        update_managed_fields(Some(&live), &mut edited, "kubectl-edit", "Update", None, V1, T2);
+        let applied = json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Imported", "version": "1.32.0", "machines": []}});
+        let e = server_side_apply(Some(&edited), &applied, "kubectl", false, V1, T3).unwrap_err().into_api_error("platform.tkestack.io", "clusters", "cls-a");
+        assert_eq!(
+            e.message,
+            "Apply failed with 3 conflicts: conflicts with \"kubectl-create\" using platform.tkestack.io/v1:\n- .spec.machines\n- .spec.type\nconflicts with \"kubectl-edit\" using platform.tkestack.io/v1:\n- .spec.version"
+        );
+        assert_eq!(e.causes.len(), 3);
+    }
+
+    #[test]
+    fn force_moves_ownership_to_the_applier() {
+        let live = created("kubectl-client-side-apply");
+        let applied = json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Imported"}});
+        let obj = server_side_apply(Some(&live), &applied, "kubectl", true, V1, T2).unwrap();
+        assert_eq!(obj["spec"]["type"], "Imported");
+        assert_eq!(fields(&obj, "kubectl", "Apply"), &json!({"f:spec": {"f:type": {}}}));
+        assert!(fields(&obj, "kubectl-client-side-apply", "Update")["f:spec"].get("f:type").is_none());
+        // Next apply by the same manager no longer conflicts.
+        let again = server_side_apply(Some(&obj), &json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal"}}), "kubectl", false, V1, T3).unwrap();
+        assert_eq!(again["spec"]["type"], "Baremetal");
+    }
+
+    #[test]
+    fn two_appliers_share_fields_and_a_shared_field_survives_one_leaving() {
+        let base = json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal", "version": "1.30.0"}});
+        let a = server_side_apply(None, &base, "alice", false, V1, T1).unwrap();
+        let b = server_side_apply(Some(&a), &json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"version": "1.30.0", "network": "flannel"}}), "bob", false, V1, T2).unwrap();
+        assert!(fields(&b, "alice", "Apply")["f:spec"].get("f:version").is_some());
+        assert!(fields(&b, "bob", "Apply")["f:spec"].get("f:version").is_some());
+        // Bob changing the shared field conflicts with Alice.
+        let err = server_side_apply(Some(&b), &json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"version": "1.31.0"}}), "bob", false, V1, T3).unwrap_err();
+        assert!(matches!(&err, ApplyConflict::Conflicts(c) if c.len() == 1 && c[0].manager == "alice" && c[0].field == ".spec.version"));
+        // Alice stops setting version: Bob still owns it, so it stays; Alice's other field too.
+        let c = server_side_apply(Some(&b), &json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal"}}), "alice", false, V1, T3).unwrap();
+        assert_eq!(c["spec"], json!({"type": "Baremetal", "version": "1.30.0", "network": "flannel"}));
+        assert_eq!(fields(&c, "alice", "Apply"), &json!({"f:spec": {"f:type": {}}}));
+        // Bob stops setting it too: now it is removed.
+        let d = server_side_apply(Some(&c), &json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"network": "flannel"}}), "bob", false, V1, T3).unwrap();
+        assert_eq!(d["spec"], json!({"type": "Baremetal", "network": "flannel"}));
+    }
+
+    #[test]
+    fn noop_apply_changes_nothing_not_even_the_time() {
+        let cfg = json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal"}});
+        let live = server_side_apply(None, &cfg, "kubectl", false, V1, T1).unwrap();
+        let again = server_side_apply(Some(&live), &cfg, "kubectl", false, V1, T3).unwrap();
+        assert_eq!(again, live);
+    }
+
+    #[test]
+    fn applying_managed_fields_or_a_non_object_is_a_bad_request() {
+        let cfg = json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a", "managedFields": [{"manager": "x"}]}});
+        let e = server_side_apply(None, &cfg, "kubectl", false, V1, T1).unwrap_err().into_api_error("platform.tkestack.io", "clusters", "cls-a");
+        assert_eq!(e.code(), 400);
+        assert!(e.message.contains("managedFields must be nil"));
+        let e = server_side_apply(None, &json!([1]), "kubectl", false, V1, T1).unwrap_err().into_api_error("platform.tkestack.io", "clusters", "cls-a");
+        assert_eq!(e.code(), 400);
+    }
+
+    #[test]
+    fn apply_then_update_then_apply_round_trip() {
+        // kubectl apply --server-side, then a controller edits another field, then apply again.
+        let cfg = json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal", "version": "1.30.0"}});
+        let live = server_side_apply(None, &cfg, "kubectl", false, V1, T1).unwrap();
+        let mut edited = live.clone();
+        edited["spec"]["paused"] = json!(true);
+        update_managed_fields(Some(&live), &mut edited, "controller", "Update", None, V1, T2);
+        let out = server_side_apply(Some(&edited), &json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal"}}), "kubectl", false, V1, T3).unwrap();
+        assert_eq!(out["spec"], json!({"type": "Baremetal", "paused": true}));
+        assert_eq!(managers(&out), vec![("kubectl".to_string(), "Apply".to_string()), ("controller".to_string(), "Update".to_string())]);
+    }
+}
