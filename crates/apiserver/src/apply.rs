@@ -701,6 +701,20 @@ mod tests {
     }
 
     #[test]
+    fn replacing_an_object_by_a_scalar_moves_ownership_and_drops_its_children() {
+        let old = created("kubectl-create");
+        let mut mid = old.clone();
+        mid["spec"]["features"] = json!({"gpu": true});
+        update_managed_fields(Some(&old), &mut mid, "gpu-operator", "Update", None, V1, T2);
+        assert_eq!(fields(&mid, "gpu-operator", "Update"), &json!({"f:spec": {"f:features": {".": {}, "f:gpu": {}}}}));
+        let mut new = mid.clone();
+        new["spec"]["features"] = json!("all");
+        update_managed_fields(Some(&mid), &mut new, "kubectl-edit", "Update", None, V1, T3);
+        assert_eq!(fields(&new, "kubectl-edit", "Update"), &json!({"f:spec": {"f:features": {}}}));
+        assert!(entry(&new, "gpu-operator", "Update").is_null());
+    }
+
+    #[test]
     fn status_writes_record_the_subresource() {
         let old = created("kubectl-create");
         let mut new = old.clone();
