@@ -20,6 +20,8 @@ pub enum FieldErrorKind {
     Forbidden,
     Duplicate,
     TooLong,
+    /// Server-side apply: another field manager owns the field.
+    FieldManagerConflict,
 }
 
 impl FieldErrorKind {
@@ -32,6 +34,7 @@ impl FieldErrorKind {
             FieldErrorKind::Forbidden => "FieldValueForbidden",
             FieldErrorKind::Duplicate => "FieldValueDuplicate",
             FieldErrorKind::TooLong => "FieldValueTooLong",
+            FieldErrorKind::FieldManagerConflict => "FieldManagerConflict",
         }
     }
 }

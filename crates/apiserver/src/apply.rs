@@ -74,11 +74,9 @@ impl ApplyConflict {
         if !n.is_empty() {
             e.name = Some(n.to_string());
         }
-        // TODO(apimachinery): Kubernetes' cause type here is "FieldManagerConflict"; FieldErrorKind
-        // has no such variant yet, so the closest one is used.
         e.causes = conflicts
             .iter()
-            .map(|c| FieldError { kind: FieldErrorKind::Invalid, field: c.field.clone(), detail: format!("conflict with {}", c.described) })
+            .map(|c| FieldError { kind: FieldErrorKind::FieldManagerConflict, field: c.field.clone(), detail: format!("conflict with {}", c.described) })
             .collect();
         e
     }
