@@ -55,6 +55,15 @@ pub struct UpArgs {
     /// Extra host names or IPs for the generated serving certificate (comma separated).
     #[arg(long, env = "TKE_EXTERNAL_HOSTNAMES", value_delimiter = ',')]
     pub external_hostname: Vec<String>,
+    /// Serve the image registry (`/v2/`, token endpoint `/registry/auth`) on the same listener.
+    #[arg(long, env = "TKE_REGISTRY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub registry: bool,
+    /// Where registry blobs and manifests live (default: DATA_DIR/registry).
+    #[arg(long, env = "TKE_REGISTRY_DIR")]
+    pub registry_dir: Option<PathBuf>,
+    /// Repository prefixes anyone may pull without logging in (comma separated), e.g. `library`.
+    #[arg(long, env = "TKE_REGISTRY_PUBLIC", value_delimiter = ',')]
+    pub registry_public: Vec<String>,
     /// How often history older than one interval is compacted away (seconds).
     #[arg(long, env = "TKE_COMPACTION_INTERVAL_SECONDS", default_value_t = 300)]
     pub compaction_interval_seconds: u64,
@@ -114,7 +123,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.token_auth_file {
         chain.push(Arc::new(auth::TokenFileAuthenticator::load(path).with_context(|| format!("loading the token file {}", path.display()))?));
     }
-    let app = auth::authenticate(server.router(), Arc::new(chain), Arc::new(auth::AllowAuthenticated));
+    let api = auth::authenticate(server.router(), Arc::new(chain), Arc::new(auth::AllowAuthenticated));
+    let app = if args.registry {
+        // The registry authenticates with Docker's token flow, not the API's credentials.
+        registry_router(&args, &data_dir).await?.fallback_service(api)
+    } else {
+        api
+    };
 
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
@@ -126,6 +141,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("  export KUBECONFIG={}", kubeconfig.display());
     println!("  kubectl api-resources --api-group=platform.tkestack.io");
     println!("  kubectl get clusters");
+    if args.registry {
+        println!(
+            "  registry: skopeo login --cert-dir {} -u admin --password-stdin {} < {}",
+            data_dir.join("pki").display(),
+            url.trim_start_matches("https://"),
+            data_dir.join("registry-admin-password").display()
+        );
+    }
     tracing::info!(%url, data_dir = %data_dir.display(), "serving");
 
     let shutdown = async {
@@ -153,4 +176,51 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     tls::serve(listener, server_tls, app, shutdown).await.context("serving HTTPS")?;
     println!("tke-rs stopped");
     Ok(())
+}
+
+/// The image registry on the filesystem, with token auth for an `admin` whose password is
+/// generated on first start into DATA_DIR/registry-admin-password (only its hash is kept in memory)
+/// and a token signing key kept in DATA_DIR/pki so issued tokens survive restarts.
+async fn registry_router(args: &UpArgs, data_dir: &std::path::Path) -> anyhow::Result<axum::Router> {
+    let root = args.registry_dir.clone().unwrap_or_else(|| data_dir.join("registry"));
+    let password = read_or_create_secret(&data_dir.join("registry-admin-password"), || {
+        use rand::Rng;
+        const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+        let mut rng = rand::rng();
+        (0..24).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())]).collect()
+    })?;
+    let password = String::from_utf8(password).context("the registry admin password file is not UTF-8")?;
+    let hash = registry::auth::hash_password(password.trim()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut auth = registry::AuthConfig::with_admin("admin", &hash, args.registry_public.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    auth.signing_key = read_or_create_secret(&data_dir.join("pki").join("registry-token.key"), || {
+        use rand::Rng;
+        let mut key = vec![0u8; 32];
+        rand::rng().fill(&mut key[..]);
+        key
+    })?;
+    let mut config = registry::Config::new(root.clone());
+    config.auth = Some(auth);
+    let registry = registry::Registry::new(config).await.map_err(|e| anyhow::anyhow!("opening the registry in {}: {e}", root.display()))?;
+    Ok(registry.router())
+}
+
+/// Reads a secret file, creating it (mode 0600) with `make()` on first start.
+fn read_or_create_secret(path: &std::path::Path, make: impl FnOnce() -> Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    if let Ok(existing) = std::fs::read(path) {
+        if !existing.is_empty() {
+            return Ok(existing);
+        }
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let secret = make();
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
+    std::io::Write::write_all(&mut f, &secret).with_context(|| format!("writing {}", path.display()))?;
+    f.sync_all()?;
+    Ok(secret)
 }
