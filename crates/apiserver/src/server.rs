@@ -156,7 +156,7 @@ async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<
         "/version" | "/version/" => return json_response(StatusCode::OK, serde_json::to_vec(&server.version).unwrap_or_default()),
         "/metrics" => return raw(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", server.metrics.render()),
         "/api" | "/api/" => {
-            return match discovery::negotiate(&accept) {
+            return vary_accept(match discovery::negotiate(&accept) {
                 discovery::DiscoveryFormat::Aggregated { version, content_type } => {
                     raw(StatusCode::OK, &content_type, serde_json::to_vec(&discovery::aggregated_discovery(&server.core_defs, version)).unwrap_or_default())
                 }
@@ -167,20 +167,22 @@ async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<
                     }
                     json_response(StatusCode::OK, serde_json::to_vec(&doc).unwrap_or_default())
                 }
-            };
+            });
         }
         "/apis" | "/apis/" => {
-            return match discovery::negotiate(&accept) {
+            return vary_accept(match discovery::negotiate(&accept) {
                 discovery::DiscoveryFormat::Aggregated { version, content_type } => {
                     raw(StatusCode::OK, &content_type, serde_json::to_vec(&discovery::aggregated_discovery(&server.group_defs, version)).unwrap_or_default())
                 }
                 discovery::DiscoveryFormat::Legacy => json_response(StatusCode::OK, serde_json::to_vec(&discovery::api_group_list(&server.group_defs)).unwrap_or_default()),
-            };
+            });
         }
         _ => {}
     }
-    if let Some(resp) = openapi::serve(&server.openapi, &path, req.uri().query(), req.headers()) {
-        return resp;
+    if req.method() == Method::GET || req.method() == Method::HEAD {
+        if let Some(resp) = openapi::serve(&server.openapi, &path, req.uri().query(), req.headers()) {
+            return resp;
+        }
     }
     // The core group lives at /api/<version>/..., every other group at /apis/<group>/<version>/...
     let (group, version, tail) = if let Some(rest) = path.strip_prefix("/apis/") {
@@ -242,6 +244,12 @@ async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<
         return Response::from_parts(parts, Body::from_stream(stream));
     }
     server.metrics.latency.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    resp
+}
+
+/// Root discovery answers in the format the Accept header asked for, so caches must key on it.
+fn vary_accept(mut resp: Response<Body>) -> Response<Body> {
+    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
     resp
 }
 
