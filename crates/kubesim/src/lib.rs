@@ -1,0 +1,10 @@
+//! Simulated Kubernetes business clusters for tests and demos: the core Kubernetes API served by
+//! our own API machinery ([`resources`]), a kwok-like simulator of nodes, pods and workload
+//! controllers that talks to it through kube-rs like any client ([`Simulator`]), and a whole
+//! cluster started in-process behind TLS and authentication ([`SimCluster`]). Product code reaches
+//! a simulated cluster exactly as a real one: by URL, CA and credentials.
+
+pub mod resources;
+pub mod strategy;
+
+pub use resources::resources;
