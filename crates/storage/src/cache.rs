@@ -286,15 +286,18 @@ impl Shared {
         self.applied.send_replace(revision);
     }
 
-    /// Records a progress notification: nothing changed under the prefix up to `revision`.
-    fn progress(&self, revision: Revision) {
+    /// Records a progress notification: nothing changed under the prefix up to `revision`;
+    /// passes it on to watchers if `broadcast`.
+    fn progress(&self, revision: Revision, broadcast: bool) {
         let revision = {
             let mut state = self.write();
             state.revision = state.revision.max(revision);
             state.revision
         };
         self.applied.send_replace(revision);
-        let _ = self.live.send(Live::Progress(revision));
+        if broadcast {
+            let _ = self.live.send(Live::Progress(revision));
+        }
     }
 
     /// Replaces the whole state with a fresh list at `revision`; ends every current watcher.
@@ -366,16 +369,22 @@ async fn follow_watch(shared: &Shared, watch: &mut Watch) -> StoreError {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // A progress request not answered within this time is considered lost.
     let lost_after = shared.opts.catch_up_timeout.max(Duration::from_millis(100)) / 3;
+    // Consistent reads ask for progress as often as they come; watchers need it only now and
+    // then (each notification becomes a bookmark to every client), so passing it on is limited.
+    let min_gap = interval / 10;
     let mut in_flight: Option<Instant> = None;
-    let mut last_progress = Instant::now();
+    let mut last_broadcast = Instant::now();
     loop {
         tokio::select! {
             biased;
             item = watch.stream.next() => match item {
                 Some(Ok(batch)) if batch.events.is_empty() => {
                     in_flight = None;
-                    last_progress = Instant::now();
-                    shared.progress(batch.revision);
+                    let broadcast = last_broadcast.elapsed() >= min_gap;
+                    if broadcast {
+                        last_broadcast = Instant::now();
+                    }
+                    shared.progress(batch.revision, broadcast);
                 }
                 Some(Ok(batch)) => shared.apply(batch),
                 Some(Err(e)) => return e,
@@ -390,7 +399,7 @@ async fn follow_watch(shared: &Shared, watch: &mut Watch) -> StoreError {
                     in_flight = None;
                 }
                 // Requested a tick early so the notification arrives within the interval.
-                if in_flight.is_none() && last_progress.elapsed() + tick >= interval {
+                if in_flight.is_none() && last_broadcast.elapsed() + tick >= interval {
                     watch.progress.request_progress();
                     in_flight = Some(Instant::now());
                 }

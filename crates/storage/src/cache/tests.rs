@@ -392,3 +392,21 @@ async fn dropping_the_cache_ends_its_watchers() {
     .unwrap();
     assert!(matches!(end, Some(Err(StoreError::Unavailable(_))) | None));
 }
+
+#[tokio::test]
+async fn consistent_reads_do_not_flood_watchers_with_progress() {
+    let mem = MemStore::new();
+    let cache = start(&mem, CacheOptions::default()).await;
+    let mut w = cache.watch("/r/", Some(1)).unwrap();
+    for i in 0..20 {
+        let rev = mem.put(&format!("/elsewhere/{i}"), "x");
+        assert_eq!(cache.list("/r/", Some(rev)).await.unwrap().1, rev);
+    }
+    assert!(mem.progress_requests.load(Ordering::SeqCst) >= 20);
+    let mut progress = 0;
+    while let Some(Some(b)) = futures::FutureExt::now_or_never(w.next()) {
+        assert!(b.unwrap().events.is_empty());
+        progress += 1;
+    }
+    assert!(progress <= 1, "{progress} progress notifications passed on");
+}
