@@ -8,3 +8,6 @@ pub mod resources;
 pub mod strategy;
 
 pub use resources::resources;
+pub mod sim;
+
+pub use sim::{SimConfig, Simulator};
