@@ -11,3 +11,6 @@ pub use resources::resources;
 pub mod sim;
 
 pub use sim::{SimConfig, Simulator};
+pub mod cluster;
+
+pub use cluster::{SimCluster, SimOptions};
