@@ -1,12 +1,724 @@
-//! STUB (being replaced): the authenticator chain and the authorizer hook.
-use std::sync::Arc;
-use crate::UserInfo;
-pub trait Authenticator: Send + Sync {}
-pub trait Authorizer: Send + Sync {}
-#[derive(Default)] pub struct AuthenticatorChain;
-impl AuthenticatorChain { pub fn new() -> Self { Self } pub fn push(&mut self, _a: Arc<dyn Authenticator>) {} }
-pub struct X509Authenticator; impl Authenticator for X509Authenticator {}
-pub struct TokenFileAuthenticator; impl Authenticator for TokenFileAuthenticator {}
-impl TokenFileAuthenticator { pub fn load(_p: &std::path::Path) -> std::io::Result<Self> { todo!() } }
-pub struct AllowAuthenticated; impl Authorizer for AllowAuthenticated {}
-pub fn authenticate(r: axum::Router, _c: Arc<AuthenticatorChain>, _a: Arc<dyn Authorizer>) -> axum::Router { let _ = std::marker::PhantomData::<UserInfo>; r }
+//! Who is calling and may they: the authenticator chain (verified client certificates, static
+//! bearer tokens, later OIDC and API keys), the authorizer hook, and [`authenticate`], the layer
+//! that applies both to every request the way kube-apiserver does (public health, version and
+//! discovery paths open to anonymous callers; `401`/`403` as Kubernetes `Status` objects).
+
+use std::{fmt, io, path::Path, sync::Arc};
+
+use apimachinery::{ApiError, error::Reason};
+use async_trait::async_trait;
+use axum::{
+    Router,
+    extract::{Request, State},
+    http::{Method, header, request::Parts},
+    middleware::Next,
+    response::Response,
+};
+
+use crate::{UserInfo, http::error_response, tls::PeerCertificates};
+
+/// Added to every authenticated user, as in Kubernetes.
+pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
+/// The group of the anonymous user on public paths.
+pub const UNAUTHENTICATED_GROUP: &str = "system:unauthenticated";
+/// The name of a caller that presented no credentials.
+pub const ANONYMOUS_USER: &str = "system:anonymous";
+
+/// What one authenticator makes of a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Authentication {
+    /// The request carries no credentials this authenticator understands.
+    NotApplicable,
+    Authenticated(UserInfo),
+    /// The request carries credentials of this kind and they are wrong. The reason is for the
+    /// server's log; it must never contain the credential itself.
+    Rejected(String),
+}
+
+/// Turns a request's credentials (headers, the TLS peer certificates in the extensions) into a user.
+#[async_trait]
+pub trait Authenticator: Send + Sync {
+    async fn authenticate(&self, request: &Parts) -> Authentication;
+}
+
+/// Tries each authenticator in order: the first that authenticates wins; if none does, the
+/// request is rejected when any rejected it (with all reasons) and otherwise anonymous.
+#[derive(Default)]
+pub struct AuthenticatorChain {
+    authenticators: Vec<Arc<dyn Authenticator>>,
+}
+
+impl AuthenticatorChain {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, authenticator: Arc<dyn Authenticator>) {
+        self.authenticators.push(authenticator);
+    }
+
+    pub fn len(&self) -> usize {
+        self.authenticators.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.authenticators.is_empty()
+    }
+}
+
+#[async_trait]
+impl Authenticator for AuthenticatorChain {
+    async fn authenticate(&self, request: &Parts) -> Authentication {
+        let mut reasons = Vec::new();
+        for a in &self.authenticators {
+            match a.authenticate(request).await {
+                Authentication::Authenticated(user) => return Authentication::Authenticated(user),
+                Authentication::Rejected(reason) => reasons.push(reason),
+                Authentication::NotApplicable => {}
+            }
+        }
+        if reasons.is_empty() { Authentication::NotApplicable } else { Authentication::Rejected(reasons.join("; ")) }
+    }
+}
+
+/// The verified client certificate ([`PeerCertificates`], put there by [`crate::tls::serve`]):
+/// the user is its common name, the groups its organizations.
+pub struct X509Authenticator;
+
+#[async_trait]
+impl Authenticator for X509Authenticator {
+    async fn authenticate(&self, request: &Parts) -> Authentication {
+        let Some(peer) = request.extensions.get::<PeerCertificates>() else {
+            return Authentication::NotApplicable;
+        };
+        let Some(id) = peer.identity() else {
+            return Authentication::NotApplicable;
+        };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        if id.not_after < now {
+            return Authentication::Rejected(format!("x509: the client certificate of {:?} has expired", id.common_name));
+        }
+        Authentication::Authenticated(UserInfo {
+            name: id.common_name.clone(),
+            uid: String::new(),
+            groups: id.organizations.clone(),
+            extra: Default::default(),
+        })
+    }
+}
+
+/// kube-apiserver's `--token-auth-file`: a CSV file of `token,user,uid[,"group1,group2"]`,
+/// checked against `Authorization: Bearer <token>`. Blank lines and lines starting with `#` are
+/// skipped. Every lookup compares against every token in constant time per byte, so the
+/// response time does not reveal how much of a guess was right.
+pub struct TokenFileAuthenticator {
+    entries: Vec<TokenEntry>,
+}
+
+struct TokenEntry {
+    token: Vec<u8>,
+    user: UserInfo,
+}
+
+impl fmt::Debug for TokenFileAuthenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenFileAuthenticator").field("users", &self.entries.iter().map(|e| &e.user.name).collect::<Vec<_>>()).finish()
+    }
+}
+
+impl TokenFileAuthenticator {
+    /// Reads the token file; errors name the file and the line.
+    pub fn load(path: &Path) -> io::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| io::Error::new(e.kind(), format!("reading {}: {e}", path.display())))?;
+        Self::parse(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
+    }
+
+    /// Parses token file contents (errors start with `line N:`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut entries: Vec<TokenEntry> = Vec::new();
+        let mut lines_of: Vec<usize> = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let n = i + 1;
+            let trimmed = line.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let fields = split_csv_line(line).map_err(|e| format!("line {n}: {e}"))?;
+            if fields.len() < 3 {
+                return Err(format!("line {n}: expected at least 3 columns (token, user name, user uid), found {}", fields.len()));
+            }
+            if fields.len() > 4 {
+                return Err(format!("line {n}: expected at most 4 columns (token, user name, user uid, groups), found {}; quote the groups: \"g1,g2\"", fields.len()));
+            }
+            let token = fields[0].as_str();
+            if token.is_empty() {
+                return Err(format!("line {n}: the token is empty"));
+            }
+            if token.chars().any(char::is_whitespace) {
+                return Err(format!("line {n}: the token contains whitespace"));
+            }
+            if fields[1].is_empty() {
+                return Err(format!("line {n}: the user name is empty"));
+            }
+            if let Some(prev) = entries.iter().position(|e| constant_time_eq(&e.token, token.as_bytes())) {
+                return Err(format!("line {n}: the token of line {} is used again", lines_of[prev]));
+            }
+            let groups = fields.get(3).map(|g| g.split(',').map(str::trim).filter(|g| !g.is_empty()).map(str::to_string).collect()).unwrap_or_default();
+            entries.push(TokenEntry {
+                token: token.as_bytes().to_vec(),
+                user: UserInfo { name: fields[1].clone(), uid: fields[2].clone(), groups, extra: Default::default() },
+            });
+            lines_of.push(n);
+        }
+        Ok(Self { entries })
+    }
+
+    /// The number of tokens.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn lookup(&self, token: &[u8]) -> Option<&UserInfo> {
+        // No early exit: every entry is compared.
+        let mut found = None;
+        for e in &self.entries {
+            if constant_time_eq(&e.token, token) {
+                found = Some(&e.user);
+            }
+        }
+        found
+    }
+}
+
+#[async_trait]
+impl Authenticator for TokenFileAuthenticator {
+    async fn authenticate(&self, request: &Parts) -> Authentication {
+        let Some(token) = bearer_token(request) else {
+            return Authentication::NotApplicable;
+        };
+        match self.lookup(token.as_bytes()) {
+            Some(user) => Authentication::Authenticated(user.clone()),
+            None => Authentication::Rejected("invalid bearer token".into()),
+        }
+    }
+}
+
+/// The token of `Authorization: Bearer <token>`, if the header is that.
+pub fn bearer_token(request: &Parts) -> Option<&str> {
+    let value = request.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
+    (!token.is_empty()).then_some(token)
+}
+
+/// Equal contents, compared without data-dependent branches (only the length of the longer
+/// input shows in the timing).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() != b.len()) as u8;
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= x ^ y;
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// One CSV record on one line: fields separated by commas, leading spaces trimmed, double-quoted
+/// fields may contain commas and `""` for a quote.
+fn split_csv_line(line: &str) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek() == Some(&' ') || chars.peek() == Some(&'\t') {
+            chars.next();
+        }
+        let mut field = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    None => return Err(format!("field {} has an unterminated quote", fields.len() + 1)),
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        field.push('"');
+                    }
+                    Some('"') => break,
+                    Some(c) => field.push(c),
+                }
+            }
+            while chars.peek().is_some_and(|c| *c == ' ' || *c == '\t' || *c == '\r') {
+                chars.next();
+            }
+            match chars.next() {
+                None => {
+                    fields.push(field);
+                    return Ok(fields);
+                }
+                Some(',') => fields.push(field),
+                Some(c) => return Err(format!("unexpected {c:?} after the quoted field {}", fields.len() + 1)),
+            }
+        } else {
+            loop {
+                match chars.next() {
+                    None => {
+                        fields.push(field.trim_end_matches('\r').to_string());
+                        return Ok(fields);
+                    }
+                    Some(',') => break,
+                    Some('"') => return Err(format!("a quote inside the unquoted field {}", fields.len() + 1)),
+                    Some(c) => field.push(c),
+                }
+            }
+            fields.push(field);
+        }
+    }
+}
+
+/// What a request asks to do (Kubernetes' `RequestInfo` plus the user).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attributes {
+    pub user: UserInfo,
+    /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`, `deletecollection`; for
+    /// non-resource requests the lower-case method.
+    pub verb: String,
+    /// True for `/api/...` and `/apis/...` paths naming a resource.
+    pub resource_request: bool,
+    pub path: String,
+    pub api_group: String,
+    pub api_version: String,
+    pub namespace: String,
+    pub resource: String,
+    pub subresource: String,
+    pub name: String,
+}
+
+impl Attributes {
+    /// Parses `/apis/<group>/<version>/[namespaces/<ns>/]<resource>[/<name>[/<sub>]]` (and
+    /// `/api/<version>/...` for the core group) and maps the method to a verb.
+    pub fn from_request(method: &Method, uri: &axum::http::Uri, user: UserInfo) -> Self {
+        let path = uri.path().to_string();
+        let mut attrs = Attributes {
+            user,
+            verb: method.as_str().to_ascii_lowercase(),
+            resource_request: false,
+            path: path.clone(),
+            api_group: String::new(),
+            api_version: String::new(),
+            namespace: String::new(),
+            resource: String::new(),
+            subresource: String::new(),
+            name: String::new(),
+        };
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let rest: &[&str] = match segments.as_slice() {
+            ["api", version, rest @ ..] if !rest.is_empty() => {
+                attrs.api_version = version.to_string();
+                rest
+            }
+            ["apis", group, version, rest @ ..] if !rest.is_empty() => {
+                attrs.api_group = group.to_string();
+                attrs.api_version = version.to_string();
+                rest
+            }
+            _ => {
+                attrs.api_version.clear();
+                return attrs;
+            }
+        };
+        if rest.iter().any(|s| s.is_empty()) {
+            attrs.api_group.clear();
+            attrs.api_version.clear();
+            return attrs;
+        }
+        attrs.resource_request = true;
+        attrs.verb = match *method {
+            Method::GET | Method::HEAD => "get",
+            Method::POST => "create",
+            Method::PUT => "update",
+            Method::PATCH => "patch",
+            Method::DELETE => "delete",
+            _ => "",
+        }
+        .to_string();
+        let mut rest = rest;
+        // The deprecated `/watch/` path prefix.
+        if rest[0] == "watch" && attrs.verb == "get" && rest.len() > 1 {
+            attrs.verb = "watch".into();
+            rest = &rest[1..];
+        }
+        if rest[0] == "namespaces" && rest.len() > 1 {
+            attrs.namespace = rest[1].to_string();
+            // `namespaces/<ns>/status` and `/finalize` are subresources of the namespace itself.
+            if rest.len() > 2 && !matches!(rest[2], "status" | "finalize") {
+                rest = &rest[2..];
+            }
+        }
+        attrs.resource = rest[0].to_string();
+        if let Some(name) = rest.get(1) {
+            attrs.name = name.to_string();
+        }
+        if let Some(sub) = rest.get(2) {
+            attrs.subresource = sub.to_string();
+        }
+        let query = crate::http::parse_query(uri.query());
+        if attrs.name.is_empty() && attrs.verb == "get" {
+            attrs.verb = if query.get("watch").is_some_and(|w| w == "true" || w == "1") { "watch" } else { "list" }.into();
+        }
+        if attrs.name.is_empty() && matches!(attrs.verb.as_str(), "list" | "watch") {
+            // A list narrowed to one name by field selector is about that object.
+            if let Some(name) = query.get("fieldSelector").and_then(|fs| single_name(fs)) {
+                attrs.name = name;
+            }
+        }
+        if attrs.name.is_empty() && attrs.verb == "delete" {
+            attrs.verb = "deletecollection".into();
+        }
+        attrs
+    }
+
+    /// `<resource>[/<subresource>]`.
+    pub fn full_resource(&self) -> String {
+        if self.subresource.is_empty() { self.resource.clone() } else { format!("{}/{}", self.resource, self.subresource) }
+    }
+}
+
+fn single_name(field_selector: &str) -> Option<String> {
+    let mut found = None;
+    for term in field_selector.split(',') {
+        let (k, v) = term.split_once("==").or_else(|| term.split_once('='))?;
+        if k.trim() == "metadata.name" && !k.ends_with('!') {
+            found = Some(v.trim().to_string());
+        }
+    }
+    found.filter(|n| !n.is_empty())
+}
+
+/// An authorizer's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    /// Refused; the reason is appended to the `Forbidden` message (may be empty).
+    Deny(String),
+}
+
+/// Decides whether a user may do what a request asks.
+#[async_trait]
+pub trait Authorizer: Send + Sync {
+    async fn authorize(&self, attributes: &Attributes) -> Decision;
+}
+
+/// Any authenticated user may do anything.
+pub struct AllowAuthenticated;
+
+#[async_trait]
+impl Authorizer for AllowAuthenticated {
+    async fn authorize(&self, attributes: &Attributes) -> Decision {
+        if attributes.user.groups.iter().any(|g| g == AUTHENTICATED_GROUP) {
+            Decision::Allow
+        } else {
+            Decision::Deny("only authenticated users are allowed".into())
+        }
+    }
+}
+
+/// Paths anyone may GET without credentials (what Kubernetes' `system:public-info-viewer`
+/// role allows, plus discovery and OpenAPI).
+pub fn is_public(method: &Method, path: &str) -> bool {
+    if *method != Method::GET && *method != Method::HEAD {
+        return false;
+    }
+    let trimmed = path.strip_prefix('/').unwrap_or(path);
+    let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+    let segments: Vec<&str> = trimmed.split('/').collect();
+    if segments.iter().any(|s| s.is_empty() || *s == "." || *s == "..") {
+        return false;
+    }
+    match segments.as_slice() {
+        ["healthz" | "livez" | "readyz", ..] => true,
+        ["version"] => true,
+        ["api"] | ["api", _] => true,
+        ["apis"] | ["apis", _] | ["apis", _, _] => true,
+        ["openapi", "v2"] => true,
+        ["openapi", "v3", ..] => true,
+        _ => false,
+    }
+}
+
+struct Gate {
+    chain: Arc<AuthenticatorChain>,
+    authorizer: Arc<dyn Authorizer>,
+}
+
+/// Wraps `router` so every request is authenticated by `chain` and authorized by `authorizer`:
+/// the user (with `system:authenticated` added) goes into the request extensions as
+/// [`UserInfo`]; public paths ([`is_public`]) stay open to anonymous callers; missing or wrong
+/// credentials answer `401 Unauthorized`, a refusal `403 Forbidden`, both as `Status` objects.
+pub fn authenticate(router: Router, chain: Arc<AuthenticatorChain>, authorizer: Arc<dyn Authorizer>) -> Router {
+    let gate = Arc::new(Gate { chain, authorizer });
+    router.layer(axum::middleware::from_fn_with_state(gate, gate_request))
+}
+
+fn unauthorized() -> Response {
+    error_response(&ApiError::unauthorized("Unauthorized"))
+}
+
+/// Kubernetes' wording: `<resource>.<group> "<name>" is forbidden: User "<u>" cannot <verb>
+/// resource "<resource>" in API group "<group>" in the namespace "<ns>"[: <reason>]`.
+pub fn forbidden_error(attrs: &Attributes, reason: &str) -> ApiError {
+    let user = &attrs.user.name;
+    let what = if attrs.resource_request {
+        let scope = if attrs.namespace.is_empty() { "at the cluster scope".to_string() } else { format!("in the namespace \"{}\"", attrs.namespace) };
+        format!("User \"{user}\" cannot {} resource \"{}\" in API group \"{}\" {scope}", attrs.verb, attrs.full_resource(), attrs.api_group)
+    } else {
+        format!("User \"{user}\" cannot {} path \"{}\"", attrs.verb, attrs.path)
+    };
+    let detail = if reason.is_empty() { what } else { format!("{what}: {reason}") };
+    if attrs.resource_request {
+        ApiError::forbidden(&attrs.api_group, &attrs.resource, &attrs.name, &detail)
+    } else {
+        ApiError::new(Reason::Forbidden, format!("forbidden: {detail}"))
+    }
+}
+
+async fn gate_request(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let public = is_public(&parts.method, parts.uri.path());
+    let user = match gate.chain.authenticate(&parts).await {
+        Authentication::Authenticated(mut user) => {
+            if !user.groups.iter().any(|g| g == AUTHENTICATED_GROUP) {
+                user.groups.push(AUTHENTICATED_GROUP.to_string());
+            }
+            // Like kube-apiserver: the credential is consumed here, never passed on (proxies).
+            parts.headers.remove(header::AUTHORIZATION);
+            user
+        }
+        Authentication::Rejected(reason) => {
+            tracing::debug!(method = %parts.method, path = parts.uri.path(), %reason, "authentication failed");
+            return unauthorized();
+        }
+        Authentication::NotApplicable if public => UserInfo {
+            name: ANONYMOUS_USER.to_string(),
+            groups: vec![UNAUTHENTICATED_GROUP.to_string()],
+            ..Default::default()
+        },
+        Authentication::NotApplicable => return unauthorized(),
+    };
+    if !public {
+        let attrs = Attributes::from_request(&parts.method, &parts.uri, user);
+        match gate.authorizer.authorize(&attrs).await {
+            Decision::Allow => {}
+            Decision::Deny(reason) => {
+                tracing::debug!(user = %attrs.user.name, verb = %attrs.verb, path = %attrs.path, %reason, "forbidden");
+                return error_response(&forbidden_error(&attrs, &reason));
+            }
+        }
+        parts.extensions.insert(attrs.user);
+    } else {
+        parts.extensions.insert(user);
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::{body::Body, http::StatusCode, routing::get};
+    use tower::ServiceExt as _;
+
+    fn parts(method: Method, uri: &str, auth: Option<&str>) -> Parts {
+        let mut b = axum::http::Request::builder().method(method).uri(uri);
+        if let Some(a) = auth {
+            b = b.header(header::AUTHORIZATION, a);
+        }
+        b.body(()).expect("request").into_parts().0
+    }
+
+    fn attrs(method: Method, uri: &str) -> Attributes {
+        let uri: axum::http::Uri = uri.parse().expect("uri");
+        Attributes::from_request(&method, &uri, UserInfo::default())
+    }
+
+    const FILE: &str = "# comment\n\
+        tok-alice,alice,u1,\"dev,tenant:t1\"\n\
+        \n\
+        tok-bob, bob, u2\n\
+        \"tok,carol\",carol,u3,ops\r\n";
+
+    #[tokio::test]
+    async fn token_file_parses_kube_format() {
+        let a = TokenFileAuthenticator::parse(FILE).expect("parse");
+        assert_eq!(a.len(), 3);
+        let alice = a.authenticate(&parts(Method::GET, "/", Some("Bearer tok-alice"))).await;
+        assert_eq!(
+            alice,
+            Authentication::Authenticated(UserInfo { name: "alice".into(), uid: "u1".into(), groups: vec!["dev".into(), "tenant:t1".into()], extra: Default::default() })
+        );
+        let Authentication::Authenticated(bob) = a.authenticate(&parts(Method::GET, "/", Some("bearer  tok-bob "))).await else { panic!("bob") };
+        assert_eq!((bob.name.as_str(), bob.uid.as_str(), bob.groups.len()), ("bob", "u2", 0));
+        let Authentication::Authenticated(carol) = a.authenticate(&parts(Method::GET, "/", Some("Bearer tok,carol"))).await else { panic!("carol") };
+        assert_eq!(carol.groups, vec!["ops"]);
+        assert_eq!(a.authenticate(&parts(Method::GET, "/", Some("Bearer tok-alic"))).await, Authentication::Rejected("invalid bearer token".into()));
+        assert_eq!(a.authenticate(&parts(Method::GET, "/", Some("Basic YTpi"))).await, Authentication::NotApplicable);
+        assert_eq!(a.authenticate(&parts(Method::GET, "/", None)).await, Authentication::NotApplicable);
+        assert!(!format!("{a:?}").contains("tok-"), "Debug must not show tokens");
+    }
+
+    #[test]
+    fn token_file_errors_name_the_line() {
+        let err = |text: &str| TokenFileAuthenticator::parse(text).expect_err("must fail");
+        assert_eq!(err("a,b,c\nonly,two\n"), "line 2: expected at least 3 columns (token, user name, user uid), found 2");
+        assert!(err("a,b,c,d,e").starts_with("line 1: expected at most 4 columns"));
+        assert_eq!(err("\n,b,c"), "line 2: the token is empty");
+        assert_eq!(err("a,,c"), "line 1: the user name is empty");
+        assert_eq!(err("a,b,c\nx,y,z\na,d,e"), "line 3: the token of line 1 is used again");
+        assert_eq!(err("a,b,\"c"), "line 1: field 3 has an unterminated quote");
+        assert_eq!(err("a,b,c\"d"), "line 1: a quote inside the unquoted field 3");
+    }
+
+    #[test]
+    fn load_reports_the_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tokens.csv");
+        std::fs::write(&path, "t,u,1\nbad").expect("write");
+        let e = TokenFileAuthenticator::load(&path).expect_err("bad file");
+        assert!(e.to_string().contains("tokens.csv: line 2:"), "{e}");
+        let e = TokenFileAuthenticator::load(&dir.path().join("none.csv")).expect_err("missing");
+        assert!(e.to_string().contains("none.csv"), "{e}");
+    }
+
+    #[test]
+    fn constant_time_eq_compares_contents() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"", b"a"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn request_attributes_follow_kubernetes() {
+        let a = attrs(Method::GET, "/apis/platform.tkestack.io/v1/clusters");
+        assert_eq!((a.verb.as_str(), a.api_group.as_str(), a.api_version.as_str(), a.resource.as_str(), a.name.as_str()), ("list", "platform.tkestack.io", "v1", "clusters", ""));
+        assert!(a.resource_request);
+        assert_eq!(attrs(Method::GET, "/apis/g/v1/clusters?watch=true").verb, "watch");
+        assert_eq!(attrs(Method::GET, "/apis/g/v1/watch/clusters").verb, "watch");
+        let a = attrs(Method::GET, "/apis/g/v1/clusters?fieldSelector=metadata.name%3Dcls-a&watch=1");
+        assert_eq!((a.verb.as_str(), a.name.as_str()), ("watch", "cls-a"));
+        let a = attrs(Method::GET, "/apis/g/v1/clusters/cls-a");
+        assert_eq!((a.verb.as_str(), a.name.as_str()), ("get", "cls-a"));
+        let a = attrs(Method::PUT, "/apis/g/v1/clusters/cls-a/status");
+        assert_eq!((a.verb.as_str(), a.subresource.as_str(), a.full_resource().as_str()), ("update", "status", "clusters/status"));
+        let a = attrs(Method::POST, "/apis/g/v1/namespaces/ns1/configmaps");
+        assert_eq!((a.verb.as_str(), a.namespace.as_str(), a.resource.as_str()), ("create", "ns1", "configmaps"));
+        let a = attrs(Method::DELETE, "/apis/g/v1/namespaces/ns1/configmaps");
+        assert_eq!(a.verb, "deletecollection");
+        let a = attrs(Method::DELETE, "/api/v1/namespaces/ns1/pods/p");
+        assert_eq!((a.verb.as_str(), a.api_group.as_str(), a.api_version.as_str(), a.namespace.as_str(), a.resource.as_str(), a.name.as_str()), ("delete", "", "v1", "ns1", "pods", "p"));
+        let a = attrs(Method::GET, "/api/v1/namespaces/ns1");
+        assert_eq!((a.verb.as_str(), a.namespace.as_str(), a.resource.as_str(), a.name.as_str()), ("get", "ns1", "namespaces", "ns1"));
+        let a = attrs(Method::PUT, "/api/v1/namespaces/ns1/finalize");
+        assert_eq!((a.resource.as_str(), a.name.as_str(), a.subresource.as_str()), ("namespaces", "ns1", "finalize"));
+        let a = attrs(Method::PATCH, "/apis/g/v1/clusters/c");
+        assert_eq!(a.verb, "patch");
+        let a = attrs(Method::GET, "/apis/g/v1");
+        assert!(!a.resource_request);
+        assert_eq!((a.verb.as_str(), a.path.as_str()), ("get", "/apis/g/v1"));
+        let a = attrs(Method::POST, "/metrics");
+        assert_eq!((a.verb.as_str(), a.resource_request), ("post", false));
+    }
+
+    #[test]
+    fn public_paths() {
+        for p in ["/healthz", "/livez", "/readyz", "/readyz/ping", "/healthz/etcd", "/version", "/version/", "/api", "/api/v1", "/apis", "/apis/platform.tkestack.io", "/apis/platform.tkestack.io/v1", "/openapi/v2", "/openapi/v3", "/openapi/v3/apis/platform.tkestack.io/v1"] {
+            assert!(is_public(&Method::GET, p), "{p}");
+        }
+        for p in ["/", "/metrics", "/api/v1/pods", "/apis/g/v1/clusters", "/healthzx", "/apis/g/../../metrics", "/openapi/v4", "/version/x"] {
+            assert!(!is_public(&Method::GET, p), "{p}");
+        }
+        assert!(!is_public(&Method::POST, "/apis/platform.tkestack.io/v1"));
+        assert!(is_public(&Method::HEAD, "/readyz"));
+    }
+
+    #[test]
+    fn forbidden_messages_match_kubernetes() {
+        let mut a = attrs(Method::GET, "/apis/platform.tkestack.io/v1/clusters/cls-a");
+        a.user.name = "bob".into();
+        let e = forbidden_error(&a, "");
+        assert_eq!(e.code(), 403);
+        assert_eq!(e.message, "clusters.platform.tkestack.io \"cls-a\" is forbidden: User \"bob\" cannot get resource \"clusters\" in API group \"platform.tkestack.io\" at the cluster scope");
+        let mut a = attrs(Method::POST, "/api/v1/namespaces/ns1/pods");
+        a.user.name = "bob".into();
+        assert_eq!(forbidden_error(&a, "no policy").message, "pods is forbidden: User \"bob\" cannot create resource \"pods\" in API group \"\" in the namespace \"ns1\": no policy");
+        let mut a = attrs(Method::GET, "/metrics");
+        a.user.name = "bob".into();
+        assert_eq!(forbidden_error(&a, "").message, "forbidden: User \"bob\" cannot get path \"/metrics\"");
+    }
+
+    struct DenyBob;
+    #[async_trait]
+    impl Authorizer for DenyBob {
+        async fn authorize(&self, a: &Attributes) -> Decision {
+            if a.user.name == "bob" { Decision::Deny(String::new()) } else { Decision::Allow }
+        }
+    }
+
+    async fn call(app: &Router, method: Method, uri: &str, auth: Option<&str>) -> (StatusCode, serde_json::Value, String) {
+        let mut b = axum::http::Request::builder().method(method).uri(uri);
+        if let Some(a) = auth {
+            b = b.header(header::AUTHORIZATION, a);
+        }
+        let resp = app.clone().oneshot(b.body(Body::empty()).expect("request")).await.expect("infallible");
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("body");
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null), text)
+    }
+
+    #[tokio::test]
+    async fn layer_authenticates_and_authorizes() {
+        async fn whoami(parts: Parts) -> String {
+            let user = parts.extensions.get::<UserInfo>().cloned().unwrap_or_default();
+            let leaked = parts.headers.contains_key(header::AUTHORIZATION);
+            format!("{}|{}|{leaked}", user.name, user.groups.join(","))
+        }
+        let router = Router::new().route("/readyz", get(whoami)).route("/apis/g/v1/things", get(whoami)).route("/apis/g/v1/things/{name}", get(whoami));
+        let mut chain = AuthenticatorChain::new();
+        chain.push(Arc::new(X509Authenticator));
+        chain.push(Arc::new(TokenFileAuthenticator::parse(FILE).expect("tokens")));
+        let chain = Arc::new(chain);
+        let app = authenticate(router.clone(), chain.clone(), Arc::new(AllowAuthenticated));
+
+        let (status, _, body) = call(&app, Method::GET, "/apis/g/v1/things", Some("Bearer tok-alice")).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "alice|dev,tenant:t1,system:authenticated|false"));
+
+        let (status, json, _) = call(&app, Method::GET, "/apis/g/v1/things", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(json, serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized", "reason": "Unauthorized", "code": 401}));
+        let (status, _, _) = call(&app, Method::GET, "/apis/g/v1/things", Some("Bearer wrong")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _, _) = call(&app, Method::GET, "/no/such/path", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "unknown paths do not reveal themselves to anonymous callers");
+
+        let (status, _, body) = call(&app, Method::GET, "/readyz", None).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "system:anonymous|system:unauthenticated|false"));
+        let (status, _, _) = call(&app, Method::GET, "/readyz", Some("Bearer wrong")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "wrong credentials are refused even on public paths");
+
+        let app = authenticate(router, chain, Arc::new(DenyBob));
+        let (status, json, _) = call(&app, Method::GET, "/apis/g/v1/things/x", Some("Bearer tok-bob")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(json["reason"], "Forbidden");
+        assert_eq!(json["message"], "things.g \"x\" is forbidden: User \"bob\" cannot get resource \"things\" in API group \"g\" at the cluster scope");
+        assert_eq!(json["details"], serde_json::json!({"group": "g", "kind": "things", "name": "x"}));
+        let (status, _, _) = call(&app, Method::GET, "/apis/g/v1/things/x", Some("Bearer tok-alice")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}
