@@ -1,6 +1,6 @@
-//! The watch cache over the embedded store: initial state and live changes, watches from a past
-//! revision, consistent reads, sub-prefixes, 1,000 watchers, slow watchers, and recovery when the
-//! store watch breaks.
+//! The watch cache over real backends (the embedded store, and etcd): initial state and live
+//! changes, watches from a past revision, consistent reads, sub-prefixes, 1,000 watchers, slow
+//! watchers, progress, and recovery when the store watch breaks. Every case runs on both.
 
 use std::{
     sync::{
@@ -16,16 +16,64 @@ use storage::{
     Event, KeyValue, RangeResult, Result, Revision, Store, StoreError, Watch,
     cache::{CacheBatch, CacheOptions, CacheStream, WatchCache},
     embedded::EmbeddedStore,
+    etcd::{EtcdStore, EtcdTls},
 };
+use testkit::etcd::Etcd;
 
 const WAIT: Duration = Duration::from_secs(20);
 const PREFIX: &str = "/registry/pods/";
 
-fn open() -> (tempfile::TempDir, Arc<EmbeddedStore>) {
+/// A store and what keeps it alive (its directory or its etcd process).
+struct Backend {
+    store: Arc<dyn Store>,
+    _keep: Box<dyn std::any::Any + Send>,
+}
+
+async fn embedded() -> Backend {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = EmbeddedStore::open(dir.path()).expect("open the embedded store");
-    (dir, Arc::new(store))
+    Backend { store: Arc::new(store), _keep: Box::new(dir) }
 }
+
+async fn etcd() -> Backend {
+    let etcd = tokio::task::spawn_blocking(Etcd::start).await.expect("etcd starts");
+    let store = EtcdStore::connect(&etcd.endpoints(), EtcdTls::default()).await.unwrap_or_else(|e| panic!("connect: {e}\n{}", etcd.log()));
+    Backend { store: Arc::new(store), _keep: Box::new(etcd) }
+}
+
+/// Runs each named case (an `async fn(Backend)`) as a test on each backend.
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {
+        mod embedded_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::embedded().await).await
+                }
+            )*
+        }
+        mod etcd_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::etcd().await).await
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    initial_state_then_live_changes,
+    watch_from_a_past_revision,
+    consistent_read_waits_for_a_write_to_another_prefix,
+    sub_prefix_list_and_watch,
+    a_thousand_watchers_receive_every_change_in_order,
+    a_slow_watcher_is_ended_without_holding_up_others,
+    a_broken_store_watch_is_resumed_without_gaps,
+    lost_history_makes_the_cache_relist_and_end_its_watchers,
+    watchers_receive_progress_notifications,
+);
 
 fn v(s: &str) -> Bytes {
     Bytes::from(s.to_string())
@@ -77,9 +125,8 @@ fn keys(kvs: &[KeyValue]) -> Vec<&str> {
     kvs.iter().map(|kv| kv.key.as_str()).collect()
 }
 
-#[tokio::test]
-async fn initial_state_then_live_changes() {
-    let (_dir, store) = open();
+async fn initial_state_then_live_changes(backend: Backend) {
+    let store = backend.store.clone();
     for i in 0..25 {
         store.create(&format!("{PREFIX}ns/p{i:02}"), v("0")).await.unwrap();
     }
@@ -126,9 +173,8 @@ async fn initial_state_then_live_changes() {
     assert!(cache.get(&format!("{PREFIX}ns/p04"), None).await.unwrap().0.is_none());
 }
 
-#[tokio::test]
-async fn watch_from_a_past_revision() {
-    let (_dir, store) = open();
+async fn watch_from_a_past_revision(backend: Backend) {
+    let store = backend.store.clone();
     let cache = start(store.clone(), CacheOptions { capacity: 50, ..Default::default() }).await;
     let mut revs = Vec::new();
     for i in 0..40 {
@@ -157,9 +203,8 @@ async fn watch_from_a_past_revision() {
     assert!(cache.watch(PREFIX, Some(current)).is_ok());
 }
 
-#[tokio::test]
-async fn consistent_read_waits_for_a_write_to_another_prefix() {
-    let (_dir, store) = open();
+async fn consistent_read_waits_for_a_write_to_another_prefix(backend: Backend) {
+    let store = backend.store.clone();
     store.create(&format!("{PREFIX}ns/a"), v("0")).await.unwrap();
     let cache = start(store.clone(), CacheOptions::default()).await;
     // Writes elsewhere advance the global revision without any event for this cache.
@@ -181,9 +226,8 @@ async fn consistent_read_waits_for_a_write_to_another_prefix() {
     }
 }
 
-#[tokio::test]
-async fn sub_prefix_list_and_watch() {
-    let (_dir, store) = open();
+async fn sub_prefix_list_and_watch(backend: Backend) {
+    let store = backend.store.clone();
     for ns in ["a", "ab", "b"] {
         store.create(&format!("{PREFIX}{ns}/p"), v("0")).await.unwrap();
     }
@@ -194,7 +238,7 @@ async fn sub_prefix_list_and_watch() {
     let mut w = cache.watch(&format!("{PREFIX}a/"), None).unwrap();
     let initial = next_events(&mut w).await;
     assert!(initial.initial_end);
-    assert_eq!(summary(&initial.events), vec![(format!("{PREFIX}a/p"), 2, "create")]);
+    assert_eq!(summary(&initial.events), vec![(format!("{PREFIX}a/p"), items[0].mod_revision, "create")]);
     store.create(&format!("{PREFIX}ab/q"), v("0")).await.unwrap();
     store.create(&format!("{PREFIX}b/q"), v("0")).await.unwrap();
     let mine = store.create(&format!("{PREFIX}a/q"), v("0")).await.unwrap().mod_revision;
@@ -202,9 +246,8 @@ async fn sub_prefix_list_and_watch() {
     assert_eq!(summary(&b.events), vec![(format!("{PREFIX}a/q"), mine, "create")]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_watchers_receive_every_change_in_order() {
-    let (_dir, store) = open();
+async fn a_thousand_watchers_receive_every_change_in_order(backend: Backend) {
+    let store = backend.store.clone();
     let cache = start(store.clone(), CacheOptions::default()).await;
     const WATCHERS: usize = 1000;
     const WRITES: usize = 100;
@@ -240,9 +283,8 @@ async fn a_thousand_watchers_receive_every_change_in_order() {
     }
 }
 
-#[tokio::test]
-async fn a_slow_watcher_is_ended_without_holding_up_others() {
-    let (_dir, store) = open();
+async fn a_slow_watcher_is_ended_without_holding_up_others(backend: Backend) {
+    let store = backend.store.clone();
     let cache = start(store.clone(), CacheOptions { watcher_buffer: 16, ..Default::default() }).await;
     let mut slow = cache.watch(PREFIX, Some(1)).unwrap();
     let mut fast = cache.watch(PREFIX, Some(1)).unwrap();
@@ -265,9 +307,9 @@ async fn a_slow_watcher_is_ended_without_holding_up_others() {
     assert_eq!(events_until(&mut fast, rev).await.len(), 1);
 }
 
-/// The embedded store with a switch that breaks its watches, as a lost connection would.
+/// A store with a switch that breaks its watches, as a lost connection would.
 struct Flaky {
-    inner: Arc<EmbeddedStore>,
+    inner: Arc<dyn Store>,
     /// While set, new watches fail.
     down: AtomicBool,
     cut: tokio::sync::watch::Sender<u64>,
@@ -321,13 +363,12 @@ impl Store for Flaky {
     }
 }
 
-fn flaky(inner: Arc<EmbeddedStore>) -> Arc<Flaky> {
+fn flaky(inner: Arc<dyn Store>) -> Arc<Flaky> {
     Arc::new(Flaky { inner, down: AtomicBool::new(false), cut: tokio::sync::watch::channel(0).0 })
 }
 
-#[tokio::test]
-async fn a_broken_store_watch_is_resumed_without_gaps() {
-    let (_dir, store) = open();
+async fn a_broken_store_watch_is_resumed_without_gaps(backend: Backend) {
+    let store = backend.store.clone();
     let flaky = flaky(store.clone());
     let cache = start(flaky.clone(), CacheOptions::default()).await;
     let mut w = cache.watch(PREFIX, Some(1)).unwrap();
@@ -349,15 +390,14 @@ async fn a_broken_store_watch_is_resumed_without_gaps() {
     assert_eq!(items.len(), 18);
 }
 
-#[tokio::test]
-async fn lost_history_makes_the_cache_relist_and_end_its_watchers() {
-    let (_dir, store) = open();
+async fn lost_history_makes_the_cache_relist_and_end_its_watchers(backend: Backend) {
+    let store = backend.store.clone();
     store.create(&format!("{PREFIX}ns/gone"), v("x")).await.unwrap();
     let flaky = flaky(store.clone());
     let cache = start(flaky.clone(), CacheOptions::default()).await;
     let mut initial = cache.watch(PREFIX, None).unwrap();
     assert!(next_events(&mut initial).await.initial_end);
-    let mut from_rev = cache.watch(PREFIX, Some(1)).unwrap();
+    let mut from_rev = cache.watch(PREFIX, Some(cache.revision())).unwrap();
 
     flaky.down.store(true, Ordering::SeqCst);
     flaky.cut();
@@ -389,9 +429,8 @@ async fn lost_history_makes_the_cache_relist_and_end_its_watchers() {
     assert_eq!(summary(&events_until(&mut w, next_rev).await), vec![(format!("{PREFIX}ns/new"), next_rev, "create")]);
 }
 
-#[tokio::test]
-async fn watchers_receive_progress_notifications() {
-    let (_dir, store) = open();
+async fn watchers_receive_progress_notifications(backend: Backend) {
+    let store = backend.store.clone();
     let cache = start(store.clone(), CacheOptions { progress_interval: Duration::from_millis(300), ..Default::default() }).await;
     let mut w = cache.watch(PREFIX, Some(1)).unwrap();
     let elsewhere = store.create("/registry/other/x", v("x")).await.unwrap().mod_revision;
