@@ -275,15 +275,27 @@ fn pem_to_der(pem: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_clusters_share_one_process() {
+    const N: usize = 10;
+    let before = rss_kib();
     let mut clusters = vec![];
-    for _ in 0..5 {
+    for _ in 0..N {
         clusters.push(start(1).await);
     }
+    let after = rss_kib();
+    eprintln!("resident memory: {before} KiB before, {after} KiB with {N} clusters: about {} KiB per cluster", after.saturating_sub(before) / N as u64);
     for c in &clusters {
         let nodes: Api<core::Node> = Api::all(c.client());
         assert_eq!(nodes.list(&ListParams::default()).await.unwrap().items.len(), 1);
     }
     let urls: std::collections::BTreeSet<_> = clusters.iter().map(|c| c.url().to_string()).collect();
-    assert_eq!(urls.len(), 5);
+    assert_eq!(urls.len(), N);
     drop(clusters);
+}
+
+/// Resident set size of this process (Linux), 0 where unknown.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
 }
