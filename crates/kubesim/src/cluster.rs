@@ -74,7 +74,9 @@ fn random_token() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    (0..40).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..40)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// Writes (mode 0600) the static token file: the admin token in the `system:masters` group.
@@ -84,7 +86,14 @@ fn write_token_file(path: &Path, token: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let mut f = opts.open(path)?;
-    std::io::Write::write_all(&mut f, format!("{token},{ADMIN_TOKEN_USER},{ADMIN_TOKEN_USER},\"{}\"\n", apiserver::resource::ADMIN_GROUP).as_bytes())
+    std::io::Write::write_all(
+        &mut f,
+        format!(
+            "{token},{ADMIN_TOKEN_USER},{ADMIN_TOKEN_USER},\"{}\"\n",
+            apiserver::resource::ADMIN_GROUP
+        )
+        .as_bytes(),
+    )
 }
 
 impl SimCluster {
@@ -93,43 +102,84 @@ impl SimCluster {
         let (temp, data_dir) = match &opts.data_dir {
             Some(d) => (None, d.clone()),
             None => {
-                let t = tempfile::Builder::new().prefix("kubesim-").tempdir().context("creating a temporary directory")?;
+                let t = tempfile::Builder::new()
+                    .prefix("kubesim-")
+                    .tempdir()
+                    .context("creating a temporary directory")?;
                 let p = t.path().to_path_buf();
                 (Some(t), p)
             }
         };
-        std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
         let store: Arc<dyn Store> = match &opts.store {
             Some(s) => s.clone(),
             None => {
                 let dir = data_dir.join("store");
-                std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-                Arc::new(storage::embedded::EmbeddedStore::open(&dir).with_context(|| format!("opening the embedded store in {}", dir.display()))?)
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                Arc::new(
+                    storage::embedded::EmbeddedStore::open(&dir).with_context(|| {
+                        format!("opening the embedded store in {}", dir.display())
+                    })?,
+                )
             }
         };
 
-        let listener = tokio::net::TcpListener::bind(opts.listen).await.with_context(|| format!("listening on {}", opts.listen))?;
+        let listener = tokio::net::TcpListener::bind(opts.listen)
+            .await
+            .with_context(|| format!("listening on {}", opts.listen))?;
         let addr = listener.local_addr()?;
-        let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            addr.ip().to_string()
+        };
         let url = format!("https://{host}:{}", addr.port());
-        let pki = tls::ensure_pki(&data_dir, std::slice::from_ref(&host)).context("preparing certificates")?;
-        let server_tls = tls::server_config(&pki, &tls::TlsOptions { cert_file: None, key_file: None, client_ca_file: None }).context("building the TLS configuration")?;
+        let pki = tls::ensure_pki(&data_dir, std::slice::from_ref(&host))
+            .context("preparing certificates")?;
+        let server_tls = tls::server_config(
+            &pki,
+            &tls::TlsOptions {
+                cert_file: None,
+                key_file: None,
+                client_ca_file: None,
+            },
+        )
+        .context("building the TLS configuration")?;
 
-        let version = VersionInfo { git_version: opts.config.kubelet_version.clone(), git_commit: String::new() };
+        let version = VersionInfo {
+            git_version: opts.config.kubelet_version.clone(),
+            git_commit: String::new(),
+        };
         let server = ApiServer::new(store.clone(), crate::resources(), &opts.key_root, version)
             .await
             .map_err(|e| anyhow::anyhow!("starting the API server: {e}"))?;
 
         let token = random_token();
         let token_file = data_dir.join("tokens.csv");
-        write_token_file(&token_file, &token).with_context(|| format!("writing {}", token_file.display()))?;
+        write_token_file(&token_file, &token)
+            .with_context(|| format!("writing {}", token_file.display()))?;
         let mut chain = auth::AuthenticatorChain::new();
         chain.push(Arc::new(auth::X509Authenticator));
-        chain.push(Arc::new(auth::TokenFileAuthenticator::load(&token_file).context("loading the token file")?));
-        let app = auth::authenticate(server.router(), Arc::new(chain), Arc::new(auth::AllowAuthenticated));
+        chain.push(Arc::new(
+            auth::TokenFileAuthenticator::load(&token_file).context("loading the token file")?,
+        ));
+        let app = auth::authenticate(
+            server.router(),
+            Arc::new(chain),
+            Arc::new(auth::AllowAuthenticated),
+        );
 
         let kubeconfig = data_dir.join("admin.kubeconfig");
-        tls::write_kubeconfig(&kubeconfig, &url, &pki.ca_cert_pem, &pki.admin_cert_pem, &pki.admin_key_pem).context("writing the admin kubeconfig")?;
+        tls::write_kubeconfig(
+            &kubeconfig,
+            &url,
+            &pki.ca_cert_pem,
+            &pki.admin_cert_pem,
+            &pki.admin_key_pem,
+        )
+        .context("writing the admin kubeconfig")?;
 
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let mut tasks = vec![];
@@ -141,7 +191,10 @@ impl SimCluster {
                 tracing::warn!(error = %e, "the simulated cluster's server failed");
             }
         }));
-        tasks.push(tokio::spawn(compact(store.clone(), opts.compaction_interval)));
+        tasks.push(tokio::spawn(compact(
+            store.clone(),
+            opts.compaction_interval,
+        )));
 
         let client = client_from_kubeconfig(&kubeconfig).await?;
         let mut config = opts.config.clone();
@@ -161,7 +214,11 @@ impl SimCluster {
             shutdown: Some(stop_tx),
             tasks,
         };
-        cluster.simulator = Some(Simulator::start(client, config).await.map_err(|e| anyhow::anyhow!("starting the simulator: {e}"))?);
+        cluster.simulator = Some(
+            Simulator::start(client, config)
+                .await
+                .map_err(|e| anyhow::anyhow!("starting the simulator: {e}"))?,
+        );
         Ok(cluster)
     }
 
@@ -228,8 +285,12 @@ impl Drop for SimCluster {
 
 /// A kube-rs client from a kubeconfig file.
 pub async fn client_from_kubeconfig(path: &Path) -> anyhow::Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default()).await.context("loading the kubeconfig")?;
+    let kc = kube::config::Kubeconfig::read_from(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let config =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await
+            .context("loading the kubeconfig")?;
     kube::Client::try_from(config).context("building the client")
 }
 

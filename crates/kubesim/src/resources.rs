@@ -4,17 +4,26 @@
 //! strategies of [`crate::strategy`].
 
 use apiserver::{Column, ResourceDef, Subresources, Verbs, resource::schema_of, typed};
-use k8s_openapi::api::{apps::v1 as apps, coordination::v1 as coordination, core::v1 as core, rbac::v1 as rbac};
+use k8s_openapi::api::{
+    apps::v1 as apps, coordination::v1 as coordination, core::v1 as core, rbac::v1 as rbac,
+};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
 use crate::strategy::{
-    DaemonSetStrategy, DeploymentStrategy, NamespaceStrategy, NodeStrategy, PodStrategy, PvcStrategy, ReplicaSetStrategy, ResourceQuotaStrategy,
-    SecretStrategy, ServiceStrategy, StatefulSetStrategy, Plain,
+    DaemonSetStrategy, DeploymentStrategy, NamespaceStrategy, NodeStrategy, Plain, PodStrategy,
+    PvcStrategy, ReplicaSetStrategy, ResourceQuotaStrategy, SecretStrategy, ServiceStrategy,
+    StatefulSetStrategy,
 };
 
 const ALL: &[&str] = &["all"];
-const NO_STATUS: Subresources = Subresources { status: false, finalize: false };
-const STATUS: Subresources = Subresources { status: true, finalize: false };
+const NO_STATUS: Subresources = Subresources {
+    status: false,
+    finalize: false,
+};
+const STATUS: Subresources = Subresources {
+    status: true,
+    finalize: false,
+};
 
 /// A definition with the common parts filled in; callers set the rest.
 #[allow(clippy::too_many_arguments)]
@@ -50,7 +59,12 @@ fn def(
     }
 }
 
-fn col(name: &'static str, type_: &'static str, path: &'static str, description: &'static str) -> Column {
+fn col(
+    name: &'static str,
+    type_: &'static str,
+    path: &'static str,
+    description: &'static str,
+) -> Column {
     Column::new(name, type_, path, description)
 }
 
@@ -63,162 +77,579 @@ pub fn resources() -> Vec<ResourceDef> {
         // ----- core/v1 ---------------------------------------------------------------------
         ResourceDef {
             field_selectors: &["status.phase"],
-            ..def("", "Namespace", "namespaces", "namespace", &["ns"], false, STATUS,
-                vec![col("Status", "string", ".status.phase", "The phase of the namespace."), Column::age()],
-                schema_of::<core::Namespace>, typed::<core::Namespace, _>(NamespaceStrategy))
+            ..def(
+                "",
+                "Namespace",
+                "namespaces",
+                "namespace",
+                &["ns"],
+                false,
+                STATUS,
+                vec![
+                    col(
+                        "Status",
+                        "string",
+                        ".status.phase",
+                        "The phase of the namespace.",
+                    ),
+                    Column::age(),
+                ],
+                schema_of::<core::Namespace>,
+                typed::<core::Namespace, _>(NamespaceStrategy),
+            )
         },
         ResourceDef {
             field_selectors: &["spec.unschedulable"],
-            ..def("", "Node", "nodes", "node", &["no"], false, STATUS,
+            ..def(
+                "",
+                "Node",
+                "nodes",
+                "node",
+                &["no"],
+                false,
+                STATUS,
                 vec![
                     // The simulator keeps Ready as the last of the four kubelet conditions, as
                     // kubelets do; a jsonPath cell cannot search the list by type.
-                    col("Ready", "string", ".status.conditions[3].status", "Whether the node's Ready condition is True."),
+                    col(
+                        "Ready",
+                        "string",
+                        ".status.conditions[3].status",
+                        "Whether the node's Ready condition is True.",
+                    ),
                     Column::age(),
-                    col("Version", "string", ".status.nodeInfo.kubeletVersion", "Kubelet version of the node."),
-                    col("Internal-IP", "string", ".status.addresses[0].address", "The node's internal IP.").wide(),
-                    col("OS-Image", "string", ".status.nodeInfo.osImage", "OS image of the node.").wide(),
-                    col("Kernel-Version", "string", ".status.nodeInfo.kernelVersion", "Kernel of the node.").wide(),
-                    col("Container-Runtime", "string", ".status.nodeInfo.containerRuntimeVersion", "Container runtime of the node.").wide(),
+                    col(
+                        "Version",
+                        "string",
+                        ".status.nodeInfo.kubeletVersion",
+                        "Kubelet version of the node.",
+                    ),
+                    col(
+                        "Internal-IP",
+                        "string",
+                        ".status.addresses[0].address",
+                        "The node's internal IP.",
+                    )
+                    .wide(),
+                    col(
+                        "OS-Image",
+                        "string",
+                        ".status.nodeInfo.osImage",
+                        "OS image of the node.",
+                    )
+                    .wide(),
+                    col(
+                        "Kernel-Version",
+                        "string",
+                        ".status.nodeInfo.kernelVersion",
+                        "Kernel of the node.",
+                    )
+                    .wide(),
+                    col(
+                        "Container-Runtime",
+                        "string",
+                        ".status.nodeInfo.containerRuntimeVersion",
+                        "Container runtime of the node.",
+                    )
+                    .wide(),
                 ],
-                schema_of::<core::Node>, typed::<core::Node, _>(NodeStrategy))
+                schema_of::<core::Node>,
+                typed::<core::Node, _>(NodeStrategy),
+            )
         },
         ResourceDef {
             categories: ALL,
             field_selectors: &[
-                "spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "spec.hostNetwork",
-                "status.phase", "status.podIP", "status.nominatedNodeName",
+                "spec.nodeName",
+                "spec.restartPolicy",
+                "spec.schedulerName",
+                "spec.serviceAccountName",
+                "spec.hostNetwork",
+                "status.phase",
+                "status.podIP",
+                "status.nominatedNodeName",
             ],
-            ..def("", "Pod", "pods", "pod", &["po"], true, STATUS,
+            ..def(
+                "",
+                "Pod",
+                "pods",
+                "pod",
+                &["po"],
+                true,
+                STATUS,
                 vec![
-                    col("Ready", "boolean", ".status.containerStatuses[0].ready", "Whether the (first) container is ready."),
+                    col(
+                        "Ready",
+                        "boolean",
+                        ".status.containerStatuses[0].ready",
+                        "Whether the (first) container is ready.",
+                    ),
                     col("Status", "string", ".status.phase", "The phase of the pod."),
-                    col("Restarts", "integer", ".status.containerStatuses[0].restartCount", "Restarts of the (first) container."),
+                    col(
+                        "Restarts",
+                        "integer",
+                        ".status.containerStatuses[0].restartCount",
+                        "Restarts of the (first) container.",
+                    ),
                     Column::age(),
                     col("IP", "string", ".status.podIP", "IP address of the pod.").wide(),
-                    col("Node", "string", ".spec.nodeName", "The node the pod runs on.").wide(),
+                    col(
+                        "Node",
+                        "string",
+                        ".spec.nodeName",
+                        "The node the pod runs on.",
+                    )
+                    .wide(),
                 ],
-                schema_of::<core::Pod>, typed::<core::Pod, _>(PodStrategy))
+                schema_of::<core::Pod>,
+                typed::<core::Pod, _>(PodStrategy),
+            )
         },
         ResourceDef {
             categories: ALL,
             field_selectors: &["spec.clusterIP", "spec.type"],
-            ..def("", "Service", "services", "service", &["svc"], true, STATUS,
+            ..def(
+                "",
+                "Service",
+                "services",
+                "service",
+                &["svc"],
+                true,
+                STATUS,
                 vec![
                     col("Type", "string", ".spec.type", "The type of the service."),
-                    col("Cluster-IP", "string", ".spec.clusterIP", "The cluster IP of the service."),
-                    col("External-IP", "string", ".status.loadBalancer.ingress[0].ip", "The external IP of the service."),
-                    col("Port(s)", "integer", ".spec.ports[0].port", "The (first) port of the service."),
+                    col(
+                        "Cluster-IP",
+                        "string",
+                        ".spec.clusterIP",
+                        "The cluster IP of the service.",
+                    ),
+                    col(
+                        "External-IP",
+                        "string",
+                        ".status.loadBalancer.ingress[0].ip",
+                        "The external IP of the service.",
+                    ),
+                    col(
+                        "Port(s)",
+                        "integer",
+                        ".spec.ports[0].port",
+                        "The (first) port of the service.",
+                    ),
                     Column::age(),
                 ],
-                schema_of::<core::Service>, typed::<core::Service, _>(ServiceStrategy::default()))
+                schema_of::<core::Service>,
+                typed::<core::Service, _>(ServiceStrategy::default()),
+            )
         },
-        def("", "Endpoints", "endpoints", "endpoints", &["ep"], true, NO_STATUS,
-            vec![col("Endpoints", "string", ".subsets[0].addresses[0].ip", "The (first) endpoint address."), Column::age()],
-            schema_of::<core::Endpoints>, typed::<core::Endpoints, _>(Plain)),
-        def("", "ConfigMap", "configmaps", "configmap", &["cm"], true, NO_STATUS, vec![Column::age()],
-            schema_of::<core::ConfigMap>, typed::<core::ConfigMap, _>(Plain)),
-        ResourceDef {
-            field_selectors: &["type"],
-            ..def("", "Secret", "secrets", "secret", &[], true, NO_STATUS,
-                vec![col("Type", "string", ".type", "The type of the secret."), Column::age()],
-                schema_of::<core::Secret>, typed::<core::Secret, _>(SecretStrategy))
-        },
-        def("", "ServiceAccount", "serviceaccounts", "serviceaccount", &["sa"], true, NO_STATUS, vec![Column::age()],
-            schema_of::<core::ServiceAccount>, typed::<core::ServiceAccount, _>(Plain)),
-        def("", "ResourceQuota", "resourcequotas", "resourcequota", &["quota"], true, STATUS, vec![Column::age()],
-            schema_of::<core::ResourceQuota>, typed::<core::ResourceQuota, _>(ResourceQuotaStrategy)),
-        ResourceDef {
-            field_selectors: &[
-                "involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
-                "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
-                "reason", "reportingComponent", "source", "type",
-            ],
-            ..def("", "Event", "events", "event", &["ev"], true, NO_STATUS,
-                vec![
-                    col("Last Seen", "date", ".lastTimestamp", "When the event was last seen."),
-                    col("Type", "string", ".type", "Normal or Warning."),
-                    col("Reason", "string", ".reason", "Why the event happened."),
-                    col("Object", "string", ".involvedObject.name", "The object the event is about."),
-                    col("Message", "string", ".message", "What happened."),
-                ],
-                schema_of::<core::Event>, typed::<core::Event, _>(Plain))
-        },
-        def("", "LimitRange", "limitranges", "limitrange", &["limits"], true, NO_STATUS, vec![Column::age()],
-            schema_of::<core::LimitRange>, typed::<core::LimitRange, _>(Plain)),
-        def("", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", &["pvc"], true, STATUS,
+        def(
+            "",
+            "Endpoints",
+            "endpoints",
+            "endpoints",
+            &["ep"],
+            true,
+            NO_STATUS,
             vec![
-                col("Status", "string", ".status.phase", "The phase of the claim."),
-                col("Volume", "string", ".spec.volumeName", "The bound volume."),
-                col("Capacity", "string", ".status.capacity.storage", "The capacity of the bound volume."),
-                col("Access Modes", "string", ".status.accessModes[0]", "The (first) access mode."),
-                col("StorageClass", "string", ".spec.storageClassName", "The storage class."),
+                col(
+                    "Endpoints",
+                    "string",
+                    ".subsets[0].addresses[0].ip",
+                    "The (first) endpoint address.",
+                ),
                 Column::age(),
             ],
-            schema_of::<core::PersistentVolumeClaim>, typed::<core::PersistentVolumeClaim, _>(PvcStrategy)),
+            schema_of::<core::Endpoints>,
+            typed::<core::Endpoints, _>(Plain),
+        ),
+        def(
+            "",
+            "ConfigMap",
+            "configmaps",
+            "configmap",
+            &["cm"],
+            true,
+            NO_STATUS,
+            vec![Column::age()],
+            schema_of::<core::ConfigMap>,
+            typed::<core::ConfigMap, _>(Plain),
+        ),
+        ResourceDef {
+            field_selectors: &["type"],
+            ..def(
+                "",
+                "Secret",
+                "secrets",
+                "secret",
+                &[],
+                true,
+                NO_STATUS,
+                vec![
+                    col("Type", "string", ".type", "The type of the secret."),
+                    Column::age(),
+                ],
+                schema_of::<core::Secret>,
+                typed::<core::Secret, _>(SecretStrategy),
+            )
+        },
+        def(
+            "",
+            "ServiceAccount",
+            "serviceaccounts",
+            "serviceaccount",
+            &["sa"],
+            true,
+            NO_STATUS,
+            vec![Column::age()],
+            schema_of::<core::ServiceAccount>,
+            typed::<core::ServiceAccount, _>(Plain),
+        ),
+        def(
+            "",
+            "ResourceQuota",
+            "resourcequotas",
+            "resourcequota",
+            &["quota"],
+            true,
+            STATUS,
+            vec![Column::age()],
+            schema_of::<core::ResourceQuota>,
+            typed::<core::ResourceQuota, _>(ResourceQuotaStrategy),
+        ),
+        ResourceDef {
+            field_selectors: &[
+                "involvedObject.kind",
+                "involvedObject.namespace",
+                "involvedObject.name",
+                "involvedObject.uid",
+                "involvedObject.apiVersion",
+                "involvedObject.resourceVersion",
+                "involvedObject.fieldPath",
+                "reason",
+                "reportingComponent",
+                "source",
+                "type",
+            ],
+            ..def(
+                "",
+                "Event",
+                "events",
+                "event",
+                &["ev"],
+                true,
+                NO_STATUS,
+                vec![
+                    col(
+                        "Last Seen",
+                        "date",
+                        ".lastTimestamp",
+                        "When the event was last seen.",
+                    ),
+                    col("Type", "string", ".type", "Normal or Warning."),
+                    col("Reason", "string", ".reason", "Why the event happened."),
+                    col(
+                        "Object",
+                        "string",
+                        ".involvedObject.name",
+                        "The object the event is about.",
+                    ),
+                    col("Message", "string", ".message", "What happened."),
+                ],
+                schema_of::<core::Event>,
+                typed::<core::Event, _>(Plain),
+            )
+        },
+        def(
+            "",
+            "LimitRange",
+            "limitranges",
+            "limitrange",
+            &["limits"],
+            true,
+            NO_STATUS,
+            vec![Column::age()],
+            schema_of::<core::LimitRange>,
+            typed::<core::LimitRange, _>(Plain),
+        ),
+        def(
+            "",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaims",
+            "persistentvolumeclaim",
+            &["pvc"],
+            true,
+            STATUS,
+            vec![
+                col(
+                    "Status",
+                    "string",
+                    ".status.phase",
+                    "The phase of the claim.",
+                ),
+                col("Volume", "string", ".spec.volumeName", "The bound volume."),
+                col(
+                    "Capacity",
+                    "string",
+                    ".status.capacity.storage",
+                    "The capacity of the bound volume.",
+                ),
+                col(
+                    "Access Modes",
+                    "string",
+                    ".status.accessModes[0]",
+                    "The (first) access mode.",
+                ),
+                col(
+                    "StorageClass",
+                    "string",
+                    ".spec.storageClassName",
+                    "The storage class.",
+                ),
+                Column::age(),
+            ],
+            schema_of::<core::PersistentVolumeClaim>,
+            typed::<core::PersistentVolumeClaim, _>(PvcStrategy),
+        ),
         // ----- apps/v1 ---------------------------------------------------------------------
         ResourceDef {
             categories: ALL,
-            ..def("apps", "Deployment", "deployments", "deployment", &["deploy"], true, STATUS,
+            ..def(
+                "apps",
+                "Deployment",
+                "deployments",
+                "deployment",
+                &["deploy"],
+                true,
+                STATUS,
                 vec![
-                    col("Ready", "integer", ".status.readyReplicas", "Ready replicas."),
-                    col("Up-to-date", "integer", ".status.updatedReplicas", "Replicas of the current template."),
-                    col("Available", "integer", ".status.availableReplicas", "Available replicas."),
+                    col(
+                        "Ready",
+                        "integer",
+                        ".status.readyReplicas",
+                        "Ready replicas.",
+                    ),
+                    col(
+                        "Up-to-date",
+                        "integer",
+                        ".status.updatedReplicas",
+                        "Replicas of the current template.",
+                    ),
+                    col(
+                        "Available",
+                        "integer",
+                        ".status.availableReplicas",
+                        "Available replicas.",
+                    ),
                     Column::age(),
-                    col("Containers", "string", ".spec.template.spec.containers[0].name", "The (first) container.").wide(),
-                    col("Images", "string", ".spec.template.spec.containers[0].image", "The (first) image.").wide(),
+                    col(
+                        "Containers",
+                        "string",
+                        ".spec.template.spec.containers[0].name",
+                        "The (first) container.",
+                    )
+                    .wide(),
+                    col(
+                        "Images",
+                        "string",
+                        ".spec.template.spec.containers[0].image",
+                        "The (first) image.",
+                    )
+                    .wide(),
                 ],
-                schema_of::<apps::Deployment>, typed::<apps::Deployment, _>(DeploymentStrategy))
+                schema_of::<apps::Deployment>,
+                typed::<apps::Deployment, _>(DeploymentStrategy),
+            )
         },
         ResourceDef {
             categories: ALL,
             field_selectors: &["status.replicas"],
-            ..def("apps", "ReplicaSet", "replicasets", "replicaset", &["rs"], true, STATUS,
+            ..def(
+                "apps",
+                "ReplicaSet",
+                "replicasets",
+                "replicaset",
+                &["rs"],
+                true,
+                STATUS,
                 vec![
                     col("Desired", "integer", ".spec.replicas", "Desired replicas."),
-                    col("Current", "integer", ".status.replicas", "Current replicas."),
-                    col("Ready", "integer", ".status.readyReplicas", "Ready replicas."),
+                    col(
+                        "Current",
+                        "integer",
+                        ".status.replicas",
+                        "Current replicas.",
+                    ),
+                    col(
+                        "Ready",
+                        "integer",
+                        ".status.readyReplicas",
+                        "Ready replicas.",
+                    ),
                     Column::age(),
                 ],
-                schema_of::<apps::ReplicaSet>, typed::<apps::ReplicaSet, _>(ReplicaSetStrategy))
+                schema_of::<apps::ReplicaSet>,
+                typed::<apps::ReplicaSet, _>(ReplicaSetStrategy),
+            )
         },
         ResourceDef {
             categories: ALL,
-            ..def("apps", "DaemonSet", "daemonsets", "daemonset", &["ds"], true, STATUS,
+            ..def(
+                "apps",
+                "DaemonSet",
+                "daemonsets",
+                "daemonset",
+                &["ds"],
+                true,
+                STATUS,
                 vec![
-                    col("Desired", "integer", ".status.desiredNumberScheduled", "Nodes that should run the pod."),
-                    col("Current", "integer", ".status.currentNumberScheduled", "Nodes running the pod."),
-                    col("Ready", "integer", ".status.numberReady", "Nodes with the pod ready."),
-                    col("Up-to-date", "integer", ".status.updatedNumberScheduled", "Nodes running the current template."),
-                    col("Available", "integer", ".status.numberAvailable", "Nodes with the pod available."),
+                    col(
+                        "Desired",
+                        "integer",
+                        ".status.desiredNumberScheduled",
+                        "Nodes that should run the pod.",
+                    ),
+                    col(
+                        "Current",
+                        "integer",
+                        ".status.currentNumberScheduled",
+                        "Nodes running the pod.",
+                    ),
+                    col(
+                        "Ready",
+                        "integer",
+                        ".status.numberReady",
+                        "Nodes with the pod ready.",
+                    ),
+                    col(
+                        "Up-to-date",
+                        "integer",
+                        ".status.updatedNumberScheduled",
+                        "Nodes running the current template.",
+                    ),
+                    col(
+                        "Available",
+                        "integer",
+                        ".status.numberAvailable",
+                        "Nodes with the pod available.",
+                    ),
                     Column::age(),
                 ],
-                schema_of::<apps::DaemonSet>, typed::<apps::DaemonSet, _>(DaemonSetStrategy))
+                schema_of::<apps::DaemonSet>,
+                typed::<apps::DaemonSet, _>(DaemonSetStrategy),
+            )
         },
         ResourceDef {
             categories: ALL,
-            ..def("apps", "StatefulSet", "statefulsets", "statefulset", &["sts"], true, STATUS,
-                vec![col("Ready", "integer", ".status.readyReplicas", "Ready replicas."), Column::age()],
-                schema_of::<apps::StatefulSet>, typed::<apps::StatefulSet, _>(StatefulSetStrategy))
+            ..def(
+                "apps",
+                "StatefulSet",
+                "statefulsets",
+                "statefulset",
+                &["sts"],
+                true,
+                STATUS,
+                vec![
+                    col(
+                        "Ready",
+                        "integer",
+                        ".status.readyReplicas",
+                        "Ready replicas.",
+                    ),
+                    Column::age(),
+                ],
+                schema_of::<apps::StatefulSet>,
+                typed::<apps::StatefulSet, _>(StatefulSetStrategy),
+            )
         },
         // ----- rbac.authorization.k8s.io/v1 ------------------------------------------------
-        def("rbac.authorization.k8s.io", "Role", "roles", "role", &[], true, NO_STATUS, vec![],
-            schema_of::<rbac::Role>, typed::<rbac::Role, _>(Plain)),
-        def("rbac.authorization.k8s.io", "RoleBinding", "rolebindings", "rolebinding", &[], true, NO_STATUS,
-            vec![col("Role", "string", ".roleRef.name", "The role bound."), Column::age()],
-            schema_of::<rbac::RoleBinding>, typed::<rbac::RoleBinding, _>(Plain)),
-        def("rbac.authorization.k8s.io", "ClusterRole", "clusterroles", "clusterrole", &[], false, NO_STATUS, vec![],
-            schema_of::<rbac::ClusterRole>, typed::<rbac::ClusterRole, _>(Plain)),
-        def("rbac.authorization.k8s.io", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", &[], false, NO_STATUS,
-            vec![col("Role", "string", ".roleRef.name", "The cluster role bound."), Column::age()],
-            schema_of::<rbac::ClusterRoleBinding>, typed::<rbac::ClusterRoleBinding, _>(Plain)),
+        def(
+            "rbac.authorization.k8s.io",
+            "Role",
+            "roles",
+            "role",
+            &[],
+            true,
+            NO_STATUS,
+            vec![],
+            schema_of::<rbac::Role>,
+            typed::<rbac::Role, _>(Plain),
+        ),
+        def(
+            "rbac.authorization.k8s.io",
+            "RoleBinding",
+            "rolebindings",
+            "rolebinding",
+            &[],
+            true,
+            NO_STATUS,
+            vec![
+                col("Role", "string", ".roleRef.name", "The role bound."),
+                Column::age(),
+            ],
+            schema_of::<rbac::RoleBinding>,
+            typed::<rbac::RoleBinding, _>(Plain),
+        ),
+        def(
+            "rbac.authorization.k8s.io",
+            "ClusterRole",
+            "clusterroles",
+            "clusterrole",
+            &[],
+            false,
+            NO_STATUS,
+            vec![],
+            schema_of::<rbac::ClusterRole>,
+            typed::<rbac::ClusterRole, _>(Plain),
+        ),
+        def(
+            "rbac.authorization.k8s.io",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            "clusterrolebinding",
+            &[],
+            false,
+            NO_STATUS,
+            vec![
+                col("Role", "string", ".roleRef.name", "The cluster role bound."),
+                Column::age(),
+            ],
+            schema_of::<rbac::ClusterRoleBinding>,
+            typed::<rbac::ClusterRoleBinding, _>(Plain),
+        ),
         // ----- coordination.k8s.io/v1 ------------------------------------------------------
-        def("coordination.k8s.io", "Lease", "leases", "lease", &[], true, NO_STATUS,
-            vec![col("Holder", "string", ".spec.holderIdentity", "Who holds the lease."), Column::age()],
-            schema_of::<coordination::Lease>, typed::<coordination::Lease, _>(Plain)),
+        def(
+            "coordination.k8s.io",
+            "Lease",
+            "leases",
+            "lease",
+            &[],
+            true,
+            NO_STATUS,
+            vec![
+                col(
+                    "Holder",
+                    "string",
+                    ".spec.holderIdentity",
+                    "Who holds the lease.",
+                ),
+                Column::age(),
+            ],
+            schema_of::<coordination::Lease>,
+            typed::<coordination::Lease, _>(Plain),
+        ),
         // ----- apiextensions.k8s.io/v1 (stored; custom resources are not served) -----------
-        def("apiextensions.k8s.io", "CustomResourceDefinition", "customresourcedefinitions", "customresourcedefinition", &["crd", "crds"], false, STATUS,
-            vec![], schema_of::<CustomResourceDefinition>, typed::<CustomResourceDefinition, _>(Plain)),
+        def(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            "customresourcedefinition",
+            &["crd", "crds"],
+            false,
+            STATUS,
+            vec![],
+            schema_of::<CustomResourceDefinition>,
+            typed::<CustomResourceDefinition, _>(Plain),
+        ),
     ];
     defs.sort_by_key(|d| (d.group, d.plural));
     defs
@@ -233,17 +664,28 @@ mod tests {
         let defs = resources();
         let mut seen = std::collections::BTreeSet::new();
         for d in &defs {
-            assert!(seen.insert((d.group, d.plural)), "{} served twice", d.plural);
+            assert!(
+                seen.insert((d.group, d.plural)),
+                "{} served twice",
+                d.plural
+            );
             assert_eq!(d.plural, d.plural.to_lowercase());
         }
-        let find = |p: &str| defs.iter().find(|d| d.plural == p).unwrap_or_else(|| panic!("{p} missing"));
+        let find = |p: &str| {
+            defs.iter()
+                .find(|d| d.plural == p)
+                .unwrap_or_else(|| panic!("{p} missing"))
+        };
         assert_eq!(find("pods").short_names, &["po"]);
         assert!(find("pods").subresources.status);
         assert!(find("pods").field_selectors.contains(&"spec.nodeName"));
         assert!(!find("nodes").namespaced);
         assert_eq!(find("deployments").group, "apps");
         assert_eq!(find("leases").api_version(), "coordination.k8s.io/v1");
-        assert_eq!(find("customresourcedefinitions").short_names, &["crd", "crds"]);
+        assert_eq!(
+            find("customresourcedefinitions").short_names,
+            &["crd", "crds"]
+        );
         assert_eq!(defs.len(), 22);
     }
 }

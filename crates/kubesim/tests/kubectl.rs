@@ -20,9 +20,19 @@ async fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
     let kubeconfig = kubeconfig.to_path_buf();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     tokio::task::spawn_blocking(move || {
-        let out = Command::new(kubectl_binary()).arg("--kubeconfig").arg(&kubeconfig).args(&args).output().expect("kubectl runs");
+        let out = Command::new(kubectl_binary())
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(&args)
+            .output()
+            .expect("kubectl runs");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "kubectl {} failed: {}\n{stdout}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kubectl {} failed: {}\n{stdout}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
         stdout
     })
     .await
@@ -34,42 +44,104 @@ async fn kubectl_sees_a_working_cluster() {
     let mut opts = SimOptions::default();
     // As in tests/cluster.rs: the etcd at KUBESIM_TEST_ETCD instead of the embedded store.
     if let Ok(endpoint) = std::env::var("KUBESIM_TEST_ETCD") {
-        let store = storage::etcd::EtcdStore::connect(&[endpoint], Default::default()).await.expect("etcd");
+        let store = storage::etcd::EtcdStore::connect(&[endpoint], Default::default())
+            .await
+            .expect("etcd");
         opts.store = Some(std::sync::Arc::new(store));
         opts.key_root = format!("/kubesim-kubectl-{}", std::process::id());
     }
-    let cluster = SimCluster::start(opts).await.expect("the simulated cluster starts");
+    let cluster = SimCluster::start(opts)
+        .await
+        .expect("the simulated cluster starts");
     let kc = cluster.kubeconfig_path();
 
     let nodes = kubectl(kc, &["get", "nodes"]).await;
     let lines: Vec<&str> = nodes.lines().collect();
     assert!(lines[0].starts_with("NAME"), "{nodes}");
     assert_eq!(lines.len(), 4, "three nodes:\n{nodes}");
-    assert!(lines[1].contains("kwok-node-0") && lines[1].contains("True") && lines[1].contains("v1.32.0"), "{nodes}");
+    assert!(
+        lines[1].contains("kwok-node-0")
+            && lines[1].contains("True")
+            && lines[1].contains("v1.32.0"),
+        "{nodes}"
+    );
 
-    let names = kubectl(kc, &["get", "nodes", "-o", "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}"]).await;
+    let names = kubectl(
+        kc,
+        &[
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}",
+        ],
+    )
+    .await;
     assert_eq!(names.trim(), "True True True");
 
     // `kubectl create deployment` itself sends protobuf (typed clients of kubectl >= 1.32, with
     // no JSON fallback), which the API server does not decode yet; the same object goes through
     // kubectl's JSON path instead.
-    let manifest = kubectl(kc, &["create", "deployment", "nginx", "--image=nginx", "--replicas=2", "--dry-run=client", "-o", "yaml"]).await;
+    let manifest = kubectl(
+        kc,
+        &[
+            "create",
+            "deployment",
+            "nginx",
+            "--image=nginx",
+            "--replicas=2",
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        ],
+    )
+    .await;
     let file = cluster.data_dir().join("nginx.yaml");
     std::fs::write(&file, manifest).expect("write the manifest");
     kubectl(kc, &["create", "-f", file.to_str().expect("UTF-8 path")]).await;
-    kubectl(kc, &["rollout", "status", "deployment/nginx", "--timeout=60s"]).await;
+    kubectl(
+        kc,
+        &["rollout", "status", "deployment/nginx", "--timeout=60s"],
+    )
+    .await;
 
     let pods = kubectl(kc, &["get", "pods", "-A"]).await;
-    let nginx: Vec<&str> = pods.lines().filter(|l| l.starts_with("default") && l.contains("nginx-")).collect();
+    let nginx: Vec<&str> = pods
+        .lines()
+        .filter(|l| l.starts_with("default") && l.contains("nginx-"))
+        .collect();
     assert_eq!(nginx.len(), 2, "{pods}");
     assert!(nginx.iter().all(|l| l.contains("Running")), "{pods}");
 
-    let deploy = kubectl(kc, &["get", "deploy", "nginx", "-o", "jsonpath={.status.availableReplicas}"]).await;
+    let deploy = kubectl(
+        kc,
+        &[
+            "get",
+            "deploy",
+            "nginx",
+            "-o",
+            "jsonpath={.status.availableReplicas}",
+        ],
+    )
+    .await;
     assert_eq!(deploy.trim(), "2");
 
     // `kubectl scale` needs the scale subresource, which the server does not serve yet.
-    kubectl(kc, &["patch", "deployment", "nginx", "-p", r#"{"spec":{"replicas":3}}"#]).await;
-    kubectl(kc, &["rollout", "status", "deployment/nginx", "--timeout=60s"]).await;
+    kubectl(
+        kc,
+        &[
+            "patch",
+            "deployment",
+            "nginx",
+            "-p",
+            r#"{"spec":{"replicas":3}}"#,
+        ],
+    )
+    .await;
+    kubectl(
+        kc,
+        &["rollout", "status", "deployment/nginx", "--timeout=60s"],
+    )
+    .await;
 
     kubectl(kc, &["delete", "deployment", "nginx"]).await;
     let start = Instant::now();
@@ -78,7 +150,10 @@ async fn kubectl_sees_a_working_cluster() {
         if left.trim().is_empty() {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "pods not collected: {left}");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "pods not collected: {left}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     cluster.stop().await;

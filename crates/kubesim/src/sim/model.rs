@@ -51,7 +51,12 @@ pub fn template_hash(template: &core::PodTemplateSpec) -> String {
 
 /// A label selector in the query-string form (`app=web,tier in (a,b),!legacy`).
 pub fn selector_string(selector: &LabelSelector) -> String {
-    let mut parts: Vec<String> = selector.match_labels.iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut parts: Vec<String> = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     for e in selector.match_expressions.iter().flatten() {
         let values = e.values.clone().unwrap_or_default().join(",");
         parts.push(match e.operator.as_str() {
@@ -81,12 +86,20 @@ pub fn controller_ref<K: Resource<DynamicType = ()>>(owner: &K) -> OwnerReferenc
 
 /// Whether `meta` names `uid` as its controller.
 pub fn controlled_by(meta: &ObjectMeta, uid: &str) -> bool {
-    meta.owner_references.iter().flatten().any(|r| r.controller == Some(true) && r.uid == uid)
+    meta.owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.controller == Some(true) && r.uid == uid)
 }
 
 /// A pod of a workload: the template's labels, annotations and spec with the controller
 /// reference and the extra labels the workload adds.
-pub fn pod_from_template(template: &core::PodTemplateSpec, namespace: &str, owner: OwnerReference, extra_labels: &[(&str, &str)]) -> core::Pod {
+pub fn pod_from_template(
+    template: &core::PodTemplateSpec,
+    namespace: &str,
+    owner: OwnerReference,
+    extra_labels: &[(&str, &str)],
+) -> core::Pod {
     let tmeta = template.metadata.clone().unwrap_or_default();
     let mut labels = tmeta.labels.unwrap_or_default();
     for (k, v) in extra_labels {
@@ -113,19 +126,30 @@ fn is_true(s: &str) -> bool {
 
 /// A pod that counts for its workload: not being deleted and not finished.
 pub fn pod_active(pod: &core::Pod) -> bool {
-    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("");
+    let phase = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("");
     pod.metadata.deletion_timestamp.is_none() && phase != "Succeeded" && phase != "Failed"
 }
 
 /// Whether the pod's Ready condition is True.
 pub fn pod_ready(pod: &core::Pod) -> bool {
-    pod.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && is_true(&c.status)))
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && is_true(&c.status)))
 }
 
 /// How eagerly a pod is removed on scale-down: unscheduled, then pending, then not ready, then
 /// ready; among equals the newest first (Kubernetes' ranking, simplified).
 pub fn deletion_rank(pod: &core::Pod) -> (u8, std::cmp::Reverse<Option<Timestamp>>) {
-    let scheduled = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty());
+    let scheduled = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .is_some_and(|n| !n.is_empty());
     let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
     let rank = match (scheduled, running, pod_ready(pod)) {
         (false, _, _) => 0,
@@ -133,7 +157,10 @@ pub fn deletion_rank(pod: &core::Pod) -> (u8, std::cmp::Reverse<Option<Timestamp
         (true, true, false) => 2,
         (true, true, true) => 3,
     };
-    (rank, std::cmp::Reverse(pod.metadata.creation_timestamp.as_ref().map(|t| t.0)))
+    (
+        rank,
+        std::cmp::Reverse(pod.metadata.creation_timestamp.as_ref().map(|t| t.0)),
+    )
 }
 
 /// The status a kubelet reports once the pod's containers run: phase Running, all conditions
@@ -141,7 +168,12 @@ pub fn deletion_rank(pod: &core::Pod) -> (u8, std::cmp::Reverse<Option<Timestamp
 pub fn running_status(pod: &core::Pod, host_ip: &str, pod_ip: &str, at: &Time) -> core::PodStatus {
     let spec = pod.spec.clone().unwrap_or_default();
     let old = pod.status.clone().unwrap_or_default();
-    let cond = |t: &str| core::PodCondition { type_: t.into(), status: "True".into(), last_transition_time: Some(at.clone()), ..Default::default() };
+    let cond = |t: &str| core::PodCondition {
+        type_: t.into(),
+        status: "True".into(),
+        last_transition_time: Some(at.clone()),
+        ..Default::default()
+    };
     let running = |c: &core::Container| core::ContainerStatus {
         name: c.name.clone(),
         image: c.image.clone().unwrap_or_default(),
@@ -151,7 +183,9 @@ pub fn running_status(pod: &core::Pod, host_ip: &str, pod_ip: &str, at: &Time) -
         started: Some(true),
         restart_count: 0,
         state: Some(core::ContainerState {
-            running: Some(core::ContainerStateRunning { started_at: Some(at.clone()) }),
+            running: Some(core::ContainerStateRunning {
+                started_at: Some(at.clone()),
+            }),
             ..Default::default()
         }),
         ..Default::default()
@@ -178,15 +212,26 @@ pub fn running_status(pod: &core::Pod, host_ip: &str, pod_ip: &str, at: &Time) -
     };
     core::PodStatus {
         phase: Some("Running".into()),
-        conditions: Some(vec![cond("PodReadyToStartContainers"), cond("Initialized"), cond("Ready"), cond("ContainersReady"), cond("PodScheduled")]),
+        conditions: Some(vec![
+            cond("PodReadyToStartContainers"),
+            cond("Initialized"),
+            cond("Ready"),
+            cond("ContainersReady"),
+            cond("PodScheduled"),
+        ]),
         container_statuses: Some(spec.containers.iter().map(running).collect()),
-        init_container_statuses: spec.init_containers.as_ref().map(|cs| cs.iter().map(terminated).collect()),
+        init_container_statuses: spec
+            .init_containers
+            .as_ref()
+            .map(|cs| cs.iter().map(terminated).collect()),
         host_ip: Some(host_ip.into()),
         host_ips: Some(vec![core::HostIP { ip: host_ip.into() }]),
         pod_ip: Some(pod_ip.into()),
         pod_ips: Some(vec![core::PodIP { ip: pod_ip.into() }]),
         start_time: Some(at.clone()),
-        qos_class: old.qos_class.or_else(|| Some(crate::strategy::qos_class(&spec).into())),
+        qos_class: old
+            .qos_class
+            .or_else(|| Some(crate::strategy::qos_class(&spec).into())),
         ..Default::default()
     }
 }
@@ -220,12 +265,20 @@ pub fn node_ip(index: usize) -> String {
 
 /// The pod IP with sequence number `seq` on the `index`th node (its podCIDR `10.244.index.0/24`).
 pub fn pod_ip(node_index: usize, seq: usize) -> String {
-    format!("10.{}.{}.{}", 244 + node_index / 256, node_index % 256, seq % 253 + 2)
+    format!(
+        "10.{}.{}.{}",
+        244 + node_index / 256,
+        node_index % 256,
+        seq % 253 + 2
+    )
 }
 
 /// The index of a simulated node from its name, if it is one of ours.
 pub fn node_index(config: &SimConfig, name: &str) -> Option<usize> {
-    name.strip_prefix(&config.node_prefix)?.strip_prefix('-')?.parse().ok()
+    name.strip_prefix(&config.node_prefix)?
+        .strip_prefix('-')?
+        .parse()
+        .ok()
 }
 
 /// A node as a kubelet registers it: labels, pod CIDR, and no status yet.
@@ -243,24 +296,38 @@ pub fn node(config: &SimConfig, index: usize) -> core::Node {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     if index == 0 && config.control_plane {
-        labels.insert("node-role.kubernetes.io/control-plane".into(), String::new());
+        labels.insert(
+            "node-role.kubernetes.io/control-plane".into(),
+            String::new(),
+        );
     }
     let cidr = format!("10.{}.{}.0/24", 244 + index / 256, index % 256);
     core::Node {
         metadata: ObjectMeta {
             name: Some(name),
             labels: Some(labels),
-            annotations: Some([("node.alpha.kubernetes.io/ttl".to_string(), "0".to_string())].into()),
+            annotations: Some(
+                [("node.alpha.kubernetes.io/ttl".to_string(), "0".to_string())].into(),
+            ),
             ..Default::default()
         },
-        spec: Some(core::NodeSpec { pod_cidr: Some(cidr.clone()), pod_cidrs: Some(vec![cidr]), ..Default::default() }),
+        spec: Some(core::NodeSpec {
+            pod_cidr: Some(cidr.clone()),
+            pod_cidrs: Some(vec![cidr]),
+            ..Default::default()
+        }),
         status: None,
     }
 }
 
 /// A node's status as its kubelet reports it: capacity, the four conditions with Ready last,
 /// addresses and system info. `previous` keeps transition times stable across heartbeats.
-pub fn node_status(config: &SimConfig, index: usize, previous: Option<&core::NodeStatus>, at: &Time) -> core::NodeStatus {
+pub fn node_status(
+    config: &SimConfig,
+    index: usize,
+    previous: Option<&core::NodeStatus>,
+    at: &Time,
+) -> core::NodeStatus {
     let capacity: BTreeMap<String, Quantity> = [
         ("cpu", config.node_cpu.as_str()),
         ("memory", config.node_memory.as_str()),
@@ -291,16 +358,44 @@ pub fn node_status(config: &SimConfig, index: usize, previous: Option<&core::Nod
         capacity: Some(capacity.clone()),
         allocatable: Some(capacity),
         conditions: Some(vec![
-            cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-            cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-            cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-            cond("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+            cond(
+                "MemoryPressure",
+                "False",
+                "KubeletHasSufficientMemory",
+                "kubelet has sufficient memory available",
+            ),
+            cond(
+                "DiskPressure",
+                "False",
+                "KubeletHasNoDiskPressure",
+                "kubelet has no disk pressure",
+            ),
+            cond(
+                "PIDPressure",
+                "False",
+                "KubeletHasSufficientPID",
+                "kubelet has sufficient PID available",
+            ),
+            cond(
+                "Ready",
+                "True",
+                "KubeletReady",
+                "kubelet is posting ready status",
+            ),
         ]),
         addresses: Some(vec![
-            core::NodeAddress { type_: "InternalIP".into(), address: node_ip(index) },
-            core::NodeAddress { type_: "Hostname".into(), address: name.clone() },
+            core::NodeAddress {
+                type_: "InternalIP".into(),
+                address: node_ip(index),
+            },
+            core::NodeAddress {
+                type_: "Hostname".into(),
+                address: name.clone(),
+            },
         ]),
-        daemon_endpoints: Some(core::NodeDaemonEndpoints { kubelet_endpoint: Some(core::DaemonEndpoint { port: 10250 }) }),
+        daemon_endpoints: Some(core::NodeDaemonEndpoints {
+            kubelet_endpoint: Some(core::DaemonEndpoint { port: 10250 }),
+        }),
         node_info: Some(core::NodeSystemInfo {
             architecture: "amd64".into(),
             boot_id: format!("{:0>32}", index),
@@ -321,14 +416,27 @@ pub fn node_status(config: &SimConfig, index: usize, previous: Option<&core::Nod
 
 /// Whether a node is Ready and schedulable.
 pub fn node_schedulable(node: &core::Node) -> bool {
-    let ready = node.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && is_true(&c.status)));
-    ready && !node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false)
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && is_true(&c.status)));
+    ready
+        && !node
+            .spec
+            .as_ref()
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false)
 }
 
 /// Whether the pod template's nodeSelector admits the node.
 pub fn node_selected(template: &core::PodTemplateSpec, node: &core::Node) -> bool {
     let labels = node.metadata.labels.clone().unwrap_or_default();
-    template.spec.as_ref().and_then(|s| s.node_selector.as_ref()).is_none_or(|sel| sel.iter().all(|(k, v)| labels.get(k) == Some(v)))
+    template
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_selector.as_ref())
+        .is_none_or(|sel| sel.iter().all(|(k, v)| labels.get(k) == Some(v)))
 }
 
 /// The node's heartbeat Lease in `kube-node-lease`, owned by the node.
@@ -367,7 +475,11 @@ pub fn resolve(value: Option<&IntOrString>, total: i32, round_up: bool) -> i32 {
         Some(IntOrString::String(s)) => {
             let pct: i64 = s.trim_end_matches('%').parse().unwrap_or(0);
             let scaled = pct * i64::from(total);
-            (if round_up { (scaled + 99) / 100 } else { scaled / 100 }) as i32
+            (if round_up {
+                (scaled + 99) / 100
+            } else {
+                scaled / 100
+            }) as i32
         }
     }
 }
@@ -380,7 +492,10 @@ pub struct PodCounts {
 }
 
 pub fn count(pods: &[&core::Pod]) -> PodCounts {
-    PodCounts { total: pods.len() as i32, ready: pods.iter().filter(|p| pod_ready(p)).count() as i32 }
+    PodCounts {
+        total: pods.len() as i32,
+        ready: pods.iter().filter(|p| pod_ready(p)).count() as i32,
+    }
 }
 
 /// A ReplicaSet's status from its active pods (minReadySeconds is not simulated: ready is
@@ -398,38 +513,78 @@ pub fn replica_set_status(rs: &apps::ReplicaSet, pods: &[&core::Pod]) -> apps::R
     }
 }
 
-fn keep_times(old: Option<&apps::DeploymentCondition>, mut new: apps::DeploymentCondition) -> apps::DeploymentCondition {
-    if let Some(o) = old {
-        if o.status == new.status {
-            new.last_transition_time = o.last_transition_time.clone();
-            if o.reason == new.reason && o.message == new.message {
-                new.last_update_time = o.last_update_time.clone();
-            }
+fn keep_times(
+    old: Option<&apps::DeploymentCondition>,
+    mut new: apps::DeploymentCondition,
+) -> apps::DeploymentCondition {
+    if let Some(o) = old
+        && o.status == new.status
+    {
+        new.last_transition_time = o.last_transition_time.clone();
+        if o.reason == new.reason && o.message == new.message {
+            new.last_update_time = o.last_update_time.clone();
         }
     }
     new
 }
 
 /// A Deployment's status from its ReplicaSets (`new_rs` is the one of the current template).
-pub fn deployment_status(d: &apps::Deployment, new_rs: Option<&apps::ReplicaSet>, all: &[&apps::ReplicaSet], at: &Time) -> apps::DeploymentStatus {
+pub fn deployment_status(
+    d: &apps::Deployment,
+    new_rs: Option<&apps::ReplicaSet>,
+    all: &[&apps::ReplicaSet],
+    at: &Time,
+) -> apps::DeploymentStatus {
     let desired = d.spec.replicas.unwrap_or(1);
     let st = |rs: &apps::ReplicaSet| rs.status.clone().unwrap_or_default();
     let replicas: i32 = all.iter().map(|rs| st(rs).replicas).sum();
-    let ready: i32 = all.iter().map(|rs| st(rs).ready_replicas.unwrap_or(0)).sum();
-    let available: i32 = all.iter().map(|rs| st(rs).available_replicas.unwrap_or(0)).sum();
+    let ready: i32 = all
+        .iter()
+        .map(|rs| st(rs).ready_replicas.unwrap_or(0))
+        .sum();
+    let available: i32 = all
+        .iter()
+        .map(|rs| st(rs).available_replicas.unwrap_or(0))
+        .sum();
     let updated = new_rs.map(|rs| st(rs).replicas).unwrap_or(0);
-    let max_unavailable = d.spec.strategy.as_ref().and_then(|s| s.rolling_update.as_ref()).map(|ru| resolve(ru.max_unavailable.as_ref(), desired, false)).unwrap_or(0);
-    let old = d.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
+    let max_unavailable = d
+        .spec
+        .strategy
+        .as_ref()
+        .and_then(|s| s.rolling_update.as_ref())
+        .map(|ru| resolve(ru.max_unavailable.as_ref(), desired, false))
+        .unwrap_or(0);
+    let old = d
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
     let find = |t: &str| old.iter().find(|c| c.type_.as_deref() == Some(t));
-    let rs_name = new_rs.and_then(|rs| rs.metadata.name.clone()).unwrap_or_default();
+    let rs_name = new_rs
+        .and_then(|rs| rs.metadata.name.clone())
+        .unwrap_or_default();
     let minimum = available >= desired - max_unavailable;
     let available_cond = keep_times(
         find("Available"),
         apps::DeploymentCondition {
             type_: Some("Available".into()),
             status: Some(if minimum { "True" } else { "False" }.into()),
-            reason: Some(if minimum { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" }.into()),
-            message: Some(if minimum { "Deployment has minimum availability." } else { "Deployment does not have minimum availability." }.into()),
+            reason: Some(
+                if minimum {
+                    "MinimumReplicasAvailable"
+                } else {
+                    "MinimumReplicasUnavailable"
+                }
+                .into(),
+            ),
+            message: Some(
+                if minimum {
+                    "Deployment has minimum availability."
+                } else {
+                    "Deployment does not have minimum availability."
+                }
+                .into(),
+            ),
             last_transition_time: Some(at.clone()),
             last_update_time: Some(at.clone()),
         },
@@ -440,8 +595,19 @@ pub fn deployment_status(d: &apps::Deployment, new_rs: Option<&apps::ReplicaSet>
         apps::DeploymentCondition {
             type_: Some("Progressing".into()),
             status: Some("True".into()),
-            reason: Some(if complete { "NewReplicaSetAvailable" } else { "ReplicaSetUpdated" }.into()),
-            message: Some(if complete { format!("ReplicaSet \"{rs_name}\" has successfully progressed.") } else { format!("ReplicaSet \"{rs_name}\" is progressing.") }),
+            reason: Some(
+                if complete {
+                    "NewReplicaSetAvailable"
+                } else {
+                    "ReplicaSetUpdated"
+                }
+                .into(),
+            ),
+            message: Some(if complete {
+                format!("ReplicaSet \"{rs_name}\" has successfully progressed.")
+            } else {
+                format!("ReplicaSet \"{rs_name}\" is progressing.")
+            }),
             last_transition_time: Some(at.clone()),
             last_update_time: Some(at.clone()),
         },
@@ -470,8 +636,18 @@ mod tests {
 
     fn template(image: &str) -> core::PodTemplateSpec {
         core::PodTemplateSpec {
-            metadata: Some(ObjectMeta { labels: Some([("app".to_string(), "web".to_string())].into()), ..Default::default() }),
-            spec: Some(core::PodSpec { containers: vec![core::Container { name: "c".into(), image: Some(image.into()), ..Default::default() }], ..Default::default() }),
+            metadata: Some(ObjectMeta {
+                labels: Some([("app".to_string(), "web".to_string())].into()),
+                ..Default::default()
+            }),
+            spec: Some(core::PodSpec {
+                containers: vec![core::Container {
+                    name: "c".into(),
+                    image: Some(image.into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
         }
     }
 
@@ -481,7 +657,10 @@ mod tests {
         assert_eq!(a, template_hash(&template("nginx:1")));
         assert_ne!(a, template_hash(&template("nginx:2")));
         assert_eq!(a.len(), 10);
-        assert!(a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
         assert!(!a.contains(['a', 'e', 'i', 'o', 'u']));
     }
 
@@ -491,26 +670,59 @@ mod tests {
         let sel = LabelSelector {
             match_labels: Some([("app".to_string(), "web".to_string())].into()),
             match_expressions: Some(vec![
-                R { key: "tier".into(), operator: "In".into(), values: Some(vec!["a".into(), "b".into()]) },
-                R { key: "legacy".into(), operator: "DoesNotExist".into(), values: None },
+                R {
+                    key: "tier".into(),
+                    operator: "In".into(),
+                    values: Some(vec!["a".into(), "b".into()]),
+                },
+                R {
+                    key: "legacy".into(),
+                    operator: "DoesNotExist".into(),
+                    values: None,
+                },
             ]),
         };
         assert_eq!(selector_string(&sel), "app=web,tier in (a,b),!legacy");
     }
 
     fn pod(name: &str, node: Option<&str>, phase: &str, ready: bool, created: i64) -> core::Pod {
-        let mut p = pod_from_template(&template("x"), "default", OwnerReference { uid: "u1".into(), controller: Some(true), ..Default::default() }, &[]);
+        let mut p = pod_from_template(
+            &template("x"),
+            "default",
+            OwnerReference {
+                uid: "u1".into(),
+                controller: Some(true),
+                ..Default::default()
+            },
+            &[],
+        );
         p.metadata.name = Some(name.into());
         p.metadata.creation_timestamp = Some(Time(Timestamp::from_second(created).unwrap()));
         p.spec.as_mut().unwrap().node_name = node.map(str::to_string);
         let at = now();
-        p.status = Some(if ready { running_status(&p, "1.1.1.1", "10.0.0.1", &at) } else { core::PodStatus { phase: Some(phase.into()), ..Default::default() } });
+        p.status = Some(if ready {
+            running_status(&p, "1.1.1.1", "10.0.0.1", &at)
+        } else {
+            core::PodStatus {
+                phase: Some(phase.into()),
+                ..Default::default()
+            }
+        });
         p
     }
 
     #[test]
     fn pods_from_templates_are_owned_and_labelled() {
-        let p = pod_from_template(&template("x"), "ns", OwnerReference { uid: "u1".into(), controller: Some(true), ..Default::default() }, &[(POD_TEMPLATE_HASH, "h")]);
+        let p = pod_from_template(
+            &template("x"),
+            "ns",
+            OwnerReference {
+                uid: "u1".into(),
+                controller: Some(true),
+                ..Default::default()
+            },
+            &[(POD_TEMPLATE_HASH, "h")],
+        );
         assert!(controlled_by(&p.metadata, "u1"));
         assert!(!controlled_by(&p.metadata, "u2"));
         assert_eq!(p.metadata.labels.as_ref().unwrap()[POD_TEMPLATE_HASH], "h");
@@ -540,7 +752,10 @@ mod tests {
             pod("unscheduled", None, "Pending", false, 2),
         ];
         pods.sort_by_key(deletion_rank);
-        let order: Vec<_> = pods.iter().map(|p| p.metadata.name.clone().unwrap()).collect();
+        let order: Vec<_> = pods
+            .iter()
+            .map(|p| p.metadata.name.clone().unwrap())
+            .collect();
         assert_eq!(order, ["unscheduled", "pending", "ready-new", "ready-old"]);
     }
 
@@ -572,29 +787,57 @@ mod tests {
 
     #[test]
     fn percentages_resolve_like_kubernetes() {
-        assert_eq!(resolve(Some(&IntOrString::String("25%".into())), 3, false), 0);
-        assert_eq!(resolve(Some(&IntOrString::String("25%".into())), 3, true), 1);
+        assert_eq!(
+            resolve(Some(&IntOrString::String("25%".into())), 3, false),
+            0
+        );
+        assert_eq!(
+            resolve(Some(&IntOrString::String("25%".into())), 3, true),
+            1
+        );
         assert_eq!(resolve(Some(&IntOrString::Int(2)), 3, false), 2);
         assert_eq!(resolve(None, 3, false), 0);
     }
 
     fn rs(name: &str, replicas: i32, ready: i32) -> apps::ReplicaSet {
         apps::ReplicaSet {
-            metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
-            status: Some(apps::ReplicaSetStatus { replicas, ready_replicas: Some(ready), available_replicas: Some(ready), ..Default::default() }),
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            status: Some(apps::ReplicaSetStatus {
+                replicas,
+                ready_replicas: Some(ready),
+                available_replicas: Some(ready),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
 
     #[test]
     fn deployment_status_tracks_rollout() {
-        let mut d = apps::Deployment { metadata: ObjectMeta { generation: Some(2), ..Default::default() }, ..Default::default() };
+        let mut d = apps::Deployment {
+            metadata: ObjectMeta {
+                generation: Some(2),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
         d.spec.replicas = Some(3);
         let new = rs("web-new", 3, 1);
         let old = rs("web-old", 1, 1);
         let at = now();
         let s = deployment_status(&d, Some(&new), &[&new, &old], &at);
-        assert_eq!((s.replicas, s.updated_replicas, s.available_replicas, s.observed_generation), (Some(4), Some(3), Some(2), Some(2)));
+        assert_eq!(
+            (
+                s.replicas,
+                s.updated_replicas,
+                s.available_replicas,
+                s.observed_generation
+            ),
+            (Some(4), Some(3), Some(2), Some(2))
+        );
         let conds = s.conditions.clone().unwrap();
         assert_eq!(conds[0].status.as_deref(), Some("False"));
         assert_eq!(conds[1].reason.as_deref(), Some("ReplicaSetUpdated"));

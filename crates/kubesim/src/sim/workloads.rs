@@ -25,10 +25,21 @@ fn error_policy<K>(_: Arc<K>, error: &Error, _: Arc<Shared>) -> Action {
 }
 
 /// The active pods of a namespace that match `selector` and are controlled by `uid`.
-async fn owned_pods(shared: &Shared, ns: &str, selector: &LabelSelector, uid: &str) -> Result<Vec<core::Pod>, Error> {
+async fn owned_pods(
+    shared: &Shared,
+    ns: &str,
+    selector: &LabelSelector,
+    uid: &str,
+) -> Result<Vec<core::Pod>, Error> {
     let api: Api<core::Pod> = Api::namespaced(shared.client.clone(), ns);
-    let list = api.list(&ListParams::default().labels(&model::selector_string(selector))).await?;
-    Ok(list.items.into_iter().filter(|p| model::controlled_by(&p.metadata, uid) && model::pod_active(p)).collect())
+    let list = api
+        .list(&ListParams::default().labels(&model::selector_string(selector)))
+        .await?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|p| model::controlled_by(&p.metadata, uid) && model::pod_active(p))
+        .collect())
 }
 
 async fn create_pod(api: &Api<core::Pod>, pod: &core::Pod) -> Result<Option<core::Pod>, Error> {
@@ -49,39 +60,69 @@ async fn delete_pod(api: &Api<core::Pod>, pod: &core::Pod) -> Result<(), Error> 
 }
 
 fn names(meta: &ObjectMeta) -> (String, String, String) {
-    (meta.name.clone().unwrap_or_default(), meta.namespace.clone().unwrap_or_default(), meta.uid.clone().unwrap_or_default())
+    (
+        meta.name.clone().unwrap_or_default(),
+        meta.namespace.clone().unwrap_or_default(),
+        meta.uid.clone().unwrap_or_default(),
+    )
 }
 
 // ----- Deployments ------------------------------------------------------------------------
 
 pub(crate) async fn deployments(shared: Arc<Shared>) {
     let client = shared.client.clone();
-    Controller::new(Api::<apps::Deployment>::all(client.clone()), watcher::Config::default())
-        .owns(Api::<apps::ReplicaSet>::all(client), watcher::Config::default())
-        .run(reconcile_deployment, error_policy, shared)
-        .for_each(|_| async {})
-        .await;
+    Controller::new(
+        Api::<apps::Deployment>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .owns(
+        Api::<apps::ReplicaSet>::all(client),
+        watcher::Config::default(),
+    )
+    .run(reconcile_deployment, error_policy, shared)
+    .for_each(|_| async {})
+    .await;
 }
 
 fn revision_of(meta: &ObjectMeta) -> i64 {
-    meta.annotations.as_ref().and_then(|a| a.get(model::REVISION_ANNOTATION)).and_then(|r| r.parse().ok()).unwrap_or(0)
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(model::REVISION_ANNOTATION))
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
 }
 
-async fn reconcile_deployment(d: Arc<apps::Deployment>, shared: Arc<Shared>) -> Result<Action, Error> {
+async fn reconcile_deployment(
+    d: Arc<apps::Deployment>,
+    shared: Arc<Shared>,
+) -> Result<Action, Error> {
     if d.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
     let (name, ns, uid) = names(&d.metadata);
     let rs_api: Api<apps::ReplicaSet> = Api::namespaced(shared.client.clone(), &ns);
-    let listed = rs_api.list(&ListParams::default().labels(&model::selector_string(&d.spec.selector))).await?;
-    let mut sets: Vec<apps::ReplicaSet> = listed.items.into_iter().filter(|rs| model::controlled_by(&rs.metadata, &uid)).collect();
+    let listed = rs_api
+        .list(&ListParams::default().labels(&model::selector_string(&d.spec.selector)))
+        .await?;
+    let mut sets: Vec<apps::ReplicaSet> = listed
+        .items
+        .into_iter()
+        .filter(|rs| model::controlled_by(&rs.metadata, &uid))
+        .collect();
     let desired = d.spec.replicas.unwrap_or(1);
     let hash = model::template_hash(&d.spec.template);
     let new_name = format!("{name}-{hash}");
-    let max_revision = sets.iter().map(|rs| revision_of(&rs.metadata)).max().unwrap_or(0);
+    let max_revision = sets
+        .iter()
+        .map(|rs| revision_of(&rs.metadata))
+        .max()
+        .unwrap_or(0);
 
     // The ReplicaSet of the current template, at the desired size.
-    let revision = match sets.iter_mut().find(|rs| rs.metadata.name.as_deref() == Some(new_name.as_str())) {
+    let revision = match sets
+        .iter_mut()
+        .find(|rs| rs.metadata.name.as_deref() == Some(new_name.as_str()))
+    {
         Some(rs) => {
             let mut revision = revision_of(&rs.metadata);
             if revision < max_revision {
@@ -97,10 +138,24 @@ async fn reconcile_deployment(d: Arc<apps::Deployment>, shared: Arc<Shared>) -> 
         None => {
             let revision = max_revision + 1;
             let mut template = d.spec.template.clone();
-            template.metadata.get_or_insert_with(Default::default).labels.get_or_insert_with(Default::default).insert(model::POD_TEMPLATE_HASH.into(), hash.clone());
+            template
+                .metadata
+                .get_or_insert_with(Default::default)
+                .labels
+                .get_or_insert_with(Default::default)
+                .insert(model::POD_TEMPLATE_HASH.into(), hash.clone());
             let mut selector = d.spec.selector.clone();
-            selector.match_labels.get_or_insert_with(Default::default).insert(model::POD_TEMPLATE_HASH.into(), hash.clone());
-            let mut labels = d.spec.template.metadata.as_ref().and_then(|m| m.labels.clone()).unwrap_or_default();
+            selector
+                .match_labels
+                .get_or_insert_with(Default::default)
+                .insert(model::POD_TEMPLATE_HASH.into(), hash.clone());
+            let mut labels = d
+                .spec
+                .template
+                .metadata
+                .as_ref()
+                .and_then(|m| m.labels.clone())
+                .unwrap_or_default();
             labels.insert(model::POD_TEMPLATE_HASH.into(), hash.clone());
             let rs = apps::ReplicaSet {
                 metadata: ObjectMeta {
@@ -109,18 +164,28 @@ async fn reconcile_deployment(d: Arc<apps::Deployment>, shared: Arc<Shared>) -> 
                     labels: Some(labels),
                     annotations: Some(BTreeMap::from([
                         (model::REVISION_ANNOTATION.to_string(), revision.to_string()),
-                        ("deployment.kubernetes.io/desired-replicas".to_string(), desired.to_string()),
+                        (
+                            "deployment.kubernetes.io/desired-replicas".to_string(),
+                            desired.to_string(),
+                        ),
                     ])),
                     owner_references: Some(vec![model::controller_ref(d.as_ref())]),
                     ..Default::default()
                 },
-                spec: apps::ReplicaSetSpec { replicas: Some(desired), selector, template: Some(template), min_ready_seconds: d.spec.min_ready_seconds },
+                spec: apps::ReplicaSetSpec {
+                    replicas: Some(desired),
+                    selector,
+                    template: Some(template),
+                    min_ready_seconds: d.spec.min_ready_seconds,
+                },
                 status: None,
             };
             match rs_api.create(&PostParams::default(), &rs).await {
                 Ok(created) => sets.push(created),
                 // Created by an earlier pass that this list did not see yet: look again.
-                Err(e) if is_status(&e, 409) => return Ok(Action::requeue(Duration::from_millis(200))),
+                Err(e) if is_status(&e, 409) => {
+                    return Ok(Action::requeue(Duration::from_millis(200)));
+                }
                 Err(e) => return Err(e.into()),
             }
             revision
@@ -135,10 +200,19 @@ async fn reconcile_deployment(d: Arc<apps::Deployment>, shared: Arc<Shared>) -> 
         .and_then(|rs| rs.status.as_ref())
         .and_then(|s| s.available_replicas)
         .unwrap_or(0);
-    for rs in sets.iter_mut().filter(|rs| rs.metadata.name.as_deref() != Some(new_name.as_str())) {
+    for rs in sets
+        .iter_mut()
+        .filter(|rs| rs.metadata.name.as_deref() != Some(new_name.as_str()))
+    {
         if rs.spec.replicas.unwrap_or(0) > 0 && (recreate || new_available >= desired) {
             let rs_name = rs.metadata.name.clone().unwrap_or_default();
-            *rs = rs_api.patch(&rs_name, &merge_params(), &Patch::Merge(serde_json::json!({ "spec": { "replicas": 0 } }))).await?;
+            *rs = rs_api
+                .patch(
+                    &rs_name,
+                    &merge_params(),
+                    &Patch::Merge(serde_json::json!({ "spec": { "replicas": 0 } })),
+                )
+                .await?;
         }
     }
 
@@ -147,7 +221,9 @@ async fn reconcile_deployment(d: Arc<apps::Deployment>, shared: Arc<Shared>) -> 
     let mut idle: Vec<&apps::ReplicaSet> = sets
         .iter()
         .filter(|rs| rs.metadata.name.as_deref() != Some(new_name.as_str()))
-        .filter(|rs| rs.spec.replicas == Some(0) && rs.status.as_ref().is_none_or(|s| s.replicas == 0))
+        .filter(|rs| {
+            rs.spec.replicas == Some(0) && rs.status.as_ref().is_none_or(|s| s.replicas == 0)
+        })
         .collect();
     idle.sort_by_key(|rs| revision_of(&rs.metadata));
     if idle.len() > limit {
@@ -161,14 +237,19 @@ async fn reconcile_deployment(d: Arc<apps::Deployment>, shared: Arc<Shared>) -> 
         }
     }
 
-    let new_rs = sets.iter().find(|rs| rs.metadata.name.as_deref() == Some(new_name.as_str()));
+    let new_rs = sets
+        .iter()
+        .find(|rs| rs.metadata.name.as_deref() == Some(new_name.as_str()));
     let all: Vec<&apps::ReplicaSet> = sets.iter().collect();
     let status = model::deployment_status(&d, new_rs, &all, &model::now());
     let api: Api<apps::Deployment> = Api::namespaced(shared.client.clone(), &ns);
     if revision_of(&d.metadata) != revision {
         api.patch(&name, &merge_params(), &Patch::Merge(serde_json::json!({ "metadata": { "annotations": { model::REVISION_ANNOTATION: revision.to_string() } } }))).await?;
     }
-    if d.status.as_ref().is_none_or(|old| model::differs(old, &status)) {
+    if d.status
+        .as_ref()
+        .is_none_or(|old| model::differs(old, &status))
+    {
         patch_status(&api, &name, &status).await?;
     }
     Ok(Action::await_change())
@@ -178,25 +259,34 @@ async fn reconcile_deployment(d: Arc<apps::Deployment>, shared: Arc<Shared>) -> 
 
 pub(crate) async fn replica_sets(shared: Arc<Shared>) {
     let client = shared.client.clone();
-    Controller::new(Api::<apps::ReplicaSet>::all(client.clone()), watcher::Config::default())
-        .owns(Api::<core::Pod>::all(client), watcher::Config::default())
-        .run(reconcile_replica_set, error_policy, shared)
-        .for_each(|_| async {})
-        .await;
+    Controller::new(
+        Api::<apps::ReplicaSet>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .owns(Api::<core::Pod>::all(client), watcher::Config::default())
+    .run(reconcile_replica_set, error_policy, shared)
+    .for_each(|_| async {})
+    .await;
 }
 
-async fn reconcile_replica_set(rs: Arc<apps::ReplicaSet>, shared: Arc<Shared>) -> Result<Action, Error> {
+async fn reconcile_replica_set(
+    rs: Arc<apps::ReplicaSet>,
+    shared: Arc<Shared>,
+) -> Result<Action, Error> {
     if rs.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let Some(template) = rs.spec.template.as_ref() else { return Ok(Action::await_change()) };
+    let Some(template) = rs.spec.template.as_ref() else {
+        return Ok(Action::await_change());
+    };
     let (name, ns, uid) = names(&rs.metadata);
     let pods_api: Api<core::Pod> = Api::namespaced(shared.client.clone(), &ns);
     let mut pods = owned_pods(&shared, &ns, &rs.spec.selector, &uid).await?;
     let desired = rs.spec.replicas.unwrap_or(1).max(0) as usize;
     if pods.len() < desired {
         for _ in pods.len()..desired {
-            let mut pod = model::pod_from_template(template, &ns, model::controller_ref(rs.as_ref()), &[]);
+            let mut pod =
+                model::pod_from_template(template, &ns, model::controller_ref(rs.as_ref()), &[]);
             pod.metadata.generate_name = Some(format!("{name}-"));
             if let Some(created) = create_pod(&pods_api, &pod).await? {
                 pods.push(created);
@@ -211,7 +301,11 @@ async fn reconcile_replica_set(rs: Arc<apps::ReplicaSet>, shared: Arc<Shared>) -
     }
     let refs: Vec<&core::Pod> = pods.iter().collect();
     let status = model::replica_set_status(&rs, &refs);
-    if rs.status.as_ref().is_none_or(|old| model::differs(old, &status)) {
+    if rs
+        .status
+        .as_ref()
+        .is_none_or(|old| model::differs(old, &status))
+    {
         let api: Api<apps::ReplicaSet> = Api::namespaced(shared.client.clone(), &ns);
         patch_status(&api, &name, &status).await?;
     }
@@ -223,19 +317,29 @@ async fn reconcile_replica_set(rs: Arc<apps::ReplicaSet>, shared: Arc<Shared>) -
 pub(crate) async fn daemon_sets(shared: Arc<Shared>) {
     let client = shared.client.clone();
     let node_changes = changes(shared.ready_nodes.subscribe());
-    Controller::new(Api::<apps::DaemonSet>::all(client.clone()), watcher::Config::default())
-        .owns(Api::<core::Pod>::all(client), watcher::Config::default())
-        .reconcile_all_on(node_changes)
-        .run(reconcile_daemon_set, error_policy, shared)
-        .for_each(|_| async {})
-        .await;
+    Controller::new(
+        Api::<apps::DaemonSet>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .owns(Api::<core::Pod>::all(client), watcher::Config::default())
+    .reconcile_all_on(node_changes)
+    .run(reconcile_daemon_set, error_policy, shared)
+    .for_each(|_| async {})
+    .await;
 }
 
 fn label(pod: &core::Pod, key: &str) -> Option<String> {
-    pod.metadata.labels.as_ref().and_then(|l| l.get(key)).cloned()
+    pod.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(key))
+        .cloned()
 }
 
-async fn reconcile_daemon_set(ds: Arc<apps::DaemonSet>, shared: Arc<Shared>) -> Result<Action, Error> {
+async fn reconcile_daemon_set(
+    ds: Arc<apps::DaemonSet>,
+    shared: Arc<Shared>,
+) -> Result<Action, Error> {
     if ds.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
@@ -246,11 +350,21 @@ async fn reconcile_daemon_set(ds: Arc<apps::DaemonSet>, shared: Arc<Shared>) -> 
     let all_nodes = shared.nodes.state();
     let wanted: Vec<String> = ready
         .into_iter()
-        .filter(|n| all_nodes.iter().find(|node| node.metadata.name.as_deref() == Some(n.as_str())).is_some_and(|node| model::node_selected(template, node)))
+        .filter(|n| {
+            all_nodes
+                .iter()
+                .find(|node| node.metadata.name.as_deref() == Some(n.as_str()))
+                .is_some_and(|node| model::node_selected(template, node))
+        })
         .collect();
     let pods_api: Api<core::Pod> = Api::namespaced(shared.client.clone(), &ns);
     let pods = owned_pods(&shared, &ns, &ds.spec.selector, &uid).await?;
-    let node_of = |p: &core::Pod| p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+    let node_of = |p: &core::Pod| {
+        p.spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default()
+    };
     let mut kept: BTreeMap<String, core::Pod> = BTreeMap::new();
     for pod in pods {
         let node = node_of(&pod);
@@ -266,10 +380,15 @@ async fn reconcile_daemon_set(ds: Arc<apps::DaemonSet>, shared: Arc<Shared>) -> 
         if kept.contains_key(node) {
             continue;
         }
-        let mut pod = model::pod_from_template(template, &ns, model::controller_ref(ds.as_ref()), &[
-            (model::CONTROLLER_REVISION_HASH, &hash),
-            ("pod-template-generation", &generation),
-        ]);
+        let mut pod = model::pod_from_template(
+            template,
+            &ns,
+            model::controller_ref(ds.as_ref()),
+            &[
+                (model::CONTROLLER_REVISION_HASH, &hash),
+                ("pod-template-generation", &generation),
+            ],
+        );
         pod.metadata.generate_name = Some(format!("{name}-"));
         pod.spec.get_or_insert_with(Default::default).node_name = Some(node.clone());
         if let Some(created) = create_pod(&pods_api, &pod).await? {
@@ -277,7 +396,13 @@ async fn reconcile_daemon_set(ds: Arc<apps::DaemonSet>, shared: Arc<Shared>) -> 
         }
     }
     // Rolling update: replace one outdated pod at a time while the rest are ready.
-    let outdated: Vec<String> = kept.iter().filter(|(_, p)| label(p, model::CONTROLLER_REVISION_HASH).as_deref() != Some(hash.as_str())).map(|(n, _)| n.clone()).collect();
+    let outdated: Vec<String> = kept
+        .iter()
+        .filter(|(_, p)| {
+            label(p, model::CONTROLLER_REVISION_HASH).as_deref() != Some(hash.as_str())
+        })
+        .map(|(n, _)| n.clone())
+        .collect();
     if let Some(node) = outdated.first()
         && kept.values().all(model::pod_ready)
         && let Some(pod) = kept.remove(node)
@@ -286,7 +411,10 @@ async fn reconcile_daemon_set(ds: Arc<apps::DaemonSet>, shared: Arc<Shared>) -> 
     }
     let pods: Vec<&core::Pod> = kept.values().collect();
     let c = model::count(&pods);
-    let updated = pods.iter().filter(|p| label(p, model::CONTROLLER_REVISION_HASH).as_deref() == Some(hash.as_str())).count() as i32;
+    let updated = pods
+        .iter()
+        .filter(|p| label(p, model::CONTROLLER_REVISION_HASH).as_deref() == Some(hash.as_str()))
+        .count() as i32;
     let desired = wanted.len() as i32;
     let status = apps::DaemonSetStatus {
         desired_number_scheduled: desired,
@@ -300,7 +428,11 @@ async fn reconcile_daemon_set(ds: Arc<apps::DaemonSet>, shared: Arc<Shared>) -> 
         collision_count: None,
         conditions: None,
     };
-    if ds.status.as_ref().is_none_or(|old| model::differs(old, &status)) {
+    if ds
+        .status
+        .as_ref()
+        .is_none_or(|old| model::differs(old, &status))
+    {
         let api: Api<apps::DaemonSet> = Api::namespaced(shared.client.clone(), &ns);
         patch_status(&api, &name, &status).await?;
     }
@@ -311,11 +443,14 @@ async fn reconcile_daemon_set(ds: Arc<apps::DaemonSet>, shared: Arc<Shared>) -> 
 
 pub(crate) async fn stateful_sets(shared: Arc<Shared>) {
     let client = shared.client.clone();
-    Controller::new(Api::<apps::StatefulSet>::all(client.clone()), watcher::Config::default())
-        .owns(Api::<core::Pod>::all(client), watcher::Config::default())
-        .run(reconcile_stateful_set, error_policy, shared)
-        .for_each(|_| async {})
-        .await;
+    Controller::new(
+        Api::<apps::StatefulSet>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .owns(Api::<core::Pod>::all(client), watcher::Config::default())
+    .run(reconcile_stateful_set, error_policy, shared)
+    .for_each(|_| async {})
+    .await;
 }
 
 /// The ordinal of a StatefulSet pod (`web-2` of `web` is 2).
@@ -323,7 +458,10 @@ pub fn ordinal(set: &str, pod: &str) -> Option<usize> {
     pod.strip_prefix(set)?.strip_prefix('-')?.parse().ok()
 }
 
-async fn reconcile_stateful_set(sts: Arc<apps::StatefulSet>, shared: Arc<Shared>) -> Result<Action, Error> {
+async fn reconcile_stateful_set(
+    sts: Arc<apps::StatefulSet>,
+    shared: Arc<Shared>,
+) -> Result<Action, Error> {
     if sts.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
@@ -341,7 +479,12 @@ async fn reconcile_stateful_set(sts: Arc<apps::StatefulSet>, shared: Arc<Shared>
         }
     }
     // Scale down from the highest ordinal (one at a time when ordered).
-    let extra: Vec<usize> = pods.keys().rev().copied().filter(|i| *i >= desired).collect();
+    let extra: Vec<usize> = pods
+        .keys()
+        .rev()
+        .copied()
+        .filter(|i| *i >= desired)
+        .collect();
     for i in extra.iter().take(if ordered { 1 } else { usize::MAX }) {
         if let Some(pod) = pods.remove(i) {
             delete_pod(&pods_api, &pod).await?;
@@ -358,11 +501,16 @@ async fn reconcile_stateful_set(sts: Arc<apps::StatefulSet>, shared: Arc<Shared>
             }
             let pod_name = format!("{name}-{i}");
             let index = i.to_string();
-            let mut pod = model::pod_from_template(template, &ns, model::controller_ref(sts.as_ref()), &[
-                (model::CONTROLLER_REVISION_HASH, &revision),
-                ("statefulset.kubernetes.io/pod-name", &pod_name),
-                ("apps.kubernetes.io/pod-index", &index),
-            ]);
+            let mut pod = model::pod_from_template(
+                template,
+                &ns,
+                model::controller_ref(sts.as_ref()),
+                &[
+                    (model::CONTROLLER_REVISION_HASH, &revision),
+                    ("statefulset.kubernetes.io/pod-name", &pod_name),
+                    ("apps.kubernetes.io/pod-index", &index),
+                ],
+            );
             pod.metadata.name = Some(pod_name.clone());
             let spec = pod.spec.get_or_insert_with(Default::default);
             spec.hostname = Some(pod_name);
@@ -378,7 +526,13 @@ async fn reconcile_stateful_set(sts: Arc<apps::StatefulSet>, shared: Arc<Shared>
         }
         // Rolling update from the highest ordinal, one pod at a time while all are ready.
         if pods.len() == desired && pods.values().all(model::pod_ready) {
-            let outdated = pods.iter().rev().find(|(_, p)| label(p, model::CONTROLLER_REVISION_HASH).as_deref() != Some(revision.as_str())).map(|(i, _)| *i);
+            let outdated = pods
+                .iter()
+                .rev()
+                .find(|(_, p)| {
+                    label(p, model::CONTROLLER_REVISION_HASH).as_deref() != Some(revision.as_str())
+                })
+                .map(|(i, _)| *i);
             if let Some(pod) = outdated.and_then(|i| pods.remove(&i)) {
                 delete_pod(&pods_api, &pod).await?;
             }
@@ -386,7 +540,10 @@ async fn reconcile_stateful_set(sts: Arc<apps::StatefulSet>, shared: Arc<Shared>
     }
     let list: Vec<&core::Pod> = pods.values().collect();
     let c = model::count(&list);
-    let updated = list.iter().filter(|p| label(p, model::CONTROLLER_REVISION_HASH).as_deref() == Some(revision.as_str())).count() as i32;
+    let updated = list
+        .iter()
+        .filter(|p| label(p, model::CONTROLLER_REVISION_HASH).as_deref() == Some(revision.as_str()))
+        .count() as i32;
     let status = apps::StatefulSetStatus {
         replicas: c.total,
         ready_replicas: Some(c.ready),
@@ -399,7 +556,11 @@ async fn reconcile_stateful_set(sts: Arc<apps::StatefulSet>, shared: Arc<Shared>
         collision_count: Some(0),
         conditions: None,
     };
-    if sts.status.as_ref().is_none_or(|old| model::differs(old, &status)) {
+    if sts
+        .status
+        .as_ref()
+        .is_none_or(|old| model::differs(old, &status))
+    {
         let api: Api<apps::StatefulSet> = Api::namespaced(shared.client.clone(), &ns);
         patch_status(&api, &name, &status).await?;
     }
