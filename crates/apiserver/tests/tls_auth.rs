@@ -260,3 +260,54 @@ async fn kubeconfig_round_trips_through_reqwest() {
     let (status, body) = get_json(&c, &format!("{server}/apis/test.tkestack.io/v1/things")).await;
     assert_eq!((status, body["name"].clone()), (StatusCode::OK, json!("admin")));
 }
+
+fn kubectl_available() -> bool {
+    std::process::Command::new("kubectl").arg("version").arg("--client").output().is_ok_and(|o| o.status.success())
+}
+
+async fn kubectl(dir: &std::path::Path, kubeconfig: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = tokio::process::Command::new("kubectl");
+    cmd.env("KUBECONFIG", kubeconfig).arg("--cache-dir").arg(dir.join("cache")).args(args).kill_on_drop(true);
+    tokio::time::timeout(Duration::from_secs(60), cmd.output()).await.expect("kubectl finished in time").expect("kubectl ran")
+}
+
+/// Go's TLS stack (kubectl) accepts the generated serving certificate, the admin certificate
+/// and an issued certificate with several organizations, and shows our 401.
+#[tokio::test]
+async fn kubectl_uses_the_generated_credentials() {
+    if !kubectl_available() {
+        eprintln!("kubectl is not installed: skipping");
+        return;
+    }
+    let s = start(None, Duration::from_secs(5)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let raw = ["get", "--raw", "/apis/test.tkestack.io/v1/things"];
+
+    let admin = dir.path().join("admin.kubeconfig");
+    tls::write_kubeconfig(&admin, &s.url, &s.pki.ca_cert_pem, &s.pki.admin_cert_pem, &s.pki.admin_key_pem).expect("write");
+    let out = kubectl(dir.path(), &admin, &raw).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let body: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(body["groups"], json!(["system:masters", "system:authenticated"]));
+
+    let (cert, key) = s.pki.issue_client_cert("frank", &["dev", "qa"], Duration::from_secs(3600)).expect("issue");
+    let frank = dir.path().join("frank.kubeconfig");
+    tls::write_kubeconfig(&frank, &s.url, &s.pki.ca_cert_pem, &cert, &key).expect("write");
+    let out = kubectl(dir.path(), &frank, &raw).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let body: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(body, json!({"name": "frank", "uid": "", "groups": ["dev", "qa", "system:authenticated"]}));
+
+    // The same server and CA without credentials. kubectl prompts for a user name and password
+    // when the kubeconfig user is empty (and fails with "EOF" when stdin is closed), so give it a
+    // basic-auth user: the server ignores basic auth, as Kubernetes does, and sees an anonymous call.
+    let mut anonymous: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&admin).expect("read")).expect("yaml");
+    anonymous["users"][0]["user"] = json!({"username": "nobody", "password": ""});
+    let anon = dir.path().join("anonymous.kubeconfig");
+    std::fs::write(&anon, serde_yaml_ng::to_string(&anonymous).expect("yaml")).expect("write");
+    let out = kubectl(dir.path(), &anon, &raw).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Unauthorized"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = kubectl(dir.path(), &anon, &["get", "--raw", "/readyz"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
