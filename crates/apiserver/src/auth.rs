@@ -394,7 +394,7 @@ fn single_name(field_selector: &str) -> Option<String> {
     let mut found = None;
     for term in field_selector.split(',') {
         let (k, v) = term.split_once("==").or_else(|| term.split_once('='))?;
-        if k.trim() == "metadata.name" && !k.ends_with('!') {
+        if k.trim() == "metadata.name" {
             found = Some(v.trim().to_string());
         }
     }
@@ -441,15 +441,18 @@ pub fn is_public(method: &Method, path: &str) -> bool {
     if segments.iter().any(|s| s.is_empty() || *s == "." || *s == "..") {
         return false;
     }
-    match segments.as_slice() {
-        ["healthz" | "livez" | "readyz", ..] => true,
-        ["version"] => true,
-        ["api"] | ["api", _] => true,
-        ["apis"] | ["apis", _] | ["apis", _, _] => true,
-        ["openapi", "v2"] => true,
-        ["openapi", "v3", ..] => true,
-        _ => false,
-    }
+    matches!(
+        segments.as_slice(),
+        ["healthz" | "livez" | "readyz", ..]
+            | ["version"]
+            | ["api"]
+            | ["api", _]
+            | ["apis"]
+            | ["apis", _]
+            | ["apis", _, _]
+            | ["openapi", "v2"]
+            | ["openapi", "v3", ..]
+    )
 }
 
 struct Gate {

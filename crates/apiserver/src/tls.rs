@@ -455,8 +455,11 @@ fn client_cert(common_name: &str, organizations: &[&str], valid_for: Duration, i
 mod der {
     use base64::Engine as _;
 
-    /// Splits the first element off `input`: (the whole element, its contents, the rest).
-    fn element(input: &[u8]) -> Result<(&[u8], &[u8], &[u8]), String> {
+    /// (the whole element, its contents, the rest of the input).
+    type Split<'a> = (&'a [u8], &'a [u8], &'a [u8]);
+
+    /// Splits the first element off `input`.
+    fn element(input: &[u8]) -> Result<Split<'_>, String> {
         let short = || "truncated DER".to_string();
         let first_len = *input.get(1).ok_or_else(short)? as usize;
         let (header, len) = if first_len < 0x80 {
