@@ -62,11 +62,18 @@ pub struct Column {
     pub description: &'static str,
     /// 0 = always shown; 1 = only with `-o wide`.
     pub priority: i32,
+    /// Computes the cell from the whole object when a path is not enough (pods' `READY` as
+    /// `1/2`, nodes' `STATUS`); `json_path` then only documents the source.
+    pub compute: Option<fn(&Value) -> Value>,
 }
 
 impl Column {
     pub const fn new(name: &'static str, type_: &'static str, json_path: &'static str, description: &'static str) -> Self {
-        Self { name, type_, json_path, description, priority: 0 }
+        Self { name, type_, json_path, description, priority: 0, compute: None }
+    }
+    /// A column whose cell is computed from the object.
+    pub const fn computed(name: &'static str, type_: &'static str, compute: fn(&Value) -> Value, description: &'static str) -> Self {
+        Self { name, type_, json_path: "", description, priority: 0, compute: Some(compute) }
     }
     pub const fn wide(mut self) -> Self {
         self.priority = 1;

@@ -87,7 +87,14 @@ pub fn column_definitions(def: &ResourceDef) -> Value {
 }
 
 fn cell(obj: &Value, c: &Column, default_table: bool) -> Value {
-    let v = path::get(obj, c.json_path);
+    let computed;
+    let v = match c.compute {
+        Some(f) => {
+            computed = f(obj);
+            Some(&computed)
+        }
+        None => path::get(obj, c.json_path),
+    };
     match (c.type_, v) {
         (_, None) | (_, Some(Value::Null)) => Value::Null,
         ("date", Some(Value::String(ts))) if !default_table => match chrono::DateTime::parse_from_rfc3339(ts) {
