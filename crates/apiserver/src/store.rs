@@ -246,6 +246,12 @@ impl ResourceStore {
         store_error(&self.def, name, e)
     }
 
+    /// A uid precondition (in DeleteOptions or the body of an update) that names another object.
+    fn uid_mismatch(&self, name: &str, uid: &str, current: &Value) -> ApiError {
+        let actual = object::meta_str(current, "uid").unwrap_or("");
+        ApiError::conflict(self.def.group, self.def.plural, name, &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"))
+    }
+
     fn not_found(&self, name: &str) -> ApiError {
         ApiError::not_found(self.def.group, self.def.plural, name)
     }
@@ -668,6 +674,12 @@ impl ResourceStore {
         opts: &WriteOptions,
         warnings: Vec<String>,
     ) -> Result<Written, ApiError> {
+        // A uid in the body is a precondition, as in Kubernetes: it must name this object.
+        if let Some(uid) = object::meta_str(&new, "uid").filter(|u| !u.is_empty())
+            && Some(uid) != object::meta_str(&old, "uid")
+        {
+            return Err(self.uid_mismatch(name, uid, &old));
+        }
         let mut new = self.merge_subresource(subresource, new, &old)?;
         // Metadata the server owns stays as it was.
         let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
@@ -914,12 +926,7 @@ impl ResourceStore {
             if let Some(uid) = &opts.precondition_uid
                 && object::meta_str(&old, "uid") != Some(uid.as_str())
             {
-                return Err(ApiError::conflict(
-                    self.def.group,
-                    self.def.plural,
-                    name,
-                    &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", object::meta_str(&old, "uid").unwrap_or("")),
-                ));
+                return Err(self.uid_mismatch(name, uid, &old));
             }
             if let Some(rv) = &opts.precondition_resource_version
                 && object::parse_resource_version(rv)? != kv.mod_revision
