@@ -1,0 +1,393 @@
+//! The generic object store's Kubernetes semantics, checked on the real embedded store: what a
+//! client sees from create, get, update, the status subresource, patch, list paging, selectors,
+//! watch, finalizers, tenancy and compaction.
+
+use std::{sync::Arc, time::Duration};
+
+use apimachinery::{FieldError, FieldSelector, LabelSelector, error::Reason};
+use apiserver::{
+    Column, Context, ResourceDef, Subresources, TypedStrategy, UserInfo, Verbs,
+    patch::PatchType,
+    resource::schema_of,
+    store::{DeleteOptions, ListOptions, ResourceStore, WatchEvent, WriteOptions},
+    typed,
+};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use storage::{Store, embedded::EmbeddedStore};
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct Widget {
+    api_version: String,
+    kind: String,
+    #[serde(default)]
+    metadata: Value,
+    #[serde(default)]
+    spec: WidgetSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<WidgetStatus>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct WidgetSpec {
+    #[serde(default, rename = "tenantID")]
+    tenant_id: String,
+    #[serde(default)]
+    size: i64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    color: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
+struct WidgetStatus {
+    #[serde(default)]
+    phase: String,
+}
+
+struct WidgetStrategy;
+impl TypedStrategy<Widget> for WidgetStrategy {
+    fn validate(&self, _ctx: &Context, w: &Widget) -> Vec<FieldError> {
+        if w.spec.size < 0 { vec![FieldError::invalid("spec.size", w.spec.size, "must be greater than or equal to 0")] } else { vec![] }
+    }
+}
+
+fn widget_def() -> ResourceDef {
+    ResourceDef {
+        group: "test.tkestack.io",
+        version: "v1",
+        kind: "Widget",
+        plural: "widgets",
+        singular: "widget",
+        short_names: &["wd"],
+        categories: &[],
+        namespaced: true,
+        verbs: Verbs::ALL,
+        subresources: Subresources { status: true, finalize: false },
+        columns: vec![Column::new("Size", "integer", ".spec.size", "The size."), Column::age()],
+        field_selectors: &["spec.color"],
+        tenant_field: Some("spec.tenantID"),
+        static_objects: None,
+        schema: schema_of::<Widget>,
+        strategy: typed::<Widget, _>(WidgetStrategy),
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    backend: Arc<dyn Store>,
+    widgets: Arc<ResourceStore>,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backend: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("open store"));
+    let widgets = ResourceStore::new(widget_def(), backend.clone(), "/registry").await.expect("resource store");
+    Fixture { _dir: dir, backend, widgets }
+}
+
+fn admin() -> Context {
+    Context { user: UserInfo { name: "admin".into(), groups: vec!["system:masters".into()], ..Default::default() }, namespace: Some("ns1".into()) }
+}
+
+fn tenant_user(tenant: &str) -> Context {
+    Context { user: UserInfo { name: format!("user-{tenant}"), groups: vec![format!("tenant:{tenant}")], ..Default::default() }, namespace: Some("ns1".into()) }
+}
+
+fn widget(name: &str, size: i64, labels: Value) -> Value {
+    json!({"apiVersion": "test.tkestack.io/v1", "kind": "Widget", "metadata": {"name": name, "labels": labels}, "spec": {"size": size}})
+}
+
+fn rv(obj: &Value) -> String {
+    obj["metadata"]["resourceVersion"].as_str().expect("resourceVersion").to_string()
+}
+
+fn names(items: &[apiserver::store::Item]) -> Vec<String> {
+    items.iter().map(|i| i.decode().expect("decode")["metadata"]["name"].as_str().unwrap_or_default().to_string()).collect()
+}
+
+#[tokio::test]
+async fn create_get_and_server_set_fields() {
+    let f = fixture().await;
+    let ctx = admin();
+    let w = f.widgets.create(&ctx, widget("a", 1, json!({})), &WriteOptions::default()).await.expect("create");
+    assert!(w.created);
+    let obj = w.object;
+    assert_eq!(obj["metadata"]["namespace"], "ns1");
+    assert_eq!(obj["metadata"]["generation"], 1);
+    assert!(obj["metadata"]["uid"].as_str().is_some_and(|u| u.len() == 36), "{obj}");
+    assert!(obj["metadata"]["creationTimestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert_eq!(obj["spec"]["tenantID"], "default", "the tenant comes from the caller");
+    let got = f.widgets.get(&ctx, "a", None).await.expect("get");
+    assert_eq!(rv(&got), rv(&obj));
+    assert_eq!(got["metadata"]["uid"], obj["metadata"]["uid"]);
+
+    let err = f.widgets.create(&ctx, widget("a", 1, json!({})), &WriteOptions::default()).await.expect_err("duplicate");
+    assert_eq!((err.code(), err.reason), (409, Reason::AlreadyExists));
+    assert!(err.message.contains("\"a\" already exists"), "{}", err.message);
+
+    let err = f.widgets.get(&ctx, "missing", None).await.expect_err("missing");
+    assert_eq!(err.code(), 404);
+    assert!(err.message.contains("widgets.test.tkestack.io \"missing\" not found"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn validation_names_and_generate_name() {
+    let f = fixture().await;
+    let ctx = admin();
+    let err = f.widgets.create(&ctx, widget("Bad_Name", 1, json!({})), &WriteOptions::default()).await.expect_err("bad name");
+    assert_eq!((err.code(), err.reason), (422, Reason::Invalid));
+    assert!(err.causes.iter().any(|c| c.field == "metadata.name"), "{err:?}");
+
+    let err = f.widgets.create(&ctx, widget("neg", -1, json!({})), &WriteOptions::default()).await.expect_err("negative size");
+    assert_eq!(err.code(), 422);
+    assert!(err.causes.iter().any(|c| c.field == "spec.size"), "{err:?}");
+
+    let mut generated = widget("", 1, json!({}));
+    generated["metadata"] = json!({"generateName": "wd-"});
+    let obj = f.widgets.create(&ctx, generated, &WriteOptions::default()).await.expect("generateName").object;
+    let name = obj["metadata"]["name"].as_str().expect("name");
+    assert!(name.starts_with("wd-") && name.len() == 8, "{name}");
+
+    let dry = WriteOptions { dry_run: true, ..Default::default() };
+    f.widgets.create(&ctx, widget("dry", 1, json!({})), &dry).await.expect("dry run");
+    assert_eq!(f.widgets.get(&ctx, "dry", None).await.expect_err("dry run stores nothing").code(), 404);
+
+    let strict = WriteOptions { field_validation: apiserver::store::FieldValidation::Strict, ..Default::default() };
+    let mut unknown = widget("unknown", 1, json!({}));
+    unknown["spec"]["colour"] = json!("red");
+    let err = f.widgets.create(&ctx, unknown.clone(), &strict).await.expect_err("strict rejects unknown fields");
+    assert!(err.message.contains("spec.colour"), "{}", err.message);
+    let warned = f.widgets.create(&ctx, unknown, &WriteOptions::default()).await.expect("warn accepts");
+    assert!(warned.warnings.iter().any(|w| w.contains("spec.colour")), "{:?}", warned.warnings);
+}
+
+#[tokio::test]
+async fn updates_conflicts_generation_and_status() {
+    let f = fixture().await;
+    let ctx = admin();
+    let obj = f.widgets.create(&ctx, widget("a", 1, json!({})), &WriteOptions::default()).await.expect("create").object;
+
+    let mut stale = obj.clone();
+    let mut newer = obj.clone();
+    newer["spec"]["size"] = json!(2);
+    let updated = f.widgets.update(&ctx, "a", None, newer, &WriteOptions::default()).await.expect("update").object;
+    assert_eq!(updated["metadata"]["generation"], 2, "a spec change bumps generation");
+    assert_ne!(rv(&updated), rv(&obj));
+
+    stale["spec"]["size"] = json!(3);
+    let err = f.widgets.update(&ctx, "a", None, stale, &WriteOptions::default()).await.expect_err("stale update");
+    assert_eq!((err.code(), err.reason), (409, Reason::Conflict));
+    assert!(err.message.contains("the object has been modified"), "{}", err.message);
+
+    // The main resource ignores status; the status subresource changes only status.
+    let mut with_status = updated.clone();
+    with_status["status"] = json!({"phase": "Running"});
+    let after = f.widgets.update(&ctx, "a", None, with_status, &WriteOptions::default()).await.expect("update").object;
+    assert!(after["status"]["phase"].is_null() || after["status"]["phase"] == "", "{after}");
+    let mut status = after.clone();
+    status["status"] = json!({"phase": "Running"});
+    status["spec"]["size"] = json!(99);
+    let after = f.widgets.update(&ctx, "a", Some("status"), status, &WriteOptions::default()).await.expect("status").object;
+    assert_eq!(after["status"]["phase"], "Running");
+    assert_eq!(after["spec"]["size"], 2, "status updates leave spec alone");
+    assert_eq!(after["metadata"]["generation"], 2, "status updates leave generation alone");
+
+    let merged = f
+        .widgets
+        .patch(&ctx, "a", None, PatchType::Merge, br#"{"spec":{"color":"blue"}}"#, &WriteOptions::default())
+        .await
+        .expect("merge patch")
+        .object;
+    assert_eq!(merged["spec"]["color"], "blue");
+    assert_eq!(merged["status"]["phase"], "Running");
+    let patched = f
+        .widgets
+        .patch(&ctx, "a", None, PatchType::Json, br#"[{"op":"replace","path":"/spec/size","value":7}]"#, &WriteOptions::default())
+        .await
+        .expect("json patch")
+        .object;
+    assert_eq!(patched["spec"]["size"], 7);
+    assert_eq!(patched["metadata"]["generation"], 4);
+
+    // A uid in the body is a precondition: another object's uid is a conflict.
+    let mut bad = patched.clone();
+    bad["metadata"]["uid"] = json!("00000000-0000-0000-0000-000000000000");
+    let err = f.widgets.update(&ctx, "a", None, bad, &WriteOptions::default()).await.expect_err("uid change");
+    assert_eq!(err.code(), 409);
+    assert!(err.message.contains("Precondition failed: UID"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn list_pages_at_one_revision_and_selectors() {
+    let f = fixture().await;
+    let ctx = admin();
+    for i in 0..5 {
+        let mut w = widget(&format!("w{i}"), i, json!({"parity": if i % 2 == 0 { "even" } else { "odd" }}));
+        w["spec"]["color"] = json!(if i < 2 { "red" } else { "green" });
+        f.widgets.create(&ctx, w, &WriteOptions::default()).await.expect("create");
+    }
+    let first = f.widgets.list(&ctx, &ListOptions { limit: 2, ..Default::default() }).await.expect("page 1");
+    assert_eq!(names(&first.items), ["w0", "w1"]);
+    assert_eq!(first.remaining, Some(3));
+    let token = first.continue_token.clone().expect("continue");
+    // A write between pages does not show up: the pages are one snapshot.
+    f.widgets.create(&ctx, widget("w5", 5, json!({})), &WriteOptions::default()).await.expect("create");
+    f.widgets.delete(&ctx, "w3", &DeleteOptions::default()).await.expect("delete");
+    let second = f.widgets.list(&ctx, &ListOptions { limit: 2, continue_token: Some(token), ..Default::default() }).await.expect("page 2");
+    assert_eq!(names(&second.items), ["w2", "w3"]);
+    assert_eq!(second.revision, first.revision);
+    let third = f
+        .widgets
+        .list(&ctx, &ListOptions { limit: 2, continue_token: second.continue_token.clone(), ..Default::default() })
+        .await
+        .expect("page 3");
+    assert_eq!(names(&third.items), ["w4"]);
+    assert!(third.continue_token.is_none());
+
+    let now = f.widgets.list(&ctx, &ListOptions::default()).await.expect("list");
+    assert_eq!(names(&now.items), ["w0", "w1", "w2", "w4", "w5"]);
+
+    let even = ListOptions { label_selector: LabelSelector::parse("parity=even").expect("selector"), ..Default::default() };
+    assert_eq!(names(&f.widgets.list(&ctx, &even).await.expect("list").items), ["w0", "w2", "w4"]);
+    let green = ListOptions { field_selector: FieldSelector::parse("spec.color=green").expect("selector"), ..Default::default() };
+    assert_eq!(names(&f.widgets.list(&ctx, &green).await.expect("list").items), ["w2", "w4"]);
+    // A page with a selector is still filled up to the limit.
+    let page = f.widgets.list(&ctx, &ListOptions { limit: 2, ..even.clone() }).await.expect("list");
+    assert_eq!(names(&page.items), ["w0", "w2"]);
+    let bad = ListOptions { field_selector: FieldSelector::parse("spec.size=1").expect("selector"), ..Default::default() };
+    let err = f.widgets.list(&ctx, &bad).await.expect_err("unsupported field");
+    assert_eq!(err.code(), 400);
+    assert!(err.message.contains("field label not supported: spec.size"), "{}", err.message);
+
+    // Once history is compacted, an old continue token answers 410 Gone.
+    let (current, _) = f.backend.revisions().await.expect("revisions");
+    f.backend.compact(current).await.expect("compact");
+    let err = f
+        .widgets
+        .list(&ctx, &ListOptions { limit: 2, continue_token: first.continue_token.clone(), ..Default::default() })
+        .await
+        .expect_err("expired continue");
+    assert_eq!(err.code(), 410);
+}
+
+async fn next(stream: &mut (impl futures::Stream<Item = WatchEvent> + Unpin)) -> WatchEvent {
+    tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("an event within 10 s").expect("stream open")
+}
+
+#[tokio::test]
+async fn watch_from_a_revision_and_initial_events() {
+    let f = fixture().await;
+    let ctx = admin();
+    let a = f.widgets.create(&ctx, widget("a", 1, json!({"app": "x"})), &WriteOptions::default()).await.expect("create").object;
+    let start = rv(&a);
+
+    let mut b = widget("b", 1, json!({"app": "x"}));
+    b = f.widgets.create(&ctx, b, &WriteOptions::default()).await.expect("create").object;
+    b["metadata"]["labels"] = json!({"app": "y"});
+    f.widgets.update(&ctx, "b", None, b, &WriteOptions::default()).await.expect("relabel");
+    f.widgets.delete(&ctx, "a", &DeleteOptions::default()).await.expect("delete");
+
+    // From `start`: every change after it, in order; with a selector, leaving it is DELETED.
+    let opts = ListOptions {
+        resource_version: Some(start.clone()),
+        label_selector: LabelSelector::parse("app=x").expect("selector"),
+        ..Default::default()
+    };
+    let mut w = Box::pin(f.widgets.watch(&ctx, &opts).await.expect("watch"));
+    let kinds: Vec<(String, String)> = {
+        let mut out = vec![];
+        for _ in 0..3 {
+            match next(&mut w).await {
+                WatchEvent::Added(i) => out.push(("ADDED".into(), names(&[i])[0].clone())),
+                WatchEvent::Modified(i) => out.push(("MODIFIED".into(), names(&[i])[0].clone())),
+                WatchEvent::Deleted(i) => out.push(("DELETED".into(), names(&[i])[0].clone())),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        out
+    };
+    let expected: Vec<(String, String)> =
+        [("ADDED", "b"), ("DELETED", "b"), ("DELETED", "a")].iter().map(|(k, n)| (k.to_string(), n.to_string())).collect();
+    assert_eq!(kinds, expected);
+
+    // sendInitialEvents: the current state, then the initial-events-end bookmark, then live.
+    let opts = ListOptions {
+        send_initial_events: Some(true),
+        resource_version_match: Some("NotOlderThan".into()),
+        allow_bookmarks: true,
+        ..Default::default()
+    };
+    let mut w = Box::pin(f.widgets.watch(&ctx, &opts).await.expect("watch"));
+    match next(&mut w).await {
+        WatchEvent::Added(i) => assert_eq!(names(&[i]), ["b"]),
+        other => panic!("expected ADDED b, got {other:?}"),
+    }
+    match next(&mut w).await {
+        WatchEvent::Bookmark { initial_events_end, .. } => assert!(initial_events_end),
+        other => panic!("expected the initial-events-end bookmark, got {other:?}"),
+    }
+    f.widgets.create(&ctx, widget("c", 1, json!({})), &WriteOptions::default()).await.expect("create");
+    loop {
+        match next(&mut w).await {
+            WatchEvent::Added(i) => {
+                assert_eq!(names(&[i]), ["c"]);
+                break;
+            }
+            WatchEvent::Bookmark { .. } => continue,
+            other => panic!("expected ADDED c, got {other:?}"),
+        }
+    }
+
+    // (Watches at old revisions are served from the watch cache's own history, as in
+    // Kubernetes, so compaction of the store does not end them; list continuation does, below.)
+}
+
+#[tokio::test]
+async fn finalizers_hold_deletion() {
+    let f = fixture().await;
+    let ctx = admin();
+    let mut w = widget("held", 1, json!({}));
+    w["metadata"]["finalizers"] = json!(["test.tkestack.io/cleanup"]);
+    f.widgets.create(&ctx, w, &WriteOptions::default()).await.expect("create");
+    let deleted = f.widgets.delete(&ctx, "held", &DeleteOptions::default()).await.expect("delete");
+    assert!(!deleted.removed, "finalizers keep the object");
+    let obj = f.widgets.get(&ctx, "held", None).await.expect("still there");
+    assert!(obj["metadata"]["deletionTimestamp"].is_string(), "{obj}");
+
+    let mut cleared = obj.clone();
+    cleared["metadata"]["finalizers"] = json!([]);
+    f.widgets.update(&ctx, "held", None, cleared, &WriteOptions::default()).await.expect("clear finalizers");
+    assert_eq!(f.widgets.get(&ctx, "held", None).await.expect_err("gone once finalizers are cleared").code(), 404);
+
+    // Preconditions.
+    let obj = f.widgets.create(&ctx, widget("pre", 1, json!({})), &WriteOptions::default()).await.expect("create").object;
+    let wrong = DeleteOptions { precondition_resource_version: Some("1".into()), ..Default::default() };
+    assert_eq!(f.widgets.delete(&ctx, "pre", &wrong).await.expect_err("precondition").code(), 409);
+    let right = DeleteOptions { precondition_resource_version: Some(rv(&obj)), ..Default::default() };
+    assert!(f.widgets.delete(&ctx, "pre", &right).await.expect("delete").removed);
+}
+
+#[tokio::test]
+async fn tenants_see_only_their_objects() {
+    let f = fixture().await;
+    let alice = tenant_user("alpha");
+    let bob = tenant_user("beta");
+    let obj = f.widgets.create(&alice, widget("mine", 1, json!({})), &WriteOptions::default()).await.expect("create").object;
+    assert_eq!(obj["spec"]["tenantID"], "alpha");
+    f.widgets.create(&bob, widget("theirs", 1, json!({})), &WriteOptions::default()).await.expect("create");
+
+    assert_eq!(names(&f.widgets.list(&alice, &ListOptions::default()).await.expect("list").items), ["mine"]);
+    assert_eq!(names(&f.widgets.list(&bob, &ListOptions::default()).await.expect("list").items), ["theirs"]);
+    assert_eq!(names(&f.widgets.list(&admin(), &ListOptions::default()).await.expect("list").items), ["mine", "theirs"]);
+    assert_eq!(f.widgets.get(&bob, "mine", None).await.expect_err("hidden").code(), 404);
+    assert_eq!(f.widgets.delete(&bob, "mine", &DeleteOptions::default()).await.expect_err("hidden").code(), 404);
+
+    // A tenant cannot move an object into another tenant.
+    let mut moved = obj.clone();
+    moved["spec"]["tenantID"] = json!("beta");
+    let err = f.widgets.update(&alice, "mine", None, moved, &WriteOptions::default()).await.expect_err("tenant change");
+    assert!(matches!(err.code(), 403 | 422), "{err:?}");
+}
