@@ -144,7 +144,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     if args.registry {
         println!(
             "  registry: skopeo login --cert-dir {} -u admin --password-stdin {} < {}",
-            data_dir.join("pki").display(),
+            data_dir.join("registry-ca").display(),
             url.trim_start_matches("https://"),
             data_dir.join("registry-admin-password").display()
         );
@@ -198,6 +198,10 @@ async fn registry_router(args: &UpArgs, data_dir: &std::path::Path) -> anyhow::R
         rand::rng().fill(&mut key[..]);
         key
     })?;
+    // Container tools trust a registry through a directory holding only its CA (`--cert-dir`).
+    let ca_dir = data_dir.join("registry-ca");
+    std::fs::create_dir_all(&ca_dir).with_context(|| format!("creating {}", ca_dir.display()))?;
+    std::fs::copy(data_dir.join("pki").join("ca.crt"), ca_dir.join("ca.crt")).context("copying the CA for container tools")?;
     let mut config = registry::Config::new(root.clone());
     config.auth = Some(auth);
     let registry = registry::Registry::new(config).await.map_err(|e| anyhow::anyhow!("opening the registry in {}: {e}", root.display()))?;

@@ -170,10 +170,12 @@ fn kubectl_against_etcd() {
 #[test]
 fn unauthenticated_requests_are_refused() {
     let t = start(&Storage::Embedded);
-    // A kubeconfig with the server and its CA but no credentials.
+    // A kubeconfig with the server and its CA but no usable credentials.
     let admin: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(t.kubeconfig()).expect("kubeconfig")).expect("yaml");
     let mut anon = admin.clone();
-    anon["users"][0]["user"] = serde_yaml_ng::Value::Mapping(Default::default());
+    // Basic credentials the server does not accept: kubectl sends them instead of prompting,
+    // and the request arrives with no identity.
+    anon["users"][0]["user"] = serde_yaml_ng::from_str("{username: nobody, password: ''}").expect("yaml");
     let path = t.data_dir().join("anonymous.kubeconfig");
     std::fs::write(&path, serde_yaml_ng::to_string(&anon).expect("yaml")).expect("write");
     let out = t.kubectl(&["--kubeconfig", path.to_str().expect("utf-8"), "get", "cls"]);
