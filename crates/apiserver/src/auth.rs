@@ -370,7 +370,7 @@ impl Attributes {
         }
         let query = crate::http::parse_query(uri.query());
         if attrs.name.is_empty() && attrs.verb == "get" {
-            attrs.verb = if query.get("watch").is_some_and(|w| w == "true" || w == "1") { "watch" } else { "list" }.into();
+            attrs.verb = if query.get("watch").is_some_and(|w| crate::http::parse_bool(w) == Some(true)) { "watch" } else { "list" }.into();
         }
         if attrs.name.is_empty() && matches!(attrs.verb.as_str(), "list" | "watch") {
             // A list narrowed to one name by field selector is about that object.

@@ -100,11 +100,19 @@ pub fn parse_query(query: Option<&str>) -> HashMap<String, String> {
     out
 }
 
+/// Go's `strconv.ParseBool`, which Kubernetes uses for query flags (clients send `True`, `1`...).
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
 fn flag(q: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
     match q.get(name).map(String::as_str) {
-        None | Some("false" | "0" | "") => Ok(false),
-        Some("true" | "1") => Ok(true),
-        Some(v) => Err(ApiError::bad_request(format!("{name} must be true or false, got {v:?}"))),
+        None | Some("") => Ok(false),
+        Some(v) => parse_bool(v).ok_or_else(|| ApiError::bad_request(format!("{name} must be true or false, got {v:?}"))),
     }
 }
 

@@ -223,7 +223,7 @@ async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<
         Err(_) => return error_response(&ApiError::too_large(format!("the request body is larger than the limit of {} bytes", http::MAX_BODY))),
     };
     let query = http::parse_query(parts.uri.query());
-    let watch = query.get("watch").is_some_and(|w| w == "true" || w == "1");
+    let watch = query.get("watch").is_some_and(|w| crate::http::parse_bool(w) == Some(true));
     let verb = verb_of(&parts.method, target.name.is_some(), watch);
     let user = parts.extensions.get::<UserInfo>().cloned().unwrap_or_default();
     let labels = ResourceLabels { group: group.clone(), resource: target.plural.clone() };

@@ -27,7 +27,10 @@ fn clusters(client: Client) -> (Api<DynamicObject>, ApiResource) {
 
 fn cluster(name: &str, ar: &ApiResource) -> DynamicObject {
     let mut o = DynamicObject::new(name, ar);
-    o.data = json!({"spec": {"type": "Imported", "version": "1.32.0"}});
+    o.data = json!({
+        "spec": {"type": "Imported", "version": "1.32.0"},
+        "status": {"addresses": [{"type": "Advertise", "host": "10.0.0.1", "port": 6443}]},
+    });
     o
 }
 

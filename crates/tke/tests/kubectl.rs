@@ -21,6 +21,11 @@ spec:
   version: 1.32.0
   clusterCIDR: 10.244.0.0/16
   serviceCIDR: 10.96.0.0/12
+status:
+  addresses:
+  - type: Advertise
+    host: 10.0.0.10
+    port: 6443
 "#;
 
 fn stdout(out: &std::process::Output) -> String {
@@ -114,7 +119,7 @@ fn kubectl_suite(t: &Tke) {
     let out = t.kubectl_with(&["apply", "-f", "-"], &[], Some(&changed));
     assert!(stdout(&out).contains("configured"), "{}{}", stdout(&out), stderr(&out));
     assert!(t.kubectl_ok(&["get", "cls", "-l", "team=platform", "-o", "name"]).contains("cls-demo"));
-    let ssa = "apiVersion: platform.tkestack.io/v1\nkind: Cluster\nmetadata:\n  name: cls-ssa\nspec:\n  type: Imported\n  displayName: Applied\n";
+    let ssa = "apiVersion: platform.tkestack.io/v1\nkind: Cluster\nmetadata:\n  name: cls-ssa\nspec:\n  type: Imported\n  displayName: Applied\nstatus:\n  addresses:\n  - {type: Advertise, host: 10.0.0.11, port: 6443}\n";
     let out = t.kubectl_with(&["apply", "--server-side", "--field-manager", "tour", "-f", "-"], &[], Some(ssa));
     assert!(out.status.success() && stdout(&out).contains("serverside-applied"), "{}{}", stdout(&out), stderr(&out));
     let yaml = t.kubectl_ok(&["get", "cls", "cls-ssa", "-o", "yaml", "--show-managed-fields"]);

@@ -20,6 +20,7 @@ def main():
             "kind": "Cluster",
             "metadata": {"name": f"cls-py{i}", "labels": {"client": "python"}},
             "spec": {"type": "Imported", "version": "1.32.0"},
+            "status": {"addresses": [{"type": "Advertise", "host": f"10.0.0.{i + 1}", "port": 6443}]},
         }
         api.create_cluster_custom_object(GROUP, VERSION, PLURAL, body)
 
