@@ -32,6 +32,9 @@ pub fn encode_for_storage(obj: &Value) -> Result<Bytes, ApiError> {
         serde_json::to_writer(&mut out, v).map_err(|e| ApiError::internal(e.to_string()))?;
     }
     out.push(b'}');
+    // The bytes live on in the watch cache for as long as the object exists: give back the
+    // growth slack (up to half the buffer) instead of keeping it per object.
+    out.shrink_to_fit();
     Ok(Bytes::from(out))
 }
 

@@ -313,6 +313,14 @@ impl ResourceStore {
         if !self.needs_filter(ctx, opts) {
             return true;
         }
+        // Label selection alone (the common case for controllers and kubectl -l) needs only the
+        // labels: reading just them skips building a tree of the whole object.
+        if opts.field_selector.is_empty() && !(self.def.tenant_field.is_some() && !ctx.user.is_admin()) {
+            return match serde_json::from_slice::<LabelsOnly>(value) {
+                Ok(o) => opts.label_selector.matches(&o.metadata.labels),
+                Err(_) => false,
+            };
+        }
         match serde_json::from_slice::<Value>(value) {
             Ok(obj) => self.matches(ctx, &obj, opts),
             Err(_) => false,
@@ -1108,4 +1116,31 @@ impl ResourceStore {
             }
         }
     }
+}
+
+/// The labels of a stored object, read without decoding the rest of it.
+#[derive(serde::Deserialize)]
+struct LabelsOnly {
+    #[serde(default)]
+    metadata: LabelsMeta,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct LabelsMeta {
+    #[serde(default, deserialize_with = "string_labels")]
+    labels: std::collections::BTreeMap<String, String>,
+}
+
+/// Labels as [`object::labels`] reads them: non-string values are skipped, `null` is empty.
+fn string_labels<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
+    use serde::Deserialize;
+    let raw: Option<std::collections::BTreeMap<String, Value>> = Option::deserialize(d)?;
+    Ok(raw
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| match v {
+            Value::String(s) => Some((k, s)),
+            _ => None,
+        })
+        .collect())
 }
