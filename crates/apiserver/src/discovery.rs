@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::ResourceDef;
+use crate::{ResourceDef, connect::ConnectDef};
 
 /// Which discovery document a request gets.
 pub enum DiscoveryFormat {
@@ -127,17 +127,21 @@ fn finalize_verbs(def: &ResourceDef) -> Vec<&'static str> {
     if def.verbs.update { vec!["update"] } else { vec![] }
 }
 
-/// The subresources of a definition with their verbs.
-fn subresources(def: &ResourceDef) -> Vec<(&'static str, Vec<&'static str>)> {
-    let mut out = vec![];
+/// The subresources of a definition with their verbs and response kinds, the generic ones
+/// first, then the connect subresources registered for it.
+fn subresources(def: &ResourceDef, connect: &[ConnectDef]) -> Vec<(&'static str, Vec<&'static str>, &'static str)> {
+    let mut out: Vec<(&'static str, Vec<&'static str>, &'static str)> = vec![];
     if def.subresources.status {
-        out.push(("status", status_verbs(def)));
+        out.push(("status", status_verbs(def), def.kind));
     }
     if def.subresources.finalize {
         let verbs = finalize_verbs(def);
         if !verbs.is_empty() {
-            out.push(("finalize", verbs));
+            out.push(("finalize", verbs, def.kind));
         }
+    }
+    for c in connect.iter().filter(|c| c.group == def.group && c.version == def.version && c.plural == def.plural) {
+        out.push((c.subresource, c.verbs.to_vec(), if c.kind.is_empty() { def.kind } else { c.kind }));
     }
     out
 }
@@ -167,6 +171,11 @@ fn scope(def: &ResourceDef) -> &'static str {
 /// `APIGroupDiscoveryList` for every group of `defs` (apidiscovery.k8s.io `version`). With an
 /// empty slice the list has no items, which clients accept as "no groups here".
 pub fn aggregated_discovery(defs: &[ResourceDef], version: &str) -> Value {
+    aggregated_discovery_with_connect(defs, &[], version)
+}
+
+/// [`aggregated_discovery`] listing connect subresources as well.
+pub fn aggregated_discovery_with_connect(defs: &[ResourceDef], connect: &[ConnectDef], version: &str) -> Value {
     let items: Vec<Value> = groups_of(defs)
         .into_iter()
         .map(|group| {
@@ -190,9 +199,11 @@ pub fn aggregated_discovery(defs: &[ResourceDef], version: &str) -> Value {
                             if !d.categories.is_empty() {
                                 r.insert("categories".into(), json!(d.categories));
                             }
-                            let subs: Vec<Value> = subresources(d)
+                            let subs: Vec<Value> = subresources(d, connect)
                                 .into_iter()
-                                .map(|(name, verbs)| json!({"subresource": name, "responseKind": response_kind, "verbs": verbs}))
+                                .map(|(name, verbs, kind)| {
+                                    json!({"subresource": name, "responseKind": {"group": d.group, "version": d.version, "kind": kind}, "verbs": verbs})
+                                })
                                 .collect();
                             if !subs.is_empty() {
                                 r.insert("subresources".into(), json!(subs));
@@ -254,6 +265,11 @@ pub fn api_group(defs: &[ResourceDef], group: &str) -> Option<Value> {
 /// entry per subresource (`clusters/status`, `clusters/finalize`); `None` when the server has
 /// no resource there.
 pub fn api_resource_list(defs: &[ResourceDef], group: &str, version: &str) -> Option<Value> {
+    api_resource_list_with_connect(defs, &[], group, version)
+}
+
+/// [`api_resource_list`] listing connect subresources as well.
+pub fn api_resource_list_with_connect(defs: &[ResourceDef], connect: &[ConnectDef], group: &str, version: &str) -> Option<Value> {
     let mut resources = vec![];
     for d in defs.iter().filter(|d| d.group == group && d.version == version) {
         let mut r = Map::new();
@@ -270,12 +286,12 @@ pub fn api_resource_list(defs: &[ResourceDef], group: &str, version: &str) -> Op
         }
         r.insert("storageVersionHash".into(), json!(storage_version_hash(d)));
         resources.push(Value::Object(r));
-        for (sub, verbs) in subresources(d) {
+        for (sub, verbs, kind) in subresources(d, connect) {
             resources.push(json!({
                 "name": format!("{}/{sub}", d.plural),
                 "singularName": "",
                 "namespaced": d.namespaced,
-                "kind": d.kind,
+                "kind": kind,
                 "verbs": verbs,
             }));
         }

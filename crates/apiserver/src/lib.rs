@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod auth;
+pub mod connect;
 pub mod discovery;
 pub mod http;
 pub mod metrics;
@@ -16,4 +17,5 @@ pub mod table;
 pub mod tls;
 
 pub use resource::{Column, Context, DeleteDecision, ResourceDef, Strategy, Subresources, TypedStrategy, UserInfo, Verbs, typed};
+pub use connect::{Connect, ConnectDef, ConnectRequest};
 pub use server::{ApiServer, VersionInfo};

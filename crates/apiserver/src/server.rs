@@ -4,7 +4,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, atomic::{AtomicBool, Ordering}},
+    sync::{Arc, RwLock, atomic::{AtomicBool, Ordering}},
     time::Instant,
 };
 
@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use storage::Store;
 
 use crate::{
+    connect::{self, Connect, ConnectDef, ConnectRequest},
     discovery,
     http::{self, ResourceRequest, error_response, json_response},
     metrics::{Metrics, RequestLabels, ResourceLabels},
@@ -51,6 +52,8 @@ pub struct ApiServer {
     version: Value,
     pub metrics: Arc<Metrics>,
     ready: AtomicBool,
+    /// Subresources served by their components (`clusters/proxy`, ...), registered after start.
+    connects: RwLock<Vec<connect::Registered>>,
 }
 
 impl ApiServer {
@@ -73,7 +76,7 @@ impl ApiServer {
             "platform": format!("{}/{}", std::env::consts::OS, if std::env::consts::ARCH == "x86_64" { "amd64" } else { std::env::consts::ARCH }),
         });
         let (core_defs, group_defs) = defs.iter().cloned().partition(|d| d.group.is_empty());
-        Ok(Arc::new(Self { stores, defs, core_defs, group_defs, store, openapi, version: version_doc, metrics: Metrics::new(), ready: AtomicBool::new(true) }))
+        Ok(Arc::new(Self { stores, defs, core_defs, group_defs, store, openapi, version: version_doc, metrics: Metrics::new(), ready: AtomicBool::new(true), connects: RwLock::new(Vec::new()) }))
     }
 
     pub fn defs(&self) -> &[ResourceDef] {
@@ -83,6 +86,31 @@ impl ApiServer {
     /// The store of one resource, for in-process callers (controllers, tests).
     pub fn resource(&self, group: &str, version: &str, plural: &str) -> Option<&Arc<ResourceStore>> {
         self.stores.get(&(group.to_string(), version.to_string(), plural.to_string()))
+    }
+
+    /// Serves `def.subresource` of `def.plural` with `handler` (replacing an earlier handler of
+    /// the same subresource). Fails when the server has no such resource.
+    pub fn register_connect(&self, def: ConnectDef, handler: Arc<dyn Connect>) -> Result<(), ApiError> {
+        if self.resource(def.group, def.version, def.plural).is_none() {
+            return Err(ApiError::internal(format!("cannot serve {}/{}: no resource {} in {}/{}", def.plural, def.subresource, def.plural, def.group, def.version)));
+        }
+        let mut connects = self.connects.write().unwrap_or_else(|e| e.into_inner());
+        connects.retain(|r| !(r.def.group == def.group && r.def.version == def.version && r.def.plural == def.plural && r.def.subresource == def.subresource));
+        connects.push(connect::Registered { def, handler });
+        Ok(())
+    }
+
+    fn connect_defs(&self) -> Vec<ConnectDef> {
+        self.connects.read().unwrap_or_else(|e| e.into_inner()).iter().map(|r| r.def.clone()).collect()
+    }
+
+    fn connect_handler(&self, group: &str, version: &str, plural: &str, sub: &str) -> Option<Arc<dyn Connect>> {
+        self.connects
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|r| r.def.group == group && r.def.version == version && r.def.plural == plural && r.def.subresource == sub)
+            .map(|r| r.handler.clone())
     }
 
     /// Marks the server as shutting down: `/readyz` fails so load balancers drain it.
@@ -158,7 +186,7 @@ async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<
         "/api" | "/api/" => {
             return vary_accept(match discovery::negotiate(&accept) {
                 discovery::DiscoveryFormat::Aggregated { version, content_type } => {
-                    raw(StatusCode::OK, &content_type, serde_json::to_vec(&discovery::aggregated_discovery(&server.core_defs, version)).unwrap_or_default())
+                    raw(StatusCode::OK, &content_type, serde_json::to_vec(&discovery::aggregated_discovery_with_connect(&server.core_defs, &server.connect_defs(), version)).unwrap_or_default())
                 }
                 discovery::DiscoveryFormat::Legacy => {
                     let mut doc = discovery::api_versions();
@@ -172,7 +200,7 @@ async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<
         "/apis" | "/apis/" => {
             return vary_accept(match discovery::negotiate(&accept) {
                 discovery::DiscoveryFormat::Aggregated { version, content_type } => {
-                    raw(StatusCode::OK, &content_type, serde_json::to_vec(&discovery::aggregated_discovery(&server.group_defs, version)).unwrap_or_default())
+                    raw(StatusCode::OK, &content_type, serde_json::to_vec(&discovery::aggregated_discovery_with_connect(&server.group_defs, &server.connect_defs(), version)).unwrap_or_default())
                 }
                 discovery::DiscoveryFormat::Legacy => json_response(StatusCode::OK, serde_json::to_vec(&discovery::api_group_list(&server.group_defs)).unwrap_or_default()),
             });
@@ -204,12 +232,17 @@ async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<
         };
     }
     if tail.is_empty() {
-        return match discovery::api_resource_list(&server.defs, &group, &version) {
+        return match discovery::api_resource_list_with_connect(&server.defs, &server.connect_defs(), &group, &version) {
             Some(doc) => json_response(StatusCode::OK, serde_json::to_vec(&doc).unwrap_or_default()),
             None => error_response(&ApiError::new(apimachinery::error::Reason::NotFound, "the server could not find the requested resource")),
         };
     }
     let not_found = || error_response(&ApiError::new(apimachinery::error::Reason::NotFound, format!("the server could not find the requested resource (path {path})")));
+    if let Some((namespace, plural, name, sub, rest)) = connect::split(&tail, |p| server.is_namespaced(&group, &version, p)) {
+        if let Some(handler) = server.connect_handler(&group, &version, &plural, &sub) {
+            return serve_connect(&server, handler, req, group, version, plural, namespace, name, sub, rest).await;
+        }
+    }
     let Some(target) = http::parse_target(&tail, |p| server.is_namespaced(&group, &version, p)) else { return not_found() };
     let Some(store) = server.resource(&group, &version, &target.plural).cloned() else {
         if server.group_versions(&group).is_empty() {
@@ -244,6 +277,46 @@ async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<
         return Response::from_parts(parts, Body::from_stream(stream));
     }
     server.metrics.latency.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    resp
+}
+
+/// Hands a connect subresource request to its handler once the parent object is known to exist
+/// and be visible to the caller.
+#[allow(clippy::too_many_arguments)]
+async fn serve_connect(
+    server: &Arc<ApiServer>,
+    handler: Arc<dyn Connect>,
+    req: Request,
+    group: String,
+    version: String,
+    plural: String,
+    namespace: Option<String>,
+    name: String,
+    sub: String,
+    rest: String,
+) -> Response<Body> {
+    let Some(store) = server.resource(&group, &version, &plural).cloned() else {
+        return error_response(&ApiError::new(apimachinery::error::Reason::NotFound, format!("the server could not find the requested resource ({plural}/{sub})")));
+    };
+    if store.def.namespaced && namespace.is_none() {
+        return error_response(&ApiError::not_found(store.def.group, store.def.plural, &name));
+    }
+    let (parts, body) = req.into_parts();
+    let user = parts.extensions.get::<UserInfo>().cloned().unwrap_or_default();
+    let ctx = crate::resource::Context { user: user.clone(), namespace: namespace.clone() };
+    let started = Instant::now();
+    let object = match store.get(&ctx, &name, None).await {
+        Ok(o) => o,
+        Err(e) => return error_response(&e),
+    };
+    let method = parts.method.clone();
+    let resp = handler
+        .serve(ConnectRequest { store, object, namespace, name, path: rest, query: parts.uri.query().map(str::to_string), method: parts.method, headers: parts.headers, body, user })
+        .await;
+    let verb = verb_of(&method, true, false);
+    let resource = format!("{plural}/{sub}");
+    server.metrics.requests.get_or_create(&RequestLabels { verb: verb.into(), group: group.clone(), resource: resource.clone(), code: resp.status().as_u16().to_string() }).inc();
+    server.metrics.latency.get_or_create(&ResourceLabels { group, resource }).observe(started.elapsed().as_secs_f64());
     resp
 }
 

@@ -391,3 +391,70 @@ async fn tenants_see_only_their_objects() {
     let err = f.widgets.update(&alice, "mine", None, moved, &WriteOptions::default()).await.expect_err("tenant change");
     assert!(matches!(err.code(), 403 | 422), "{err:?}");
 }
+
+/// Answers with what it was given, so the test sees what the server handed over.
+struct Echo;
+
+#[async_trait::async_trait]
+impl apiserver::Connect for Echo {
+    async fn serve(&self, req: apiserver::ConnectRequest) -> axum::http::Response<axum::body::Body> {
+        let body = axum::body::to_bytes(req.body, 1 << 20).await.unwrap_or_default();
+        let answer = json!({
+            "object": req.object["metadata"]["name"],
+            "namespace": req.namespace,
+            "name": req.name,
+            "path": req.path,
+            "query": req.query,
+            "method": req.method.as_str(),
+            "user": req.user.name,
+            "body": String::from_utf8_lossy(&body),
+        });
+        axum::http::Response::new(axum::body::Body::from(answer.to_string()))
+    }
+}
+
+#[tokio::test]
+async fn connect_subresources_reach_their_handler_after_the_parent_is_found() {
+    use tower::ServiceExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backend: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("open store"));
+    let server = apiserver::ApiServer::new(backend, vec![widget_def()], "/registry", apiserver::VersionInfo::default()).await.expect("server");
+    let proxy = apiserver::ConnectDef { group: "test.tkestack.io", version: "v1", plural: "widgets", subresource: "proxy", verbs: &["get", "create"], kind: "" };
+    server.register_connect(proxy.clone(), Arc::new(Echo)).expect("register");
+    let missing = apiserver::ConnectDef { plural: "gadgets", ..proxy };
+    assert!(server.register_connect(missing, Arc::new(Echo)).is_err(), "a subresource of an unknown resource is refused");
+    let widgets = server.resource("test.tkestack.io", "v1", "widgets").expect("widgets").clone();
+    widgets.create(&admin(), widget("w1", 1, json!({})), &WriteOptions::default()).await.expect("create");
+
+    let call = |method: &str, uri: &str, body: &str| {
+        let mut req = axum::http::Request::builder().method(method).uri(uri).body(axum::body::Body::from(body.to_string())).expect("request");
+        req.extensions_mut().insert(admin().user);
+        let router = server.router();
+        async move {
+            let resp = router.oneshot(req).await.expect("response");
+            let status = resp.status().as_u16();
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("body");
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null))
+        }
+    };
+    let (status, v) = call("POST", "/apis/test.tkestack.io/v1/namespaces/ns1/widgets/w1/proxy/api/v1/pods?watch=1", "hello").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["object"], "w1");
+    assert_eq!(v["namespace"], "ns1");
+    assert_eq!(v["path"], "api/v1/pods");
+    assert_eq!(v["query"], "watch=1");
+    assert_eq!(v["method"], "POST");
+    assert_eq!(v["user"], "admin");
+    assert_eq!(v["body"], "hello");
+
+    let (status, v) = call("GET", "/apis/test.tkestack.io/v1/namespaces/ns1/widgets/nope/proxy/", "").await;
+    assert_eq!(status, 404, "a missing parent is NotFound before the handler runs: {v}");
+    assert_eq!(v["reason"], "NotFound");
+    let (status, _) = call("GET", "/apis/test.tkestack.io/v1/namespaces/ns1/widgets/w1/exec", "").await;
+    assert_eq!(status, 404, "unregistered subresources stay unknown");
+
+    let (status, v) = call("GET", "/apis/test.tkestack.io/v1", "").await;
+    assert_eq!(status, 200);
+    let listed: Vec<&str> = v["resources"].as_array().expect("resources").iter().filter_map(|r| r["name"].as_str()).collect();
+    assert!(listed.contains(&"widgets/proxy"), "discovery lists the connect subresource: {listed:?}");
+}
