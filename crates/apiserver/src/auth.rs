@@ -421,7 +421,11 @@ pub struct AllowAuthenticated;
 #[async_trait]
 impl Authorizer for AllowAuthenticated {
     async fn authorize(&self, attributes: &Attributes) -> Decision {
-        if attributes.user.groups.iter().any(|g| g == AUTHENTICATED_GROUP) {
+        if attributes.verb == "impersonate" && !attributes.user.is_admin() {
+            // Acting as another user would cross tenants, which everyone-may-do-anything must
+            // not extend to: only administrators impersonate until policies say otherwise.
+            Decision::Deny("only administrators may impersonate".into())
+        } else if attributes.user.groups.iter().any(|g| g == AUTHENTICATED_GROUP) {
             Decision::Allow
         } else {
             Decision::Deny("only authenticated users are allowed".into())
@@ -514,6 +518,10 @@ async fn gate_request(State(gate): State<Arc<Gate>>, request: Request, next: Nex
         },
         Authentication::NotApplicable => return unauthorized(),
     };
+    let user = match impersonate(&gate, &mut parts, user).await {
+        Ok(user) => user,
+        Err(resp) => return resp,
+    };
     if !public {
         let attrs = Attributes::from_request(&parts.method, &parts.uri, user);
         match gate.authorizer.authorize(&attrs).await {
@@ -528,6 +536,75 @@ async fn gate_request(State(gate): State<Arc<Gate>>, request: Request, next: Nex
         parts.extensions.insert(user);
     }
     next.run(Request::from_parts(parts, body)).await
+}
+
+const IMPERSONATE_USER: &str = "impersonate-user";
+const IMPERSONATE_GROUP: &str = "impersonate-group";
+const IMPERSONATE_UID: &str = "impersonate-uid";
+const IMPERSONATE_EXTRA: &str = "impersonate-extra-";
+
+/// Kubernetes' user impersonation: `Impersonate-User`, `Impersonate-Group` (repeated),
+/// `Impersonate-Uid` and `Impersonate-Extra-<key>` make the request act as that user, when the
+/// authorizer allows the verb `impersonate` on `users`, `groups`, `uids` and `userextras/<key>`
+/// for the real caller. The headers are consumed (never passed on to proxied clusters).
+async fn impersonate(gate: &Gate, parts: &mut Parts, user: UserInfo) -> Result<UserInfo, Response> {
+    let header_names: Vec<String> = parts.headers.keys().map(|k| k.as_str().to_string()).collect();
+    let asked = header_names.iter().any(|n| n == IMPERSONATE_USER || n == IMPERSONATE_GROUP || n == IMPERSONATE_UID || n.starts_with(IMPERSONATE_EXTRA));
+    if !asked {
+        return Ok(user);
+    }
+    let values = |name: &str| -> Vec<String> { parts.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect() };
+    let Some(name) = values(IMPERSONATE_USER).into_iter().next().filter(|n| !n.is_empty()) else {
+        return Err(error_response(&ApiError::bad_request("requested impersonation of groups, uid or extra fields without impersonating a user (set Impersonate-User)")));
+    };
+    let groups = values(IMPERSONATE_GROUP);
+    let uid = values(IMPERSONATE_UID).into_iter().next().unwrap_or_default();
+    let mut extra = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for header in header_names.iter().filter(|n| n.starts_with(IMPERSONATE_EXTRA)) {
+        let raw_key = &header[IMPERSONATE_EXTRA.len()..];
+        let key = percent_encoding::percent_decode_str(raw_key).decode_utf8_lossy().to_ascii_lowercase();
+        extra.entry(key).or_default().extend(values(header));
+    }
+    // Each impersonated attribute is a separate permission, as in Kubernetes.
+    let mut checks: Vec<(&str, &str, String, String)> = vec![("", "users", String::new(), name.clone())];
+    checks.extend(groups.iter().map(|g| ("", "groups", String::new(), g.clone())));
+    if !uid.is_empty() {
+        checks.push(("authentication.k8s.io", "uids", String::new(), uid.clone()));
+    }
+    for (key, vals) in &extra {
+        for v in vals {
+            checks.push(("authentication.k8s.io", "userextras", key.clone(), v.clone()));
+        }
+    }
+    for (group, resource, subresource, target) in checks {
+        let attrs = Attributes {
+            user: user.clone(),
+            verb: "impersonate".into(),
+            resource_request: true,
+            path: parts.uri.path().to_string(),
+            api_group: group.to_string(),
+            api_version: String::new(),
+            namespace: String::new(),
+            resource: resource.to_string(),
+            subresource,
+            name: target,
+        };
+        if let Decision::Deny(reason) = gate.authorizer.authorize(&attrs).await {
+            tracing::debug!(user = %user.name, resource, name = %attrs.name, %reason, "impersonation refused");
+            return Err(error_response(&forbidden_error(&attrs, &reason)));
+        }
+    }
+    for n in &header_names {
+        if n == IMPERSONATE_USER || n == IMPERSONATE_GROUP || n == IMPERSONATE_UID || n.starts_with(IMPERSONATE_EXTRA) {
+            parts.headers.remove(n.as_str());
+        }
+    }
+    let mut groups = groups;
+    if name != ANONYMOUS_USER && !groups.iter().any(|g| g == AUTHENTICATED_GROUP) {
+        groups.push(AUTHENTICATED_GROUP.to_string());
+    }
+    tracing::debug!(user = %user.name, as_user = %name, "impersonating");
+    Ok(UserInfo { name, uid, groups, extra })
 }
 
 #[cfg(test)]
@@ -723,5 +800,49 @@ mod tests {
         assert_eq!(json["details"], serde_json::json!({"group": "g", "kind": "things", "name": "x"}));
         let (status, _, _) = call(&app, Method::GET, "/apis/g/v1/things/x", Some("Bearer tok-alice")).await;
         assert_eq!(status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn administrators_impersonate_others_do_not() {
+        async fn whoami(parts: Parts) -> String {
+            let user = parts.extensions.get::<UserInfo>().cloned().unwrap_or_default();
+            let leaked = parts.headers.keys().any(|k| k.as_str().starts_with("impersonate-"));
+            format!("{}|{}|{}|{:?}|{leaked}", user.name, user.uid, user.groups.join(","), user.extra)
+        }
+        let router = Router::new().route("/apis/g/v1/things", get(whoami));
+        let mut chain = AuthenticatorChain::new();
+        chain.push(Arc::new(TokenFileAuthenticator::parse("tok-root,root,u0,system:masters\ntok-alice,alice,u1,tenant:t1\n").expect("tokens")));
+        let app = authenticate(router, Arc::new(chain), Arc::new(AllowAuthenticated));
+        let send = |token: &str, headers: &[(&str, &str)]| {
+            let mut b = axum::http::Request::builder().uri("/apis/g/v1/things").header(header::AUTHORIZATION, format!("Bearer {token}"));
+            for (k, v) in headers {
+                b = b.header(*k, *v);
+            }
+            let app = app.clone();
+            let req = b.body(Body::empty()).expect("request");
+            async move {
+                let resp = app.oneshot(req).await.expect("infallible");
+                let status = resp.status();
+                let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("body");
+                (status, String::from_utf8_lossy(&bytes).to_string())
+            }
+        };
+        let (status, body) = send(
+            "tok-root",
+            &[("Impersonate-User", "bob"), ("Impersonate-Group", "tenant:t2"), ("Impersonate-Group", "dev"), ("Impersonate-Uid", "u9"), ("Impersonate-Extra-Tenant%49d", "t2")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body, "bob|u9|tenant:t2,dev,system:authenticated|{\"tenantid\": [\"t2\"]}|false");
+
+        let (status, body) = send("tok-alice", &[("Impersonate-User", "root"), ("Impersonate-Group", "system:masters")]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert!(body.contains("User \\\"alice\\\" cannot impersonate resource \\\"users\\\""), "{body}");
+
+        let (status, body) = send("tok-root", &[("Impersonate-Group", "dev")]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+        let (status, body) = send("tok-alice", &[]).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "alice|u1|tenant:t1,system:authenticated|{}|false"));
     }
 }
