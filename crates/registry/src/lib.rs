@@ -91,7 +91,8 @@ impl Registry {
 /// mounts [`Registry::router`] behind the platform's TLS listener). Stops when dropped.
 pub struct LocalServer {
     pub addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl LocalServer {
@@ -99,12 +100,27 @@ impl LocalServer {
     pub async fn start(router: axum::Router, addr: SocketAddr) -> std::io::Result<LocalServer> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
+            let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            });
+            if let Err(e) = serve.await {
                 tracing::error!(error = %e, "registry server stopped");
             }
         });
-        Ok(LocalServer { addr, task })
+        Ok(LocalServer { addr, task: Some(task), stop: Some(stop) })
+    }
+
+    /// Stops accepting and waits until every request in flight has finished, so another server
+    /// can take over the same directory with nothing still writing to it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
     }
 
     /// `127.0.0.1:<port>`, as clients name the registry.
@@ -115,6 +131,8 @@ impl LocalServer {
 
 impl Drop for LocalServer {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }

@@ -187,8 +187,9 @@ async fn chunked_upload_survives_interruption_and_restart() {
         "the interrupted request fails on the client side"
     );
 
-    // Restart the registry on the same directory: the session is still there.
-    drop(reg);
+    // Restart the registry on the same directory: the session is still there. The old server
+    // finishes what it received of the broken request first, as a stopped process would have.
+    reg.server.stop().await;
     let reg = start(dir.path(), false).await;
     let base = reg.base.clone();
     let r = c
