@@ -123,7 +123,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.token_auth_file {
         chain.push(Arc::new(auth::TokenFileAuthenticator::load(path).with_context(|| format!("loading the token file {}", path.display()))?));
     }
-    let api = auth::authenticate(server.router(), Arc::new(chain), Arc::new(auth::AllowAuthenticated));
+    // Business clusters are reached through `clusters/{name}/proxy` and the unified proxy
+    // (header X-TKE-ClusterName), both after authentication so they act as the caller.
+    let cluster_proxy = crate::cluster_proxy::ClusterProxy::new(server.clone());
+    cluster_proxy.register().map_err(|e| anyhow::anyhow!("serving clusters/proxy: {e}"))?;
+    let routes = server.router().layer(axum::middleware::from_fn_with_state(cluster_proxy, crate::cluster_proxy::unified));
+    let api = auth::authenticate(routes, Arc::new(chain), Arc::new(auth::AllowAuthenticated));
     let app = if args.registry {
         // The registry authenticates with Docker's token flow, not the API's credentials.
         registry_router(&args, &data_dir).await?.fallback_service(api)
