@@ -117,6 +117,30 @@ impl Reason {
         }
     }
 
+    /// The reason a `Status` names (from another API server), if it is one of ours.
+    pub fn parse(reason: &str) -> Option<Reason> {
+        const ALL: [Reason; 17] = [
+            Reason::BadRequest,
+            Reason::Unauthorized,
+            Reason::Forbidden,
+            Reason::NotFound,
+            Reason::MethodNotAllowed,
+            Reason::NotAcceptable,
+            Reason::AlreadyExists,
+            Reason::Conflict,
+            Reason::Gone,
+            Reason::Expired,
+            Reason::RequestEntityTooLarge,
+            Reason::UnsupportedMediaType,
+            Reason::Invalid,
+            Reason::TooManyRequests,
+            Reason::InternalError,
+            Reason::ServiceUnavailable,
+            Reason::Timeout,
+        ];
+        ALL.into_iter().find(|r| r.as_str() == reason)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::BadRequest => "BadRequest",

@@ -70,9 +70,8 @@ impl ClusterProxy {
             return Err(ApiError::new(apimachinery::error::Reason::ServiceUnavailable, format!("cluster {name} has no credential (spec.clusterCredentialRef)")));
         }
         let creds = self.server.resource(GROUP, VERSION, "clustercredentials").ok_or_else(|| ApiError::internal("the platform API is not served"))?;
-        let platform = Context { user: UserInfo { name: "system:tke:cluster-proxy".into(), groups: vec![apiserver::resource::ADMIN_GROUP.into()], ..Default::default() }, namespace: None };
         let cred = creds
-            .get(&platform, &cred_name, None)
+            .get(&platform_context(), &cred_name, None)
             .await
             .map_err(|e| ApiError::new(apimachinery::error::Reason::ServiceUnavailable, format!("cluster {name}: credential {cred_name}: {}", e.message)))?;
         let identity = format!("{base}|{}", cred["metadata"]["resourceVersion"].as_str().unwrap_or_default());
@@ -166,9 +165,14 @@ pub async fn unified(State(proxy): State<Arc<ClusterProxy>>, req: Request, next:
     proxy.forward(&cluster, &user, parts.method, &path_and_query, &headers, body).await
 }
 
+/// The platform itself reading what the caller may not see (credentials).
+pub(crate) fn platform_context() -> Context {
+    Context { user: UserInfo { name: "system:tke:platform".into(), groups: vec![apiserver::resource::ADMIN_GROUP.into()], ..Default::default() }, namespace: None }
+}
+
 /// `https://host:port[/path]` of the cluster's API server, preferring the address the
 /// cluster advertises.
-fn base_url(cluster: &Value) -> anyhow::Result<String> {
+pub(crate) fn base_url(cluster: &Value) -> anyhow::Result<String> {
     let addresses = cluster["status"]["addresses"].as_array().cloned().unwrap_or_default();
     let rank = |t: &str| ["Advertise", "Real", "Internal", "Public", "Support"].iter().position(|x| *x == t).unwrap_or(9);
     let best = addresses
@@ -183,22 +187,57 @@ fn base_url(cluster: &Value) -> anyhow::Result<String> {
     Ok(format!("https://{host}:{port}{path}"))
 }
 
+/// A PEM field of a credential (stored base64-encoded; PEM pasted as is is accepted too).
+fn pem_field(cred: &Value, field: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    match cred[field].as_str().filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => {
+            let s = s.trim();
+            if s.starts_with("-----BEGIN") {
+                return Ok(Some(s.as_bytes().to_vec()));
+            }
+            base64::engine::general_purpose::STANDARD.decode(s).map(Some).with_context(|| format!("{field} is neither base64 nor PEM"))
+        }
+    }
+}
+
+/// A kube-rs client for the cluster at `base` with the credential, acting as `user`.
+pub(crate) fn kube_client(base: &str, cred: &Value, user: &UserInfo) -> anyhow::Result<kube::Client> {
+    let url: axum::http::Uri = base.parse().with_context(|| format!("{base} is not a URL"))?;
+    let mut config = kube::Config::new(url);
+    let ca = pem_field(cred, "caCert")?.ok_or_else(|| anyhow!("it has no caCert: the cluster's serving certificate cannot be verified"))?;
+    let roots: Vec<Vec<u8>> = rustls_pemfile::certs(&mut ca.as_slice()).map(|c| c.map(|c| c.to_vec())).collect::<Result<_, _>>().context("caCert is not a PEM certificate")?;
+    if roots.is_empty() {
+        bail!("caCert holds no certificate");
+    }
+    config.root_cert = Some(roots);
+    config.connect_timeout = Some(Duration::from_secs(10));
+    if let Some(token) = cred["token"].as_str().filter(|t| !t.is_empty()) {
+        config.auth_info.token = Some(token.trim().to_string().into());
+    } else {
+        match (pem_field(cred, "clientCert")?, pem_field(cred, "clientKey")?) {
+            (Some(cert), Some(key)) => {
+                let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+                config.auth_info.client_certificate_data = Some(b64(&cert));
+                config.auth_info.client_key_data = Some(b64(&key).into());
+            }
+            _ => bail!("it has neither a token nor a client certificate and key"),
+        }
+    }
+    if !user.name.is_empty() {
+        config.auth_info.impersonate = Some(user.name.clone());
+        let groups: Vec<String> = user.groups.iter().filter(|g| *g != "system:authenticated").cloned().collect();
+        if !groups.is_empty() {
+            config.auth_info.impersonate_groups = Some(groups);
+        }
+    }
+    kube::Client::try_from(config).context("building the cluster client")
+}
+
 /// A client that trusts the cluster's CA (only it) and authenticates with the credential's
 /// token or client certificate.
 fn http_client(cred: &Value) -> anyhow::Result<reqwest::Client> {
-    let decode = |field: &str| -> anyhow::Result<Option<Vec<u8>>> {
-        match cred[field].as_str().filter(|s| !s.is_empty()) {
-            None => Ok(None),
-            Some(s) => {
-                let s = s.trim();
-                // Accept PEM as is, as users paste it both ways.
-                if s.starts_with("-----BEGIN") {
-                    return Ok(Some(s.as_bytes().to_vec()));
-                }
-                base64::engine::general_purpose::STANDARD.decode(s).map(Some).with_context(|| format!("{field} is neither base64 nor PEM"))
-            }
-        }
-    };
+    let decode = |field: &str| pem_field(cred, field);
     let mut builder = reqwest::Client::builder().use_rustls_tls().connect_timeout(Duration::from_secs(10)).tls_built_in_root_certs(false);
     match decode("caCert")? {
         Some(ca) => {

@@ -2,6 +2,7 @@
 //! the other subcommands are tools.
 
 mod bench;
+mod cluster_actions;
 mod cluster_proxy;
 mod config;
 mod up;

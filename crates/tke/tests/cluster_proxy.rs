@@ -106,3 +106,97 @@ async fn cluster_proxy_and_unified_proxy_reach_the_business_cluster() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("did not answer") || err.contains("ServiceUnavailable") || err.contains("503"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_drain_apiresources_and_addons_act_on_the_business_cluster() {
+    use k8s_openapi::api::core::v1::{Node, Pod};
+    let t = Tke::start();
+    let sim = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster");
+    import(&t, &sim, "cls-act");
+    let base = "/apis/platform.tkestack.io/v1/clusters/cls-act";
+
+    // apply: every object gets a result; a bad one fails alone.
+    let manifest = "\
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx}]}
+---
+apiVersion: example.com/v1
+kind: Gizmo
+metadata: {name: nope}
+";
+    let out = t.kubectl_with(&["create", "--raw", &format!("{base}/apply"), "-f", "-"], &[], Some(manifest));
+    let text = if out.status.success() { String::from_utf8_lossy(&out.stdout).to_string() } else { String::from_utf8_lossy(&out.stderr).to_string() };
+    assert!(!out.status.success(), "one object failed, so the request reports failure: {text}");
+    let ok = t.kubectl_with(&["create", "--raw", &format!("{base}/apply"), "-f", "-"], &[], Some(&manifest[..manifest.find("---\napiVersion: example.com").expect("split")]));
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("apply result");
+    assert_eq!(result["failed"], 0, "{result}");
+    let applied: Vec<(&str, &str)> = result["items"].as_array().expect("items").iter().map(|i| (i["kind"].as_str().unwrap_or(""), i["result"].as_str().unwrap_or(""))).collect();
+    assert_eq!(applied, [("Namespace", "applied"), ("Deployment", "applied")]);
+    // The failing manifest: the Gizmo's error names the missing kind, the others still applied.
+    let platform = Client::try_from(platform_config(&t).await).expect("client");
+    let req = http::Request::post(format!("{base}/apply")).body(manifest.as_bytes().to_vec()).expect("request");
+    let raw = platform.request_text(req).await;
+    let body = match raw {
+        Err(kube::Error::Api(e)) => e.message,
+        Ok(text) => text,
+        Err(e) => panic!("{e}"),
+    };
+    assert!(body.contains("2 of 3 objects applied") && body.contains("Gizmo nope") && body.contains("does not serve Gizmo"), "{body}");
+    assert!(text.contains("Gizmo"), "kubectl shows the failure: {text}");
+
+    // The Deployment's pods run on the simulated nodes.
+    let pods: Api<Pod> = Api::namespaced(sim.client(), "shop");
+    let node: String = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Ok(list) = pods.list(&ListParams::default()).await {
+                let nodes: Vec<String> = list.items.iter().filter_map(|p| p.spec.as_ref()?.node_name.clone()).collect();
+                if nodes.len() == 2 {
+                    return nodes[0].clone();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the web pods are scheduled");
+
+    // drain: the node is cordoned and its web pod leaves it.
+    let drained = t.kubectl_ok(&["create", "--raw", &format!("{base}/drain/{node}"), "-f", "/dev/null"]);
+    let drained: serde_json::Value = serde_json::from_str(&drained).expect("drain result");
+    assert_eq!(drained["cordoned"], true, "{drained}");
+    assert!(drained["evicted"].as_array().is_some_and(|e| e.iter().any(|p| p.as_str().is_some_and(|p| p.starts_with("shop/web-")))), "{drained}");
+    let nodes: Api<Node> = Api::all(sim.client());
+    assert_eq!(nodes.get(&node).await.expect("node").spec.and_then(|s| s.unschedulable), Some(true));
+
+    // apiresources: the cluster's own resources.
+    let res: serde_json::Value = serde_json::from_str(&t.kubectl_ok(&["get", "--raw", &format!("{base}/apiresources")])).expect("apiresources");
+    let apps = res["items"].as_array().expect("items").iter().find(|g| g["groupVersion"] == "apps/v1").expect("apps/v1");
+    assert!(apps["apiResources"].as_array().expect("resources").iter().any(|r| r["name"] == "deployments" && r["namespaced"] == true), "{apps}");
+
+    // addons: the platform's add-on objects of this cluster, and the catalogue.
+    let addon = json!({"apiVersion": "platform.tkestack.io/v1", "kind": "PersistentEvent", "metadata": {"name": "pe-act"}, "spec": {"clusterName": "cls-act", "version": "v1.0.0", "persistentBackEnd": {"es": {"ip": "10.0.0.9", "port": 9200, "scheme": "http", "indexName": "events"}}}});
+    let out = t.kubectl_with(&["create", "-f", "-"], &[], Some(&addon.to_string()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let addons: serde_json::Value = serde_json::from_str(&t.kubectl_ok(&["get", "--raw", &format!("{base}/addons")])).expect("addons");
+    assert_eq!(addons["items"][0]["type"], "PersistentEvent", "{addons}");
+    assert_eq!(addons["items"][0]["name"], "pe-act");
+    let types: serde_json::Value = serde_json::from_str(&t.kubectl_ok(&["get", "--raw", &format!("{base}/addontypes")])).expect("addontypes");
+    assert_eq!(types["items"].as_array().map(Vec::len), Some(11), "{types}");
+
+    // Wrong verbs are refused with 405.
+    let out = t.kubectl(&["get", "--raw", &format!("{base}/apply")]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MethodNotAllowed") || String::from_utf8_lossy(&out.stderr).contains("405") || String::from_utf8_lossy(&out.stderr).contains("only accepts POST"), "{}", String::from_utf8_lossy(&out.stderr));
+    sim.stop().await;
+}

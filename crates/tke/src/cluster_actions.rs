@@ -1,0 +1,373 @@
+//! Actions on a business cluster offered as subresources of its Cluster object, acting as the
+//! caller (impersonation) through the cluster's credential:
+//!
+//! - `POST clusters/{name}/apply`: multi-document YAML or JSON, each object server-side applied,
+//!   answered with one result per object (an error in one does not stop the others);
+//! - `POST clusters/{name}/drain/{node}`: cordon, then evict (or delete where the cluster has
+//!   no eviction API) every pod on the node except DaemonSet-owned and mirror pods;
+//! - `GET clusters/{name}/apiresources`: the cluster's API resources (TKEStack's
+//!   ClusterAPIResource list);
+//! - `GET clusters/{name}/addons` and `addontypes`: the platform's add-ons of this cluster with
+//!   their phase, reason and retry count, and the catalogue of add-on types.
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow};
+use apimachinery::ApiError;
+use apiserver::{ApiServer, Connect, ConnectDef, ConnectRequest, UserInfo, http::error_response, resource::Context};
+use axum::{
+    body::Body,
+    http::{Method, Response, StatusCode, header},
+};
+use kube::{
+    Client,
+    api::{Api, DeleteParams, DynamicObject, EvictParams, ListParams, Patch, PatchParams},
+    core::GroupVersionKind,
+    discovery::{self, Scope},
+};
+use serde_json::{Value, json};
+
+const GROUP: &str = "platform.tkestack.io";
+const VERSION: &str = "v1";
+/// The largest manifest `apply` accepts.
+const MAX_MANIFEST: usize = 8 << 20;
+
+/// The add-on kinds of the platform group, as `(plural, kind)`.
+const ADDON_KINDS: &[(&str, &str)] = &[
+    ("cronhpas", "CronHPA"),
+    ("csioperators", "CSIOperator"),
+    ("gpumanagers", "GPUManager"),
+    ("helms", "Helm"),
+    ("ipams", "IPAM"),
+    ("lbcfs", "LBCF"),
+    ("logcollectors", "LogCollector"),
+    ("persistentevents", "PersistentEvent"),
+    ("prometheuses", "Prometheus"),
+    ("tappcontrollers", "TappController"),
+    ("volumedecorators", "VolumeDecorator"),
+];
+
+/// Registers every action on `server`.
+pub fn register(server: &Arc<ApiServer>) -> Result<(), ApiError> {
+    let def = |subresource, verbs| ConnectDef { group: GROUP, version: VERSION, plural: "clusters", subresource, verbs, kind: "" };
+    let actions = Arc::new(ClusterActions { server: server.clone() });
+    server.register_connect(def("apply", &["create"]), Arc::new(Action { actions: actions.clone(), kind: ActionKind::Apply }))?;
+    server.register_connect(def("drain", &["create"]), Arc::new(Action { actions: actions.clone(), kind: ActionKind::Drain }))?;
+    server.register_connect(def("apiresources", &["get"]), Arc::new(Action { actions: actions.clone(), kind: ActionKind::ApiResources }))?;
+    server.register_connect(def("addons", &["get"]), Arc::new(Action { actions: actions.clone(), kind: ActionKind::Addons }))?;
+    server.register_connect(def("addontypes", &["get"]), Arc::new(Action { actions, kind: ActionKind::AddonTypes }))?;
+    Ok(())
+}
+
+struct ClusterActions {
+    server: Arc<ApiServer>,
+}
+
+#[derive(Clone, Copy)]
+enum ActionKind {
+    Apply,
+    Drain,
+    ApiResources,
+    Addons,
+    AddonTypes,
+}
+
+struct Action {
+    actions: Arc<ClusterActions>,
+    kind: ActionKind,
+}
+
+#[async_trait::async_trait]
+impl Connect for Action {
+    async fn serve(&self, req: ConnectRequest) -> Response<Body> {
+        let result = match self.kind {
+            ActionKind::Apply => self.actions.apply(req).await,
+            ActionKind::Drain => self.actions.drain(req).await,
+            ActionKind::ApiResources => self.actions.api_resources(req).await,
+            ActionKind::Addons => self.actions.addons(req).await,
+            ActionKind::AddonTypes => self.actions.addon_types(req).await,
+        };
+        match result {
+            Ok((code, v)) => {
+                let mut resp = Response::new(Body::from(serde_json::to_vec(&v).unwrap_or_default()));
+                *resp.status_mut() = code;
+                resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+                resp
+            }
+            Err(e) => error_response(&e),
+        }
+    }
+}
+
+fn method_not_allowed(allowed: &str) -> ApiError {
+    ApiError::new(apimachinery::error::Reason::MethodNotAllowed, format!("this subresource only accepts {allowed}"))
+}
+
+fn unavailable(cluster: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(apimachinery::error::Reason::ServiceUnavailable, format!("cluster {cluster}: {e}"))
+}
+
+impl ClusterActions {
+    /// A kube client for the cluster acting as `user`.
+    async fn client(&self, cluster: &Value, user: &UserInfo) -> Result<Client, ApiError> {
+        let name = cluster["metadata"]["name"].as_str().unwrap_or_default();
+        let cred_name = cluster["spec"]["clusterCredentialRef"]["name"].as_str().unwrap_or_default();
+        let creds = self.server.resource(GROUP, VERSION, "clustercredentials").ok_or_else(|| ApiError::internal("the platform API is not served"))?;
+        let cred = creds.get(&crate::cluster_proxy::platform_context(), cred_name, None).await.map_err(|e| unavailable(name, format!("credential {cred_name:?}: {}", e.message)))?;
+        let base = crate::cluster_proxy::base_url(cluster).map_err(|e| unavailable(name, format!("{e:#}")))?;
+        crate::cluster_proxy::kube_client(&base, &cred, user).map_err(|e| unavailable(name, format!("{e:#}")))
+    }
+
+    async fn apply(&self, req: ConnectRequest) -> Result<(StatusCode, Value), ApiError> {
+        if req.method != Method::POST {
+            return Err(method_not_allowed("POST"));
+        }
+        let cluster_name = req.name.clone();
+        let body = axum::body::to_bytes(req.body, MAX_MANIFEST).await.map_err(|_| ApiError::too_large(format!("manifests larger than {MAX_MANIFEST} bytes are not accepted")))?;
+        let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the manifest is not UTF-8 text"))?;
+        let docs = parse_manifest(text).map_err(|e| ApiError::bad_request(format!("the manifest cannot be read: {e}")))?;
+        if docs.is_empty() {
+            return Err(ApiError::bad_request("the manifest holds no objects"));
+        }
+        let query = apiserver::http::parse_query(req.query.as_deref());
+        let manager = query.get("fieldManager").cloned().unwrap_or_else(|| "tke-platform".into());
+        let force = query.get("force").is_some_and(|f| apiserver::http::parse_bool(f) == Some(true));
+        let dry_run = query.get("dryRun").is_some_and(|d| d == "All");
+        let client = self.client(&req.object, &req.user).await?;
+        let mut results = Vec::new();
+        let mut failed = 0;
+        for doc in docs {
+            let (id, outcome) = apply_one(&client, doc, &manager, force, dry_run).await;
+            let mut r = id;
+            match outcome {
+                Ok(()) => r["result"] = json!("applied"),
+                Err(e) => {
+                    failed += 1;
+                    r["result"] = json!("failed");
+                    r["error"] = json!(e);
+                }
+            }
+            results.push(r);
+        }
+        tracing::info!(cluster = %cluster_name, objects = results.len(), failed, user = %req.user.name, "applied a manifest");
+        if failed > 0 {
+            // A Status clients print: which objects failed and why, and how many were applied.
+            let causes: Vec<apimachinery::FieldError> = results
+                .iter()
+                .filter(|r| r["result"] == "failed")
+                .map(|r| {
+                    let ns = r["namespace"].as_str().map(|n| format!("{n}/")).unwrap_or_default();
+                    let what = format!("{} {}{}", r["kind"].as_str().unwrap_or(""), ns, r["name"].as_str().unwrap_or(""));
+                    apimachinery::FieldError { kind: apimachinery::FieldErrorKind::Invalid, field: what, detail: r["error"].as_str().unwrap_or("").to_string() }
+                })
+                .collect();
+            let detail: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.detail)).collect();
+            let mut e = ApiError::new(
+                apimachinery::error::Reason::Invalid,
+                format!("{} of {} objects applied to cluster {cluster_name}; failed: {}", results.len() - failed, results.len(), detail.join("; ")),
+            );
+            e.causes = causes;
+            return Err(e);
+        }
+        Ok((StatusCode::OK, json!({"kind": "ApplyResult", "apiVersion": "platform.tkestack.io/v1", "cluster": cluster_name, "failed": failed, "items": results})))
+    }
+
+    async fn drain(&self, req: ConnectRequest) -> Result<(StatusCode, Value), ApiError> {
+        if req.method != Method::POST {
+            return Err(method_not_allowed("POST"));
+        }
+        let node = req.path.trim_matches('/').to_string();
+        if node.is_empty() || node.contains('/') {
+            return Err(ApiError::bad_request("name the node to drain: clusters/{cluster}/drain/{node}"));
+        }
+        let name = req.name.clone();
+        let client = self.client(&req.object, &req.user).await?;
+        let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+        nodes
+            .patch(&node, &PatchParams::default(), &Patch::Merge(json!({"spec": {"unschedulable": true}})))
+            .await
+            .map_err(|e| kube_error(&name, &format!("cordoning node {node}"), e))?;
+        let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::all(client.clone());
+        let on_node = pods.list(&ListParams::default().fields(&format!("spec.nodeName={node}"))).await.map_err(|e| kube_error(&name, "listing the node's pods", e))?;
+        let mut evicted = Vec::new();
+        let mut skipped = Vec::new();
+        let mut errors = Vec::new();
+        for pod in on_node.items {
+            let ns = pod.metadata.namespace.clone().unwrap_or_default();
+            let pod_name = pod.metadata.name.clone().unwrap_or_default();
+            // The node's own pods (mirror pods, DaemonSets) come back at once: leave them, as kubectl drain does.
+            let daemon = pod.metadata.owner_references.iter().flatten().any(|o| o.kind == "DaemonSet");
+            let mirror = pod.metadata.annotations.as_ref().is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
+            if daemon || mirror {
+                skipped.push(format!("{ns}/{pod_name}"));
+                continue;
+            }
+            let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), &ns);
+            let outcome = match api.evict(&pod_name, &EvictParams::default()).await {
+                Err(kube::Error::Api(e)) if e.code == 404 || e.code == 405 => api.delete(&pod_name, &DeleteParams::default()).await.map(|_| ()),
+                other => other.map(|_| ()),
+            };
+            match outcome {
+                Ok(()) => evicted.push(format!("{ns}/{pod_name}")),
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => errors.push(format!("{ns}/{pod_name}: {e}")),
+            }
+        }
+        let code = if errors.is_empty() { StatusCode::OK } else { StatusCode::CONFLICT };
+        Ok((code, json!({"kind": "DrainResult", "apiVersion": "platform.tkestack.io/v1", "cluster": name, "node": node, "cordoned": true, "evicted": evicted, "skipped": skipped, "errors": errors})))
+    }
+
+    async fn api_resources(&self, req: ConnectRequest) -> Result<(StatusCode, Value), ApiError> {
+        if req.method != Method::GET {
+            return Err(method_not_allowed("GET"));
+        }
+        let name = req.name.clone();
+        let client = self.client(&req.object, &req.user).await?;
+        let found = discovery::Discovery::new(client).run().await.map_err(|e| kube_error(&name, "reading discovery", e))?;
+        let mut items = Vec::new();
+        for group in found.groups() {
+            for version in group.versions() {
+                let resources: Vec<Value> = group
+                    .versioned_resources(version)
+                    .into_iter()
+                    .map(|(ar, caps)| {
+                        json!({
+                            "name": ar.plural,
+                            "namespaced": caps.scope == Scope::Namespaced,
+                            "kind": ar.kind,
+                            "verbs": caps.operations,
+                            "subresources": caps.subresources.iter().map(|(s, _)| s.plural.clone()).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                let gv = if group.name().is_empty() { version.to_string() } else { format!("{}/{version}", group.name()) };
+                items.push(json!({"groupVersion": gv, "apiResources": resources}));
+            }
+        }
+        Ok((StatusCode::OK, json!({"kind": "ClusterAPIResourceList", "apiVersion": "platform.tkestack.io/v1", "cluster": name, "items": items})))
+    }
+
+    async fn addons(&self, req: ConnectRequest) -> Result<(StatusCode, Value), ApiError> {
+        if req.method != Method::GET {
+            return Err(method_not_allowed("GET"));
+        }
+        let ctx = Context { user: req.user.clone(), namespace: None };
+        let mut items = Vec::new();
+        for (plural, kind) in ADDON_KINDS {
+            let Some(store) = self.server.resource(GROUP, VERSION, plural) else { continue };
+            let list = store.list(&ctx, &apiserver::store::ListOptions::default()).await?;
+            for item in list.items {
+                let obj = item.decode()?;
+                if obj["spec"]["clusterName"].as_str() != Some(req.name.as_str()) {
+                    continue;
+                }
+                items.push(json!({
+                    "type": kind,
+                    "name": obj["metadata"]["name"],
+                    "version": obj["spec"]["version"],
+                    "phase": obj["status"]["phase"],
+                    "reason": obj["status"]["reason"],
+                    "retryCount": obj["status"]["retryCount"],
+                    "lastReInitializingTimestamp": obj["status"]["lastReInitializingTimestamp"],
+                    "creationTimestamp": obj["metadata"]["creationTimestamp"],
+                }));
+            }
+        }
+        Ok((StatusCode::OK, json!({"kind": "ClusterAddonList", "apiVersion": "platform.tkestack.io/v1", "cluster": req.name, "items": items})))
+    }
+
+    async fn addon_types(&self, req: ConnectRequest) -> Result<(StatusCode, Value), ApiError> {
+        if req.method != Method::GET {
+            return Err(method_not_allowed("GET"));
+        }
+        let store = self.server.resource(GROUP, VERSION, "clusteraddontypes").ok_or_else(|| ApiError::internal("the add-on catalogue is not served"))?;
+        let ctx = Context { user: req.user.clone(), namespace: None };
+        let list = store.list(&ctx, &apiserver::store::ListOptions::default()).await?;
+        let items: Vec<Value> = list.items.iter().filter_map(|i| i.decode().ok()).collect();
+        Ok((StatusCode::OK, json!({"kind": "ClusterAddonTypeList", "apiVersion": "platform.tkestack.io/v1", "cluster": req.name, "items": items})))
+    }
+}
+
+fn kube_error(cluster: &str, doing: &str, e: kube::Error) -> ApiError {
+    match e {
+        kube::Error::Api(s) => {
+            // The cluster's answer keeps its reason (and so its code) when it is a Kubernetes one.
+            let reason = apimachinery::error::Reason::parse(&s.reason).unwrap_or(apimachinery::error::Reason::ServiceUnavailable);
+            ApiError::new(reason, format!("cluster {cluster}: {doing}: {}", s.message))
+        }
+        e => unavailable(cluster, format!("{doing}: {e}")),
+    }
+}
+
+/// The objects of a multi-document YAML (or JSON) manifest; `List` kinds are flattened.
+fn parse_manifest(text: &str) -> anyhow::Result<Vec<Value>> {
+    use serde::Deserialize;
+    let mut out = Vec::new();
+    for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let v = Value::deserialize(doc).with_context(|| format!("document {}", i + 1))?;
+        match v {
+            Value::Null => {}
+            Value::Object(_) if v["kind"].as_str().is_some_and(|k| k.ends_with("List")) && v["items"].is_array() => {
+                out.extend(v["items"].as_array().cloned().unwrap_or_default());
+            }
+            Value::Object(_) => out.push(v),
+            _ => return Err(anyhow!("document {} is not an object", i + 1)),
+        }
+    }
+    Ok(out)
+}
+
+/// Server-side applies one object; returns its identity and the outcome.
+async fn apply_one(client: &Client, doc: Value, manager: &str, force: bool, dry_run: bool) -> (Value, Result<(), String>) {
+    let api_version = doc["apiVersion"].as_str().unwrap_or_default().to_string();
+    let kind = doc["kind"].as_str().unwrap_or_default().to_string();
+    let name = doc["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let namespace = doc["metadata"]["namespace"].as_str().map(str::to_string);
+    let mut id = json!({"apiVersion": api_version, "kind": kind, "name": name});
+    if let Some(ns) = &namespace {
+        id["namespace"] = json!(ns);
+    }
+    if api_version.is_empty() || kind.is_empty() || name.is_empty() {
+        return (id, Err("apiVersion, kind and metadata.name are required".into()));
+    }
+    let (group, version) = match api_version.split_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (String::new(), api_version.clone()),
+    };
+    let gvk = GroupVersionKind::gvk(&group, &version, &kind);
+    let (ar, caps) = match discovery::pinned_kind(client, &gvk).await {
+        Ok(found) => found,
+        Err(e) => return (id, Err(format!("the cluster does not serve {kind} in {api_version}: {e}"))),
+    };
+    let api: Api<DynamicObject> = match caps.scope {
+        Scope::Namespaced => {
+            let ns = namespace.unwrap_or_else(|| "default".into());
+            id["namespace"] = json!(ns);
+            Api::namespaced_with(client.clone(), &ns, &ar)
+        }
+        Scope::Cluster => Api::all_with(client.clone(), &ar),
+    };
+    let mut params = PatchParams::apply(manager);
+    params.force = force;
+    params.dry_run = dry_run;
+    match api.patch(&name, &params, &Patch::Apply(&doc)).await {
+        Ok(_) => (id, Ok(())),
+        Err(kube::Error::Api(s)) => (id, Err(format!("{} ({})", s.message, s.reason))),
+        Err(e) => (id, Err(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_manifest;
+
+    #[test]
+    fn manifests_split_into_objects_and_lists_flatten() {
+        let docs = parse_manifest("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n---\n{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"b\"}}]}\n").expect("parse");
+        let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+        assert_eq!(kinds, ["ConfigMap", "Secret"]);
+        let e = parse_manifest("- just\n- a list\n").expect_err("not an object");
+        assert!(e.to_string().contains("document 1 is not an object"), "{e}");
+        assert!(parse_manifest("a: [unclosed").is_err());
+    }
+}
