@@ -109,9 +109,13 @@ impl Tke {
         });
         let url = match rx.recv_timeout(START_DEADLINE) {
             Ok(u) => u,
-            Err(_) => {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
                 let _ = child.kill();
                 panic!("tke up did not start within {START_DEADLINE:?}; its log:\n{}", self.log());
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+                panic!("tke up exited ({status}) before serving; its log:\n{}", self.log());
             }
         };
         self.port = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port in url");

@@ -5,6 +5,7 @@ mod bench;
 mod cluster_actions;
 mod cluster_proxy;
 mod config;
+mod demo;
 mod up;
 
 use clap::{Parser, Subcommand};

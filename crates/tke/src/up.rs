@@ -64,6 +64,10 @@ pub struct UpArgs {
     /// Repository prefixes anyone may pull without logging in (comma separated), e.g. `library`.
     #[arg(long, env = "TKE_REGISTRY_PUBLIC", value_delimiter = ',')]
     pub registry_public: Vec<String>,
+    /// Also run a simulated business cluster in this process and import it as cluster `cls-demo`
+    /// (state in DATA_DIR/demo-cluster), to try the platform without a real cluster.
+    #[arg(long, env = "TKE_DEMO", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub demo: bool,
     /// How often history older than one interval is compacted away (seconds).
     #[arg(long, env = "TKE_COMPACTION_INTERVAL_SECONDS", default_value_t = 300)]
     pub compaction_interval_seconds: u64,
@@ -143,10 +147,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let kubeconfig = data_dir.join("admin.kubeconfig");
     tls::write_kubeconfig(&kubeconfig, &url, &pki.ca_cert_pem, &pki.admin_cert_pem, &pki.admin_key_pem).context("writing the admin kubeconfig")?;
 
+    // Kept alive until the server stops.
+    let demo = if args.demo { Some(crate::demo::start(&server, &data_dir).await?) } else { None };
+
     println!("tke-rs is up at {url} (storage: {:?})", args.storage);
     println!("  export KUBECONFIG={}", kubeconfig.display());
     println!("  kubectl api-resources --api-group=platform.tkestack.io");
     println!("  kubectl get clusters");
+    if let Some(sim) = &demo {
+        println!("  demo: cluster {} is a simulated cluster at {} (kubectl get --raw /apis/platform.tkestack.io/v1/clusters/{}/proxy/api/v1/nodes)", crate::demo::CLUSTER, sim.url(), crate::demo::CLUSTER);
+    }
     if args.registry {
         println!(
             "  registry: skopeo login --cert-dir {} -u admin --password-stdin {} < {}",
@@ -180,6 +190,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         server_for_shutdown.set_ready(false);
     };
     tls::serve(listener, server_tls, app, shutdown).await.context("serving HTTPS")?;
+    if let Some(sim) = demo {
+        sim.stop().await;
+    }
     println!("tke-rs stopped");
     Ok(())
 }

@@ -200,3 +200,25 @@ metadata: {name: nope}
     assert!(String::from_utf8_lossy(&out.stderr).contains("MethodNotAllowed") || String::from_utf8_lossy(&out.stderr).contains("405") || String::from_utf8_lossy(&out.stderr).contains("only accepts POST"), "{}", String::from_utf8_lossy(&out.stderr));
     sim.stop().await;
 }
+
+#[test]
+fn demo_imports_a_simulated_cluster_that_survives_restarts() {
+    let mut t = Tke::start_with(testkit::tke::tke_binary(), testkit::tke::Storage::Embedded, &["--demo"]);
+    let nodes_path = "/apis/platform.tkestack.io/v1/clusters/cls-demo/proxy/api/v1/nodes";
+    let count_nodes = |t: &Tke| -> Option<usize> {
+        let out = t.kubectl(&["get", "--raw", nodes_path]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v["items"].as_array().map(Vec::len)
+    };
+    assert_eq!(testkit::tke::wait_for("the demo cluster's nodes", Duration::from_secs(30), || count_nodes(&t).filter(|n| *n > 0)), 3);
+    let cls = t.kubectl_ok(&["get", "cls", "cls-demo", "-o", "jsonpath={.spec.type} {.metadata.labels.tkestack\\.io/demo}"]);
+    assert_eq!(cls, "Imported true");
+    // Something made in the demo cluster is there after a restart, behind its new address.
+    let ns = r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"kept"}}"#;
+    let out = t.kubectl_with(&["create", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-demo/proxy/api/v1/namespaces", "-f", "-"], &[], Some(ns));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    t.restart();
+    assert_eq!(testkit::tke::wait_for("the demo cluster after a restart", Duration::from_secs(30), || count_nodes(&t).filter(|n| *n > 0)), 3);
+    let kept = t.kubectl_ok(&["get", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-demo/proxy/api/v1/namespaces/kept"]);
+    assert!(kept.contains("\"name\":\"kept\""), "{kept}");
+}
