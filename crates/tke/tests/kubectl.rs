@@ -188,3 +188,35 @@ fn unauthenticated_requests_are_refused() {
     let out = t.kubectl(&["--kubeconfig", path.to_str().expect("utf-8"), "get", "--raw", "/readyz"]);
     assert_eq!(stdout(&out).trim(), "ok", "health stays open, as in Kubernetes: {}", stderr(&out));
 }
+
+#[test]
+fn kubectl_as_other_users_sees_their_tenant_only() {
+    let tokens = tempfile_dir();
+    let file = tokens.join("tokens.csv");
+    std::fs::write(&file, "tok-carol,carol,u3,\"tenant:t3\"\n").expect("token file");
+    let t = Tke::start_with(testkit::tke::tke_binary(), Storage::Embedded, &["--token-auth-file", file.to_str().expect("utf-8")]);
+    // The administrator acts as alice of tenant t1: the cluster is hers.
+    let as_alice = ["--as", "alice", "--as-group", "tenant:t1"];
+    let out = t.kubectl_with(&[&as_alice[..], &["apply", "-f", "-"]].concat(), &[], Some(&CLUSTER.replace("cls-demo", "cls-alice")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(t.kubectl_ok(&["get", "cls", "cls-alice", "-o", "jsonpath={.spec.tenantID}"]), "t1");
+    assert!(t.kubectl_ok(&[&as_alice[..], &["get", "cls", "-o", "name"]].concat()).contains("cls-alice"));
+    let bob = t.kubectl_ok(&["get", "cls", "-o", "name", "--as", "bob", "--as-group", "tenant:t2"]);
+    assert!(!bob.contains("cls-alice"), "another tenant does not see it: {bob}");
+    // A user who is not an administrator cannot impersonate.
+    let mut carol: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(t.kubeconfig()).expect("kubeconfig")).expect("yaml");
+    carol["users"][0]["user"] = serde_yaml_ng::from_str("{token: tok-carol}").expect("yaml");
+    let path = t.data_dir().join("carol.kubeconfig");
+    std::fs::write(&path, serde_yaml_ng::to_string(&carol).expect("yaml")).expect("write");
+    let carol = ["--kubeconfig", path.to_str().expect("utf-8")];
+    assert!(!t.kubectl_ok(&[&carol[..], &["get", "cls", "-o", "name"]].concat()).contains("cls-alice"), "carol sees only tenant t3");
+    let out = t.kubectl(&[&carol[..], &["get", "cls", "--as", "alice", "--as-group", "tenant:t1"]].concat());
+    assert!(!out.status.success() && stderr(&out).contains("cannot impersonate"), "{}{}", stdout(&out), stderr(&out));
+}
+
+/// A directory that lives as long as the test process (the token file outlives `Tke`'s start).
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tke-kubectl-as-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
