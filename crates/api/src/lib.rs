@@ -1,2 +1,3 @@
 //! The API groups of tke-rs: types, strategies and resource definitions.
 pub mod platform;
+pub mod registry;
