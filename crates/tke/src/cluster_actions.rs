@@ -133,14 +133,16 @@ impl ClusterActions {
         let manager = query.get("fieldManager").cloned().unwrap_or_else(|| "tke-platform".into());
         let force = query.get("force").is_some_and(|f| apiserver::http::parse_bool(f) == Some(true));
         let dry_run = query.get("dryRun").is_some_and(|d| d == "All");
+        // TKEStack's `notUpdate`: create what is missing, leave existing objects as they are.
+        let not_update = query.get("notUpdate").is_some_and(|f| apiserver::http::parse_bool(f) == Some(true));
         let client = self.client(&req.object, &req.user).await?;
         let mut results = Vec::new();
         let mut failed = 0;
         for doc in docs {
-            let (id, outcome) = apply_one(&client, doc, &manager, force, dry_run).await;
+            let (id, outcome) = apply_one(&client, doc, &manager, force, dry_run, not_update).await;
             let mut r = id;
             match outcome {
-                Ok(()) => r["result"] = json!("applied"),
+                Ok(result) => r["result"] = json!(result),
                 Err(e) => {
                     failed += 1;
                     r["result"] = json!("failed");
@@ -317,8 +319,9 @@ fn parse_manifest(text: &str) -> anyhow::Result<Vec<Value>> {
     Ok(out)
 }
 
-/// Server-side applies one object; returns its identity and the outcome.
-async fn apply_one(client: &Client, doc: Value, manager: &str, force: bool, dry_run: bool) -> (Value, Result<(), String>) {
+/// Server-side applies one object (or, with `not_update`, creates it unless it exists); returns
+/// its identity and what was done (`applied`, `created`, `exists`).
+async fn apply_one(client: &Client, doc: Value, manager: &str, force: bool, dry_run: bool, not_update: bool) -> (Value, Result<&'static str, String>) {
     let api_version = doc["apiVersion"].as_str().unwrap_or_default().to_string();
     let kind = doc["kind"].as_str().unwrap_or_default().to_string();
     let name = doc["metadata"]["name"].as_str().unwrap_or_default().to_string();
@@ -347,11 +350,24 @@ async fn apply_one(client: &Client, doc: Value, manager: &str, force: bool, dry_
         }
         Scope::Cluster => Api::all_with(client.clone(), &ar),
     };
+    if not_update {
+        let obj: DynamicObject = match serde_json::from_value(doc) {
+            Ok(o) => o,
+            Err(e) => return (id, Err(format!("the object cannot be read: {e}"))),
+        };
+        let params = kube::api::PostParams { dry_run, field_manager: Some(manager.to_string()) };
+        return match api.create(&params, &obj).await {
+            Ok(_) => (id, Ok("created")),
+            Err(kube::Error::Api(s)) if s.code == 409 => (id, Ok("exists")),
+            Err(kube::Error::Api(s)) => (id, Err(format!("{} ({})", s.message, s.reason))),
+            Err(e) => (id, Err(e.to_string())),
+        };
+    }
     let mut params = PatchParams::apply(manager);
     params.force = force;
     params.dry_run = dry_run;
     match api.patch(&name, &params, &Patch::Apply(&doc)).await {
-        Ok(_) => (id, Ok(())),
+        Ok(_) => (id, Ok("applied")),
         Err(kube::Error::Api(s)) => (id, Err(format!("{} ({})", s.message, s.reason))),
         Err(e) => (id, Err(e.to_string())),
     }

@@ -129,11 +129,34 @@ impl ClusterProxy {
 #[async_trait::async_trait]
 impl Connect for ClusterProxy {
     async fn serve(&self, req: ConnectRequest) -> Response<Body> {
-        let path = match &req.query {
-            Some(q) => format!("/{}?{q}", req.path),
-            None => format!("/{}", req.path),
+        // TKEStack's form `proxy?path=/api/v1/pods&...` and the Kubernetes form `proxy/api/v1/pods?...`.
+        let (path, query) = match (req.path.is_empty(), &req.query) {
+            (true, Some(q)) => {
+                let mut path = String::from("/");
+                let rest: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes())
+                    .filter_map(|(k, v)| {
+                        if k == "path" {
+                            path = v.to_string();
+                            None
+                        } else {
+                            Some((k.to_string(), v.to_string()))
+                        }
+                    })
+                    .collect();
+                let rest = form_urlencoded::Serializer::new(String::new()).extend_pairs(rest).finish();
+                (path, (!rest.is_empty()).then_some(rest))
+            }
+            _ => (format!("/{}", req.path), req.query.clone()),
         };
-        self.forward(&req.object, &req.user, req.method, &path, &req.headers, req.body).await
+        let path = if path.starts_with('/') { path } else { format!("/{path}") };
+        if path.starts_with(&format!("/apis/{GROUP}/")) || path.contains("/../") || path.ends_with("/..") {
+            return error_response(&ApiError::bad_request(format!("the proxy does not forward {path}: it would loop back into the platform's own API")));
+        }
+        let path_and_query = match query {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+        self.forward(&req.object, &req.user, req.method, &path_and_query, &req.headers, req.body).await
     }
 }
 

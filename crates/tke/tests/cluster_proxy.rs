@@ -55,6 +55,12 @@ async fn cluster_proxy_and_unified_proxy_reach_the_business_cluster() {
     let names: Vec<&str> = list["items"].as_array().expect("items").iter().filter_map(|n| n["metadata"]["name"].as_str()).collect();
     assert!(names.contains(&"kube-system") && names.contains(&"default"), "{names:?}");
 
+    // TKEStack's ?path= form, and no loop back into the platform's own API.
+    let out = t.kubectl_ok(&["get", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-proxy/proxy?path=/api/v1/namespaces/default"]);
+    assert!(out.contains("\"name\":\"default\""), "{out}");
+    let out = t.kubectl(&["get", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-proxy/proxy/apis/platform.tkestack.io/v1/clusters"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("loop back"), "{}", String::from_utf8_lossy(&out.stderr));
+
     // A kube-rs client whose base URL is the proxy: writes, lists and watches stream through.
     let mut config = platform_config(&t).await;
     config.cluster_url = format!("{}/apis/platform.tkestack.io/v1/clusters/cls-proxy/proxy", config.cluster_url.to_string().trim_end_matches('/')).parse().expect("url");
@@ -144,6 +150,13 @@ metadata: {name: nope}
     assert_eq!(result["failed"], 0, "{result}");
     let applied: Vec<(&str, &str)> = result["items"].as_array().expect("items").iter().map(|i| (i["kind"].as_str().unwrap_or(""), i["result"].as_str().unwrap_or(""))).collect();
     assert_eq!(applied, [("Namespace", "applied"), ("Deployment", "applied")]);
+    // notUpdate: existing objects are left alone, missing ones created.
+    let more = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra, namespace: shop}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
+    let out = t.kubectl_with(&["create", "--raw", &format!("{base}/apply?notUpdate=true"), "-f", "-"], &[], Some(more));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("apply result");
+    let outcomes: Vec<&str> = result["items"].as_array().expect("items").iter().filter_map(|i| i["result"].as_str()).collect();
+    assert_eq!(outcomes, ["created", "exists"]);
     // The failing manifest: the Gizmo's error names the missing kind, the others still applied.
     let platform = Client::try_from(platform_config(&t).await).expect("client");
     let req = http::Request::post(format!("{base}/apply")).body(manifest.as_bytes().to_vec()).expect("request");
@@ -179,6 +192,10 @@ metadata: {name: nope}
     assert!(drained["evicted"].as_array().is_some_and(|e| e.iter().any(|p| p.as_str().is_some_and(|p| p.starts_with("shop/web-")))), "{drained}");
     let nodes: Api<Node> = Api::all(sim.client());
     assert_eq!(nodes.get(&node).await.expect("node").spec.and_then(|s| s.unschedulable), Some(true));
+
+    // Draining a node the cluster does not have is NotFound.
+    let out = t.kubectl(&["create", "--raw", &format!("{base}/drain/no-such-node"), "-f", "/dev/null"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NotFound"), "{}", String::from_utf8_lossy(&out.stderr));
 
     // apiresources: the cluster's own resources.
     let res: serde_json::Value = serde_json::from_str(&t.kubectl_ok(&["get", "--raw", &format!("{base}/apiresources")])).expect("apiresources");
