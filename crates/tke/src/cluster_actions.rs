@@ -32,21 +32,6 @@ const VERSION: &str = "v1";
 /// The largest manifest `apply` accepts.
 const MAX_MANIFEST: usize = 8 << 20;
 
-/// The add-on kinds of the platform group, as `(plural, kind)`.
-const ADDON_KINDS: &[(&str, &str)] = &[
-    ("cronhpas", "CronHPA"),
-    ("csioperators", "CSIOperator"),
-    ("gpumanagers", "GPUManager"),
-    ("helms", "Helm"),
-    ("ipams", "IPAM"),
-    ("lbcfs", "LBCF"),
-    ("logcollectors", "LogCollector"),
-    ("persistentevents", "PersistentEvent"),
-    ("prometheuses", "Prometheus"),
-    ("tappcontrollers", "TappController"),
-    ("volumedecorators", "VolumeDecorator"),
-];
-
 /// Registers every action on `server`.
 pub fn register(server: &Arc<ApiServer>) -> Result<(), ApiError> {
     let def = |subresource, verbs| ConnectDef { group: GROUP, version: VERSION, plural: "clusters", subresource, verbs, kind: "" };
@@ -255,7 +240,8 @@ impl ClusterActions {
         }
         let ctx = Context { user: req.user.clone(), namespace: None };
         let mut items = Vec::new();
-        for (plural, kind) in ADDON_KINDS {
+        for addon in api::platform::addon::ADDONS {
+            let (plural, kind) = (addon.plural, addon.kind);
             let Some(store) = self.server.resource(GROUP, VERSION, plural) else { continue };
             let list = store.list(&ctx, &apiserver::store::ListOptions::default()).await?;
             for item in list.items {
