@@ -1,0 +1,386 @@
+//! The add-on controllers: one kube-runtime controller per add-on kind, watching the platform's
+//! add-on objects over its API (as any Kubernetes client would) and driving each through the
+//! [`crate::lifecycle`] in its business cluster: server-side apply of the version's manifest,
+//! availability checks of its workloads, retries, upgrades, and uninstall behind a finalizer
+//! when the add-on object is deleted.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use kube::{
+    Api, Client,
+    api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams},
+    discovery::{self, Scope},
+    runtime::{
+        Controller,
+        controller::{Action, Config as ControllerConfig},
+        finalizer::{Event, finalizer},
+        watcher,
+    },
+};
+use serde_json::{Value, json};
+
+use crate::{
+    lifecycle::{self, Status, Step, Timings},
+    manifests,
+};
+
+/// The finalizer that keeps an add-on object until its objects are gone from the cluster.
+pub const FINALIZER: &str = "platform.tkestack.io/addon";
+const GROUP: &str = "platform.tkestack.io";
+const VERSION: &str = "v1";
+
+/// How the controllers reach business clusters.
+pub enum ClusterAccess {
+    /// A client acting as the platform.
+    Ready(Client),
+    /// Not reachable yet (cluster still being created, no credential...): the reason.
+    NotReady(String),
+    /// The cluster no longer exists: nothing to install into or remove from.
+    Gone,
+}
+
+/// Gives the controllers a client for a business cluster by name.
+#[async_trait::async_trait]
+pub trait ClusterClients: Send + Sync + 'static {
+    async fn access(&self, cluster: &str) -> ClusterAccess;
+}
+
+/// Settings of the add-on controllers.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Image registry prefix of add-on images, e.g. `registry.example.com/library`.
+    pub registry: String,
+    pub timings: Timings,
+    /// Add-ons reconciled at once, per kind.
+    pub concurrency: u16,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { registry: "docker.io".into(), timings: Timings::default(), concurrency: 4 }
+    }
+}
+
+struct Ctx {
+    platform: Client,
+    clusters: Arc<dyn ClusterClients>,
+    opts: Options,
+    kind: &'static str,
+    resource: ApiResource,
+    /// When each add-on (by uid) entered `Checking`.
+    checking_since: Mutex<HashMap<String, DateTime<Utc>>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the platform API: {0}")]
+    Platform(#[source] kube::Error),
+    #[error("{0}")]
+    Cluster(String),
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+}
+
+/// Runs the controllers of every add-on kind until `shutdown` resolves.
+pub async fn run(platform: Client, clusters: Arc<dyn ClusterClients>, opts: Options, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+    let mut all = Vec::new();
+    for info in api::platform::addon::ADDONS {
+        let gvk = GroupVersionKind::gvk(GROUP, VERSION, info.kind);
+        let resource = ApiResource::from_gvk_with_plural(&gvk, info.plural);
+        let api: Api<DynamicObject> = Api::all_with(platform.clone(), &resource);
+        let ctx = Arc::new(Ctx {
+            platform: platform.clone(),
+            clusters: clusters.clone(),
+            opts: opts.clone(),
+            kind: info.kind,
+            resource: resource.clone(),
+            checking_since: Mutex::new(HashMap::new()),
+        });
+        let stop = shutdown.clone();
+        let controller = Controller::new_with(api, watcher::Config::default(), resource)
+            .with_config(ControllerConfig::default().concurrency(opts.concurrency))
+            .graceful_shutdown_on(async move {
+                stop.await;
+            })
+            .run(reconcile, error_policy, ctx)
+            .for_each(|r| async move {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "add-on reconcile");
+                }
+            });
+        all.push(controller);
+    }
+    futures::future::join_all(all).await;
+}
+
+fn error_policy(obj: Arc<DynamicObject>, e: &Error, ctx: Arc<Ctx>) -> Action {
+    tracing::warn!(kind = ctx.kind, name = obj.metadata.name.as_deref().unwrap_or(""), error = %e, "add-on reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(5))
+}
+
+async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let api: Api<DynamicObject> = Api::all_with(ctx.platform.clone(), &ctx.resource);
+    let c = ctx.clone();
+    finalizer(&api, FINALIZER, obj, |event| async move {
+        match event {
+            Event::Apply(o) => apply(&o, &c).await,
+            Event::Cleanup(o) => cleanup(&o, &c).await,
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(other.to_string()),
+    })
+}
+
+fn cluster_of(obj: &DynamicObject) -> String {
+    obj.data["spec"]["clusterName"].as_str().unwrap_or_default().to_string()
+}
+
+fn status_of(obj: &DynamicObject) -> Status {
+    serde_json::from_value(obj.data["status"].clone()).unwrap_or_default()
+}
+
+async fn write_status(ctx: &Ctx, obj: &DynamicObject, old: &Status, new: &Status) -> Result<(), Error> {
+    if old == new {
+        return Ok(());
+    }
+    let name = obj.metadata.name.clone().unwrap_or_default();
+    // A merge patch with explicit nulls so cleared fields (a resolved reason) disappear.
+    let mut status = serde_json::to_value(new).unwrap_or_default();
+    for field in ["version", "phase", "reason", "retryCount", "lastReInitializingTimestamp"] {
+        if status.get(field).is_none() {
+            status[field] = Value::Null;
+        }
+    }
+    let api: Api<DynamicObject> = Api::all_with(ctx.platform.clone(), &ctx.resource);
+    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": status}))).await.map_err(Error::Platform)?;
+    if old.phase() != new.phase() {
+        tracing::info!(kind = ctx.kind, name, cluster = %cluster_of(obj), from = old.phase(), to = new.phase(), reason = new.reason.as_deref().unwrap_or(""), "add-on phase");
+    }
+    Ok(())
+}
+
+/// The add-on's own spec fields (beyond tenant, cluster and version): its configuration.
+fn config_of(obj: &DynamicObject) -> Value {
+    let mut spec = obj.data["spec"].clone();
+    if let Some(m) = spec.as_object_mut() {
+        for common in ["tenantID", "clusterName", "version"] {
+            m.remove(common);
+        }
+    }
+    if spec.is_null() { json!({}) } else { spec }
+}
+
+fn target_version(obj: &DynamicObject, kind: &str) -> String {
+    obj.data["spec"]["version"]
+        .as_str()
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .or_else(|| api::platform::addon::info(kind).map(|i| i.latest_version.to_string()))
+        .unwrap_or_default()
+}
+
+async fn apply(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
+    let t = &ctx.opts.timings;
+    let status = status_of(obj);
+    let target = target_version(obj, ctx.kind);
+    let uid = obj.metadata.uid.clone().unwrap_or_default();
+    let now = Utc::now();
+    let step = lifecycle::next_step(&status, &target, now, t);
+    if matches!(step, Step::Idle) {
+        return Ok(Action::await_change());
+    }
+    if let Step::Wait { after } = step {
+        return Ok(Action::requeue(after));
+    }
+    let cluster = cluster_of(obj);
+    let client = match ctx.clusters.access(&cluster).await {
+        ClusterAccess::Ready(c) => c,
+        ClusterAccess::NotReady(why) => {
+            let new = lifecycle::pending(&status, &format!("waiting for cluster {cluster}: {why}"));
+            write_status(ctx, obj, &status, &new).await?;
+            return Ok(Action::requeue(t.pending_period));
+        }
+        ClusterAccess::Gone => {
+            let new = lifecycle::pending(&status, &format!("cluster {cluster} does not exist"));
+            write_status(ctx, obj, &status, &new).await?;
+            return Ok(Action::requeue(t.pending_period * 6));
+        }
+    };
+    let render = |version: &str| manifests::render(ctx.kind, version, &ctx.opts.registry, &config_of(obj)).map_err(|e| e.to_string());
+    match step {
+        Step::Install { version, clean_first } => {
+            // Installing starts from Initializing (or Reinitializing) as TKEStack shows it.
+            let mut current = status.clone();
+            if matches!(current.phase(), "" | lifecycle::PENDING) {
+                let initializing = Status { phase: Some(lifecycle::INITIALIZING.into()), reason: None, ..current.clone() };
+                write_status(ctx, obj, &current, &initializing).await?;
+                current = initializing;
+            }
+            let result = match render(&version) {
+                Ok(objects) => {
+                    if clean_first {
+                        let _ = uninstall(&client, &objects).await;
+                    }
+                    install(&client, &objects, ctx.kind).await
+                }
+                Err(e) => Err(e),
+            };
+            let new = lifecycle::installed(&current, result, Utc::now(), t);
+            if new.phase() == lifecycle::CHECKING {
+                ctx.checking_since.lock().unwrap_or_else(|e| e.into_inner()).insert(uid, Utc::now());
+            }
+            write_status(ctx, obj, &current, &new).await?;
+            Ok(Action::requeue(match new.phase() {
+                lifecycle::CHECKING => t.check_interval,
+                lifecycle::REINITIALIZING => t.retry_delay,
+                _ => t.health_period,
+            }))
+        }
+        Step::Upgrade { version } => {
+            let mut current = status.clone();
+            if current.phase() != lifecycle::UPGRADING {
+                let upgrading = Status { phase: Some(lifecycle::UPGRADING.into()), reason: None, ..current.clone() };
+                write_status(ctx, obj, &current, &upgrading).await?;
+                current = upgrading;
+            }
+            let result = match render(&version) {
+                Ok(objects) => install(&client, &objects, ctx.kind).await,
+                Err(e) => Err(e),
+            };
+            let new = lifecycle::upgraded(&current, ctx.kind, &version, result);
+            if new.phase() == lifecycle::CHECKING {
+                ctx.checking_since.lock().unwrap_or_else(|e| e.into_inner()).insert(uid, Utc::now());
+            }
+            write_status(ctx, obj, &current, &new).await?;
+            Ok(Action::requeue(if new.phase() == lifecycle::CHECKING { t.check_interval } else { t.health_period }))
+        }
+        Step::Check => {
+            let version = if status.phase() == lifecycle::CHECKING { target.clone() } else { status.version.clone().unwrap_or_else(|| target.clone()) };
+            let healthy = match render(&version) {
+                Ok(objects) => available(&client, &manifests::workloads(&objects)).await,
+                Err(e) => Err(e),
+            };
+            let since = *ctx.checking_since.lock().unwrap_or_else(|e| e.into_inner()).entry(uid.clone()).or_insert_with(Utc::now);
+            let (new, again) = lifecycle::checked(&status, ctx.kind, &version, healthy, since, Utc::now(), t);
+            if new.phase() != lifecycle::CHECKING {
+                ctx.checking_since.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
+            }
+            write_status(ctx, obj, &status, &new).await?;
+            Ok(Action::requeue(again))
+        }
+        Step::Wait { after } => Ok(Action::requeue(after)),
+        Step::Idle => Ok(Action::await_change()),
+    }
+}
+
+async fn cleanup(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
+    let cluster = cluster_of(obj);
+    let status = status_of(obj);
+    let version = status.version.clone().unwrap_or_else(|| target_version(obj, ctx.kind));
+    match ctx.clusters.access(&cluster).await {
+        ClusterAccess::Gone => {
+            tracing::info!(kind = ctx.kind, cluster, "the cluster is gone; nothing to uninstall");
+            Ok(Action::await_change())
+        }
+        ClusterAccess::NotReady(why) if status.phase() == lifecycle::PENDING || status.phase().is_empty() => {
+            // Never installed: nothing to remove.
+            tracing::info!(kind = ctx.kind, cluster, why, "add-on was never installed");
+            Ok(Action::await_change())
+        }
+        ClusterAccess::NotReady(why) => Err(Error::Cluster(format!("cannot uninstall from cluster {cluster} yet: {why}"))),
+        ClusterAccess::Ready(client) => {
+            let objects = manifests::render(ctx.kind, &version, &ctx.opts.registry, &config_of(obj)).map_err(|e| Error::Cluster(e.to_string()))?;
+            uninstall(&client, &objects).await.map_err(Error::Cluster)?;
+            tracing::info!(kind = ctx.kind, name = obj.metadata.name.as_deref().unwrap_or(""), cluster, "add-on uninstalled");
+            Ok(Action::await_change())
+        }
+    }
+}
+
+/// The API of one manifest object in the cluster.
+async fn api_for(client: &Client, obj: &Value) -> Result<Api<DynamicObject>, String> {
+    let api_version = obj["apiVersion"].as_str().unwrap_or_default();
+    let kind = obj["kind"].as_str().unwrap_or_default();
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let (ar, caps) = discovery::pinned_kind(client, &GroupVersionKind::gvk(group, version, kind)).await.map_err(|e| format!("the cluster does not serve {kind} {api_version}: {e}"))?;
+    Ok(match caps.scope {
+        Scope::Namespaced => Api::namespaced_with(client.clone(), obj["metadata"]["namespace"].as_str().unwrap_or("default"), &ar),
+        Scope::Cluster => Api::all_with(client.clone(), &ar),
+    })
+}
+
+/// Server-side applies every object in order, owning its fields as `tke-addon-<kind>`.
+async fn install(client: &Client, objects: &[Value], kind: &str) -> Result<(), String> {
+    let params = PatchParams::apply(&format!("tke-addon-{}", kind.to_ascii_lowercase())).force();
+    for obj in objects {
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+        let api = api_for(client, obj).await?;
+        api.patch(name, &params, &Patch::Apply(obj)).await.map_err(|e| format!("applying {} {name}: {}", obj["kind"].as_str().unwrap_or(""), describe(&e)))?;
+    }
+    Ok(())
+}
+
+/// Deletes the objects in reverse order (workloads before what they use); absent ones are fine.
+async fn uninstall(client: &Client, objects: &[Value]) -> Result<(), String> {
+    for obj in objects.iter().rev() {
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+        let api = match api_for(client, obj).await {
+            Ok(a) => a,
+            // A kind the cluster no longer serves has no objects left to delete.
+            Err(_) => continue,
+        };
+        match api.delete(name, &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(format!("deleting {} {name}: {}", obj["kind"].as_str().unwrap_or(""), describe(&e))),
+        }
+    }
+    Ok(())
+}
+
+/// Ok when every workload has all its replicas available; else which one is not.
+async fn available(client: &Client, workloads: &[(String, String, String)]) -> Result<(), String> {
+    for (kind, ns, name) in workloads {
+        let gvk = GroupVersionKind::gvk("apps", "v1", kind);
+        let ar = ApiResource::from_gvk(&gvk);
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+        let obj = match api.get(name).await {
+            Ok(o) => o,
+            Err(kube::Error::Api(s)) if s.code == 404 => return Err(format!("{kind} {ns}/{name} is missing")),
+            Err(e) => return Err(format!("reading {kind} {ns}/{name}: {}", describe(&e))),
+        };
+        let spec = &obj.data["spec"];
+        let st = &obj.data["status"];
+        let n = |v: &Value| v.as_i64().unwrap_or(0);
+        let generation = obj.metadata.generation.unwrap_or(0);
+        if n(&st["observedGeneration"]) < generation && kind != "StatefulSet" {
+            return Err(format!("{kind} {ns}/{name} has not caught up with its latest spec"));
+        }
+        let (ready, want) = match kind.as_str() {
+            "Deployment" => (n(&st["availableReplicas"]), spec["replicas"].as_i64().unwrap_or(1)),
+            "StatefulSet" => (n(&st["readyReplicas"]), spec["replicas"].as_i64().unwrap_or(1)),
+            _ => (n(&st["numberAvailable"]), n(&st["desiredNumberScheduled"])),
+        };
+        if ready < want {
+            return Err(format!("{kind} {ns}/{name}: {ready} of {want} available"));
+        }
+    }
+    Ok(())
+}
+
+fn describe(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("{} ({})", s.message, s.reason),
+        e => e.to_string(),
+    }
+}

@@ -1,0 +1,10 @@
+//! Add-ons of business clusters (TKEStack's CronHPA, CSIOperator, GPUManager, Helm, IPAM, LBCF,
+//! LogCollector, PersistentEvent, Prometheus, TappController, VolumeDecorator): the manifests of
+//! each version, embedded in the binary ([`manifests`]), the lifecycle every add-on goes through
+//! ([`lifecycle`]), and the controllers that drive it ([`controller`]).
+
+pub mod controller;
+pub mod lifecycle;
+pub mod manifests;
+
+pub use controller::{ClusterAccess, ClusterClients, Options, run};
