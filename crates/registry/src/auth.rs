@@ -35,6 +35,26 @@ pub struct AuthConfig {
 }
 
 impl AuthConfig {
+    /// Token auth with the given credential check and policy, a random signing key and
+    /// TKEStack's service and issuer names.
+    pub fn new(
+        authenticator: Arc<dyn Authenticator>,
+        authorizer: Arc<dyn Authorizer>,
+    ) -> AuthConfig {
+        let mut key = vec![0u8; 32];
+        rand::Rng::fill(&mut rand::rng(), &mut key[..]);
+        AuthConfig {
+            realm: None,
+            scheme: "https".into(),
+            service: "tke".into(),
+            issuer: "tke-registry-token-issuer".into(),
+            signing_key: key,
+            token_ttl: Duration::from_secs(3600),
+            authenticator,
+            authorizer,
+        }
+    }
+
     /// Token auth with one admin (`password_hash` from [`hash_password`]), a random signing key
     /// and repositories under `public` prefixes pullable anonymously.
     pub fn with_admin(
@@ -44,23 +64,15 @@ impl AuthConfig {
     ) -> Result<AuthConfig> {
         PasswordHash::new(password_hash)
             .map_err(|e| Error::new(Code::Unknown, format!("admin password hash: {e}")))?;
-        let mut key = vec![0u8; 32];
-        rand::Rng::fill(&mut rand::rng(), &mut key[..]);
-        Ok(AuthConfig {
-            realm: None,
-            scheme: "https".into(),
-            service: "tke".into(),
-            issuer: "tke-registry-token-issuer".into(),
-            signing_key: key,
-            token_ttl: Duration::from_secs(3600),
-            authenticator: Arc::new(AdminAuthenticator {
+        Ok(AuthConfig::new(
+            Arc::new(AdminAuthenticator {
                 username: username.into(),
                 password_hash: password_hash.into(),
             }),
-            authorizer: Arc::new(DefaultPolicy {
+            Arc::new(DefaultPolicy {
                 public_prefixes: public,
             }),
-        })
+        ))
     }
 }
 
@@ -81,6 +93,8 @@ pub fn hash_password(password: &str) -> Result<String> {
 pub struct Identity {
     pub name: String,
     pub admin: bool,
+    /// The user's tenant; `None` for the default tenant.
+    pub tenant: Option<String>,
 }
 
 /// Checks Basic credentials. The platform's auth component plugs in here (TokenReview, so API
@@ -94,7 +108,9 @@ pub trait Authenticator: Send + Sync + 'static {
 /// Decides which of the requested actions a caller gets on a resource.
 #[async_trait::async_trait]
 pub trait Authorizer: Send + Sync + 'static {
-    async fn grant(&self, who: Option<&Identity>, requested: &Access) -> Vec<String>;
+    /// `tenant` is the tenant the request was made to (empty when the registry has no
+    /// tenancy); `requested.name` is the repository as the client names it.
+    async fn grant(&self, who: Option<&Identity>, tenant: &str, requested: &Access) -> Vec<String>;
 }
 
 /// The configured admin, password checked against an argon2 hash.
@@ -123,7 +139,54 @@ impl Authenticator for AdminAuthenticator {
         Ok(ok.then(|| Identity {
             name: username.to_string(),
             admin: true,
+            tenant: None,
         }))
+    }
+}
+
+/// A fixed set of users with argon2-hashed passwords (the configured admin and service
+/// accounts, until the platform's auth component answers instead).
+#[derive(Default)]
+pub struct StaticUsers {
+    users: std::collections::HashMap<String, (String, Identity)>,
+}
+
+impl StaticUsers {
+    pub fn new() -> StaticUsers {
+        StaticUsers::default()
+    }
+
+    /// Adds a user; `password_hash` comes from [`hash_password`].
+    pub fn add(&mut self, identity: Identity, password_hash: &str) -> Result<()> {
+        PasswordHash::new(password_hash).map_err(|e| {
+            Error::new(
+                Code::Unknown,
+                format!("password hash of {}: {e}", identity.name),
+            )
+        })?;
+        self.users
+            .insert(identity.name.clone(), (password_hash.to_string(), identity));
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Authenticator for StaticUsers {
+    async fn authenticate(&self, username: &str, password: &str) -> Result<Option<Identity>> {
+        let Some((hash, identity)) = self.users.get(username) else {
+            return Ok(None);
+        };
+        let (hash, password) = (hash.clone(), password.to_string());
+        let ok = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash).is_ok_and(|h| {
+                argon2::Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
+        })
+        .await
+        .unwrap_or(false);
+        Ok(ok.then(|| identity.clone()))
     }
 }
 
@@ -135,7 +198,12 @@ pub struct DefaultPolicy {
 
 #[async_trait::async_trait]
 impl Authorizer for DefaultPolicy {
-    async fn grant(&self, who: Option<&Identity>, requested: &Access) -> Vec<String> {
+    async fn grant(
+        &self,
+        who: Option<&Identity>,
+        _tenant: &str,
+        requested: &Access,
+    ) -> Vec<String> {
         let allowed: &[&str] = match (who, requested.kind.as_str()) {
             (Some(id), _) if id.admin => &["pull", "push", "delete", "*"],
             (Some(_), "repository") => &["pull", "push"],
@@ -202,6 +270,17 @@ struct Claims {
     iat: u64,
     jti: String,
     access: Vec<Access>,
+    /// The tenant the token was issued for: it is valid on that tenant's host only.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    tenant: String,
+}
+
+/// What a valid bearer token says.
+#[derive(Debug, Clone)]
+pub(crate) struct Token {
+    /// The user it was issued to; empty for anonymous callers.
+    pub subject: String,
+    pub access: Vec<Access>,
 }
 
 /// The realm's absolute URL for a request.
@@ -252,8 +331,8 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Check the request's bearer token; `Ok(accesses)` if it is valid for this service.
-pub(crate) fn verify(cfg: &AuthConfig, headers: &HeaderMap) -> Option<Vec<Access>> {
+/// Check the request's bearer token: valid for this service and issued for `tenant`.
+pub(crate) fn verify(cfg: &AuthConfig, headers: &HeaderMap, tenant: &str) -> Option<Token> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let token = value
         .strip_prefix("Bearer ")
@@ -269,7 +348,10 @@ pub(crate) fn verify(cfg: &AuthConfig, headers: &HeaderMap) -> Option<Vec<Access
         &validation,
     )
     .ok()?;
-    Some(data.claims.access)
+    (data.claims.tenant == tenant).then_some(Token {
+        subject: data.claims.sub,
+        access: data.claims.access,
+    })
 }
 
 /// Whether `granted` covers `action` on `kind:name` (`*` covers everything).
@@ -280,18 +362,30 @@ pub(crate) fn covers(granted: &[Access], kind: &str, name: &str, action: &str) -
 }
 
 /// `GET /registry/auth?service=..&scope=..[&scope=..]` with optional Basic credentials.
+///
+/// `tenant` is the tenant of the request's host ("" without tenancy). With tenancy, a request
+/// without scopes is a `docker login` and needs valid credentials of an
+/// administrator or of a user of that tenant.
 pub(crate) async fn token_endpoint(
     cfg: &AuthConfig,
+    tenant: &str,
+    tenancy: Option<&crate::tenancy::Tenancy>,
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Response {
-    match issue(cfg, query, headers).await {
+    match issue(cfg, tenant, tenancy, query, headers).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn issue(cfg: &AuthConfig, query: Option<&str>, headers: &HeaderMap) -> Result<Response> {
+async fn issue(
+    cfg: &AuthConfig,
+    tenant: &str,
+    tenancy: Option<&crate::tenancy::Tenancy>,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Response> {
     let mut scopes = Vec::new();
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match k.as_ref() {
@@ -316,9 +410,22 @@ async fn issue(cfg: &AuthConfig, query: Option<&str>, headers: &HeaderMap) -> Re
         },
         None => None,
     };
+    if let Some(tenancy) = tenancy
+        && scopes.is_empty()
+    {
+        let member = who.as_ref().is_some_and(|id| {
+            id.admin || id.tenant.as_deref().unwrap_or(&tenancy.default_tenant) == tenant
+        });
+        if !member {
+            return Err(
+                Error::new(Code::Unauthorized, "log in with an account of this tenant")
+                    .header(header::WWW_AUTHENTICATE, "Basic realm=\"registry\""),
+            );
+        }
+    }
     let mut access = Vec::new();
     for requested in &scopes {
-        let actions = cfg.authorizer.grant(who.as_ref(), requested).await;
+        let actions = cfg.authorizer.grant(who.as_ref(), tenant, requested).await;
         access.push(Access {
             kind: requested.kind.clone(),
             name: requested.name.clone(),
@@ -335,6 +442,7 @@ async fn issue(cfg: &AuthConfig, query: Option<&str>, headers: &HeaderMap) -> Re
         iat,
         jti: uuid::Uuid::new_v4().to_string(),
         access,
+        tenant: tenant.to_string(),
     };
     let token = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
@@ -416,16 +524,21 @@ mod tests {
             actions: vec!["pull".into(), "push".into()],
         };
         assert_eq!(
-            p.grant(None, &pull_push("library/nginx")).await,
+            p.grant(None, "", &pull_push("library/nginx")).await,
             vec!["pull"]
         );
-        assert!(p.grant(None, &pull_push("libraryx/nginx")).await.is_empty());
+        assert!(
+            p.grant(None, "", &pull_push("libraryx/nginx"))
+                .await
+                .is_empty()
+        );
         let admin = Identity {
             name: "admin".into(),
             admin: true,
+            tenant: None,
         };
         assert_eq!(
-            p.grant(Some(&admin), &pull_push("a/b")).await,
+            p.grant(Some(&admin), "", &pull_push("a/b")).await,
             vec!["pull", "push"]
         );
         let catalog = Access {
@@ -436,8 +549,9 @@ mod tests {
         let user = Identity {
             name: "u".into(),
             admin: false,
+            tenant: None,
         };
-        assert!(p.grant(Some(&user), &catalog).await.is_empty());
+        assert!(p.grant(Some(&user), "", &catalog).await.is_empty());
     }
 
     #[tokio::test]

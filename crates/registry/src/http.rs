@@ -5,9 +5,11 @@
 use crate::auth::{self, Access, AuthConfig};
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Code, Error, Result};
+use crate::events::{Action, Event, EventSink};
 use crate::manifest::{self, Manifest};
 use crate::names;
 use crate::store::Store;
+use crate::tenancy::Tenancy;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +22,84 @@ pub(crate) struct App {
     pub store: Store,
     pub auth: Option<AuthConfig>,
     pub read_only: bool,
+    pub tenancy: Option<Tenancy>,
+    pub events: Option<Arc<dyn EventSink>>,
+}
+
+/// A repository of a request: the name the client uses (in URLs, bodies and headers) and the
+/// tenant-qualified name its content is stored under.
+struct Repo {
+    name: String,
+    key: String,
+    namespace: String,
+    path: String,
+}
+
+/// Who is asking, for events.
+struct Caller {
+    tenant: String,
+    user: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl App {
+    /// The tenant of a request ("" without tenancy).
+    fn tenant(&self, headers: &HeaderMap) -> Result<String> {
+        match &self.tenancy {
+            Some(t) => t.tenant_of_host(headers.get(header::HOST).and_then(|h| h.to_str().ok())),
+            None => Ok(String::new()),
+        }
+    }
+
+    fn repo(&self, tenant: &str, name: &str) -> Result<Repo> {
+        let (key, namespace, path) = match &self.tenancy {
+            Some(t) => {
+                let (ns, path) = t.split(name)?;
+                (t.stored_name(tenant, name)?, ns, path)
+            }
+            None => {
+                let (ns, path) = name.split_once('/').unwrap_or(("", name));
+                (name.to_string(), ns, path)
+            }
+        };
+        Ok(Repo {
+            name: name.to_string(),
+            key,
+            namespace: namespace.to_string(),
+            path: path.to_string(),
+        })
+    }
+
+    /// Reports an event on the manifest `(digest, media type, size)` of `repo`.
+    fn emit(
+        &self,
+        caller: &Caller,
+        repo: &Repo,
+        action: Action,
+        tag: Option<String>,
+        manifest: (&Digest, &str, u64),
+    ) {
+        let (digest, media_type, size) = manifest;
+        let Some(sink) = &self.events else { return };
+        let tenant = match &self.tenancy {
+            Some(t) => t.owner(&caller.tenant, &repo.namespace).to_string(),
+            None => String::new(),
+        };
+        sink.notify(Event {
+            action,
+            tenant,
+            repository: repo.name.clone(),
+            namespace: repo.namespace.clone(),
+            name: repo.path.clone(),
+            tag,
+            digest: digest.to_string(),
+            media_type: media_type.to_string(),
+            size,
+            user: caller.user.clone(),
+            user_agent: caller.user_agent.clone(),
+            time: std::time::SystemTime::now(),
+        });
+    }
 }
 
 #[derive(Debug)]
@@ -109,8 +189,21 @@ pub(crate) async fn v2(State(app): State<Arc<App>>, req: Request) -> Response {
 
 /// `/registry/auth`.
 pub(crate) async fn token(State(app): State<Arc<App>>, req: Request) -> Response {
+    let tenant = match app.tenant(req.headers()) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
     match &app.auth {
-        Some(cfg) => auth::token_endpoint(cfg, req.uri().query(), req.headers()).await,
+        Some(cfg) => {
+            auth::token_endpoint(
+                cfg,
+                &tenant,
+                app.tenancy.as_ref(),
+                req.uri().query(),
+                req.headers(),
+            )
+            .await
+        }
         None => {
             Error::new(Code::Unsupported, "token authentication is not enabled").into_response()
         }
@@ -165,14 +258,16 @@ async fn dispatch(app: &App, req: Request) -> Result<Response> {
         .to_string();
     let route = parse_route(&path)?;
     let method = req.method().clone();
+    let tenant = app.tenant(req.headers())?;
     let mut granted = None;
+    let mut user = None;
     if let Some(cfg) = &app.auth {
-        let Some(accesses) = auth::verify(cfg, req.headers()) else {
+        let Some(token) = auth::verify(cfg, req.headers(), &tenant) else {
             let needed = needed_access(&method, &route).map(|(a, _)| a);
             return Err(auth::challenge(cfg, req.headers(), needed.as_ref(), None));
         };
         if let Some((needed, action)) = needed_access(&method, &route)
-            && !auth::covers(&accesses, &needed.kind, &needed.name, action)
+            && !auth::covers(&token.access, &needed.kind, &needed.name, action)
         {
             return Err(auth::challenge(
                 cfg,
@@ -181,8 +276,19 @@ async fn dispatch(app: &App, req: Request) -> Result<Response> {
                 Some("insufficient_scope"),
             ));
         }
-        granted = Some(accesses);
+        granted = Some(token.access);
+        user = Some(token.subject).filter(|s| !s.is_empty());
     }
+    let caller = Caller {
+        tenant,
+        user,
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    };
+    let repo = |name: &str| app.repo(&caller.tenant, name);
     let writes = !matches!(method, Method::GET | Method::HEAD);
     if app.read_only && writes && !matches!(route, Route::Base) {
         return Err(Error::new(
@@ -193,38 +299,49 @@ async fn dispatch(app: &App, req: Request) -> Result<Response> {
     let head = method == Method::HEAD;
     match (route, method) {
         (Route::Base, Method::GET | Method::HEAD) => Ok(json_response(StatusCode::OK, "{}", head)),
-        (Route::Catalog, Method::GET) => catalog(app, req.uri().query()).await,
-        (Route::Tags(name), Method::GET) => tags(app, &name, req.uri().query()).await,
+        (Route::Catalog, Method::GET) => catalog(app, &caller.tenant, req.uri().query()).await,
+        (Route::Tags(name), Method::GET) => tags(app, &repo(&name)?, req.uri().query()).await,
         (Route::Manifest(name, r), Method::GET | Method::HEAD) => {
-            get_manifest(app, &name, &r, head).await
+            get_manifest(app, &caller, &repo(&name)?, &r, head).await
         }
-        (Route::Manifest(name, r), Method::PUT) => put_manifest(app, &name, &r, req).await,
-        (Route::Manifest(name, r), Method::DELETE) => delete_manifest(app, &name, &r).await,
+        (Route::Manifest(name, r), Method::PUT) => {
+            put_manifest(app, &caller, &repo(&name)?, &r, req).await
+        }
+        (Route::Manifest(name, r), Method::DELETE) => {
+            delete_manifest(app, &caller, &repo(&name)?, &r).await
+        }
         (Route::Blob(name, d), Method::GET | Method::HEAD) => {
-            get_blob(app, &name, &parse_digest(&d)?, req.headers(), head).await
+            get_blob(app, &repo(&name)?, &parse_digest(&d)?, req.headers(), head).await
         }
         (Route::Blob(name, d), Method::DELETE) => {
-            if app.store.unlink_blob(&name, &parse_digest(&d)?).await? {
+            if app
+                .store
+                .unlink_blob(&repo(&name)?.key, &parse_digest(&d)?)
+                .await?
+            {
                 Ok(empty(StatusCode::ACCEPTED))
             } else {
                 Err(Error::new(Code::BlobUnknown, "blob unknown to registry"))
             }
         }
         (Route::UploadStart(name), Method::POST) => {
-            start_upload(app, &name, req, granted.as_deref()).await
+            start_upload(app, &caller.tenant, &repo(&name)?, req, granted.as_deref()).await
         }
         (Route::Upload(name, id), Method::GET) => {
-            let size = app.store.upload_status(&name, &id).await?;
-            Ok(upload_accepted(&name, &id, size, StatusCode::NO_CONTENT))
+            let r = repo(&name)?;
+            let size = app.store.upload_status(&r.key, &id).await?;
+            Ok(upload_accepted(&r.name, &id, size, StatusCode::NO_CONTENT))
         }
-        (Route::Upload(name, id), Method::PATCH) => patch_upload(app, &name, &id, req).await,
-        (Route::Upload(name, id), Method::PUT) => finish_upload(app, &name, &id, req).await,
+        (Route::Upload(name, id), Method::PATCH) => {
+            patch_upload(app, &repo(&name)?, &id, req).await
+        }
+        (Route::Upload(name, id), Method::PUT) => finish_upload(app, &repo(&name)?, &id, req).await,
         (Route::Upload(name, id), Method::DELETE) => {
-            app.store.cancel_upload(&name, &id).await?;
+            app.store.cancel_upload(&repo(&name)?.key, &id).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
         (Route::Referrers(name, d), Method::GET) => {
-            referrers(app, &name, &parse_digest(&d)?, req.uri().query()).await
+            referrers(app, &repo(&name)?, &parse_digest(&d)?, req.uri().query()).await
         }
         _ => Err(Error::new(
             Code::Unsupported,
@@ -288,8 +405,17 @@ fn paginate(all: Vec<String>, query: Option<&str>, base: &str) -> (Vec<String>, 
     (rest, link)
 }
 
-async fn catalog(app: &App, query: Option<&str>) -> Result<Response> {
-    let (repos, link) = paginate(app.store.repositories().await?, query, "/v2/_catalog");
+async fn catalog(app: &App, tenant: &str, query: Option<&str>) -> Result<Response> {
+    let mut all = app.store.repositories().await?;
+    if let Some(t) = &app.tenancy {
+        // Each tenant's catalog holds its own repositories and the shared ones, as it names them.
+        all = all
+            .iter()
+            .filter_map(|stored| t.visible_name(tenant, stored))
+            .collect();
+        all.sort();
+    }
+    let (repos, link) = paginate(all, query, "/v2/_catalog");
     let mut r = json_response(
         StatusCode::OK,
         &serde_json::json!({ "repositories": repos }).to_string(),
@@ -301,9 +427,10 @@ async fn catalog(app: &App, query: Option<&str>) -> Result<Response> {
     Ok(r)
 }
 
-async fn tags(app: &App, name: &str, query: Option<&str>) -> Result<Response> {
+async fn tags(app: &App, repo: &Repo, query: Option<&str>) -> Result<Response> {
+    let name = repo.name.as_str();
     let all =
-        app.store.tags(name).await?.ok_or_else(|| {
+        app.store.tags(&repo.key).await?.ok_or_else(|| {
             Error::new(Code::NameUnknown, "repository name not known to registry")
         })?;
     let (tags, link) = paginate(all, query, &format!("/v2/{name}/tags/list"));
@@ -339,13 +466,34 @@ async fn resolve(app: &App, name: &str, reference: &str) -> Result<Digest> {
         .ok_or_else(unknown)
 }
 
-async fn get_manifest(app: &App, name: &str, reference: &str, head: bool) -> Result<Response> {
+async fn get_manifest(
+    app: &App,
+    caller: &Caller,
+    repo: &Repo,
+    reference: &str,
+    head: bool,
+) -> Result<Response> {
+    let name = repo.key.as_str();
     let d = resolve(app, name, reference).await?;
     let (media_type, bytes) = app.store.get_manifest(name, &d).await?.ok_or_else(|| {
         Error::new(Code::ManifestUnknown, "manifest unknown")
             .detail(serde_json::json!({ "reference": reference }))
     })?;
     let len = bytes.len();
+    if !head && app.events.is_some() {
+        let tag = if reference.contains(':') {
+            tag_of(app, name, &d).await
+        } else {
+            Some(reference.to_string())
+        };
+        app.emit(
+            caller,
+            repo,
+            Action::Pull,
+            tag,
+            (&d, &media_type, len as u64),
+        );
+    }
     let mut r = Response::new(if head {
         Body::empty()
     } else {
@@ -358,7 +506,24 @@ async fn get_manifest(app: &App, name: &str, reference: &str, head: bool) -> Res
     Ok(r)
 }
 
-async fn put_manifest(app: &App, name: &str, reference: &str, req: Request) -> Result<Response> {
+/// A tag of `repo` pointing at `d`, if any (the first in order).
+async fn tag_of(app: &App, repo: &str, d: &Digest) -> Option<String> {
+    for tag in app.store.tags(repo).await.ok()??.into_iter() {
+        if app.store.resolve_tag(repo, &tag).await.ok()?.as_ref() == Some(d) {
+            return Some(tag);
+        }
+    }
+    None
+}
+
+async fn put_manifest(
+    app: &App,
+    caller: &Caller,
+    repo: &Repo,
+    reference: &str,
+    req: Request,
+) -> Result<Response> {
+    let name = repo.key.as_str();
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -422,11 +587,18 @@ async fn put_manifest(app: &App, name: &str, reference: &str, req: Request) -> R
         app.store.set_tag(name, tag, &digest).await?;
     }
     tracing::info!(repository = name, reference, digest = %digest, "manifest pushed");
+    app.emit(
+        caller,
+        repo,
+        Action::Push,
+        tag.map(str::to_string),
+        (&digest, &m.media_type, size as u64),
+    );
     let mut r = empty(StatusCode::CREATED);
     set(
         &mut r,
         header::LOCATION,
-        &format!("/v2/{name}/manifests/{digest}"),
+        &format!("/v2/{}/manifests/{digest}", repo.name),
     );
     set(&mut r, "docker-content-digest", &digest.to_string());
     if let Some(s) = &m.subject {
@@ -435,17 +607,41 @@ async fn put_manifest(app: &App, name: &str, reference: &str, req: Request) -> R
     Ok(r)
 }
 
-async fn delete_manifest(app: &App, name: &str, reference: &str) -> Result<Response> {
+async fn delete_manifest(
+    app: &App,
+    caller: &Caller,
+    repo: &Repo,
+    reference: &str,
+) -> Result<Response> {
+    let name = repo.key.as_str();
     let unknown = || {
         Error::new(Code::ManifestUnknown, "manifest unknown")
             .detail(serde_json::json!({ "reference": reference }))
     };
     if !reference.contains(':') {
         // Deleting a tag removes the tag only; the manifest stays addressable by digest.
-        return if names::valid_tag(reference) && app.store.delete_tag(name, reference).await? {
-            Ok(empty(StatusCode::ACCEPTED))
+        let target = if names::valid_tag(reference) {
+            app.store.resolve_tag(name, reference).await?
         } else {
-            Err(unknown())
+            None
+        };
+        return match target {
+            Some(d) if app.store.delete_tag(name, reference).await? => {
+                let media_type = app
+                    .store
+                    .manifest_media_type(name, &d)
+                    .await?
+                    .unwrap_or_default();
+                app.emit(
+                    caller,
+                    repo,
+                    Action::Delete,
+                    Some(reference.to_string()),
+                    (&d, &media_type, 0),
+                );
+                Ok(empty(StatusCode::ACCEPTED))
+            }
+            _ => Err(unknown()),
         };
     }
     let d = parse_digest(reference)?;
@@ -458,6 +654,13 @@ async fn delete_manifest(app: &App, name: &str, reference: &str) -> Result<Respo
         app.store.remove_referrer(name, &subject, &d).await?;
     }
     app.store.delete_manifest(name, &d).await?;
+    app.emit(
+        caller,
+        repo,
+        Action::Delete,
+        None,
+        (&d, &media_type, bytes.len() as u64),
+    );
     Ok(empty(StatusCode::ACCEPTED))
 }
 
@@ -488,12 +691,12 @@ fn parse_range(value: &str, size: u64) -> Option<(u64, u64)> {
 
 async fn get_blob(
     app: &App,
-    name: &str,
+    repo: &Repo,
     d: &Digest,
     headers: &HeaderMap,
     head: bool,
 ) -> Result<Response> {
-    let size = app.store.blob_size(name, d).await?.ok_or_else(|| {
+    let size = app.store.blob_size(&repo.key, d).await?.ok_or_else(|| {
         Error::new(Code::BlobUnknown, "blob unknown to registry")
             .detail(serde_json::json!({ "digest": d.to_string() }))
     })?;
@@ -558,34 +761,39 @@ fn blob_created(name: &str, d: &Digest) -> Response {
 
 async fn start_upload(
     app: &App,
-    name: &str,
+    tenant: &str,
+    repo: &Repo,
     req: Request,
     granted: Option<&[Access]>,
 ) -> Result<Response> {
+    let (name, key) = (repo.name.as_str(), repo.key.as_str());
     let query = req.uri().query().map(str::to_string);
     let query = query.as_deref();
     if let (Some(mount), Some(from)) = (query_param(query, "mount"), query_param(query, "from")) {
         let d = parse_digest(&mount)?;
         // Mounting needs pull on the source; without it (or without the blob) the client gets
         // an ordinary upload session, as the spec allows.
-        let may_read = names::valid_repository(&from)
+        let source = names::valid_repository(&from)
+            .then(|| app.repo(tenant, &from).ok())
+            .flatten();
+        let may_read = source.is_some()
             && granted.is_none_or(|g| auth::covers(g, "repository", &from, "pull"));
-        if may_read
-            && app.store.blob_size(&from, &d).await?.is_some()
-            && app.store.link_blob(name, &d).await?
+        if let Some(source) = source.filter(|_| may_read)
+            && app.store.blob_size(&source.key, &d).await?.is_some()
+            && app.store.link_blob(key, &d).await?
         {
             return Ok(blob_created(name, &d));
         }
     }
     if let Some(digest) = query_param(query, "digest") {
         let d = parse_digest(&digest)?;
-        let id = app.store.start_upload(name).await?;
+        let id = app.store.start_upload(key).await?;
         app.store
-            .finish_upload(name, &id, &d, Some(body_stream(req)))
+            .finish_upload(key, &id, &d, Some(body_stream(req)))
             .await?;
         return Ok(blob_created(name, &d));
     }
-    let id = app.store.start_upload(name).await?;
+    let id = app.store.start_upload(key).await?;
     Ok(upload_accepted(name, &id, 0, StatusCode::ACCEPTED))
 }
 
@@ -601,16 +809,16 @@ fn content_range_start(headers: &HeaderMap) -> Result<Option<u64>> {
     a.trim().parse().map(Some).map_err(|_| bad())
 }
 
-async fn patch_upload(app: &App, name: &str, id: &str, req: Request) -> Result<Response> {
+async fn patch_upload(app: &App, repo: &Repo, id: &str, req: Request) -> Result<Response> {
     let start = content_range_start(req.headers())?;
     let size = app
         .store
-        .append_upload(name, id, start, body_stream(req))
+        .append_upload(&repo.key, id, start, body_stream(req))
         .await?;
-    Ok(upload_accepted(name, id, size, StatusCode::ACCEPTED))
+    Ok(upload_accepted(&repo.name, id, size, StatusCode::ACCEPTED))
 }
 
-async fn finish_upload(app: &App, name: &str, id: &str, req: Request) -> Result<Response> {
+async fn finish_upload(app: &App, repo: &Repo, id: &str, req: Request) -> Result<Response> {
     let d = query_param(req.uri().query(), "digest").ok_or_else(|| {
         Error::new(
             Code::DigestInvalid,
@@ -623,17 +831,17 @@ async fn finish_upload(app: &App, name: &str, id: &str, req: Request) -> Result<
         .get(header::CONTENT_LENGTH)
         .is_none_or(|v| v.as_bytes() != b"0");
     let last = has_body.then(|| body_stream(req));
-    app.store.finish_upload(name, id, &d, last).await?;
-    Ok(blob_created(name, &d))
+    app.store.finish_upload(&repo.key, id, &d, last).await?;
+    Ok(blob_created(&repo.name, &d))
 }
 
 async fn referrers(
     app: &App,
-    name: &str,
+    repo: &Repo,
     subject: &Digest,
     query: Option<&str>,
 ) -> Result<Response> {
-    let mut list = app.store.referrers(name, subject).await?;
+    let mut list = app.store.referrers(&repo.key, subject).await?;
     let filter = query_param(query, "artifactType");
     if let Some(t) = &filter {
         list.retain(|d| d.get("artifactType").and_then(|a| a.as_str()) == Some(t.as_str()));

@@ -11,14 +11,18 @@
 pub mod auth;
 pub mod digest;
 pub mod error;
+pub mod events;
 mod http;
 pub mod manifest;
 pub mod names;
 pub mod storage;
 pub mod store;
+pub mod tenancy;
 
 pub use auth::AuthConfig;
 pub use error::{Code, Error};
+pub use events::{Event, EventSink};
+pub use tenancy::{NamespaceInfo, Namespaces, Tenancy, TenantPolicy};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +37,11 @@ pub struct Config {
     pub auth: Option<AuthConfig>,
     /// Refuse every write (maintenance mode).
     pub read_only: bool,
+    /// Tenants by host name and `{namespace}/{repository}` names; `None` serves one flat
+    /// name space.
+    pub tenancy: Option<Tenancy>,
+    /// Where manifest push, pull and delete events go.
+    pub events: Option<Arc<dyn EventSink>>,
 }
 
 impl Config {
@@ -41,6 +50,8 @@ impl Config {
             root: root.into(),
             auth: None,
             read_only: false,
+            tenancy: None,
+            events: None,
         }
     }
 }
@@ -67,12 +78,62 @@ impl Registry {
             store: store::Store::new(storage),
             auth: config.auth,
             read_only: config.read_only,
+            tenancy: config.tenancy,
+            events: config.events,
         };
         Registry { app: Arc::new(app) }
     }
 
     pub fn store(&self) -> &store::Store {
         &self.app.store
+    }
+
+    pub fn tenancy(&self) -> Option<&Tenancy> {
+        self.app.tenancy.as_ref()
+    }
+
+    /// The repositories (as clients name them, `{namespace}/{path}`) of a tenant's namespace.
+    pub async fn namespace_repositories(
+        &self,
+        tenant: &str,
+        namespace: &str,
+    ) -> Result<Vec<String>, Error> {
+        let prefix = self.namespace_key(tenant, namespace)?;
+        let strip = prefix.len() - namespace.len();
+        Ok(self
+            .app
+            .store
+            .repositories()
+            .await?
+            .into_iter()
+            .filter(|r| r.starts_with(&format!("{prefix}/")))
+            .map(|r| r[strip..].to_string())
+            .collect())
+    }
+
+    /// Removes every repository of a tenant's namespace (manifests, tags, links; the blobs
+    /// stay for garbage collection, since other repositories may share them).
+    pub async fn delete_namespace(&self, tenant: &str, namespace: &str) -> Result<(), Error> {
+        let prefix = self.namespace_key(tenant, namespace)?;
+        self.app.store.delete_repositories(&prefix).await?;
+        tracing::info!(tenant, namespace, "registry namespace content removed");
+        Ok(())
+    }
+
+    /// The stored name prefix of a namespace (`{tenant}/{namespace}`, or `{namespace}`
+    /// without tenancy).
+    fn namespace_key(&self, tenant: &str, namespace: &str) -> Result<String, Error> {
+        let key = match &self.app.tenancy {
+            Some(t) => format!("{}/{namespace}", t.owner(tenant, namespace)),
+            None => namespace.to_string(),
+        };
+        if namespace.contains('/') || !names::valid_repository(&key) {
+            return Err(Error::new(
+                Code::NameInvalid,
+                format!("invalid namespace {namespace:?}"),
+            ));
+        }
+        Ok(key)
     }
 
     /// The routes `/v2/`, `/v2/...` and `/registry/auth`.
@@ -109,7 +170,11 @@ impl LocalServer {
                 tracing::error!(error = %e, "registry server stopped");
             }
         });
-        Ok(LocalServer { addr, task: Some(task), stop: Some(stop) })
+        Ok(LocalServer {
+            addr,
+            task: Some(task),
+            stop: Some(stop),
+        })
     }
 
     /// Stops accepting and waits until every request in flight has finished, so another server

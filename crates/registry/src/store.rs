@@ -442,6 +442,14 @@ impl Store {
             .any(|e| e.name == "_manifests" || e.name == "_layers"))
     }
 
+    /// Removes the repository `prefix` and every repository under it (`prefix/...`).
+    pub async fn delete_repositories(&self, prefix: &str) -> Result<()> {
+        if !crate::names::valid_repository(prefix) {
+            return Err(Error::new(Code::NameInvalid, "invalid repository name"));
+        }
+        Ok(self.storage.delete(&format!("repos/{prefix}")).await?)
+    }
+
     /// Every repository name, sorted.
     pub async fn repositories(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
