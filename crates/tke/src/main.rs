@@ -6,6 +6,7 @@ mod cluster_actions;
 mod cluster_proxy;
 mod config;
 mod demo;
+mod registry_api;
 mod up;
 
 use clap::{Parser, Subcommand};

@@ -1,0 +1,582 @@
+//! The image registry joined to its `registry.tkestack.io/v1` objects inside `tke up`:
+//! namespace visibility for the registry's token decisions comes from Namespace objects, push,
+//! pull and delete events become Repository objects (tags, pull counts) and namespaces'
+//! `status.repoCount`, and deleting a Namespace removes its images (a finalizer holds the
+//! object until they are gone). Deleting a ChartGroup removes its Chart objects before its
+//! `chartgroup` finalizer is cleared. Everything goes through the in-process API server's
+//! stores, with tenancy applied as for any caller.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use api::registry::{chart_group, common::visibility};
+use apimachinery::{ApiError, FieldSelector, error::Reason};
+use apiserver::{
+    ApiServer, Context, UserInfo,
+    resource::ADMIN_GROUP,
+    store::{DeleteOptions, ListOptions, ResourceStore, WatchEvent, WriteOptions},
+};
+use futures::StreamExt;
+use registry::events::{Action, Event};
+use serde_json::{Value, json};
+
+/// Held on registry Namespace objects until their images are removed.
+pub const NAMESPACE_FINALIZER: &str = "registry.tkestack.io/images";
+/// Pulls by this user agent (the platform's own tools) are not counted, as in TKEStack.
+const INTERNAL_USER_AGENT: &str = "tke-registry-client";
+/// Attempts of a read-modify-write that lost an optimistic-concurrency race.
+const CONFLICT_RETRIES: usize = 8;
+
+/// The stores of the registry group.
+#[derive(Clone)]
+pub struct Stores {
+    pub namespaces: Arc<ResourceStore>,
+    pub repositories: Arc<ResourceStore>,
+    pub chart_groups: Arc<ResourceStore>,
+    pub charts: Arc<ResourceStore>,
+}
+
+impl Stores {
+    pub fn of(server: &ApiServer) -> anyhow::Result<Stores> {
+        let get = |plural: &str| {
+            server
+                .resource(api::registry::GROUP, api::registry::VERSION, plural)
+                .cloned()
+                .with_context(|| format!("the API server does not serve registry.tkestack.io/v1 {plural} (add api::registry::resources())"))
+        };
+        Ok(Stores { namespaces: get("namespaces")?, repositories: get("repositories")?, chart_groups: get("chartgroups")?, charts: get("charts")? })
+    }
+}
+
+/// The registry component acts as a platform administrator across tenants.
+fn system(namespace: Option<&str>) -> Context {
+    let user = UserInfo { name: "system:tke-registry".into(), groups: vec![ADMIN_GROUP.into()], ..Default::default() };
+    Context { user, namespace: namespace.map(str::to_string) }
+}
+
+fn selector(pairs: &[(&str, &str)]) -> Result<FieldSelector, ApiError> {
+    // Field values here are tenant ids and DNS labels or repository paths: no `,` or `=`.
+    FieldSelector::parse(&pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+}
+
+async fn list(store: &ResourceStore, ctx: &Context, pairs: &[(&str, &str)]) -> Result<Vec<Value>, ApiError> {
+    let opts = ListOptions { field_selector: selector(pairs)?, ..Default::default() };
+    store.list(ctx, &opts).await?.items.iter().map(|i| i.decode()).collect()
+}
+
+fn str_at<'a>(obj: &'a Value, path: &[&str]) -> &'a str {
+    path.iter().try_fold(obj, |v, k| v.get(k)).and_then(Value::as_str).unwrap_or("")
+}
+
+fn name_of(obj: &Value) -> &str {
+    str_at(obj, &["metadata", "name"])
+}
+
+fn deleting(obj: &Value) -> bool {
+    !str_at(obj, &["metadata", "deletionTimestamp"]).is_empty()
+}
+
+/// The live Namespace object of `tenant` named `name` in image paths.
+async fn find_namespace(stores: &Stores, tenant: &str, name: &str) -> Result<Option<Value>, ApiError> {
+    let found = list(&stores.namespaces, &system(None), &[("spec.tenantID", tenant), ("spec.name", name)]).await?;
+    Ok(found.into_iter().find(|ns| !deleting(ns)))
+}
+
+/// Namespace visibility for the registry's token decisions, read from Namespace objects.
+pub struct ApiNamespaces {
+    stores: Stores,
+}
+
+#[async_trait::async_trait]
+impl registry::Namespaces for ApiNamespaces {
+    async fn namespace(&self, tenant: &str, name: &str) -> Result<Option<registry::NamespaceInfo>, registry::Error> {
+        let ns = find_namespace(&self.stores, tenant, name)
+            .await
+            .map_err(|e| registry::Error::new(registry::Code::Unknown, format!("reading registry namespaces: {}", e.message)))?;
+        Ok(ns.map(|ns| registry::NamespaceInfo {
+            public: str_at(&ns, &["spec", "visibility"]) == visibility::PUBLIC,
+            locked: ns.pointer("/status/locked").and_then(Value::as_bool).unwrap_or(false),
+        }))
+    }
+}
+
+/// Runs `f` until it does not fail with a conflict (another writer got there first).
+async fn retry_conflicts<T, F, Fut>(mut f: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let mut last = None;
+    for _ in 0..CONFLICT_RETRIES {
+        match f().await {
+            Err(e) if e.reason == Reason::Conflict => last = Some(e),
+            other => return other,
+        }
+    }
+    Err(last.unwrap_or_else(|| ApiError::internal("retries exhausted")))
+}
+
+fn rfc3339(t: std::time::SystemTime) -> String {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Applies one registry event to the objects.
+pub async fn record(stores: &Stores, e: &Event) -> Result<(), ApiError> {
+    if e.action == Action::Pull && e.user_agent.as_deref().is_some_and(|ua| ua.starts_with(INTERNAL_USER_AGENT)) {
+        return Ok(());
+    }
+    // Only tagged manifests are repository history (an index's per-platform manifests are
+    // pushed by digest), as in TKEStack.
+    if e.tag.is_none() && e.action != Action::Delete {
+        return Ok(());
+    }
+    let Some(ns) = find_namespace(stores, &e.tenant, &e.namespace).await? else {
+        tracing::debug!(tenant = %e.tenant, namespace = %e.namespace, "registry event outside any Namespace object; not recorded");
+        return Ok(());
+    };
+    let ns_object = name_of(&ns).to_string();
+    let ctx = system(Some(&ns_object));
+    let repos = &stores.repositories;
+    let filter = [("spec.tenantID", e.tenant.as_str()), ("spec.name", e.name.as_str())];
+    let time = rfc3339(e.time);
+    // Whether this event created the repository (the namespace's count changes).
+    let created = retry_conflicts(|| async {
+        let existing = list(repos, &ctx, &filter).await?.into_iter().next();
+        let Some(mut repo) = existing else {
+            if e.action != Action::Push {
+                return Ok(false);
+            }
+            let repo = json!({
+                "apiVersion": api::registry::API_VERSION, "kind": "Repository",
+                "metadata": {"generateName": api::registry::repository::GENERATE_NAME, "namespace": ns_object},
+                "spec": {"name": e.name, "tenantID": e.tenant, "namespaceName": e.namespace,
+                         "visibility": str_at(&ns, &["spec", "visibility"])},
+                "status": {"pullCount": 0, "tags": [{"name": e.tag, "digest": e.digest, "timeCreated": time}]},
+            });
+            repos.create(&ctx, repo, &WriteOptions::default()).await?;
+            return Ok(true);
+        };
+        let status = repo.get_mut("status").filter(|s| s.is_object());
+        let mut status = status.cloned().unwrap_or_else(|| json!({}));
+        let mut tags: Vec<Value> = status.get("tags").and_then(Value::as_array).cloned().unwrap_or_default();
+        match e.action {
+            Action::Push => {
+                let tag = e.tag.as_deref().unwrap_or("");
+                tags.retain(|t| str_at(t, &["name"]) != tag);
+                tags.push(json!({"name": tag, "digest": e.digest, "timeCreated": time}));
+            }
+            Action::Pull => {
+                let count = status.get("pullCount").and_then(Value::as_i64).unwrap_or(0);
+                status["pullCount"] = json!(count + 1);
+            }
+            Action::Delete => match e.tag.as_deref() {
+                Some(tag) => tags.retain(|t| str_at(t, &["name"]) != tag),
+                None => tags.retain(|t| str_at(t, &["digest"]) != e.digest),
+            },
+        }
+        status["tags"] = Value::Array(tags);
+        repo["status"] = status;
+        let name = name_of(&repo).to_string();
+        repos.update(&ctx, &name, Some("status"), repo, &WriteOptions::default()).await.map(|_| false)
+    })
+    .await?;
+    if created {
+        update_repo_count(stores, &ns_object).await?;
+    }
+    Ok(())
+}
+
+/// Sets a Namespace's `status.repoCount` to the number of its Repository objects.
+async fn update_repo_count(stores: &Stores, ns_object: &str) -> Result<(), ApiError> {
+    retry_conflicts(|| async {
+        let count = stores.repositories.list(&system(Some(ns_object)), &ListOptions::default()).await?.items.len();
+        let mut ns = match stores.namespaces.get(&system(None), ns_object, None).await {
+            Ok(ns) => ns,
+            Err(e) if e.reason == Reason::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if ns.pointer("/status/repoCount").and_then(Value::as_i64) == Some(count as i64) {
+            return Ok(());
+        }
+        if !ns.get("status").is_some_and(Value::is_object) {
+            ns["status"] = json!({});
+        }
+        ns["status"]["repoCount"] = json!(count);
+        stores.namespaces.update(&system(None), ns_object, Some("status"), ns, &WriteOptions::default()).await.map(|_| ())
+    })
+    .await
+}
+
+/// Keeps the image-removal finalizer on a live Namespace; for a deleted one, removes its
+/// images and Repository objects, then lets it go.
+async fn reconcile_namespace(stores: &Stores, registry: &registry::Registry, name: &str) -> Result<(), ApiError> {
+    retry_conflicts(|| async {
+        let mut ns = match stores.namespaces.get(&system(None), name, None).await {
+            Ok(ns) => ns,
+            Err(e) if e.reason == Reason::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let finalizers: Vec<Value> = ns.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
+        let held = finalizers.iter().any(|f| f.as_str() == Some(NAMESPACE_FINALIZER));
+        if !deleting(&ns) {
+            if held {
+                return Ok(());
+            }
+            let mut with = finalizers;
+            with.push(json!(NAMESPACE_FINALIZER));
+            ns["metadata"]["finalizers"] = Value::Array(with);
+            return stores.namespaces.update(&system(None), name, None, ns, &WriteOptions::default()).await.map(|_| ());
+        }
+        if !held {
+            return Ok(());
+        }
+        let (tenant, ns_name) = (str_at(&ns, &["spec", "tenantID"]).to_string(), str_at(&ns, &["spec", "name"]).to_string());
+        if !ns_name.is_empty() {
+            registry.delete_namespace(&tenant, &ns_name).await.map_err(|e| ApiError::internal(format!("removing the images of namespace {ns_name}: {e}")))?;
+        }
+        let ctx = system(Some(name));
+        for repo in stores.repositories.list(&ctx, &ListOptions::default()).await?.items {
+            let repo = repo.decode()?;
+            match stores.repositories.delete(&ctx, name_of(&repo), &DeleteOptions::default()).await {
+                Ok(_) => {}
+                Err(e) if e.reason == Reason::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let rest: Vec<Value> = finalizers.into_iter().filter(|f| f.as_str() != Some(NAMESPACE_FINALIZER)).collect();
+        ns["metadata"]["finalizers"] = Value::Array(rest);
+        tracing::info!(namespace = %ns_name, %tenant, "registry namespace deleted with its images");
+        stores.namespaces.update(&system(None), name, None, ns, &WriteOptions::default()).await.map(|_| ())
+    })
+    .await
+}
+
+/// Makes a new ChartGroup `Available`; for a deleted one, removes its Chart objects and clears
+/// its `chartgroup` finalizer.
+async fn reconcile_chart_group(stores: &Stores, name: &str) -> Result<(), ApiError> {
+    retry_conflicts(|| async {
+        let mut g = match stores.chart_groups.get(&system(None), name, None).await {
+            Ok(g) => g,
+            Err(e) if e.reason == Reason::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let phase = str_at(&g, &["status", "phase"]).to_string();
+        if !deleting(&g) && phase != chart_group::phase::TERMINATING {
+            if phase == chart_group::phase::PENDING || phase.is_empty() {
+                if !g.get("status").is_some_and(Value::is_object) {
+                    g["status"] = json!({});
+                }
+                g["status"]["phase"] = json!(chart_group::phase::AVAILABLE);
+                g["status"]["lastTransitionTime"] = json!(rfc3339(std::time::SystemTime::now()));
+                return stores.chart_groups.update(&system(None), name, Some("status"), g, &WriteOptions::default()).await.map(|_| ());
+            }
+            return Ok(());
+        }
+        let finalizers: Vec<Value> = g.pointer("/spec/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
+        if !finalizers.iter().any(|f| f.as_str() == Some(chart_group::FINALIZER)) {
+            return Ok(());
+        }
+        let ctx = system(Some(name));
+        for chart in stores.charts.list(&ctx, &ListOptions::default()).await?.items {
+            let chart = chart.decode()?;
+            match stores.charts.delete(&ctx, name_of(&chart), &DeleteOptions::default()).await {
+                Ok(_) => {}
+                Err(e) if e.reason == Reason::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let rest: Vec<Value> = finalizers.into_iter().filter(|f| f.as_str() != Some(chart_group::FINALIZER)).collect();
+        g["spec"]["finalizers"] = Value::Array(rest);
+        stores.chart_groups.update(&system(None), name, Some("finalize"), g, &WriteOptions::default()).await.map(|_| ())
+    })
+    .await
+}
+
+/// Follows every object of `store` (initial ADDED events, then changes), calling `each` with
+/// the name of each added or modified object; restarts the watch when it ends.
+fn follow<F, Fut>(store: Arc<ResourceStore>, what: &'static str, each: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(String) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), ApiError>> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            match store.watch(&system(None), &ListOptions::default()).await {
+                Ok(stream) => {
+                    futures::pin_mut!(stream);
+                    while let Some(ev) = stream.next().await {
+                        let item = match ev {
+                            WatchEvent::Added(i) | WatchEvent::Modified(i) => i,
+                            WatchEvent::Error(e) => {
+                                tracing::warn!(what, error = %e.message, "watch error; restarting");
+                                break;
+                            }
+                            _ => continue,
+                        };
+                        let Ok(obj) = item.decode() else { continue };
+                        let name = name_of(&obj).to_string();
+                        if let Err(e) = each(name.clone()).await {
+                            tracing::warn!(what, name, error = %e.message, "reconcile failed; retried on the next change or restart");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(what, error = %e.message, "watch failed"),
+            }
+            // Back off before watching again (a restart replays every object, so nothing is
+            // missed).
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
+}
+
+/// The registry objects' side of the registry, running until the returned handle is dropped.
+pub struct RegistryApi {
+    pub registry: registry::Registry,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for RegistryApi {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Builds the registry from `config` with tenants ([`registry::Tenancy`]) and namespace
+/// visibility from Namespace objects (the credential check of `config.auth` is kept, its
+/// policy replaced by [`registry::TenantPolicy`]), and starts recording its events on
+/// Repository objects and the Namespace and ChartGroup deletion controllers. The server must
+/// serve `api::registry::resources()`.
+pub async fn install(server: &Arc<ApiServer>, mut config: registry::Config, tenancy: registry::Tenancy) -> anyhow::Result<RegistryApi> {
+    let stores = Stores::of(server)?;
+    let namespaces: Arc<dyn registry::Namespaces> = Arc::new(ApiNamespaces { stores: stores.clone() });
+    if let Some(auth) = config.auth.as_mut() {
+        auth.authorizer = Arc::new(registry::TenantPolicy { tenancy: tenancy.clone(), namespaces });
+    }
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    config.tenancy = Some(tenancy);
+    config.events = Some(Arc::new(events));
+    let root = config.root.clone();
+    let registry = registry::Registry::new(config).await.map_err(|e| anyhow::anyhow!("opening the registry in {}: {e}", root.display()))?;
+
+    let mut tasks = vec![];
+    let recorder = stores.clone();
+    tasks.push(tokio::spawn(async move {
+        // One event at a time, in order: a tag's push is recorded before its delete.
+        while let Some(e) = received.recv().await {
+            if let Err(err) = record(&recorder, &e).await {
+                tracing::warn!(repository = %e.repository, tenant = %e.tenant, error = %err.message, "recording a registry event failed");
+            }
+        }
+    }));
+    let (s, r) = (stores.clone(), registry.clone());
+    tasks.push(follow(stores.namespaces.clone(), "registry namespaces", move |name| {
+        let (s, r) = (s.clone(), r.clone());
+        async move { reconcile_namespace(&s, &r, &name).await }
+    }));
+    let s = stores.clone();
+    tasks.push(follow(stores.chart_groups.clone(), "chart groups", move |name| {
+        let s = s.clone();
+        async move { reconcile_chart_group(&s, &name).await }
+    }));
+    Ok(RegistryApi { registry, tasks })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apiserver::VersionInfo;
+    use storage::Store;
+
+    fn sha256(data: &[u8]) -> String {
+        registry::digest::Digest::of(registry::digest::Algorithm::Sha256, data).to_string()
+    }
+
+    /// Polls `f` until it returns `Some`, for at most 10 seconds.
+    async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(v) = f().await {
+                return v;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn user(tenant: &str, namespace: Option<&str>) -> Context {
+        Context { user: UserInfo { name: "alice".into(), groups: vec![format!("tenant:{tenant}")], ..Default::default() }, namespace: namespace.map(str::to_string) }
+    }
+
+    #[tokio::test]
+    async fn pushes_and_pulls_update_repositories_and_deleting_a_namespace_removes_its_images() {
+        let dir = std::env::temp_dir().join(format!("tke-registry-api-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("store")).expect("dir");
+        let backend: Arc<dyn Store> = Arc::new(storage::embedded::EmbeddedStore::open(&dir.join("store")).expect("open store"));
+        let server = ApiServer::new(backend, api::registry::resources(), "/registry", VersionInfo::default()).await.expect("server");
+        let stores = Stores::of(&server).expect("stores");
+
+        // A user of tenant acme creates namespace "team".
+        let ns = stores
+            .namespaces
+            .create(&user("acme", None), json!({"apiVersion": "registry.tkestack.io/v1", "kind": "Namespace", "spec": {"name": "team"}}), &WriteOptions::default())
+            .await
+            .expect("namespace")
+            .object;
+        let ns_object = name_of(&ns).to_string();
+
+        let mut config = registry::Config::new(dir.join("registry"));
+        let hash = registry::auth::hash_password("pw").expect("hash");
+        config.auth = Some(registry::AuthConfig::with_admin("admin", &hash, vec![]).expect("auth"));
+        if let Some(a) = config.auth.as_mut() {
+            a.scheme = "http".into();
+        }
+        let running = install(&server, config, registry::Tenancy::new(Some("registry.test".into()))).await.expect("install");
+        let http = registry::LocalServer::start(running.registry.router(), "127.0.0.1:0".parse().expect("addr")).await.expect("serve");
+        let base = format!("http://acme.registry.test:{}", http.addr.port());
+        let anon = reqwest::Client::builder().resolve("acme.registry.test", http.addr).build().expect("client");
+
+        // The finalizer is added, and the namespace is private: anonymous pulls get nothing.
+        eventually("the finalizer", || async {
+            let ns = stores.namespaces.get(&system(None), &ns_object, None).await.ok()?;
+            ns.pointer("/metadata/finalizers/0").filter(|f| f.as_str() == Some(NAMESPACE_FINALIZER)).map(|_| ())
+        })
+        .await;
+        let token = |scope: &'static str, login: bool| {
+            let (anon, base) = (anon.clone(), base.clone());
+            async move {
+                let mut req = anon.get(format!("{base}/registry/auth")).query(&[("service", "tke"), ("scope", scope)]);
+                if login {
+                    req = req.basic_auth("admin", Some("pw"));
+                }
+                let v: Value = req.send().await.expect("token").json().await.expect("json");
+                let t = v["token"].as_str().unwrap_or_default().to_string();
+                reqwest::Client::builder()
+                    .resolve("acme.registry.test", http_addr(&base))
+                    .default_headers([(reqwest::header::AUTHORIZATION, format!("Bearer {t}").parse().expect("header"))].into_iter().collect())
+                    .build()
+                    .expect("client")
+            }
+        };
+        let r = token("repository:team/app:pull", false).await.get(format!("{base}/v2/team/app/tags/list")).send().await.expect("tags");
+        assert_eq!(r.status(), 401);
+
+        // The administrator pushes team/app:v1 and pulls it twice.
+        let admin = token("repository:team/app:pull,push", true).await;
+        let layer = b"layer bytes".to_vec();
+        let config_blob = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
+        for blob in [&layer, &config_blob] {
+            let r = admin.post(format!("{base}/v2/team/app/blobs/uploads/?digest={}", sha256(blob))).body(blob.clone()).send().await.expect("blob");
+            assert_eq!(r.status(), 201);
+        }
+        let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config_blob), "size": config_blob.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha256(&layer), "size": layer.len()}]})
+        .to_string();
+        let media = "application/vnd.oci.image.manifest.v1+json";
+        let r = admin.put(format!("{base}/v2/team/app/manifests/v1")).header("content-type", media).body(manifest.clone()).send().await.expect("manifest");
+        assert_eq!(r.status(), 201);
+        for _ in 0..2 {
+            let r = admin.get(format!("{base}/v2/team/app/manifests/v1")).header("accept", media).send().await.expect("pull");
+            assert_eq!(r.status(), 200);
+        }
+
+        // The Repository object appears in the namespace's Kubernetes namespace, with the tag
+        // and two pulls; the namespace counts one repository. The tenant's user sees it.
+        let repo = eventually("the repository with two pulls", || async {
+            let items = list(&stores.repositories, &user("acme", Some(&ns_object)), &[("spec.name", "app")]).await.ok()?;
+            items.into_iter().find(|r| r.pointer("/status/pullCount").and_then(Value::as_i64) == Some(2))
+        })
+        .await;
+        assert_eq!(repo["spec"]["namespaceName"], "team");
+        assert_eq!(repo["spec"]["tenantID"], "acme");
+        assert_eq!(repo["status"]["tags"][0]["name"], "v1");
+        assert_eq!(repo["status"]["tags"][0]["digest"], sha256(manifest.as_bytes()).as_str());
+        assert!(repo["status"]["tags"][0]["timeCreated"].as_str().is_some_and(|t| t.ends_with('Z')));
+        eventually("repoCount 1", || async {
+            let ns = stores.namespaces.get(&system(None), &ns_object, None).await.ok()?;
+            (ns.pointer("/status/repoCount").and_then(Value::as_i64) == Some(1)).then_some(())
+        })
+        .await;
+
+        // Making the namespace Public lets anyone pull.
+        let mut ns = stores.namespaces.get(&system(None), &ns_object, None).await.expect("get");
+        ns["spec"]["visibility"] = json!("Public");
+        stores.namespaces.update(&user("acme", None), &ns_object, None, ns, &WriteOptions::default()).await.expect("update");
+        let r = token("repository:team/app:pull", false).await.get(format!("{base}/v2/team/app/manifests/v1")).header("accept", media).send().await.expect("pull");
+        assert_eq!(r.status(), 200);
+
+        // Deleting the namespace removes its images and Repository objects, then the object.
+        stores.namespaces.delete(&user("acme", None), &ns_object, &DeleteOptions::default()).await.expect("delete");
+        eventually("the namespace to go", || async {
+            match stores.namespaces.get(&system(None), &ns_object, None).await {
+                Err(e) if e.reason == Reason::NotFound => Some(()),
+                _ => None,
+            }
+        })
+        .await;
+        assert!(running.registry.namespace_repositories("acme", "team").await.expect("list").is_empty());
+        assert!(stores.repositories.list(&system(Some(&ns_object)), &ListOptions::default()).await.expect("list").items.is_empty());
+        let r = admin.get(format!("{base}/v2/team/app/tags/list")).send().await.expect("tags");
+        assert_eq!(r.status(), 404);
+
+        http.stop().await;
+        drop(running);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn http_addr(base: &str) -> std::net::SocketAddr {
+        let port = base.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        std::net::SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[tokio::test]
+    async fn deleting_a_chart_group_removes_its_charts() {
+        let dir = std::env::temp_dir().join(format!("tke-registry-api-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("store")).expect("dir");
+        let backend: Arc<dyn Store> = Arc::new(storage::embedded::EmbeddedStore::open(&dir.join("store")).expect("open store"));
+        let server = ApiServer::new(backend, api::registry::resources(), "/registry", VersionInfo::default()).await.expect("server");
+        let stores = Stores::of(&server).expect("stores");
+        let running = install(&server, registry::Config::new(dir.join("registry")), registry::Tenancy::new(None)).await.expect("install");
+        let g = stores.chart_groups.create(&user("acme", None), json!({"spec": {"name": "charts"}}), &WriteOptions::default()).await.expect("group").object;
+        let group = name_of(&g).to_string();
+        eventually("Available", || async {
+            let g = stores.chart_groups.get(&system(None), &group, None).await.ok()?;
+            (str_at(&g, &["status", "phase"]) == "Available").then_some(())
+        })
+        .await;
+        stores
+            .charts
+            .create(&user("acme", Some(&group)), json!({"spec": {"name": "nginx", "chartGroupName": "charts"}}), &WriteOptions::default())
+            .await
+            .expect("chart");
+        stores.chart_groups.delete(&user("acme", None), &group, &DeleteOptions::default()).await.expect("delete");
+        eventually("the group to go", || async {
+            match stores.chart_groups.get(&system(None), &group, None).await {
+                Err(e) if e.reason == Reason::NotFound => Some(()),
+                _ => None,
+            }
+        })
+        .await;
+        assert!(stores.charts.list(&system(Some(&group)), &ListOptions::default()).await.expect("list").items.is_empty());
+        drop(running);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
