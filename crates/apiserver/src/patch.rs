@@ -116,8 +116,24 @@ fn json_patch(original: &Value, patch: &Value) -> Result<Value, ApiError> {
         parsed.push(op);
     }
     let mut doc = original.clone();
-    json_patch::patch(&mut doc, &parsed).map_err(|e| {
-        let (name, from) = match parsed.get(e.operation) {
+    // Applied one at a time because Kubernetes' JSON patch lets `test` of `null` pass on a path
+    // that does not exist (kube-rs' finalizer helper relies on it), unlike RFC 6902's letter.
+    for (i, op) in parsed.iter().enumerate() {
+        if let json_patch::PatchOperation::Test(t) = op
+            && t.value.is_null()
+            && doc.pointer(t.path.as_str()).is_none()
+        {
+            continue;
+        }
+        json_patch::patch(&mut doc, std::slice::from_ref(op)).map_err(|e| json_patch_error(&parsed, i, e))?;
+    }
+    Ok(doc)
+}
+
+/// A failed JSON patch operation as a Status naming the operation, its path and why.
+fn json_patch_error(parsed: &[json_patch::PatchOperation], index: usize, e: json_patch::PatchError) -> ApiError {
+    {
+        let (name, from) = match parsed.get(index) {
             Some(json_patch::PatchOperation::Add(_)) => ("add", None),
             Some(json_patch::PatchOperation::Remove(_)) => ("remove", None),
             Some(json_patch::PatchOperation::Replace(_)) => ("replace", None),
@@ -140,10 +156,9 @@ fn json_patch(original: &Value, patch: &Value) -> Result<Value, ApiError> {
         };
         ApiError::new(
             Reason::Invalid,
-            format!("the server rejected our request due to an error in our request: JSON patch operation {} ({name} {:?}) failed: {why}", e.operation, e.path.to_string()),
+            format!("the server rejected our request due to an error in our request: JSON patch operation {index} ({name} {:?}) failed: {why}", e.path.to_string()),
         )
-    })?;
-    Ok(doc)
+    }
 }
 
 /// What merging a patch map into an original map produced.
@@ -358,6 +373,20 @@ mod tests {
         assert_eq!(out["spec"]["moved"], "Baremetal");
         assert!(out["spec"].get("kindCopy").is_none());
         assert_eq!(out["metadata"]["annotations"]["a/b"], "d");
+    }
+
+    #[test]
+    fn json_patch_test_of_null_passes_on_a_missing_path_as_in_kubernetes() {
+        let original = json!({"metadata": {"name": "a"}});
+        let patch = json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": ["x"]},
+        ]);
+        let out = json_patch(&original, &patch).expect("applies");
+        assert_eq!(out["metadata"]["finalizers"], json!(["x"]));
+        // A present value is still compared: null does not match it.
+        let e = json_patch(&out, &json!([{"op": "test", "path": "/metadata/finalizers", "value": null}])).expect_err("present");
+        assert!(e.message.contains("operation 0 (test"), "{}", e.message);
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod bench;
 mod cluster_actions;
 mod cluster_proxy;
 mod config;
+mod controllers;
 mod demo;
 mod registry_api;
 mod up;

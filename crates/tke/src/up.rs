@@ -68,6 +68,18 @@ pub struct UpArgs {
     /// (state in DATA_DIR/demo-cluster), to try the platform without a real cluster.
     #[arg(long, env = "TKE_DEMO", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub demo: bool,
+    /// Registry prefix of add-on images (air-gapped installations point it at their own registry).
+    #[arg(long, env = "TKE_ADDON_REGISTRY", default_value = "docker.io")]
+    pub addon_registry: String,
+    /// How often a Running add-on's workloads are checked (seconds).
+    #[arg(long, env = "TKE_ADDON_HEALTH_PERIOD_SECONDS", default_value_t = 300)]
+    pub addon_health_period_seconds: u64,
+    /// How often an add-on being installed is checked for available workloads (seconds).
+    #[arg(long, env = "TKE_ADDON_CHECK_INTERVAL_SECONDS", default_value_t = 5)]
+    pub addon_check_interval_seconds: u64,
+    /// Wait between installation attempts of an add-on (seconds).
+    #[arg(long, env = "TKE_ADDON_RETRY_DELAY_SECONDS", default_value_t = 300)]
+    pub addon_retry_delay_seconds: u64,
     /// How often history older than one interval is compacted away (seconds).
     #[arg(long, env = "TKE_COMPACTION_INTERVAL_SECONDS", default_value_t = 300)]
     pub compaction_interval_seconds: u64,
@@ -147,6 +159,28 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let kubeconfig = data_dir.join("admin.kubeconfig");
     tls::write_kubeconfig(&kubeconfig, &url, &pki.ca_cert_pem, &pki.admin_cert_pem, &pki.admin_key_pem).context("writing the admin kubeconfig")?;
 
+    // The controllers reach the API through the listener, as separate processes would.
+    let (stop_controllers, controllers_stopped) = tokio::sync::oneshot::channel::<()>();
+    let platform = crate::controllers::platform_client(&kubeconfig).await?;
+    let addon_opts = addons::Options {
+        registry: args.addon_registry.clone(),
+        timings: addons::lifecycle::Timings {
+            health_period: Duration::from_secs(args.addon_health_period_seconds.max(1)),
+            check_interval: Duration::from_secs(args.addon_check_interval_seconds.max(1)),
+            retry_delay: Duration::from_secs(args.addon_retry_delay_seconds.max(1)),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let addon_controllers = tokio::spawn(addons::run(
+        platform,
+        Arc::new(crate::controllers::InProcessClusters { server: server.clone() }),
+        addon_opts,
+        async move {
+            let _ = controllers_stopped.await;
+        },
+    ));
+
     // Kept alive until the server stops.
     let demo = if args.demo { Some(crate::demo::start(&server, &data_dir).await?) } else { None };
 
@@ -190,6 +224,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         server_for_shutdown.set_ready(false);
     };
     tls::serve(listener, server_tls, app, shutdown).await.context("serving HTTPS")?;
+    let _ = stop_controllers.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), addon_controllers).await;
     if let Some(sim) = demo {
         sim.stop().await;
     }

@@ -1,6 +1,7 @@
-//! Reaching a business cluster through the platform: `clusters/{name}/proxy` (with kubectl and a
-//! kube-rs watcher whose base URL is the proxy) and the unified proxy (`X-TKE-ClusterName`),
-//! against the real `tke up` and a simulated cluster speaking the real Kubernetes API.
+//! Managing business clusters through the platform, against the real `tke up` and simulated
+//! clusters speaking the real Kubernetes API: `clusters/{name}/proxy` (kubectl, and a kube-rs
+//! watcher whose base URL is the proxy), the unified proxy (`X-TKE-ClusterName`), the cluster
+//! actions (apply, drain, apiresources, addons), `--demo`, and the add-on lifecycle.
 
 use std::time::Duration;
 
@@ -238,4 +239,86 @@ fn demo_imports_a_simulated_cluster_that_survives_restarts() {
     assert_eq!(testkit::tke::wait_for("the demo cluster after a restart", Duration::from_secs(30), || count_nodes(&t).filter(|n| *n > 0)), 3);
     let kept = t.kubectl_ok(&["get", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-demo/proxy/api/v1/namespaces/kept"]);
     assert!(kept.contains("\"name\":\"kept\""), "{kept}");
+}
+
+/// The add-on's `status.phase`, `status.version` and `status.reason` as kubectl shows them.
+fn addon_status(t: &Tke, kind: &str, name: &str) -> (String, String, String) {
+    let out = t.kubectl(&["get", kind, name, "-o", "jsonpath={.status.phase}|{.status.version}|{.status.reason}"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut parts = text.splitn(3, '|').map(str::to_string);
+    (parts.next().unwrap_or_default(), parts.next().unwrap_or_default(), parts.next().unwrap_or_default())
+}
+
+/// Waits (deadline 60 s) until the add-on's status satisfies `done`; on timeout, fails with its
+/// last status and the end of the server's log.
+fn wait_addon(t: &Tke, kind: &str, name: &str, what: &str, done: impl Fn(&(String, String, String)) -> bool) -> (String, String, String) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = addon_status(t, kind, name);
+        if done(&s) {
+            return s;
+        }
+        if std::time::Instant::now() > deadline {
+            let log = t.log();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            panic!("timed out waiting for {what}; last status {s:?}; log:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addons_install_run_upgrade_and_uninstall_in_the_business_cluster() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let fast = ["--addon-check-interval-seconds", "1", "--addon-health-period-seconds", "1", "--addon-retry-delay-seconds", "1", "--addon-registry", "registry.example.com"];
+    let t = Tke::start_with(testkit::tke::tke_binary(), testkit::tke::Storage::Embedded, &fast);
+    let sim = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster");
+    import(&t, &sim, "cls-addons");
+
+    let addon = json!({"apiVersion": "platform.tkestack.io/v1", "kind": "CronHPA", "metadata": {"name": "cronhpa-1"}, "spec": {"clusterName": "cls-addons", "version": "v1.0.0"}});
+    let out = t.kubectl_with(&["create", "-f", "-"], &[], Some(&addon.to_string()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (phase, version, _) = wait_addon(&t, "cronhpa", "cronhpa-1", "the CronHPA add-on to run", |s| s.0 == "Running");
+    assert_eq!((phase.as_str(), version.as_str()), ("Running", "v1.0.0"));
+
+    // Its objects are in the business cluster, images from the configured registry.
+    let deployments: Api<Deployment> = Api::namespaced(sim.client(), "kube-system");
+    let d = deployments.get("tke-cronhpa-controller").await.expect("the controller's Deployment");
+    let image = d.spec.template.spec.map(|p| p.containers[0].image.clone().unwrap_or_default()).unwrap_or_default();
+    assert_eq!(image, "registry.example.com/tkestack/tke:v1.0.0");
+    let crds: Api<CustomResourceDefinition> = Api::all(sim.client());
+    crds.get("cronhpas.extensions.tkestack.io").await.expect("the CronHPA CRD");
+    let listed: serde_json::Value = serde_json::from_str(&t.kubectl_ok(&["get", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-addons/addons"])).expect("addons");
+    assert_eq!((listed["items"][0]["type"].as_str(), listed["items"][0]["phase"].as_str()), (Some("CronHPA"), Some("Running")), "{listed}");
+
+    // A new version upgrades the workload in place.
+    t.kubectl_ok(&["patch", "cronhpa", "cronhpa-1", "--type", "merge", "-p", r#"{"spec":{"version":"v1.1.0"}}"#]);
+    wait_addon(&t, "cronhpa", "cronhpa-1", "the upgrade to v1.1.0", |s| s.0 == "Running" && s.1 == "v1.1.0");
+    let d = deployments.get("tke-cronhpa-controller").await.expect("deployment");
+    let image = d.spec.template.spec.map(|p| p.containers[0].image.clone().unwrap_or_default()).unwrap_or_default();
+    assert_eq!(image, "registry.example.com/tkestack/tke:v1.1.0");
+
+    // A removed workload makes it Failed with TKEStack's reason; it recovers when it is back.
+    deployments.delete("tke-cronhpa-controller", &Default::default()).await.expect("delete the workload");
+    let (_, _, reason) = wait_addon(&t, "cronhpa", "cronhpa-1", "the add-on to notice", |s| s.0 == "Failed");
+    assert!(reason.starts_with("CronHPA is not healthy."), "{reason}");
+
+    // An add-on for a cluster that cannot be reached waits without spending its retries.
+    let lost = json!({"apiVersion": "platform.tkestack.io/v1", "kind": "TappController", "metadata": {"name": "tc-lost"}, "spec": {"clusterName": "cls-nowhere"}});
+    let out = t.kubectl_with(&["create", "-f", "-"], &[], Some(&lost.to_string()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, _, reason) = wait_addon(&t, "tappcontroller", "tc-lost", "the add-on to wait for its cluster", |s| s.0 == "Pending");
+    assert!(reason.contains("cls-nowhere"), "{reason}");
+
+    // Deleting the add-on uninstalls it from the cluster, then the object goes.
+    t.kubectl_ok(&["delete", "cronhpa", "cronhpa-1", "--wait=false"]);
+    testkit::tke::wait_for("the add-on object to go", Duration::from_secs(60), || {
+        let out = t.kubectl(&["get", "cronhpa", "cronhpa-1"]);
+        (!out.status.success()).then_some(())
+    });
+    assert!(crds.get_opt("cronhpas.extensions.tkestack.io").await.expect("read").is_none(), "the CRD was removed");
+    assert!(deployments.get_opt("tke-cronhpa-controller").await.expect("read").is_none(), "the Deployment was removed");
+    t.kubectl_ok(&["delete", "tappcontroller", "tc-lost", "--wait=false"]);
+    sim.stop().await;
 }
