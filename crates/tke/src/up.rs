@@ -61,6 +61,9 @@ pub struct UpArgs {
     /// Where registry blobs and manifests live (default: DATA_DIR/registry).
     #[arg(long, env = "TKE_REGISTRY_DIR")]
     pub registry_dir: Option<PathBuf>,
+    /// Registry tenants by host: requests to `{tenant}.{domain}` belong to that tenant (others to `default`).
+    #[arg(long, env = "TKE_REGISTRY_DOMAIN")]
+    pub registry_domain: Option<String>,
     /// Repository prefixes anyone may pull without logging in (comma separated), e.g. `library`.
     #[arg(long, env = "TKE_REGISTRY_PUBLIC", value_delimiter = ',')]
     pub registry_public: Vec<String>,
@@ -129,6 +132,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let server_tls = tls::server_config(&pki, &tls_options).context("building the TLS configuration")?;
 
     let mut defs = api::platform::resources();
+    defs.extend(api::registry::resources());
     defs.sort_by_key(|d| (d.group, d.plural));
     let server = ApiServer::new(store.clone(), defs, &args.storage_prefix, VersionInfo::default())
         .await
@@ -146,11 +150,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     crate::cluster_actions::register(&server).map_err(|e| anyhow::anyhow!("serving the cluster actions: {e}"))?;
     let routes = server.router().layer(axum::middleware::from_fn_with_state(cluster_proxy, crate::cluster_proxy::unified));
     let api = auth::authenticate(routes, Arc::new(chain), Arc::new(auth::AllowAuthenticated));
-    let app = if args.registry {
+    let (app, _registry_api) = if args.registry {
         // The registry authenticates with Docker's token flow, not the API's credentials.
-        registry_router(&args, &data_dir).await?.fallback_service(api)
+        let (routes, running) = registry_router(&args, &data_dir, &server).await?;
+        (routes.fallback_service(api), Some(running))
     } else {
-        api
+        (api, None)
     };
 
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
@@ -236,7 +241,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 /// The image registry on the filesystem, with token auth for an `admin` whose password is
 /// generated on first start into DATA_DIR/registry-admin-password (only its hash is kept in memory)
 /// and a token signing key kept in DATA_DIR/pki so issued tokens survive restarts.
-async fn registry_router(args: &UpArgs, data_dir: &std::path::Path) -> anyhow::Result<axum::Router> {
+async fn registry_router(args: &UpArgs, data_dir: &std::path::Path, server: &Arc<ApiServer>) -> anyhow::Result<(axum::Router, crate::registry_api::RegistryApi)> {
     let root = args.registry_dir.clone().unwrap_or_else(|| data_dir.join("registry"));
     let password = read_or_create_secret(&data_dir.join("registry-admin-password"), || {
         use rand::Rng;
@@ -259,8 +264,10 @@ async fn registry_router(args: &UpArgs, data_dir: &std::path::Path) -> anyhow::R
     std::fs::copy(data_dir.join("pki").join("ca.crt"), ca_dir.join("ca.crt")).context("copying the CA for container tools")?;
     let mut config = registry::Config::new(root.clone());
     config.auth = Some(auth);
-    let registry = registry::Registry::new(config).await.map_err(|e| anyhow::anyhow!("opening the registry in {}: {e}", root.display()))?;
-    Ok(registry.router())
+    let mut tenancy = registry::Tenancy::new(args.registry_domain.clone());
+    tenancy.shared_namespaces.extend(args.registry_public.iter().cloned());
+    let running = crate::registry_api::install(server, config, tenancy).await.with_context(|| format!("opening the registry in {}", root.display()))?;
+    Ok((running.registry.router(), running))
 }
 
 /// Reads a secret file, creating it (mode 0600) with `make()` on first start.
