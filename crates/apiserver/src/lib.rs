@@ -5,6 +5,7 @@ pub mod apply;
 pub mod auth;
 pub mod connect;
 pub mod discovery;
+pub mod dynamic;
 pub mod http;
 pub mod metrics;
 pub mod object;

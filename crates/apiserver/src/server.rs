@@ -41,14 +41,32 @@ impl Default for VersionInfo {
     }
 }
 
-pub struct ApiServer {
-    stores: HashMap<(String, String, String), Arc<ResourceStore>>,
+type ResourceKey = (String, String, String);
+
+fn key_of(group: &str, version: &str, plural: &str) -> ResourceKey {
+    (group.to_string(), version.to_string(), plural.to_string())
+}
+
+/// Resources added and removed while the server runs (custom resources of CRDs).
+#[derive(Default)]
+struct Dynamic {
+    stores: HashMap<ResourceKey, Arc<ResourceStore>>,
+    /// In the order they were added, so discovery is stable.
     defs: Vec<ResourceDef>,
-    /// The core group's resources (served under `/api`) and every other group's (`/apis`).
-    core_defs: Vec<ResourceDef>,
-    group_defs: Vec<ResourceDef>,
+}
+
+pub struct ApiServer {
+    /// The resources given at construction; fixed for the server's life, so [`ApiServer::resource`]
+    /// can hand out references.
+    stores: HashMap<ResourceKey, Arc<ResourceStore>>,
+    defs: Vec<ResourceDef>,
+    /// Resources added at run time ([`ApiServer::add_resource`]).
+    dynamic: RwLock<Dynamic>,
     store: Arc<dyn Store>,
-    openapi: openapi::OpenApiDocs,
+    key_root: String,
+    git_version: String,
+    /// Rebuilt whenever the set of resources changes.
+    openapi: RwLock<Arc<openapi::OpenApiDocs>>,
     version: Value,
     pub metrics: Arc<Metrics>,
     ready: AtomicBool,
@@ -75,23 +93,125 @@ impl ApiServer {
             "compiler": "rustc",
             "platform": format!("{}/{}", std::env::consts::OS, if std::env::consts::ARCH == "x86_64" { "amd64" } else { std::env::consts::ARCH }),
         });
-        let (core_defs, group_defs) = defs.iter().cloned().partition(|d| d.group.is_empty());
-        Ok(Arc::new(Self { stores, defs, core_defs, group_defs, store, openapi, version: version_doc, metrics: Metrics::new(), ready: AtomicBool::new(true), connects: RwLock::new(Vec::new()) }))
+        Ok(Arc::new(Self {
+            stores,
+            defs,
+            dynamic: RwLock::new(Dynamic::default()),
+            store,
+            key_root: key_root.to_string(),
+            git_version: version.git_version,
+            openapi: RwLock::new(Arc::new(openapi)),
+            version: version_doc,
+            metrics: Metrics::new(),
+            ready: AtomicBool::new(true),
+            connects: RwLock::new(Vec::new()),
+        }))
     }
 
+    /// The resources given at construction (see [`ApiServer::all_defs`] for those added since).
     pub fn defs(&self) -> &[ResourceDef] {
         &self.defs
     }
 
-    /// The store of one resource, for in-process callers (controllers, tests).
+    /// Every resource served now: those given at construction, then those added at run time.
+    pub fn all_defs(&self) -> Vec<ResourceDef> {
+        let dynamic = self.dynamic.read().unwrap_or_else(|e| e.into_inner());
+        self.defs.iter().chain(dynamic.defs.iter()).cloned().collect()
+    }
+
+    /// The store of one resource given at construction, for in-process callers (controllers,
+    /// tests). Resources added at run time are reached with [`ApiServer::resource_store`].
     pub fn resource(&self, group: &str, version: &str, plural: &str) -> Option<&Arc<ResourceStore>> {
-        self.stores.get(&(group.to_string(), version.to_string(), plural.to_string()))
+        self.stores.get(&key_of(group, version, plural))
+    }
+
+    /// The store of any resource served now, including those added at run time.
+    pub fn resource_store(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceStore>> {
+        let key = key_of(group, version, plural);
+        if let Some(s) = self.stores.get(&key) {
+            return Some(s.clone());
+        }
+        self.dynamic.read().unwrap_or_else(|e| e.into_inner()).stores.get(&key).cloned()
+    }
+
+    /// Serves a new resource from now on (a custom resource of a CRD): a store and watch cache
+    /// of its own, listed by discovery and OpenAPI at once. Adding a resource that is already
+    /// served at run time replaces its definition (names, columns, subresources) and restarts
+    /// its watch cache, which ends its open watches as Kubernetes does when a CRD changes; the
+    /// stored objects stay. Resources given at construction cannot be replaced.
+    pub async fn add_resource(&self, def: ResourceDef) -> Result<(), ApiError> {
+        let key = key_of(def.group, def.version, def.plural);
+        if self.stores.contains_key(&key) {
+            return Err(ApiError::new(
+                apimachinery::error::Reason::AlreadyExists,
+                format!("{} in {} is a built-in resource and cannot be redefined", def.plural, def.api_version()),
+            ));
+        }
+        {
+            let clash = self.all_defs().into_iter().find(|d| d.group == def.group && d.version == def.version && d.plural != def.plural && d.kind == def.kind);
+            if let Some(other) = clash {
+                return Err(ApiError::new(
+                    apimachinery::error::Reason::AlreadyExists,
+                    format!("the kind {} of {} is already served by {}", def.kind, def.api_version(), other.plural),
+                ));
+            }
+        }
+        let rs = ResourceStore::new(def.clone(), self.store.clone(), &self.key_root).await?;
+        {
+            let mut dynamic = self.dynamic.write().unwrap_or_else(|e| e.into_inner());
+            dynamic.stores.insert(key.clone(), rs);
+            match dynamic.defs.iter_mut().find(|d| d.group == def.group && d.version == def.version && d.plural == def.plural) {
+                Some(slot) => *slot = def,
+                None => dynamic.defs.push(def),
+            }
+        }
+        self.rebuild_openapi();
+        Ok(())
+    }
+
+    /// Stops serving a resource added at run time (its watch cache stops once in-flight
+    /// requests end; stored objects are left to the caller). Returns whether it was served;
+    /// resources given at construction are never removed.
+    pub fn remove_resource(&self, group: &str, version: &str, plural: &str) -> bool {
+        let key = key_of(group, version, plural);
+        let removed = {
+            let mut dynamic = self.dynamic.write().unwrap_or_else(|e| e.into_inner());
+            let removed = dynamic.stores.remove(&key).is_some();
+            dynamic.defs.retain(|d| !(d.group == group && d.version == version && d.plural == plural));
+            removed
+        };
+        if removed {
+            self.connects
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|r| !(r.def.group == group && r.def.version == version && r.def.plural == plural));
+            self.rebuild_openapi();
+        }
+        removed
+    }
+
+    /// The OpenAPI documents of the resources served now.
+    pub fn openapi(&self) -> Arc<openapi::OpenApiDocs> {
+        self.openapi.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn rebuild_openapi(&self) {
+        let docs = openapi::build(&self.all_defs(), &self.git_version);
+        *self.openapi.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(docs);
+    }
+
+    fn core_defs(&self) -> Vec<ResourceDef> {
+        self.all_defs().into_iter().filter(|d| d.group.is_empty()).collect()
+    }
+
+    fn group_defs(&self) -> Vec<ResourceDef> {
+        self.all_defs().into_iter().filter(|d| !d.group.is_empty()).collect()
     }
 
     /// Serves `def.subresource` of `def.plural` with `handler` (replacing an earlier handler of
     /// the same subresource). Fails when the server has no such resource.
     pub fn register_connect(&self, def: ConnectDef, handler: Arc<dyn Connect>) -> Result<(), ApiError> {
-        if self.resource(def.group, def.version, def.plural).is_none() {
+        if self.resource_store(def.group, def.version, def.plural).is_none() {
             return Err(ApiError::internal(format!("cannot serve {}/{}: no resource {} in {}/{}", def.plural, def.subresource, def.plural, def.group, def.version)));
         }
         let mut connects = self.connects.write().unwrap_or_else(|e| e.into_inner());
@@ -140,14 +260,8 @@ impl ApiServer {
         resp
     }
 
-    fn group_versions(&self, group: &str) -> Vec<&'static str> {
-        let mut v: Vec<&'static str> = self.defs.iter().filter(|d| d.group == group).map(|d| d.version).collect();
-        v.dedup();
-        v
-    }
-
     fn is_namespaced(&self, group: &str, version: &str, plural: &str) -> bool {
-        self.resource(group, version, plural).is_some_and(|r| r.def.namespaced)
+        self.resource_store(group, version, plural).is_some_and(|r| r.def.namespaced)
     }
 }
 
@@ -186,11 +300,11 @@ async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<
         "/api" | "/api/" => {
             return vary_accept(match discovery::negotiate(&accept) {
                 discovery::DiscoveryFormat::Aggregated { version, content_type } => {
-                    raw(StatusCode::OK, &content_type, serde_json::to_vec(&discovery::aggregated_discovery_with_connect(&server.core_defs, &server.connect_defs(), version)).unwrap_or_default())
+                    raw(StatusCode::OK, &content_type, serde_json::to_vec(&discovery::aggregated_discovery_with_connect(&server.core_defs(), &server.connect_defs(), version)).unwrap_or_default())
                 }
                 discovery::DiscoveryFormat::Legacy => {
                     let mut doc = discovery::api_versions();
-                    if !server.core_defs.is_empty() {
+                    if !server.core_defs().is_empty() {
                         doc["versions"] = json!(["v1"]);
                     }
                     json_response(StatusCode::OK, serde_json::to_vec(&doc).unwrap_or_default())
@@ -200,15 +314,15 @@ async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<
         "/apis" | "/apis/" => {
             return vary_accept(match discovery::negotiate(&accept) {
                 discovery::DiscoveryFormat::Aggregated { version, content_type } => {
-                    raw(StatusCode::OK, &content_type, serde_json::to_vec(&discovery::aggregated_discovery_with_connect(&server.group_defs, &server.connect_defs(), version)).unwrap_or_default())
+                    raw(StatusCode::OK, &content_type, serde_json::to_vec(&discovery::aggregated_discovery_with_connect(&server.group_defs(), &server.connect_defs(), version)).unwrap_or_default())
                 }
-                discovery::DiscoveryFormat::Legacy => json_response(StatusCode::OK, serde_json::to_vec(&discovery::api_group_list(&server.group_defs)).unwrap_or_default()),
+                discovery::DiscoveryFormat::Legacy => json_response(StatusCode::OK, serde_json::to_vec(&discovery::api_group_list(&server.group_defs())).unwrap_or_default()),
             });
         }
         _ => {}
     }
     if req.method() == Method::GET || req.method() == Method::HEAD {
-        if let Some(resp) = openapi::serve(&server.openapi, &path, req.uri().query(), req.headers()) {
+        if let Some(resp) = openapi::serve(&server.openapi(), &path, req.uri().query(), req.headers()) {
             return resp;
         }
     }
@@ -226,13 +340,13 @@ async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<
         return error_response(&ApiError::new(apimachinery::error::Reason::NotFound, format!("the server could not find the requested resource (path {path})")));
     }
     if version.is_empty() {
-        return match discovery::api_group(&server.defs, &group) {
+        return match discovery::api_group(&server.all_defs(), &group) {
             Some(doc) => json_response(StatusCode::OK, serde_json::to_vec(&doc).unwrap_or_default()),
             None => error_response(&ApiError::new(apimachinery::error::Reason::NotFound, "the server could not find the requested resource")),
         };
     }
     if tail.is_empty() {
-        return match discovery::api_resource_list_with_connect(&server.defs, &server.connect_defs(), &group, &version) {
+        return match discovery::api_resource_list_with_connect(&server.all_defs(), &server.connect_defs(), &group, &version) {
             Some(doc) => json_response(StatusCode::OK, serde_json::to_vec(&doc).unwrap_or_default()),
             None => error_response(&ApiError::new(apimachinery::error::Reason::NotFound, "the server could not find the requested resource")),
         };
@@ -244,12 +358,7 @@ async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<
         }
     }
     let Some(target) = http::parse_target(&tail, |p| server.is_namespaced(&group, &version, p)) else { return not_found() };
-    let Some(store) = server.resource(&group, &version, &target.plural).cloned() else {
-        if server.group_versions(&group).is_empty() {
-            return not_found();
-        }
-        return not_found();
-    };
+    let Some(store) = server.resource_store(&group, &version, &target.plural) else { return not_found() };
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, http::MAX_BODY).await {
         Ok(b) => b,
@@ -295,7 +404,7 @@ async fn serve_connect(
     sub: String,
     rest: String,
 ) -> Response<Body> {
-    let Some(store) = server.resource(&group, &version, &plural).cloned() else {
+    let Some(store) = server.resource_store(&group, &version, &plural) else {
         return error_response(&ApiError::new(apimachinery::error::Reason::NotFound, format!("the server could not find the requested resource ({plural}/{sub})")));
     };
     if store.def.namespaced && namespace.is_none() {
