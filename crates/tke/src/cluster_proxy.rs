@@ -160,6 +160,55 @@ impl Connect for ClusterProxy {
     }
 }
 
+/// TKEStack's shortcuts to the add-ons' custom resources inside a cluster:
+/// `clusters/{n}/tapps`, `csis` and `cronhpas`, with `?namespace=` and `?name=` choosing the
+/// objects (all namespaces and all objects when absent).
+pub struct CustomResourceShortcut {
+    proxy: Arc<ClusterProxy>,
+    group: &'static str,
+    plural: &'static str,
+}
+
+impl CustomResourceShortcut {
+    /// Serves the three shortcuts on the proxy's server.
+    pub fn register_all(proxy: &Arc<ClusterProxy>) -> Result<(), ApiError> {
+        for (sub, group) in [("tapps", "apps.tkestack.io"), ("csis", "storage.tkestack.io"), ("cronhpas", "extensions.tkestack.io")] {
+            let def = ConnectDef { group: GROUP, version: VERSION, plural: "clusters", subresource: sub, verbs: &["get", "create", "update", "patch", "delete"], kind: "" };
+            proxy.server.register_connect(def, Arc::new(CustomResourceShortcut { proxy: proxy.clone(), group, plural: sub }))?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Connect for CustomResourceShortcut {
+    async fn serve(&self, req: ConnectRequest) -> Response<Body> {
+        let mut namespace = String::new();
+        let mut name = String::new();
+        let mut rest = Vec::new();
+        for (k, v) in form_urlencoded::parse(req.query.as_deref().unwrap_or("").as_bytes()) {
+            match k.as_ref() {
+                "namespace" => namespace = v.to_string(),
+                "name" => name = v.to_string(),
+                _ => rest.push((k.to_string(), v.to_string())),
+            }
+        }
+        let mut path = format!("/apis/{}/v1", self.group);
+        if !namespace.is_empty() {
+            path.push_str(&format!("/namespaces/{namespace}"));
+        }
+        path.push_str(&format!("/{}", self.plural));
+        if !name.is_empty() {
+            path.push_str(&format!("/{name}"));
+        }
+        if !rest.is_empty() {
+            path.push('?');
+            path.push_str(&form_urlencoded::Serializer::new(String::new()).extend_pairs(rest).finish());
+        }
+        self.proxy.forward(&req.object, &req.user, req.method, &path, &req.headers, req.body).await
+    }
+}
+
 /// The unified proxy: requests with [`CLUSTER_HEADER`] go to that cluster unless they are for a
 /// group this server serves itself (so `kubectl -H`-style tools can mix both).
 pub async fn unified(State(proxy): State<Arc<ClusterProxy>>, req: Request, next: Next) -> Response<Body> {

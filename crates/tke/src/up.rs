@@ -147,6 +147,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // (header X-TKE-ClusterName), both after authentication so they act as the caller.
     let cluster_proxy = crate::cluster_proxy::ClusterProxy::new(server.clone());
     cluster_proxy.register().map_err(|e| anyhow::anyhow!("serving clusters/proxy: {e}"))?;
+    crate::cluster_proxy::CustomResourceShortcut::register_all(&cluster_proxy).map_err(|e| anyhow::anyhow!("serving the custom resource shortcuts: {e}"))?;
     crate::cluster_actions::register(&server).map_err(|e| anyhow::anyhow!("serving the cluster actions: {e}"))?;
     let routes = server.router().layer(axum::middleware::from_fn_with_state(cluster_proxy, crate::cluster_proxy::unified));
     let api = auth::authenticate(routes, Arc::new(chain), Arc::new(auth::AllowAuthenticated));
