@@ -412,8 +412,13 @@ fn check_revision(shared: &Shared, requested: Revision, current: Revision) -> Re
     Ok(())
 }
 
-fn in_range(key: &str, start: &str, end: &str) -> bool {
-    key >= start && (end.is_empty() || key < end)
+/// What [`crate::prefix_end`] returns for the empty prefix: the end of the key space, above
+/// every key (also keys that start with U+10FFFF), as the etcd backend reads it.
+const KEY_SPACE_END: &str = "\u{10ffff}";
+
+/// `[start, end)`, with `None` for the end of the key space.
+fn in_range(key: &str, start: &str, end: Option<&str>) -> bool {
+    key >= start && end.is_none_or(|end| key < end)
 }
 
 fn range_at(shared: &Shared, start: &str, end: &str, limit: usize, revision: Revision) -> Result<RangeResult> {
@@ -422,6 +427,11 @@ fn range_at(shared: &Shared, start: &str, end: &str, limit: usize, revision: Rev
     let current = meta.get("revision").map_err(internal)?.map(|v| v.value()).unwrap_or(1);
     let at = if revision <= 0 { current } else { revision };
     check_revision(shared, at, current)?;
+    // An empty or inverted interval (an empty `end` included) holds no key.
+    let end = (end != KEY_SPACE_END).then_some(end);
+    if end.is_some_and(|end| end <= start) {
+        return Ok(RangeResult { revision: at, ..Default::default() });
+    }
     let kv = txn.open_table(KV).map_err(internal)?;
     // Keys changed after `at`: their state at `at` is the `prev` of their first later change.
     let mut undo: BTreeMap<String, Option<KeyValue>> = BTreeMap::new();
@@ -449,7 +459,10 @@ fn range_at(shared: &Shared, start: &str, end: &str, limit: usize, revision: Rev
             kvs.push(item);
         }
     };
-    let iter = if end.is_empty() { kv.range(start..).map_err(internal)? } else { kv.range(start..end).map_err(internal)? };
+    let iter = match end {
+        None => kv.range(start..).map_err(internal)?,
+        Some(end) => kv.range(start..end).map_err(internal)?,
+    };
     let mut undo_iter = undo.into_iter().peekable();
     for entry in iter {
         let (k, raw) = entry.map_err(internal)?;

@@ -300,6 +300,9 @@ async fn ranges_are_half_open_in_byte_order_with_limits(store: Arc<dyn Store>) {
     // An inverted range holds nothing (and is not an error).
     let inverted = store.range("/r/b", "/r/a", 0, 0).await.unwrap();
     assert!(inverted.kvs.is_empty() && !inverted.more);
+    // So does one that ends at the empty key: no key sorts below it.
+    let to_empty = store.range("/r/", "", 0, 0).await.unwrap();
+    assert!(to_empty.kvs.is_empty() && !to_empty.more, "[start, \"\") is empty, got {:?}", keys(&to_empty.kvs));
 
     // The empty prefix is the whole key space.
     let everything = store.range("", &prefix_end(""), 0, 0).await.unwrap();
@@ -481,6 +484,12 @@ async fn unicode_keys_order_by_bytes_and_prefix_ranges_hold_them(store: Arc<dyn 
     // A continuation after a multi-byte key.
     let rest = store.range("/u/日\0", &prefix_end("/u/"), 0, all.revision).await.unwrap();
     assert_eq!(keys(&rest.kvs), sorted[sorted.iter().position(|k| *k == "/u/日").unwrap() + 1..]);
+
+    // The whole key space ends after every key, also after keys that start with U+10FFFF.
+    let top = store.create("\u{10ffff}/top", v("")).await.unwrap();
+    let everything = store.range("", &prefix_end(""), 0, 0).await.unwrap();
+    assert_eq!(everything.kvs.last(), Some(&top), "the empty prefix's range holds the highest keys");
+    assert_eq!(everything.kvs.len(), names.len() + 2);
 
     // Watches filter multi-byte prefixes by bytes as well.
     let mut w = store.watch("/u/ü", 0).await.unwrap();
@@ -726,4 +735,23 @@ async fn one_mebibyte_values(store: Arc<dyn Store>) {
     // And replayed from history.
     let mut replay = store.watch("/big/", a.mod_revision).await.unwrap();
     assert_eq!(events_until(&mut replay, at).await, events);
+}
+
+
+/// `prefix_end(p)` must bound exactly the keys that start with `p`, whatever `p`'s last
+/// character. Ignored while `storage::prefix_end` (src/lib.rs) increments the last *byte* and
+/// repairs invalid UTF-8 lossily: for a prefix ending in a byte 0xBF ("п", U+10FFFF) the end is
+/// U+FFFD-based, so "/p/п" also ranges over "/p/р" and "/p/\u{10ffff}" ranges over nothing.
+/// The fix is to increment the last *character* (dropping trailing U+10FFFF).
+#[test]
+#[ignore = "storage::prefix_end mis-bounds prefixes whose last byte is 0xBF; reported, src/lib.rs is not this suite's to change"]
+fn prefix_end_bounds_exactly_the_keys_with_the_prefix() {
+    let keys = ["/p/", "/p/a", "/p/z", "/p/п", "/p/пx", "/p/р", "/p/\u{10ffff}", "/p/\u{10ffff}a", "/q", "\u{10ffff}x", "п", "р"];
+    for prefix in ["", "/", "/p/", "/p/a", "/p/п", "/p/\u{10ffff}", "п", "\u{10ffff}"] {
+        let end = prefix_end(prefix);
+        for key in keys {
+            let ranged = key >= prefix && (end == "\u{10ffff}" || key < end.as_str());
+            assert_eq!(ranged, key.starts_with(prefix), "key {key:?} against prefix {prefix:?} (end {:?})", end.as_bytes());
+        }
+    }
 }
