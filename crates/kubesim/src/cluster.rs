@@ -155,6 +155,8 @@ impl SimCluster {
         let server = ApiServer::new(store.clone(), crate::resources(), &opts.key_root, version)
             .await
             .map_err(|e| anyhow::anyhow!("starting the API server: {e}"))?;
+        crate::scale::register_workloads(&server)
+            .map_err(|e| anyhow::anyhow!("serving the scale subresource: {e}"))?;
 
         let token = random_token();
         let token_file = data_dir.join("tokens.csv");
@@ -197,6 +199,7 @@ impl SimCluster {
         )));
 
         let client = client_from_kubeconfig(&kubeconfig).await?;
+        tasks.push(tokio::spawn(crate::crds::run(client.clone(), server.clone())));
         let mut config = opts.config.clone();
         config.ca_pem.get_or_insert_with(|| pki.ca_cert_pem.clone());
         let mut cluster = SimCluster {

@@ -4,7 +4,9 @@
 //! cluster started in-process behind TLS and authentication ([`SimCluster`]). Product code reaches
 //! a simulated cluster exactly as a real one: by URL, CA and credentials.
 
+pub mod crds;
 pub mod resources;
+pub mod scale;
 pub mod strategy;
 
 pub use resources::resources;

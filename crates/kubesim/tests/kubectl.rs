@@ -125,18 +125,7 @@ async fn kubectl_sees_a_working_cluster() {
     .await;
     assert_eq!(deploy.trim(), "2");
 
-    // `kubectl scale` needs the scale subresource, which the server does not serve yet.
-    kubectl(
-        kc,
-        &[
-            "patch",
-            "deployment",
-            "nginx",
-            "-p",
-            r#"{"spec":{"replicas":3}}"#,
-        ],
-    )
-    .await;
+    kubectl(kc, &["scale", "deployment", "nginx", "--replicas=3"]).await;
     kubectl(
         kc,
         &["rollout", "status", "deployment/nginx", "--timeout=60s"],
