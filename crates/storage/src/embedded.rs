@@ -48,6 +48,11 @@ fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(e.to_string())
 }
 
+/// etcd has no empty key and refuses requests for it; so does this store, to behave the same.
+fn check_key(key: &str) -> Result<()> {
+    if key.is_empty() { Err(StoreError::Internal("key is not provided".into())) } else { Ok(()) }
+}
+
 // ----- encoding ----------------------------------------------------------------------------
 
 fn put_i64(out: &mut Vec<u8>, v: i64) {
@@ -632,6 +637,7 @@ async fn catch_up_from_channel(live: &mut broadcast::Receiver<Committed>, next: 
 #[async_trait::async_trait]
 impl Store for EmbeddedStore {
     async fn get(&self, key: &str) -> Result<(Option<KeyValue>, Revision)> {
+        check_key(key)?;
         let key = key.to_string();
         self.read(move |s| {
             let txn = s.db.begin_read().map_err(internal)?;
@@ -653,16 +659,19 @@ impl Store for EmbeddedStore {
     }
 
     async fn create(&self, key: &str, value: Bytes) -> Result<KeyValue> {
+        check_key(key)?;
         let key = key.to_string();
         self.submit(|reply| Op::Create { key, value, reply }).await
     }
 
     async fn update(&self, key: &str, value: Bytes, expected: Revision) -> Result<KeyValue> {
+        check_key(key)?;
         let key = key.to_string();
         self.submit(|reply| Op::Update { key, value, expected, reply }).await
     }
 
     async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<(KeyValue, Revision)> {
+        check_key(key)?;
         let key = key.to_string();
         self.submit(|reply| Op::Delete { key, expected, reply }).await
     }

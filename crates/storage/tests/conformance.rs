@@ -82,6 +82,7 @@ on_every_backend!(
     concurrent_writers_each_revision_is_watched_exactly_once_in_order,
     progress_reports_the_revision_without_events,
     one_mebibyte_values,
+    the_empty_key_is_refused,
 );
 
 fn v(s: &str) -> Bytes {
@@ -737,6 +738,25 @@ async fn one_mebibyte_values(store: Arc<dyn Store>) {
     assert_eq!(events_until(&mut replay, at).await, events);
 }
 
+
+async fn the_empty_key_is_refused(store: Arc<dyn Store>) {
+    // etcd has no empty key ("key is not provided"); it is not a value any write may target.
+    store.create("/e/k", v("x")).await.unwrap();
+    let before = current(&store).await;
+    let outcomes = [
+        store.create("", v("x")).await.map(|_| ()),
+        store.update("", v("x"), before).await.map(|_| ()),
+        store.update("", v("x"), 0).await.map(|_| ()),
+        store.delete("", None).await.map(|_| ()),
+        store.delete("", Some(before)).await.map(|_| ()),
+    ];
+    for outcome in outcomes {
+        assert!(matches!(outcome, Err(StoreError::Internal(_))), "a write to the empty key: {outcome:?}");
+    }
+    assert_eq!(current(&store).await, before);
+    assert!(matches!(store.get("").await, Err(StoreError::Internal(_))), "nor be read");
+    assert_eq!(keys(&store.range("", &prefix_end(""), 0, 0).await.unwrap().kvs), ["/e/k"]);
+}
 
 /// `prefix_end(p)` must bound exactly the keys that start with `p`, whatever `p`'s last
 /// character. Ignored while `storage::prefix_end` (src/lib.rs) increments the last *byte* and
