@@ -236,6 +236,7 @@ async fn delete_with_and_without_precondition(store: Arc<dyn Store>) {
         }
         other => panic!("expected Conflict, got {other:?}"),
     }
+    assert!(matches!(store.delete("/d/a", Some(0)).await, Err(StoreError::Conflict { .. })), "0 is no existing key's revision");
     assert_eq!(current(&store).await, 4);
 
     // With the right precondition: returns the deleted key-value and the deletion's revision.
