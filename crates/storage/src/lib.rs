@@ -185,18 +185,18 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// The end of the key range that holds exactly the keys starting with `prefix` (etcd's
-/// "prefix end": the prefix with its last byte incremented).
+/// "prefix end"). Keys are strings, so the end is the prefix with its last character advanced
+/// to the next Unicode scalar value (carrying into earlier characters past U+10FFFF): advancing
+/// the last byte instead would cut a multi-byte character in half.
 pub fn prefix_end(prefix: &str) -> String {
-    let mut bytes = prefix.as_bytes().to_vec();
-    while let Some(last) = bytes.pop() {
-        if last < 0xff {
-            bytes.push(last + 1);
-            // Keys are UTF-8 paths in practice; fall back to a lossy form only if the increment
-            // produced an invalid sequence, which cannot happen for ASCII prefixes.
-            return String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = (last as u32 + 1..=0x10ffff).find_map(char::from_u32) {
+            chars.push(next);
+            return chars.into_iter().collect();
         }
     }
-    // An empty prefix (or all 0xff) ranges to the end of the key space.
+    // An empty prefix (or only U+10FFFF) ranges to the end of the key space.
     "\u{10ffff}".to_string()
 }
 
