@@ -61,10 +61,10 @@ impl Strategy for UntypedStrategy {
     }
 
     fn prepare_for_create(&self, _ctx: &Context, obj: &mut Value) -> Result<(), ApiError> {
-        if self.status {
-            if let Some(m) = obj.as_object_mut() {
-                m.remove("status");
-            }
+        if self.status
+            && let Some(m) = obj.as_object_mut()
+        {
+            m.remove("status");
         }
         Ok(())
     }
