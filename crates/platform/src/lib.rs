@@ -1,0 +1,147 @@
+//! The platform's controllers (`platform.tkestack.io/v1`): kube-runtime controllers that talk to
+//! the platform's API over HTTPS exactly as to any Kubernetes API server, elected leader through a
+//! `coordination.k8s.io/v1` Lease when several replicas run.
+//!
+//! - [`engine`]: the condition-driven step engine shared by clusters and machines;
+//! - [`provider`]: the provider interface and the `Imported` provider;
+//! - [`health`]: multi-probe health checks with jitter and hysteresis;
+//! - [`leader`]: Lease-based leader election;
+//! - [`credential`]: reaching a business cluster from its address and ClusterCredential.
+
+pub mod cluster;
+pub mod credential;
+pub mod engine;
+pub mod health;
+pub mod leader;
+pub mod provider;
+
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+pub use health::HealthOptions;
+pub use leader::LeaderOptions;
+pub use provider::{Provider, Providers};
+use tokio::sync::watch;
+
+/// Settings of the platform controllers.
+#[derive(Clone, Debug)]
+pub struct ControllerOptions {
+    /// Clusters reconciled at once.
+    pub concurrency: u16,
+    pub health: HealthOptions,
+    /// Lead through this Lease before reconciling; `None` reconciles at once (a single replica).
+    pub leader_election: Option<LeaderOptions>,
+}
+
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        ControllerOptions { concurrency: 10, health: HealthOptions::default(), leader_election: Some(LeaderOptions::default()) }
+    }
+}
+
+/// Live figures of a running [`Controllers`], for tests, metrics and `tke` status output.
+#[derive(Clone, Debug, Default)]
+pub struct ControllerStats(Arc<StatsInner>);
+
+#[derive(Debug, Default)]
+struct StatsInner {
+    leader: AtomicBool,
+    reconciles: AtomicU64,
+}
+
+impl ControllerStats {
+    /// Whether this replica currently leads (always true without leader election).
+    pub fn is_leader(&self) -> bool {
+        self.0.leader.load(Ordering::SeqCst)
+    }
+    /// Reconciles run by this replica so far.
+    pub fn reconciles(&self) -> u64 {
+        self.0.reconciles.load(Ordering::SeqCst)
+    }
+    fn set_leader(&self, v: bool) {
+        self.0.leader.store(v, Ordering::SeqCst)
+    }
+    pub(crate) fn count_reconcile(&self) {
+        self.0.reconciles.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The platform controllers of one replica.
+pub struct Controllers {
+    client: kube::Client,
+    opts: ControllerOptions,
+    providers: Providers,
+    stats: ControllerStats,
+}
+
+impl Controllers {
+    /// Controllers acting through `client` (the platform's API) with the built-in providers.
+    pub fn new(client: kube::Client, opts: ControllerOptions) -> Self {
+        Controllers { client, opts, providers: Providers::builtin(), stats: ControllerStats::default() }
+    }
+
+    /// Adds a provider (e.g. `Baremetal`).
+    pub fn with_provider(mut self, provider: Arc<dyn Provider>) -> Self {
+        self.providers.register(provider);
+        self
+    }
+
+    pub fn stats(&self) -> ControllerStats {
+        self.stats.clone()
+    }
+
+    /// Runs until `shutdown` resolves: waits to lead (when leader election is on), reconciles
+    /// while leading, steps down when the lease is lost and competes again; on shutdown finishes
+    /// the reconciles under way and releases the lease.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let (stop_tx, mut stop) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let Some(lopts) = self.opts.leader_election.clone() else {
+            self.stats.set_leader(true);
+            cluster::run(self.client.clone(), self.providers.clone(), self.opts.clone(), self.stats.clone(), signalled(stop)).await;
+            self.stats.set_leader(false);
+            return;
+        };
+        let mut elector = leader::LeaderElector::new(self.client.clone(), lopts);
+        loop {
+            if !elector.acquire(&mut stop).await {
+                return;
+            }
+            self.stats.set_leader(true);
+            let (lost_tx, lost) = watch::channel(false);
+            let running = tokio::spawn(cluster::run(self.client.clone(), self.providers.clone(), self.opts.clone(), self.stats.clone(), signalled(lost)));
+            let stopping = elector.keep(&mut stop).await;
+            let _ = lost_tx.send(true);
+            // Reconciles under way finish before another replica may start.
+            if tokio::time::timeout(Duration::from_secs(30), running).await.is_err() {
+                tracing::warn!("controllers did not stop within 30s");
+            }
+            self.stats.set_leader(false);
+            if stopping {
+                elector.release().await;
+                return;
+            }
+        }
+    }
+}
+
+/// A future that resolves when the flag turns true (or its sender is gone).
+fn signalled(mut rx: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + Sync + 'static {
+    async move {
+        let _ = rx.wait_for(|v| *v).await;
+    }
+}
+
+/// Runs the platform controllers until `shutdown` resolves (see [`Controllers::run`]).
+pub async fn run(client: kube::Client, opts: ControllerOptions, shutdown: impl Future<Output = ()> + Send + 'static) {
+    Controllers::new(client, opts).run(shutdown).await
+}
