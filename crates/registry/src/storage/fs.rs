@@ -4,7 +4,7 @@
 //! on a blocking thread fed through a bounded channel, so the network side and the disk side
 //! overlap and memory stays bounded by the channel depth.
 
-use super::{AppendError, ByteStream, Entry, Storage};
+use super::{AppendError, ByteStream, Entry, Stat, Storage};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use std::fs::{self, File, OpenOptions};
@@ -265,6 +265,14 @@ impl Storage for FileSystem {
             Ok(out)
         })
         .await
+    }
+
+    async fn stat(&self, path: &str) -> io::Result<Option<Stat>> {
+        let meta = not_found_is_none(tokio::fs::metadata(self.path(path)).await)?;
+        Ok(meta.filter(|m| m.is_file()).map(|m| Stat {
+            size: m.len(),
+            modified: m.modified().ok(),
+        }))
     }
 
     async fn delete(&self, path: &str) -> io::Result<()> {

@@ -7,10 +7,14 @@
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use std::io;
+use std::time::SystemTime;
 
 pub mod fs;
+pub mod gc;
+pub mod s3;
 
 pub use fs::FileSystem;
+pub use s3::{S3, S3Config};
 
 /// A stream of byte chunks (request bodies in, blob contents out).
 pub type ByteStream = BoxStream<'static, io::Result<Bytes>>;
@@ -20,6 +24,15 @@ pub type ByteStream = BoxStream<'static, io::Result<Bytes>>;
 pub struct Entry {
     pub name: String,
     pub is_dir: bool,
+}
+
+/// What [`Storage::stat`] tells about an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub size: u64,
+    /// When the object was last written (committed, or appended to while in progress);
+    /// `None` when the driver cannot tell, which garbage collection treats as "just now".
+    pub modified: Option<SystemTime>,
 }
 
 /// Why [`Storage::append`] refused or stopped.
@@ -66,4 +79,11 @@ pub trait Storage: Send + Sync + 'static {
     async fn list(&self, dir: &str) -> io::Result<Vec<Entry>>;
     /// Delete an object or a whole directory tree.
     async fn delete(&self, path: &str) -> io::Result<()>;
+    /// Size and last write time of an object (committed or in progress), if it exists.
+    async fn stat(&self, path: &str) -> io::Result<Option<Stat>> {
+        Ok(self.size(path).await?.map(|size| Stat {
+            size,
+            modified: None,
+        }))
+    }
 }
