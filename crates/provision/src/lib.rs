@@ -1,0 +1,10 @@
+//! Provisioning of machines over SSH for the platform's Baremetal provider: a russh client
+//! ([`ssh`]), the environment checks run before a machine is used ([`checks`]), the offline
+//! bundle of binaries and images ([`bundle`]) and the install steps built on them
+//! ([`install`]). The platform controllers call these; nothing here knows about conditions.
+
+pub mod error;
+pub mod ssh;
+
+pub use error::{Error, Result};
+pub use ssh::{Credentials, Exec, HostKeyPolicy, KnownHosts, Output, Privilege, Session, SshOptions, Stream, Target, Via};
