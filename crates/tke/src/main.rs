@@ -6,6 +6,7 @@ mod cluster_actions;
 mod cluster_proxy;
 mod config;
 mod controllers;
+mod cronhpa_cmd;
 mod demo;
 mod registry_api;
 mod up;
@@ -32,6 +33,8 @@ enum Command {
     /// Measure a running server (or a temporary one): create, get, update, list, watch fan-out
     /// and memory per object, printed as throughput and latency percentiles.
     Bench(bench::BenchArgs),
+    /// Run the CronHPA controller in a business cluster (what the CronHPA add-on deploys).
+    Cronhpa(cronhpa_cmd::CronHpaArgs),
 }
 
 fn init_tracing(filter: &str, format: &str) {
@@ -65,6 +68,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Up(args) => up::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Cronhpa(args) => cronhpa_cmd::run(args).await,
         }
     });
     match result {
