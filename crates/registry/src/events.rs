@@ -1,15 +1,30 @@
 //! What happened in the registry, for whoever keeps records of it (the platform's Repository
-//! objects: tags, pull counts): an [`Event`] per manifest push, pull and delete, handed to an
-//! [`EventSink`]. Sinks must not block: the request that caused the event is still running.
+//! objects: tags, pull counts; Chart objects: versions): an [`Event`] per manifest push, pull
+//! and delete and per chart upload, download and version delete, handed to an [`EventSink`]. Sinks must not block: the request that caused the event is still running.
 
 use std::time::SystemTime;
 
-/// What was done to a manifest.
+/// What was done to a manifest or a chart version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     Push,
     Pull,
     Delete,
+    /// A chart version uploaded to a chart repository (`/chart/api/...`). Chart events carry
+    /// the chart group as `namespace`, the chart as `name`, the version as `tag` and the
+    /// archive's digest and size.
+    ChartPush,
+    /// A chart archive downloaded (GET, not HEAD).
+    ChartPull,
+    /// A chart version deleted.
+    ChartDelete,
+}
+
+impl Action {
+    /// Whether the event is about a chart repository rather than an image manifest.
+    pub fn is_chart(self) -> bool {
+        matches!(self, Action::ChartPush | Action::ChartPull | Action::ChartDelete)
+    }
 }
 
 /// One manifest push, pull (GET, not HEAD) or delete.

@@ -1,5 +1,6 @@
-//! The tke-rs image registry data plane: OCI Distribution v1.1 at `/v2/` and the Docker token
-//! endpoint at `/registry/auth`, over a pluggable [`storage::Storage`] driver.
+//! The tke-rs image registry data plane: OCI Distribution v1.1 at `/v2/`, the Docker token
+//! endpoint at `/registry/auth` and Helm chart repositories at `/chart/` ([`chart`]), over a
+//! pluggable [`storage::Storage`] driver.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -9,6 +10,7 @@
 //! ```
 
 pub mod auth;
+pub mod chart;
 pub mod digest;
 pub mod error;
 pub mod events;
@@ -40,8 +42,11 @@ pub struct Config {
     /// Tenants by host name and `{namespace}/{repository}` names; `None` serves one flat
     /// name space.
     pub tenancy: Option<Tenancy>,
-    /// Where manifest push, pull and delete events go.
+    /// Where manifest and chart push, pull and delete events go.
     pub events: Option<Arc<dyn EventSink>>,
+    /// Chart groups and their visibility for `/chart/`; `None`: every group exists and is
+    /// private to its tenant.
+    pub chart_groups: Option<Arc<dyn chart::ChartGroups>>,
 }
 
 impl Config {
@@ -52,6 +57,7 @@ impl Config {
             read_only: false,
             tenancy: None,
             events: None,
+            chart_groups: None,
         }
     }
 }
@@ -60,6 +66,7 @@ impl Config {
 #[derive(Clone)]
 pub struct Registry {
     app: Arc<http::App>,
+    charts: Arc<chart::Charts>,
 }
 
 impl Registry {
@@ -74,6 +81,14 @@ impl Registry {
 
     /// A registry on any storage driver (`config.root` is then unused).
     pub fn with_storage(storage: Arc<dyn storage::Storage>, config: Config) -> Registry {
+        let charts = chart::Charts::new(
+            storage.clone(),
+            config.auth.clone(),
+            config.tenancy.clone(),
+            config.chart_groups,
+            config.events.clone(),
+            config.read_only,
+        );
         let app = http::App {
             store: store::Store::new(storage),
             auth: config.auth,
@@ -81,7 +96,23 @@ impl Registry {
             tenancy: config.tenancy,
             events: config.events,
         };
-        Registry { app: Arc::new(app) }
+        Registry {
+            app: Arc::new(app),
+            charts: Arc::new(charts),
+        }
+    }
+
+    /// The chart repositories.
+    pub fn charts(&self) -> &chart::Charts {
+        &self.charts
+    }
+
+    /// Removes every chart of a tenant's chart group.
+    pub async fn delete_chart_group(&self, tenant: &str, group: &str) -> Result<(), Error> {
+        self.charts
+            .delete_group(tenant, group)
+            .await
+            .map_err(|e| Error::new(Code::Unknown, e.message))
     }
 
     pub fn store(&self) -> &store::Store {
@@ -136,15 +167,19 @@ impl Registry {
         Ok(key)
     }
 
-    /// The routes `/v2/`, `/v2/...` and `/registry/auth`.
+    /// The routes `/v2/`, `/v2/...`, `/registry/auth` and `/chart/...`.
     pub fn router(&self) -> axum::Router {
         use axum::routing::any;
+        let charts = axum::Router::new()
+            .route("/chart/{*path}", any(chart::serve))
+            .with_state(self.charts.clone());
         axum::Router::new()
             .route("/v2", any(http::v2))
             .route("/v2/", any(http::v2))
             .route("/v2/{*path}", any(http::v2))
             .route("/registry/auth", any(http::token))
             .with_state(self.app.clone())
+            .merge(charts)
     }
 }
 

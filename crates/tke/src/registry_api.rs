@@ -134,6 +134,9 @@ fn rfc3339(t: std::time::SystemTime) -> String {
 
 /// Applies one registry event to the objects.
 pub async fn record(stores: &Stores, e: &Event) -> Result<(), ApiError> {
+    if e.action.is_chart() {
+        return Ok(());
+    }
     if e.action == Action::Pull && e.user_agent.as_deref().is_some_and(|ua| ua.starts_with(INTERNAL_USER_AGENT)) {
         return Ok(());
     }
@@ -185,6 +188,7 @@ pub async fn record(stores: &Stores, e: &Event) -> Result<(), ApiError> {
                 Some(tag) => tags.retain(|t| str_at(t, &["name"]) != tag),
                 None => tags.retain(|t| str_at(t, &["digest"]) != e.digest),
             },
+            Action::ChartPush | Action::ChartPull | Action::ChartDelete => {}
         }
         status["tags"] = Value::Array(tags);
         repo["status"] = status;
