@@ -21,7 +21,6 @@ use std::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    time::Duration,
 };
 
 pub use health::HealthOptions;
@@ -118,13 +117,15 @@ impl Controllers {
             }
             self.stats.set_leader(true);
             let (lost_tx, lost) = watch::channel(false);
-            let running = tokio::spawn(cluster::run(self.client.clone(), self.providers.clone(), self.opts.clone(), self.stats.clone(), signalled(lost)));
-            let stopping = elector.keep(&mut stop).await;
-            let _ = lost_tx.send(true);
-            // Reconciles under way finish before another replica may start.
-            if tokio::time::timeout(Duration::from_secs(30), running).await.is_err() {
-                tracing::warn!("controllers did not stop within 30s");
-            }
+            // Both in this task, so that dropping `run` (a crash, in tests) stops everything.
+            let controllers = cluster::run(self.client.clone(), self.providers.clone(), self.opts.clone(), self.stats.clone(), signalled(lost));
+            let keep = async {
+                let stopping = elector.keep(&mut stop).await;
+                let _ = lost_tx.send(true);
+                stopping
+            };
+            // Reconciles under way finish before the lease is released.
+            let ((), stopping) = tokio::join!(controllers, keep);
             self.stats.set_leader(false);
             if stopping {
                 elector.release().await;

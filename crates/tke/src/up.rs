@@ -83,6 +83,24 @@ pub struct UpArgs {
     /// Wait between installation attempts of an add-on (seconds).
     #[arg(long, env = "TKE_ADDON_RETRY_DELAY_SECONDS", default_value_t = 300)]
     pub addon_retry_delay_seconds: u64,
+    /// Run the cluster controllers (import, health checks, deletion) in this process.
+    #[arg(long, env = "TKE_PLATFORM_CONTROLLERS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub platform_controllers: bool,
+    /// Elect one leader among replicas (a Lease in namespace `tke`) before running the cluster controllers.
+    #[arg(long, env = "TKE_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    /// How often each cluster is health-checked (seconds); a random delay of up to a quarter of it spreads clusters out.
+    #[arg(long, env = "TKE_CLUSTER_HEALTH_PERIOD_SECONDS", default_value_t = 60)]
+    pub cluster_health_period_seconds: u64,
+    /// Probes per health check; a check fails only when all of them fail.
+    #[arg(long, env = "TKE_CLUSTER_HEALTH_PROBES", default_value_t = 3)]
+    pub cluster_health_probes: u32,
+    /// Failed health checks in a row before a Running cluster is marked Failed.
+    #[arg(long, env = "TKE_CLUSTER_HEALTH_FAILURE_THRESHOLD", default_value_t = 3)]
+    pub cluster_health_failure_threshold: u32,
+    /// Good health checks in a row before a Failed cluster is Running again.
+    #[arg(long, env = "TKE_CLUSTER_HEALTH_SUCCESS_THRESHOLD", default_value_t = 1)]
+    pub cluster_health_success_threshold: u32,
     /// How often history older than one interval is compacted away (seconds).
     #[arg(long, env = "TKE_COMPACTION_INTERVAL_SECONDS", default_value_t = 300)]
     pub compaction_interval_seconds: u64,
@@ -133,6 +151,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     let mut defs = api::platform::resources();
     defs.extend(api::registry::resources());
+    defs.extend(api::coordination::resources());
     defs.sort_by_key(|d| (d.group, d.plural));
     let server = ApiServer::new(store.clone(), defs, &args.storage_prefix, VersionInfo::default())
         .await
@@ -187,6 +206,30 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         },
     ));
 
+    let (stop_platform, platform_stopped) = tokio::sync::watch::channel(false);
+    let platform_controllers = if args.platform_controllers {
+        let period = Duration::from_secs(args.cluster_health_period_seconds.max(1));
+        let opts = platform::ControllerOptions {
+            health: platform::HealthOptions {
+                period,
+                jitter: period / 4,
+                probes: args.cluster_health_probes.max(1),
+                failure_threshold: args.cluster_health_failure_threshold.max(1),
+                success_threshold: args.cluster_health_success_threshold.max(1),
+                ..Default::default()
+            },
+            leader_election: args.leader_elect.then(platform::LeaderOptions::default),
+            ..Default::default()
+        };
+        let client = crate::controllers::platform_client(&kubeconfig).await?;
+        let mut stopped = platform_stopped;
+        Some(tokio::spawn(platform::run(client, opts, async move {
+            let _ = stopped.wait_for(|v| *v).await;
+        })))
+    } else {
+        None
+    };
+
     // Kept alive until the server stops.
     let demo = if args.demo { Some(crate::demo::start(&server, &data_dir).await?) } else { None };
 
@@ -231,7 +274,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     };
     tls::serve(listener, server_tls, app, shutdown).await.context("serving HTTPS")?;
     let _ = stop_controllers.send(());
+    let _ = stop_platform.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), addon_controllers).await;
+    if let Some(p) = platform_controllers {
+        let _ = tokio::time::timeout(Duration::from_secs(10), p).await;
+    }
     if let Some(sim) = demo {
         sim.stop().await;
     }
