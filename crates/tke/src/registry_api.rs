@@ -2,9 +2,11 @@
 //! namespace visibility for the registry's token decisions comes from Namespace objects, push,
 //! pull and delete events become Repository objects (tags, pull counts) and namespaces'
 //! `status.repoCount`, and deleting a Namespace removes its images (a finalizer holds the
-//! object until they are gone). Deleting a ChartGroup removes its Chart objects before its
-//! `chartgroup` finalizer is cleared. Everything goes through the in-process API server's
-//! stores, with tenancy applied as for any caller.
+//! object until they are gone). Chart groups' visibility for the chart repositories comes from
+//! ChartGroup objects; chart uploads, downloads and deletes become Chart objects (versions,
+//! pull counts) and chart groups' `status.chartCount`. Deleting a ChartGroup removes its charts
+//! and Chart objects before its `chartgroup` finalizer is cleared. Everything goes through the
+//! in-process API server's stores, with tenancy applied as for any caller.
 
 use std::{sync::Arc, time::Duration};
 
@@ -96,6 +98,37 @@ impl registry::Namespaces for ApiNamespaces {
         Ok(ns.map(|ns| registry::NamespaceInfo {
             public: str_at(&ns, &["spec", "visibility"]) == visibility::PUBLIC,
             locked: ns.pointer("/status/locked").and_then(Value::as_bool).unwrap_or(false),
+        }))
+    }
+}
+
+/// The live ChartGroup object of `tenant` named `name` in chart paths.
+async fn find_chart_group(stores: &Stores, tenant: &str, name: &str) -> Result<Option<Value>, ApiError> {
+    let found = list(&stores.chart_groups, &system(None), &[("spec.tenantID", tenant), ("spec.name", name)]).await?;
+    Ok(found.into_iter().find(|g| !deleting(g)))
+}
+
+/// Chart group visibility for the chart repositories, read from ChartGroup objects. `User`
+/// groups are limited to `spec.users`; `Project` groups are treated as the tenant's (project
+/// membership is not known to the registry).
+pub struct ApiChartGroups {
+    stores: Stores,
+}
+
+#[async_trait::async_trait]
+impl registry::chart::ChartGroups for ApiChartGroups {
+    async fn chart_group(&self, tenant: &str, name: &str) -> Result<Option<registry::chart::ChartGroupInfo>, registry::Error> {
+        let g = find_chart_group(&self.stores, tenant, name)
+            .await
+            .map_err(|e| registry::Error::new(registry::Code::Unknown, format!("reading chart groups: {}", e.message)))?;
+        Ok(g.map(|g| {
+            let vis = str_at(&g, &["spec", "visibility"]);
+            let users = g.pointer("/spec/users").and_then(Value::as_array).map(|u| u.iter().filter_map(Value::as_str).map(str::to_string).collect());
+            registry::chart::ChartGroupInfo {
+                public: vis == visibility::PUBLIC,
+                locked: g.pointer("/status/locked").and_then(Value::as_bool).unwrap_or(false),
+                users: (vis == visibility::USER).then(|| users.unwrap_or_default()),
+            }
         }))
     }
 }
@@ -202,6 +235,99 @@ pub async fn record(stores: &Stores, e: &Event) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Applies one chart event: the Chart object follows the stored versions of its chart (created
+/// on the first upload, removed with the last version), downloads count as pulls, and the
+/// chart group's `status.chartCount` follows its Chart objects.
+pub async fn record_chart(stores: &Stores, registry: &registry::Registry, e: &Event) -> Result<(), ApiError> {
+    if e.action == Action::ChartPull && e.user_agent.as_deref().is_some_and(|ua| ua.starts_with(INTERNAL_USER_AGENT)) {
+        return Ok(());
+    }
+    let Some(group) = find_chart_group(stores, &e.tenant, &e.namespace).await? else {
+        tracing::debug!(tenant = %e.tenant, group = %e.namespace, "chart event outside any ChartGroup object; not recorded");
+        return Ok(());
+    };
+    let group_object = name_of(&group).to_string();
+    let ctx = system(Some(&group_object));
+    let charts = &stores.charts;
+    let filter = [("spec.tenantID", e.tenant.as_str()), ("spec.name", e.name.as_str())];
+    let versions: Vec<Value> = if e.action == Action::ChartPull {
+        vec![]
+    } else {
+        let stored = registry.charts().versions(&e.tenant, &e.namespace, &e.name).await.map_err(|err| ApiError::internal(format!("reading chart {}: {}", e.name, err.message)))?;
+        stored
+            .iter()
+            .map(|v| {
+                json!({"version": v.version(), "chartSize": v.size, "timeCreated": v.created,
+                       "description": v.description(), "appVersion": v.app_version(), "icon": v.icon()})
+            })
+            .collect()
+    };
+    // Whether the group gained or lost a chart.
+    let counted = retry_conflicts(|| async {
+        let mut chart = match list(charts, &ctx, &filter).await?.into_iter().next() {
+            Some(c) => c,
+            None if e.action == Action::ChartPull || versions.is_empty() => return Ok(false),
+            None => {
+                let chart = json!({
+                    "apiVersion": api::registry::API_VERSION, "kind": "Chart",
+                    "metadata": {"generateName": api::registry::chart::GENERATE_NAME, "namespace": group_object},
+                    "spec": {"name": e.name, "tenantID": e.tenant, "chartGroupName": e.namespace,
+                             "visibility": str_at(&group, &["spec", "visibility"])},
+                });
+                let mut created = charts.create(&ctx, chart, &WriteOptions::default()).await?.object;
+                created["status"] = json!({"pullCount": 0, "versions": versions, "phase": "Available"});
+                let name = name_of(&created).to_string();
+                charts.update(&ctx, &name, Some("status"), created, &WriteOptions::default()).await?;
+                return Ok(true);
+            }
+        };
+        let name = name_of(&chart).to_string();
+        if e.action != Action::ChartPull && versions.is_empty() {
+            return match charts.delete(&ctx, &name, &DeleteOptions::default()).await {
+                Ok(_) => Ok(true),
+                Err(err) if err.reason == Reason::NotFound => Ok(true),
+                Err(err) => Err(err),
+            };
+        }
+        if !chart.get("status").is_some_and(Value::is_object) {
+            chart["status"] = json!({});
+        }
+        if e.action == Action::ChartPull {
+            let count = chart.pointer("/status/pullCount").and_then(Value::as_i64).unwrap_or(0);
+            chart["status"]["pullCount"] = json!(count + 1);
+        } else {
+            chart["status"]["versions"] = Value::Array(versions.clone());
+        }
+        charts.update(&ctx, &name, Some("status"), chart, &WriteOptions::default()).await.map(|_| false)
+    })
+    .await?;
+    if counted {
+        update_chart_count(stores, &group_object).await?;
+    }
+    Ok(())
+}
+
+/// Sets a ChartGroup's `status.chartCount` to the number of its Chart objects.
+async fn update_chart_count(stores: &Stores, group_object: &str) -> Result<(), ApiError> {
+    retry_conflicts(|| async {
+        let count = stores.charts.list(&system(Some(group_object)), &ListOptions::default()).await?.items.len();
+        let mut g = match stores.chart_groups.get(&system(None), group_object, None).await {
+            Ok(g) => g,
+            Err(e) if e.reason == Reason::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if g.pointer("/status/chartCount").and_then(Value::as_i64) == Some(count as i64) {
+            return Ok(());
+        }
+        if !g.get("status").is_some_and(Value::is_object) {
+            g["status"] = json!({});
+        }
+        g["status"]["chartCount"] = json!(count);
+        stores.chart_groups.update(&system(None), group_object, Some("status"), g, &WriteOptions::default()).await.map(|_| ())
+    })
+    .await
+}
+
 /// Sets a Namespace's `status.repoCount` to the number of its Repository objects.
 async fn update_repo_count(stores: &Stores, ns_object: &str) -> Result<(), ApiError> {
     retry_conflicts(|| async {
@@ -267,9 +393,9 @@ async fn reconcile_namespace(stores: &Stores, registry: &registry::Registry, nam
     .await
 }
 
-/// Makes a new ChartGroup `Available`; for a deleted one, removes its Chart objects and clears
-/// its `chartgroup` finalizer.
-async fn reconcile_chart_group(stores: &Stores, name: &str) -> Result<(), ApiError> {
+/// Makes a new ChartGroup `Available`; for a deleted one, removes its charts and Chart objects
+/// and clears its `chartgroup` finalizer.
+async fn reconcile_chart_group(stores: &Stores, registry: &registry::Registry, name: &str) -> Result<(), ApiError> {
     retry_conflicts(|| async {
         let mut g = match stores.chart_groups.get(&system(None), name, None).await {
             Ok(g) => g,
@@ -291,6 +417,10 @@ async fn reconcile_chart_group(stores: &Stores, name: &str) -> Result<(), ApiErr
         let finalizers: Vec<Value> = g.pointer("/spec/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
         if !finalizers.iter().any(|f| f.as_str() == Some(chart_group::FINALIZER)) {
             return Ok(());
+        }
+        let (tenant, group) = (str_at(&g, &["spec", "tenantID"]).to_string(), str_at(&g, &["spec", "name"]).to_string());
+        if !group.is_empty() {
+            registry.delete_chart_group(&tenant, &group).await.map_err(|e| ApiError::internal(format!("removing the charts of chart group {group}: {e}")))?;
         }
         let ctx = system(Some(name));
         for chart in stores.charts.list(&ctx, &ListOptions::default()).await?.items {
@@ -359,11 +489,12 @@ impl Drop for RegistryApi {
     }
 }
 
-/// Builds the registry from `config` with tenants ([`registry::Tenancy`]) and namespace
-/// visibility from Namespace objects (the credential check of `config.auth` is kept, its
-/// policy replaced by [`registry::TenantPolicy`]), and starts recording its events on
-/// Repository objects and the Namespace and ChartGroup deletion controllers. The server must
-/// serve `api::registry::resources()`.
+/// Builds the registry from `config` with tenants ([`registry::Tenancy`]), namespace
+/// visibility from Namespace objects and chart group visibility from ChartGroup objects (the
+/// credential check of `config.auth` is kept, its policy replaced by
+/// [`registry::TenantPolicy`]), and starts recording its events on Repository and Chart
+/// objects and the Namespace and ChartGroup deletion controllers. The server must serve
+/// `api::registry::resources()`.
 pub async fn install(server: &Arc<ApiServer>, mut config: registry::Config, tenancy: registry::Tenancy) -> anyhow::Result<RegistryApi> {
     let stores = Stores::of(server)?;
     let namespaces: Arc<dyn registry::Namespaces> = Arc::new(ApiNamespaces { stores: stores.clone() });
@@ -373,15 +504,17 @@ pub async fn install(server: &Arc<ApiServer>, mut config: registry::Config, tena
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel::<Event>();
     config.tenancy = Some(tenancy);
     config.events = Some(Arc::new(events));
+    config.chart_groups = Some(Arc::new(ApiChartGroups { stores: stores.clone() }));
     let root = config.root.clone();
     let registry = registry::Registry::new(config).await.map_err(|e| anyhow::anyhow!("opening the registry in {}: {e}", root.display()))?;
 
     let mut tasks = vec![];
-    let recorder = stores.clone();
+    let (recorder, charts) = (stores.clone(), registry.clone());
     tasks.push(tokio::spawn(async move {
         // One event at a time, in order: a tag's push is recorded before its delete.
         while let Some(e) = received.recv().await {
-            if let Err(err) = record(&recorder, &e).await {
+            let done = if e.action.is_chart() { record_chart(&recorder, &charts, &e).await } else { record(&recorder, &e).await };
+            if let Err(err) = done {
                 tracing::warn!(repository = %e.repository, tenant = %e.tenant, error = %err.message, "recording a registry event failed");
             }
         }
@@ -391,10 +524,10 @@ pub async fn install(server: &Arc<ApiServer>, mut config: registry::Config, tena
         let (s, r) = (s.clone(), r.clone());
         async move { reconcile_namespace(&s, &r, &name).await }
     }));
-    let s = stores.clone();
+    let (s, r) = (stores.clone(), registry.clone());
     tasks.push(follow(stores.chart_groups.clone(), "chart groups", move |name| {
-        let s = s.clone();
-        async move { reconcile_chart_group(&s, &name).await }
+        let (s, r) = (s.clone(), r.clone());
+        async move { reconcile_chart_group(&s, &r, &name).await }
     }));
     Ok(RegistryApi { registry, tasks })
 }
@@ -549,6 +682,101 @@ mod tests {
     fn http_addr(base: &str) -> std::net::SocketAddr {
         let port = base.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
         std::net::SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[tokio::test]
+    async fn chart_uploads_downloads_and_deletes_update_chart_objects() {
+        let dir = std::env::temp_dir().join(format!("tke-registry-api-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("store")).expect("dir");
+        let backend: Arc<dyn Store> = Arc::new(storage::embedded::EmbeddedStore::open(&dir.join("store")).expect("open store"));
+        let server = ApiServer::new(backend, api::registry::resources(), "/registry", VersionInfo::default()).await.expect("server");
+        let stores = Stores::of(&server).expect("stores");
+        let mut config = registry::Config::new(dir.join("registry"));
+        let hash = registry::auth::hash_password("pw").expect("hash");
+        config.auth = Some(registry::AuthConfig::with_admin("admin", &hash, vec![]).expect("auth"));
+        let running = install(&server, config, registry::Tenancy::new(Some("registry.test".into()))).await.expect("install");
+        let http = registry::LocalServer::start(running.registry.router(), "127.0.0.1:0".parse().expect("addr")).await.expect("serve");
+        let base = format!("http://acme.registry.test:{}/chart", http.addr.port());
+        let client = reqwest::Client::builder().resolve("acme.registry.test", http.addr).build().expect("client");
+
+        // Tenant acme's private chart group "apps".
+        let g = stores.chart_groups.create(&user("acme", None), json!({"spec": {"name": "apps"}}), &WriteOptions::default()).await.expect("group").object;
+        let group = name_of(&g).to_string();
+        let chart_yaml = |v: &str| format!("apiVersion: v2\nname: web\nversion: {v}\nappVersion: \"2.1\"\ndescription: Web server\n");
+        let v1 = registry::chart::package_chart(&chart_yaml("0.1.0"), &[("values.yaml", b"replicas: 1\n")]).expect("package");
+        let v2 = registry::chart::package_chart(&chart_yaml("0.2.0"), &[("values.yaml", b"replicas: 2\n")]).expect("package");
+        for tgz in [&v1, &v2] {
+            let r = client.post(format!("{base}/api/apps/charts")).basic_auth("admin", Some("pw")).body(tgz.clone()).send().await.expect("upload");
+            assert_eq!(r.status(), 201);
+        }
+
+        // The Chart object appears in the group's Kubernetes namespace with both versions; the
+        // group counts one chart; the tenant's user sees it.
+        let chart = eventually("the chart with two versions", || async {
+            let items = list(&stores.charts, &user("acme", Some(&group)), &[("spec.name", "web")]).await.ok()?;
+            items.into_iter().find(|c| c.pointer("/status/versions").and_then(Value::as_array).is_some_and(|v| v.len() == 2))
+        })
+        .await;
+        assert_eq!((chart["spec"]["chartGroupName"].as_str(), chart["spec"]["tenantID"].as_str()), (Some("apps"), Some("acme")));
+        let versions = &chart["status"]["versions"];
+        assert_eq!((versions[0]["version"].as_str(), versions[1]["version"].as_str()), (Some("0.2.0"), Some("0.1.0")));
+        assert_eq!(versions[1]["chartSize"].as_i64(), Some(v1.len() as i64));
+        assert_eq!(versions[1]["appVersion"], "2.1");
+        assert_eq!(versions[1]["description"], "Web server");
+        eventually("chartCount 1", || async {
+            let g = stores.chart_groups.get(&system(None), &group, None).await.ok()?;
+            (g.pointer("/status/chartCount").and_then(Value::as_i64) == Some(1)).then_some(())
+        })
+        .await;
+
+        // Downloads count as pulls. The group is private: anonymous reads are refused until it
+        // is made Public.
+        let r = client.get(format!("{base}/apps/charts/web-0.1.0.tgz")).basic_auth("admin", Some("pw")).send().await.expect("download");
+        assert_eq!(r.bytes().await.expect("bytes").as_ref(), v1.as_slice());
+        assert_eq!(client.get(format!("{base}/apps/index.yaml")).send().await.expect("index").status(), 401);
+        let mut g = stores.chart_groups.get(&system(None), &group, None).await.expect("get");
+        g["spec"]["visibility"] = json!("Public");
+        stores.chart_groups.update(&user("acme", None), &group, None, g, &WriteOptions::default()).await.expect("update");
+        let r = client.get(format!("{base}/apps/charts/web-0.2.0.tgz")).send().await.expect("download");
+        assert_eq!(r.status(), 200);
+        eventually("two pulls", || async {
+            let items = list(&stores.charts, &system(Some(&group)), &[("spec.name", "web")]).await.ok()?;
+            items.into_iter().find(|c| c.pointer("/status/pullCount").and_then(Value::as_i64) == Some(2))
+        })
+        .await;
+
+        // Deleting a version updates the list; deleting the last removes the Chart object.
+        for (v, left) in [("0.1.0", 1usize), ("0.2.0", 0)] {
+            let r = client.delete(format!("{base}/api/apps/charts/web/{v}")).basic_auth("admin", Some("pw")).send().await.expect("delete");
+            assert_eq!(r.status(), 200);
+            eventually("the versions left", || async {
+                let items = list(&stores.charts, &system(Some(&group)), &[("spec.name", "web")]).await.ok()?;
+                let n = items.first().and_then(|c| c.pointer("/status/versions").and_then(Value::as_array).map(Vec::len)).unwrap_or(0);
+                (n == left).then_some(())
+            })
+            .await;
+        }
+        eventually("chartCount 0", || async {
+            let g = stores.chart_groups.get(&system(None), &group, None).await.ok()?;
+            (g.pointer("/status/chartCount").and_then(Value::as_i64) == Some(0)).then_some(())
+        })
+        .await;
+
+        // Deleting the group removes the charts stored in it.
+        let r = client.post(format!("{base}/api/apps/charts")).basic_auth("admin", Some("pw")).body(v1.clone()).send().await.expect("upload");
+        assert_eq!(r.status(), 201);
+        stores.chart_groups.delete(&user("acme", None), &group, &DeleteOptions::default()).await.expect("delete");
+        eventually("the group to go", || async {
+            match stores.chart_groups.get(&system(None), &group, None).await {
+                Err(e) if e.reason == Reason::NotFound => Some(()),
+                _ => None,
+            }
+        })
+        .await;
+        assert!(running.registry.charts().charts("acme", "apps").await.expect("charts").is_empty());
+        http.stop().await;
+        drop(running);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]
