@@ -90,6 +90,22 @@ fn uid(c: &Cluster) -> String {
     c.metadata.get("uid").and_then(|u| u.as_str()).unwrap_or_default().to_string()
 }
 
+/// An error with its causes (`client error (Connect): tcp connect error: Connection refused`),
+/// which is what tells a user why a cluster cannot be reached.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
 /// Writes the cluster's status with its resourceVersion and refreshes it from the answer.
 struct StatusWriter<'a> {
     api: &'a Api<DynamicObject>,
@@ -307,7 +323,7 @@ async fn check_health(ctx: &Ctx, cctx: &ClusterContext, mut cluster: Cluster) ->
     }
     let opts = &ctx.opts.health;
     let result = match &cctx.business {
-        Ok(client) => health::check(opts, || async { client.apiserver_version().await.map_err(|e| e.to_string()) }).await,
+        Ok(client) => health::check(opts, || async { client.apiserver_version().await.map_err(|e| format!("{}: {}", cctx.url, error_chain(&e))) }).await,
         Err(e) => Err(e.clone()),
     };
     let id = uid(&cluster);

@@ -86,7 +86,15 @@ async fn start_sim(dir: &Path, port: u16) -> SimCluster {
     let mut opts = SimOptions { data_dir: Some(dir.to_path_buf()), ..Default::default() };
     opts.config.nodes = 3;
     opts.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    SimCluster::start(opts).await.expect("the simulated cluster starts")
+    // The port of a cluster just dropped may take a moment to be free again.
+    let start = Instant::now();
+    loop {
+        match SimCluster::start(opts.clone()).await {
+            Ok(sim) => return sim,
+            Err(e) if start.elapsed() < DEADLINE && format!("{e:#}").contains("listening") => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => panic!("the simulated cluster does not start: {e:#}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -178,7 +186,8 @@ async fn import_health_double_import_and_delete() {
     // The business cluster goes away: first a failed check that changes nothing but the
     // condition (hysteresis), then Failed once the threshold is reached.
     let stopped_at = Instant::now();
-    sim.stop().await;
+    // Dropping ends the simulated cluster at once (stop() would let requests finish first).
+    drop(sim);
     let degraded = wait_until("a first failed check leaving the cluster Running", DEADLINE, || async {
         let c = get(&clusters, "cls-sim").await?;
         (condition(&c, "HealthCheck")?["reason"] == "ProbeFailed").then_some(c)
@@ -195,6 +204,8 @@ async fn import_health_double_import_and_delete() {
     let hc = condition(&failed, "HealthCheck").expect("health condition");
     assert_eq!((hc["status"].as_str(), hc["reason"].as_str()), (Some("False"), Some("FailedHealthCheck")), "{failed}");
     assert_eq!(failed["status"]["reason"], "FailedHealthCheck");
+    let why = hc["message"].as_str().unwrap_or_default();
+    assert!(why.contains(&format!("127.0.0.1:{port}")) && why.contains("onnection refused"), "{why}");
 
     // It comes back (same address, same certificates): Running again.
     let sim = start_sim(sim_dir.path(), port).await;
@@ -215,7 +226,8 @@ async fn import_health_double_import_and_delete() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cluster_without_credential_or_with_a_wrong_one_says_why() {
-    let sim = start_sim(tempfile::tempdir().expect("tempdir").path(), 0).await;
+    let sim_dir = tempfile::tempdir().expect("tempdir");
+    let sim = start_sim(sim_dir.path(), 0).await;
     let port = port_of(sim.url());
     let tke = tokio::task::spawn_blocking(|| Tke::start_with(tke_binary(), Storage::Embedded, &["--registry", "false"])).await.expect("tke starts");
     let platform = client_of(&tke.kubeconfig()).await;

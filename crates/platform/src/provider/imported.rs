@@ -60,7 +60,7 @@ impl Handler<Cluster, ClusterContext> for CreateMark {
     async fn run(&self, cluster: &mut Cluster, ctx: &ClusterContext) -> Result<(), StepError> {
         let client = ctx.business()?;
         // The live connection test: the credential must authenticate against the address.
-        let info = client.apiserver_version().await.map_err(|e| StepError::new(format!("cannot connect to {} with the credential: {e}", ctx.url)))?;
+        let info = client.apiserver_version().await.map_err(|e| StepError::new(format!("cannot connect to {} with the credential: {}", ctx.url, crate::cluster::error_chain(&e))))?;
         let version = observe::version_of(&info.git_version);
         match observe::major_minor(&version) {
             Some(v) if v >= observe::MIN_VERSION => {}
