@@ -4,6 +4,7 @@
 //! ([`install`]). The platform controllers call these; nothing here knows about conditions.
 
 pub mod error;
+pub mod install;
 pub mod bundle;
 pub mod checks;
 pub mod ssh;
