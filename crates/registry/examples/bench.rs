@@ -3,7 +3,9 @@
 //!
 //! `cargo run -p registry --example bench` (add `--release` for production figures) (env: BENCH_SMALL_COUNT, default 300;
 //! BENCH_LARGE_MB, default 1024; BENCH_CONCURRENCY, default 8; DOCKER_REGISTRY, default
-//! /usr/bin/docker-registry). Both registries listen on 127.0.0.1 and store under a temp dir.
+//! /usr/bin/docker-registry; BENCH_DIR, default the system temp dir). Both registries listen on
+//! 127.0.0.1 and store under a temp dir in BENCH_DIR, where the raw disk write speed (1 GiB
+//! written and fsynced) is also measured, as the ceiling for large-blob pushes.
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -174,6 +176,23 @@ async fn run(
     })
 }
 
+/// Raw sequential write speed of the disk under `dir`: `mb` MiB in 1 MiB writes, then fsync.
+fn disk_write_mibps(dir: &std::path::Path, mb: usize) -> anyhow::Result<f64> {
+    use std::io::Write;
+    let path = dir.join("disk-probe");
+    let chunk = pseudo_random(1 << 20, 77);
+    let t = Instant::now();
+    let mut f = std::fs::File::create(&path)?;
+    for _ in 0..mb {
+        f.write_all(&chunk)?;
+    }
+    f.sync_all()?;
+    let elapsed = t.elapsed();
+    drop(f);
+    std::fs::remove_file(&path)?;
+    Ok(mb as f64 / elapsed.as_secs_f64())
+}
+
 fn peak_rss_mib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -193,7 +212,15 @@ async fn main() -> anyhow::Result<()> {
     let conc = env("BENCH_CONCURRENCY", 8);
     let reference =
         std::env::var("DOCKER_REGISTRY").unwrap_or_else(|_| "/usr/bin/docker-registry".into());
-    let dir = tempfile::tempdir()?;
+    let dir = match std::env::var_os("BENCH_DIR") {
+        Some(d) => tempfile::tempdir_in(d)?,
+        None => tempfile::tempdir()?,
+    };
+    let disk = tokio::task::spawn_blocking({
+        let p = dir.path().to_path_buf();
+        move || disk_write_mibps(&p, large_mb.max(1))
+    })
+    .await??;
 
     // Small blobs from 1 KiB to 1 MiB, log-spread.
     let small: Vec<(Bytes, String)> = (0..count)
@@ -276,6 +303,11 @@ async fn main() -> anyhow::Result<()> {
     ] {
         println!("{name:<12} {a:>14.1} {b:>18.1} {:>7.2}", a / b);
     }
+    println!(
+        "disk write ({large_mb} MiB + fsync, same directory): {disk:.1} MiB/s; large push reaches {:.0}% of it (tke-rs) and {:.0}% (distribution)",
+        100.0 * tke.large_push / disk,
+        100.0 * dist.large_push / disk
+    );
     println!(
         "peak RSS of the bench process (client + tke-rs server) during the tke-rs run: {rss} MiB"
     );
