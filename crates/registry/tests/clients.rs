@@ -35,16 +35,26 @@ struct StoredGzip<W: Write> {
 
 impl<W: Write> StoredGzip<W> {
     fn new(mut out: W) -> StoredGzip<W> {
-        out.write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]).expect("gzip header");
+        out.write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff])
+            .expect("gzip header");
         let mut table = [0u32; 256];
         for (i, t) in table.iter_mut().enumerate() {
             let mut c = i as u32;
             for _ in 0..8 {
-                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
             }
             *t = c;
         }
-        StoredGzip { out, crc: !0, len: 0, table }
+        StoredGzip {
+            out,
+            crc: !0,
+            len: 0,
+            table,
+        }
     }
 
     /// Append `data` as non-final stored blocks.
@@ -63,9 +73,13 @@ impl<W: Write> StoredGzip<W> {
     }
 
     fn finish(mut self) -> W {
-        self.out.write_all(&[1, 0, 0, 0xff, 0xff]).expect("final block");
+        self.out
+            .write_all(&[1, 0, 0, 0xff, 0xff])
+            .expect("final block");
         self.out.write_all(&(!self.crc).to_le_bytes()).expect("crc");
-        self.out.write_all(&(self.len as u32).to_le_bytes()).expect("isize");
+        self.out
+            .write_all(&(self.len as u32).to_le_bytes())
+            .expect("isize");
         self.out
     }
 }
@@ -127,7 +141,10 @@ impl Layout {
 }
 
 fn skopeo(args: Vec<String>) -> String {
-    let out = Command::new(SKOPEO).args(&args).output().expect("run skopeo");
+    let out = Command::new(SKOPEO)
+        .args(&args)
+        .output()
+        .expect("run skopeo");
     assert!(
         out.status.success(),
         "skopeo {args:?} failed: {}\n{}",
@@ -157,7 +174,13 @@ fn file_sha256(path: &Path) -> String {
         }
         h.update(&buf[..n]);
     }
-    format!("sha256:{}", h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "sha256:{}",
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,8 +194,10 @@ async fn skopeo_copies_a_multi_arch_index_in_and_out() {
     for (i, arch) in ["amd64", "arm64", "s390x"].into_iter().enumerate() {
         let own = layout.layer(&pseudo_random(50_000 + i * 1000, 10 + i as u64));
         let m = layout.image(arch, &[shared.clone(), own]);
-        entries.push(json!({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":m.0,"size":m.1,
-            "platform":{"architecture":arch,"os":"linux"}}));
+        entries.push(
+            json!({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":m.0,"size":m.1,
+            "platform":{"architecture":arch,"os":"linux"}}),
+        );
     }
     let index = json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":entries}).to_string();
     let top = layout.blob(index.as_bytes());
@@ -180,23 +205,53 @@ async fn skopeo_copies_a_multi_arch_index_in_and_out() {
 
     let image = format!("docker://{}/multi/app:v1", reg.server.host());
     let src = format!("oci:{}:v1", dir.path().join("src").display());
-    run_skopeo(&["--insecure-policy", "copy", "--all", "--dest-tls-verify=false", &src, &image]).await;
+    run_skopeo(&[
+        "--insecure-policy",
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        &src,
+        &image,
+    ])
+    .await;
     let raw = run_skopeo(&["inspect", "--raw", "--tls-verify=false", &image]).await;
-    assert_eq!(sha256(raw.as_bytes()), top.0, "the index is served byte for byte: {raw}\nsent {index}");
-    let arm = run_skopeo(&["--override-arch", "arm64", "inspect", "--tls-verify=false", &image]).await;
+    assert_eq!(
+        sha256(raw.as_bytes()),
+        top.0,
+        "the index is served byte for byte: {raw}\nsent {index}"
+    );
+    let arm = run_skopeo(&[
+        "--override-arch",
+        "arm64",
+        "inspect",
+        "--tls-verify=false",
+        &image,
+    ])
+    .await;
     let arm: serde_json::Value = serde_json::from_str(&arm).expect("inspect JSON");
     assert_eq!(arm["Architecture"], "arm64");
 
     let back = dir.path().join("back");
-    run_skopeo(&["--insecure-policy", "copy", "--all", "--src-tls-verify=false", &image,
-        &format!("oci:{}:v1", back.display())]).await;
+    run_skopeo(&[
+        "--insecure-policy",
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        &image,
+        &format!("oci:{}:v1", back.display()),
+    ])
+    .await;
     let mut names: Vec<_> = std::fs::read_dir(dir.path().join("src/blobs/sha256"))
         .expect("read")
         .flatten()
         .map(|e| e.file_name())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 1 + 3 * 3 + 1, "index, 3 x (manifest, config, own layer), shared layer");
+    assert_eq!(
+        names.len(),
+        1 + 3 * 3 + 1,
+        "index, 3 x (manifest, config, own layer), shared layer"
+    );
     for name in names {
         let a = std::fs::read(dir.path().join("src/blobs/sha256").join(&name)).expect("read");
         let b = std::fs::read(back.join("blobs/sha256").join(&name)).expect("pulled back");
@@ -225,7 +280,10 @@ async fn large_layer_1gib_slow() {
     // The layer (1 GiB of data, gzip with stored blocks) is generated straight to disk.
     let tmp = dir.path().join("src/layer.tmp");
     let (layer_digest, layer_size, diff_id) = {
-        let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).expect("create"));
+        let file = std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(&tmp).expect("create"),
+        );
         let mut g = StoredGzip::new(file);
         let mut h = sha2::Sha256::new();
         let mut chunk = pseudo_random(1 << 20, 3);
@@ -236,28 +294,64 @@ async fn large_layer_1gib_slow() {
         }
         let mut file = g.finish();
         file.flush().expect("flush");
-        let diff_id = format!("sha256:{}", h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>());
-        (file_sha256(&tmp), std::fs::metadata(&tmp).expect("stat").len() as usize, diff_id)
+        let diff_id = format!(
+            "sha256:{}",
+            h.finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        (
+            file_sha256(&tmp),
+            std::fs::metadata(&tmp).expect("stat").len() as usize,
+            diff_id,
+        )
     };
     assert!(layer_size >= 1 << 30);
-    std::fs::rename(&tmp, dir.path().join("src/blobs/sha256").join(hex(&layer_digest))).expect("rename");
+    std::fs::rename(
+        &tmp,
+        dir.path().join("src/blobs/sha256").join(hex(&layer_digest)),
+    )
+    .expect("rename");
     let m = layout.image("amd64", &[(layer_digest.clone(), layer_size, diff_id)]);
     layout.tag("big", "application/vnd.oci.image.manifest.v1+json", &m);
 
     let image = format!("docker://{}/big/layer:big", reg.server.host());
     let before = peak_rss_mib();
-    run_skopeo(&["--insecure-policy", "copy", "--dest-tls-verify=false",
-        &format!("oci:{}:big", dir.path().join("src").display()), &image]).await;
+    run_skopeo(&[
+        "--insecure-policy",
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:big", dir.path().join("src").display()),
+        &image,
+    ])
+    .await;
     std::fs::remove_dir_all(dir.path().join("src")).expect("free the source's disk space");
     let back = dir.path().join("back");
-    run_skopeo(&["--insecure-policy", "copy", "--src-tls-verify=false", &image,
-        &format!("oci:{}:big", back.display())]).await;
+    run_skopeo(&[
+        "--insecure-policy",
+        "copy",
+        "--src-tls-verify=false",
+        &image,
+        &format!("oci:{}:big", back.display()),
+    ])
+    .await;
     let pulled = back.join("blobs/sha256").join(hex(&layer_digest));
-    assert_eq!(std::fs::metadata(&pulled).expect("pulled layer").len(), layer_size as u64);
-    assert_eq!(file_sha256(&pulled), layer_digest, "the pulled layer matches its digest");
+    assert_eq!(
+        std::fs::metadata(&pulled).expect("pulled layer").len(),
+        layer_size as u64
+    );
+    assert_eq!(
+        file_sha256(&pulled),
+        layer_digest,
+        "the pulled layer matches its digest"
+    );
     let peak = peak_rss_mib();
     // The registry serves from this process: a 1 GiB blob must not be held in memory.
-    assert!(peak < 300, "peak RSS {peak} MiB (was {before} MiB before the copy)");
+    assert!(
+        peak < 300,
+        "peak RSS {peak} MiB (was {before} MiB before the copy)"
+    );
 }
 
 /// A chunked upload whose connection breaks mid-body, resumed from the registry's status.
@@ -269,9 +363,16 @@ async fn interrupted_chunked_upload_resumes() {
     let blob = pseudo_random(6 * 1024 * 1024 + 333, 8);
     let digest = sha256(&blob);
 
-    let r = c.post(format!("{base}/v2/resume/app/blobs/uploads/")).send().await.expect("start");
+    let r = c
+        .post(format!("{base}/v2/resume/app/blobs/uploads/"))
+        .send()
+        .await
+        .expect("start");
     assert_eq!(r.status(), 202);
-    let location = r.headers()["location"].to_str().expect("location").to_string();
+    let location = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
     let first = 2 * 1024 * 1024;
     let r = c
         .patch(format!("{base}{location}"))
@@ -283,13 +384,20 @@ async fn interrupted_chunked_upload_resumes() {
         .expect("first chunk");
     assert_eq!(r.status(), 202);
     assert_eq!(r.headers()["range"], format!("0-{}", first - 1).as_str());
-    let location = r.headers()["location"].to_str().expect("location").to_string();
+    let location = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
 
     // The second chunk breaks after 1 MiB of its 4 MiB: the client's body fails mid-way.
     let second_end = blob.len();
     let sent: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
-        Ok(bytes::Bytes::copy_from_slice(&blob[first..first + 512 * 1024])),
-        Ok(bytes::Bytes::copy_from_slice(&blob[first + 512 * 1024..first + 1024 * 1024])),
+        Ok(bytes::Bytes::copy_from_slice(
+            &blob[first..first + 512 * 1024],
+        )),
+        Ok(bytes::Bytes::copy_from_slice(
+            &blob[first + 512 * 1024..first + 1024 * 1024],
+        )),
         Err(std::io::Error::other("network cable pulled")),
     ];
     let broken = c
@@ -300,16 +408,32 @@ async fn interrupted_chunked_upload_resumes() {
         .body(reqwest::Body::wrap_stream(futures::stream::iter(sent)))
         .send()
         .await;
-    assert!(broken.is_err(), "the interrupted request fails on the client");
+    assert!(
+        broken.is_err(),
+        "the interrupted request fails on the client"
+    );
 
     // Ask where to resume.
-    let r = c.get(format!("{base}{location}")).send().await.expect("status");
+    let r = c
+        .get(format!("{base}{location}"))
+        .send()
+        .await
+        .expect("status");
     assert_eq!(r.status(), 204);
     let range = r.headers()["range"].to_str().expect("range").to_string();
-    let end: usize = range.strip_prefix("0-").and_then(|e| e.parse().ok()).expect("0-<end>");
+    let end: usize = range
+        .strip_prefix("0-")
+        .and_then(|e| e.parse().ok())
+        .expect("0-<end>");
     let have = end + 1;
-    assert!(have >= first && have <= first + 1024 * 1024, "registry holds {have} bytes");
-    let location = r.headers()["location"].to_str().expect("location").to_string();
+    assert!(
+        have >= first && have <= first + 1024 * 1024,
+        "registry holds {have} bytes"
+    );
+    let location = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
 
     // A resume from the wrong offset is refused with the range the registry has.
     let r = c
@@ -331,19 +455,36 @@ async fn interrupted_chunked_upload_resumes() {
         .await
         .expect("resume");
     assert_eq!(r.status(), 202, "{:?}", r.text().await);
-    let location = r.headers()["location"].to_str().expect("location").to_string();
+    let location = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
     let sep = if location.contains('?') { '&' } else { '?' };
-    let r = c.put(format!("{base}{location}{sep}digest={digest}")).send().await.expect("finish");
+    let r = c
+        .put(format!("{base}{location}{sep}digest={digest}"))
+        .send()
+        .await
+        .expect("finish");
     assert_eq!(r.status(), 201, "{:?}", r.text().await);
 
-    let r = c.get(format!("{base}/v2/resume/app/blobs/{digest}")).send().await.expect("pull");
+    let r = c
+        .get(format!("{base}/v2/resume/app/blobs/{digest}"))
+        .send()
+        .await
+        .expect("pull");
     assert_eq!(r.status(), 200);
     let mut s = r.bytes_stream();
     let mut h = sha2::Sha256::new();
     while let Some(chunk) = s.next().await {
         h.update(&chunk.expect("chunk"));
     }
-    let got = format!("sha256:{}", h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let got = format!(
+        "sha256:{}",
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
     assert_eq!(got, digest, "the resumed blob pulls back by its digest");
 }
 
@@ -367,7 +508,10 @@ async fn oras_python_sdk_pushes_and_pulls_artifacts() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let reg = start(&dir.path().join("registry"), false).await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/oras_roundtrip.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/oras_roundtrip.py"
+    );
     let work = dir.path().join("oras");
     std::fs::create_dir_all(&work).expect("mkdir");
     let (host, w) = (reg.server.host(), work.clone());

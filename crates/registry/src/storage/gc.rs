@@ -105,7 +105,10 @@ async fn repositories(storage: &dyn Storage) -> io::Result<Vec<String>> {
         {
             out.push(prefix.clone());
         }
-        for e in entries.into_iter().filter(|e| e.is_dir && !e.name.starts_with('_')) {
+        for e in entries
+            .into_iter()
+            .filter(|e| e.is_dir && !e.name.starts_with('_'))
+        {
             pending.push(if prefix.is_empty() {
                 e.name
             } else {
@@ -137,7 +140,10 @@ fn references(manifest: &[u8]) -> Vec<Digest> {
     };
     let mut out = Vec::new();
     let mut add = |d: Option<&serde_json::Value>| {
-        if let Some(d) = d.and_then(|d| d.as_str()).and_then(|s| s.parse::<Digest>().ok()) {
+        if let Some(d) = d
+            .and_then(|d| d.as_str())
+            .and_then(|s| s.parse::<Digest>().ok())
+        {
             out.push(d);
         }
     };
@@ -149,7 +155,12 @@ fn references(manifest: &[u8]) -> Vec<Digest> {
         }
     }
     // Docker schema 1.
-    for item in v.get("fsLayers").and_then(|l| l.as_array()).into_iter().flatten() {
+    for item in v
+        .get("fsLayers")
+        .and_then(|l| l.as_array())
+        .into_iter()
+        .flatten()
+    {
         add(item.get("blobSum"));
     }
     out
@@ -164,7 +175,8 @@ async fn mark_manifests(
 ) -> io::Result<()> {
     let mut todo = Vec::new();
     for repo in repos {
-        for (alg, hex) in digests_in(storage, &format!("repos/{repo}/_manifests/revisions")).await? {
+        for (alg, hex) in digests_in(storage, &format!("repos/{repo}/_manifests/revisions")).await?
+        {
             let key = format!("{alg}:{hex}");
             marks.insert(key.clone());
             if seen.insert(key) {
@@ -212,7 +224,10 @@ async fn mark_manifests(
 }
 
 /// The newest link of each blob into any repository (`alg:hex` -> link paths).
-async fn layer_links(storage: &dyn Storage, repos: &[String]) -> io::Result<HashMap<String, Vec<String>>> {
+async fn layer_links(
+    storage: &dyn Storage,
+    repos: &[String],
+) -> io::Result<HashMap<String, Vec<String>>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     for repo in repos {
         let dir = format!("repos/{repo}/_layers");
@@ -251,7 +266,12 @@ pub async fn collect_garbage(storage: &dyn Storage, opts: &GcOptions) -> io::Res
 
     // Sweep candidates: unmarked and old, blob and links alike.
     let mut candidates = Vec::new();
-    for alg in storage.list("blobs").await?.into_iter().filter(|e| e.is_dir) {
+    for alg in storage
+        .list("blobs")
+        .await?
+        .into_iter()
+        .filter(|e| e.is_dir)
+    {
         for shard in storage
             .list(&format!("blobs/{}", alg.name))
             .await?
@@ -307,7 +327,12 @@ pub async fn collect_garbage(storage: &dyn Storage, opts: &GcOptions) -> io::Res
     }
 
     // Abandoned uploads.
-    for up in storage.list("uploads").await?.into_iter().filter(|e| e.is_dir) {
+    for up in storage
+        .list("uploads")
+        .await?
+        .into_iter()
+        .filter(|e| e.is_dir)
+    {
         let dir = format!("uploads/{}", up.name);
         let info = storage.stat(&format!("{dir}/info.json")).await?;
         let data = storage.stat(&format!("{dir}/data")).await?;

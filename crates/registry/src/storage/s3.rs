@@ -15,8 +15,8 @@ use super::{AppendError, ByteStream, Entry, Stat, Storage};
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use rusty_s3::actions::{
-    AbortMultipartUpload, CompleteMultipartUpload, CreateMultipartUpload, DeleteObject,
-    GetObject, HeadObject, ListObjectsV2, PutObject, UploadPart,
+    AbortMultipartUpload, CompleteMultipartUpload, CreateMultipartUpload, DeleteObject, GetObject,
+    HeadObject, ListObjectsV2, PutObject, UploadPart,
 };
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use std::collections::BTreeMap;
@@ -140,9 +140,7 @@ impl S3 {
         };
         let bucket = Bucket::new(endpoint, style, config.bucket.clone(), config.region)
             .map_err(|e| other(format!("S3 bucket {:?}: {e}", config.bucket)))?;
-        let http = reqwest::Client::builder()
-            .build()
-            .map_err(from_reqwest)?;
+        let http = reqwest::Client::builder().build().map_err(from_reqwest)?;
         let prefix = config
             .prefix
             .split('/')
@@ -162,8 +160,8 @@ impl S3 {
     /// Create the bucket if it does not exist yet.
     pub async fn ensure_bucket(&self) -> io::Result<()> {
         let i = &self.inner;
-        let head = rusty_s3::actions::HeadBucket::new(&i.bucket, Some(&i.credentials))
-            .sign(SIGN_TTL);
+        let head =
+            rusty_s3::actions::HeadBucket::new(&i.bucket, Some(&i.credentials)).sign(SIGN_TTL);
         let r = i.http.head(head).send().await.map_err(from_reqwest)?;
         if r.status().is_success() {
             return Ok(());
@@ -385,9 +383,7 @@ impl Inner {
             _ => {
                 let r = Self::check(r, &format!("GET {key}")).await?;
                 Ok(Some(
-                    r.bytes_stream()
-                        .map(|c| c.map_err(from_reqwest))
-                        .boxed(),
+                    r.bytes_stream().map(|c| c.map_err(from_reqwest)).boxed(),
                 ))
             }
         }
@@ -397,7 +393,9 @@ impl Inner {
     async fn copy_object(&self, from: &str, to: &str) -> io::Result<()> {
         let source = format!("{}/{}", self.bucket.name(), encode_key(from));
         let mut action = PutObject::new(&self.bucket, Some(&self.credentials), to);
-        action.headers_mut().insert("x-amz-copy-source", source.clone());
+        action
+            .headers_mut()
+            .insert("x-amz-copy-source", source.clone());
         let r = self
             .http
             .put(action.sign(SIGN_TTL))
@@ -420,8 +418,8 @@ impl Inner {
 
     /// Assemble `to` from `segments` with one multipart upload; aborted on any failure.
     async fn assemble(&self, segments: &[Segment], to: &str) -> io::Result<()> {
-        let url = CreateMultipartUpload::new(&self.bucket, Some(&self.credentials), to)
-            .sign(SIGN_TTL);
+        let url =
+            CreateMultipartUpload::new(&self.bucket, Some(&self.credentials), to).sign(SIGN_TTL);
         let r = self.http.post(url).send().await.map_err(from_reqwest)?;
         let text = Self::check(r, &format!("CREATE MULTIPART {to}"))
             .await?
@@ -433,8 +431,9 @@ impl Inner {
         let upload_id = created.upload_id().to_string();
         let result = self.assemble_parts(segments, to, &upload_id).await;
         if result.is_err() {
-            let url = AbortMultipartUpload::new(&self.bucket, Some(&self.credentials), to, &upload_id)
-                .sign(SIGN_TTL);
+            let url =
+                AbortMultipartUpload::new(&self.bucket, Some(&self.credentials), to, &upload_id)
+                    .sign(SIGN_TTL);
             if let Err(e) = self.http.delete(url).send().await {
                 tracing::warn!(key = to, error = %e, "aborting an S3 multipart upload failed");
             }
@@ -515,7 +514,13 @@ impl Inner {
             .ok_or_else(|| other("object needs more than 10000 S3 parts"))
     }
 
-    async fn upload_part(&self, to: &str, n: usize, upload_id: &str, data: Bytes) -> io::Result<String> {
+    async fn upload_part(
+        &self,
+        to: &str,
+        n: usize,
+        upload_id: &str,
+        data: Bytes,
+    ) -> io::Result<String> {
         let url = UploadPart::new(
             &self.bucket,
             Some(&self.credentials),
@@ -540,7 +545,13 @@ impl Inner {
             .ok_or_else(|| other(format!("S3 UPLOAD PART {to} {n}: no ETag")))
     }
 
-    async fn copy_part(&self, from: &str, to: &str, n: usize, upload_id: &str) -> io::Result<String> {
+    async fn copy_part(
+        &self,
+        from: &str,
+        to: &str,
+        n: usize,
+        upload_id: &str,
+    ) -> io::Result<String> {
         let source = format!("{}/{}", self.bucket.name(), encode_key(from));
         let mut action = UploadPart::new(
             &self.bucket,
@@ -549,7 +560,9 @@ impl Inner {
             Self::part_number(n)?,
             upload_id,
         );
-        action.headers_mut().insert("x-amz-copy-source", source.clone());
+        action
+            .headers_mut()
+            .insert("x-amz-copy-source", source.clone());
         let r = self
             .http
             .put(action.sign(SIGN_TTL))
@@ -662,9 +675,20 @@ impl Storage for S3 {
         Ok(Some(stream.boxed()))
     }
 
-    async fn append(&self, path: &str, offset: u64, mut data: ByteStream) -> Result<u64, AppendError> {
+    async fn append(
+        &self,
+        path: &str,
+        offset: u64,
+        mut data: ByteStream,
+    ) -> Result<u64, AppendError> {
         let key = self.inner.key(path);
-        let size: u64 = self.inner.segments(&key).await?.iter().map(|s| s.size).sum();
+        let size: u64 = self
+            .inner
+            .segments(&key)
+            .await?
+            .iter()
+            .map(|s| s.size)
+            .sum();
         if size != offset {
             return Err(AppendError::Offset(size));
         }
@@ -721,10 +745,9 @@ impl Storage for S3 {
         match segs.as_slice() {
             [] => {
                 // An object written whole by `put`.
-                let stat = i
-                    .head(&from)
-                    .await?
-                    .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{from} missing")))?;
+                let stat = i.head(&from).await?.ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::NotFound, format!("{from} missing"))
+                })?;
                 if stat.size > MAX_SINGLE {
                     return Err(other(format!("{from} is too large to copy in one request")));
                 }
@@ -733,18 +756,24 @@ impl Storage for S3 {
             }
             [one] if one.size <= MAX_SINGLE => {
                 i.copy_object(&one.key, &to).await?;
-                i.delete_keys(segs.into_iter().map(|s| s.key).collect()).await
+                i.delete_keys(segs.into_iter().map(|s| s.key).collect())
+                    .await
             }
             _ => {
                 i.assemble(&segs, &to).await?;
-                i.delete_keys(segs.into_iter().map(|s| s.key).collect()).await
+                i.delete_keys(segs.into_iter().map(|s| s.key).collect())
+                    .await
             }
         }
     }
 
     async fn list(&self, dir: &str) -> io::Result<Vec<Entry>> {
         let key = self.inner.key(dir);
-        let prefix = if key.is_empty() { key } else { format!("{key}/") };
+        let prefix = if key.is_empty() {
+            key
+        } else {
+            format!("{key}/")
+        };
         let (objects, prefixes) = self.inner.list_all(&prefix, Some("/")).await?;
         let mut entries: BTreeMap<String, bool> = BTreeMap::new();
         for o in objects {
