@@ -209,8 +209,7 @@ pub(crate) async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<
         }
         return Ok(Action::await_change());
     };
-    let span = tracing::info_span!("reconcile cluster", cluster = %cluster.name(), phase = %cluster.phase());
-    let _ = &span;
+    tracing::debug!(cluster = %cluster.name(), phase = %cluster.phase(), "reconcile");
     let result = if deleting {
         delete(&ctx, provider.as_ref(), cluster).await
     } else {
