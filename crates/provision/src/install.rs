@@ -33,6 +33,25 @@ impl Default for InstallOptions {
 }
 
 impl InstallOptions {
+    /// Directories searched before root's PATH: the prefix's binary directories, so that
+    /// binaries installed into a prefix are the ones the later steps run.
+    pub fn search_dirs(&self) -> Vec<String> {
+        if self.root.trim_end_matches('/').is_empty() {
+            return vec![];
+        }
+        [paths::BIN, paths::LOCAL_BIN, paths::LOCAL_SBIN].iter().map(|d| self.path(d)).collect()
+    }
+
+    /// `command` with [`InstallOptions::search_dirs`] in front of PATH.
+    pub fn command(&self, command: &str) -> String {
+        let dirs = self.search_dirs();
+        if dirs.is_empty() {
+            return command.to_string();
+        }
+        let quoted: Vec<String> = dirs.iter().map(|d| shell_quote(d)).collect();
+        format!("PATH={}:\"$PATH\"; {command}", quoted.join(":"))
+    }
+
     /// The path `p` (absolute on the machine) under the prefix.
     pub fn path(&self, p: &str) -> String {
         format!("{}{p}", self.root.trim_end_matches('/'))
@@ -123,7 +142,7 @@ pub async fn ensure_kernel_modules(s: &Session, o: &InstallOptions, extra: &[&st
     let mods: Vec<&str> = MODULES.iter().chain(extra).copied().collect();
     write_config(s, &o.path(paths::MODULES_LOAD), &format!("# written by tke\n{}\n", mods.join("\n")), 0o644).await?;
     if o.manage_system {
-        require(s, &["modprobe"], "the kmod package provides it").await?;
+        require(s, o, &["modprobe"], "the kmod package provides it").await?;
         for m in mods {
             s.check_root(&format!("modprobe {}", shell_quote(m))).await?;
         }
@@ -136,7 +155,7 @@ pub async fn ensure_sysctl(s: &Session, o: &InstallOptions) -> Result<()> {
     let text = "# written by tke\nnet.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\nnet.bridge.bridge-nf-call-ip6tables = 1\nnet.ipv6.conf.all.forwarding = 1\nfs.inotify.max_user_watches = 524288\n";
     write_config(s, &o.path(paths::SYSCTL), text, 0o644).await?;
     if o.manage_system {
-        require(s, &["sysctl"], "the procps package provides it").await?;
+        require(s, o, &["sysctl"], "the procps package provides it").await?;
         s.check_root(&format!("sysctl -p {}", shell_quote(paths::SYSCTL))).await?;
     }
     Ok(())
@@ -196,7 +215,7 @@ pub async fn ensure_containerd(s: &Session, o: &InstallOptions, c: &ContainerdSe
     let crictl = format!("runtime-endpoint: {0}\nimage-endpoint: {0}\ntimeout: 10\n", paths::CRI_SOCKET);
     write_config(s, &o.path(paths::CRICTL_CONFIG), &crictl, 0o644).await?;
     if o.manage_system {
-        require(s, &["systemctl", "containerd"], "run EnsureContainerRuntime's binary copy (install_binaries) first").await?;
+        require(s, o, &["systemctl", "containerd"], "run EnsureContainerRuntime's binary copy (install_binaries) first").await?;
         let restart = if changed { "systemctl restart containerd" } else { "systemctl start containerd" };
         s.check_root(&format!("systemctl daemon-reload && systemctl enable containerd && {restart}")).await?;
     }
@@ -222,7 +241,7 @@ pub async fn ensure_kubelet(s: &Session, o: &InstallOptions, extra: &BTreeMap<St
     write_config(s, &o.path(paths::KUBELET_DROPIN), KUBELET_DROPIN, 0o644).await?;
     write_config(s, &o.path(paths::KUBELET_DEFAULTS), &kubelet_defaults(extra, node_ip), 0o644).await?;
     if o.manage_system {
-        require(s, &["systemctl", "kubelet"], "run install_binaries (EnsureKubelet) first").await?;
+        require(s, o, &["systemctl", "kubelet"], "run install_binaries (EnsureKubelet) first").await?;
         s.check_root("systemctl daemon-reload && systemctl enable kubelet").await?;
     }
     Ok(())
@@ -231,7 +250,7 @@ pub async fn ensure_kubelet(s: &Session, o: &InstallOptions, extra: &BTreeMap<St
 /// `EnsureKubernetesImages`: copies each image archive and imports it into containerd's
 /// `k8s.io` namespace (skipping archives already imported with the same digest).
 pub async fn load_images(s: &Session, r: &Release, o: &InstallOptions, progress: &mut (dyn FnMut(Stream, &str) + Send)) -> Result<Vec<Placed>> {
-    require(s, &["ctr"], "it comes with containerd from the offline bundle: run install_binaries (EnsureContainerRuntime) first").await?;
+    require(s, o, &["ctr"], "it comes with containerd from the offline bundle: run install_binaries (EnsureContainerRuntime) first").await?;
     let mut placed = vec![];
     for img in &r.images {
         let remote = o.path(&format!("{}/{}", paths::IMAGES_DIR, file_name(img)));
@@ -239,7 +258,7 @@ pub async fn load_images(s: &Session, r: &Release, o: &InstallOptions, progress:
         let marker = format!("{remote}.imported");
         let done = s.read_file(&marker, true).await?.is_some_and(|m| m.trim() == img.sha256);
         if !done || !p.unchanged {
-            let cmd = format!("ctr -n k8s.io images import {}", shell_quote(&remote));
+            let cmd = o.command(&format!("ctr -n k8s.io images import {}", shell_quote(&remote)));
             let out = s.exec(&cmd, Exec { as_root: true, timeout: Some(o.timeout), on_line: Some(&mut *progress), ..Default::default() }).await?;
             s.require_success(&cmd, out)?;
             s.upload_bytes(format!("{}\n", img.sha256).as_bytes(), &marker, 0o644, true).await?;
@@ -250,8 +269,8 @@ pub async fn load_images(s: &Session, r: &Release, o: &InstallOptions, progress:
 }
 
 /// Fails with [`Error::MissingBinary`] if any of `programs` is missing on the machine.
-pub async fn require(s: &Session, programs: &[&str], hint: &str) -> Result<()> {
-    let missing = s.missing_programs(programs).await?;
+pub async fn require(s: &Session, o: &InstallOptions, programs: &[&str], hint: &str) -> Result<()> {
+    let missing = s.missing_programs_in(programs, &o.search_dirs()).await?;
     if missing.is_empty() {
         Ok(())
     } else {
@@ -544,10 +563,10 @@ impl JoinPhase {
 
 /// Writes the kubeadm config and runs one kubeadm command with it, streaming its output.
 async fn kubeadm(s: &Session, o: &InstallOptions, config: &str, command: &str, progress: &mut (dyn FnMut(Stream, &str) + Send)) -> Result<String> {
-    require(s, &["kubeadm"], "install it from the offline bundle (EnsureKubeadm) and retry this step").await?;
+    require(s, o, &["kubeadm"], "install it from the offline bundle (EnsureKubeadm) and retry this step").await?;
     let path = o.path(paths::KUBEADM_CONFIG);
     write_config(s, &path, config, 0o600).await?;
-    let cmd = command.replace(&shell_quote(paths::KUBEADM_CONFIG), &shell_quote(&path));
+    let cmd = o.command(&command.replace(&shell_quote(paths::KUBEADM_CONFIG), &shell_quote(&path)));
     let out = s.exec(&cmd, Exec { as_root: true, timeout: Some(o.timeout), on_line: Some(progress), ..Default::default() }).await?;
     s.require_success(&cmd, out).map(|o| o.stdout)
 }
@@ -571,8 +590,8 @@ pub const NODE_STATE_DIRS: &[&str] = &["/etc/kubernetes", "/var/lib/kubelet", "/
 pub async fn remove_node(s: &Session, o: &InstallOptions) -> Result<Vec<String>> {
     let mut done = vec![];
     if o.manage_system {
-        if s.missing_programs(&["kubeadm"]).await?.is_empty() {
-            s.check_root(&format!("kubeadm reset -f --cri-socket {}", paths::CRI_SOCKET)).await?;
+        if s.missing_programs_in(&["kubeadm"], &o.search_dirs()).await?.is_empty() {
+            s.check_root(&o.command(&format!("kubeadm reset -f --cri-socket {}", paths::CRI_SOCKET))).await?;
             done.push("kubeadm reset".to_string());
         }
         s.run_root("systemctl disable --now kubelet 2>/dev/null; true").await?;
@@ -618,9 +637,9 @@ pub fn drain_command(node: &str, d: &DrainOptions) -> String {
 }
 
 /// Drains `node` from a master session.
-pub async fn drain(s: &Session, node: &str, d: &DrainOptions) -> Result<String> {
-    require(s, &["kubectl"], "drain runs on a master, which has kubectl from the offline bundle").await?;
-    let cmd = drain_command(node, d);
+pub async fn drain(s: &Session, o: &InstallOptions, node: &str, d: &DrainOptions) -> Result<String> {
+    require(s, o, &["kubectl"], "drain runs on a master, which has kubectl from the offline bundle").await?;
+    let cmd = o.command(&drain_command(node, d));
     let out = s.exec(&cmd, Exec { as_root: true, timeout: Some(d.timeout + Duration::from_secs(30)), ..Default::default() }).await?;
     s.require_success(&cmd, out).map(|o| o.stdout)
 }
@@ -669,9 +688,15 @@ pub fn expiring(certs: &[CertExpiry], now: SystemTime, within: Duration) -> Vec<
 
 /// The renewal command: renew everything, then restart the static control-plane pods by
 /// moving their manifests away until the kubelet has stopped them, and back.
-pub const RENEW_COMMAND: &str = "kubeadm certs renew all && mkdir -p /etc/kubernetes/manifests.renew && mv /etc/kubernetes/manifests/*.yaml /etc/kubernetes/manifests.renew/ && \
-    for i in $(seq 1 60); do crictl ps -q --name 'kube-apiserver|etcd|kube-controller-manager|kube-scheduler' 2>/dev/null | grep -q . || break; sleep 1; done; \
-    mv /etc/kubernetes/manifests.renew/*.yaml /etc/kubernetes/manifests/ && rmdir /etc/kubernetes/manifests.renew";
+pub fn renew_command(o: &InstallOptions) -> String {
+    let m = shell_quote(&o.path("/etc/kubernetes/manifests"));
+    let r = shell_quote(&o.path("/etc/kubernetes/manifests.renew"));
+    format!(
+        "kubeadm certs renew all && mkdir -p {r} && mv {m}/*.yaml {r}/ && \
+         for i in $(seq 1 60); do crictl ps -q --name 'kube-apiserver|etcd|kube-controller-manager|kube-scheduler' 2>/dev/null | grep -q . || break; sleep 1; done; \
+         mv {r}/*.yaml {m}/ && rmdir {r}"
+    )
+}
 
 /// `EnsureRenewCerts`: renews when any control-plane certificate expires within `within`.
 /// Returns whether a renewal ran.
@@ -680,8 +705,8 @@ pub async fn renew_certs_if_expiring(s: &Session, o: &InstallOptions, within: Du
     if expiring(&certs, SystemTime::now(), within).is_empty() {
         return Ok(false);
     }
-    require(s, &["kubeadm", "crictl"], "a master has them from the offline bundle; install them (EnsureKubeadm) and retry").await?;
-    let out = s.exec(RENEW_COMMAND, Exec { as_root: true, timeout: Some(o.timeout), ..Default::default() }).await?;
+    require(s, o, &["kubeadm", "crictl"], "a master has them from the offline bundle; install them (EnsureKubeadm) and retry").await?;
+    let out = s.exec(&o.command(&renew_command(o)), Exec { as_root: true, timeout: Some(o.timeout), ..Default::default() }).await?;
     s.require_success("kubeadm certs renew all", out)?;
     Ok(true)
 }

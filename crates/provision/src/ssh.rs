@@ -773,7 +773,17 @@ impl Session {
 
     /// The subset of `programs` not found in root's PATH on the machine.
     pub async fn missing_programs(&self, programs: &[&str]) -> Result<Vec<String>> {
-        let mut script = String::from("PATH=\"$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"; ");
+        self.missing_programs_in(programs, &[]).await
+    }
+
+    /// Like [`Session::missing_programs`], also looking in `dirs` first.
+    pub async fn missing_programs_in(&self, programs: &[&str], dirs: &[String]) -> Result<Vec<String>> {
+        let mut script = String::from("PATH=");
+        for d in dirs {
+            script.push_str(&shell_quote(d));
+            script.push(':');
+        }
+        script.push_str("\"$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"; ");
         for p in programs {
             script.push_str(&format!("command -v {} >/dev/null 2>&1 || echo {}; ", shell_quote(p), shell_quote(p)));
         }
