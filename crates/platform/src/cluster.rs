@@ -380,9 +380,10 @@ async fn check_health(ctx: &Ctx, cctx: &ClusterContext, mut cluster: Cluster) ->
         }
         Verdict::Degraded { .. } | Verdict::Recovering { .. } => {}
     }
-    StatusWriter { api: &ctx.clusters }.save(&mut cluster).await?;
+    // Scheduled before saving: a failed save is retried without counting the same check twice.
     let delay = opts.next_delay();
     ctx.with_state(&id, |s| s.next_check = Some(Instant::now() + delay));
+    StatusWriter { api: &ctx.clusters }.save(&mut cluster).await?;
     Ok(Action::requeue(delay))
 }
 

@@ -36,6 +36,10 @@ pub trait Conditioned {
     /// Names of steps the user asked to skip (`spec.features.skipConditions`).
     fn skip_conditions(&self) -> Vec<String>;
 
+    /// Records a failed step on the object beyond its condition (e.g. `status.reason` and
+    /// `status.message`), saved in the same write as the condition.
+    fn record_failure(&mut self, _reason: &str, _step: &str, _message: &str) {}
+
     fn condition(&self, type_: &str) -> Option<&Condition> {
         self.conditions().iter().find(|c| c.type_ == type_)
     }
@@ -224,6 +228,7 @@ impl<O: Conditioned + Send, C: Sync> Engine<O, C> {
                 }
                 if let Err(e) = result {
                     set_condition(obj.conditions_mut(), &step.name, FALSE, Some(self.kind.failure_reason()), Some(&e.0));
+                    obj.record_failure(self.kind.failure_reason(), &step.name, &e.0);
                     persist.save(obj).await?;
                     return Ok(Outcome::Failed { step: step.name.clone(), message: e.0 });
                 }

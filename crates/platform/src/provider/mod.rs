@@ -104,4 +104,10 @@ impl Conditioned for Cluster {
     fn skip_conditions(&self) -> Vec<String> {
         self.spec.features.as_ref().and_then(|f| f.skip_conditions.clone()).unwrap_or_default()
     }
+    /// TKEStack's form: `status.reason` the failure reason, `status.message` "<step> error: <text>".
+    fn record_failure(&mut self, reason: &str, step: &str, message: &str) {
+        let s = self.status.get_or_insert_with(Default::default);
+        s.reason = Some(reason.to_string());
+        s.message = Some(format!("{step} error: {message}"));
+    }
 }
