@@ -317,7 +317,14 @@ async fn addons_install_run_upgrade_and_uninstall_in_the_business_cluster() {
         let out = t.kubectl(&["get", "cronhpa", "cronhpa-1"]);
         (!out.status.success()).then_some(())
     });
-    assert!(crds.get_opt("cronhpas.extensions.tkestack.io").await.expect("read").is_none(), "the CRD was removed");
+    // The CRD goes once the cluster has cleaned up its custom objects (its own finalizer).
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while crds.get_opt("cronhpas.extensions.tkestack.io").await.expect("read").is_some() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the CRD was removed");
     assert!(deployments.get_opt("tke-cronhpa-controller").await.expect("read").is_none(), "the Deployment was removed");
     t.kubectl_ok(&["delete", "tappcontroller", "tc-lost", "--wait=false"]);
     sim.stop().await;
