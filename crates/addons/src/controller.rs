@@ -35,6 +35,9 @@ pub const FINALIZER: &str = "platform.tkestack.io/addon";
 const GROUP: &str = "platform.tkestack.io";
 const VERSION: &str = "v1";
 
+/// How long an uninstall from a cluster being deleted may take before the add-on is released.
+const DELETING_UNINSTALL_LIMIT: Duration = Duration::from_secs(30);
+
 /// How the controllers reach business clusters.
 pub enum ClusterAccess {
     /// A client acting as the platform.
@@ -43,6 +46,9 @@ pub enum ClusterAccess {
     NotReady(String),
     /// The cluster no longer exists: nothing to install into or remove from.
     Gone,
+    /// The cluster is being deleted: nothing is installed any more; an add-on being removed is
+    /// uninstalled through the client when there is one, as far as the cluster still answers.
+    Deleting(Option<Client>),
 }
 
 /// Gives the controllers a client for a business cluster by name.
@@ -210,6 +216,11 @@ async fn apply(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
             write_status(ctx, obj, &status, &new).await?;
             return Ok(Action::requeue(t.pending_period));
         }
+        ClusterAccess::Deleting(_) => {
+            let new = lifecycle::pending(&status, &format!("cluster {cluster} is being deleted"));
+            write_status(ctx, obj, &status, &new).await?;
+            return Ok(Action::requeue(t.pending_period));
+        }
         ClusterAccess::Gone => {
             let new = lifecycle::pending(&status, &format!("cluster {cluster} does not exist"));
             write_status(ctx, obj, &status, &new).await?;
@@ -298,6 +309,23 @@ async fn cleanup(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
             Ok(Action::await_change())
         }
         ClusterAccess::NotReady(why) => Err(Error::Cluster(format!("cannot uninstall from cluster {cluster} yet: {why}"))),
+        ClusterAccess::Deleting(None) => {
+            tracing::info!(kind = ctx.kind, cluster, "the cluster is being deleted and cannot be reached; nothing to uninstall");
+            Ok(Action::await_change())
+        }
+        ClusterAccess::Deleting(Some(client)) => {
+            // Best effort: a cluster on its way out must not hold its add-ons (and so itself)
+            // forever because it no longer answers.
+            let result = match manifests::render(ctx.kind, &version, &ctx.opts.registry, &config_of(obj)) {
+                Ok(objects) => tokio::time::timeout(DELETING_UNINSTALL_LIMIT, uninstall(&client, &objects)).await.unwrap_or_else(|_| Err(format!("no answer within {DELETING_UNINSTALL_LIMIT:?}"))),
+                Err(e) => Err(e.to_string()),
+            };
+            match result {
+                Ok(()) => tracing::info!(kind = ctx.kind, name = obj.metadata.name.as_deref().unwrap_or(""), cluster, "add-on uninstalled from the cluster being deleted"),
+                Err(e) => tracing::warn!(kind = ctx.kind, name = obj.metadata.name.as_deref().unwrap_or(""), cluster, error = %e, "add-on left in the cluster being deleted"),
+            }
+            Ok(Action::await_change())
+        }
         ClusterAccess::Ready(client) => {
             let objects = manifests::render(ctx.kind, &version, &ctx.opts.registry, &config_of(obj)).map_err(|e| Error::Cluster(e.to_string()))?;
             uninstall(&client, &objects).await.map_err(Error::Cluster)?;

@@ -1,7 +1,8 @@
 //! The cluster controller (reference 2.3): a kube-runtime controller over the platform's
 //! `clusters`, reached over HTTPS like any Kubernetes API. By phase it runs the provider's create
 //! steps (`Initializing`), housekeeping and the health check (`Running`, `Failed`), the upgrade and
-//! scaling steps, and on deletion the delete steps, the removal of the cluster's credentials and
+//! scaling steps, and on deletion the deletion of its machines and add-ons (waited for), the
+//! provider's delete steps, the removal of the cluster's credentials and
 //! the `/finalize` that lets the server drop the object. Everything it concludes is written to the
 //! cluster's status with the object's resourceVersion, so concurrent writers never lose updates.
 
@@ -74,6 +75,48 @@ pub(crate) fn cluster_resource() -> ApiResource {
 
 pub(crate) fn credential_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, "ClusterCredential"), "clustercredentials")
+}
+
+fn platform_resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, kind), plural)
+}
+
+/// What belongs to a cluster through `spec.clusterName` and goes when it goes: its machines and
+/// its add-ons of every kind.
+fn dependent_resources() -> Vec<ApiResource> {
+    std::iter::once(platform_resource("Machine", "machines")).chain(api::platform::addon::ADDONS.iter().map(|a| platform_resource(a.kind, a.plural))).collect()
+}
+
+/// How often a deleted cluster looks again at dependents that are finishing their own cleanup.
+const DEPENDENTS_POLL: Duration = Duration::from_secs(2);
+
+/// Asks the server to delete every machine and add-on of the cluster and returns those still
+/// there (`Kind/name`): their controllers drain, uninstall and release them on their own time.
+async fn delete_dependents(ctx: &Ctx, cluster: &str) -> Result<Vec<String>, Error> {
+    let lp = ListParams::default().fields(&format!("spec.clusterName={cluster}"));
+    let mut left = vec![];
+    for ar in dependent_resources() {
+        let api: Api<DynamicObject> = Api::all_with(ctx.platform.clone(), &ar);
+        let items = match api.list(&lp).await {
+            Ok(l) => l.items,
+            // A kind this server does not serve has nothing of the cluster's.
+            Err(kube::Error::Api(s)) if s.code == 404 => continue,
+            Err(e) => return Err(e.into()),
+        };
+        for o in items {
+            let name = o.metadata.name.clone().unwrap_or_default();
+            let terminating = o.metadata.deletion_timestamp.is_some() || o.data["status"]["phase"].as_str() == Some(phase::TERMINATING);
+            if !terminating {
+                match api.delete(&name, &DeleteParams::background()).await {
+                    Ok(_) => tracing::info!(%cluster, kind = %ar.kind, %name, "deleting with its cluster"),
+                    Err(kube::Error::Api(s)) if s.code == 404 => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            left.push(format!("{}/{name}", ar.kind));
+        }
+    }
+    Ok(left)
 }
 
 /// Exponential back-off: 500 ms doubling to at most 5 minutes.
@@ -408,6 +451,19 @@ async fn lifecycle(ctx: &Ctx, steps: Vec<crate::provider::ClusterStep>, mut clus
 }
 
 async fn delete(ctx: &Ctx, provider: &dyn Provider, mut cluster: Cluster) -> Result<Action, Error> {
+    // Machines and add-ons go first, while the cluster can still be reached to drain nodes and
+    // uninstall; the cluster waits for them, saying which it waits for.
+    let left = delete_dependents(ctx, cluster.name()).await?;
+    if !left.is_empty() {
+        let shown: Vec<&str> = left.iter().take(5).map(String::as_str).collect();
+        let more = if left.len() > shown.len() { format!(" and {} more", left.len() - shown.len()) } else { String::new() };
+        let msg = format!("waiting for {} object(s) of the cluster to be deleted: {}{more}", left.len(), shown.join(", "));
+        if cluster.status.as_ref().and_then(|s| s.message.as_deref()) != Some(msg.as_str()) {
+            set_reason(&mut cluster, Some("DeletingDependents"), Some(msg));
+            StatusWriter { api: &ctx.clusters }.save(&mut cluster).await?;
+        }
+        return Ok(Action::requeue(DEPENDENTS_POLL));
+    }
     let cctx = ctx.context(&mut cluster).await?;
     let engine = Engine::new(Kind::Delete, provider.delete_steps());
     let writer = StatusWriter { api: &ctx.clusters };

@@ -35,10 +35,22 @@ impl addons::ClusterClients for InProcessClusters {
             Err(e) if e.reason == apimachinery::error::Reason::NotFound => return ClusterAccess::Gone,
             Err(e) => return ClusterAccess::NotReady(e.message),
         };
+        let access = self.client_of(&ctx, &obj).await;
         if matches!(obj["status"]["phase"].as_str(), Some("Terminating")) {
-            return ClusterAccess::NotReady("the cluster is being deleted".into());
+            return ClusterAccess::Deleting(match access {
+                ClusterAccess::Ready(c) => Some(c),
+                _ => None,
+            });
         }
-        let base = match crate::cluster_proxy::base_url(&obj) {
+        access
+    }
+}
+
+impl InProcessClusters {
+    /// A client of the cluster `obj` acting as the platform, or why there is none.
+    async fn client_of(&self, ctx: &apiserver::resource::Context, obj: &serde_json::Value) -> addons::ClusterAccess {
+        use addons::ClusterAccess;
+        let base = match crate::cluster_proxy::base_url(obj) {
             Ok(b) => b,
             Err(e) => return ClusterAccess::NotReady(format!("{e:#}")),
         };

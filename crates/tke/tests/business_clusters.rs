@@ -327,5 +327,19 @@ async fn addons_install_run_upgrade_and_uninstall_in_the_business_cluster() {
     .expect("the CRD was removed");
     assert!(deployments.get_opt("tke-cronhpa-controller").await.expect("read").is_none(), "the Deployment was removed");
     t.kubectl_ok(&["delete", "tappcontroller", "tc-lost", "--wait=false"]);
+
+    // Deleting the cluster deletes its add-ons first (uninstalled while it still answers), then
+    // the cluster goes.
+    let again = json!({"apiVersion": "platform.tkestack.io/v1", "kind": "CronHPA", "metadata": {"name": "cronhpa-2"}, "spec": {"clusterName": "cls-addons"}});
+    let out = t.kubectl_with(&["create", "-f", "-"], &[], Some(&again.to_string()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_addon(&t, "cronhpa", "cronhpa-2", "the second CronHPA add-on to run", |s| s.0 == "Running");
+    t.kubectl_ok(&["delete", "cluster", "cls-addons", "--wait=false"]);
+    testkit::tke::wait_for("the cluster and its add-on to go", Duration::from_secs(60), || {
+        let addon = t.kubectl(&["get", "cronhpa", "cronhpa-2"]);
+        let cluster = t.kubectl(&["get", "cluster", "cls-addons"]);
+        (!addon.status.success() && !cluster.status.success()).then_some(())
+    });
+    assert!(deployments.get_opt("tke-cronhpa-controller").await.expect("read").is_none(), "the add-on was uninstalled from the deleted cluster");
     sim.stop().await;
 }
