@@ -6,13 +6,15 @@
 //! - [`provider`]: the provider interface and the `Imported` provider;
 //! - [`health`]: multi-probe health checks with jitter and hysteresis;
 //! - [`leader`]: Lease-based leader election;
-//! - [`credential`]: reaching a business cluster from its address and ClusterCredential.
+//! - [`credential`]: reaching a business cluster from its address and ClusterCredential;
+//! - [`machine`]: the machine controller and the machine provider interface.
 
 pub mod cluster;
 pub mod credential;
 pub mod engine;
 pub mod health;
 pub mod leader;
+pub mod machine;
 pub mod provider;
 
 use std::{
@@ -25,6 +27,7 @@ use std::{
 
 pub use health::HealthOptions;
 pub use leader::LeaderOptions;
+pub use machine::{MachineProvider, MachineProviders};
 pub use provider::{Provider, Providers};
 use tokio::sync::watch;
 
@@ -76,19 +79,39 @@ pub struct Controllers {
     client: kube::Client,
     opts: ControllerOptions,
     providers: Providers,
+    machine_providers: MachineProviders,
     stats: ControllerStats,
 }
 
 impl Controllers {
     /// Controllers acting through `client` (the platform's API) with the built-in providers.
     pub fn new(client: kube::Client, opts: ControllerOptions) -> Self {
-        Controllers { client, opts, providers: Providers::builtin(), stats: ControllerStats::default() }
+        Controllers { client, opts, providers: Providers::builtin(), machine_providers: MachineProviders::default(), stats: ControllerStats::default() }
     }
 
     /// Adds a provider (e.g. `Baremetal`).
     pub fn with_provider(mut self, provider: Arc<dyn Provider>) -> Self {
         self.providers.register(provider);
         self
+    }
+
+    /// Adds a machine provider (e.g. `Baremetal`); the machine controller runs next to the
+    /// cluster controller, under the same leadership.
+    pub fn with_machine_provider(mut self, provider: Arc<dyn MachineProvider>) -> Self {
+        self.machine_providers.register(provider);
+        self
+    }
+
+    /// The controllers until `stop` resolves. The machine controller runs only when a machine
+    /// provider is registered: without one it could not install or remove any machine, and
+    /// must not clear the finalizers of machines another replica is responsible for.
+    async fn controllers(&self, stop: watch::Receiver<bool>) {
+        let clusters = cluster::run(self.client.clone(), self.providers.clone(), self.opts.clone(), self.stats.clone(), signalled(stop.clone()));
+        if self.machine_providers.is_empty() {
+            return clusters.await;
+        }
+        let machines = machine::run(self.client.clone(), self.machine_providers.clone(), self.opts.clone(), self.stats.clone(), signalled(stop));
+        tokio::join!(clusters, machines);
     }
 
     pub fn stats(&self) -> ControllerStats {
@@ -106,7 +129,7 @@ impl Controllers {
         });
         let Some(lopts) = self.opts.leader_election.clone() else {
             self.stats.set_leader(true);
-            cluster::run(self.client.clone(), self.providers.clone(), self.opts.clone(), self.stats.clone(), signalled(stop)).await;
+            self.controllers(stop).await;
             self.stats.set_leader(false);
             return;
         };
@@ -118,7 +141,7 @@ impl Controllers {
             self.stats.set_leader(true);
             let (lost_tx, lost) = watch::channel(false);
             // Both in this task, so that dropping `run` (a crash, in tests) stops everything.
-            let controllers = cluster::run(self.client.clone(), self.providers.clone(), self.opts.clone(), self.stats.clone(), signalled(lost));
+            let controllers = self.controllers(lost);
             let keep = async {
                 let stopping = elector.keep(&mut stop).await;
                 let _ = lost_tx.send(true);

@@ -1,0 +1,505 @@
+//! The machine controller (reference 2.6): worker `Machine`s of a cluster, installed and removed
+//! by a [`MachineProvider`] through the same condition-driven [`crate::engine`] as clusters.
+//!
+//! By phase: `Initializing` runs the provider's create steps (each a condition, resumed at the
+//! first that is not `True`, the object saved after every step) and then turns `Running`;
+//! `Running`/`Failed` run the housekeeping steps and a health check — the machine's node must be
+//! found in its cluster (by name or address equal to the machine's IP) and be `Ready`, otherwise
+//! the machine is `Failed` with the reason; a deleted (`Terminating`) machine runs the delete
+//! steps and then clears its finalizer through `/finalize`, so the server removes it.
+//!
+//! Steps may be skipped per machine with the annotation
+//! `platform.tkestack.io/skip-conditions: "EnsureA,EnsureB"` (machines have no
+//! `spec.features.skipConditions`).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use api::platform::{
+    Cluster, ClusterCredential, Machine,
+    cluster_credential::CLUSTER_NAME_LABEL,
+    common::Condition,
+    machine::{MachineAddress, MachineSystemInfo, phase},
+};
+use async_trait::async_trait;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Node;
+use kube::{
+    Api, Client,
+    api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, PostParams},
+    runtime::{Controller, controller::Action, watcher},
+};
+use serde_json::json;
+
+use crate::{
+    ControllerOptions, ControllerStats,
+    cluster::{HEALTH_CHECK, REASON_FAILED_HEALTH_CHECK, backoff, credential_resource, error_chain},
+    engine::{self, Conditioned, Engine, Kind, Outcome, Persist, PersistError, Step, StepError},
+};
+
+/// Annotation listing steps to skip on a machine, comma-separated.
+pub const SKIP_CONDITIONS_ANNOTATION: &str = "platform.tkestack.io/skip-conditions";
+
+/// What a machine step works with besides the Machine itself.
+pub struct MachineContext {
+    /// The platform's own API.
+    pub platform: Client,
+    /// The machine's cluster (`spec.clusterName`), when it exists.
+    pub cluster: Option<Cluster>,
+    /// The cluster's credential, when it has one.
+    pub credential: Option<ClusterCredential>,
+    /// A client of the business cluster, or why there is none.
+    pub business: Result<Client, String>,
+    /// The URL the business client talks to (for messages).
+    pub url: String,
+}
+
+impl MachineContext {
+    /// The business cluster's client, or a step error saying why it cannot be reached.
+    pub fn business(&self) -> Result<&Client, StepError> {
+        self.business.as_ref().map_err(|e| StepError::new(e.clone()))
+    }
+    /// The machine's cluster, or a step error naming the missing cluster.
+    pub fn cluster(&self) -> Result<&Cluster, StepError> {
+        self.cluster.as_ref().ok_or_else(|| StepError::new("the machine's cluster (spec.clusterName) does not exist"))
+    }
+}
+
+/// One step of a machine lifecycle.
+pub type MachineStep = Step<Machine, MachineContext>;
+
+/// The steps of every lifecycle of a provider's machines (`spec.type`).
+pub trait MachineProvider: Send + Sync {
+    /// The `spec.type` this provider serves.
+    fn name(&self) -> &'static str;
+    /// Run once, in order, while the machine is `Initializing`; it is `Running` after the last.
+    fn create_steps(&self) -> Vec<MachineStep>;
+    /// Housekeeping run on every pass over a `Running` or `Failed` machine, before its health
+    /// check; failures are reported with reason `FailedUpdate`.
+    fn update_steps(&self) -> Vec<MachineStep> {
+        vec![]
+    }
+    /// Run when the machine is deleted, before its finalizer is cleared.
+    fn delete_steps(&self) -> Vec<MachineStep> {
+        vec![]
+    }
+}
+
+/// Machine providers by name.
+#[derive(Clone, Default)]
+pub struct MachineProviders(HashMap<&'static str, Arc<dyn MachineProvider>>);
+
+impl MachineProviders {
+    /// Adds (or replaces) a provider, e.g. `Baremetal` from the provision crate.
+    pub fn register(&mut self, provider: Arc<dyn MachineProvider>) {
+        self.0.insert(provider.name(), provider);
+    }
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn MachineProvider>> {
+        self.0.get(name)
+    }
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut n: Vec<_> = self.0.keys().copied().collect();
+        n.sort();
+        n
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Conditioned for Machine {
+    fn conditions(&self) -> &[Condition] {
+        self.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or(&[])
+    }
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        self.status.get_or_insert_with(Default::default).conditions.get_or_insert_with(Vec::new)
+    }
+    fn skip_conditions(&self) -> Vec<String> {
+        self.metadata["annotations"][SKIP_CONDITIONS_ANNOTATION]
+            .as_str()
+            .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+    fn record_failure(&mut self, reason: &str, step: &str, message: &str) {
+        let s = self.status.get_or_insert_with(Default::default);
+        s.reason = Some(reason.to_string());
+        s.message = Some(format!("{step} error: {message}"));
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("platform API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Persist(#[from] PersistError),
+    #[error("decoding: {0}")]
+    Decode(#[from] serde_json::Error),
+}
+
+pub(crate) fn machine_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, "Machine"), "machines")
+}
+
+fn cluster_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, "Cluster"), "clusters")
+}
+
+fn decode<T: serde::de::DeserializeOwned>(obj: &DynamicObject) -> Result<T, serde_json::Error> {
+    serde_json::from_value(serde_json::to_value(obj)?)
+}
+
+fn uid(m: &Machine) -> String {
+    m.metadata["uid"].as_str().unwrap_or_default().to_string()
+}
+
+/// The credential of a cluster: `spec.clusterCredentialRef`, else the one labelled with the
+/// cluster's name. Public so that providers can read it again after a step changed it.
+pub async fn cluster_credential(platform: &Client, cluster: &Cluster) -> Result<Option<ClusterCredential>, kube::Error> {
+    let credentials: Api<DynamicObject> = Api::all_with(platform.clone(), &credential_resource());
+    let dec = |o: DynamicObject| decode::<ClusterCredential>(&o).ok();
+    if let Some(name) = cluster.spec.cluster_credential_ref.as_ref().and_then(|r| r.name.clone()).filter(|n| !n.is_empty())
+        && let Some(o) = credentials.get_opt(&name).await?
+    {
+        return Ok(dec(o));
+    }
+    let lp = ListParams::default().labels(&format!("{CLUSTER_NAME_LABEL}={}", cluster.name()));
+    Ok(credentials.list(&lp).await?.items.into_iter().next().and_then(dec))
+}
+
+/// A client of a cluster from its `status.addresses` and credential, with its URL, or why there
+/// is none.
+pub fn business_client(cluster: &Cluster, credential: Option<&ClusterCredential>, timeout: Duration) -> (Result<Client, String>, String) {
+    let addresses = cluster.status.as_ref().and_then(|s| s.addresses.clone()).unwrap_or_default();
+    match (credential, crate::credential::base_url(&addresses)) {
+        (_, Err(e)) => (Err(format!("cluster {}: {e}", cluster.name())), String::new()),
+        (None, Ok(url)) => (Err(format!("cluster {} has no ClusterCredential yet", cluster.name())), url),
+        (Some(c), Ok(url)) => (crate::credential::client(&url, c, timeout).map_err(|e| e.0), url),
+    }
+}
+
+/// What the controller remembers of one machine between reconciles (by uid).
+#[derive(Default)]
+struct MachineState {
+    next_check: Option<Instant>,
+    errors: u32,
+    step_failures: u32,
+}
+
+struct Ctx {
+    platform: Client,
+    machines: Api<DynamicObject>,
+    clusters: Api<DynamicObject>,
+    providers: MachineProviders,
+    opts: ControllerOptions,
+    state: Mutex<HashMap<String, MachineState>>,
+    stats: ControllerStats,
+}
+
+impl Ctx {
+    fn with_state<T>(&self, uid: &str, f: impl FnOnce(&mut MachineState) -> T) -> T {
+        let mut map = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        f(map.entry(uid.to_string()).or_default())
+    }
+
+    async fn context(&self, machine: &Machine) -> Result<MachineContext, Error> {
+        let cluster: Option<Cluster> = match self.clusters.get_opt(&machine.spec.cluster_name).await? {
+            Some(o) => Some(decode(&o)?),
+            None => None,
+        };
+        let Some(c) = &cluster else {
+            let why = format!("cluster {} does not exist", machine.spec.cluster_name);
+            return Ok(MachineContext { platform: self.platform.clone(), cluster, credential: None, business: Err(why), url: String::new() });
+        };
+        let credential = cluster_credential(&self.platform, c).await?;
+        let (business, url) = business_client(c, credential.as_ref(), self.opts.health.probe_timeout.max(Duration::from_secs(30)));
+        Ok(MachineContext { platform: self.platform.clone(), cluster, credential, business, url })
+    }
+}
+
+/// Writes the machine's status with its resourceVersion and refreshes it from the answer.
+struct StatusWriter<'a> {
+    api: &'a Api<DynamicObject>,
+}
+
+#[async_trait]
+impl Persist<Machine> for StatusWriter<'_> {
+    async fn save(&self, machine: &mut Machine) -> Result<(), PersistError> {
+        let name = machine.name().to_string();
+        let body = serde_json::to_value(&*machine).map_err(|e| PersistError(e.to_string()))?;
+        let stored = self.api.replace_subresource("status", &name, &PostParams::default(), &body).await.map_err(|e| PersistError(format!("machine {name}: {e}")))?;
+        *machine = decode(&stored).map_err(|e| PersistError(e.to_string()))?;
+        Ok(())
+    }
+}
+
+fn set_phase(m: &mut Machine, p: &str) {
+    m.status.get_or_insert_with(Default::default).phase = Some(p.to_string());
+}
+
+fn set_reason(m: &mut Machine, reason: Option<&str>, message: Option<String>) {
+    let s = m.status.get_or_insert_with(Default::default);
+    s.reason = reason.map(str::to_string);
+    s.message = message;
+}
+
+async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    ctx.stats.count_reconcile();
+    let mut machine: Machine = decode(&obj)?;
+    if machine.status.as_ref().and_then(|s| s.locked).unwrap_or(false) {
+        return Ok(Action::await_change());
+    }
+    let deleting = obj.metadata.deletion_timestamp.is_some() || machine.phase() == phase::TERMINATING;
+    let Some(provider) = ctx.providers.get(&machine.spec.type_).cloned() else {
+        if deleting {
+            finalize(&ctx, &machine).await?;
+            return Ok(Action::await_change());
+        }
+        let msg = format!("no provider for machine type {:?} (known: {})", machine.spec.type_, ctx.providers.names().join(", "));
+        if machine.status.as_ref().and_then(|s| s.message.as_deref()) != Some(msg.as_str()) {
+            set_reason(&mut machine, Some("UnknownProvider"), Some(msg));
+            StatusWriter { api: &ctx.machines }.save(&mut machine).await?;
+        }
+        return Ok(Action::await_change());
+    };
+    tracing::debug!(machine = %machine.name(), phase = %machine.phase(), "reconcile");
+    let id = uid(&machine);
+    let result = if deleting {
+        delete(&ctx, provider.as_ref(), machine).await
+    } else {
+        match machine.phase() {
+            "" | phase::INITIALIZING => create(&ctx, provider.as_ref(), machine).await,
+            phase::RUNNING | phase::FAILED => update_and_check(&ctx, provider.as_ref(), machine).await,
+            _ => Ok(Action::requeue(ctx.opts.health.period)),
+        }
+    };
+    if result.is_ok() {
+        ctx.with_state(&id, |s| s.errors = 0);
+    }
+    result
+}
+
+fn error_policy(obj: Arc<DynamicObject>, err: &Error, ctx: Arc<Ctx>) -> Action {
+    let id = obj.metadata.uid.clone().unwrap_or_default();
+    let n = ctx.with_state(&id, |s| {
+        s.errors += 1;
+        s.errors
+    });
+    let delay = backoff(n);
+    tracing::warn!(machine = obj.metadata.name.as_deref().unwrap_or(""), error = %err, retry_in = ?delay, "reconciling the machine failed");
+    Action::requeue(delay)
+}
+
+async fn step_failed(ctx: &Ctx, machine: &mut Machine, kind: Kind, step: &str, message: &str) -> Result<Action, Error> {
+    let text = format!("{step} error: {message}");
+    if machine.status.as_ref().and_then(|s| s.message.as_deref()) != Some(text.as_str()) {
+        set_reason(machine, Some(kind.failure_reason()), Some(text));
+        StatusWriter { api: &ctx.machines }.save(machine).await?;
+    }
+    let n = ctx.with_state(&uid(machine), |s| {
+        s.step_failures += 1;
+        s.step_failures
+    });
+    tracing::info!(machine = %machine.name(), %step, %message, "step failed");
+    Ok(Action::requeue(backoff(n)))
+}
+
+async fn create(ctx: &Ctx, provider: &dyn MachineProvider, mut machine: Machine) -> Result<Action, Error> {
+    if machine.phase().is_empty() {
+        set_phase(&mut machine, phase::INITIALIZING);
+    }
+    let mctx = ctx.context(&machine).await?;
+    let engine = Engine::new(Kind::Create, provider.create_steps());
+    let writer = StatusWriter { api: &ctx.machines };
+    match engine.run(&mut machine, &mctx, &writer).await? {
+        Outcome::Failed { step, message } => step_failed(ctx, &mut machine, Kind::Create, &step, &message).await,
+        Outcome::Done => {
+            set_phase(&mut machine, phase::RUNNING);
+            set_reason(&mut machine, None, None);
+            ctx.with_state(&uid(&machine), |s| {
+                s.step_failures = 0;
+                s.next_check = Some(Instant::now());
+            });
+            tracing::info!(machine = %machine.name(), "machine created: Running");
+            check_health(ctx, &mctx, machine).await
+        }
+    }
+}
+
+async fn update_and_check(ctx: &Ctx, provider: &dyn MachineProvider, mut machine: Machine) -> Result<Action, Error> {
+    let mctx = ctx.context(&machine).await?;
+    // Reconciles caused by our own status writes end here until the next check is due.
+    let now = Instant::now();
+    if let Some(at) = ctx.with_state(&uid(&machine), |s| s.next_check)
+        && at > now
+    {
+        return Ok(Action::requeue(at - now));
+    }
+    let steps = provider.update_steps();
+    if !steps.is_empty() {
+        let engine = Engine::new(Kind::Update, steps);
+        engine.reset(&mut machine);
+        let writer = StatusWriter { api: &ctx.machines };
+        if let Outcome::Failed { step, message } = engine.run(&mut machine, &mctx, &writer).await? {
+            step_failed(ctx, &mut machine, Kind::Update, &step, &message).await?;
+        }
+    }
+    check_health(ctx, &mctx, machine).await
+}
+
+/// Whether a node is the machine's: named after its IP, or carrying that address.
+pub fn node_matches(node: &Node, ip: &str) -> bool {
+    node.metadata.name.as_deref() == Some(ip) || node.status.as_ref().and_then(|s| s.addresses.as_ref()).is_some_and(|a| a.iter().any(|a| a.address == ip))
+}
+
+/// The `Ready` condition of a node: `(status, reason, message)`.
+pub fn node_ready(node: &Node) -> Option<(String, String, String)> {
+    node.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready").map(|c| (c.status.clone(), c.reason.clone().unwrap_or_default(), c.message.clone().unwrap_or_default()))
+}
+
+/// Finds the machine's node in its cluster.
+pub async fn find_node(client: &Client, ip: &str) -> Result<Option<Node>, kube::Error> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    if let Some(n) = nodes.get_opt(ip).await? {
+        return Ok(Some(n));
+    }
+    Ok(nodes.list(&ListParams::default()).await?.items.into_iter().find(|n| node_matches(n, ip)))
+}
+
+/// The machine's health: its node Ready in the cluster (`Ok`), or why not (`Err`). A found node
+/// also fills in the machine's addresses and system facts.
+async fn probe(mctx: &MachineContext, machine: &mut Machine) -> Result<(), String> {
+    let client = mctx.business.as_ref().map_err(|e| e.clone())?;
+    let ip = machine.spec.ip.clone();
+    let node = find_node(client, &ip).await.map_err(|e| format!("cannot list the nodes of {}: {}", mctx.url, error_chain(&e)))?;
+    let Some(node) = node else {
+        return Err(format!("no node with address {ip} in cluster {}", machine.spec.cluster_name));
+    };
+    let name = node.metadata.name.clone().unwrap_or_default();
+    if let Some(st) = &node.status {
+        let status = machine.status.get_or_insert_with(Default::default);
+        if let Some(a) = &st.addresses {
+            status.addresses = Some(a.iter().map(|a| MachineAddress { type_: a.type_.clone(), address: a.address.clone() }).collect());
+        }
+        if let Some(i) = &st.node_info {
+            status.machine_info = Some(MachineSystemInfo {
+                machine_id: Some(i.machine_id.clone()),
+                system_uuid: Some(i.system_uuid.clone()),
+                boot_id: Some(i.boot_id.clone()),
+                kernel_version: Some(i.kernel_version.clone()),
+                os_image: Some(i.os_image.clone()),
+                container_runtime_version: Some(i.container_runtime_version.clone()),
+                kubelet_version: Some(i.kubelet_version.clone()),
+                kube_proxy_version: Some(i.kube_proxy_version.clone()),
+                operating_system: Some(i.operating_system.clone()),
+                architecture: Some(i.architecture.clone()),
+            });
+        }
+    }
+    match node_ready(&node) {
+        Some((s, _, _)) if s == "True" => Ok(()),
+        Some((s, reason, message)) => Err(format!("node {name} is not Ready (Ready={s}, {reason}: {message})")),
+        None => Err(format!("node {name} has not reported a Ready condition yet")),
+    }
+}
+
+async fn check_health(ctx: &Ctx, mctx: &MachineContext, mut machine: Machine) -> Result<Action, Error> {
+    let result = probe(mctx, &mut machine).await;
+    let conditions = machine.conditions_mut();
+    match &result {
+        Ok(()) => engine::set_condition(conditions, HEALTH_CHECK, engine::TRUE, None, None),
+        Err(e) => engine::set_condition(conditions, HEALTH_CHECK, engine::FALSE, Some(REASON_FAILED_HEALTH_CHECK), Some(e)),
+    }
+    match result {
+        Ok(()) => {
+            if machine.phase() == phase::FAILED {
+                tracing::info!(machine = %machine.name(), "machine recovered: Running");
+            }
+            set_phase(&mut machine, phase::RUNNING);
+            if machine.status.as_ref().and_then(|s| s.reason.as_deref()) == Some(REASON_FAILED_HEALTH_CHECK) {
+                set_reason(&mut machine, None, None);
+            }
+        }
+        Err(e) => {
+            if machine.phase() != phase::FAILED {
+                tracing::warn!(machine = %machine.name(), error = %e, "machine failed its health check: Failed");
+            }
+            set_phase(&mut machine, phase::FAILED);
+            set_reason(&mut machine, Some(REASON_FAILED_HEALTH_CHECK), Some(e));
+        }
+    }
+    let delay = ctx.opts.health.next_delay();
+    ctx.with_state(&uid(&machine), |s| s.next_check = Some(Instant::now() + delay));
+    StatusWriter { api: &ctx.machines }.save(&mut machine).await?;
+    Ok(Action::requeue(delay))
+}
+
+async fn delete(ctx: &Ctx, provider: &dyn MachineProvider, mut machine: Machine) -> Result<Action, Error> {
+    let mctx = ctx.context(&machine).await?;
+    let engine = Engine::new(Kind::Delete, provider.delete_steps());
+    let writer = StatusWriter { api: &ctx.machines };
+    if let Outcome::Failed { step, message } = engine.run(&mut machine, &mctx, &writer).await? {
+        return step_failed(ctx, &mut machine, Kind::Delete, &step, &message).await;
+    }
+    finalize(ctx, &machine).await?;
+    ctx.state.lock().unwrap_or_else(|p| p.into_inner()).remove(&uid(&machine));
+    tracing::info!(machine = %machine.name(), "machine deleted");
+    Ok(Action::await_change())
+}
+
+/// Clears the `machine` finalizer through `/finalize`; the server then removes the object.
+async fn finalize(ctx: &Ctx, machine: &Machine) -> Result<(), Error> {
+    let mut body = serde_json::to_value(machine)?;
+    let kept: Vec<String> = machine.spec.finalizers.iter().flatten().filter(|f| *f != api::platform::machine::FINALIZER).cloned().collect();
+    body["spec"]["finalizers"] = json!(kept);
+    match ctx.machines.replace_subresource("finalize", machine.name(), &PostParams::default(), &body).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Runs the machine controller until `stop` resolves.
+pub(crate) async fn run(client: Client, providers: MachineProviders, opts: ControllerOptions, stats: ControllerStats, stop: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+    let ar = machine_resource();
+    let machines: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let ctx = Arc::new(Ctx {
+        platform: client.clone(),
+        machines: machines.clone(),
+        clusters: Api::all_with(client, &cluster_resource()),
+        providers,
+        opts: opts.clone(),
+        state: Mutex::new(HashMap::new()),
+        stats,
+    });
+    Controller::new_with(machines, watcher::Config::default(), ar)
+        .with_config(kube::runtime::controller::Config::default().concurrency(opts.concurrency.max(1)))
+        .graceful_shutdown_on(stop)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| async {})
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_conditions_come_from_the_annotation() {
+        let m: Machine = serde_json::from_value(json!({"metadata": {"name": "mc-1", "annotations": {SKIP_CONDITIONS_ANNOTATION: "EnsureA, EnsureB,"}}})).expect("machine");
+        assert_eq!(m.skip_conditions(), ["EnsureA", "EnsureB"]);
+        assert!(Machine::default().skip_conditions().is_empty());
+    }
+
+    #[test]
+    fn a_node_is_found_by_name_or_address() {
+        let n: Node = serde_json::from_value(json!({"metadata": {"name": "worker-1"}, "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.7"}],
+            "conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady", "message": "cni not initialised"}]}}))
+        .expect("node");
+        assert!(node_matches(&n, "10.0.0.7") && node_matches(&n, "worker-1") && !node_matches(&n, "10.0.0.8"));
+        assert_eq!(node_ready(&n), Some(("False".into(), "KubeletNotReady".into(), "cni not initialised".into())));
+    }
+}
