@@ -195,3 +195,34 @@ impl LeaderElector {
         }
     }
 }
+
+/// Runs `work` whenever this replica leads, until `stop` turns true: waits for the lease, calls
+/// `work` with a signal that turns true when leadership is lost or stopping (the work must then
+/// finish), renews the lease meanwhile, and competes again after losing it. On stop, the work
+/// under way finishes before the lease is released, so a successor never overlaps with it.
+/// `on_change` hears every change of leadership (for metrics and logs).
+pub async fn run_while_leading<W, F>(client: Client, opts: LeaderOptions, mut stop: watch::Receiver<bool>, on_change: impl Fn(bool), mut work: W)
+where
+    W: FnMut(watch::Receiver<bool>) -> F,
+    F: std::future::Future<Output = ()>,
+{
+    let mut elector = LeaderElector::new(client, opts);
+    loop {
+        if !elector.acquire(&mut stop).await {
+            return;
+        }
+        on_change(true);
+        let (lost_tx, lost) = watch::channel(false);
+        let keep = async {
+            let stopping = elector.keep(&mut stop).await;
+            let _ = lost_tx.send(true);
+            stopping
+        };
+        let ((), stopping) = tokio::join!(work(lost), keep);
+        on_change(false);
+        if stopping {
+            elector.release().await;
+            return;
+        }
+    }
+}

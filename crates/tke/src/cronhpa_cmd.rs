@@ -22,6 +22,16 @@ pub struct CronHpaArgs {
     /// CronHPAs reconciled at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: u16,
+    /// Scale only while holding a Lease, so that two replicas (or the old and new pod of a
+    /// rolling update) never both carry out a run.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    /// Namespace of the Lease.
+    #[arg(long, default_value = "kube-system")]
+    pub lease_namespace: String,
+    /// Name of the Lease.
+    #[arg(long, default_value = "tke-cronhpa-controller")]
+    pub lease_name: String,
 }
 
 pub async fn run(args: CronHpaArgs) -> anyhow::Result<()> {
@@ -36,11 +46,34 @@ pub async fn run(args: CronHpaArgs) -> anyhow::Result<()> {
     };
     let client = kube::Client::try_from(config).context("building the client")?;
     cronhpa::install_crd(&client, Duration::from_secs(60)).await.context("installing the CronHPA CRD")?;
-    eprintln!("cronhpa: controller running");
     let opts = cronhpa::Options { default_grace: Duration::from_secs(args.grace_seconds), concurrency: args.concurrency.max(1), ..Default::default() };
-    tokio::select! {
-        _ = cronhpa::run(client, opts) => {}
-        _ = tokio::signal::ctrl_c() => eprintln!("cronhpa: stopping"),
+    if !args.leader_elect {
+        eprintln!("cronhpa: controller running");
+        tokio::select! {
+            _ = cronhpa::run(client, opts) => {}
+            _ = crate::up::shutdown_signal() => eprintln!("cronhpa: stopping"),
+        }
+        return Ok(());
     }
+    let lease = platform::LeaderOptions { namespace: args.lease_namespace, name: args.lease_name, ..Default::default() };
+    let identity = lease.identity.clone();
+    eprintln!("cronhpa: controller running as {identity}, waiting to lead");
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        crate::up::shutdown_signal().await;
+        eprintln!("cronhpa: stopping");
+        let _ = stop_tx.send(true);
+    });
+    let on_change = |leading: bool| eprintln!("cronhpa: {identity} {}", if leading { "leads" } else { "stopped leading" });
+    platform::leader::run_while_leading(client.clone(), lease, stop, on_change, |mut lost| {
+        let (client, opts) = (client.clone(), opts.clone());
+        async move {
+            tokio::select! {
+                _ = cronhpa::run(client, opts) => {}
+                _ = lost.wait_for(|l| *l) => {}
+            }
+        }
+    })
+    .await;
     Ok(())
 }

@@ -250,22 +250,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     tracing::info!(%url, data_dir = %data_dir.display(), "serving");
 
-    let shutdown = async {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return drop(ctrl_c.await),
-            };
-            tokio::select! {
-                _ = ctrl_c => {},
-                _ = term.recv() => {},
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
-    };
+    let shutdown = shutdown_signal();
     let server_for_shutdown = server.clone();
     let shutdown = async move {
         shutdown.await;
@@ -337,4 +322,22 @@ fn read_or_create_secret(path: &std::path::Path, make: impl FnOnce() -> Vec<u8>)
     std::io::Write::write_all(&mut f, &secret).with_context(|| format!("writing {}", path.display()))?;
     f.sync_all()?;
     Ok(secret)
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends a pod it stops).
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return drop(ctrl_c.await),
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }
