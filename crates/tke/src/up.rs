@@ -86,7 +86,8 @@ pub struct UpArgs {
     /// Run the cluster controllers (import, health checks, deletion) in this process.
     #[arg(long, env = "TKE_PLATFORM_CONTROLLERS", default_value_t = true, action = clap::ArgAction::Set)]
     pub platform_controllers: bool,
-    /// Elect one leader among replicas (a Lease in namespace `tke`) before running the cluster controllers.
+    /// Elect one leader among replicas (Leases in namespace `tke`) before running the cluster and
+    /// add-on controllers.
     #[arg(long, env = "TKE_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_elect: bool,
     /// How often each cluster is health-checked (seconds); a random delay of up to a quarter of it spreads clusters out.
@@ -197,14 +198,25 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         },
         ..Default::default()
     };
-    let addon_controllers = tokio::spawn(addons::run(
-        platform,
-        Arc::new(crate::controllers::InProcessClusters { server: server.clone() }),
-        addon_opts,
-        async move {
+    let clusters: Arc<dyn addons::ClusterClients> = Arc::new(crate::controllers::InProcessClusters { server: server.clone() });
+    let addon_controllers = if args.leader_elect {
+        // Replicas on one etcd install add-ons from one of them only: the holder of its Lease.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
             let _ = controllers_stopped.await;
-        },
-    ));
+            let _ = stop_tx.send(true);
+        });
+        let lease = platform::LeaderOptions { name: "tke-addon-controller".into(), ..Default::default() };
+        tokio::spawn(platform::leader::run_while_leading(platform.clone(), lease, stop_rx, |_| {}, move |mut lost| {
+            addons::run(platform.clone(), clusters.clone(), addon_opts.clone(), async move {
+                let _ = lost.wait_for(|l| *l).await;
+            })
+        }))
+    } else {
+        tokio::spawn(addons::run(platform, clusters, addon_opts, async move {
+            let _ = controllers_stopped.await;
+        }))
+    };
 
     let (stop_platform, platform_stopped) = tokio::sync::watch::channel(false);
     let platform_controllers = if args.platform_controllers {
