@@ -1,8 +1,10 @@
 //! Provisioning of machines over SSH for the platform's Baremetal provider: a russh client
 //! ([`ssh`]), the environment checks run before a machine is used ([`checks`]), the offline
 //! bundle of binaries and images ([`bundle`]) and the install steps built on them
-//! ([`install`]). The platform controllers call these; nothing here knows about conditions.
+//! ([`install`]); and the `Baremetal` cluster and machine providers of the platform's step
+//! engine built on them ([`baremetal`]).
 
+pub mod baremetal;
 pub mod error;
 pub mod install;
 pub mod bundle;

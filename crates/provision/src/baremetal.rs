@@ -1,0 +1,930 @@
+//! The `Baremetal` providers (reference 2.4 and 2.6): clusters installed on machines over SSH
+//! from the offline bundle, and worker `Machine`s joined to them, both as condition-driven steps
+//! of the platform's engine. Every step is idempotent and its error text (host, check, missing
+//! program, remedy) becomes the condition message, so a person can fix the machine and the
+//! controller resumes at that step.
+//!
+//! Cluster create steps, on every master of `spec.machines` unless said otherwise:
+//! `EnsurePreflight` (SSH login, privilege and environment checks), `EnsureKernelModule`,
+//! `EnsureSysctl`, `EnsureDisableSwap`, `EnsureBinaries` (bundle binaries), `EnsureContainerRuntime`,
+//! `EnsureKubelet`, `EnsureKubernetesImages`, `EnsureBootstrapSecrets` (a bootstrap token and an
+//! upload-certs key generated once and kept in the ClusterCredential, so a retried init uses the
+//! same ones), the kubeadm init phases on the first master, `EnsureStoreCredential` (the first
+//! master's admin.conf becomes the ClusterCredential's CA and client identity, and its server the
+//! cluster's `Advertise` address), the kubeadm join phases on the other masters, and
+//! `EnsureCreateClusterMark` (the ConfigMap `kube-system/tke`, written through the new cluster's
+//! API, which also proves the credential works). Delete: `EnsureCleanClusterMark` (best effort),
+//! `EnsureRemoveMachine` (`kubeadm reset` and node state removed on every master).
+//!
+//! Machine create steps: the same preparation on the worker, `EnsureJoinPhasePreflight` and
+//! `EnsureJoinPhaseKubeletStart` with a bootstrap token made for this machine through the
+//! business cluster's API (a `bootstrap.kubernetes.io/token` Secret in `kube-system`, labelled
+//! with the machine's name and reused until it nears expiry: no SSH to a master is needed and
+//! the token never leaves the cluster), and `EnsureNodeReady` (the node registered and Ready,
+//! the machine's labels applied). Delete: `EnsureDrainNode` (cordon, delete the pods not owned by
+//! a DaemonSet, wait for them to go) and `EnsureRemoveNode` (Node object deleted, node reset over
+//! SSH). A machine whose host is gone for good can still be deleted by listing
+//! `EnsureRemoveNode` in its `platform.tkestack.io/skip-conditions` annotation.
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use api::platform::{
+    Cluster, Machine,
+    cluster::{ClusterAddress, ClusterMachine, ClusterSpec, phase as cluster_phase},
+    cluster_credential::CLUSTER_NAME_LABEL,
+};
+use async_trait::async_trait;
+use base64::Engine as _;
+use k8s_openapi::{
+    ByteString,
+    api::core::v1::{ConfigMap, Node, Pod, Secret},
+};
+use kube::{
+    Api, Client,
+    api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, ObjectMeta, Patch, PatchParams, PostParams},
+};
+use platform::{
+    engine::{Conditioned, Handler, Step, StepError, TRUE},
+    machine::{MachineContext, MachineProvider, MachineStep, cluster_credential, find_node, node_ready},
+    provider::{ClusterContext, ClusterStep, Provider, imported},
+};
+use rand::Rng;
+use serde_json::{Value, json};
+
+use crate::{
+    bundle::{Bundle, Release, Verify},
+    checks::{self, CheckConfig},
+    install::{self, ContainerdSettings, InitPhase, InstallOptions, JoinPhase, KubeadmParams},
+    ssh::{Session, SshOptions, Stream, Target},
+};
+
+/// Everything the Baremetal providers need from the platform's configuration.
+#[derive(Clone, Debug)]
+pub struct BaremetalOptions {
+    /// The offline bundle (see BUNDLE.md).
+    pub bundle_dir: PathBuf,
+    /// Root prefix, whether to manage services, long-command timeout.
+    pub install: InstallOptions,
+    /// Environment checks of masters.
+    pub master_checks: CheckConfig,
+    /// Environment checks of workers.
+    pub worker_checks: CheckConfig,
+    /// SSH timeouts and the host key policy (known hosts).
+    pub ssh: SshOptions,
+    /// How long `EnsureNodeReady` waits for a joined node before failing (and being retried).
+    pub node_ready_timeout: Duration,
+    /// How long a drain waits for the evicted pods to go.
+    pub drain_timeout: Duration,
+    /// Timeout of calls to a business cluster's API.
+    pub api_timeout: Duration,
+    pub containerd: ContainerdSettings,
+}
+
+impl BaremetalOptions {
+    /// The reference's defaults with the given bundle.
+    pub fn new(bundle_dir: impl Into<PathBuf>) -> Self {
+        BaremetalOptions {
+            bundle_dir: bundle_dir.into(),
+            install: InstallOptions::default(),
+            master_checks: CheckConfig::default(),
+            worker_checks: CheckConfig::worker(),
+            ssh: SshOptions::default(),
+            node_ready_timeout: Duration::from_secs(120),
+            drain_timeout: Duration::from_secs(300),
+            api_timeout: Duration::from_secs(30),
+            containerd: ContainerdSettings::default(),
+        }
+    }
+}
+
+struct Shared {
+    opts: BaremetalOptions,
+    /// The bundle, verified in full once and then trusted (its files are re-checked by digest on
+    /// every copy anyway).
+    bundle: Mutex<Option<Arc<Bundle>>>,
+}
+
+fn step_err(e: impl std::fmt::Display) -> StepError {
+    StepError::new(e.to_string())
+}
+
+impl Shared {
+    fn bundle(&self) -> Result<Arc<Bundle>, StepError> {
+        if let Some(b) = self.bundle.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Ok(b);
+        }
+        let b = Arc::new(Bundle::load(&self.opts.bundle_dir, Verify::Full).map_err(step_err)?);
+        *self.bundle.lock().unwrap_or_else(|p| p.into_inner()) = Some(b.clone());
+        Ok(b)
+    }
+
+    async fn connect(&self, m: &ClusterMachine) -> Result<Session, StepError> {
+        let target = Target::from_machine(m).map_err(step_err)?;
+        Session::connect(&target, &self.opts.ssh).await.map_err(step_err)
+    }
+
+    /// The Kubernetes version to install: `spec.version`, else the newest in the bundle.
+    fn version(&self, spec: &ClusterSpec) -> Result<String, StepError> {
+        if let Some(v) = spec.version.as_deref().map(|v| v.trim_start_matches('v')).filter(|v| !v.is_empty()) {
+            return Ok(v.to_string());
+        }
+        self.bundle()?.versions().last().cloned().ok_or_else(|| StepError::new(format!("the offline bundle {} holds no Kubernetes release", self.opts.bundle_dir.display())))
+    }
+
+    /// The spec kubeadm configs are generated from: the version filled in.
+    fn effective_spec(&self, spec: &ClusterSpec) -> Result<ClusterSpec, StepError> {
+        let mut s = spec.clone();
+        s.version = Some(self.version(spec)?);
+        Ok(s)
+    }
+
+    async fn release(&self, s: &Session, spec: &ClusterSpec) -> Result<Release, StepError> {
+        let info = checks::system_info(s).await.map_err(step_err)?;
+        let arch = info.arch().ok_or_else(|| StepError::new(format!("{}: unsupported architecture {:?}", s.host(), info.machine)))?;
+        self.bundle()?.release(&self.version(spec)?, arch).map_err(step_err)
+    }
+}
+
+/// The preparation of a node, the same for masters and workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Prepare {
+    Preflight,
+    KernelModule,
+    Sysctl,
+    DisableSwap,
+    Binaries,
+    ContainerRuntime,
+    Kubelet,
+    Images,
+}
+
+const PREPARE: &[Prepare] = &[
+    Prepare::Preflight,
+    Prepare::KernelModule,
+    Prepare::Sysctl,
+    Prepare::DisableSwap,
+    Prepare::Binaries,
+    Prepare::ContainerRuntime,
+    Prepare::Kubelet,
+    Prepare::Images,
+];
+
+impl Prepare {
+    fn step(self) -> &'static str {
+        match self {
+            Prepare::Preflight => "EnsurePreflight",
+            Prepare::KernelModule => "EnsureKernelModule",
+            Prepare::Sysctl => "EnsureSysctl",
+            Prepare::DisableSwap => "EnsureDisableSwap",
+            Prepare::Binaries => "EnsureBinaries",
+            Prepare::ContainerRuntime => "EnsureContainerRuntime",
+            Prepare::Kubelet => "EnsureKubelet",
+            Prepare::Images => "EnsureKubernetesImages",
+        }
+    }
+}
+
+fn log_line(host: &str) -> impl FnMut(Stream, &str) + Send + '_ {
+    move |_, line| tracing::debug!(%host, "{line}")
+}
+
+/// Runs one preparation step on one node.
+async fn prepare(sh: &Shared, action: Prepare, spec: &ClusterSpec, m: &ClusterMachine, master: bool) -> Result<(), StepError> {
+    let s = sh.connect(m).await?;
+    let o = &sh.opts.install;
+    let result = match action {
+        Prepare::Preflight => {
+            let mut cfg = if master { sh.opts.master_checks.clone() } else { sh.opts.worker_checks.clone() };
+            if !cfg.cidrs.is_empty() {
+                cfg.cidrs = vec![spec.cluster_cidr.clone().unwrap_or_else(|| "10.244.0.0/16".into())];
+                cfg.cidrs.extend(install::service_cidr(spec).ok());
+            }
+            let failed: Vec<String> = checks::run_all(&s, &cfg).await.into_iter().filter(|r| !r.passed()).map(|r| format!("{}: {}", r.name, r.message)).collect();
+            if failed.is_empty() { Ok(()) } else { Err(StepError::new(format!("{} fails {} check(s): {}", m.ip, failed.len(), failed.join("; ")))) }
+        }
+        Prepare::KernelModule => install::ensure_kernel_modules(&s, o, &[]).await.map_err(step_err),
+        Prepare::Sysctl => install::ensure_sysctl(&s, o).await.map_err(step_err),
+        Prepare::DisableSwap => install::ensure_disable_swap(&s, o).await.map_err(step_err),
+        Prepare::Binaries => match sh.release(&s, spec).await {
+            Ok(r) => install::install_binaries(&s, &r, o).await.map(|_| ()).map_err(step_err),
+            Err(e) => Err(e),
+        },
+        Prepare::ContainerRuntime => install::ensure_containerd(&s, o, &sh.opts.containerd).await.map_err(step_err),
+        Prepare::Kubelet => install::ensure_kubelet(&s, o, &spec.kubelet_extra_args.clone().unwrap_or_default(), Some(&m.ip)).await.map_err(step_err),
+        Prepare::Images => match sh.release(&s, spec).await {
+            Ok(r) => install::load_images(&s, &r, o, &mut log_line(&m.ip)).await.map(|_| ()).map_err(step_err),
+            Err(e) => Err(e),
+        },
+    };
+    s.close().await;
+    result
+}
+
+fn node_name(spec: &ClusterSpec, m: &ClusterMachine) -> Option<String> {
+    // TKE names nodes after their IP unless told to use host names (kubeadm's default).
+    if spec.hostname_as_nodename.unwrap_or(false) { None } else { Some(m.ip.clone()) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credentials and tokens
+
+fn credential_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, "ClusterCredential"), "clustercredentials")
+}
+
+fn random_string(len: usize, alphabet: &[u8]) -> String {
+    let mut rng = rand::rng();
+    (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect()
+}
+
+/// A kubeadm bootstrap token `[a-z0-9]{6}.[a-z0-9]{16}`.
+pub fn new_bootstrap_token() -> String {
+    const A: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    format!("{}.{}", random_string(6, A), random_string(16, A))
+}
+
+/// A kubeadm upload-certs key: 32 random bytes in hex.
+pub fn new_certificate_key() -> String {
+    random_string(64, b"0123456789abcdef")
+}
+
+/// `sha256:<hex>` of the CA certificate's SubjectPublicKeyInfo, as `kubeadm join` checks it.
+/// `ca` is PEM or base64-encoded PEM (the credential's form).
+pub fn ca_cert_hash(ca: &str) -> Result<String, String> {
+    let ca = ca.trim();
+    let pem = if ca.starts_with("-----BEGIN") {
+        ca.as_bytes().to_vec()
+    } else {
+        base64::engine::general_purpose::STANDARD.decode(ca).map_err(|_| "the CA certificate is neither PEM nor base64".to_string())?
+    };
+    let (_, p) = x509_parser::pem::parse_x509_pem(&pem).map_err(|e| format!("the CA certificate is not PEM: {e}"))?;
+    let cert = p.parse_x509().map_err(|e| format!("the CA certificate cannot be parsed: {e}"))?;
+    Ok(format!("sha256:{}", crate::ssh::sha256_hex(cert.tbs_certificate.subject_pki.raw)))
+}
+
+/// The cluster's credential object, created (with the cluster's name and tenant) when missing.
+async fn credential_object(platform: &Client, cluster: &Cluster) -> Result<DynamicObject, StepError> {
+    let api: Api<DynamicObject> = Api::all_with(platform.clone(), &credential_resource());
+    let err = |e: kube::Error| StepError::new(format!("reading the ClusterCredential of {}: {e}", cluster.name()));
+    if let Some(name) = cluster.spec.cluster_credential_ref.as_ref().and_then(|r| r.name.clone()).filter(|n| !n.is_empty())
+        && let Some(o) = api.get_opt(&name).await.map_err(err)?
+    {
+        return Ok(o);
+    }
+    let lp = ListParams::default().labels(&format!("{CLUSTER_NAME_LABEL}={}", cluster.name()));
+    if let Some(o) = api.list(&lp).await.map_err(err)?.items.into_iter().next() {
+        return Ok(o);
+    }
+    let new: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": format!("{}/{}", api::platform::GROUP, api::platform::VERSION), "kind": "ClusterCredential",
+        "metadata": {"generateName": "cc-", "labels": {CLUSTER_NAME_LABEL: cluster.name()}},
+        "tenantID": cluster.spec.tenant_id, "clusterName": cluster.name(),
+    }))
+    .map_err(step_err)?;
+    api.create(&PostParams::default(), &new).await.map_err(|e| StepError::new(format!("creating the ClusterCredential of {}: {e}", cluster.name())))
+}
+
+/// Changes fields of the cluster's credential (creating it first if needed).
+async fn update_credential(platform: &Client, cluster: &Cluster, fields: &[(&str, Option<String>)]) -> Result<(), StepError> {
+    let api: Api<DynamicObject> = Api::all_with(platform.clone(), &credential_resource());
+    let mut obj = credential_object(platform, cluster).await?;
+    let name = obj.metadata.name.clone().unwrap_or_default();
+    let mut changed = false;
+    for (k, v) in fields {
+        let new = v.clone().map(Value::String).unwrap_or(Value::Null);
+        if obj.data.get(*k).unwrap_or(&Value::Null) != &new {
+            obj.data[*k] = new;
+            changed = true;
+        }
+    }
+    if changed {
+        api.replace(&name, &PostParams::default(), &obj).await.map_err(|e| StepError::new(format!("saving the ClusterCredential {name}: {e}")))?;
+    }
+    Ok(())
+}
+
+fn cred_field(cred: &Option<api::platform::ClusterCredential>, f: impl Fn(&api::platform::ClusterCredential) -> Option<String>) -> Option<String> {
+    cred.as_ref().and_then(f).filter(|s| !s.is_empty())
+}
+
+/// The kubeadm parameters of a node of the cluster, with the secrets from its credential.
+async fn kubeadm_params(platform: &Client, cluster: &Cluster, node: &ClusterMachine) -> Result<KubeadmParams, StepError> {
+    let cred = cluster_credential(platform, cluster).await.map_err(|e| StepError::new(format!("reading the ClusterCredential of {}: {e}", cluster.name())))?;
+    let ca_hash = cred_field(&cred, |c| c.ca_cert.clone()).map(|ca| ca_cert_hash(&ca)).transpose().map_err(StepError::new)?;
+    Ok(KubeadmParams {
+        node: node.clone(),
+        node_name: node_name(&cluster.spec, node),
+        bootstrap_token: cred_field(&cred, |c| c.bootstrap_token.clone()),
+        certificate_key: cred_field(&cred, |c| c.certificate_key.clone()),
+        ca_cert_hash: ca_hash,
+        image_repository: None,
+    })
+}
+
+/// What an admin kubeconfig says: server URL, CA, and a client certificate/key or a token.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AdminAccess {
+    pub server: String,
+    pub ca_data: Option<String>,
+    pub client_cert_data: Option<String>,
+    pub client_key_data: Option<String>,
+    pub token: Option<String>,
+}
+
+/// Reads the current context of a kubeconfig (the `*-data` fields stay base64, the
+/// credential's encoding).
+pub fn parse_kubeconfig(text: &str) -> Result<AdminAccess, String> {
+    let v: Value = serde_yaml_ng::from_str(text).map_err(|e| format!("admin.conf is not a kubeconfig: {e}"))?;
+    let named = |list: &str, name: Option<&str>| -> Option<Value> {
+        let items = v[list].as_array()?;
+        items.iter().find(|i| name.is_some_and(|n| i["name"] == n)).or_else(|| items.first()).cloned()
+    };
+    let current = v["current-context"].as_str();
+    let ctx = named("contexts", current).map(|c| c["context"].clone()).unwrap_or(Value::Null);
+    let cluster = named("clusters", ctx["cluster"].as_str()).map(|c| c["cluster"].clone()).ok_or("admin.conf names no cluster")?;
+    let user = named("users", ctx["user"].as_str()).map(|u| u["user"].clone()).unwrap_or(Value::Null);
+    let s = |v: &Value| v.as_str().map(str::to_string).filter(|s| !s.is_empty());
+    let server = s(&cluster["server"]).ok_or("admin.conf has no server address")?;
+    let a = AdminAccess {
+        server,
+        ca_data: s(&cluster["certificate-authority-data"]),
+        client_cert_data: s(&user["client-certificate-data"]),
+        client_key_data: s(&user["client-key-data"]),
+        token: s(&user["token"]),
+    };
+    if a.token.is_none() && (a.client_cert_data.is_none() || a.client_key_data.is_none()) {
+        return Err("admin.conf has neither a token nor embedded client certificate data".into());
+    }
+    Ok(a)
+}
+
+/// `https://host:port/path` as a cluster address.
+pub fn address_of(server: &str) -> Result<ClusterAddress, String> {
+    let uri: http::Uri = server.parse().map_err(|_| format!("{server} is not a URL"))?;
+    let host = uri.host().ok_or_else(|| format!("{server} has no host"))?.trim_start_matches('[').trim_end_matches(']').to_string();
+    let port = uri.port_u16().unwrap_or(443);
+    let path = Some(uri.path().trim_end_matches('/')).filter(|p| !p.is_empty()).map(str::to_string);
+    Ok(ClusterAddress { type_: "Advertise".into(), host, port: i64::from(port), path })
+}
+
+async fn fresh_business_client(sh: &Shared, platform: &Client, cluster: &Cluster) -> Result<(Client, String), StepError> {
+    let cred = cluster_credential(platform, cluster).await.map_err(step_err)?;
+    let (client, url) = platform::machine::business_client(cluster, cred.as_ref(), sh.opts.api_timeout);
+    client.map(|c| (c, url)).map_err(StepError::new)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cluster provider
+
+/// The provider of `Baremetal` clusters.
+pub struct Baremetal {
+    shared: Arc<Shared>,
+}
+
+impl Baremetal {
+    pub fn new(opts: BaremetalOptions) -> Self {
+        Baremetal { shared: Arc::new(Shared { opts, bundle: Mutex::new(None) }) }
+    }
+
+    /// The provider of `Baremetal` machines, sharing this one's options and bundle.
+    pub fn machine_provider(&self) -> BaremetalMachine {
+        BaremetalMachine { shared: self.shared.clone() }
+    }
+}
+
+pub const ENSURE_BOOTSTRAP_SECRETS: &str = "EnsureBootstrapSecrets";
+pub const ENSURE_STORE_CREDENTIAL: &str = "EnsureStoreCredential";
+pub const ENSURE_REMOVE_MACHINE: &str = "EnsureRemoveMachine";
+pub const ENSURE_NODE_READY: &str = "EnsureNodeReady";
+pub const ENSURE_DRAIN_NODE: &str = "EnsureDrainNode";
+pub const ENSURE_REMOVE_NODE: &str = "EnsureRemoveNode";
+
+const INIT_PHASES: &[InitPhase] = &[
+    InitPhase::KubeletStart,
+    InitPhase::Certs,
+    InitPhase::KubeConfig,
+    InitPhase::ControlPlane,
+    InitPhase::Etcd,
+    InitPhase::WaitControlPlane,
+    InitPhase::UploadConfig,
+    InitPhase::UploadCerts,
+    InitPhase::MarkControlPlane,
+    InitPhase::BootstrapToken,
+    InitPhase::Addon,
+];
+
+const MASTER_JOIN_PHASES: &[JoinPhase] = &[JoinPhase::Preflight, JoinPhase::ControlPlanePrepare, JoinPhase::KubeletStart, JoinPhase::ControlPlaneJoin];
+
+impl Provider for Baremetal {
+    fn name(&self) -> &'static str {
+        "Baremetal"
+    }
+
+    fn create_steps(&self) -> Vec<ClusterStep> {
+        let sh = &self.shared;
+        let mut steps: Vec<ClusterStep> = PREPARE.iter().map(|a| Step::new(a.step(), Masters { sh: sh.clone(), action: *a })).collect();
+        steps.push(Step::new(ENSURE_BOOTSTRAP_SECRETS, BootstrapSecrets));
+        steps.extend(INIT_PHASES.iter().map(|p| Step::new(p.step(), Init { sh: sh.clone(), phase: *p })));
+        steps.push(Step::new(ENSURE_STORE_CREDENTIAL, StoreCredential { sh: sh.clone() }));
+        steps.extend(MASTER_JOIN_PHASES.iter().map(|p| Step::new(p.step(), JoinMasters { sh: sh.clone(), phase: *p })));
+        steps.push(Step::new(imported::ENSURE_CREATE_CLUSTER_MARK, CreateMark { sh: sh.clone() }));
+        steps
+    }
+
+    fn delete_steps(&self) -> Vec<ClusterStep> {
+        vec![Step::new(imported::ENSURE_CLEAN_CLUSTER_MARK, CleanMark { sh: self.shared.clone() }), Step::new(ENSURE_REMOVE_MACHINE, RemoveMasters { sh: self.shared.clone() })]
+    }
+}
+
+fn masters(cluster: &Cluster) -> Result<&[ClusterMachine], StepError> {
+    match cluster.spec.machines.as_deref() {
+        Some(m) if !m.is_empty() => Ok(m),
+        _ => Err(StepError::new("the cluster has no machines in spec.machines")),
+    }
+}
+
+struct Masters {
+    sh: Arc<Shared>,
+    action: Prepare,
+}
+
+#[async_trait]
+impl Handler<Cluster, ClusterContext> for Masters {
+    async fn run(&self, cluster: &mut Cluster, _ctx: &ClusterContext) -> Result<(), StepError> {
+        let spec = self.sh.effective_spec(&cluster.spec)?;
+        for m in masters(cluster)? {
+            prepare(&self.sh, self.action, &spec, m, true).await?;
+        }
+        Ok(())
+    }
+}
+
+struct BootstrapSecrets;
+
+#[async_trait]
+impl Handler<Cluster, ClusterContext> for BootstrapSecrets {
+    async fn run(&self, cluster: &mut Cluster, ctx: &ClusterContext) -> Result<(), StepError> {
+        let cred = cluster_credential(&ctx.platform, cluster).await.map_err(step_err)?;
+        // Generated once: a retried init must present the same token and key.
+        let token = cred_field(&cred, |c| c.bootstrap_token.clone()).unwrap_or_else(new_bootstrap_token);
+        let key = cred_field(&cred, |c| c.certificate_key.clone()).unwrap_or_else(new_certificate_key);
+        update_credential(&ctx.platform, cluster, &[("bootstrapToken", Some(token)), ("certificateKey", Some(key))]).await
+    }
+}
+
+struct Init {
+    sh: Arc<Shared>,
+    phase: InitPhase,
+}
+
+#[async_trait]
+impl Handler<Cluster, ClusterContext> for Init {
+    async fn run(&self, cluster: &mut Cluster, ctx: &ClusterContext) -> Result<(), StepError> {
+        let first = masters(cluster)?[0].clone();
+        let spec = self.sh.effective_spec(&cluster.spec)?;
+        let params = kubeadm_params(&ctx.platform, cluster, &first).await?;
+        let config = install::kubeadm_init_config(&spec, &params).map_err(step_err)?;
+        let s = self.sh.connect(&first).await?;
+        let r = install::kubeadm_init_phase(&s, &self.sh.opts.install, &config, self.phase, &mut log_line(&first.ip)).await;
+        s.close().await;
+        r.map(|_| ()).map_err(step_err)
+    }
+}
+
+struct StoreCredential {
+    sh: Arc<Shared>,
+}
+
+#[async_trait]
+impl Handler<Cluster, ClusterContext> for StoreCredential {
+    async fn run(&self, cluster: &mut Cluster, ctx: &ClusterContext) -> Result<(), StepError> {
+        let first = masters(cluster)?[0].clone();
+        let o = &self.sh.opts.install;
+        let s = self.sh.connect(&first).await?;
+        let conf_path = o.path(install::paths::ADMIN_KUBECONFIG);
+        let conf = s.read_file(&conf_path, true).await;
+        // The CA key lets the platform sign identities for the cluster later (as TKEStack keeps it).
+        let ca_key = s.read_file(&o.path(&format!("{}/ca.key", install::paths::PKI)), true).await;
+        s.close().await;
+        let conf = conf.map_err(step_err)?.ok_or_else(|| StepError::new(format!("{}:{conf_path} does not exist: the kubeconfig phase did not write it", first.ip)))?;
+        let access = parse_kubeconfig(&conf).map_err(|e| StepError::new(format!("{}:{conf_path}: {e}", first.ip)))?;
+        let address = address_of(&access.server).map_err(|e| StepError::new(format!("{}:{conf_path}: {e}", first.ip)))?;
+        let ca_key = ca_key.ok().flatten().map(|k| base64::engine::general_purpose::STANDARD.encode(k));
+        let mut fields = vec![("caCert", access.ca_data), ("token", access.token), ("clientCert", access.client_cert_data), ("clientKey", access.client_key_data)];
+        if ca_key.is_some() {
+            fields.push(("caKey", ca_key));
+        }
+        update_credential(&ctx.platform, cluster, &fields).await?;
+        cluster.status.get_or_insert_with(Default::default).addresses = Some(vec![address]);
+        Ok(())
+    }
+}
+
+struct JoinMasters {
+    sh: Arc<Shared>,
+    phase: JoinPhase,
+}
+
+#[async_trait]
+impl Handler<Cluster, ClusterContext> for JoinMasters {
+    async fn run(&self, cluster: &mut Cluster, ctx: &ClusterContext) -> Result<(), StepError> {
+        let spec = self.sh.effective_spec(&cluster.spec)?;
+        for m in masters(cluster)?.iter().skip(1) {
+            let params = kubeadm_params(&ctx.platform, cluster, m).await?;
+            let config = install::kubeadm_join_config(&spec, &params, true).map_err(step_err)?;
+            let s = self.sh.connect(m).await?;
+            let r = install::kubeadm_join_phase(&s, &self.sh.opts.install, &config, self.phase, &mut log_line(&m.ip)).await;
+            s.close().await;
+            r.map_err(step_err)?;
+        }
+        Ok(())
+    }
+}
+
+fn uid_of(c: &Cluster) -> String {
+    c.metadata["uid"].as_str().unwrap_or_default().to_string()
+}
+
+struct CreateMark {
+    sh: Arc<Shared>,
+}
+
+#[async_trait]
+impl Handler<Cluster, ClusterContext> for CreateMark {
+    async fn run(&self, cluster: &mut Cluster, ctx: &ClusterContext) -> Result<(), StepError> {
+        let (client, url) = fresh_business_client(&self.sh, &ctx.platform, cluster).await?;
+        let marks: Api<ConfigMap> = Api::namespaced(client, imported::MARK_NAMESPACE);
+        let what = format!("the mark {}/{} in {url}", imported::MARK_NAMESPACE, imported::MARK_NAME);
+        let uid = uid_of(cluster);
+        match marks.get_opt(imported::MARK_NAME).await.map_err(|e| StepError::new(format!("reading {what}: {e}")))? {
+            Some(m) if m.data.as_ref().and_then(|d| d.get(imported::MARK_CLUSTER_UID)) == Some(&uid) => Ok(()),
+            Some(m) => Err(StepError::new(imported::already_managed_message(m.data.as_ref().and_then(|d| d.get(imported::MARK_CLUSTER_NAME)).map(String::as_str).unwrap_or_default()))),
+            None => {
+                let mark = ConfigMap {
+                    metadata: ObjectMeta {
+                        name: Some(imported::MARK_NAME.into()),
+                        namespace: Some(imported::MARK_NAMESPACE.into()),
+                        labels: Some([("app.kubernetes.io/managed-by".to_string(), "tke".to_string())].into()),
+                        ..Default::default()
+                    },
+                    data: Some([(imported::MARK_CLUSTER_NAME.to_string(), cluster.name().to_string()), (imported::MARK_CLUSTER_UID.to_string(), uid)].into()),
+                    ..Default::default()
+                };
+                marks.create(&PostParams::default(), &mark).await.map(|_| ()).map_err(|e| StepError::new(format!("writing {what}: {e}")))
+            }
+        }
+    }
+}
+
+struct CleanMark {
+    sh: Arc<Shared>,
+}
+
+#[async_trait]
+impl Handler<Cluster, ClusterContext> for CleanMark {
+    async fn run(&self, cluster: &mut Cluster, ctx: &ClusterContext) -> Result<(), StepError> {
+        if cluster.condition(imported::ENSURE_CREATE_CLUSTER_MARK).is_none_or(|c| c.status != TRUE) {
+            return Ok(());
+        }
+        // The nodes are reset next, which takes the mark with them: a cluster that no longer
+        // answers must not block its deletion here.
+        let Ok((client, url)) = fresh_business_client(&self.sh, &ctx.platform, cluster).await else { return Ok(()) };
+        let marks: Api<ConfigMap> = Api::namespaced(client, imported::MARK_NAMESPACE);
+        match marks.get_opt(imported::MARK_NAME).await {
+            Ok(Some(m)) if m.data.as_ref().and_then(|d| d.get(imported::MARK_CLUSTER_UID)) == Some(&uid_of(cluster)) => {
+                if let Err(e) = marks.delete(imported::MARK_NAME, &DeleteParams::default()).await {
+                    tracing::warn!(cluster = %cluster.name(), %url, error = %e, "removing the cluster mark");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(cluster = %cluster.name(), %url, error = %e, "reading the cluster mark"),
+        }
+        Ok(())
+    }
+}
+
+struct RemoveMasters {
+    sh: Arc<Shared>,
+}
+
+#[async_trait]
+impl Handler<Cluster, ClusterContext> for RemoveMasters {
+    async fn run(&self, cluster: &mut Cluster, _ctx: &ClusterContext) -> Result<(), StepError> {
+        let mut failed = vec![];
+        for m in cluster.spec.machines.iter().flatten().rev() {
+            let r = match self.sh.connect(m).await {
+                Ok(s) => {
+                    let r = install::remove_node(&s, &self.sh.opts.install).await.map_err(step_err);
+                    s.close().await;
+                    r
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = r {
+                failed.push(e.0);
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(StepError::new(format!(
+                "{} (to delete the cluster without cleaning these machines, add {ENSURE_REMOVE_MACHINE} to spec.features.skipConditions)",
+                failed.join("; ")
+            )))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine provider
+
+/// The provider of `Baremetal` machines (workers).
+pub struct BaremetalMachine {
+    shared: Arc<Shared>,
+}
+
+impl BaremetalMachine {
+    pub fn new(opts: BaremetalOptions) -> Self {
+        BaremetalMachine { shared: Arc::new(Shared { opts, bundle: Mutex::new(None) }) }
+    }
+}
+
+const WORKER_JOIN_PHASES: &[JoinPhase] = &[JoinPhase::Preflight, JoinPhase::KubeletStart];
+
+impl MachineProvider for BaremetalMachine {
+    fn name(&self) -> &'static str {
+        "Baremetal"
+    }
+
+    fn create_steps(&self) -> Vec<MachineStep> {
+        let sh = &self.shared;
+        let mut steps: Vec<MachineStep> = PREPARE.iter().map(|a| Step::new(a.step(), Worker { sh: sh.clone(), action: *a })).collect();
+        steps.extend(WORKER_JOIN_PHASES.iter().map(|p| Step::new(p.step(), JoinWorker { sh: sh.clone(), phase: *p })));
+        steps.push(Step::new(ENSURE_NODE_READY, NodeReady { sh: sh.clone() }));
+        steps
+    }
+
+    fn delete_steps(&self) -> Vec<MachineStep> {
+        vec![Step::new(ENSURE_DRAIN_NODE, Drain { sh: self.shared.clone() }), Step::new(ENSURE_REMOVE_NODE, RemoveNode { sh: self.shared.clone() })]
+    }
+}
+
+/// The machine's cluster, which must be up for a worker to join it.
+fn running_cluster(ctx: &MachineContext) -> Result<&Cluster, StepError> {
+    let c = ctx.cluster()?;
+    match c.phase() {
+        cluster_phase::RUNNING | cluster_phase::UPSCALING | cluster_phase::DOWNSCALING | cluster_phase::UPGRADING => Ok(c),
+        p => Err(StepError::new(format!("cluster {} is {}: workers join once it is Running", c.name(), if p.is_empty() { "not yet initialised" } else { p }))),
+    }
+}
+
+struct Worker {
+    sh: Arc<Shared>,
+    action: Prepare,
+}
+
+#[async_trait]
+impl Handler<Machine, MachineContext> for Worker {
+    async fn run(&self, machine: &mut Machine, ctx: &MachineContext) -> Result<(), StepError> {
+        let cluster = running_cluster(ctx)?;
+        let spec = self.sh.effective_spec(&cluster.spec)?;
+        prepare(&self.sh, self.action, &spec, &machine.ssh_target(), false).await
+    }
+}
+
+/// Label of the bootstrap-token Secrets made for a machine.
+pub const MACHINE_TOKEN_LABEL: &str = "platform.tkestack.io/machine";
+
+/// A bootstrap token for `machine`, valid for at least ten more minutes: one made earlier for
+/// it, or a new `bootstrap.kubernetes.io/token` Secret valid for an hour.
+pub async fn machine_bootstrap_token(client: &Client, machine: &str) -> Result<String, kube::Error> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "kube-system");
+    let now = chrono::Utc::now();
+    let text = |s: &Secret, k: &str| s.data.as_ref().and_then(|d| d.get(k)).map(|b| String::from_utf8_lossy(&b.0).into_owned());
+    for s in secrets.list(&ListParams::default().labels(&format!("{MACHINE_TOKEN_LABEL}={machine}"))).await?.items {
+        let fresh = text(&s, "expiration").and_then(|e| chrono::DateTime::parse_from_rfc3339(&e).ok()).is_some_and(|e| e > now + chrono::Duration::minutes(10));
+        if let (true, Some(id), Some(secret)) = (fresh, text(&s, "token-id"), text(&s, "token-secret")) {
+            return Ok(format!("{id}.{secret}"));
+        }
+    }
+    let token = new_bootstrap_token();
+    let (id, secret) = token.split_once('.').unwrap_or_default();
+    let b = |s: &str| ByteString(s.as_bytes().to_vec());
+    let data: BTreeMap<String, ByteString> = [
+        ("token-id", b(id)),
+        ("token-secret", b(secret)),
+        ("expiration", b(&(now + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))),
+        ("usage-bootstrap-authentication", b("true")),
+        ("usage-bootstrap-signing", b("true")),
+        ("auth-extra-groups", b("system:bootstrappers:kubeadm:default-node-token")),
+        ("description", b(&format!("joins machine {machine} (made by the TKE platform)"))),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let s = Secret {
+        metadata: ObjectMeta { name: Some(format!("bootstrap-token-{id}")), labels: Some([(MACHINE_TOKEN_LABEL.to_string(), machine.to_string())].into()), ..Default::default() },
+        type_: Some("bootstrap.kubernetes.io/token".into()),
+        data: Some(data),
+        ..Default::default()
+    };
+    secrets.create(&PostParams::default(), &s).await?;
+    Ok(token)
+}
+
+struct JoinWorker {
+    sh: Arc<Shared>,
+    phase: JoinPhase,
+}
+
+#[async_trait]
+impl Handler<Machine, MachineContext> for JoinWorker {
+    async fn run(&self, machine: &mut Machine, ctx: &MachineContext) -> Result<(), StepError> {
+        let cluster = running_cluster(ctx)?;
+        let client = ctx.business()?;
+        let spec = self.sh.effective_spec(&cluster.spec)?;
+        let node = machine.ssh_target();
+        let ca = cred_field(&ctx.credential, |c| c.ca_cert.clone()).ok_or_else(|| StepError::new(format!("the ClusterCredential of {} has no caCert to verify the cluster with", cluster.name())))?;
+        let token = machine_bootstrap_token(client, machine.name()).await.map_err(|e| StepError::new(format!("creating a bootstrap token in {}: {e}", ctx.url)))?;
+        let params = KubeadmParams {
+            node_name: node_name(&spec, &node),
+            node,
+            bootstrap_token: Some(token),
+            ca_cert_hash: Some(ca_cert_hash(&ca).map_err(StepError::new)?),
+            ..Default::default()
+        };
+        let config = install::kubeadm_join_config(&spec, &params, false).map_err(step_err)?;
+        let s = self.sh.connect(&params.node).await?;
+        let r = install::kubeadm_join_phase(&s, &self.sh.opts.install, &config, self.phase, &mut log_line(&params.node.ip)).await;
+        s.close().await;
+        r.map(|_| ()).map_err(step_err)
+    }
+}
+
+struct NodeReady {
+    sh: Arc<Shared>,
+}
+
+#[async_trait]
+impl Handler<Machine, MachineContext> for NodeReady {
+    async fn run(&self, machine: &mut Machine, ctx: &MachineContext) -> Result<(), StepError> {
+        let client = ctx.business()?;
+        let ip = machine.spec.ip.clone();
+        let deadline = Instant::now() + self.sh.opts.node_ready_timeout;
+        let node = loop {
+            let last = match find_node(client, &ip).await {
+                Ok(Some(n)) => match node_ready(&n) {
+                    Some((s, _, _)) if s == "True" => break n,
+                    Some((s, reason, msg)) => format!("node {} is Ready={s} ({reason}: {msg})", n.metadata.name.clone().unwrap_or_default()),
+                    None => format!("node {} reports no Ready condition", n.metadata.name.clone().unwrap_or_default()),
+                },
+                Ok(None) => format!("no node with address {ip} has registered in {}", ctx.url),
+                Err(e) => format!("listing the nodes of {}: {e}", ctx.url),
+            };
+            if Instant::now() >= deadline {
+                return Err(StepError::new(format!("{last} after {}s; see journalctl -u kubelet on {ip}", self.sh.opts.node_ready_timeout.as_secs())));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        if let Some(labels) = machine.spec.labels.clone().filter(|l| !l.is_empty()) {
+            let name = node.metadata.name.clone().unwrap_or_default();
+            let nodes: Api<Node> = Api::all(client.clone());
+            nodes
+                .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": labels}})))
+                .await
+                .map_err(|e| StepError::new(format!("labelling node {name}: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+fn owned_by_daemonset(p: &Pod) -> bool {
+    p.metadata.owner_references.iter().flatten().any(|o| o.kind == "DaemonSet")
+}
+
+fn mirror_pod(p: &Pod) -> bool {
+    p.metadata.annotations.as_ref().is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"))
+}
+
+struct Drain {
+    sh: Arc<Shared>,
+}
+
+#[async_trait]
+impl Handler<Machine, MachineContext> for Drain {
+    async fn run(&self, machine: &mut Machine, ctx: &MachineContext) -> Result<(), StepError> {
+        let client = match ctx.business() {
+            Ok(c) => c,
+            // The cluster is gone: there is nothing left to drain.
+            Err(_) if ctx.cluster.is_none() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let Some(node) = find_node(client, &machine.spec.ip).await.map_err(|e| StepError::new(format!("listing the nodes of {}: {e}", ctx.url)))? else {
+            return Ok(());
+        };
+        let name = node.metadata.name.clone().unwrap_or_default();
+        let nodes: Api<Node> = Api::all(client.clone());
+        nodes.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"unschedulable": true}}))).await.map_err(|e| StepError::new(format!("cordoning node {name}: {e}")))?;
+        let pods: Api<Pod> = Api::all(client.clone());
+        let on_node = || async {
+            let all = pods.list(&ListParams::default()).await.map_err(|e| StepError::new(format!("listing the pods of {}: {e}", ctx.url)))?;
+            Ok::<_, StepError>(all.items.into_iter().filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()) && !owned_by_daemonset(p) && !mirror_pod(p)).collect::<Vec<_>>())
+        };
+        for p in on_node().await? {
+            let (ns, pn) = (p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default());
+            match Api::<Pod>::namespaced(client.clone(), &ns).delete(&pn, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(StepError::new(format!("evicting pod {ns}/{pn} from node {name}: {e}"))),
+            }
+        }
+        let deadline = Instant::now() + self.sh.opts.drain_timeout;
+        loop {
+            let left = on_node().await?;
+            if left.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let names: Vec<String> = left.iter().map(|p| format!("{}/{}", p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default())).collect();
+                return Err(StepError::new(format!("node {name}: pods still terminating after {}s: {}", self.sh.opts.drain_timeout.as_secs(), names.join(", "))));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+struct RemoveNode {
+    sh: Arc<Shared>,
+}
+
+#[async_trait]
+impl Handler<Machine, MachineContext> for RemoveNode {
+    async fn run(&self, machine: &mut Machine, ctx: &MachineContext) -> Result<(), StepError> {
+        match ctx.business() {
+            Ok(client) => {
+                if let Some(n) = find_node(client, &machine.spec.ip).await.map_err(|e| StepError::new(format!("listing the nodes of {}: {e}", ctx.url)))? {
+                    let name = n.metadata.name.clone().unwrap_or_default();
+                    match Api::<Node>::all(client.clone()).delete(&name, &DeleteParams::default()).await {
+                        Ok(_) => {}
+                        Err(kube::Error::Api(s)) if s.code == 404 => {}
+                        Err(e) => return Err(StepError::new(format!("deleting node {name} from {}: {e}", ctx.url))),
+                    }
+                }
+            }
+            Err(_) if ctx.cluster.is_none() => {}
+            Err(e) => return Err(e),
+        }
+        let hint = format!("to delete the machine without cleaning it, annotate it with {}: {ENSURE_REMOVE_NODE}", platform::machine::SKIP_CONDITIONS_ANNOTATION);
+        let s = self.sh.connect(&machine.ssh_target()).await.map_err(|e| StepError::new(format!("{} ({hint})", e.0)))?;
+        let r = install::remove_node(&s, &self.sh.opts.install).await;
+        s.close().await;
+        r.map(|_| ()).map_err(|e| StepError::new(format!("{e} ({hint})")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_and_keys_have_kubeadm_shapes() {
+        let t = new_bootstrap_token();
+        let (id, secret) = t.split_once('.').expect("dot");
+        assert_eq!((id.len(), secret.len()), (6, 16));
+        assert!(t.chars().all(|c| c == '.' || c.is_ascii_lowercase() || c.is_ascii_digit()));
+        assert_ne!(new_bootstrap_token(), t);
+        let k = new_certificate_key();
+        assert!(k.len() == 64 && k.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn a_kubeconfig_gives_address_and_identity() {
+        let conf = "apiVersion: v1\nkind: Config\ncurrent-context: admin@k\nclusters:\n- name: other\n  cluster: {server: 'https://1.1.1.1:6443'}\n- name: k\n  cluster:\n    server: https://10.0.0.10:6443/base/\n    certificate-authority-data: Q0E=\ncontexts:\n- name: admin@k\n  context: {cluster: k, user: admin}\nusers:\n- name: admin\n  user:\n    client-certificate-data: Q0VSVA==\n    client-key-data: S0VZ\n";
+        let a = parse_kubeconfig(conf).expect("parse");
+        assert_eq!(a.server, "https://10.0.0.10:6443/base/");
+        assert_eq!((a.ca_data.as_deref(), a.client_cert_data.as_deref(), a.client_key_data.as_deref(), a.token.as_deref()), (Some("Q0E="), Some("Q0VSVA=="), Some("S0VZ"), None));
+        assert_eq!(address_of(&a.server).expect("addr"), ClusterAddress { type_: "Advertise".into(), host: "10.0.0.10".into(), port: 6443, path: Some("/base".into()) });
+        assert_eq!(address_of("https://[fd00::1]:6443").expect("v6").host, "fd00::1");
+        let e = parse_kubeconfig("clusters:\n- name: k\n  cluster: {server: 'https://h:1'}\nusers:\n- name: u\n  user: {username: x}\n").expect_err("no identity");
+        assert!(e.contains("neither a token nor"), "{e}");
+    }
+
+    #[test]
+    fn the_ca_hash_is_over_the_public_key() {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["ca".to_string()]).expect("params").self_signed(&key).expect("cert");
+        let pem = cert.pem();
+        // The PUBLIC KEY PEM block is the SubjectPublicKeyInfo DER.
+        let b64: String = key.public_key_pem().lines().filter(|l| !l.starts_with("-----")).collect();
+        let spki = base64::engine::general_purpose::STANDARD.decode(b64).expect("spki");
+        let expected = format!("sha256:{}", crate::ssh::sha256_hex(&spki));
+        assert_eq!(ca_cert_hash(&pem).expect("hash"), expected);
+        assert_eq!(ca_cert_hash(&base64::engine::general_purpose::STANDARD.encode(&pem)).expect("b64"), expected);
+        assert!(ca_cert_hash("bm90IGEgY2VydA==").is_err());
+    }
+}
