@@ -438,14 +438,22 @@ async fn reconcile_chart_group(stores: &Stores, registry: &registry::Registry, n
     .await
 }
 
+/// The longest wait between two retries of a failed reconcile.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
+
 /// Follows every object of `store` (initial ADDED events, then changes), calling `each` with
-/// the name of each added or modified object; restarts the watch when it ends.
+/// the name of each added or modified object; restarts the watch when it ends. A failed call is
+/// retried with back-off (1 s doubling to 5 minutes) until it succeeds, one retry loop per name.
 fn follow<F, Fut>(store: Arc<ResourceStore>, what: &'static str, each: F) -> tokio::task::JoinHandle<()>
 where
     F: Fn(String) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(), ApiError>> + Send,
 {
+    let each = Arc::new(each);
+    let retrying: Arc<std::sync::Mutex<std::collections::HashSet<String>>> = Default::default();
     tokio::spawn(async move {
+        // Dropped (aborting the retries) when this task is aborted.
+        let mut retries = tokio::task::JoinSet::new();
         loop {
             match store.watch(&system(None), &ListOptions::default()).await {
                 Ok(stream) => {
@@ -461,8 +469,25 @@ where
                         };
                         let Ok(obj) = item.decode() else { continue };
                         let name = name_of(&obj).to_string();
+                        while retries.try_join_next().is_some() {}
                         if let Err(e) = each(name.clone()).await {
-                            tracing::warn!(what, name, error = %e.message, "reconcile failed; retried on the next change or restart");
+                            if !retrying.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone()) {
+                                continue;
+                            }
+                            tracing::warn!(what, name, error = %e.message, "reconcile failed; retrying");
+                            let (each, retrying) = (each.clone(), retrying.clone());
+                            retries.spawn(async move {
+                                let mut delay = Duration::from_secs(1);
+                                loop {
+                                    tokio::time::sleep(delay).await;
+                                    match each(name.clone()).await {
+                                        Ok(()) => break,
+                                        Err(e) => tracing::warn!(what, name, error = %e.message, retry_in = ?delay, "reconcile failed again"),
+                                    }
+                                    delay = (delay * 2).min(MAX_RETRY_DELAY);
+                                }
+                                retrying.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
+                            });
                         }
                     }
                 }
@@ -560,6 +585,28 @@ mod tests {
 
     fn user(tenant: &str, namespace: Option<&str>) -> Context {
         Context { user: UserInfo { name: "alice".into(), groups: vec![format!("tenant:{tenant}")], ..Default::default() }, namespace: namespace.map(str::to_string) }
+    }
+
+    #[tokio::test]
+    async fn a_failed_reconcile_is_retried_without_a_new_change() {
+        let dir = tempfile::tempdir().expect("dir");
+        let backend: Arc<dyn Store> = Arc::new(storage::embedded::EmbeddedStore::open(dir.path()).expect("open store"));
+        let server = ApiServer::new(backend, api::registry::resources(), "/registry", VersionInfo::default()).await.expect("server");
+        let stores = Stores::of(&server).expect("stores");
+        stores
+            .namespaces
+            .create(&user("acme", None), json!({"apiVersion": "registry.tkestack.io/v1", "kind": "Namespace", "metadata": {"name": "rns-x"}, "spec": {"name": "team"}}), &WriteOptions::default())
+            .await
+            .expect("namespace");
+        // Fails twice (e.g. a conflict storm or a full disk), then succeeds.
+        let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counted = calls.clone();
+        let task = follow(stores.namespaces.clone(), "test", move |_name| {
+            let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move { if n < 2 { Err(ApiError::internal("transient")) } else { Ok(()) } }
+        });
+        eventually("the third attempt", || async { (calls.load(std::sync::atomic::Ordering::SeqCst) >= 3).then_some(()) }).await;
+        task.abort();
     }
 
     #[tokio::test]
