@@ -275,6 +275,58 @@ pub fn build(defs: &[ResourceDef], git_version: &str) -> OpenApiDocs {
     }
 }
 
+/// Documents already built in this process, by the fingerprint of what they were built from.
+/// Weak, so documents no server uses any more are freed.
+static SHARED: std::sync::LazyLock<std::sync::Mutex<HashMap<String, std::sync::Weak<OpenApiDocs>>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Everything of `defs` the documents are made of: names, scope, verbs, subresources and the
+/// schema function (the same function always produces the same schema).
+fn fingerprint(defs: &[ResourceDef], git_version: &str) -> String {
+    use std::fmt::Write as _;
+    let mut f = format!("{git_version}\n");
+    for d in defs {
+        let v = &d.verbs;
+        let _ = writeln!(
+            f,
+            "{}|{}|{}|{}|{}|{}{}{}{}{}|{}{}|{:x}",
+            d.group,
+            d.version,
+            d.kind,
+            d.plural,
+            d.namespaced,
+            v.create as u8,
+            v.update as u8,
+            v.delete as u8,
+            v.delete_collection as u8,
+            v.watch as u8,
+            d.subresources.status as u8,
+            d.subresources.finalize as u8,
+            d.schema as usize
+        );
+    }
+    f
+}
+
+/// [`build`], shared: servers of the same resources in one process (many simulated clusters, or
+/// several servers of one binary) get the same documents instead of a copy each, which would
+/// cost megabytes per server.
+pub fn build_shared(defs: &[ResourceDef], git_version: &str) -> std::sync::Arc<OpenApiDocs> {
+    let key = fingerprint(defs, git_version);
+    if let Some(docs) = SHARED.lock().unwrap_or_else(|e| e.into_inner()).get(&key).and_then(std::sync::Weak::upgrade) {
+        return docs;
+    }
+    // Built outside the lock (it takes a while); two servers racing build twice and keep one.
+    let built = std::sync::Arc::new(build(defs, git_version));
+    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    shared.retain(|_, w| w.strong_count() > 0);
+    if let Some(docs) = shared.get(&key).and_then(std::sync::Weak::upgrade) {
+        return docs;
+    }
+    shared.insert(key, std::sync::Arc::downgrade(&built));
+    built
+}
+
 /// Protobuf media types of the documents (gnostic's OpenAPI v2 message).
 const V2_PROTO_ACCEPT: &[&str] = &["application/com.github.proto-openapi.spec.v2@v1.0+protobuf", "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"];
 const V2_PROTO_CONTENT_TYPE: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
@@ -464,6 +516,18 @@ mod tests {
         for (name, schema) in defs {
             walk(schema, name, dialect);
         }
+    }
+
+    #[test]
+    fn servers_of_the_same_resources_share_one_set_of_documents() {
+        let defs = [widget_def(GROUP, true), catalogue_def()];
+        let a = build_shared(&defs, "v1.2.3");
+        let b = build_shared(&defs, "v1.2.3");
+        assert!(std::sync::Arc::ptr_eq(&a, &b), "built once, shared");
+        assert_eq!(a.v2_json(), docs().v2_json(), "the same documents as an unshared build");
+        let other = build_shared(&defs[..1], "v1.2.3");
+        assert!(!std::sync::Arc::ptr_eq(&a, &other), "other resources, other documents");
+        assert!(!std::sync::Arc::ptr_eq(&a, &build_shared(&defs, "v9.9.9")), "the version is in the documents");
     }
 
     #[test]

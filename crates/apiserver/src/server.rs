@@ -82,7 +82,7 @@ impl ApiServer {
             let rs = ResourceStore::new(def.clone(), store.clone(), key_root).await?;
             stores.insert((def.group.to_string(), def.version.to_string(), def.plural.to_string()), rs);
         }
-        let openapi = openapi::build(&defs, &version.git_version);
+        let openapi = openapi::build_shared(&defs, &version.git_version);
         let version_doc = json!({
             "major": "1", "minor": "32",
             "gitVersion": version.git_version,
@@ -100,7 +100,7 @@ impl ApiServer {
             store,
             key_root: key_root.to_string(),
             git_version: version.git_version,
-            openapi: RwLock::new(Arc::new(openapi)),
+            openapi: RwLock::new(openapi),
             version: version_doc,
             metrics: Metrics::new(),
             ready: AtomicBool::new(true),
@@ -196,8 +196,8 @@ impl ApiServer {
     }
 
     fn rebuild_openapi(&self) {
-        let docs = openapi::build(&self.all_defs(), &self.git_version);
-        *self.openapi.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(docs);
+        let docs = openapi::build_shared(&self.all_defs(), &self.git_version);
+        *self.openapi.write().unwrap_or_else(|e| e.into_inner()) = docs;
     }
 
     fn core_defs(&self) -> Vec<ResourceDef> {

@@ -52,31 +52,51 @@ impl Default for SimOptions {
 
 /// A running simulated cluster.
 pub struct SimCluster {
-    url: String,
-    data_dir: PathBuf,
-    _temp: Option<tempfile::TempDir>,
-    kubeconfig: PathBuf,
-    ca_pem: String,
-    admin_cert_pem: String,
-    admin_key_pem: String,
-    token: String,
-    client: kube::Client,
-    server: Arc<ApiServer>,
-    simulator: Option<Simulator>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    tasks: Vec<JoinHandle<()>>,
+    pub(crate) url: String,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) _temp: Option<tempfile::TempDir>,
+    pub(crate) kubeconfig: PathBuf,
+    pub(crate) ca_pem: Arc<str>,
+    pub(crate) admin_cert_pem: Arc<str>,
+    pub(crate) admin_key_pem: Arc<str>,
+    pub(crate) token: String,
+    pub(crate) client: kube::Client,
+    pub(crate) server: Arc<ApiServer>,
+    pub(crate) simulator: Option<Simulator>,
+    pub(crate) shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub(crate) tasks: Vec<JoinHandle<()>>,
 }
 
 /// The user the admin token authenticates as.
 pub const ADMIN_TOKEN_USER: &str = "kubesim-admin";
 
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
     (0..40)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect()
+}
+
+/// The token file line of the admin token, in the `system:masters` group.
+pub(crate) fn token_line(token: &str) -> String {
+    format!(
+        "{token},{ADMIN_TOKEN_USER},{ADMIN_TOKEN_USER},\"{}\"\n",
+        apiserver::resource::ADMIN_GROUP
+    )
+}
+
+/// The server's router behind authentication: client certificates and the admin token.
+pub(crate) fn authenticated(server: &Arc<ApiServer>, tokens: auth::TokenFileAuthenticator) -> axum::Router {
+    let mut chain = auth::AuthenticatorChain::new();
+    chain.push(Arc::new(auth::X509Authenticator));
+    chain.push(Arc::new(tokens));
+    auth::authenticate(
+        server.router(),
+        Arc::new(chain),
+        Arc::new(auth::AllowAuthenticated),
+    )
 }
 
 /// Writes (mode 0600) the static token file: the admin token in the `system:masters` group.
@@ -86,14 +106,7 @@ fn write_token_file(path: &Path, token: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let mut f = opts.open(path)?;
-    std::io::Write::write_all(
-        &mut f,
-        format!(
-            "{token},{ADMIN_TOKEN_USER},{ADMIN_TOKEN_USER},\"{}\"\n",
-            apiserver::resource::ADMIN_GROUP
-        )
-        .as_bytes(),
-    )
+    std::io::Write::write_all(&mut f, token_line(token).as_bytes())
 }
 
 impl SimCluster {
@@ -162,16 +175,9 @@ impl SimCluster {
         let token_file = data_dir.join("tokens.csv");
         write_token_file(&token_file, &token)
             .with_context(|| format!("writing {}", token_file.display()))?;
-        let mut chain = auth::AuthenticatorChain::new();
-        chain.push(Arc::new(auth::X509Authenticator));
-        chain.push(Arc::new(
-            auth::TokenFileAuthenticator::load(&token_file).context("loading the token file")?,
-        ));
-        let app = auth::authenticate(
-            server.router(),
-            Arc::new(chain),
-            Arc::new(auth::AllowAuthenticated),
-        );
+        let tokens =
+            auth::TokenFileAuthenticator::load(&token_file).context("loading the token file")?;
+        let app = authenticated(&server, tokens);
 
         let kubeconfig = data_dir.join("admin.kubeconfig");
         tls::write_kubeconfig(
@@ -207,9 +213,9 @@ impl SimCluster {
             data_dir,
             _temp: temp,
             kubeconfig,
-            ca_pem: pki.ca_cert_pem.clone(),
-            admin_cert_pem: pki.admin_cert_pem.clone(),
-            admin_key_pem: pki.admin_key_pem.clone(),
+            ca_pem: pki.ca_cert_pem.as_str().into(),
+            admin_cert_pem: pki.admin_cert_pem.as_str().into(),
+            admin_key_pem: pki.admin_key_pem.as_str().into(),
             token,
             client: client.clone(),
             server,
@@ -299,7 +305,7 @@ pub async fn client_from_kubeconfig(path: &Path) -> anyhow::Result<kube::Client>
 
 /// Compacts history older than one interval, every interval (as `tke up`'s compactor, but
 /// ending with the cluster).
-async fn compact(store: Arc<dyn Store>, interval: Duration) {
+pub(crate) async fn compact(store: Arc<dyn Store>, interval: Duration) {
     let mut tick = tokio::time::interval(interval.max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut previous = None;
