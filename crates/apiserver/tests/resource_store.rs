@@ -458,3 +458,36 @@ async fn connect_subresources_reach_their_handler_after_the_parent_is_found() {
     let listed: Vec<&str> = v["resources"].as_array().expect("resources").iter().filter_map(|r| r["name"].as_str()).collect();
     assert!(listed.contains(&"widgets/proxy"), "discovery lists the connect subresource: {listed:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_patches_without_a_resource_version_all_apply() {
+    let f = Arc::new(fixture().await);
+    let ctx = admin();
+    let created = f.widgets.create(&ctx, widget("hot", 1, json!({})), &WriteOptions::default()).await.expect("create").object;
+    // Eight writers patch the same object at once, each its own label: Kubernetes applies a
+    // patch that names no resourceVersion to whatever is current, so none may fail.
+    let mut writers = vec![];
+    for w in 0..8 {
+        let (f, ctx) = (f.clone(), ctx.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0..10 {
+                let body = json!({"metadata": {"labels": {format!("w{w}-{i}"): "x"}}}).to_string();
+                f.widgets.patch(&ctx, "hot", None, PatchType::Merge, body.as_bytes(), &WriteOptions::default()).await.map_err(|e| e.message)?;
+            }
+            Ok::<_, String>(())
+        }));
+    }
+    for w in writers {
+        w.await.expect("writer").expect("every patch applies");
+    }
+    let got = f.widgets.get(&ctx, "hot", None).await.expect("get");
+    assert_eq!(got["metadata"]["labels"].as_object().map(|l| l.len()), Some(80), "{got}");
+
+    // A patch that names a resourceVersion is a precondition: the stale one is refused.
+    let body = json!({"metadata": {"resourceVersion": rv(&created), "labels": {"late": "x"}}}).to_string();
+    let err = f.widgets.patch(&ctx, "hot", None, PatchType::Merge, body.as_bytes(), &WriteOptions::default()).await.expect_err("stale precondition");
+    assert_eq!((err.code(), err.reason), (409, Reason::Conflict));
+    // Naming the current one applies.
+    let body = json!({"metadata": {"resourceVersion": rv(&got), "labels": {"current": "x"}}}).to_string();
+    f.widgets.patch(&ctx, "hot", None, PatchType::Merge, body.as_bytes(), &WriteOptions::default()).await.expect("current precondition");
+}
