@@ -40,6 +40,16 @@ pub struct BenchArgs {
     /// Keep the benchmark's objects instead of deleting them at the end.
     #[arg(long)]
     pub keep: bool,
+    #[command(subcommand)]
+    pub scenario: Option<Scenario>,
+}
+
+/// Other scenarios than the API server's hot paths.
+#[derive(clap::Subcommand, Debug)]
+pub enum Scenario {
+    /// Import many simulated clusters and measure the cluster controllers keeping them
+    /// health-checked: time to Running, CPU, memory and checks per second.
+    Clusters(crate::bench_clusters::ClustersArgs),
 }
 
 const PAYLOAD_BYTES: usize = 1024;
@@ -241,6 +251,9 @@ impl Drop for OwnServer {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(Scenario::Clusters(clusters)) = args.scenario {
+        return crate::bench_clusters::run(clusters).await;
+    }
     let (_own, kubeconfig) = match &args.kubeconfig {
         Some(k) => (None, k.clone()),
         None => {

@@ -2,6 +2,7 @@
 //! the other subcommands are tools.
 
 mod bench;
+mod bench_clusters;
 mod cluster_actions;
 mod cluster_proxy;
 mod config;
