@@ -315,7 +315,10 @@ async fn create(ctx: &Ctx, provider: &dyn Provider, mut cluster: Cluster) -> Res
                 s.next_check = Some(Instant::now());
             });
             tracing::info!(cluster = %cluster.name(), "cluster created: Running");
-            // The first health check fills in version, resources and components at once.
+            // The steps may have made the credential and address (Baremetal): the first health
+            // check, which fills in version, resources and components, uses what they made.
+            drop(cctx);
+            let cctx = ctx.context(&mut cluster).await?;
             check_health(ctx, &cctx, cluster).await
         }
     }

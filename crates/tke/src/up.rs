@@ -1,6 +1,6 @@
 //! `tke up`: every component of the platform in one process, on the embedded store (or etcd).
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::{Path, PathBuf}, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use apiserver::{ApiServer, VersionInfo, auth, tls};
@@ -102,6 +102,16 @@ pub struct UpArgs {
     /// Good health checks in a row before a Failed cluster is Running again.
     #[arg(long, env = "TKE_CLUSTER_HEALTH_SUCCESS_THRESHOLD", default_value_t = 1)]
     pub cluster_health_success_threshold: u32,
+    /// The offline bundle Baremetal clusters and machines are installed from (see
+    /// crates/provision/BUNDLE.md); default DATA_DIR/bundle.
+    #[arg(long, env = "TKE_BAREMETAL_BUNDLE_DIR")]
+    pub baremetal_bundle_dir: Option<PathBuf>,
+    /// Prefix of every path the Baremetal steps write on a machine ("" on real machines).
+    #[arg(long, env = "TKE_BAREMETAL_INSTALL_ROOT", default_value = "")]
+    pub baremetal_install_root: String,
+    /// Let the Baremetal steps run systemctl, modprobe, sysctl and swapoff on machines.
+    #[arg(long, env = "TKE_BAREMETAL_MANAGE_SYSTEM", default_value_t = true, action = clap::ArgAction::Set)]
+    pub baremetal_manage_system: bool,
     /// How often history older than one interval is compacted away (seconds).
     #[arg(long, env = "TKE_COMPACTION_INTERVAL_SECONDS", default_value_t = 300)]
     pub compaction_interval_seconds: u64,
@@ -235,7 +245,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         };
         let client = crate::controllers::platform_client(&kubeconfig).await?;
         let mut stopped = platform_stopped;
-        Some(tokio::spawn(platform::run(client, opts, async move {
+        let baremetal = baremetal_provider(&args, &data_dir)?;
+        let controllers = platform::Controllers::new(client, opts).with_machine_provider(Arc::new(baremetal.machine_provider())).with_provider(Arc::new(baremetal));
+        Some(tokio::spawn(controllers.run(async move {
             let _ = stopped.wait_for(|v| *v).await;
         })))
     } else {
@@ -352,4 +364,17 @@ pub(crate) async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// The Baremetal cluster and machine provider: bundle, install prefix, and SSH host keys trusted
+/// on first use and remembered in DATA_DIR/known_hosts.
+fn baremetal_provider(args: &UpArgs, data_dir: &Path) -> anyhow::Result<provision::baremetal::Baremetal> {
+    let bundle = args.baremetal_bundle_dir.clone().unwrap_or_else(|| data_dir.join("bundle"));
+    let mut o = provision::baremetal::BaremetalOptions::new(bundle);
+    let known_hosts = data_dir.join("known_hosts");
+    let hosts = provision::KnownHosts::open(&known_hosts).map_err(|e| anyhow::anyhow!("reading {}: {e}", known_hosts.display()))?;
+    o.ssh.host_keys = provision::HostKeyPolicy::TrustOnFirstUse(Arc::new(hosts));
+    o.install.root = args.baremetal_install_root.clone();
+    o.install.manage_system = args.baremetal_manage_system;
+    Ok(provision::baremetal::Baremetal::new(o))
 }
