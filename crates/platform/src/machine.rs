@@ -438,6 +438,18 @@ async fn check_health(ctx: &Ctx, mctx: &MachineContext, mut machine: Machine) ->
 }
 
 async fn delete(ctx: &Ctx, provider: &dyn MachineProvider, mut machine: Machine) -> Result<Action, Error> {
+    // A machine none of whose create steps ever ran (its cluster never came up, its host was
+    // never reachable) has nothing to drain or clean: holding it would hold its cluster too.
+    let done_anything = provider
+        .create_steps()
+        .iter()
+        .any(|s| machine.condition(&s.name).is_some_and(|c| c.status == engine::TRUE && c.reason.as_deref() != Some(engine::REASON_SKIP)));
+    if !done_anything {
+        finalize(ctx, &machine).await?;
+        ctx.state.lock().unwrap_or_else(|p| p.into_inner()).remove(&uid(&machine));
+        tracing::info!(machine = %machine.name(), "machine deleted before anything was installed");
+        return Ok(Action::await_change());
+    }
     let mctx = ctx.context(&machine).await?;
     let engine = Engine::new(Kind::Delete, provider.delete_steps());
     let writer = StatusWriter { api: &ctx.machines };

@@ -81,7 +81,9 @@ struct World {
 struct Prepare(Arc<World>);
 #[async_trait]
 impl Handler<Machine, MachineContext> for Prepare {
-    async fn run(&self, _m: &mut Machine, _ctx: &MachineContext) -> Result<(), StepError> {
+    async fn run(&self, _m: &mut Machine, ctx: &MachineContext) -> Result<(), StepError> {
+        // Like a real first step, it needs the machine's cluster.
+        ctx.business()?;
         self.0.prepared.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
@@ -237,6 +239,21 @@ async fn machine_steps_health_and_deletion() {
     machines.delete("mc-1", &Default::default()).await.expect("delete");
     wait_until("mc-1 gone", || async { get(&machines, "mc-1").await.is_none().then_some(()) }).await;
     assert!(nodes.get_opt("worker-mc-1").await.expect("get node").is_none(), "the delete step removed the node");
+
+    // A machine of a cluster that never came up had nothing installed: deleting it neither
+    // drains nor cleans (which could never succeed) and it goes at once.
+    let orphan: DynamicObject = serde_json::from_value(json!({"apiVersion": "platform.tkestack.io/v1", "kind": "Machine", "metadata": {"name": "mc-2"},
+        "spec": {"type": "Baremetal", "clusterName": "cls-nowhere", "ip": "10.9.8.6", "password": b64("pw")}}))
+    .expect("machine");
+    machines.create(&PostParams::default(), &orphan).await.expect("machine");
+    let stuck = wait_until("mc-2 to report why it waits", || async {
+        let m = get(&machines, "mc-2").await?;
+        m["status"]["message"].as_str().is_some_and(|t| t.contains("cls-nowhere")).then_some(m)
+    })
+    .await;
+    assert_eq!(stuck["status"]["phase"], "Initializing", "{stuck}");
+    machines.delete("mc-2", &Default::default()).await.expect("delete");
+    wait_until("mc-2 gone", || async { get(&machines, "mc-2").await.is_none().then_some(()) }).await;
 
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), run).await;
