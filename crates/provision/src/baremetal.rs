@@ -5,7 +5,9 @@
 //! controller resumes at that step.
 //!
 //! Cluster create steps, on every master of `spec.machines` unless said otherwise:
-//! `EnsurePreflight` (SSH login, privilege and environment checks), `EnsureKernelModule`,
+//! `EnsureCopyFiles` (`spec.features.files`, from the platform host), `EnsurePreClusterInstallHook`
+//! (first master) and `EnsurePreInstallHook` (the `spec.features.hooks` scripts, paths on the
+//! machine), `EnsurePreflight` (SSH login, privilege and environment checks), `EnsureKernelModule`,
 //! `EnsureSysctl`, `EnsureDisableSwap`, `EnsureBinaries` (bundle binaries), `EnsureContainerRuntime`,
 //! `EnsureKubelet`, `EnsureKubernetesImages`, `EnsureBootstrapSecrets` (a bootstrap token and an
 //! upload-certs key generated once and kept in the ClusterCredential, so a retried init uses the
@@ -13,21 +15,31 @@
 //! master's admin.conf becomes the ClusterCredential's CA and client identity, and its server the
 //! cluster's `Advertise` address), the kubeadm join phases on the other masters, and
 //! `EnsureCreateClusterMark` (the ConfigMap `kube-system/tke`, written through the new cluster's
-//! API, which also proves the credential works). Delete: `EnsureCleanClusterMark` (best effort),
-//! `EnsureRemoveMachine` (`kubeadm reset` and node state removed on every master).
+//! API, which also proves the credential works), then `EnsurePostInstallHook` and
+//! `EnsurePostClusterInstallHook` (first master). Housekeeping on every pass over a Running
+//! cluster: `EnsureRenewCerts` (at most once per `renew_check_interval`, one SSH command per
+//! master: when the apiserver certificate expires within 30 days the kubeadm certificates are
+//! renewed and the ClusterCredential is refreshed from the new admin.conf, as
+//! `EnsureStoreCredential` does). Delete: `EnsurePreClusterDeleteHook` (first master),
+//! `EnsureCleanClusterMark` (best effort), `EnsureRemoveMachine` (`kubeadm reset` and node state
+//! removed on every master), `EnsurePostClusterDeleteHook` (first master).
 //!
-//! Machine create steps: the same preparation on the worker, `EnsureJoinPhasePreflight` and
+//! A hook runs as root within `hook_timeout`; its failure message names the script, the node,
+//! the exit status and the script's last output lines. An unconfigured hook is a no-op.
+//!
+//! Machine create steps (the cluster's files and hooks): `EnsureCopyFiles`, `EnsurePreInstallHook`,
+//! the same preparation on the worker, `EnsureJoinPhasePreflight` and
 //! `EnsureJoinPhaseKubeletStart` with a bootstrap token made for this machine through the
 //! business cluster's API (a `bootstrap.kubernetes.io/token` Secret in `kube-system`, labelled
 //! with the machine's name and reused until it nears expiry: no SSH to a master is needed and
 //! the token never leaves the cluster), and `EnsureNodeReady` (the node registered and Ready,
-//! the machine's labels applied). Delete: `EnsureDrainNode` (cordon, delete the pods not owned by
+//! the machine's labels applied), `EnsurePostInstallHook`. Delete: `EnsureDrainNode` (cordon, delete the pods not owned by
 //! a DaemonSet, wait for them to go) and `EnsureRemoveNode` (Node object deleted, node reset over
 //! SSH). A machine whose host is gone for good can still be deleted by listing
 //! `EnsureRemoveNode` in its `platform.tkestack.io/skip-conditions` annotation.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap, VecDeque},
     path::PathBuf,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -60,7 +72,7 @@ use crate::{
     bundle::{Bundle, Release, Verify},
     checks::{self, CheckConfig},
     install::{self, ContainerdSettings, InitPhase, InstallOptions, JoinPhase, KubeadmParams},
-    ssh::{Session, SshOptions, Stream, Target},
+    ssh::{Exec, Session, SshOptions, Stream, Target, shell_quote},
 };
 
 /// Everything the Baremetal providers need from the platform's configuration.
@@ -83,6 +95,13 @@ pub struct BaremetalOptions {
     /// Timeout of calls to a business cluster's API.
     pub api_timeout: Duration,
     pub containerd: ContainerdSettings,
+    /// Limit of one run of a `spec.features.hooks` script.
+    pub hook_timeout: Duration,
+    /// `EnsureRenewCerts` renews when the apiserver certificate expires within this (30 days).
+    pub renew_before: Duration,
+    /// How often `EnsureRenewCerts` looks at a cluster's certificates; the passes in between
+    /// do nothing (the housekeeping steps run on every pass over a cluster).
+    pub renew_check_interval: Duration,
 }
 
 impl BaremetalOptions {
@@ -98,6 +117,9 @@ impl BaremetalOptions {
             drain_timeout: Duration::from_secs(300),
             api_timeout: Duration::from_secs(30),
             containerd: ContainerdSettings::default(),
+            hook_timeout: Duration::from_secs(10 * 60),
+            renew_before: Duration::from_secs(30 * 86400),
+            renew_check_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -107,6 +129,9 @@ struct Shared {
     /// The bundle, verified in full once and then trusted (its files are re-checked by digest on
     /// every copy anyway).
     bundle: Mutex<Option<Arc<Bundle>>>,
+    /// What `EnsureRenewCerts` remembers, by cluster UID (lost on restart, which only costs one
+    /// early check).
+    renew_state: Mutex<HashMap<String, RenewState>>,
 }
 
 fn step_err(e: impl std::fmt::Display) -> StepError {
@@ -114,6 +139,10 @@ fn step_err(e: impl std::fmt::Display) -> StepError {
 }
 
 impl Shared {
+    fn new(opts: BaremetalOptions) -> Self {
+        Shared { opts, bundle: Mutex::new(None), renew_state: Mutex::new(HashMap::new()) }
+    }
+
     fn bundle(&self) -> Result<Arc<Bundle>, StepError> {
         if let Some(b) = self.bundle.lock().unwrap_or_else(|p| p.into_inner()).clone() {
             return Ok(b);
@@ -388,7 +417,7 @@ pub struct Baremetal {
 
 impl Baremetal {
     pub fn new(opts: BaremetalOptions) -> Self {
-        Baremetal { shared: Arc::new(Shared { opts, bundle: Mutex::new(None) }) }
+        Baremetal { shared: Arc::new(Shared::new(opts)) }
     }
 
     /// The provider of `Baremetal` machines, sharing this one's options and bundle.
@@ -427,17 +456,32 @@ impl Provider for Baremetal {
 
     fn create_steps(&self) -> Vec<ClusterStep> {
         let sh = &self.shared;
-        let mut steps: Vec<ClusterStep> = PREPARE.iter().map(|a| Step::new(a.step(), Masters { sh: sh.clone(), action: *a })).collect();
+        let hook = |h: Hook| Step::new(h.step(), ClusterHook { sh: sh.clone(), hook: h });
+        let mut steps: Vec<ClusterStep> = vec![Step::new(ENSURE_COPY_FILES, ClusterFiles { sh: sh.clone() }), hook(Hook::PreClusterInstall), hook(Hook::PreInstall)];
+        steps.extend(PREPARE.iter().map(|a| Step::new(a.step(), Masters { sh: sh.clone(), action: *a })));
         steps.push(Step::new(ENSURE_BOOTSTRAP_SECRETS, BootstrapSecrets));
         steps.extend(INIT_PHASES.iter().map(|p| Step::new(p.step(), Init { sh: sh.clone(), phase: *p })));
         steps.push(Step::new(ENSURE_STORE_CREDENTIAL, StoreCredential { sh: sh.clone() }));
         steps.extend(MASTER_JOIN_PHASES.iter().map(|p| Step::new(p.step(), JoinMasters { sh: sh.clone(), phase: *p })));
         steps.push(Step::new(imported::ENSURE_CREATE_CLUSTER_MARK, CreateMark { sh: sh.clone() }));
+        steps.push(hook(Hook::PostInstall));
+        steps.push(hook(Hook::PostClusterInstall));
         steps
     }
 
+    fn update_steps(&self) -> Vec<ClusterStep> {
+        vec![Step::new(ENSURE_RENEW_CERTS, RenewCerts { sh: self.shared.clone() })]
+    }
+
     fn delete_steps(&self) -> Vec<ClusterStep> {
-        vec![Step::new(imported::ENSURE_CLEAN_CLUSTER_MARK, CleanMark { sh: self.shared.clone() }), Step::new(ENSURE_REMOVE_MACHINE, RemoveMasters { sh: self.shared.clone() })]
+        let sh = &self.shared;
+        let hook = |h: Hook| Step::new(h.step(), ClusterHook { sh: sh.clone(), hook: h });
+        vec![
+            hook(Hook::PreClusterDelete),
+            Step::new(imported::ENSURE_CLEAN_CLUSTER_MARK, CleanMark { sh: sh.clone() }),
+            Step::new(ENSURE_REMOVE_MACHINE, RemoveMasters { sh: sh.clone() }),
+            hook(Hook::PostClusterDelete),
+        ]
     }
 }
 
@@ -503,26 +547,33 @@ struct StoreCredential {
 #[async_trait]
 impl Handler<Cluster, ClusterContext> for StoreCredential {
     async fn run(&self, cluster: &mut Cluster, ctx: &ClusterContext) -> Result<(), StepError> {
-        let first = masters(cluster)?[0].clone();
-        let o = &self.sh.opts.install;
-        let s = self.sh.connect(&first).await?;
-        let conf_path = o.path(install::paths::ADMIN_KUBECONFIG);
-        let conf = s.read_file(&conf_path, true).await;
-        // The CA key lets the platform sign identities for the cluster later (as TKEStack keeps it).
-        let ca_key = s.read_file(&o.path(&format!("{}/ca.key", install::paths::PKI)), true).await;
-        s.close().await;
-        let conf = conf.map_err(step_err)?.ok_or_else(|| StepError::new(format!("{}:{conf_path} does not exist: the kubeconfig phase did not write it", first.ip)))?;
-        let access = parse_kubeconfig(&conf).map_err(|e| StepError::new(format!("{}:{conf_path}: {e}", first.ip)))?;
-        let address = address_of(&access.server).map_err(|e| StepError::new(format!("{}:{conf_path}: {e}", first.ip)))?;
-        let ca_key = ca_key.ok().flatten().map(|k| base64::engine::general_purpose::STANDARD.encode(k));
-        let mut fields = vec![("caCert", access.ca_data), ("token", access.token), ("clientCert", access.client_cert_data), ("clientKey", access.client_key_data)];
-        if ca_key.is_some() {
-            fields.push(("caKey", ca_key));
-        }
-        update_credential(&ctx.platform, cluster, &fields).await?;
+        let address = store_credential(&self.sh, &ctx.platform, cluster).await?;
         cluster.status.get_or_insert_with(Default::default).addresses = Some(vec![address]);
         Ok(())
     }
+}
+
+/// The first master's admin.conf (and CA key) into the ClusterCredential; returns the address
+/// its server URL gives.
+async fn store_credential(sh: &Shared, platform: &Client, cluster: &Cluster) -> Result<ClusterAddress, StepError> {
+    let first = masters(cluster)?[0].clone();
+    let o = &sh.opts.install;
+    let s = sh.connect(&first).await?;
+    let conf_path = o.path(install::paths::ADMIN_KUBECONFIG);
+    let conf = s.read_file(&conf_path, true).await;
+    // The CA key lets the platform sign identities for the cluster later (as TKEStack keeps it).
+    let ca_key = s.read_file(&o.path(&format!("{}/ca.key", install::paths::PKI)), true).await;
+    s.close().await;
+    let conf = conf.map_err(step_err)?.ok_or_else(|| StepError::new(format!("{}:{conf_path} does not exist: the kubeconfig phase did not write it", first.ip)))?;
+    let access = parse_kubeconfig(&conf).map_err(|e| StepError::new(format!("{}:{conf_path}: {e}", first.ip)))?;
+    let address = address_of(&access.server).map_err(|e| StepError::new(format!("{}:{conf_path}: {e}", first.ip)))?;
+    let ca_key = ca_key.ok().flatten().map(|k| base64::engine::general_purpose::STANDARD.encode(k));
+    let mut fields = vec![("caCert", access.ca_data), ("token", access.token), ("clientCert", access.client_cert_data), ("clientKey", access.client_key_data)];
+    if ca_key.is_some() {
+        fields.push(("caKey", ca_key));
+    }
+    update_credential(platform, cluster, &fields).await?;
+    Ok(address)
 }
 
 struct JoinMasters {
@@ -640,6 +691,300 @@ impl Handler<Cluster, ClusterContext> for RemoveMasters {
     }
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Files and hooks (`spec.features.files`, `spec.features.hooks`)
+
+pub const ENSURE_COPY_FILES: &str = "EnsureCopyFiles";
+pub const ENSURE_RENEW_CERTS: &str = "EnsureRenewCerts";
+
+/// How many of a failed hook's last output lines go into the condition message.
+const HOOK_TAIL_LINES: usize = 20;
+/// Longest line kept from a hook's output (a binary blob must not flood the condition).
+const HOOK_LINE_MAX: usize = 400;
+
+/// A customized hook: which `spec.features.hooks` key it reads and which step runs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    PreClusterInstall,
+    PreInstall,
+    PostInstall,
+    PostClusterInstall,
+    PreClusterDelete,
+    PostClusterDelete,
+}
+
+impl Hook {
+    /// The HookType, the key in `spec.features.hooks`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Hook::PreClusterInstall => "PreClusterInstall",
+            Hook::PreInstall => "PreInstall",
+            Hook::PostInstall => "PostInstall",
+            Hook::PostClusterInstall => "PostClusterInstall",
+            Hook::PreClusterDelete => "PreClusterDelete",
+            Hook::PostClusterDelete => "PostClusterDelete",
+        }
+    }
+
+    /// The step (condition) that runs it.
+    pub fn step(self) -> &'static str {
+        match self {
+            Hook::PreClusterInstall => "EnsurePreClusterInstallHook",
+            Hook::PreInstall => "EnsurePreInstallHook",
+            Hook::PostInstall => "EnsurePostInstallHook",
+            Hook::PostClusterInstall => "EnsurePostClusterInstallHook",
+            Hook::PreClusterDelete => "EnsurePreClusterDeleteHook",
+            Hook::PostClusterDelete => "EnsurePostClusterDeleteHook",
+        }
+    }
+
+    /// Cluster-level hooks run on the first master only; the others on every node.
+    fn first_master_only(self) -> bool {
+        !matches!(self, Hook::PreInstall | Hook::PostInstall)
+    }
+}
+
+/// The script path configured for `hook`, if any.
+pub fn hook_script(spec: &ClusterSpec, hook: Hook) -> Option<String> {
+    spec.features.as_ref()?.hooks.as_ref()?.get(hook.key()).map(|p| p.trim().to_string()).filter(|p| !p.is_empty())
+}
+
+/// The shell command running a hook script: as it is when executable, else through `sh`, with
+/// `TKE_HOOK`, `TKE_CLUSTER_NAME` and `TKE_INSTALL_ROOT` (the prefix, `""` on a real machine)
+/// in its environment. A missing script exits 127 saying so.
+pub fn hook_command(o: &InstallOptions, hook: Hook, script: &str, cluster: &str) -> String {
+    let p = shell_quote(&o.path(script));
+    o.command(&format!(
+        "if [ ! -f {p} ]; then printf '%s does not exist on this machine (place it there with spec.features.files)\\n' {shown} >&2; exit 127; fi; \
+         export TKE_HOOK={key} TKE_CLUSTER_NAME={cluster} TKE_INSTALL_ROOT={root}; \
+         if [ -x {p} ]; then exec {p}; else exec sh {p}; fi",
+        shown = shell_quote(script),
+        key = hook.key(),
+        cluster = shell_quote(cluster),
+        root = shell_quote(o.root.trim_end_matches('/')),
+    ))
+}
+
+fn clip(line: &str) -> String {
+    if line.len() <= HOOK_LINE_MAX {
+        return line.to_string();
+    }
+    let mut end = HOOK_LINE_MAX;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &line[..end])
+}
+
+/// Runs `hook`'s script (if configured) on one node as root, within the hook timeout. A failure
+/// names the script, the node, the exit status and the last lines of its output.
+async fn run_hook(sh: &Shared, hook: Hook, spec: &ClusterSpec, cluster: &str, m: &ClusterMachine) -> Result<(), StepError> {
+    let Some(script) = hook_script(spec, hook) else { return Ok(()) };
+    let what = format!("hook {} script {script} on {}", hook.key(), m.ip);
+    let s = sh.connect(m).await.map_err(|e| StepError::new(format!("{what}: {}", e.0)))?;
+    let mut tail: VecDeque<String> = VecDeque::new();
+    let timeout = sh.opts.hook_timeout;
+    let result = {
+        let ip = m.ip.clone();
+        let mut sink = |_: Stream, line: &str| {
+            tracing::debug!(host = %ip, hook = hook.key(), "{line}");
+            if tail.len() == HOOK_TAIL_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(clip(line));
+        };
+        let exec = Exec { as_root: true, timeout: Some(timeout), on_line: Some(&mut sink), ..Default::default() };
+        s.exec(&hook_command(&sh.opts.install, hook, &script, cluster), exec).await
+    };
+    s.close().await;
+    let output = || if tail.is_empty() { "(no output)".to_string() } else { tail.iter().cloned().collect::<Vec<_>>().join("\n") };
+    match result {
+        Ok(out) if out.success() => {
+            tracing::info!(host = %m.ip, hook = hook.key(), %script, "hook ran");
+            Ok(())
+        }
+        Ok(out) => Err(StepError::new(format!("{what} failed with {}; last output:\n{}", out.status(), output()))),
+        Err(crate::Error::Timeout { .. }) => Err(StepError::new(format!("{what} did not finish within {}s; last output:\n{}", timeout.as_secs(), output()))),
+        Err(e) => Err(StepError::new(format!("{what}: {e}"))),
+    }
+}
+
+/// The `spec.features.files` entries, each checked on the platform host before anything is
+/// copied: the source a readable regular file, the destination absolute. Returns them with
+/// the source's permission bits.
+fn files_to_copy(spec: &ClusterSpec) -> Result<Vec<(PathBuf, String, u32)>, StepError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = vec![];
+    for (i, f) in spec.features.iter().flat_map(|f| f.files.iter().flatten()).enumerate() {
+        let field = format!("spec.features.files[{i}]");
+        if !f.dst.starts_with('/') {
+            return Err(StepError::new(format!("{field}.dst {:?} must be an absolute path on the machine", f.dst)));
+        }
+        let meta = std::fs::metadata(&f.src).map_err(|e| StepError::new(format!("{field}.src {} cannot be read on the platform host: {e}", f.src)))?;
+        if !meta.is_file() {
+            return Err(StepError::new(format!("{field}.src {} on the platform host is not a regular file", f.src)));
+        }
+        out.push((PathBuf::from(&f.src), f.dst.clone(), meta.permissions().mode() & 0o7777));
+    }
+    Ok(out)
+}
+
+/// `EnsureCopyFiles` on one node: every file written atomically (checksum verified, then
+/// renamed into place) with its source's mode, under the install prefix.
+async fn copy_files(sh: &Shared, spec: &ClusterSpec, m: &ClusterMachine) -> Result<(), StepError> {
+    let files = files_to_copy(spec)?;
+    if files.is_empty() {
+        return Ok(());
+    }
+    let s = sh.connect(m).await?;
+    let mut result = Ok(());
+    for (src, dst, mode) in &files {
+        if let Err(e) = s.upload_file(src, &sh.opts.install.path(dst), *mode, true).await {
+            result = Err(StepError::new(format!("copying {} to {}:{dst}: {e}", src.display(), m.ip)));
+            break;
+        }
+    }
+    s.close().await;
+    result
+}
+
+struct ClusterFiles {
+    sh: Arc<Shared>,
+}
+
+#[async_trait]
+impl Handler<Cluster, ClusterContext> for ClusterFiles {
+    async fn run(&self, cluster: &mut Cluster, _ctx: &ClusterContext) -> Result<(), StepError> {
+        for m in masters(cluster)? {
+            copy_files(&self.sh, &cluster.spec, m).await?;
+        }
+        Ok(())
+    }
+}
+
+struct ClusterHook {
+    sh: Arc<Shared>,
+    hook: Hook,
+}
+
+#[async_trait]
+impl Handler<Cluster, ClusterContext> for ClusterHook {
+    async fn run(&self, cluster: &mut Cluster, _ctx: &ClusterContext) -> Result<(), StepError> {
+        if hook_script(&cluster.spec, self.hook).is_none() {
+            return Ok(());
+        }
+        let all = masters(cluster)?;
+        let on = if self.hook.first_master_only() { &all[..1] } else { all };
+        for m in on {
+            run_hook(&self.sh, self.hook, &cluster.spec, cluster.name(), m).await?;
+        }
+        Ok(())
+    }
+}
+
+struct MachineFiles {
+    sh: Arc<Shared>,
+}
+
+#[async_trait]
+impl Handler<Machine, MachineContext> for MachineFiles {
+    async fn run(&self, machine: &mut Machine, ctx: &MachineContext) -> Result<(), StepError> {
+        copy_files(&self.sh, &ctx.cluster()?.spec, &machine.ssh_target()).await
+    }
+}
+
+struct MachineHook {
+    sh: Arc<Shared>,
+    hook: Hook,
+}
+
+#[async_trait]
+impl Handler<Machine, MachineContext> for MachineHook {
+    async fn run(&self, machine: &mut Machine, ctx: &MachineContext) -> Result<(), StepError> {
+        let cluster = ctx.cluster()?;
+        run_hook(&self.sh, self.hook, &cluster.spec, cluster.name(), &machine.ssh_target()).await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Certificate renewal (housekeeping)
+
+/// What `EnsureRenewCerts` remembers of a cluster between passes.
+#[derive(Default)]
+struct RenewState {
+    /// When the last check found nothing due.
+    checked: Option<Instant>,
+    /// A master renewed but the credential was not refreshed yet (retried on the next pass even
+    /// though nothing is due any more).
+    store_pending: bool,
+}
+
+/// On one master: renews the kubeadm certificates when the apiserver certificate expires within
+/// `within`. One command when nothing is due. Returns whether it renewed.
+async fn renew_master(s: &Session, o: &InstallOptions, within: Duration) -> Result<bool, StepError> {
+    let path = o.path(&format!("{}/apiserver.crt", install::paths::PKI));
+    let read = |pem: Option<String>| -> Result<Option<std::time::SystemTime>, StepError> {
+        pem.map(|p| install::pem_not_after(&p).map_err(|e| StepError::new(format!("{}:{path}: {e}", s.host())))).transpose()
+    };
+    // No apiserver certificate: the control plane's certificates are not kubeadm's to renew.
+    let Some(not_after) = read(s.read_file(&path, true).await.map_err(step_err)?)? else { return Ok(false) };
+    let due = |t: std::time::SystemTime| t <= std::time::SystemTime::now() + within;
+    if !due(not_after) {
+        return Ok(false);
+    }
+    tracing::info!(host = %s.host(), "the apiserver certificate expires within {} days: renewing", within.as_secs() / 86400);
+    install::renew_certs_if_expiring(s, o, within).await.map_err(step_err)?;
+    match read(s.read_file(&path, true).await.map_err(step_err)?)? {
+        Some(t) if due(t) => Err(StepError::new(format!(
+            "{}: `kubeadm certs renew all` ran but {path} still expires at {} (is the CA itself expiring? see `kubeadm certs check-expiration`)",
+            s.host(),
+            chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ))),
+        _ => Ok(true),
+    }
+}
+
+struct RenewCerts {
+    sh: Arc<Shared>,
+}
+
+#[async_trait]
+impl Handler<Cluster, ClusterContext> for RenewCerts {
+    async fn run(&self, cluster: &mut Cluster, ctx: &ClusterContext) -> Result<(), StepError> {
+        let id = uid_of(cluster);
+        let (recent, mut pending) = {
+            let map = self.sh.renew_state.lock().unwrap_or_else(|p| p.into_inner());
+            let st = map.get(&id);
+            (st.and_then(|s| s.checked).is_some_and(|t| t.elapsed() < self.sh.opts.renew_check_interval), st.is_some_and(|s| s.store_pending))
+        };
+        if recent && !pending {
+            return Ok(());
+        }
+        let set = |f: &dyn Fn(&mut RenewState)| f(self.sh.renew_state.lock().unwrap_or_else(|p| p.into_inner()).entry(id.clone()).or_default());
+        for m in masters(cluster)? {
+            let s = self.sh.connect(m).await?;
+            let r = renew_master(&s, &self.sh.opts.install, self.sh.opts.renew_before).await;
+            s.close().await;
+            if r? {
+                pending = true;
+                set(&|st| st.store_pending = true);
+            }
+        }
+        if pending {
+            // admin.conf's client certificate was renewed with the rest.
+            let address = store_credential(&self.sh, &ctx.platform, cluster).await?;
+            cluster.status.get_or_insert_with(Default::default).addresses = Some(vec![address]);
+            tracing::info!(cluster = %cluster.name(), "certificates renewed and the ClusterCredential refreshed");
+        }
+        set(&|st| {
+            st.store_pending = false;
+            st.checked = Some(Instant::now());
+        });
+        Ok(())
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Machine provider
 
@@ -650,7 +995,7 @@ pub struct BaremetalMachine {
 
 impl BaremetalMachine {
     pub fn new(opts: BaremetalOptions) -> Self {
-        BaremetalMachine { shared: Arc::new(Shared { opts, bundle: Mutex::new(None) }) }
+        BaremetalMachine { shared: Arc::new(Shared::new(opts)) }
     }
 }
 
@@ -663,9 +1008,12 @@ impl MachineProvider for BaremetalMachine {
 
     fn create_steps(&self) -> Vec<MachineStep> {
         let sh = &self.shared;
-        let mut steps: Vec<MachineStep> = PREPARE.iter().map(|a| Step::new(a.step(), Worker { sh: sh.clone(), action: *a })).collect();
+        let hook = |h: Hook| Step::new(h.step(), MachineHook { sh: sh.clone(), hook: h });
+        let mut steps: Vec<MachineStep> = vec![Step::new(ENSURE_COPY_FILES, MachineFiles { sh: sh.clone() }), hook(Hook::PreInstall)];
+        steps.extend(PREPARE.iter().map(|a| Step::new(a.step(), Worker { sh: sh.clone(), action: *a })));
         steps.extend(WORKER_JOIN_PHASES.iter().map(|p| Step::new(p.step(), JoinWorker { sh: sh.clone(), phase: *p })));
         steps.push(Step::new(ENSURE_NODE_READY, NodeReady { sh: sh.clone() }));
+        steps.push(hook(Hook::PostInstall));
         steps
     }
 
@@ -912,6 +1260,20 @@ mod tests {
         assert_eq!(address_of("https://[fd00::1]:6443").expect("v6").host, "fd00::1");
         let e = parse_kubeconfig("clusters:\n- name: k\n  cluster: {server: 'https://h:1'}\nusers:\n- name: u\n  user: {username: x}\n").expect_err("no identity");
         assert!(e.contains("neither a token nor"), "{e}");
+    }
+
+    #[test]
+    fn hooks_are_read_from_the_features_and_run_under_the_prefix() {
+        let spec: ClusterSpec = serde_json::from_value(json!({"features": {"hooks": {"PreInstall": "/opt/pre.sh", "PostInstall": "  "}}})).expect("spec");
+        assert_eq!(hook_script(&spec, Hook::PreInstall).as_deref(), Some("/opt/pre.sh"));
+        assert_eq!(hook_script(&spec, Hook::PostInstall), None, "a blank path is no hook");
+        assert_eq!(hook_script(&ClusterSpec::default(), Hook::PreClusterInstall), None);
+        assert!(Hook::PreClusterInstall.first_master_only() && !Hook::PreInstall.first_master_only());
+        let o = InstallOptions { root: "/scratch/".into(), ..Default::default() };
+        let cmd = hook_command(&o, Hook::PreInstall, "/opt/pre.sh", "cls-a");
+        assert!(cmd.contains("exec /scratch/opt/pre.sh") && cmd.contains("TKE_HOOK=PreInstall") && cmd.contains("TKE_INSTALL_ROOT=/scratch"), "{cmd}");
+        assert!(cmd.starts_with("PATH=/scratch/usr/bin"), "the prefix's binaries come first: {cmd}");
+        assert_eq!(clip(&"é".repeat(300)).chars().count(), HOOK_LINE_MAX / 2 + 1);
     }
 
     #[test]
