@@ -187,7 +187,13 @@ struct MachineState {
     next_check: Option<Instant>,
     errors: u32,
     step_failures: u32,
+    /// Failed passes over the delete steps.
+    delete_failures: u32,
 }
+
+/// Passes over the delete steps of a machine whose removal cannot matter to a cluster (it is
+/// being deleted, gone, or never reached by the machine) before the machine is released anyway.
+const BEST_EFFORT_DELETE_ATTEMPTS: u32 = 3;
 
 struct Ctx {
     platform: Client,
@@ -450,11 +456,29 @@ async fn delete(ctx: &Ctx, provider: &dyn MachineProvider, mut machine: Machine)
         tracing::info!(machine = %machine.name(), "machine deleted before anything was installed");
         return Ok(Action::await_change());
     }
+    // Retries of the deletion back off from the start, not from where creation's failures left off.
+    ctx.with_state(&uid(&machine), |s| {
+        if s.delete_failures == 0 {
+            s.step_failures = 0;
+        }
+    });
     let mctx = ctx.context(&machine).await?;
     let engine = Engine::new(Kind::Delete, provider.delete_steps());
     let writer = StatusWriter { api: &ctx.machines };
     if let Outcome::Failed { step, message } = engine.run(&mut machine, &mctx, &writer).await? {
-        return step_failed(ctx, &mut machine, Kind::Delete, &step, &message).await;
+        // Draining a node of a cluster that is going away, or that the machine never joined,
+        // cannot succeed and protects nothing: a few attempts (the host may still be cleaned),
+        // then the machine goes rather than holding its cluster's deletion forever.
+        let cluster_going = mctx.cluster.as_ref().is_none_or(|c| c.phase() == api::platform::cluster::phase::TERMINATING);
+        let never_joined = machine.condition(HEALTH_CHECK).is_none() && mctx.business.is_err();
+        let failures = ctx.with_state(&uid(&machine), |s| {
+            s.delete_failures += 1;
+            s.delete_failures
+        });
+        if !((cluster_going || never_joined) && failures >= BEST_EFFORT_DELETE_ATTEMPTS) {
+            return step_failed(ctx, &mut machine, Kind::Delete, &step, &message).await;
+        }
+        tracing::warn!(machine = %machine.name(), %step, %message, attempts = failures, "the machine's cluster is going or was never joined: releasing the machine without finishing its delete steps");
     }
     finalize(ctx, &machine).await?;
     ctx.state.lock().unwrap_or_else(|p| p.into_inner()).remove(&uid(&machine));

@@ -76,6 +76,7 @@ struct World {
     prepared: AtomicU32,
     flaky_fails: AtomicBool,
     skipped_ran: AtomicBool,
+    unregister_fails: AtomicBool,
 }
 
 struct Prepare(Arc<World>);
@@ -131,10 +132,13 @@ impl Handler<Machine, MachineContext> for Register {
     }
 }
 
-struct Unregister;
+struct Unregister(Arc<World>);
 #[async_trait]
 impl Handler<Machine, MachineContext> for Unregister {
     async fn run(&self, m: &mut Machine, ctx: &MachineContext) -> Result<(), StepError> {
+        if self.0.unregister_fails.load(Ordering::SeqCst) {
+            return Err(StepError::new("the host does not answer"));
+        }
         let nodes: Api<Node> = Api::all(ctx.business()?.clone());
         match nodes.delete(&format!("worker-{}", m.name()), &DeleteParams::default()).await {
             Ok(_) => Ok(()),
@@ -158,7 +162,7 @@ impl MachineProvider for TestMachines {
         ]
     }
     fn delete_steps(&self) -> Vec<MachineStep> {
-        vec![Step::new("EnsureRemoveNode", Unregister)]
+        vec![Step::new("EnsureRemoveNode", Unregister(self.0.clone()))]
     }
 }
 
@@ -254,6 +258,18 @@ async fn machine_steps_health_and_deletion() {
     assert_eq!(stuck["status"]["phase"], "Initializing", "{stuck}");
     machines.delete("mc-2", &Default::default()).await.expect("delete");
     wait_until("mc-2 gone", || async { get(&machines, "mc-2").await.is_none().then_some(()) }).await;
+
+    // Deleting the cluster deletes its machines; one whose host no longer answers is retried a
+    // few times, then released, so the cluster's deletion finishes.
+    let m3: DynamicObject = serde_json::from_value(json!({"apiVersion": "platform.tkestack.io/v1", "kind": "Machine",
+        "metadata": {"name": "mc-3", "annotations": {"platform.tkestack.io/skip-conditions": "EnsureSkipped"}},
+        "spec": {"type": "Baremetal", "clusterName": "cls-sim", "ip": IP, "password": b64("pw")}}))
+    .expect("machine");
+    machines.create(&PostParams::default(), &m3).await.expect("machine");
+    wait_until("mc-3 Running", || async { (get(&machines, "mc-3").await?["status"]["phase"] == "Running").then_some(()) }).await;
+    world.unregister_fails.store(true, Ordering::SeqCst);
+    clusters.delete("cls-sim", &Default::default()).await.expect("delete the cluster");
+    wait_until("mc-3 and cls-sim gone", || async { (get(&machines, "mc-3").await.is_none() && get(&clusters, "cls-sim").await.is_none()).then_some(()) }).await;
 
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), run).await;
