@@ -425,3 +425,71 @@ async fn files_hooks_and_certificate_renewal_through_real_sshd() {
     let _ = tokio::time::timeout(Duration::from_secs(10), controllers).await;
     sim.stop().await;
 }
+
+/// Keeps the object the engine saves.
+struct Keep;
+
+#[async_trait::async_trait]
+impl platform::engine::Persist<api::platform::Cluster> for Keep {
+    async fn save(&self, _c: &mut api::platform::Cluster) -> Result<(), platform::engine::PersistError> {
+        Ok(())
+    }
+}
+
+/// Runs the housekeeping steps of `provider` once over `cluster`.
+async fn housekeeping(provider: &Baremetal, cluster: &mut api::platform::Cluster) -> platform::engine::Outcome {
+    use platform::engine::{Engine, Kind};
+    // Nothing here reaches the platform's API: a client of a closed port shows it would fail.
+    let platform = Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().expect("url"))).expect("client");
+    let ctx = platform::provider::ClusterContext { platform, credential: None, business: Err("not needed".into()), url: String::new() };
+    let engine = Engine::new(Kind::Update, provider.update_steps());
+    engine.reset(cluster);
+    engine.run(cluster, &ctx, &Keep).await.expect("persist")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_checks_are_one_login_per_master_and_at_most_once_per_interval() {
+    need_sshd!();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let host = Host::start(Sudo::NoPassword);
+    let root_tmp = tempfile::tempdir().expect("tempdir");
+    let root = root_tmp.path();
+    let pki = root.join("etc/kubernetes/pki");
+    std::fs::create_dir_all(&pki).expect("mkdir");
+    std::fs::write(pki.join("apiserver.crt"), cert_until(chrono::Utc::now() + chrono::Duration::days(365))).expect("cert");
+    let machine = json!({"ip": NODE, "port": host.sshd.port, "username": host.user.name, "password": b64(&host.user.password)});
+    let mut cluster: api::platform::Cluster = serde_json::from_value(json!({
+        "apiVersion": "platform.tkestack.io/v1", "kind": "Cluster", "metadata": {"name": "cls-renew", "uid": "u-renew"},
+        "spec": {"type": "Baremetal", "version": K8S, "machines": [machine]}, "status": {"phase": "Running"},
+    }))
+    .expect("cluster");
+    let logins = || host.sshd.log_text().matches("Accepted password").count();
+    let bundle_tmp = tempfile::tempdir().expect("tempdir");
+    let mut o = options(bundle_tmp.path(), root);
+    o.renew_check_interval = Duration::from_secs(3600);
+    let hourly = Baremetal::new(o.clone());
+
+    assert_eq!(housekeeping(&hourly, &mut cluster).await, platform::engine::Outcome::Done);
+    assert_eq!(logins(), 1, "one login to look at the master");
+    for _ in 0..3 {
+        assert_eq!(housekeeping(&hourly, &mut cluster).await, platform::engine::Outcome::Done);
+    }
+    assert_eq!(logins(), 1, "nothing looked at again within the hour: {}", host.sshd.log_text());
+
+    // Expiring, but the master lacks kubeadm: the failure says so and is retried on the next
+    // pass (a failed check is not remembered as done).
+    std::fs::write(pki.join("apiserver.crt"), cert_until(chrono::Utc::now() + chrono::Duration::days(5))).expect("cert");
+    o.renew_check_interval = Duration::ZERO;
+    let eager = Baremetal::new(o);
+    for attempt in 1..=2 {
+        match housekeeping(&eager, &mut cluster).await {
+            platform::engine::Outcome::Failed { step, message } => {
+                assert_eq!(step, "EnsureRenewCerts");
+                assert!(message.contains("lacks kubeadm") && message.contains(NODE), "{message}");
+            }
+            done => panic!("attempt {attempt}: renewal without kubeadm succeeded: {done:?}"),
+        }
+    }
+    let c = cluster.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|c| c.iter().find(|c| c.type_ == "EnsureRenewCerts")).cloned().expect("condition");
+    assert_eq!((c.status.as_str(), c.reason.as_deref()), ("False", Some("FailedUpdate")));
+}
