@@ -849,6 +849,30 @@ async fn copy_files(sh: &Shared, spec: &ClusterSpec, m: &ClusterMachine) -> Resu
     result
 }
 
+/// What the stored object says of a hook step before the hook runs. Hooks are not idempotent,
+/// and the controller may hand a step a copy that lags behind its own last write (its cache):
+/// such a copy may show a hook as not yet run that ran a moment ago (the run's record then
+/// failed to save over the newer object). So a hook runs only when the copy is the stored
+/// object; a stale copy is refused (nothing is saved from it, and the controller retries with
+/// the stored one), and a step the stored object already has True is not run again.
+async fn hook_due(platform: &Client, kind: &str, plural: &str, metadata: &Value, step: &str) -> Result<bool, StepError> {
+    let name = metadata["name"].as_str().unwrap_or_default();
+    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, kind), plural);
+    let stored = Api::<DynamicObject>::all_with(platform.clone(), &ar)
+        .get_opt(name)
+        .await
+        .map_err(|e| StepError::new(format!("reading {kind} {name} before running its hook: {e}")))?
+        .ok_or_else(|| StepError::new(format!("{kind} {name} no longer exists")))?;
+    if stored.data["status"]["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == step && c["status"] == TRUE) {
+        return Ok(false);
+    }
+    let ours = metadata["resourceVersion"].as_str();
+    if ours.is_some() && stored.metadata.resource_version.as_deref() != ours {
+        return Err(StepError::new(format!("{kind} {name} changed while {step} was about to run its hook; it runs on the next pass")));
+    }
+    Ok(true)
+}
+
 struct ClusterFiles {
     sh: Arc<Shared>,
 }
@@ -870,8 +894,8 @@ struct ClusterHook {
 
 #[async_trait]
 impl Handler<Cluster, ClusterContext> for ClusterHook {
-    async fn run(&self, cluster: &mut Cluster, _ctx: &ClusterContext) -> Result<(), StepError> {
-        if hook_script(&cluster.spec, self.hook).is_none() {
+    async fn run(&self, cluster: &mut Cluster, ctx: &ClusterContext) -> Result<(), StepError> {
+        if hook_script(&cluster.spec, self.hook).is_none() || !hook_due(&ctx.platform, "Cluster", "clusters", &cluster.metadata, self.hook.step()).await? {
             return Ok(());
         }
         let all = masters(cluster)?;
@@ -903,6 +927,9 @@ struct MachineHook {
 impl Handler<Machine, MachineContext> for MachineHook {
     async fn run(&self, machine: &mut Machine, ctx: &MachineContext) -> Result<(), StepError> {
         let cluster = ctx.cluster()?;
+        if hook_script(&cluster.spec, self.hook).is_none() || !hook_due(&ctx.platform, "Machine", "machines", &machine.metadata, self.hook.step()).await? {
+            return Ok(());
+        }
         run_hook(&self.sh, self.hook, &cluster.spec, cluster.name(), &machine.ssh_target()).await
     }
 }
