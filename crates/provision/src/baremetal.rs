@@ -750,19 +750,25 @@ pub fn hook_script(spec: &ClusterSpec, hook: Hook) -> Option<String> {
     spec.features.as_ref()?.hooks.as_ref()?.get(hook.key()).map(|p| p.trim().to_string()).filter(|p| !p.is_empty())
 }
 
+/// Exit status of coreutils `timeout` when it stopped the command.
+const TIMED_OUT: u32 = 124;
+
 /// The shell command running a hook script: as it is when executable, else through `sh`, with
 /// `TKE_HOOK`, `TKE_CLUSTER_NAME` and `TKE_INSTALL_ROOT` (the prefix, `""` on a real machine)
-/// in its environment. A missing script exits 127 saying so.
-pub fn hook_command(o: &InstallOptions, hook: Hook, script: &str, cluster: &str) -> String {
+/// in its environment, stopped by the machine's `timeout` after `limit` (exit 124) so that a
+/// hung script does not outlive its step. A missing script exits 127 saying so.
+pub fn hook_command(o: &InstallOptions, hook: Hook, script: &str, cluster: &str, limit: Duration) -> String {
     let p = shell_quote(&o.path(script));
     o.command(&format!(
         "if [ ! -f {p} ]; then printf '%s does not exist on this machine (place it there with spec.features.files)\\n' {shown} >&2; exit 127; fi; \
          export TKE_HOOK={key} TKE_CLUSTER_NAME={cluster} TKE_INSTALL_ROOT={root}; \
-         if [ -x {p} ]; then exec {p}; else exec sh {p}; fi",
+         if [ -x {p} ]; then set -- {p}; else set -- sh {p}; fi; \
+         if command -v timeout >/dev/null 2>&1; then exec timeout -k 10 {secs} \"$@\"; else exec \"$@\"; fi",
         shown = shell_quote(script),
         key = hook.key(),
         cluster = shell_quote(cluster),
         root = shell_quote(o.root.trim_end_matches('/')),
+        secs = limit.as_secs().max(1),
     ))
 }
 
@@ -794,8 +800,10 @@ async fn run_hook(sh: &Shared, hook: Hook, spec: &ClusterSpec, cluster: &str, m:
             }
             tail.push_back(clip(line));
         };
-        let exec = Exec { as_root: true, timeout: Some(timeout), on_line: Some(&mut sink), ..Default::default() };
-        s.exec(&hook_command(&sh.opts.install, hook, &script, cluster), exec).await
+        // The machine stops the script at the limit; this one only guards against a machine
+        // without `timeout` or a connection that stops answering.
+        let exec = Exec { as_root: true, timeout: Some(timeout + Duration::from_secs(15)), on_line: Some(&mut sink), ..Default::default() };
+        s.exec(&hook_command(&sh.opts.install, hook, &script, cluster, timeout), exec).await
     };
     s.close().await;
     let output = || if tail.is_empty() { "(no output)".to_string() } else { tail.iter().cloned().collect::<Vec<_>>().join("\n") };
@@ -804,6 +812,7 @@ async fn run_hook(sh: &Shared, hook: Hook, spec: &ClusterSpec, cluster: &str, m:
             tracing::info!(host = %m.ip, hook = hook.key(), %script, "hook ran");
             Ok(())
         }
+        Ok(out) if out.exit_code == Some(TIMED_OUT) => Err(StepError::new(format!("{what} did not finish within {}s and was stopped; last output:\n{}", timeout.as_secs(), output()))),
         Ok(out) => Err(StepError::new(format!("{what} failed with {}; last output:\n{}", out.status(), output()))),
         Err(crate::Error::Timeout { .. }) => Err(StepError::new(format!("{what} did not finish within {}s; last output:\n{}", timeout.as_secs(), output()))),
         Err(e) => Err(StepError::new(format!("{what}: {e}"))),
@@ -1297,10 +1306,43 @@ mod tests {
         assert_eq!(hook_script(&ClusterSpec::default(), Hook::PreClusterInstall), None);
         assert!(Hook::PreClusterInstall.first_master_only() && !Hook::PreInstall.first_master_only());
         let o = InstallOptions { root: "/scratch/".into(), ..Default::default() };
-        let cmd = hook_command(&o, Hook::PreInstall, "/opt/pre.sh", "cls-a");
-        assert!(cmd.contains("exec /scratch/opt/pre.sh") && cmd.contains("TKE_HOOK=PreInstall") && cmd.contains("TKE_INSTALL_ROOT=/scratch"), "{cmd}");
+        let cmd = hook_command(&o, Hook::PreInstall, "/opt/pre.sh", "cls-a", Duration::from_secs(90));
+        assert!(cmd.contains("set -- /scratch/opt/pre.sh;") && cmd.contains("TKE_HOOK=PreInstall") && cmd.contains("TKE_INSTALL_ROOT=/scratch"), "{cmd}");
+        assert!(cmd.contains("timeout -k 10 90 "), "{cmd}");
         assert!(cmd.starts_with("PATH=/scratch/usr/bin"), "the prefix's binaries come first: {cmd}");
         assert_eq!(clip(&"é".repeat(300)).chars().count(), HOOK_LINE_MAX / 2 + 1);
+    }
+
+    #[test]
+    fn the_hook_command_runs_scripts_and_stops_them_at_the_limit() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let o = InstallOptions { root: tmp.path().to_str().expect("utf-8").into(), ..Default::default() };
+        let put = |name: &str, body: &str, mode: u32| {
+            let p = tmp.path().join(name);
+            std::fs::write(&p, body).expect("write");
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        };
+        let run = |script: &str, limit: u64| {
+            let cmd = hook_command(&o, Hook::PostInstall, script, "cls a", Duration::from_secs(limit));
+            let out = std::process::Command::new("sh").arg("-c").arg(&cmd).output().expect("sh");
+            (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+        };
+        put("ok.sh", "echo \"$TKE_HOOK $TKE_CLUSTER_NAME $0\"\n", 0o644);
+        let (code, out) = run("/ok.sh", 30);
+        assert_eq!(code, Some(0), "{out}");
+        assert!(out.starts_with("PostInstall cls a "), "not executable: run through sh: {out}");
+        put("fail.sh", "#!/bin/sh\necho 'disk not mounted' >&2\nexit 3\n", 0o755);
+        assert_eq!(run("/fail.sh", 30), (Some(3), "disk not mounted\n".to_string()));
+        let (code, out) = run("/absent.sh", 30);
+        assert_eq!(code, Some(127));
+        assert!(out.contains("/absent.sh does not exist on this machine"), "{out}");
+        if std::process::Command::new("sh").arg("-c").arg("command -v timeout").output().is_ok_and(|o| o.status.success()) {
+            put("hang.sh", "#!/bin/sh\nsleep 30\n", 0o755);
+            let start = Instant::now();
+            assert_eq!(run("/hang.sh", 1).0, Some(TIMED_OUT as i32));
+            assert!(start.elapsed() < Duration::from_secs(10), "stopped at the limit");
+        }
     }
 
     #[test]
