@@ -254,6 +254,11 @@ fn set_reason(m: &mut Machine, reason: Option<&str>, message: Option<String>) {
 
 async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     ctx.stats.count_reconcile();
+    // The reflector's copy can lag behind this controller's own last write: the steps and the
+    // status writes work from the stored object, so a finished step never runs twice and a save
+    // does not conflict with what this controller wrote itself.
+    let name = obj.metadata.name.clone().unwrap_or_default();
+    let Some(obj) = ctx.machines.get_opt(&name).await? else { return Ok(Action::await_change()) };
     let mut machine: Machine = decode(&obj)?;
     if machine.status.as_ref().and_then(|s| s.locked).unwrap_or(false) {
         return Ok(Action::await_change());

@@ -320,7 +320,9 @@ async fn baremetal_cluster_and_machine_through_real_sshd() {
     assert_eq!(running["status"]["version"], "1.32.0", "the simulated cluster answers: {running}");
     let mut expected = step_names.clone();
     expected.push("HealthCheck".into());
-    assert_eq!(condition_types(&running), expected);
+    // Housekeeping (EnsureRenewCerts) may already have run once the cluster is Running.
+    let types: Vec<String> = condition_types(&running).into_iter().filter(|t| t != "EnsureRenewCerts").collect();
+    assert_eq!(types, expected);
     let calls = std::fs::read_to_string(mroot.join("calls.log")).expect("calls.log");
     assert_eq!(calls.matches("kubeadm init phase kubelet-start").count(), 1, "the failed step ran once it could: {calls}");
     for phase in ["certs all", "kubeconfig all", "control-plane all", "etcd local", "upload-certs --upload-certs", "bootstrap-token", "addon all"] {
