@@ -122,7 +122,7 @@ impl Controllers {
     /// while leading, steps down when the lease is lost and competes again; on shutdown finishes
     /// the reconciles under way and releases the lease.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
-        let (stop_tx, mut stop) = watch::channel(false);
+        let (stop_tx, stop) = watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -133,28 +133,9 @@ impl Controllers {
             self.stats.set_leader(false);
             return;
         };
-        let mut elector = leader::LeaderElector::new(self.client.clone(), lopts);
-        loop {
-            if !elector.acquire(&mut stop).await {
-                return;
-            }
-            self.stats.set_leader(true);
-            let (lost_tx, lost) = watch::channel(false);
-            // Both in this task, so that dropping `run` (a crash, in tests) stops everything.
-            let controllers = self.controllers(lost);
-            let keep = async {
-                let stopping = elector.keep(&mut stop).await;
-                let _ = lost_tx.send(true);
-                stopping
-            };
-            // Reconciles under way finish before the lease is released.
-            let ((), stopping) = tokio::join!(controllers, keep);
-            self.stats.set_leader(false);
-            if stopping {
-                elector.release().await;
-                return;
-            }
-        }
+        // In this task, so that dropping `run` (a crash, in tests) stops everything; reconciles
+        // under way finish before the lease is released.
+        leader::run_while_leading(self.client.clone(), lopts, stop, |leading| self.stats.set_leader(leading), |lost| self.controllers(lost)).await;
     }
 }
 
