@@ -135,6 +135,9 @@ async fn import_health_double_import_and_delete() {
         let c = get(&clusters, "cls-sim").await?;
         let ready = c["status"]["phase"] == "Running"
             && c["status"]["resource"]["capacity"]["cpu"] == "96"
+            // The pods' requests once the simulator's workloads have settled: under heavy load
+            // a check once saw four coredns pods for a moment (not reproduced alone).
+            && c["status"]["resource"]["allocated"]["cpu"] == "200m"
             && c["status"]["components"].as_array().is_some_and(|a| a.iter().any(|x| x["type"] == "coredns" && x["replicas"]["available"] == 2));
         ready.then_some(c)
     })

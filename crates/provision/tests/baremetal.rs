@@ -14,68 +14,27 @@
 mod common;
 
 use std::{
-    future::Future,
-    path::Path,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use base64::Engine as _;
-use common::{Host, Sudo};
+use common::{
+    Host, Sudo,
+    e2e::{b64, build_bundle, client_of, condition, condition_types, get, options, platform_api, preinstall, wait_until},
+};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret};
 use kube::{
-    Api, Client,
-    api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, PostParams},
-    runtime::watcher,
+    Api,
+    api::{DynamicObject, ListParams, PostParams},
+    runtime::{WatchStreamExt, watcher},
 };
 use kubesim::{SimCluster, SimOptions};
 use platform::{ControllerOptions, Controllers, HealthOptions, Provider};
-use provision::{
-    baremetal::{Baremetal, BaremetalMachine, BaremetalOptions},
-    bundle,
-    checks::CheckConfig,
-    install::InstallOptions,
-};
-use serde_json::{Value, json};
+use provision::baremetal::{Baremetal, BaremetalMachine};
+use serde_json::json;
 use testkit::tke::{Storage, Tke, tke_binary};
-
-const DEADLINE: Duration = Duration::from_secs(45);
-
-async fn wait_until<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(start.elapsed() < DEADLINE, "timed out after {DEADLINE:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
-
-fn platform_api(client: &Client, kind: &str, plural: &str) -> Api<DynamicObject> {
-    Api::all_with(client.clone(), &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("platform.tkestack.io", "v1", kind), plural))
-}
-
-async fn get(api: &Api<DynamicObject>, name: &str) -> Option<Value> {
-    api.get_opt(name).await.expect("get").map(|o| serde_json::to_value(o).expect("json"))
-}
-
-fn condition<'a>(o: &'a Value, type_: &str) -> Option<&'a Value> {
-    o["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == type_)
-}
-
-fn condition_types(o: &Value) -> Vec<String> {
-    o["status"]["conditions"].as_array().into_iter().flatten().filter_map(|c| c["type"].as_str().map(str::to_string)).collect()
-}
 
 const NODE: &str = "127.0.0.1";
 
@@ -118,83 +77,16 @@ esac
     )
 }
 
-/// Any other fake binary: logs its call.
-fn fake_bin(name: &str) -> String {
-    format!("#!/bin/sh\necho \"fake {name} $*\"\necho \"{name} $*\" >> \"${{0%/usr/*}}/calls.log\"\n")
-}
-
 const K8S: &str = "1.30.2";
-
-fn build_bundle(dir: &Path, arch: &str, kubeadm: &str) {
-    let put = |rel: &str, data: &[u8]| {
-        let p = dir.join(rel);
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        std::fs::write(p, data).expect("write");
-    };
-    for b in bundle::KUBERNETES_FILES {
-        let body = if *b == "kubeadm" { kubeadm.to_string() } else { fake_bin(b) };
-        put(&format!("kubernetes/{K8S}/{arch}/{b}"), body.as_bytes());
-    }
-    for b in bundle::CONTAINERD_FILES {
-        put(&format!("containerd/1.7.18/{arch}/{b}"), fake_bin(b).as_bytes());
-    }
-    for b in bundle::CNI_FILES {
-        put(&format!("cni/1.5.1/{arch}/{b}"), fake_bin(b).as_bytes());
-    }
-    put(&format!("crictl/1.30.0/{arch}/crictl"), fake_bin("crictl").as_bytes());
-    put(&format!("images/{K8S}/{arch}/pause.tar"), b"pause image");
-    let manifest = json!({"schemaVersion": 1, "releases": [{"kubernetes": K8S, "containerd": "1.7.18", "cni": "1.5.1", "crictl": "1.30.0", "architectures": [arch]}]});
-    put("manifest.json", manifest.to_string().as_bytes());
-    bundle::write_sums(dir).expect("sums");
-}
-
-/// Puts a bundle binary into an install prefix, as an administrator installing by hand would.
-fn preinstall(bundle_dir: &Path, rel: &str, root: &Path, dest: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    let to = root.join(dest.trim_start_matches('/'));
-    std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
-    std::fs::copy(bundle_dir.join(rel), &to).expect("copy");
-    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-}
-
-/// Checks that pass on a small test host; what they check is covered by the checks tests.
-fn lenient_checks() -> CheckConfig {
-    CheckConfig {
-        min_cpus: 1,
-        min_memory_bytes: 1 << 20,
-        disks: vec![],
-        max_clock_skew: Duration::from_secs(60),
-        allowed_os: vec![],
-        kernel_modules: vec![],
-        ports: vec![],
-        cidrs: vec![],
-        ..CheckConfig::default()
-    }
-}
-
-fn options(bundle_dir: &Path, root: &Path) -> BaremetalOptions {
-    let mut o = BaremetalOptions::new(bundle_dir);
-    o.install = InstallOptions { root: root.to_str().expect("utf-8 path").to_string(), manage_system: false, timeout: Duration::from_secs(60) };
-    o.master_checks = lenient_checks();
-    o.worker_checks = lenient_checks();
-    o.ssh = common::options();
-    o.node_ready_timeout = Duration::from_secs(10);
-    o.drain_timeout = Duration::from_secs(20);
-    o
-}
-
-async fn client_of(kubeconfig: &Path) -> Client {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.expect("config");
-    Client::try_from(config).expect("client")
-}
 
 /// Every distinct list of (condition, status, reason) the cluster went through, from a watch.
 fn record_conditions(api: Api<DynamicObject>, name: &'static str) -> Arc<Mutex<Vec<Vec<(String, String, String)>>>> {
     let seen = Arc::new(Mutex::new(Vec::<Vec<(String, String, String)>>::new()));
     let out = seen.clone();
     tokio::spawn(async move {
-        let stream = watcher::watcher(api, watcher::Config::default());
+        // Backing off on errors: a watch failing at once (the client's worker gone while the
+        // runtime shuts down) would otherwise spin without yielding and hang the shutdown.
+        let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
         futures::pin_mut!(stream);
         while let Some(ev) = stream.next().await {
             let objs = match ev {
@@ -238,7 +130,7 @@ async fn baremetal_cluster_and_machine_through_real_sshd() {
 
     let bundle_tmp = tempfile::tempdir().expect("tempdir");
     let bdir = bundle_tmp.path();
-    build_bundle(bdir, arch, &fake_kubeadm(&sim));
+    build_bundle(bdir, arch, &[(K8S, fake_kubeadm(&sim))]);
     // Root-owned (0700) prefixes: every write on the machine goes through sudo.
     let master_tmp = tempfile::tempdir().expect("tempdir");
     let worker_tmp = tempfile::tempdir().expect("tempdir");

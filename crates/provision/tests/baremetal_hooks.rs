@@ -15,69 +15,27 @@
 
 mod common;
 
-use std::{
-    future::Future,
-    os::unix::fs::PermissionsExt,
-    path::Path,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{os::unix::fs::PermissionsExt, path::Path, sync::Arc, time::Duration};
 
-use base64::Engine as _;
-use common::{Host, Sudo};
+use common::{
+    Host, Sudo,
+    e2e::{b64, build_bundle, client_of, condition, condition_types, get, platform_api, wait_until},
+};
 use kube::{
-    Api, Client,
-    api::{ApiResource, DynamicObject, GroupVersionKind, PostParams},
+    Client,
+    api::{DynamicObject, PostParams},
 };
 use kubesim::{SimCluster, SimOptions};
 use platform::{ControllerOptions, Controllers, HealthOptions, Provider};
 use provision::{
     baremetal::{Baremetal, BaremetalMachine, BaremetalOptions},
-    bundle,
-    checks::CheckConfig,
-    install::{self, InstallOptions},
+    install,
 };
 use serde_json::{Value, json};
 use testkit::tke::{Storage, Tke, tke_binary};
 
-const DEADLINE: Duration = Duration::from_secs(40);
 const NODE: &str = "127.0.0.1";
 const K8S: &str = "1.30.2";
-
-async fn wait_until<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(start.elapsed() < DEADLINE, "timed out after {DEADLINE:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
-
-fn platform_api(client: &Client, kind: &str, plural: &str) -> Api<DynamicObject> {
-    Api::all_with(client.clone(), &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("platform.tkestack.io", "v1", kind), plural))
-}
-
-async fn get(api: &Api<DynamicObject>, name: &str) -> Option<Value> {
-    api.get_opt(name).await.expect("get").map(|o| serde_json::to_value(o).expect("json"))
-}
-
-fn condition<'a>(o: &'a Value, type_: &str) -> Option<&'a Value> {
-    o["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == type_)
-}
-
-fn condition_types(o: &Value) -> Vec<String> {
-    o["status"]["conditions"].as_array().into_iter().flatten().filter_map(|c| c["type"].as_str().map(str::to_string)).collect()
-}
 
 /// A self-signed certificate valid until `t` (midnight UTC of that day).
 fn cert_until(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -147,68 +105,12 @@ esac
     )
 }
 
-/// Any other fake binary: logs its call. crictl prints nothing ("no containers running"), as
-/// the certificate renewal waits for the control-plane containers to stop.
-fn fake_bin(name: &str) -> String {
-    let say = if name == "crictl" { String::new() } else { format!("echo \"fake {name} $*\"\n") };
-    format!("#!/bin/sh\n{say}echo \"{name} $*\" >> \"${{0%/usr/*}}/calls.log\"\n")
-}
-
-fn build_bundle(dir: &Path, arch: &str, kubeadm: &str) {
-    let put = |rel: &str, data: &[u8]| {
-        let p = dir.join(rel);
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        std::fs::write(p, data).expect("write");
-    };
-    for b in bundle::KUBERNETES_FILES {
-        let body = if *b == "kubeadm" { kubeadm.to_string() } else { fake_bin(b) };
-        put(&format!("kubernetes/{K8S}/{arch}/{b}"), body.as_bytes());
-    }
-    for b in bundle::CONTAINERD_FILES {
-        put(&format!("containerd/1.7.18/{arch}/{b}"), fake_bin(b).as_bytes());
-    }
-    for b in bundle::CNI_FILES {
-        put(&format!("cni/1.5.1/{arch}/{b}"), fake_bin(b).as_bytes());
-    }
-    put(&format!("crictl/1.30.0/{arch}/crictl"), fake_bin("crictl").as_bytes());
-    put(&format!("images/{K8S}/{arch}/pause.tar"), b"pause image");
-    let manifest = json!({"schemaVersion": 1, "releases": [{"kubernetes": K8S, "containerd": "1.7.18", "cni": "1.5.1", "crictl": "1.30.0", "architectures": [arch]}]});
-    put("manifest.json", manifest.to_string().as_bytes());
-    bundle::write_sums(dir).expect("sums");
-}
-
-fn lenient_checks() -> CheckConfig {
-    CheckConfig {
-        min_cpus: 1,
-        min_memory_bytes: 1 << 20,
-        disks: vec![],
-        max_clock_skew: Duration::from_secs(60),
-        allowed_os: vec![],
-        kernel_modules: vec![],
-        ports: vec![],
-        cidrs: vec![],
-        ..CheckConfig::default()
-    }
-}
-
+/// The shared options, with every housekeeping pass looking at the certificates (production:
+/// once an hour).
 fn options(bundle_dir: &Path, root: &Path) -> BaremetalOptions {
-    let mut o = BaremetalOptions::new(bundle_dir);
-    o.install = InstallOptions { root: root.to_str().expect("utf-8 path").to_string(), manage_system: false, timeout: Duration::from_secs(60) };
-    o.master_checks = lenient_checks();
-    o.worker_checks = lenient_checks();
-    o.ssh = common::options();
-    o.node_ready_timeout = Duration::from_secs(10);
-    o.drain_timeout = Duration::from_secs(20);
-    o.hook_timeout = Duration::from_secs(20);
-    // Every housekeeping pass looks at the certificates (production: once an hour).
+    let mut o = common::e2e::options(bundle_dir, root);
     o.renew_check_interval = Duration::ZERO;
     o
-}
-
-async fn client_of(kubeconfig: &Path) -> Client {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.expect("config");
-    Client::try_from(config).expect("client")
 }
 
 /// A hook script appending `line` to `$TKE_INSTALL_ROOT/hooks.log`; `$have FILE` in `line`
@@ -253,7 +155,7 @@ async fn files_hooks_and_certificate_renewal_through_real_sshd() {
     let now = chrono::Utc::now();
     let bundle_tmp = tempfile::tempdir().expect("tempdir");
     let bdir = bundle_tmp.path();
-    build_bundle(bdir, arch, &fake_kubeadm(&sim, &cert_until(now + chrono::Duration::days(365)), &cert_until(now + chrono::Duration::days(730))));
+    build_bundle(bdir, arch, &[(K8S, fake_kubeadm(&sim, &cert_until(now + chrono::Duration::days(365)), &cert_until(now + chrono::Duration::days(730))))]);
     let master_tmp = tempfile::tempdir().expect("tempdir");
     let worker_tmp = tempfile::tempdir().expect("tempdir");
     let (mroot, wroot) = (master_tmp.path(), worker_tmp.path());

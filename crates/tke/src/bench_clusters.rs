@@ -20,7 +20,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use kube::{
     Api,
     api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, PostParams},
-    runtime::watcher,
+    runtime::{WatchStreamExt, watcher},
 };
 use serde_json::{Value, json};
 
@@ -259,7 +259,7 @@ pub async fn run(args: ClustersArgs) -> anyhow::Result<()> {
     let label = format!("tke.bench/run={run}");
     let watch_task = {
         let tracker = tracker.clone();
-        let stream = watcher::watcher(clusters.clone(), watcher::Config::default().labels(&label));
+        let stream = watcher::watcher(clusters.clone(), watcher::Config::default().labels(&label)).default_backoff();
         tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
             while let Some(ev) = stream.next().await {
