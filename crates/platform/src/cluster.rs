@@ -264,9 +264,9 @@ pub(crate) async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<
         match cluster.phase() {
             "" | phase::INITIALIZING | phase::WAITING => create(&ctx, provider.as_ref(), cluster).await,
             phase::RUNNING | phase::FAILED => update_and_check(&ctx, provider.as_ref(), cluster).await,
-            phase::UPGRADING => lifecycle(&ctx, provider.upgrade_steps(), cluster, "upgraded").await,
-            phase::UPSCALING => lifecycle(&ctx, provider.scale_up_steps(), cluster, "scaled up").await,
-            phase::DOWNSCALING => lifecycle(&ctx, provider.scale_down_steps(), cluster, "scaled down").await,
+            phase::UPGRADING => lifecycle(&ctx, provider.upgrade_steps(), cluster).await,
+            phase::UPSCALING => lifecycle(&ctx, provider.scale_up_steps(), cluster).await,
+            phase::DOWNSCALING => lifecycle(&ctx, provider.scale_down_steps(), cluster).await,
             _ => Ok(Action::requeue(ctx.opts.health.period)),
         }
     };
@@ -440,18 +440,30 @@ async fn check_health(ctx: &Ctx, cctx: &ClusterContext, mut cluster: Cluster) ->
 
 /// Upgrade and scaling: the provider's steps, then back to `Running` (their conditions cleared so
 /// the next upgrade or scaling starts over).
-async fn lifecycle(ctx: &Ctx, steps: Vec<crate::provider::ClusterStep>, mut cluster: Cluster, done: &str) -> Result<Action, Error> {
+async fn lifecycle(ctx: &Ctx, steps: Vec<crate::provider::ClusterStep>, mut cluster: Cluster) -> Result<Action, Error> {
     let cctx = ctx.context(&mut cluster).await?;
     let engine = Engine::new(Kind::Update, steps);
     let writer = StatusWriter { api: &ctx.clusters };
     match engine.run(&mut cluster, &cctx, &writer).await? {
         Outcome::Failed { step, message } => step_failed(ctx, &mut cluster, Kind::Update, &step, &message).await,
         Outcome::Done => {
+            let scaled = || cluster.spec.scaling_machines.iter().flatten().map(|m| m.ip.as_str()).collect::<Vec<_>>().join(",");
+            let done = match cluster.phase() {
+                phase::UPGRADING => format!("upgraded to Kubernetes {}", cluster.spec.version.as_deref().unwrap_or_default()),
+                phase::UPSCALING => format!("scaled up on machine {}", scaled()),
+                _ => format!("scaled down: removed machine {}", scaled()),
+            };
+            tracing::info!(cluster = %cluster.name(), "{done}");
             engine.reset(&mut cluster);
             set_phase(&mut cluster, phase::RUNNING);
-            set_reason(&mut cluster, None, Some(format!("cluster {done}")));
-            cluster.spec.scaling_machines = None;
+            set_reason(&mut cluster, None, Some(done));
+            let clear = cluster.spec.scaling_machines.take().is_some();
             writer.save(&mut cluster).await?;
+            if clear {
+                // Running now, so the server drops spec.scalingMachines on this update.
+                let patch = serde_json::json!({"spec": {"scalingMachines": null}});
+                ctx.clusters.patch(cluster.name(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+            }
             ctx.with_state(&uid(&cluster), |s| s.step_failures = 0);
             Ok(Action::requeue(Duration::ZERO))
         }

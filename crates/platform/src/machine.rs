@@ -8,6 +8,15 @@
 //! the machine is `Failed` with the reason; a deleted (`Terminating`) machine runs the delete
 //! steps and then clears its finalizer through `/finalize`, so the server removes it.
 //!
+//! `Upgrading` (a worker of a cluster whose Kubernetes version changed) runs the provider's upgrade
+//! steps, then the machine is `Running` again without its [`NEED_UPGRADE_LABEL`]. Workers are
+//! upgraded one after another: the cluster labels them `willUpgrade` (`upgrade.mode: Auto`) or
+//! with an empty value that the user turns into `willUpgrade` machine by machine (`Manual`), and
+//! [`start_worker_upgrades`] moves the lowest-named labelled `Running` machines to `Upgrading`
+//! while fewer than `upgrade.strategy.maxUnready` workers (default 1) are not `Running`. The
+//! choice is deterministic, so replicas or concurrent reconciles racing here pick the same
+//! machines.
+//!
 //! Steps may be skipped per machine with the annotation
 //! `platform.tkestack.io/skip-conditions: "EnsureA,EnsureB"` (machines have no
 //! `spec.features.skipConditions`).
@@ -20,6 +29,7 @@ use std::{
 
 use api::platform::{
     Cluster, ClusterCredential, Machine,
+    common::IntOrString,
     cluster_credential::CLUSTER_NAME_LABEL,
     common::Condition,
     machine::{MachineAddress, MachineSystemInfo, phase},
@@ -29,7 +39,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::{
     Api, Client,
-    api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, PostParams},
+    api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams},
     runtime::{Controller, controller::Action, watcher},
 };
 use serde_json::json;
@@ -42,6 +52,12 @@ use crate::{
 
 /// Annotation listing steps to skip on a machine, comma-separated.
 pub const SKIP_CONDITIONS_ANNOTATION: &str = "platform.tkestack.io/skip-conditions";
+
+/// Label of a worker Machine whose cluster was upgraded and which is not yet: `willUpgrade`
+/// when it is to be upgraded, empty while it waits for the user (`upgrade.mode: Manual`).
+pub const NEED_UPGRADE_LABEL: &str = "platform.tkestack.io/need-upgrade";
+/// The [`NEED_UPGRADE_LABEL`] value of a machine to upgrade.
+pub const WILL_UPGRADE: &str = "willUpgrade";
 
 /// What a machine step works with besides the Machine itself.
 pub struct MachineContext {
@@ -80,6 +96,10 @@ pub trait MachineProvider: Send + Sync {
     /// Housekeeping run on every pass over a `Running` or `Failed` machine, before its health
     /// check; failures are reported with reason `FailedUpdate`.
     fn update_steps(&self) -> Vec<MachineStep> {
+        vec![]
+    }
+    /// Run while the machine is `Upgrading` (to its cluster's `spec.version`).
+    fn upgrade_steps(&self) -> Vec<MachineStep> {
         vec![]
     }
     /// Run when the machine is deleted, before its finalizer is cleared.
@@ -140,7 +160,7 @@ pub enum Error {
     Decode(#[from] serde_json::Error),
 }
 
-pub(crate) fn machine_resource() -> ApiResource {
+pub fn machine_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, "Machine"), "machines")
 }
 
@@ -283,6 +303,18 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     } else {
         match machine.phase() {
             "" | phase::INITIALIZING => create(&ctx, provider.as_ref(), machine).await,
+            phase::UPGRADING => upgrade(&ctx, provider.as_ref(), machine).await,
+            phase::RUNNING if wants_upgrade(&machine) => {
+                // Marked for upgrade (by the cluster or by the user): it or others may start now.
+                let cluster = match ctx.clusters.get_opt(&machine.spec.cluster_name).await? {
+                    Some(c) => Some(decode::<Cluster>(&c)?),
+                    None => None,
+                };
+                match cluster {
+                    Some(c) if !start_worker_upgrades(&ctx.platform, &c).await?.is_empty() => Ok(Action::requeue(Duration::ZERO)),
+                    _ => update_and_check(&ctx, provider.as_ref(), machine).await,
+                }
+            }
             phase::RUNNING | phase::FAILED => update_and_check(&ctx, provider.as_ref(), machine).await,
             _ => Ok(Action::requeue(ctx.opts.health.period)),
         }
@@ -359,6 +391,84 @@ async fn update_and_check(ctx: &Ctx, provider: &dyn MachineProvider, mut machine
         }
     }
     check_health(ctx, &mctx, machine).await
+}
+
+fn wants_upgrade(m: &Machine) -> bool {
+    m.metadata["labels"][NEED_UPGRADE_LABEL].as_str() == Some(WILL_UPGRADE)
+}
+
+/// `Upgrading`: the provider's upgrade steps, then `Running` without the upgrade label, and the
+/// next labelled workers start.
+async fn upgrade(ctx: &Ctx, provider: &dyn MachineProvider, mut machine: Machine) -> Result<Action, Error> {
+    let mctx = ctx.context(&machine).await?;
+    let engine = Engine::new(Kind::Update, provider.upgrade_steps());
+    let writer = StatusWriter { api: &ctx.machines };
+    match engine.run(&mut machine, &mctx, &writer).await? {
+        Outcome::Failed { step, message } => step_failed(ctx, &mut machine, Kind::Update, &step, &message).await,
+        Outcome::Done => {
+            // The label goes first: a crash before the phase is saved resumes (and finishes) the
+            // upgrade; the other order could upgrade the machine a second time.
+            let patch = json!({"metadata": {"labels": {NEED_UPGRADE_LABEL: null}}});
+            let stored = ctx.machines.patch(machine.name(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+            machine = decode(&stored)?;
+            engine.reset(&mut machine);
+            let version = mctx.cluster.as_ref().and_then(|c| c.spec.version.clone()).unwrap_or_default();
+            set_phase(&mut machine, phase::RUNNING);
+            set_reason(&mut machine, None, Some(format!("upgraded to Kubernetes {version}")));
+            writer.save(&mut machine).await?;
+            ctx.with_state(&uid(&machine), |s| {
+                s.step_failures = 0;
+                s.next_check = Some(Instant::now());
+            });
+            tracing::info!(machine = %machine.name(), %version, "machine upgraded: Running");
+            if let Some(c) = &mctx.cluster {
+                start_worker_upgrades(&ctx.platform, c).await?;
+            }
+            Ok(Action::requeue(Duration::ZERO))
+        }
+    }
+}
+
+/// How many workers of `total` may be unready during an upgrade: `maxUnready` as a number or a
+/// percentage (rounded down), at least one.
+pub fn max_unready(cluster: &Cluster, total: usize) -> usize {
+    let v = cluster.spec.features.as_ref().and_then(|f| f.upgrade.as_ref()).and_then(|u| u.strategy.as_ref()).and_then(|s| s.max_unready.clone());
+    let n = match v {
+        Some(IntOrString::Int(n)) => usize::try_from(n).unwrap_or(0),
+        Some(IntOrString::String(s)) => s.strip_suffix('%').and_then(|p| p.parse::<usize>().ok()).map_or(1, |p| total * p / 100),
+        None => 1,
+    };
+    n.max(1)
+}
+
+/// Moves the next workers of `cluster` labelled [`WILL_UPGRADE`] to `Upgrading`: the
+/// lowest-named `Running` ones, while fewer than [`max_unready`] of its machines are not
+/// `Running`. Returns the machines it started.
+pub async fn start_worker_upgrades(platform: &Client, cluster: &Cluster) -> Result<Vec<String>, kube::Error> {
+    let api: Api<DynamicObject> = Api::all_with(platform.clone(), &machine_resource());
+    let mut mine: Vec<Machine> = api
+        .list(&ListParams::default().fields(&format!("spec.clusterName={}", cluster.name())))
+        .await?
+        .items
+        .iter()
+        .filter_map(|o| decode::<Machine>(o).ok())
+        .filter(|m| m.spec.cluster_name == cluster.name() && m.metadata["deletionTimestamp"].is_null())
+        .collect();
+    mine.sort_by(|a, b| a.name().cmp(b.name()));
+    let unready = mine.iter().filter(|m| m.phase() != phase::RUNNING).count();
+    let room = max_unready(cluster, mine.len()).saturating_sub(unready);
+    let version = cluster.spec.version.clone().unwrap_or_default();
+    let mut started = vec![];
+    for m in mine.iter().filter(|m| m.phase() == phase::RUNNING && wants_upgrade(m)).take(room) {
+        let patch = json!({"status": {"phase": phase::UPGRADING, "reason": null, "message": format!("upgrading to Kubernetes {version}")}});
+        api.patch_status(m.name(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        tracing::info!(machine = %m.name(), cluster = %cluster.name(), %version, "worker upgrade started");
+        started.push(m.name().to_string());
+    }
+    if room == 0 && mine.iter().any(wants_upgrade) {
+        tracing::info!(cluster = %cluster.name(), unready, "worker upgrades wait: as many workers as maxUnready allows are not Running");
+    }
+    Ok(started)
 }
 
 /// Whether a node is the machine's: named after its IP, or carrying that address.
@@ -526,6 +636,8 @@ pub(crate) async fn run(client: Client, providers: MachineProviders, opts: Contr
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     #[test]
@@ -533,6 +645,17 @@ mod tests {
         let m: Machine = serde_json::from_value(json!({"metadata": {"name": "mc-1", "annotations": {SKIP_CONDITIONS_ANNOTATION: "EnsureA, EnsureB,"}}})).expect("machine");
         assert_eq!(m.skip_conditions(), ["EnsureA", "EnsureB"]);
         assert!(Machine::default().skip_conditions().is_empty());
+    }
+
+    #[test]
+    fn max_unready_is_a_number_or_a_share_of_the_workers_and_at_least_one() {
+        let with = |v: Value| -> Cluster { serde_json::from_value(json!({"metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal", "features": {"upgrade": {"strategy": {"maxUnready": v}}}}})).expect("cluster") };
+        let plain: Cluster = serde_json::from_value(json!({"metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal"}})).expect("cluster");
+        assert_eq!(max_unready(&plain, 10), 1);
+        assert_eq!(max_unready(&with(json!(3)), 10), 3);
+        assert_eq!(max_unready(&with(json!("25%")), 10), 2);
+        assert_eq!(max_unready(&with(json!("5%")), 10), 1, "never zero: the upgrade must progress");
+        assert_eq!(max_unready(&with(json!(0)), 10), 1);
     }
 
     #[test]

@@ -648,7 +648,10 @@ impl TypedStrategy<Cluster> for ClusterStrategy {
         // Status is written through /status, finalizers through /finalize.
         new.status = old.status.clone();
         new.spec.finalizers = old.spec.finalizers.clone();
-        new.spec.scaling_machines = old.spec.scaling_machines.clone();
+        // The machines being added or removed are the server's record of a scaling in progress;
+        // once it is over (the controller has set the phase back), the next update forgets them.
+        let scaling = matches!(old.phase(), phase::UPSCALING | phase::DOWNSCALING);
+        new.spec.scaling_machines = if scaling { old.spec.scaling_machines.clone() } else { None };
         for m in new.spec.machines.iter_mut().flatten() {
             default_machine(m);
         }
@@ -715,6 +718,13 @@ impl TypedStrategy<Cluster> for ClusterStrategy {
                 errs.push(FieldError::forbidden("spec.machines", "do not scale and upgrade the cluster in the same update"));
             } else if new_ips.is_empty() {
                 errs.push(FieldError::forbidden("spec.machines", "a cluster needs at least one master; delete the cluster instead"));
+            } else if new_ips.first() != old_ips.first() {
+                // The first master initialised the cluster: its address is the API endpoint the
+                // nodes and the credential use, and cluster-level hooks run on it.
+                errs.push(FieldError::forbidden(
+                    "spec.machines[0]",
+                    format!("the first master {} holds the cluster's API endpoint and must stay first; add masters after it and remove only the others", old_ips[0]),
+                ));
             }
         }
         errs
@@ -1214,12 +1224,33 @@ mod tests {
         let mut grown = running(baremetal());
         grown.spec.machines = up.spec.machines.clone();
         let mut down = grown.clone();
-        down.spec.machines.as_mut().unwrap().remove(0);
+        down.spec.machines.as_mut().unwrap().remove(1);
         ClusterStrategy.prepare_for_update(&ctx, &mut down, &grown).unwrap();
         assert_eq!(down.phase(), "Downscaling");
         let scaling: Vec<&str> = down.spec.scaling_machines.iter().flatten().map(|m| m.ip.as_str()).collect();
-        assert_eq!(scaling, vec!["10.0.0.1"]);
+        assert_eq!(scaling, vec!["10.0.0.2"]);
         assert!(ClusterStrategy.validate_update(&ctx, &down, &grown).is_empty());
+
+        // The first master stays, and stays first.
+        let mut headless = grown.clone();
+        headless.spec.machines.as_mut().unwrap().remove(0);
+        ClusterStrategy.prepare_for_update(&ctx, &mut headless, &grown).unwrap();
+        let errs = ClusterStrategy.validate_update(&ctx, &headless, &grown);
+        assert!(errs.iter().any(|e| e.field == "spec.machines[0]" && e.detail.contains("10.0.0.1")), "{errs:?}");
+        let mut before = old.clone();
+        before.spec.machines.as_mut().unwrap().insert(0, ClusterMachine { ip: "10.0.0.9".into(), password: Some("cGFzcw==".into()), ..Default::default() });
+        ClusterStrategy.prepare_for_update(&ctx, &mut before, &old).unwrap();
+        assert!(ClusterStrategy.validate_update(&ctx, &before, &old).iter().any(|e| e.field == "spec.machines[0]"));
+
+        // Once the scaling is over (Running again), the next update forgets the scaled machines.
+        let mut done = up.clone();
+        done.status_mut().phase = Some("Running".into());
+        let mut next = done.clone();
+        ClusterStrategy.prepare_for_update(&ctx, &mut next, &done).unwrap();
+        assert_eq!(next.spec.scaling_machines, None);
+        let mut during = up.clone();
+        ClusterStrategy.prepare_for_update(&ctx, &mut during, &up).unwrap();
+        assert_eq!(during.spec.scaling_machines, up.spec.scaling_machines, "kept while Upscaling");
 
         let mut empty = old.clone();
         empty.spec.machines = Some(vec![]);
