@@ -24,6 +24,21 @@
 //! `EnsureCleanClusterMark` (best effort), `EnsureRemoveMachine` (`kubeadm reset` and node state
 //! removed on every master), `EnsurePostClusterDeleteHook` (first master).
 //!
+//! Upgrade (`spec.version` changed on a Running cluster, which the API turns `Upgrading`):
+//! `EnsurePreClusterUpgradeHook`, `EnsureUpgradeControlPlaneNode` (the masters one by one: drained
+//! when `upgrade.strategy.drainNodeBeforeUpgrade`, the new release's binaries and images from the
+//! bundle, `kubeadm upgrade apply` on the first — which also upgrades CoreDNS and kube-proxy —
+//! and `kubeadm upgrade node` on the others, kubelet restarted, node Ready again, uncordoned),
+//! `EnsureMarkUpgradeWorkers` (worker Machines labelled for upgrade, which then upgrade one after
+//! another through the machine controller: `EnsurePreUpgradeHook`, `EnsureUpgrade` as above with
+//! `kubeadm upgrade node`, `EnsurePostUpgradeHook`), `EnsurePostClusterUpgradeHook`.
+//!
+//! Masters added to `spec.machines` (`Upscaling`) run the create steps that concern them, named
+//! `EnsureScaleUp…` (files, PreInstall hook, preparation, the certificates uploaded again on the
+//! first master, the control-plane join phases with a bootstrap token of their own, PostInstall
+//! hook). Masters removed (`Downscaling`): `EnsureDrainNode`, `EnsureRemoveETCDMember` (`kubeadm
+//! reset`, which takes the member out of etcd, and node state removed), `EnsureRemoveNode`.
+//!
 //! A hook runs as root within `hook_timeout`; its failure message names the script, the node,
 //! the exit status and the script's last output lines. An unconfigured hook is a no-op.
 //!
@@ -62,7 +77,7 @@ use kube::{
 };
 use platform::{
     engine::{Conditioned, Handler, Step, StepError, TRUE},
-    machine::{MachineContext, MachineProvider, MachineStep, cluster_credential, find_node, node_ready},
+    machine::{MachineContext, MachineProvider, MachineStep, NEED_UPGRADE_LABEL, WILL_UPGRADE, cluster_credential, find_node, machine_resource, node_ready, start_worker_upgrades},
     provider::{ClusterContext, ClusterStep, Provider, imported},
 };
 use rand::Rng;
@@ -432,6 +447,10 @@ pub const ENSURE_REMOVE_MACHINE: &str = "EnsureRemoveMachine";
 pub const ENSURE_NODE_READY: &str = "EnsureNodeReady";
 pub const ENSURE_DRAIN_NODE: &str = "EnsureDrainNode";
 pub const ENSURE_REMOVE_NODE: &str = "EnsureRemoveNode";
+pub const ENSURE_REMOVE_ETCD_MEMBER: &str = "EnsureRemoveETCDMember";
+pub const ENSURE_UPGRADE_CONTROL_PLANE_NODE: &str = "EnsureUpgradeControlPlaneNode";
+pub const ENSURE_MARK_UPGRADE_WORKERS: &str = "EnsureMarkUpgradeWorkers";
+pub const ENSURE_UPGRADE: &str = "EnsureUpgrade";
 
 const INIT_PHASES: &[InitPhase] = &[
     InitPhase::KubeletStart,
@@ -456,17 +475,47 @@ impl Provider for Baremetal {
 
     fn create_steps(&self) -> Vec<ClusterStep> {
         let sh = &self.shared;
-        let hook = |h: Hook| Step::new(h.step(), ClusterHook { sh: sh.clone(), hook: h });
-        let mut steps: Vec<ClusterStep> = vec![Step::new(ENSURE_COPY_FILES, ClusterFiles { sh: sh.clone() }), hook(Hook::PreClusterInstall), hook(Hook::PreInstall)];
-        steps.extend(PREPARE.iter().map(|a| Step::new(a.step(), Masters { sh: sh.clone(), action: *a })));
+        let hook = |h: Hook| ClusterHook::step(sh, h, Nodes::Masters);
+        let mut steps: Vec<ClusterStep> = vec![Step::new(ENSURE_COPY_FILES, ClusterFiles { sh: sh.clone(), nodes: Nodes::Masters }), hook(Hook::PreClusterInstall), hook(Hook::PreInstall)];
+        steps.extend(PREPARE.iter().map(|a| Step::new(a.step(), Masters { sh: sh.clone(), action: *a, nodes: Nodes::Masters })));
         steps.push(Step::new(ENSURE_BOOTSTRAP_SECRETS, BootstrapSecrets));
         steps.extend(INIT_PHASES.iter().map(|p| Step::new(p.step(), Init { sh: sh.clone(), phase: *p })));
         steps.push(Step::new(ENSURE_STORE_CREDENTIAL, StoreCredential { sh: sh.clone() }));
-        steps.extend(MASTER_JOIN_PHASES.iter().map(|p| Step::new(p.step(), JoinMasters { sh: sh.clone(), phase: *p })));
+        steps.extend(MASTER_JOIN_PHASES.iter().map(|p| Step::new(p.step(), JoinMasters { sh: sh.clone(), phase: *p, nodes: Nodes::OtherMasters })));
         steps.push(Step::new(imported::ENSURE_CREATE_CLUSTER_MARK, CreateMark { sh: sh.clone() }));
         steps.push(hook(Hook::PostInstall));
         steps.push(hook(Hook::PostClusterInstall));
         steps
+    }
+
+    fn upgrade_steps(&self) -> Vec<ClusterStep> {
+        let sh = &self.shared;
+        vec![
+            ClusterHook::step(sh, Hook::PreClusterUpgrade, Nodes::Masters),
+            Step::new(ENSURE_UPGRADE_CONTROL_PLANE_NODE, UpgradeMasters { sh: sh.clone() }),
+            Step::new(ENSURE_MARK_UPGRADE_WORKERS, MarkUpgradeWorkers),
+            ClusterHook::step(sh, Hook::PostClusterUpgrade, Nodes::Masters),
+        ]
+    }
+
+    fn scale_up_steps(&self) -> Vec<ClusterStep> {
+        let sh = &self.shared;
+        let mut steps: Vec<ClusterStep> = vec![Step::new(scale_up_step(ENSURE_COPY_FILES), ClusterFiles { sh: sh.clone(), nodes: Nodes::Scaling }), ClusterHook::step(sh, Hook::PreInstall, Nodes::Scaling)];
+        steps.extend(PREPARE.iter().map(|a| Step::new(scale_up_step(a.step()), Masters { sh: sh.clone(), action: *a, nodes: Nodes::Scaling })));
+        // kubeadm keeps uploaded certificates for two hours: upload them again for the joins.
+        steps.push(Step::new(scale_up_step(InitPhase::UploadCerts.step()), Init { sh: sh.clone(), phase: InitPhase::UploadCerts }));
+        steps.extend(MASTER_JOIN_PHASES.iter().map(|p| Step::new(scale_up_step(p.step()), JoinMasters { sh: sh.clone(), phase: *p, nodes: Nodes::Scaling })));
+        steps.push(ClusterHook::step(sh, Hook::PostInstall, Nodes::Scaling));
+        steps
+    }
+
+    fn scale_down_steps(&self) -> Vec<ClusterStep> {
+        let sh = &self.shared;
+        vec![
+            Step::new(ENSURE_DRAIN_NODE, DrainMasters { sh: sh.clone() }),
+            Step::new(ENSURE_REMOVE_ETCD_MEMBER, RemoveMasters { sh: sh.clone(), nodes: Nodes::Scaling, step: ENSURE_REMOVE_ETCD_MEMBER }),
+            Step::new(ENSURE_REMOVE_NODE, RemoveMasterNodes),
+        ]
     }
 
     fn update_steps(&self) -> Vec<ClusterStep> {
@@ -475,11 +524,11 @@ impl Provider for Baremetal {
 
     fn delete_steps(&self) -> Vec<ClusterStep> {
         let sh = &self.shared;
-        let hook = |h: Hook| Step::new(h.step(), ClusterHook { sh: sh.clone(), hook: h });
+        let hook = |h: Hook| ClusterHook::step(sh, h, Nodes::Masters);
         vec![
             hook(Hook::PreClusterDelete),
             Step::new(imported::ENSURE_CLEAN_CLUSTER_MARK, CleanMark { sh: sh.clone() }),
-            Step::new(ENSURE_REMOVE_MACHINE, RemoveMasters { sh: sh.clone() }),
+            Step::new(ENSURE_REMOVE_MACHINE, RemoveMasters { sh: sh.clone(), nodes: Nodes::Masters, step: ENSURE_REMOVE_MACHINE }),
             hook(Hook::PostClusterDelete),
         ]
     }
@@ -492,17 +541,47 @@ fn masters(cluster: &Cluster) -> Result<&[ClusterMachine], StepError> {
     }
 }
 
+/// Which masters a cluster step works on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Nodes {
+    /// Every master of `spec.machines`.
+    Masters,
+    /// The masters after the first (the ones that join it).
+    OtherMasters,
+    /// The masters being added or removed (`spec.scalingMachines`).
+    Scaling,
+}
+
+fn select(cluster: &Cluster, nodes: Nodes) -> Result<Vec<ClusterMachine>, StepError> {
+    Ok(match nodes {
+        Nodes::Masters => masters(cluster)?.to_vec(),
+        Nodes::OtherMasters => masters(cluster)?[1..].to_vec(),
+        Nodes::Scaling => match cluster.spec.scaling_machines.as_deref() {
+            Some(m) if !m.is_empty() => m.to_vec(),
+            _ => return Err(StepError::new("the cluster has no machines in spec.scalingMachines to add or remove")),
+        },
+    })
+}
+
+/// The name of a create step when it runs again on masters being added (`EnsurePreflight` ->
+/// `EnsureScaleUpPreflight`): the create steps' conditions stay as they were, and a scale-up's
+/// steps can be skipped on their own.
+pub fn scale_up_step(create_step: &str) -> String {
+    format!("EnsureScaleUp{}", create_step.strip_prefix("Ensure").unwrap_or(create_step))
+}
+
 struct Masters {
     sh: Arc<Shared>,
     action: Prepare,
+    nodes: Nodes,
 }
 
 #[async_trait]
 impl Handler<Cluster, ClusterContext> for Masters {
     async fn run(&self, cluster: &mut Cluster, _ctx: &ClusterContext) -> Result<(), StepError> {
         let spec = self.sh.effective_spec(&cluster.spec)?;
-        for m in masters(cluster)? {
-            prepare(&self.sh, self.action, &spec, m, true).await?;
+        for m in select(cluster, self.nodes)? {
+            prepare(&self.sh, self.action, &spec, &m, true).await?;
         }
         Ok(())
     }
@@ -579,16 +658,24 @@ async fn store_credential(sh: &Shared, platform: &Client, cluster: &Cluster) -> 
 struct JoinMasters {
     sh: Arc<Shared>,
     phase: JoinPhase,
+    nodes: Nodes,
 }
 
 #[async_trait]
 impl Handler<Cluster, ClusterContext> for JoinMasters {
     async fn run(&self, cluster: &mut Cluster, ctx: &ClusterContext) -> Result<(), StepError> {
         let spec = self.sh.effective_spec(&cluster.spec)?;
-        for m in masters(cluster)?.iter().skip(1) {
-            let params = kubeadm_params(&ctx.platform, cluster, m).await?;
+        for m in select(cluster, self.nodes)? {
+            let mut params = kubeadm_params(&ctx.platform, cluster, &m).await?;
+            if self.nodes == Nodes::Scaling {
+                // The token made at init may have expired since: one for this master, made
+                // through the cluster's API as for workers.
+                let client = ctx.business()?;
+                let token = machine_bootstrap_token(client, &format!("master-{}", m.ip)).await.map_err(|e| StepError::new(format!("creating a bootstrap token for master {}: {e}", m.ip)))?;
+                params.bootstrap_token = Some(token);
+            }
             let config = install::kubeadm_join_config(&spec, &params, true).map_err(step_err)?;
-            let s = self.sh.connect(m).await?;
+            let s = self.sh.connect(&m).await?;
             let r = install::kubeadm_join_phase(&s, &self.sh.opts.install, &config, self.phase, &mut log_line(&m.ip)).await;
             s.close().await;
             r.map_err(step_err)?;
@@ -659,15 +746,20 @@ impl Handler<Cluster, ClusterContext> for CleanMark {
     }
 }
 
+/// `kubeadm reset` (which also takes a master's etcd member out of the cluster) and node state
+/// removed, on the masters of `nodes`, the last first.
 struct RemoveMasters {
     sh: Arc<Shared>,
+    nodes: Nodes,
+    step: &'static str,
 }
 
 #[async_trait]
 impl Handler<Cluster, ClusterContext> for RemoveMasters {
     async fn run(&self, cluster: &mut Cluster, _ctx: &ClusterContext) -> Result<(), StepError> {
         let mut failed = vec![];
-        for m in cluster.spec.machines.iter().flatten().rev() {
+        let nodes = if self.nodes == Nodes::Masters { cluster.spec.machines.clone().unwrap_or_default() } else { select(cluster, self.nodes)? };
+        for m in nodes.iter().rev() {
             let r = match self.sh.connect(m).await {
                 Ok(s) => {
                     let r = install::remove_node(&s, &self.sh.opts.install).await.map_err(step_err);
@@ -683,10 +775,8 @@ impl Handler<Cluster, ClusterContext> for RemoveMasters {
         if failed.is_empty() {
             Ok(())
         } else {
-            Err(StepError::new(format!(
-                "{} (to delete the cluster without cleaning these machines, add {ENSURE_REMOVE_MACHINE} to spec.features.skipConditions)",
-                failed.join("; ")
-            )))
+            let what = if self.nodes == Nodes::Scaling { "remove these masters" } else { "delete the cluster" };
+            Err(StepError::new(format!("{} (to {what} without cleaning these machines, add {} to spec.features.skipConditions)", failed.join("; "), self.step)))
         }
     }
 }
@@ -710,6 +800,10 @@ pub enum Hook {
     PreInstall,
     PostInstall,
     PostClusterInstall,
+    PreClusterUpgrade,
+    PostClusterUpgrade,
+    PreUpgrade,
+    PostUpgrade,
     PreClusterDelete,
     PostClusterDelete,
 }
@@ -722,6 +816,10 @@ impl Hook {
             Hook::PreInstall => "PreInstall",
             Hook::PostInstall => "PostInstall",
             Hook::PostClusterInstall => "PostClusterInstall",
+            Hook::PreClusterUpgrade => "PreClusterUpgrade",
+            Hook::PostClusterUpgrade => "PostClusterUpgrade",
+            Hook::PreUpgrade => "PreUpgrade",
+            Hook::PostUpgrade => "PostUpgrade",
             Hook::PreClusterDelete => "PreClusterDelete",
             Hook::PostClusterDelete => "PostClusterDelete",
         }
@@ -734,6 +832,10 @@ impl Hook {
             Hook::PreInstall => "EnsurePreInstallHook",
             Hook::PostInstall => "EnsurePostInstallHook",
             Hook::PostClusterInstall => "EnsurePostClusterInstallHook",
+            Hook::PreClusterUpgrade => "EnsurePreClusterUpgradeHook",
+            Hook::PostClusterUpgrade => "EnsurePostClusterUpgradeHook",
+            Hook::PreUpgrade => "EnsurePreUpgradeHook",
+            Hook::PostUpgrade => "EnsurePostUpgradeHook",
             Hook::PreClusterDelete => "EnsurePreClusterDeleteHook",
             Hook::PostClusterDelete => "EnsurePostClusterDeleteHook",
         }
@@ -741,7 +843,7 @@ impl Hook {
 
     /// Cluster-level hooks run on the first master only; the others on every node.
     fn first_master_only(self) -> bool {
-        !matches!(self, Hook::PreInstall | Hook::PostInstall)
+        !matches!(self, Hook::PreInstall | Hook::PostInstall | Hook::PreUpgrade | Hook::PostUpgrade)
     }
 }
 
@@ -884,33 +986,43 @@ async fn hook_due(platform: &Client, kind: &str, plural: &str, metadata: &Value,
 
 struct ClusterFiles {
     sh: Arc<Shared>,
+    nodes: Nodes,
 }
 
 #[async_trait]
 impl Handler<Cluster, ClusterContext> for ClusterFiles {
     async fn run(&self, cluster: &mut Cluster, _ctx: &ClusterContext) -> Result<(), StepError> {
-        for m in masters(cluster)? {
-            copy_files(&self.sh, &cluster.spec, m).await?;
+        for m in select(cluster, self.nodes)? {
+            copy_files(&self.sh, &cluster.spec, &m).await?;
         }
         Ok(())
     }
 }
 
+/// A hook step of a cluster: cluster-level hooks on the first master, the others on `nodes`.
 struct ClusterHook {
     sh: Arc<Shared>,
     hook: Hook,
+    nodes: Nodes,
+    step: String,
+}
+
+impl ClusterHook {
+    fn step(sh: &Arc<Shared>, hook: Hook, nodes: Nodes) -> ClusterStep {
+        let name = if nodes == Nodes::Scaling { scale_up_step(hook.step()) } else { hook.step().to_string() };
+        Step::new(name.clone(), ClusterHook { sh: sh.clone(), hook, nodes, step: name })
+    }
 }
 
 #[async_trait]
 impl Handler<Cluster, ClusterContext> for ClusterHook {
     async fn run(&self, cluster: &mut Cluster, ctx: &ClusterContext) -> Result<(), StepError> {
-        if hook_script(&cluster.spec, self.hook).is_none() || !hook_due(&ctx.platform, "Cluster", "clusters", &cluster.metadata, self.hook.step()).await? {
+        if hook_script(&cluster.spec, self.hook).is_none() || !hook_due(&ctx.platform, "Cluster", "clusters", &cluster.metadata, &self.step).await? {
             return Ok(());
         }
-        let all = masters(cluster)?;
-        let on = if self.hook.first_master_only() { &all[..1] } else { all };
+        let on = if self.hook.first_master_only() { masters(cluster)?[..1].to_vec() } else { select(cluster, self.nodes)? };
         for m in on {
-            run_hook(&self.sh, self.hook, &cluster.spec, cluster.name(), m).await?;
+            run_hook(&self.sh, self.hook, &cluster.spec, cluster.name(), &m).await?;
         }
         Ok(())
     }
@@ -1022,6 +1134,241 @@ impl Handler<Cluster, ClusterContext> for RenewCerts {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Nodes in the business cluster
+
+/// Marks a node (un)schedulable.
+async fn set_unschedulable(client: &Client, name: &str, value: bool) -> Result<(), StepError> {
+    let what = if value { "cordoning" } else { "uncordoning" };
+    Api::<Node>::all(client.clone())
+        .patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"unschedulable": value}})))
+        .await
+        .map(|_| ())
+        .map_err(|e| StepError::new(format!("{what} node {name}: {e}")))
+}
+
+/// Cordons the node of `ip` and deletes its pods (but those of DaemonSets and static pods),
+/// waiting up to `timeout` for them to go. Returns the node's name, `None` if it has no node.
+async fn drain_node(client: &Client, url: &str, ip: &str, timeout: Duration) -> Result<Option<String>, StepError> {
+    let Some(node) = find_node(client, ip).await.map_err(|e| StepError::new(format!("listing the nodes of {url}: {e}")))? else {
+        return Ok(None);
+    };
+    let name = node.metadata.name.clone().unwrap_or_default();
+    set_unschedulable(client, &name, true).await?;
+    let pods: Api<Pod> = Api::all(client.clone());
+    let on_node = || async {
+        let all = pods.list(&ListParams::default()).await.map_err(|e| StepError::new(format!("listing the pods of {url}: {e}")))?;
+        Ok::<_, StepError>(all.items.into_iter().filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()) && !owned_by_daemonset(p) && !mirror_pod(p)).collect::<Vec<_>>())
+    };
+    for p in on_node().await? {
+        let (ns, pn) = (p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default());
+        match Api::<Pod>::namespaced(client.clone(), &ns).delete(&pn, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(StepError::new(format!("evicting pod {ns}/{pn} from node {name}: {e}"))),
+        }
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = on_node().await?;
+        if left.is_empty() {
+            return Ok(Some(name));
+        }
+        if Instant::now() >= deadline {
+            let names: Vec<String> = left.iter().map(|p| format!("{}/{}", p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default())).collect();
+            return Err(StepError::new(format!("node {name}: pods still terminating after {}s: {}", timeout.as_secs(), names.join(", "))));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Deletes the Node object of `ip` (nothing to do when there is none).
+async fn delete_node(client: &Client, url: &str, ip: &str) -> Result<(), StepError> {
+    if let Some(n) = find_node(client, ip).await.map_err(|e| StepError::new(format!("listing the nodes of {url}: {e}")))? {
+        let name = n.metadata.name.clone().unwrap_or_default();
+        match Api::<Node>::all(client.clone()).delete(&name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(StepError::new(format!("deleting node {name} from {url}: {e}"))),
+        }
+    }
+    Ok(())
+}
+
+/// The kubelet version a node reports (`v1.30.2`).
+fn kubelet_version(n: &Node) -> Option<&str> {
+    n.status.as_ref()?.node_info.as_ref().map(|i| i.kubelet_version.as_str())
+}
+
+/// Waits up to `timeout` for the node of `ip` to be Ready (and to run kubelet `version`, when
+/// given).
+async fn wait_node_ready(client: &Client, url: &str, ip: &str, timeout: Duration, version: Option<&str>) -> Result<Node, StepError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match find_node(client, ip).await {
+            Ok(Some(n)) => {
+                let name = n.metadata.name.clone().unwrap_or_default();
+                match (node_ready(&n), version) {
+                    (Some((s, _, _)), Some(v)) if s == "True" && kubelet_version(&n) != Some(v) => format!("node {name} still runs kubelet {}, not {v}", kubelet_version(&n).unwrap_or("(unknown)")),
+                    (Some((s, _, _)), _) if s == "True" => return Ok(n),
+                    (Some((s, reason, msg)), _) => format!("node {name} is Ready={s} ({reason}: {msg})"),
+                    (None, _) => format!("node {name} reports no Ready condition"),
+                }
+            }
+            Ok(None) => format!("no node with address {ip} has registered in {url}"),
+            Err(e) => format!("listing the nodes of {url}: {e}"),
+        };
+        if Instant::now() >= deadline {
+            return Err(StepError::new(format!("{last} after {}s; see journalctl -u kubelet on {ip}", timeout.as_secs())));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scaling masters down
+
+/// `EnsureDrainNode` of a scale-down: the leaving masters' nodes drained.
+struct DrainMasters {
+    sh: Arc<Shared>,
+}
+
+#[async_trait]
+impl Handler<Cluster, ClusterContext> for DrainMasters {
+    async fn run(&self, cluster: &mut Cluster, ctx: &ClusterContext) -> Result<(), StepError> {
+        let client = ctx.business()?;
+        for m in select(cluster, Nodes::Scaling)? {
+            drain_node(client, &ctx.url, &m.ip, self.sh.opts.drain_timeout).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `EnsureRemoveNode` of a scale-down: the leaving masters' Node objects deleted.
+struct RemoveMasterNodes;
+
+#[async_trait]
+impl Handler<Cluster, ClusterContext> for RemoveMasterNodes {
+    async fn run(&self, cluster: &mut Cluster, ctx: &ClusterContext) -> Result<(), StepError> {
+        let client = ctx.business()?;
+        for m in select(cluster, Nodes::Scaling)? {
+            delete_node(client, &ctx.url, &m.ip).await?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upgrades
+
+fn drain_before_upgrade(spec: &ClusterSpec) -> bool {
+    spec.features.as_ref().and_then(|f| f.upgrade.as_ref()).and_then(|u| u.strategy.as_ref()).and_then(|s| s.drain_node_before_upgrade).unwrap_or(false)
+}
+
+/// Upgrades one node to `spec.version`: drained first when asked, the release's binaries and
+/// images from the bundle, `kubeadm upgrade apply` (`apply`, the first master) or `kubeadm
+/// upgrade node`, the kubelet restarted, the node Ready again (on the new kubelet when this
+/// platform manages the services), then uncordoned. A node already Ready on the new kubelet is
+/// done (the restart is the last thing an upgrade does), so a retried step passes over the
+/// nodes it upgraded before.
+async fn upgrade_node(sh: &Shared, spec: &ClusterSpec, m: &ClusterMachine, apply: bool, client: &Client, url: &str) -> Result<(), StepError> {
+    let version = sh.version(spec)?;
+    let want = format!("v{version}");
+    let o = &sh.opts.install;
+    let drain = drain_before_upgrade(spec);
+    // Cordoned by an upgrade that drained it (and possibly failed before the end).
+    let cordoned = |n: &Node| n.metadata.name.clone().filter(|_| drain && n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false));
+    if let Some(n) = find_node(client, &m.ip).await.map_err(|e| StepError::new(format!("listing the nodes of {url}: {e}")))?
+        && kubelet_version(&n) == Some(want.as_str())
+        && node_ready(&n).is_some_and(|r| r.0 == "True")
+    {
+        if let Some(name) = cordoned(&n) {
+            set_unschedulable(client, &name, false).await?;
+        }
+        return Ok(());
+    }
+    if drain {
+        drain_node(client, url, &m.ip, sh.opts.drain_timeout).await?;
+    }
+    let s = sh.connect(m).await?;
+    let r = async {
+        let release = sh.release(&s, spec).await?;
+        install::install_binaries(&s, &release, o).await.map_err(step_err)?;
+        install::load_images(&s, &release, o, &mut log_line(&m.ip)).await.map_err(step_err)?;
+        install::kubeadm_upgrade(&s, o, &version, apply, &mut log_line(&m.ip)).await.map_err(step_err)?;
+        install::restart_kubelet(&s, o).await.map_err(step_err)
+    }
+    .await;
+    s.close().await;
+    r?;
+    let node = wait_node_ready(client, url, &m.ip, sh.opts.node_ready_timeout, o.manage_system.then_some(want.as_str())).await?;
+    if let Some(name) = cordoned(&node) {
+        set_unschedulable(client, &name, false).await?;
+    }
+    tracing::info!(host = %m.ip, %version, "node upgraded");
+    Ok(())
+}
+
+/// `EnsureUpgradeControlPlaneNode`: the masters one by one, the first with `kubeadm upgrade apply`.
+struct UpgradeMasters {
+    sh: Arc<Shared>,
+}
+
+#[async_trait]
+impl Handler<Cluster, ClusterContext> for UpgradeMasters {
+    async fn run(&self, cluster: &mut Cluster, ctx: &ClusterContext) -> Result<(), StepError> {
+        let spec = self.sh.effective_spec(&cluster.spec)?;
+        let client = ctx.business()?;
+        for (i, m) in masters(cluster)?.iter().enumerate() {
+            upgrade_node(&self.sh, &spec, m, i == 0, client, &ctx.url).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `EnsureMarkUpgradeWorkers`: every worker Machine of the cluster not yet on the new kubelet
+/// gets the need-upgrade label — `willUpgrade` with `upgrade.mode: Auto` (the default), empty
+/// with `Manual` (the user sets `willUpgrade` machine by machine) — and the first ones start.
+struct MarkUpgradeWorkers;
+
+#[async_trait]
+impl Handler<Cluster, ClusterContext> for MarkUpgradeWorkers {
+    async fn run(&self, cluster: &mut Cluster, ctx: &ClusterContext) -> Result<(), StepError> {
+        let manual = cluster.spec.features.as_ref().and_then(|f| f.upgrade.as_ref()).and_then(|u| u.mode.as_deref()) == Some("Manual");
+        let want = format!("v{}", cluster.spec.version.as_deref().unwrap_or_default().trim_start_matches('v'));
+        let api: Api<DynamicObject> = Api::all_with(ctx.platform.clone(), &machine_resource());
+        let err = |e: kube::Error| StepError::new(format!("marking the workers of {} for upgrade: {e}", cluster.name()));
+        let list = api.list(&ListParams::default().fields(&format!("spec.clusterName={}", cluster.name()))).await.map_err(err)?;
+        for o in list.items {
+            let Ok(m) = serde_json::from_value::<Machine>(serde_json::to_value(&o).unwrap_or_default()) else { continue };
+            let current = m.status.as_ref().and_then(|s| s.machine_info.as_ref()).and_then(|i| i.kubelet_version.as_deref());
+            if m.spec.cluster_name != cluster.name() || current == Some(want.as_str()) || o.metadata.labels.as_ref().is_some_and(|l| l.contains_key(NEED_UPGRADE_LABEL)) {
+                continue;
+            }
+            let value = if manual { "" } else { WILL_UPGRADE };
+            api.patch(m.name(), &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {NEED_UPGRADE_LABEL: value}}}))).await.map_err(err)?;
+        }
+        if !manual {
+            start_worker_upgrades(&ctx.platform, cluster).await.map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+/// `EnsureUpgrade` of a worker Machine.
+struct UpgradeWorker {
+    sh: Arc<Shared>,
+}
+
+#[async_trait]
+impl Handler<Machine, MachineContext> for UpgradeWorker {
+    async fn run(&self, machine: &mut Machine, ctx: &MachineContext) -> Result<(), StepError> {
+        let cluster = running_cluster(ctx)?;
+        let spec = self.sh.effective_spec(&cluster.spec)?;
+        upgrade_node(&self.sh, &spec, &machine.ssh_target(), false, ctx.business()?, &ctx.url).await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Machine provider
 
 /// The provider of `Baremetal` machines (workers).
@@ -1051,6 +1398,12 @@ impl MachineProvider for BaremetalMachine {
         steps.push(Step::new(ENSURE_NODE_READY, NodeReady { sh: sh.clone() }));
         steps.push(hook(Hook::PostInstall));
         steps
+    }
+
+    fn upgrade_steps(&self) -> Vec<MachineStep> {
+        let sh = &self.shared;
+        let hook = |h: Hook| Step::new(h.step(), MachineHook { sh: sh.clone(), hook: h });
+        vec![hook(Hook::PreUpgrade), Step::new(ENSURE_UPGRADE, UpgradeWorker { sh: sh.clone() }), hook(Hook::PostUpgrade)]
     }
 
     fn delete_steps(&self) -> Vec<MachineStep> {
@@ -1158,23 +1511,7 @@ struct NodeReady {
 impl Handler<Machine, MachineContext> for NodeReady {
     async fn run(&self, machine: &mut Machine, ctx: &MachineContext) -> Result<(), StepError> {
         let client = ctx.business()?;
-        let ip = machine.spec.ip.clone();
-        let deadline = Instant::now() + self.sh.opts.node_ready_timeout;
-        let node = loop {
-            let last = match find_node(client, &ip).await {
-                Ok(Some(n)) => match node_ready(&n) {
-                    Some((s, _, _)) if s == "True" => break n,
-                    Some((s, reason, msg)) => format!("node {} is Ready={s} ({reason}: {msg})", n.metadata.name.clone().unwrap_or_default()),
-                    None => format!("node {} reports no Ready condition", n.metadata.name.clone().unwrap_or_default()),
-                },
-                Ok(None) => format!("no node with address {ip} has registered in {}", ctx.url),
-                Err(e) => format!("listing the nodes of {}: {e}", ctx.url),
-            };
-            if Instant::now() >= deadline {
-                return Err(StepError::new(format!("{last} after {}s; see journalctl -u kubelet on {ip}", self.sh.opts.node_ready_timeout.as_secs())));
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        };
+        let node = wait_node_ready(client, &ctx.url, &machine.spec.ip, self.sh.opts.node_ready_timeout, None).await?;
         if let Some(labels) = machine.spec.labels.clone().filter(|l| !l.is_empty()) {
             let name = node.metadata.name.clone().unwrap_or_default();
             let nodes: Api<Node> = Api::all(client.clone());
@@ -1208,37 +1545,7 @@ impl Handler<Machine, MachineContext> for Drain {
             Err(_) if ctx.cluster.is_none() => return Ok(()),
             Err(e) => return Err(e),
         };
-        let Some(node) = find_node(client, &machine.spec.ip).await.map_err(|e| StepError::new(format!("listing the nodes of {}: {e}", ctx.url)))? else {
-            return Ok(());
-        };
-        let name = node.metadata.name.clone().unwrap_or_default();
-        let nodes: Api<Node> = Api::all(client.clone());
-        nodes.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"unschedulable": true}}))).await.map_err(|e| StepError::new(format!("cordoning node {name}: {e}")))?;
-        let pods: Api<Pod> = Api::all(client.clone());
-        let on_node = || async {
-            let all = pods.list(&ListParams::default()).await.map_err(|e| StepError::new(format!("listing the pods of {}: {e}", ctx.url)))?;
-            Ok::<_, StepError>(all.items.into_iter().filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()) && !owned_by_daemonset(p) && !mirror_pod(p)).collect::<Vec<_>>())
-        };
-        for p in on_node().await? {
-            let (ns, pn) = (p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default());
-            match Api::<Pod>::namespaced(client.clone(), &ns).delete(&pn, &DeleteParams::default()).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => return Err(StepError::new(format!("evicting pod {ns}/{pn} from node {name}: {e}"))),
-            }
-        }
-        let deadline = Instant::now() + self.sh.opts.drain_timeout;
-        loop {
-            let left = on_node().await?;
-            if left.is_empty() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                let names: Vec<String> = left.iter().map(|p| format!("{}/{}", p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default())).collect();
-                return Err(StepError::new(format!("node {name}: pods still terminating after {}s: {}", self.sh.opts.drain_timeout.as_secs(), names.join(", "))));
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        drain_node(client, &ctx.url, &machine.spec.ip, self.sh.opts.drain_timeout).await.map(|_| ())
     }
 }
 
@@ -1250,16 +1557,7 @@ struct RemoveNode {
 impl Handler<Machine, MachineContext> for RemoveNode {
     async fn run(&self, machine: &mut Machine, ctx: &MachineContext) -> Result<(), StepError> {
         match ctx.business() {
-            Ok(client) => {
-                if let Some(n) = find_node(client, &machine.spec.ip).await.map_err(|e| StepError::new(format!("listing the nodes of {}: {e}", ctx.url)))? {
-                    let name = n.metadata.name.clone().unwrap_or_default();
-                    match Api::<Node>::all(client.clone()).delete(&name, &DeleteParams::default()).await {
-                        Ok(_) => {}
-                        Err(kube::Error::Api(s)) if s.code == 404 => {}
-                        Err(e) => return Err(StepError::new(format!("deleting node {name} from {}: {e}", ctx.url))),
-                    }
-                }
-            }
+            Ok(client) => delete_node(client, &ctx.url, &machine.spec.ip).await?,
             Err(_) if ctx.cluster.is_none() => {}
             Err(e) => return Err(e),
         }

@@ -581,6 +581,31 @@ pub async fn kubeadm_join_phase(s: &Session, o: &InstallOptions, config: &str, p
     kubeadm(s, o, config, &phase.command(paths::KUBEADM_CONFIG), progress).await
 }
 
+/// The command upgrading a node's control plane or kubelet configuration: `kubeadm upgrade
+/// apply v{version}` on the first master (it upgrades the cluster's configuration, the control
+/// plane and the CoreDNS and kube-proxy add-ons), `kubeadm upgrade node` on every other node.
+/// Both may run again on a node that is already upgraded.
+pub fn kubeadm_upgrade_command(version: &str, apply: bool) -> String {
+    if apply { format!("kubeadm upgrade apply v{} --yes", version.trim_start_matches('v')) } else { "kubeadm upgrade node".to_string() }
+}
+
+/// Runs [`kubeadm_upgrade_command`] on the node, streaming its output.
+pub async fn kubeadm_upgrade(s: &Session, o: &InstallOptions, version: &str, apply: bool, progress: &mut (dyn FnMut(Stream, &str) + Send)) -> Result<String> {
+    require(s, o, &["kubeadm"], "the upgrade installs it from the offline bundle first; check the bundle holds this release").await?;
+    let cmd = o.command(&kubeadm_upgrade_command(version, apply));
+    let out = s.exec(&cmd, Exec { as_root: true, timeout: Some(o.timeout), on_line: Some(progress), ..Default::default() }).await?;
+    s.require_success(&cmd, out).map(|o| o.stdout)
+}
+
+/// Restarts the kubelet so that it runs the binary just installed (nothing to do when the
+/// system is not managed).
+pub async fn restart_kubelet(s: &Session, o: &InstallOptions) -> Result<()> {
+    if o.manage_system {
+        s.check_root("systemctl daemon-reload && systemctl restart kubelet").await?;
+    }
+    Ok(())
+}
+
 /// Directories a removed node must not keep.
 pub const NODE_STATE_DIRS: &[&str] = &["/etc/kubernetes", "/var/lib/kubelet", "/var/lib/etcd", "/etc/cni/net.d", "/var/lib/cni", "/var/lib/tke/images", "/root/.kube"];
 
