@@ -7,7 +7,6 @@
 //! recovers when it is back; deleting it removes the mark and the credential.
 
 use std::{
-    future::Future,
     path::Path,
     time::{Duration, Instant},
 };
@@ -20,24 +19,10 @@ use kube::{
 };
 use kubesim::{SimCluster, SimOptions};
 use serde_json::{Value, json};
+use testkit::wait_until;
 use testkit::tke::{Storage, Tke, tke_binary};
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn client_of(kubeconfig: &Path) -> Client {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -3,7 +3,6 @@
 //! a leader dies without releasing, another takes over once the lease has expired.
 
 use std::{
-    future::Future,
     path::Path,
     time::{Duration, Instant},
 };
@@ -16,25 +15,11 @@ use kube::{
 };
 use platform::{ControllerOptions, ControllerStats, Controllers, HealthOptions, LeaderOptions};
 use serde_json::json;
+use testkit::wait_until;
 use testkit::tke::{Storage, Tke, tke_binary};
 use tokio::{sync::oneshot, task::JoinHandle};
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn client_of(kubeconfig: &Path) -> Client {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -13,7 +13,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, AtomicU32, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use api::platform::Machine;
@@ -31,25 +31,15 @@ use platform::{
     machine::{MachineContext, MachineStep},
 };
 use serde_json::{Value, json};
+use testkit::wait_until as wait_within;
 use testkit::tke::{Storage, Tke, tke_binary};
+
+async fn wait_until<T, Fut: Future<Output = Option<T>>>(what: &str, check: impl FnMut() -> Fut) -> T {
+    wait_within(what, DEADLINE, check).await
+}
 
 const DEADLINE: Duration = Duration::from_secs(45);
 const IP: &str = "10.9.8.7";
-
-async fn wait_until<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(start.elapsed() < DEADLINE, "timed out after {DEADLINE:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn client_of(kubeconfig: &Path) -> Client {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -114,15 +114,7 @@ fn record_conditions(api: Api<DynamicObject>, name: &'static str) -> Arc<Mutex<V
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn baremetal_cluster_and_machine_through_real_sshd() {
     need_sshd!();
-    let Some(arch) = provision::checks::kube_arch(std::env::consts::ARCH) else {
-        eprintln!("SKIPPED: no Kubernetes architecture for {}", std::env::consts::ARCH);
-        return;
-    };
-    if !common::on_path("curl") {
-        eprintln!("SKIPPED: the fake kubeadm needs curl");
-        return;
-    }
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(arch) = common::e2e::ready() else { return };
     let host = Host::start(Sudo::WithPassword);
     let mut sim_opts = SimOptions::default();
     sim_opts.config.nodes = 1;

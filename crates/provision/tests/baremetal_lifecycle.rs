@@ -123,15 +123,7 @@ fn read(path: &std::path::Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn upgrade_and_master_scaling_through_real_sshd() {
     need_sshd!();
-    let Some(arch) = provision::checks::kube_arch(std::env::consts::ARCH) else {
-        eprintln!("SKIPPED: no Kubernetes architecture for {}", std::env::consts::ARCH);
-        return;
-    };
-    if !common::on_path("curl") {
-        eprintln!("SKIPPED: the fake kubeadm needs curl");
-        return;
-    }
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(arch) = common::e2e::ready() else { return };
     let host = Host::start(Sudo::WithPassword);
     let worker_sshd = Sshd::start(WORKER, None, &[&host.user.name]);
     let master2_sshd = Sshd::start(MASTER2, None, &[&host.user.name]);

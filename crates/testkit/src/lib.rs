@@ -3,3 +3,25 @@
 
 pub mod tke;
 pub mod etcd;
+
+use std::{
+    future::Future,
+    time::{Duration, Instant},
+};
+
+/// Polls `check` every 50 ms until it gives a value, failing the test after `timeout`: how
+/// async tests wait on a condition (never a bare sleep).
+pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

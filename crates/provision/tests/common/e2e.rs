@@ -2,11 +2,7 @@
 //! fake binaries (each logs its call to `calls.log` at the root of the prefix it was installed
 //! into), and provider options for a small test host installing into a prefix.
 
-use std::{
-    future::Future,
-    path::Path,
-    time::{Duration, Instant},
-};
+use std::{future::Future, path::Path, time::Duration};
 
 use base64::Engine as _;
 use kube::{
@@ -19,20 +15,24 @@ use serde_json::{Value, json};
 /// How long any one awaited state may take.
 pub const DEADLINE: Duration = Duration::from_secs(45);
 
-/// Polls `check` until it gives a value, failing the test after [`DEADLINE`].
-pub async fn wait_until<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(start.elapsed() < DEADLINE, "timed out after {DEADLINE:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+/// Waits for `check` to give a value, failing the test after [`DEADLINE`].
+pub async fn wait_until<T, Fut: Future<Output = Option<T>>>(what: &str, check: impl FnMut() -> Fut) -> T {
+    testkit::wait_until(what, DEADLINE, check).await
+}
+
+/// The Kubernetes architecture of this host when the e2e harness can run here (the fake kubeadm
+/// needs curl), with rustls' provider installed; `None` after saying why the test is skipped.
+pub fn ready() -> Option<&'static str> {
+    let Some(arch) = provision::checks::kube_arch(std::env::consts::ARCH) else {
+        eprintln!("SKIPPED: no Kubernetes architecture for {}", std::env::consts::ARCH);
+        return None;
+    };
+    if !super::on_path("curl") {
+        eprintln!("SKIPPED: the fake kubeadm needs curl");
+        return None;
     }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Some(arch)
 }
 
 pub fn b64(s: &str) -> String {
