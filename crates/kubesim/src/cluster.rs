@@ -168,6 +168,8 @@ impl SimCluster {
         let server = ApiServer::new(store.clone(), crate::resources(), &opts.key_root, version)
             .await
             .map_err(|e| anyhow::anyhow!("starting the API server: {e}"))?;
+        crate::eviction::register(&server)
+            .map_err(|e| anyhow::anyhow!("serving pods/eviction: {e}"))?;
         crate::scale::register_workloads(&server)
             .map_err(|e| anyhow::anyhow!("serving the scale subresource: {e}"))?;
 

@@ -121,6 +121,7 @@ impl SimFleet {
         let server = ApiServer::new(self.store.clone(), crate::resources(), &format!("/{name}"), version)
             .await
             .map_err(|e| anyhow::anyhow!("starting the API server of {name}: {e}"))?;
+        crate::eviction::register(&server).map_err(|e| anyhow::anyhow!("serving pods/eviction: {e}"))?;
         crate::scale::register_workloads(&server).map_err(|e| anyhow::anyhow!("serving the scale subresource: {e}"))?;
 
         let token = random_token();

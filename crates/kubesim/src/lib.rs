@@ -6,6 +6,7 @@
 //! a simulated cluster exactly as a real one: by URL, CA and credentials.
 
 pub mod crds;
+pub mod eviction;
 pub mod fleet;
 pub mod memstore;
 pub mod resources;

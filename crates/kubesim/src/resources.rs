@@ -5,7 +5,8 @@
 
 use apiserver::{Column, ResourceDef, Subresources, Verbs, resource::schema_of, typed};
 use k8s_openapi::api::{
-    apps::v1 as apps, coordination::v1 as coordination, core::v1 as core, rbac::v1 as rbac,
+    apps::v1 as apps, coordination::v1 as coordination, core::v1 as core, policy::v1 as policy,
+    rbac::v1 as rbac,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
@@ -637,6 +638,23 @@ pub fn resources() -> Vec<ResourceDef> {
             schema_of::<coordination::Lease>,
             typed::<coordination::Lease, _>(Plain),
         ),
+        // ----- policy/v1 ------------------------------------------------------------------
+        def(
+            "policy",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            "poddisruptionbudget",
+            &["pdb"],
+            true,
+            STATUS,
+            vec![
+                col("Min Available", "string", ".spec.minAvailable", "Pods that must stay available."),
+                col("Max Unavailable", "string", ".spec.maxUnavailable", "Pods that may be unavailable."),
+                Column::age(),
+            ],
+            schema_of::<policy::PodDisruptionBudget>,
+            typed::<policy::PodDisruptionBudget, _>(Plain),
+        ),
         // ----- apiextensions.k8s.io/v1 (stored; custom resources are not served) -----------
         def(
             "apiextensions.k8s.io",
@@ -686,6 +704,7 @@ mod tests {
             find("customresourcedefinitions").short_names,
             &["crd", "crds"]
         );
-        assert_eq!(defs.len(), 22);
+        assert_eq!(find("poddisruptionbudgets").short_names, &["pdb"]);
+        assert_eq!(defs.len(), 23);
     }
 }

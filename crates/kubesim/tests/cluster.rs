@@ -478,3 +478,59 @@ fn rss_kib() -> u64 {
         })
         .unwrap_or(0)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evictions_respect_pod_disruption_budgets() {
+    use k8s_openapi::api::policy::v1 as policy;
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let cluster = start(2).await;
+    // Without kube's retries of 429, which would retry a refused eviction for minutes.
+    let kubeconfig = kube::config::Kubeconfig::read_from(cluster.kubeconfig_path()).unwrap();
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.unwrap();
+    config.default_retry = false;
+    let client = kube::Client::try_from(config).unwrap();
+    let deployments: Api<apps::Deployment> = Api::namespaced(client.clone(), "default");
+    let pods: Api<core::Pod> = Api::namespaced(client.clone(), "default");
+    let budgets: Api<policy::PodDisruptionBudget> = Api::namespaced(client.clone(), "default");
+    let d = apps::Deployment {
+        metadata: ObjectMeta { name: Some("db".into()), ..Default::default() },
+        spec: apps::DeploymentSpec { replicas: Some(2), selector: selector("db"), template: template("db", "postgres:16"), ..Default::default() },
+        status: None,
+    };
+    deployments.create(&PostParams::default(), &d).await.unwrap();
+    let running_pods = wait_for("2 running pods", || async {
+        let p = pods_of(&pods, "db").await;
+        (p.len() == 2 && p.iter().all(running)).then_some(p)
+    })
+    .await;
+    let pdb = policy::PodDisruptionBudget {
+        metadata: ObjectMeta { name: Some("db".into()), ..Default::default() },
+        spec: Some(policy::PodDisruptionBudgetSpec { min_available: Some(IntOrString::Int(2)), selector: Some(selector("db")), ..Default::default() }),
+        status: None,
+    };
+    budgets.create(&PostParams::default(), &pdb).await.unwrap();
+    let victim = running_pods[0].metadata.name.clone().unwrap();
+
+    // Both pods are needed: the eviction is refused as a real API server refuses it.
+    let err = pods.evict(&victim, &Default::default()).await.expect_err("the budget holds");
+    match &err {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 429, "{s:?}");
+            assert!(s.message.contains("disruption budget") && s.message.contains("db needs 2 healthy pods"), "{}", s.message);
+        }
+        e => panic!("unexpected error {e}"),
+    }
+    assert!(pods.get_opt(&victim).await.unwrap().is_some(), "nothing was deleted");
+
+    // One may go: evicted (deleted), and the ReplicaSet replaces it.
+    budgets.patch("db", &PatchParams::default(), &Patch::Merge(serde_json::json!({"spec": {"minAvailable": 1}}))).await.unwrap();
+    pods.evict(&victim, &Default::default()).await.expect("evicted");
+    wait_for("the evicted pod gone and replaced", || async {
+        let p = pods_of(&pods, "db").await;
+        (p.len() == 2 && p.iter().all(running) && p.iter().all(|p| p.metadata.name.as_deref() != Some(victim.as_str()))).then_some(())
+    })
+    .await;
+    // A missing pod is 404, as for any subresource of a missing object.
+    let err = pods.evict("no-such-pod", &Default::default()).await.expect_err("missing");
+    assert!(matches!(&err, kube::Error::Api(s) if s.code == 404), "{err}");
+}
