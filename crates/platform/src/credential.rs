@@ -92,6 +92,9 @@ pub fn client(base: &str, cred: &ClusterCredential, timeout: Duration) -> Result
     config.connect_timeout = Some(timeout);
     config.read_timeout = Some(timeout);
     config.write_timeout = Some(timeout);
+    // The controllers retry with their own back-off and say why; kube's own retries of 429
+    // would hold a refused eviction (a disruption budget) inside one call for minutes.
+    config.default_retry = false;
     if let Some(token) = cred.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         config.auth_info.token = Some(token.to_string().into());
     } else {

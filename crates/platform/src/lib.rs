@@ -11,6 +11,7 @@
 
 pub mod cluster;
 pub mod credential;
+pub mod drain;
 pub mod engine;
 pub mod health;
 pub mod leader;

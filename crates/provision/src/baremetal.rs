@@ -1146,8 +1146,10 @@ async fn set_unschedulable(client: &Client, name: &str, value: bool) -> Result<(
         .map_err(|e| StepError::new(format!("{what} node {name}: {e}")))
 }
 
-/// Cordons the node of `ip` and deletes its pods (but those of DaemonSets and static pods),
-/// waiting up to `timeout` for them to go. Returns the node's name, `None` if it has no node.
+/// Cordons the node of `ip` and evicts its pods (but those of DaemonSets and static pods) as
+/// `kubectl drain` does, honouring PodDisruptionBudgets: evictions a budget refuses are tried
+/// again until `timeout`, and the pods must be gone by then. Returns the node's name, `None` if
+/// it has no node.
 async fn drain_node(client: &Client, url: &str, ip: &str, timeout: Duration) -> Result<Option<String>, StepError> {
     let Some(node) = find_node(client, ip).await.map_err(|e| StepError::new(format!("listing the nodes of {url}: {e}")))? else {
         return Ok(None);
@@ -1155,29 +1157,39 @@ async fn drain_node(client: &Client, url: &str, ip: &str, timeout: Duration) -> 
     let name = node.metadata.name.clone().unwrap_or_default();
     set_unschedulable(client, &name, true).await?;
     let pods: Api<Pod> = Api::all(client.clone());
-    let on_node = || async {
-        let all = pods.list(&ListParams::default()).await.map_err(|e| StepError::new(format!("listing the pods of {url}: {e}")))?;
-        Ok::<_, StepError>(all.items.into_iter().filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()) && !owned_by_daemonset(p) && !mirror_pod(p)).collect::<Vec<_>>())
-    };
-    for p in on_node().await? {
-        let (ns, pn) = (p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default());
-        match Api::<Pod>::namespaced(client.clone(), &ns).delete(&pn, &DeleteParams::default()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(StepError::new(format!("evicting pod {ns}/{pn} from node {name}: {e}"))),
-        }
-    }
     let deadline = Instant::now() + timeout;
+    let mut blocked: BTreeMap<String, String> = BTreeMap::new();
     loop {
-        let left = on_node().await?;
+        let all = pods.list(&ListParams::default().fields(&format!("spec.nodeName={name}"))).await.map_err(|e| StepError::new(format!("listing the pods of {url}: {e}")))?;
+        let left: Vec<Pod> = all.items.into_iter().filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()) && !platform::drain::stays_on_node(p)).collect();
         if left.is_empty() {
             return Ok(Some(name));
         }
         if Instant::now() >= deadline {
-            let names: Vec<String> = left.iter().map(|p| format!("{}/{}", p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default())).collect();
-            return Err(StepError::new(format!("node {name}: pods still terminating after {}s: {}", timeout.as_secs(), names.join(", "))));
+            let names: Vec<String> = left
+                .iter()
+                .map(|p| {
+                    let id = format!("{}/{}", p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default());
+                    match blocked.get(&id) {
+                        Some(why) => format!("{id} ({why})"),
+                        None => id,
+                    }
+                })
+                .collect();
+            return Err(StepError::new(format!("node {name}: pods still there after {}s: {}", timeout.as_secs(), names.join(", "))));
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        blocked.clear();
+        for p in left.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
+            let (ns, pn) = (p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default());
+            match platform::drain::evict_pod(client, &ns, &pn).await {
+                Ok(platform::drain::Eviction::Gone) => {}
+                Ok(platform::drain::Eviction::Blocked(why)) => {
+                    blocked.insert(format!("{ns}/{pn}"), why);
+                }
+                Err(e) => return Err(StepError::new(format!("evicting pod {ns}/{pn} from node {name}: {e}"))),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(if blocked.is_empty() { 500 } else { 2000 })).await;
     }
 }
 
@@ -1524,13 +1536,7 @@ impl Handler<Machine, MachineContext> for NodeReady {
     }
 }
 
-fn owned_by_daemonset(p: &Pod) -> bool {
-    p.metadata.owner_references.iter().flatten().any(|o| o.kind == "DaemonSet")
-}
 
-fn mirror_pod(p: &Pod) -> bool {
-    p.metadata.annotations.as_ref().is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"))
-}
 
 struct Drain {
     sh: Arc<Shared>,

@@ -10,8 +10,9 @@
 //! The user upgrades from 1.30.2 to 1.31.0 with `drainNodeBeforeUpgrade`: the cluster turns
 //! `Upgrading`, runs its PreClusterUpgrade hook, installs the new release on the master and runs
 //! `kubeadm upgrade apply v1.31.0` there, marks the worker Machine, which turns `Upgrading`, runs
-//! its PreUpgrade hook, is drained, gets the new release and `kubeadm upgrade node`, and is
-//! uncordoned; both end `Running` saying so. Then a master is added (`Upscaling`: prepared, the
+//! its PreUpgrade hook and is drained — held while a PodDisruptionBudget forbids evicting its
+//! pod, saying so, and going on once the budget is gone — gets the new release and `kubeadm
+//! upgrade node`, and is uncordoned; both end `Running` saying so. Then a master is added (`Upscaling`: prepared, the
 //! certificates uploaded again, joined with a token of its own) and removed again
 //! (`Downscaling`: drained, reset, its node deleted).
 //!
@@ -31,7 +32,10 @@ use common::{
     e2e::{b64, build_bundle, client_of, condition, condition_types, get, options, platform_api, wait_until},
 };
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Pod, Secret};
+use k8s_openapi::api::{
+    core::v1::{Node, Pod, Secret},
+    policy::v1::PodDisruptionBudget,
+};
 use kube::{
     Api,
     api::{DynamicObject, ListParams, Patch, PatchParams, PostParams},
@@ -192,12 +196,38 @@ async fn upgrade_and_master_scaling_through_real_sshd() {
     machines.create(&PostParams::default(), &m).await.expect("create machine");
     running("mc-life", &machines).await;
     assert!(read(&wroot.join("usr/bin/kubeadm")).contains(&format!("# release {FROM}")));
-    let pod: Pod =
-        serde_json::from_value(json!({"metadata": {"name": "on-worker", "namespace": "default"}, "spec": {"nodeName": WORKER, "containers": [{"name": "c", "image": "nginx"}]}})).expect("pod");
-    Api::<Pod>::namespaced(sim.client(), "default").create(&PostParams::default(), &pod).await.expect("pod");
+    let pod: Pod = serde_json::from_value(
+        json!({"metadata": {"name": "on-worker", "namespace": "default", "labels": {"app": "critical"}}, "spec": {"nodeName": WORKER, "containers": [{"name": "c", "image": "nginx"}]}}),
+    )
+    .expect("pod");
+    let pods = Api::<Pod>::namespaced(sim.client(), "default");
+    pods.create(&PostParams::default(), &pod).await.expect("pod");
+    // The simulator runs pods on its own nodes only: this node's kubelet is the test.
+    let ready = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
+    pods.patch_status("on-worker", &PatchParams::default(), &Patch::Merge(&ready)).await.expect("pod status");
+    wait_until("the pod on the worker Running and Ready", || async {
+        let p = pods.get("on-worker").await.ok()?;
+        let st = p.status?;
+        (st.phase.as_deref() == Some("Running") && st.conditions?.iter().any(|c| c.type_ == "Ready" && c.status == "True")).then_some(())
+    })
+    .await;
+    // Its disruption budget forbids taking it away.
+    let pdb: PodDisruptionBudget = serde_json::from_value(json!({"metadata": {"name": "critical", "namespace": "default"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "critical"}}}})).expect("pdb");
+    let budgets = Api::<PodDisruptionBudget>::namespaced(sim.client(), "default");
+    budgets.create(&PostParams::default(), &pdb).await.expect("pdb");
 
-    // Upgrade: masters first, then the worker (drained, upgraded, uncordoned).
+    // Upgrade: masters first, then the worker (drained, upgraded, uncordoned). The drain honours
+    // the budget: the worker's upgrade stops saying so, and goes on once the budget allows it.
     clusters.patch("cls-life", &PatchParams::default(), &Patch::Merge(json!({"spec": {"version": TO}}))).await.expect("upgrade");
+    let blocked = wait_until("the worker's drain held by the disruption budget", || async {
+        let m = get(&machines, "mc-life").await?;
+        let c = condition(&m, "EnsureUpgrade")?;
+        (c["status"] == "False").then(|| c["message"].as_str().unwrap_or_default().to_string())
+    })
+    .await;
+    assert!(blocked.contains("default/on-worker") && blocked.contains("disruption budget critical needs 1 healthy pods"), "{blocked}");
+    assert!(pods.get_opt("on-worker").await.expect("get pod").is_some(), "the budget kept the pod");
+    budgets.delete("critical", &Default::default()).await.expect("delete pdb");
     let upgraded = wait_until("the worker upgraded and the cluster Running", || async {
         let c = get(&clusters, "cls-life").await?;
         let m = get(&machines, "mc-life").await?;

@@ -21,7 +21,7 @@ use axum::{
 };
 use kube::{
     Client,
-    api::{Api, DeleteParams, DynamicObject, EvictParams, ListParams, Patch, PatchParams},
+    api::{Api, DynamicObject, ListParams, Patch, PatchParams},
     core::GroupVersionKind,
     discovery::{self, Scope},
 };
@@ -183,20 +183,13 @@ impl ClusterActions {
             let ns = pod.metadata.namespace.clone().unwrap_or_default();
             let pod_name = pod.metadata.name.clone().unwrap_or_default();
             // The node's own pods (mirror pods, DaemonSets) come back at once: leave them, as kubectl drain does.
-            let daemon = pod.metadata.owner_references.iter().flatten().any(|o| o.kind == "DaemonSet");
-            let mirror = pod.metadata.annotations.as_ref().is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
-            if daemon || mirror {
+            if platform::drain::stays_on_node(&pod) {
                 skipped.push(format!("{ns}/{pod_name}"));
                 continue;
             }
-            let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), &ns);
-            let outcome = match api.evict(&pod_name, &EvictParams::default()).await {
-                Err(kube::Error::Api(e)) if e.code == 404 || e.code == 405 => api.delete(&pod_name, &DeleteParams::default()).await.map(|_| ()),
-                other => other.map(|_| ()),
-            };
-            match outcome {
-                Ok(()) => evicted.push(format!("{ns}/{pod_name}")),
-                Err(kube::Error::Api(e)) if e.code == 404 => {}
+            match platform::drain::evict_pod(&client, &ns, &pod_name).await {
+                Ok(platform::drain::Eviction::Gone) => evicted.push(format!("{ns}/{pod_name}")),
+                Ok(platform::drain::Eviction::Blocked(why)) => errors.push(format!("{ns}/{pod_name}: {why}")),
                 Err(e) => errors.push(format!("{ns}/{pod_name}: {e}")),
             }
         }
