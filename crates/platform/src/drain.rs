@@ -2,11 +2,17 @@
 //! PodDisruptionBudgets are honoured, falling back to deleting where a cluster does not serve
 //! evictions.
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::{
     Api, Client,
-    api::{DeleteParams, EvictParams},
+    api::{DeleteParams, EvictParams, Patch, PatchParams},
 };
+use serde_json::json;
+
+/// Cordons (`true`) or uncordons (`false`) a node.
+pub async fn set_unschedulable(client: &Client, node: &str, value: bool) -> Result<(), kube::Error> {
+    Api::<Node>::all(client.clone()).patch(node, &PatchParams::default(), &Patch::Merge(json!({"spec": {"unschedulable": value}}))).await.map(|_| ())
+}
 
 /// What became of a pod asked to leave.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -29,9 +29,8 @@ use std::{
 
 use api::platform::{
     Cluster, ClusterCredential, Machine,
-    common::IntOrString,
     cluster_credential::CLUSTER_NAME_LABEL,
-    common::Condition,
+    common::{Condition, IntOrString},
     machine::{MachineAddress, MachineSystemInfo, phase},
 };
 use async_trait::async_trait;
@@ -441,19 +440,19 @@ pub fn max_unready(cluster: &Cluster, total: usize) -> usize {
     n.max(1)
 }
 
+/// The Machines of cluster `cluster`.
+pub async fn cluster_machines(platform: &Client, cluster: &str) -> Result<Vec<Machine>, kube::Error> {
+    let api: Api<DynamicObject> = Api::all_with(platform.clone(), &machine_resource());
+    let list = api.list(&ListParams::default().fields(&format!("spec.clusterName={cluster}"))).await?;
+    Ok(list.items.iter().filter_map(|o| decode::<Machine>(o).ok()).filter(|m| m.spec.cluster_name == cluster).collect())
+}
+
 /// Moves the next workers of `cluster` labelled [`WILL_UPGRADE`] to `Upgrading`: the
 /// lowest-named `Running` ones, while fewer than [`max_unready`] of its machines are not
 /// `Running`. Returns the machines it started.
 pub async fn start_worker_upgrades(platform: &Client, cluster: &Cluster) -> Result<Vec<String>, kube::Error> {
     let api: Api<DynamicObject> = Api::all_with(platform.clone(), &machine_resource());
-    let mut mine: Vec<Machine> = api
-        .list(&ListParams::default().fields(&format!("spec.clusterName={}", cluster.name())))
-        .await?
-        .items
-        .iter()
-        .filter_map(|o| decode::<Machine>(o).ok())
-        .filter(|m| m.spec.cluster_name == cluster.name() && m.metadata["deletionTimestamp"].is_null())
-        .collect();
+    let mut mine: Vec<Machine> = cluster_machines(platform, cluster.name()).await?.into_iter().filter(|m| m.metadata["deletionTimestamp"].is_null()).collect();
     mine.sort_by(|a, b| a.name().cmp(b.name()));
     let unready = mine.iter().filter(|m| m.phase() != phase::RUNNING).count();
     let room = max_unready(cluster, mine.len()).saturating_sub(unready);

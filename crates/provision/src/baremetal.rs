@@ -77,7 +77,7 @@ use kube::{
 };
 use platform::{
     engine::{Conditioned, Handler, Step, StepError, TRUE},
-    machine::{MachineContext, MachineProvider, MachineStep, NEED_UPGRADE_LABEL, WILL_UPGRADE, cluster_credential, find_node, machine_resource, node_ready, start_worker_upgrades},
+    machine::{MachineContext, MachineProvider, MachineStep, NEED_UPGRADE_LABEL, WILL_UPGRADE, cluster_credential, cluster_machines, find_node, machine_resource, node_ready, start_worker_upgrades},
     provider::{ClusterContext, ClusterStep, Provider, imported},
 };
 use rand::Rng;
@@ -1139,11 +1139,7 @@ impl Handler<Cluster, ClusterContext> for RenewCerts {
 /// Marks a node (un)schedulable.
 async fn set_unschedulable(client: &Client, name: &str, value: bool) -> Result<(), StepError> {
     let what = if value { "cordoning" } else { "uncordoning" };
-    Api::<Node>::all(client.clone())
-        .patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"unschedulable": value}})))
-        .await
-        .map(|_| ())
-        .map_err(|e| StepError::new(format!("{what} node {name}: {e}")))
+    platform::drain::set_unschedulable(client, name, value).await.map_err(|e| StepError::new(format!("{what} node {name}: {e}")))
 }
 
 /// Cordons the node of `ip` and evicts its pods (but those of DaemonSets and static pods) as
@@ -1161,7 +1157,7 @@ async fn drain_node(client: &Client, url: &str, ip: &str, timeout: Duration) -> 
     let mut blocked: BTreeMap<String, String> = BTreeMap::new();
     loop {
         let all = pods.list(&ListParams::default().fields(&format!("spec.nodeName={name}"))).await.map_err(|e| StepError::new(format!("listing the pods of {url}: {e}")))?;
-        let left: Vec<Pod> = all.items.into_iter().filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()) && !platform::drain::stays_on_node(p)).collect();
+        let left: Vec<Pod> = all.items.into_iter().filter(|p| !platform::drain::stays_on_node(p)).collect();
         if left.is_empty() {
             return Ok(Some(name));
         }
@@ -1349,11 +1345,9 @@ impl Handler<Cluster, ClusterContext> for MarkUpgradeWorkers {
         let want = format!("v{}", cluster.spec.version.as_deref().unwrap_or_default().trim_start_matches('v'));
         let api: Api<DynamicObject> = Api::all_with(ctx.platform.clone(), &machine_resource());
         let err = |e: kube::Error| StepError::new(format!("marking the workers of {} for upgrade: {e}", cluster.name()));
-        let list = api.list(&ListParams::default().fields(&format!("spec.clusterName={}", cluster.name()))).await.map_err(err)?;
-        for o in list.items {
-            let Ok(m) = serde_json::from_value::<Machine>(serde_json::to_value(&o).unwrap_or_default()) else { continue };
+        for m in cluster_machines(&ctx.platform, cluster.name()).await.map_err(err)? {
             let current = m.status.as_ref().and_then(|s| s.machine_info.as_ref()).and_then(|i| i.kubelet_version.as_deref());
-            if m.spec.cluster_name != cluster.name() || current == Some(want.as_str()) || o.metadata.labels.as_ref().is_some_and(|l| l.contains_key(NEED_UPGRADE_LABEL)) {
+            if current == Some(want.as_str()) || !m.metadata["labels"][NEED_UPGRADE_LABEL].is_null() {
                 continue;
             }
             let value = if manual { "" } else { WILL_UPGRADE };

@@ -169,11 +169,7 @@ impl ClusterActions {
         }
         let name = req.name.clone();
         let client = self.client(&req.object, &req.user).await?;
-        let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
-        nodes
-            .patch(&node, &PatchParams::default(), &Patch::Merge(json!({"spec": {"unschedulable": true}})))
-            .await
-            .map_err(|e| kube_error(&name, &format!("cordoning node {node}"), e))?;
+        platform::drain::set_unschedulable(&client, &node, true).await.map_err(|e| kube_error(&name, &format!("cordoning node {node}"), e))?;
         let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::all(client.clone());
         let on_node = pods.list(&ListParams::default().fields(&format!("spec.nodeName={node}"))).await.map_err(|e| kube_error(&name, "listing the node's pods", e))?;
         let mut evicted = Vec::new();
