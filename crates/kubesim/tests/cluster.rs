@@ -4,7 +4,7 @@
 
 use std::{
     future::Future,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use k8s_openapi::{
@@ -20,22 +20,8 @@ use kubesim::{SimCluster, SimOptions};
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// Polls `check` until it returns `Some`, failing the test with `what` after the deadline.
-async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "timed out after {DEADLINE:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+async fn wait_for<T, Fut: Future<Output = Option<T>>>(what: &str, check: impl FnMut() -> Fut) -> T {
+    testkit::wait_until(what, DEADLINE, check).await
 }
 
 /// Clusters use their embedded store, or the etcd at `KUBESIM_TEST_ETCD` (each cluster under

@@ -3,7 +3,7 @@
 //! the others' although they share a store, and is simulated (its nodes Ready, its workloads'
 //! pods Running).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::{apps::v1 as apps, core::v1 as core};
 use kube::{
@@ -26,16 +26,12 @@ fn pem_der(pem: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(body).expect("PEM")
 }
 
-async fn wait_for<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+async fn wait_for<Fut: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> Fut) {
+    testkit::wait_until(what, Duration::from_secs(60), || {
+        let done = check();
+        async move { done.await.then_some(()) }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
