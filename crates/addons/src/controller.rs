@@ -94,7 +94,12 @@ pub enum Error {
 }
 
 /// Runs the controllers of every add-on kind until `shutdown` resolves.
-pub async fn run(platform: Client, clusters: Arc<dyn ClusterClients>, opts: Options, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run(
+    platform: Client,
+    clusters: Arc<dyn ClusterClients>,
+    opts: Options,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
     let mut all = Vec::new();
     for info in api::platform::addon::ADDONS {
@@ -168,7 +173,9 @@ async fn write_status(ctx: &Ctx, obj: &DynamicObject, old: &Status, new: &Status
         }
     }
     let api: Api<DynamicObject> = Api::all_with(ctx.platform.clone(), &ctx.resource);
-    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": status}))).await.map_err(Error::Platform)?;
+    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": status})))
+        .await
+        .map_err(Error::Platform)?;
     if old.phase() != new.phase() {
         tracing::info!(kind = ctx.kind, name, cluster = %cluster_of(obj), from = old.phase(), to = new.phase(), reason = new.reason.as_deref().unwrap_or(""), "add-on phase");
     }
@@ -227,13 +234,16 @@ async fn apply(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
             return Ok(Action::requeue(t.pending_period * 6));
         }
     };
-    let render = |version: &str| manifests::render(ctx.kind, version, &ctx.opts.registry, &config_of(obj)).map_err(|e| e.to_string());
+    let render = |version: &str| {
+        manifests::render(ctx.kind, version, &ctx.opts.registry, &config_of(obj)).map_err(|e| e.to_string())
+    };
     match step {
         Step::Install { version, clean_first } => {
             // Installing starts from Initializing (or Reinitializing) as TKEStack shows it.
             let mut current = status.clone();
             if matches!(current.phase(), "" | lifecycle::PENDING) {
-                let initializing = Status { phase: Some(lifecycle::INITIALIZING.into()), reason: None, ..current.clone() };
+                let initializing =
+                    Status { phase: Some(lifecycle::INITIALIZING.into()), reason: None, ..current.clone() };
                 write_status(ctx, obj, &current, &initializing).await?;
                 current = initializing;
             }
@@ -276,12 +286,21 @@ async fn apply(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
             Ok(Action::requeue(if new.phase() == lifecycle::CHECKING { t.check_interval } else { t.health_period }))
         }
         Step::Check => {
-            let version = if status.phase() == lifecycle::CHECKING { target.clone() } else { status.version.clone().unwrap_or_else(|| target.clone()) };
+            let version = if status.phase() == lifecycle::CHECKING {
+                target.clone()
+            } else {
+                status.version.clone().unwrap_or_else(|| target.clone())
+            };
             let healthy = match render(&version) {
                 Ok(objects) => available(&client, &manifests::workloads(&objects)).await,
                 Err(e) => Err(e),
             };
-            let since = *ctx.checking_since.lock().unwrap_or_else(|e| e.into_inner()).entry(uid.clone()).or_insert_with(Utc::now);
+            let since = *ctx
+                .checking_since
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(uid.clone())
+                .or_insert_with(Utc::now);
             let (new, again) = lifecycle::checked(&status, ctx.kind, &version, healthy, since, Utc::now(), t);
             if new.phase() != lifecycle::CHECKING {
                 ctx.checking_since.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
@@ -308,28 +327,49 @@ async fn cleanup(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
             tracing::info!(kind = ctx.kind, cluster, why, "add-on was never installed");
             Ok(Action::await_change())
         }
-        ClusterAccess::NotReady(why) => Err(Error::Cluster(format!("cannot uninstall from cluster {cluster} yet: {why}"))),
+        ClusterAccess::NotReady(why) => {
+            Err(Error::Cluster(format!("cannot uninstall from cluster {cluster} yet: {why}")))
+        }
         ClusterAccess::Deleting(None) => {
-            tracing::info!(kind = ctx.kind, cluster, "the cluster is being deleted and cannot be reached; nothing to uninstall");
+            tracing::info!(
+                kind = ctx.kind,
+                cluster,
+                "the cluster is being deleted and cannot be reached; nothing to uninstall"
+            );
             Ok(Action::await_change())
         }
         ClusterAccess::Deleting(Some(client)) => {
             // Best effort: a cluster on its way out must not hold its add-ons (and so itself)
             // forever because it no longer answers.
             let result = match manifests::render(ctx.kind, &version, &ctx.opts.registry, &config_of(obj)) {
-                Ok(objects) => tokio::time::timeout(DELETING_UNINSTALL_LIMIT, uninstall(&client, &objects)).await.unwrap_or_else(|_| Err(format!("no answer within {DELETING_UNINSTALL_LIMIT:?}"))),
+                Ok(objects) => tokio::time::timeout(DELETING_UNINSTALL_LIMIT, uninstall(&client, &objects))
+                    .await
+                    .unwrap_or_else(|_| Err(format!("no answer within {DELETING_UNINSTALL_LIMIT:?}"))),
                 Err(e) => Err(e.to_string()),
             };
             match result {
-                Ok(()) => tracing::info!(kind = ctx.kind, name = obj.metadata.name.as_deref().unwrap_or(""), cluster, "add-on uninstalled from the cluster being deleted"),
-                Err(e) => tracing::warn!(kind = ctx.kind, name = obj.metadata.name.as_deref().unwrap_or(""), cluster, error = %e, "add-on left in the cluster being deleted"),
+                Ok(()) => tracing::info!(
+                    kind = ctx.kind,
+                    name = obj.metadata.name.as_deref().unwrap_or(""),
+                    cluster,
+                    "add-on uninstalled from the cluster being deleted"
+                ),
+                Err(e) => {
+                    tracing::warn!(kind = ctx.kind, name = obj.metadata.name.as_deref().unwrap_or(""), cluster, error = %e, "add-on left in the cluster being deleted")
+                }
             }
             Ok(Action::await_change())
         }
         ClusterAccess::Ready(client) => {
-            let objects = manifests::render(ctx.kind, &version, &ctx.opts.registry, &config_of(obj)).map_err(|e| Error::Cluster(e.to_string()))?;
+            let objects = manifests::render(ctx.kind, &version, &ctx.opts.registry, &config_of(obj))
+                .map_err(|e| Error::Cluster(e.to_string()))?;
             uninstall(&client, &objects).await.map_err(Error::Cluster)?;
-            tracing::info!(kind = ctx.kind, name = obj.metadata.name.as_deref().unwrap_or(""), cluster, "add-on uninstalled");
+            tracing::info!(
+                kind = ctx.kind,
+                name = obj.metadata.name.as_deref().unwrap_or(""),
+                cluster,
+                "add-on uninstalled"
+            );
             Ok(Action::await_change())
         }
     }
@@ -340,9 +380,13 @@ async fn api_for(client: &Client, obj: &Value) -> Result<Api<DynamicObject>, Str
     let api_version = obj["apiVersion"].as_str().unwrap_or_default();
     let kind = obj["kind"].as_str().unwrap_or_default();
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    let (ar, caps) = discovery::pinned_kind(client, &GroupVersionKind::gvk(group, version, kind)).await.map_err(|e| format!("the cluster does not serve {kind} {api_version}: {e}"))?;
+    let (ar, caps) = discovery::pinned_kind(client, &GroupVersionKind::gvk(group, version, kind))
+        .await
+        .map_err(|e| format!("the cluster does not serve {kind} {api_version}: {e}"))?;
     Ok(match caps.scope {
-        Scope::Namespaced => Api::namespaced_with(client.clone(), obj["metadata"]["namespace"].as_str().unwrap_or("default"), &ar),
+        Scope::Namespaced => {
+            Api::namespaced_with(client.clone(), obj["metadata"]["namespace"].as_str().unwrap_or("default"), &ar)
+        }
         Scope::Cluster => Api::all_with(client.clone(), &ar),
     })
 }
@@ -353,7 +397,9 @@ async fn install(client: &Client, objects: &[Value], kind: &str) -> Result<(), S
     for obj in objects {
         let name = obj["metadata"]["name"].as_str().unwrap_or_default();
         let api = api_for(client, obj).await?;
-        api.patch(name, &params, &Patch::Apply(obj)).await.map_err(|e| format!("applying {} {name}: {}", obj["kind"].as_str().unwrap_or(""), describe(&e)))?;
+        api.patch(name, &params, &Patch::Apply(obj))
+            .await
+            .map_err(|e| format!("applying {} {name}: {}", obj["kind"].as_str().unwrap_or(""), describe(&e)))?;
     }
     Ok(())
 }

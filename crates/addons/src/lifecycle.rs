@@ -86,7 +86,10 @@ impl Status {
         self.retry_count.unwrap_or(0)
     }
     fn last_attempt(&self) -> Option<DateTime<Utc>> {
-        self.last_re_initializing_timestamp.as_deref().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
+        self.last_re_initializing_timestamp
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
     }
 }
 
@@ -110,7 +113,10 @@ pub fn next_step(status: &Status, target: &str, now: DateTime<Utc>, t: &Timings)
     match status.phase() {
         "" | PENDING | INITIALIZING => Step::Install { version: target.to_string(), clean_first: false },
         REINITIALIZING => {
-            let due = status.last_attempt().map(|at| at + chrono::Duration::from_std(t.retry_delay).unwrap_or_default()).unwrap_or(now);
+            let due = status
+                .last_attempt()
+                .map(|at| at + chrono::Duration::from_std(t.retry_delay).unwrap_or_default())
+                .unwrap_or(now);
             if due > now {
                 Step::Wait { after: (due - now).to_std().unwrap_or_default() }
             } else {
@@ -119,11 +125,20 @@ pub fn next_step(status: &Status, target: &str, now: DateTime<Utc>, t: &Timings)
         }
         CHECKING => Step::Check,
         UPGRADING => Step::Upgrade { version: target.to_string() },
-        RUNNING if status.version.as_deref() != Some(target) && status.version.is_some() => Step::Upgrade { version: target.to_string() },
+        RUNNING if status.version.as_deref() != Some(target) && status.version.is_some() => {
+            Step::Upgrade { version: target.to_string() }
+        }
         RUNNING => Step::Check,
         FAILED if status.reason.as_deref() == Some(retries_exhausted(t.max_retries).as_str()) => Step::Idle,
-        FAILED if status.reason.as_deref().is_some_and(|r| r.starts_with("Failed to upgrade")) && status.version.as_deref() == Some(target) => Step::Idle,
-        FAILED if status.reason.as_deref().is_some_and(|r| r.starts_with("Failed to upgrade")) => Step::Upgrade { version: target.to_string() },
+        FAILED
+            if status.reason.as_deref().is_some_and(|r| r.starts_with("Failed to upgrade"))
+                && status.version.as_deref() == Some(target) =>
+        {
+            Step::Idle
+        }
+        FAILED if status.reason.as_deref().is_some_and(|r| r.starts_with("Failed to upgrade")) => {
+            Step::Upgrade { version: target.to_string() }
+        }
         // Unhealthy add-ons are looked at again: they recover when their workloads do.
         FAILED => Step::Check,
         _ => Step::Install { version: target.to_string(), clean_first: false },
@@ -149,9 +164,21 @@ pub fn installed(status: &Status, result: Result<(), String>, now: DateTime<Utc>
             let retries = if reinstalling { status.retries() + 1 } else { 1 };
             let stamp = Some(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             if retries >= t.max_retries {
-                Status { phase: Some(FAILED.into()), reason: Some(retries_exhausted(t.max_retries)), retry_count: Some(retries), last_re_initializing_timestamp: stamp, ..status.clone() }
+                Status {
+                    phase: Some(FAILED.into()),
+                    reason: Some(retries_exhausted(t.max_retries)),
+                    retry_count: Some(retries),
+                    last_re_initializing_timestamp: stamp,
+                    ..status.clone()
+                }
             } else {
-                Status { phase: Some(REINITIALIZING.into()), reason: Some(e), retry_count: Some(retries), last_re_initializing_timestamp: stamp, ..status.clone() }
+                Status {
+                    phase: Some(REINITIALIZING.into()),
+                    reason: Some(e),
+                    retry_count: Some(retries),
+                    last_re_initializing_timestamp: stamp,
+                    ..status.clone()
+                }
             }
         }
     }
@@ -161,23 +188,52 @@ pub fn installed(status: &Status, result: Result<(), String>, now: DateTime<Utc>
 pub fn upgraded(status: &Status, kind: &str, version: &str, result: Result<(), String>) -> Status {
     match result {
         Ok(()) => Status { phase: Some(CHECKING.into()), reason: None, ..status.clone() },
-        Err(e) => Status { phase: Some(FAILED.into()), reason: Some(format!("Failed to upgrade {kind} to {version}: {e}")), ..status.clone() },
+        Err(e) => Status {
+            phase: Some(FAILED.into()),
+            reason: Some(format!("Failed to upgrade {kind} to {version}: {e}")),
+            ..status.clone()
+        },
     }
 }
 
 /// The status after a check of the workloads; `checking_since` is when the add-on entered
 /// `Checking`. Returns the status and when to look again.
-pub fn checked(status: &Status, kind: &str, target: &str, healthy: Result<(), String>, checking_since: DateTime<Utc>, now: DateTime<Utc>, t: &Timings) -> (Status, Duration) {
+pub fn checked(
+    status: &Status,
+    kind: &str,
+    target: &str,
+    healthy: Result<(), String>,
+    checking_since: DateTime<Utc>,
+    now: DateTime<Utc>,
+    t: &Timings,
+) -> (Status, Duration) {
     match (status.phase(), healthy) {
-        (_, Ok(())) => (Status { phase: Some(RUNNING.into()), reason: None, version: Some(target.to_string()), ..status.clone() }, t.health_period),
+        (_, Ok(())) => (
+            Status { phase: Some(RUNNING.into()), reason: None, version: Some(target.to_string()), ..status.clone() },
+            t.health_period,
+        ),
         (CHECKING, Err(e)) => {
             if now - checking_since > chrono::Duration::from_std(t.check_timeout).unwrap_or_default() {
-                (Status { phase: Some(FAILED.into()), reason: Some(format!("{} ({e})", not_healthy(kind))), ..status.clone() }, t.health_period)
+                (
+                    Status {
+                        phase: Some(FAILED.into()),
+                        reason: Some(format!("{} ({e})", not_healthy(kind))),
+                        ..status.clone()
+                    },
+                    t.health_period,
+                )
             } else {
                 (Status { reason: Some(format!("waiting for {e}")), ..status.clone() }, t.check_interval)
             }
         }
-        (_, Err(e)) => (Status { phase: Some(FAILED.into()), reason: Some(format!("{} ({e})", not_healthy(kind))), ..status.clone() }, t.health_period),
+        (_, Err(e)) => (
+            Status {
+                phase: Some(FAILED.into()),
+                reason: Some(format!("{} ({e})", not_healthy(kind))),
+                ..status.clone()
+            },
+            t.health_period,
+        ),
     }
 }
 
@@ -199,7 +255,10 @@ mod tests {
         let mut s = Status::default();
         assert_eq!(next_step(&s, "v1", at(0), &t), Step::Install { version: "v1".into(), clean_first: false });
         s = installed(&s, Err("connection refused".into()), at(0), &t);
-        assert_eq!((s.phase(), s.retry_count, s.reason.as_deref()), (REINITIALIZING, Some(1), Some("connection refused")));
+        assert_eq!(
+            (s.phase(), s.retry_count, s.reason.as_deref()),
+            (REINITIALIZING, Some(1), Some("connection refused"))
+        );
         // Not before five minutes after the last attempt.
         assert_eq!(next_step(&s, "v1", at(60), &t), Step::Wait { after: Duration::from_secs(240) });
         assert_eq!(next_step(&s, "v1", at(300), &t), Step::Install { version: "v1".into(), clean_first: true });
@@ -208,14 +267,26 @@ mod tests {
             assert_eq!((s.phase(), s.retry_count), (REINITIALIZING, Some(n)));
         }
         s = installed(&s, Err("still refused".into()), at(1500), &t);
-        assert_eq!((s.phase(), s.retry_count, s.reason.as_deref()), (FAILED, Some(5), Some("Install error and retried max(5) times already.")));
+        assert_eq!(
+            (s.phase(), s.retry_count, s.reason.as_deref()),
+            (FAILED, Some(5), Some("Install error and retried max(5) times already."))
+        );
         assert_eq!(next_step(&s, "v1", at(9999), &t), Step::Idle, "exhausted retries stay failed");
     }
 
     #[test]
     fn a_reinstall_that_works_goes_on_to_checking() {
         let t = Timings::default();
-        let s = installed(&Status { retry_count: Some(2), last_re_initializing_timestamp: Some(at(0).to_rfc3339()), ..status(REINITIALIZING) }, Ok(()), at(300), &t);
+        let s = installed(
+            &Status {
+                retry_count: Some(2),
+                last_re_initializing_timestamp: Some(at(0).to_rfc3339()),
+                ..status(REINITIALIZING)
+            },
+            Ok(()),
+            at(300),
+            &t,
+        );
         assert_eq!((s.phase(), s.retry_count, s.reason.as_deref()), (CHECKING, Some(2), None));
         let fresh = installed(&status(INITIALIZING), Ok(()), at(0), &t);
         assert_eq!((fresh.phase(), fresh.retry_count), (CHECKING, Some(0)));
@@ -225,14 +296,18 @@ mod tests {
     fn checking_waits_for_the_workloads_until_the_timeout() {
         let t = Timings::default();
         let s = status(CHECKING);
-        let (waiting, again) = checked(&s, "CronHPA", "v1", Err("Deployment kube-system/x: 0 of 1 available".into()), at(0), at(10), &t);
+        let (waiting, again) =
+            checked(&s, "CronHPA", "v1", Err("Deployment kube-system/x: 0 of 1 available".into()), at(0), at(10), &t);
         assert_eq!((waiting.phase(), again), (CHECKING, t.check_interval));
         assert!(waiting.reason.as_deref().is_some_and(|r| r.contains("0 of 1 available")));
         let (failed, _) = checked(&s, "CronHPA", "v1", Err("not available".into()), at(0), at(301), &t);
         assert_eq!(failed.phase(), FAILED);
         assert!(failed.reason.as_deref().is_some_and(|r| r.starts_with("CronHPA is not healthy.")));
         let (running, again) = checked(&s, "CronHPA", "v1", Ok(()), at(0), at(20), &t);
-        assert_eq!((running.phase(), running.version.as_deref(), running.reason.as_deref(), again), (RUNNING, Some("v1"), None, t.health_period));
+        assert_eq!(
+            (running.phase(), running.version.as_deref(), running.reason.as_deref(), again),
+            (RUNNING, Some("v1"), None, t.health_period)
+        );
     }
 
     #[test]
@@ -242,10 +317,18 @@ mod tests {
         assert_eq!(next_step(&running, "v1", at(0), &t), Step::Check);
         assert_eq!(next_step(&running, "v2", at(0), &t), Step::Upgrade { version: "v2".into() });
         let up = upgraded(&running, "CronHPA", "v2", Ok(()));
-        assert_eq!((up.phase(), up.version.as_deref()), (CHECKING, Some("v1")), "the version changes once the new one is healthy");
+        assert_eq!(
+            (up.phase(), up.version.as_deref()),
+            (CHECKING, Some("v1")),
+            "the version changes once the new one is healthy"
+        );
         let broken = upgraded(&running, "CronHPA", "v2", Err("image patch refused".into()));
         assert_eq!(broken.reason.as_deref(), Some("Failed to upgrade CronHPA to v2: image patch refused"));
-        assert_eq!(next_step(&broken, "v2", at(0), &t), Step::Upgrade { version: "v2".into() }, "retried while the target stays");
+        assert_eq!(
+            next_step(&broken, "v2", at(0), &t),
+            Step::Upgrade { version: "v2".into() },
+            "retried while the target stays"
+        );
         // Unhealthy while running, then healthy again.
         let (sick, _) = checked(&running, "CronHPA", "v1", Err("Deployment missing".into()), at(0), at(0), &t);
         assert_eq!(sick.phase(), FAILED);

@@ -52,18 +52,28 @@ pub fn latest(kind: &str) -> Option<&'static str> {
 /// The objects of `kind` at `version`, images from `registry`, with `config` as the add-on's
 /// configuration.
 pub fn render(kind: &str, version: &str, registry: &str, config: &Value) -> Result<Vec<Value>, ManifestError> {
-    let (_, available, template) = TABLE.iter().find(|(k, _, _)| *k == kind).ok_or_else(|| ManifestError::UnknownKind(kind.to_string()))?;
+    let (_, available, template) =
+        TABLE.iter().find(|(k, _, _)| *k == kind).ok_or_else(|| ManifestError::UnknownKind(kind.to_string()))?;
     if !available.contains(&version) {
-        return Err(ManifestError::UnknownVersion { kind: kind.into(), version: version.into(), available: available.join(", ") });
+        return Err(ManifestError::UnknownVersion {
+            kind: kind.into(),
+            version: version.into(),
+            available: available.join(", "),
+        });
     }
     let registry = registry.trim_end_matches('/');
-    if registry.is_empty() || !registry.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '/')) {
+    if registry.is_empty()
+        || !registry.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '/'))
+    {
         return Err(ManifestError::BadRegistry(registry.to_string()));
     }
     // The configuration goes in as a YAML double-quoted string (JSON string syntax is valid YAML).
     let config_json = serde_json::to_string(config).unwrap_or_else(|_| "{}".into());
     let config_literal = serde_json::to_string(&config_json).unwrap_or_else(|_| "\"{}\"".into());
-    let text = template.replace("'{{config}}'", &config_literal).replace("{{registry}}", registry).replace("{{version}}", version);
+    let text = template
+        .replace("'{{config}}'", &config_literal)
+        .replace("{{registry}}", registry)
+        .replace("{{version}}", version);
     let broken = |detail: String| ManifestError::Broken { kind: kind.into(), version: version.into(), detail };
     let mut objects = Vec::new();
     for doc in serde_yaml_ng::Deserializer::from_str(&text) {
@@ -104,23 +114,39 @@ mod tests {
     fn every_catalogue_kind_renders_at_every_version() {
         for info in api::platform::addon::ADDONS {
             let versions = versions(info.kind).unwrap_or_else(|| panic!("{} has manifests", info.kind));
-            assert!(versions.contains(&info.latest_version), "{} ships its catalogue version {}", info.kind, info.latest_version);
+            assert!(
+                versions.contains(&info.latest_version),
+                "{} ships its catalogue version {}",
+                info.kind,
+                info.latest_version
+            );
             for v in versions {
-                let objects = render(info.kind, v, "registry.example.com:5000/library", &json!({"a": "it's \"quoted\""})).expect("renders");
+                let objects =
+                    render(info.kind, v, "registry.example.com:5000/library", &json!({"a": "it's \"quoted\""}))
+                        .expect("renders");
                 assert!(!workloads(&objects).is_empty(), "{} {v} has a workload", info.kind);
                 for o in &objects {
                     for c in o["spec"]["template"]["spec"]["containers"].as_array().into_iter().flatten() {
                         let image = c["image"].as_str().unwrap_or_default();
-                        assert!(image.starts_with("registry.example.com:5000/library/tkestack/") && image.ends_with(&format!(":{v}")), "{image}");
+                        assert!(
+                            image.starts_with("registry.example.com:5000/library/tkestack/")
+                                && image.ends_with(&format!(":{v}")),
+                            "{image}"
+                        );
                     }
                     if o["kind"] == "ConfigMap" {
-                        let config: Value = serde_json::from_str(o["data"]["config.json"].as_str().expect("config")).expect("JSON config");
+                        let config: Value = serde_json::from_str(o["data"]["config.json"].as_str().expect("config"))
+                            .expect("JSON config");
                         assert_eq!(config["a"], "it's \"quoted\"");
                     }
                 }
                 // CRDs come before everything else, so custom objects can follow in one pass.
                 let first_other = objects.iter().position(|o| o["kind"] != "CustomResourceDefinition").unwrap_or(0);
-                assert!(objects[first_other..].iter().all(|o| o["kind"] != "CustomResourceDefinition"), "{}", info.kind);
+                assert!(
+                    objects[first_other..].iter().all(|o| o["kind"] != "CustomResourceDefinition"),
+                    "{}",
+                    info.kind
+                );
             }
         }
     }

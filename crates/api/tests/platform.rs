@@ -15,7 +15,10 @@ fn def(kind: &str) -> ResourceDef {
 }
 
 fn ctx(tenant: &str) -> Context {
-    Context { user: UserInfo { name: "alice".into(), groups: vec![format!("tenant:{tenant}")], ..Default::default() }, namespace: None }
+    Context {
+        user: UserInfo { name: "alice".into(), groups: vec![format!("tenant:{tenant}")], ..Default::default() },
+        namespace: None,
+    }
 }
 
 /// The store's create path without storage: canonicalize, prepare, name from generateName,
@@ -98,11 +101,21 @@ fn printer_columns_match_tkestack() {
 
 #[test]
 fn field_selectors_match_tkestack() {
-    assert_eq!(def("Cluster").field_selectors, &["spec.tenantID", "spec.type", "spec.version", "status.locked", "status.version", "status.phase"]);
-    assert_eq!(def("Machine").field_selectors, &["spec.tenantID", "spec.clusterName", "spec.type", "spec.ip", "status.locked", "status.phase"]);
+    assert_eq!(
+        def("Cluster").field_selectors,
+        &["spec.tenantID", "spec.type", "spec.version", "status.locked", "status.version", "status.phase"]
+    );
+    assert_eq!(
+        def("Machine").field_selectors,
+        &["spec.tenantID", "spec.clusterName", "spec.type", "spec.ip", "status.locked", "status.phase"]
+    );
     assert_eq!(def("ClusterCredential").field_selectors, &["tenantID", "clusterName"]);
     for kind in ["PersistentEvent", "TappController", "CSIOperator", "CronHPA", "Prometheus", "LogCollector"] {
-        assert_eq!(def(kind).field_selectors, &["spec.tenantID", "spec.clusterName", "spec.version", "status.version", "status.phase"], "{kind}");
+        assert_eq!(
+            def(kind).field_selectors,
+            &["spec.tenantID", "spec.clusterName", "spec.version", "status.version", "status.phase"],
+            "{kind}"
+        );
     }
 }
 
@@ -113,7 +126,19 @@ fn the_catalogue_lists_eleven_add_on_types() {
     types.sort();
     assert_eq!(
         types,
-        vec!["CSIOperator", "CronHPA", "GPUManager", "Helm", "IPAM", "LBCF", "LogCollector", "PersistentEvent", "Prometheus", "TappController", "VolumeDecorator"]
+        vec![
+            "CSIOperator",
+            "CronHPA",
+            "GPUManager",
+            "Helm",
+            "IPAM",
+            "LBCF",
+            "LogCollector",
+            "PersistentEvent",
+            "Prometheus",
+            "TappController",
+            "VolumeDecorator"
+        ]
     );
     // Every catalogue entry is a served add-on kind.
     let kinds: Vec<&str> = defs().iter().map(|d| d.kind).collect();
@@ -159,7 +184,13 @@ fn creating_a_cluster_through_the_untyped_strategy() {
     assert_eq!(errs[0].field, "metadata.name");
     let e = apimachinery::ApiError::invalid(d.group, d.kind, "my-cluster", errs);
     assert_eq!(e.to_status()["reason"], "Invalid");
-    assert!(e.message.starts_with("Cluster.platform.tkestack.io \"my-cluster\" is invalid: metadata.name: Invalid value: \"my-cluster\""), "{}", e.message);
+    assert!(
+        e.message.starts_with(
+            "Cluster.platform.tkestack.io \"my-cluster\" is invalid: metadata.name: Invalid value: \"my-cluster\""
+        ),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -167,7 +198,9 @@ fn deleting_a_cluster_keeps_it_terminating_until_finalized() {
     let d = def("Cluster");
     let c = ctx("t1");
     let stored = create(&d, &c, json!({"metadata": {"name": "cls-a1"}, "spec": {"type": "Baremetal", "machines": [{"ip": "10.0.0.1", "password": "cA=="}]}})).unwrap();
-    let DeleteDecision::Keep(kept) = d.strategy.prepare_for_delete(&c, &stored) else { panic!("a cluster is kept until finalized") };
+    let DeleteDecision::Keep(kept) = d.strategy.prepare_for_delete(&c, &stored) else {
+        panic!("a cluster is kept until finalized")
+    };
     assert_eq!(kept["status"]["phase"], "Terminating");
     assert_eq!(kept["spec"]["finalizers"], json!(["cluster"]));
 
@@ -187,23 +220,49 @@ fn deleting_a_cluster_keeps_it_terminating_until_finalized() {
 #[test]
 fn a_machine_with_a_bad_ip_is_invalid_naming_spec_ip() {
     let d = def("Machine");
-    let errs = create(&d, &ctx("t1"), json!({"spec": {"clusterName": "cls-a1", "type": "Baremetal", "ip": "300.1.1.1", "password": "cA=="}})).unwrap_err();
+    let errs = create(
+        &d,
+        &ctx("t1"),
+        json!({"spec": {"clusterName": "cls-a1", "type": "Baremetal", "ip": "300.1.1.1", "password": "cA=="}}),
+    )
+    .unwrap_err();
     assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), vec!["spec.ip"]);
-    let ok = create(&d, &ctx("t1"), json!({"spec": {"clusterName": "cls-a1", "type": "Baremetal", "ip": "10.1.1.1", "password": "cA=="}})).unwrap();
+    let ok = create(
+        &d,
+        &ctx("t1"),
+        json!({"spec": {"clusterName": "cls-a1", "type": "Baremetal", "ip": "10.1.1.1", "password": "cA=="}}),
+    )
+    .unwrap();
     assert_eq!(ok["metadata"]["name"], "mc-x7k2p");
     assert_eq!(ok["status"]["phase"], "Initializing");
-    assert!(matches!(d.strategy.prepare_for_delete(&ctx("t1"), &ok), DeleteDecision::Keep(k) if k["status"]["phase"] == "Terminating"));
+    assert!(
+        matches!(d.strategy.prepare_for_delete(&ctx("t1"), &ok), DeleteDecision::Keep(k) if k["status"]["phase"] == "Terminating")
+    );
 }
 
 #[test]
 fn add_ons_start_initializing_and_are_deleted_at_once() {
-    for kind in ["CronHPA", "GPUManager", "Helm", "IPAM", "LBCF", "LogCollector", "TappController", "VolumeDecorator", "CSIOperator"] {
+    for kind in [
+        "CronHPA",
+        "GPUManager",
+        "Helm",
+        "IPAM",
+        "LBCF",
+        "LogCollector",
+        "TappController",
+        "VolumeDecorator",
+        "CSIOperator",
+    ] {
         let d = def(kind);
         let stored = create(&d, &ctx("t1"), json!({"spec": {"clusterName": "cls-a1"}})).unwrap();
         assert_eq!(stored["status"]["phase"], "Initializing", "{kind}");
         assert_eq!(stored["spec"]["tenantID"], "t1");
         assert!(!stored["spec"]["version"].as_str().unwrap_or("").is_empty());
-        assert!(stored["metadata"]["name"].as_str().unwrap().starts_with(&d.short_names[0][..2]), "{kind}: {}", stored["metadata"]["name"]);
+        assert!(
+            stored["metadata"]["name"].as_str().unwrap().starts_with(&d.short_names[0][..2]),
+            "{kind}: {}",
+            stored["metadata"]["name"]
+        );
         assert!(matches!(d.strategy.prepare_for_delete(&ctx("t1"), &stored), DeleteDecision::Delete));
         let errs = create(&d, &ctx("t1"), json!({"spec": {}})).unwrap_err();
         assert_eq!(errs[0].field, "spec.clusterName", "{kind}");
@@ -213,6 +272,9 @@ fn add_ons_start_initializing_and_are_deleted_at_once() {
 #[test]
 fn unknown_fields_are_reported_for_strict_validation() {
     let d = def("Machine");
-    let (_, unknown) = d.strategy.canonicalize(json!({"metadata": {"name": "mc-1"}, "spec": {"ip": "10.0.0.1", "ipAddress": "x"}, "extra": 1})).unwrap();
+    let (_, unknown) = d
+        .strategy
+        .canonicalize(json!({"metadata": {"name": "mc-1"}, "spec": {"ip": "10.0.0.1", "ipAddress": "x"}, "extra": 1}))
+        .unwrap();
     assert_eq!(unknown, vec!["extra", "spec.ipAddress"]);
 }

@@ -11,7 +11,10 @@ fn def(kind: &str) -> ResourceDef {
 }
 
 fn ctx(tenant: &str) -> Context {
-    Context { user: UserInfo { name: "alice".into(), groups: vec![format!("tenant:{tenant}")], ..Default::default() }, namespace: None }
+    Context {
+        user: UserInfo { name: "alice".into(), groups: vec![format!("tenant:{tenant}")], ..Default::default() },
+        namespace: None,
+    }
 }
 
 /// The store's create path without storage: canonicalize, prepare, name from generateName,
@@ -30,7 +33,8 @@ fn create(d: &ResourceDef, ctx: &Context, obj: Value) -> Result<Value, Vec<apima
 
 #[test]
 fn kinds_names_and_scopes_match_tkestack() {
-    let got: Vec<(&str, &str, &[&str], bool)> = registry::resources().iter().map(|d| (d.kind, d.plural, d.short_names, d.namespaced)).collect();
+    let got: Vec<(&str, &str, &[&str], bool)> =
+        registry::resources().iter().map(|d| (d.kind, d.plural, d.short_names, d.namespaced)).collect();
     let expected: Vec<(&str, &str, &[&str], bool)> = vec![
         ("Namespace", "namespaces", &["rns"], false),
         ("Repository", "repositories", &["repo"], true),
@@ -57,11 +61,17 @@ fn kinds_names_and_scopes_match_tkestack() {
 
 #[test]
 fn a_namespace_gets_its_tenant_a_generated_name_and_private_visibility() {
-    let ns = create(&def("Namespace"), &ctx("t1"), json!({"apiVersion": "registry.tkestack.io/v1", "kind": "Namespace", "spec": {"name": "team"}})).expect("valid");
+    let ns = create(
+        &def("Namespace"),
+        &ctx("t1"),
+        json!({"apiVersion": "registry.tkestack.io/v1", "kind": "Namespace", "spec": {"name": "team"}}),
+    )
+    .expect("valid");
     assert_eq!(ns["metadata"]["name"], "rns-x7k2p");
     assert_eq!(ns["spec"], json!({"name": "team", "tenantID": "t1", "visibility": "Private"}));
     assert_eq!(ns["status"], json!({"repoCount": 0}));
-    let errs = create(&def("Namespace"), &ctx("t1"), json!({"spec": {"name": "Team", "visibility": "Everyone"}})).expect_err("invalid");
+    let errs = create(&def("Namespace"), &ctx("t1"), json!({"spec": {"name": "Team", "visibility": "Everyone"}}))
+        .expect_err("invalid");
     let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(fields, vec!["spec.name", "spec.visibility"]);
 }

@@ -45,7 +45,11 @@ impl FieldError {
     }
     /// `value` is quoted into the message as Kubernetes does (`Invalid value: "x": detail`).
     pub fn invalid(field: impl Into<String>, value: impl std::fmt::Display, detail: impl Into<String>) -> Self {
-        Self { kind: FieldErrorKind::Invalid, field: field.into(), detail: format!("Invalid value: \"{value}\": {}", detail.into()) }
+        Self {
+            kind: FieldErrorKind::Invalid,
+            field: field.into(),
+            detail: format!("Invalid value: \"{value}\": {}", detail.into()),
+        }
     }
     pub fn not_supported(field: impl Into<String>, value: impl std::fmt::Display, valid: &[&str]) -> Self {
         let valid: Vec<String> = valid.iter().map(|v| format!("\"{v}\"")).collect();
@@ -62,7 +66,11 @@ impl FieldError {
         Self { kind: FieldErrorKind::Duplicate, field: field.into(), detail: format!("Duplicate value: \"{value}\"") }
     }
     pub fn too_long(field: impl Into<String>, max: usize) -> Self {
-        Self { kind: FieldErrorKind::TooLong, field: field.into(), detail: format!("Too long: must have at most {max} characters") }
+        Self {
+            kind: FieldErrorKind::TooLong,
+            field: field.into(),
+            detail: format!("Too long: must have at most {max} characters"),
+        }
     }
 
     fn message(&self) -> String {
@@ -186,7 +194,15 @@ fn qualified(group: &str, resource: &str) -> String {
 
 impl ApiError {
     pub fn new(reason: Reason, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into(), group: None, kind: None, name: None, causes: vec![], retry_after_seconds: None }
+        Self {
+            reason,
+            message: message.into(),
+            group: None,
+            kind: None,
+            name: None,
+            causes: vec![],
+            retry_after_seconds: None,
+        }
     }
 
     fn about(mut self, group: &str, resource: &str, name: &str) -> Self {
@@ -199,10 +215,12 @@ impl ApiError {
     }
 
     pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
-        Self::new(Reason::NotFound, format!("{} \"{name}\" not found", qualified(group, resource))).about(group, resource, name)
+        Self::new(Reason::NotFound, format!("{} \"{name}\" not found", qualified(group, resource)))
+            .about(group, resource, name)
     }
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
-        Self::new(Reason::AlreadyExists, format!("{} \"{name}\" already exists", qualified(group, resource))).about(group, resource, name)
+        Self::new(Reason::AlreadyExists, format!("{} \"{name}\" already exists", qualified(group, resource)))
+            .about(group, resource, name)
     }
     pub fn conflict(group: &str, resource: &str, name: &str, detail: &str) -> Self {
         Self::new(
@@ -213,13 +231,19 @@ impl ApiError {
     }
     /// The standard optimistic-concurrency conflict.
     pub fn modified(group: &str, resource: &str, name: &str) -> Self {
-        Self::conflict(group, resource, name, "the object has been modified; please apply your changes to the latest version and try again")
+        Self::conflict(
+            group,
+            resource,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        )
     }
     /// `kind` is the object kind (`Cluster`), as Kubernetes uses it in Invalid messages.
     pub fn invalid(group: &str, kind: &str, name: &str, causes: Vec<FieldError>) -> Self {
         let joined: Vec<String> = causes.iter().map(FieldError::message).collect();
         let list = if joined.len() == 1 { joined[0].clone() } else { format!("[{}]", joined.join(", ")) };
-        let mut e = Self::new(Reason::Invalid, format!("{kind}.{group} \"{name}\" is invalid: {list}")).about(group, kind, name);
+        let mut e = Self::new(Reason::Invalid, format!("{kind}.{group} \"{name}\" is invalid: {list}"))
+            .about(group, kind, name);
         e.causes = causes;
         e
     }
@@ -230,7 +254,11 @@ impl ApiError {
         Self::new(Reason::Unauthorized, message)
     }
     pub fn forbidden(group: &str, resource: &str, name: &str, detail: &str) -> Self {
-        let what = if name.is_empty() { qualified(group, resource) } else { format!("{} \"{name}\"", qualified(group, resource)) };
+        let what = if name.is_empty() {
+            qualified(group, resource)
+        } else {
+            format!("{} \"{name}\"", qualified(group, resource))
+        };
         Self::new(Reason::Forbidden, format!("{what} is forbidden: {detail}")).about(group, resource, name)
     }
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
@@ -336,7 +364,10 @@ mod tests {
             vec![FieldError::invalid("spec.ip", "x.y", "must be a valid IP address")],
         );
         assert_eq!(e.code(), 422);
-        assert_eq!(e.message, "Machine.platform.tkestack.io \"mc-1\" is invalid: spec.ip: Invalid value: \"x.y\": must be a valid IP address");
+        assert_eq!(
+            e.message,
+            "Machine.platform.tkestack.io \"mc-1\" is invalid: spec.ip: Invalid value: \"x.y\": must be a valid IP address"
+        );
         let s = e.to_status();
         assert_eq!(s["reason"], "Invalid");
         assert_eq!(s["details"]["causes"][0]["field"], "spec.ip");

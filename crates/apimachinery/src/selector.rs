@@ -27,7 +27,9 @@ fn valid_label_key(key: &str) -> bool {
         None => (None, key),
     };
     if let Some(p) = prefix
-        && (p.is_empty() || p.len() > 253 || !p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'))
+        && (p.is_empty()
+            || p.len() > 253
+            || !p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'))
     {
         return false;
     }
@@ -55,7 +57,9 @@ impl LabelSelector {
 
     /// Parses `a=b,c!=d,e in (f,g),h notin (i),j,!k`.
     pub fn parse(input: &str) -> Result<Self, ApiError> {
-        let bad = |detail: String| ApiError::bad_request(format!("unable to parse requirement: {detail} (in label selector {input:?})"));
+        let bad = |detail: String| {
+            ApiError::bad_request(format!("unable to parse requirement: {detail} (in label selector {input:?})"))
+        };
         let mut requirements = Vec::new();
         // Split on commas that are not inside parentheses.
         let mut parts = Vec::new();
@@ -181,7 +185,9 @@ impl FieldSelector {
             } else if let Some((f, v)) = part.split_once('=') {
                 (f, v, true)
             } else {
-                return Err(ApiError::bad_request(format!("invalid field selector: {part:?}: expected field=value or field!=value")));
+                return Err(ApiError::bad_request(format!(
+                    "invalid field selector: {part:?}: expected field=value or field!=value"
+                )));
             };
             if field.trim().is_empty() {
                 return Err(ApiError::bad_request(format!("invalid field selector: {part:?}: empty field name")));

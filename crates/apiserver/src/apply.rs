@@ -76,7 +76,11 @@ impl ApplyConflict {
         }
         e.causes = conflicts
             .iter()
-            .map(|c| FieldError { kind: FieldErrorKind::FieldManagerConflict, field: c.field.clone(), detail: format!("conflict with {}", c.described) })
+            .map(|c| FieldError {
+                kind: FieldErrorKind::FieldManagerConflict,
+                field: c.field.clone(),
+                detail: format!("conflict with {}", c.described),
+            })
             .collect();
         e
     }
@@ -246,7 +250,9 @@ fn store_entries(obj: &mut Value, mut entries: Vec<Entry>, baseline: &[Entry], r
     } else {
         Some(Value::Array(entries.iter().map(Entry::to_json).collect()))
     };
-    let Some(meta) = obj.as_object_mut().map(|o| o.entry("metadata").or_insert_with(|| json!({}))).and_then(Value::as_object_mut) else {
+    let Some(meta) =
+        obj.as_object_mut().map(|o| o.entry("metadata").or_insert_with(|| json!({}))).and_then(Value::as_object_mut)
+    else {
         return;
     };
     match value {
@@ -375,7 +381,15 @@ fn compare(old: &Value, new: &Value, path: &mut Path, changed: &mut FieldSet, re
 /// other manager; fields it removed leave the manager's entry; fields that no longer exist leave
 /// every entry. Managedfields sent in the request are honoured as Kubernetes does: absent or
 /// empty keeps the live ones, `[{}]` clears them, anything else replaces them.
-pub fn update_managed_fields(old: Option<&Value>, new: &mut Value, manager: &str, operation: &str, subresource: Option<&str>, api_version: &str, now: &str) {
+pub fn update_managed_fields(
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    operation: &str,
+    subresource: Option<&str>,
+    api_version: &str,
+    now: &str,
+) {
     let old_raw = old.and_then(managed_fields_of).filter(|v| !v.is_null()).cloned();
     let old_entries = old_raw.as_ref().and_then(parse_entries).unwrap_or_default();
     let (baseline, raw_baseline) = match managed_fields_of(new) {
@@ -415,7 +429,9 @@ pub fn update_managed_fields(old: Option<&Value>, new: &mut Value, manager: &str
 
 fn without_nulls(v: &Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.iter().filter(|(_, c)| !c.is_null()).map(|(k, c)| (k.clone(), without_nulls(c))).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().filter(|(_, c)| !c.is_null()).map(|(k, c)| (k.clone(), without_nulls(c))).collect())
+        }
         other => other.clone(),
     }
 }
@@ -465,7 +481,14 @@ fn remove_path(v: &mut Value, path: &[Element]) {
 /// The applied configuration's fields become the manager's Apply entry; fields it applied
 /// before and no longer does are removed unless someone else owns them; values owned by other
 /// managers that would change are conflicts, unless `force` takes them over.
-pub fn server_side_apply(live: Option<&Value>, applied: &Value, manager: &str, force: bool, api_version: &str, now: &str) -> Result<Value, ApplyConflict> {
+pub fn server_side_apply(
+    live: Option<&Value>,
+    applied: &Value,
+    manager: &str,
+    force: bool,
+    api_version: &str,
+    now: &str,
+) -> Result<Value, ApplyConflict> {
     if !applied.is_object() {
         return Err(ApplyConflict::Invalid("the applied configuration must be an object".into()));
     }
@@ -507,7 +530,11 @@ pub fn server_side_apply(live: Option<&Value>, applied: &Value, manager: &str, f
     let index = entries.iter().position(|e| e.same_owner(&me));
     let previous = index.map(|i| entries[i].fields.clone()).unwrap_or_default();
     let others: Vec<&Entry> = entries.iter().filter(|e| !e.same_owner(&me)).collect();
-    let owned = |p: &[Element]| applied_set.contains(p) || applied_set.has_descendants(p) || others.iter().any(|e| e.fields.contains(p) || e.fields.has_descendants(p));
+    let owned = |p: &[Element]| {
+        applied_set.contains(p)
+            || applied_set.has_descendants(p)
+            || others.iter().any(|e| e.fields.contains(p) || e.fields.has_descendants(p))
+    };
     let mut stale = previous.difference(&applied_set).paths();
     // Deepest first, so a parent emptied by its children's removal is judged afterwards.
     stale.sort_by_key(|p| std::cmp::Reverse(p.len()));
@@ -582,7 +609,16 @@ mod tests {
     fn managers(obj: &Value) -> Vec<(String, String)> {
         obj["metadata"]["managedFields"]
             .as_array()
-            .map(|a| a.iter().map(|e| (e["manager"].as_str().unwrap_or("").to_string(), e["operation"].as_str().unwrap_or("").to_string())).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|e| {
+                        (
+                            e["manager"].as_str().unwrap_or("").to_string(),
+                            e["operation"].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -632,9 +668,15 @@ mod tests {
         update_managed_fields(Some(&old), &mut new, "kubectl-edit", "Update", None, V1, T2);
         assert_eq!(
             managers(&new),
-            vec![("kubectl-create".to_string(), "Update".to_string()), ("kubectl-edit".to_string(), "Update".to_string())]
+            vec![
+                ("kubectl-create".to_string(), "Update".to_string()),
+                ("kubectl-edit".to_string(), "Update".to_string())
+            ]
         );
-        assert_eq!(fields(&new, "kubectl-edit", "Update"), &json!({"f:metadata": {"f:labels": {"f:team": {}}}, "f:spec": {"f:type": {}}}));
+        assert_eq!(
+            fields(&new, "kubectl-edit", "Update"),
+            &json!({"f:metadata": {"f:labels": {"f:team": {}}}, "f:spec": {"f:type": {}}})
+        );
         assert_eq!(
             fields(&new, "kubectl-create", "Update"),
             &json!({"f:metadata": {"f:labels": {".": {}, "f:env": {}}}, "f:spec": {".": {}, "f:version": {}, "f:machines": {}}})
@@ -694,7 +736,10 @@ mod tests {
         new["metadata"]["managedFields"] = json!([{"manager": "someone", "operation": "Update", "apiVersion": V1, "time": T1, "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:type": {}}}}]);
         new["spec"]["version"] = json!("1.31.0");
         update_managed_fields(Some(&old), &mut new, "kubectl-edit", "Update", None, V1, T2);
-        assert_eq!(managers(&new), vec![("someone".to_string(), "Update".to_string()), ("kubectl-edit".to_string(), "Update".to_string())]);
+        assert_eq!(
+            managers(&new),
+            vec![("someone".to_string(), "Update".to_string()), ("kubectl-edit".to_string(), "Update".to_string())]
+        );
         assert_eq!(fields(&new, "kubectl-edit", "Update"), &json!({"f:spec": {"f:version": {}}}));
     }
 
@@ -729,7 +774,15 @@ mod tests {
         for i in 1..=12 {
             let old = obj.clone();
             obj["spec"][format!("f{i}")] = json!(i);
-            update_managed_fields(Some(&old), &mut obj, &format!("m{i}"), "Update", None, V1, &format!("2025-01-01T00:01:{i:02}Z"));
+            update_managed_fields(
+                Some(&old),
+                &mut obj,
+                &format!("m{i}"),
+                "Update",
+                None,
+                V1,
+                &format!("2025-01-01T00:01:{i:02}Z"),
+            );
         }
         let ms = managers(&obj);
         assert_eq!(ms.len(), MAX_UPDATE_MANAGERS);
@@ -748,13 +801,24 @@ mod tests {
         let e = entry(&obj, "kubectl", "Apply");
         assert_eq!(e["apiVersion"], V1);
         assert_eq!(e["time"], T1);
-        assert_eq!(e["fieldsV1"], json!({"f:metadata": {"f:labels": {"f:env": {}}}, "f:spec": {"f:type": {}, "f:machines": {}}}));
+        assert_eq!(
+            e["fieldsV1"],
+            json!({"f:metadata": {"f:labels": {"f:env": {}}}, "f:spec": {"f:type": {}, "f:machines": {}}})
+        );
     }
 
     #[test]
     fn reapplying_without_a_field_removes_it() {
         let live = server_side_apply(None, &json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a", "annotations": {"a": "1"}}, "spec": {"type": "Baremetal", "version": "1.30.0", "features": {"ipvs": true}}}), "kubectl", false, V1, T1).unwrap();
-        let obj = server_side_apply(Some(&live), &json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal"}}), "kubectl", false, V1, T2).unwrap();
+        let obj = server_side_apply(
+            Some(&live),
+            &json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal"}}),
+            "kubectl",
+            false,
+            V1,
+            T2,
+        )
+        .unwrap();
         assert_eq!(obj["spec"], json!({"type": "Baremetal"}));
         // Maps emptied by the removal go too, but metadata identity stays.
         assert!(obj["metadata"].get("annotations").is_none());
@@ -772,25 +836,42 @@ mod tests {
         assert_eq!(obj["metadata"]["uid"], "u-1");
         // Same value as kubectl-create's: no conflict, both own spec.version.
         assert!(fields(&obj, "kubectl-create", "Update")["f:spec"].get("f:version").is_some());
-        assert_eq!(fields(&obj, "kubectl", "Apply"), &json!({"f:metadata": {"f:labels": {"f:tier": {}}}, "f:spec": {"f:version": {}}}));
+        assert_eq!(
+            fields(&obj, "kubectl", "Apply"),
+            &json!({"f:metadata": {"f:labels": {"f:tier": {}}}, "f:spec": {"f:version": {}}})
+        );
         assert_eq!(managers(&obj)[0].1, "Apply");
     }
 
     #[test]
     fn changing_a_field_owned_by_another_manager_conflicts() {
         let live = created("kubectl-client-side-apply");
-        let applied = json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Imported"}});
+        let applied =
+            json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Imported"}});
         let err = server_side_apply(Some(&live), &applied, "kubectl", false, V1, T2).unwrap_err();
         let ApplyConflict::Conflicts(c) = &err else { panic!("expected conflicts, got {err:?}") };
-        assert_eq!(c, &vec![Conflict { manager: "kubectl-client-side-apply".into(), described: format!("\"kubectl-client-side-apply\" using {V1}"), field: ".spec.type".into() }]);
+        assert_eq!(
+            c,
+            &vec![Conflict {
+                manager: "kubectl-client-side-apply".into(),
+                described: format!("\"kubectl-client-side-apply\" using {V1}"),
+                field: ".spec.type".into()
+            }]
+        );
         let e = err.into_api_error("platform.tkestack.io", "clusters", "cls-a");
         assert_eq!(e.code(), 409);
         assert_eq!(e.reason, Reason::Conflict);
-        assert_eq!(e.message, "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using platform.tkestack.io/v1: .spec.type");
+        assert_eq!(
+            e.message,
+            "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using platform.tkestack.io/v1: .spec.type"
+        );
         let status = e.to_status();
         assert_eq!(status["reason"], "Conflict");
         assert_eq!(status["details"]["causes"][0]["field"], ".spec.type");
-        assert_eq!(status["details"]["causes"][0]["message"], "conflict with \"kubectl-client-side-apply\" using platform.tkestack.io/v1");
+        assert_eq!(
+            status["details"]["causes"][0]["message"],
+            "conflict with \"kubectl-client-side-apply\" using platform.tkestack.io/v1"
+        );
     }
 
     #[test]
@@ -800,7 +881,11 @@ mod tests {
         edited["spec"]["version"] = json!("1.31.0");
         update_managed_fields(Some(&live), &mut edited, "kubectl-edit", "Update", None, V1, T2);
         let applied = json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Imported", "version": "1.32.0", "machines": []}});
-        let e = server_side_apply(Some(&edited), &applied, "kubectl", false, V1, T3).unwrap_err().into_api_error("platform.tkestack.io", "clusters", "cls-a");
+        let e = server_side_apply(Some(&edited), &applied, "kubectl", false, V1, T3).unwrap_err().into_api_error(
+            "platform.tkestack.io",
+            "clusters",
+            "cls-a",
+        );
         assert_eq!(
             e.message,
             "Apply failed with 3 conflicts: conflicts with \"kubectl-create\" using platform.tkestack.io/v1:\n- .spec.machines\n- .spec.type\nconflicts with \"kubectl-edit\" using platform.tkestack.io/v1:\n- .spec.version"
@@ -811,13 +896,22 @@ mod tests {
     #[test]
     fn force_moves_ownership_to_the_applier() {
         let live = created("kubectl-client-side-apply");
-        let applied = json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Imported"}});
+        let applied =
+            json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Imported"}});
         let obj = server_side_apply(Some(&live), &applied, "kubectl", true, V1, T2).unwrap();
         assert_eq!(obj["spec"]["type"], "Imported");
         assert_eq!(fields(&obj, "kubectl", "Apply"), &json!({"f:spec": {"f:type": {}}}));
         assert!(fields(&obj, "kubectl-client-side-apply", "Update")["f:spec"].get("f:type").is_none());
         // Next apply by the same manager no longer conflicts.
-        let again = server_side_apply(Some(&obj), &json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal"}}), "kubectl", false, V1, T3).unwrap();
+        let again = server_side_apply(
+            Some(&obj),
+            &json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal"}}),
+            "kubectl",
+            false,
+            V1,
+            T3,
+        )
+        .unwrap();
         assert_eq!(again["spec"]["type"], "Baremetal");
     }
 
@@ -829,10 +923,28 @@ mod tests {
         assert!(fields(&b, "alice", "Apply")["f:spec"].get("f:version").is_some());
         assert!(fields(&b, "bob", "Apply")["f:spec"].get("f:version").is_some());
         // Bob changing the shared field conflicts with Alice.
-        let err = server_side_apply(Some(&b), &json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"version": "1.31.0"}}), "bob", false, V1, T3).unwrap_err();
-        assert!(matches!(&err, ApplyConflict::Conflicts(c) if c.len() == 1 && c[0].manager == "alice" && c[0].field == ".spec.version"));
+        let err = server_side_apply(
+            Some(&b),
+            &json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"version": "1.31.0"}}),
+            "bob",
+            false,
+            V1,
+            T3,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, ApplyConflict::Conflicts(c) if c.len() == 1 && c[0].manager == "alice" && c[0].field == ".spec.version")
+        );
         // Alice stops setting version: Bob still owns it, so it stays; Alice's other field too.
-        let c = server_side_apply(Some(&b), &json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal"}}), "alice", false, V1, T3).unwrap();
+        let c = server_side_apply(
+            Some(&b),
+            &json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal"}}),
+            "alice",
+            false,
+            V1,
+            T3,
+        )
+        .unwrap();
         assert_eq!(c["spec"], json!({"type": "Baremetal", "version": "1.30.0", "network": "flannel"}));
         assert_eq!(fields(&c, "alice", "Apply"), &json!({"f:spec": {"f:type": {}}}));
         // Bob stops setting it too: now it is removed.
@@ -842,7 +954,8 @@ mod tests {
 
     #[test]
     fn noop_apply_changes_nothing_not_even_the_time() {
-        let cfg = json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal"}});
+        let cfg =
+            json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal"}});
         let live = server_side_apply(None, &cfg, "kubectl", false, V1, T1).unwrap();
         let again = server_side_apply(Some(&live), &cfg, "kubectl", false, V1, T3).unwrap();
         assert_eq!(again, live);
@@ -851,10 +964,18 @@ mod tests {
     #[test]
     fn applying_managed_fields_or_a_non_object_is_a_bad_request() {
         let cfg = json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a", "managedFields": [{"manager": "x"}]}});
-        let e = server_side_apply(None, &cfg, "kubectl", false, V1, T1).unwrap_err().into_api_error("platform.tkestack.io", "clusters", "cls-a");
+        let e = server_side_apply(None, &cfg, "kubectl", false, V1, T1).unwrap_err().into_api_error(
+            "platform.tkestack.io",
+            "clusters",
+            "cls-a",
+        );
         assert_eq!(e.code(), 400);
         assert!(e.message.contains("managedFields must be nil"));
-        let e = server_side_apply(None, &json!([1]), "kubectl", false, V1, T1).unwrap_err().into_api_error("platform.tkestack.io", "clusters", "cls-a");
+        let e = server_side_apply(None, &json!([1]), "kubectl", false, V1, T1).unwrap_err().into_api_error(
+            "platform.tkestack.io",
+            "clusters",
+            "cls-a",
+        );
         assert_eq!(e.code(), 400);
     }
 
@@ -866,8 +987,19 @@ mod tests {
         let mut edited = live.clone();
         edited["spec"]["paused"] = json!(true);
         update_managed_fields(Some(&live), &mut edited, "controller", "Update", None, V1, T2);
-        let out = server_side_apply(Some(&edited), &json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal"}}), "kubectl", false, V1, T3).unwrap();
+        let out = server_side_apply(
+            Some(&edited),
+            &json!({"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal"}}),
+            "kubectl",
+            false,
+            V1,
+            T3,
+        )
+        .unwrap();
         assert_eq!(out["spec"], json!({"type": "Baremetal", "paused": true}));
-        assert_eq!(managers(&out), vec![("kubectl".to_string(), "Apply".to_string()), ("controller".to_string(), "Update".to_string())]);
+        assert_eq!(
+            managers(&out),
+            vec![("kubectl".to_string(), "Apply".to_string()), ("controller".to_string(), "Update".to_string())]
+        );
     }
 }

@@ -94,9 +94,13 @@ impl Authenticator for X509Authenticator {
         let Some(id) = peer.identity() else {
             return Authentication::NotApplicable;
         };
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
         if id.not_after < now {
-            return Authentication::Rejected(format!("x509: the client certificate of {:?} has expired", id.common_name));
+            return Authentication::Rejected(format!(
+                "x509: the client certificate of {:?} has expired",
+                id.common_name
+            ));
         }
         Authentication::Authenticated(UserInfo {
             name: id.common_name.clone(),
@@ -122,14 +126,17 @@ struct TokenEntry {
 
 impl fmt::Debug for TokenFileAuthenticator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenFileAuthenticator").field("users", &self.entries.iter().map(|e| &e.user.name).collect::<Vec<_>>()).finish()
+        f.debug_struct("TokenFileAuthenticator")
+            .field("users", &self.entries.iter().map(|e| &e.user.name).collect::<Vec<_>>())
+            .finish()
     }
 }
 
 impl TokenFileAuthenticator {
     /// Reads the token file; errors name the file and the line.
     pub fn load(path: &Path) -> io::Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| io::Error::new(e.kind(), format!("reading {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("reading {}: {e}", path.display())))?;
         Self::parse(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
     }
 
@@ -146,10 +153,16 @@ impl TokenFileAuthenticator {
             }
             let fields = split_csv_line(line).map_err(|e| format!("line {n}: {e}"))?;
             if fields.len() < 3 {
-                return Err(format!("line {n}: expected at least 3 columns (token, user name, user uid), found {}", fields.len()));
+                return Err(format!(
+                    "line {n}: expected at least 3 columns (token, user name, user uid), found {}",
+                    fields.len()
+                ));
             }
             if fields.len() > 4 {
-                return Err(format!("line {n}: expected at most 4 columns (token, user name, user uid, groups), found {}; quote the groups: \"g1,g2\"", fields.len()));
+                return Err(format!(
+                    "line {n}: expected at most 4 columns (token, user name, user uid, groups), found {}; quote the groups: \"g1,g2\"",
+                    fields.len()
+                ));
             }
             let token = fields[0].as_str();
             if token.is_empty() {
@@ -164,7 +177,10 @@ impl TokenFileAuthenticator {
             if let Some(prev) = entries.iter().position(|e| constant_time_eq(&e.token, token.as_bytes())) {
                 return Err(format!("line {n}: the token of line {} is used again", lines_of[prev]));
             }
-            let groups = fields.get(3).map(|g| g.split(',').map(str::trim).filter(|g| !g.is_empty()).map(str::to_string).collect()).unwrap_or_default();
+            let groups = fields
+                .get(3)
+                .map(|g| g.split(',').map(str::trim).filter(|g| !g.is_empty()).map(str::to_string).collect())
+                .unwrap_or_default();
             entries.push(TokenEntry {
                 token: token.as_bytes().to_vec(),
                 user: UserInfo { name: fields[1].clone(), uid: fields[2].clone(), groups, extra: Default::default() },
@@ -370,7 +386,12 @@ impl Attributes {
         }
         let query = crate::http::parse_query(uri.query());
         if attrs.name.is_empty() && attrs.verb == "get" {
-            attrs.verb = if query.get("watch").is_some_and(|w| crate::http::parse_bool(w) == Some(true)) { "watch" } else { "list" }.into();
+            attrs.verb = if query.get("watch").is_some_and(|w| crate::http::parse_bool(w) == Some(true)) {
+                "watch"
+            } else {
+                "list"
+            }
+            .into();
         }
         if attrs.name.is_empty() && matches!(attrs.verb.as_str(), "list" | "watch") {
             // A list narrowed to one name by field selector is about that object.
@@ -386,7 +407,11 @@ impl Attributes {
 
     /// `<resource>[/<subresource>]`.
     pub fn full_resource(&self) -> String {
-        if self.subresource.is_empty() { self.resource.clone() } else { format!("{}/{}", self.resource, self.subresource) }
+        if self.subresource.is_empty() {
+            self.resource.clone()
+        } else {
+            format!("{}/{}", self.resource, self.subresource)
+        }
     }
 }
 
@@ -482,8 +507,17 @@ fn unauthorized() -> Response {
 pub fn forbidden_error(attrs: &Attributes, reason: &str) -> ApiError {
     let user = &attrs.user.name;
     let what = if attrs.resource_request {
-        let scope = if attrs.namespace.is_empty() { "at the cluster scope".to_string() } else { format!("in the namespace \"{}\"", attrs.namespace) };
-        format!("User \"{user}\" cannot {} resource \"{}\" in API group \"{}\" {scope}", attrs.verb, attrs.full_resource(), attrs.api_group)
+        let scope = if attrs.namespace.is_empty() {
+            "at the cluster scope".to_string()
+        } else {
+            format!("in the namespace \"{}\"", attrs.namespace)
+        };
+        format!(
+            "User \"{user}\" cannot {} resource \"{}\" in API group \"{}\" {scope}",
+            attrs.verb,
+            attrs.full_resource(),
+            attrs.api_group
+        )
     } else {
         format!("User \"{user}\" cannot {} path \"{}\"", attrs.verb, attrs.path)
     };
@@ -549,13 +583,19 @@ const IMPERSONATE_EXTRA: &str = "impersonate-extra-";
 /// for the real caller. The headers are consumed (never passed on to proxied clusters).
 async fn impersonate(gate: &Gate, parts: &mut Parts, user: UserInfo) -> Result<UserInfo, Response> {
     let header_names: Vec<String> = parts.headers.keys().map(|k| k.as_str().to_string()).collect();
-    let asked = header_names.iter().any(|n| n == IMPERSONATE_USER || n == IMPERSONATE_GROUP || n == IMPERSONATE_UID || n.starts_with(IMPERSONATE_EXTRA));
+    let asked = header_names.iter().any(|n| {
+        n == IMPERSONATE_USER || n == IMPERSONATE_GROUP || n == IMPERSONATE_UID || n.starts_with(IMPERSONATE_EXTRA)
+    });
     if !asked {
         return Ok(user);
     }
-    let values = |name: &str| -> Vec<String> { parts.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect() };
+    let values = |name: &str| -> Vec<String> {
+        parts.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect()
+    };
     let Some(name) = values(IMPERSONATE_USER).into_iter().next().filter(|n| !n.is_empty()) else {
-        return Err(error_response(&ApiError::bad_request("requested impersonation of groups, uid or extra fields without impersonating a user (set Impersonate-User)")));
+        return Err(error_response(&ApiError::bad_request(
+            "requested impersonation of groups, uid or extra fields without impersonating a user (set Impersonate-User)",
+        )));
     };
     let groups = values(IMPERSONATE_GROUP);
     let uid = values(IMPERSONATE_UID).into_iter().next().unwrap_or_default();
@@ -639,13 +679,29 @@ mod tests {
         let alice = a.authenticate(&parts(Method::GET, "/", Some("Bearer tok-alice"))).await;
         assert_eq!(
             alice,
-            Authentication::Authenticated(UserInfo { name: "alice".into(), uid: "u1".into(), groups: vec!["dev".into(), "tenant:t1".into()], extra: Default::default() })
+            Authentication::Authenticated(UserInfo {
+                name: "alice".into(),
+                uid: "u1".into(),
+                groups: vec!["dev".into(), "tenant:t1".into()],
+                extra: Default::default()
+            })
         );
-        let Authentication::Authenticated(bob) = a.authenticate(&parts(Method::GET, "/", Some("bearer  tok-bob "))).await else { panic!("bob") };
+        let Authentication::Authenticated(bob) =
+            a.authenticate(&parts(Method::GET, "/", Some("bearer  tok-bob "))).await
+        else {
+            panic!("bob")
+        };
         assert_eq!((bob.name.as_str(), bob.uid.as_str(), bob.groups.len()), ("bob", "u2", 0));
-        let Authentication::Authenticated(carol) = a.authenticate(&parts(Method::GET, "/", Some("Bearer tok,carol"))).await else { panic!("carol") };
+        let Authentication::Authenticated(carol) =
+            a.authenticate(&parts(Method::GET, "/", Some("Bearer tok,carol"))).await
+        else {
+            panic!("carol")
+        };
         assert_eq!(carol.groups, vec!["ops"]);
-        assert_eq!(a.authenticate(&parts(Method::GET, "/", Some("Bearer tok-alic"))).await, Authentication::Rejected("invalid bearer token".into()));
+        assert_eq!(
+            a.authenticate(&parts(Method::GET, "/", Some("Bearer tok-alic"))).await,
+            Authentication::Rejected("invalid bearer token".into())
+        );
         assert_eq!(a.authenticate(&parts(Method::GET, "/", Some("Basic YTpi"))).await, Authentication::NotApplicable);
         assert_eq!(a.authenticate(&parts(Method::GET, "/", None)).await, Authentication::NotApplicable);
         assert!(!format!("{a:?}").contains("tok-"), "Debug must not show tokens");
@@ -654,7 +710,10 @@ mod tests {
     #[test]
     fn token_file_errors_name_the_line() {
         let err = |text: &str| TokenFileAuthenticator::parse(text).expect_err("must fail");
-        assert_eq!(err("a,b,c\nonly,two\n"), "line 2: expected at least 3 columns (token, user name, user uid), found 2");
+        assert_eq!(
+            err("a,b,c\nonly,two\n"),
+            "line 2: expected at least 3 columns (token, user name, user uid), found 2"
+        );
         assert!(err("a,b,c,d,e").starts_with("line 1: expected at most 4 columns"));
         assert_eq!(err("\n,b,c"), "line 2: the token is empty");
         assert_eq!(err("a,,c"), "line 1: the user name is empty");
@@ -686,7 +745,10 @@ mod tests {
     #[test]
     fn request_attributes_follow_kubernetes() {
         let a = attrs(Method::GET, "/apis/platform.tkestack.io/v1/clusters");
-        assert_eq!((a.verb.as_str(), a.api_group.as_str(), a.api_version.as_str(), a.resource.as_str(), a.name.as_str()), ("list", "platform.tkestack.io", "v1", "clusters", ""));
+        assert_eq!(
+            (a.verb.as_str(), a.api_group.as_str(), a.api_version.as_str(), a.resource.as_str(), a.name.as_str()),
+            ("list", "platform.tkestack.io", "v1", "clusters", "")
+        );
         assert!(a.resource_request);
         assert_eq!(attrs(Method::GET, "/apis/g/v1/clusters?watch=true").verb, "watch");
         assert_eq!(attrs(Method::GET, "/apis/g/v1/watch/clusters").verb, "watch");
@@ -695,15 +757,31 @@ mod tests {
         let a = attrs(Method::GET, "/apis/g/v1/clusters/cls-a");
         assert_eq!((a.verb.as_str(), a.name.as_str()), ("get", "cls-a"));
         let a = attrs(Method::PUT, "/apis/g/v1/clusters/cls-a/status");
-        assert_eq!((a.verb.as_str(), a.subresource.as_str(), a.full_resource().as_str()), ("update", "status", "clusters/status"));
+        assert_eq!(
+            (a.verb.as_str(), a.subresource.as_str(), a.full_resource().as_str()),
+            ("update", "status", "clusters/status")
+        );
         let a = attrs(Method::POST, "/apis/g/v1/namespaces/ns1/configmaps");
         assert_eq!((a.verb.as_str(), a.namespace.as_str(), a.resource.as_str()), ("create", "ns1", "configmaps"));
         let a = attrs(Method::DELETE, "/apis/g/v1/namespaces/ns1/configmaps");
         assert_eq!(a.verb, "deletecollection");
         let a = attrs(Method::DELETE, "/api/v1/namespaces/ns1/pods/p");
-        assert_eq!((a.verb.as_str(), a.api_group.as_str(), a.api_version.as_str(), a.namespace.as_str(), a.resource.as_str(), a.name.as_str()), ("delete", "", "v1", "ns1", "pods", "p"));
+        assert_eq!(
+            (
+                a.verb.as_str(),
+                a.api_group.as_str(),
+                a.api_version.as_str(),
+                a.namespace.as_str(),
+                a.resource.as_str(),
+                a.name.as_str()
+            ),
+            ("delete", "", "v1", "ns1", "pods", "p")
+        );
         let a = attrs(Method::GET, "/api/v1/namespaces/ns1");
-        assert_eq!((a.verb.as_str(), a.namespace.as_str(), a.resource.as_str(), a.name.as_str()), ("get", "ns1", "namespaces", "ns1"));
+        assert_eq!(
+            (a.verb.as_str(), a.namespace.as_str(), a.resource.as_str(), a.name.as_str()),
+            ("get", "ns1", "namespaces", "ns1")
+        );
         let a = attrs(Method::PUT, "/api/v1/namespaces/ns1/finalize");
         assert_eq!((a.resource.as_str(), a.name.as_str(), a.subresource.as_str()), ("namespaces", "ns1", "finalize"));
         let a = attrs(Method::PATCH, "/apis/g/v1/clusters/c");
@@ -717,10 +795,35 @@ mod tests {
 
     #[test]
     fn public_paths() {
-        for p in ["/healthz", "/livez", "/readyz", "/readyz/ping", "/healthz/etcd", "/version", "/version/", "/api", "/api/v1", "/apis", "/apis/platform.tkestack.io", "/apis/platform.tkestack.io/v1", "/openapi/v2", "/openapi/v3", "/openapi/v3/apis/platform.tkestack.io/v1"] {
+        for p in [
+            "/healthz",
+            "/livez",
+            "/readyz",
+            "/readyz/ping",
+            "/healthz/etcd",
+            "/version",
+            "/version/",
+            "/api",
+            "/api/v1",
+            "/apis",
+            "/apis/platform.tkestack.io",
+            "/apis/platform.tkestack.io/v1",
+            "/openapi/v2",
+            "/openapi/v3",
+            "/openapi/v3/apis/platform.tkestack.io/v1",
+        ] {
             assert!(is_public(&Method::GET, p), "{p}");
         }
-        for p in ["/", "/metrics", "/api/v1/pods", "/apis/g/v1/clusters", "/healthzx", "/apis/g/../../metrics", "/openapi/v4", "/version/x"] {
+        for p in [
+            "/",
+            "/metrics",
+            "/api/v1/pods",
+            "/apis/g/v1/clusters",
+            "/healthzx",
+            "/apis/g/../../metrics",
+            "/openapi/v4",
+            "/version/x",
+        ] {
             assert!(!is_public(&Method::GET, p), "{p}");
         }
         assert!(!is_public(&Method::POST, "/apis/platform.tkestack.io/v1"));
@@ -733,10 +836,16 @@ mod tests {
         a.user.name = "bob".into();
         let e = forbidden_error(&a, "");
         assert_eq!(e.code(), 403);
-        assert_eq!(e.message, "clusters.platform.tkestack.io \"cls-a\" is forbidden: User \"bob\" cannot get resource \"clusters\" in API group \"platform.tkestack.io\" at the cluster scope");
+        assert_eq!(
+            e.message,
+            "clusters.platform.tkestack.io \"cls-a\" is forbidden: User \"bob\" cannot get resource \"clusters\" in API group \"platform.tkestack.io\" at the cluster scope"
+        );
         let mut a = attrs(Method::POST, "/api/v1/namespaces/ns1/pods");
         a.user.name = "bob".into();
-        assert_eq!(forbidden_error(&a, "no policy").message, "pods is forbidden: User \"bob\" cannot create resource \"pods\" in API group \"\" in the namespace \"ns1\": no policy");
+        assert_eq!(
+            forbidden_error(&a, "no policy").message,
+            "pods is forbidden: User \"bob\" cannot create resource \"pods\" in API group \"\" in the namespace \"ns1\": no policy"
+        );
         let mut a = attrs(Method::GET, "/metrics");
         a.user.name = "bob".into();
         assert_eq!(forbidden_error(&a, "").message, "forbidden: User \"bob\" cannot get path \"/metrics\"");
@@ -750,7 +859,12 @@ mod tests {
         }
     }
 
-    async fn call(app: &Router, method: Method, uri: &str, auth: Option<&str>) -> (StatusCode, serde_json::Value, String) {
+    async fn call(
+        app: &Router,
+        method: Method,
+        uri: &str,
+        auth: Option<&str>,
+    ) -> (StatusCode, serde_json::Value, String) {
         let mut b = axum::http::Request::builder().method(method).uri(uri);
         if let Some(a) = auth {
             b = b.header(header::AUTHORIZATION, a);
@@ -769,7 +883,10 @@ mod tests {
             let leaked = parts.headers.contains_key(header::AUTHORIZATION);
             format!("{}|{}|{leaked}", user.name, user.groups.join(","))
         }
-        let router = Router::new().route("/readyz", get(whoami)).route("/apis/g/v1/things", get(whoami)).route("/apis/g/v1/things/{name}", get(whoami));
+        let router = Router::new()
+            .route("/readyz", get(whoami))
+            .route("/apis/g/v1/things", get(whoami))
+            .route("/apis/g/v1/things/{name}", get(whoami));
         let mut chain = AuthenticatorChain::new();
         chain.push(Arc::new(X509Authenticator));
         chain.push(Arc::new(TokenFileAuthenticator::parse(FILE).expect("tokens")));
@@ -781,7 +898,10 @@ mod tests {
 
         let (status, json, _) = call(&app, Method::GET, "/apis/g/v1/things", None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
-        assert_eq!(json, serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized", "reason": "Unauthorized", "code": 401}));
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized", "reason": "Unauthorized", "code": 401})
+        );
         let (status, _, _) = call(&app, Method::GET, "/apis/g/v1/things", Some("Bearer wrong")).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         let (status, _, _) = call(&app, Method::GET, "/no/such/path", None).await;
@@ -796,7 +916,10 @@ mod tests {
         let (status, json, _) = call(&app, Method::GET, "/apis/g/v1/things/x", Some("Bearer tok-bob")).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         assert_eq!(json["reason"], "Forbidden");
-        assert_eq!(json["message"], "things.g \"x\" is forbidden: User \"bob\" cannot get resource \"things\" in API group \"g\" at the cluster scope");
+        assert_eq!(
+            json["message"],
+            "things.g \"x\" is forbidden: User \"bob\" cannot get resource \"things\" in API group \"g\" at the cluster scope"
+        );
         assert_eq!(json["details"], serde_json::json!({"group": "g", "kind": "things", "name": "x"}));
         let (status, _, _) = call(&app, Method::GET, "/apis/g/v1/things/x", Some("Bearer tok-alice")).await;
         assert_eq!(status, StatusCode::OK);
@@ -811,10 +934,15 @@ mod tests {
         }
         let router = Router::new().route("/apis/g/v1/things", get(whoami));
         let mut chain = AuthenticatorChain::new();
-        chain.push(Arc::new(TokenFileAuthenticator::parse("tok-root,root,u0,system:masters\ntok-alice,alice,u1,tenant:t1\n").expect("tokens")));
+        chain.push(Arc::new(
+            TokenFileAuthenticator::parse("tok-root,root,u0,system:masters\ntok-alice,alice,u1,tenant:t1\n")
+                .expect("tokens"),
+        ));
         let app = authenticate(router, Arc::new(chain), Arc::new(AllowAuthenticated));
         let send = |token: &str, headers: &[(&str, &str)]| {
-            let mut b = axum::http::Request::builder().uri("/apis/g/v1/things").header(header::AUTHORIZATION, format!("Bearer {token}"));
+            let mut b = axum::http::Request::builder()
+                .uri("/apis/g/v1/things")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"));
             for (k, v) in headers {
                 b = b.header(*k, *v);
             }
@@ -829,13 +957,20 @@ mod tests {
         };
         let (status, body) = send(
             "tok-root",
-            &[("Impersonate-User", "bob"), ("Impersonate-Group", "tenant:t2"), ("Impersonate-Group", "dev"), ("Impersonate-Uid", "u9"), ("Impersonate-Extra-Tenant%49d", "t2")],
+            &[
+                ("Impersonate-User", "bob"),
+                ("Impersonate-Group", "tenant:t2"),
+                ("Impersonate-Group", "dev"),
+                ("Impersonate-Uid", "u9"),
+                ("Impersonate-Extra-Tenant%49d", "t2"),
+            ],
         )
         .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body, "bob|u9|tenant:t2,dev,system:authenticated|{\"tenantid\": [\"t2\"]}|false");
 
-        let (status, body) = send("tok-alice", &[("Impersonate-User", "root"), ("Impersonate-Group", "system:masters")]).await;
+        let (status, body) =
+            send("tok-alice", &[("Impersonate-User", "root"), ("Impersonate-Group", "system:masters")]).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
         assert!(body.contains("User \\\"alice\\\" cannot impersonate resource \\\"users\\\""), "{body}");
 

@@ -71,7 +71,10 @@ pub(crate) struct Registered {
 
 /// Splits a resource path (after `/apis/<group>/<version>/` or `/api/v1/`) into
 /// `(namespace, plural, name, subresource, rest)` when it has a subresource segment.
-pub(crate) fn split(tail: &str, namespaced: impl Fn(&str) -> bool) -> Option<(Option<String>, String, String, String, String)> {
+pub(crate) fn split(
+    tail: &str,
+    namespaced: impl Fn(&str) -> bool,
+) -> Option<(Option<String>, String, String, String, String)> {
     let segs: Vec<&str> = tail.split('/').collect();
     let (namespace, rest) = match segs.as_slice() {
         ["namespaces", ns, plural, rest @ ..] if namespaced(plural) => (Some(ns.to_string()), {
@@ -100,8 +103,14 @@ mod tests {
             split("clusters/c1/proxy/api/v1/pods", ns),
             Some((None, "clusters".into(), "c1".into(), "proxy".into(), "api/v1/pods".into()))
         );
-        assert_eq!(split("clusters/c1/apply", ns), Some((None, "clusters".into(), "c1".into(), "apply".into(), String::new())));
-        assert_eq!(split("clusters/c1/proxy/", ns), Some((None, "clusters".into(), "c1".into(), "proxy".into(), String::new())));
+        assert_eq!(
+            split("clusters/c1/apply", ns),
+            Some((None, "clusters".into(), "c1".into(), "apply".into(), String::new()))
+        );
+        assert_eq!(
+            split("clusters/c1/proxy/", ns),
+            Some((None, "clusters".into(), "c1".into(), "proxy".into(), String::new()))
+        );
         assert_eq!(
             split("namespaces/default/pods/p1/exec", ns),
             Some((Some("default".into()), "pods".into(), "p1".into(), "exec".into(), String::new()))

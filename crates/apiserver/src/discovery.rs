@@ -76,13 +76,18 @@ pub fn negotiate(accept: &str) -> DiscoveryFormat {
         }
         match (range.param("g"), range.param("v"), range.param("as")) {
             (None, None, None) => return DiscoveryFormat::Legacy,
-            (Some(g), Some(v), Some(a)) if g == DISCOVERY_GROUP && a == DISCOVERY_KIND && range.mime == "application/json" => {
+            (Some(g), Some(v), Some(a))
+                if g == DISCOVERY_GROUP && a == DISCOVERY_KIND && range.mime == "application/json" =>
+            {
                 let version = match v {
                     "v2" => "v2",
                     "v2beta1" => "v2beta1",
                     _ => continue,
                 };
-                return DiscoveryFormat::Aggregated { version, content_type: format!("application/json;g={DISCOVERY_GROUP};v={version};as={DISCOVERY_KIND}") };
+                return DiscoveryFormat::Aggregated {
+                    version,
+                    content_type: format!("application/json;g={DISCOVERY_GROUP};v={version};as={DISCOVERY_KIND}"),
+                };
             }
             // Some other typed document (e.g. a Table): not something discovery serves.
             _ => continue,
@@ -238,14 +243,18 @@ pub fn api_versions() -> Value {
 }
 
 fn group_doc(defs: &[ResourceDef], group: &str) -> Value {
-    let versions: Vec<Value> = versions_of(defs, group).into_iter().map(|v| json!({"groupVersion": group_version(group, v), "version": v})).collect();
+    let versions: Vec<Value> = versions_of(defs, group)
+        .into_iter()
+        .map(|v| json!({"groupVersion": group_version(group, v), "version": v}))
+        .collect();
     let preferred = versions.first().cloned().unwrap_or(Value::Null);
     json!({"name": group, "versions": versions, "preferredVersion": preferred})
 }
 
 /// `APIGroupList` for `/apis`: every named group of `defs` (the core group is served at `/api`).
 pub fn api_group_list(defs: &[ResourceDef]) -> Value {
-    let groups: Vec<Value> = groups_of(defs).into_iter().filter(|g| !g.is_empty()).map(|g| group_doc(defs, g)).collect();
+    let groups: Vec<Value> =
+        groups_of(defs).into_iter().filter(|g| !g.is_empty()).map(|g| group_doc(defs, g)).collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
@@ -269,7 +278,12 @@ pub fn api_resource_list(defs: &[ResourceDef], group: &str, version: &str) -> Op
 }
 
 /// [`api_resource_list`] listing connect subresources as well.
-pub fn api_resource_list_with_connect(defs: &[ResourceDef], connect: &[ConnectDef], group: &str, version: &str) -> Option<Value> {
+pub fn api_resource_list_with_connect(
+    defs: &[ResourceDef],
+    connect: &[ConnectDef],
+    group: &str,
+    version: &str,
+) -> Option<Value> {
     let mut resources = vec![];
     for d in defs.iter().filter(|d| d.group == group && d.version == version) {
         let mut r = Map::new();
@@ -470,8 +484,7 @@ pub(crate) mod tests {
         let accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList;q=0.5,application/json";
         assert!(matches!(negotiate(accept), DiscoveryFormat::Legacy));
         // An unknown discovery version is skipped, the next acceptable range wins.
-        let accept =
-            "application/json;g=apidiscovery.k8s.io;v=v9;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+        let accept = "application/json;g=apidiscovery.k8s.io;v=v9;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
         assert!(matches!(negotiate(accept), DiscoveryFormat::Aggregated { version: "v2", .. }));
     }
 
@@ -537,7 +550,8 @@ pub(crate) mod tests {
         let rl = api_resource_list(&defs, "example.tkestack.io", "v1").expect("resource list");
         assert_eq!(rl["kind"], "APIResourceList");
         assert_eq!(rl["groupVersion"], "example.tkestack.io/v1");
-        let names: Vec<&str> = rl["resources"].as_array().into_iter().flatten().filter_map(|r| r["name"].as_str()).collect();
+        let names: Vec<&str> =
+            rl["resources"].as_array().into_iter().flatten().filter_map(|r| r["name"].as_str()).collect();
         assert_eq!(names, ["widgets", "widgets/status", "widgets/finalize", "gadgets"]);
         let w = &rl["resources"][0];
         assert_eq!(w["kind"], "Widget");

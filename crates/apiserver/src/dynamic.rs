@@ -180,7 +180,8 @@ impl CustomResource {
             .columns
             .iter()
             .map(|c| {
-                let mut col = Column::new(intern(&c.name), column_type(&c.type_), intern(&c.json_path), intern(&c.description));
+                let mut col =
+                    Column::new(intern(&c.name), column_type(&c.type_), intern(&c.json_path), intern(&c.description));
                 col.priority = c.priority;
                 col
             })

@@ -25,7 +25,10 @@ pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
 /// A Status error response.
 pub fn error_response(e: &ApiError) -> Response<Body> {
-    let mut resp = json_response(StatusCode::from_u16(e.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), serde_json::to_vec(&e.to_status()).unwrap_or_default());
+    let mut resp = json_response(
+        StatusCode::from_u16(e.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        serde_json::to_vec(&e.to_status()).unwrap_or_default(),
+    );
     if let Some(s) = e.retry_after_seconds
         && let Ok(v) = HeaderValue::from_str(&s.to_string())
     {
@@ -88,7 +91,9 @@ pub fn negotiate(accept: &str) -> Result<Output, ApiError> {
             Some(_) => continue,
         }
     }
-    Err(ApiError::not_acceptable(format!("only the following media types are accepted: application/json, application/json;as=Table;v=v1;g=meta.k8s.io, application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io (asked for {accept:?})")))
+    Err(ApiError::not_acceptable(format!(
+        "only the following media types are accepted: application/json, application/json;as=Table;v=v1;g=meta.k8s.io, application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io (asked for {accept:?})"
+    )))
 }
 
 /// Query parameters, first value wins.
@@ -112,7 +117,9 @@ pub fn parse_bool(v: &str) -> Option<bool> {
 fn flag(q: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
     match q.get(name).map(String::as_str) {
         None | Some("") => Ok(false),
-        Some(v) => parse_bool(v).ok_or_else(|| ApiError::bad_request(format!("{name} must be true or false, got {v:?}"))),
+        Some(v) => {
+            parse_bool(v).ok_or_else(|| ApiError::bad_request(format!("{name} must be true or false, got {v:?}")))
+        }
     }
 }
 
@@ -127,11 +134,16 @@ fn dry_run(q: &HashMap<String, String>) -> Result<bool, ApiError> {
 fn list_options(q: &HashMap<String, String>) -> Result<ListOptions, ApiError> {
     let limit = match q.get("limit").map(String::as_str) {
         None | Some("") => 0,
-        Some(l) => l.parse::<i64>().map_err(|_| ApiError::bad_request(format!("limit must be an integer, got {l:?}")))?.max(0) as usize,
+        Some(l) => {
+            l.parse::<i64>().map_err(|_| ApiError::bad_request(format!("limit must be an integer, got {l:?}")))?.max(0)
+                as usize
+        }
     };
     let timeout = match q.get("timeoutSeconds").map(String::as_str) {
         None | Some("") => None,
-        Some(t) => Some(Duration::from_secs(t.parse::<u64>().map_err(|_| ApiError::bad_request(format!("timeoutSeconds must be a non-negative integer, got {t:?}")))?)),
+        Some(t) => Some(Duration::from_secs(t.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!("timeoutSeconds must be a non-negative integer, got {t:?}"))
+        })?)),
     };
     Ok(ListOptions {
         label_selector: LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))?,
@@ -172,7 +184,10 @@ fn write_options(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<Wri
 fn delete_options(q: &HashMap<String, String>, body: &[u8]) -> Result<DeleteOptions, ApiError> {
     let mut opts = DeleteOptions { dry_run: dry_run(q)?, ..Default::default() };
     if let Some(g) = q.get("gracePeriodSeconds") {
-        opts.grace_period_seconds = Some(g.parse().map_err(|_| ApiError::bad_request(format!("gracePeriodSeconds must be an integer, got {g:?}")))?);
+        opts.grace_period_seconds = Some(
+            g.parse()
+                .map_err(|_| ApiError::bad_request(format!("gracePeriodSeconds must be an integer, got {g:?}")))?,
+        );
     }
     opts.propagation_policy = q.get("propagationPolicy").cloned();
     if !body.iter().all(u8::is_ascii_whitespace) {
@@ -198,14 +213,16 @@ fn delete_options(q: &HashMap<String, String>, body: &[u8]) -> Result<DeleteOpti
 pub fn decode_body(body: &[u8], content_type: Option<&str>) -> Result<Value, ApiError> {
     let ct = content_type.unwrap_or("application/json").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match ct.as_str() {
-        "application/yaml" | "application/x-yaml" | "text/yaml" => {
-            serde_yaml_ng::from_slice(body).map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}")))
+        "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml_ng::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}"))),
+        "application/json" | "" | "*/*" => serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}"))),
+        "application/vnd.kubernetes.protobuf" => {
+            Err(ApiError::unsupported_media_type("the protobuf encoding is not supported; send JSON or YAML"))
         }
-        "application/json" | "" | "*/*" => {
-            serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
-        }
-        "application/vnd.kubernetes.protobuf" => Err(ApiError::unsupported_media_type("the protobuf encoding is not supported; send JSON or YAML")),
-        other => Err(ApiError::unsupported_media_type(format!("the body content type {other:?} is not supported; send application/json or application/yaml"))),
+        other => Err(ApiError::unsupported_media_type(format!(
+            "the body content type {other:?} is not supported; send application/json or application/yaml"
+        ))),
     }
 }
 
@@ -230,8 +247,15 @@ pub fn parse_target(rest: &str, is_namespaced: impl Fn(&str) -> bool) -> Option<
     };
     match segs {
         [plural] => Some(Target { namespace, plural: plural.to_string(), ..Default::default() }),
-        [plural, name] => Some(Target { namespace, plural: plural.to_string(), name: Some(name.to_string()), subresource: None }),
-        [plural, name, sub] => Some(Target { namespace, plural: plural.to_string(), name: Some(name.to_string()), subresource: Some(sub.to_string()) }),
+        [plural, name] => {
+            Some(Target { namespace, plural: plural.to_string(), name: Some(name.to_string()), subresource: None })
+        }
+        [plural, name, sub] => Some(Target {
+            namespace,
+            plural: plural.to_string(),
+            name: Some(name.to_string()),
+            subresource: Some(sub.to_string()),
+        }),
         _ => None,
     }
 }
@@ -287,7 +311,13 @@ fn encode_object(output: Output, def: &ResourceDef, obj: &Value, include: Includ
     let v = match output {
         Output::Json => return serde_json::to_vec(obj).unwrap_or_default(),
         Output::Table(version) => {
-            let mut t = table::table(def, std::slice::from_ref(obj), include, json!({"resourceVersion": object::meta_str(obj, "resourceVersion").unwrap_or("")}), true);
+            let mut t = table::table(
+                def,
+                std::slice::from_ref(obj),
+                include,
+                json!({"resourceVersion": object::meta_str(obj, "resourceVersion").unwrap_or("")}),
+                true,
+            );
             t["apiVersion"] = json!(format!("meta.k8s.io/{version}"));
             t
         }
@@ -325,9 +355,14 @@ impl ResourceRequest<'_> {
             return Err(ApiError::not_found(def.group, def.plural, self.target.name.as_deref().unwrap_or("")));
         }
         if let Some(sub) = &self.target.subresource {
-            let known = (sub == "status" && def.subresources.status) || (sub == "finalize" && def.subresources.finalize);
+            let known =
+                (sub == "status" && def.subresources.status) || (sub == "finalize" && def.subresources.finalize);
             if !known {
-                return Err(ApiError::not_found(def.group, &format!("{}/{sub}", def.plural), self.target.name.as_deref().unwrap_or("")));
+                return Err(ApiError::not_found(
+                    def.group,
+                    &format!("{}/{sub}", def.plural),
+                    self.target.name.as_deref().unwrap_or(""),
+                ));
             }
         }
         let ctx = self.ctx();
@@ -348,7 +383,11 @@ impl ResourceRequest<'_> {
                         serde_json::to_vec(&t).unwrap_or_default()
                     }
                     Output::Partial(version) => {
-                        let items: Vec<Value> = r.items.iter().map(|i| i.decode().map(|o| table::partial_metadata(&o))).collect::<Result<_, _>>()?;
+                        let items: Vec<Value> = r
+                            .items
+                            .iter()
+                            .map(|i| i.decode().map(|o| table::partial_metadata(&o)))
+                            .collect::<Result<_, _>>()?;
                         serde_json::to_vec(&json!({"kind": "PartialObjectMetadataList", "apiVersion": format!("meta.k8s.io/{version}"), "metadata": list_meta(&r), "items": items})).unwrap_or_default()
                     }
                 };
@@ -369,7 +408,10 @@ impl ResourceRequest<'_> {
                 let body = decode_body(&self.body, content_type.as_deref())?;
                 let opts = write_options(&self.query, &self.headers)?;
                 let w = self.store.update(&ctx, &name, self.target.subresource.as_deref(), body, &opts).await?;
-                Ok(with_warnings(json_response(StatusCode::OK, encode_object(output, &def, &w.object, include)), &w.warnings))
+                Ok(with_warnings(
+                    json_response(StatusCode::OK, encode_object(output, &def, &w.object, include)),
+                    &w.warnings,
+                ))
             }
             (&Method::PATCH, Some(name)) => {
                 let ct = content_type.unwrap_or_default();
@@ -379,7 +421,10 @@ impl ResourceRequest<'_> {
                     ))
                 })?;
                 let opts = write_options(&self.query, &self.headers)?;
-                let w = self.store.patch(&ctx, &name, self.target.subresource.as_deref(), patch_type, &self.body, &opts).await?;
+                let w = self
+                    .store
+                    .patch(&ctx, &name, self.target.subresource.as_deref(), patch_type, &self.body, &opts)
+                    .await?;
                 let code = if w.created && !opts.dry_run { StatusCode::CREATED } else { StatusCode::OK };
                 Ok(with_warnings(json_response(code, encode_object(output, &def, &w.object, include)), &w.warnings))
             }
@@ -402,7 +447,12 @@ impl ResourceRequest<'_> {
         }
     }
 
-    async fn watch(&self, output: Output, include: IncludeObject, opts: ListOptions) -> Result<Response<Body>, ApiError> {
+    async fn watch(
+        &self,
+        output: Output,
+        include: IncludeObject,
+        opts: ListOptions,
+    ) -> Result<Response<Body>, ApiError> {
         let def = self.def().clone();
         let ctx = self.ctx();
         let events = self.store.watch(&ctx, &opts).await?;
@@ -464,7 +514,10 @@ mod tests {
         assert_eq!(negotiate("application/json").unwrap(), Output::Json);
         assert_eq!(negotiate("").unwrap(), Output::Json);
         assert_eq!(negotiate("application/vnd.kubernetes.protobuf, application/json").unwrap(), Output::Json);
-        assert_eq!(negotiate("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1").unwrap(), Output::Partial("v1"));
+        assert_eq!(
+            negotiate("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1").unwrap(),
+            Output::Partial("v1")
+        );
         assert_eq!(negotiate("application/vnd.kubernetes.protobuf").unwrap_err().code(), 406);
     }
 

@@ -17,6 +17,8 @@ pub mod store;
 pub mod table;
 pub mod tls;
 
-pub use resource::{Column, Context, DeleteDecision, ResourceDef, Strategy, Subresources, TypedStrategy, UserInfo, Verbs, typed};
 pub use connect::{Connect, ConnectDef, ConnectRequest};
+pub use resource::{
+    Column, Context, DeleteDecision, ResourceDef, Strategy, Subresources, TypedStrategy, UserInfo, Verbs, typed,
+};
 pub use server::{ApiServer, VersionInfo};

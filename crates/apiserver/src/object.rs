@@ -113,7 +113,8 @@ pub fn labels(obj: &Value) -> std::collections::BTreeMap<String, String> {
 /// (Kubernetes) and `spec.finalizers` (TKEStack).
 pub fn has_finalizers(obj: &Value) -> bool {
     let non_empty = |v: Option<&Value>| v.and_then(Value::as_array).is_some_and(|a| !a.is_empty());
-    non_empty(obj.get("metadata").and_then(|m| m.get("finalizers"))) || non_empty(obj.get("spec").and_then(|s| s.get("finalizers")))
+    non_empty(obj.get("metadata").and_then(|m| m.get("finalizers")))
+        || non_empty(obj.get("spec").and_then(|s| s.get("finalizers")))
 }
 
 /// Parses a resourceVersion given by a client.

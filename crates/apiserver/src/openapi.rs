@@ -129,16 +129,24 @@ fn claim(names: &mut HashMap<String, String>, key: &str, wanted: String) {
 /// Kinds that keep `metadata` as free JSON get the standard `ObjectMeta` documentation, so that
 /// `kubectl explain <kind>.metadata` lists its fields.
 fn document_metadata(raw: &mut Map<String, Value>, kind_key: &str) {
-    let Some(props) = raw.get_mut(kind_key).and_then(|k| k.get_mut("properties")).and_then(Value::as_object_mut) else { return };
+    let Some(props) = raw.get_mut(kind_key).and_then(|k| k.get_mut("properties")).and_then(Value::as_object_mut) else {
+        return;
+    };
     let Some(current) = props.get("metadata") else { return };
     let free_form = match current {
         Value::Bool(_) => true,
-        Value::Object(m) => !["$ref", "type", "properties", "anyOf", "oneOf", "allOf"].iter().any(|k| m.contains_key(*k)),
+        Value::Object(m) => {
+            !["$ref", "type", "properties", "anyOf", "oneOf", "allOf"].iter().any(|k| m.contains_key(*k))
+        }
         _ => false,
     };
     if free_form {
-        let description = current.get("description").and_then(Value::as_str).unwrap_or("Standard object's metadata.").to_string();
-        props.insert("metadata".into(), json!({"$ref": format!("#/$defs/{}", meta::OBJECT_META), "description": description}));
+        let description =
+            current.get("description").and_then(Value::as_str).unwrap_or("Standard object's metadata.").to_string();
+        props.insert(
+            "metadata".into(),
+            json!({"$ref": format!("#/$defs/{}", meta::OBJECT_META), "description": description}),
+        );
     }
 }
 
@@ -232,8 +240,10 @@ pub fn build(defs: &[ResourceDef], git_version: &str) -> OpenApiDocs {
             order.push((d.group, d.version));
         }
     }
-    let gvs: Vec<GroupVersion<'_>> =
-        order.iter().map(|(g, v)| GroupVersion::collect(g, v, defs.iter().filter(|d| d.group == *g && d.version == *v).collect())).collect();
+    let gvs: Vec<GroupVersion<'_>> = order
+        .iter()
+        .map(|(g, v)| GroupVersion::collect(g, v, defs.iter().filter(|d| d.group == *g && d.version == *v).collect()))
+        .collect();
     let info = json!({"title": "tke-rs", "version": git_version});
 
     let mut v2_paths = Map::new();
@@ -328,7 +338,10 @@ pub fn build_shared(defs: &[ResourceDef], git_version: &str) -> std::sync::Arc<O
 }
 
 /// Protobuf media types of the documents (gnostic's OpenAPI v2 message).
-const V2_PROTO_ACCEPT: &[&str] = &["application/com.github.proto-openapi.spec.v2@v1.0+protobuf", "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"];
+const V2_PROTO_ACCEPT: &[&str] = &[
+    "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+];
 const V2_PROTO_CONTENT_TYPE: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
 
 /// What an `Accept` header allows us to send.
@@ -348,7 +361,8 @@ fn wanted(headers: &HeaderMap, protobuf: &[&str]) -> Wanted {
         .filter_map(|item| {
             let mut parts = item.split(';');
             let mime = parts.next()?.trim().to_ascii_lowercase();
-            let q = parts.filter_map(|p| p.trim().strip_prefix("q=")).find_map(|q| q.parse::<f32>().ok()).unwrap_or(1.0);
+            let q =
+                parts.filter_map(|p| p.trim().strip_prefix("q=")).find_map(|q| q.parse::<f32>().ok()).unwrap_or(1.0);
             (!mime.is_empty() && q > 0.0).then_some((mime, q))
         })
         .collect();
@@ -365,10 +379,12 @@ fn wanted(headers: &HeaderMap, protobuf: &[&str]) -> Wanted {
 }
 
 fn not_modified(headers: &HeaderMap, hash: &str) -> bool {
-    headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|tag| {
-        let tag = tag.trim();
-        tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == hash
-    })
+    headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |tag| {
+            let tag = tag.trim();
+            tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == hash
+        },
+    )
 }
 
 fn respond(doc: &Doc, content_type: &str, cache_control: &str, headers: &HeaderMap) -> Response<Body> {
@@ -562,8 +578,14 @@ mod tests {
         let doc = v3(&docs(), "apis/example.tkestack.io/v1");
         let schemas = &doc["components"]["schemas"];
         let widget = &schemas["io.tkestack.example.v1.Widget"];
-        assert_eq!(widget["x-kubernetes-group-version-kind"], json!([{"group": GROUP, "kind": "Widget", "version": "v1"}]));
-        assert_eq!(schemas["io.tkestack.example.v1.WidgetList"]["x-kubernetes-group-version-kind"][0]["kind"], "WidgetList");
+        assert_eq!(
+            widget["x-kubernetes-group-version-kind"],
+            json!([{"group": GROUP, "kind": "Widget", "version": "v1"}])
+        );
+        assert_eq!(
+            schemas["io.tkestack.example.v1.WidgetList"]["x-kubernetes-group-version-kind"][0]["kind"],
+            "WidgetList"
+        );
         // The catalogue shares Widget's Rust type but is its own kind.
         assert_eq!(schemas["io.tkestack.example.v1.Gadget"]["x-kubernetes-group-version-kind"][0]["kind"], "Gadget");
         assert_eq!(schemas["io.tkestack.example.v1.Gadget"]["properties"]["spec"], widget["properties"]["spec"]);
@@ -572,7 +594,10 @@ mod tests {
         assert_eq!(spec_ref, "#/components/schemas/io.tkestack.example.v1.WidgetSpec");
         assert_eq!(widget["properties"]["spec"]["description"], "What the widget should be.");
         let spec = &schemas["io.tkestack.example.v1.WidgetSpec"];
-        assert_eq!(spec["properties"]["size"], json!({"type": "integer", "format": "int64", "minimum": 0, "description": "Size in centimetres."}));
+        assert_eq!(
+            spec["properties"]["size"],
+            json!({"type": "integer", "format": "int64", "minimum": 0, "description": "Size in centimetres."})
+        );
         assert_eq!(spec["properties"]["tags"]["additionalProperties"], json!({"type": "string"}));
         let colour = &schemas["io.tkestack.example.v1.Colour"];
         assert_eq!(colour["type"], "string");
@@ -581,7 +606,10 @@ mod tests {
         assert_eq!(values, ["Blue", "Red"]);
         assert_eq!(schemas["io.tkestack.example.v1.IntOrStr"]["format"], "int-or-string");
         // Free-form metadata is documented as ObjectMeta; null members of defaults are dropped.
-        assert_eq!(widget["properties"]["metadata"]["allOf"][0]["$ref"], "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta");
+        assert_eq!(
+            widget["properties"]["metadata"]["allOf"][0]["$ref"],
+            "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+        );
         assert!(schemas["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"]["properties"]["labels"].is_object());
         assert_eq!(widget["properties"]["spec"]["default"], json!({"colour": "Blue", "parts": []}));
     }
@@ -607,21 +635,38 @@ mod tests {
         let coll = &paths["/apis/example.tkestack.io/v1/namespaces/{namespace}/widgets"];
         assert_eq!(coll["get"]["x-kubernetes-action"], "list");
         // The list operation names the object's kind: kubectl explain looks it up this way.
-        assert_eq!(coll["get"]["x-kubernetes-group-version-kind"], json!({"group": GROUP, "kind": "Widget", "version": "v1"}));
+        assert_eq!(
+            coll["get"]["x-kubernetes-group-version-kind"],
+            json!({"group": GROUP, "kind": "Widget", "version": "v1"})
+        );
         assert_eq!(coll["get"]["operationId"], "listExampleTkestackIoV1NamespacedWidget");
         assert!(coll.get("delete").is_none(), "deletecollection is disabled for widgets");
-        assert!(coll["post"]["requestBody"]["content"]["*/*"]["schema"]["$ref"].as_str().is_some_and(|r| r.ends_with(".Widget")));
+        assert!(
+            coll["post"]["requestBody"]["content"]["*/*"]["schema"]["$ref"]
+                .as_str()
+                .is_some_and(|r| r.ends_with(".Widget"))
+        );
 
         let item = &paths["/apis/example.tkestack.io/v1/namespaces/{namespace}/widgets/{name}"];
         let patch = &item["patch"];
         assert_eq!(patch["x-kubernetes-action"], "patch");
         // kubectl asks the server to validate fields when PATCH takes `fieldValidation`.
-        assert!(patch["parameters"].as_array().expect("params").iter().any(|p| p["name"] == "fieldValidation" && p["in"] == "query"));
+        assert!(
+            patch["parameters"]
+                .as_array()
+                .expect("params")
+                .iter()
+                .any(|p| p["name"] == "fieldValidation" && p["in"] == "query")
+        );
         // No strategic merge patch: kubectl apply falls back to JSON merge patch, as for CRDs.
         let content = patch["requestBody"]["content"].as_object().expect("content");
-        assert!(content.contains_key("application/merge-patch+json") && content.contains_key("application/apply-patch+yaml"));
+        assert!(
+            content.contains_key("application/merge-patch+json")
+                && content.contains_key("application/apply-patch+yaml")
+        );
         assert!(!content.contains_key("application/strategic-merge-patch+json"));
-        let params: Vec<&str> = item["parameters"].as_array().expect("params").iter().filter_map(|p| p["name"].as_str()).collect();
+        let params: Vec<&str> =
+            item["parameters"].as_array().expect("params").iter().filter_map(|p| p["name"].as_str()).collect();
         assert_eq!(params, ["name", "namespace", "pretty"]);
 
         let fin = &paths["/apis/example.tkestack.io/v1/namespaces/{namespace}/widgets/{name}/finalize"];
@@ -631,7 +676,8 @@ mod tests {
 
         // A read-only catalogue: get and list only.
         let gadgets = &paths["/apis/example.tkestack.io/v1/gadgets/{name}"];
-        let methods: Vec<&str> = gadgets.as_object().expect("item").keys().map(String::as_str).filter(|k| *k != "parameters").collect();
+        let methods: Vec<&str> =
+            gadgets.as_object().expect("item").keys().map(String::as_str).filter(|k| *k != "parameters").collect();
         assert_eq!(methods, ["get"]);
         assert!(paths["/apis/example.tkestack.io/v1/gadgets"].get("post").is_none());
 
@@ -641,7 +687,9 @@ mod tests {
             .as_object()
             .into_iter()
             .flatten()
-            .flat_map(|(_, item)| ["get", "put", "post", "patch", "delete"].into_iter().filter_map(move |m| item.get(m)))
+            .flat_map(|(_, item)| {
+                ["get", "put", "post", "patch", "delete"].into_iter().filter_map(move |m| item.get(m))
+            })
             .filter_map(|op| op["operationId"].as_str())
             .collect();
         let n = ids.len();
@@ -660,10 +708,16 @@ mod tests {
         assert_eq!(keys, ["api/v1", "apis/example.tkestack.io/v1"]);
         let core = v3(&docs, "api/v1");
         assert!(core["paths"].get("/api/v1/namespaces/{namespace}/widgets/{name}").is_some());
-        assert_eq!(core["components"]["schemas"]["io.k8s.api.core.v1.Widget"]["x-kubernetes-group-version-kind"][0]["group"], "");
+        assert_eq!(
+            core["components"]["schemas"]["io.k8s.api.core.v1.Widget"]["x-kubernetes-group-version-kind"][0]["group"],
+            ""
+        );
         let named = v3(&docs, "apis/example.tkestack.io/v1");
         assert!(named["paths"].get("/apis/example.tkestack.io/v1/widgets/{name}").is_some());
-        assert!(named["paths"].get("/api/v1/namespaces/{namespace}/widgets").is_none(), "documents are per group-version");
+        assert!(
+            named["paths"].get("/api/v1/namespaces/{namespace}/widgets").is_none(),
+            "documents are per group-version"
+        );
         // v2 holds both.
         let v2 = v2(&docs);
         assert!(v2["definitions"].get("io.k8s.api.core.v1.Widget").is_some());
@@ -711,7 +765,13 @@ mod tests {
 
         let r = serve(&docs, "/openapi/v3", None, &headers(&[("accept", "application/json, */*")])).expect("index");
         assert_eq!(r.status(), StatusCode::OK);
-        let r = serve(&docs, path, None, &headers(&[("accept", "application/com.github.proto-openapi.spec.v3@v1.0+protobuf")])).expect("served");
+        let r = serve(
+            &docs,
+            path,
+            None,
+            &headers(&[("accept", "application/com.github.proto-openapi.spec.v3@v1.0+protobuf")]),
+        )
+        .expect("served");
         assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
 
         assert!(serve(&docs, "/openapi/v3/apis/nope.io/v1", None, &HeaderMap::new()).is_none());
@@ -725,7 +785,13 @@ mod tests {
         let r = serve(&docs, "/openapi/v2", None, &headers(&[("accept", "application/json")])).expect("served");
         assert_eq!(header(&r, "content-type"), "application/json");
         // client-go's OpenAPISchema() asks for protobuf only.
-        let r = serve(&docs, "/openapi/v2", None, &headers(&[("accept", "application/com.github.proto-openapi.spec.v2@v1.0+protobuf")])).expect("served");
+        let r = serve(
+            &docs,
+            "/openapi/v2",
+            None,
+            &headers(&[("accept", "application/com.github.proto-openapi.spec.v2@v1.0+protobuf")]),
+        )
+        .expect("served");
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(header(&r, "content-type"), V2_PROTO_CONTENT_TYPE);
         let r = serve(&docs, "/openapi/v2", None, &headers(&[("accept", "text/html")])).expect("served");
@@ -818,6 +884,9 @@ mod shapes {
             assert_eq!(backend["properties"][field]["type"], "string", "{field}");
         }
         // A kind without `metadata` documentation gets ObjectMeta's.
-        assert_eq!(schemas["io.a.v1.Obj"]["properties"]["metadata"]["allOf"][0]["$ref"], format!("#/components/schemas/{}", meta::OBJECT_META));
+        assert_eq!(
+            schemas["io.a.v1.Obj"]["properties"]["metadata"]["allOf"][0]["$ref"],
+            format!("#/components/schemas/{}", meta::OBJECT_META)
+        );
     }
 }

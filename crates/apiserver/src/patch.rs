@@ -57,7 +57,10 @@ pub fn apply_patch(original: &Value, t: PatchType, body: &[u8]) -> Result<Value,
         PatchType::Merge => {
             let patch = decode(body)?;
             if !patch.is_object() {
-                return Err(ApiError::bad_request(format!("a JSON merge patch must be a JSON object, got {}", kind_of(&patch))));
+                return Err(ApiError::bad_request(format!(
+                    "a JSON merge patch must be a JSON object, got {}",
+                    kind_of(&patch)
+                )));
             }
             let mut doc = original.clone();
             json_patch::merge(&mut doc, &patch);
@@ -66,16 +69,26 @@ pub fn apply_patch(original: &Value, t: PatchType, body: &[u8]) -> Result<Value,
         PatchType::StrategicMerge => {
             let patch = decode(body)?;
             let Value::Object(p) = &patch else {
-                return Err(ApiError::bad_request(format!("a strategic merge patch must be a JSON object, got {}", kind_of(&patch))));
+                return Err(ApiError::bad_request(format!(
+                    "a strategic merge patch must be a JSON object, got {}",
+                    kind_of(&patch)
+                )));
             };
             match merge_map(original.as_object(), p, "")? {
                 Merged::Map(m) => Value::Object(m),
-                Merged::Delete => return Err(ApiError::bad_request("a strategic merge patch cannot delete the whole object ($patch: delete at the top level)")),
+                Merged::Delete => {
+                    return Err(ApiError::bad_request(
+                        "a strategic merge patch cannot delete the whole object ($patch: delete at the top level)",
+                    ));
+                }
             }
         }
     };
     if !patched.is_object() {
-        return Err(ApiError::new(Reason::Invalid, format!("the patched object must be a JSON object, got {}", kind_of(&patched))));
+        return Err(ApiError::new(
+            Reason::Invalid,
+            format!("the patched object must be a JSON object, got {}", kind_of(&patched)),
+        ));
     }
     Ok(patched)
 }
@@ -84,7 +97,8 @@ fn decode(body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("the patch body is empty"));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: the body is not valid JSON: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding patch: the body is not valid JSON: {e}")))
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -100,7 +114,10 @@ fn kind_of(v: &Value) -> &'static str {
 
 fn json_patch(original: &Value, patch: &Value) -> Result<Value, ApiError> {
     let Value::Array(ops) = patch else {
-        return Err(ApiError::bad_request(format!("a JSON patch must be a JSON array of operations, got {}", kind_of(patch))));
+        return Err(ApiError::bad_request(format!(
+            "a JSON patch must be a JSON array of operations, got {}",
+            kind_of(patch)
+        )));
     };
     if ops.len() > MAX_JSON_PATCH_OPERATIONS {
         return Err(ApiError::too_large(format!(
@@ -143,7 +160,9 @@ fn json_patch_error(parsed: &[json_patch::PatchOperation], index: usize, e: json
             None => ("unknown", None),
         };
         let why = match e.kind {
-            json_patch::PatchErrorKind::TestFailed => "the value at the path does not match the tested value".to_string(),
+            json_patch::PatchErrorKind::TestFailed => {
+                "the value at the path does not match the tested value".to_string()
+            }
             json_patch::PatchErrorKind::InvalidFromPointer => {
                 format!("the \"from\" path {:?} does not exist in the object", from.unwrap_or_default())
             }
@@ -156,7 +175,10 @@ fn json_patch_error(parsed: &[json_patch::PatchOperation], index: usize, e: json
         };
         ApiError::new(
             Reason::Invalid,
-            format!("the server rejected our request due to an error in our request: JSON patch operation {index} ({name} {:?}) failed: {why}", e.path.to_string()),
+            format!(
+                "the server rejected our request due to an error in our request: JSON patch operation {index} ({name} {:?}) failed: {why}",
+                e.path.to_string()
+            ),
         )
     }
 }
@@ -182,17 +204,27 @@ fn directive_error(path: &str, what: impl std::fmt::Display) -> ApiError {
 
 /// Strategic merge of one map. `original` is `None` when the patch creates the map; the patch is
 /// then still walked so that its directives and nulls are consumed rather than stored.
-fn merge_map(original: Option<&Map<String, Value>>, patch: &Map<String, Value>, path: &str) -> Result<Merged, ApiError> {
+fn merge_map(
+    original: Option<&Map<String, Value>>,
+    patch: &Map<String, Value>,
+    path: &str,
+) -> Result<Merged, ApiError> {
     match patch.get("$patch") {
         None => {}
         Some(Value::String(d)) if d == "merge" => {}
         Some(Value::String(d)) if d == "delete" => return Ok(Merged::Delete),
         Some(Value::String(d)) if d == "replace" => {
             // Replace: the patch (minus the directive) is the new map, as if there were no original.
-            let rest: Map<String, Value> = patch.iter().filter(|(k, _)| *k != "$patch").map(|(k, v)| (k.clone(), v.clone())).collect();
+            let rest: Map<String, Value> =
+                patch.iter().filter(|(k, _)| *k != "$patch").map(|(k, v)| (k.clone(), v.clone())).collect();
             return merge_map(None, &rest, path);
         }
-        Some(other) => return Err(directive_error(path, format_args!("unknown $patch directive {other}; expected merge, replace or delete"))),
+        Some(other) => {
+            return Err(directive_error(
+                path,
+                format_args!("unknown $patch directive {other}; expected merge, replace or delete"),
+            ));
+        }
     }
     let retain_keys = match patch.get("$retainKeys") {
         None => None,
@@ -204,7 +236,11 @@ fn merge_map(original: Option<&Map<String, Value>>, patch: &Map<String, Value>, 
     };
     let mut result = original.cloned().unwrap_or_default();
     for (key, value) in patch {
-        if key == "$patch" || key == "$retainKeys" || key.starts_with(SET_ELEMENT_ORDER) || key.starts_with(DELETE_FROM_PRIMITIVE_LIST) {
+        if key == "$patch"
+            || key == "$retainKeys"
+            || key.starts_with(SET_ELEMENT_ORDER)
+            || key.starts_with(DELETE_FROM_PRIMITIVE_LIST)
+        {
             continue;
         }
         let at = field(path, key);
@@ -283,17 +319,25 @@ fn merge_list(original: Option<&Vec<Value>>, patch: &[Value], path: &str) -> Res
         match item {
             Value::Object(m) if m.contains_key("$patch") => match m.get("$patch") {
                 Some(Value::String(d)) if d == "delete" => {
-                    deletions.push(m.iter().filter(|(k, _)| *k != "$patch").map(|(k, v)| (k.clone(), v.clone())).collect::<Map<_, _>>());
+                    deletions.push(
+                        m.iter()
+                            .filter(|(k, _)| *k != "$patch")
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect::<Map<_, _>>(),
+                    );
                 }
                 Some(Value::String(d)) if d == "replace" && m.len() == 1 => replace = true,
                 Some(Value::String(d)) if d == "merge" && m.len() == 1 => {}
-                Some(Value::String(d)) if d == "replace" || d == "merge" => {
-                    match merge_map(None, m, &at)? {
-                        Merged::Map(m) => plain.push(Value::Object(m)),
-                        Merged::Delete => {}
-                    }
+                Some(Value::String(d)) if d == "replace" || d == "merge" => match merge_map(None, m, &at)? {
+                    Merged::Map(m) => plain.push(Value::Object(m)),
+                    Merged::Delete => {}
+                },
+                Some(other) => {
+                    return Err(directive_error(
+                        &at,
+                        format_args!("unknown $patch directive {other}; expected merge, replace or delete"),
+                    ));
                 }
-                Some(other) => return Err(directive_error(&at, format_args!("unknown $patch directive {other}; expected merge, replace or delete"))),
                 None => {}
             },
             Value::Object(m) => match merge_map(None, m, &at)? {
@@ -341,8 +385,14 @@ mod tests {
     fn content_types_are_recognised_with_parameters_and_case() {
         assert_eq!(PatchType::from_content_type("application/json-patch+json"), Some(PatchType::Json));
         assert_eq!(PatchType::from_content_type("application/merge-patch+json; charset=utf-8"), Some(PatchType::Merge));
-        assert_eq!(PatchType::from_content_type("Application/Strategic-Merge-Patch+JSON"), Some(PatchType::StrategicMerge));
-        assert_eq!(PatchType::from_content_type(" application/apply-patch+yaml ;charset=utf-8"), Some(PatchType::Apply));
+        assert_eq!(
+            PatchType::from_content_type("Application/Strategic-Merge-Patch+JSON"),
+            Some(PatchType::StrategicMerge)
+        );
+        assert_eq!(
+            PatchType::from_content_type(" application/apply-patch+yaml ;charset=utf-8"),
+            Some(PatchType::Apply)
+        );
         assert_eq!(PatchType::from_content_type("application/json"), None);
         assert_eq!(PatchType::from_content_type(""), None);
         for t in [PatchType::Json, PatchType::Merge, PatchType::StrategicMerge, PatchType::Apply] {
@@ -385,7 +435,8 @@ mod tests {
         let out = json_patch(&original, &patch).expect("applies");
         assert_eq!(out["metadata"]["finalizers"], json!(["x"]));
         // A present value is still compared: null does not match it.
-        let e = json_patch(&out, &json!([{"op": "test", "path": "/metadata/finalizers", "value": null}])).expect_err("present");
+        let e = json_patch(&out, &json!([{"op": "test", "path": "/metadata/finalizers", "value": null}]))
+            .expect_err("present");
         assert!(e.message.contains("operation 0 (test"), "{}", e.message);
     }
 
@@ -402,7 +453,11 @@ mod tests {
     fn json_patch_missing_paths_are_422_with_the_path() {
         let e = patch(PatchType::Json, json!([{"op": "remove", "path": "/spec/nothing"}])).unwrap_err();
         assert_eq!(e.code(), 422);
-        assert!(e.message.contains("remove \"/spec/nothing\"") && e.message.contains("does not exist"), "{}", e.message);
+        assert!(
+            e.message.contains("remove \"/spec/nothing\"") && e.message.contains("does not exist"),
+            "{}",
+            e.message
+        );
         let e = patch(PatchType::Json, json!([{"op": "add", "path": "/spec/a/b", "value": 1}])).unwrap_err();
         assert_eq!(e.code(), 422);
         assert!(e.message.contains("parent of the path"), "{}", e.message);
@@ -412,7 +467,9 @@ mod tests {
 
     #[test]
     fn json_patch_malformed_bodies_are_400() {
-        for body in [json!({"op": "add"}), json!([{"op": "frobnicate", "path": "/a"}]), json!([{"op": "add", "value": 1}])] {
+        for body in
+            [json!({"op": "add"}), json!([{"op": "frobnicate", "path": "/a"}]), json!([{"op": "add", "value": 1}])]
+        {
             let e = patch(PatchType::Json, body.clone()).unwrap_err();
             assert_eq!(e.code(), 400, "{body}: {}", e.message);
         }
@@ -431,7 +488,9 @@ mod tests {
 
     #[test]
     fn json_patch_operation_count_is_capped() {
-        let ops: Vec<Value> = (0..=MAX_JSON_PATCH_OPERATIONS).map(|_| json!({"op": "test", "path": "/kind", "value": "Cluster"})).collect();
+        let ops: Vec<Value> = (0..=MAX_JSON_PATCH_OPERATIONS)
+            .map(|_| json!({"op": "test", "path": "/kind", "value": "Cluster"}))
+            .collect();
         let e = patch(PatchType::Json, Value::Array(ops)).unwrap_err();
         assert_eq!(e.code(), 413);
     }
@@ -472,7 +531,11 @@ mod tests {
 
     #[test]
     fn strategic_merge_retain_keys_clears_the_others() {
-        let out = patch(PatchType::StrategicMerge, json!({"spec": {"features": {"$retainKeys": ["ipvs", "hugepages"], "hugepages": true}}})).unwrap();
+        let out = patch(
+            PatchType::StrategicMerge,
+            json!({"spec": {"features": {"$retainKeys": ["ipvs", "hugepages"], "hugepages": true}}}),
+        )
+        .unwrap();
         assert_eq!(out["spec"]["features"], json!({"ipvs": true, "hugepages": true}));
         let e = patch(PatchType::StrategicMerge, json!({"spec": {"$retainKeys": "type"}})).unwrap_err();
         assert_eq!(e.code(), 400);
@@ -480,17 +543,28 @@ mod tests {
 
     #[test]
     fn strategic_merge_primitive_list_directives() {
-        let out = patch(PatchType::StrategicMerge, json!({"spec": {"$deleteFromPrimitiveList/tags": ["b"], "$setElementOrder/tags": ["c", "a"]}})).unwrap();
+        let out = patch(
+            PatchType::StrategicMerge,
+            json!({"spec": {"$deleteFromPrimitiveList/tags": ["b"], "$setElementOrder/tags": ["c", "a"]}}),
+        )
+        .unwrap();
         assert_eq!(out["spec"]["tags"], json!(["c", "a"]));
-        let out = patch(PatchType::StrategicMerge, json!({"spec": {"$setElementOrder/tags": ["c", "b", "a"]}})).unwrap();
+        let out =
+            patch(PatchType::StrategicMerge, json!({"spec": {"$setElementOrder/tags": ["c", "b", "a"]}})).unwrap();
         assert_eq!(out["spec"]["tags"], json!(["c", "b", "a"]));
     }
 
     #[test]
     fn strategic_merge_list_element_directives() {
-        let out = patch(PatchType::StrategicMerge, json!({"spec": {"machines": [{"$patch": "delete", "ip": "10.0.0.1"}]}})).unwrap();
+        let out =
+            patch(PatchType::StrategicMerge, json!({"spec": {"machines": [{"$patch": "delete", "ip": "10.0.0.1"}]}}))
+                .unwrap();
         assert_eq!(out["spec"]["machines"], json!([{"ip": "10.0.0.2"}]));
-        let out = patch(PatchType::StrategicMerge, json!({"spec": {"machines": [{"$patch": "replace"}, {"ip": "10.0.0.7"}]}})).unwrap();
+        let out = patch(
+            PatchType::StrategicMerge,
+            json!({"spec": {"machines": [{"$patch": "replace"}, {"ip": "10.0.0.7"}]}}),
+        )
+        .unwrap();
         assert_eq!(out["spec"]["machines"], json!([{"ip": "10.0.0.7"}]));
     }
 

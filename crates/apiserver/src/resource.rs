@@ -68,11 +68,21 @@ pub struct Column {
 }
 
 impl Column {
-    pub const fn new(name: &'static str, type_: &'static str, json_path: &'static str, description: &'static str) -> Self {
+    pub const fn new(
+        name: &'static str,
+        type_: &'static str,
+        json_path: &'static str,
+        description: &'static str,
+    ) -> Self {
         Self { name, type_, json_path, description, priority: 0, compute: None }
     }
     /// A column whose cell is computed from the object.
-    pub const fn computed(name: &'static str, type_: &'static str, compute: fn(&Value) -> Value, description: &'static str) -> Self {
+    pub const fn computed(
+        name: &'static str,
+        type_: &'static str,
+        compute: fn(&Value) -> Value,
+        description: &'static str,
+    ) -> Self {
         Self { name, type_, json_path: "", description, priority: 0, compute: Some(compute) }
     }
     pub const fn wide(mut self) -> Self {
@@ -100,7 +110,8 @@ impl Verbs {
     /// TKEStack resources that disable deleteCollection (clusters).
     pub const NO_DELETE_COLLECTION: Verbs = Verbs { delete_collection: false, ..Verbs::ALL };
     /// A static, server-defined catalogue: get and list only.
-    pub const READ_ONLY: Verbs = Verbs { create: false, update: false, delete: false, delete_collection: false, watch: false };
+    pub const READ_ONLY: Verbs =
+        Verbs { create: false, update: false, delete: false, delete_collection: false, watch: false };
 
     /// The verb names for discovery.
     pub fn names(&self) -> Vec<&'static str> {

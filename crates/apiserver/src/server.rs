@@ -4,7 +4,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock, atomic::{AtomicBool, Ordering}},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Instant,
 };
 
@@ -76,7 +79,12 @@ pub struct ApiServer {
 
 impl ApiServer {
     /// Starts a watch cache for every resource and builds the discovery and OpenAPI documents.
-    pub async fn new(store: Arc<dyn Store>, defs: Vec<ResourceDef>, key_root: &str, version: VersionInfo) -> Result<Arc<Self>, ApiError> {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        defs: Vec<ResourceDef>,
+        key_root: &str,
+        version: VersionInfo,
+    ) -> Result<Arc<Self>, ApiError> {
         let mut stores = HashMap::new();
         for def in &defs {
             let rs = ResourceStore::new(def.clone(), store.clone(), key_root).await?;
@@ -148,7 +156,9 @@ impl ApiServer {
             ));
         }
         {
-            let clash = self.all_defs().into_iter().find(|d| d.group == def.group && d.version == def.version && d.plural != def.plural && d.kind == def.kind);
+            let clash = self.all_defs().into_iter().find(|d| {
+                d.group == def.group && d.version == def.version && d.plural != def.plural && d.kind == def.kind
+            });
             if let Some(other) = clash {
                 return Err(ApiError::new(
                     apimachinery::error::Reason::AlreadyExists,
@@ -160,7 +170,11 @@ impl ApiServer {
         {
             let mut dynamic = self.dynamic.write().unwrap_or_else(|e| e.into_inner());
             dynamic.stores.insert(key.clone(), rs);
-            match dynamic.defs.iter_mut().find(|d| d.group == def.group && d.version == def.version && d.plural == def.plural) {
+            match dynamic
+                .defs
+                .iter_mut()
+                .find(|d| d.group == def.group && d.version == def.version && d.plural == def.plural)
+            {
                 Some(slot) => *slot = def,
                 None => dynamic.defs.push(def),
             }
@@ -212,10 +226,18 @@ impl ApiServer {
     /// the same subresource). Fails when the server has no such resource.
     pub fn register_connect(&self, def: ConnectDef, handler: Arc<dyn Connect>) -> Result<(), ApiError> {
         if self.resource_store(def.group, def.version, def.plural).is_none() {
-            return Err(ApiError::internal(format!("cannot serve {}/{}: no resource {} in {}/{}", def.plural, def.subresource, def.plural, def.group, def.version)));
+            return Err(ApiError::internal(format!(
+                "cannot serve {}/{}: no resource {} in {}/{}",
+                def.plural, def.subresource, def.plural, def.group, def.version
+            )));
         }
         let mut connects = self.connects.write().unwrap_or_else(|e| e.into_inner());
-        connects.retain(|r| !(r.def.group == def.group && r.def.version == def.version && r.def.plural == def.plural && r.def.subresource == def.subresource));
+        connects.retain(|r| {
+            !(r.def.group == def.group
+                && r.def.version == def.version
+                && r.def.plural == def.plural
+                && r.def.subresource == def.subresource)
+        });
         connects.push(connect::Registered { def, handler });
         Ok(())
     }
@@ -229,7 +251,9 @@ impl ApiServer {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .find(|r| r.def.group == group && r.def.version == version && r.def.plural == plural && r.def.subresource == sub)
+            .find(|r| {
+                r.def.group == group && r.def.version == version && r.def.plural == plural && r.def.subresource == sub
+            })
             .map(|r| r.handler.clone())
     }
 
@@ -292,16 +316,31 @@ async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<
     let path = req.uri().path().to_string();
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     match path.as_str() {
-        p if p == "/healthz" || p == "/readyz" || p == "/livez" || p.starts_with("/healthz/") || p.starts_with("/readyz/") || p.starts_with("/livez/") => {
+        p if p == "/healthz"
+            || p == "/readyz"
+            || p == "/livez"
+            || p.starts_with("/healthz/")
+            || p.starts_with("/readyz/")
+            || p.starts_with("/livez/") =>
+        {
             return server.health(p).await;
         }
-        "/version" | "/version/" => return json_response(StatusCode::OK, serde_json::to_vec(&server.version).unwrap_or_default()),
+        "/version" | "/version/" => {
+            return json_response(StatusCode::OK, serde_json::to_vec(&server.version).unwrap_or_default());
+        }
         "/metrics" => return raw(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", server.metrics.render()),
         "/api" | "/api/" => {
             return vary_accept(match discovery::negotiate(&accept) {
-                discovery::DiscoveryFormat::Aggregated { version, content_type } => {
-                    raw(StatusCode::OK, &content_type, serde_json::to_vec(&discovery::aggregated_discovery_with_connect(&server.core_defs(), &server.connect_defs(), version)).unwrap_or_default())
-                }
+                discovery::DiscoveryFormat::Aggregated { version, content_type } => raw(
+                    StatusCode::OK,
+                    &content_type,
+                    serde_json::to_vec(&discovery::aggregated_discovery_with_connect(
+                        &server.core_defs(),
+                        &server.connect_defs(),
+                        version,
+                    ))
+                    .unwrap_or_default(),
+                ),
                 discovery::DiscoveryFormat::Legacy => {
                     let mut doc = discovery::api_versions();
                     if !server.core_defs().is_empty() {
@@ -313,10 +352,20 @@ async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<
         }
         "/apis" | "/apis/" => {
             return vary_accept(match discovery::negotiate(&accept) {
-                discovery::DiscoveryFormat::Aggregated { version, content_type } => {
-                    raw(StatusCode::OK, &content_type, serde_json::to_vec(&discovery::aggregated_discovery_with_connect(&server.group_defs(), &server.connect_defs(), version)).unwrap_or_default())
-                }
-                discovery::DiscoveryFormat::Legacy => json_response(StatusCode::OK, serde_json::to_vec(&discovery::api_group_list(&server.group_defs())).unwrap_or_default()),
+                discovery::DiscoveryFormat::Aggregated { version, content_type } => raw(
+                    StatusCode::OK,
+                    &content_type,
+                    serde_json::to_vec(&discovery::aggregated_discovery_with_connect(
+                        &server.group_defs(),
+                        &server.connect_defs(),
+                        version,
+                    ))
+                    .unwrap_or_default(),
+                ),
+                discovery::DiscoveryFormat::Legacy => json_response(
+                    StatusCode::OK,
+                    serde_json::to_vec(&discovery::api_group_list(&server.group_defs())).unwrap_or_default(),
+                ),
             });
         }
         _ => {}
@@ -329,40 +378,75 @@ async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<
     // The core group lives at /api/<version>/..., every other group at /apis/<group>/<version>/...
     let (group, version, tail) = if let Some(rest) = path.strip_prefix("/apis/") {
         let mut parts = rest.splitn(3, '/');
-        (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string())
+        (
+            parts.next().unwrap_or("").to_string(),
+            parts.next().unwrap_or("").to_string(),
+            parts.next().unwrap_or("").to_string(),
+        )
     } else if let Some(rest) = path.strip_prefix("/api/") {
         let mut parts = rest.splitn(2, '/');
         (String::new(), parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string())
     } else {
-        return error_response(&ApiError::new(apimachinery::error::Reason::NotFound, format!("the server could not find the requested resource (path {path})")));
+        return error_response(&ApiError::new(
+            apimachinery::error::Reason::NotFound,
+            format!("the server could not find the requested resource (path {path})"),
+        ));
     };
     if version.is_empty() && group.is_empty() {
-        return error_response(&ApiError::new(apimachinery::error::Reason::NotFound, format!("the server could not find the requested resource (path {path})")));
+        return error_response(&ApiError::new(
+            apimachinery::error::Reason::NotFound,
+            format!("the server could not find the requested resource (path {path})"),
+        ));
     }
     if version.is_empty() {
         return match discovery::api_group(&server.all_defs(), &group) {
             Some(doc) => json_response(StatusCode::OK, serde_json::to_vec(&doc).unwrap_or_default()),
-            None => error_response(&ApiError::new(apimachinery::error::Reason::NotFound, "the server could not find the requested resource")),
+            None => error_response(&ApiError::new(
+                apimachinery::error::Reason::NotFound,
+                "the server could not find the requested resource",
+            )),
         };
     }
     if tail.is_empty() {
-        return match discovery::api_resource_list_with_connect(&server.all_defs(), &server.connect_defs(), &group, &version) {
+        return match discovery::api_resource_list_with_connect(
+            &server.all_defs(),
+            &server.connect_defs(),
+            &group,
+            &version,
+        ) {
             Some(doc) => json_response(StatusCode::OK, serde_json::to_vec(&doc).unwrap_or_default()),
-            None => error_response(&ApiError::new(apimachinery::error::Reason::NotFound, "the server could not find the requested resource")),
+            None => error_response(&ApiError::new(
+                apimachinery::error::Reason::NotFound,
+                "the server could not find the requested resource",
+            )),
         };
     }
-    let not_found = || error_response(&ApiError::new(apimachinery::error::Reason::NotFound, format!("the server could not find the requested resource (path {path})")));
-    if let Some((namespace, plural, name, sub, rest)) = connect::split(&tail, |p| server.is_namespaced(&group, &version, p)) {
+    let not_found = || {
+        error_response(&ApiError::new(
+            apimachinery::error::Reason::NotFound,
+            format!("the server could not find the requested resource (path {path})"),
+        ))
+    };
+    if let Some((namespace, plural, name, sub, rest)) =
+        connect::split(&tail, |p| server.is_namespaced(&group, &version, p))
+    {
         if let Some(handler) = server.connect_handler(&group, &version, &plural, &sub) {
             return serve_connect(&server, handler, req, group, version, plural, namespace, name, sub, rest).await;
         }
     }
-    let Some(target) = http::parse_target(&tail, |p| server.is_namespaced(&group, &version, p)) else { return not_found() };
+    let Some(target) = http::parse_target(&tail, |p| server.is_namespaced(&group, &version, p)) else {
+        return not_found();
+    };
     let Some(store) = server.resource_store(&group, &version, &target.plural) else { return not_found() };
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, http::MAX_BODY).await {
         Ok(b) => b,
-        Err(_) => return error_response(&ApiError::too_large(format!("the request body is larger than the limit of {} bytes", http::MAX_BODY))),
+        Err(_) => {
+            return error_response(&ApiError::too_large(format!(
+                "the request body is larger than the limit of {} bytes",
+                http::MAX_BODY
+            )));
+        }
     };
     let query = http::parse_query(parts.uri.query());
     let watch = query.get("watch").is_some_and(|w| crate::http::parse_bool(w) == Some(true));
@@ -372,7 +456,16 @@ async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<
     let started = Instant::now();
     let rr = ResourceRequest { store: &store, target, method: parts.method, headers: parts.headers, query, user, body };
     let resp = rr.serve().await;
-    server.metrics.requests.get_or_create(&RequestLabels { verb: verb.into(), group, resource: labels.resource.clone(), code: resp.status().as_u16().to_string() }).inc();
+    server
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            verb: verb.into(),
+            group,
+            resource: labels.resource.clone(),
+            code: resp.status().as_u16().to_string(),
+        })
+        .inc();
     if verb == "watch" {
         let gauge = server.metrics.watchers.get_or_create(&labels).clone();
         gauge.inc();
@@ -405,7 +498,10 @@ async fn serve_connect(
     rest: String,
 ) -> Response<Body> {
     let Some(store) = server.resource_store(&group, &version, &plural) else {
-        return error_response(&ApiError::new(apimachinery::error::Reason::NotFound, format!("the server could not find the requested resource ({plural}/{sub})")));
+        return error_response(&ApiError::new(
+            apimachinery::error::Reason::NotFound,
+            format!("the server could not find the requested resource ({plural}/{sub})"),
+        ));
     };
     if store.def.namespaced && namespace.is_none() {
         return error_response(&ApiError::not_found(store.def.group, store.def.plural, &name));
@@ -420,11 +516,31 @@ async fn serve_connect(
     };
     let method = parts.method.clone();
     let resp = handler
-        .serve(ConnectRequest { store, object, namespace, name, path: rest, query: parts.uri.query().map(str::to_string), method: parts.method, headers: parts.headers, body, user })
+        .serve(ConnectRequest {
+            store,
+            object,
+            namespace,
+            name,
+            path: rest,
+            query: parts.uri.query().map(str::to_string),
+            method: parts.method,
+            headers: parts.headers,
+            body,
+            user,
+        })
         .await;
     let verb = verb_of(&method, true, false);
     let resource = format!("{plural}/{sub}");
-    server.metrics.requests.get_or_create(&RequestLabels { verb: verb.into(), group: group.clone(), resource: resource.clone(), code: resp.status().as_u16().to_string() }).inc();
+    server
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            verb: verb.into(),
+            group: group.clone(),
+            resource: resource.clone(),
+            code: resp.status().as_u16().to_string(),
+        })
+        .inc();
     server.metrics.latency.get_or_create(&ResourceLabels { group, resource }).observe(started.elapsed().as_secs_f64());
     resp
 }

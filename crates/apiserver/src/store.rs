@@ -32,7 +32,9 @@ impl FieldValidation {
             "" | "Warn" => Ok(Self::Warn),
             "Ignore" => Ok(Self::Ignore),
             "Strict" => Ok(Self::Strict),
-            other => Err(ApiError::bad_request(format!("fieldValidation must be one of Ignore, Warn, Strict; got {other:?}"))),
+            other => Err(ApiError::bad_request(format!(
+                "fieldValidation must be one of Ignore, Warn, Strict; got {other:?}"
+            ))),
         }
     }
 }
@@ -129,7 +131,10 @@ pub enum WatchEvent {
     Modified(Item),
     Deleted(Item),
     /// A bookmark at a revision; `initial_events_end` marks the end of `sendInitialEvents`.
-    Bookmark { revision: Revision, initial_events_end: bool },
+    Bookmark {
+        revision: Revision,
+        initial_events_end: bool,
+    },
     Error(ApiError),
 }
 
@@ -192,7 +197,11 @@ fn encode_continue(rv: Revision, start: &str) -> String {
 }
 
 fn decode_continue(token: &str) -> Result<ContinueToken, ApiError> {
-    let bad = || ApiError::bad_request("continue key is not valid: decode the token you received from a list; do not construct one");
+    let bad = || {
+        ApiError::bad_request(
+            "continue key is not valid: decode the token you received from a list; do not construct one",
+        )
+    };
     let raw = base64::engine::general_purpose::URL_SAFE
         .decode(token)
         .or_else(|_| base64::engine::general_purpose::STANDARD.decode(token))
@@ -252,7 +261,12 @@ impl ResourceStore {
     /// A uid precondition (in DeleteOptions or the body of an update) that names another object.
     fn uid_mismatch(&self, name: &str, uid: &str, current: &Value) -> ApiError {
         let actual = object::meta_str(current, "uid").unwrap_or("");
-        ApiError::conflict(self.def.group, self.def.plural, name, &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"))
+        ApiError::conflict(
+            self.def.group,
+            self.def.plural,
+            name,
+            &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"),
+        )
     }
 
     fn not_found(&self, name: &str) -> ApiError {
@@ -284,7 +298,9 @@ impl ResourceStore {
     /// Checks a field selector names only fields this resource supports.
     pub fn check_field_selector(&self, sel: &FieldSelector) -> Result<(), ApiError> {
         for f in sel.fields() {
-            let ok = f == "metadata.name" || (f == "metadata.namespace" && self.def.namespaced) || self.def.field_selectors.contains(&f);
+            let ok = f == "metadata.name"
+                || (f == "metadata.namespace" && self.def.namespaced)
+                || self.def.field_selectors.contains(&f);
             if !ok {
                 let mut supported = vec!["metadata.name"];
                 if self.def.namespaced {
@@ -309,7 +325,9 @@ impl ResourceStore {
 
     /// True when `opts` and the caller need objects parsed to filter them.
     fn needs_filter(&self, ctx: &Context, opts: &ListOptions) -> bool {
-        !opts.label_selector.is_empty() || !opts.field_selector.is_empty() || (self.def.tenant_field.is_some() && !ctx.user.is_admin())
+        !opts.label_selector.is_empty()
+            || !opts.field_selector.is_empty()
+            || (self.def.tenant_field.is_some() && !ctx.user.is_admin())
     }
 
     fn item_matches(&self, ctx: &Context, value: &Bytes, opts: &ListOptions) -> bool {
@@ -383,7 +401,9 @@ impl ResourceStore {
         let rv_match = opts.resource_version_match.as_deref().unwrap_or("");
         let rv = opts.resource_version.as_deref().unwrap_or("");
         if !matches!(rv_match, "" | "NotOlderThan" | "Exact") {
-            return Err(ApiError::bad_request(format!("resourceVersionMatch must be NotOlderThan or Exact, got {rv_match:?}")));
+            return Err(ApiError::bad_request(format!(
+                "resourceVersionMatch must be NotOlderThan or Exact, got {rv_match:?}"
+            )));
         }
         if !rv_match.is_empty() && rv.is_empty() {
             return Err(ApiError::bad_request("resourceVersionMatch is forbidden unless resourceVersion is provided"));
@@ -479,7 +499,9 @@ impl ResourceStore {
         }
         let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
         let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-        if (!api_version.is_empty() && api_version != self.def.api_version()) || (!kind.is_empty() && kind != self.def.kind) {
+        if (!api_version.is_empty() && api_version != self.def.api_version())
+            || (!kind.is_empty() && kind != self.def.kind)
+        {
             return Err(ApiError::bad_request(format!(
                 "the API version in the data ({api_version}) and kind ({kind}) do not match the resource's {}, {}",
                 self.def.api_version(),
@@ -555,9 +577,22 @@ impl ResourceStore {
     }
 
     /// Everything of a create after the type's own preparation (shared with apply-creates).
-    async fn finish_create(&self, ctx: &Context, mut obj: Value, opts: &WriteOptions, warnings: Vec<String>) -> Result<Written, ApiError> {
+    async fn finish_create(
+        &self,
+        ctx: &Context,
+        mut obj: Value,
+        opts: &WriteOptions,
+        warnings: Vec<String>,
+    ) -> Result<Written, ApiError> {
         let meta = object::metadata_mut(&mut obj).ok_or_else(|| ApiError::bad_request("metadata must be an object"))?;
-        for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "selfLink"] {
+        for f in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "resourceVersion",
+            "selfLink",
+        ] {
             meta.remove(f);
         }
         meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
@@ -575,7 +610,15 @@ impl ResourceStore {
             object::metadata_mut(&mut obj).map(|m| m.insert("name".into(), json!(name)));
             self.validate_create(ctx, &obj, &name)?;
             let mut stored = obj.clone();
-            apply::update_managed_fields(None, &mut stored, &opts.manager(), "Update", None, &self.def.api_version(), &object::now());
+            apply::update_managed_fields(
+                None,
+                &mut stored,
+                &opts.manager(),
+                "Update",
+                None,
+                &self.def.api_version(),
+                &object::now(),
+            );
             if opts.dry_run {
                 return Ok(Written { object: stored, warnings, created: true });
             }
@@ -618,7 +661,14 @@ impl ResourceStore {
     }
 
     /// PUT of the object or of a subresource (`status`, `finalize`).
-    pub async fn update(&self, ctx: &Context, name: &str, subresource: Option<&str>, obj: Value, opts: &WriteOptions) -> Result<Written, ApiError> {
+    pub async fn update(
+        &self,
+        ctx: &Context,
+        name: &str,
+        subresource: Option<&str>,
+        obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
         if !self.def.verbs.update {
             return Err(ApiError::method_not_allowed(format!("update is not supported on {}", self.def.plural)));
         }
@@ -626,7 +676,9 @@ impl ResourceStore {
         let mut obj = self.canonicalize(obj, opts, &mut warnings)?;
         let body_name = object::name(&obj).to_string();
         if !body_name.is_empty() && body_name != name {
-            return Err(ApiError::bad_request(format!("the name of the object ({body_name}) does not match the name on the URL ({name})")));
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
         }
         self.check_namespace(ctx, &mut obj)?;
         let (old, kv) = self.current(ctx, name).await?;
@@ -695,8 +747,17 @@ impl ResourceStore {
         // Metadata the server owns stays as it was.
         let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
         {
-            let meta = object::metadata_mut(&mut new).ok_or_else(|| ApiError::bad_request("metadata must be an object"))?;
-            for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "name", "namespace"] {
+            let meta =
+                object::metadata_mut(&mut new).ok_or_else(|| ApiError::bad_request("metadata must be an object"))?;
+            for f in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "name",
+                "namespace",
+            ] {
                 match old_meta.get(f) {
                     Some(v) => meta.insert(f.into(), v.clone()),
                     None => meta.remove(f),
@@ -717,7 +778,9 @@ impl ResourceStore {
             if new_t.is_empty() {
                 path::set(&mut new, field, json!(old_t));
             } else if new_t != old_t {
-                return Err(self.invalid(name, vec![FieldError::forbidden(field, "the tenant of an object cannot be changed")]));
+                return Err(
+                    self.invalid(name, vec![FieldError::forbidden(field, "the tenant of an object cannot be changed")])
+                );
             }
         }
         if subresource.is_none() {
@@ -740,7 +803,15 @@ impl ResourceStore {
             let generation = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(1) + 1;
             object::metadata_mut(&mut new).map(|m| m.insert("generation".into(), json!(generation)));
         }
-        apply::update_managed_fields(Some(&old), &mut new, &opts.manager(), "Update", subresource, &self.def.api_version(), &object::now());
+        apply::update_managed_fields(
+            Some(&old),
+            &mut new,
+            &opts.manager(),
+            "Update",
+            subresource,
+            &self.def.api_version(),
+            &object::now(),
+        );
         self.write_update(ctx, name, new, old, kv, opts, warnings).await
     }
 
@@ -813,7 +884,10 @@ impl ResourceStore {
             let mut warnings = vec![];
             let mut patched = self.canonicalize(patched, opts, &mut warnings)?;
             if object::name(&patched) != name {
-                return Err(ApiError::bad_request(format!("the name of the object ({}) does not match the name on the URL ({name})", object::name(&patched))));
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({}) does not match the name on the URL ({name})",
+                    object::name(&patched)
+                )));
             }
             self.check_namespace(ctx, &mut patched)?;
             match self.finish_update(ctx, name, subresource, patched, old, kv, opts, warnings).await {
@@ -826,16 +900,26 @@ impl ResourceStore {
 
     /// Server-side apply (`application/apply-patch+yaml`): creates or merges, with field
     /// ownership and conflicts.
-    async fn apply(&self, ctx: &Context, name: &str, subresource: Option<&str>, body: &[u8], opts: &WriteOptions) -> Result<Written, ApiError> {
-        let manager = opts
-            .field_manager
-            .clone()
-            .filter(|m| !m.is_empty())
-            .ok_or_else(|| ApiError::bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"))?;
-        let applied: Value = serde_yaml_ng::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    async fn apply(
+        &self,
+        ctx: &Context,
+        name: &str,
+        subresource: Option<&str>,
+        body: &[u8],
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
+        let manager = opts.field_manager.clone().filter(|m| !m.is_empty()).ok_or_else(|| {
+            ApiError::bad_request(
+                "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+            )
+        })?;
+        let applied: Value =
+            serde_yaml_ng::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
         let body_name = object::name(&applied).to_string();
         if body_name != name {
-            return Err(ApiError::bad_request(format!("the name of the object ({body_name}) does not match the name on the URL ({name})")));
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
         }
         let api_version = self.def.api_version();
         for _ in 0..PATCH_RETRIES {
@@ -848,7 +932,11 @@ impl ResourceStore {
             let merged = apply::server_side_apply(live, &applied, &manager, opts.force, &api_version, &object::now())
                 .map_err(|c| c.into_api_error(self.def.group, self.def.plural, name))?;
             let mut warnings = vec![];
-            let mut merged = self.canonicalize(merged, &WriteOptions { field_validation: FieldValidation::Strict, ..opts.clone() }, &mut warnings)?;
+            let mut merged = self.canonicalize(
+                merged,
+                &WriteOptions { field_validation: FieldValidation::Strict, ..opts.clone() },
+                &mut warnings,
+            )?;
             self.check_namespace(ctx, &mut merged)?;
             let result = match current {
                 None => {
@@ -873,7 +961,9 @@ impl ResourceStore {
                 }
                 Some((old, kv)) => {
                     let managed = merged["metadata"].get("managedFields").cloned();
-                    let r = self.finish_update_apply(ctx, name, subresource, merged, old, kv, opts, warnings, managed).await;
+                    let r = self
+                        .finish_update_apply(ctx, name, subresource, merged, old, kv, opts, warnings, managed)
+                        .await;
                     if let Err(e) = &r
                         && e.reason == apimachinery::error::Reason::Conflict
                         && e.causes.is_empty()
@@ -888,7 +978,14 @@ impl ResourceStore {
         Err(ApiError::modified(self.def.group, self.def.plural, name))
     }
 
-    async fn finish_create_keeping(&self, ctx: &Context, obj: Value, opts: &WriteOptions, warnings: Vec<String>, managed: Option<Value>) -> Result<Written, ApiError> {
+    async fn finish_create_keeping(
+        &self,
+        ctx: &Context,
+        obj: Value,
+        opts: &WriteOptions,
+        warnings: Vec<String>,
+        managed: Option<Value>,
+    ) -> Result<Written, ApiError> {
         let mut w = self.finish_create(ctx, obj, &WriteOptions { dry_run: true, ..opts.clone() }, warnings).await?;
         if let Some(m) = managed {
             w.object["metadata"]["managedFields"] = m;
@@ -898,7 +995,11 @@ impl ResourceStore {
         }
         let name = object::name(&w.object).to_string();
         let bytes = object::encode_for_storage(&w.object)?;
-        let kv = self.store.create(&self.key(ctx.namespace.as_deref(), &name), bytes).await.map_err(|e| self.err(&name, e))?;
+        let kv = self
+            .store
+            .create(&self.key(ctx.namespace.as_deref(), &name), bytes)
+            .await
+            .map_err(|e| self.err(&name, e))?;
         object::set_resource_version(&mut w.object, kv.mod_revision);
         Ok(w)
     }
@@ -933,7 +1034,9 @@ impl ResourceStore {
         if let Some(p) = opts.propagation_policy.as_deref()
             && !matches!(p, "Orphan" | "Background" | "Foreground")
         {
-            return Err(ApiError::bad_request(format!("propagationPolicy must be Orphan, Background or Foreground, got {p:?}")));
+            return Err(ApiError::bad_request(format!(
+                "propagationPolicy must be Orphan, Background or Foreground, got {p:?}"
+            )));
         }
         if opts.grace_period_seconds.is_some_and(|g| g < 0) {
             return Err(ApiError::bad_request("gracePeriodSeconds must not be negative"));
@@ -952,7 +1055,10 @@ impl ResourceStore {
                     self.def.group,
                     self.def.plural,
                     name,
-                    &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}", kv.mod_revision),
+                    &format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                        kv.mod_revision
+                    ),
                 ));
             }
             if object::meta_str(&old, "deletionTimestamp").is_some() {
@@ -1015,15 +1121,26 @@ impl ResourceStore {
     }
 
     /// Deletes every object the options select; returns the deleted (or pending) objects.
-    pub async fn delete_collection(&self, ctx: &Context, list: &ListOptions, opts: &DeleteOptions) -> Result<ListResult, ApiError> {
+    pub async fn delete_collection(
+        &self,
+        ctx: &Context,
+        list: &ListOptions,
+        opts: &DeleteOptions,
+    ) -> Result<ListResult, ApiError> {
         if !self.def.verbs.delete_collection {
-            return Err(ApiError::method_not_allowed(format!("deletecollection is not supported on {}", self.def.plural)));
+            return Err(ApiError::method_not_allowed(format!(
+                "deletecollection is not supported on {}",
+                self.def.plural
+            )));
         }
         let listed = self.list(ctx, &ListOptions { limit: 0, continue_token: None, ..list.clone() }).await?;
         let mut items = vec![];
         for item in listed.items {
             let obj = item.decode()?;
-            let ns_ctx = Context { namespace: object::meta_str(&obj, "namespace").map(str::to_string).or(ctx.namespace.clone()), ..ctx.clone() };
+            let ns_ctx = Context {
+                namespace: object::meta_str(&obj, "namespace").map(str::to_string).or(ctx.namespace.clone()),
+                ..ctx.clone()
+            };
             match self.delete(&ns_ctx, object::name(&obj), opts).await {
                 Ok(d) => items.push(Item { value: object::encode_for_storage(&d.object)?, revision: item.revision }),
                 Err(e) if e.reason == apimachinery::error::Reason::NotFound => {}
@@ -1039,7 +1156,11 @@ impl ResourceStore {
     /// ADDED events first; from resourceVersion N, every change after N; `sendInitialEvents`
     /// adds the initial-events-end bookmark. Selectors turn objects leaving the selection into
     /// DELETED events.
-    pub async fn watch(self: &Arc<Self>, ctx: &Context, opts: &ListOptions) -> Result<impl Stream<Item = WatchEvent> + Send + 'static, ApiError> {
+    pub async fn watch(
+        self: &Arc<Self>,
+        ctx: &Context,
+        opts: &ListOptions,
+    ) -> Result<impl Stream<Item = WatchEvent> + Send + 'static, ApiError> {
         if !self.def.verbs.watch {
             return Err(ApiError::method_not_allowed(format!("watch is not supported on {}", self.def.plural)));
         }
@@ -1063,7 +1184,9 @@ impl ResourceStore {
             Some(object::parse_resource_version(rv)?)
         };
         let watcher = self.cache.watch(&prefix, after).map_err(|e| match e {
-            StoreError::Compacted { requested, compacted } => ApiError::gone(format!("too old resource version: {requested} ({compacted})")),
+            StoreError::Compacted { requested, compacted } => {
+                ApiError::gone(format!("too old resource version: {requested} ({compacted})"))
+            }
             e => self.err("", e),
         })?;
         let this = self.clone();
@@ -1075,7 +1198,9 @@ impl ResourceStore {
             let mut out = Vec::new();
             match batch {
                 Err(e) => out.push(WatchEvent::Error(match e {
-                    StoreError::Compacted { requested, compacted } => ApiError::gone(format!("too old resource version: {requested} ({compacted})")),
+                    StoreError::Compacted { requested, compacted } => {
+                        ApiError::gone(format!("too old resource version: {requested} ({compacted})"))
+                    }
                     e => this.err("", e),
                 })),
                 Ok(batch) => {
@@ -1141,7 +1266,9 @@ struct LabelsMeta {
 }
 
 /// Labels as [`object::labels`] reads them: non-string values are skipped, `null` is empty.
-fn string_labels<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
+fn string_labels<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
     use serde::Deserialize;
     let raw: Option<std::collections::BTreeMap<String, Value>> = Option::deserialize(d)?;
     Ok(raw

@@ -20,7 +20,9 @@ impl IncludeObject {
             "" | "Metadata" => Ok(Self::Metadata),
             "None" => Ok(Self::None),
             "Object" => Ok(Self::Object),
-            o => Err(apimachinery::ApiError::bad_request(format!("includeObject must be None, Metadata or Object, got {o:?}"))),
+            o => Err(apimachinery::ApiError::bad_request(format!(
+                "includeObject must be None, Metadata or Object, got {o:?}"
+            ))),
         }
     }
 }
@@ -68,7 +70,12 @@ pub fn human_duration(seconds: i64) -> String {
 
 fn columns(def: &ResourceDef) -> Vec<Column> {
     if def.columns.is_empty() {
-        vec![Column::new("Created At", "date", ".metadata.creationTimestamp", "CreationTimestamp is a timestamp representing the server time when this object was created.")]
+        vec![Column::new(
+            "Created At",
+            "date",
+            ".metadata.creationTimestamp",
+            "CreationTimestamp is a timestamp representing the server time when this object was created.",
+        )]
     } else {
         def.columns.clone()
     }
@@ -129,7 +136,13 @@ pub fn row(def: &ResourceDef, obj: &Value, include: IncludeObject) -> Value {
 }
 
 /// A Table of objects; `with_columns` false omits the definitions (watch events after the first).
-pub fn table(def: &ResourceDef, objects: &[Value], include: IncludeObject, list_meta: Value, with_columns: bool) -> Value {
+pub fn table(
+    def: &ResourceDef,
+    objects: &[Value],
+    include: IncludeObject,
+    list_meta: Value,
+    with_columns: bool,
+) -> Value {
     let rows: Vec<Value> = objects.iter().map(|o| row(def, o, include)).collect();
     let mut t = json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta, "rows": rows});
     t["columnDefinitions"] = if with_columns { column_definitions(def) } else { json!([]) };

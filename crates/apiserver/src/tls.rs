@@ -4,8 +4,7 @@
 //! loop (HTTP/1.1 and HTTP/2 with graceful shutdown) and the admin kubeconfig.
 
 use std::{
-    fmt,
-    fs,
+    fmt, fs,
     io::{self, Write},
     net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
@@ -74,9 +73,15 @@ impl fmt::Debug for Pki {
 impl Pki {
     /// Issues a client certificate signed by this CA: the user is `common_name`, the groups are
     /// `organizations` (how Kubernetes reads X.509 identities). Returns (certificate, key) PEMs.
-    pub fn issue_client_cert(&self, common_name: &str, organizations: &[&str], valid_for: Duration) -> io::Result<(String, String)> {
+    pub fn issue_client_cert(
+        &self,
+        common_name: &str,
+        organizations: &[&str],
+        valid_for: Duration,
+    ) -> io::Result<(String, String)> {
         let ca_key = KeyPair::from_pem(&self.ca_key_pem).map_err(|e| invalid_data(format!("the CA key: {e}")))?;
-        let issuer = Issuer::from_ca_cert_pem(&self.ca_cert_pem, &ca_key).map_err(|e| invalid_data(format!("the CA certificate: {e}")))?;
+        let issuer = Issuer::from_ca_cert_pem(&self.ca_cert_pem, &ca_key)
+            .map_err(|e| invalid_data(format!("the CA certificate: {e}")))?;
         let (cert, key) = client_cert(common_name, organizations, valid_for, &issuer)?;
         Ok((cert, key))
     }
@@ -126,7 +131,11 @@ pub fn ensure_pki(data_dir: &Path, hosts: &[String]) -> io::Result<Pki> {
             let info = CertInfo::parse(&cert).map_err(|e| invalid_data(format!("{}: {e}", ca_cert_path.display())))?;
             let pair = KeyPair::from_pem(&key).map_err(|e| invalid_data(format!("{}: {e}", ca_key_path.display())))?;
             if info.public_key != pair.public_key_raw() {
-                return Err(invalid_data(format!("{} does not belong to {}", ca_key_path.display(), ca_cert_path.display())));
+                return Err(invalid_data(format!(
+                    "{} does not belong to {}",
+                    ca_key_path.display(),
+                    ca_cert_path.display()
+                )));
             }
             if info.not_after < renew_deadline {
                 tracing::warn!(path = %ca_cert_path.display(), "the CA expires within 30 days: generating a new CA and new certificates");
@@ -245,12 +254,15 @@ fn serving_names(hosts: &[String]) -> io::Result<Vec<ServingName>> {
                     && dns.split('.').enumerate().all(|(i, label)| {
                         !label.is_empty()
                             && label.len() <= 63
-                            && (label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') || (i == 0 && label == "*"))
+                            && (label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                                || (i == 0 && label == "*"))
                             && !label.starts_with('-')
                             && !label.ends_with('-')
                     });
                 if !valid {
-                    return Err(invalid_input(format!("{host:?} is neither an IP address nor a DNS name, so it cannot go into the serving certificate")));
+                    return Err(invalid_input(format!(
+                        "{host:?} is neither an IP address nor a DNS name, so it cannot go into the serving certificate"
+                    )));
                 }
                 ServingName::Dns(dns)
             }
@@ -284,7 +296,8 @@ impl CertInfo {
 
     fn from_der(der: &[u8]) -> Result<Self, String> {
         use x509_parser::extensions::{GeneralName, ParsedExtension};
-        let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| format!("not a valid X.509 certificate: {e}"))?;
+        let (_, cert) =
+            x509_parser::parse_x509_certificate(der).map_err(|e| format!("not a valid X.509 certificate: {e}"))?;
         let mut info = CertInfo {
             not_after: cert.validity().not_after.timestamp(),
             public_key: cert.public_key().subject_public_key.data.to_vec(),
@@ -293,14 +306,21 @@ impl CertInfo {
             subject_raw: cert.subject().as_raw().to_vec(),
             issuer_raw: cert.issuer().as_raw().to_vec(),
             common_name: cert.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_string),
-            organizations: cert.subject().iter_organization().filter_map(|o| o.as_str().ok()).map(str::to_string).collect(),
+            organizations: cert
+                .subject()
+                .iter_organization()
+                .filter_map(|o| o.as_str().ok())
+                .map(str::to_string)
+                .collect(),
             dns_names: vec![],
             ips: vec![],
         };
         for ext in cert.extensions() {
             match ext.parsed_extension() {
                 ParsedExtension::SubjectKeyIdentifier(id) => info.subject_key_id = Some(id.0.to_vec()),
-                ParsedExtension::AuthorityKeyIdentifier(aki) => info.authority_key_id = aki.key_identifier.as_ref().map(|id| id.0.to_vec()),
+                ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                    info.authority_key_id = aki.key_identifier.as_ref().map(|id| id.0.to_vec())
+                }
                 ParsedExtension::SubjectAlternativeName(san) => {
                     for name in &san.general_names {
                         match name {
@@ -390,7 +410,12 @@ fn random_serial() -> SerialNumber {
     SerialNumber::from_slice(&bytes)
 }
 
-fn base_params(common_name: &str, organizations: &[&str], not_before: SystemTime, valid_for: Duration) -> CertificateParams {
+fn base_params(
+    common_name: &str,
+    organizations: &[&str],
+    not_before: SystemTime,
+    valid_for: Duration,
+) -> CertificateParams {
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     for o in organizations {
@@ -424,7 +449,9 @@ fn server_cert(names: &[ServingName], now: SystemTime, issuer: &Issuer<'_, &KeyP
     for name in names {
         params.subject_alt_names.push(match name {
             ServingName::Ip(ip) => SanType::IpAddress(*ip),
-            ServingName::Dns(d) => SanType::DnsName(d.clone().try_into().map_err(|e| invalid_input(format!("{d:?}: {e}")))?),
+            ServingName::Dns(d) => {
+                SanType::DnsName(d.clone().try_into().map_err(|e| invalid_input(format!("{d:?}: {e}")))?)
+            }
         });
     }
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
@@ -434,7 +461,12 @@ fn server_cert(names: &[ServingName], now: SystemTime, issuer: &Issuer<'_, &KeyP
     Ok((cert.pem(), key.serialize_pem()))
 }
 
-fn client_cert(common_name: &str, organizations: &[&str], valid_for: Duration, issuer: &Issuer<'_, &KeyPair>) -> io::Result<(String, String)> {
+fn client_cert(
+    common_name: &str,
+    organizations: &[&str],
+    valid_for: Duration,
+    issuer: &Issuer<'_, &KeyPair>,
+) -> io::Result<(String, String)> {
     if common_name.is_empty() {
         return Err(invalid_input("a client certificate needs a common name (the user name)"));
     }
@@ -605,7 +637,9 @@ fn load_key(path: &Path) -> io::Result<PrivateKeyDer<'static>> {
 }
 
 fn pem_certs(pem: &str, what: &str) -> io::Result<Vec<CertificateDer<'static>>> {
-    let certs = rustls_pemfile::certs(&mut pem.as_bytes()).collect::<Result<Vec<_>, _>>().map_err(|e| invalid_data(format!("{what}: {e}")))?;
+    let certs = rustls_pemfile::certs(&mut pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid_data(format!("{what}: {e}")))?;
     if certs.is_empty() {
         return Err(invalid_data(format!("{what}: no PEM certificate found")));
     }
@@ -676,7 +710,10 @@ pub struct CertIdentity {
 
 impl fmt::Debug for PeerCertificates {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PeerCertificates").field("len", &self.0.chain.len()).field("identity", &self.identity()).finish()
+        f.debug_struct("PeerCertificates")
+            .field("len", &self.0.chain.len())
+            .field("identity", &self.identity())
+            .finish()
     }
 }
 
@@ -826,7 +863,8 @@ pub fn write_kubeconfig(path: &Path, url: &str, ca_pem: &str, cert_pem: &str, ke
         "current-context": "tke",
         "preferences": {},
     });
-    let yaml = serde_yaml_ng::to_string(&config).map_err(|e| io::Error::other(format!("encoding the kubeconfig: {e}")))?;
+    let yaml =
+        serde_yaml_ng::to_string(&config).map_err(|e| io::Error::other(format!("encoding the kubeconfig: {e}")))?;
     write_file(path, yaml.as_bytes(), 0o600)
 }
 
@@ -894,10 +932,13 @@ mod tests {
         let issuer = Issuer::from_ca_cert_pem(&pki.ca_cert_pem, &ca_key).expect("issuer");
         let names = serving_names(&[]).expect("names");
         let mut params = base_params("tke-apiserver", &[], SystemTime::now(), Duration::from_secs(10 * 24 * 3600));
-        params.subject_alt_names = names.iter().map(|n| match n {
-            ServingName::Ip(ip) => SanType::IpAddress(*ip),
-            ServingName::Dns(d) => SanType::DnsName(d.clone().try_into().expect("dns")),
-        }).collect();
+        params.subject_alt_names = names
+            .iter()
+            .map(|n| match n {
+                ServingName::Ip(ip) => SanType::IpAddress(*ip),
+                ServingName::Dns(d) => SanType::DnsName(d.clone().try_into().expect("dns")),
+            })
+            .collect();
         let key = KeyPair::generate().expect("key");
         let short = params.signed_by(&key, &issuer).expect("sign").pem();
         write_file(&pki.dir.join("server.crt"), short.as_bytes(), 0o644).expect("write");
@@ -911,7 +952,10 @@ mod tests {
         let renewed = ensure_pki(dir.path(), &[]).expect("renewed");
         assert_ne!(renewed.server_cert_pem, short);
         let ca = CertInfo::parse(&renewed.ca_cert_pem).expect("ca");
-        assert!(CertInfo::parse(&renewed.server_cert_pem).expect("server").not_after > unix_seconds(SystemTime::now() + RENEW_BEFORE));
+        assert!(
+            CertInfo::parse(&renewed.server_cert_pem).expect("server").not_after
+                > unix_seconds(SystemTime::now() + RENEW_BEFORE)
+        );
         assert!(CertInfo::parse(&renewed.admin_cert_pem).expect("admin").issued_by(&ca));
         assert_ne!(renewed.admin_cert_pem, foreign.admin_cert_pem);
     }
@@ -947,7 +991,11 @@ mod tests {
             client_ca_file: Some(pki.dir.join("ca.crt")),
         };
         server_config(&pki, &opts).expect("explicit files");
-        let opts = TlsOptions { cert_file: Some(pki.dir.join("server.crt")), key_file: Some(pki.dir.join("admin.key")), client_ca_file: None };
+        let opts = TlsOptions {
+            cert_file: Some(pki.dir.join("server.crt")),
+            key_file: Some(pki.dir.join("admin.key")),
+            client_ca_file: None,
+        };
         assert!(server_config(&pki, &opts).is_err(), "a key not matching the certificate is refused");
         let opts = TlsOptions { client_ca_file: Some(dir.path().join("missing.crt")), ..Default::default() };
         let err = server_config(&pki, &opts).expect_err("missing CA file");
@@ -958,7 +1006,8 @@ mod tests {
     fn peer_identity_comes_from_the_leaf() {
         let dir = tempfile::tempdir().expect("tempdir");
         let pki = ensure_pki(dir.path(), &[]).expect("pki");
-        let (cert, _key) = pki.issue_client_cert("alice", &["dev", "tenant:t1"], Duration::from_secs(3600)).expect("issue");
+        let (cert, _key) =
+            pki.issue_client_cert("alice", &["dev", "tenant:t1"], Duration::from_secs(3600)).expect("issue");
         let peer = PeerCertificates::new(vec![first_cert(&cert).expect("der")]);
         let id = peer.identity().expect("identity");
         assert_eq!(id.common_name, "alice");

@@ -107,9 +107,24 @@ fn defs() -> Vec<ResourceDef> {
         schema: schema_of::<Gizmo>,
         strategy: typed::<Gizmo, _>(DefaultStrategy),
     };
-    let widgets = ResourceDef { kind: "Widget", plural: "widgets", singular: "widget", short_names: &["wd"], namespaced: true, ..gizmos.clone() };
-    let core =
-        ResourceDef { group: "", kind: "Thing", plural: "things", singular: "thing", short_names: &[], categories: &[], namespaced: true, ..gizmos.clone() };
+    let widgets = ResourceDef {
+        kind: "Widget",
+        plural: "widgets",
+        singular: "widget",
+        short_names: &["wd"],
+        namespaced: true,
+        ..gizmos.clone()
+    };
+    let core = ResourceDef {
+        group: "",
+        kind: "Thing",
+        plural: "things",
+        singular: "thing",
+        short_names: &[],
+        categories: &[],
+        namespaced: true,
+        ..gizmos.clone()
+    };
     vec![gizmos, widgets, core]
 }
 
@@ -129,7 +144,10 @@ fn json_response(value: &Value, content_type: &str) -> Response<Body> {
 }
 
 fn not_found() -> Response<Body> {
-    let mut r = json_response(&json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}), "application/json");
+    let mut r = json_response(
+        &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
+        "application/json",
+    );
     *r.status_mut() = StatusCode::NOT_FOUND;
     r
 }
@@ -140,7 +158,9 @@ async fn handle(State(f): State<Arc<Fixture>>, req: Request) -> Response<Body> {
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let (core, named): (Vec<ResourceDef>, Vec<ResourceDef>) = f.defs.iter().cloned().partition(|d| d.group.is_empty());
     match path.as_str() {
-        "/version" => return json_response(&json!({"major": "1", "minor": "32", "gitVersion": "v1.32.0"}), "application/json"),
+        "/version" => {
+            return json_response(&json!({"major": "1", "minor": "32", "gitVersion": "v1.32.0"}), "application/json");
+        }
         "/api" | "/apis" => {
             let defs = if path == "/api" { &core } else { &named };
             return match discovery::negotiate(&accept) {
@@ -154,7 +174,9 @@ async fn handle(State(f): State<Arc<Fixture>>, req: Request) -> Response<Body> {
                     }
                     json_response(&doc, "application/json")
                 }
-                discovery::DiscoveryFormat::Legacy => json_response(&discovery::api_group_list(defs), "application/json"),
+                discovery::DiscoveryFormat::Legacy => {
+                    json_response(&discovery::api_group_list(defs), "application/json")
+                }
             };
         }
         _ => {}
@@ -243,7 +265,10 @@ fn write_kubeconfig(dir: &Path, server: &str) -> std::path::PathBuf {
 async fn kubectl(dir: &Path, kubeconfig: &Path, args: &[&str]) -> Output {
     let mut cmd = tokio::process::Command::new("kubectl");
     cmd.env("KUBECONFIG", kubeconfig).arg("--cache-dir").arg(dir.join("cache")).args(args).kill_on_drop(true);
-    tokio::time::timeout(Duration::from_secs(60), cmd.output()).await.expect("kubectl finished in time").expect("kubectl ran")
+    tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("kubectl finished in time")
+        .expect("kubectl ran")
 }
 
 fn text(o: &Output) -> String {
@@ -263,10 +288,12 @@ async fn kubectl_discovers_and_explains() {
     let out = kubectl(dir.path(), &kc, &["api-resources"]).await;
     let listing = text(&out);
     assert!(out.status.success(), "{listing}");
-    let gizmos = listing.lines().find(|l| l.starts_with("gizmos")).unwrap_or_else(|| panic!("no gizmos in:\n{listing}"));
+    let gizmos =
+        listing.lines().find(|l| l.starts_with("gizmos")).unwrap_or_else(|| panic!("no gizmos in:\n{listing}"));
     let cols: Vec<&str> = gizmos.split_whitespace().collect();
     assert_eq!(cols, ["gizmos", "gz", "fleet.tkestack.io/v1", "false", "Gizmo"]);
-    let things = listing.lines().find(|l| l.starts_with("things")).unwrap_or_else(|| panic!("no things in:\n{listing}"));
+    let things =
+        listing.lines().find(|l| l.starts_with("things")).unwrap_or_else(|| panic!("no things in:\n{listing}"));
     assert_eq!(things.split_whitespace().collect::<Vec<_>>(), ["things", "v1", "true", "Thing"]);
 
     // OpenAPI v3 (kubectl's default): the field's type, its documentation and its fields.
@@ -285,8 +312,14 @@ async fn kubectl_discovers_and_explains() {
     let out = kubectl(dir.path(), &kc, &["explain", "widgets", "--recursive"]).await;
     let recursive = text(&out);
     assert!(out.status.success(), "{recursive}");
-    for field in ["metadata\t<ObjectMeta>", "labels\t<map[string]string>", "placement\t<Placement>", "zone\t<string>", "children\t<[]Part>", "phase\t<string>"]
-    {
+    for field in [
+        "metadata\t<ObjectMeta>",
+        "labels\t<map[string]string>",
+        "placement\t<Placement>",
+        "zone\t<string>",
+        "children\t<[]Part>",
+        "phase\t<string>",
+    ] {
         assert!(recursive.contains(field), "{field:?} missing in:\n{recursive}");
     }
 
@@ -317,11 +350,19 @@ async fn kubectl_writes_with_server_side_validation_and_merge_patches() {
     let dir = tempfile::tempdir().expect("tempdir");
     let kc = write_kubeconfig(dir.path(), &server);
     let manifest = dir.path().join("gizmo.yaml");
-    std::fs::write(&manifest, "apiVersion: fleet.tkestack.io/v1\nkind: Gizmo\nmetadata:\n  name: g1\nspec:\n  cogs: 3\n").expect("manifest");
+    std::fs::write(
+        &manifest,
+        "apiVersion: fleet.tkestack.io/v1\nkind: Gizmo\nmetadata:\n  name: g1\nspec:\n  cogs: 3\n",
+    )
+    .expect("manifest");
 
     let out = kubectl(dir.path(), &kc, &["apply", "-f", manifest.to_str().unwrap_or_default()]).await;
     assert!(out.status.success(), "{}", text(&out));
-    std::fs::write(&manifest, "apiVersion: fleet.tkestack.io/v1\nkind: Gizmo\nmetadata:\n  name: g1\nspec:\n  cogs: 4\n").expect("manifest");
+    std::fs::write(
+        &manifest,
+        "apiVersion: fleet.tkestack.io/v1\nkind: Gizmo\nmetadata:\n  name: g1\nspec:\n  cogs: 4\n",
+    )
+    .expect("manifest");
     let out = kubectl(dir.path(), &kc, &["apply", "-f", manifest.to_str().unwrap_or_default()]).await;
     assert!(out.status.success(), "{}", text(&out));
 

@@ -50,7 +50,11 @@ struct WidgetStatus {
 struct WidgetStrategy;
 impl TypedStrategy<Widget> for WidgetStrategy {
     fn validate(&self, _ctx: &Context, w: &Widget) -> Vec<FieldError> {
-        if w.spec.size < 0 { vec![FieldError::invalid("spec.size", w.spec.size, "must be greater than or equal to 0")] } else { vec![] }
+        if w.spec.size < 0 {
+            vec![FieldError::invalid("spec.size", w.spec.size, "must be greater than or equal to 0")]
+        } else {
+            vec![]
+        }
     }
 }
 
@@ -89,11 +93,21 @@ async fn fixture() -> Fixture {
 }
 
 fn admin() -> Context {
-    Context { user: UserInfo { name: "admin".into(), groups: vec!["system:masters".into()], ..Default::default() }, namespace: Some("ns1".into()) }
+    Context {
+        user: UserInfo { name: "admin".into(), groups: vec!["system:masters".into()], ..Default::default() },
+        namespace: Some("ns1".into()),
+    }
 }
 
 fn tenant_user(tenant: &str) -> Context {
-    Context { user: UserInfo { name: format!("user-{tenant}"), groups: vec![format!("tenant:{tenant}")], ..Default::default() }, namespace: Some("ns1".into()) }
+    Context {
+        user: UserInfo {
+            name: format!("user-{tenant}"),
+            groups: vec![format!("tenant:{tenant}")],
+            ..Default::default()
+        },
+        namespace: Some("ns1".into()),
+    }
 }
 
 fn widget(name: &str, size: i64, labels: Value) -> Value {
@@ -105,7 +119,10 @@ fn rv(obj: &Value) -> String {
 }
 
 fn names(items: &[apiserver::store::Item]) -> Vec<String> {
-    items.iter().map(|i| i.decode().expect("decode")["metadata"]["name"].as_str().unwrap_or_default().to_string()).collect()
+    items
+        .iter()
+        .map(|i| i.decode().expect("decode")["metadata"]["name"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 #[tokio::test]
@@ -137,11 +154,16 @@ async fn create_get_and_server_set_fields() {
 async fn validation_names_and_generate_name() {
     let f = fixture().await;
     let ctx = admin();
-    let err = f.widgets.create(&ctx, widget("Bad_Name", 1, json!({})), &WriteOptions::default()).await.expect_err("bad name");
+    let err =
+        f.widgets.create(&ctx, widget("Bad_Name", 1, json!({})), &WriteOptions::default()).await.expect_err("bad name");
     assert_eq!((err.code(), err.reason), (422, Reason::Invalid));
     assert!(err.causes.iter().any(|c| c.field == "metadata.name"), "{err:?}");
 
-    let err = f.widgets.create(&ctx, widget("neg", -1, json!({})), &WriteOptions::default()).await.expect_err("negative size");
+    let err = f
+        .widgets
+        .create(&ctx, widget("neg", -1, json!({})), &WriteOptions::default())
+        .await
+        .expect_err("negative size");
     assert_eq!(err.code(), 422);
     assert!(err.causes.iter().any(|c| c.field == "spec.size"), "{err:?}");
 
@@ -190,7 +212,8 @@ async fn updates_conflicts_generation_and_status() {
     let mut status = after.clone();
     status["status"] = json!({"phase": "Running"});
     status["spec"]["size"] = json!(99);
-    let after = f.widgets.update(&ctx, "a", Some("status"), status, &WriteOptions::default()).await.expect("status").object;
+    let after =
+        f.widgets.update(&ctx, "a", Some("status"), status, &WriteOptions::default()).await.expect("status").object;
     assert_eq!(after["status"]["phase"], "Running");
     assert_eq!(after["spec"]["size"], 2, "status updates leave spec alone");
     assert_eq!(after["metadata"]["generation"], 2, "status updates leave generation alone");
@@ -205,7 +228,14 @@ async fn updates_conflicts_generation_and_status() {
     assert_eq!(merged["status"]["phase"], "Running");
     let patched = f
         .widgets
-        .patch(&ctx, "a", None, PatchType::Json, br#"[{"op":"replace","path":"/spec/size","value":7}]"#, &WriteOptions::default())
+        .patch(
+            &ctx,
+            "a",
+            None,
+            PatchType::Json,
+            br#"[{"op":"replace","path":"/spec/size","value":7}]"#,
+            &WriteOptions::default(),
+        )
         .await
         .expect("json patch")
         .object;
@@ -236,7 +266,11 @@ async fn list_pages_at_one_revision_and_selectors() {
     // A write between pages does not show up: the pages are one snapshot.
     f.widgets.create(&ctx, widget("w5", 5, json!({})), &WriteOptions::default()).await.expect("create");
     f.widgets.delete(&ctx, "w3", &DeleteOptions::default()).await.expect("delete");
-    let second = f.widgets.list(&ctx, &ListOptions { limit: 2, continue_token: Some(token), ..Default::default() }).await.expect("page 2");
+    let second = f
+        .widgets
+        .list(&ctx, &ListOptions { limit: 2, continue_token: Some(token), ..Default::default() })
+        .await
+        .expect("page 2");
     assert_eq!(names(&second.items), ["w2", "w3"]);
     assert_eq!(second.revision, first.revision);
     let third = f
@@ -250,14 +284,19 @@ async fn list_pages_at_one_revision_and_selectors() {
     let now = f.widgets.list(&ctx, &ListOptions::default()).await.expect("list");
     assert_eq!(names(&now.items), ["w0", "w1", "w2", "w4", "w5"]);
 
-    let even = ListOptions { label_selector: LabelSelector::parse("parity=even").expect("selector"), ..Default::default() };
+    let even =
+        ListOptions { label_selector: LabelSelector::parse("parity=even").expect("selector"), ..Default::default() };
     assert_eq!(names(&f.widgets.list(&ctx, &even).await.expect("list").items), ["w0", "w2", "w4"]);
-    let green = ListOptions { field_selector: FieldSelector::parse("spec.color=green").expect("selector"), ..Default::default() };
+    let green = ListOptions {
+        field_selector: FieldSelector::parse("spec.color=green").expect("selector"),
+        ..Default::default()
+    };
     assert_eq!(names(&f.widgets.list(&ctx, &green).await.expect("list").items), ["w2", "w4"]);
     // A page with a selector is still filled up to the limit.
     let page = f.widgets.list(&ctx, &ListOptions { limit: 2, ..even.clone() }).await.expect("list");
     assert_eq!(names(&page.items), ["w0", "w2"]);
-    let bad = ListOptions { field_selector: FieldSelector::parse("spec.size=1").expect("selector"), ..Default::default() };
+    let bad =
+        ListOptions { field_selector: FieldSelector::parse("spec.size=1").expect("selector"), ..Default::default() };
     let err = f.widgets.list(&ctx, &bad).await.expect_err("unsupported field");
     assert_eq!(err.code(), 400);
     assert!(err.message.contains("field label not supported: spec.size"), "{}", err.message);
@@ -274,14 +313,22 @@ async fn list_pages_at_one_revision_and_selectors() {
 }
 
 async fn next(stream: &mut (impl futures::Stream<Item = WatchEvent> + Unpin)) -> WatchEvent {
-    tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("an event within 10 s").expect("stream open")
+    tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("an event within 10 s")
+        .expect("stream open")
 }
 
 #[tokio::test]
 async fn watch_from_a_revision_and_initial_events() {
     let f = fixture().await;
     let ctx = admin();
-    let a = f.widgets.create(&ctx, widget("a", 1, json!({"app": "x"})), &WriteOptions::default()).await.expect("create").object;
+    let a = f
+        .widgets
+        .create(&ctx, widget("a", 1, json!({"app": "x"})), &WriteOptions::default())
+        .await
+        .expect("create")
+        .object;
     let start = rv(&a);
 
     let mut b = widget("b", 1, json!({"app": "x"}));
@@ -309,8 +356,10 @@ async fn watch_from_a_revision_and_initial_events() {
         }
         out
     };
-    let expected: Vec<(String, String)> =
-        [("ADDED", "b"), ("DELETED", "b"), ("DELETED", "a")].iter().map(|(k, n)| (k.to_string(), n.to_string())).collect();
+    let expected: Vec<(String, String)> = [("ADDED", "b"), ("DELETED", "b"), ("DELETED", "a")]
+        .iter()
+        .map(|(k, n)| (k.to_string(), n.to_string()))
+        .collect();
     assert_eq!(kinds, expected);
 
     // sendInitialEvents: the current state, then the initial-events-end bookmark, then live.
@@ -363,7 +412,8 @@ async fn finalizers_hold_deletion() {
     assert_eq!(f.widgets.get(&ctx, "held", None).await.expect_err("gone once finalizers are cleared").code(), 404);
 
     // Preconditions.
-    let obj = f.widgets.create(&ctx, widget("pre", 1, json!({})), &WriteOptions::default()).await.expect("create").object;
+    let obj =
+        f.widgets.create(&ctx, widget("pre", 1, json!({})), &WriteOptions::default()).await.expect("create").object;
     let wrong = DeleteOptions { precondition_resource_version: Some("1".into()), ..Default::default() };
     assert_eq!(f.widgets.delete(&ctx, "pre", &wrong).await.expect_err("precondition").code(), 409);
     let right = DeleteOptions { precondition_resource_version: Some(rv(&obj)), ..Default::default() };
@@ -375,13 +425,17 @@ async fn tenants_see_only_their_objects() {
     let f = fixture().await;
     let alice = tenant_user("alpha");
     let bob = tenant_user("beta");
-    let obj = f.widgets.create(&alice, widget("mine", 1, json!({})), &WriteOptions::default()).await.expect("create").object;
+    let obj =
+        f.widgets.create(&alice, widget("mine", 1, json!({})), &WriteOptions::default()).await.expect("create").object;
     assert_eq!(obj["spec"]["tenantID"], "alpha");
     f.widgets.create(&bob, widget("theirs", 1, json!({})), &WriteOptions::default()).await.expect("create");
 
     assert_eq!(names(&f.widgets.list(&alice, &ListOptions::default()).await.expect("list").items), ["mine"]);
     assert_eq!(names(&f.widgets.list(&bob, &ListOptions::default()).await.expect("list").items), ["theirs"]);
-    assert_eq!(names(&f.widgets.list(&admin(), &ListOptions::default()).await.expect("list").items), ["mine", "theirs"]);
+    assert_eq!(
+        names(&f.widgets.list(&admin(), &ListOptions::default()).await.expect("list").items),
+        ["mine", "theirs"]
+    );
     assert_eq!(f.widgets.get(&bob, "mine", None).await.expect_err("hidden").code(), 404);
     assert_eq!(f.widgets.delete(&bob, "mine", &DeleteOptions::default()).await.expect_err("hidden").code(), 404);
 
@@ -418,16 +472,32 @@ async fn connect_subresources_reach_their_handler_after_the_parent_is_found() {
     use tower::ServiceExt;
     let dir = tempfile::tempdir().expect("tempdir");
     let backend: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("open store"));
-    let server = apiserver::ApiServer::new(backend, vec![widget_def()], "/registry", apiserver::VersionInfo::default()).await.expect("server");
-    let proxy = apiserver::ConnectDef { group: "test.tkestack.io", version: "v1", plural: "widgets", subresource: "proxy", verbs: &["get", "create"], kind: "" };
+    let server = apiserver::ApiServer::new(backend, vec![widget_def()], "/registry", apiserver::VersionInfo::default())
+        .await
+        .expect("server");
+    let proxy = apiserver::ConnectDef {
+        group: "test.tkestack.io",
+        version: "v1",
+        plural: "widgets",
+        subresource: "proxy",
+        verbs: &["get", "create"],
+        kind: "",
+    };
     server.register_connect(proxy.clone(), Arc::new(Echo)).expect("register");
     let missing = apiserver::ConnectDef { plural: "gadgets", ..proxy };
-    assert!(server.register_connect(missing, Arc::new(Echo)).is_err(), "a subresource of an unknown resource is refused");
+    assert!(
+        server.register_connect(missing, Arc::new(Echo)).is_err(),
+        "a subresource of an unknown resource is refused"
+    );
     let widgets = server.resource("test.tkestack.io", "v1", "widgets").expect("widgets").clone();
     widgets.create(&admin(), widget("w1", 1, json!({})), &WriteOptions::default()).await.expect("create");
 
     let call = |method: &str, uri: &str, body: &str| {
-        let mut req = axum::http::Request::builder().method(method).uri(uri).body(axum::body::Body::from(body.to_string())).expect("request");
+        let mut req = axum::http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(axum::body::Body::from(body.to_string()))
+            .expect("request");
         req.extensions_mut().insert(admin().user);
         let router = server.router();
         async move {
@@ -437,7 +507,8 @@ async fn connect_subresources_reach_their_handler_after_the_parent_is_found() {
             (status, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null))
         }
     };
-    let (status, v) = call("POST", "/apis/test.tkestack.io/v1/namespaces/ns1/widgets/w1/proxy/api/v1/pods?watch=1", "hello").await;
+    let (status, v) =
+        call("POST", "/apis/test.tkestack.io/v1/namespaces/ns1/widgets/w1/proxy/api/v1/pods?watch=1", "hello").await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["object"], "w1");
     assert_eq!(v["namespace"], "ns1");
@@ -455,7 +526,8 @@ async fn connect_subresources_reach_their_handler_after_the_parent_is_found() {
 
     let (status, v) = call("GET", "/apis/test.tkestack.io/v1", "").await;
     assert_eq!(status, 200);
-    let listed: Vec<&str> = v["resources"].as_array().expect("resources").iter().filter_map(|r| r["name"].as_str()).collect();
+    let listed: Vec<&str> =
+        v["resources"].as_array().expect("resources").iter().filter_map(|r| r["name"].as_str()).collect();
     assert!(listed.contains(&"widgets/proxy"), "discovery lists the connect subresource: {listed:?}");
 }
 
@@ -463,7 +535,8 @@ async fn connect_subresources_reach_their_handler_after_the_parent_is_found() {
 async fn concurrent_patches_without_a_resource_version_all_apply() {
     let f = Arc::new(fixture().await);
     let ctx = admin();
-    let created = f.widgets.create(&ctx, widget("hot", 1, json!({})), &WriteOptions::default()).await.expect("create").object;
+    let created =
+        f.widgets.create(&ctx, widget("hot", 1, json!({})), &WriteOptions::default()).await.expect("create").object;
     // Eight writers patch the same object at once, each its own label: Kubernetes applies a
     // patch that names no resourceVersion to whatever is current, so none may fail.
     let mut writers = vec![];
@@ -472,7 +545,10 @@ async fn concurrent_patches_without_a_resource_version_all_apply() {
         writers.push(tokio::spawn(async move {
             for i in 0..10 {
                 let body = json!({"metadata": {"labels": {format!("w{w}-{i}"): "x"}}}).to_string();
-                f.widgets.patch(&ctx, "hot", None, PatchType::Merge, body.as_bytes(), &WriteOptions::default()).await.map_err(|e| e.message)?;
+                f.widgets
+                    .patch(&ctx, "hot", None, PatchType::Merge, body.as_bytes(), &WriteOptions::default())
+                    .await
+                    .map_err(|e| e.message)?;
             }
             Ok::<_, String>(())
         }));
@@ -485,9 +561,16 @@ async fn concurrent_patches_without_a_resource_version_all_apply() {
 
     // A patch that names a resourceVersion is a precondition: the stale one is refused.
     let body = json!({"metadata": {"resourceVersion": rv(&created), "labels": {"late": "x"}}}).to_string();
-    let err = f.widgets.patch(&ctx, "hot", None, PatchType::Merge, body.as_bytes(), &WriteOptions::default()).await.expect_err("stale precondition");
+    let err = f
+        .widgets
+        .patch(&ctx, "hot", None, PatchType::Merge, body.as_bytes(), &WriteOptions::default())
+        .await
+        .expect_err("stale precondition");
     assert_eq!((err.code(), err.reason), (409, Reason::Conflict));
     // Naming the current one applies.
     let body = json!({"metadata": {"resourceVersion": rv(&got), "labels": {"current": "x"}}}).to_string();
-    f.widgets.patch(&ctx, "hot", None, PatchType::Merge, body.as_bytes(), &WriteOptions::default()).await.expect("current precondition");
+    f.widgets
+        .patch(&ctx, "hot", None, PatchType::Merge, body.as_bytes(), &WriteOptions::default())
+        .await
+        .expect("current precondition");
 }

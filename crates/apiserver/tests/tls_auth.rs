@@ -67,14 +67,30 @@ async fn start(client_ca_file: Option<std::path::PathBuf>, drain: Duration) -> S
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(tls::serve_with_drain(listener, config, app, async move {
-        let _ = stopped.await;
-    }, drain));
-    Server { url: format!("https://127.0.0.1:{port}"), pki, stop: Some(stop), task, _dir: dir, release_slow, slow_started }
+    let task = tokio::spawn(tls::serve_with_drain(
+        listener,
+        config,
+        app,
+        async move {
+            let _ = stopped.await;
+        },
+        drain,
+    ));
+    Server {
+        url: format!("https://127.0.0.1:{port}"),
+        pki,
+        stop: Some(stop),
+        task,
+        _dir: dir,
+        release_slow,
+        slow_started,
+    }
 }
 
 fn client(pki: &Pki, identity: Option<(&str, &str)>) -> Client {
-    let mut b = Client::builder().use_rustls_tls().add_root_certificate(Certificate::from_pem(pki.ca_cert_pem.as_bytes()).expect("ca"));
+    let mut b = Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(Certificate::from_pem(pki.ca_cert_pem.as_bytes()).expect("ca"));
     if let Some((cert, key)) = identity {
         b = b.identity(Identity::from_pem(format!("{cert}{key}").as_bytes()).expect("identity"));
     }
@@ -111,16 +127,25 @@ async fn no_credentials_is_401_status() {
     let c = client(&s.pki, None);
     let (status, body) = get_json(&c, &format!("{}/apis/test.tkestack.io/v1/things", s.url)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body, json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized", "reason": "Unauthorized", "code": 401}));
+    assert_eq!(
+        body,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized", "reason": "Unauthorized", "code": 401})
+    );
 
-    let resp = c.get(format!("{}/apis/test.tkestack.io/v1/things", s.url)).bearer_auth("tok-wrong").send().await.expect("request");
+    let resp = c
+        .get(format!("{}/apis/test.tkestack.io/v1/things", s.url))
+        .bearer_auth("tok-wrong")
+        .send()
+        .await
+        .expect("request");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn client_certificate_names_the_user() {
     let s = start(None, Duration::from_secs(5)).await;
-    let (cert, key) = s.pki.issue_client_cert("alice", &["dev", "tenant:t1"], Duration::from_secs(3600)).expect("issue");
+    let (cert, key) =
+        s.pki.issue_client_cert("alice", &["dev", "tenant:t1"], Duration::from_secs(3600)).expect("issue");
     let c = client(&s.pki, Some((&cert, &key)));
     let (status, body) = get_json(&c, &format!("{}/apis/test.tkestack.io/v1/things", s.url)).await;
     assert_eq!(status, StatusCode::OK);
@@ -137,7 +162,12 @@ async fn client_certificate_names_the_user() {
 async fn bearer_token_from_the_token_file() {
     let s = start(None, Duration::from_secs(5)).await;
     let c = client(&s.pki, None);
-    let resp = c.get(format!("{}/apis/test.tkestack.io/v1/things", s.url)).bearer_auth("tok-carol").send().await.expect("request");
+    let resp = c
+        .get(format!("{}/apis/test.tkestack.io/v1/things", s.url))
+        .bearer_auth("tok-carol")
+        .send()
+        .await
+        .expect("request");
     assert_eq!(resp.status(), StatusCode::OK);
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body, json!({"name": "carol", "uid": "uid-3", "groups": ["ops", "tenant:t2", "system:authenticated"]}));
@@ -149,7 +179,8 @@ async fn untrusted_client_certificate_is_refused_and_the_server_keeps_serving() 
     let other = tempfile::tempdir().expect("tempdir");
     let foreign = tls::ensure_pki(other.path(), &[]).expect("other pki");
     let c = client(&s.pki, Some((&foreign.admin_cert_pem, &foreign.admin_key_pem)));
-    let err = c.get(format!("{}/apis/test.tkestack.io/v1/things", s.url)).send().await.expect_err("the handshake must fail");
+    let err =
+        c.get(format!("{}/apis/test.tkestack.io/v1/things", s.url)).send().await.expect_err("the handshake must fail");
     assert!(err.is_connect() || err.is_request(), "{err:?}");
 
     // Neither that nor a client speaking plain HTTP to the TLS port stops the accept loop.
@@ -168,7 +199,8 @@ async fn client_ca_file_is_trusted_alongside_the_generated_ca() {
     let foreign = tls::ensure_pki(other.path(), &[]).expect("other pki");
     let s = start(Some(foreign.dir.join("ca.crt")), Duration::from_secs(5)).await;
     let (cert, key) = foreign.issue_client_cert("dave", &["partners"], Duration::from_secs(3600)).expect("issue");
-    let (status, body) = get_json(&client(&s.pki, Some((&cert, &key))), &format!("{}/apis/test.tkestack.io/v1/things", s.url)).await;
+    let (status, body) =
+        get_json(&client(&s.pki, Some((&cert, &key))), &format!("{}/apis/test.tkestack.io/v1/things", s.url)).await;
     assert_eq!((status, body["name"].clone()), (StatusCode::OK, json!("dave")));
     let admin = client(&s.pki, Some((&s.pki.admin_cert_pem, &s.pki.admin_key_pem)));
     let (status, _) = get_json(&admin, &format!("{}/apis/test.tkestack.io/v1/things", s.url)).await;
@@ -220,7 +252,11 @@ async fn shutdown_lets_in_flight_requests_finish_and_stops_accepting() {
 
     s.release_slow.notify_one();
     assert_eq!(slow.await.expect("join").expect("the slow request completes"), "finished");
-    tokio::time::timeout(Duration::from_secs(10), &mut s.task).await.expect("serve returns").expect("join").expect("serve ok");
+    tokio::time::timeout(Duration::from_secs(10), &mut s.task)
+        .await
+        .expect("serve returns")
+        .expect("join")
+        .expect("serve ok");
 }
 
 #[tokio::test]
@@ -232,9 +268,14 @@ async fn shutdown_drain_is_bounded() {
     s.slow_started.notified().await;
     let _ = s.stop.take().expect("stop").send(());
     let started = std::time::Instant::now();
-    tokio::time::timeout(Duration::from_secs(10), &mut s.task).await.expect("serve returns despite the endless request").expect("join").expect("serve ok");
+    tokio::time::timeout(Duration::from_secs(10), &mut s.task)
+        .await
+        .expect("serve returns despite the endless request")
+        .expect("join")
+        .expect("serve ok");
     assert!(started.elapsed() < Duration::from_secs(5), "returned after {:?}", started.elapsed());
-    let outcome = tokio::time::timeout(Duration::from_secs(10), forever).await.expect("the client sees the end").expect("join");
+    let outcome =
+        tokio::time::timeout(Duration::from_secs(10), forever).await.expect("the client sees the end").expect("join");
     assert!(outcome.is_err(), "the endless request is cut off: {outcome:?}");
 }
 
@@ -243,10 +284,16 @@ async fn kubeconfig_round_trips_through_reqwest() {
     let s = start(None, Duration::from_secs(5)).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("admin.kubeconfig");
-    tls::write_kubeconfig(&path, &s.url, &s.pki.ca_cert_pem, &s.pki.admin_cert_pem, &s.pki.admin_key_pem).expect("write");
+    tls::write_kubeconfig(&path, &s.url, &s.pki.ca_cert_pem, &s.pki.admin_cert_pem, &s.pki.admin_key_pem)
+        .expect("write");
     let kc: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&path).expect("read")).expect("yaml");
     use base64::Engine as _;
-    let field = |v: &Value| String::from_utf8(base64::engine::general_purpose::STANDARD.decode(v.as_str().expect("string")).expect("base64")).expect("utf-8");
+    let field = |v: &Value| {
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD.decode(v.as_str().expect("string")).expect("base64"),
+        )
+        .expect("utf-8")
+    };
     let ca = field(&kc["clusters"][0]["cluster"]["certificate-authority-data"]);
     let cert = field(&kc["users"][0]["user"]["client-certificate-data"]);
     let key = field(&kc["users"][0]["user"]["client-key-data"]);
@@ -268,7 +315,10 @@ fn kubectl_available() -> bool {
 async fn kubectl(dir: &std::path::Path, kubeconfig: &std::path::Path, args: &[&str]) -> std::process::Output {
     let mut cmd = tokio::process::Command::new("kubectl");
     cmd.env("KUBECONFIG", kubeconfig).arg("--cache-dir").arg(dir.join("cache")).args(args).kill_on_drop(true);
-    tokio::time::timeout(Duration::from_secs(60), cmd.output()).await.expect("kubectl finished in time").expect("kubectl ran")
+    tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("kubectl finished in time")
+        .expect("kubectl ran")
 }
 
 /// Go's TLS stack (kubectl) accepts the generated serving certificate, the admin certificate
@@ -284,7 +334,8 @@ async fn kubectl_uses_the_generated_credentials() {
     let raw = ["get", "--raw", "/apis/test.tkestack.io/v1/things"];
 
     let admin = dir.path().join("admin.kubeconfig");
-    tls::write_kubeconfig(&admin, &s.url, &s.pki.ca_cert_pem, &s.pki.admin_cert_pem, &s.pki.admin_key_pem).expect("write");
+    tls::write_kubeconfig(&admin, &s.url, &s.pki.ca_cert_pem, &s.pki.admin_cert_pem, &s.pki.admin_key_pem)
+        .expect("write");
     let out = kubectl(dir.path(), &admin, &raw).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let body: Value = serde_json::from_slice(&out.stdout).expect("json");

@@ -43,7 +43,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { default_grace: StdDuration::from_secs(120), concurrency: 8, retry: StdDuration::from_secs(5), clock: Arc::new(Utc::now) }
+        Self {
+            default_grace: StdDuration::from_secs(120),
+            concurrency: 8,
+            retry: StdDuration::from_secs(5),
+            clock: Arc::new(Utc::now),
+        }
     }
 }
 
@@ -69,9 +74,19 @@ fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
 }
 
 /// Sets a condition, keeping its transition time while its status stays the same.
-fn set_condition(conditions: &mut Vec<Condition>, type_: &str, status: bool, reason: &str, message: String, now: DateTime<Utc>, generation: Option<i64>) {
+fn set_condition(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: String,
+    now: DateTime<Utc>,
+    generation: Option<i64>,
+) {
     let status = if status { "True" } else { "False" }.to_string();
-    let at = Time(k8s_openapi::jiff::Timestamp::from_second(now.timestamp()).unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+    let at = Time(
+        k8s_openapi::jiff::Timestamp::from_second(now.timestamp()).unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+    );
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(c) => {
             if c.status != status {
@@ -82,7 +97,14 @@ fn set_condition(conditions: &mut Vec<Condition>, type_: &str, status: bool, rea
             c.message = message;
             c.observed_generation = generation;
         }
-        None => conditions.push(Condition { type_: type_.into(), status, reason: reason.into(), message, last_transition_time: at, observed_generation: generation }),
+        None => conditions.push(Condition {
+            type_: type_.into(),
+            status,
+            reason: reason.into(),
+            message,
+            last_transition_time: at,
+            observed_generation: generation,
+        }),
     }
 }
 
@@ -110,12 +132,19 @@ async fn scale(client: &Client, namespace: &str, hpa: &CronHPA, replicas: i32) -
         .await
         .map(|_| ())
         .map_err(|e| match e {
-            kube::Error::Api(s) if s.code == 404 => format!("{} {:?} not found, or its kind has no scale subresource", target.kind, target.name),
+            kube::Error::Api(s) if s.code == 404 => {
+                format!("{} {:?} not found, or its kind has no scale subresource", target.kind, target.name)
+            }
             other => format!("scaling {} {:?} failed: {other}", target.kind, target.name),
         })
 }
 
-async fn write_status(api: &Api<CronHPA>, name: &str, old: Option<&CronHPAStatus>, new: &CronHPAStatus) -> Result<(), Error> {
+async fn write_status(
+    api: &Api<CronHPA>,
+    name: &str,
+    old: Option<&CronHPAStatus>,
+    new: &CronHPAStatus,
+) -> Result<(), Error> {
     if old == Some(new) {
         return Ok(());
     }
@@ -139,7 +168,10 @@ fn schedules(hpa: &CronHPA) -> Result<Vec<Schedule>, (&'static str, String)> {
         .enumerate()
         .map(|(i, c)| {
             if c.target_replicas < 0 {
-                return Err(("InvalidReplicas", format!("spec.crons[{i}].targetReplicas must be 0 or more, got {}", c.target_replicas)));
+                return Err((
+                    "InvalidReplicas",
+                    format!("spec.crons[{i}].targetReplicas must be 0 or more, got {}", c.target_replicas),
+                ));
             }
             Schedule::parse(&c.schedule, tz).map_err(|m| ("InvalidSchedule", format!("spec.crons[{i}]: {m}")))
         })
@@ -165,22 +197,48 @@ async fn reconcile(hpa: Arc<CronHPA>, ctx: Arc<Ctx>) -> Result<Action, Error> {
             return Ok(Action::await_change());
         }
     };
-    set_condition(&mut status.conditions, "Valid", true, "Scheduled", format!("{} cron(s) scheduled", parsed.len()), now, generation);
+    set_condition(
+        &mut status.conditions,
+        "Valid",
+        true,
+        "Scheduled",
+        format!("{} cron(s) scheduled", parsed.len()),
+        now,
+        generation,
+    );
 
-    let created = hpa.metadata.creation_timestamp.as_ref().and_then(|t| DateTime::<Utc>::from_timestamp(t.0.as_second(), 0)).unwrap_or(now);
-    let grace = hpa.spec.starting_deadline_seconds.filter(|s| *s >= 0).map(Duration::seconds).unwrap_or_else(|| Duration::from_std(ctx.opts.default_grace).unwrap_or(Duration::seconds(120)));
+    let created = hpa
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .and_then(|t| DateTime::<Utc>::from_timestamp(t.0.as_second(), 0))
+        .unwrap_or(now);
+    let grace = hpa
+        .spec
+        .starting_deadline_seconds
+        .filter(|s| *s >= 0)
+        .map(Duration::seconds)
+        .unwrap_or_else(|| Duration::from_std(ctx.opts.default_grace).unwrap_or(Duration::seconds(120)));
     // Earlier status entries belong to a cron while its schedule is unchanged.
     let previous: Vec<CronStatus> = std::mem::take(&mut status.crons);
     let mut crons: Vec<CronStatus> = vec![];
     let mut due: Option<(DateTime<Utc>, usize)> = None;
     for (i, (cron, schedule)) in hpa.spec.crons.iter().zip(&parsed).enumerate() {
-        let last = previous.get(i).filter(|p| p.schedule == cron.schedule).and_then(|p| parse_time(p.last_schedule_time.as_deref()));
+        let last = previous
+            .get(i)
+            .filter(|p| p.schedule == cron.schedule)
+            .and_then(|p| parse_time(p.last_schedule_time.as_deref()));
         if let Some(t) = schedule.due(last.unwrap_or(created), now, grace)
             && due.is_none_or(|(d, _)| t >= d)
         {
             due = Some((t, i));
         }
-        crons.push(CronStatus { schedule: cron.schedule.clone(), target_replicas: cron.target_replicas, last_schedule_time: last.map(rfc3339), next_schedule_time: None });
+        crons.push(CronStatus {
+            schedule: cron.schedule.clone(),
+            target_replicas: cron.target_replicas,
+            last_schedule_time: last.map(rfc3339),
+            next_schedule_time: None,
+        });
     }
 
     let mut retry = false;
@@ -198,7 +256,15 @@ async fn reconcile(hpa: Arc<CronHPA>, ctx: Arc<Ctx>) -> Result<Action, Error> {
                     }
                 }
                 status.last_schedule_time = Some(rfc3339(at));
-                set_condition(&mut status.conditions, "Scaled", true, "SucceededScale", format!("scaled {} {} to {replicas} for the run at {}", target.kind, target.name, rfc3339(at)), now, generation);
+                set_condition(
+                    &mut status.conditions,
+                    "Scaled",
+                    true,
+                    "SucceededScale",
+                    format!("scaled {} {} to {replicas} for the run at {}", target.kind, target.name, rfc3339(at)),
+                    now,
+                    generation,
+                );
             }
             Err(message) => {
                 tracing::warn!(cronhpa = %name, namespace = %namespace, %message, "scaling failed");

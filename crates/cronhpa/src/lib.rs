@@ -36,7 +36,12 @@ pub async fn install_crd(client: &Client, timeout: Duration) -> Result<(), Error
     let deadline = Instant::now() + timeout;
     loop {
         let current = api.get(&name).await?;
-        let established = current.status.and_then(|s| s.conditions).unwrap_or_default().iter().any(|c| c.type_ == "Established" && c.status == "True");
+        let established = current
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True");
         if established {
             return Ok(());
         }

@@ -19,7 +19,9 @@ pub struct Schedule {
 pub fn parse_time_zone(name: Option<&str>) -> Result<Tz, String> {
     match name.map(str::trim).filter(|n| !n.is_empty()) {
         None => Ok(Tz::UTC),
-        Some(n) => Tz::from_str(n).map_err(|_| format!("unknown time zone {n:?}: use an IANA name such as \"Asia/Shanghai\" or \"Europe/Berlin\"")),
+        Some(n) => Tz::from_str(n).map_err(|_| {
+            format!("unknown time zone {n:?}: use an IANA name such as \"Asia/Shanghai\" or \"Europe/Berlin\"")
+        }),
     }
 }
 
@@ -30,7 +32,11 @@ impl Schedule {
         let full = match fields {
             5 => format!("0 {}", expr.trim()),
             6 => expr.trim().to_string(),
-            n => return Err(format!("invalid schedule {expr:?}: expected 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first, got {n}")),
+            n => {
+                return Err(format!(
+                    "invalid schedule {expr:?}: expected 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first, got {n}"
+                ));
+            }
         };
         let cron = cron::Schedule::from_str(&full).map_err(|e| format!("invalid schedule {expr:?}: {e}"))?;
         Ok(Schedule { cron, tz })
@@ -46,7 +52,12 @@ impl Schedule {
     pub fn due(&self, done: DateTime<Utc>, now: DateTime<Utc>, grace: Duration) -> Option<DateTime<Utc>> {
         // Searching from the grace window's start bounds the work however long ago `done` was.
         let start = done.max(now - grace - Duration::nanoseconds(1));
-        self.cron.after(&start.with_timezone(&self.tz)).map(|d| d.with_timezone(&Utc)).take_while(|d| *d <= now).last().filter(|d| *d > done)
+        self.cron
+            .after(&start.with_timezone(&self.tz))
+            .map(|d| d.with_timezone(&Utc))
+            .take_while(|d| *d <= now)
+            .last()
+            .filter(|d| *d > done)
     }
 }
 

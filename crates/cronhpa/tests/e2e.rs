@@ -9,7 +9,10 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use cronhpa::{CronHPA, CronHPASpec, Options, types::{Cron, ScaleTargetRef}};
+use cronhpa::{
+    CronHPA, CronHPASpec, Options,
+    types::{Cron, ScaleTargetRef},
+};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, PostParams};
 use kubesim::{SimCluster, SimOptions};
@@ -43,7 +46,11 @@ fn cronhpa(name: &str, target: &str, crons: Vec<(&str, i32)>, tz: Option<&str>) 
     CronHPA::new(
         name,
         CronHPASpec {
-            scale_target_ref: ScaleTargetRef { api_version: "apps/v1".into(), kind: "Deployment".into(), name: target.into() },
+            scale_target_ref: ScaleTargetRef {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                name: target.into(),
+            },
             crons: crons.into_iter().map(|(s, r)| Cron { schedule: s.into(), target_replicas: r }).collect(),
             time_zone: tz.map(str::to_string),
             starting_deadline_seconds: None,
@@ -51,7 +58,10 @@ fn cronhpa(name: &str, target: &str, crons: Vec<(&str, i32)>, tz: Option<&str>) 
     )
 }
 
-fn condition<'a>(hpa: &'a CronHPA, type_: &str) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+fn condition<'a>(
+    hpa: &'a CronHPA,
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
     hpa.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)
 }
 
@@ -65,7 +75,9 @@ async fn a_cron_firing_every_second_scales_a_deployment_and_reports_its_runs() {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
     deployments.create(&PostParams::default(), &deployment("web", 1)).await.expect("deployment");
     let hpas: Api<CronHPA> = Api::namespaced(client.clone(), "default");
-    hpas.create(&PostParams::default(), &cronhpa("web-up", "web", vec![("* * * * * *", 3)], Some("Asia/Shanghai"))).await.expect("cronhpa");
+    hpas.create(&PostParams::default(), &cronhpa("web-up", "web", vec![("* * * * * *", 3)], Some("Asia/Shanghai")))
+        .await
+        .expect("cronhpa");
 
     eventually(30, "the deployment scaled to 3 and available", || {
         let deployments = deployments.clone();
@@ -77,37 +89,60 @@ async fn a_cron_firing_every_second_scales_a_deployment_and_reports_its_runs() {
     .await;
     let hpa = eventually(10, "the status with the last and next runs", || {
         let hpas = hpas.clone();
-        async move { hpas.get("web-up").await.ok().filter(|h| h.status.as_ref().is_some_and(|s| s.crons.first().is_some_and(|c| c.last_schedule_time.is_some() && c.next_schedule_time.is_some()))) }
+        async move {
+            hpas.get("web-up").await.ok().filter(|h| {
+                h.status.as_ref().is_some_and(|s| {
+                    s.crons.first().is_some_and(|c| c.last_schedule_time.is_some() && c.next_schedule_time.is_some())
+                })
+            })
+        }
     })
     .await;
     let status = hpa.status.clone().expect("status");
-    let last = DateTime::parse_from_rfc3339(status.crons[0].last_schedule_time.as_deref().expect("last")).expect("rfc3339");
-    let next = DateTime::parse_from_rfc3339(status.crons[0].next_schedule_time.as_deref().expect("next")).expect("rfc3339");
+    let last =
+        DateTime::parse_from_rfc3339(status.crons[0].last_schedule_time.as_deref().expect("last")).expect("rfc3339");
+    let next =
+        DateTime::parse_from_rfc3339(status.crons[0].next_schedule_time.as_deref().expect("next")).expect("rfc3339");
     assert!(next > last, "{last} then {next}");
     assert_eq!(condition(&hpa, "Valid").map(|c| c.status.as_str()), Some("True"));
     assert_eq!(condition(&hpa, "Scaled").map(|c| c.status.as_str()), Some("True"), "{status:?}");
     assert!(condition(&hpa, "Scaled").is_some_and(|c| c.message.contains("Deployment web to 3")));
 
     // Invalid specs explain themselves.
-    hpas.create(&PostParams::default(), &cronhpa("bad-cron", "web", vec![("61 * * * *", 2)], None)).await.expect("cronhpa");
-    hpas.create(&PostParams::default(), &cronhpa("bad-zone", "web", vec![("0 * * * *", 2)], Some("Mars/Olympus"))).await.expect("cronhpa");
-    for (name, reason, text) in [("bad-cron", "InvalidSchedule", "invalid schedule \"61 * * * *\""), ("bad-zone", "UnknownTimeZone", "unknown time zone \"Mars/Olympus\"")] {
-        let hpa = eventually(10, "the Valid condition", || {
-            let hpas = hpas.clone();
-            async move { hpas.get(name).await.ok().filter(|h| condition(h, "Valid").is_some_and(|c| c.status == "False")) }
-        })
-        .await;
+    hpas.create(&PostParams::default(), &cronhpa("bad-cron", "web", vec![("61 * * * *", 2)], None))
+        .await
+        .expect("cronhpa");
+    hpas.create(&PostParams::default(), &cronhpa("bad-zone", "web", vec![("0 * * * *", 2)], Some("Mars/Olympus")))
+        .await
+        .expect("cronhpa");
+    for (name, reason, text) in [
+        ("bad-cron", "InvalidSchedule", "invalid schedule \"61 * * * *\""),
+        ("bad-zone", "UnknownTimeZone", "unknown time zone \"Mars/Olympus\""),
+    ] {
+        let hpa =
+            eventually(10, "the Valid condition", || {
+                let hpas = hpas.clone();
+                async move {
+                    hpas.get(name).await.ok().filter(|h| condition(h, "Valid").is_some_and(|c| c.status == "False"))
+                }
+            })
+            .await;
         let c = condition(&hpa, "Valid").expect("condition");
         assert_eq!(c.reason, reason);
         assert!(c.message.contains(text), "{}", c.message);
     }
     // A missing target is reported, not fatal.
-    hpas.create(&PostParams::default(), &cronhpa("ghost", "nope", vec![("* * * * * *", 2)], None)).await.expect("cronhpa");
-    let hpa = eventually(10, "the Scaled condition of a missing target", || {
-        let hpas = hpas.clone();
-        async move { hpas.get("ghost").await.ok().filter(|h| condition(h, "Scaled").is_some_and(|c| c.status == "False")) }
-    })
-    .await;
+    hpas.create(&PostParams::default(), &cronhpa("ghost", "nope", vec![("* * * * * *", 2)], None))
+        .await
+        .expect("cronhpa");
+    let hpa =
+        eventually(10, "the Scaled condition of a missing target", || {
+            let hpas = hpas.clone();
+            async move {
+                hpas.get("ghost").await.ok().filter(|h| condition(h, "Scaled").is_some_and(|c| c.status == "False"))
+            }
+        })
+        .await;
     assert!(condition(&hpa, "Scaled").is_some_and(|c| c.message.contains("\"nope\" not found")), "{:?}", hpa.status);
     controller.abort();
     cluster.stop().await;
@@ -123,7 +158,10 @@ async fn a_run_missed_while_the_controller_was_down_happens_within_the_deadline(
     let hpas: Api<CronHPA> = Api::namespaced(client.clone(), "default");
     // Every day at 08:00 in Berlin; the controller starts with a clock ten seconds past the
     // next such run, as after a restart.
-    let hpa = hpas.create(&PostParams::default(), &cronhpa("morning", "batch", vec![("0 8 * * *", 5)], Some("Europe/Berlin"))).await.expect("cronhpa");
+    let hpa = hpas
+        .create(&PostParams::default(), &cronhpa("morning", "batch", vec![("0 8 * * *", 5)], Some("Europe/Berlin")))
+        .await
+        .expect("cronhpa");
     let created = hpa.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()).expect("created");
     let schedule = cronhpa::schedule::Schedule::parse("0 8 * * *", chrono_tz::Europe::Berlin).expect("schedule");
     let run_at = schedule.next_after(DateTime::<Utc>::from_timestamp(created, 0).expect("time")).expect("next run");
@@ -138,18 +176,29 @@ async fn a_run_missed_while_the_controller_was_down_happens_within_the_deadline(
     .await;
     let hpa = eventually(10, "the run recorded", || {
         let hpas = hpas.clone();
-        async move { hpas.get("morning").await.ok().filter(|h| h.status.as_ref().is_some_and(|s| s.last_schedule_time.is_some())) }
+        async move {
+            hpas.get("morning").await.ok().filter(|h| h.status.as_ref().is_some_and(|s| s.last_schedule_time.is_some()))
+        }
     })
     .await;
     let status = hpa.status.expect("status");
-    assert_eq!(status.crons[0].last_schedule_time.as_deref(), Some(run_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true).as_str()));
+    assert_eq!(
+        status.crons[0].last_schedule_time.as_deref(),
+        Some(run_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true).as_str())
+    );
     // Someone scales down by hand; the recorded run is not carried out again.
     deployments
         .patch_scale("batch", &Default::default(), &kube::api::Patch::Merge(json!({"spec": {"replicas": 1}})))
         .await
         .expect("scale by hand");
     // Any change of the object makes the controller reconcile it again.
-    hpas.patch("morning", &Default::default(), &kube::api::Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}}))).await.expect("touch");
+    hpas.patch(
+        "morning",
+        &Default::default(),
+        &kube::api::Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}})),
+    )
+    .await
+    .expect("touch");
     tokio::time::timeout(Duration::from_secs(2), async {
         loop {
             let h = hpas.get("morning").await.expect("get");

@@ -3,12 +3,19 @@
 //! CPU per cluster over a quiet window.
 //! `cargo run --release -p kubesim --example fleet_rss -- 50 20 [plain]`
 
-use std::{sync::Arc, time::{Duration, Instant}};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())))
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+        })
         .unwrap_or(0)
 }
 
@@ -16,7 +23,8 @@ fn cpu_ticks() -> u64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
-    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
 }
 
 #[tokio::main]
@@ -34,7 +42,8 @@ async fn main() -> anyhow::Result<()> {
     let fleet = kubesim::SimFleet::new(Default::default()).await?;
     for i in 0..n {
         if plain {
-            let opts = kubesim::SimOptions { store: Some(store.clone()), key_root: format!("/sim-{i}"), ..Default::default() };
+            let opts =
+                kubesim::SimOptions { store: Some(store.clone()), key_root: format!("/sim-{i}"), ..Default::default() };
             clusters.push(kubesim::SimCluster::start(opts).await?);
         } else {
             clusters.push(fleet.start(&format!("sim-{i}")).await?);
@@ -62,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
 #[allow(dead_code)]
 fn doc_sizes(c: &kubesim::SimCluster) {
     let d = c.server().openapi();
-    let v3: usize = ["api/v1", "apis/apps/v1", "apis/batch/v1"].iter().filter_map(|p| d.v3_json(p)).map(|b| b.len()).sum();
+    let v3: usize =
+        ["api/v1", "apis/apps/v1", "apis/batch/v1"].iter().filter_map(|p| d.v3_json(p)).map(|b| b.len()).sum();
     println!("openapi v2 {} KiB, some v3 {} KiB", d.v2_json().len() / 1024, v3 / 1024);
 }

@@ -74,17 +74,12 @@ pub(crate) fn random_token() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    (0..40)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
+    (0..40).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 
 /// The token file line of the admin token, in the `system:masters` group.
 pub(crate) fn token_line(token: &str) -> String {
-    format!(
-        "{token},{ADMIN_TOKEN_USER},{ADMIN_TOKEN_USER},\"{}\"\n",
-        apiserver::resource::ADMIN_GROUP
-    )
+    format!("{token},{ADMIN_TOKEN_USER},{ADMIN_TOKEN_USER},\"{}\"\n", apiserver::resource::ADMIN_GROUP)
 }
 
 /// The server's router behind authentication: client certificates and the admin token.
@@ -92,11 +87,7 @@ pub(crate) fn authenticated(server: &Arc<ApiServer>, tokens: auth::TokenFileAuth
     let mut chain = auth::AuthenticatorChain::new();
     chain.push(Arc::new(auth::X509Authenticator));
     chain.push(Arc::new(tokens));
-    auth::authenticate(
-        server.router(),
-        Arc::new(chain),
-        Arc::new(auth::AllowAuthenticated),
-    )
+    auth::authenticate(server.router(), Arc::new(chain), Arc::new(auth::AllowAuthenticated))
 }
 
 /// Writes (mode 0600) the static token file: the admin token in the `system:masters` group.
@@ -115,26 +106,21 @@ impl SimCluster {
         let (temp, data_dir) = match &opts.data_dir {
             Some(d) => (None, d.clone()),
             None => {
-                let t = tempfile::Builder::new()
-                    .prefix("kubesim-")
-                    .tempdir()
-                    .context("creating a temporary directory")?;
+                let t =
+                    tempfile::Builder::new().prefix("kubesim-").tempdir().context("creating a temporary directory")?;
                 let p = t.path().to_path_buf();
                 (Some(t), p)
             }
         };
-        std::fs::create_dir_all(&data_dir)
-            .with_context(|| format!("creating {}", data_dir.display()))?;
+        std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
         let store: Arc<dyn Store> = match &opts.store {
             Some(s) => s.clone(),
             None => {
                 let dir = data_dir.join("store");
-                std::fs::create_dir_all(&dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
                 Arc::new(
-                    storage::embedded::EmbeddedStore::open(&dir).with_context(|| {
-                        format!("opening the embedded store in {}", dir.display())
-                    })?,
+                    storage::embedded::EmbeddedStore::open(&dir)
+                        .with_context(|| format!("opening the embedded store in {}", dir.display()))?,
                 )
             }
         };
@@ -143,53 +129,29 @@ impl SimCluster {
             .await
             .with_context(|| format!("listening on {}", opts.listen))?;
         let addr = listener.local_addr()?;
-        let host = if addr.ip().is_unspecified() {
-            "127.0.0.1".to_string()
-        } else {
-            addr.ip().to_string()
-        };
+        let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
         let url = format!("https://{host}:{}", addr.port());
-        let pki = tls::ensure_pki(&data_dir, std::slice::from_ref(&host))
-            .context("preparing certificates")?;
-        let server_tls = tls::server_config(
-            &pki,
-            &tls::TlsOptions {
-                cert_file: None,
-                key_file: None,
-                client_ca_file: None,
-            },
-        )
-        .context("building the TLS configuration")?;
+        let pki = tls::ensure_pki(&data_dir, std::slice::from_ref(&host)).context("preparing certificates")?;
+        let server_tls =
+            tls::server_config(&pki, &tls::TlsOptions { cert_file: None, key_file: None, client_ca_file: None })
+                .context("building the TLS configuration")?;
 
-        let version = VersionInfo {
-            git_version: opts.config.kubelet_version.clone(),
-            git_commit: String::new(),
-        };
+        let version = VersionInfo { git_version: opts.config.kubelet_version.clone(), git_commit: String::new() };
         let server = ApiServer::new(store.clone(), crate::resources(), &opts.key_root, version)
             .await
             .map_err(|e| anyhow::anyhow!("starting the API server: {e}"))?;
-        crate::eviction::register(&server)
-            .map_err(|e| anyhow::anyhow!("serving pods/eviction: {e}"))?;
-        crate::scale::register_workloads(&server)
-            .map_err(|e| anyhow::anyhow!("serving the scale subresource: {e}"))?;
+        crate::eviction::register(&server).map_err(|e| anyhow::anyhow!("serving pods/eviction: {e}"))?;
+        crate::scale::register_workloads(&server).map_err(|e| anyhow::anyhow!("serving the scale subresource: {e}"))?;
 
         let token = random_token();
         let token_file = data_dir.join("tokens.csv");
-        write_token_file(&token_file, &token)
-            .with_context(|| format!("writing {}", token_file.display()))?;
-        let tokens =
-            auth::TokenFileAuthenticator::load(&token_file).context("loading the token file")?;
+        write_token_file(&token_file, &token).with_context(|| format!("writing {}", token_file.display()))?;
+        let tokens = auth::TokenFileAuthenticator::load(&token_file).context("loading the token file")?;
         let app = authenticated(&server, tokens);
 
         let kubeconfig = data_dir.join("admin.kubeconfig");
-        tls::write_kubeconfig(
-            &kubeconfig,
-            &url,
-            &pki.ca_cert_pem,
-            &pki.admin_cert_pem,
-            &pki.admin_key_pem,
-        )
-        .context("writing the admin kubeconfig")?;
+        tls::write_kubeconfig(&kubeconfig, &url, &pki.ca_cert_pem, &pki.admin_cert_pem, &pki.admin_key_pem)
+            .context("writing the admin kubeconfig")?;
 
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let mut tasks = vec![];
@@ -201,10 +163,7 @@ impl SimCluster {
                 tracing::warn!(error = %e, "the simulated cluster's server failed");
             }
         }));
-        tasks.push(tokio::spawn(compact(
-            store.clone(),
-            opts.compaction_interval,
-        )));
+        tasks.push(tokio::spawn(compact(store.clone(), opts.compaction_interval)));
 
         let client = client_from_kubeconfig(&kubeconfig).await?;
         tasks.push(tokio::spawn(crate::crds::run(client.clone(), server.clone())));
@@ -225,11 +184,8 @@ impl SimCluster {
             shutdown: Some(stop_tx),
             tasks,
         };
-        cluster.simulator = Some(
-            Simulator::start(client, config)
-                .await
-                .map_err(|e| anyhow::anyhow!("starting the simulator: {e}"))?,
-        );
+        cluster.simulator =
+            Some(Simulator::start(client, config).await.map_err(|e| anyhow::anyhow!("starting the simulator: {e}"))?);
         Ok(cluster)
     }
 
@@ -296,12 +252,10 @@ impl Drop for SimCluster {
 
 /// A kube-rs client from a kubeconfig file.
 pub async fn client_from_kubeconfig(path: &Path) -> anyhow::Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(path)
-        .with_context(|| format!("reading {}", path.display()))?;
-    let config =
-        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await
-            .context("loading the kubeconfig")?;
+    let kc = kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .context("loading the kubeconfig")?;
     kube::Client::try_from(config).context("building the client")
 }
 

@@ -44,7 +44,10 @@ fn desired(crd: &CustomResourceDefinition) -> Result<Vec<Served>, (String, Strin
         return Err(("InvalidName".into(), format!("the name must be spec.names.plural+\".\"+spec.group: {expected}")));
     }
     if spec.group.is_empty() || !spec.group.contains('.') {
-        return Err(("InvalidGroup".into(), format!("spec.group {:?} should be a domain with at least one dot", spec.group)));
+        return Err((
+            "InvalidGroup".into(),
+            format!("spec.group {:?} should be a domain with at least one dot", spec.group),
+        ));
     }
     if names.kind.is_empty() {
         return Err(("InvalidNames".into(), "spec.names.kind is required".into()));
@@ -52,7 +55,9 @@ fn desired(crd: &CustomResourceDefinition) -> Result<Vec<Served>, (String, Strin
     let namespaced = match spec.scope.as_str() {
         "Namespaced" => true,
         "Cluster" => false,
-        other => return Err(("InvalidScope".into(), format!("spec.scope must be Namespaced or Cluster, not {other:?}"))),
+        other => {
+            return Err(("InvalidScope".into(), format!("spec.scope must be Namespaced or Cluster, not {other:?}")));
+        }
     };
     if spec.versions.iter().filter(|v| v.storage).count() != 1 {
         return Err(("InvalidVersions".into(), "exactly one version must be the storage version".into()));
@@ -100,7 +105,14 @@ fn desired(crd: &CustomResourceDefinition) -> Result<Vec<Served>, (String, Strin
 }
 
 fn admin() -> Context {
-    Context { user: UserInfo { name: "system:apiextensions".into(), groups: vec![apiserver::resource::ADMIN_GROUP.into()], ..Default::default() }, namespace: None }
+    Context {
+        user: UserInfo {
+            name: "system:apiextensions".into(),
+            groups: vec![apiserver::resource::ADMIN_GROUP.into()],
+            ..Default::default()
+        },
+        namespace: None,
+    }
 }
 
 /// The controller's memory: what each CRD made the server serve.
@@ -121,14 +133,19 @@ impl Controller {
     async fn serve(&mut self, name: &str, want: Vec<Served>) -> Result<(), String> {
         let have = self.served.get(name).cloned().unwrap_or_default();
         for old in &have {
-            if !want.iter().any(|w| w.resource.version == old.resource.version && w.resource.plural == old.resource.plural) {
+            if !want
+                .iter()
+                .any(|w| w.resource.version == old.resource.version && w.resource.plural == old.resource.plural)
+            {
                 self.server.remove_resource(&old.resource.group, &old.resource.version, &old.resource.plural);
             }
         }
         let mut now = vec![];
         let mut failure = None;
         for w in want {
-            if have.contains(&w) && self.server.resource_store(&w.resource.group, &w.resource.version, &w.resource.plural).is_some() {
+            if have.contains(&w)
+                && self.server.resource_store(&w.resource.group, &w.resource.version, &w.resource.plural).is_some()
+            {
                 now.push(w);
                 continue;
             }
@@ -136,7 +153,13 @@ impl Controller {
                 Ok(()) => {
                     if let Some(paths) = &w.scale {
                         let r = &w.resource;
-                        if let Err(e) = scale::register(&self.server, intern(&r.group), intern(&r.version), intern(&r.plural), paths.clone()) {
+                        if let Err(e) = scale::register(
+                            &self.server,
+                            intern(&r.group),
+                            intern(&r.version),
+                            intern(&r.plural),
+                            paths.clone(),
+                        ) {
                             failure.get_or_insert(e.message);
                         }
                     }
@@ -161,7 +184,11 @@ impl Controller {
         if !finalizers.iter().any(|f| f == CLEANUP_FINALIZER) {
             let mut list = finalizers.to_vec();
             list.push(CLEANUP_FINALIZER.into());
-            if let Err(e) = self.api.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": list}}))).await {
+            if let Err(e) = self
+                .api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": list}})))
+                .await
+            {
                 tracing::debug!(crd = %name, error = %e, "adding the cleanup finalizer failed");
             }
         }
@@ -171,7 +198,10 @@ impl Controller {
                     ("True", "NoConflicts".to_string(), "no conflicts found".to_string()),
                     ("True", "InitialNamesAccepted".to_string(), "the initial names have been accepted".to_string()),
                 ),
-                Err(message) => (("False", "NameConflict".into(), message.clone()), ("False", "NotAccepted".into(), "not all names are accepted".into())),
+                Err(message) => (
+                    ("False", "NameConflict".into(), message.clone()),
+                    ("False", "NotAccepted".into(), "not all names are accepted".into()),
+                ),
             },
             Err((reason, message)) => {
                 self.remove(&name);
@@ -218,7 +248,11 @@ impl Controller {
         }
         self.remove(&name);
         let rest: Vec<String> = crd.finalizers().iter().filter(|f| *f != CLEANUP_FINALIZER).cloned().collect();
-        if let Err(e) = self.api.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": rest}}))).await {
+        if let Err(e) = self
+            .api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": rest}})))
+            .await
+        {
             tracing::debug!(crd = %name, error = %e, "removing the cleanup finalizer failed");
         }
     }
@@ -226,11 +260,21 @@ impl Controller {
 
 /// Sets a condition, keeping its transition time when its status did not change. Returns
 /// whether anything changed.
-fn set_condition(status: &mut CustomResourceDefinitionStatus, type_: &str, (value, reason, message): (&str, String, String)) -> bool {
+fn set_condition(
+    status: &mut CustomResourceDefinitionStatus,
+    type_: &str,
+    (value, reason, message): (&str, String, String),
+) -> bool {
     let conditions = status.conditions.get_or_insert_with(Vec::new);
     let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
     match conditions.iter_mut().find(|c| c.type_ == type_) {
-        Some(c) if c.status == value && c.reason.as_deref() == Some(reason.as_str()) && c.message.as_deref() == Some(message.as_str()) => false,
+        Some(c)
+            if c.status == value
+                && c.reason.as_deref() == Some(reason.as_str())
+                && c.message.as_deref() == Some(message.as_str()) =>
+        {
+            false
+        }
         Some(c) => {
             if c.status != value {
                 c.last_transition_time = Some(now);

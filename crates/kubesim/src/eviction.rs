@@ -28,21 +28,28 @@ struct EvictionHandler {
 }
 
 fn labels_of(obj: &Value) -> BTreeMap<String, String> {
-    obj["metadata"]["labels"].as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()).unwrap_or_default()
+    obj["metadata"]["labels"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .unwrap_or_default()
 }
 
 /// Running, Ready and not being deleted: a pod that counts toward a budget.
 fn healthy(pod: &Value) -> bool {
     pod["metadata"]["deletionTimestamp"].is_null()
         && pod["status"]["phase"] == "Running"
-        && pod["status"]["conditions"].as_array().is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+        && pod["status"]["conditions"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
 }
 
 /// An int-or-percent of `total`, percentages rounded up (as the disruption controller does).
 fn scaled(v: &Value, total: usize) -> Option<usize> {
     match v {
         Value::Number(n) => n.as_u64().map(|n| n as usize),
-        Value::String(s) => s.strip_suffix('%').and_then(|p| p.parse::<usize>().ok()).map(|p| (total * p).div_ceil(100)),
+        Value::String(s) => {
+            s.strip_suffix('%').and_then(|p| p.parse::<usize>().ok()).map(|p| (total * p).div_ceil(100))
+        }
         _ => None,
     }
 }
@@ -61,7 +68,10 @@ pub fn refusal(budget: &Value, pods: &[Value]) -> Option<String> {
     } else if let Some(max) = scaled(&spec["maxUnavailable"], expected) {
         let unavailable_after = expected - healthy.saturating_sub(1).min(expected);
         if unavailable_after > max {
-            return Some(format!("The disruption budget {name} allows {max} unavailable pods and {} would be", unavailable_after));
+            return Some(format!(
+                "The disruption budget {name} allows {max} unavailable pods and {} would be",
+                unavailable_after
+            ));
         }
     }
     None
@@ -69,8 +79,15 @@ pub fn refusal(budget: &Value, pods: &[Value]) -> Option<String> {
 
 impl EvictionHandler {
     async fn evict(&self, req: ConnectRequest) -> Result<(), ApiError> {
-        let bytes = axum::body::to_bytes(req.body, BODY_LIMIT).await.map_err(|e| ApiError::bad_request(format!("reading the Eviction: {e}")))?;
-        let eviction: Value = if bytes.is_empty() { json!({}) } else { serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("the body is not an Eviction: {e}")))? };
+        let bytes = axum::body::to_bytes(req.body, BODY_LIMIT)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("reading the Eviction: {e}")))?;
+        let eviction: Value = if bytes.is_empty() {
+            json!({})
+        } else {
+            serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::bad_request(format!("the body is not an Eviction: {e}")))?
+        };
         let ctx = Context { user: req.user.clone(), namespace: req.namespace.clone() };
         let pod = &req.object;
         if healthy(pod) {
@@ -83,11 +100,21 @@ impl EvictionHandler {
                     continue;
                 }
                 let opts = ListOptions { label_selector: selector, ..Default::default() };
-                let covered: Vec<Value> =
-                    req.store.list(&ctx, &opts).await?.items.iter().filter_map(|i| i.decode().ok()).filter(|p| p["metadata"]["deletionTimestamp"].is_null()).collect();
+                let covered: Vec<Value> = req
+                    .store
+                    .list(&ctx, &opts)
+                    .await?
+                    .items
+                    .iter()
+                    .filter_map(|i| i.decode().ok())
+                    .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+                    .collect();
                 if let Some(why) = refusal(&budget, &covered) {
                     // No Retry-After, as Kubernetes answers: the caller decides when to try again.
-                    return Err(ApiError::new(apimachinery::error::Reason::TooManyRequests, format!("Cannot evict pod as it would violate the pod's disruption budget. {why}")));
+                    return Err(ApiError::new(
+                        apimachinery::error::Reason::TooManyRequests,
+                        format!("Cannot evict pod as it would violate the pod's disruption budget. {why}"),
+                    ));
                 }
             }
         }
@@ -113,7 +140,12 @@ impl Connect for EvictionHandler {
             return error_response(&ApiError::method_not_allowed("pods/eviction serves create (POST) only"));
         }
         match self.evict(req).await {
-            Ok(()) => json_response(StatusCode::CREATED, json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}).to_string().into_bytes()),
+            Ok(()) => json_response(
+                StatusCode::CREATED,
+                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
+                    .to_string()
+                    .into_bytes(),
+            ),
             Err(e) => error_response(&e),
         }
     }
@@ -121,8 +153,20 @@ impl Connect for EvictionHandler {
 
 /// Serves `pods/eviction` on `server`, which must serve pods and poddisruptionbudgets.
 pub fn register(server: &ApiServer) -> Result<(), ApiError> {
-    let budgets = server.resource_store("policy", "v1", "poddisruptionbudgets").ok_or_else(|| ApiError::internal("no policy/v1 poddisruptionbudgets to evict against"))?;
-    server.register_connect(ConnectDef { group: "", version: "v1", plural: "pods", subresource: "eviction", verbs: &["create"], kind: "Eviction" }, Arc::new(EvictionHandler { budgets }))
+    let budgets = server
+        .resource_store("policy", "v1", "poddisruptionbudgets")
+        .ok_or_else(|| ApiError::internal("no policy/v1 poddisruptionbudgets to evict against"))?;
+    server.register_connect(
+        ConnectDef {
+            group: "",
+            version: "v1",
+            plural: "pods",
+            subresource: "eviction",
+            verbs: &["create"],
+            kind: "Eviction",
+        },
+        Arc::new(EvictionHandler { budgets }),
+    )
 }
 
 #[cfg(test)]

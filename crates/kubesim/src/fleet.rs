@@ -78,7 +78,10 @@ impl SimFleet {
         let (temp, dir) = match &opts.data_dir {
             Some(d) => (None, d.clone()),
             None => {
-                let t = tempfile::Builder::new().prefix("kubesim-fleet-").tempdir().context("creating a temporary directory")?;
+                let t = tempfile::Builder::new()
+                    .prefix("kubesim-fleet-")
+                    .tempdir()
+                    .context("creating a temporary directory")?;
                 let p = t.path().to_path_buf();
                 (Some(t), p)
             }
@@ -90,8 +93,9 @@ impl SimFleet {
         };
         let host = opts.host.to_string();
         let pki = tls::ensure_pki(&dir, std::slice::from_ref(&host)).context("preparing certificates")?;
-        let server_tls = tls::server_config(&pki, &tls::TlsOptions { cert_file: None, key_file: None, client_ca_file: None })
-            .context("building the TLS configuration")?;
+        let server_tls =
+            tls::server_config(&pki, &tls::TlsOptions { cert_file: None, key_file: None, client_ca_file: None })
+                .context("building the TLS configuration")?;
         let compactor = tokio::spawn(compact(store.clone(), opts.compaction_interval));
         Ok(SimFleet { opts, store, dir, _temp: temp, pki: Arc::new(pki), server_tls, compactor })
     }
@@ -113,7 +117,9 @@ impl SimFleet {
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
             anyhow::bail!("a simulated cluster's name is lowercase letters, digits and '-': {name:?}");
         }
-        let listener = tokio::net::TcpListener::bind((self.opts.host, 0)).await.with_context(|| format!("listening on {}", self.opts.host))?;
+        let listener = tokio::net::TcpListener::bind((self.opts.host, 0))
+            .await
+            .with_context(|| format!("listening on {}", self.opts.host))?;
         let addr = listener.local_addr()?;
         let url = format!("https://{}", addr);
 
@@ -125,12 +131,19 @@ impl SimFleet {
         crate::scale::register_workloads(&server).map_err(|e| anyhow::anyhow!("serving the scale subresource: {e}"))?;
 
         let token = random_token();
-        let tokens = auth::TokenFileAuthenticator::parse(&token_line(&token)).map_err(|e| anyhow::anyhow!("the admin token: {e}"))?;
+        let tokens = auth::TokenFileAuthenticator::parse(&token_line(&token))
+            .map_err(|e| anyhow::anyhow!("the admin token: {e}"))?;
         let app = authenticated(&server, tokens);
 
         let kubeconfig = self.dir.join(format!("{name}.kubeconfig"));
-        tls::write_kubeconfig(&kubeconfig, &url, &self.pki.ca_cert_pem, &self.pki.admin_cert_pem, &self.pki.admin_key_pem)
-            .with_context(|| format!("writing {}", kubeconfig.display()))?;
+        tls::write_kubeconfig(
+            &kubeconfig,
+            &url,
+            &self.pki.ca_cert_pem,
+            &self.pki.admin_cert_pem,
+            &self.pki.admin_key_pem,
+        )
+        .with_context(|| format!("writing {}", kubeconfig.display()))?;
 
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server_tls = self.server_tls.clone();
@@ -163,7 +176,11 @@ impl SimFleet {
             shutdown: Some(stop_tx),
             tasks,
         };
-        cluster.simulator = Some(Simulator::start(client, config).await.map_err(|e| anyhow::anyhow!("starting the simulator of {name}: {e}"))?);
+        cluster.simulator = Some(
+            Simulator::start(client, config)
+                .await
+                .map_err(|e| anyhow::anyhow!("starting the simulator of {name}: {e}"))?,
+        );
         Ok(cluster)
     }
 }

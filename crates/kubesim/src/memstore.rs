@@ -13,7 +13,9 @@ use std::{
 };
 
 use bytes::Bytes;
-use storage::{Event, KeyValue, ProgressRequester, RangeResult, Result, Revision, Store, StoreError, Watch, WatchBatch};
+use storage::{
+    Event, KeyValue, ProgressRequester, RangeResult, Result, Revision, Store, StoreError, Watch, WatchBatch,
+};
 use tokio::sync::mpsc;
 
 /// One version of a key: its value, or `None` once deleted (a tombstone, kept until compacted so
@@ -106,7 +108,9 @@ impl State {
             let Some(prefix) = key.get(..len) else { continue };
             let Some(list) = self.watchers.get_mut(prefix) else { continue };
             let before = list.len();
-            list.retain(|w| w.from > revision || w.tx.send(Ok(WatchBatch { events: vec![event.clone()], revision })).is_ok());
+            list.retain(|w| {
+                w.from > revision || w.tx.send(Ok(WatchBatch { events: vec![event.clone()], revision })).is_ok()
+            });
             if list.len() != before {
                 let prefix = prefix.to_string();
                 self.forget_closed(&prefix, before);
@@ -218,7 +222,13 @@ impl Store for MemStore {
             return Err(StoreError::Conflict { key: key.to_string(), expected, current: Some(prev) });
         }
         let rev = state.revision + 1;
-        let kv = KeyValue { key: key.to_string(), value, create_revision: prev.create_revision, mod_revision: rev, version: prev.version + 1 };
+        let kv = KeyValue {
+            key: key.to_string(),
+            value,
+            create_revision: prev.create_revision,
+            mod_revision: rev,
+            version: prev.version + 1,
+        };
         state.commit(key, Some(kv.clone()), Event::Put { kv: kv.clone(), prev: Some(prev) });
         Ok(kv)
     }
@@ -295,7 +305,11 @@ mod tests {
     use super::*;
 
     async fn next(w: &mut Watch) -> WatchBatch {
-        tokio::time::timeout(std::time::Duration::from_secs(5), w.stream.next()).await.expect("a batch in time").expect("open").expect("no error")
+        tokio::time::timeout(std::time::Duration::from_secs(5), w.stream.next())
+            .await
+            .expect("a batch in time")
+            .expect("open")
+            .expect("no error")
     }
 
     #[tokio::test]
@@ -342,7 +356,10 @@ mod tests {
         let b = next(&mut w).await;
         assert_eq!((b.events[0].key(), b.revision), ("/c1/pods/a", 2), "replayed");
         let b = next(&mut w).await;
-        assert!(matches!(&b.events[0], Event::Put { prev: Some(p), .. } if p.value == Bytes::from("1")), "live, with the previous value");
+        assert!(
+            matches!(&b.events[0], Event::Put { prev: Some(p), .. } if p.value == Bytes::from("1")),
+            "live, with the previous value"
+        );
         assert_eq!(b.revision, 4);
         let b = next(&mut other).await;
         assert!(matches!(&b.events[0], Event::Delete { revision: 5, .. }), "{b:?}");

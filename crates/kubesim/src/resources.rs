@@ -5,26 +5,18 @@
 
 use apiserver::{Column, ResourceDef, Subresources, Verbs, resource::schema_of, typed};
 use k8s_openapi::api::{
-    apps::v1 as apps, coordination::v1 as coordination, core::v1 as core, policy::v1 as policy,
-    rbac::v1 as rbac,
+    apps::v1 as apps, coordination::v1 as coordination, core::v1 as core, policy::v1 as policy, rbac::v1 as rbac,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
 use crate::strategy::{
-    DaemonSetStrategy, DeploymentStrategy, NamespaceStrategy, NodeStrategy, Plain, PodStrategy,
-    PvcStrategy, ReplicaSetStrategy, ResourceQuotaStrategy, SecretStrategy, ServiceStrategy,
-    StatefulSetStrategy,
+    DaemonSetStrategy, DeploymentStrategy, NamespaceStrategy, NodeStrategy, Plain, PodStrategy, PvcStrategy,
+    ReplicaSetStrategy, ResourceQuotaStrategy, SecretStrategy, ServiceStrategy, StatefulSetStrategy,
 };
 
 const ALL: &[&str] = &["all"];
-const NO_STATUS: Subresources = Subresources {
-    status: false,
-    finalize: false,
-};
-const STATUS: Subresources = Subresources {
-    status: true,
-    finalize: false,
-};
+const NO_STATUS: Subresources = Subresources { status: false, finalize: false };
+const STATUS: Subresources = Subresources { status: true, finalize: false };
 
 /// A definition with the common parts filled in; callers set the rest.
 #[allow(clippy::too_many_arguments)]
@@ -60,12 +52,7 @@ fn def(
     }
 }
 
-fn col(
-    name: &'static str,
-    type_: &'static str,
-    path: &'static str,
-    description: &'static str,
-) -> Column {
+fn col(name: &'static str, type_: &'static str, path: &'static str, description: &'static str) -> Column {
     Column::new(name, type_, path, description)
 }
 
@@ -86,15 +73,7 @@ pub fn resources() -> Vec<ResourceDef> {
                 &["ns"],
                 false,
                 STATUS,
-                vec![
-                    col(
-                        "Status",
-                        "string",
-                        ".status.phase",
-                        "The phase of the namespace.",
-                    ),
-                    Column::age(),
-                ],
+                vec![col("Status", "string", ".status.phase", "The phase of the namespace."), Column::age()],
                 schema_of::<core::Namespace>,
                 typed::<core::Namespace, _>(NamespaceStrategy),
             )
@@ -119,33 +98,10 @@ pub fn resources() -> Vec<ResourceDef> {
                         "Whether the node's Ready condition is True.",
                     ),
                     Column::age(),
-                    col(
-                        "Version",
-                        "string",
-                        ".status.nodeInfo.kubeletVersion",
-                        "Kubelet version of the node.",
-                    ),
-                    col(
-                        "Internal-IP",
-                        "string",
-                        ".status.addresses[0].address",
-                        "The node's internal IP.",
-                    )
-                    .wide(),
-                    col(
-                        "OS-Image",
-                        "string",
-                        ".status.nodeInfo.osImage",
-                        "OS image of the node.",
-                    )
-                    .wide(),
-                    col(
-                        "Kernel-Version",
-                        "string",
-                        ".status.nodeInfo.kernelVersion",
-                        "Kernel of the node.",
-                    )
-                    .wide(),
+                    col("Version", "string", ".status.nodeInfo.kubeletVersion", "Kubelet version of the node."),
+                    col("Internal-IP", "string", ".status.addresses[0].address", "The node's internal IP.").wide(),
+                    col("OS-Image", "string", ".status.nodeInfo.osImage", "OS image of the node.").wide(),
+                    col("Kernel-Version", "string", ".status.nodeInfo.kernelVersion", "Kernel of the node.").wide(),
                     col(
                         "Container-Runtime",
                         "string",
@@ -194,13 +150,7 @@ pub fn resources() -> Vec<ResourceDef> {
                     ),
                     Column::age(),
                     col("IP", "string", ".status.podIP", "IP address of the pod.").wide(),
-                    col(
-                        "Node",
-                        "string",
-                        ".spec.nodeName",
-                        "The node the pod runs on.",
-                    )
-                    .wide(),
+                    col("Node", "string", ".spec.nodeName", "The node the pod runs on.").wide(),
                 ],
                 schema_of::<core::Pod>,
                 typed::<core::Pod, _>(PodStrategy),
@@ -219,24 +169,14 @@ pub fn resources() -> Vec<ResourceDef> {
                 STATUS,
                 vec![
                     col("Type", "string", ".spec.type", "The type of the service."),
-                    col(
-                        "Cluster-IP",
-                        "string",
-                        ".spec.clusterIP",
-                        "The cluster IP of the service.",
-                    ),
+                    col("Cluster-IP", "string", ".spec.clusterIP", "The cluster IP of the service."),
                     col(
                         "External-IP",
                         "string",
                         ".status.loadBalancer.ingress[0].ip",
                         "The external IP of the service.",
                     ),
-                    col(
-                        "Port(s)",
-                        "integer",
-                        ".spec.ports[0].port",
-                        "The (first) port of the service.",
-                    ),
+                    col("Port(s)", "integer", ".spec.ports[0].port", "The (first) port of the service."),
                     Column::age(),
                 ],
                 schema_of::<core::Service>,
@@ -252,12 +192,7 @@ pub fn resources() -> Vec<ResourceDef> {
             true,
             NO_STATUS,
             vec![
-                col(
-                    "Endpoints",
-                    "string",
-                    ".subsets[0].addresses[0].ip",
-                    "The (first) endpoint address.",
-                ),
+                col("Endpoints", "string", ".subsets[0].addresses[0].ip", "The (first) endpoint address."),
                 Column::age(),
             ],
             schema_of::<core::Endpoints>,
@@ -285,10 +220,7 @@ pub fn resources() -> Vec<ResourceDef> {
                 &[],
                 true,
                 NO_STATUS,
-                vec![
-                    col("Type", "string", ".type", "The type of the secret."),
-                    Column::age(),
-                ],
+                vec![col("Type", "string", ".type", "The type of the secret."), Column::age()],
                 schema_of::<core::Secret>,
                 typed::<core::Secret, _>(SecretStrategy),
             )
@@ -340,20 +272,10 @@ pub fn resources() -> Vec<ResourceDef> {
                 true,
                 NO_STATUS,
                 vec![
-                    col(
-                        "Last Seen",
-                        "date",
-                        ".lastTimestamp",
-                        "When the event was last seen.",
-                    ),
+                    col("Last Seen", "date", ".lastTimestamp", "When the event was last seen."),
                     col("Type", "string", ".type", "Normal or Warning."),
                     col("Reason", "string", ".reason", "Why the event happened."),
-                    col(
-                        "Object",
-                        "string",
-                        ".involvedObject.name",
-                        "The object the event is about.",
-                    ),
+                    col("Object", "string", ".involvedObject.name", "The object the event is about."),
                     col("Message", "string", ".message", "What happened."),
                 ],
                 schema_of::<core::Event>,
@@ -381,31 +303,11 @@ pub fn resources() -> Vec<ResourceDef> {
             true,
             STATUS,
             vec![
-                col(
-                    "Status",
-                    "string",
-                    ".status.phase",
-                    "The phase of the claim.",
-                ),
+                col("Status", "string", ".status.phase", "The phase of the claim."),
                 col("Volume", "string", ".spec.volumeName", "The bound volume."),
-                col(
-                    "Capacity",
-                    "string",
-                    ".status.capacity.storage",
-                    "The capacity of the bound volume.",
-                ),
-                col(
-                    "Access Modes",
-                    "string",
-                    ".status.accessModes[0]",
-                    "The (first) access mode.",
-                ),
-                col(
-                    "StorageClass",
-                    "string",
-                    ".spec.storageClassName",
-                    "The storage class.",
-                ),
+                col("Capacity", "string", ".status.capacity.storage", "The capacity of the bound volume."),
+                col("Access Modes", "string", ".status.accessModes[0]", "The (first) access mode."),
+                col("StorageClass", "string", ".spec.storageClassName", "The storage class."),
                 Column::age(),
             ],
             schema_of::<core::PersistentVolumeClaim>,
@@ -423,39 +325,13 @@ pub fn resources() -> Vec<ResourceDef> {
                 true,
                 STATUS,
                 vec![
-                    col(
-                        "Ready",
-                        "integer",
-                        ".status.readyReplicas",
-                        "Ready replicas.",
-                    ),
-                    col(
-                        "Up-to-date",
-                        "integer",
-                        ".status.updatedReplicas",
-                        "Replicas of the current template.",
-                    ),
-                    col(
-                        "Available",
-                        "integer",
-                        ".status.availableReplicas",
-                        "Available replicas.",
-                    ),
+                    col("Ready", "integer", ".status.readyReplicas", "Ready replicas."),
+                    col("Up-to-date", "integer", ".status.updatedReplicas", "Replicas of the current template."),
+                    col("Available", "integer", ".status.availableReplicas", "Available replicas."),
                     Column::age(),
-                    col(
-                        "Containers",
-                        "string",
-                        ".spec.template.spec.containers[0].name",
-                        "The (first) container.",
-                    )
-                    .wide(),
-                    col(
-                        "Images",
-                        "string",
-                        ".spec.template.spec.containers[0].image",
-                        "The (first) image.",
-                    )
-                    .wide(),
+                    col("Containers", "string", ".spec.template.spec.containers[0].name", "The (first) container.")
+                        .wide(),
+                    col("Images", "string", ".spec.template.spec.containers[0].image", "The (first) image.").wide(),
                 ],
                 schema_of::<apps::Deployment>,
                 typed::<apps::Deployment, _>(DeploymentStrategy),
@@ -474,18 +350,8 @@ pub fn resources() -> Vec<ResourceDef> {
                 STATUS,
                 vec![
                     col("Desired", "integer", ".spec.replicas", "Desired replicas."),
-                    col(
-                        "Current",
-                        "integer",
-                        ".status.replicas",
-                        "Current replicas.",
-                    ),
-                    col(
-                        "Ready",
-                        "integer",
-                        ".status.readyReplicas",
-                        "Ready replicas.",
-                    ),
+                    col("Current", "integer", ".status.replicas", "Current replicas."),
+                    col("Ready", "integer", ".status.readyReplicas", "Ready replicas."),
                     Column::age(),
                 ],
                 schema_of::<apps::ReplicaSet>,
@@ -503,36 +369,16 @@ pub fn resources() -> Vec<ResourceDef> {
                 true,
                 STATUS,
                 vec![
-                    col(
-                        "Desired",
-                        "integer",
-                        ".status.desiredNumberScheduled",
-                        "Nodes that should run the pod.",
-                    ),
-                    col(
-                        "Current",
-                        "integer",
-                        ".status.currentNumberScheduled",
-                        "Nodes running the pod.",
-                    ),
-                    col(
-                        "Ready",
-                        "integer",
-                        ".status.numberReady",
-                        "Nodes with the pod ready.",
-                    ),
+                    col("Desired", "integer", ".status.desiredNumberScheduled", "Nodes that should run the pod."),
+                    col("Current", "integer", ".status.currentNumberScheduled", "Nodes running the pod."),
+                    col("Ready", "integer", ".status.numberReady", "Nodes with the pod ready."),
                     col(
                         "Up-to-date",
                         "integer",
                         ".status.updatedNumberScheduled",
                         "Nodes running the current template.",
                     ),
-                    col(
-                        "Available",
-                        "integer",
-                        ".status.numberAvailable",
-                        "Nodes with the pod available.",
-                    ),
+                    col("Available", "integer", ".status.numberAvailable", "Nodes with the pod available."),
                     Column::age(),
                 ],
                 schema_of::<apps::DaemonSet>,
@@ -549,15 +395,7 @@ pub fn resources() -> Vec<ResourceDef> {
                 &["sts"],
                 true,
                 STATUS,
-                vec![
-                    col(
-                        "Ready",
-                        "integer",
-                        ".status.readyReplicas",
-                        "Ready replicas.",
-                    ),
-                    Column::age(),
-                ],
+                vec![col("Ready", "integer", ".status.readyReplicas", "Ready replicas."), Column::age()],
                 schema_of::<apps::StatefulSet>,
                 typed::<apps::StatefulSet, _>(StatefulSetStrategy),
             )
@@ -583,10 +421,7 @@ pub fn resources() -> Vec<ResourceDef> {
             &[],
             true,
             NO_STATUS,
-            vec![
-                col("Role", "string", ".roleRef.name", "The role bound."),
-                Column::age(),
-            ],
+            vec![col("Role", "string", ".roleRef.name", "The role bound."), Column::age()],
             schema_of::<rbac::RoleBinding>,
             typed::<rbac::RoleBinding, _>(Plain),
         ),
@@ -610,10 +445,7 @@ pub fn resources() -> Vec<ResourceDef> {
             &[],
             false,
             NO_STATUS,
-            vec![
-                col("Role", "string", ".roleRef.name", "The cluster role bound."),
-                Column::age(),
-            ],
+            vec![col("Role", "string", ".roleRef.name", "The cluster role bound."), Column::age()],
             schema_of::<rbac::ClusterRoleBinding>,
             typed::<rbac::ClusterRoleBinding, _>(Plain),
         ),
@@ -626,15 +458,7 @@ pub fn resources() -> Vec<ResourceDef> {
             &[],
             true,
             NO_STATUS,
-            vec![
-                col(
-                    "Holder",
-                    "string",
-                    ".spec.holderIdentity",
-                    "Who holds the lease.",
-                ),
-                Column::age(),
-            ],
+            vec![col("Holder", "string", ".spec.holderIdentity", "Who holds the lease."), Column::age()],
             schema_of::<coordination::Lease>,
             typed::<coordination::Lease, _>(Plain),
         ),
@@ -682,28 +506,17 @@ mod tests {
         let defs = resources();
         let mut seen = std::collections::BTreeSet::new();
         for d in &defs {
-            assert!(
-                seen.insert((d.group, d.plural)),
-                "{} served twice",
-                d.plural
-            );
+            assert!(seen.insert((d.group, d.plural)), "{} served twice", d.plural);
             assert_eq!(d.plural, d.plural.to_lowercase());
         }
-        let find = |p: &str| {
-            defs.iter()
-                .find(|d| d.plural == p)
-                .unwrap_or_else(|| panic!("{p} missing"))
-        };
+        let find = |p: &str| defs.iter().find(|d| d.plural == p).unwrap_or_else(|| panic!("{p} missing"));
         assert_eq!(find("pods").short_names, &["po"]);
         assert!(find("pods").subresources.status);
         assert!(find("pods").field_selectors.contains(&"spec.nodeName"));
         assert!(!find("nodes").namespaced);
         assert_eq!(find("deployments").group, "apps");
         assert_eq!(find("leases").api_version(), "coordination.k8s.io/v1");
-        assert_eq!(
-            find("customresourcedefinitions").short_names,
-            &["crd", "crds"]
-        );
+        assert_eq!(find("customresourcedefinitions").short_names, &["crd", "crds"]);
         assert_eq!(find("poddisruptionbudgets").short_names, &["pdb"]);
         assert_eq!(defs.len(), 23);
     }

@@ -34,7 +34,11 @@ pub struct ScalePaths {
 impl ScalePaths {
     /// The paths of Deployments, ReplicaSets and StatefulSets.
     pub fn workload() -> Self {
-        Self { spec_replicas: ".spec.replicas".into(), status_replicas: ".status.replicas".into(), label_selector: None }
+        Self {
+            spec_replicas: ".spec.replicas".into(),
+            status_replicas: ".status.replicas".into(),
+            label_selector: None,
+        }
     }
 }
 
@@ -70,7 +74,8 @@ pub fn selector_string(selector: &Value) -> String {
     }
     for e in selector.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
         let key = e.get("key").and_then(Value::as_str).unwrap_or("");
-        let values: Vec<&str> = e.get("values").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+        let values: Vec<&str> =
+            e.get("values").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
         match e.get("operator").and_then(Value::as_str).unwrap_or("") {
             "In" => parts.push(format!("{key} in ({})", values.join(","))),
             "NotIn" => parts.push(format!("{key} notin ({})", values.join(","))),
@@ -119,12 +124,16 @@ impl ScaleHandler {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
-        let body = axum::body::to_bytes(req.body, 1 << 20).await.map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?;
+        let body = axum::body::to_bytes(req.body, 1 << 20)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?;
         let wanted: Value = if req.method == Method::PATCH {
-            let t = patch_type
-                .as_deref()
-                .and_then(PatchType::from_content_type)
-                .ok_or_else(|| ApiError::new(apimachinery::error::Reason::UnsupportedMediaType, "the patch content type is not supported"))?;
+            let t = patch_type.as_deref().and_then(PatchType::from_content_type).ok_or_else(|| {
+                ApiError::new(
+                    apimachinery::error::Reason::UnsupportedMediaType,
+                    "the patch content type is not supported",
+                )
+            })?;
             if t == PatchType::Apply {
                 // An applied Scale names the replicas it wants; nothing else of it can change.
                 apiserver::http::decode_body(&body, Some("application/yaml"))?
@@ -135,23 +144,35 @@ impl ScaleHandler {
             apiserver::http::decode_body(&body, patch_type.as_deref())?
         };
         let replicas = match wanted.get("spec").and_then(|s| s.get("replicas")) {
-            Some(Value::Number(n)) if n.as_i64().is_some_and(|r| (0..=i64::from(i32::MAX)).contains(&r)) => n.as_i64().unwrap_or(0),
+            Some(Value::Number(n)) if n.as_i64().is_some_and(|r| (0..=i64::from(i32::MAX)).contains(&r)) => {
+                n.as_i64().unwrap_or(0)
+            }
             None | Some(Value::Null) => 0,
             Some(other) => {
                 let name = req.name.clone();
-                return Err(ApiError::invalid("autoscaling", "Scale", &name, vec![FieldError::invalid("spec.replicas", other, "must be greater than or equal to 0")]));
+                return Err(ApiError::invalid(
+                    "autoscaling",
+                    "Scale",
+                    &name,
+                    vec![FieldError::invalid("spec.replicas", other, "must be greater than or equal to 0")],
+                ));
             }
         };
         // A resourceVersion in a PUT body is a precondition, as for any update.
         let mut patch = merge_patch_for(&self.paths.spec_replicas, json!(replicas));
         if req.method == Method::PUT
-            && let Some(rv) = wanted.get("metadata").and_then(|m| m.get("resourceVersion")).and_then(Value::as_str).filter(|s| !s.is_empty())
+            && let Some(rv) = wanted
+                .get("metadata")
+                .and_then(|m| m.get("resourceVersion"))
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
         {
             patch["metadata"] = json!({"resourceVersion": rv});
         }
         let ctx = Context { user: req.user.clone(), namespace: req.namespace.clone() };
         let opts = WriteOptions { field_manager: Some("kubectl-scale".into()), ..Default::default() };
-        let written = req.store.patch(&ctx, &req.name, None, PatchType::Merge, patch.to_string().as_bytes(), &opts).await?;
+        let written =
+            req.store.patch(&ctx, &req.name, None, PatchType::Merge, patch.to_string().as_bytes(), &opts).await?;
         Ok((StatusCode::OK, self.scale_of(&written.object)))
     }
 }
@@ -160,7 +181,10 @@ impl ScaleHandler {
 impl Connect for ScaleHandler {
     async fn serve(&self, req: ConnectRequest) -> Response<Body> {
         if !req.path.is_empty() {
-            return error_response(&ApiError::new(apimachinery::error::Reason::NotFound, "the server could not find the requested resource"));
+            return error_response(&ApiError::new(
+                apimachinery::error::Reason::NotFound,
+                "the server could not find the requested resource",
+            ));
         }
         let result = match req.method {
             Method::GET => Ok((StatusCode::OK, self.scale_of(&req.object))),
@@ -178,7 +202,13 @@ impl Connect for ScaleHandler {
 pub const SCALE_VERBS: &[&str] = &["get", "patch", "update"];
 
 /// Serves `scale` for `group/version/plural` with `paths`.
-pub fn register(server: &ApiServer, group: &'static str, version: &'static str, plural: &'static str, paths: ScalePaths) -> Result<(), ApiError> {
+pub fn register(
+    server: &ApiServer,
+    group: &'static str,
+    version: &'static str,
+    plural: &'static str,
+    paths: ScalePaths,
+) -> Result<(), ApiError> {
     server.register_connect(
         ConnectDef { group, version, plural, subresource: "scale", verbs: SCALE_VERBS, kind: "Scale" },
         Arc::new(ScaleHandler { paths }),
@@ -206,7 +236,13 @@ mod tests {
     #[test]
     fn paths_read_and_patch() {
         let obj = json!({"spec": {"replicas": 3}, "status": {"replicas": 2, "selector": "app=x"}});
-        let h = ScaleHandler { paths: ScalePaths { spec_replicas: ".spec.replicas".into(), status_replicas: ".status.replicas".into(), label_selector: Some(".status.selector".into()) } };
+        let h = ScaleHandler {
+            paths: ScalePaths {
+                spec_replicas: ".spec.replicas".into(),
+                status_replicas: ".status.replicas".into(),
+                label_selector: Some(".status.selector".into()),
+            },
+        };
         let s = h.scale_of(&obj);
         assert_eq!(s["spec"]["replicas"], 3);
         assert_eq!(s["status"]["replicas"], 2);

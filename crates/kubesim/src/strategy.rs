@@ -25,11 +25,7 @@ impl<T> TypedStrategy<T> for Plain {}
 
 /// Whether a `metav1.LabelSelector` selects `labels`. An empty selector selects everything.
 pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    let by_labels = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v));
+    let by_labels = selector.match_labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v));
     let by_expressions = selector.match_expressions.iter().flatten().all(|e| {
         let values = e.values.as_deref().unwrap_or(&[]);
         match e.operator.as_str() {
@@ -46,28 +42,15 @@ pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, Stri
 /// A selector that selects nothing is an error for workloads (it would adopt every pod).
 fn selector_is_empty(selector: &LabelSelector) -> bool {
     selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
-        && selector
-            .match_expressions
-            .as_ref()
-            .is_none_or(|e| e.is_empty())
+        && selector.match_expressions.as_ref().is_none_or(|e| e.is_empty())
 }
 
-fn validate_workload(
-    selector: &LabelSelector,
-    template: &core::PodTemplateSpec,
-) -> Vec<FieldError> {
+fn validate_workload(selector: &LabelSelector, template: &core::PodTemplateSpec) -> Vec<FieldError> {
     let mut errs = vec![];
     if selector_is_empty(selector) {
-        errs.push(FieldError::required(
-            "spec.selector",
-            "a non-empty selector is required",
-        ));
+        errs.push(FieldError::required("spec.selector", "a non-empty selector is required"));
     } else {
-        let labels = template
-            .metadata
-            .as_ref()
-            .and_then(|m| m.labels.clone())
-            .unwrap_or_default();
+        let labels = template.metadata.as_ref().and_then(|m| m.labels.clone()).unwrap_or_default();
         if !selector_matches(selector, &labels) {
             errs.push(FieldError::invalid(
                 "spec.template.metadata.labels",
@@ -76,10 +59,7 @@ fn validate_workload(
             ));
         }
     }
-    errs.extend(validate_pod_spec(
-        "spec.template.spec",
-        template.spec.as_ref(),
-    ));
+    errs.extend(validate_pod_spec("spec.template.spec", template.spec.as_ref()));
     errs
 }
 
@@ -92,28 +72,14 @@ fn validate_pod_spec(at: &str, spec: Option<&core::PodSpec>) -> Vec<FieldError> 
         errs.push(FieldError::required(format!("{at}.containers"), ""));
     }
     let mut names = HashSet::new();
-    for (i, c) in spec
-        .containers
-        .iter()
-        .chain(spec.init_containers.iter().flatten())
-        .enumerate()
-    {
+    for (i, c) in spec.containers.iter().chain(spec.init_containers.iter().flatten()).enumerate() {
         if c.name.is_empty() {
-            errs.push(FieldError::required(
-                format!("{at}.containers[{i}].name"),
-                "",
-            ));
+            errs.push(FieldError::required(format!("{at}.containers[{i}].name"), ""));
         } else if !names.insert(c.name.as_str()) {
-            errs.push(FieldError::duplicate(
-                format!("{at}.containers[{i}].name"),
-                &c.name,
-            ));
+            errs.push(FieldError::duplicate(format!("{at}.containers[{i}].name"), &c.name));
         }
         if c.image.as_deref().unwrap_or("").is_empty() {
-            errs.push(FieldError::required(
-                format!("{at}.containers[{i}].image"),
-                "",
-            ));
+            errs.push(FieldError::required(format!("{at}.containers[{i}].image"), ""));
         }
     }
     errs
@@ -137,10 +103,8 @@ fn default_container(c: &mut core::Container) {
     if c.image_pull_policy.is_none() {
         c.image_pull_policy = Some(default_pull_policy(c.image.as_deref().unwrap_or("")).into());
     }
-    c.termination_message_path
-        .get_or_insert_with(|| "/dev/termination-log".into());
-    c.termination_message_policy
-        .get_or_insert_with(|| "File".into());
+    c.termination_message_path.get_or_insert_with(|| "/dev/termination-log".into());
+    c.termination_message_policy.get_or_insert_with(|| "File".into());
     for p in c.ports.iter_mut().flatten() {
         p.protocol.get_or_insert_with(|| "TCP".into());
     }
@@ -151,32 +115,17 @@ fn default_container(c: &mut core::Container) {
 pub fn default_pod_spec(spec: &mut core::PodSpec) {
     spec.restart_policy.get_or_insert_with(|| "Always".into());
     spec.dns_policy.get_or_insert_with(|| "ClusterFirst".into());
-    spec.scheduler_name
-        .get_or_insert_with(|| "default-scheduler".into());
+    spec.scheduler_name.get_or_insert_with(|| "default-scheduler".into());
     spec.termination_grace_period_seconds.get_or_insert(30);
     spec.security_context.get_or_insert_with(Default::default);
     spec.enable_service_links.get_or_insert(true);
-    spec.preemption_policy
-        .get_or_insert_with(|| "PreemptLowerPriority".into());
+    spec.preemption_policy.get_or_insert_with(|| "PreemptLowerPriority".into());
     spec.priority.get_or_insert(0);
-    if spec
-        .service_account_name
-        .as_deref()
-        .unwrap_or("")
-        .is_empty()
-    {
-        spec.service_account_name = Some(
-            spec.service_account
-                .clone()
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "default".into()),
-        );
+    if spec.service_account_name.as_deref().unwrap_or("").is_empty() {
+        spec.service_account_name =
+            Some(spec.service_account.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "default".into()));
     }
-    for c in spec
-        .containers
-        .iter_mut()
-        .chain(spec.init_containers.iter_mut().flatten())
-    {
+    for c in spec.containers.iter_mut().chain(spec.init_containers.iter_mut().flatten()) {
         default_container(c);
     }
 }
@@ -193,10 +142,7 @@ fn default_template(t: &mut core::PodTemplateSpec) {
 pub struct NamespaceStrategy;
 impl TypedStrategy<core::Namespace> for NamespaceStrategy {
     fn prepare_for_create(&self, _ctx: &Context, ns: &mut core::Namespace) -> Result<(), ApiError> {
-        ns.status = Some(core::NamespaceStatus {
-            phase: Some("Active".into()),
-            ..Default::default()
-        });
+        ns.status = Some(core::NamespaceStatus { phase: Some("Active".into()), ..Default::default() });
         label_namespace(ns);
         Ok(())
     }
@@ -213,10 +159,7 @@ impl TypedStrategy<core::Namespace> for NamespaceStrategy {
 
 fn label_namespace(ns: &mut core::Namespace) {
     if let Some(name) = ns.metadata.name.clone() {
-        ns.metadata
-            .labels
-            .get_or_insert_with(Default::default)
-            .insert("kubernetes.io/metadata.name".into(), name);
+        ns.metadata.labels.get_or_insert_with(Default::default).insert("kubernetes.io/metadata.name".into(), name);
     }
 }
 
@@ -232,11 +175,8 @@ impl TypedStrategy<core::Pod> for PodStrategy {
             default_pod_spec(spec);
         }
         let qos = pod.spec.as_ref().map(qos_class).unwrap_or("BestEffort");
-        pod.status = Some(core::PodStatus {
-            phase: Some("Pending".into()),
-            qos_class: Some(qos.into()),
-            ..Default::default()
-        });
+        pod.status =
+            Some(core::PodStatus { phase: Some("Pending".into()), qos_class: Some(qos.into()), ..Default::default() });
         Ok(())
     }
     fn validate(&self, _ctx: &Context, pod: &core::Pod) -> Vec<FieldError> {
@@ -244,17 +184,9 @@ impl TypedStrategy<core::Pod> for PodStrategy {
     }
     fn validate_update(&self, ctx: &Context, new: &core::Pod, old: &core::Pod) -> Vec<FieldError> {
         let mut errs = self.validate(ctx, new);
-        let node = |p: &core::Pod| {
-            p.spec
-                .as_ref()
-                .and_then(|s| s.node_name.clone())
-                .unwrap_or_default()
-        };
+        let node = |p: &core::Pod| p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
         if !node(old).is_empty() && node(new) != node(old) {
-            errs.push(FieldError::forbidden(
-                "spec.nodeName",
-                "pod updates may not change the node of a scheduled pod",
-            ));
+            errs.push(FieldError::forbidden("spec.nodeName", "pod updates may not change the node of a scheduled pod"));
         }
         errs
     }
@@ -311,10 +243,7 @@ impl ServiceStrategy {
         use rand::Rng;
         let size = 1u32 << (32 - SERVICE_CIDR.1);
         let base = u32::from(SERVICE_CIDR.0);
-        let mut allocated = self
-            .allocated
-            .lock()
-            .map_err(|_| ApiError::internal("the IP allocator is poisoned"))?;
+        let mut allocated = self.allocated.lock().map_err(|_| ApiError::internal("the IP allocator is poisoned"))?;
         let mut rng = rand::rng();
         for _ in 0..64 {
             let ip = base + rng.random_range(2..size - 1);
@@ -322,9 +251,7 @@ impl ServiceStrategy {
                 return Ok(Ipv4Addr::from(ip));
             }
         }
-        Err(ApiError::internal(
-            "no free cluster IP found in 10.96.0.0/12",
-        ))
+        Err(ApiError::internal("no free cluster IP found in 10.96.0.0/12"))
     }
 
     fn reserve(&self, ip: Ipv4Addr) {
@@ -360,19 +287,13 @@ impl TypedStrategy<core::Service> for ServiceStrategy {
             spec.cluster_ip = Some(ip.clone());
             spec.cluster_ips = Some(vec![ip]);
             spec.ip_families.get_or_insert_with(|| vec!["IPv4".into()]);
-            spec.ip_family_policy
-                .get_or_insert_with(|| "SingleStack".into());
-            spec.internal_traffic_policy
-                .get_or_insert_with(|| "Cluster".into());
+            spec.ip_family_policy.get_or_insert_with(|| "SingleStack".into());
+            spec.internal_traffic_policy.get_or_insert_with(|| "Cluster".into());
         }
         if matches!(type_.as_str(), "NodePort" | "LoadBalancer") {
-            spec.external_traffic_policy
-                .get_or_insert_with(|| "Cluster".into());
+            spec.external_traffic_policy.get_or_insert_with(|| "Cluster".into());
         }
-        svc.status = Some(core::ServiceStatus {
-            load_balancer: Some(Default::default()),
-            ..Default::default()
-        });
+        svc.status = Some(core::ServiceStatus { load_balancer: Some(Default::default()), ..Default::default() });
         Ok(())
     }
 
@@ -382,21 +303,14 @@ impl TypedStrategy<core::Service> for ServiceStrategy {
             return errs;
         };
         let type_ = spec.type_.as_deref().unwrap_or("ClusterIP");
-        if !matches!(
-            type_,
-            "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName"
-        ) {
+        if !matches!(type_, "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName") {
             errs.push(FieldError::not_supported(
                 "spec.type",
                 type_,
                 &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
             ));
         }
-        if let Some(ip) = spec
-            .cluster_ip
-            .as_deref()
-            .filter(|ip| !ip.is_empty() && *ip != "None")
-        {
+        if let Some(ip) = spec.cluster_ip.as_deref().filter(|ip| !ip.is_empty() && *ip != "None") {
             match ip.parse::<Ipv4Addr>() {
                 Ok(a) if in_service_cidr(a) => {}
                 Ok(_) => errs.push(FieldError::invalid(
@@ -404,11 +318,7 @@ impl TypedStrategy<core::Service> for ServiceStrategy {
                     ip,
                     "provided IP is not in the valid range. The range of valid IPs is 10.96.0.0/12",
                 )),
-                Err(_) => errs.push(FieldError::invalid(
-                    "spec.clusterIP",
-                    ip,
-                    "must be a valid IP address or None",
-                )),
+                Err(_) => errs.push(FieldError::invalid("spec.clusterIP", ip, "must be a valid IP address or None")),
             }
         }
         for (i, p) in spec.ports.iter().flatten().enumerate() {
@@ -423,12 +333,7 @@ impl TypedStrategy<core::Service> for ServiceStrategy {
         errs
     }
 
-    fn prepare_for_update(
-        &self,
-        _ctx: &Context,
-        new: &mut core::Service,
-        old: &core::Service,
-    ) -> Result<(), ApiError> {
+    fn prepare_for_update(&self, _ctx: &Context, new: &mut core::Service, old: &core::Service) -> Result<(), ApiError> {
         // The cluster IP is immutable: an update that leaves it out keeps it.
         let old_spec = old.spec.clone().unwrap_or_default();
         let spec = new.spec.get_or_insert_with(Default::default);
@@ -436,30 +341,15 @@ impl TypedStrategy<core::Service> for ServiceStrategy {
             spec.cluster_ip = old_spec.cluster_ip.clone();
             spec.cluster_ips = old_spec.cluster_ips.clone();
         }
-        spec.type_
-            .get_or_insert_with(|| old_spec.type_.clone().unwrap_or_else(|| "ClusterIP".into()));
+        spec.type_.get_or_insert_with(|| old_spec.type_.clone().unwrap_or_else(|| "ClusterIP".into()));
         Ok(())
     }
 
-    fn validate_update(
-        &self,
-        ctx: &Context,
-        new: &core::Service,
-        old: &core::Service,
-    ) -> Vec<FieldError> {
+    fn validate_update(&self, ctx: &Context, new: &core::Service, old: &core::Service) -> Vec<FieldError> {
         let mut errs = self.validate(ctx, new);
-        let ip = |s: &core::Service| {
-            s.spec
-                .as_ref()
-                .and_then(|s| s.cluster_ip.clone())
-                .unwrap_or_default()
-        };
+        let ip = |s: &core::Service| s.spec.as_ref().and_then(|s| s.cluster_ip.clone()).unwrap_or_default();
         if !ip(old).is_empty() && ip(new) != ip(old) {
-            errs.push(FieldError::invalid(
-                "spec.clusterIP",
-                ip(new),
-                "field is immutable",
-            ));
+            errs.push(FieldError::invalid("spec.clusterIP", ip(new), "field is immutable"));
         }
         errs
     }
@@ -483,27 +373,13 @@ impl TypedStrategy<core::Secret> for SecretStrategy {
         Self::fold(s);
         Ok(())
     }
-    fn prepare_for_update(
-        &self,
-        _ctx: &Context,
-        s: &mut core::Secret,
-        _old: &core::Secret,
-    ) -> Result<(), ApiError> {
+    fn prepare_for_update(&self, _ctx: &Context, s: &mut core::Secret, _old: &core::Secret) -> Result<(), ApiError> {
         Self::fold(s);
         Ok(())
     }
-    fn validate_update(
-        &self,
-        _ctx: &Context,
-        new: &core::Secret,
-        old: &core::Secret,
-    ) -> Vec<FieldError> {
+    fn validate_update(&self, _ctx: &Context, new: &core::Secret, old: &core::Secret) -> Vec<FieldError> {
         if new.type_ != old.type_ {
-            return vec![FieldError::invalid(
-                "type",
-                new.type_.clone().unwrap_or_default(),
-                "field is immutable",
-            )];
+            return vec![FieldError::invalid("type", new.type_.clone().unwrap_or_default(), "field is immutable")];
         }
         vec![]
     }
@@ -512,11 +388,7 @@ impl TypedStrategy<core::Secret> for SecretStrategy {
 /// Quotas report their hard limits in the status from creation (used counts are not tracked).
 pub struct ResourceQuotaStrategy;
 impl TypedStrategy<core::ResourceQuota> for ResourceQuotaStrategy {
-    fn prepare_for_create(
-        &self,
-        _ctx: &Context,
-        q: &mut core::ResourceQuota,
-    ) -> Result<(), ApiError> {
+    fn prepare_for_create(&self, _ctx: &Context, q: &mut core::ResourceQuota) -> Result<(), ApiError> {
         let hard = q.spec.as_ref().and_then(|s| s.hard.clone());
         q.status = Some(core::ResourceQuotaStatus { hard, used: None });
         Ok(())
@@ -526,19 +398,9 @@ impl TypedStrategy<core::ResourceQuota> for ResourceQuotaStrategy {
 /// Claims start `Pending` (there is no volume provisioner in a simulated cluster).
 pub struct PvcStrategy;
 impl TypedStrategy<core::PersistentVolumeClaim> for PvcStrategy {
-    fn prepare_for_create(
-        &self,
-        _ctx: &Context,
-        c: &mut core::PersistentVolumeClaim,
-    ) -> Result<(), ApiError> {
-        c.spec
-            .get_or_insert_with(Default::default)
-            .volume_mode
-            .get_or_insert_with(|| "Filesystem".into());
-        c.status = Some(core::PersistentVolumeClaimStatus {
-            phase: Some("Pending".into()),
-            ..Default::default()
-        });
+    fn prepare_for_create(&self, _ctx: &Context, c: &mut core::PersistentVolumeClaim) -> Result<(), ApiError> {
+        c.spec.get_or_insert_with(Default::default).volume_mode.get_or_insert_with(|| "Filesystem".into());
+        c.status = Some(core::PersistentVolumeClaimStatus { phase: Some("Pending".into()), ..Default::default() });
         Ok(())
     }
 }
@@ -594,19 +456,10 @@ impl TypedStrategy<apps::Deployment> for DeploymentStrategy {
         }
         errs
     }
-    fn validate_update(
-        &self,
-        ctx: &Context,
-        new: &apps::Deployment,
-        old: &apps::Deployment,
-    ) -> Vec<FieldError> {
+    fn validate_update(&self, ctx: &Context, new: &apps::Deployment, old: &apps::Deployment) -> Vec<FieldError> {
         let mut errs = self.validate(ctx, new);
         if new.spec.selector != old.spec.selector {
-            errs.push(FieldError::invalid(
-                "spec.selector",
-                "",
-                "field is immutable",
-            ));
+            errs.push(FieldError::invalid("spec.selector", "", "field is immutable"));
         }
         errs
     }
@@ -615,19 +468,12 @@ impl TypedStrategy<apps::Deployment> for DeploymentStrategy {
 /// ReplicaSets: replicas default to 1, status cleared on create.
 pub struct ReplicaSetStrategy;
 impl TypedStrategy<apps::ReplicaSet> for ReplicaSetStrategy {
-    fn prepare_for_create(
-        &self,
-        _ctx: &Context,
-        rs: &mut apps::ReplicaSet,
-    ) -> Result<(), ApiError> {
+    fn prepare_for_create(&self, _ctx: &Context, rs: &mut apps::ReplicaSet) -> Result<(), ApiError> {
         rs.spec.replicas.get_or_insert(1);
         if let Some(t) = rs.spec.template.as_mut() {
             default_template(t);
         }
-        rs.status = Some(apps::ReplicaSetStatus {
-            replicas: 0,
-            ..Default::default()
-        });
+        rs.status = Some(apps::ReplicaSetStatus { replicas: 0, ..Default::default() });
         Ok(())
     }
     fn validate(&self, _ctx: &Context, rs: &apps::ReplicaSet) -> Vec<FieldError> {
@@ -664,25 +510,19 @@ impl TypedStrategy<apps::DaemonSet> for DaemonSetStrategy {
 /// StatefulSets: ordered pod management and rolling updates by default, status cleared on create.
 pub struct StatefulSetStrategy;
 impl TypedStrategy<apps::StatefulSet> for StatefulSetStrategy {
-    fn prepare_for_create(
-        &self,
-        _ctx: &Context,
-        s: &mut apps::StatefulSet,
-    ) -> Result<(), ApiError> {
+    fn prepare_for_create(&self, _ctx: &Context, s: &mut apps::StatefulSet) -> Result<(), ApiError> {
         {
             let spec = &mut s.spec;
             spec.replicas.get_or_insert(1);
             spec.revision_history_limit.get_or_insert(10);
-            spec.pod_management_policy
-                .get_or_insert_with(|| "OrderedReady".into());
-            spec.update_strategy
-                .get_or_insert_with(|| apps::StatefulSetUpdateStrategy {
-                    type_: Some("RollingUpdate".into()),
-                    rolling_update: Some(apps::RollingUpdateStatefulSetStrategy {
-                        partition: Some(0),
-                        ..Default::default()
-                    }),
-                });
+            spec.pod_management_policy.get_or_insert_with(|| "OrderedReady".into());
+            spec.update_strategy.get_or_insert_with(|| apps::StatefulSetUpdateStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(apps::RollingUpdateStatefulSetStrategy {
+                    partition: Some(0),
+                    ..Default::default()
+                }),
+            });
             default_template(&mut spec.template);
         }
         s.status = None;
@@ -699,17 +539,11 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 
     fn ctx() -> Context {
-        Context {
-            user: Default::default(),
-            namespace: Some("default".into()),
-        }
+        Context { user: Default::default(), namespace: Some("default".into()) }
     }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -722,14 +556,8 @@ mod tests {
                 values: Some(vec!["a".into(), "b".into()]),
             }]),
         };
-        assert!(selector_matches(
-            &sel,
-            &labels(&[("app", "web"), ("tier", "b")])
-        ));
-        assert!(!selector_matches(
-            &sel,
-            &labels(&[("app", "web"), ("tier", "c")])
-        ));
+        assert!(selector_matches(&sel, &labels(&[("app", "web"), ("tier", "b")])));
+        assert!(!selector_matches(&sel, &labels(&[("app", "web"), ("tier", "c")])));
         assert!(!selector_matches(&sel, &labels(&[("tier", "a")])));
         assert!(selector_matches(&LabelSelector::default(), &labels(&[])));
     }
@@ -747,11 +575,7 @@ mod tests {
     fn pod(image: &str) -> core::Pod {
         core::Pod {
             spec: Some(core::PodSpec {
-                containers: vec![core::Container {
-                    name: "c".into(),
-                    image: Some(image.into()),
-                    ..Default::default()
-                }],
+                containers: vec![core::Container { name: "c".into(), image: Some(image.into()), ..Default::default() }],
                 ..Default::default()
             }),
             ..Default::default()
@@ -768,10 +592,7 @@ mod tests {
         let spec = p.spec.unwrap();
         assert_eq!(spec.restart_policy.as_deref(), Some("Always"));
         assert_eq!(spec.service_account_name.as_deref(), Some("default"));
-        assert_eq!(
-            spec.containers[0].image_pull_policy.as_deref(),
-            Some("Always")
-        );
+        assert_eq!(spec.containers[0].image_pull_policy.as_deref(), Some("Always"));
     }
 
     #[test]
@@ -786,11 +607,7 @@ mod tests {
         assert_eq!(PodStrategy.validate_update(&ctx(), &new, &old).len(), 1);
         let mut unscheduled = old.clone();
         unscheduled.spec.as_mut().unwrap().node_name = None;
-        assert!(
-            PodStrategy
-                .validate_update(&ctx(), &old, &unscheduled)
-                .is_empty()
-        );
+        assert!(PodStrategy.validate_update(&ctx(), &old, &unscheduled).is_empty());
     }
 
     #[test]
@@ -806,10 +623,7 @@ mod tests {
         let mut svc = core::Service {
             spec: Some(core::ServiceSpec {
                 type_: Some("NodePort".into()),
-                ports: Some(vec![core::ServicePort {
-                    port: 80,
-                    ..Default::default()
-                }]),
+                ports: Some(vec![core::ServicePort { port: 80, ..Default::default() }]),
                 ..Default::default()
             }),
             ..Default::default()
@@ -824,17 +638,11 @@ mod tests {
         let mut update = svc.clone();
         update.spec.as_mut().unwrap().cluster_ip = None;
         s.prepare_for_update(&ctx(), &mut update, &svc).unwrap();
-        assert_eq!(
-            update.spec.as_ref().unwrap().cluster_ip,
-            svc.spec.as_ref().unwrap().cluster_ip
-        );
+        assert_eq!(update.spec.as_ref().unwrap().cluster_ip, svc.spec.as_ref().unwrap().cluster_ip);
         update.spec.as_mut().unwrap().cluster_ip = Some("10.96.0.9".into());
         assert!(!s.validate_update(&ctx(), &update, &svc).is_empty());
         let outside = core::Service {
-            spec: Some(core::ServiceSpec {
-                cluster_ip: Some("10.0.0.1".into()),
-                ..Default::default()
-            }),
+            spec: Some(core::ServiceSpec { cluster_ip: Some("10.0.0.1".into()), ..Default::default() }),
             ..Default::default()
         };
         assert_eq!(s.validate(&ctx(), &outside).len(), 1);
@@ -842,10 +650,8 @@ mod tests {
 
     #[test]
     fn secrets_fold_string_data() {
-        let mut s = core::Secret {
-            string_data: Some([("a".to_string(), "b".to_string())].into()),
-            ..Default::default()
-        };
+        let mut s =
+            core::Secret { string_data: Some([("a".to_string(), "b".to_string())].into()), ..Default::default() };
         SecretStrategy.prepare_for_create(&ctx(), &mut s).unwrap();
         assert!(s.string_data.is_none());
         assert_eq!(s.data.unwrap()["a"].0, b"b");
@@ -858,10 +664,7 @@ mod tests {
         p.containers[0].image_pull_policy = None;
         let mut d = apps::Deployment {
             spec: apps::DeploymentSpec {
-                selector: LabelSelector {
-                    match_labels: Some(labels(&[("app", "web")])),
-                    ..Default::default()
-                },
+                selector: LabelSelector { match_labels: Some(labels(&[("app", "web")])), ..Default::default() },
                 template: core::PodTemplateSpec {
                     metadata: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
                         labels: Some(labels(&[("app", "web")])),
@@ -871,28 +674,15 @@ mod tests {
                 },
                 ..Default::default()
             },
-            status: Some(apps::DeploymentStatus {
-                replicas: Some(7),
-                ..Default::default()
-            }),
+            status: Some(apps::DeploymentStatus { replicas: Some(7), ..Default::default() }),
             ..Default::default()
         };
-        DeploymentStrategy
-            .prepare_for_create(&ctx(), &mut d)
-            .unwrap();
+        DeploymentStrategy.prepare_for_create(&ctx(), &mut d).unwrap();
         assert!(d.status.is_none());
         let spec = d.spec.clone();
         assert_eq!(spec.replicas, Some(1));
-        assert_eq!(
-            spec.strategy.unwrap().rolling_update.unwrap().max_surge,
-            Some(percent("25%"))
-        );
-        assert_eq!(
-            spec.template.spec.unwrap().containers[0]
-                .image_pull_policy
-                .as_deref(),
-            Some("IfNotPresent")
-        );
+        assert_eq!(spec.strategy.unwrap().rolling_update.unwrap().max_surge, Some(percent("25%")));
+        assert_eq!(spec.template.spec.unwrap().containers[0].image_pull_policy.as_deref(), Some("IfNotPresent"));
         assert!(DeploymentStrategy.validate(&ctx(), &d).is_empty());
         d.spec.template.metadata = None;
         assert_eq!(DeploymentStrategy.validate(&ctx(), &d).len(), 1);
@@ -903,20 +693,12 @@ mod tests {
         let mut spec = pod("x").spec.unwrap();
         assert_eq!(qos_class(&spec), "BestEffort");
         let q = |s: &str| k8s_openapi::apimachinery::pkg::api::resource::Quantity(s.into());
-        let limits: BTreeMap<_, _> = [
-            ("cpu".to_string(), q("1")),
-            ("memory".to_string(), q("1Gi")),
-        ]
-        .into();
-        spec.containers[0].resources = Some(core::ResourceRequirements {
-            limits: Some(limits.clone()),
-            ..Default::default()
-        });
+        let limits: BTreeMap<_, _> = [("cpu".to_string(), q("1")), ("memory".to_string(), q("1Gi"))].into();
+        spec.containers[0].resources =
+            Some(core::ResourceRequirements { limits: Some(limits.clone()), ..Default::default() });
         assert_eq!(qos_class(&spec), "Guaranteed");
-        spec.containers[0].resources = Some(core::ResourceRequirements {
-            requests: Some(limits),
-            ..Default::default()
-        });
+        spec.containers[0].resources =
+            Some(core::ResourceRequirements { requests: Some(limits), ..Default::default() });
         assert_eq!(qos_class(&spec), "Burstable");
     }
 }

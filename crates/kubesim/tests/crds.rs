@@ -14,7 +14,10 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{
     Api, ResourceExt,
-    api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams},
+    api::{
+        ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams, WatchEvent,
+        WatchParams,
+    },
 };
 use kubesim::{SimCluster, SimOptions};
 use serde_json::json;
@@ -73,10 +76,9 @@ where
 }
 
 fn established(crd: &CustomResourceDefinition) -> bool {
-    crd.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| ["Established", "NamesAccepted"].iter().all(|t| cs.iter().any(|c| c.type_ == *t && c.status == "True")))
+    crd.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| {
+        ["Established", "NamesAccepted"].iter().all(|t| cs.iter().any(|c| c.type_ == *t && c.status == "True"))
+    })
 }
 
 fn crontab_resource() -> ApiResource {
@@ -89,7 +91,9 @@ async fn kube_clients_use_custom_resources_after_applying_a_crd() {
     let client = cluster.client();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let crd: CustomResourceDefinition = serde_yaml_ng::from_str(CRD).expect("CRD YAML");
-    crds.patch("crontabs.stable.example.com", &PatchParams::apply("test"), &Patch::Apply(&crd)).await.expect("apply the CRD");
+    crds.patch("crontabs.stable.example.com", &PatchParams::apply("test"), &Patch::Apply(&crd))
+        .await
+        .expect("apply the CRD");
     let crd = eventually(10, "the CRD to be Established", || {
         let crds = crds.clone();
         async move { crds.get("crontabs.stable.example.com").await.ok().filter(established) }
@@ -105,7 +109,8 @@ async fn kube_clients_use_custom_resources_after_applying_a_crd() {
     // A watch from the start sees the object created below.
     let mut watch = api.watch(&WatchParams::default(), "0").await.expect("watch").boxed();
     let mut obj = DynamicObject::new("every-five", &ar);
-    obj.data = json!({"spec": {"cronSpec": "*/5 * * * *", "image": "cron:1", "replicas": 1, "extra": {"kept": [1, 2]}}});
+    obj.data =
+        json!({"spec": {"cronSpec": "*/5 * * * *", "image": "cron:1", "replicas": 1, "extra": {"kept": [1, 2]}}});
     let created = api.create(&PostParams::default(), &obj).await.expect("create a CronTab");
     assert_eq!(created.data["spec"]["extra"]["kept"], json!([1, 2]), "unknown fields are kept");
     let added = tokio::time::timeout(Duration::from_secs(10), async {
@@ -124,13 +129,22 @@ async fn kube_clients_use_custom_resources_after_applying_a_crd() {
     assert_eq!(listed.items.len(), 1);
 
     // Status subresource.
-    api.patch_status("every-five", &PatchParams::default(), &Patch::Merge(json!({"status": {"replicas": 1, "selector": "app=cron"}}))).await.expect("status");
+    api.patch_status(
+        "every-five",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"replicas": 1, "selector": "app=cron"}})),
+    )
+    .await
+    .expect("status");
     // Scale subresource from the CRD's paths.
     let scale = api.get_scale("every-five").await.expect("get scale");
     assert_eq!(scale.spec.and_then(|s| s.replicas), Some(1));
     let status = scale.status.expect("scale status");
     assert_eq!((status.replicas, status.selector.as_deref()), (1, Some("app=cron")));
-    let scaled = api.patch_scale("every-five", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 4}}))).await.expect("patch scale");
+    let scaled = api
+        .patch_scale("every-five", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 4}})))
+        .await
+        .expect("patch scale");
     assert_eq!(scaled.spec.and_then(|s| s.replicas), Some(4));
     assert_eq!(api.get("every-five").await.expect("get").data["spec"]["replicas"], 4);
 
@@ -145,13 +159,23 @@ async fn kube_clients_use_custom_resources_after_applying_a_crd() {
     deployments.create(&PostParams::default(), &deploy).await.expect("create deployment");
     let scale = deployments.get_scale("web").await.expect("deployment scale");
     assert_eq!(scale.status.and_then(|s| s.selector).as_deref(), Some("app=web"));
-    deployments.patch_scale("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 3}}))).await.expect("scale the deployment");
+    deployments
+        .patch_scale("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 3}})))
+        .await
+        .expect("scale the deployment");
     eventually(30, "three available replicas", || {
         let deployments = deployments.clone();
-        async move { deployments.get("web").await.ok().filter(|d| d.status.as_ref().and_then(|s| s.available_replicas) == Some(3)) }
+        async move {
+            deployments
+                .get("web")
+                .await
+                .ok()
+                .filter(|d| d.status.as_ref().and_then(|s| s.available_replicas) == Some(3))
+        }
     })
     .await;
-    let bad = deployments.patch_scale("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": -1}}))).await;
+    let bad =
+        deployments.patch_scale("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": -1}}))).await;
     assert!(matches!(bad, Err(kube::Error::Api(ref s)) if s.code == 422), "{bad:?}");
 
     // Deleting the CRD deletes its objects and stops serving them.
@@ -179,9 +203,21 @@ async fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
     let cache = kubeconfig.with_file_name("kubectl-cache");
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     tokio::task::spawn_blocking(move || {
-        let out = Command::new(kubectl_binary()).arg("--kubeconfig").arg(&kubeconfig).arg("--cache-dir").arg(&cache).args(&args).output().expect("kubectl runs");
+        let out = Command::new(kubectl_binary())
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .args(&args)
+            .output()
+            .expect("kubectl runs");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "kubectl {} failed: {}\n{stdout}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kubectl {} failed: {}\n{stdout}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
         stdout
     })
     .await
@@ -205,7 +241,13 @@ async fn kubectl_applies_a_crd_and_manages_custom_objects_and_scales() {
     kubectl(kc, &["apply", "-f", dir.join("ct.yaml").to_str().expect("path")]).await;
     let table = kubectl(kc, &["get", "ct"]).await;
     let lines: Vec<&str> = table.lines().collect();
-    assert!(lines[0].starts_with("NAME") && lines[0].contains("SPEC") && lines[0].contains("REPLICAS") && lines[0].contains("AGE"), "{table}");
+    assert!(
+        lines[0].starts_with("NAME")
+            && lines[0].contains("SPEC")
+            && lines[0].contains("REPLICAS")
+            && lines[0].contains("AGE"),
+        "{table}"
+    );
     assert!(lines[1].starts_with("nightly") && lines[1].contains("0 3 * * *") && lines[1].contains('2'), "{table}");
     // Re-applying a changed manifest patches it.
     std::fs::write(
@@ -217,11 +259,16 @@ async fn kubectl_applies_a_crd_and_manages_custom_objects_and_scales() {
     let spec = kubectl(kc, &["get", "crontab", "nightly", "-o", "jsonpath={.spec.cronSpec}"]).await;
     assert_eq!(spec, "0 4 * * *");
     kubectl(kc, &["scale", "crontab", "nightly", "--replicas=5"]).await;
-    let replicas = kubectl(kc, &["get", "crontabs.stable.example.com", "nightly", "-o", "jsonpath={.spec.replicas}"]).await;
+    let replicas =
+        kubectl(kc, &["get", "crontabs.stable.example.com", "nightly", "-o", "jsonpath={.spec.replicas}"]).await;
     assert_eq!(replicas, "5");
 
     // `kubectl scale deployment` against the built-in scale subresource.
-    let manifest = kubectl(kc, &["create", "deployment", "web", "--image=nginx", "--replicas=1", "--dry-run=client", "-o", "yaml"]).await;
+    let manifest = kubectl(
+        kc,
+        &["create", "deployment", "web", "--image=nginx", "--replicas=1", "--dry-run=client", "-o", "yaml"],
+    )
+    .await;
     std::fs::write(dir.join("web.yaml"), manifest).expect("write");
     kubectl(kc, &["create", "-f", dir.join("web.yaml").to_str().expect("path")]).await;
     kubectl(kc, &["scale", "deployment", "web", "--replicas=3"]).await;

@@ -49,7 +49,10 @@ async fn fleet_clusters_are_separate_clusters_behind_their_own_address_and_token
     assert_eq!(nodes.list(&ListParams::default()).await.expect("nodes").items.len(), 3);
 
     let wrong = client_with_token(&a, b.admin_token());
-    let err = Api::<core::Node>::all(wrong).list(&ListParams::default()).await.expect_err("beta's token opens nothing in alpha");
+    let err = Api::<core::Node>::all(wrong)
+        .list(&ListParams::default())
+        .await
+        .expect_err("beta's token opens nothing in alpha");
     assert!(matches!(err, kube::Error::Api(ref s) if s.code == 401), "{err:?}");
 
     // A workload in alpha runs there and nowhere else.
@@ -59,14 +62,30 @@ async fn fleet_clusters_are_separate_clusters_behind_their_own_address_and_token
                  "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}
     }))
     .expect("a Deployment");
-    Api::<apps::Deployment>::namespaced(ca.clone(), "default").create(&PostParams::default(), &deploy).await.expect("create");
+    Api::<apps::Deployment>::namespaced(ca.clone(), "default")
+        .create(&PostParams::default(), &deploy)
+        .await
+        .expect("create");
     let pods: Api<core::Pod> = Api::namespaced(ca.clone(), "default");
     wait_for("alpha's two pods Running", || async {
-        pods.list(&ListParams::default()).await.map(|l| l.items.iter().filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")).count() == 2).unwrap_or(false)
+        pods.list(&ListParams::default())
+            .await
+            .map(|l| {
+                l.items.iter().filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")).count()
+                    == 2
+            })
+            .unwrap_or(false)
     })
     .await;
     let cb = client_with_token(&b, b.admin_token());
-    assert!(Api::<core::Pod>::namespaced(cb, "default").list(&ListParams::default()).await.expect("beta's pods").items.is_empty());
+    assert!(
+        Api::<core::Pod>::namespaced(cb, "default")
+            .list(&ListParams::default())
+            .await
+            .expect("beta's pods")
+            .items
+            .is_empty()
+    );
 
     // The kubeconfig written for a cluster reaches it with the admin certificate.
     let kc = kubesim::cluster::client_from_kubeconfig(b.kubeconfig_path()).await.expect("a client from the kubeconfig");

@@ -44,38 +44,22 @@ async fn kubectl_sees_a_working_cluster() {
     let mut opts = SimOptions::default();
     // As in tests/cluster.rs: the etcd at KUBESIM_TEST_ETCD instead of the embedded store.
     if let Ok(endpoint) = std::env::var("KUBESIM_TEST_ETCD") {
-        let store = storage::etcd::EtcdStore::connect(&[endpoint], Default::default())
-            .await
-            .expect("etcd");
+        let store = storage::etcd::EtcdStore::connect(&[endpoint], Default::default()).await.expect("etcd");
         opts.store = Some(std::sync::Arc::new(store));
         opts.key_root = format!("/kubesim-kubectl-{}", std::process::id());
     }
-    let cluster = SimCluster::start(opts)
-        .await
-        .expect("the simulated cluster starts");
+    let cluster = SimCluster::start(opts).await.expect("the simulated cluster starts");
     let kc = cluster.kubeconfig_path();
 
     let nodes = kubectl(kc, &["get", "nodes"]).await;
     let lines: Vec<&str> = nodes.lines().collect();
     assert!(lines[0].starts_with("NAME"), "{nodes}");
     assert_eq!(lines.len(), 4, "three nodes:\n{nodes}");
-    assert!(
-        lines[1].contains("kwok-node-0")
-            && lines[1].contains("True")
-            && lines[1].contains("v1.32.0"),
-        "{nodes}"
-    );
+    assert!(lines[1].contains("kwok-node-0") && lines[1].contains("True") && lines[1].contains("v1.32.0"), "{nodes}");
 
-    let names = kubectl(
-        kc,
-        &[
-            "get",
-            "nodes",
-            "-o",
-            "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}",
-        ],
-    )
-    .await;
+    let names =
+        kubectl(kc, &["get", "nodes", "-o", "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}"])
+            .await;
     assert_eq!(names.trim(), "True True True");
 
     // `kubectl create deployment` itself sends protobuf (typed clients of kubectl >= 1.32, with
@@ -83,54 +67,24 @@ async fn kubectl_sees_a_working_cluster() {
     // kubectl's JSON path instead.
     let manifest = kubectl(
         kc,
-        &[
-            "create",
-            "deployment",
-            "nginx",
-            "--image=nginx",
-            "--replicas=2",
-            "--dry-run=client",
-            "-o",
-            "yaml",
-        ],
+        &["create", "deployment", "nginx", "--image=nginx", "--replicas=2", "--dry-run=client", "-o", "yaml"],
     )
     .await;
     let file = cluster.data_dir().join("nginx.yaml");
     std::fs::write(&file, manifest).expect("write the manifest");
     kubectl(kc, &["create", "-f", file.to_str().expect("UTF-8 path")]).await;
-    kubectl(
-        kc,
-        &["rollout", "status", "deployment/nginx", "--timeout=60s"],
-    )
-    .await;
+    kubectl(kc, &["rollout", "status", "deployment/nginx", "--timeout=60s"]).await;
 
     let pods = kubectl(kc, &["get", "pods", "-A"]).await;
-    let nginx: Vec<&str> = pods
-        .lines()
-        .filter(|l| l.starts_with("default") && l.contains("nginx-"))
-        .collect();
+    let nginx: Vec<&str> = pods.lines().filter(|l| l.starts_with("default") && l.contains("nginx-")).collect();
     assert_eq!(nginx.len(), 2, "{pods}");
     assert!(nginx.iter().all(|l| l.contains("Running")), "{pods}");
 
-    let deploy = kubectl(
-        kc,
-        &[
-            "get",
-            "deploy",
-            "nginx",
-            "-o",
-            "jsonpath={.status.availableReplicas}",
-        ],
-    )
-    .await;
+    let deploy = kubectl(kc, &["get", "deploy", "nginx", "-o", "jsonpath={.status.availableReplicas}"]).await;
     assert_eq!(deploy.trim(), "2");
 
     kubectl(kc, &["scale", "deployment", "nginx", "--replicas=3"]).await;
-    kubectl(
-        kc,
-        &["rollout", "status", "deployment/nginx", "--timeout=60s"],
-    )
-    .await;
+    kubectl(kc, &["rollout", "status", "deployment/nginx", "--timeout=60s"]).await;
 
     kubectl(kc, &["delete", "deployment", "nginx"]).await;
     let start = Instant::now();
@@ -139,10 +93,7 @@ async fn kubectl_sees_a_working_cluster() {
         if left.trim().is_empty() {
             break;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "pods not collected: {left}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(60), "pods not collected: {left}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     cluster.stop().await;

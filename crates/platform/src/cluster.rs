@@ -12,11 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use api::platform::{
-    Cluster, ClusterCredential,
-    cluster::phase,
-    cluster_credential::CLUSTER_NAME_LABEL,
-};
+use api::platform::{Cluster, ClusterCredential, cluster::phase, cluster_credential::CLUSTER_NAME_LABEL};
 use async_trait::async_trait;
 use futures::StreamExt;
 use kube::{
@@ -70,21 +66,32 @@ pub(crate) struct Ctx {
 }
 
 pub(crate) fn cluster_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, "Cluster"), "clusters")
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, "Cluster"),
+        "clusters",
+    )
 }
 
 pub(crate) fn credential_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, "ClusterCredential"), "clustercredentials")
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, "ClusterCredential"),
+        "clustercredentials",
+    )
 }
 
 fn platform_resource(kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, kind), plural)
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, kind),
+        plural,
+    )
 }
 
 /// What belongs to a cluster through `spec.clusterName` and goes when it goes: its machines and
 /// its add-ons of every kind.
 fn dependent_resources() -> Vec<ApiResource> {
-    std::iter::once(platform_resource("Machine", "machines")).chain(api::platform::addon::ADDONS.iter().map(|a| platform_resource(a.kind, a.plural))).collect()
+    std::iter::once(platform_resource("Machine", "machines"))
+        .chain(api::platform::addon::ADDONS.iter().map(|a| platform_resource(a.kind, a.plural)))
+        .collect()
 }
 
 /// How often a deleted cluster looks again at dependents that are finishing their own cleanup.
@@ -105,7 +112,8 @@ async fn delete_dependents(ctx: &Ctx, cluster: &str) -> Result<Vec<String>, Erro
         };
         for o in items {
             let name = o.metadata.name.clone().unwrap_or_default();
-            let terminating = o.metadata.deletion_timestamp.is_some() || o.data["status"]["phase"].as_str() == Some(phase::TERMINATING);
+            let terminating = o.metadata.deletion_timestamp.is_some()
+                || o.data["status"]["phase"].as_str() == Some(phase::TERMINATING);
             if !terminating {
                 match api.delete(&name, &DeleteParams::background()).await {
                     Ok(_) => tracing::info!(%cluster, kind = %ar.kind, %name, "deleting with its cluster"),
@@ -159,7 +167,11 @@ impl Persist<Cluster> for StatusWriter<'_> {
     async fn save(&self, cluster: &mut Cluster) -> Result<(), PersistError> {
         let name = cluster.name().to_string();
         let body = serde_json::to_value(&*cluster).map_err(|e| PersistError(e.to_string()))?;
-        let stored = self.api.replace_subresource("status", &name, &PostParams::default(), &body).await.map_err(|e| PersistError(format!("cluster {name}: {e}")))?;
+        let stored = self
+            .api
+            .replace_subresource("status", &name, &PostParams::default(), &body)
+            .await
+            .map_err(|e| PersistError(format!("cluster {name}: {e}")))?;
         *cluster = decode(&stored).map_err(|e| PersistError(e.to_string()))?;
         Ok(())
     }
@@ -174,7 +186,9 @@ impl Ctx {
     /// The cluster's credential: `spec.clusterCredentialRef`, else the one labelled with the
     /// cluster's name (then recorded in the ref).
     async fn credential(&self, cluster: &mut Cluster) -> Result<Option<ClusterCredential>, Error> {
-        if let Some(name) = cluster.spec.cluster_credential_ref.as_ref().and_then(|r| r.name.clone()).filter(|n| !n.is_empty()) {
+        if let Some(name) =
+            cluster.spec.cluster_credential_ref.as_ref().and_then(|r| r.name.clone()).filter(|n| !n.is_empty())
+        {
             return Ok(match self.credentials.get_opt(&name).await? {
                 Some(o) => Some(decode(&o)?),
                 None => None,
@@ -198,16 +212,25 @@ impl Ctx {
         let (business, url) = match (&credential, crate::credential::base_url(&addresses)) {
             (_, Err(e)) => (Err(e.0), String::new()),
             (None, Ok(url)) => (
-                Err(format!("the cluster has no ClusterCredential: set spec.clusterCredentialRef, or create one with clusterName: {}", cluster.name())),
+                Err(format!(
+                    "the cluster has no ClusterCredential: set spec.clusterCredentialRef, or create one with clusterName: {}",
+                    cluster.name()
+                )),
                 url,
             ),
             (Some(cred), Ok(url)) => {
                 let cred_rv = cred.metadata.get("resourceVersion").and_then(|v| v.as_str()).unwrap_or_default();
                 let key = format!("{}|{cred_rv}", serde_json::to_string(&addresses).unwrap_or_default());
-                let cached = self.with_state(&uid(cluster), |s| s.client.as_ref().filter(|(k, _)| *k == key).map(|(_, c)| c.clone()));
+                let cached = self.with_state(&uid(cluster), |s| {
+                    s.client.as_ref().filter(|(k, _)| *k == key).map(|(_, c)| c.clone())
+                });
                 match cached {
                     Some(c) => (Ok(c), url),
-                    None => match crate::credential::client(&url, cred, self.opts.health.probe_timeout.max(Duration::from_secs(30))) {
+                    None => match crate::credential::client(
+                        &url,
+                        cred,
+                        self.opts.health.probe_timeout.max(Duration::from_secs(30)),
+                    ) {
                         Ok(c) => {
                             self.with_state(&uid(cluster), |s| s.client = Some((key, c.clone())));
                             (Ok(c), url)
@@ -250,7 +273,11 @@ pub(crate) async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<
             finalize(&ctx, &cluster).await?;
             return Ok(Action::await_change());
         }
-        let msg = format!("no provider for cluster type {:?} (known: {})", cluster.spec.type_, ctx.providers.names().join(", "));
+        let msg = format!(
+            "no provider for cluster type {:?} (known: {})",
+            cluster.spec.type_,
+            ctx.providers.names().join(", ")
+        );
         if cluster.status.as_ref().and_then(|s| s.message.as_deref()) != Some(msg.as_str()) {
             set_reason(&mut cluster, Some("UnknownProvider"), Some(msg));
             StatusWriter { api: &ctx.clusters }.save(&mut cluster).await?;
@@ -352,7 +379,10 @@ fn due(ctx: &Ctx, cluster: &Cluster) -> Instant {
         return at;
     }
     let now = Instant::now();
-    let last = cluster.condition(HEALTH_CHECK).and_then(|c| c.last_probe_time.as_deref()).and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    let last = cluster
+        .condition(HEALTH_CHECK)
+        .and_then(|c| c.last_probe_time.as_deref())
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
     let at = match last {
         Some(t) => {
             let age = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).to_std().unwrap_or_default();
@@ -373,12 +403,19 @@ async fn check_health(ctx: &Ctx, cctx: &ClusterContext, mut cluster: Cluster) ->
     }
     let opts = &ctx.opts.health;
     let result = match &cctx.business {
-        Ok(client) => health::check(opts, || async { client.apiserver_version().await.map_err(|e| format!("{}: {}", cctx.url, error_chain(&e))) }).await,
+        Ok(client) => {
+            health::check(opts, || async {
+                client.apiserver_version().await.map_err(|e| format!("{}: {}", cctx.url, error_chain(&e)))
+            })
+            .await
+        }
         Err(e) => Err(e.clone()),
     };
     let id = uid(&cluster);
     let was_failed = cluster.phase() == phase::FAILED;
-    let verdict = ctx.with_state(&id, |s| s.tracker.get_or_insert_with(|| HealthTracker::new(was_failed)).observe(result.is_ok(), opts));
+    let verdict = ctx.with_state(&id, |s| {
+        s.tracker.get_or_insert_with(|| HealthTracker::new(was_failed)).observe(result.is_ok(), opts)
+    });
     if let (Ok(info), Ok(client)) = (&result, &cctx.business) {
         let status = cluster.status.get_or_insert_with(Default::default);
         status.version = Some(observe::version_of(&info.git_version));
@@ -403,7 +440,9 @@ async fn check_health(ctx: &Ctx, cctx: &ClusterContext, mut cluster: Cluster) ->
             Some("ProbeFailed"),
             Some(&format!("{failures} of {threshold} checks in a row failed (Failed at {threshold}): {err}")),
         ),
-        Verdict::Failed => engine::set_condition(conditions, HEALTH_CHECK, engine::FALSE, Some(REASON_FAILED_HEALTH_CHECK), Some(&err)),
+        Verdict::Failed => {
+            engine::set_condition(conditions, HEALTH_CHECK, engine::FALSE, Some(REASON_FAILED_HEALTH_CHECK), Some(&err))
+        }
         Verdict::Recovering { successes, threshold } => engine::set_condition(
             conditions,
             HEALTH_CHECK,
@@ -447,9 +486,12 @@ async fn lifecycle(ctx: &Ctx, steps: Vec<crate::provider::ClusterStep>, mut clus
     match engine.run(&mut cluster, &cctx, &writer).await? {
         Outcome::Failed { step, message } => step_failed(ctx, &mut cluster, Kind::Update, &step, &message).await,
         Outcome::Done => {
-            let scaled = || cluster.spec.scaling_machines.iter().flatten().map(|m| m.ip.as_str()).collect::<Vec<_>>().join(",");
+            let scaled =
+                || cluster.spec.scaling_machines.iter().flatten().map(|m| m.ip.as_str()).collect::<Vec<_>>().join(",");
             let done = match cluster.phase() {
-                phase::UPGRADING => format!("upgraded to Kubernetes {}", cluster.spec.version.as_deref().unwrap_or_default()),
+                phase::UPGRADING => {
+                    format!("upgraded to Kubernetes {}", cluster.spec.version.as_deref().unwrap_or_default())
+                }
                 phase::UPSCALING => format!("scaled up on machine {}", scaled()),
                 _ => format!("scaled down: removed machine {}", scaled()),
             };
@@ -476,8 +518,10 @@ async fn delete(ctx: &Ctx, provider: &dyn Provider, mut cluster: Cluster) -> Res
     let left = delete_dependents(ctx, cluster.name()).await?;
     if !left.is_empty() {
         let shown: Vec<&str> = left.iter().take(5).map(String::as_str).collect();
-        let more = if left.len() > shown.len() { format!(" and {} more", left.len() - shown.len()) } else { String::new() };
-        let msg = format!("waiting for {} object(s) of the cluster to be deleted: {}{more}", left.len(), shown.join(", "));
+        let more =
+            if left.len() > shown.len() { format!(" and {} more", left.len() - shown.len()) } else { String::new() };
+        let msg =
+            format!("waiting for {} object(s) of the cluster to be deleted: {}{more}", left.len(), shown.join(", "));
         if cluster.status.as_ref().and_then(|s| s.message.as_deref()) != Some(msg.as_str()) {
             set_reason(&mut cluster, Some("DeletingDependents"), Some(msg));
             StatusWriter { api: &ctx.clusters }.save(&mut cluster).await?;
@@ -523,7 +567,8 @@ async fn delete(ctx: &Ctx, provider: &dyn Provider, mut cluster: Cluster) -> Res
 /// Clears the `cluster` finalizer through `/finalize`; the server then removes the object.
 async fn finalize(ctx: &Ctx, cluster: &Cluster) -> Result<(), Error> {
     let mut body = serde_json::to_value(cluster)?;
-    let kept: Vec<String> = cluster.spec.finalizers.iter().flatten().filter(|f| *f != api::platform::cluster::FINALIZER).cloned().collect();
+    let kept: Vec<String> =
+        cluster.spec.finalizers.iter().flatten().filter(|f| *f != api::platform::cluster::FINALIZER).cloned().collect();
     body["spec"]["finalizers"] = json!(kept);
     match ctx.clusters.replace_subresource("finalize", cluster.name(), &PostParams::default(), &body).await {
         Ok(_) => Ok(()),
@@ -533,7 +578,13 @@ async fn finalize(ctx: &Ctx, cluster: &Cluster) -> Result<(), Error> {
 }
 
 /// Runs the cluster controller until `stop` resolves.
-pub(crate) async fn run(client: Client, providers: Providers, opts: ControllerOptions, stats: ControllerStats, stop: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+pub(crate) async fn run(
+    client: Client,
+    providers: Providers,
+    opts: ControllerOptions,
+    stats: ControllerStats,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
     let (cluster_ar, cc_ar) = (cluster_resource(), credential_resource());
     let clusters: Api<DynamicObject> = Api::all_with(client.clone(), &cluster_ar);
     let credentials: Api<DynamicObject> = Api::all_with(client.clone(), &cc_ar);
@@ -550,7 +601,11 @@ pub(crate) async fn run(client: Client, providers: Providers, opts: ControllerOp
     Controller::new_with(clusters, watcher::Config::default(), cluster_ar)
         // A new or changed credential re-examines its cluster at once.
         .watches_with(credentials, cc_ar, watcher::Config::default(), move |cc: DynamicObject| {
-            cc.data.get("clusterName").and_then(|n| n.as_str()).filter(|n| !n.is_empty()).map(|n| ObjectRef::new_with(n, owner_ar.clone()))
+            cc.data
+                .get("clusterName")
+                .and_then(|n| n.as_str())
+                .filter(|n| !n.is_empty())
+                .map(|n| ObjectRef::new_with(n, owner_ar.clone()))
         })
         .with_config(kube::runtime::controller::Config::default().concurrency(opts.concurrency.max(1)))
         .graceful_shutdown_on(stop)

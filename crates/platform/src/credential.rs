@@ -43,7 +43,10 @@ fn pem_field(value: Option<&str>, field: &str) -> Result<Option<Vec<u8>>, Creden
     match value.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) if s.starts_with("-----BEGIN") => Ok(Some(s.as_bytes().to_vec())),
-        Some(s) => base64::engine::general_purpose::STANDARD.decode(s).map(Some).map_err(|_| err(format!("{field} is neither base64 nor PEM"))),
+        Some(s) => base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map(Some)
+            .map_err(|_| err(format!("{field} is neither base64 nor PEM"))),
     }
 }
 
@@ -123,7 +126,11 @@ mod tests {
 
     #[test]
     fn the_preferred_address_type_wins() {
-        let a = [addr("Real", "10.0.0.2", 6443, None), addr("Advertise", "api.example.com", 443, Some("/k8s/")), addr("Public", "1.2.3.4", 443, None)];
+        let a = [
+            addr("Real", "10.0.0.2", 6443, None),
+            addr("Advertise", "api.example.com", 443, Some("/k8s/")),
+            addr("Public", "1.2.3.4", 443, None),
+        ];
         assert_eq!(base_url(&a).expect("url"), "https://api.example.com:443/k8s");
         let a = [addr("Real", "10.0.0.2", 6443, None), addr("Internal", "10.0.0.9", 6443, None)];
         assert_eq!(base_url(&a).expect("url"), "https://10.0.0.9:6443");
@@ -133,13 +140,17 @@ mod tests {
 
     #[test]
     fn incomplete_credentials_are_refused_with_the_reason() {
-        let base = ClusterCredential { ca_cert: Some("-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----".into()), ..Default::default() };
+        let base = ClusterCredential {
+            ca_cert: Some("-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----".into()),
+            ..Default::default()
+        };
         assert!(check(&base).expect_err("no identity").0.contains("neither a token nor a client certificate"));
         let half = ClusterCredential { client_cert: Some("-----BEGIN CERTIFICATE-----".into()), ..base.clone() };
         assert!(check(&half).expect_err("no key").0.contains("no clientKey"));
         let no_ca = ClusterCredential { token: Some("t".into()), ..Default::default() };
         assert!(check(&no_ca).expect_err("no ca").0.contains("no caCert"));
-        let bad = ClusterCredential { ca_cert: Some("not base64!".into()), token: Some("t".into()), ..Default::default() };
+        let bad =
+            ClusterCredential { ca_cert: Some("not base64!".into()), token: Some("t".into()), ..Default::default() };
         assert!(check(&bad).expect_err("bad ca").0.contains("caCert is neither base64 nor PEM"));
         let ok = ClusterCredential { token: Some("t".into()), ..base };
         assert!(check(&ok).is_ok());

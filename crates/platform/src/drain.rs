@@ -11,7 +11,10 @@ use serde_json::json;
 
 /// Cordons (`true`) or uncordons (`false`) a node.
 pub async fn set_unschedulable(client: &Client, node: &str, value: bool) -> Result<(), kube::Error> {
-    Api::<Node>::all(client.clone()).patch(node, &PatchParams::default(), &Patch::Merge(json!({"spec": {"unschedulable": value}}))).await.map(|_| ())
+    Api::<Node>::all(client.clone())
+        .patch(node, &PatchParams::default(), &Patch::Merge(json!({"spec": {"unschedulable": value}})))
+        .await
+        .map(|_| ())
 }
 
 /// What became of a pod asked to leave.
@@ -30,11 +33,13 @@ pub async fn evict_pod(client: &Client, namespace: &str, name: &str) -> Result<E
     match api.evict(name, &EvictParams::default()).await {
         Ok(_) => Ok(Eviction::Gone),
         Err(kube::Error::Api(s)) if s.code == 429 => Ok(Eviction::Blocked(s.message.clone())),
-        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 405 => match api.delete(name, &DeleteParams::default()).await {
-            Ok(_) => Ok(Eviction::Gone),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(Eviction::Gone),
-            Err(e) => Err(e),
-        },
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 405 => {
+            match api.delete(name, &DeleteParams::default()).await {
+                Ok(_) => Ok(Eviction::Gone),
+                Err(kube::Error::Api(s)) if s.code == 404 => Ok(Eviction::Gone),
+                Err(e) => Err(e),
+            }
+        }
         Err(e) => Err(e),
     }
 }
@@ -42,5 +47,6 @@ pub async fn evict_pod(client: &Client, namespace: &str, name: &str) -> Result<E
 /// Pods a drain leaves where they are: those of DaemonSets and static (mirror) pods, which
 /// would come back at once.
 pub fn stays_on_node(p: &Pod) -> bool {
-    p.metadata.owner_references.iter().flatten().any(|o| o.kind == "DaemonSet") || p.metadata.annotations.as_ref().is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"))
+    p.metadata.owner_references.iter().flatten().any(|o| o.kind == "DaemonSet")
+        || p.metadata.annotations.as_ref().is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"))
 }

@@ -142,7 +142,13 @@ fn now() -> String {
 
 /// Sets a condition in place (keeping its position), moving `lastTransitionTime` only when the
 /// status changes.
-pub fn set_condition(conditions: &mut Vec<Condition>, type_: &str, status: &str, reason: Option<&str>, message: Option<&str>) {
+pub fn set_condition(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: &str,
+    reason: Option<&str>,
+    message: Option<&str>,
+) {
     let t = now();
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(c) => {
@@ -210,7 +216,13 @@ impl<O: Conditioned + Send, C: Sync> Engine<O, C> {
                 set_condition(obj.conditions_mut(), &step.name, UNKNOWN, Some(REASON_WAITING), Some("waiting process"));
             }
             if skip.iter().any(|s| *s == step.name) {
-                set_condition(obj.conditions_mut(), &step.name, TRUE, Some(REASON_SKIP), Some("Skip current condition"));
+                set_condition(
+                    obj.conditions_mut(),
+                    &step.name,
+                    TRUE,
+                    Some(REASON_SKIP),
+                    Some("Skip current condition"),
+                );
             } else {
                 let mut result = Ok(());
                 for h in &self.hooks {
@@ -227,7 +239,13 @@ impl<O: Conditioned + Send, C: Sync> Engine<O, C> {
                     h.after(&step.name, obj, ctx, &result).await;
                 }
                 if let Err(e) = result {
-                    set_condition(obj.conditions_mut(), &step.name, FALSE, Some(self.kind.failure_reason()), Some(&e.0));
+                    set_condition(
+                        obj.conditions_mut(),
+                        &step.name,
+                        FALSE,
+                        Some(self.kind.failure_reason()),
+                        Some(&e.0),
+                    );
                     obj.record_failure(self.kind.failure_reason(), &step.name, &e.0);
                     persist.save(obj).await?;
                     return Ok(Outcome::Failed { step: step.name.clone(), message: e.0 });
@@ -311,7 +329,14 @@ mod tests {
     }
 
     fn engine(kind: Kind) -> Engine<Obj, World> {
-        Engine::new(kind, vec![Step::new("EnsureA", Record("EnsureA")), Step::new("EnsureB", Record("EnsureB")), Step::new("EnsureC", Record("EnsureC"))])
+        Engine::new(
+            kind,
+            vec![
+                Step::new("EnsureA", Record("EnsureA")),
+                Step::new("EnsureB", Record("EnsureB")),
+                Step::new("EnsureC", Record("EnsureC")),
+            ],
+        )
     }
 
     fn status<'a>(o: &'a Obj, t: &str) -> (&'a str, Option<&'a str>, Option<&'a str>) {
@@ -422,7 +447,16 @@ mod tests {
         assert_eq!(out, Outcome::Failed { step: "EnsureC".into(), message: "PreInstall hook exited with 3".into() });
         assert_eq!(
             *w.ran.lock().expect("lock"),
-            ["before EnsureA", "EnsureA", "after EnsureA true", "before EnsureB", "EnsureB", "after EnsureB true", "before EnsureC", "after EnsureC false"]
+            [
+                "before EnsureA",
+                "EnsureA",
+                "after EnsureA true",
+                "before EnsureB",
+                "EnsureB",
+                "after EnsureB true",
+                "before EnsureC",
+                "after EnsureC false"
+            ]
         );
     }
 }

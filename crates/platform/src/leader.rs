@@ -49,7 +49,11 @@ impl Default for LeaderOptions {
 
 /// `hostname_suffix`: unique per process, readable in `kubectl get lease`.
 pub fn default_identity() -> String {
-    let host = std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).unwrap_or_else(|| "tke".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "tke".into());
     format!("{host}_{}", uuid_like())
 }
 
@@ -147,7 +151,11 @@ impl LeaderElector {
         let duration_secs = self.opts.lease_duration.as_secs().max(1) as i32;
         let Some(mut lease) = self.api.get_opt(&self.opts.name).await? else {
             let lease = Lease {
-                metadata: ObjectMeta { name: Some(self.opts.name.clone()), namespace: Some(self.opts.namespace.clone()), ..Default::default() },
+                metadata: ObjectMeta {
+                    name: Some(self.opts.name.clone()),
+                    namespace: Some(self.opts.namespace.clone()),
+                    ..Default::default()
+                },
                 spec: Some(LeaseSpec {
                     holder_identity: Some(self.opts.identity.clone()),
                     lease_duration_seconds: Some(duration_secs),
@@ -201,8 +209,13 @@ impl LeaderElector {
 /// finish), renews the lease meanwhile, and competes again after losing it. On stop, the work
 /// under way finishes before the lease is released, so a successor never overlaps with it.
 /// `on_change` hears every change of leadership (for metrics and logs).
-pub async fn run_while_leading<W, F>(client: Client, opts: LeaderOptions, mut stop: watch::Receiver<bool>, on_change: impl Fn(bool), mut work: W)
-where
+pub async fn run_while_leading<W, F>(
+    client: Client,
+    opts: LeaderOptions,
+    mut stop: watch::Receiver<bool>,
+    on_change: impl Fn(bool),
+    mut work: W,
+) where
     W: FnMut(watch::Receiver<bool>) -> F,
     F: std::future::Future<Output = ()>,
 {

@@ -44,7 +44,11 @@ pub struct ControllerOptions {
 
 impl Default for ControllerOptions {
     fn default() -> Self {
-        ControllerOptions { concurrency: 10, health: HealthOptions::default(), leader_election: Some(LeaderOptions::default()) }
+        ControllerOptions {
+            concurrency: 10,
+            health: HealthOptions::default(),
+            leader_election: Some(LeaderOptions::default()),
+        }
     }
 }
 
@@ -87,7 +91,13 @@ pub struct Controllers {
 impl Controllers {
     /// Controllers acting through `client` (the platform's API) with the built-in providers.
     pub fn new(client: kube::Client, opts: ControllerOptions) -> Self {
-        Controllers { client, opts, providers: Providers::builtin(), machine_providers: MachineProviders::default(), stats: ControllerStats::default() }
+        Controllers {
+            client,
+            opts,
+            providers: Providers::builtin(),
+            machine_providers: MachineProviders::default(),
+            stats: ControllerStats::default(),
+        }
     }
 
     /// Adds a provider (e.g. `Baremetal`).
@@ -107,11 +117,23 @@ impl Controllers {
     /// provider is registered: without one it could not install or remove any machine, and
     /// must not clear the finalizers of machines another replica is responsible for.
     async fn controllers(&self, stop: watch::Receiver<bool>) {
-        let clusters = cluster::run(self.client.clone(), self.providers.clone(), self.opts.clone(), self.stats.clone(), signalled(stop.clone()));
+        let clusters = cluster::run(
+            self.client.clone(),
+            self.providers.clone(),
+            self.opts.clone(),
+            self.stats.clone(),
+            signalled(stop.clone()),
+        );
         if self.machine_providers.is_empty() {
             return clusters.await;
         }
-        let machines = machine::run(self.client.clone(), self.machine_providers.clone(), self.opts.clone(), self.stats.clone(), signalled(stop));
+        let machines = machine::run(
+            self.client.clone(),
+            self.machine_providers.clone(),
+            self.opts.clone(),
+            self.stats.clone(),
+            signalled(stop),
+        );
         tokio::join!(clusters, machines);
     }
 
@@ -136,7 +158,14 @@ impl Controllers {
         };
         // In this task, so that dropping `run` (a crash, in tests) stops everything; reconciles
         // under way finish before the lease is released.
-        leader::run_while_leading(self.client.clone(), lopts, stop, |leading| self.stats.set_leader(leading), |lost| self.controllers(lost)).await;
+        leader::run_while_leading(
+            self.client.clone(),
+            lopts,
+            stop,
+            |leading| self.stats.set_leader(leading),
+            |lost| self.controllers(lost),
+        )
+        .await;
     }
 }
 

@@ -160,11 +160,17 @@ pub enum Error {
 }
 
 pub fn machine_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, "Machine"), "machines")
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, "Machine"),
+        "machines",
+    )
 }
 
 fn cluster_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, "Cluster"), "clusters")
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, "Cluster"),
+        "clusters",
+    )
 }
 
 fn decode<T: serde::de::DeserializeOwned>(obj: &DynamicObject) -> Result<T, serde_json::Error> {
@@ -177,10 +183,14 @@ fn uid(m: &Machine) -> String {
 
 /// The credential of a cluster: `spec.clusterCredentialRef`, else the one labelled with the
 /// cluster's name. Public so that providers can read it again after a step changed it.
-pub async fn cluster_credential(platform: &Client, cluster: &Cluster) -> Result<Option<ClusterCredential>, kube::Error> {
+pub async fn cluster_credential(
+    platform: &Client,
+    cluster: &Cluster,
+) -> Result<Option<ClusterCredential>, kube::Error> {
     let credentials: Api<DynamicObject> = Api::all_with(platform.clone(), &credential_resource());
     let dec = |o: DynamicObject| decode::<ClusterCredential>(&o).ok();
-    if let Some(name) = cluster.spec.cluster_credential_ref.as_ref().and_then(|r| r.name.clone()).filter(|n| !n.is_empty())
+    if let Some(name) =
+        cluster.spec.cluster_credential_ref.as_ref().and_then(|r| r.name.clone()).filter(|n| !n.is_empty())
         && let Some(o) = credentials.get_opt(&name).await?
     {
         return Ok(dec(o));
@@ -191,7 +201,11 @@ pub async fn cluster_credential(platform: &Client, cluster: &Cluster) -> Result<
 
 /// A client of a cluster from its `status.addresses` and credential, with its URL, or why there
 /// is none.
-pub fn business_client(cluster: &Cluster, credential: Option<&ClusterCredential>, timeout: Duration) -> (Result<Client, String>, String) {
+pub fn business_client(
+    cluster: &Cluster,
+    credential: Option<&ClusterCredential>,
+    timeout: Duration,
+) -> (Result<Client, String>, String) {
     let addresses = cluster.status.as_ref().and_then(|s| s.addresses.clone()).unwrap_or_default();
     match (credential, crate::credential::base_url(&addresses)) {
         (_, Err(e)) => (Err(format!("cluster {}: {e}", cluster.name())), String::new()),
@@ -237,10 +251,17 @@ impl Ctx {
         };
         let Some(c) = &cluster else {
             let why = format!("cluster {} does not exist", machine.spec.cluster_name);
-            return Ok(MachineContext { platform: self.platform.clone(), cluster, credential: None, business: Err(why), url: String::new() });
+            return Ok(MachineContext {
+                platform: self.platform.clone(),
+                cluster,
+                credential: None,
+                business: Err(why),
+                url: String::new(),
+            });
         };
         let credential = cluster_credential(&self.platform, c).await?;
-        let (business, url) = business_client(c, credential.as_ref(), self.opts.health.probe_timeout.max(Duration::from_secs(30)));
+        let (business, url) =
+            business_client(c, credential.as_ref(), self.opts.health.probe_timeout.max(Duration::from_secs(30)));
         Ok(MachineContext { platform: self.platform.clone(), cluster, credential, business, url })
     }
 }
@@ -255,7 +276,11 @@ impl Persist<Machine> for StatusWriter<'_> {
     async fn save(&self, machine: &mut Machine) -> Result<(), PersistError> {
         let name = machine.name().to_string();
         let body = serde_json::to_value(&*machine).map_err(|e| PersistError(e.to_string()))?;
-        let stored = self.api.replace_subresource("status", &name, &PostParams::default(), &body).await.map_err(|e| PersistError(format!("machine {name}: {e}")))?;
+        let stored = self
+            .api
+            .replace_subresource("status", &name, &PostParams::default(), &body)
+            .await
+            .map_err(|e| PersistError(format!("machine {name}: {e}")))?;
         *machine = decode(&stored).map_err(|e| PersistError(e.to_string()))?;
         Ok(())
     }
@@ -288,7 +313,11 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
             finalize(&ctx, &machine).await?;
             return Ok(Action::await_change());
         }
-        let msg = format!("no provider for machine type {:?} (known: {})", machine.spec.type_, ctx.providers.names().join(", "));
+        let msg = format!(
+            "no provider for machine type {:?} (known: {})",
+            machine.spec.type_,
+            ctx.providers.names().join(", ")
+        );
         if machine.status.as_ref().and_then(|s| s.message.as_deref()) != Some(msg.as_str()) {
             set_reason(&mut machine, Some("UnknownProvider"), Some(msg));
             StatusWriter { api: &ctx.machines }.save(&mut machine).await?;
@@ -310,7 +339,9 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
                     None => None,
                 };
                 match cluster {
-                    Some(c) if !start_worker_upgrades(&ctx.platform, &c).await?.is_empty() => Ok(Action::requeue(Duration::ZERO)),
+                    Some(c) if !start_worker_upgrades(&ctx.platform, &c).await?.is_empty() => {
+                        Ok(Action::requeue(Duration::ZERO))
+                    }
                     _ => update_and_check(&ctx, provider.as_ref(), machine).await,
                 }
             }
@@ -431,10 +462,18 @@ async fn upgrade(ctx: &Ctx, provider: &dyn MachineProvider, mut machine: Machine
 /// How many workers of `total` may be unready during an upgrade: `maxUnready` as a number or a
 /// percentage (rounded down), at least one.
 pub fn max_unready(cluster: &Cluster, total: usize) -> usize {
-    let v = cluster.spec.features.as_ref().and_then(|f| f.upgrade.as_ref()).and_then(|u| u.strategy.as_ref()).and_then(|s| s.max_unready.clone());
+    let v = cluster
+        .spec
+        .features
+        .as_ref()
+        .and_then(|f| f.upgrade.as_ref())
+        .and_then(|u| u.strategy.as_ref())
+        .and_then(|s| s.max_unready.clone());
     let n = match v {
         Some(IntOrString::Int(n)) => usize::try_from(n).unwrap_or(0),
-        Some(IntOrString::String(s)) => s.strip_suffix('%').and_then(|p| p.parse::<usize>().ok()).map_or(1, |p| total * p / 100),
+        Some(IntOrString::String(s)) => {
+            s.strip_suffix('%').and_then(|p| p.parse::<usize>().ok()).map_or(1, |p| total * p / 100)
+        }
         None => 1,
     };
     n.max(1)
@@ -452,7 +491,11 @@ pub async fn cluster_machines(platform: &Client, cluster: &str) -> Result<Vec<Ma
 /// `Running`. Returns the machines it started.
 pub async fn start_worker_upgrades(platform: &Client, cluster: &Cluster) -> Result<Vec<String>, kube::Error> {
     let api: Api<DynamicObject> = Api::all_with(platform.clone(), &machine_resource());
-    let mut mine: Vec<Machine> = cluster_machines(platform, cluster.name()).await?.into_iter().filter(|m| m.metadata["deletionTimestamp"].is_null()).collect();
+    let mut mine: Vec<Machine> = cluster_machines(platform, cluster.name())
+        .await?
+        .into_iter()
+        .filter(|m| m.metadata["deletionTimestamp"].is_null())
+        .collect();
     mine.sort_by(|a, b| a.name().cmp(b.name()));
     let unready = mine.iter().filter(|m| m.phase() != phase::RUNNING).count();
     let room = max_unready(cluster, mine.len()).saturating_sub(unready);
@@ -472,12 +515,19 @@ pub async fn start_worker_upgrades(platform: &Client, cluster: &Cluster) -> Resu
 
 /// Whether a node is the machine's: named after its IP, or carrying that address.
 pub fn node_matches(node: &Node, ip: &str) -> bool {
-    node.metadata.name.as_deref() == Some(ip) || node.status.as_ref().and_then(|s| s.addresses.as_ref()).is_some_and(|a| a.iter().any(|a| a.address == ip))
+    node.metadata.name.as_deref() == Some(ip)
+        || node.status.as_ref().and_then(|s| s.addresses.as_ref()).is_some_and(|a| a.iter().any(|a| a.address == ip))
 }
 
 /// The `Ready` condition of a node: `(status, reason, message)`.
 pub fn node_ready(node: &Node) -> Option<(String, String, String)> {
-    node.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready").map(|c| (c.status.clone(), c.reason.clone().unwrap_or_default(), c.message.clone().unwrap_or_default()))
+    node.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| (c.status.clone(), c.reason.clone().unwrap_or_default(), c.message.clone().unwrap_or_default()))
 }
 
 /// Finds the machine's node in its cluster.
@@ -494,7 +544,9 @@ pub async fn find_node(client: &Client, ip: &str) -> Result<Option<Node>, kube::
 async fn probe(mctx: &MachineContext, machine: &mut Machine) -> Result<(), String> {
     let client = mctx.business.as_ref().map_err(|e| e.clone())?;
     let ip = machine.spec.ip.clone();
-    let node = find_node(client, &ip).await.map_err(|e| format!("cannot list the nodes of {}: {}", mctx.url, error_chain(&e)))?;
+    let node = find_node(client, &ip)
+        .await
+        .map_err(|e| format!("cannot list the nodes of {}: {}", mctx.url, error_chain(&e)))?;
     let Some(node) = node else {
         return Err(format!("no node with address {ip} in cluster {}", machine.spec.cluster_name));
     };
@@ -502,7 +554,8 @@ async fn probe(mctx: &MachineContext, machine: &mut Machine) -> Result<(), Strin
     if let Some(st) = &node.status {
         let status = machine.status.get_or_insert_with(Default::default);
         if let Some(a) = &st.addresses {
-            status.addresses = Some(a.iter().map(|a| MachineAddress { type_: a.type_.clone(), address: a.address.clone() }).collect());
+            status.addresses =
+                Some(a.iter().map(|a| MachineAddress { type_: a.type_.clone(), address: a.address.clone() }).collect());
         }
         if let Some(i) = &st.node_info {
             status.machine_info = Some(MachineSystemInfo {
@@ -531,7 +584,9 @@ async fn check_health(ctx: &Ctx, mctx: &MachineContext, mut machine: Machine) ->
     let conditions = machine.conditions_mut();
     match &result {
         Ok(()) => engine::set_condition(conditions, HEALTH_CHECK, engine::TRUE, None, None),
-        Err(e) => engine::set_condition(conditions, HEALTH_CHECK, engine::FALSE, Some(REASON_FAILED_HEALTH_CHECK), Some(e)),
+        Err(e) => {
+            engine::set_condition(conditions, HEALTH_CHECK, engine::FALSE, Some(REASON_FAILED_HEALTH_CHECK), Some(e))
+        }
     }
     match result {
         Ok(()) => {
@@ -560,10 +615,11 @@ async fn check_health(ctx: &Ctx, mctx: &MachineContext, mut machine: Machine) ->
 async fn delete(ctx: &Ctx, provider: &dyn MachineProvider, mut machine: Machine) -> Result<Action, Error> {
     // A machine none of whose create steps ever ran (its cluster never came up, its host was
     // never reachable) has nothing to drain or clean: holding it would hold its cluster too.
-    let done_anything = provider
-        .create_steps()
-        .iter()
-        .any(|s| machine.condition(&s.name).is_some_and(|c| c.status == engine::TRUE && c.reason.as_deref() != Some(engine::REASON_SKIP)));
+    let done_anything = provider.create_steps().iter().any(|s| {
+        machine
+            .condition(&s.name)
+            .is_some_and(|c| c.status == engine::TRUE && c.reason.as_deref() != Some(engine::REASON_SKIP))
+    });
     if !done_anything {
         finalize(ctx, &machine).await?;
         ctx.state.lock().unwrap_or_else(|p| p.into_inner()).remove(&uid(&machine));
@@ -583,7 +639,8 @@ async fn delete(ctx: &Ctx, provider: &dyn MachineProvider, mut machine: Machine)
         // Draining a node of a cluster that is going away, or that the machine never joined,
         // cannot succeed and protects nothing: a few attempts (the host may still be cleaned),
         // then the machine goes rather than holding its cluster's deletion forever.
-        let cluster_going = mctx.cluster.as_ref().is_none_or(|c| c.phase() == api::platform::cluster::phase::TERMINATING);
+        let cluster_going =
+            mctx.cluster.as_ref().is_none_or(|c| c.phase() == api::platform::cluster::phase::TERMINATING);
         let never_joined = machine.condition(HEALTH_CHECK).is_none() && mctx.business.is_err();
         let failures = ctx.with_state(&uid(&machine), |s| {
             s.delete_failures += 1;
@@ -603,7 +660,8 @@ async fn delete(ctx: &Ctx, provider: &dyn MachineProvider, mut machine: Machine)
 /// Clears the `machine` finalizer through `/finalize`; the server then removes the object.
 async fn finalize(ctx: &Ctx, machine: &Machine) -> Result<(), Error> {
     let mut body = serde_json::to_value(machine)?;
-    let kept: Vec<String> = machine.spec.finalizers.iter().flatten().filter(|f| *f != api::platform::machine::FINALIZER).cloned().collect();
+    let kept: Vec<String> =
+        machine.spec.finalizers.iter().flatten().filter(|f| *f != api::platform::machine::FINALIZER).cloned().collect();
     body["spec"]["finalizers"] = json!(kept);
     match ctx.machines.replace_subresource("finalize", machine.name(), &PostParams::default(), &body).await {
         Ok(_) => Ok(()),
@@ -613,7 +671,13 @@ async fn finalize(ctx: &Ctx, machine: &Machine) -> Result<(), Error> {
 }
 
 /// Runs the machine controller until `stop` resolves.
-pub(crate) async fn run(client: Client, providers: MachineProviders, opts: ControllerOptions, stats: ControllerStats, stop: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+pub(crate) async fn run(
+    client: Client,
+    providers: MachineProviders,
+    opts: ControllerOptions,
+    stats: ControllerStats,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
     let ar = machine_resource();
     let machines: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
     let ctx = Arc::new(Ctx {
@@ -641,15 +705,22 @@ mod tests {
 
     #[test]
     fn skip_conditions_come_from_the_annotation() {
-        let m: Machine = serde_json::from_value(json!({"metadata": {"name": "mc-1", "annotations": {SKIP_CONDITIONS_ANNOTATION: "EnsureA, EnsureB,"}}})).expect("machine");
+        let m: Machine = serde_json::from_value(
+            json!({"metadata": {"name": "mc-1", "annotations": {SKIP_CONDITIONS_ANNOTATION: "EnsureA, EnsureB,"}}}),
+        )
+        .expect("machine");
         assert_eq!(m.skip_conditions(), ["EnsureA", "EnsureB"]);
         assert!(Machine::default().skip_conditions().is_empty());
     }
 
     #[test]
     fn max_unready_is_a_number_or_a_share_of_the_workers_and_at_least_one() {
-        let with = |v: Value| -> Cluster { serde_json::from_value(json!({"metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal", "features": {"upgrade": {"strategy": {"maxUnready": v}}}}})).expect("cluster") };
-        let plain: Cluster = serde_json::from_value(json!({"metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal"}})).expect("cluster");
+        let with = |v: Value| -> Cluster {
+            serde_json::from_value(json!({"metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal", "features": {"upgrade": {"strategy": {"maxUnready": v}}}}})).expect("cluster")
+        };
+        let plain: Cluster =
+            serde_json::from_value(json!({"metadata": {"name": "cls-a"}, "spec": {"type": "Baremetal"}}))
+                .expect("cluster");
         assert_eq!(max_unready(&plain, 10), 1);
         assert_eq!(max_unready(&with(json!(3)), 10), 3);
         assert_eq!(max_unready(&with(json!("25%")), 10), 2);

@@ -19,8 +19,8 @@ use kube::{
 };
 use kubesim::{SimCluster, SimOptions};
 use serde_json::{Value, json};
-use testkit::wait_until;
 use testkit::tke::{Storage, Tke, tke_binary};
+use testkit::wait_until;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -55,7 +55,9 @@ fn manifest(cluster: &str, cc: &str, port: u16, identity: &str) -> String {
 
 async fn kubectl_apply(tke: &std::sync::Arc<Tke>, yaml: String) {
     let t = tke.clone();
-    let out = tokio::task::spawn_blocking(move || t.kubectl_with(&["apply", "-f", "-"], &[], Some(&yaml))).await.expect("join");
+    let out = tokio::task::spawn_blocking(move || t.kubectl_with(&["apply", "-f", "-"], &[], Some(&yaml)))
+        .await
+        .expect("join");
     assert!(out.status.success(), "kubectl apply: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -76,7 +78,9 @@ async fn start_sim(dir: &Path, port: u16) -> SimCluster {
     loop {
         match SimCluster::start(opts.clone()).await {
             Ok(sim) => return sim,
-            Err(e) if start.elapsed() < DEADLINE && format!("{e:#}").contains("listening") => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) if start.elapsed() < DEADLINE && format!("{e:#}").contains("listening") => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
             Err(e) => panic!("the simulated cluster does not start: {e:#}"),
         }
     }
@@ -96,7 +100,10 @@ async fn import_health_double_import_and_delete() {
                                                        "resources": {"requests": {"cpu": "100m", "memory": "70Mi"}}}]}}}
     }))
     .expect("deployment");
-    Api::<Deployment>::namespaced(sim.client(), "kube-system").create(&PostParams::default(), &coredns).await.expect("create coredns");
+    Api::<Deployment>::namespaced(sim.client(), "kube-system")
+        .create(&PostParams::default(), &coredns)
+        .await
+        .expect("create coredns");
 
     let args = [
         "--registry",
@@ -108,13 +115,22 @@ async fn import_health_double_import_and_delete() {
         "--cluster-health-failure-threshold",
         "3",
     ];
-    let tke = std::sync::Arc::new(tokio::task::spawn_blocking(move || Tke::start_with(tke_binary(), Storage::Embedded, &args)).await.expect("tke starts"));
+    let tke = std::sync::Arc::new(
+        tokio::task::spawn_blocking(move || Tke::start_with(tke_binary(), Storage::Embedded, &args))
+            .await
+            .expect("tke starts"),
+    );
     let platform = client_of(&tke.kubeconfig()).await;
     let clusters = platform_api(&platform, "Cluster", "clusters");
     let creds = platform_api(&platform, "ClusterCredential", "clustercredentials");
 
     // Import with a client certificate.
-    let identity = format!("caCert: {}\nclientCert: {}\nclientKey: {}", b64(sim.ca_pem()), b64(sim.admin_cert_pem()), b64(sim.admin_key_pem()));
+    let identity = format!(
+        "caCert: {}\nclientCert: {}\nclientKey: {}",
+        b64(sim.ca_pem()),
+        b64(sim.admin_cert_pem()),
+        b64(sim.admin_key_pem())
+    );
     kubectl_apply(&tke, manifest("cls-sim", "cc-sim", port, &identity)).await;
     let c = wait_until("cls-sim Running with version, resources and components", DEADLINE, || async {
         let c = get(&clusters, "cls-sim").await?;
@@ -161,7 +177,10 @@ async fn import_health_double_import_and_delete() {
     let cond = condition(&dup, "EnsureCreateClusterMark").expect("condition");
     assert_eq!(cond["reason"], "FailedInit", "{dup}");
     let msg = cond["message"].as_str().unwrap_or_default();
-    assert!(msg.contains("kube-system/tke") && msg.contains("delete that ConfigMap first") && msg.contains("cls-sim"), "{msg}");
+    assert!(
+        msg.contains("kube-system/tke") && msg.contains("delete that ConfigMap first") && msg.contains("cls-sim"),
+        "{msg}"
+    );
     assert_eq!(dup["status"]["phase"], "Initializing", "{dup}");
     assert_eq!(dup["status"]["reason"], "FailedInit", "{dup}");
 
@@ -217,7 +236,10 @@ async fn a_cluster_without_credential_or_with_a_wrong_one_says_why() {
     let sim_dir = tempfile::tempdir().expect("tempdir");
     let sim = start_sim(sim_dir.path(), 0).await;
     let port = port_of(sim.url());
-    let tke = tokio::task::spawn_blocking(|| Tke::start_with(tke_binary(), Storage::Embedded, &["--registry", "false"])).await.expect("tke starts");
+    let tke =
+        tokio::task::spawn_blocking(|| Tke::start_with(tke_binary(), Storage::Embedded, &["--registry", "false"]))
+            .await
+            .expect("tke starts");
     let platform = client_of(&tke.kubeconfig()).await;
     let clusters = platform_api(&platform, "Cluster", "clusters");
     let creds = platform_api(&platform, "ClusterCredential", "clustercredentials");
@@ -232,7 +254,9 @@ async fn a_cluster_without_credential_or_with_a_wrong_one_says_why() {
     clusters.create(&PostParams::default(), &cluster).await.expect("create");
     let msg = wait_until("the missing credential reported", DEADLINE, || async {
         let c = get(&clusters, "cls-lonely").await?;
-        condition(&c, "EnsureCreateClusterMark").filter(|x| x["status"] == "False").map(|x| x["message"].as_str().unwrap_or_default().to_string())
+        condition(&c, "EnsureCreateClusterMark")
+            .filter(|x| x["status"] == "False")
+            .map(|x| x["message"].as_str().unwrap_or_default().to_string())
     })
     .await;
     assert!(msg.contains("no ClusterCredential"), "{msg}");
@@ -257,6 +281,9 @@ async fn a_cluster_without_credential_or_with_a_wrong_one_says_why() {
     let mut fixed = creds.get("cc-lonely").await.expect("get");
     fixed.data["token"] = json!(sim.admin_token());
     creds.replace("cc-lonely", &PostParams::default(), &fixed).await.expect("fix credential");
-    wait_until("cls-lonely Running", DEADLINE, || async { (get(&clusters, "cls-lonely").await?["status"]["phase"] == "Running").then_some(()) }).await;
+    wait_until("cls-lonely Running", DEADLINE, || async {
+        (get(&clusters, "cls-lonely").await?["status"]["phase"] == "Running").then_some(())
+    })
+    .await;
     sim.stop().await;
 }

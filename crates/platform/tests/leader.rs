@@ -15,8 +15,8 @@ use kube::{
 };
 use platform::{ControllerOptions, ControllerStats, Controllers, HealthOptions, LeaderOptions};
 use serde_json::json;
-use testkit::wait_until;
 use testkit::tke::{Storage, Tke, tke_binary};
+use testkit::wait_until;
 use tokio::{sync::oneshot, task::JoinHandle};
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -39,7 +39,11 @@ struct Replica {
 fn replica(client: &Client, identity: &str) -> Replica {
     let opts = ControllerOptions {
         concurrency: 4,
-        health: HealthOptions { period: Duration::from_secs(1), jitter: Duration::from_millis(200), ..Default::default() },
+        health: HealthOptions {
+            period: Duration::from_secs(1),
+            jitter: Duration::from_millis(200),
+            ..Default::default()
+        },
         leader_election: Some(LeaderOptions {
             namespace: "tke".into(),
             name: "platform-test".into(),
@@ -67,9 +71,11 @@ async fn only_the_leader_reconciles_and_another_takes_over() {
     let sim = kubesim::SimCluster::start(Default::default()).await.expect("sim");
     let port: u16 = sim.url().rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
     // The binary's own controllers are off: the replicas below are the only ones.
-    let tke = tokio::task::spawn_blocking(|| Tke::start_with(tke_binary(), Storage::Embedded, &["--registry", "false", "--platform-controllers", "false"]))
-        .await
-        .expect("tke starts");
+    let tke = tokio::task::spawn_blocking(|| {
+        Tke::start_with(tke_binary(), Storage::Embedded, &["--registry", "false", "--platform-controllers", "false"])
+    })
+    .await
+    .expect("tke starts");
     let client = client_of(&tke.kubeconfig()).await;
     let leases: Api<Lease> = Api::namespaced(client.clone(), "tke");
 
@@ -83,8 +89,12 @@ async fn only_the_leader_reconciles_and_another_takes_over() {
     // Import a cluster: the leader brings it to Running, the follower never reconciles.
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let gvk = |k: &str| GroupVersionKind::gvk("platform.tkestack.io", "v1", k);
-    let creds: Api<DynamicObject> = Api::all_with(client.clone(), &ApiResource::from_gvk_with_plural(&gvk("ClusterCredential"), "clustercredentials"));
-    let clusters: Api<DynamicObject> = Api::all_with(client.clone(), &ApiResource::from_gvk_with_plural(&gvk("Cluster"), "clusters"));
+    let creds: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(&gvk("ClusterCredential"), "clustercredentials"),
+    );
+    let clusters: Api<DynamicObject> =
+        Api::all_with(client.clone(), &ApiResource::from_gvk_with_plural(&gvk("Cluster"), "clusters"));
     let cc: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "platform.tkestack.io/v1", "kind": "ClusterCredential", "metadata": {"name": "cc-le"},
         "clusterName": "cls-le", "caCert": b64(sim.ca_pem()), "token": sim.admin_token(),
@@ -111,10 +121,17 @@ async fn only_the_leader_reconciles_and_another_takes_over() {
     let handover = Instant::now();
     leader.stop.take().map(|tx| tx.send(()));
     let follower_id = follower.identity.clone();
-    wait_until("the follower leads", DEADLINE, || async { (holder(&leases).await.as_deref() == Some(follower_id.as_str())).then_some(()) }).await;
+    wait_until("the follower leads", DEADLINE, || async {
+        (holder(&leases).await.as_deref() == Some(follower_id.as_str())).then_some(())
+    })
+    .await;
     assert!(handover.elapsed() < Duration::from_secs(3), "took over after {:?}", handover.elapsed());
-    wait_until("the new leader reconciles", DEADLINE, || async { (follower.stats.reconciles() > 0).then_some(()) }).await;
-    tokio::time::timeout(Duration::from_secs(30), &mut leader.task).await.expect("the old leader stopped").expect("join");
+    wait_until("the new leader reconciles", DEADLINE, || async { (follower.stats.reconciles() > 0).then_some(()) })
+        .await;
+    tokio::time::timeout(Duration::from_secs(30), &mut leader.task)
+        .await
+        .expect("the old leader stopped")
+        .expect("join");
 
     // A third replica waits; the leader then dies without releasing (its task is dropped).
     let c = replica(&client, "replica-c");
@@ -123,7 +140,10 @@ async fn only_the_leader_reconciles_and_another_takes_over() {
     assert_eq!(c.stats.reconciles(), 0);
     let died = Instant::now();
     follower.task.abort();
-    wait_until("replica-c leads after the lease expired", DEADLINE, || async { (holder(&leases).await.as_deref() == Some("replica-c")).then_some(()) }).await;
+    wait_until("replica-c leads after the lease expired", DEADLINE, || async {
+        (holder(&leases).await.as_deref() == Some("replica-c")).then_some(())
+    })
+    .await;
     let waited = died.elapsed();
     assert!(waited >= Duration::from_secs(2), "took the lease of a leader that died {waited:?} ago, before it expired");
     wait_until("replica-c reconciles", DEADLINE, || async { (c.stats.reconciles() > 0).then_some(()) }).await;

@@ -31,8 +31,8 @@ use platform::{
     machine::{MachineContext, MachineStep},
 };
 use serde_json::{Value, json};
-use testkit::wait_until as wait_within;
 use testkit::tke::{Storage, Tke, tke_binary};
+use testkit::wait_until as wait_within;
 
 async fn wait_until<T, Fut: Future<Output = Option<T>>>(what: &str, check: impl FnMut() -> Fut) -> T {
     wait_within(what, DEADLINE, check).await
@@ -49,7 +49,10 @@ async fn client_of(kubeconfig: &Path) -> Client {
 }
 
 fn platform_api(client: &Client, kind: &str, plural: &str) -> Api<DynamicObject> {
-    Api::all_with(client.clone(), &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("platform.tkestack.io", "v1", kind), plural))
+    Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("platform.tkestack.io", "v1", kind), plural),
+    )
 }
 
 async fn get(api: &Api<DynamicObject>, name: &str) -> Option<Value> {
@@ -112,13 +115,18 @@ impl Handler<Machine, MachineContext> for Register {
     async fn run(&self, m: &mut Machine, ctx: &MachineContext) -> Result<(), StepError> {
         let nodes: Api<Node> = Api::all(ctx.business()?.clone());
         let name = format!("worker-{}", m.name());
-        let node: Node = serde_json::from_value(json!({"metadata": {"name": name}})).map_err(|e| StepError::new(e.to_string()))?;
+        let node: Node =
+            serde_json::from_value(json!({"metadata": {"name": name}})).map_err(|e| StepError::new(e.to_string()))?;
         match nodes.create(&PostParams::default(), &node).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 409 => {}
             Err(e) => return Err(StepError::new(format!("registering {name}: {e}"))),
         }
-        nodes.patch_status(&name, &PatchParams::default(), &Patch::Merge(ready_status("True"))).await.map(|_| ()).map_err(|e| StepError::new(e.to_string()))
+        nodes
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(ready_status("True")))
+            .await
+            .map(|_| ())
+            .map_err(|e| StepError::new(e.to_string()))
     }
 }
 
@@ -158,14 +166,26 @@ impl MachineProvider for TestMachines {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn machine_steps_health_and_deletion() {
-    let sim = SimCluster::start(SimOptions { config: kubesim::SimConfig { nodes: 1, ..Default::default() }, ..Default::default() }).await.expect("sim");
+    let sim = SimCluster::start(SimOptions {
+        config: kubesim::SimConfig { nodes: 1, ..Default::default() },
+        ..Default::default()
+    })
+    .await
+    .expect("sim");
     let port: u16 = sim.url().rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
-    let tke = tokio::task::spawn_blocking(|| Tke::start_with(tke_binary(), Storage::Embedded, &["--registry", "false", "--platform-controllers", "false"])).await.expect("tke starts");
+    let tke = tokio::task::spawn_blocking(|| {
+        Tke::start_with(tke_binary(), Storage::Embedded, &["--registry", "false", "--platform-controllers", "false"])
+    })
+    .await
+    .expect("tke starts");
     let platform = client_of(&tke.kubeconfig()).await;
     let world = Arc::new(World::default());
     world.flaky_fails.store(true, Ordering::SeqCst);
-    let health = HealthOptions { period: Duration::from_secs(1), jitter: Duration::ZERO, probes: 1, ..Default::default() };
-    let controllers = Controllers::new(platform.clone(), ControllerOptions { concurrency: 4, health, leader_election: None }).with_machine_provider(Arc::new(TestMachines(world.clone())));
+    let health =
+        HealthOptions { period: Duration::from_secs(1), jitter: Duration::ZERO, probes: 1, ..Default::default() };
+    let controllers =
+        Controllers::new(platform.clone(), ControllerOptions { concurrency: 4, health, leader_election: None })
+            .with_machine_provider(Arc::new(TestMachines(world.clone())));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let run = tokio::spawn(controllers.run(async move {
         let _ = stop_rx.await;
@@ -175,16 +195,23 @@ async fn machine_steps_health_and_deletion() {
     let creds = platform_api(&platform, "ClusterCredential", "clustercredentials");
     let machines = platform_api(&platform, "Machine", "machines");
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let cc: DynamicObject = serde_json::from_value(json!({"apiVersion": "platform.tkestack.io/v1", "kind": "ClusterCredential", "metadata": {"name": "cc-sim"},
-        "clusterName": "cls-sim", "caCert": b64(sim.ca_pem()), "token": sim.admin_token()}))
+    let cc: DynamicObject = serde_json::from_value(
+        json!({"apiVersion": "platform.tkestack.io/v1", "kind": "ClusterCredential", "metadata": {"name": "cc-sim"},
+        "clusterName": "cls-sim", "caCert": b64(sim.ca_pem()), "token": sim.admin_token()}),
+    )
     .expect("cc");
     creds.create(&PostParams::default(), &cc).await.expect("credential");
-    let cluster: DynamicObject = serde_json::from_value(json!({"apiVersion": "platform.tkestack.io/v1", "kind": "Cluster", "metadata": {"name": "cls-sim"},
+    let cluster: DynamicObject = serde_json::from_value(
+        json!({"apiVersion": "platform.tkestack.io/v1", "kind": "Cluster", "metadata": {"name": "cls-sim"},
         "spec": {"type": "Imported", "clusterCredentialRef": {"name": "cc-sim"}},
-        "status": {"addresses": [{"type": "Advertise", "host": "127.0.0.1", "port": port}]}}))
+        "status": {"addresses": [{"type": "Advertise", "host": "127.0.0.1", "port": port}]}}),
+    )
     .expect("cluster");
     clusters.create(&PostParams::default(), &cluster).await.expect("cluster");
-    wait_until("cls-sim Running", || async { (get(&clusters, "cls-sim").await?["status"]["phase"] == "Running").then_some(()) }).await;
+    wait_until("cls-sim Running", || async {
+        (get(&clusters, "cls-sim").await?["status"]["phase"] == "Running").then_some(())
+    })
+    .await;
 
     let m: DynamicObject = serde_json::from_value(json!({"apiVersion": "platform.tkestack.io/v1", "kind": "Machine",
         "metadata": {"name": "mc-1", "annotations": {"platform.tkestack.io/skip-conditions": "EnsureSkipped"}},
@@ -197,7 +224,10 @@ async fn machine_steps_health_and_deletion() {
     })
     .await;
     let c = condition(&failed, "EnsureFlaky").expect("condition");
-    assert_eq!((c["reason"].as_str(), c["message"].as_str()), (Some("FailedInit"), Some("10.9.8.7 lacks kubeadm: install it and retry")));
+    assert_eq!(
+        (c["reason"].as_str(), c["message"].as_str()),
+        (Some("FailedInit"), Some("10.9.8.7 lacks kubeadm: install it and retry"))
+    );
     assert_eq!(failed["status"]["phase"], "Initializing");
     assert_eq!(failed["status"]["message"], "EnsureFlaky error: 10.9.8.7 lacks kubeadm: install it and retry");
     assert_eq!(condition(&failed, "EnsurePrepare").expect("prepare")["status"], "True");
@@ -213,12 +243,20 @@ async fn machine_steps_health_and_deletion() {
     assert_eq!(world.prepared.load(Ordering::SeqCst), 1, "finished steps do not run again");
     assert!(!world.skipped_ran.load(Ordering::SeqCst));
     assert_eq!(running["status"]["addresses"][0]["address"], IP, "{running}");
-    let types: Vec<&str> = running["status"]["conditions"].as_array().expect("conditions").iter().filter_map(|c| c["type"].as_str()).collect();
+    let types: Vec<&str> = running["status"]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .filter_map(|c| c["type"].as_str())
+        .collect();
     assert_eq!(types, ["EnsurePrepare", "EnsureSkipped", "EnsureFlaky", "EnsureRegister", "HealthCheck"]);
 
     // The node stops being Ready: the machine fails with the reason; it recovers with the node.
     let nodes: Api<Node> = Api::all(sim.client());
-    nodes.patch_status("worker-mc-1", &PatchParams::default(), &Patch::Merge(ready_status("False"))).await.expect("not ready");
+    nodes
+        .patch_status("worker-mc-1", &PatchParams::default(), &Patch::Merge(ready_status("False")))
+        .await
+        .expect("not ready");
     let down = wait_until("mc-1 Failed", || async {
         let m = get(&machines, "mc-1").await?;
         (m["status"]["phase"] == "Failed").then_some(m)
@@ -227,8 +265,14 @@ async fn machine_steps_health_and_deletion() {
     assert_eq!(down["status"]["reason"], "FailedHealthCheck");
     let why = condition(&down, "HealthCheck").expect("health")["message"].as_str().unwrap_or_default().to_string();
     assert!(why.contains("worker-mc-1 is not Ready") && why.contains("KubeletNotReady"), "{why}");
-    nodes.patch_status("worker-mc-1", &PatchParams::default(), &Patch::Merge(ready_status("True"))).await.expect("ready");
-    wait_until("mc-1 Running again", || async { (get(&machines, "mc-1").await?["status"]["phase"] == "Running").then_some(()) }).await;
+    nodes
+        .patch_status("worker-mc-1", &PatchParams::default(), &Patch::Merge(ready_status("True")))
+        .await
+        .expect("ready");
+    wait_until("mc-1 Running again", || async {
+        (get(&machines, "mc-1").await?["status"]["phase"] == "Running").then_some(())
+    })
+    .await;
 
     machines.delete("mc-1", &Default::default()).await.expect("delete");
     wait_until("mc-1 gone", || async { get(&machines, "mc-1").await.is_none().then_some(()) }).await;
@@ -236,8 +280,10 @@ async fn machine_steps_health_and_deletion() {
 
     // A machine of a cluster that never came up had nothing installed: deleting it neither
     // drains nor cleans (which could never succeed) and it goes at once.
-    let orphan: DynamicObject = serde_json::from_value(json!({"apiVersion": "platform.tkestack.io/v1", "kind": "Machine", "metadata": {"name": "mc-2"},
-        "spec": {"type": "Baremetal", "clusterName": "cls-nowhere", "ip": "10.9.8.6", "password": b64("pw")}}))
+    let orphan: DynamicObject = serde_json::from_value(
+        json!({"apiVersion": "platform.tkestack.io/v1", "kind": "Machine", "metadata": {"name": "mc-2"},
+        "spec": {"type": "Baremetal", "clusterName": "cls-nowhere", "ip": "10.9.8.6", "password": b64("pw")}}),
+    )
     .expect("machine");
     machines.create(&PostParams::default(), &orphan).await.expect("machine");
     let stuck = wait_until("mc-2 to report why it waits", || async {
@@ -256,10 +302,16 @@ async fn machine_steps_health_and_deletion() {
         "spec": {"type": "Baremetal", "clusterName": "cls-sim", "ip": IP, "password": b64("pw")}}))
     .expect("machine");
     machines.create(&PostParams::default(), &m3).await.expect("machine");
-    wait_until("mc-3 Running", || async { (get(&machines, "mc-3").await?["status"]["phase"] == "Running").then_some(()) }).await;
+    wait_until("mc-3 Running", || async {
+        (get(&machines, "mc-3").await?["status"]["phase"] == "Running").then_some(())
+    })
+    .await;
     world.unregister_fails.store(true, Ordering::SeqCst);
     clusters.delete("cls-sim", &Default::default()).await.expect("delete the cluster");
-    wait_until("mc-3 and cls-sim gone", || async { (get(&machines, "mc-3").await.is_none() && get(&clusters, "cls-sim").await.is_none()).then_some(()) }).await;
+    wait_until("mc-3 and cls-sim gone", || async {
+        (get(&machines, "mc-3").await.is_none() && get(&clusters, "cls-sim").await.is_none()).then_some(())
+    })
+    .await;
 
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), run).await;

@@ -73,11 +73,17 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Client,
-    api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, ObjectMeta, Patch, PatchParams, PostParams},
+    api::{
+        ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, ObjectMeta, Patch, PatchParams,
+        PostParams,
+    },
 };
 use platform::{
     engine::{Conditioned, Handler, Step, StepError, TRUE},
-    machine::{MachineContext, MachineProvider, MachineStep, NEED_UPGRADE_LABEL, WILL_UPGRADE, cluster_credential, cluster_machines, find_node, machine_resource, node_ready, start_worker_upgrades},
+    machine::{
+        MachineContext, MachineProvider, MachineStep, NEED_UPGRADE_LABEL, WILL_UPGRADE, cluster_credential,
+        cluster_machines, find_node, machine_resource, node_ready, start_worker_upgrades,
+    },
     provider::{ClusterContext, ClusterStep, Provider, imported},
 };
 use rand::Rng;
@@ -177,7 +183,9 @@ impl Shared {
         if let Some(v) = spec.version.as_deref().map(|v| v.trim_start_matches('v')).filter(|v| !v.is_empty()) {
             return Ok(v.to_string());
         }
-        self.bundle()?.versions().last().cloned().ok_or_else(|| StepError::new(format!("the offline bundle {} holds no Kubernetes release", self.opts.bundle_dir.display())))
+        self.bundle()?.versions().last().cloned().ok_or_else(|| {
+            StepError::new(format!("the offline bundle {} holds no Kubernetes release", self.opts.bundle_dir.display()))
+        })
     }
 
     /// The spec kubeadm configs are generated from: the version filled in.
@@ -189,7 +197,9 @@ impl Shared {
 
     async fn release(&self, s: &Session, spec: &ClusterSpec) -> Result<Release, StepError> {
         let info = checks::system_info(s).await.map_err(step_err)?;
-        let arch = info.arch().ok_or_else(|| StepError::new(format!("{}: unsupported architecture {:?}", s.host(), info.machine)))?;
+        let arch = info
+            .arch()
+            .ok_or_else(|| StepError::new(format!("{}: unsupported architecture {:?}", s.host(), info.machine)))?;
         self.bundle()?.release(&self.version(spec)?, arch).map_err(step_err)
     }
 }
@@ -238,7 +248,13 @@ fn log_line(host: &str) -> impl FnMut(Stream, &str) + Send + '_ {
 }
 
 /// Runs one preparation step on one node.
-async fn prepare(sh: &Shared, action: Prepare, spec: &ClusterSpec, m: &ClusterMachine, master: bool) -> Result<(), StepError> {
+async fn prepare(
+    sh: &Shared,
+    action: Prepare,
+    spec: &ClusterSpec,
+    m: &ClusterMachine,
+    master: bool,
+) -> Result<(), StepError> {
     let s = sh.connect(m).await?;
     let o = &sh.opts.install;
     let result = match action {
@@ -248,8 +264,17 @@ async fn prepare(sh: &Shared, action: Prepare, spec: &ClusterSpec, m: &ClusterMa
                 cfg.cidrs = vec![spec.cluster_cidr.clone().unwrap_or_else(|| "10.244.0.0/16".into())];
                 cfg.cidrs.extend(install::service_cidr(spec).ok());
             }
-            let failed: Vec<String> = checks::run_all(&s, &cfg).await.into_iter().filter(|r| !r.passed()).map(|r| format!("{}: {}", r.name, r.message)).collect();
-            if failed.is_empty() { Ok(()) } else { Err(StepError::new(format!("{} fails {} check(s): {}", m.ip, failed.len(), failed.join("; ")))) }
+            let failed: Vec<String> = checks::run_all(&s, &cfg)
+                .await
+                .into_iter()
+                .filter(|r| !r.passed())
+                .map(|r| format!("{}: {}", r.name, r.message))
+                .collect();
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(StepError::new(format!("{} fails {} check(s): {}", m.ip, failed.len(), failed.join("; "))))
+            }
         }
         Prepare::KernelModule => install::ensure_kernel_modules(&s, o, &[]).await.map_err(step_err),
         Prepare::Sysctl => install::ensure_sysctl(&s, o).await.map_err(step_err),
@@ -259,7 +284,11 @@ async fn prepare(sh: &Shared, action: Prepare, spec: &ClusterSpec, m: &ClusterMa
             Err(e) => Err(e),
         },
         Prepare::ContainerRuntime => install::ensure_containerd(&s, o, &sh.opts.containerd).await.map_err(step_err),
-        Prepare::Kubelet => install::ensure_kubelet(&s, o, &spec.kubelet_extra_args.clone().unwrap_or_default(), Some(&m.ip)).await.map_err(step_err),
+        Prepare::Kubelet => {
+            install::ensure_kubelet(&s, o, &spec.kubelet_extra_args.clone().unwrap_or_default(), Some(&m.ip))
+                .await
+                .map_err(step_err)
+        }
         Prepare::Images => match sh.release(&s, spec).await {
             Ok(r) => install::load_images(&s, &r, o, &mut log_line(&m.ip)).await.map(|_| ()).map_err(step_err),
             Err(e) => Err(e),
@@ -278,7 +307,10 @@ fn node_name(spec: &ClusterSpec, m: &ClusterMachine) -> Option<String> {
 // Credentials and tokens
 
 fn credential_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, "ClusterCredential"), "clustercredentials")
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, "ClusterCredential"),
+        "clustercredentials",
+    )
 }
 
 fn random_string(len: usize, alphabet: &[u8]) -> String {
@@ -304,7 +336,9 @@ pub fn ca_cert_hash(ca: &str) -> Result<String, String> {
     let pem = if ca.starts_with("-----BEGIN") {
         ca.as_bytes().to_vec()
     } else {
-        base64::engine::general_purpose::STANDARD.decode(ca).map_err(|_| "the CA certificate is neither PEM nor base64".to_string())?
+        base64::engine::general_purpose::STANDARD
+            .decode(ca)
+            .map_err(|_| "the CA certificate is neither PEM nor base64".to_string())?
     };
     let (_, p) = x509_parser::pem::parse_x509_pem(&pem).map_err(|e| format!("the CA certificate is not PEM: {e}"))?;
     let cert = p.parse_x509().map_err(|e| format!("the CA certificate cannot be parsed: {e}"))?;
@@ -315,7 +349,8 @@ pub fn ca_cert_hash(ca: &str) -> Result<String, String> {
 async fn credential_object(platform: &Client, cluster: &Cluster) -> Result<DynamicObject, StepError> {
     let api: Api<DynamicObject> = Api::all_with(platform.clone(), &credential_resource());
     let err = |e: kube::Error| StepError::new(format!("reading the ClusterCredential of {}: {e}", cluster.name()));
-    if let Some(name) = cluster.spec.cluster_credential_ref.as_ref().and_then(|r| r.name.clone()).filter(|n| !n.is_empty())
+    if let Some(name) =
+        cluster.spec.cluster_credential_ref.as_ref().and_then(|r| r.name.clone()).filter(|n| !n.is_empty())
         && let Some(o) = api.get_opt(&name).await.map_err(err)?
     {
         return Ok(o);
@@ -330,11 +365,17 @@ async fn credential_object(platform: &Client, cluster: &Cluster) -> Result<Dynam
         "tenantID": cluster.spec.tenant_id, "clusterName": cluster.name(),
     }))
     .map_err(step_err)?;
-    api.create(&PostParams::default(), &new).await.map_err(|e| StepError::new(format!("creating the ClusterCredential of {}: {e}", cluster.name())))
+    api.create(&PostParams::default(), &new)
+        .await
+        .map_err(|e| StepError::new(format!("creating the ClusterCredential of {}: {e}", cluster.name())))
 }
 
 /// Changes fields of the cluster's credential (creating it first if needed).
-async fn update_credential(platform: &Client, cluster: &Cluster, fields: &[(&str, Option<String>)]) -> Result<(), StepError> {
+async fn update_credential(
+    platform: &Client,
+    cluster: &Cluster,
+    fields: &[(&str, Option<String>)],
+) -> Result<(), StepError> {
     let api: Api<DynamicObject> = Api::all_with(platform.clone(), &credential_resource());
     let mut obj = credential_object(platform, cluster).await?;
     let name = obj.metadata.name.clone().unwrap_or_default();
@@ -347,19 +388,31 @@ async fn update_credential(platform: &Client, cluster: &Cluster, fields: &[(&str
         }
     }
     if changed {
-        api.replace(&name, &PostParams::default(), &obj).await.map_err(|e| StepError::new(format!("saving the ClusterCredential {name}: {e}")))?;
+        api.replace(&name, &PostParams::default(), &obj)
+            .await
+            .map_err(|e| StepError::new(format!("saving the ClusterCredential {name}: {e}")))?;
     }
     Ok(())
 }
 
-fn cred_field(cred: &Option<api::platform::ClusterCredential>, f: impl Fn(&api::platform::ClusterCredential) -> Option<String>) -> Option<String> {
+fn cred_field(
+    cred: &Option<api::platform::ClusterCredential>,
+    f: impl Fn(&api::platform::ClusterCredential) -> Option<String>,
+) -> Option<String> {
     cred.as_ref().and_then(f).filter(|s| !s.is_empty())
 }
 
 /// The kubeadm parameters of a node of the cluster, with the secrets from its credential.
-async fn kubeadm_params(platform: &Client, cluster: &Cluster, node: &ClusterMachine) -> Result<KubeadmParams, StepError> {
-    let cred = cluster_credential(platform, cluster).await.map_err(|e| StepError::new(format!("reading the ClusterCredential of {}: {e}", cluster.name())))?;
-    let ca_hash = cred_field(&cred, |c| c.ca_cert.clone()).map(|ca| ca_cert_hash(&ca)).transpose().map_err(StepError::new)?;
+async fn kubeadm_params(
+    platform: &Client,
+    cluster: &Cluster,
+    node: &ClusterMachine,
+) -> Result<KubeadmParams, StepError> {
+    let cred = cluster_credential(platform, cluster)
+        .await
+        .map_err(|e| StepError::new(format!("reading the ClusterCredential of {}: {e}", cluster.name())))?;
+    let ca_hash =
+        cred_field(&cred, |c| c.ca_cert.clone()).map(|ca| ca_cert_hash(&ca)).transpose().map_err(StepError::new)?;
     Ok(KubeadmParams {
         node: node.clone(),
         node_name: node_name(&cluster.spec, node),
@@ -390,7 +443,9 @@ pub fn parse_kubeconfig(text: &str) -> Result<AdminAccess, String> {
     };
     let current = v["current-context"].as_str();
     let ctx = named("contexts", current).map(|c| c["context"].clone()).unwrap_or(Value::Null);
-    let cluster = named("clusters", ctx["cluster"].as_str()).map(|c| c["cluster"].clone()).ok_or("admin.conf names no cluster")?;
+    let cluster = named("clusters", ctx["cluster"].as_str())
+        .map(|c| c["cluster"].clone())
+        .ok_or("admin.conf names no cluster")?;
     let user = named("users", ctx["user"].as_str()).map(|u| u["user"].clone()).unwrap_or(Value::Null);
     let s = |v: &Value| v.as_str().map(str::to_string).filter(|s| !s.is_empty());
     let server = s(&cluster["server"]).ok_or("admin.conf has no server address")?;
@@ -410,13 +465,22 @@ pub fn parse_kubeconfig(text: &str) -> Result<AdminAccess, String> {
 /// `https://host:port/path` as a cluster address.
 pub fn address_of(server: &str) -> Result<ClusterAddress, String> {
     let uri: http::Uri = server.parse().map_err(|_| format!("{server} is not a URL"))?;
-    let host = uri.host().ok_or_else(|| format!("{server} has no host"))?.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = uri
+        .host()
+        .ok_or_else(|| format!("{server} has no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let port = uri.port_u16().unwrap_or(443);
     let path = Some(uri.path().trim_end_matches('/')).filter(|p| !p.is_empty()).map(str::to_string);
     Ok(ClusterAddress { type_: "Advertise".into(), host, port: i64::from(port), path })
 }
 
-async fn fresh_business_client(sh: &Shared, platform: &Client, cluster: &Cluster) -> Result<(Client, String), StepError> {
+async fn fresh_business_client(
+    sh: &Shared,
+    platform: &Client,
+    cluster: &Cluster,
+) -> Result<(Client, String), StepError> {
     let cred = cluster_credential(platform, cluster).await.map_err(step_err)?;
     let (client, url) = platform::machine::business_client(cluster, cred.as_ref(), sh.opts.api_timeout);
     client.map(|c| (c, url)).map_err(StepError::new)
@@ -466,7 +530,8 @@ const INIT_PHASES: &[InitPhase] = &[
     InitPhase::Addon,
 ];
 
-const MASTER_JOIN_PHASES: &[JoinPhase] = &[JoinPhase::Preflight, JoinPhase::ControlPlanePrepare, JoinPhase::KubeletStart, JoinPhase::ControlPlaneJoin];
+const MASTER_JOIN_PHASES: &[JoinPhase] =
+    &[JoinPhase::Preflight, JoinPhase::ControlPlanePrepare, JoinPhase::KubeletStart, JoinPhase::ControlPlaneJoin];
 
 impl Provider for Baremetal {
     fn name(&self) -> &'static str {
@@ -476,12 +541,22 @@ impl Provider for Baremetal {
     fn create_steps(&self) -> Vec<ClusterStep> {
         let sh = &self.shared;
         let hook = |h: Hook| ClusterHook::step(sh, h, Nodes::Masters);
-        let mut steps: Vec<ClusterStep> = vec![Step::new(ENSURE_COPY_FILES, ClusterFiles { sh: sh.clone(), nodes: Nodes::Masters }), hook(Hook::PreClusterInstall), hook(Hook::PreInstall)];
-        steps.extend(PREPARE.iter().map(|a| Step::new(a.step(), Masters { sh: sh.clone(), action: *a, nodes: Nodes::Masters })));
+        let mut steps: Vec<ClusterStep> = vec![
+            Step::new(ENSURE_COPY_FILES, ClusterFiles { sh: sh.clone(), nodes: Nodes::Masters }),
+            hook(Hook::PreClusterInstall),
+            hook(Hook::PreInstall),
+        ];
+        steps.extend(
+            PREPARE.iter().map(|a| Step::new(a.step(), Masters { sh: sh.clone(), action: *a, nodes: Nodes::Masters })),
+        );
         steps.push(Step::new(ENSURE_BOOTSTRAP_SECRETS, BootstrapSecrets));
         steps.extend(INIT_PHASES.iter().map(|p| Step::new(p.step(), Init { sh: sh.clone(), phase: *p })));
         steps.push(Step::new(ENSURE_STORE_CREDENTIAL, StoreCredential { sh: sh.clone() }));
-        steps.extend(MASTER_JOIN_PHASES.iter().map(|p| Step::new(p.step(), JoinMasters { sh: sh.clone(), phase: *p, nodes: Nodes::OtherMasters })));
+        steps.extend(
+            MASTER_JOIN_PHASES
+                .iter()
+                .map(|p| Step::new(p.step(), JoinMasters { sh: sh.clone(), phase: *p, nodes: Nodes::OtherMasters })),
+        );
         steps.push(Step::new(imported::ENSURE_CREATE_CLUSTER_MARK, CreateMark { sh: sh.clone() }));
         steps.push(hook(Hook::PostInstall));
         steps.push(hook(Hook::PostClusterInstall));
@@ -500,11 +575,21 @@ impl Provider for Baremetal {
 
     fn scale_up_steps(&self) -> Vec<ClusterStep> {
         let sh = &self.shared;
-        let mut steps: Vec<ClusterStep> = vec![Step::new(scale_up_step(ENSURE_COPY_FILES), ClusterFiles { sh: sh.clone(), nodes: Nodes::Scaling }), ClusterHook::step(sh, Hook::PreInstall, Nodes::Scaling)];
-        steps.extend(PREPARE.iter().map(|a| Step::new(scale_up_step(a.step()), Masters { sh: sh.clone(), action: *a, nodes: Nodes::Scaling })));
+        let mut steps: Vec<ClusterStep> = vec![
+            Step::new(scale_up_step(ENSURE_COPY_FILES), ClusterFiles { sh: sh.clone(), nodes: Nodes::Scaling }),
+            ClusterHook::step(sh, Hook::PreInstall, Nodes::Scaling),
+        ];
+        steps.extend(PREPARE.iter().map(|a| {
+            Step::new(scale_up_step(a.step()), Masters { sh: sh.clone(), action: *a, nodes: Nodes::Scaling })
+        }));
         // kubeadm keeps uploaded certificates for two hours: upload them again for the joins.
-        steps.push(Step::new(scale_up_step(InitPhase::UploadCerts.step()), Init { sh: sh.clone(), phase: InitPhase::UploadCerts }));
-        steps.extend(MASTER_JOIN_PHASES.iter().map(|p| Step::new(scale_up_step(p.step()), JoinMasters { sh: sh.clone(), phase: *p, nodes: Nodes::Scaling })));
+        steps.push(Step::new(
+            scale_up_step(InitPhase::UploadCerts.step()),
+            Init { sh: sh.clone(), phase: InitPhase::UploadCerts },
+        ));
+        steps.extend(MASTER_JOIN_PHASES.iter().map(|p| {
+            Step::new(scale_up_step(p.step()), JoinMasters { sh: sh.clone(), phase: *p, nodes: Nodes::Scaling })
+        }));
         steps.push(ClusterHook::step(sh, Hook::PostInstall, Nodes::Scaling));
         steps
     }
@@ -513,7 +598,10 @@ impl Provider for Baremetal {
         let sh = &self.shared;
         vec![
             Step::new(ENSURE_DRAIN_NODE, DrainMasters { sh: sh.clone() }),
-            Step::new(ENSURE_REMOVE_ETCD_MEMBER, RemoveMasters { sh: sh.clone(), nodes: Nodes::Scaling, step: ENSURE_REMOVE_ETCD_MEMBER }),
+            Step::new(
+                ENSURE_REMOVE_ETCD_MEMBER,
+                RemoveMasters { sh: sh.clone(), nodes: Nodes::Scaling, step: ENSURE_REMOVE_ETCD_MEMBER },
+            ),
             Step::new(ENSURE_REMOVE_NODE, RemoveMasterNodes),
         ]
     }
@@ -528,7 +616,10 @@ impl Provider for Baremetal {
         vec![
             hook(Hook::PreClusterDelete),
             Step::new(imported::ENSURE_CLEAN_CLUSTER_MARK, CleanMark { sh: sh.clone() }),
-            Step::new(ENSURE_REMOVE_MACHINE, RemoveMasters { sh: sh.clone(), nodes: Nodes::Masters, step: ENSURE_REMOVE_MACHINE }),
+            Step::new(
+                ENSURE_REMOVE_MACHINE,
+                RemoveMasters { sh: sh.clone(), nodes: Nodes::Masters, step: ENSURE_REMOVE_MACHINE },
+            ),
             hook(Hook::PostClusterDelete),
         ]
     }
@@ -596,7 +687,8 @@ impl Handler<Cluster, ClusterContext> for BootstrapSecrets {
         // Generated once: a retried init must present the same token and key.
         let token = cred_field(&cred, |c| c.bootstrap_token.clone()).unwrap_or_else(new_bootstrap_token);
         let key = cred_field(&cred, |c| c.certificate_key.clone()).unwrap_or_else(new_certificate_key);
-        update_credential(&ctx.platform, cluster, &[("bootstrapToken", Some(token)), ("certificateKey", Some(key))]).await
+        update_credential(&ctx.platform, cluster, &[("bootstrapToken", Some(token)), ("certificateKey", Some(key))])
+            .await
     }
 }
 
@@ -613,7 +705,8 @@ impl Handler<Cluster, ClusterContext> for Init {
         let params = kubeadm_params(&ctx.platform, cluster, &first).await?;
         let config = install::kubeadm_init_config(&spec, &params).map_err(step_err)?;
         let s = self.sh.connect(&first).await?;
-        let r = install::kubeadm_init_phase(&s, &self.sh.opts.install, &config, self.phase, &mut log_line(&first.ip)).await;
+        let r =
+            install::kubeadm_init_phase(&s, &self.sh.opts.install, &config, self.phase, &mut log_line(&first.ip)).await;
         s.close().await;
         r.map(|_| ()).map_err(step_err)
     }
@@ -643,11 +736,18 @@ async fn store_credential(sh: &Shared, platform: &Client, cluster: &Cluster) -> 
     // The CA key lets the platform sign identities for the cluster later (as TKEStack keeps it).
     let ca_key = s.read_file(&o.path(&format!("{}/ca.key", install::paths::PKI)), true).await;
     s.close().await;
-    let conf = conf.map_err(step_err)?.ok_or_else(|| StepError::new(format!("{}:{conf_path} does not exist: the kubeconfig phase did not write it", first.ip)))?;
+    let conf = conf.map_err(step_err)?.ok_or_else(|| {
+        StepError::new(format!("{}:{conf_path} does not exist: the kubeconfig phase did not write it", first.ip))
+    })?;
     let access = parse_kubeconfig(&conf).map_err(|e| StepError::new(format!("{}:{conf_path}: {e}", first.ip)))?;
     let address = address_of(&access.server).map_err(|e| StepError::new(format!("{}:{conf_path}: {e}", first.ip)))?;
     let ca_key = ca_key.ok().flatten().map(|k| base64::engine::general_purpose::STANDARD.encode(k));
-    let mut fields = vec![("caCert", access.ca_data), ("token", access.token), ("clientCert", access.client_cert_data), ("clientKey", access.client_key_data)];
+    let mut fields = vec![
+        ("caCert", access.ca_data),
+        ("token", access.token),
+        ("clientCert", access.client_cert_data),
+        ("clientKey", access.client_key_data),
+    ];
     if ca_key.is_some() {
         fields.push(("caKey", ca_key));
     }
@@ -671,12 +771,15 @@ impl Handler<Cluster, ClusterContext> for JoinMasters {
                 // The token made at init may have expired since: one for this master, made
                 // through the cluster's API as for workers.
                 let client = ctx.business()?;
-                let token = machine_bootstrap_token(client, &format!("master-{}", m.ip)).await.map_err(|e| StepError::new(format!("creating a bootstrap token for master {}: {e}", m.ip)))?;
+                let token = machine_bootstrap_token(client, &format!("master-{}", m.ip))
+                    .await
+                    .map_err(|e| StepError::new(format!("creating a bootstrap token for master {}: {e}", m.ip)))?;
                 params.bootstrap_token = Some(token);
             }
             let config = install::kubeadm_join_config(&spec, &params, true).map_err(step_err)?;
             let s = self.sh.connect(&m).await?;
-            let r = install::kubeadm_join_phase(&s, &self.sh.opts.install, &config, self.phase, &mut log_line(&m.ip)).await;
+            let r =
+                install::kubeadm_join_phase(&s, &self.sh.opts.install, &config, self.phase, &mut log_line(&m.ip)).await;
             s.close().await;
             r.map_err(step_err)?;
         }
@@ -701,7 +804,13 @@ impl Handler<Cluster, ClusterContext> for CreateMark {
         let uid = uid_of(cluster);
         match marks.get_opt(imported::MARK_NAME).await.map_err(|e| StepError::new(format!("reading {what}: {e}")))? {
             Some(m) if m.data.as_ref().and_then(|d| d.get(imported::MARK_CLUSTER_UID)) == Some(&uid) => Ok(()),
-            Some(m) => Err(StepError::new(imported::already_managed_message(m.data.as_ref().and_then(|d| d.get(imported::MARK_CLUSTER_NAME)).map(String::as_str).unwrap_or_default()))),
+            Some(m) => Err(StepError::new(imported::already_managed_message(
+                m.data
+                    .as_ref()
+                    .and_then(|d| d.get(imported::MARK_CLUSTER_NAME))
+                    .map(String::as_str)
+                    .unwrap_or_default(),
+            ))),
             None => {
                 let mark = ConfigMap {
                     metadata: ObjectMeta {
@@ -710,10 +819,20 @@ impl Handler<Cluster, ClusterContext> for CreateMark {
                         labels: Some([("app.kubernetes.io/managed-by".to_string(), "tke".to_string())].into()),
                         ..Default::default()
                     },
-                    data: Some([(imported::MARK_CLUSTER_NAME.to_string(), cluster.name().to_string()), (imported::MARK_CLUSTER_UID.to_string(), uid)].into()),
+                    data: Some(
+                        [
+                            (imported::MARK_CLUSTER_NAME.to_string(), cluster.name().to_string()),
+                            (imported::MARK_CLUSTER_UID.to_string(), uid),
+                        ]
+                        .into(),
+                    ),
                     ..Default::default()
                 };
-                marks.create(&PostParams::default(), &mark).await.map(|_| ()).map_err(|e| StepError::new(format!("writing {what}: {e}")))
+                marks
+                    .create(&PostParams::default(), &mark)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| StepError::new(format!("writing {what}: {e}")))
             }
         }
     }
@@ -734,7 +853,9 @@ impl Handler<Cluster, ClusterContext> for CleanMark {
         let Ok((client, url)) = fresh_business_client(&self.sh, &ctx.platform, cluster).await else { return Ok(()) };
         let marks: Api<ConfigMap> = Api::namespaced(client, imported::MARK_NAMESPACE);
         match marks.get_opt(imported::MARK_NAME).await {
-            Ok(Some(m)) if m.data.as_ref().and_then(|d| d.get(imported::MARK_CLUSTER_UID)) == Some(&uid_of(cluster)) => {
+            Ok(Some(m))
+                if m.data.as_ref().and_then(|d| d.get(imported::MARK_CLUSTER_UID)) == Some(&uid_of(cluster)) =>
+            {
                 if let Err(e) = marks.delete(imported::MARK_NAME, &DeleteParams::default()).await {
                     tracing::warn!(cluster = %cluster.name(), %url, error = %e, "removing the cluster mark");
                 }
@@ -758,7 +879,11 @@ struct RemoveMasters {
 impl Handler<Cluster, ClusterContext> for RemoveMasters {
     async fn run(&self, cluster: &mut Cluster, _ctx: &ClusterContext) -> Result<(), StepError> {
         let mut failed = vec![];
-        let nodes = if self.nodes == Nodes::Masters { cluster.spec.machines.clone().unwrap_or_default() } else { select(cluster, self.nodes)? };
+        let nodes = if self.nodes == Nodes::Masters {
+            cluster.spec.machines.clone().unwrap_or_default()
+        } else {
+            select(cluster, self.nodes)?
+        };
         for m in nodes.iter().rev() {
             let r = match self.sh.connect(m).await {
                 Ok(s) => {
@@ -776,11 +901,14 @@ impl Handler<Cluster, ClusterContext> for RemoveMasters {
             Ok(())
         } else {
             let what = if self.nodes == Nodes::Scaling { "remove these masters" } else { "delete the cluster" };
-            Err(StepError::new(format!("{} (to {what} without cleaning these machines, add {} to spec.features.skipConditions)", failed.join("; "), self.step)))
+            Err(StepError::new(format!(
+                "{} (to {what} without cleaning these machines, add {} to spec.features.skipConditions)",
+                failed.join("; "),
+                self.step
+            )))
         }
     }
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Files and hooks (`spec.features.files`, `spec.features.hooks`)
@@ -887,7 +1015,13 @@ fn clip(line: &str) -> String {
 
 /// Runs `hook`'s script (if configured) on one node as root, within the hook timeout. A failure
 /// names the script, the node, the exit status and the last lines of its output.
-async fn run_hook(sh: &Shared, hook: Hook, spec: &ClusterSpec, cluster: &str, m: &ClusterMachine) -> Result<(), StepError> {
+async fn run_hook(
+    sh: &Shared,
+    hook: Hook,
+    spec: &ClusterSpec,
+    cluster: &str,
+    m: &ClusterMachine,
+) -> Result<(), StepError> {
     let Some(script) = hook_script(spec, hook) else { return Ok(()) };
     let what = format!("hook {} script {script} on {}", hook.key(), m.ip);
     let s = sh.connect(m).await.map_err(|e| StepError::new(format!("{what}: {}", e.0)))?;
@@ -904,19 +1038,34 @@ async fn run_hook(sh: &Shared, hook: Hook, spec: &ClusterSpec, cluster: &str, m:
         };
         // The machine stops the script at the limit; this one only guards against a machine
         // without `timeout` or a connection that stops answering.
-        let exec = Exec { as_root: true, timeout: Some(timeout + Duration::from_secs(15)), on_line: Some(&mut sink), ..Default::default() };
+        let exec = Exec {
+            as_root: true,
+            timeout: Some(timeout + Duration::from_secs(15)),
+            on_line: Some(&mut sink),
+            ..Default::default()
+        };
         s.exec(&hook_command(&sh.opts.install, hook, &script, cluster, timeout), exec).await
     };
     s.close().await;
-    let output = || if tail.is_empty() { "(no output)".to_string() } else { tail.iter().cloned().collect::<Vec<_>>().join("\n") };
+    let output = || {
+        if tail.is_empty() { "(no output)".to_string() } else { tail.iter().cloned().collect::<Vec<_>>().join("\n") }
+    };
     match result {
         Ok(out) if out.success() => {
             tracing::info!(host = %m.ip, hook = hook.key(), %script, "hook ran");
             Ok(())
         }
-        Ok(out) if out.exit_code == Some(TIMED_OUT) => Err(StepError::new(format!("{what} did not finish within {}s and was stopped; last output:\n{}", timeout.as_secs(), output()))),
+        Ok(out) if out.exit_code == Some(TIMED_OUT) => Err(StepError::new(format!(
+            "{what} did not finish within {}s and was stopped; last output:\n{}",
+            timeout.as_secs(),
+            output()
+        ))),
         Ok(out) => Err(StepError::new(format!("{what} failed with {}; last output:\n{}", out.status(), output()))),
-        Err(crate::Error::Timeout { .. }) => Err(StepError::new(format!("{what} did not finish within {}s; last output:\n{}", timeout.as_secs(), output()))),
+        Err(crate::Error::Timeout { .. }) => Err(StepError::new(format!(
+            "{what} did not finish within {}s; last output:\n{}",
+            timeout.as_secs(),
+            output()
+        ))),
         Err(e) => Err(StepError::new(format!("{what}: {e}"))),
     }
 }
@@ -932,7 +1081,8 @@ fn files_to_copy(spec: &ClusterSpec) -> Result<Vec<(PathBuf, String, u32)>, Step
         if !f.dst.starts_with('/') {
             return Err(StepError::new(format!("{field}.dst {:?} must be an absolute path on the machine", f.dst)));
         }
-        let meta = std::fs::metadata(&f.src).map_err(|e| StepError::new(format!("{field}.src {} cannot be read on the platform host: {e}", f.src)))?;
+        let meta = std::fs::metadata(&f.src)
+            .map_err(|e| StepError::new(format!("{field}.src {} cannot be read on the platform host: {e}", f.src)))?;
         if !meta.is_file() {
             return Err(StepError::new(format!("{field}.src {} on the platform host is not a regular file", f.src)));
         }
@@ -966,20 +1116,36 @@ async fn copy_files(sh: &Shared, spec: &ClusterSpec, m: &ClusterMachine) -> Resu
 /// failed to save over the newer object). So a hook runs only when the copy is the stored
 /// object; a stale copy is refused (nothing is saved from it, and the controller retries with
 /// the stored one), and a step the stored object already has True is not run again.
-async fn hook_due(platform: &Client, kind: &str, plural: &str, metadata: &Value, step: &str) -> Result<bool, StepError> {
+async fn hook_due(
+    platform: &Client,
+    kind: &str,
+    plural: &str,
+    metadata: &Value,
+    step: &str,
+) -> Result<bool, StepError> {
     let name = metadata["name"].as_str().unwrap_or_default();
-    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, kind), plural);
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, kind),
+        plural,
+    );
     let stored = Api::<DynamicObject>::all_with(platform.clone(), &ar)
         .get_opt(name)
         .await
         .map_err(|e| StepError::new(format!("reading {kind} {name} before running its hook: {e}")))?
         .ok_or_else(|| StepError::new(format!("{kind} {name} no longer exists")))?;
-    if stored.data["status"]["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == step && c["status"] == TRUE) {
+    if stored.data["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == step && c["status"] == TRUE)
+    {
         return Ok(false);
     }
     let ours = metadata["resourceVersion"].as_str();
     if ours.is_some() && stored.metadata.resource_version.as_deref() != ours {
-        return Err(StepError::new(format!("{kind} {name} changed while {step} was about to run its hook; it runs on the next pass")));
+        return Err(StepError::new(format!(
+            "{kind} {name} changed while {step} was about to run its hook; it runs on the next pass"
+        )));
     }
     Ok(true)
 }
@@ -1017,10 +1183,13 @@ impl ClusterHook {
 #[async_trait]
 impl Handler<Cluster, ClusterContext> for ClusterHook {
     async fn run(&self, cluster: &mut Cluster, ctx: &ClusterContext) -> Result<(), StepError> {
-        if hook_script(&cluster.spec, self.hook).is_none() || !hook_due(&ctx.platform, "Cluster", "clusters", &cluster.metadata, &self.step).await? {
+        if hook_script(&cluster.spec, self.hook).is_none()
+            || !hook_due(&ctx.platform, "Cluster", "clusters", &cluster.metadata, &self.step).await?
+        {
             return Ok(());
         }
-        let on = if self.hook.first_master_only() { masters(cluster)?[..1].to_vec() } else { select(cluster, self.nodes)? };
+        let on =
+            if self.hook.first_master_only() { masters(cluster)?[..1].to_vec() } else { select(cluster, self.nodes)? };
         for m in on {
             run_hook(&self.sh, self.hook, &cluster.spec, cluster.name(), &m).await?;
         }
@@ -1048,7 +1217,9 @@ struct MachineHook {
 impl Handler<Machine, MachineContext> for MachineHook {
     async fn run(&self, machine: &mut Machine, ctx: &MachineContext) -> Result<(), StepError> {
         let cluster = ctx.cluster()?;
-        if hook_script(&cluster.spec, self.hook).is_none() || !hook_due(&ctx.platform, "Machine", "machines", &machine.metadata, self.hook.step()).await? {
+        if hook_script(&cluster.spec, self.hook).is_none()
+            || !hook_due(&ctx.platform, "Machine", "machines", &machine.metadata, self.hook.step()).await?
+        {
             return Ok(());
         }
         run_hook(&self.sh, self.hook, &cluster.spec, cluster.name(), &machine.ssh_target()).await
@@ -1073,7 +1244,8 @@ struct RenewState {
 async fn renew_master(s: &Session, o: &InstallOptions, within: Duration) -> Result<bool, StepError> {
     let path = o.path(&format!("{}/apiserver.crt", install::paths::PKI));
     let read = |pem: Option<String>| -> Result<Option<std::time::SystemTime>, StepError> {
-        pem.map(|p| install::pem_not_after(&p).map_err(|e| StepError::new(format!("{}:{path}: {e}", s.host())))).transpose()
+        pem.map(|p| install::pem_not_after(&p).map_err(|e| StepError::new(format!("{}:{path}: {e}", s.host()))))
+            .transpose()
     };
     // No apiserver certificate: the control plane's certificates are not kubeadm's to renew.
     let Some(not_after) = read(s.read_file(&path, true).await.map_err(step_err)?)? else { return Ok(false) };
@@ -1104,12 +1276,17 @@ impl Handler<Cluster, ClusterContext> for RenewCerts {
         let (recent, mut pending) = {
             let map = self.sh.renew_state.lock().unwrap_or_else(|p| p.into_inner());
             let st = map.get(&id);
-            (st.and_then(|s| s.checked).is_some_and(|t| t.elapsed() < self.sh.opts.renew_check_interval), st.is_some_and(|s| s.store_pending))
+            (
+                st.and_then(|s| s.checked).is_some_and(|t| t.elapsed() < self.sh.opts.renew_check_interval),
+                st.is_some_and(|s| s.store_pending),
+            )
         };
         if recent && !pending {
             return Ok(());
         }
-        let set = |f: &dyn Fn(&mut RenewState)| f(self.sh.renew_state.lock().unwrap_or_else(|p| p.into_inner()).entry(id.clone()).or_default());
+        let set = |f: &dyn Fn(&mut RenewState)| {
+            f(self.sh.renew_state.lock().unwrap_or_else(|p| p.into_inner()).entry(id.clone()).or_default())
+        };
         for m in masters(cluster)? {
             let s = self.sh.connect(m).await?;
             let r = renew_master(&s, &self.sh.opts.install, self.sh.opts.renew_before).await;
@@ -1139,7 +1316,9 @@ impl Handler<Cluster, ClusterContext> for RenewCerts {
 /// Marks a node (un)schedulable.
 async fn set_unschedulable(client: &Client, name: &str, value: bool) -> Result<(), StepError> {
     let what = if value { "cordoning" } else { "uncordoning" };
-    platform::drain::set_unschedulable(client, name, value).await.map_err(|e| StepError::new(format!("{what} node {name}: {e}")))
+    platform::drain::set_unschedulable(client, name, value)
+        .await
+        .map_err(|e| StepError::new(format!("{what} node {name}: {e}")))
 }
 
 /// Cordons the node of `ip` and evicts its pods (but those of DaemonSets and static pods) as
@@ -1147,7 +1326,9 @@ async fn set_unschedulable(client: &Client, name: &str, value: bool) -> Result<(
 /// again until `timeout`, and the pods must be gone by then. Returns the node's name, `None` if
 /// it has no node.
 async fn drain_node(client: &Client, url: &str, ip: &str, timeout: Duration) -> Result<Option<String>, StepError> {
-    let Some(node) = find_node(client, ip).await.map_err(|e| StepError::new(format!("listing the nodes of {url}: {e}")))? else {
+    let Some(node) =
+        find_node(client, ip).await.map_err(|e| StepError::new(format!("listing the nodes of {url}: {e}")))?
+    else {
         return Ok(None);
     };
     let name = node.metadata.name.clone().unwrap_or_default();
@@ -1156,7 +1337,10 @@ async fn drain_node(client: &Client, url: &str, ip: &str, timeout: Duration) -> 
     let deadline = Instant::now() + timeout;
     let mut blocked: BTreeMap<String, String> = BTreeMap::new();
     loop {
-        let all = pods.list(&ListParams::default().fields(&format!("spec.nodeName={name}"))).await.map_err(|e| StepError::new(format!("listing the pods of {url}: {e}")))?;
+        let all = pods
+            .list(&ListParams::default().fields(&format!("spec.nodeName={name}")))
+            .await
+            .map_err(|e| StepError::new(format!("listing the pods of {url}: {e}")))?;
         let left: Vec<Pod> = all.items.into_iter().filter(|p| !platform::drain::stays_on_node(p)).collect();
         if left.is_empty() {
             return Ok(Some(name));
@@ -1165,18 +1349,27 @@ async fn drain_node(client: &Client, url: &str, ip: &str, timeout: Duration) -> 
             let names: Vec<String> = left
                 .iter()
                 .map(|p| {
-                    let id = format!("{}/{}", p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default());
+                    let id = format!(
+                        "{}/{}",
+                        p.metadata.namespace.clone().unwrap_or_default(),
+                        p.metadata.name.clone().unwrap_or_default()
+                    );
                     match blocked.get(&id) {
                         Some(why) => format!("{id} ({why})"),
                         None => id,
                     }
                 })
                 .collect();
-            return Err(StepError::new(format!("node {name}: pods still there after {}s: {}", timeout.as_secs(), names.join(", "))));
+            return Err(StepError::new(format!(
+                "node {name}: pods still there after {}s: {}",
+                timeout.as_secs(),
+                names.join(", ")
+            )));
         }
         blocked.clear();
         for p in left.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
-            let (ns, pn) = (p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default());
+            let (ns, pn) =
+                (p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default());
             match platform::drain::evict_pod(client, &ns, &pn).await {
                 Ok(platform::drain::Eviction::Gone) => {}
                 Ok(platform::drain::Eviction::Blocked(why)) => {
@@ -1191,7 +1384,9 @@ async fn drain_node(client: &Client, url: &str, ip: &str, timeout: Duration) -> 
 
 /// Deletes the Node object of `ip` (nothing to do when there is none).
 async fn delete_node(client: &Client, url: &str, ip: &str) -> Result<(), StepError> {
-    if let Some(n) = find_node(client, ip).await.map_err(|e| StepError::new(format!("listing the nodes of {url}: {e}")))? {
+    if let Some(n) =
+        find_node(client, ip).await.map_err(|e| StepError::new(format!("listing the nodes of {url}: {e}")))?
+    {
         let name = n.metadata.name.clone().unwrap_or_default();
         match Api::<Node>::all(client.clone()).delete(&name, &DeleteParams::default()).await {
             Ok(_) => {}
@@ -1209,14 +1404,23 @@ fn kubelet_version(n: &Node) -> Option<&str> {
 
 /// Waits up to `timeout` for the node of `ip` to be Ready (and to run kubelet `version`, when
 /// given).
-async fn wait_node_ready(client: &Client, url: &str, ip: &str, timeout: Duration, version: Option<&str>) -> Result<Node, StepError> {
+async fn wait_node_ready(
+    client: &Client,
+    url: &str,
+    ip: &str,
+    timeout: Duration,
+    version: Option<&str>,
+) -> Result<Node, StepError> {
     let deadline = Instant::now() + timeout;
     loop {
         let last = match find_node(client, ip).await {
             Ok(Some(n)) => {
                 let name = n.metadata.name.clone().unwrap_or_default();
                 match (node_ready(&n), version) {
-                    (Some((s, _, _)), Some(v)) if s == "True" && kubelet_version(&n) != Some(v) => format!("node {name} still runs kubelet {}, not {v}", kubelet_version(&n).unwrap_or("(unknown)")),
+                    (Some((s, _, _)), Some(v)) if s == "True" && kubelet_version(&n) != Some(v) => format!(
+                        "node {name} still runs kubelet {}, not {v}",
+                        kubelet_version(&n).unwrap_or("(unknown)")
+                    ),
                     (Some((s, _, _)), _) if s == "True" => return Ok(n),
                     (Some((s, reason, msg)), _) => format!("node {name} is Ready={s} ({reason}: {msg})"),
                     (None, _) => format!("node {name} reports no Ready condition"),
@@ -1226,7 +1430,10 @@ async fn wait_node_ready(client: &Client, url: &str, ip: &str, timeout: Duration
             Err(e) => format!("listing the nodes of {url}: {e}"),
         };
         if Instant::now() >= deadline {
-            return Err(StepError::new(format!("{last} after {}s; see journalctl -u kubelet on {ip}", timeout.as_secs())));
+            return Err(StepError::new(format!(
+                "{last} after {}s; see journalctl -u kubelet on {ip}",
+                timeout.as_secs()
+            )));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -1269,7 +1476,12 @@ impl Handler<Cluster, ClusterContext> for RemoveMasterNodes {
 // Upgrades
 
 fn drain_before_upgrade(spec: &ClusterSpec) -> bool {
-    spec.features.as_ref().and_then(|f| f.upgrade.as_ref()).and_then(|u| u.strategy.as_ref()).and_then(|s| s.drain_node_before_upgrade).unwrap_or(false)
+    spec.features
+        .as_ref()
+        .and_then(|f| f.upgrade.as_ref())
+        .and_then(|u| u.strategy.as_ref())
+        .and_then(|s| s.drain_node_before_upgrade)
+        .unwrap_or(false)
 }
 
 /// Upgrades one node to `spec.version`: drained first when asked, the release's binaries and
@@ -1278,14 +1490,24 @@ fn drain_before_upgrade(spec: &ClusterSpec) -> bool {
 /// platform manages the services), then uncordoned. A node already Ready on the new kubelet is
 /// done (the restart is the last thing an upgrade does), so a retried step passes over the
 /// nodes it upgraded before.
-async fn upgrade_node(sh: &Shared, spec: &ClusterSpec, m: &ClusterMachine, apply: bool, client: &Client, url: &str) -> Result<(), StepError> {
+async fn upgrade_node(
+    sh: &Shared,
+    spec: &ClusterSpec,
+    m: &ClusterMachine,
+    apply: bool,
+    client: &Client,
+    url: &str,
+) -> Result<(), StepError> {
     let version = sh.version(spec)?;
     let want = format!("v{version}");
     let o = &sh.opts.install;
     let drain = drain_before_upgrade(spec);
     // Cordoned by an upgrade that drained it (and possibly failed before the end).
-    let cordoned = |n: &Node| n.metadata.name.clone().filter(|_| drain && n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false));
-    if let Some(n) = find_node(client, &m.ip).await.map_err(|e| StepError::new(format!("listing the nodes of {url}: {e}")))?
+    let cordoned = |n: &Node| {
+        n.metadata.name.clone().filter(|_| drain && n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false))
+    };
+    if let Some(n) =
+        find_node(client, &m.ip).await.map_err(|e| StepError::new(format!("listing the nodes of {url}: {e}")))?
         && kubelet_version(&n) == Some(want.as_str())
         && node_ready(&n).is_some_and(|r| r.0 == "True")
     {
@@ -1308,7 +1530,9 @@ async fn upgrade_node(sh: &Shared, spec: &ClusterSpec, m: &ClusterMachine, apply
     .await;
     s.close().await;
     r?;
-    let node = wait_node_ready(client, url, &m.ip, sh.opts.node_ready_timeout, o.manage_system.then_some(want.as_str())).await?;
+    let node =
+        wait_node_ready(client, url, &m.ip, sh.opts.node_ready_timeout, o.manage_system.then_some(want.as_str()))
+            .await?;
     if let Some(name) = cordoned(&node) {
         set_unschedulable(client, &name, false).await?;
     }
@@ -1341,17 +1565,26 @@ struct MarkUpgradeWorkers;
 #[async_trait]
 impl Handler<Cluster, ClusterContext> for MarkUpgradeWorkers {
     async fn run(&self, cluster: &mut Cluster, ctx: &ClusterContext) -> Result<(), StepError> {
-        let manual = cluster.spec.features.as_ref().and_then(|f| f.upgrade.as_ref()).and_then(|u| u.mode.as_deref()) == Some("Manual");
+        let manual = cluster.spec.features.as_ref().and_then(|f| f.upgrade.as_ref()).and_then(|u| u.mode.as_deref())
+            == Some("Manual");
         let want = format!("v{}", cluster.spec.version.as_deref().unwrap_or_default().trim_start_matches('v'));
         let api: Api<DynamicObject> = Api::all_with(ctx.platform.clone(), &machine_resource());
-        let err = |e: kube::Error| StepError::new(format!("marking the workers of {} for upgrade: {e}", cluster.name()));
+        let err =
+            |e: kube::Error| StepError::new(format!("marking the workers of {} for upgrade: {e}", cluster.name()));
         for m in cluster_machines(&ctx.platform, cluster.name()).await.map_err(err)? {
-            let current = m.status.as_ref().and_then(|s| s.machine_info.as_ref()).and_then(|i| i.kubelet_version.as_deref());
+            let current =
+                m.status.as_ref().and_then(|s| s.machine_info.as_ref()).and_then(|i| i.kubelet_version.as_deref());
             if current == Some(want.as_str()) || !m.metadata["labels"][NEED_UPGRADE_LABEL].is_null() {
                 continue;
             }
             let value = if manual { "" } else { WILL_UPGRADE };
-            api.patch(m.name(), &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {NEED_UPGRADE_LABEL: value}}}))).await.map_err(err)?;
+            api.patch(
+                m.name(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": {NEED_UPGRADE_LABEL: value}}})),
+            )
+            .await
+            .map_err(err)?;
         }
         if !manual {
             start_worker_upgrades(&ctx.platform, cluster).await.map_err(err)?;
@@ -1398,7 +1631,8 @@ impl MachineProvider for BaremetalMachine {
     fn create_steps(&self) -> Vec<MachineStep> {
         let sh = &self.shared;
         let hook = |h: Hook| Step::new(h.step(), MachineHook { sh: sh.clone(), hook: h });
-        let mut steps: Vec<MachineStep> = vec![Step::new(ENSURE_COPY_FILES, MachineFiles { sh: sh.clone() }), hook(Hook::PreInstall)];
+        let mut steps: Vec<MachineStep> =
+            vec![Step::new(ENSURE_COPY_FILES, MachineFiles { sh: sh.clone() }), hook(Hook::PreInstall)];
         steps.extend(PREPARE.iter().map(|a| Step::new(a.step(), Worker { sh: sh.clone(), action: *a })));
         steps.extend(WORKER_JOIN_PHASES.iter().map(|p| Step::new(p.step(), JoinWorker { sh: sh.clone(), phase: *p })));
         steps.push(Step::new(ENSURE_NODE_READY, NodeReady { sh: sh.clone() }));
@@ -1409,11 +1643,18 @@ impl MachineProvider for BaremetalMachine {
     fn upgrade_steps(&self) -> Vec<MachineStep> {
         let sh = &self.shared;
         let hook = |h: Hook| Step::new(h.step(), MachineHook { sh: sh.clone(), hook: h });
-        vec![hook(Hook::PreUpgrade), Step::new(ENSURE_UPGRADE, UpgradeWorker { sh: sh.clone() }), hook(Hook::PostUpgrade)]
+        vec![
+            hook(Hook::PreUpgrade),
+            Step::new(ENSURE_UPGRADE, UpgradeWorker { sh: sh.clone() }),
+            hook(Hook::PostUpgrade),
+        ]
     }
 
     fn delete_steps(&self) -> Vec<MachineStep> {
-        vec![Step::new(ENSURE_DRAIN_NODE, Drain { sh: self.shared.clone() }), Step::new(ENSURE_REMOVE_NODE, RemoveNode { sh: self.shared.clone() })]
+        vec![
+            Step::new(ENSURE_DRAIN_NODE, Drain { sh: self.shared.clone() }),
+            Step::new(ENSURE_REMOVE_NODE, RemoveNode { sh: self.shared.clone() }),
+        ]
     }
 }
 
@@ -1421,8 +1662,14 @@ impl MachineProvider for BaremetalMachine {
 fn running_cluster(ctx: &MachineContext) -> Result<&Cluster, StepError> {
     let c = ctx.cluster()?;
     match c.phase() {
-        cluster_phase::RUNNING | cluster_phase::UPSCALING | cluster_phase::DOWNSCALING | cluster_phase::UPGRADING => Ok(c),
-        p => Err(StepError::new(format!("cluster {} is {}: workers join once it is Running", c.name(), if p.is_empty() { "not yet initialised" } else { p }))),
+        cluster_phase::RUNNING | cluster_phase::UPSCALING | cluster_phase::DOWNSCALING | cluster_phase::UPGRADING => {
+            Ok(c)
+        }
+        p => Err(StepError::new(format!(
+            "cluster {} is {}: workers join once it is Running",
+            c.name(),
+            if p.is_empty() { "not yet initialised" } else { p }
+        ))),
     }
 }
 
@@ -1448,9 +1695,13 @@ pub const MACHINE_TOKEN_LABEL: &str = "platform.tkestack.io/machine";
 pub async fn machine_bootstrap_token(client: &Client, machine: &str) -> Result<String, kube::Error> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "kube-system");
     let now = chrono::Utc::now();
-    let text = |s: &Secret, k: &str| s.data.as_ref().and_then(|d| d.get(k)).map(|b| String::from_utf8_lossy(&b.0).into_owned());
+    let text = |s: &Secret, k: &str| {
+        s.data.as_ref().and_then(|d| d.get(k)).map(|b| String::from_utf8_lossy(&b.0).into_owned())
+    };
     for s in secrets.list(&ListParams::default().labels(&format!("{MACHINE_TOKEN_LABEL}={machine}"))).await?.items {
-        let fresh = text(&s, "expiration").and_then(|e| chrono::DateTime::parse_from_rfc3339(&e).ok()).is_some_and(|e| e > now + chrono::Duration::minutes(10));
+        let fresh = text(&s, "expiration")
+            .and_then(|e| chrono::DateTime::parse_from_rfc3339(&e).ok())
+            .is_some_and(|e| e > now + chrono::Duration::minutes(10));
         if let (true, Some(id), Some(secret)) = (fresh, text(&s, "token-id"), text(&s, "token-secret")) {
             return Ok(format!("{id}.{secret}"));
         }
@@ -1471,7 +1722,11 @@ pub async fn machine_bootstrap_token(client: &Client, machine: &str) -> Result<S
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let s = Secret {
-        metadata: ObjectMeta { name: Some(format!("bootstrap-token-{id}")), labels: Some([(MACHINE_TOKEN_LABEL.to_string(), machine.to_string())].into()), ..Default::default() },
+        metadata: ObjectMeta {
+            name: Some(format!("bootstrap-token-{id}")),
+            labels: Some([(MACHINE_TOKEN_LABEL.to_string(), machine.to_string())].into()),
+            ..Default::default()
+        },
         type_: Some("bootstrap.kubernetes.io/token".into()),
         data: Some(data),
         ..Default::default()
@@ -1492,8 +1747,15 @@ impl Handler<Machine, MachineContext> for JoinWorker {
         let client = ctx.business()?;
         let spec = self.sh.effective_spec(&cluster.spec)?;
         let node = machine.ssh_target();
-        let ca = cred_field(&ctx.credential, |c| c.ca_cert.clone()).ok_or_else(|| StepError::new(format!("the ClusterCredential of {} has no caCert to verify the cluster with", cluster.name())))?;
-        let token = machine_bootstrap_token(client, machine.name()).await.map_err(|e| StepError::new(format!("creating a bootstrap token in {}: {e}", ctx.url)))?;
+        let ca = cred_field(&ctx.credential, |c| c.ca_cert.clone()).ok_or_else(|| {
+            StepError::new(format!(
+                "the ClusterCredential of {} has no caCert to verify the cluster with",
+                cluster.name()
+            ))
+        })?;
+        let token = machine_bootstrap_token(client, machine.name())
+            .await
+            .map_err(|e| StepError::new(format!("creating a bootstrap token in {}: {e}", ctx.url)))?;
         let params = KubeadmParams {
             node_name: node_name(&spec, &node),
             node,
@@ -1503,7 +1765,9 @@ impl Handler<Machine, MachineContext> for JoinWorker {
         };
         let config = install::kubeadm_join_config(&spec, &params, false).map_err(step_err)?;
         let s = self.sh.connect(&params.node).await?;
-        let r = install::kubeadm_join_phase(&s, &self.sh.opts.install, &config, self.phase, &mut log_line(&params.node.ip)).await;
+        let r =
+            install::kubeadm_join_phase(&s, &self.sh.opts.install, &config, self.phase, &mut log_line(&params.node.ip))
+                .await;
         s.close().await;
         r.map(|_| ()).map_err(step_err)
     }
@@ -1529,8 +1793,6 @@ impl Handler<Machine, MachineContext> for NodeReady {
         Ok(())
     }
 }
-
-
 
 struct Drain {
     sh: Arc<Shared>,
@@ -1561,8 +1823,12 @@ impl Handler<Machine, MachineContext> for RemoveNode {
             Err(_) if ctx.cluster.is_none() => {}
             Err(e) => return Err(e),
         }
-        let hint = format!("to delete the machine without cleaning it, annotate it with {}: {ENSURE_REMOVE_NODE}", platform::machine::SKIP_CONDITIONS_ANNOTATION);
-        let s = self.sh.connect(&machine.ssh_target()).await.map_err(|e| StepError::new(format!("{} ({hint})", e.0)))?;
+        let hint = format!(
+            "to delete the machine without cleaning it, annotate it with {}: {ENSURE_REMOVE_NODE}",
+            platform::machine::SKIP_CONDITIONS_ANNOTATION
+        );
+        let s =
+            self.sh.connect(&machine.ssh_target()).await.map_err(|e| StepError::new(format!("{} ({hint})", e.0)))?;
         let r = install::remove_node(&s, &self.sh.opts.install).await;
         s.close().await;
         r.map(|_| ()).map_err(|e| StepError::new(format!("{e} ({hint})")))
@@ -1589,23 +1855,44 @@ mod tests {
         let conf = "apiVersion: v1\nkind: Config\ncurrent-context: admin@k\nclusters:\n- name: other\n  cluster: {server: 'https://1.1.1.1:6443'}\n- name: k\n  cluster:\n    server: https://10.0.0.10:6443/base/\n    certificate-authority-data: Q0E=\ncontexts:\n- name: admin@k\n  context: {cluster: k, user: admin}\nusers:\n- name: admin\n  user:\n    client-certificate-data: Q0VSVA==\n    client-key-data: S0VZ\n";
         let a = parse_kubeconfig(conf).expect("parse");
         assert_eq!(a.server, "https://10.0.0.10:6443/base/");
-        assert_eq!((a.ca_data.as_deref(), a.client_cert_data.as_deref(), a.client_key_data.as_deref(), a.token.as_deref()), (Some("Q0E="), Some("Q0VSVA=="), Some("S0VZ"), None));
-        assert_eq!(address_of(&a.server).expect("addr"), ClusterAddress { type_: "Advertise".into(), host: "10.0.0.10".into(), port: 6443, path: Some("/base".into()) });
+        assert_eq!(
+            (a.ca_data.as_deref(), a.client_cert_data.as_deref(), a.client_key_data.as_deref(), a.token.as_deref()),
+            (Some("Q0E="), Some("Q0VSVA=="), Some("S0VZ"), None)
+        );
+        assert_eq!(
+            address_of(&a.server).expect("addr"),
+            ClusterAddress {
+                type_: "Advertise".into(),
+                host: "10.0.0.10".into(),
+                port: 6443,
+                path: Some("/base".into())
+            }
+        );
         assert_eq!(address_of("https://[fd00::1]:6443").expect("v6").host, "fd00::1");
-        let e = parse_kubeconfig("clusters:\n- name: k\n  cluster: {server: 'https://h:1'}\nusers:\n- name: u\n  user: {username: x}\n").expect_err("no identity");
+        let e = parse_kubeconfig(
+            "clusters:\n- name: k\n  cluster: {server: 'https://h:1'}\nusers:\n- name: u\n  user: {username: x}\n",
+        )
+        .expect_err("no identity");
         assert!(e.contains("neither a token nor"), "{e}");
     }
 
     #[test]
     fn hooks_are_read_from_the_features_and_run_under_the_prefix() {
-        let spec: ClusterSpec = serde_json::from_value(json!({"features": {"hooks": {"PreInstall": "/opt/pre.sh", "PostInstall": "  "}}})).expect("spec");
+        let spec: ClusterSpec =
+            serde_json::from_value(json!({"features": {"hooks": {"PreInstall": "/opt/pre.sh", "PostInstall": "  "}}}))
+                .expect("spec");
         assert_eq!(hook_script(&spec, Hook::PreInstall).as_deref(), Some("/opt/pre.sh"));
         assert_eq!(hook_script(&spec, Hook::PostInstall), None, "a blank path is no hook");
         assert_eq!(hook_script(&ClusterSpec::default(), Hook::PreClusterInstall), None);
         assert!(Hook::PreClusterInstall.first_master_only() && !Hook::PreInstall.first_master_only());
         let o = InstallOptions { root: "/scratch/".into(), ..Default::default() };
         let cmd = hook_command(&o, Hook::PreInstall, "/opt/pre.sh", "cls-a", Duration::from_secs(90));
-        assert!(cmd.contains("set -- /scratch/opt/pre.sh;") && cmd.contains("TKE_HOOK=PreInstall") && cmd.contains("TKE_INSTALL_ROOT=/scratch"), "{cmd}");
+        assert!(
+            cmd.contains("set -- /scratch/opt/pre.sh;")
+                && cmd.contains("TKE_HOOK=PreInstall")
+                && cmd.contains("TKE_INSTALL_ROOT=/scratch"),
+            "{cmd}"
+        );
         assert!(cmd.contains("timeout -k 10 90 "), "{cmd}");
         assert!(cmd.starts_with("PATH=/scratch/usr/bin"), "the prefix's binaries come first: {cmd}");
         assert_eq!(clip(&"é".repeat(300)).chars().count(), HOOK_LINE_MAX / 2 + 1);
@@ -1624,7 +1911,10 @@ mod tests {
         let run = |script: &str, limit: u64| {
             let cmd = hook_command(&o, Hook::PostInstall, script, "cls a", Duration::from_secs(limit));
             let out = std::process::Command::new("sh").arg("-c").arg(&cmd).output().expect("sh");
-            (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+            )
         };
         put("ok.sh", "echo \"$TKE_HOOK $TKE_CLUSTER_NAME $0\"\n", 0o644);
         let (code, out) = run("/ok.sh", 30);
@@ -1635,7 +1925,12 @@ mod tests {
         let (code, out) = run("/absent.sh", 30);
         assert_eq!(code, Some(127));
         assert!(out.contains("/absent.sh does not exist on this machine"), "{out}");
-        if std::process::Command::new("sh").arg("-c").arg("command -v timeout").output().is_ok_and(|o| o.status.success()) {
+        if std::process::Command::new("sh")
+            .arg("-c")
+            .arg("command -v timeout")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
             put("hang.sh", "#!/bin/sh\nsleep 30\n", 0o755);
             let start = Instant::now();
             assert_eq!(run("/hang.sh", 1).0, Some(TIMED_OUT as i32));
@@ -1646,7 +1941,8 @@ mod tests {
     #[test]
     fn the_ca_hash_is_over_the_public_key() {
         let key = rcgen::KeyPair::generate().expect("key");
-        let cert = rcgen::CertificateParams::new(vec!["ca".to_string()]).expect("params").self_signed(&key).expect("cert");
+        let cert =
+            rcgen::CertificateParams::new(vec!["ca".to_string()]).expect("params").self_signed(&key).expect("cert");
         let pem = cert.pem();
         // The PUBLIC KEY PEM block is the SubjectPublicKeyInfo DER.
         let b64: String = key.public_key_pem().lines().filter(|l| !l.starts_with("-----")).collect();

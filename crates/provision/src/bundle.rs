@@ -123,16 +123,23 @@ impl Bundle {
         if !dir.is_dir() {
             return Err(bad("is not a directory; point the platform at the unpacked offline bundle".into()));
         }
-        let text = std::fs::read_to_string(dir.join(MANIFEST)).map_err(|e| bad(format!("cannot read {MANIFEST}: {e}")))?;
-        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| bad(format!("{MANIFEST} is not valid: {e}")))?;
+        let text =
+            std::fs::read_to_string(dir.join(MANIFEST)).map_err(|e| bad(format!("cannot read {MANIFEST}: {e}")))?;
+        let manifest: Manifest =
+            serde_json::from_str(&text).map_err(|e| bad(format!("{MANIFEST} is not valid: {e}")))?;
         if manifest.schema_version != SCHEMA_VERSION {
-            return Err(bad(format!("{MANIFEST} has schemaVersion {} but this version of tke understands {SCHEMA_VERSION}", manifest.schema_version)));
+            return Err(bad(format!(
+                "{MANIFEST} has schemaVersion {} but this version of tke understands {SCHEMA_VERSION}",
+                manifest.schema_version
+            )));
         }
         if manifest.releases.is_empty() {
             return Err(bad(format!("{MANIFEST} lists no releases")));
         }
         for r in &manifest.releases {
-            for (what, v) in [("kubernetes", &r.kubernetes), ("containerd", &r.containerd), ("cni", &r.cni), ("crictl", &r.crictl)] {
+            for (what, v) in
+                [("kubernetes", &r.kubernetes), ("containerd", &r.containerd), ("cni", &r.cni), ("crictl", &r.crictl)]
+            {
                 if !safe_segment(&normalize(v)) {
                     return Err(bad(format!("{MANIFEST}: {what} version {v:?} is not a plain version")));
                 }
@@ -168,7 +175,9 @@ impl Bundle {
             if verify == Verify::Full {
                 let got = sha256_path(&path).map_err(|e| bad(format!("cannot read {rel}: {e}")))?;
                 if &got != want {
-                    return Err(bad(format!("{rel} is corrupt: its sha256 is {got} but {SUMS} says {want}; copy the bundle again")));
+                    return Err(bad(format!(
+                        "{rel} is corrupt: its sha256 is {got} but {SUMS} says {want}; copy the bundle again"
+                    )));
                 }
             }
         }
@@ -185,14 +194,17 @@ impl Bundle {
         let want = normalize(kubernetes);
         let d = self.dir.display().to_string();
         let bad = |detail: String| Error::Bundle { dir: d.clone(), detail };
-        let spec = self
-            .manifest
-            .releases
-            .iter()
-            .find(|r| normalize(&r.kubernetes) == want)
-            .ok_or_else(|| bad(format!("has no Kubernetes {want} (it has {}); use a bundle for that version", self.versions().join(", "))))?;
+        let spec = self.manifest.releases.iter().find(|r| normalize(&r.kubernetes) == want).ok_or_else(|| {
+            bad(format!(
+                "has no Kubernetes {want} (it has {}); use a bundle for that version",
+                self.versions().join(", ")
+            ))
+        })?;
         if !spec.architectures.iter().any(|a| a == arch) {
-            return Err(bad(format!("has Kubernetes {want} only for {}, not for {arch}", spec.architectures.join(", "))));
+            return Err(bad(format!(
+                "has Kubernetes {want} only for {}, not for {arch}",
+                spec.architectures.join(", ")
+            )));
         }
         let files = |component: &str, version: &str, names: &[&str]| -> Result<Vec<BundleFile>> {
             names.iter().map(|n| self.file(&format!("{component}/{}/{arch}/{n}", normalize(version)))).collect()
@@ -214,7 +226,10 @@ impl Bundle {
         }
         let images = listed(&prefix("images", &want), ".tar");
         if images.is_empty() {
-            return Err(bad(format!("{}*.tar: no image archives for Kubernetes {want} on {arch}", prefix("images", &want))));
+            return Err(bad(format!(
+                "{}*.tar: no image archives for Kubernetes {want} on {arch}",
+                prefix("images", &want)
+            )));
         }
         Ok(Release {
             kubernetes: want.clone(),
@@ -248,7 +263,12 @@ fn parse_sums(text: &str) -> std::result::Result<BTreeMap<String, String>, Strin
         }
         let (sum, rest) = line.split_once(' ').ok_or_else(|| format!("line {} is not \"<sha256>  <path>\"", i + 1))?;
         // sha256sum writes "  " for text mode and " *" for binary mode.
-        let rel = rest.strip_prefix(' ').or_else(|| rest.strip_prefix('*')).unwrap_or(rest).trim_start_matches("./").to_string();
+        let rel = rest
+            .strip_prefix(' ')
+            .or_else(|| rest.strip_prefix('*'))
+            .unwrap_or(rest)
+            .trim_start_matches("./")
+            .to_string();
         if sum.len() != 64 || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(format!("line {}: {sum:?} is not a sha256 digest", i + 1));
         }
@@ -326,7 +346,11 @@ mod tests {
 
     #[test]
     fn sums_lines_are_strict() {
-        let good = format!("{}  kubernetes/1.30.2/amd64/kubelet\n{} *./cni/1.5.1/amd64/bridge\n", "a".repeat(64), "B".repeat(64));
+        let good = format!(
+            "{}  kubernetes/1.30.2/amd64/kubelet\n{} *./cni/1.5.1/amd64/bridge\n",
+            "a".repeat(64),
+            "B".repeat(64)
+        );
         let s = parse_sums(&good).unwrap();
         assert_eq!(s.keys().collect::<Vec<_>>(), ["cni/1.5.1/amd64/bridge", "kubernetes/1.30.2/amd64/kubelet"]);
         assert_eq!(s["cni/1.5.1/amd64/bridge"], "b".repeat(64));

@@ -80,14 +80,34 @@ impl Default for CheckConfig {
         CheckConfig {
             min_cpus: 4,
             min_memory_bytes: 8 * GIB,
-            disks: vec![("/var/lib".into(), 100 * GIB, "MachineResourceDiskLib".into()), ("/var/log".into(), 10 * GIB, "MachineResourceDiskLog".into())],
+            disks: vec![
+                ("/var/lib".into(), 100 * GIB, "MachineResourceDiskLib".into()),
+                ("/var/log".into(), 10 * GIB, "MachineResourceDiskLog".into()),
+            ],
             max_clock_skew: Duration::from_secs(5),
-            allowed_os: ["debian", "ubuntu", "centos", "rhel", "rocky", "almalinux", "tencentos", "openEuler", "kylin", "fedora", "ol", "amzn", "sles", "opensuse-leap"]
-                .map(String::from)
-                .to_vec(),
+            allowed_os: [
+                "debian",
+                "ubuntu",
+                "centos",
+                "rhel",
+                "rocky",
+                "almalinux",
+                "tencentos",
+                "openEuler",
+                "kylin",
+                "fedora",
+                "ol",
+                "amzn",
+                "sles",
+                "opensuse-leap",
+            ]
+            .map(String::from)
+            .to_vec(),
             allowed_arch: ["x86_64", "aarch64"].map(String::from).to_vec(),
             min_kernel: (3, 10),
-            kernel_modules: ["br_netfilter", "overlay", "iptable_nat", "ip_vs", "nf_conntrack"].map(String::from).to_vec(),
+            kernel_modules: ["br_netfilter", "overlay", "iptable_nat", "ip_vs", "nf_conntrack"]
+                .map(String::from)
+                .to_vec(),
             ports: MASTER_PORTS.to_vec(),
             cidrs: vec!["10.244.0.0/16".into()],
         }
@@ -95,7 +115,9 @@ impl Default for CheckConfig {
 }
 
 /// Ports a master needs (reference 2.4 reserved ports and preflight).
-pub const MASTER_PORTS: &[u16] = &[6443, 2379, 2380, 10250, 10251, 10252, 10253, 10254, 10255, 10256, 10249, 80, 443, 8181, 9100, 31180, 31443, 31138];
+pub const MASTER_PORTS: &[u16] = &[
+    6443, 2379, 2380, 10250, 10251, 10252, 10253, 10254, 10255, 10256, 10249, 80, 443, 8181, 9100, 31180, 31443, 31138,
+];
 /// Ports a worker needs.
 pub const WORKER_PORTS: &[u16] = &[10250, 10256, 10249];
 
@@ -116,7 +138,8 @@ pub async fn check_ssh(target: &Target, options: &SshOptions) -> (CheckResult, O
 
 /// Runs every check on a logged-in session (the `SSH` one is [`check_ssh`]).
 pub async fn run_all(s: &Session, cfg: &CheckConfig) -> Vec<CheckResult> {
-    let mut out = vec![check_privilege(s).await, check_os(s, cfg).await, check_cpu(s, cfg).await, check_memory(s, cfg).await];
+    let mut out =
+        vec![check_privilege(s).await, check_os(s, cfg).await, check_cpu(s, cfg).await, check_memory(s, cfg).await];
     for (path, min, name) in &cfg.disks {
         out.push(check_disk(s, name, path, *min).await);
     }
@@ -133,11 +156,16 @@ pub async fn check_privilege(s: &Session) -> CheckResult {
     const N: &str = "Privilege";
     match s.privilege().await {
         Ok(Privilege::Root) => CheckResult::pass(N, "logged in as root", "root"),
-        Ok(Privilege::PasswordlessSudo) => CheckResult::pass(N, format!("{} may use sudo without a password", s.user()), "sudo"),
+        Ok(Privilege::PasswordlessSudo) => {
+            CheckResult::pass(N, format!("{} may use sudo without a password", s.user()), "sudo")
+        }
         Ok(Privilege::PasswordSudo) => CheckResult::new(
             N,
             Status::Warning,
-            format!("{} needs its password for sudo; it works, but set NOPASSWD in sudoers for key-only logins", s.user()),
+            format!(
+                "{} needs its password for sudo; it works, but set NOPASSWD in sudoers for key-only logins",
+                s.user()
+            ),
             Some("sudo-password".into()),
         ),
         Err(e) => CheckResult::fail(N, e.to_string(), None),
@@ -210,17 +238,34 @@ pub async fn check_os(s: &Session, cfg: &CheckConfig) -> CheckResult {
     let observed = Some(format!("{} {} {}", info.os_id, info.machine, info.kernel));
     let mut problems = vec![];
     if !cfg.allowed_os.is_empty() && !cfg.allowed_os.iter().any(|o| o.eq_ignore_ascii_case(&info.os_id)) {
-        problems.push(format!("operating system {:?} ({}) is not supported; use one of {}", info.os_id, info.os_image, cfg.allowed_os.join(", ")));
+        problems.push(format!(
+            "operating system {:?} ({}) is not supported; use one of {}",
+            info.os_id,
+            info.os_image,
+            cfg.allowed_os.join(", ")
+        ));
     }
     if !cfg.allowed_arch.iter().any(|a| a == &info.machine) {
-        problems.push(format!("architecture {} is not supported; use one of {}", info.machine, cfg.allowed_arch.join(", ")));
+        problems.push(format!(
+            "architecture {} is not supported; use one of {}",
+            info.machine,
+            cfg.allowed_arch.join(", ")
+        ));
     }
     match kernel_version(&info.kernel) {
         Some(v) if v >= cfg.min_kernel => {}
-        _ => problems.push(format!("kernel {} is older than the required {}.{}; upgrade the kernel", info.kernel, cfg.min_kernel.0, cfg.min_kernel.1)),
+        _ => problems.push(format!(
+            "kernel {} is older than the required {}.{}; upgrade the kernel",
+            info.kernel, cfg.min_kernel.0, cfg.min_kernel.1
+        )),
     }
     if problems.is_empty() {
-        CheckResult::new(N, Status::Passed, format!("{} on {}, kernel {}", info.os_image, info.machine, info.kernel), observed)
+        CheckResult::new(
+            N,
+            Status::Passed,
+            format!("{} on {}, kernel {}", info.os_image, info.machine, info.kernel),
+            observed,
+        )
     } else {
         CheckResult::fail(N, problems.join("; "), observed)
     }
@@ -229,7 +274,10 @@ pub async fn check_os(s: &Session, cfg: &CheckConfig) -> CheckResult {
 /// `MachineResourceCPU`: online CPUs.
 pub async fn check_cpu(s: &Session, cfg: &CheckConfig) -> CheckResult {
     const N: &str = "MachineResourceCPU";
-    let out = match s.check("getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null || grep -c ^processor /proc/cpuinfo").await {
+    let out = match s
+        .check("getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null || grep -c ^processor /proc/cpuinfo")
+        .await
+    {
         Ok(o) => o,
         Err(e) => return CheckResult::error(N, &e),
     };
@@ -239,7 +287,11 @@ pub async fn check_cpu(s: &Session, cfg: &CheckConfig) -> CheckResult {
     if n >= cfg.min_cpus {
         CheckResult::pass(N, format!("{n} CPUs (at least {} needed)", cfg.min_cpus), n)
     } else {
-        CheckResult::fail(N, format!("{n} CPUs but at least {} are needed; give the machine more CPUs", cfg.min_cpus), Some(n.to_string()))
+        CheckResult::fail(
+            N,
+            format!("{n} CPUs but at least {} are needed; give the machine more CPUs", cfg.min_cpus),
+            Some(n.to_string()),
+        )
     }
 }
 
@@ -250,16 +302,28 @@ pub async fn check_memory(s: &Session, cfg: &CheckConfig) -> CheckResult {
         Ok(o) => o,
         Err(e) => return CheckResult::error(N, &e),
     };
-    let kib = text.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse::<u64>().ok());
+    let kib = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<u64>().ok());
     let Some(kib) = kib else {
         return CheckResult::fail(N, "cannot read MemTotal from /proc/meminfo", None);
     };
     let bytes = kib * 1024;
     let show = |b: u64| format!("{:.1} GiB", b as f64 / GIB as f64);
     if bytes >= cfg.min_memory_bytes {
-        CheckResult::pass(N, format!("{} of memory (at least {} needed)", show(bytes), show(cfg.min_memory_bytes)), bytes)
+        CheckResult::pass(
+            N,
+            format!("{} of memory (at least {} needed)", show(bytes), show(cfg.min_memory_bytes)),
+            bytes,
+        )
     } else {
-        CheckResult::fail(N, format!("{} of memory but at least {} is needed; add memory", show(bytes), show(cfg.min_memory_bytes)), Some(bytes.to_string()))
+        CheckResult::fail(
+            N,
+            format!("{} of memory but at least {} is needed; add memory", show(bytes), show(cfg.min_memory_bytes)),
+            Some(bytes.to_string()),
+        )
     }
 }
 
@@ -275,7 +339,12 @@ pub async fn free_space(s: &Session, path: &str) -> Result<(u64, String)> {
     let avail = lines.next().and_then(|l| l.split_whitespace().nth(3)).and_then(|v| v.parse::<u64>().ok());
     match avail {
         Some(k) => Ok((k * 1024, at)),
-        None => Err(Error::Command { host: s.host().into(), command: format!("df {path}"), status: "unparsable output".into(), stderr: out }),
+        None => Err(Error::Command {
+            host: s.host().into(),
+            command: format!("df {path}"),
+            status: "unparsable output".into(),
+            stderr: out,
+        }),
     }
 }
 
@@ -290,7 +359,15 @@ pub async fn check_disk(s: &Session, name: &str, path: &str, min: u64) -> CheckR
     if free >= min {
         CheckResult::pass(name, format!("{} free on {place} (at least {} needed)", show(free), show(min)), free)
     } else {
-        CheckResult::fail(name, format!("only {} free on {place} but at least {} is needed; free space or mount a larger disk there", show(free), show(min)), Some(free.to_string()))
+        CheckResult::fail(
+            name,
+            format!(
+                "only {} free on {place} but at least {} is needed; free space or mount a larger disk there",
+                show(free),
+                show(min)
+            ),
+            Some(free.to_string()),
+        )
     }
 }
 
@@ -299,7 +376,12 @@ pub async fn clock_skew(s: &Session) -> Result<f64> {
     let before = now_secs();
     let out = s.check("date +%s.%N").await?;
     let after = now_secs();
-    let remote: f64 = out.trim().parse().map_err(|_| Error::Command { host: s.host().into(), command: "date +%s.%N".into(), status: "unparsable output".into(), stderr: out.clone() })?;
+    let remote: f64 = out.trim().parse().map_err(|_| Error::Command {
+        host: s.host().into(),
+        command: "date +%s.%N".into(),
+        status: "unparsable output".into(),
+        stderr: out.clone(),
+    })?;
     Ok(remote - (before + after) / 2.0)
 }
 
@@ -320,7 +402,14 @@ pub async fn check_clock(s: &Session, cfg: &CheckConfig) -> CheckResult {
         CheckResult::new(N, Status::Passed, format!("clock differs by {skew:.3}s (at most {max}s allowed)"), obs)
     } else {
         let dir = if skew > 0.0 { "ahead of" } else { "behind" };
-        CheckResult::fail(N, format!("clock is {:.1}s {dir} this host (at most {max}s allowed); synchronise time with NTP (chrony or systemd-timesyncd), or certificates will be rejected", skew.abs()), obs)
+        CheckResult::fail(
+            N,
+            format!(
+                "clock is {:.1}s {dir} this host (at most {max}s allowed); synchronise time with NTP (chrony or systemd-timesyncd), or certificates will be rejected",
+                skew.abs()
+            ),
+            obs,
+        )
     }
 }
 
@@ -335,7 +424,14 @@ pub async fn check_swap(s: &Session) -> CheckResult {
     if devices.is_empty() {
         CheckResult::pass(N, "swap is off", "off")
     } else {
-        CheckResult::fail(N, format!("swap is on ({}); run `swapoff -a` and remove swap entries from /etc/fstab (the install step EnsureDisableSwap does this)", devices.join(", ")), Some(devices.join(",")))
+        CheckResult::fail(
+            N,
+            format!(
+                "swap is on ({}); run `swapoff -a` and remove swap entries from /etc/fstab (the install step EnsureDisableSwap does this)",
+                devices.join(", ")
+            ),
+            Some(devices.join(",")),
+        )
     }
 }
 
@@ -366,11 +462,27 @@ pub async fn check_kernel_modules(s: &Session, cfg: &CheckConfig) -> CheckResult
             _ => {}
         }
     }
-    let obs = Some(format!("loaded={} loadable={} missing={}", loaded.join(","), loadable.join(","), missing.join(",")));
+    let obs =
+        Some(format!("loaded={} loadable={} missing={}", loaded.join(","), loadable.join(","), missing.join(",")));
     if !missing.is_empty() {
-        CheckResult::fail(N, format!("kernel modules {} are neither loaded nor installed; install the kernel's extra modules package (e.g. linux-modules-extra) or use a kernel that has them", missing.join(", ")), obs)
+        CheckResult::fail(
+            N,
+            format!(
+                "kernel modules {} are neither loaded nor installed; install the kernel's extra modules package (e.g. linux-modules-extra) or use a kernel that has them",
+                missing.join(", ")
+            ),
+            obs,
+        )
     } else if !loadable.is_empty() {
-        CheckResult::new(N, Status::Warning, format!("kernel modules {} are not loaded yet (the install step loads them with modprobe)", loadable.join(", ")), obs)
+        CheckResult::new(
+            N,
+            Status::Warning,
+            format!(
+                "kernel modules {} are not loaded yet (the install step loads them with modprobe)",
+                loadable.join(", ")
+            ),
+            obs,
+        )
     } else {
         CheckResult::new(N, Status::Passed, format!("kernel modules loaded: {}", loaded.join(", ")), obs)
     }
@@ -383,7 +495,8 @@ pub async fn listening_ports(s: &Session) -> Result<Vec<u16>> {
     for line in text.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         // sl local_address rem_address st ...; st 0A is LISTEN.
-        if f.len() > 3 && f[3] == "0A"
+        if f.len() > 3
+            && f[3] == "0A"
             && let Some(port) = f[1].rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok())
             && !ports.contains(&port)
         {
@@ -407,7 +520,11 @@ pub async fn check_ports(s: &Session, ports: &[u16]) -> CheckResult {
     } else {
         CheckResult::fail(
             N,
-            format!("ports {} are in use; stop what listens there (`ss -ltnp 'sport = :{}'` shows it) or use another machine", busy.join(", "), busy[0]),
+            format!(
+                "ports {} are in use; stop what listens there (`ss -ltnp 'sport = :{}'` shows it) or use another machine",
+                busy.join(", "),
+                busy[0]
+            ),
             Some(busy.join(",")),
         )
     }
@@ -436,7 +553,11 @@ impl std::str::FromStr for Cidr {
         let (a, p) = s.trim().split_once('/').unwrap_or((s.trim(), ""));
         let addr: IpAddr = a.parse().map_err(|_| format!("{s:?} is not an IP network (like 10.244.0.0/16)"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = if p.is_empty() { max } else { p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("{s:?} has an invalid prefix length"))? };
+        let prefix = if p.is_empty() {
+            max
+        } else {
+            p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("{s:?} has an invalid prefix length"))?
+        };
         Ok(Cidr { addr, prefix })
     }
 }
@@ -500,7 +621,19 @@ fn parse_networks(text: &str) -> Vec<(Cidr, String)> {
                 let mut words = f.iter().copied();
                 let mut first = words.next().unwrap_or("");
                 // Route types (local, broadcast, unreachable...) come first in "table all".
-                if ["local", "broadcast", "unicast", "unreachable", "blackhole", "prohibit", "throw", "anycast", "multicast"].contains(&first) {
+                if [
+                    "local",
+                    "broadcast",
+                    "unicast",
+                    "unreachable",
+                    "blackhole",
+                    "prohibit",
+                    "throw",
+                    "anycast",
+                    "multicast",
+                ]
+                .contains(&first)
+                {
                     first = words.next().unwrap_or("");
                 }
                 if first == "default" || first.is_empty() {
@@ -521,7 +654,10 @@ fn parse_networks(text: &str) -> Vec<(Cidr, String)> {
                     && m != 0
                 {
                     let addr = std::net::Ipv4Addr::from(u32::from_be(d));
-                    nets.push((Cidr { addr: IpAddr::V4(addr), prefix: u32::from_be(m).count_ones() as u8 }, format!("route via {}", f[0])));
+                    nets.push((
+                        Cidr { addr: IpAddr::V4(addr), prefix: u32::from_be(m).count_ones() as u8 },
+                        format!("route via {}", f[0]),
+                    ));
                 }
             }
             _ => {}
@@ -556,9 +692,18 @@ pub async fn check_cidr_overlap(s: &Session, cidrs: &[String]) -> CheckResult {
         }
     }
     if clashes.is_empty() {
-        CheckResult::new(N, Status::Passed, format!("{} do not overlap the host's {} networks", cidrs.join(", "), nets.len()), Some(String::new()))
+        CheckResult::new(
+            N,
+            Status::Passed,
+            format!("{} do not overlap the host's {} networks", cidrs.join(", "), nets.len()),
+            Some(String::new()),
+        )
     } else {
-        CheckResult::fail(N, format!("{}; choose a clusterCIDR/serviceCIDR outside the host's networks", clashes.join("; ")), Some(clashes.join("; ")))
+        CheckResult::fail(
+            N,
+            format!("{}; choose a clusterCIDR/serviceCIDR outside the host's networks", clashes.join("; ")),
+            Some(clashes.join("; ")),
+        )
     }
 }
 
@@ -587,7 +732,15 @@ mod tests {
         let text = "ADDR\n1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever\n2: eth0    inet 172.17.0.2/16 brd 172.17.255.255 scope global eth0\n\
                     ROUTE\ndefault via 172.17.0.1 dev eth0\n192.168.5.0/24 dev docker0 proto kernel scope link src 192.168.5.1\nlocal 127.0.0.0/8 dev lo table local proto kernel\n";
         let nets: Vec<String> = parse_networks(text).iter().map(|(c, w)| format!("{c} {w}")).collect();
-        assert_eq!(nets, ["127.0.0.1/8 address of lo", "172.17.0.2/16 address of eth0", "192.168.5.0/24 route via docker0", "127.0.0.0/8 route via lo"]);
+        assert_eq!(
+            nets,
+            [
+                "127.0.0.1/8 address of lo",
+                "172.17.0.2/16 address of eth0",
+                "192.168.5.0/24 route via docker0",
+                "127.0.0.0/8 route via lo"
+            ]
+        );
         let proc = "PROCROUTE\nIface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\nens3\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\nens3\t0001A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\n";
         let nets: Vec<String> = parse_networks(proc).iter().map(|(c, _)| c.to_string()).collect();
         assert_eq!(nets, ["192.168.1.0/24"]);

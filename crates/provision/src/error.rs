@@ -22,13 +22,17 @@ pub enum Error {
     #[error("private key for {target} cannot be used: {detail}")]
     Key { target: String, detail: String },
     /// The server refused every credential we had.
-    #[error("authentication of {target} failed: the server refused {tried} (it accepts: {accepts}); check the username, password or private key")]
+    #[error(
+        "authentication of {target} failed: the server refused {tried} (it accepts: {accepts}); check the username, password or private key"
+    )]
     Auth { target: String, tried: String, accepts: String },
     /// A protocol-level SSH failure after login.
     #[error("ssh session with {target}: {detail}")]
     Ssh { target: String, detail: String },
     /// The login user is neither root nor allowed to use sudo.
-    #[error("user {user} on {host} must be root or set sudo without password (or give the machine's password for sudo): {detail}")]
+    #[error(
+        "user {user} on {host} must be root or set sudo without password (or give the machine's password for sudo): {detail}"
+    )]
     NotPrivileged { user: String, host: String, detail: String },
     /// A remote command exited unsuccessfully.
     #[error("command `{command}` on {host} failed with {status}: {stderr}")]

@@ -97,7 +97,10 @@ pub async fn place(s: &Session, f: &BundleFile, remote: &str, mode: u32) -> Resu
     if got != f.sha256 {
         return Err(Error::Bundle {
             dir: f.path.display().to_string(),
-            detail: format!("{} changed since the bundle was validated (sha256 {got}, expected {}); copy the bundle again", f.rel, f.sha256),
+            detail: format!(
+                "{} changed since the bundle was validated (sha256 {got}, expected {}); copy the bundle again",
+                f.rel, f.sha256
+            ),
         });
     }
     Ok(Placed { path: remote.into(), sha256: got, unchanged: false })
@@ -196,7 +199,9 @@ pub fn containerd_config(c: &ContainerdSettings) -> String {
         c.sandbox_image
     );
     for (host, eps) in &c.mirrors {
-        t.push_str(&format!("[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.{host:?}]\n  endpoint = {eps:?}\n"));
+        t.push_str(&format!(
+            "[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.{host:?}]\n  endpoint = {eps:?}\n"
+        ));
     }
     t
 }
@@ -215,7 +220,13 @@ pub async fn ensure_containerd(s: &Session, o: &InstallOptions, c: &ContainerdSe
     let crictl = format!("runtime-endpoint: {0}\nimage-endpoint: {0}\ntimeout: 10\n", paths::CRI_SOCKET);
     write_config(s, &o.path(paths::CRICTL_CONFIG), &crictl, 0o644).await?;
     if o.manage_system {
-        require(s, o, &["systemctl", "containerd"], "run EnsureContainerRuntime's binary copy (install_binaries) first").await?;
+        require(
+            s,
+            o,
+            &["systemctl", "containerd"],
+            "run EnsureContainerRuntime's binary copy (install_binaries) first",
+        )
+        .await?;
         let restart = if changed { "systemctl restart containerd" } else { "systemctl start containerd" };
         s.check_root(&format!("systemctl daemon-reload && systemctl enable containerd && {restart}")).await?;
     }
@@ -236,7 +247,12 @@ pub fn kubelet_defaults(extra: &BTreeMap<String, String>, node_ip: Option<&str>)
 
 /// `EnsureKubelet` (configuration part): unit, kubeadm drop-in and extra args; enabled so that
 /// kubeadm's kubelet-start phase can start it.
-pub async fn ensure_kubelet(s: &Session, o: &InstallOptions, extra: &BTreeMap<String, String>, node_ip: Option<&str>) -> Result<()> {
+pub async fn ensure_kubelet(
+    s: &Session,
+    o: &InstallOptions,
+    extra: &BTreeMap<String, String>,
+    node_ip: Option<&str>,
+) -> Result<()> {
     write_config(s, &o.path(paths::KUBELET_UNIT), KUBELET_UNIT, 0o644).await?;
     write_config(s, &o.path(paths::KUBELET_DROPIN), KUBELET_DROPIN, 0o644).await?;
     write_config(s, &o.path(paths::KUBELET_DEFAULTS), &kubelet_defaults(extra, node_ip), 0o644).await?;
@@ -249,8 +265,19 @@ pub async fn ensure_kubelet(s: &Session, o: &InstallOptions, extra: &BTreeMap<St
 
 /// `EnsureKubernetesImages`: copies each image archive and imports it into containerd's
 /// `k8s.io` namespace (skipping archives already imported with the same digest).
-pub async fn load_images(s: &Session, r: &Release, o: &InstallOptions, progress: &mut (dyn FnMut(Stream, &str) + Send)) -> Result<Vec<Placed>> {
-    require(s, o, &["ctr"], "it comes with containerd from the offline bundle: run install_binaries (EnsureContainerRuntime) first").await?;
+pub async fn load_images(
+    s: &Session,
+    r: &Release,
+    o: &InstallOptions,
+    progress: &mut (dyn FnMut(Stream, &str) + Send),
+) -> Result<Vec<Placed>> {
+    require(
+        s,
+        o,
+        &["ctr"],
+        "it comes with containerd from the offline bundle: run install_binaries (EnsureContainerRuntime) first",
+    )
+    .await?;
     let mut placed = vec![];
     for img in &r.images {
         let remote = o.path(&format!("{}/{}", paths::IMAGES_DIR, file_name(img)));
@@ -259,7 +286,17 @@ pub async fn load_images(s: &Session, r: &Release, o: &InstallOptions, progress:
         let done = s.read_file(&marker, true).await?.is_some_and(|m| m.trim() == img.sha256);
         if !done || !p.unchanged {
             let cmd = o.command(&format!("ctr -n k8s.io images import {}", shell_quote(&remote)));
-            let out = s.exec(&cmd, Exec { as_root: true, timeout: Some(o.timeout), on_line: Some(&mut *progress), ..Default::default() }).await?;
+            let out = s
+                .exec(
+                    &cmd,
+                    Exec {
+                        as_root: true,
+                        timeout: Some(o.timeout),
+                        on_line: Some(&mut *progress),
+                        ..Default::default()
+                    },
+                )
+                .await?;
             s.require_success(&cmd, out)?;
             s.upload_bytes(format!("{}\n", img.sha256).as_bytes(), &marker, 0o644, true).await?;
         }
@@ -308,7 +345,11 @@ pub fn control_plane_endpoint(spec: &ClusterSpec) -> Result<String> {
             return Ok(format!("{}:{}", t.vip, t.vport.unwrap_or(6443)));
         }
     }
-    let first = spec.machines.as_ref().and_then(|m| m.first()).ok_or_else(|| Error::InvalidTarget("the cluster has no master machines".into()))?;
+    let first = spec
+        .machines
+        .as_ref()
+        .and_then(|m| m.first())
+        .ok_or_else(|| Error::InvalidTarget("the cluster has no master machines".into()))?;
     Ok(format!("{}:6443", first.ip))
 }
 
@@ -323,7 +364,9 @@ pub fn service_cidr(spec: &ClusterSpec) -> Result<String> {
     let std::net::IpAddr::V4(a) = c.addr else {
         return Err(Error::InvalidTarget("an IPv6 clusterCIDR needs an explicit serviceCIDR".into()));
     };
-    let n = u32::try_from(spec.properties.as_ref().and_then(|p| p.max_cluster_service_num).unwrap_or(256)).unwrap_or(256).max(4);
+    let n = u32::try_from(spec.properties.as_ref().and_then(|p| p.max_cluster_service_num).unwrap_or(256))
+        .unwrap_or(256)
+        .max(4);
     let bits = 32 - n.next_power_of_two().trailing_zeros();
     if bits < u32::from(c.prefix) {
         return Err(Error::InvalidTarget(format!("maxClusterServiceNum {n} does not fit in clusterCIDR {cluster}")));
@@ -365,7 +408,8 @@ fn node_registration(spec: &ClusterSpec, p: &KubeadmParams, api: &str, master: b
     let mut kubelet_args = spec.kubelet_extra_args.clone().unwrap_or_default();
     kubelet_args.insert("node-ip".into(), p.node.ip.clone());
     insert(&mut nr, "kubeletExtraArgs", args(api, Some(&kubelet_args)));
-    let mut taints: Vec<Value> = p.node.taints.iter().flatten().map(|t| json!({"key": t.key, "value": t.value, "effect": t.effect})).collect();
+    let mut taints: Vec<Value> =
+        p.node.taints.iter().flatten().map(|t| json!({"key": t.key, "value": t.value, "effect": t.effect})).collect();
     let schedulable = spec.features.as_ref().and_then(|f| f.enable_master_schedule).unwrap_or(false);
     if master && !schedulable {
         taints.push(json!({"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}));
@@ -380,7 +424,10 @@ fn to_yaml(docs: &[Value]) -> Result<String> {
         if i > 0 {
             out.push_str("---\n");
         }
-        out.push_str(&serde_yaml_ng::to_string(d).map_err(|e| Error::InvalidTarget(format!("cannot render kubeadm config: {e}")))?);
+        out.push_str(
+            &serde_yaml_ng::to_string(d)
+                .map_err(|e| Error::InvalidTarget(format!("cannot render kubeadm config: {e}")))?,
+        );
     }
     Ok(out)
 }
@@ -427,7 +474,8 @@ pub fn kubeadm_init_config(spec: &ClusterSpec, p: &KubeadmParams) -> Result<Stri
         }
         other => {
             let l = other.and_then(|e| e.local.as_ref());
-            let mut local = json!({"dataDir": l.and_then(|l| l.data_dir.clone()).unwrap_or_else(|| "/var/lib/etcd".into())});
+            let mut local =
+                json!({"dataDir": l.and_then(|l| l.data_dir.clone()).unwrap_or_else(|| "/var/lib/etcd".into())});
             let mut server_sans = vec!["etcd".to_string(), "etcd.kube-system".to_string()];
             server_sans.extend(l.and_then(|l| l.server_cert_sans.clone()).unwrap_or_default());
             local["serverCertSANs"] = json!(server_sans);
@@ -459,16 +507,26 @@ pub fn kubeadm_init_config(spec: &ClusterSpec, p: &KubeadmParams) -> Result<Stri
 pub fn kubeadm_join_config(spec: &ClusterSpec, p: &KubeadmParams, master: bool) -> Result<String> {
     let version = kube_version(spec);
     let api = kubeadm_api(&version);
-    let token = p.bootstrap_token.clone().ok_or_else(|| Error::InvalidTarget("joining needs the bootstrap token of the cluster".into()))?;
-    let hash = p.ca_cert_hash.clone().ok_or_else(|| Error::InvalidTarget("joining needs the CA certificate hash (sha256:...)".into()))?;
+    let token = p
+        .bootstrap_token
+        .clone()
+        .ok_or_else(|| Error::InvalidTarget("joining needs the bootstrap token of the cluster".into()))?;
+    let hash = p
+        .ca_cert_hash
+        .clone()
+        .ok_or_else(|| Error::InvalidTarget("joining needs the CA certificate hash (sha256:...)".into()))?;
     let mut join = json!({
         "apiVersion": api, "kind": "JoinConfiguration",
         "discovery": {"bootstrapToken": {"apiServerEndpoint": control_plane_endpoint(spec)?, "token": token, "caCertHashes": [hash]}},
         "nodeRegistration": node_registration(spec, p, api, master),
     });
     if master {
-        let key = p.certificate_key.clone().ok_or_else(|| Error::InvalidTarget("joining a master needs the certificate key of upload-certs".into()))?;
-        join["controlPlane"] = json!({"localAPIEndpoint": {"advertiseAddress": p.node.ip, "bindPort": 6443}, "certificateKey": key});
+        let key = p
+            .certificate_key
+            .clone()
+            .ok_or_else(|| Error::InvalidTarget("joining a master needs the certificate key of upload-certs".into()))?;
+        join["controlPlane"] =
+            json!({"localAPIEndpoint": {"advertiseAddress": p.node.ip, "bindPort": 6443}, "certificateKey": key});
     }
     to_yaml(&[join])
 }
@@ -562,22 +620,42 @@ impl JoinPhase {
 }
 
 /// Writes the kubeadm config and runs one kubeadm command with it, streaming its output.
-async fn kubeadm(s: &Session, o: &InstallOptions, config: &str, command: &str, progress: &mut (dyn FnMut(Stream, &str) + Send)) -> Result<String> {
+async fn kubeadm(
+    s: &Session,
+    o: &InstallOptions,
+    config: &str,
+    command: &str,
+    progress: &mut (dyn FnMut(Stream, &str) + Send),
+) -> Result<String> {
     require(s, o, &["kubeadm"], "install it from the offline bundle (EnsureKubeadm) and retry this step").await?;
     let path = o.path(paths::KUBEADM_CONFIG);
     write_config(s, &path, config, 0o600).await?;
     let cmd = o.command(&command.replace(&shell_quote(paths::KUBEADM_CONFIG), &shell_quote(&path)));
-    let out = s.exec(&cmd, Exec { as_root: true, timeout: Some(o.timeout), on_line: Some(progress), ..Default::default() }).await?;
+    let out = s
+        .exec(&cmd, Exec { as_root: true, timeout: Some(o.timeout), on_line: Some(progress), ..Default::default() })
+        .await?;
     s.require_success(&cmd, out).map(|o| o.stdout)
 }
 
 /// Runs one `kubeadm init` phase on the first master.
-pub async fn kubeadm_init_phase(s: &Session, o: &InstallOptions, config: &str, phase: InitPhase, progress: &mut (dyn FnMut(Stream, &str) + Send)) -> Result<String> {
+pub async fn kubeadm_init_phase(
+    s: &Session,
+    o: &InstallOptions,
+    config: &str,
+    phase: InitPhase,
+    progress: &mut (dyn FnMut(Stream, &str) + Send),
+) -> Result<String> {
     kubeadm(s, o, config, &phase.command(paths::KUBEADM_CONFIG), progress).await
 }
 
 /// Runs one `kubeadm join` phase on a joining node.
-pub async fn kubeadm_join_phase(s: &Session, o: &InstallOptions, config: &str, phase: JoinPhase, progress: &mut (dyn FnMut(Stream, &str) + Send)) -> Result<String> {
+pub async fn kubeadm_join_phase(
+    s: &Session,
+    o: &InstallOptions,
+    config: &str,
+    phase: JoinPhase,
+    progress: &mut (dyn FnMut(Stream, &str) + Send),
+) -> Result<String> {
     kubeadm(s, o, config, &phase.command(paths::KUBEADM_CONFIG), progress).await
 }
 
@@ -586,14 +664,32 @@ pub async fn kubeadm_join_phase(s: &Session, o: &InstallOptions, config: &str, p
 /// plane and the CoreDNS and kube-proxy add-ons), `kubeadm upgrade node` on every other node.
 /// Both may run again on a node that is already upgraded.
 pub fn kubeadm_upgrade_command(version: &str, apply: bool) -> String {
-    if apply { format!("kubeadm upgrade apply v{} --yes", version.trim_start_matches('v')) } else { "kubeadm upgrade node".to_string() }
+    if apply {
+        format!("kubeadm upgrade apply v{} --yes", version.trim_start_matches('v'))
+    } else {
+        "kubeadm upgrade node".to_string()
+    }
 }
 
 /// Runs [`kubeadm_upgrade_command`] on the node, streaming its output.
-pub async fn kubeadm_upgrade(s: &Session, o: &InstallOptions, version: &str, apply: bool, progress: &mut (dyn FnMut(Stream, &str) + Send)) -> Result<String> {
-    require(s, o, &["kubeadm"], "the upgrade installs it from the offline bundle first; check the bundle holds this release").await?;
+pub async fn kubeadm_upgrade(
+    s: &Session,
+    o: &InstallOptions,
+    version: &str,
+    apply: bool,
+    progress: &mut (dyn FnMut(Stream, &str) + Send),
+) -> Result<String> {
+    require(
+        s,
+        o,
+        &["kubeadm"],
+        "the upgrade installs it from the offline bundle first; check the bundle holds this release",
+    )
+    .await?;
     let cmd = o.command(&kubeadm_upgrade_command(version, apply));
-    let out = s.exec(&cmd, Exec { as_root: true, timeout: Some(o.timeout), on_line: Some(progress), ..Default::default() }).await?;
+    let out = s
+        .exec(&cmd, Exec { as_root: true, timeout: Some(o.timeout), on_line: Some(progress), ..Default::default() })
+        .await?;
     s.require_success(&cmd, out).map(|o| o.stdout)
 }
 
@@ -607,7 +703,15 @@ pub async fn restart_kubelet(s: &Session, o: &InstallOptions) -> Result<()> {
 }
 
 /// Directories a removed node must not keep.
-pub const NODE_STATE_DIRS: &[&str] = &["/etc/kubernetes", "/var/lib/kubelet", "/var/lib/etcd", "/etc/cni/net.d", "/var/lib/cni", "/var/lib/tke/images", "/root/.kube"];
+pub const NODE_STATE_DIRS: &[&str] = &[
+    "/etc/kubernetes",
+    "/var/lib/kubelet",
+    "/var/lib/etcd",
+    "/etc/cni/net.d",
+    "/var/lib/cni",
+    "/var/lib/tke/images",
+    "/root/.kube",
+];
 
 /// `EnsureRemoveNode`/`EnsureRemoveMachine` on the machine itself: `kubeadm reset` when
 /// kubeadm is there (a half-installed machine must still be removable, so it is optional),
@@ -665,7 +769,9 @@ pub fn drain_command(node: &str, d: &DrainOptions) -> String {
 pub async fn drain(s: &Session, o: &InstallOptions, node: &str, d: &DrainOptions) -> Result<String> {
     require(s, o, &["kubectl"], "drain runs on a master, which has kubectl from the offline bundle").await?;
     let cmd = o.command(&drain_command(node, d));
-    let out = s.exec(&cmd, Exec { as_root: true, timeout: Some(d.timeout + Duration::from_secs(30)), ..Default::default() }).await?;
+    let out = s
+        .exec(&cmd, Exec { as_root: true, timeout: Some(d.timeout + Duration::from_secs(30)), ..Default::default() })
+        .await?;
     s.require_success(&cmd, out).map(|o| o.stdout)
 }
 
@@ -693,7 +799,14 @@ pub async fn cert_expiry(s: &Session, o: &InstallOptions) -> Result<Vec<CertExpi
     for c in CONTROL_PLANE_CERTS {
         let path = o.path(&format!("{}/{c}", paths::PKI));
         let Some(pem) = s.read_file(&path, true).await? else { continue };
-        out.push(CertExpiry { not_after: pem_not_after(&pem).map_err(|d| Error::Copy { host: s.host().into(), path: path.clone(), detail: d })?, path });
+        out.push(CertExpiry {
+            not_after: pem_not_after(&pem).map_err(|d| Error::Copy {
+                host: s.host().into(),
+                path: path.clone(),
+                detail: d,
+            })?,
+            path,
+        });
     }
     Ok(out)
 }
@@ -730,8 +843,16 @@ pub async fn renew_certs_if_expiring(s: &Session, o: &InstallOptions, within: Du
     if expiring(&certs, SystemTime::now(), within).is_empty() {
         return Ok(false);
     }
-    require(s, o, &["kubeadm", "crictl"], "a master has them from the offline bundle; install them (EnsureKubeadm) and retry").await?;
-    let out = s.exec(&o.command(&renew_command(o)), Exec { as_root: true, timeout: Some(o.timeout), ..Default::default() }).await?;
+    require(
+        s,
+        o,
+        &["kubeadm", "crictl"],
+        "a master has them from the offline bundle; install them (EnsureKubeadm) and retry",
+    )
+    .await?;
+    let out = s
+        .exec(&o.command(&renew_command(o)), Exec { as_root: true, timeout: Some(o.timeout), ..Default::default() })
+        .await?;
     s.require_success("kubeadm certs renew all", out)?;
     Ok(true)
 }
@@ -764,7 +885,11 @@ mod tests {
 
     #[test]
     fn init_config_carries_the_spec() {
-        let p = KubeadmParams { node: spec().machines.unwrap()[0].clone(), bootstrap_token: Some("abcdef.0123456789abcdef".into()), ..Default::default() };
+        let p = KubeadmParams {
+            node: spec().machines.unwrap()[0].clone(),
+            bootstrap_token: Some("abcdef.0123456789abcdef".into()),
+            ..Default::default()
+        };
         let y = kubeadm_init_config(&spec(), &p).unwrap();
         let docs: Vec<Value> = y.split("---\n").map(|d| serde_yaml_ng::from_str(d).unwrap()).collect();
         assert_eq!(docs.len(), 4);
@@ -790,7 +915,10 @@ mod tests {
 
     #[test]
     fn join_config_needs_token_and_hash() {
-        let mut p = KubeadmParams { node: ClusterMachine { ip: "10.0.0.20".into(), ..Default::default() }, ..Default::default() };
+        let mut p = KubeadmParams {
+            node: ClusterMachine { ip: "10.0.0.20".into(), ..Default::default() },
+            ..Default::default()
+        };
         assert!(kubeadm_join_config(&spec(), &p, false).unwrap_err().to_string().contains("bootstrap token"));
         p.bootstrap_token = Some("abcdef.0123456789abcdef".into());
         p.ca_cert_hash = Some(format!("sha256:{}", "0".repeat(64)));
@@ -815,6 +943,9 @@ mod tests {
     #[test]
     fn kubelet_defaults_are_one_quoted_variable() {
         let extra = BTreeMap::from([("max-pods".to_string(), "64".to_string())]);
-        assert_eq!(kubelet_defaults(&extra, Some("10.0.0.5")), "KUBELET_EXTRA_ARGS='--node-ip=10.0.0.5 --max-pods=64'\n");
+        assert_eq!(
+            kubelet_defaults(&extra, Some("10.0.0.5")),
+            "KUBELET_EXTRA_ARGS='--node-ip=10.0.0.5 --max-pods=64'\n"
+        );
     }
 }

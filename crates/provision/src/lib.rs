@@ -5,11 +5,13 @@
 //! engine built on them ([`baremetal`]).
 
 pub mod baremetal;
-pub mod error;
-pub mod install;
 pub mod bundle;
 pub mod checks;
+pub mod error;
+pub mod install;
 pub mod ssh;
 
 pub use error::{Error, Result};
-pub use ssh::{Credentials, Exec, HostKeyPolicy, KnownHosts, Output, Privilege, Session, SshOptions, Stream, Target, Via};
+pub use ssh::{
+    Credentials, Exec, HostKeyPolicy, KnownHosts, Output, Privilege, Session, SshOptions, Stream, Target, Via,
+};

@@ -67,7 +67,9 @@ fn b64(field: &str, v: &Option<String>) -> Result<Option<String>> {
             let raw = base64::engine::general_purpose::STANDARD
                 .decode(s.trim())
                 .map_err(|e| Error::InvalidTarget(format!("{field} is not valid base64: {e}")))?;
-            String::from_utf8(raw).map(Some).map_err(|_| Error::InvalidTarget(format!("{field} is not UTF-8 text once decoded")))
+            String::from_utf8(raw)
+                .map(Some)
+                .map_err(|_| Error::InvalidTarget(format!("{field} is not UTF-8 text once decoded")))
         }
     }
 }
@@ -75,7 +77,10 @@ fn b64(field: &str, v: &Option<String>) -> Result<Option<String>> {
 fn port_of(field: &str, p: Option<i64>) -> Result<u16> {
     match p {
         None => Ok(22),
-        Some(p) => u16::try_from(p).ok().filter(|p| *p > 0).ok_or_else(|| Error::InvalidTarget(format!("{field} {p} is not a TCP port"))),
+        Some(p) => u16::try_from(p)
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| Error::InvalidTarget(format!("{field} {p} is not a TCP port"))),
     }
 }
 
@@ -92,7 +97,13 @@ impl Target {
     }
 
     /// A target logging in with a private key (and its passphrase, if any).
-    pub fn key(host: impl Into<String>, port: u16, user: impl Into<String>, key: impl Into<String>, passphrase: Option<String>) -> Self {
+    pub fn key(
+        host: impl Into<String>,
+        port: u16,
+        user: impl Into<String>,
+        key: impl Into<String>,
+        passphrase: Option<String>,
+    ) -> Self {
         Target {
             host: host.into(),
             port,
@@ -135,7 +146,11 @@ impl Target {
                         username: user,
                         password: b64("proxy.password", &p.password)?,
                     }),
-                    other => return Err(Error::InvalidTarget(format!("proxy type {other:?} is not supported (SSHJumpServer or SOCKS5)"))),
+                    other => {
+                        return Err(Error::InvalidTarget(format!(
+                            "proxy type {other:?} is not supported (SSHJumpServer or SOCKS5)"
+                        )));
+                    }
                 }
             }
         };
@@ -234,7 +249,9 @@ impl KnownHosts {
             Err(_) => return Ok(()),
         };
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path)).map_err(|e| Error::io(format!("writing known hosts {}", path.display()), e))
+        std::fs::write(&tmp, text)
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(|e| Error::io(format!("writing known hosts {}", path.display()), e))
     }
 }
 
@@ -445,7 +462,12 @@ impl Session {
         });
         let refusal = Arc::new(Mutex::new(None));
         let seen = Arc::new(Mutex::new(None));
-        let handler = ClientHandler { addr: addr.clone(), policy: options.host_keys.clone(), refusal: refusal.clone(), seen: seen.clone() };
+        let handler = ClientHandler {
+            addr: addr.clone(),
+            policy: options.host_keys.clone(),
+            refusal: refusal.clone(),
+            seen: seen.clone(),
+        };
         let timeout = options.connect_timeout;
         let timed_out = |what: String| Error::Timeout { what, after: timeout };
         let handshake_err = |e: russh::Error| -> Error {
@@ -457,10 +479,11 @@ impl Session {
 
         let (handle, jump) = match &target.via {
             None => {
-                let tcp = tokio::time::timeout(timeout, tokio::net::TcpStream::connect((target.host.as_str(), target.port)))
-                    .await
-                    .map_err(|_| timed_out(format!("TCP connect to {addr}")))?
-                    .map_err(|e| Error::Connect { addr: addr.clone(), detail: e.to_string() })?;
+                let tcp =
+                    tokio::time::timeout(timeout, tokio::net::TcpStream::connect((target.host.as_str(), target.port)))
+                        .await
+                        .map_err(|_| timed_out(format!("TCP connect to {addr}")))?
+                        .map_err(|e| Error::Connect { addr: addr.clone(), detail: e.to_string() })?;
                 let h = tokio::time::timeout(timeout, client::connect_stream(config, tcp, handler))
                     .await
                     .map_err(|_| timed_out(format!("SSH handshake with {addr}")))?
@@ -469,9 +492,12 @@ impl Session {
             }
             Some(Via::Socks5 { host, port, username, password }) => {
                 let proxy = join_host_port(host, *port);
-                let tcp = tokio::time::timeout(timeout, socks5_connect(host, *port, username.as_deref(), password.as_deref(), &target.host, target.port))
-                    .await
-                    .map_err(|_| timed_out(format!("SOCKS5 connect to {addr} through {proxy}")))??;
+                let tcp = tokio::time::timeout(
+                    timeout,
+                    socks5_connect(host, *port, username.as_deref(), password.as_deref(), &target.host, target.port),
+                )
+                .await
+                .map_err(|_| timed_out(format!("SOCKS5 connect to {addr} through {proxy}")))??;
                 let h = tokio::time::timeout(timeout, client::connect_stream(config, tcp, handler))
                     .await
                     .map_err(|_| timed_out(format!("SSH handshake with {addr}")))?
@@ -480,10 +506,16 @@ impl Session {
             }
             Some(Via::Jump(jump)) => {
                 let jump = Session::connect(jump, options).await?;
-                let ch = tokio::time::timeout(timeout, jump.handle.channel_open_direct_tcpip(target.host.clone(), u32::from(target.port), "127.0.0.1", 0))
-                    .await
-                    .map_err(|_| timed_out(format!("opening a tunnel to {addr} through jump host {}", jump.name)))?
-                    .map_err(|e| Error::Connect { addr: addr.clone(), detail: format!("jump host {} could not open a connection to it: {e}", jump.name) })?;
+                let ch = tokio::time::timeout(
+                    timeout,
+                    jump.handle.channel_open_direct_tcpip(target.host.clone(), u32::from(target.port), "127.0.0.1", 0),
+                )
+                .await
+                .map_err(|_| timed_out(format!("opening a tunnel to {addr} through jump host {}", jump.name)))?
+                .map_err(|e| Error::Connect {
+                    addr: addr.clone(),
+                    detail: format!("jump host {} could not open a connection to it: {e}", jump.name),
+                })?;
                 let h = tokio::time::timeout(timeout, client::connect_stream(config, ch.into_stream(), handler))
                     .await
                     .map_err(|_| timed_out(format!("SSH handshake with {addr} through jump host {}", jump.name)))?
@@ -516,12 +548,18 @@ impl Session {
             let key = russh::keys::decode_secret_key(key, creds.passphrase.as_deref()).map_err(|e| Error::Key {
                 target: self.name.clone(),
                 detail: match (e, creds.passphrase.is_some()) {
-                    (russh::keys::Error::KeyIsEncrypted, false) => "the key is encrypted and no passPhrase was given".into(),
+                    (russh::keys::Error::KeyIsEncrypted, false) => {
+                        "the key is encrypted and no passPhrase was given".into()
+                    }
                     (e, true) => format!("{e} (is the passPhrase right?)"),
                     (e, false) => e.to_string(),
                 },
             })?;
-            let hash = if key.algorithm().is_rsa() { self.handle.best_supported_rsa_hash().await.map_err(|e| ssh_err(&self.name, e))?.flatten() } else { None };
+            let hash = if key.algorithm().is_rsa() {
+                self.handle.best_supported_rsa_hash().await.map_err(|e| ssh_err(&self.name, e))?.flatten()
+            } else {
+                None
+            };
             let r = self
                 .handle
                 .authenticate_publickey(self.user.clone(), PrivateKeyWithHashAlg::new(Arc::new(key), hash))
@@ -536,7 +574,8 @@ impl Session {
             }
         }
         if let Some(pw) = creds.password.as_deref() {
-            let r = self.handle.authenticate_password(self.user.clone(), pw).await.map_err(|e| ssh_err(&self.name, e))?;
+            let r =
+                self.handle.authenticate_password(self.user.clone(), pw).await.map_err(|e| ssh_err(&self.name, e))?;
             match r {
                 russh::client::AuthResult::Success => return Ok(()),
                 russh::client::AuthResult::Failure { remaining_methods, .. } => {
@@ -608,7 +647,12 @@ impl Session {
         }
         let stderr = out.stderr.trim();
         let stderr = if stderr.is_empty() { out.stdout.trim() } else { stderr };
-        Err(Error::Command { host: self.host.clone(), command: command.to_string(), status: out.status(), stderr: tail(stderr, 2000) })
+        Err(Error::Command {
+            host: self.host.clone(),
+            command: command.to_string(),
+            status: out.status(),
+            stderr: tail(stderr, 2000),
+        })
     }
 
     /// What this login may do as root, found out once per session.
@@ -626,14 +670,22 @@ impl Session {
             return Ok(Privilege::PasswordlessSudo);
         }
         let Some(pw) = &self.password else {
-            return Err(Error::NotPrivileged { user: self.user.clone(), host: self.host.clone(), detail: first_line(&nopw.stderr, "sudo -n true failed") });
+            return Err(Error::NotPrivileged {
+                user: self.user.clone(),
+                host: self.host.clone(),
+                detail: first_line(&nopw.stderr, "sudo -n true failed"),
+            });
         };
         let input = format!("{pw}\n").into_bytes();
         let out = self.exec_plain("sudo -k -S -p '' true", input).await?;
         if out.success() {
             Ok(Privilege::PasswordSudo)
         } else {
-            Err(Error::NotPrivileged { user: self.user.clone(), host: self.host.clone(), detail: first_line(&out.stderr, "sudo with the login password failed") })
+            Err(Error::NotPrivileged {
+                user: self.user.clone(),
+                host: self.host.clone(),
+                detail: first_line(&out.stderr, "sudo with the login password failed"),
+            })
         }
     }
 
@@ -670,7 +722,13 @@ impl Session {
         }
     }
 
-    async fn exec_wire(&self, wire: &str, prefix: Vec<u8>, stdin: Option<Box<dyn AsyncRead + Unpin + Send + '_>>, mut on_line: Option<LineSink<'_>>) -> Result<Output> {
+    async fn exec_wire(
+        &self,
+        wire: &str,
+        prefix: Vec<u8>,
+        stdin: Option<Box<dyn AsyncRead + Unpin + Send + '_>>,
+        mut on_line: Option<LineSink<'_>>,
+    ) -> Result<Output> {
         let channel = self.handle.channel_open_session().await.map_err(|e| ssh_err(&self.name, e))?;
         channel.exec(true, wire.as_bytes()).await.map_err(|e| ssh_err(&self.name, e))?;
         let (mut rd, wr) = channel.split();
@@ -690,10 +748,15 @@ impl Session {
             while let Some(msg) = rd.wait().await {
                 match msg {
                     ChannelMsg::Data { data } => take(&data, Stream::Stdout, &mut obuf, &mut ocap, &mut on_line),
-                    ChannelMsg::ExtendedData { data, ext: 1 } => take(&data, Stream::Stderr, &mut ebuf, &mut ecap, &mut on_line),
+                    ChannelMsg::ExtendedData { data, ext: 1 } => {
+                        take(&data, Stream::Stderr, &mut ebuf, &mut ecap, &mut on_line)
+                    }
                     ChannelMsg::ExitStatus { exit_status } => out.exit_code = Some(exit_status),
                     ChannelMsg::ExitSignal { signal_name, error_message, .. } => {
-                        out.signal = Some(format!("{signal_name:?}{}", if error_message.is_empty() { String::new() } else { format!(" ({error_message})") }))
+                        out.signal = Some(format!(
+                            "{signal_name:?}{}",
+                            if error_message.is_empty() { String::new() } else { format!(" ({error_message})") }
+                        ))
                     }
                     _ => {}
                 }
@@ -706,7 +769,12 @@ impl Session {
         out.stderr = String::from_utf8_lossy(&ecap).into_owned();
         if out.exit_code.is_none() && out.signal.is_none() {
             // The channel closed without a status: the connection itself went away.
-            return Err(ssh_err(&self.name, written.err().map_or_else(|| "the channel closed without an exit status".to_string(), |e| e.to_string())));
+            return Err(ssh_err(
+                &self.name,
+                written
+                    .err()
+                    .map_or_else(|| "the channel closed without an exit status".to_string(), |e| e.to_string()),
+            ));
         }
         Ok(out)
     }
@@ -725,13 +793,26 @@ impl Session {
     /// Writes bytes to `remote` like [`Session::upload_file`].
     pub async fn upload_bytes(&self, data: &[u8], remote: &str, mode: u32, as_root: bool) -> Result<String> {
         let sum = sha256_hex(data);
-        self.upload(Box::new(std::io::Cursor::new(data.to_vec())), data.len() as u64, &sum, remote, mode, as_root).await?;
+        self.upload(Box::new(std::io::Cursor::new(data.to_vec())), data.len() as u64, &sum, remote, mode, as_root)
+            .await?;
         Ok(sum)
     }
 
-    async fn upload(&self, data: Box<dyn AsyncRead + Unpin + Send + '_>, size: u64, sum: &str, remote: &str, mode: u32, as_root: bool) -> Result<()> {
+    async fn upload(
+        &self,
+        data: Box<dyn AsyncRead + Unpin + Send + '_>,
+        size: u64,
+        sum: &str,
+        remote: &str,
+        mode: u32,
+        as_root: bool,
+    ) -> Result<()> {
         if remote.is_empty() || remote.ends_with('/') {
-            return Err(Error::Copy { host: self.host.clone(), path: remote.into(), detail: "the destination must be a file path".into() });
+            return Err(Error::Copy {
+                host: self.host.clone(),
+                path: remote.into(),
+                detail: "the destination must be a file path".into(),
+            });
         }
         let q = shell_quote(remote);
         // head -c: exactly `size` bytes, so nothing else on stdin can end up in the file.
@@ -744,7 +825,11 @@ impl Session {
         );
         let out = self.exec(&script, Exec { as_root, stdin: Some(data), ..Default::default() }).await?;
         if !out.success() {
-            return Err(Error::Copy { host: self.host.clone(), path: remote.into(), detail: format!("{}: {}", out.status(), tail(out.stderr.trim(), 1000)) });
+            return Err(Error::Copy {
+                host: self.host.clone(),
+                path: remote.into(),
+                detail: format!("{}: {}", out.status(), tail(out.stderr.trim(), 1000)),
+            });
         }
         Ok(())
     }
@@ -752,7 +837,9 @@ impl Session {
     /// Reads a remote file (as root when `as_root`); `None` if it does not exist.
     pub async fn read_file(&self, remote: &str, as_root: bool) -> Result<Option<String>> {
         let q = shell_quote(remote);
-        let out = self.exec(&format!("if [ -e {q} ]; then cat -- {q}; else exit 44; fi"), Exec { as_root, ..Default::default() }).await?;
+        let out = self
+            .exec(&format!("if [ -e {q} ]; then cat -- {q}; else exit 44; fi"), Exec { as_root, ..Default::default() })
+            .await?;
         match out.exit_code {
             Some(0) => Ok(Some(out.stdout)),
             Some(44) => Ok(None),
@@ -763,7 +850,12 @@ impl Session {
     /// SHA-256 of a remote file, `None` if it does not exist.
     pub async fn remote_sha256(&self, remote: &str, as_root: bool) -> Result<Option<String>> {
         let q = shell_quote(remote);
-        let out = self.exec(&format!("if [ -f {q} ]; then sha256sum -- {q} | cut -d' ' -f1; else exit 44; fi"), Exec { as_root, ..Default::default() }).await?;
+        let out = self
+            .exec(
+                &format!("if [ -f {q} ]; then sha256sum -- {q} | cut -d' ' -f1; else exit 44; fi"),
+                Exec { as_root, ..Default::default() },
+            )
+            .await?;
         match out.exit_code {
             Some(0) => Ok(Some(out.stdout.trim().to_string())),
             Some(44) => Ok(None),
@@ -837,10 +929,23 @@ pub(crate) fn tail(s: &str, max: usize) -> String {
 
 /// Opens a TCP connection to `dst` through a SOCKS5 proxy (RFC 1928, with RFC 1929
 /// username/password authentication when a username is given).
-async fn socks5_connect(proxy_host: &str, proxy_port: u16, user: Option<&str>, password: Option<&str>, dst: &str, dst_port: u16) -> Result<tokio::net::TcpStream> {
+async fn socks5_connect(
+    proxy_host: &str,
+    proxy_port: u16,
+    user: Option<&str>,
+    password: Option<&str>,
+    dst: &str,
+    dst_port: u16,
+) -> Result<tokio::net::TcpStream> {
     let proxy = join_host_port(proxy_host, proxy_port);
-    let fail = |detail: String| Error::Connect { addr: join_host_port(dst, dst_port), detail: format!("through SOCKS5 proxy {proxy}: {detail}") };
-    let io = |e: std::io::Error| Error::Connect { addr: join_host_port(dst, dst_port), detail: format!("through SOCKS5 proxy {proxy}: {e}") };
+    let fail = |detail: String| Error::Connect {
+        addr: join_host_port(dst, dst_port),
+        detail: format!("through SOCKS5 proxy {proxy}: {detail}"),
+    };
+    let io = |e: std::io::Error| Error::Connect {
+        addr: join_host_port(dst, dst_port),
+        detail: format!("through SOCKS5 proxy {proxy}: {e}"),
+    };
     let mut s = tokio::net::TcpStream::connect((proxy_host, proxy_port)).await.map_err(io)?;
     let methods: &[u8] = if user.is_some() { &[0x00, 0x02] } else { &[0x00] };
     let mut hello = vec![0x05, methods.len() as u8];
@@ -941,13 +1046,22 @@ mod tests {
         let m = ClusterMachine {
             ip: "10.0.0.5".into(),
             password: Some(e("pw")),
-            proxy: Some(MachineProxy { type_: "SSHJumpServer".into(), ip: "10.0.0.1".into(), port: Some(2222), private_key: Some(e("KEY")), ..Default::default() }),
+            proxy: Some(MachineProxy {
+                type_: "SSHJumpServer".into(),
+                ip: "10.0.0.1".into(),
+                port: Some(2222),
+                private_key: Some(e("KEY")),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let t = Target::from_machine(&m).unwrap();
         assert_eq!((t.display(), t.credentials.password.as_deref()), ("root@10.0.0.5:22".to_string(), Some("pw")));
         let Some(Via::Jump(j)) = &t.via else { panic!("expected a jump host") };
-        assert_eq!((j.display(), j.credentials.private_key.as_deref()), ("root@10.0.0.1:2222".to_string(), Some("KEY")));
+        assert_eq!(
+            (j.display(), j.credentials.private_key.as_deref()),
+            ("root@10.0.0.1:2222".to_string(), Some("KEY"))
+        );
         let bad = ClusterMachine { ip: "10.0.0.5".into(), password: Some("%%%".into()), ..Default::default() };
         assert!(Target::from_machine(&bad).unwrap_err().to_string().contains("password is not valid base64"));
         let none = ClusterMachine { ip: "10.0.0.5".into(), ..Default::default() };

@@ -21,7 +21,9 @@ use std::{
 use base64::Engine as _;
 use common::{
     Host, Sudo,
-    e2e::{b64, build_bundle, client_of, condition, condition_types, get, options, platform_api, preinstall, wait_until},
+    e2e::{
+        b64, build_bundle, client_of, condition, condition_types, get, options, platform_api, preinstall, wait_until,
+    },
 };
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret};
@@ -99,7 +101,13 @@ fn record_conditions(api: Api<DynamicObject>, name: &'static str) -> Arc<Mutex<V
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .map(|c| (c["type"].as_str().unwrap_or_default().into(), c["status"].as_str().unwrap_or_default().into(), c["reason"].as_str().unwrap_or_default().into()))
+                    .map(|c| {
+                        (
+                            c["type"].as_str().unwrap_or_default().into(),
+                            c["status"].as_str().unwrap_or_default().into(),
+                            c["reason"].as_str().unwrap_or_default().into(),
+                        )
+                    })
                     .collect();
                 let mut s = out.lock().expect("lock");
                 if s.last() != Some(&conds) {
@@ -128,16 +136,33 @@ async fn baremetal_cluster_and_machine_through_real_sshd() {
     let worker_tmp = tempfile::tempdir().expect("tempdir");
     let (mroot, wroot) = (master_tmp.path(), worker_tmp.path());
 
-    let tke = Arc::new(tokio::task::spawn_blocking(|| Tke::start_with(tke_binary(), Storage::Embedded, &["--registry", "false", "--platform-controllers", "false"])).await.expect("tke starts"));
+    let tke = Arc::new(
+        tokio::task::spawn_blocking(|| {
+            Tke::start_with(
+                tke_binary(),
+                Storage::Embedded,
+                &["--registry", "false", "--platform-controllers", "false"],
+            )
+        })
+        .await
+        .expect("tke starts"),
+    );
     let platform = client_of(&tke.kubeconfig()).await;
     let cluster_provider = Baremetal::new(options(bdir, mroot));
     let step_names: Vec<String> = cluster_provider.create_steps().iter().map(|s| s.name.clone()).collect();
     // The worker installs into its own prefix (the same host plays master and worker).
     let machine_provider = BaremetalMachine::new(options(bdir, wroot));
-    let health = HealthOptions { period: Duration::from_secs(1), jitter: Duration::ZERO, probes: 2, probe_interval: Duration::from_millis(100), ..Default::default() };
-    let controllers = Controllers::new(platform.clone(), ControllerOptions { concurrency: 4, health, leader_election: None })
-        .with_provider(Arc::new(cluster_provider))
-        .with_machine_provider(Arc::new(machine_provider));
+    let health = HealthOptions {
+        period: Duration::from_secs(1),
+        jitter: Duration::ZERO,
+        probes: 2,
+        probe_interval: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let controllers =
+        Controllers::new(platform.clone(), ControllerOptions { concurrency: 4, health, leader_election: None })
+            .with_provider(Arc::new(cluster_provider))
+            .with_machine_provider(Arc::new(machine_provider));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let controllers = tokio::spawn(controllers.run(async move {
         let _ = stop_rx.await;
@@ -153,7 +178,8 @@ async fn baremetal_cluster_and_machine_through_real_sshd() {
         preinstall(bdir, &format!("kubernetes/{K8S}/{arch}/{b}"), mroot, &format!("/usr/bin/{b}"));
     }
     preinstall(bdir, &format!("containerd/1.7.18/{arch}/ctr"), mroot, "/usr/local/bin/ctr");
-    let machine = json!({"ip": NODE, "port": host.sshd.port, "username": host.user.name, "password": b64(&host.user.password)});
+    let machine =
+        json!({"ip": NODE, "port": host.sshd.port, "username": host.user.name, "password": b64(&host.user.password)});
     let cluster: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "platform.tkestack.io/v1", "kind": "Cluster", "metadata": {"name": "cls-bm"},
         "spec": {"type": "Baremetal", "version": K8S, "clusterCIDR": "10.244.0.0/16", "machines": [machine],
@@ -173,26 +199,41 @@ async fn baremetal_cluster_and_machine_through_real_sshd() {
     assert!(msg.contains("lacks kubeadm") && msg.contains(NODE), "{msg}");
     assert_eq!(failed["status"]["phase"], "Initializing");
     assert_eq!(failed["status"]["reason"], "FailedInit");
-    assert!(failed["status"]["message"].as_str().unwrap_or_default().starts_with("EnsureKubeadmInitPhaseKubeletStart error:"), "{failed}");
+    assert!(
+        failed["status"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("EnsureKubeadmInitPhaseKubeletStart error:"),
+        "{failed}"
+    );
     let skipped = condition(&failed, "EnsureBinaries").expect("EnsureBinaries");
     assert_eq!((skipped["status"].as_str(), skipped["reason"].as_str()), (Some("True"), Some("Skip")));
     let fail_at = step_names.iter().position(|n| n == "EnsureKubeadmInitPhaseKubeletStart").expect("step");
-    assert_eq!(condition_types(&failed), step_names[..=fail_at], "conditions in step order, none beyond the failed step");
+    assert_eq!(
+        condition_types(&failed),
+        step_names[..=fail_at],
+        "conditions in step order, none beyond the failed step"
+    );
     for n in &step_names[..fail_at] {
         assert_eq!(condition(&failed, n).expect("condition")["status"], "True", "{n}: {failed}");
     }
     // Written step by step: every number of finished steps up to the failure was saved on its own.
-    let progress: Vec<usize> = seen.lock().expect("lock").iter().map(|c| c.iter().filter(|x| x.1 == "True").count()).collect();
+    let progress: Vec<usize> =
+        seen.lock().expect("lock").iter().map(|c| c.iter().filter(|x| x.1 == "True").count()).collect();
     for k in 1..=fail_at {
         assert!(progress.contains(&k), "no saved state with {k} finished steps: {progress:?}");
     }
     assert!(
-        seen.lock().expect("lock").iter().any(|c| c.len() == 2 && c[0].1 == "True" && c[1] == (step_names[1].clone(), "Unknown".into(), "Waiting".into())),
+        seen.lock().expect("lock").iter().any(|c| c.len() == 2
+            && c[0].1 == "True"
+            && c[1] == (step_names[1].clone(), "Unknown".into(), "Waiting".into())),
         "the next step is announced as Waiting"
     );
     // The environment checks and install steps really ran on the machine, into the prefix.
     assert!(mroot.join("etc/sysctl.d/99-tke.conf").exists() && mroot.join("etc/containerd/config.toml").exists());
-    assert!(std::fs::read_to_string(mroot.join("calls.log")).unwrap_or_default().contains("ctr -n k8s.io images import"));
+    assert!(
+        std::fs::read_to_string(mroot.join("calls.log")).unwrap_or_default().contains("ctr -n k8s.io images import")
+    );
 
     // kubeadm installed: the cluster resumes at the failed step and finishes.
     preinstall(bdir, &format!("kubernetes/{K8S}/{arch}/kubeadm"), mroot, "/usr/bin/kubeadm");
@@ -208,21 +249,47 @@ async fn baremetal_cluster_and_machine_through_real_sshd() {
     let types: Vec<String> = condition_types(&running).into_iter().filter(|t| t != "EnsureRenewCerts").collect();
     assert_eq!(types, expected);
     let calls = std::fs::read_to_string(mroot.join("calls.log")).expect("calls.log");
-    assert_eq!(calls.matches("kubeadm init phase kubelet-start").count(), 1, "the failed step ran once it could: {calls}");
-    for phase in ["certs all", "kubeconfig all", "control-plane all", "etcd local", "upload-certs --upload-certs", "bootstrap-token", "addon all"] {
+    assert_eq!(
+        calls.matches("kubeadm init phase kubelet-start").count(),
+        1,
+        "the failed step ran once it could: {calls}"
+    );
+    for phase in [
+        "certs all",
+        "kubeconfig all",
+        "control-plane all",
+        "etcd local",
+        "upload-certs --upload-certs",
+        "bootstrap-token",
+        "addon all",
+    ] {
         assert!(calls.contains(&format!("kubeadm init phase {phase} --config")), "{phase}: {calls}");
     }
     let addr = &running["status"]["addresses"][0];
-    assert_eq!((addr["type"].as_str(), addr["port"].as_u64()), (Some("Advertise"), sim.url().rsplit(':').next().and_then(|p| p.parse().ok())));
+    assert_eq!(
+        (addr["type"].as_str(), addr["port"].as_u64()),
+        (Some("Advertise"), sim.url().rsplit(':').next().and_then(|p| p.parse().ok()))
+    );
     let cc_name = running["spec"]["clusterCredentialRef"]["name"].as_str().expect("credential ref").to_string();
     let cc = get(&creds, &cc_name).await.expect("credential");
     assert_eq!(cc["clusterName"], "cls-bm");
-    assert_eq!(cc["caCert"].as_str().map(|c| base64::engine::general_purpose::STANDARD.decode(c).expect("b64")), Some(sim.ca_pem().as_bytes().to_vec()));
+    assert_eq!(
+        cc["caCert"].as_str().map(|c| base64::engine::general_purpose::STANDARD.decode(c).expect("b64")),
+        Some(sim.ca_pem().as_bytes().to_vec())
+    );
     assert!(cc["clientCert"].is_string() && cc["clientKey"].is_string(), "{cc}");
     let bootstrap = cc["bootstrapToken"].as_str().unwrap_or_default();
-    assert!(bootstrap.len() == 23 && std::fs::read_to_string(mroot.join("etc/kubernetes/kubeadm-config.yaml")).expect("config").contains(bootstrap));
+    assert!(
+        bootstrap.len() == 23
+            && std::fs::read_to_string(mroot.join("etc/kubernetes/kubeadm-config.yaml"))
+                .expect("config")
+                .contains(bootstrap)
+    );
     let marks: Api<ConfigMap> = Api::namespaced(sim.client(), "kube-system");
-    assert_eq!(marks.get("tke").await.expect("mark").data.unwrap_or_default().get("clusterName").map(String::as_str), Some("cls-bm"));
+    assert_eq!(
+        marks.get("tke").await.expect("mark").data.unwrap_or_default().get("clusterName").map(String::as_str),
+        Some("cls-bm")
+    );
 
     // A worker joins.
     let m: DynamicObject = serde_json::from_value(json!({
@@ -237,14 +304,28 @@ async fn baremetal_cluster_and_machine_through_real_sshd() {
         (m["status"]["phase"] == "Running" && condition(&m, "HealthCheck")?["status"] == "True").then_some(m)
     })
     .await;
-    for step in ["EnsurePreflight", "EnsureBinaries", "EnsureKubernetesImages", "EnsureJoinPhasePreflight", "EnsureJoinPhaseKubeletStart", "EnsureNodeReady"] {
+    for step in [
+        "EnsurePreflight",
+        "EnsureBinaries",
+        "EnsureKubernetesImages",
+        "EnsureJoinPhasePreflight",
+        "EnsureJoinPhaseKubeletStart",
+        "EnsureNodeReady",
+    ] {
         assert_eq!(condition(&mc, step).map(|c| c["status"].clone()), Some(json!("True")), "{step}: {mc}");
     }
     assert_eq!(mc["status"]["machineInfo"]["osImage"], "Fake Linux", "{mc}");
     let nodes: Api<Node> = Api::all(sim.client());
     let node = nodes.get(NODE).await.expect("the worker's node");
-    assert_eq!(node.metadata.labels.unwrap_or_default().get("pool").map(String::as_str), Some("a"), "machine labels on the node");
-    let tokens = Api::<Secret>::namespaced(sim.client(), "kube-system").list(&ListParams::default().labels("platform.tkestack.io/machine=mc-worker")).await.expect("secrets");
+    assert_eq!(
+        node.metadata.labels.unwrap_or_default().get("pool").map(String::as_str),
+        Some("a"),
+        "machine labels on the node"
+    );
+    let tokens = Api::<Secret>::namespaced(sim.client(), "kube-system")
+        .list(&ListParams::default().labels("platform.tkestack.io/machine=mc-worker"))
+        .await
+        .expect("secrets");
     assert_eq!(tokens.items.len(), 1, "one bootstrap token for the machine, reused by both join phases");
     assert!(wroot.join("usr/bin/kubeadm").exists() && wroot.join("etc/kubernetes/kubeadm-config.yaml").exists());
 
@@ -256,7 +337,10 @@ async fn baremetal_cluster_and_machine_through_real_sshd() {
     machines.delete("mc-worker", &Default::default()).await.expect("delete machine");
     wait_until("mc-worker gone", || async { get(&machines, "mc-worker").await.is_none().then_some(()) }).await;
     assert!(nodes.get_opt(NODE).await.expect("get node").is_none(), "the node is removed from the cluster");
-    assert!(Api::<Pod>::namespaced(sim.client(), "default").get_opt("on-worker").await.expect("get pod").is_none(), "the node was drained");
+    assert!(
+        Api::<Pod>::namespaced(sim.client(), "default").get_opt("on-worker").await.expect("get pod").is_none(),
+        "the node was drained"
+    );
     assert!(!wroot.join("etc/kubernetes").exists() && !wroot.join("var/lib/kubelet").exists(), "node state removed");
     assert!(wroot.join("usr/bin/kubeadm").exists(), "binaries stay");
 

@@ -147,7 +147,18 @@ async fn files_hooks_and_certificate_renewal_through_real_sshd() {
     let now = chrono::Utc::now();
     let bundle_tmp = tempfile::tempdir().expect("tempdir");
     let bdir = bundle_tmp.path();
-    build_bundle(bdir, arch, &[(K8S, fake_kubeadm(&sim, &cert_until(now + chrono::Duration::days(365)), &cert_until(now + chrono::Duration::days(730))))]);
+    build_bundle(
+        bdir,
+        arch,
+        &[(
+            K8S,
+            fake_kubeadm(
+                &sim,
+                &cert_until(now + chrono::Duration::days(365)),
+                &cert_until(now + chrono::Duration::days(730)),
+            ),
+        )],
+    );
     let master_tmp = tempfile::tempdir().expect("tempdir");
     let worker_tmp = tempfile::tempdir().expect("tempdir");
     let (mroot, wroot) = (master_tmp.path(), worker_tmp.path());
@@ -155,8 +166,16 @@ async fn files_hooks_and_certificate_renewal_through_real_sshd() {
     // What the user ships from the platform host.
     let src_tmp = tempfile::tempdir().expect("tempdir");
     let src = src_tmp.path();
-    write_mode(&src.join("precluster.sh"), "#!/bin/sh\necho checking /data\necho 'disk not mounted' >&2\nexit 3\n", 0o750);
-    write_mode(&src.join("pre.sh"), &hook_script("pre $TKE_HOOK $(have /etc/sysctl.d/99-tke.conf) $(have /etc/kubernetes/kubeadm-config.yaml)"), 0o750);
+    write_mode(
+        &src.join("precluster.sh"),
+        "#!/bin/sh\necho checking /data\necho 'disk not mounted' >&2\nexit 3\n",
+        0o750,
+    );
+    write_mode(
+        &src.join("pre.sh"),
+        &hook_script("pre $TKE_HOOK $(have /etc/sysctl.d/99-tke.conf) $(have /etc/kubernetes/kubeadm-config.yaml)"),
+        0o750,
+    );
     write_mode(&src.join("post.sh"), &hook_script("post $TKE_HOOK $(have /etc/kubernetes/kubeadm-config.yaml)"), 0o750);
     write_mode(&src.join("postcluster.sh"), &hook_script("postcluster $(have /etc/kubernetes/admin.conf)"), 0o700);
     // Not executable: run through sh.
@@ -174,15 +193,32 @@ async fn files_hooks_and_certificate_renewal_through_real_sshd() {
         "PostClusterDelete": "/opt/tke-hooks/postdelete.sh",
     });
 
-    let tke = Arc::new(tokio::task::spawn_blocking(|| Tke::start_with(tke_binary(), Storage::Embedded, &["--registry", "false", "--platform-controllers", "false"])).await.expect("tke starts"));
+    let tke = Arc::new(
+        tokio::task::spawn_blocking(|| {
+            Tke::start_with(
+                tke_binary(),
+                Storage::Embedded,
+                &["--registry", "false", "--platform-controllers", "false"],
+            )
+        })
+        .await
+        .expect("tke starts"),
+    );
     let platform = client_of(&tke.kubeconfig()).await;
     let cluster_provider = Baremetal::new(options(bdir, mroot));
     let step_names: Vec<String> = cluster_provider.create_steps().iter().map(|s| s.name.clone()).collect();
     let machine_provider = BaremetalMachine::new(options(bdir, wroot));
-    let health = HealthOptions { period: Duration::from_secs(1), jitter: Duration::ZERO, probes: 2, probe_interval: Duration::from_millis(100), ..Default::default() };
-    let controllers = Controllers::new(platform.clone(), ControllerOptions { concurrency: 4, health, leader_election: None })
-        .with_provider(Arc::new(cluster_provider))
-        .with_machine_provider(Arc::new(machine_provider));
+    let health = HealthOptions {
+        period: Duration::from_secs(1),
+        jitter: Duration::ZERO,
+        probes: 2,
+        probe_interval: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let controllers =
+        Controllers::new(platform.clone(), ControllerOptions { concurrency: 4, health, leader_election: None })
+            .with_provider(Arc::new(cluster_provider))
+            .with_machine_provider(Arc::new(machine_provider));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let controllers = tokio::spawn(controllers.run(async move {
         let _ = stop_rx.await;
@@ -192,10 +228,17 @@ async fn files_hooks_and_certificate_renewal_through_real_sshd() {
     let machines = platform_api(&platform, "Machine", "machines");
 
     // The steps sit where the reference puts them.
-    assert_eq!(step_names[..4], ["EnsureCopyFiles", "EnsurePreClusterInstallHook", "EnsurePreInstallHook", "EnsurePreflight"]);
-    assert_eq!(step_names[step_names.len() - 3..], ["EnsureCreateClusterMark", "EnsurePostInstallHook", "EnsurePostClusterInstallHook"]);
+    assert_eq!(
+        step_names[..4],
+        ["EnsureCopyFiles", "EnsurePreClusterInstallHook", "EnsurePreInstallHook", "EnsurePreflight"]
+    );
+    assert_eq!(
+        step_names[step_names.len() - 3..],
+        ["EnsureCreateClusterMark", "EnsurePostInstallHook", "EnsurePostClusterInstallHook"]
+    );
 
-    let machine = json!({"ip": NODE, "port": host.sshd.port, "username": host.user.name, "password": b64(&host.user.password)});
+    let machine =
+        json!({"ip": NODE, "port": host.sshd.port, "username": host.user.name, "password": b64(&host.user.password)});
     let cluster: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "platform.tkestack.io/v1", "kind": "Cluster", "metadata": {"name": "cls-hooks"},
         "spec": {"type": "Baremetal", "version": K8S, "clusterCIDR": "10.244.0.0/16", "machines": [machine],
@@ -216,8 +259,15 @@ async fn files_hooks_and_certificate_renewal_through_real_sshd() {
     for part in ["/opt/tke-hooks/precluster.sh", "exit code 3", "disk not mounted", "checking /data", NODE] {
         assert!(msg.contains(part), "{part:?} missing from: {msg}");
     }
-    assert_eq!((failed["status"]["phase"].as_str(), failed["status"]["reason"].as_str()), (Some("Initializing"), Some("FailedInit")));
-    assert_eq!(condition_types(&failed), ["EnsureCopyFiles", "EnsurePreClusterInstallHook"], "nothing ran past the failed hook");
+    assert_eq!(
+        (failed["status"]["phase"].as_str(), failed["status"]["reason"].as_str()),
+        (Some("Initializing"), Some("FailedInit"))
+    );
+    assert_eq!(
+        condition_types(&failed),
+        ["EnsureCopyFiles", "EnsurePreClusterInstallHook"],
+        "nothing ran past the failed hook"
+    );
     // The files arrived with their content and mode, under the prefix.
     assert_eq!(read(&mroot.join("etc/tke-test/data.conf")), "answer = 42\n");
     assert_eq!(mode_of(&mroot.join("etc/tke-test/data.conf")), 0o640);
@@ -266,15 +316,24 @@ async fn files_hooks_and_certificate_renewal_through_real_sshd() {
         (cc["token"] == sim.admin_token()).then_some(cc)
     })
     .await;
-    assert!(cc["clientCert"].is_null() && cc["clientKey"].is_null(), "the renewed admin.conf's identity replaces the old one: {cc}");
+    assert!(
+        cc["clientCert"].is_null() && cc["clientKey"].is_null(),
+        "the renewed admin.conf's identity replaces the old one: {cc}"
+    );
     let calls = read(&mroot.join("calls.log"));
     assert_eq!(calls.matches("kubeadm certs renew all").count(), 1, "{calls}");
     assert!(not_after(&pki.join("apiserver.crt")) > std::time::SystemTime::now() + Duration::from_secs(700 * 86400));
-    assert_eq!(read(&mroot.join("etc/kubernetes/manifests/kube-apiserver.yaml")), "kind: Pod\n", "static pods restarted and back");
+    assert_eq!(
+        read(&mroot.join("etc/kubernetes/manifests/kube-apiserver.yaml")),
+        "kind: Pod\n",
+        "static pods restarted and back"
+    );
     // The cluster stays healthy with the refreshed credential.
     wait_until("cls-hooks healthy after the renewal", || async {
         let c = get(&clusters, "cls-hooks").await?;
-        let ok = c["status"]["phase"] == "Running" && condition(&c, "HealthCheck")?["status"] == "True" && condition(&c, "EnsureRenewCerts")?["status"] == "True";
+        let ok = c["status"]["phase"] == "Running"
+            && condition(&c, "HealthCheck")?["status"] == "True"
+            && condition(&c, "EnsureRenewCerts")?["status"] == "True";
         ok.then_some(())
     })
     .await;
@@ -294,7 +353,11 @@ async fn files_hooks_and_certificate_renewal_through_real_sshd() {
     .await;
     let types = condition_types(&mc);
     assert_eq!(types[..3], ["EnsureCopyFiles", "EnsurePreInstallHook", "EnsurePreflight"], "{mc}");
-    assert!(types.contains(&"EnsurePostInstallHook".to_string()) && !types.contains(&"EnsurePreClusterInstallHook".to_string()), "{types:?}");
+    assert!(
+        types.contains(&"EnsurePostInstallHook".to_string())
+            && !types.contains(&"EnsurePreClusterInstallHook".to_string()),
+        "{types:?}"
+    );
     assert_eq!(read(&wroot.join("etc/tke-test/data.conf")), "answer = 42\n");
     assert_eq!(mode_of(&wroot.join("etc/tke-test/data.conf")), 0o640);
     assert_eq!(
@@ -335,7 +398,12 @@ async fn housekeeping(provider: &Baremetal, cluster: &mut api::platform::Cluster
     use platform::engine::{Engine, Kind};
     // Nothing here reaches the platform's API: a client of a closed port shows it would fail.
     let platform = Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().expect("url"))).expect("client");
-    let ctx = platform::provider::ClusterContext { platform, credential: None, business: Err("not needed".into()), url: String::new() };
+    let ctx = platform::provider::ClusterContext {
+        platform,
+        credential: None,
+        business: Err("not needed".into()),
+        url: String::new(),
+    };
     let engine = Engine::new(Kind::Update, provider.update_steps());
     engine.reset(cluster);
     engine.run(cluster, &ctx, &Keep).await.expect("persist")
@@ -350,8 +418,10 @@ async fn certificate_checks_are_one_login_per_master_and_at_most_once_per_interv
     let root = root_tmp.path();
     let pki = root.join("etc/kubernetes/pki");
     std::fs::create_dir_all(&pki).expect("mkdir");
-    std::fs::write(pki.join("apiserver.crt"), cert_until(chrono::Utc::now() + chrono::Duration::days(365))).expect("cert");
-    let machine = json!({"ip": NODE, "port": host.sshd.port, "username": host.user.name, "password": b64(&host.user.password)});
+    std::fs::write(pki.join("apiserver.crt"), cert_until(chrono::Utc::now() + chrono::Duration::days(365)))
+        .expect("cert");
+    let machine =
+        json!({"ip": NODE, "port": host.sshd.port, "username": host.user.name, "password": b64(&host.user.password)});
     let mut cluster: api::platform::Cluster = serde_json::from_value(json!({
         "apiVersion": "platform.tkestack.io/v1", "kind": "Cluster", "metadata": {"name": "cls-renew", "uid": "u-renew"},
         "spec": {"type": "Baremetal", "version": K8S, "machines": [machine]}, "status": {"phase": "Running"},
@@ -372,7 +442,8 @@ async fn certificate_checks_are_one_login_per_master_and_at_most_once_per_interv
 
     // Expiring, but the master lacks kubeadm: the failure says so and is retried on the next
     // pass (a failed check is not remembered as done).
-    std::fs::write(pki.join("apiserver.crt"), cert_until(chrono::Utc::now() + chrono::Duration::days(5))).expect("cert");
+    std::fs::write(pki.join("apiserver.crt"), cert_until(chrono::Utc::now() + chrono::Duration::days(5)))
+        .expect("cert");
     o.renew_check_interval = Duration::ZERO;
     let eager = Baremetal::new(o);
     for attempt in 1..=2 {
@@ -384,6 +455,12 @@ async fn certificate_checks_are_one_login_per_master_and_at_most_once_per_interv
             done => panic!("attempt {attempt}: renewal without kubeadm succeeded: {done:?}"),
         }
     }
-    let c = cluster.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|c| c.iter().find(|c| c.type_ == "EnsureRenewCerts")).cloned().expect("condition");
+    let c = cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "EnsureRenewCerts"))
+        .cloned()
+        .expect("condition");
     assert_eq!((c.status.as_str(), c.reason.as_deref()), ("False", Some("FailedUpdate")));
 }

@@ -147,12 +147,29 @@ async fn upgrade_and_master_scaling_through_real_sshd() {
     let worker_tmp = tempfile::tempdir().expect("tempdir");
     let (mroot, wroot) = (master_tmp.path(), worker_tmp.path());
 
-    let tke = Arc::new(tokio::task::spawn_blocking(|| Tke::start_with(tke_binary(), Storage::Embedded, &["--registry", "false", "--platform-controllers", "false"])).await.expect("tke starts"));
+    let tke = Arc::new(
+        tokio::task::spawn_blocking(|| {
+            Tke::start_with(
+                tke_binary(),
+                Storage::Embedded,
+                &["--registry", "false", "--platform-controllers", "false"],
+            )
+        })
+        .await
+        .expect("tke starts"),
+    );
     let platform = client_of(&tke.kubeconfig()).await;
-    let health = HealthOptions { period: Duration::from_secs(1), jitter: Duration::ZERO, probes: 2, probe_interval: Duration::from_millis(100), ..Default::default() };
-    let controllers = Controllers::new(platform.clone(), ControllerOptions { concurrency: 4, health, leader_election: None })
-        .with_provider(Arc::new(Baremetal::new(options(bdir, mroot))))
-        .with_machine_provider(Arc::new(BaremetalMachine::new(options(bdir, wroot))));
+    let health = HealthOptions {
+        period: Duration::from_secs(1),
+        jitter: Duration::ZERO,
+        probes: 2,
+        probe_interval: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let controllers =
+        Controllers::new(platform.clone(), ControllerOptions { concurrency: 4, health, leader_election: None })
+            .with_provider(Arc::new(Baremetal::new(options(bdir, mroot))))
+            .with_machine_provider(Arc::new(BaremetalMachine::new(options(bdir, wroot))));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let controllers = tokio::spawn(controllers.run(async move {
         let _ = stop_rx.await;
@@ -208,7 +225,9 @@ async fn upgrade_and_master_scaling_through_real_sshd() {
     wait_until("the pod on the worker Running and Ready", || async {
         let p = pods.get("on-worker").await.ok()?;
         let st = p.status?;
-        (st.phase.as_deref() == Some("Running") && st.conditions?.iter().any(|c| c.type_ == "Ready" && c.status == "True")).then_some(())
+        (st.phase.as_deref() == Some("Running")
+            && st.conditions?.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        .then_some(())
     })
     .await;
     // Its disruption budget forbids taking it away.
@@ -218,51 +237,105 @@ async fn upgrade_and_master_scaling_through_real_sshd() {
 
     // Upgrade: masters first, then the worker (drained, upgraded, uncordoned). The drain honours
     // the budget: the worker's upgrade stops saying so, and goes on once the budget allows it.
-    clusters.patch("cls-life", &PatchParams::default(), &Patch::Merge(json!({"spec": {"version": TO}}))).await.expect("upgrade");
+    clusters
+        .patch("cls-life", &PatchParams::default(), &Patch::Merge(json!({"spec": {"version": TO}})))
+        .await
+        .expect("upgrade");
     let blocked = wait_until("the worker's drain held by the disruption budget", || async {
         let m = get(&machines, "mc-life").await?;
         let c = condition(&m, "EnsureUpgrade")?;
         (c["status"] == "False").then(|| c["message"].as_str().unwrap_or_default().to_string())
     })
     .await;
-    assert!(blocked.contains("default/on-worker") && blocked.contains("disruption budget critical needs 1 healthy pods"), "{blocked}");
+    assert!(
+        blocked.contains("default/on-worker") && blocked.contains("disruption budget critical needs 1 healthy pods"),
+        "{blocked}"
+    );
     assert!(pods.get_opt("on-worker").await.expect("get pod").is_some(), "the budget kept the pod");
     budgets.delete("critical", &Default::default()).await.expect("delete pdb");
     let upgraded = wait_until("the worker upgraded and the cluster Running", || async {
         let c = get(&clusters, "cls-life").await?;
         let m = get(&machines, "mc-life").await?;
-        let done = c["status"]["phase"] == "Running" && m["status"]["phase"] == "Running" && m["status"]["message"].as_str()?.starts_with("upgraded");
+        let done = c["status"]["phase"] == "Running"
+            && m["status"]["phase"] == "Running"
+            && m["status"]["message"].as_str()?.starts_with("upgraded");
         done.then_some((c, m))
     })
     .await;
     let (c, m) = upgraded;
     assert_eq!(c["status"]["message"], format!("upgraded to Kubernetes {TO}"), "{c}");
     assert_eq!(m["status"]["message"], format!("upgraded to Kubernetes {TO}"), "{m}");
-    assert!(m["metadata"]["labels"].get("platform.tkestack.io/need-upgrade").is_none(), "the upgrade mark is gone: {m}");
+    assert!(
+        m["metadata"]["labels"].get("platform.tkestack.io/need-upgrade").is_none(),
+        "the upgrade mark is gone: {m}"
+    );
     let ctypes = condition_types(&c);
-    for step in ["EnsurePreClusterUpgradeHook", "EnsureUpgradeControlPlaneNode", "EnsureMarkUpgradeWorkers", "EnsurePostClusterUpgradeHook"] {
-        assert!(!ctypes.iter().any(|t| t == step), "{step}: an upgrade's conditions are cleared once it is done, for the next one: {ctypes:?}");
+    for step in [
+        "EnsurePreClusterUpgradeHook",
+        "EnsureUpgradeControlPlaneNode",
+        "EnsureMarkUpgradeWorkers",
+        "EnsurePostClusterUpgradeHook",
+    ] {
+        assert!(
+            !ctypes.iter().any(|t| t == step),
+            "{step}: an upgrade's conditions are cleared once it is done, for the next one: {ctypes:?}"
+        );
     }
-    assert!(condition(&c, "EnsurePreflight").is_some_and(|p| p["status"] == "True"), "the create steps' conditions stay");
-    assert!(cluster_phases.lock().expect("lock").windows(2).any(|w| w == ["Upgrading", "Running"]), "{:?}", cluster_phases.lock().expect("lock"));
-    assert!(machine_phases.lock().expect("lock").windows(2).any(|w| w == ["Upgrading", "Running"]), "{:?}", machine_phases.lock().expect("lock"));
+    assert!(
+        condition(&c, "EnsurePreflight").is_some_and(|p| p["status"] == "True"),
+        "the create steps' conditions stay"
+    );
+    assert!(
+        cluster_phases.lock().expect("lock").windows(2).any(|w| w == ["Upgrading", "Running"]),
+        "{:?}",
+        cluster_phases.lock().expect("lock")
+    );
+    assert!(
+        machine_phases.lock().expect("lock").windows(2).any(|w| w == ["Upgrading", "Running"]),
+        "{:?}",
+        machine_phases.lock().expect("lock")
+    );
     let mcalls = read(&mroot.join("calls.log"));
-    assert_eq!(mcalls.matches(&format!("kubeadm[{TO}] upgrade apply v{TO} --yes")).count(), 1, "the new kubeadm upgrades the first master, once: {mcalls}");
-    assert!(read(&mroot.join("usr/bin/kubeadm")).contains(&format!("# release {TO}")), "the new release installed on the master");
+    assert_eq!(
+        mcalls.matches(&format!("kubeadm[{TO}] upgrade apply v{TO} --yes")).count(),
+        1,
+        "the new kubeadm upgrades the first master, once: {mcalls}"
+    );
+    assert!(
+        read(&mroot.join("usr/bin/kubeadm")).contains(&format!("# release {TO}")),
+        "the new release installed on the master"
+    );
     let wcalls = read(&wroot.join("calls.log"));
     assert_eq!(wcalls.matches(&format!("kubeadm[{TO}] upgrade node")).count(), 1, "{wcalls}");
     assert!(!wcalls.contains("upgrade apply"), "a worker never applies the cluster's upgrade");
-    assert!(read(&wroot.join("usr/bin/kubeadm")).contains(&format!("# release {TO}")), "the new release installed on the worker");
-    assert_eq!(read(&mroot.join("hooks.log")), "PreClusterUpgrade\nPostClusterUpgrade\n", "cluster hooks on the first master");
+    assert!(
+        read(&wroot.join("usr/bin/kubeadm")).contains(&format!("# release {TO}")),
+        "the new release installed on the worker"
+    );
+    assert_eq!(
+        read(&mroot.join("hooks.log")),
+        "PreClusterUpgrade\nPostClusterUpgrade\n",
+        "cluster hooks on the first master"
+    );
     assert_eq!(read(&wroot.join("hooks.log")), "PreUpgrade\n", "the node hook on the worker");
-    assert!(Api::<Pod>::namespaced(sim.client(), "default").get_opt("on-worker").await.expect("get pod").is_none(), "the worker was drained");
+    assert!(
+        Api::<Pod>::namespaced(sim.client(), "default").get_opt("on-worker").await.expect("get pod").is_none(),
+        "the worker was drained"
+    );
     let worker_node = nodes.get(WORKER).await.expect("worker node");
     assert!(!worker_node.spec.and_then(|s| s.unschedulable).unwrap_or(false), "and uncordoned after its upgrade");
 
     // A second master joins.
     let second = machine(MASTER2, master2_sshd.port, &host);
     let first = machine(MASTER, host.sshd.port, &host);
-    clusters.patch("cls-life", &PatchParams::default(), &Patch::Merge(json!({"spec": {"machines": [first.clone(), second]}}))).await.expect("scale up");
+    clusters
+        .patch(
+            "cls-life",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"machines": [first.clone(), second]}})),
+        )
+        .await
+        .expect("scale up");
     let scaled = wait_until("cls-life scaled up", || async {
         let c = get(&clusters, "cls-life").await?;
         (c["status"]["phase"] == "Running" && c["status"]["message"].as_str()?.starts_with("scaled up")).then_some(c)
@@ -273,19 +346,46 @@ async fn upgrade_and_master_scaling_through_real_sshd() {
     assert!(!condition_types(&scaled).iter().any(|t| t.starts_with("EnsureScaleUp")), "{scaled}");
     assert!(cluster_phases.lock().expect("lock").windows(2).any(|w| w == ["Upscaling", "Running"]));
     let mcalls = read(&mroot.join("calls.log"));
-    assert_eq!(mcalls.matches("init phase upload-certs --upload-certs").count(), 2, "the certificates are uploaded again for the join: {mcalls}");
+    assert_eq!(
+        mcalls.matches("init phase upload-certs --upload-certs").count(),
+        2,
+        "the certificates are uploaded again for the join: {mcalls}"
+    );
     for phase in ["preflight", "control-plane-prepare all", "kubelet-start", "control-plane-join all"] {
-        assert!(mcalls.contains(&format!("kubeadm[{TO}] join phase {phase} --config")), "{phase} with the new release: {mcalls}");
+        assert!(
+            mcalls.contains(&format!("kubeadm[{TO}] join phase {phase} --config")),
+            "{phase} with the new release: {mcalls}"
+        );
     }
     let node2 = nodes.get(MASTER2).await.expect("the new master's node");
-    assert!(node2.status.and_then(|s| s.conditions).unwrap_or_default().iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-    let tokens = Api::<Secret>::namespaced(sim.client(), "kube-system").list(&ListParams::default().labels(&format!("platform.tkestack.io/machine=master-{MASTER2}"))).await.expect("secrets");
+    assert!(
+        node2
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    );
+    let tokens = Api::<Secret>::namespaced(sim.client(), "kube-system")
+        .list(&ListParams::default().labels(&format!("platform.tkestack.io/machine=master-{MASTER2}")))
+        .await
+        .expect("secrets");
     assert_eq!(tokens.items.len(), 1, "the new master joined with a token of its own");
 
     // Removing the first master is refused; removing the second scales down.
-    let err = clusters.patch("cls-life", &PatchParams::default(), &Patch::Merge(json!({"spec": {"machines": [machine(MASTER2, master2_sshd.port, &host)]}}))).await.expect_err("first master stays");
+    let err = clusters
+        .patch(
+            "cls-life",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"machines": [machine(MASTER2, master2_sshd.port, &host)]}})),
+        )
+        .await
+        .expect_err("first master stays");
     assert!(matches!(&err, kube::Error::Api(s) if s.code == 422 && s.message.contains("spec.machines[0]")), "{err}");
-    clusters.patch("cls-life", &PatchParams::default(), &Patch::Merge(json!({"spec": {"machines": [first]}}))).await.expect("scale down");
+    clusters
+        .patch("cls-life", &PatchParams::default(), &Patch::Merge(json!({"spec": {"machines": [first]}})))
+        .await
+        .expect("scale down");
     let down = wait_until("cls-life scaled down", || async {
         let c = get(&clusters, "cls-life").await?;
         (c["status"]["phase"] == "Running" && c["status"]["message"].as_str()?.starts_with("scaled down")).then_some(c)

@@ -36,7 +36,10 @@ async fn every_check_reports_plausible_values_for_this_host() {
     let cfg = CheckConfig {
         min_cpus: 1,
         min_memory_bytes: 1,
-        disks: vec![("/".into(), 1, "MachineResourceDiskRoot".into()), ("/var/lib/tke-not-created-yet/etcd".into(), 1, "MachineResourceDiskLib".into())],
+        disks: vec![
+            ("/".into(), 1, "MachineResourceDiskRoot".into()),
+            ("/var/lib/tke-not-created-yet/etcd".into(), 1, "MachineResourceDiskLib".into()),
+        ],
         ports: vec![busy, free],
         cidrs: vec!["127.10.0.0/16".into(), "198.18.0.0/24".into()],
         kernel_modules: vec!["overlay".into(), "tke_no_such_module".into()],
@@ -100,7 +103,11 @@ async fn every_check_reports_plausible_values_for_this_host() {
 
     let net = get("HostNetOverlapping");
     assert_eq!(net.status, Status::Failed);
-    assert!(net.message.contains("127.10.0.0/16 overlaps 127.") && !net.message.contains("198.18.0.0/24 overlaps"), "{}", net.message);
+    assert!(
+        net.message.contains("127.10.0.0/16 overlaps 127.") && !net.message.contains("198.18.0.0/24 overlaps"),
+        "{}",
+        net.message
+    );
 
     // Thresholds are honoured: the reference defaults flag what is short, with the remedy.
     let strict = CheckConfig { min_cpus: 100_000, min_memory_bytes: u64::MAX / 2, ..Default::default() };
@@ -110,7 +117,11 @@ async fn every_check_reports_plausible_values_for_this_host() {
     let mem = checks::check_memory(&s, &strict).await;
     assert!(mem.status == Status::Failed && mem.message.contains("add memory"), "{}", mem.message);
     let disk = checks::check_disk(&s, "MachineResourceDiskLog", "/var/log", u64::MAX / 2).await;
-    assert!(disk.status == Status::Failed && disk.message.contains("free space or mount a larger disk"), "{}", disk.message);
+    assert!(
+        disk.status == Status::Failed && disk.message.contains("free space or mount a larger disk"),
+        "{}",
+        disk.message
+    );
     let bad_cidr = checks::check_cidr_overlap(&s, &["10.0.0.0/99".into()]).await;
     assert!(bad_cidr.status == Status::Failed && bad_cidr.message.contains("invalid prefix"), "{}", bad_cidr.message);
 

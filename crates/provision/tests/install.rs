@@ -58,7 +58,10 @@ fn a_good_bundle_loads_and_corrupt_ones_are_refused_naming_the_file() {
     let b = Bundle::load(dir, Verify::Full).expect("good bundle");
     assert_eq!(b.versions(), ["1.30.2"]);
     let r = b.release("v1.30.2", "amd64").unwrap();
-    assert_eq!(r.kubernetes_bins.iter().map(|f| f.rel.as_str()).collect::<Vec<_>>(), ["kubernetes/1.30.2/amd64/kubelet", "kubernetes/1.30.2/amd64/kubeadm", "kubernetes/1.30.2/amd64/kubectl"]);
+    assert_eq!(
+        r.kubernetes_bins.iter().map(|f| f.rel.as_str()).collect::<Vec<_>>(),
+        ["kubernetes/1.30.2/amd64/kubelet", "kubernetes/1.30.2/amd64/kubeadm", "kubernetes/1.30.2/amd64/kubectl"]
+    );
     assert_eq!(r.cni_plugins.len(), 5, "the four required plugins and macvlan");
     assert_eq!(r.images.len(), 2);
     let e = b.release("1.30.2", "arm64").unwrap_err().to_string();
@@ -127,7 +130,11 @@ async fn install_steps_run_through_sshd_into_a_prefix_and_resume_after_a_missing
     let mut sink = |_: Stream, l: &str| lines.push(l.to_string());
 
     // Before the binaries: kubeadm phases and image loading fail naming what is missing.
-    let cfg = install::kubeadm_init_config(&spec(), &KubeadmParams { node: spec().machines.unwrap()[0].clone(), ..Default::default() }).unwrap();
+    let cfg = install::kubeadm_init_config(
+        &spec(),
+        &KubeadmParams { node: spec().machines.unwrap()[0].clone(), ..Default::default() },
+    )
+    .unwrap();
     let system_lacks_kubeadm = !s.missing_programs(&["kubeadm"]).await.unwrap().is_empty();
     if system_lacks_kubeadm {
         let err = install::kubeadm_init_phase(&s, &o, &cfg, InitPhase::Certs, &mut sink).await.unwrap_err();
@@ -146,7 +153,11 @@ async fn install_steps_run_through_sshd_into_a_prefix_and_resume_after_a_missing
     assert_eq!(placed.len(), 3 + 1 + 4 + 5);
     assert!(placed.iter().all(|p| !p.unchanged));
     use std::os::unix::fs::PermissionsExt;
-    for (rel, src) in [("usr/bin/kubeadm", "kubernetes/1.30.2/amd64/kubeadm"), ("usr/local/sbin/runc", "containerd/1.7.18/amd64/runc"), ("opt/cni/bin/macvlan", "cni/1.5.1/amd64/macvlan")] {
+    for (rel, src) in [
+        ("usr/bin/kubeadm", "kubernetes/1.30.2/amd64/kubeadm"),
+        ("usr/local/sbin/runc", "containerd/1.7.18/amd64/runc"),
+        ("opt/cni/bin/macvlan", "cni/1.5.1/amd64/macvlan"),
+    ] {
         let p = root.join(rel);
         assert_eq!(std::fs::read(&p).unwrap(), std::fs::read(btmp.path().join(src)).unwrap(), "{rel}");
         assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o755, "{rel}");
@@ -177,7 +188,10 @@ async fn install_steps_run_through_sshd_into_a_prefix_and_resume_after_a_missing
     let mut sink = |_: Stream, l: &str| lines.push(l.to_string());
     install::load_images(&s, &release, &o, &mut sink).await.unwrap();
     let img = root.join("var/lib/tke/images/kube-apiserver.tar");
-    assert_eq!(std::fs::read(&img).unwrap(), std::fs::read(btmp.path().join("images/1.30.2/amd64/kube-apiserver.tar")).unwrap());
+    assert_eq!(
+        std::fs::read(&img).unwrap(),
+        std::fs::read(btmp.path().join("images/1.30.2/amd64/kube-apiserver.tar")).unwrap()
+    );
     let calls = read("calls.log");
     assert!(calls.contains(&format!("ctr -n k8s.io images import {}", img.display())), "{calls}");
     install::load_images(&s, &release, &o, &mut sink).await.unwrap();
@@ -187,7 +201,9 @@ async fn install_steps_run_through_sshd_into_a_prefix_and_resume_after_a_missing
     // The kubeadm step that failed now runs (resume), with the generated config in place.
     lines.clear();
     let mut sink = |_: Stream, l: &str| lines.push(l.to_string());
-    install::kubeadm_init_phase(&s, &o, &cfg, InitPhase::Certs, &mut sink).await.expect("retry after installing kubeadm");
+    install::kubeadm_init_phase(&s, &o, &cfg, InitPhase::Certs, &mut sink)
+        .await
+        .expect("retry after installing kubeadm");
     let cfg_path = root.join("etc/kubernetes/kubeadm-config.yaml");
     assert_eq!(read("etc/kubernetes/kubeadm-config.yaml"), cfg);
     assert_eq!(std::fs::metadata(&cfg_path).unwrap().permissions().mode() & 0o777, 0o600);
@@ -207,7 +223,9 @@ async fn install_steps_run_through_sshd_into_a_prefix_and_resume_after_a_missing
 
     // Drain runs the fake kubectl of the prefix.
     install::drain(&s, &o, "node-a", &Default::default()).await.unwrap();
-    assert!(read("calls.log").contains("kubectl --kubeconfig /etc/kubernetes/admin.conf drain node-a --ignore-daemonsets"));
+    assert!(
+        read("calls.log").contains("kubectl --kubeconfig /etc/kubernetes/admin.conf drain node-a --ignore-daemonsets")
+    );
 
     // Certificates: one expiring in 10 days is due for renewal within 30, one in 2 years is not.
     let pki = root.join("etc/kubernetes/pki");
@@ -224,7 +242,10 @@ async fn install_steps_run_through_sshd_into_a_prefix_and_resume_after_a_missing
     // by moving their manifests out and back.
     std::fs::create_dir_all(root.join("etc/kubernetes/manifests")).unwrap();
     std::fs::write(root.join("etc/kubernetes/manifests/kube-apiserver.yaml"), "kind: Pod\n").unwrap();
-    assert!(!install::renew_certs_if_expiring(&s, &o, Duration::from_secs(86400)).await.unwrap(), "nothing expires within a day");
+    assert!(
+        !install::renew_certs_if_expiring(&s, &o, Duration::from_secs(86400)).await.unwrap(),
+        "nothing expires within a day"
+    );
     assert!(install::renew_certs_if_expiring(&s, &o, Duration::from_secs(30 * 86400)).await.unwrap());
     assert!(read("calls.log").contains("kubeadm certs renew all"));
     assert!(read("calls.log").contains("crictl ps -q --name"));

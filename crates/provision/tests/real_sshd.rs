@@ -18,21 +18,34 @@ async fn password_login_runs_commands_with_exit_codes_and_streamed_lines() {
     let out = s.run("echo out; echo err >&2; exit 7").await.unwrap();
     assert_eq!((out.exit_code, out.stdout.as_str(), out.stderr.as_str()), (Some(7), "out\n", "err\n"));
     let err = s.check("ls /definitely/not/here").await.unwrap_err().to_string();
-    assert!(err.contains("ls /definitely/not/here") && err.contains("exit code 2") && err.contains("No such file"), "{err}");
+    assert!(
+        err.contains("ls /definitely/not/here") && err.contains("exit code 2") && err.contains("No such file"),
+        "{err}"
+    );
 
     let mut lines = vec![];
     let mut sink = |st: Stream, l: &str| lines.push((st, l.to_string()));
     let out = s
-        .exec("for i in 1 2 3; do echo line $i; done; echo warn >&2; printf tail", Exec { on_line: Some(&mut sink), ..Default::default() })
+        .exec(
+            "for i in 1 2 3; do echo line $i; done; echo warn >&2; printf tail",
+            Exec { on_line: Some(&mut sink), ..Default::default() },
+        )
         .await
         .unwrap();
     assert!(out.success());
-    let want = [(Stream::Stdout, "line 1"), (Stream::Stdout, "line 2"), (Stream::Stdout, "line 3"), (Stream::Stderr, "warn"), (Stream::Stdout, "tail")];
+    let want = [
+        (Stream::Stdout, "line 1"),
+        (Stream::Stdout, "line 2"),
+        (Stream::Stdout, "line 3"),
+        (Stream::Stderr, "warn"),
+        (Stream::Stdout, "tail"),
+    ];
     for w in want {
         assert!(lines.contains(&(w.0, w.1.to_string())), "missing {w:?} in {lines:?}");
     }
     // A command that outlives its limit is reported as a timeout, and the session stays usable.
-    let err = s.exec("sleep 30", Exec { timeout: Some(Duration::from_millis(300)), ..Default::default() }).await.unwrap_err();
+    let err =
+        s.exec("sleep 30", Exec { timeout: Some(Duration::from_millis(300)), ..Default::default() }).await.unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }) && err.to_string().contains("command `sleep 30`"), "{err}");
     assert_eq!(s.check("echo still here").await.unwrap(), "still here\n");
     s.close().await;
@@ -69,8 +82,14 @@ async fn a_wrong_password_is_a_clear_authentication_error() {
     let err = Session::connect(&t, &options()).await.unwrap_err();
     assert!(matches!(err, Error::Auth { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains(&format!("authentication of {}@127.0.0.1:{} failed", host.user.name, host.sshd.port)), "{msg}");
-    assert!(msg.contains("refused the password") && msg.contains("check the username, password or private key"), "{msg}");
+    assert!(
+        msg.contains(&format!("authentication of {}@127.0.0.1:{} failed", host.user.name, host.sshd.port)),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("refused the password") && msg.contains("check the username, password or private key"),
+        "{msg}"
+    );
     assert!(!err.is_transient());
 
     // Nothing listening: a connect error naming the address, worth retrying.
@@ -125,7 +144,9 @@ async fn a_jump_host_reaches_a_machine_in_a_namespace_only_it_can_reach() {
     let user = TestUser::create(Sudo::None);
     let netns = Netns::create();
     let (jump, target_sshd) = match &netns {
-        Some(ns) => (Sshd::start(&ns.ns_ip, Some(ns), &[&user.name]), Sshd::start("127.0.0.1", Some(ns), &[&user.name])),
+        Some(ns) => {
+            (Sshd::start(&ns.ns_ip, Some(ns), &[&user.name]), Sshd::start("127.0.0.1", Some(ns), &[&user.name]))
+        }
         None => (Sshd::start("127.0.0.1", None, &[&user.name]), Sshd::start("127.0.0.1", None, &[&user.name])),
     };
     let jump_target = Target::key(&jump.host, jump.port, &user.name, &user.key, Some(user.passphrase.clone()));
@@ -162,7 +183,18 @@ async fn a_socks5_proxy_carries_the_connection() {
     let host = Host::start(Sudo::None);
     let socks_port = common::free_port();
     let mut proxy = std::process::Command::new("ssh")
-        .args(["-N", "-D", &format!("127.0.0.1:{socks_port}"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-p"])
+        .args([
+            "-N",
+            "-D",
+            &format!("127.0.0.1:{socks_port}"),
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-p",
+        ])
         .arg(host.sshd.port.to_string())
         .arg("-i")
         .arg(&host.user.plain_key_path)
@@ -200,7 +232,10 @@ async fn root_commands_use_sudo_with_or_without_password_and_fail_clearly_withou
     let s = Session::connect(&host.full_target(), &options()).await.unwrap();
     assert_eq!(s.privilege().await.unwrap(), Privilege::PasswordSudo);
     assert_eq!(s.check_root("id -u").await.unwrap().trim(), "0");
-    let out = s.exec("cat", Exec { as_root: true, stdin: Some(Box::new(&b"payload"[..])), ..Default::default() }).await.unwrap();
+    let out = s
+        .exec("cat", Exec { as_root: true, stdin: Some(Box::new(&b"payload"[..])), ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(out.stdout, "payload");
     let err = s.check_root("exit 3").await.unwrap_err().to_string();
     assert!(err.contains("exit code 3"), "{err}");
@@ -250,11 +285,16 @@ async fn files_arrive_intact_and_atomically_even_as_root_through_sudo() {
     assert_eq!(std::fs::metadata(remote).unwrap().permissions().mode() & 0o777, 0o640);
     assert_eq!(s.remote_sha256(remote, true).await.unwrap().as_deref(), Some(want.as_str()));
     // No temporary files are left beside the target.
-    let left: Vec<_> = std::fs::read_dir(remote_dir.path().join("sub/dir")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> =
+        std::fs::read_dir(remote_dir.path().join("sub/dir")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left.len(), 1, "{left:?}");
 
     // Writing as the user where they may not write fails with the reason, leaving nothing behind.
-    let err = s.upload_bytes(b"x", &format!("{}/denied.txt", remote_dir.path().display()), 0o644, false).await.unwrap_err().to_string();
+    let err = s
+        .upload_bytes(b"x", &format!("{}/denied.txt", remote_dir.path().display()), 0o644, false)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("denied.txt") && err.contains("Permission denied"), "{err}");
     assert!(!remote_dir.path().join("denied.txt").exists());
     // Into the user's own home without sudo, and read back.

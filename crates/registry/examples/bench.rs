@@ -13,10 +13,7 @@ use sha2::Digest as _;
 use std::time::{Duration, Instant};
 
 fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
@@ -33,10 +30,7 @@ fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 }
 
 fn hex_digest(data: &[u8]) -> String {
-    sha2::Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The large blob: `mb` MiB made of 1 MiB pseudo-random chunks, produced on the fly.
@@ -51,25 +45,12 @@ fn large_chunks(mb: usize) -> impl Iterator<Item = Bytes> {
 }
 
 fn absolute(base: &str, location: &str) -> String {
-    if location.starts_with("http") {
-        location.to_string()
-    } else {
-        format!("{base}{location}")
-    }
+    if location.starts_with("http") { location.to_string() } else { format!("{base}{location}") }
 }
 
 /// The two-step push docker clients do: POST a session, PUT the content with its digest.
-async fn push(
-    c: &reqwest::Client,
-    base: &str,
-    repo: &str,
-    digest: &str,
-    body: reqwest::Body,
-) -> anyhow::Result<()> {
-    let r = c
-        .post(format!("{base}/v2/{repo}/blobs/uploads/"))
-        .send()
-        .await?;
+async fn push(c: &reqwest::Client, base: &str, repo: &str, digest: &str, body: reqwest::Body) -> anyhow::Result<()> {
+    let r = c.post(format!("{base}/v2/{repo}/blobs/uploads/")).send().await?;
     anyhow::ensure!(r.status() == 202, "start upload: {}", r.status());
     let loc = absolute(base, r.headers()["location"].to_str()?);
     let sep = if loc.contains('?') { '&' } else { '?' };
@@ -79,20 +60,12 @@ async fn push(
         .body(body)
         .send()
         .await?;
-    anyhow::ensure!(
-        r.status() == 201,
-        "finish upload: {} {}",
-        r.status(),
-        r.text().await.unwrap_or_default()
-    );
+    anyhow::ensure!(r.status() == 201, "finish upload: {} {}", r.status(), r.text().await.unwrap_or_default());
     Ok(())
 }
 
 async fn pull(c: &reqwest::Client, base: &str, repo: &str, digest: &str) -> anyhow::Result<u64> {
-    let r = c
-        .get(format!("{base}/v2/{repo}/blobs/sha256:{digest}"))
-        .send()
-        .await?;
+    let r = c.get(format!("{base}/v2/{repo}/blobs/sha256:{digest}")).send().await?;
     anyhow::ensure!(r.status() == 200, "pull: {}", r.status());
     let mut n = 0u64;
     let mut s = r.bytes_stream();
@@ -109,15 +82,8 @@ struct Figures {
     large_pull: f64,
 }
 
-async fn run(
-    base: &str,
-    small: &[(Bytes, String)],
-    large: (usize, &str),
-    conc: usize,
-) -> anyhow::Result<Figures> {
-    let c = reqwest::Client::builder()
-        .pool_max_idle_per_host(conc)
-        .build()?;
+async fn run(base: &str, small: &[(Bytes, String)], large: (usize, &str), conc: usize) -> anyhow::Result<Figures> {
+    let c = reqwest::Client::builder().pool_max_idle_per_host(conc).build()?;
     let total: usize = small.iter().map(|(b, _)| b.len()).sum();
     let mbps = |bytes: usize, d: Duration| bytes as f64 / (1 << 20) as f64 / d.as_secs_f64();
 
@@ -125,16 +91,7 @@ async fn run(
     futures::stream::iter(small.iter().enumerate())
         .map(|(i, (data, d))| {
             let c = c.clone();
-            async move {
-                push(
-                    &c,
-                    base,
-                    &format!("bench/small{}", i % 4),
-                    d,
-                    reqwest::Body::from(data.clone()),
-                )
-                .await
-            }
+            async move { push(&c, base, &format!("bench/small{}", i % 4), d, reqwest::Body::from(data.clone())).await }
         })
         .buffer_unordered(conc)
         .collect::<Vec<_>>()
@@ -158,9 +115,7 @@ async fn run(
     let small_pull = mbps(total, t.elapsed());
 
     let (mb, digest) = large;
-    let body = reqwest::Body::wrap_stream(futures::stream::iter(
-        large_chunks(mb).map(Ok::<_, std::io::Error>),
-    ));
+    let body = reqwest::Body::wrap_stream(futures::stream::iter(large_chunks(mb).map(Ok::<_, std::io::Error>)));
     let t = Instant::now();
     push(&c, base, "bench/large", digest, body).await?;
     let large_push = mbps(mb << 20, t.elapsed());
@@ -168,12 +123,7 @@ async fn run(
     let n = pull(&c, base, "bench/large", digest).await?;
     anyhow::ensure!(n as usize == mb << 20, "large pull size {n}");
     let large_pull = mbps(mb << 20, t.elapsed());
-    Ok(Figures {
-        small_push,
-        small_pull,
-        large_push,
-        large_pull,
-    })
+    Ok(Figures { small_push, small_pull, large_push, large_pull })
 }
 
 /// Raw sequential write speed of the disk under `dir`: `mb` MiB in 1 MiB writes, then fsync.
@@ -197,9 +147,7 @@ fn peak_rss_mib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         })
         .map(|kb| kb / 1024)
         .unwrap_or(0)
@@ -210,8 +158,7 @@ async fn main() -> anyhow::Result<()> {
     let count = env("BENCH_SMALL_COUNT", 300);
     let large_mb = env("BENCH_LARGE_MB", 1024);
     let conc = env("BENCH_CONCURRENCY", 8);
-    let reference =
-        std::env::var("DOCKER_REGISTRY").unwrap_or_else(|_| "/usr/bin/docker-registry".into());
+    let reference = std::env::var("DOCKER_REGISTRY").unwrap_or_else(|_| "/usr/bin/docker-registry".into());
     let dir = match std::env::var_os("BENCH_DIR") {
         Some(d) => tempfile::tempdir_in(d)?,
         None => tempfile::tempdir()?,
@@ -237,26 +184,16 @@ async fn main() -> anyhow::Result<()> {
     }
     let large_digest: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let small_mib = small.iter().map(|(b, _)| b.len()).sum::<usize>() as f64 / (1 << 20) as f64;
-    println!(
-        "workload: {count} small blobs ({small_mib:.1} MiB total, concurrency {conc}), one {large_mb} MiB blob"
-    );
+    println!("workload: {count} small blobs ({small_mib:.1} MiB total, concurrency {conc}), one {large_mb} MiB blob");
 
     let ours = registry::Registry::new(registry::Config::new(dir.path().join("tke"))).await?;
     let server = registry::LocalServer::start(ours.router(), "127.0.0.1:0".parse()?).await?;
-    let tke = run(
-        &format!("http://{}", server.addr),
-        &small,
-        (large_mb, &large_digest),
-        conc,
-    )
-    .await?;
+    let tke = run(&format!("http://{}", server.addr), &small, (large_mb, &large_digest), conc).await?;
     drop(server);
     let rss = peak_rss_mib();
 
     // The reference: Distribution with a filesystem root of its own.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let cfg = dir.path().join("distribution.yml");
     std::fs::write(
         &cfg,
@@ -276,12 +213,7 @@ async fn main() -> anyhow::Result<()> {
     let probe = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if probe
-            .get(format!("{base}/v2/"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
+        if probe.get(format!("{base}/v2/")).send().await.is_ok_and(|r| r.status() == 200) {
             break;
         }
         anyhow::ensure!(Instant::now() < deadline, "docker-registry did not come up");
@@ -291,10 +223,7 @@ async fn main() -> anyhow::Result<()> {
     child.kill().await.ok();
     let dist = dist?;
 
-    println!(
-        "{:<12} {:>14} {:>18} {:>7}",
-        "MiB/s", "tke-rs", "distribution 2.8", "ratio"
-    );
+    println!("{:<12} {:>14} {:>18} {:>7}", "MiB/s", "tke-rs", "distribution 2.8", "ratio");
     for (name, a, b) in [
         ("small push", tke.small_push, dist.small_push),
         ("small pull", tke.small_pull, dist.small_pull),
@@ -308,8 +237,6 @@ async fn main() -> anyhow::Result<()> {
         100.0 * tke.large_push / disk,
         100.0 * dist.large_push / disk
     );
-    println!(
-        "peak RSS of the bench process (client + tke-rs server) during the tke-rs run: {rss} MiB"
-    );
+    println!("peak RSS of the bench process (client + tke-rs server) during the tke-rs run: {rss} MiB");
     Ok(())
 }

@@ -37,10 +37,7 @@ pub struct AuthConfig {
 impl AuthConfig {
     /// Token auth with the given credential check and policy, a random signing key and
     /// TKEStack's service and issuer names.
-    pub fn new(
-        authenticator: Arc<dyn Authenticator>,
-        authorizer: Arc<dyn Authorizer>,
-    ) -> AuthConfig {
+    pub fn new(authenticator: Arc<dyn Authenticator>, authorizer: Arc<dyn Authorizer>) -> AuthConfig {
         let mut key = vec![0u8; 32];
         rand::Rng::fill(&mut rand::rng(), &mut key[..]);
         AuthConfig {
@@ -57,21 +54,11 @@ impl AuthConfig {
 
     /// Token auth with one admin (`password_hash` from [`hash_password`]), a random signing key
     /// and repositories under `public` prefixes pullable anonymously.
-    pub fn with_admin(
-        username: &str,
-        password_hash: &str,
-        public: Vec<String>,
-    ) -> Result<AuthConfig> {
-        PasswordHash::new(password_hash)
-            .map_err(|e| Error::new(Code::Unknown, format!("admin password hash: {e}")))?;
+    pub fn with_admin(username: &str, password_hash: &str, public: Vec<String>) -> Result<AuthConfig> {
+        PasswordHash::new(password_hash).map_err(|e| Error::new(Code::Unknown, format!("admin password hash: {e}")))?;
         Ok(AuthConfig::new(
-            Arc::new(AdminAuthenticator {
-                username: username.into(),
-                password_hash: password_hash.into(),
-            }),
-            Arc::new(DefaultPolicy {
-                public_prefixes: public,
-            }),
+            Arc::new(AdminAuthenticator { username: username.into(), password_hash: password_hash.into() }),
+            Arc::new(DefaultPolicy { public_prefixes: public }),
         ))
     }
 }
@@ -80,8 +67,7 @@ impl AuthConfig {
 pub fn hash_password(password: &str) -> Result<String> {
     let mut raw = [0u8; 16];
     rand::Rng::fill(&mut rand::rng(), &mut raw[..]);
-    let salt = SaltString::encode_b64(&raw)
-        .map_err(|e| Error::new(Code::Unknown, format!("salt: {e}")))?;
+    let salt = SaltString::encode_b64(&raw).map_err(|e| Error::new(Code::Unknown, format!("salt: {e}")))?;
     argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
@@ -128,19 +114,12 @@ impl Authenticator for AdminAuthenticator {
         let (hash, password) = (self.password_hash.clone(), password.to_string());
         // argon2 is deliberately expensive: keep it off the async workers.
         let ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash).is_ok_and(|h| {
-                argon2::Argon2::default()
-                    .verify_password(password.as_bytes(), &h)
-                    .is_ok()
-            })
+            PasswordHash::new(&hash)
+                .is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
         })
         .await
         .unwrap_or(false);
-        Ok(ok.then(|| Identity {
-            name: username.to_string(),
-            admin: true,
-            tenant: None,
-        }))
+        Ok(ok.then(|| Identity { name: username.to_string(), admin: true, tenant: None }))
     }
 }
 
@@ -158,14 +137,9 @@ impl StaticUsers {
 
     /// Adds a user; `password_hash` comes from [`hash_password`].
     pub fn add(&mut self, identity: Identity, password_hash: &str) -> Result<()> {
-        PasswordHash::new(password_hash).map_err(|e| {
-            Error::new(
-                Code::Unknown,
-                format!("password hash of {}: {e}", identity.name),
-            )
-        })?;
-        self.users
-            .insert(identity.name.clone(), (password_hash.to_string(), identity));
+        PasswordHash::new(password_hash)
+            .map_err(|e| Error::new(Code::Unknown, format!("password hash of {}: {e}", identity.name)))?;
+        self.users.insert(identity.name.clone(), (password_hash.to_string(), identity));
         Ok(())
     }
 }
@@ -178,11 +152,8 @@ impl Authenticator for StaticUsers {
         };
         let (hash, password) = (hash.clone(), password.to_string());
         let ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash).is_ok_and(|h| {
-                argon2::Argon2::default()
-                    .verify_password(password.as_bytes(), &h)
-                    .is_ok()
-            })
+            PasswordHash::new(&hash)
+                .is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
         })
         .await
         .unwrap_or(false);
@@ -198,30 +169,21 @@ pub struct DefaultPolicy {
 
 #[async_trait::async_trait]
 impl Authorizer for DefaultPolicy {
-    async fn grant(
-        &self,
-        who: Option<&Identity>,
-        _tenant: &str,
-        requested: &Access,
-    ) -> Vec<String> {
+    async fn grant(&self, who: Option<&Identity>, _tenant: &str, requested: &Access) -> Vec<String> {
         let allowed: &[&str] = match (who, requested.kind.as_str()) {
             (Some(id), _) if id.admin => &["pull", "push", "delete", "*"],
             (Some(_), "repository") => &["pull", "push"],
             (None, "repository")
-                if self.public_prefixes.iter().any(|p| {
-                    requested.name == *p || requested.name.starts_with(&format!("{p}/"))
-                }) =>
+                if self
+                    .public_prefixes
+                    .iter()
+                    .any(|p| requested.name == *p || requested.name.starts_with(&format!("{p}/"))) =>
             {
                 &["pull"]
             }
             _ => &[],
         };
-        requested
-            .actions
-            .iter()
-            .filter(|a| allowed.contains(&a.as_str()))
-            .cloned()
-            .collect()
+        requested.actions.iter().filter(|a| allowed.contains(&a.as_str())).cloned().collect()
     }
 }
 
@@ -243,16 +205,8 @@ impl Access {
         if kind.is_empty() || name.is_empty() {
             return None;
         }
-        let actions = actions
-            .split(',')
-            .filter(|a| !a.is_empty())
-            .map(str::to_string)
-            .collect();
-        Some(Access {
-            kind: kind.to_string(),
-            name: name.to_string(),
-            actions,
-        })
+        let actions = actions.split(',').filter(|a| !a.is_empty()).map(str::to_string).collect();
+        Some(Access { kind: kind.to_string(), name: name.to_string(), actions })
     }
 
     pub fn scope(&self) -> String {
@@ -288,36 +242,21 @@ fn realm(cfg: &AuthConfig, headers: &HeaderMap) -> String {
     if let Some(r) = &cfg.realm {
         return r.clone();
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     format!("{}://{host}/registry/auth", cfg.scheme)
 }
 
 /// The 401 a `/v2/` request gets when its token does not cover `needed`.
-pub(crate) fn challenge(
-    cfg: &AuthConfig,
-    headers: &HeaderMap,
-    needed: Option<&Access>,
-    error: Option<&str>,
-) -> Error {
-    let mut value = format!(
-        "Bearer realm=\"{}\",service=\"{}\"",
-        realm(cfg, headers),
-        cfg.service
-    );
+pub(crate) fn challenge(cfg: &AuthConfig, headers: &HeaderMap, needed: Option<&Access>, error: Option<&str>) -> Error {
+    let mut value = format!("Bearer realm=\"{}\",service=\"{}\"", realm(cfg, headers), cfg.service);
     if let Some(a) = needed {
         value.push_str(&format!(",scope=\"{}\"", a.scope()));
     }
     if let Some(e) = error {
         value.push_str(&format!(",error=\"{e}\""));
     }
-    let detail = needed.map(
-        |a| serde_json::json!([{ "Type": a.kind, "Name": a.name, "Action": a.actions.join(",") }]),
-    );
-    let mut err = Error::new(Code::Unauthorized, "authentication required")
-        .header(header::WWW_AUTHENTICATE, &value);
+    let detail = needed.map(|a| serde_json::json!([{ "Type": a.kind, "Name": a.name, "Action": a.actions.join(",") }]));
+    let mut err = Error::new(Code::Unauthorized, "authentication required").header(header::WWW_AUTHENTICATE, &value);
     if let Some(d) = detail {
         err = err.detail(d);
     }
@@ -325,40 +264,26 @@ pub(crate) fn challenge(
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// Check the request's bearer token: valid for this service and issued for `tenant`.
 pub(crate) fn verify(cfg: &AuthConfig, headers: &HeaderMap, tenant: &str) -> Option<Token> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))?
-        .trim();
+    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?.trim();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.set_audience(&[&cfg.service]);
     validation.set_issuer(&[&cfg.issuer]);
     validation.leeway = 30;
-    let data = jsonwebtoken::decode::<Claims>(
-        token,
-        &jsonwebtoken::DecodingKey::from_secret(&cfg.signing_key),
-        &validation,
-    )
-    .ok()?;
-    (data.claims.tenant == tenant).then_some(Token {
-        subject: data.claims.sub,
-        access: data.claims.access,
-    })
+    let data =
+        jsonwebtoken::decode::<Claims>(token, &jsonwebtoken::DecodingKey::from_secret(&cfg.signing_key), &validation)
+            .ok()?;
+    (data.claims.tenant == tenant).then_some(Token { subject: data.claims.sub, access: data.claims.access })
 }
 
 /// Whether `granted` covers `action` on `kind:name` (`*` covers everything).
 pub(crate) fn covers(granted: &[Access], kind: &str, name: &str, action: &str) -> bool {
-    granted.iter().any(|a| {
-        a.kind == kind && a.name == name && a.actions.iter().any(|x| x == action || x == "*")
-    })
+    granted.iter().any(|a| a.kind == kind && a.name == name && a.actions.iter().any(|x| x == action || x == "*"))
 }
 
 /// `GET /registry/auth?service=..&scope=..[&scope=..]` with optional Basic credentials.
@@ -402,10 +327,8 @@ async fn issue(
             Some(id) => Some(id),
             None => {
                 tracing::info!(user = %user, "registry login refused");
-                return Err(
-                    Error::new(Code::Unauthorized, "invalid username or password")
-                        .header(header::WWW_AUTHENTICATE, "Basic realm=\"registry\""),
-                );
+                return Err(Error::new(Code::Unauthorized, "invalid username or password")
+                    .header(header::WWW_AUTHENTICATE, "Basic realm=\"registry\""));
             }
         },
         None => None,
@@ -413,24 +336,18 @@ async fn issue(
     if let Some(tenancy) = tenancy
         && scopes.is_empty()
     {
-        let member = who.as_ref().is_some_and(|id| {
-            id.admin || id.tenant.as_deref().unwrap_or(&tenancy.default_tenant) == tenant
-        });
+        let member = who
+            .as_ref()
+            .is_some_and(|id| id.admin || id.tenant.as_deref().unwrap_or(&tenancy.default_tenant) == tenant);
         if !member {
-            return Err(
-                Error::new(Code::Unauthorized, "log in with an account of this tenant")
-                    .header(header::WWW_AUTHENTICATE, "Basic realm=\"registry\""),
-            );
+            return Err(Error::new(Code::Unauthorized, "log in with an account of this tenant")
+                .header(header::WWW_AUTHENTICATE, "Basic realm=\"registry\""));
         }
     }
     let mut access = Vec::new();
     for requested in &scopes {
         let actions = cfg.authorizer.grant(who.as_ref(), tenant, requested).await;
-        access.push(Access {
-            kind: requested.kind.clone(),
-            name: requested.name.clone(),
-            actions,
-        });
+        access.push(Access { kind: requested.kind.clone(), name: requested.name.clone(), actions });
     }
     let iat = now();
     let claims = Claims {
@@ -454,21 +371,13 @@ async fn issue(
     let body = serde_json::json!({
         "token": token, "access_token": token, "expires_in": cfg.token_ttl.as_secs(), "issued_at": issued_at,
     });
-    Ok((
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response())
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (u, p) = text.split_once(':')?;
     Some((u.to_string(), p.to_string()))
@@ -487,12 +396,7 @@ fn rfc3339(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]
@@ -502,10 +406,7 @@ mod tests {
     #[test]
     fn scopes_and_dates() {
         let a = Access::parse_scope("repository:t1/ns/app:pull,push").expect("scope");
-        assert_eq!(
-            (a.kind.as_str(), a.name.as_str()),
-            ("repository", "t1/ns/app")
-        );
+        assert_eq!((a.kind.as_str(), a.name.as_str()), ("repository", "t1/ns/app"));
         assert_eq!(a.actions, vec!["pull", "push"]);
         assert_eq!(a.scope(), "repository:t1/ns/app:pull,push");
         assert!(Access::parse_scope("repository").is_none());
@@ -515,69 +416,27 @@ mod tests {
 
     #[tokio::test]
     async fn policy() {
-        let p = DefaultPolicy {
-            public_prefixes: vec!["library".into()],
-        };
+        let p = DefaultPolicy { public_prefixes: vec!["library".into()] };
         let pull_push = |name: &str| Access {
             kind: "repository".into(),
             name: name.into(),
             actions: vec!["pull".into(), "push".into()],
         };
-        assert_eq!(
-            p.grant(None, "", &pull_push("library/nginx")).await,
-            vec!["pull"]
-        );
-        assert!(
-            p.grant(None, "", &pull_push("libraryx/nginx"))
-                .await
-                .is_empty()
-        );
-        let admin = Identity {
-            name: "admin".into(),
-            admin: true,
-            tenant: None,
-        };
-        assert_eq!(
-            p.grant(Some(&admin), "", &pull_push("a/b")).await,
-            vec!["pull", "push"]
-        );
-        let catalog = Access {
-            kind: "registry".into(),
-            name: "catalog".into(),
-            actions: vec!["*".into()],
-        };
-        let user = Identity {
-            name: "u".into(),
-            admin: false,
-            tenant: None,
-        };
+        assert_eq!(p.grant(None, "", &pull_push("library/nginx")).await, vec!["pull"]);
+        assert!(p.grant(None, "", &pull_push("libraryx/nginx")).await.is_empty());
+        let admin = Identity { name: "admin".into(), admin: true, tenant: None };
+        assert_eq!(p.grant(Some(&admin), "", &pull_push("a/b")).await, vec!["pull", "push"]);
+        let catalog = Access { kind: "registry".into(), name: "catalog".into(), actions: vec!["*".into()] };
+        let user = Identity { name: "u".into(), admin: false, tenant: None };
         assert!(p.grant(Some(&user), "", &catalog).await.is_empty());
     }
 
     #[tokio::test]
     async fn admin_password() {
         let hash = hash_password("s3cret").expect("hash");
-        let a = AdminAuthenticator {
-            username: "admin".into(),
-            password_hash: hash,
-        };
-        assert!(
-            a.authenticate("admin", "s3cret")
-                .await
-                .expect("auth")
-                .is_some()
-        );
-        assert!(
-            a.authenticate("admin", "wrong")
-                .await
-                .expect("auth")
-                .is_none()
-        );
-        assert!(
-            a.authenticate("other", "s3cret")
-                .await
-                .expect("auth")
-                .is_none()
-        );
+        let a = AdminAuthenticator { username: "admin".into(), password_hash: hash };
+        assert!(a.authenticate("admin", "s3cret").await.expect("auth").is_some());
+        assert!(a.authenticate("admin", "wrong").await.expect("auth").is_none());
+        assert!(a.authenticate("other", "s3cret").await.expect("auth").is_none());
     }
 }

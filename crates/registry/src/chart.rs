@@ -62,11 +62,7 @@ pub struct ChartGroupInfo {
 #[async_trait::async_trait]
 pub trait ChartGroups: Send + Sync + 'static {
     /// The chart group `name` of `tenant`, if it exists.
-    async fn chart_group(
-        &self,
-        tenant: &str,
-        name: &str,
-    ) -> crate::error::Result<Option<ChartGroupInfo>>;
+    async fn chart_group(&self, tenant: &str, name: &str) -> crate::error::Result<Option<ChartGroupInfo>>;
 }
 
 /// A fixed set of chart groups, for tests and small installations.
@@ -88,15 +84,9 @@ impl StaticChartGroups {
 
 #[async_trait::async_trait]
 impl ChartGroups for StaticChartGroups {
-    async fn chart_group(
-        &self,
-        tenant: &str,
-        name: &str,
-    ) -> crate::error::Result<Option<ChartGroupInfo>> {
-        let m = self
-            .entries
-            .read()
-            .map_err(|_| crate::Error::new(crate::Code::Unknown, "chart group table poisoned"))?;
+    async fn chart_group(&self, tenant: &str, name: &str) -> crate::error::Result<Option<ChartGroupInfo>> {
+        let m =
+            self.entries.read().map_err(|_| crate::Error::new(crate::Code::Unknown, "chart group table poisoned"))?;
         Ok(m.get(&(tenant.to_string(), name.to_string())).cloned())
     }
 }
@@ -110,10 +100,7 @@ pub struct ChartError {
 
 impl ChartError {
     fn new(status: StatusCode, message: impl Into<String>) -> ChartError {
-        ChartError {
-            status,
-            message: message.into(),
-        }
+        ChartError { status, message: message.into() }
     }
     fn bad(message: impl Into<String>) -> ChartError {
         ChartError::new(StatusCode::BAD_REQUEST, message)
@@ -138,10 +125,8 @@ impl IntoResponse for ChartError {
     fn into_response(self) -> Response {
         let mut r = json_response(self.status, &json!({ "error": self.message }));
         if self.status == StatusCode::UNAUTHORIZED {
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"tke chart repository\""),
-            );
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"tke chart repository\""));
         }
         r
     }
@@ -180,22 +165,13 @@ pub struct StoredVersion {
 
 impl StoredVersion {
     pub fn name(&self) -> &str {
-        self.metadata
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
+        self.metadata.get("name").and_then(Value::as_str).unwrap_or("")
     }
     pub fn version(&self) -> &str {
-        self.metadata
-            .get("version")
-            .and_then(Value::as_str)
-            .unwrap_or("")
+        self.metadata.get("version").and_then(Value::as_str).unwrap_or("")
     }
     fn field(&self, key: &str) -> Option<String> {
-        self.metadata
-            .get(key)
-            .and_then(Value::as_str)
-            .map(str::to_string)
+        self.metadata.get(key).and_then(Value::as_str).map(str::to_string)
     }
     pub fn description(&self) -> Option<String> {
         self.field("description")
@@ -225,8 +201,7 @@ pub fn valid_chart_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 250
         && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// A SemVer 2 version (optionally with a leading `v`, as Helm tolerates).
@@ -250,11 +225,8 @@ impl SemVer {
             Some((c, p)) => (c, Some(p)),
             None => (rest, None),
         };
-        let ident =
-            |i: &str| !i.is_empty() && i.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        if build.is_some_and(|b| !b.split('.').all(ident))
-            || pre.is_some_and(|p| !p.split('.').all(ident))
-        {
+        let ident = |i: &str| !i.is_empty() && i.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if build.is_some_and(|b| !b.split('.').all(ident)) || pre.is_some_and(|p| !p.split('.').all(ident)) {
             return None;
         }
         let nums: Vec<&str> = core.split('.').collect();
@@ -263,20 +235,12 @@ impl SemVer {
         }
         let mut c = [0u64; 3];
         for (slot, n) in c.iter_mut().zip(&nums) {
-            if n.is_empty()
-                || !n.bytes().all(|b| b.is_ascii_digit())
-                || (n.len() > 1 && n.starts_with('0'))
-            {
+            if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || (n.len() > 1 && n.starts_with('0')) {
                 return None;
             }
             *slot = n.parse().ok()?;
         }
-        Some(SemVer {
-            core: c,
-            pre: pre
-                .map(|p| p.split('.').map(str::to_string).collect())
-                .unwrap_or_default(),
-        })
+        Some(SemVer { core: c, pre: pre.map(|p| p.split('.').map(str::to_string).collect()).unwrap_or_default() })
     }
 }
 
@@ -337,9 +301,7 @@ impl<R: Read> Read for Limited<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n as u64 > self.left {
-            return Err(std::io::Error::other(format!(
-                "the chart unpacks to more than {MAX_UNPACKED_SIZE} bytes"
-            )));
+            return Err(std::io::Error::other(format!("the chart unpacks to more than {MAX_UNPACKED_SIZE} bytes")));
         }
         self.left -= n as u64;
         Ok(n)
@@ -352,14 +314,9 @@ impl<R: Read> Read for Limited<R> {
 /// `Chart.yaml` without a valid name and SemVer version or naming another chart than its
 /// directory.
 pub fn inspect_chart(tgz: &[u8]) -> Result<ChartFile> {
-    let not_archive = |e: std::io::Error| {
-        ChartError::bad(format!("the chart is not a valid gzipped tar archive: {e}"))
-    };
+    let not_archive = |e: std::io::Error| ChartError::bad(format!("the chart is not a valid gzipped tar archive: {e}"));
     let gz = flate2::read::GzDecoder::new(tgz);
-    let mut archive = tar::Archive::new(Limited {
-        inner: gz,
-        left: MAX_UNPACKED_SIZE,
-    });
+    let mut archive = tar::Archive::new(Limited { inner: gz, left: MAX_UNPACKED_SIZE });
     let mut top: Option<String> = None;
     let mut chart_yaml: Option<Vec<u8>> = None;
     let mut any = false;
@@ -401,10 +358,7 @@ pub fn inspect_chart(tgz: &[u8]) -> Result<ChartFile> {
         }
         if parts.len() == 2 && parts[1] == "Chart.yaml" && kind.is_file() {
             let mut buf = Vec::new();
-            (&mut entry)
-                .take(MAX_CHART_YAML + 1)
-                .read_to_end(&mut buf)
-                .map_err(not_archive)?;
+            (&mut entry).take(MAX_CHART_YAML + 1).read_to_end(&mut buf).map_err(not_archive)?;
             if buf.len() as u64 > MAX_CHART_YAML {
                 return Err(ChartError::bad("Chart.yaml is larger than 1 MiB"));
             }
@@ -414,17 +368,14 @@ pub fn inspect_chart(tgz: &[u8]) -> Result<ChartFile> {
         std::io::copy(&mut entry, &mut std::io::sink()).map_err(not_archive)?;
     }
     if !any {
-        return Err(ChartError::bad(
-            "the chart archive is empty or not a tar archive",
-        ));
+        return Err(ChartError::bad("the chart archive is empty or not a tar archive"));
     }
     let dir = top.unwrap_or_default();
-    let yaml = chart_yaml
-        .ok_or_else(|| ChartError::bad(format!("the chart archive has no {dir}/Chart.yaml")))?;
-    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_slice(&yaml)
-        .map_err(|e| ChartError::bad(format!("Chart.yaml is not valid YAML: {e}")))?;
-    let metadata: Value = serde_json::to_value(&doc)
-        .map_err(|e| ChartError::bad(format!("Chart.yaml cannot be represented: {e}")))?;
+    let yaml = chart_yaml.ok_or_else(|| ChartError::bad(format!("the chart archive has no {dir}/Chart.yaml")))?;
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_slice(&yaml).map_err(|e| ChartError::bad(format!("Chart.yaml is not valid YAML: {e}")))?;
+    let metadata: Value =
+        serde_json::to_value(&doc).map_err(|e| ChartError::bad(format!("Chart.yaml cannot be represented: {e}")))?;
     if !metadata.is_object() {
         return Err(ChartError::bad("Chart.yaml is not a mapping"));
     }
@@ -432,16 +383,12 @@ pub fn inspect_chart(tgz: &[u8]) -> Result<ChartFile> {
         match metadata.get(k) {
             Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
             None | Some(Value::Null) => Err(ChartError::bad(format!("Chart.yaml has no {k}"))),
-            Some(other) => Err(ChartError::bad(format!(
-                "{k} in Chart.yaml must be a string, not {other}"
-            ))),
+            Some(other) => Err(ChartError::bad(format!("{k} in Chart.yaml must be a string, not {other}"))),
         }
     };
     let api_version = text("apiVersion")?;
     if api_version != "v1" && api_version != "v2" {
-        return Err(ChartError::bad(format!(
-            "Chart.yaml has apiVersion {api_version:?}; Helm charts are v1 or v2"
-        )));
+        return Err(ChartError::bad(format!("Chart.yaml has apiVersion {api_version:?}; Helm charts are v1 or v2")));
     }
     let name = text("name")?;
     if !valid_chart_name(&name) {
@@ -456,15 +403,9 @@ pub fn inspect_chart(tgz: &[u8]) -> Result<ChartFile> {
         )));
     }
     if dir != name {
-        return Err(ChartError::bad(format!(
-            "Chart.yaml names chart {name:?} but the archive's directory is {dir:?}"
-        )));
+        return Err(ChartError::bad(format!("Chart.yaml names chart {name:?} but the archive's directory is {dir:?}")));
     }
-    Ok(ChartFile {
-        name,
-        version,
-        metadata,
-    })
+    Ok(ChartFile { name, version, metadata })
 }
 
 /// Packs a chart directory as `helm package` does: a gzipped tar of `{name}/Chart.yaml` and
@@ -476,9 +417,7 @@ pub fn package_chart(chart_yaml: &str, files: &[(&str, &[u8])]) -> std::io::Resu
     let name = doc
         .get("name")
         .and_then(|n| n.as_str())
-        .ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "Chart.yaml has no name")
-        })?
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "Chart.yaml has no name"))?
         .to_string();
     let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     let mut tar = tar::Builder::new(gz);
@@ -503,16 +442,10 @@ fn prov_subject(prov: &[u8]) -> Option<(String, String)> {
     let text = std::str::from_utf8(prov).ok()?;
     let body = text.split("-----BEGIN PGP SIGNED MESSAGE-----").nth(1)?;
     // Armor headers ("Hash: SHA512") end at the first blank line.
-    let body = body
-        .split_once("\n\n")
-        .or_else(|| body.split_once("\r\n\r\n"))?
-        .1;
+    let body = body.split_once("\n\n").or_else(|| body.split_once("\r\n\r\n"))?.1;
     let yaml = body.split("\n...").next()?;
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).ok()?;
-    Some((
-        doc.get("name")?.as_str()?.to_string(),
-        doc.get("version")?.as_str()?.to_string(),
-    ))
+    Some((doc.get("name")?.as_str()?.to_string(), doc.get("version")?.as_str()?.to_string()))
 }
 
 /// Seconds since the epoch as RFC 3339 UTC (civil date from days, no date crate).
@@ -529,13 +462,7 @@ fn rfc3339(t: std::time::SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_nanos()
-    )
+    format!("{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z", rem / 3600, rem % 3600 / 60, rem % 60, d.subsec_nanos())
 }
 
 /// A group's cached `index.yaml` and the generation it was built at.
@@ -581,23 +508,13 @@ impl Charts {
         events: Option<Arc<dyn EventSink>>,
         read_only: bool,
     ) -> Charts {
-        Charts {
-            storage,
-            auth,
-            tenancy,
-            groups,
-            events,
-            read_only,
-            state: Mutex::new(HashMap::new()),
-        }
+        Charts { storage, auth, tenancy, groups, events, read_only, state: Mutex::new(HashMap::new()) }
     }
 
     /// The stored prefix of a tenant's chart group.
     fn group_dir(&self, tenant: &str, group: &str) -> Result<String> {
         if !valid_group(group) {
-            return Err(ChartError::bad(format!(
-                "invalid chart group name {group:?}"
-            )));
+            return Err(ChartError::bad(format!("invalid chart group name {group:?}")));
         }
         let tenant = if tenant.is_empty() { "_" } else { tenant };
         if !valid_group(tenant) && tenant != "_" {
@@ -619,36 +536,21 @@ impl Charts {
     }
 
     /// A stored version, if it exists.
-    pub async fn version(
-        &self,
-        tenant: &str,
-        group: &str,
-        name: &str,
-        version: &str,
-    ) -> Result<Option<StoredVersion>> {
+    pub async fn version(&self, tenant: &str, group: &str, name: &str, version: &str) -> Result<Option<StoredVersion>> {
         if !valid_chart_name(name) || !valid_chart_version(version) {
             return Ok(None);
         }
         let dir = self.group_dir(tenant, group)?;
-        let Some(bytes) = self
-            .storage
-            .get(&format!("{dir}/{name}/{version}/meta.json"))
-            .await?
-        else {
+        let Some(bytes) = self.storage.get(&format!("{dir}/{name}/{version}/meta.json")).await? else {
             return Ok(None);
         };
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            ChartError::internal(format!("stored chart {name}-{version} is unreadable: {e}"))
-        })
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| ChartError::internal(format!("stored chart {name}-{version} is unreadable: {e}")))
     }
 
     /// The stored versions of a chart, newest first.
-    pub async fn versions(
-        &self,
-        tenant: &str,
-        group: &str,
-        name: &str,
-    ) -> Result<Vec<StoredVersion>> {
+    pub async fn versions(&self, tenant: &str, group: &str, name: &str) -> Result<Vec<StoredVersion>> {
         if !valid_chart_name(name) {
             return Ok(vec![]);
         }
@@ -666,11 +568,7 @@ impl Charts {
     }
 
     /// Every chart of a group with its versions (newest first), by name.
-    pub async fn charts(
-        &self,
-        tenant: &str,
-        group: &str,
-    ) -> Result<BTreeMap<String, Vec<StoredVersion>>> {
+    pub async fn charts(&self, tenant: &str, group: &str) -> Result<BTreeMap<String, Vec<StoredVersion>>> {
         let dir = self.group_dir(tenant, group)?;
         let mut out = BTreeMap::new();
         for e in self.storage.list(&dir).await? {
@@ -709,9 +607,7 @@ impl Charts {
     ) -> Result<StoredVersion> {
         let dir = self.group_dir(tenant, group)?;
         let data = tgz.clone();
-        let chart = tokio::task::spawn_blocking(move || inspect_chart(&data))
-            .await
-            .map_err(ChartError::internal)??;
+        let chart = tokio::task::spawn_blocking(move || inspect_chart(&data)).await.map_err(ChartError::internal)??;
         let expected = format!("{}-{}.tgz", chart.name, chart.version);
         if let Some(f) = filename.filter(|f| !f.is_empty() && *f != expected) {
             return Err(ChartError::bad(format!(
@@ -748,16 +644,10 @@ impl Charts {
             None => self.storage.delete(&format!("{vdir}/{hex}.prov")).await?,
         }
         let meta = serde_json::to_vec(&stored).map_err(ChartError::internal)?;
-        self.storage
-            .put(&format!("{vdir}/meta.json"), meta.into())
-            .await?;
+        self.storage.put(&format!("{vdir}/meta.json"), meta.into()).await?;
         if let Some(old) = old.filter(|o| o.digest != hex) {
-            self.storage
-                .delete(&format!("{vdir}/{}.tgz", old.digest))
-                .await?;
-            self.storage
-                .delete(&format!("{vdir}/{}.prov", old.digest))
-                .await?;
+            self.storage.delete(&format!("{vdir}/{}.tgz", old.digest)).await?;
+            self.storage.delete(&format!("{vdir}/{}.prov", old.digest)).await?;
         }
         self.invalidate(&dir);
         tracing::info!(tenant, group, chart = name, version, "chart uploaded");
@@ -766,30 +656,20 @@ impl Charts {
 
     /// Attaches a provenance file to the stored version it names.
     async fn save_prov(&self, tenant: &str, group: &str, prov: Bytes) -> Result<StoredVersion> {
-        let (name, version) = prov_subject(&prov).ok_or_else(|| {
-            ChartError::bad("the provenance file has no signed Chart.yaml with a name and version")
-        })?;
+        let (name, version) = prov_subject(&prov)
+            .ok_or_else(|| ChartError::bad("the provenance file has no signed Chart.yaml with a name and version"))?;
         let dir = self.group_dir(tenant, group)?;
         let lock = self.with_state(&dir, |s| s.write.clone());
         let _w = lock.lock().await;
-        let mut v = self
-            .version(tenant, group, &name, &version)
-            .await?
-            .ok_or_else(|| {
-                ChartError::not_found(format!(
-                    "no chart {name}-{version} to attach the provenance file to"
-                ))
-            })?;
+        let mut v = self.version(tenant, group, &name, &version).await?.ok_or_else(|| {
+            ChartError::not_found(format!("no chart {name}-{version} to attach the provenance file to"))
+        })?;
         check_prov(&prov, &name, &version)?;
         let vdir = format!("{dir}/{name}/{version}");
-        self.storage
-            .put(&format!("{vdir}/{}.prov", v.digest), prov)
-            .await?;
+        self.storage.put(&format!("{vdir}/{}.prov", v.digest), prov).await?;
         v.prov = true;
         let meta = serde_json::to_vec(&v).map_err(ChartError::internal)?;
-        self.storage
-            .put(&format!("{vdir}/meta.json"), meta.into())
-            .await?;
+        self.storage.put(&format!("{vdir}/meta.json"), meta.into()).await?;
         self.invalidate(&dir);
         Ok(v)
     }
@@ -812,22 +692,11 @@ impl Charts {
         // meta.json first: the version is gone at once; the files follow.
         self.storage.delete(&format!("{vdir}/meta.json")).await?;
         self.storage.delete(&vdir).await?;
-        if self
-            .storage
-            .list(&format!("{dir}/{name}"))
-            .await?
-            .is_empty()
-        {
+        if self.storage.list(&format!("{dir}/{name}")).await?.is_empty() {
             self.storage.delete(&format!("{dir}/{name}")).await?;
         }
         self.invalidate(&dir);
-        tracing::info!(
-            tenant,
-            group,
-            chart = name,
-            version,
-            "chart version deleted"
-        );
+        tracing::info!(tenant, group, chart = name, version, "chart version deleted");
         Ok(Some(old))
     }
 
@@ -841,12 +710,7 @@ impl Charts {
         let charts = self.charts(tenant, group).await?;
         let entries: serde_json::Map<String, Value> = charts
             .iter()
-            .map(|(name, versions)| {
-                (
-                    name.clone(),
-                    Value::Array(versions.iter().map(StoredVersion::entry).collect()),
-                )
-            })
+            .map(|(name, versions)| (name.clone(), Value::Array(versions.iter().map(StoredVersion::entry).collect())))
             .collect();
         let index = json!({
             "apiVersion": "v1",
@@ -866,12 +730,7 @@ impl Charts {
 
     /// The stored version a download file name (`{name}-{version}`) stands for. Names and
     /// versions may both contain `-`, so every split is tried.
-    async fn resolve_file(
-        &self,
-        tenant: &str,
-        group: &str,
-        stem: &str,
-    ) -> Result<Option<StoredVersion>> {
+    async fn resolve_file(&self, tenant: &str, group: &str, stem: &str) -> Result<Option<StoredVersion>> {
         for (i, _) in stem.match_indices('-') {
             let (name, version) = (&stem[..i], &stem[i + 1..]);
             if valid_chart_name(name)
@@ -894,25 +753,18 @@ impl Charts {
     }
 
     /// Checks the caller's Basic credentials and rights on the group; the caller's user name.
-    async fn authorize(
-        &self,
-        headers: &HeaderMap,
-        tenant: &str,
-        group: &str,
-        need: Need,
-    ) -> Result<Option<String>> {
+    async fn authorize(&self, headers: &HeaderMap, tenant: &str, group: &str, need: Need) -> Result<Option<String>> {
         let info = match &self.groups {
-            Some(g) => g.chart_group(tenant, group).await.map_err(|e| {
-                ChartError::internal(format!("looking up chart group {group}: {}", e.message))
-            })?,
+            Some(g) => g
+                .chart_group(tenant, group)
+                .await
+                .map_err(|e| ChartError::internal(format!("looking up chart group {group}: {}", e.message)))?,
             None => Some(ChartGroupInfo::default()),
         };
         let Some(cfg) = &self.auth else {
             return match info {
                 Some(_) => Ok(None),
-                None => Err(ChartError::not_found(format!(
-                    "chart group {group:?} not found"
-                ))),
+                None => Err(ChartError::not_found(format!("chart group {group:?} not found"))),
             };
         };
         let who: Option<Identity> = match basic_credentials(headers) {
@@ -925,29 +777,19 @@ impl Charts {
                 Some(id) => Some(id),
                 None => {
                     tracing::info!(user = %user, "chart repository login refused");
-                    return Err(ChartError::new(
-                        StatusCode::UNAUTHORIZED,
-                        "invalid username or password",
-                    ));
+                    return Err(ChartError::new(StatusCode::UNAUTHORIZED, "invalid username or password"));
                 }
             },
             None => None,
         };
         let denied = |who: &Option<Identity>| match who {
-            None => ChartError::new(
-                StatusCode::UNAUTHORIZED,
-                "log in to use this chart repository",
-            ),
+            None => ChartError::new(StatusCode::UNAUTHORIZED, "log in to use this chart repository"),
             Some(id) => ChartError::new(
                 StatusCode::FORBIDDEN,
                 format!(
                     "user {:?} may not {} chart group {group:?}",
                     id.name,
-                    if need == Need::Read {
-                        "read"
-                    } else {
-                        "write to"
-                    }
+                    if need == Need::Read { "read" } else { "write to" }
                 ),
             ),
         };
@@ -962,25 +804,14 @@ impl Charts {
             return Ok(name);
         }
         if info.locked {
-            return Err(ChartError::new(
-                StatusCode::FORBIDDEN,
-                format!("chart group {group:?} is locked"),
-            ));
+            return Err(ChartError::new(StatusCode::FORBIDDEN, format!("chart group {group:?} is locked")));
         }
-        let default_tenant = self
-            .tenancy
-            .as_ref()
-            .map(|t| t.default_tenant.as_str())
-            .unwrap_or("");
+        let default_tenant = self.tenancy.as_ref().map(|t| t.default_tenant.as_str()).unwrap_or("");
         let member = who.as_ref().is_some_and(|w| {
             (self.tenancy.is_none() || w.tenant.as_deref().unwrap_or(default_tenant) == tenant)
                 && info.users.as_ref().is_none_or(|u| u.contains(&w.name))
         });
-        if member || (need == Need::Read && info.public) {
-            Ok(name)
-        } else {
-            Err(denied(&who))
-        }
+        if member || (need == Need::Read && info.public) { Ok(name) } else { Err(denied(&who)) }
     }
 
     fn emit(&self, caller: &Caller, group: &str, action: Action, v: &StoredVersion) {
@@ -1006,8 +837,7 @@ impl Charts {
 fn valid_group(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -1020,25 +850,16 @@ fn check_prov(prov: &[u8], name: &str, version: &str) -> Result<()> {
     let file = format!("{name}-{version}.tgz");
     let text = String::from_utf8_lossy(prov);
     if !text.contains("-----BEGIN PGP SIGNED MESSAGE-----") || !text.contains(&file) {
-        return Err(ChartError::bad(format!(
-            "the provenance file is not a signed provenance of {file}"
-        )));
+        return Err(ChartError::bad(format!("the provenance file is not a signed provenance of {file}")));
     }
     Ok(())
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let (u, p) = String::from_utf8(decoded)
-        .ok()?
-        .split_once(':')
-        .map(|(u, p)| (u.to_string(), p.to_string()))?;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let (u, p) = String::from_utf8(decoded).ok()?.split_once(':').map(|(u, p)| (u.to_string(), p.to_string()))?;
     Some((u, p))
 }
 
@@ -1046,10 +867,7 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
     let text = body.to_string();
     let mut r = Response::new(Body::from(text));
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
@@ -1085,12 +903,7 @@ fn multipart(body: &Bytes, boundary: &str) -> Result<Vec<Part>> {
         if body[pos..].starts_with(b"--") {
             return Ok(parts);
         }
-        let head_start = pos
-            + if body[pos..].starts_with(b"\r\n") {
-                2
-            } else {
-                0
-            };
+        let head_start = pos + if body[pos..].starts_with(b"\r\n") { 2 } else { 0 };
         let head_end = find(body, b"\r\n\r\n", head_start).ok_or_else(bad)?;
         let head = std::str::from_utf8(&body[head_start..head_end]).map_err(|_| bad())?;
         let next_delim = format!("\r\n{delim}");
@@ -1099,9 +912,7 @@ fn multipart(body: &Bytes, boundary: &str) -> Result<Vec<Part>> {
             .split("\r\n")
             .find_map(|l| {
                 let (k, v) = l.split_once(':')?;
-                k.trim()
-                    .eq_ignore_ascii_case("content-disposition")
-                    .then(|| v.trim().to_string())
+                k.trim().eq_ignore_ascii_case("content-disposition").then(|| v.trim().to_string())
             })
             .ok_or_else(bad)?;
         parts.push(Part {
@@ -1118,25 +929,15 @@ fn multipart(body: &Bytes, boundary: &str) -> Result<Vec<Part>> {
 
 /// A chart upload's archive, provenance and the archive's file name (multipart only).
 async fn read_upload(req: Request) -> Result<(Bytes, Option<Bytes>, Option<String>)> {
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let limit = MAX_CHART_SIZE + MAX_PROV_SIZE + 64 * 1024;
-    let body = axum::body::to_bytes(req.into_body(), limit)
-        .await
-        .map_err(|_| {
-            ChartError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the upload is larger than {MAX_CHART_SIZE} bytes or unreadable"),
-            )
-        })?;
-    if !content_type
-        .to_ascii_lowercase()
-        .starts_with("multipart/form-data")
-    {
+    let body = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
+        ChartError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the upload is larger than {MAX_CHART_SIZE} bytes or unreadable"),
+        )
+    })?;
+    if !content_type.to_ascii_lowercase().starts_with("multipart/form-data") {
         if body.len() > MAX_CHART_SIZE {
             return Err(ChartError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -1157,8 +958,7 @@ async fn read_upload(req: Request) -> Result<(Bytes, Option<Bytes>, Option<Strin
             _ => {}
         }
     }
-    let (chart, filename) =
-        chart.ok_or_else(|| ChartError::bad("the form has no \"chart\" field"))?;
+    let (chart, filename) = chart.ok_or_else(|| ChartError::bad("the form has no \"chart\" field"))?;
     if chart.len() > MAX_CHART_SIZE {
         return Err(ChartError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -1207,24 +1007,15 @@ pub(crate) async fn serve(State(charts): State<Arc<Charts>>, req: Request) -> Re
 }
 
 async fn dispatch(charts: &Charts, req: Request) -> Result<Response> {
-    let path = req
-        .uri()
-        .path()
-        .strip_prefix("/chart")
-        .unwrap_or("")
-        .to_string();
-    let route = parse_route(&path)
-        .ok_or_else(|| ChartError::not_found("no such chart repository endpoint"))?;
+    let path = req.uri().path().strip_prefix("/chart").unwrap_or("").to_string();
+    let route = parse_route(&path).ok_or_else(|| ChartError::not_found("no such chart repository endpoint"))?;
     let method = req.method().clone();
     let head = method == Method::HEAD;
     let need = match method {
         Method::GET | Method::HEAD => Need::Read,
         Method::POST | Method::DELETE => Need::Write,
         _ => {
-            return Err(ChartError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method not allowed",
-            ));
+            return Err(ChartError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"));
         }
     };
     let group = match &route {
@@ -1236,73 +1027,47 @@ async fn dispatch(charts: &Charts, req: Request) -> Result<Response> {
         | Route::Prov(g) => g.clone(),
     };
     if !valid_group(&group) {
-        return Err(ChartError::not_found(format!(
-            "invalid chart group name {group:?}"
-        )));
+        return Err(ChartError::not_found(format!("invalid chart group name {group:?}")));
     }
     let tenant = charts.tenant(req.headers())?;
-    let user = charts
-        .authorize(req.headers(), &tenant, &group, need)
-        .await?;
+    let user = charts.authorize(req.headers(), &tenant, &group, need).await?;
     if need == Need::Write && charts.read_only {
-        return Err(ChartError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the registry is in read-only mode",
-        ));
+        return Err(ChartError::new(StatusCode::SERVICE_UNAVAILABLE, "the registry is in read-only mode"));
     }
     let caller = Caller {
         tenant: tenant.clone(),
         user,
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
+        user_agent: req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
     };
-    let force = req.uri().query().is_some_and(|q| {
-        form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "force" && v != "false" && v != "0")
-    });
+    let force = req
+        .uri()
+        .query()
+        .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "force" && v != "false" && v != "0"));
     let t = tenant.as_str();
     let g = group.as_str();
     match (route, method) {
         (Route::Index(_), Method::GET | Method::HEAD) => {
             let body = charts.index(t, g).await?;
-            let mut r = Response::new(if head {
-                Body::empty()
-            } else {
-                Body::from(body.clone())
-            });
+            let mut r = Response::new(if head { Body::empty() } else { Body::from(body.clone()) });
             set(&mut r, header::CONTENT_TYPE, "application/x-yaml");
             set(&mut r, header::CONTENT_LENGTH, &body.len().to_string());
             Ok(r)
         }
-        (Route::Download(_, file), Method::GET | Method::HEAD) => {
-            download(charts, &caller, g, &file, head).await
-        }
+        (Route::Download(_, file), Method::GET | Method::HEAD) => download(charts, &caller, g, &file, head).await,
         (Route::List(_), Method::GET | Method::HEAD) => {
             let all: serde_json::Map<String, Value> = charts
                 .charts(t, g)
                 .await?
                 .into_iter()
-                .map(|(n, vs)| {
-                    (
-                        n,
-                        Value::Array(vs.iter().map(StoredVersion::entry).collect()),
-                    )
-                })
+                .map(|(n, vs)| (n, Value::Array(vs.iter().map(StoredVersion::entry).collect())))
                 .collect();
             Ok(json_response(StatusCode::OK, &Value::Object(all)))
         }
         (Route::List(_), Method::POST) => {
             let (tgz, prov, filename) = read_upload(req).await?;
-            let v = charts
-                .save(t, g, tgz, prov, filename.as_deref(), force)
-                .await?;
+            let v = charts.save(t, g, tgz, prov, filename.as_deref(), force).await?;
             charts.emit(&caller, g, Action::ChartPush, &v);
-            Ok(json_response(
-                StatusCode::CREATED,
-                &json!({ "saved": true }),
-            ))
+            Ok(json_response(StatusCode::CREATED, &json!({ "saved": true })))
         }
         (Route::Prov(_), Method::POST) => {
             let (body, prov, _) = read_upload(req).await?;
@@ -1312,20 +1077,14 @@ async fn dispatch(charts: &Charts, req: Request) -> Result<Response> {
                 None => body,
             };
             charts.save_prov(t, g, prov).await?;
-            Ok(json_response(
-                StatusCode::CREATED,
-                &json!({ "saved": true }),
-            ))
+            Ok(json_response(StatusCode::CREATED, &json!({ "saved": true })))
         }
         (Route::Chart(_, name), Method::GET | Method::HEAD) => {
             let vs = charts.versions(t, g, &name).await?;
             if vs.is_empty() {
                 return Err(ChartError::not_found(format!("chart {name:?} not found")));
             }
-            Ok(json_response(
-                StatusCode::OK,
-                &Value::Array(vs.iter().map(StoredVersion::entry).collect()),
-            ))
+            Ok(json_response(StatusCode::OK, &Value::Array(vs.iter().map(StoredVersion::entry).collect())))
         }
         (Route::Version(_, name, version), Method::GET | Method::HEAD) => {
             let v = if version == "latest" {
@@ -1333,25 +1092,18 @@ async fn dispatch(charts: &Charts, req: Request) -> Result<Response> {
             } else {
                 charts.version(t, g, &name, &version).await?
             };
-            let v = v.ok_or_else(|| {
-                ChartError::not_found(format!("chart {name:?} version {version:?} not found"))
-            })?;
+            let v = v.ok_or_else(|| ChartError::not_found(format!("chart {name:?} version {version:?} not found")))?;
             Ok(json_response(StatusCode::OK, &v.entry()))
         }
         (Route::Version(_, name, version), Method::DELETE) => {
             let v = charts
                 .delete_version(t, g, &name, &version)
                 .await?
-                .ok_or_else(|| {
-                    ChartError::not_found(format!("chart {name:?} version {version:?} not found"))
-                })?;
+                .ok_or_else(|| ChartError::not_found(format!("chart {name:?} version {version:?} not found")))?;
             charts.emit(&caller, g, Action::ChartDelete, &v);
             Ok(json_response(StatusCode::OK, &json!({ "deleted": true })))
         }
-        _ => Err(ChartError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method not allowed on this endpoint",
-        )),
+        _ => Err(ChartError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this endpoint")),
     }
 }
 
@@ -1362,13 +1114,7 @@ fn set(r: &mut Response, name: header::HeaderName, value: &str) {
 }
 
 /// `GET /chart/{group}/charts/{name}-{version}.tgz` (and `.tgz.prov`, `.prov`).
-async fn download(
-    charts: &Charts,
-    caller: &Caller,
-    group: &str,
-    file: &str,
-    head: bool,
-) -> Result<Response> {
+async fn download(charts: &Charts, caller: &Caller, group: &str, file: &str, head: bool) -> Result<Response> {
     let (stem, prov) = if let Some(s) = file.strip_suffix(".tgz.prov") {
         (s, true)
     } else if let Some(s) = file.strip_suffix(".prov") {
@@ -1376,51 +1122,26 @@ async fn download(
     } else if let Some(s) = file.strip_suffix(".tgz") {
         (s, false)
     } else {
-        return Err(ChartError::not_found(format!(
-            "{file:?} is not a chart file"
-        )));
+        return Err(ChartError::not_found(format!("{file:?} is not a chart file")));
     };
     let missing = || ChartError::not_found(format!("{file} not found"));
-    let v = charts
-        .resolve_file(&caller.tenant, group, stem)
-        .await?
-        .ok_or_else(missing)?;
+    let v = charts.resolve_file(&caller.tenant, group, stem).await?.ok_or_else(missing)?;
     if prov && !v.prov {
         return Err(missing());
     }
     let dir = charts.group_dir(&caller.tenant, group)?;
-    let path = format!(
-        "{dir}/{}/{}/{}.{}",
-        v.name(),
-        v.version(),
-        v.digest,
-        if prov { "prov" } else { "tgz" }
-    );
+    let path = format!("{dir}/{}/{}/{}.{}", v.name(), v.version(), v.digest, if prov { "prov" } else { "tgz" });
     let size = charts.storage.size(&path).await?.ok_or_else(missing)?;
     let body = if head {
         Body::empty()
     } else {
-        Body::from_stream(
-            charts
-                .storage
-                .read(&path, 0, None)
-                .await?
-                .ok_or_else(missing)?,
-        )
+        Body::from_stream(charts.storage.read(&path, 0, None).await?.ok_or_else(missing)?)
     };
     if !head && !prov {
         charts.emit(caller, group, Action::ChartPull, &v);
     }
     let mut r = Response::new(body);
-    set(
-        &mut r,
-        header::CONTENT_TYPE,
-        if prov {
-            "application/pgp-signature"
-        } else {
-            "application/gzip"
-        },
-    );
+    set(&mut r, header::CONTENT_TYPE, if prov { "application/pgp-signature" } else { "application/gzip" });
     set(&mut r, header::CONTENT_LENGTH, &size.to_string());
     if !prov {
         set(&mut r, header::ETAG, &format!("\"sha256:{}\"", v.digest));
@@ -1435,42 +1156,17 @@ mod tests {
     #[test]
     fn routes() {
         assert_eq!(parse_route("/api/g/charts"), Some(Route::List("g".into())));
-        assert_eq!(
-            parse_route("/api/g/charts/n/1.0.0"),
-            Some(Route::Version("g".into(), "n".into(), "1.0.0".into()))
-        );
+        assert_eq!(parse_route("/api/g/charts/n/1.0.0"), Some(Route::Version("g".into(), "n".into(), "1.0.0".into())));
         assert_eq!(parse_route("/g/index.yaml"), Some(Route::Index("g".into())));
-        assert_eq!(
-            parse_route("/g/charts/n-1.0.0.tgz"),
-            Some(Route::Download("g".into(), "n-1.0.0.tgz".into()))
-        );
+        assert_eq!(parse_route("/g/charts/n-1.0.0.tgz"), Some(Route::Download("g".into(), "n-1.0.0.tgz".into())));
         assert_eq!(parse_route("/g/other"), None);
     }
 
     #[test]
     fn versions_order_as_semver() {
-        let mut v = vec![
-            "1.0.0-rc.1",
-            "1.0.0",
-            "0.9.10",
-            "0.9.9",
-            "1.0.0-beta",
-            "1.0.0-rc.10",
-            "v2.0.0",
-        ];
+        let mut v = vec!["1.0.0-rc.1", "1.0.0", "0.9.10", "0.9.9", "1.0.0-beta", "1.0.0-rc.10", "v2.0.0"];
         v.sort_by(|a, b| newest_first(a, b));
-        assert_eq!(
-            v,
-            vec![
-                "v2.0.0",
-                "1.0.0",
-                "1.0.0-rc.10",
-                "1.0.0-rc.1",
-                "1.0.0-beta",
-                "0.9.10",
-                "0.9.9"
-            ]
-        );
+        assert_eq!(v, vec!["v2.0.0", "1.0.0", "1.0.0-rc.10", "1.0.0-rc.1", "1.0.0-beta", "0.9.10", "0.9.9"]);
         assert!(!valid_chart_version("1.0"));
         assert!(!valid_chart_version("01.0.0"));
         assert!(!valid_chart_version("../1.0.0"));
@@ -1479,19 +1175,12 @@ mod tests {
 
     #[test]
     fn inspects_packaged_charts() {
-        let tgz = package_chart(
-            "apiVersion: v2\nname: web\nversion: 1.2.3\n",
-            &[("values.yaml", b"a: 1\n")],
-        )
-        .expect("package");
+        let tgz = package_chart("apiVersion: v2\nname: web\nversion: 1.2.3\n", &[("values.yaml", b"a: 1\n")])
+            .expect("package");
         let c = inspect_chart(&tgz).expect("inspect");
         assert_eq!((c.name.as_str(), c.version.as_str()), ("web", "1.2.3"));
         let err = inspect_chart(b"not gzip").expect_err("garbage");
-        assert!(
-            err.message.contains("not a valid gzipped tar"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("not a valid gzipped tar"), "{}", err.message);
     }
 
     #[test]
@@ -1500,11 +1189,7 @@ mod tests {
         let parts = multipart(&body, "XX").expect("parts");
         assert_eq!(parts.len(), 2);
         assert_eq!(
-            (
-                parts[0].name.as_str(),
-                parts[0].filename.as_deref(),
-                &parts[0].data[..]
-            ),
+            (parts[0].name.as_str(), parts[0].filename.as_deref(), &parts[0].data[..]),
             ("chart", Some("a-1.0.0.tgz"), &b"DATA"[..])
         );
         assert_eq!(&parts[1].data[..], b"P");
@@ -1513,9 +1198,6 @@ mod tests {
     #[test]
     fn prov_subjects() {
         let prov = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\napiVersion: v2\nname: web\nversion: 1.2.3\n\n...\nfiles:\n  web-1.2.3.tgz: sha256:00\n-----BEGIN PGP SIGNATURE-----\nxx\n-----END PGP SIGNATURE-----\n";
-        assert_eq!(
-            prov_subject(prov.as_bytes()),
-            Some(("web".into(), "1.2.3".into()))
-        );
+        assert_eq!(prov_subject(prov.as_bytes()), Some(("web".into(), "1.2.3".into())));
     }
 }

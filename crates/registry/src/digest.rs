@@ -56,26 +56,17 @@ impl Digest {
 impl FromStr for Digest {
     type Err = InvalidDigest;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (alg, hex) = s
-            .split_once(':')
-            .ok_or_else(|| InvalidDigest(s.to_string()))?;
+        let (alg, hex) = s.split_once(':').ok_or_else(|| InvalidDigest(s.to_string()))?;
         let alg = match alg {
             "sha256" => Algorithm::Sha256,
             "sha512" => Algorithm::Sha512,
             _ => return Err(InvalidDigest(s.to_string())),
         };
         // Lowercase only: the encoded form is what makes digests comparable as strings.
-        if hex.len() != alg.hex_len()
-            || !hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
+        if hex.len() != alg.hex_len() || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             return Err(InvalidDigest(s.to_string()));
         }
-        Ok(Digest {
-            alg,
-            hex: hex.to_string(),
-        })
+        Ok(Digest { alg, hex: hex.to_string() })
     }
 }
 
@@ -122,10 +113,7 @@ impl Hasher {
             Hasher::Sha256(h) => (Algorithm::Sha256, h.finalize().to_vec()),
             Hasher::Sha512(h) => (Algorithm::Sha512, h.finalize().to_vec()),
         };
-        Digest {
-            alg,
-            hex: to_hex(&bytes),
-        }
+        Digest { alg, hex: to_hex(&bytes) }
     }
 }
 
@@ -146,10 +134,7 @@ mod tests {
     #[test]
     fn parses_and_hashes() {
         let d = Digest::of(Algorithm::Sha256, b"");
-        assert_eq!(
-            d.to_string(),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(d.to_string(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         assert_eq!(d.to_string().parse::<Digest>().ok(), Some(d));
         assert!("sha256:E3B0".parse::<Digest>().is_err());
         assert!("md5:abcd".parse::<Digest>().is_err());

@@ -47,10 +47,9 @@ impl Code {
 
     pub fn status(self) -> StatusCode {
         match self {
-            Code::BlobUnknown
-            | Code::BlobUploadUnknown
-            | Code::ManifestUnknown
-            | Code::NameUnknown => StatusCode::NOT_FOUND,
+            Code::BlobUnknown | Code::BlobUploadUnknown | Code::ManifestUnknown | Code::NameUnknown => {
+                StatusCode::NOT_FOUND
+            }
             Code::BlobUploadInvalid
             | Code::DigestInvalid
             | Code::ManifestBlobUnknown
@@ -81,12 +80,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(code: Code, message: impl Into<String>) -> Error {
-        Error {
-            code,
-            message: message.into(),
-            detail: None,
-            headers: Vec::new(),
-        }
+        Error { code, message: message.into(), detail: None, headers: Vec::new() }
     }
     pub fn detail(mut self, detail: serde_json::Value) -> Error {
         self.detail = Some(detail);
@@ -116,12 +110,8 @@ impl IntoResponse for Error {
                 "detail": self.detail.unwrap_or(serde_json::Value::Null),
             }]
         });
-        let mut resp = (
-            self.code.status(),
-            [(header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
-        )
-            .into_response();
+        let mut resp =
+            (self.code.status(), [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
         for (k, v) in self.headers {
             resp.headers_mut().append(k, v);
         }

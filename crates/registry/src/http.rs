@@ -62,23 +62,11 @@ impl App {
                 (name.to_string(), ns, path)
             }
         };
-        Ok(Repo {
-            name: name.to_string(),
-            key,
-            namespace: namespace.to_string(),
-            path: path.to_string(),
-        })
+        Ok(Repo { name: name.to_string(), key, namespace: namespace.to_string(), path: path.to_string() })
     }
 
     /// Reports an event on the manifest `(digest, media type, size)` of `repo`.
-    fn emit(
-        &self,
-        caller: &Caller,
-        repo: &Repo,
-        action: Action,
-        tag: Option<String>,
-        manifest: (&Digest, &str, u64),
-    ) {
+    fn emit(&self, caller: &Caller, repo: &Repo, action: Action, tag: Option<String>, manifest: (&Digest, &str, u64)) {
         let (digest, media_type, size) = manifest;
         let Some(sink) = &self.events else { return };
         let tenant = match &self.tenancy {
@@ -128,8 +116,7 @@ fn parse_route(path: &str) -> Result<Route> {
         if names::valid_repository(&name) {
             Ok(name)
         } else {
-            Err(Error::new(Code::NameInvalid, "invalid repository name")
-                .detail(serde_json::json!({ "name": name })))
+            Err(Error::new(Code::NameInvalid, "invalid repository name").detail(serde_json::json!({ "name": name })))
         }
     };
     let last = segs[n - 1].to_string();
@@ -140,11 +127,7 @@ fn parse_route(path: &str) -> Result<Route> {
         return Ok(Route::Manifest(name(2)?, last));
     }
     if n >= 4 && segs[n - 3] == "blobs" && segs[n - 2] == "uploads" {
-        return Ok(if last.is_empty() {
-            Route::UploadStart(name(3)?)
-        } else {
-            Route::Upload(name(3)?, last)
-        });
+        return Ok(if last.is_empty() { Route::UploadStart(name(3)?) } else { Route::Upload(name(3)?, last) });
     }
     if n >= 3 && segs[n - 2] == "blobs" && last == "uploads" {
         return Ok(Route::UploadStart(name(2)?));
@@ -159,14 +142,11 @@ fn parse_route(path: &str) -> Result<Route> {
 }
 
 fn parse_digest(s: &str) -> Result<Digest> {
-    s.parse()
-        .map_err(|_| Error::new(Code::DigestInvalid, format!("invalid digest {s:?}")))
+    s.parse().map_err(|_| Error::new(Code::DigestInvalid, format!("invalid digest {s:?}")))
 }
 
 fn query_param(query: Option<&str>, key: &str) -> Option<String> {
-    form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
+    form_urlencoded::parse(query.unwrap_or("").as_bytes()).find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
 }
 
 /// `/v2/` and everything under it.
@@ -180,10 +160,7 @@ pub(crate) async fn v2(State(app): State<Arc<App>>, req: Request) -> Response {
             e.into_response()
         }
     };
-    resp.headers_mut().insert(
-        "docker-distribution-api-version",
-        HeaderValue::from_static("registry/2.0"),
-    );
+    resp.headers_mut().insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
     resp
 }
 
@@ -194,19 +171,8 @@ pub(crate) async fn token(State(app): State<Arc<App>>, req: Request) -> Response
         Err(e) => return e.into_response(),
     };
     match &app.auth {
-        Some(cfg) => {
-            auth::token_endpoint(
-                cfg,
-                &tenant,
-                app.tenancy.as_ref(),
-                req.uri().query(),
-                req.headers(),
-            )
-            .await
-        }
-        None => {
-            Error::new(Code::Unsupported, "token authentication is not enabled").into_response()
-        }
+        Some(cfg) => auth::token_endpoint(cfg, &tenant, app.tenancy.as_ref(), req.uri().query(), req.headers()).await,
+        None => Error::new(Code::Unsupported, "token authentication is not enabled").into_response(),
     }
 }
 
@@ -225,14 +191,7 @@ fn needed_access(method: &Method, route: &Route) -> Option<(Access, &'static str
     let name = match route {
         Route::Base => return None,
         Route::Catalog => {
-            return Some((
-                Access {
-                    kind: "registry".into(),
-                    name: "catalog".into(),
-                    actions: vec!["*".into()],
-                },
-                "*",
-            ));
+            return Some((Access { kind: "registry".into(), name: "catalog".into(), actions: vec!["*".into()] }, "*"));
         }
         Route::Tags(n)
         | Route::Manifest(n, _)
@@ -249,13 +208,7 @@ fn needed_access(method: &Method, route: &Route) -> Option<(Access, &'static str
 }
 
 async fn dispatch(app: &App, req: Request) -> Result<Response> {
-    let path = req
-        .uri()
-        .path()
-        .strip_prefix("/v2")
-        .unwrap_or("")
-        .trim_start_matches('/')
-        .to_string();
+    let path = req.uri().path().strip_prefix("/v2").unwrap_or("").trim_start_matches('/').to_string();
     let route = parse_route(&path)?;
     let method = req.method().clone();
     let tenant = app.tenant(req.headers())?;
@@ -269,12 +222,7 @@ async fn dispatch(app: &App, req: Request) -> Result<Response> {
         if let Some((needed, action)) = needed_access(&method, &route)
             && !auth::covers(&token.access, &needed.kind, &needed.name, action)
         {
-            return Err(auth::challenge(
-                cfg,
-                req.headers(),
-                Some(&needed),
-                Some("insufficient_scope"),
-            ));
+            return Err(auth::challenge(cfg, req.headers(), Some(&needed), Some("insufficient_scope")));
         }
         granted = Some(token.access);
         user = Some(token.subject).filter(|s| !s.is_empty());
@@ -282,19 +230,12 @@ async fn dispatch(app: &App, req: Request) -> Result<Response> {
     let caller = Caller {
         tenant,
         user,
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
+        user_agent: req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
     };
     let repo = |name: &str| app.repo(&caller.tenant, name);
     let writes = !matches!(method, Method::GET | Method::HEAD);
     if app.read_only && writes && !matches!(route, Route::Base) {
-        return Err(Error::new(
-            Code::Unsupported,
-            "the registry is in read-only mode",
-        ));
+        return Err(Error::new(Code::Unsupported, "the registry is in read-only mode"));
     }
     let head = method == Method::HEAD;
     match (route, method) {
@@ -304,21 +245,13 @@ async fn dispatch(app: &App, req: Request) -> Result<Response> {
         (Route::Manifest(name, r), Method::GET | Method::HEAD) => {
             get_manifest(app, &caller, &repo(&name)?, &r, head).await
         }
-        (Route::Manifest(name, r), Method::PUT) => {
-            put_manifest(app, &caller, &repo(&name)?, &r, req).await
-        }
-        (Route::Manifest(name, r), Method::DELETE) => {
-            delete_manifest(app, &caller, &repo(&name)?, &r).await
-        }
+        (Route::Manifest(name, r), Method::PUT) => put_manifest(app, &caller, &repo(&name)?, &r, req).await,
+        (Route::Manifest(name, r), Method::DELETE) => delete_manifest(app, &caller, &repo(&name)?, &r).await,
         (Route::Blob(name, d), Method::GET | Method::HEAD) => {
             get_blob(app, &repo(&name)?, &parse_digest(&d)?, req.headers(), head).await
         }
         (Route::Blob(name, d), Method::DELETE) => {
-            if app
-                .store
-                .unlink_blob(&repo(&name)?.key, &parse_digest(&d)?)
-                .await?
-            {
+            if app.store.unlink_blob(&repo(&name)?.key, &parse_digest(&d)?).await? {
                 Ok(empty(StatusCode::ACCEPTED))
             } else {
                 Err(Error::new(Code::BlobUnknown, "blob unknown to registry"))
@@ -332,9 +265,7 @@ async fn dispatch(app: &App, req: Request) -> Result<Response> {
             let size = app.store.upload_status(&r.key, &id).await?;
             Ok(upload_accepted(&r.name, &id, size, StatusCode::NO_CONTENT))
         }
-        (Route::Upload(name, id), Method::PATCH) => {
-            patch_upload(app, &repo(&name)?, &id, req).await
-        }
+        (Route::Upload(name, id), Method::PATCH) => patch_upload(app, &repo(&name)?, &id, req).await,
         (Route::Upload(name, id), Method::PUT) => finish_upload(app, &repo(&name)?, &id, req).await,
         (Route::Upload(name, id), Method::DELETE) => {
             app.store.cancel_upload(&repo(&name)?.key, &id).await?;
@@ -343,18 +274,14 @@ async fn dispatch(app: &App, req: Request) -> Result<Response> {
         (Route::Referrers(name, d), Method::GET) => {
             referrers(app, &repo(&name)?, &parse_digest(&d)?, req.uri().query()).await
         }
-        _ => Err(Error::new(
-            Code::Unsupported,
-            "method not allowed on this endpoint",
-        )),
+        _ => Err(Error::new(Code::Unsupported, "method not allowed on this endpoint")),
     }
 }
 
 fn empty(status: StatusCode) -> Response {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     r
 }
 
@@ -365,11 +292,7 @@ fn set(r: &mut Response, name: impl header::IntoHeaderName, value: &str) {
 }
 
 fn json_response(status: StatusCode, body: &str, head: bool) -> Response {
-    let mut r = Response::new(if head {
-        Body::empty()
-    } else {
-        Body::from(body.to_string())
-    });
+    let mut r = Response::new(if head { Body::empty() } else { Body::from(body.to_string()) });
     *r.status_mut() = status;
     set(&mut r, header::CONTENT_TYPE, "application/json");
     set(&mut r, header::CONTENT_LENGTH, &body.len().to_string());
@@ -377,21 +300,14 @@ fn json_response(status: StatusCode, body: &str, head: bool) -> Response {
 }
 
 fn body_stream(req: Request) -> crate::storage::ByteStream {
-    Box::pin(
-        req.into_body()
-            .into_data_stream()
-            .map_err(std::io::Error::other),
-    )
+    Box::pin(req.into_body().into_data_stream().map_err(std::io::Error::other))
 }
 
 /// Pagination: entries after `last`, at most `n`; and the `Link` to the next page.
 fn paginate(all: Vec<String>, query: Option<&str>, base: &str) -> (Vec<String>, Option<String>) {
     let last = query_param(query, "last");
     let n = query_param(query, "n").and_then(|n| n.parse::<usize>().ok());
-    let mut rest: Vec<String> = all
-        .into_iter()
-        .filter(|t| last.as_ref().is_none_or(|l| t > l))
-        .collect();
+    let mut rest: Vec<String> = all.into_iter().filter(|t| last.as_ref().is_none_or(|l| t > l)).collect();
     let mut link = None;
     if let Some(n) = n
         && rest.len() > n
@@ -409,18 +325,11 @@ async fn catalog(app: &App, tenant: &str, query: Option<&str>) -> Result<Respons
     let mut all = app.store.repositories().await?;
     if let Some(t) = &app.tenancy {
         // Each tenant's catalog holds its own repositories and the shared ones, as it names them.
-        all = all
-            .iter()
-            .filter_map(|stored| t.visible_name(tenant, stored))
-            .collect();
+        all = all.iter().filter_map(|stored| t.visible_name(tenant, stored)).collect();
         all.sort();
     }
     let (repos, link) = paginate(all, query, "/v2/_catalog");
-    let mut r = json_response(
-        StatusCode::OK,
-        &serde_json::json!({ "repositories": repos }).to_string(),
-        false,
-    );
+    let mut r = json_response(StatusCode::OK, &serde_json::json!({ "repositories": repos }).to_string(), false);
     if let Some(l) = link {
         set(&mut r, header::LINK, &l);
     }
@@ -429,16 +338,13 @@ async fn catalog(app: &App, tenant: &str, query: Option<&str>) -> Result<Respons
 
 async fn tags(app: &App, repo: &Repo, query: Option<&str>) -> Result<Response> {
     let name = repo.name.as_str();
-    let all =
-        app.store.tags(&repo.key).await?.ok_or_else(|| {
-            Error::new(Code::NameUnknown, "repository name not known to registry")
-        })?;
+    let all = app
+        .store
+        .tags(&repo.key)
+        .await?
+        .ok_or_else(|| Error::new(Code::NameUnknown, "repository name not known to registry"))?;
     let (tags, link) = paginate(all, query, &format!("/v2/{name}/tags/list"));
-    let mut r = json_response(
-        StatusCode::OK,
-        &serde_json::json!({ "name": name, "tags": tags }).to_string(),
-        false,
-    );
+    let mut r = json_response(StatusCode::OK, &serde_json::json!({ "name": name, "tags": tags }).to_string(), false);
     if let Some(l) = link {
         set(&mut r, header::LINK, &l);
     }
@@ -447,58 +353,29 @@ async fn tags(app: &App, repo: &Repo, query: Option<&str>) -> Result<Response> {
 
 /// Resolve a tag or digest reference to a digest in `name`.
 async fn resolve(app: &App, name: &str, reference: &str) -> Result<Digest> {
-    let unknown = || {
-        Error::new(Code::ManifestUnknown, "manifest unknown")
-            .detail(serde_json::json!({ "reference": reference }))
-    };
+    let unknown =
+        || Error::new(Code::ManifestUnknown, "manifest unknown").detail(serde_json::json!({ "reference": reference }));
     if reference.contains(':') {
         return parse_digest(reference);
     }
     if !names::valid_tag(reference) {
-        return Err(Error::new(
-            Code::ManifestInvalid,
-            format!("invalid tag {reference:?}"),
-        ));
+        return Err(Error::new(Code::ManifestInvalid, format!("invalid tag {reference:?}")));
     }
-    app.store
-        .resolve_tag(name, reference)
-        .await?
-        .ok_or_else(unknown)
+    app.store.resolve_tag(name, reference).await?.ok_or_else(unknown)
 }
 
-async fn get_manifest(
-    app: &App,
-    caller: &Caller,
-    repo: &Repo,
-    reference: &str,
-    head: bool,
-) -> Result<Response> {
+async fn get_manifest(app: &App, caller: &Caller, repo: &Repo, reference: &str, head: bool) -> Result<Response> {
     let name = repo.key.as_str();
     let d = resolve(app, name, reference).await?;
     let (media_type, bytes) = app.store.get_manifest(name, &d).await?.ok_or_else(|| {
-        Error::new(Code::ManifestUnknown, "manifest unknown")
-            .detail(serde_json::json!({ "reference": reference }))
+        Error::new(Code::ManifestUnknown, "manifest unknown").detail(serde_json::json!({ "reference": reference }))
     })?;
     let len = bytes.len();
     if !head && app.events.is_some() {
-        let tag = if reference.contains(':') {
-            tag_of(app, name, &d).await
-        } else {
-            Some(reference.to_string())
-        };
-        app.emit(
-            caller,
-            repo,
-            Action::Pull,
-            tag,
-            (&d, &media_type, len as u64),
-        );
+        let tag = if reference.contains(':') { tag_of(app, name, &d).await } else { Some(reference.to_string()) };
+        app.emit(caller, repo, Action::Pull, tag, (&d, &media_type, len as u64));
     }
-    let mut r = Response::new(if head {
-        Body::empty()
-    } else {
-        Body::from(bytes)
-    });
+    let mut r = Response::new(if head { Body::empty() } else { Body::from(bytes) });
     set(&mut r, header::CONTENT_TYPE, &media_type);
     set(&mut r, header::CONTENT_LENGTH, &len.to_string());
     set(&mut r, "docker-content-digest", &d.to_string());
@@ -516,19 +393,9 @@ async fn tag_of(app: &App, repo: &str, d: &Digest) -> Option<String> {
     None
 }
 
-async fn put_manifest(
-    app: &App,
-    caller: &Caller,
-    repo: &Repo,
-    reference: &str,
-    req: Request,
-) -> Result<Response> {
+async fn put_manifest(app: &App, caller: &Caller, repo: &Repo, reference: &str, req: Request) -> Result<Response> {
     let name = repo.key.as_str();
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
     let body = axum::body::to_bytes(req.into_body(), manifest::MAX_MANIFEST_SIZE)
         .await
         .map_err(|_| Error::new(Code::SizeInvalid, "manifest too large or body unreadable"))?;
@@ -543,19 +410,13 @@ async fn put_manifest(
     } else if names::valid_tag(reference) {
         (Digest::of(Algorithm::Sha256, &body), Some(reference))
     } else {
-        return Err(Error::new(
-            Code::ManifestInvalid,
-            format!("invalid tag {reference:?}"),
-        ));
+        return Err(Error::new(Code::ManifestInvalid, format!("invalid tag {reference:?}")));
     };
     let m = Manifest::parse(content_type.as_deref(), &body)?;
     for b in &m.blobs {
         if app.store.blob_size(name, b).await?.is_none() {
-            return Err(Error::new(
-                Code::ManifestBlobUnknown,
-                "manifest references a blob unknown to this repository",
-            )
-            .detail(serde_json::json!({ "digest": b.to_string() })));
+            return Err(Error::new(Code::ManifestBlobUnknown, "manifest references a blob unknown to this repository")
+                .detail(serde_json::json!({ "digest": b.to_string() })));
         }
     }
     for child in &m.manifests {
@@ -568,9 +429,7 @@ async fn put_manifest(
         }
     }
     let size = body.len();
-    app.store
-        .put_manifest(name, &digest, &m.media_type, body)
-        .await?;
+    app.store.put_manifest(name, &digest, &m.media_type, body).await?;
     if let Some(subject) = &m.subject {
         let mut desc = serde_json::json!({ "mediaType": m.media_type, "digest": digest.to_string(), "size": size });
         if let Some(t) = &m.artifact_type {
@@ -579,27 +438,15 @@ async fn put_manifest(
         if let Some(a) = &m.annotations {
             desc["annotations"] = a.clone();
         }
-        app.store
-            .add_referrer(name, subject, &digest, &desc)
-            .await?;
+        app.store.add_referrer(name, subject, &digest, &desc).await?;
     }
     if let Some(tag) = tag {
         app.store.set_tag(name, tag, &digest).await?;
     }
     tracing::info!(repository = name, reference, digest = %digest, "manifest pushed");
-    app.emit(
-        caller,
-        repo,
-        Action::Push,
-        tag.map(str::to_string),
-        (&digest, &m.media_type, size as u64),
-    );
+    app.emit(caller, repo, Action::Push, tag.map(str::to_string), (&digest, &m.media_type, size as u64));
     let mut r = empty(StatusCode::CREATED);
-    set(
-        &mut r,
-        header::LOCATION,
-        &format!("/v2/{}/manifests/{digest}", repo.name),
-    );
+    set(&mut r, header::LOCATION, &format!("/v2/{}/manifests/{digest}", repo.name));
     set(&mut r, "docker-content-digest", &digest.to_string());
     if let Some(s) = &m.subject {
         set(&mut r, "oci-subject", &s.to_string());
@@ -607,38 +454,17 @@ async fn put_manifest(
     Ok(r)
 }
 
-async fn delete_manifest(
-    app: &App,
-    caller: &Caller,
-    repo: &Repo,
-    reference: &str,
-) -> Result<Response> {
+async fn delete_manifest(app: &App, caller: &Caller, repo: &Repo, reference: &str) -> Result<Response> {
     let name = repo.key.as_str();
-    let unknown = || {
-        Error::new(Code::ManifestUnknown, "manifest unknown")
-            .detail(serde_json::json!({ "reference": reference }))
-    };
+    let unknown =
+        || Error::new(Code::ManifestUnknown, "manifest unknown").detail(serde_json::json!({ "reference": reference }));
     if !reference.contains(':') {
         // Deleting a tag removes the tag only; the manifest stays addressable by digest.
-        let target = if names::valid_tag(reference) {
-            app.store.resolve_tag(name, reference).await?
-        } else {
-            None
-        };
+        let target = if names::valid_tag(reference) { app.store.resolve_tag(name, reference).await? } else { None };
         return match target {
             Some(d) if app.store.delete_tag(name, reference).await? => {
-                let media_type = app
-                    .store
-                    .manifest_media_type(name, &d)
-                    .await?
-                    .unwrap_or_default();
-                app.emit(
-                    caller,
-                    repo,
-                    Action::Delete,
-                    Some(reference.to_string()),
-                    (&d, &media_type, 0),
-                );
+                let media_type = app.store.manifest_media_type(name, &d).await?.unwrap_or_default();
+                app.emit(caller, repo, Action::Delete, Some(reference.to_string()), (&d, &media_type, 0));
                 Ok(empty(StatusCode::ACCEPTED))
             }
             _ => Err(unknown()),
@@ -654,13 +480,7 @@ async fn delete_manifest(
         app.store.remove_referrer(name, &subject, &d).await?;
     }
     app.store.delete_manifest(name, &d).await?;
-    app.emit(
-        caller,
-        repo,
-        Action::Delete,
-        None,
-        (&d, &media_type, bytes.len() as u64),
-    );
+    app.emit(caller, repo, Action::Delete, None, (&d, &media_type, bytes.len() as u64));
     Ok(empty(StatusCode::ACCEPTED))
 }
 
@@ -679,26 +499,15 @@ fn parse_range(value: &str, size: u64) -> Option<(u64, u64)> {
         (size.saturating_sub(suffix), size.checked_sub(1)?)
     } else {
         let start: u64 = a.parse().ok()?;
-        let end = if b.is_empty() {
-            size.checked_sub(1)?
-        } else {
-            b.parse::<u64>().ok()?.min(size.checked_sub(1)?)
-        };
+        let end = if b.is_empty() { size.checked_sub(1)? } else { b.parse::<u64>().ok()?.min(size.checked_sub(1)?) };
         (start, end)
     };
     (start <= end && start < size).then(|| (start, end - start + 1))
 }
 
-async fn get_blob(
-    app: &App,
-    repo: &Repo,
-    d: &Digest,
-    headers: &HeaderMap,
-    head: bool,
-) -> Result<Response> {
+async fn get_blob(app: &App, repo: &Repo, d: &Digest, headers: &HeaderMap, head: bool) -> Result<Response> {
     let size = app.store.blob_size(&repo.key, d).await?.ok_or_else(|| {
-        Error::new(Code::BlobUnknown, "blob unknown to registry")
-            .detail(serde_json::json!({ "digest": d.to_string() }))
+        Error::new(Code::BlobUnknown, "blob unknown to registry").detail(serde_json::json!({ "digest": d.to_string() }))
     })?;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let (status, offset, len) = match range {
@@ -706,18 +515,12 @@ async fn get_blob(
         Some(r) => match parse_range(r, size) {
             Some((o, l)) => (StatusCode::PARTIAL_CONTENT, o, l),
             None => {
-                return Err(
-                    Error::new(Code::RangeInvalid, "requested range not satisfiable")
-                        .header(header::CONTENT_RANGE, &format!("bytes */{size}")),
-                );
+                return Err(Error::new(Code::RangeInvalid, "requested range not satisfiable")
+                    .header(header::CONTENT_RANGE, &format!("bytes */{size}")));
             }
         },
     };
-    let body = if head {
-        Body::empty()
-    } else {
-        Body::from_stream(app.store.read_blob(d, offset, Some(len)).await?)
-    };
+    let body = if head { Body::empty() } else { Body::from_stream(app.store.read_blob(d, offset, Some(len)).await?) };
     let mut r = Response::new(body);
     *r.status_mut() = status;
     set(&mut r, header::CONTENT_TYPE, "application/octet-stream");
@@ -727,27 +530,15 @@ async fn get_blob(
     set(&mut r, header::ETAG, &format!("\"{d}\""));
     set(&mut r, header::CACHE_CONTROL, "max-age=31536000");
     if status == StatusCode::PARTIAL_CONTENT {
-        set(
-            &mut r,
-            header::CONTENT_RANGE,
-            &format!("bytes {offset}-{}/{size}", offset + len - 1),
-        );
+        set(&mut r, header::CONTENT_RANGE, &format!("bytes {offset}-{}/{size}", offset + len - 1));
     }
     Ok(r)
 }
 
 fn upload_accepted(name: &str, id: &str, size: u64, status: StatusCode) -> Response {
     let mut r = empty(status);
-    set(
-        &mut r,
-        header::LOCATION,
-        &format!("/v2/{name}/blobs/uploads/{id}"),
-    );
-    set(
-        &mut r,
-        header::RANGE,
-        &format!("0-{}", size.saturating_sub(1)),
-    );
+    set(&mut r, header::LOCATION, &format!("/v2/{name}/blobs/uploads/{id}"));
+    set(&mut r, header::RANGE, &format!("0-{}", size.saturating_sub(1)));
     set(&mut r, "docker-upload-uuid", id);
     r
 }
@@ -773,11 +564,8 @@ async fn start_upload(
         let d = parse_digest(&mount)?;
         // Mounting needs pull on the source; without it (or without the blob) the client gets
         // an ordinary upload session, as the spec allows.
-        let source = names::valid_repository(&from)
-            .then(|| app.repo(tenant, &from).ok())
-            .flatten();
-        let may_read = source.is_some()
-            && granted.is_none_or(|g| auth::covers(g, "repository", &from, "pull"));
+        let source = names::valid_repository(&from).then(|| app.repo(tenant, &from).ok()).flatten();
+        let may_read = source.is_some() && granted.is_none_or(|g| auth::covers(g, "repository", &from, "pull"));
         if let Some(source) = source.filter(|_| may_read)
             && app.store.blob_size(&source.key, &d).await?.is_some()
             && app.store.link_blob(key, &d).await?
@@ -788,9 +576,7 @@ async fn start_upload(
     if let Some(digest) = query_param(query, "digest") {
         let d = parse_digest(&digest)?;
         let id = app.store.start_upload(key).await?;
-        app.store
-            .finish_upload(key, &id, &d, Some(body_stream(req)))
-            .await?;
+        app.store.finish_upload(key, &id, &d, Some(body_stream(req))).await?;
         return Ok(blob_created(name, &d));
     }
     let id = app.store.start_upload(key).await?;
@@ -811,36 +597,21 @@ fn content_range_start(headers: &HeaderMap) -> Result<Option<u64>> {
 
 async fn patch_upload(app: &App, repo: &Repo, id: &str, req: Request) -> Result<Response> {
     let start = content_range_start(req.headers())?;
-    let size = app
-        .store
-        .append_upload(&repo.key, id, start, body_stream(req))
-        .await?;
+    let size = app.store.append_upload(&repo.key, id, start, body_stream(req)).await?;
     Ok(upload_accepted(&repo.name, id, size, StatusCode::ACCEPTED))
 }
 
 async fn finish_upload(app: &App, repo: &Repo, id: &str, req: Request) -> Result<Response> {
-    let d = query_param(req.uri().query(), "digest").ok_or_else(|| {
-        Error::new(
-            Code::DigestInvalid,
-            "the digest query parameter is required",
-        )
-    })?;
+    let d = query_param(req.uri().query(), "digest")
+        .ok_or_else(|| Error::new(Code::DigestInvalid, "the digest query parameter is required"))?;
     let d = parse_digest(&d)?;
-    let has_body = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .is_none_or(|v| v.as_bytes() != b"0");
+    let has_body = req.headers().get(header::CONTENT_LENGTH).is_none_or(|v| v.as_bytes() != b"0");
     let last = has_body.then(|| body_stream(req));
     app.store.finish_upload(&repo.key, id, &d, last).await?;
     Ok(blob_created(&repo.name, &d))
 }
 
-async fn referrers(
-    app: &App,
-    repo: &Repo,
-    subject: &Digest,
-    query: Option<&str>,
-) -> Result<Response> {
+async fn referrers(app: &App, repo: &Repo, subject: &Digest, query: Option<&str>) -> Result<Response> {
     let mut list = app.store.referrers(&repo.key, subject).await?;
     let filter = query_param(query, "artifactType");
     if let Some(t) = &filter {
@@ -863,22 +634,12 @@ mod tests {
     fn routes() {
         assert!(matches!(parse_route(""), Ok(Route::Base)));
         assert!(matches!(parse_route("t/ns/app/tags/list"), Ok(Route::Tags(n)) if n == "t/ns/app"));
-        assert!(
-            matches!(parse_route("a/b/manifests/v1"), Ok(Route::Manifest(n, r)) if n == "a/b" && r == "v1")
-        );
+        assert!(matches!(parse_route("a/b/manifests/v1"), Ok(Route::Manifest(n, r)) if n == "a/b" && r == "v1"));
         assert!(matches!(parse_route("a/blobs/uploads/"), Ok(Route::UploadStart(n)) if n == "a"));
         assert!(matches!(parse_route("a/blobs/uploads"), Ok(Route::UploadStart(n)) if n == "a"));
-        assert!(
-            matches!(parse_route("a/blobs/uploads/x"), Ok(Route::Upload(n, i)) if n == "a" && i == "x")
-        );
-        assert!(matches!(
-            parse_route("a/blobs/sha256:x"),
-            Ok(Route::Blob(..))
-        ));
-        assert!(matches!(
-            parse_route("a/referrers/sha256:x"),
-            Ok(Route::Referrers(..))
-        ));
+        assert!(matches!(parse_route("a/blobs/uploads/x"), Ok(Route::Upload(n, i)) if n == "a" && i == "x"));
+        assert!(matches!(parse_route("a/blobs/sha256:x"), Ok(Route::Blob(..))));
+        assert!(matches!(parse_route("a/referrers/sha256:x"), Ok(Route::Referrers(..))));
         assert!(matches!(parse_route("A/manifests/x"), Err(e) if e.code == Code::NameInvalid));
     }
 
@@ -898,10 +659,7 @@ mod tests {
         let all: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
         let (page, link) = paginate(all.clone(), Some("n=2"), "/v2/x/tags/list");
         assert_eq!(page, vec!["a", "b"]);
-        assert_eq!(
-            link.as_deref(),
-            Some("</v2/x/tags/list?n=2&last=b>; rel=\"next\"")
-        );
+        assert_eq!(link.as_deref(), Some("</v2/x/tags/list?n=2&last=b>; rel=\"next\""));
         let (page, link) = paginate(all, Some("n=2&last=b"), "/v2/x/tags/list");
         assert_eq!(page, vec!["c", "d"]);
         assert_eq!(link, None);

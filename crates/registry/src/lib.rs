@@ -51,14 +51,7 @@ pub struct Config {
 
 impl Config {
     pub fn new(root: impl Into<PathBuf>) -> Config {
-        Config {
-            root: root.into(),
-            auth: None,
-            read_only: false,
-            tenancy: None,
-            events: None,
-            chart_groups: None,
-        }
+        Config { root: root.into(), auth: None, read_only: false, tenancy: None, events: None, chart_groups: None }
     }
 }
 
@@ -96,10 +89,7 @@ impl Registry {
             tenancy: config.tenancy,
             events: config.events,
         };
-        Registry {
-            app: Arc::new(app),
-            charts: Arc::new(charts),
-        }
+        Registry { app: Arc::new(app), charts: Arc::new(charts) }
     }
 
     /// The chart repositories.
@@ -109,10 +99,7 @@ impl Registry {
 
     /// Removes every chart of a tenant's chart group.
     pub async fn delete_chart_group(&self, tenant: &str, group: &str) -> Result<(), Error> {
-        self.charts
-            .delete_group(tenant, group)
-            .await
-            .map_err(|e| Error::new(Code::Unknown, e.message))
+        self.charts.delete_group(tenant, group).await.map_err(|e| Error::new(Code::Unknown, e.message))
     }
 
     pub fn store(&self) -> &store::Store {
@@ -124,11 +111,7 @@ impl Registry {
     }
 
     /// The repositories (as clients name them, `{namespace}/{path}`) of a tenant's namespace.
-    pub async fn namespace_repositories(
-        &self,
-        tenant: &str,
-        namespace: &str,
-    ) -> Result<Vec<String>, Error> {
+    pub async fn namespace_repositories(&self, tenant: &str, namespace: &str) -> Result<Vec<String>, Error> {
         let prefix = self.namespace_key(tenant, namespace)?;
         let strip = prefix.len() - namespace.len();
         Ok(self
@@ -159,10 +142,7 @@ impl Registry {
             None => namespace.to_string(),
         };
         if namespace.contains('/') || !names::valid_repository(&key) {
-            return Err(Error::new(
-                Code::NameInvalid,
-                format!("invalid namespace {namespace:?}"),
-            ));
+            return Err(Error::new(Code::NameInvalid, format!("invalid namespace {namespace:?}")));
         }
         Ok(key)
     }
@@ -170,9 +150,7 @@ impl Registry {
     /// The routes `/v2/`, `/v2/...`, `/registry/auth` and `/chart/...`.
     pub fn router(&self) -> axum::Router {
         use axum::routing::any;
-        let charts = axum::Router::new()
-            .route("/chart/{*path}", any(chart::serve))
-            .with_state(self.charts.clone());
+        let charts = axum::Router::new().route("/chart/{*path}", any(chart::serve)).with_state(self.charts.clone());
         axum::Router::new()
             .route("/v2", any(http::v2))
             .route("/v2/", any(http::v2))
@@ -205,11 +183,7 @@ impl LocalServer {
                 tracing::error!(error = %e, "registry server stopped");
             }
         });
-        Ok(LocalServer {
-            addr,
-            task: Some(task),
-            stop: Some(stop),
-        })
+        Ok(LocalServer { addr, task: Some(task), stop: Some(stop) })
     }
 
     /// Stops accepting and waits until every request in flight has finished, so another server

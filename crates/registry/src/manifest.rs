@@ -36,29 +36,20 @@ fn invalid(msg: impl Into<String>) -> Error {
 }
 
 fn descriptor_digest(d: &Value, what: &str) -> Result<Digest> {
-    let s = d
-        .get("digest")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid(format!("{what} has no digest")))?;
-    s.parse()
-        .map_err(|_| invalid(format!("{what} has an invalid digest {s:?}")))
+    let s = d.get("digest").and_then(Value::as_str).ok_or_else(|| invalid(format!("{what} has no digest")))?;
+    s.parse().map_err(|_| invalid(format!("{what} has an invalid digest {s:?}")))
 }
 
 impl Manifest {
     /// Parse `body` pushed with the request's `Content-Type` (if any).
     pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Manifest> {
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|e| invalid(format!("manifest is not JSON: {e}")))?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| invalid("manifest is not a JSON object"))?;
+        let v: Value = serde_json::from_slice(body).map_err(|e| invalid(format!("manifest is not JSON: {e}")))?;
+        let obj = v.as_object().ok_or_else(|| invalid("manifest is not a JSON object"))?;
         let declared = obj.get("mediaType").and_then(Value::as_str);
-        let content_type = content_type
-            .map(|c| c.split(';').next().unwrap_or(c).trim())
-            .filter(|c| {
-                // Generic types say nothing about the manifest kind.
-                !c.is_empty() && *c != "application/json" && *c != "application/octet-stream"
-            });
+        let content_type = content_type.map(|c| c.split(';').next().unwrap_or(c).trim()).filter(|c| {
+            // Generic types say nothing about the manifest kind.
+            !c.is_empty() && *c != "application/json" && *c != "application/octet-stream"
+        });
         if let Some(t) = content_type.or(declared)
             && DOCKER_SCHEMA1.contains(&t)
         {
@@ -67,9 +58,7 @@ impl Manifest {
         if let (Some(c), Some(d)) = (content_type, declared)
             && c != d
         {
-            return Err(invalid(format!(
-                "Content-Type {c} does not match the manifest's mediaType {d}"
-            )));
+            return Err(invalid(format!("Content-Type {c} does not match the manifest's mediaType {d}")));
         }
         let media_type = match content_type.or(declared) {
             Some(t) => t.to_string(),
@@ -85,10 +74,7 @@ impl Manifest {
             blobs: Vec::new(),
             manifests: Vec::new(),
             subject: None,
-            artifact_type: obj
-                .get("artifactType")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            artifact_type: obj.get("artifactType").and_then(Value::as_str).map(str::to_string),
             annotations: obj.get("annotations").filter(|a| a.is_object()).cloned(),
         };
         if let Some(s) = obj.get("subject") {
@@ -96,15 +82,10 @@ impl Manifest {
         }
         match m.media_type.as_str() {
             OCI_MANIFEST | DOCKER_MANIFEST => {
-                let config = obj
-                    .get("config")
-                    .ok_or_else(|| invalid("image manifest has no config"))?;
+                let config = obj.get("config").ok_or_else(|| invalid("image manifest has no config"))?;
                 m.blobs.push(descriptor_digest(config, "config")?);
                 if m.artifact_type.is_none() {
-                    m.artifact_type = config
-                        .get("mediaType")
-                        .and_then(Value::as_str)
-                        .map(str::to_string);
+                    m.artifact_type = config.get("mediaType").and_then(Value::as_str).map(str::to_string);
                 }
                 let layers = obj
                     .get("layers")
@@ -112,10 +93,7 @@ impl Manifest {
                     .ok_or_else(|| invalid("image manifest has no layers"))?;
                 for l in layers {
                     // Non-distributable layers live elsewhere (their `urls`); they need not be here.
-                    let external = l
-                        .get("urls")
-                        .and_then(Value::as_array)
-                        .is_some_and(|u| !u.is_empty());
+                    let external = l.get("urls").and_then(Value::as_array).is_some_and(|u| !u.is_empty());
                     let d = descriptor_digest(l, "layer")?;
                     if !external {
                         m.blobs.push(d);
@@ -123,10 +101,8 @@ impl Manifest {
                 }
             }
             OCI_INDEX | DOCKER_LIST => {
-                let list = obj
-                    .get("manifests")
-                    .and_then(Value::as_array)
-                    .ok_or_else(|| invalid("index has no manifests"))?;
+                let list =
+                    obj.get("manifests").and_then(Value::as_array).ok_or_else(|| invalid("index has no manifests"))?;
                 for e in list {
                     m.manifests.push(descriptor_digest(e, "index entry")?);
                 }
@@ -153,10 +129,7 @@ mod tests {
         assert_eq!(p.media_type, OCI_MANIFEST);
         assert_eq!(p.blobs.len(), 2);
         assert!(p.subject.is_some());
-        assert_eq!(
-            p.artifact_type.as_deref(),
-            Some("application/vnd.oci.image.config.v1+json")
-        );
+        assert_eq!(p.artifact_type.as_deref(), Some("application/vnd.oci.image.config.v1+json"));
 
         let i = serde_json::json!({"schemaVersion":2,"manifests":[{"mediaType":OCI_MANIFEST,"digest":D,"size":1}]});
         let p = Manifest::parse(Some(DOCKER_LIST), i.to_string().as_bytes()).expect("parse");
@@ -171,8 +144,7 @@ mod tests {
         assert!(Manifest::parse(Some(OCI_MANIFEST), mismatch.to_string().as_bytes()).is_err());
         let v1 = serde_json::json!({"schemaVersion":1});
         assert!(Manifest::parse(Some(DOCKER_SCHEMA1[0]), v1.to_string().as_bytes()).is_err());
-        let bad =
-            serde_json::json!({"schemaVersion":2,"config":{"digest":"sha256:zz"},"layers":[]});
+        let bad = serde_json::json!({"schemaVersion":2,"config":{"digest":"sha256:zz"},"layers":[]});
         assert!(Manifest::parse(None, bad.to_string().as_bytes()).is_err());
     }
 }

@@ -36,10 +36,7 @@ fn valid_component(c: &str) -> bool {
 pub fn valid_tag(tag: &str) -> bool {
     let b = tag.as_bytes();
     let word = |x: u8| x.is_ascii_alphanumeric() || x == b'_';
-    !b.is_empty()
-        && b.len() <= 128
-        && word(b[0])
-        && b.iter().all(|&x| word(x) || x == b'.' || x == b'-')
+    !b.is_empty() && b.len() <= 128 && word(b[0]) && b.iter().all(|&x| word(x) || x == b'.' || x == b'-')
 }
 
 #[cfg(test)]
@@ -48,18 +45,10 @@ mod tests {
 
     #[test]
     fn repository_names() {
-        for ok in [
-            "a",
-            "library/busybox",
-            "t1-ns/app",
-            "a.b/c__d/e-f--g",
-            "x/y/z/w",
-        ] {
+        for ok in ["a", "library/busybox", "t1-ns/app", "a.b/c__d/e-f--g", "x/y/z/w"] {
             assert!(valid_repository(ok), "{ok}");
         }
-        for bad in [
-            "", "A", "a/", "/a", "a//b", "a..b", "-a", "a-", "a___b", "a/_b", "a:b",
-        ] {
+        for bad in ["", "A", "a/", "/a", "a//b", "a..b", "-a", "a-", "a___b", "a/_b", "a:b"] {
             assert!(!valid_repository(bad), "{bad}");
         }
     }

@@ -42,32 +42,19 @@ pub struct Store {
 }
 
 fn blob_path(d: &Digest) -> String {
-    format!(
-        "blobs/{}/{}/{}",
-        d.algorithm().name(),
-        &d.hex()[..2],
-        d.hex()
-    )
+    format!("blobs/{}/{}/{}", d.algorithm().name(), &d.hex()[..2], d.hex())
 }
 fn layer_link(repo: &str, d: &Digest) -> String {
     format!("repos/{repo}/_layers/{}/{}", d.algorithm().name(), d.hex())
 }
 fn revision_link(repo: &str, d: &Digest) -> String {
-    format!(
-        "repos/{repo}/_manifests/revisions/{}/{}",
-        d.algorithm().name(),
-        d.hex()
-    )
+    format!("repos/{repo}/_manifests/revisions/{}/{}", d.algorithm().name(), d.hex())
 }
 fn tags_dir(repo: &str) -> String {
     format!("repos/{repo}/_manifests/tags")
 }
 fn referrers_dir(repo: &str, subject: &Digest) -> String {
-    format!(
-        "repos/{repo}/_referrers/{}/{}",
-        subject.algorithm().name(),
-        subject.hex()
-    )
+    format!("repos/{repo}/_referrers/{}/{}", subject.algorithm().name(), subject.hex())
 }
 
 fn upload_unknown() -> Error {
@@ -76,17 +63,12 @@ fn upload_unknown() -> Error {
 
 /// Upload ids are UUIDs we minted; anything else is unknown (and never reaches a path).
 fn check_upload_id(id: &str) -> Result<()> {
-    uuid::Uuid::parse_str(id)
-        .map(|_| ())
-        .map_err(|_| upload_unknown())
+    uuid::Uuid::parse_str(id).map(|_| ()).map_err(|_| upload_unknown())
 }
 
 impl Store {
     pub fn new(storage: Arc<dyn Storage>) -> Store {
-        Store {
-            storage,
-            sessions: Mutex::new(HashMap::new()),
-        }
+        Store { storage, sessions: Mutex::new(HashMap::new()) }
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
@@ -138,10 +120,7 @@ impl Store {
     }
 
     fn forget_session(&self, id: &str) {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 
     /// Start an upload session for `repo`; returns its id.
@@ -149,33 +128,19 @@ impl Store {
         let id = uuid::Uuid::new_v4().to_string();
         let info = serde_json::json!({ "repository": repo, "started": std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) });
-        self.storage
-            .put(
-                &format!("uploads/{id}/info.json"),
-                Bytes::from(info.to_string()),
-            )
-            .await?;
+        self.storage.put(&format!("uploads/{id}/info.json"), Bytes::from(info.to_string())).await?;
         Ok(id)
     }
 
     /// The current size of an upload of `repo`, or BLOB_UPLOAD_UNKNOWN.
     pub async fn upload_size(&self, repo: &str, id: &str) -> Result<u64> {
         check_upload_id(id)?;
-        let info = self
-            .storage
-            .get(&format!("uploads/{id}/info.json"))
-            .await?
-            .ok_or_else(upload_unknown)?;
-        let info: serde_json::Value =
-            serde_json::from_slice(&info).map_err(|_| upload_unknown())?;
+        let info = self.storage.get(&format!("uploads/{id}/info.json")).await?.ok_or_else(upload_unknown)?;
+        let info: serde_json::Value = serde_json::from_slice(&info).map_err(|_| upload_unknown())?;
         if info.get("repository").and_then(|r| r.as_str()) != Some(repo) {
             return Err(upload_unknown());
         }
-        Ok(self
-            .storage
-            .size(&format!("uploads/{id}/data"))
-            .await?
-            .unwrap_or(0))
+        Ok(self.storage.size(&format!("uploads/{id}/data")).await?.unwrap_or(0))
     }
 
     /// The size of an upload once any request writing to it has finished (upload status).
@@ -193,13 +158,7 @@ impl Store {
     /// Append `body` to an upload. With `start`, the upload must currently hold exactly that
     /// many bytes (RANGE_INVALID otherwise). Returns the new size. Data received before a
     /// broken connection stays, so the client can ask the status and resume.
-    pub async fn append_upload(
-        &self,
-        repo: &str,
-        id: &str,
-        start: Option<u64>,
-        body: ByteStream,
-    ) -> Result<u64> {
+    pub async fn append_upload(&self, repo: &str, id: &str, start: Option<u64>, body: ByteStream) -> Result<u64> {
         check_upload_id(id)?;
         let session = self.session(id);
         let _serial = session.lock.lock().await;
@@ -230,10 +189,7 @@ impl Store {
             if h.as_ref().is_none_or(|h| h.hashed != size) {
                 // Fresh session or state lost (restart): hash incrementally only from zero;
                 // otherwise finishing re-reads the data once.
-                *h = (size == 0).then(|| UploadHash {
-                    hasher: Hasher::new(Algorithm::Sha256),
-                    hashed: 0,
-                });
+                *h = (size == 0).then(|| UploadHash { hasher: Hasher::new(Algorithm::Sha256), hashed: 0 });
             }
         }
         let tap = hash.clone();
@@ -248,20 +204,13 @@ impl Store {
                 chunk
             })
             .boxed();
-        match self
-            .storage
-            .append(&format!("uploads/{id}/data"), size, body)
-            .await
-        {
+        match self.storage.append(&format!("uploads/{id}/data"), size, body).await {
             Ok(n) => Ok(n),
             Err(AppendError::Offset(n)) => Err(range_invalid(n)),
             Err(AppendError::Io(e)) => {
                 // The hash may have seen bytes the disk did not; let finishing re-check.
                 *hash.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                Err(Error::new(
-                    Code::BlobUploadInvalid,
-                    format!("upload interrupted: {e}"),
-                ))
+                Err(Error::new(Code::BlobUploadInvalid, format!("upload interrupted: {e}")))
             }
         }
     }
@@ -282,15 +231,9 @@ impl Store {
             size = self.append_locked(repo, id, &session, None, body).await?;
         }
         let data = format!("uploads/{id}/data");
-        let cached = session
-            .hash
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let cached = session.hash.lock().unwrap_or_else(|p| p.into_inner()).take();
         let actual = match cached {
-            Some(h) if h.hashed == size && h.hasher.algorithm() == expected.algorithm() => {
-                h.hasher.finish()
-            }
+            Some(h) if h.hashed == size && h.hasher.algorithm() == expected.algorithm() => h.hasher.finish(),
             _ => self.hash_object(&data, expected.algorithm()).await?,
         };
         if &actual != expected {
@@ -303,9 +246,7 @@ impl Store {
             self.storage.put(&data, Bytes::new()).await?;
         }
         self.storage.commit(&data, &blob_path(expected)).await?;
-        self.storage
-            .put(&layer_link(repo, expected), Bytes::new())
-            .await?;
+        self.storage.put(&layer_link(repo, expected), Bytes::new()).await?;
         self.cancel_upload_locked(id).await?;
         Ok(size)
     }
@@ -337,27 +278,15 @@ impl Store {
     // ---- manifests and tags ----
 
     /// Store manifest bytes under their digest and link them into `repo` with their media type.
-    pub async fn put_manifest(
-        &self,
-        repo: &str,
-        d: &Digest,
-        media_type: &str,
-        body: Bytes,
-    ) -> Result<()> {
+    pub async fn put_manifest(&self, repo: &str, d: &Digest, media_type: &str, body: Bytes) -> Result<()> {
         self.storage.put(&blob_path(d), body).await?;
-        self.storage
-            .put(&revision_link(repo, d), Bytes::from(media_type.to_string()))
-            .await?;
+        self.storage.put(&revision_link(repo, d), Bytes::from(media_type.to_string())).await?;
         Ok(())
     }
 
     /// The media type of a manifest in `repo`, if it is there.
     pub async fn manifest_media_type(&self, repo: &str, d: &Digest) -> Result<Option<String>> {
-        Ok(self
-            .storage
-            .get(&revision_link(repo, d))
-            .await?
-            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+        Ok(self.storage.get(&revision_link(repo, d)).await?.map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
     /// A manifest of `repo`: media type and bytes.
@@ -365,11 +294,7 @@ impl Store {
         let Some(media_type) = self.manifest_media_type(repo, d).await? else {
             return Ok(None);
         };
-        Ok(self
-            .storage
-            .get(&blob_path(d))
-            .await?
-            .map(|b| (media_type, b)))
+        Ok(self.storage.get(&blob_path(d)).await?.map(|b| (media_type, b)))
     }
 
     /// Remove a manifest from `repo` with every tag pointing at it.
@@ -379,9 +304,7 @@ impl Store {
         }
         for tag in self.tags(repo).await?.unwrap_or_default() {
             if self.resolve_tag(repo, &tag).await?.as_ref() == Some(d) {
-                self.storage
-                    .delete(&format!("{}/{tag}", tags_dir(repo)))
-                    .await?;
+                self.storage.delete(&format!("{}/{tag}", tags_dir(repo))).await?;
             }
         }
         self.storage.delete(&revision_link(repo, d)).await?;
@@ -389,25 +312,14 @@ impl Store {
     }
 
     pub async fn resolve_tag(&self, repo: &str, tag: &str) -> Result<Option<Digest>> {
-        let Some(b) = self
-            .storage
-            .get(&format!("{}/{tag}", tags_dir(repo)))
-            .await?
-        else {
+        let Some(b) = self.storage.get(&format!("{}/{tag}", tags_dir(repo))).await? else {
             return Ok(None);
         };
-        Ok(std::str::from_utf8(&b)
-            .ok()
-            .and_then(|s| s.trim().parse().ok()))
+        Ok(std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse().ok()))
     }
 
     pub async fn set_tag(&self, repo: &str, tag: &str, d: &Digest) -> Result<()> {
-        self.storage
-            .put(
-                &format!("{}/{tag}", tags_dir(repo)),
-                Bytes::from(d.to_string()),
-            )
-            .await?;
+        self.storage.put(&format!("{}/{tag}", tags_dir(repo)), Bytes::from(d.to_string())).await?;
         Ok(())
     }
 
@@ -426,20 +338,12 @@ impl Store {
             return Ok(None);
         }
         let entries = self.storage.list(&tags_dir(repo)).await?;
-        Ok(Some(
-            entries
-                .into_iter()
-                .filter(|e| !e.is_dir)
-                .map(|e| e.name)
-                .collect(),
-        ))
+        Ok(Some(entries.into_iter().filter(|e| !e.is_dir).map(|e| e.name).collect()))
     }
 
     pub async fn repository_exists(&self, repo: &str) -> Result<bool> {
         let entries = self.storage.list(&format!("repos/{repo}")).await?;
-        Ok(entries
-            .iter()
-            .any(|e| e.name == "_manifests" || e.name == "_layers"))
+        Ok(entries.iter().any(|e| e.name == "_manifests" || e.name == "_layers"))
     }
 
     /// Removes the repository `prefix` and every repository under it (`prefix/...`).
@@ -455,28 +359,13 @@ impl Store {
         let mut out = Vec::new();
         let mut pending = vec![String::new()];
         while let Some(prefix) = pending.pop() {
-            let dir = if prefix.is_empty() {
-                "repos".to_string()
-            } else {
-                format!("repos/{prefix}")
-            };
+            let dir = if prefix.is_empty() { "repos".to_string() } else { format!("repos/{prefix}") };
             let entries = self.storage.list(&dir).await?;
-            if !prefix.is_empty()
-                && entries
-                    .iter()
-                    .any(|e| e.name == "_manifests" || e.name == "_layers")
-            {
+            if !prefix.is_empty() && entries.iter().any(|e| e.name == "_manifests" || e.name == "_layers") {
                 out.push(prefix.clone());
             }
-            for e in entries
-                .into_iter()
-                .filter(|e| e.is_dir && !e.name.starts_with('_'))
-            {
-                pending.push(if prefix.is_empty() {
-                    e.name
-                } else {
-                    format!("{prefix}/{}", e.name)
-                });
+            for e in entries.into_iter().filter(|e| e.is_dir && !e.name.starts_with('_')) {
+                pending.push(if prefix.is_empty() { e.name } else { format!("{prefix}/{}", e.name) });
             }
         }
         out.sort();
@@ -492,30 +381,13 @@ impl Store {
         referrer: &Digest,
         descriptor: &serde_json::Value,
     ) -> Result<()> {
-        let path = format!(
-            "{}/{}-{}",
-            referrers_dir(repo, subject),
-            referrer.algorithm().name(),
-            referrer.hex()
-        );
-        self.storage
-            .put(&path, Bytes::from(descriptor.to_string()))
-            .await?;
+        let path = format!("{}/{}-{}", referrers_dir(repo, subject), referrer.algorithm().name(), referrer.hex());
+        self.storage.put(&path, Bytes::from(descriptor.to_string())).await?;
         Ok(())
     }
 
-    pub async fn remove_referrer(
-        &self,
-        repo: &str,
-        subject: &Digest,
-        referrer: &Digest,
-    ) -> Result<()> {
-        let path = format!(
-            "{}/{}-{}",
-            referrers_dir(repo, subject),
-            referrer.algorithm().name(),
-            referrer.hex()
-        );
+    pub async fn remove_referrer(&self, repo: &str, subject: &Digest, referrer: &Digest) -> Result<()> {
+        let path = format!("{}/{}-{}", referrers_dir(repo, subject), referrer.algorithm().name(), referrer.hex());
         Ok(self.storage.delete(&path).await?)
     }
 
@@ -535,8 +407,6 @@ impl Store {
 }
 
 fn range_invalid(size: u64) -> Error {
-    Error::new(Code::RangeInvalid, format!("upload holds {size} bytes")).header(
-        http::header::RANGE,
-        &format!("0-{}", size.saturating_sub(1)),
-    )
+    Error::new(Code::RangeInvalid, format!("upload holds {size} bytes"))
+        .header(http::header::RANGE, &format!("0-{}", size.saturating_sub(1)))
 }

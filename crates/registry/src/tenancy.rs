@@ -51,16 +51,11 @@ impl Tenancy {
         // A host label is a DNS label; as such it is also a valid repository path component.
         let dns_label = !label.is_empty()
             && label.len() <= 63
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !label.starts_with('-')
             && !label.ends_with('-');
         if !dns_label {
-            return Err(Error::new(
-                Code::Denied,
-                format!("no such tenant: {label:?}"),
-            ));
+            return Err(Error::new(Code::Denied, format!("no such tenant: {label:?}")));
         }
         Ok(label.to_string())
     }
@@ -69,11 +64,8 @@ impl Tenancy {
     /// `("team", "app/x")`); a name without a namespace is refused.
     pub fn split<'a>(&self, name: &'a str) -> Result<(&'a str, &'a str)> {
         name.split_once('/').ok_or_else(|| {
-            Error::new(
-                Code::NameInvalid,
-                "repository names are {namespace}/{repository}",
-            )
-            .detail(serde_json::json!({ "name": name }))
+            Error::new(Code::NameInvalid, "repository names are {namespace}/{repository}")
+                .detail(serde_json::json!({ "name": name }))
         })
     }
 
@@ -84,11 +76,7 @@ impl Tenancy {
     /// The tenant that owns `namespace` for a request of `tenant` (the default tenant for
     /// shared namespaces).
     pub fn owner<'a>(&'a self, tenant: &'a str, namespace: &str) -> &'a str {
-        if self.is_shared(namespace) {
-            &self.default_tenant
-        } else {
-            tenant
-        }
+        if self.is_shared(namespace) { &self.default_tenant } else { tenant }
     }
 
     /// The stored name of a client's repository name: `{owner tenant}/{namespace}/{path}`.
@@ -101,11 +89,7 @@ impl Tenancy {
     pub fn visible_name(&self, tenant: &str, stored: &str) -> Option<String> {
         let (owner, name) = stored.split_once('/')?;
         let (ns, _) = name.split_once('/')?;
-        let visible = if self.is_shared(ns) {
-            owner == self.default_tenant
-        } else {
-            owner == tenant
-        };
+        let visible = if self.is_shared(ns) { owner == self.default_tenant } else { owner == tenant };
         visible.then(|| name.to_string())
     }
 }
@@ -152,10 +136,7 @@ impl StaticNamespaces {
 #[async_trait::async_trait]
 impl Namespaces for StaticNamespaces {
     async fn namespace(&self, tenant: &str, name: &str) -> Result<Option<NamespaceInfo>> {
-        let m = self
-            .entries
-            .read()
-            .map_err(|_| Error::new(Code::Unknown, "namespace table poisoned"))?;
+        let m = self.entries.read().map_err(|_| Error::new(Code::Unknown, "namespace table poisoned"))?;
         Ok(m.get(&(tenant.to_string(), name.to_string())).cloned())
     }
 }
@@ -179,22 +160,12 @@ impl Authorizer for TenantPolicy {
             _ if requested.kind != "repository" => &[],
             _ => self.repository_rights(who, tenant, &requested.name).await,
         };
-        requested
-            .actions
-            .iter()
-            .filter(|a| allowed.contains(&a.as_str()))
-            .cloned()
-            .collect()
+        requested.actions.iter().filter(|a| allowed.contains(&a.as_str())).cloned().collect()
     }
 }
 
 impl TenantPolicy {
-    async fn repository_rights(
-        &self,
-        who: Option<&Identity>,
-        tenant: &str,
-        name: &str,
-    ) -> &'static [&'static str] {
+    async fn repository_rights(&self, who: Option<&Identity>, tenant: &str, name: &str) -> &'static [&'static str] {
         let Ok((ns, _)) = self.tenancy.split(name) else {
             return &[];
         };
@@ -212,9 +183,7 @@ impl TenantPolicy {
         if info.locked {
             return &[];
         }
-        let member = who.is_some_and(|id| {
-            id.tenant.as_deref().unwrap_or(&self.tenancy.default_tenant) == tenant
-        });
+        let member = who.is_some_and(|id| id.tenant.as_deref().unwrap_or(&self.tenancy.default_tenant) == tenant);
         if member {
             ALL
         } else if info.public {
@@ -239,124 +208,41 @@ mod tests {
         assert_eq!(of("127.0.0.1:5000").as_deref(), Some("default"));
         assert_eq!(of("a.b.registry.example.com"), None);
         assert_eq!(of("a_b.registry.example.com"), None);
-        assert_eq!(
-            t.stored_name("acme", "team/app").ok().as_deref(),
-            Some("acme/team/app")
-        );
-        assert_eq!(
-            t.stored_name("acme", "library/busybox").ok().as_deref(),
-            Some("default/library/busybox")
-        );
+        assert_eq!(t.stored_name("acme", "team/app").ok().as_deref(), Some("acme/team/app"));
+        assert_eq!(t.stored_name("acme", "library/busybox").ok().as_deref(), Some("default/library/busybox"));
         assert!(t.stored_name("acme", "app").is_err());
-        assert_eq!(
-            t.visible_name("acme", "acme/team/app").as_deref(),
-            Some("team/app")
-        );
+        assert_eq!(t.visible_name("acme", "acme/team/app").as_deref(), Some("team/app"));
         assert_eq!(t.visible_name("other", "acme/team/app"), None);
-        assert_eq!(
-            t.visible_name("other", "default/library/busybox")
-                .as_deref(),
-            Some("library/busybox")
-        );
+        assert_eq!(t.visible_name("other", "default/library/busybox").as_deref(), Some("library/busybox"));
         let no_domain = Tenancy::new(None);
-        assert_eq!(
-            no_domain
-                .tenant_of_host(Some("acme.example.com"))
-                .ok()
-                .as_deref(),
-            Some("default")
-        );
+        assert_eq!(no_domain.tenant_of_host(Some("acme.example.com")).ok().as_deref(), Some("default"));
     }
 
     #[tokio::test]
     async fn rights_follow_visibility_and_membership() {
         let namespaces = Arc::new(StaticNamespaces::new());
-        namespaces.set(
-            "acme",
-            "pub",
-            NamespaceInfo {
-                public: true,
-                locked: false,
-            },
-        );
-        namespaces.set(
-            "acme",
-            "priv",
-            NamespaceInfo {
-                public: false,
-                locked: false,
-            },
-        );
-        namespaces.set(
-            "acme",
-            "frozen",
-            NamespaceInfo {
-                public: true,
-                locked: true,
-            },
-        );
-        let p = TenantPolicy {
-            tenancy: Tenancy::new(Some("r.io".into())),
-            namespaces,
-        };
+        namespaces.set("acme", "pub", NamespaceInfo { public: true, locked: false });
+        namespaces.set("acme", "priv", NamespaceInfo { public: false, locked: false });
+        namespaces.set("acme", "frozen", NamespaceInfo { public: true, locked: true });
+        let p = TenantPolicy { tenancy: Tenancy::new(Some("r.io".into())), namespaces };
         let ask = |name: &str| Access {
             kind: "repository".into(),
             name: name.into(),
             actions: vec!["pull".into(), "push".into()],
         };
-        let member = Identity {
-            name: "alice".into(),
-            admin: false,
-            tenant: Some("acme".into()),
-        };
-        let outsider = Identity {
-            name: "bob".into(),
-            admin: false,
-            tenant: Some("other".into()),
-        };
-        let admin = Identity {
-            name: "admin".into(),
-            admin: true,
-            tenant: None,
-        };
+        let member = Identity { name: "alice".into(), admin: false, tenant: Some("acme".into()) };
+        let outsider = Identity { name: "bob".into(), admin: false, tenant: Some("other".into()) };
+        let admin = Identity { name: "admin".into(), admin: true, tenant: None };
         assert_eq!(p.grant(None, "acme", &ask("pub/app")).await, vec!["pull"]);
         assert!(p.grant(None, "acme", &ask("priv/app")).await.is_empty());
-        assert_eq!(
-            p.grant(Some(&member), "acme", &ask("priv/app")).await,
-            vec!["pull", "push"]
-        );
-        assert!(
-            p.grant(Some(&outsider), "acme", &ask("priv/app"))
-                .await
-                .is_empty()
-        );
-        assert_eq!(
-            p.grant(Some(&outsider), "acme", &ask("pub/app")).await,
-            vec!["pull"]
-        );
-        assert!(
-            p.grant(Some(&member), "acme", &ask("frozen/app"))
-                .await
-                .is_empty()
-        );
-        assert!(
-            p.grant(Some(&member), "acme", &ask("missing/app"))
-                .await
-                .is_empty()
-        );
-        assert_eq!(
-            p.grant(None, "acme", &ask("library/busybox")).await,
-            vec!["pull"]
-        );
-        assert_eq!(
-            p.grant(Some(&admin), "acme", &ask("missing/app")).await,
-            vec!["pull", "push"]
-        );
-        let catalog = Access {
-            kind: "registry".into(),
-            name: "catalog".into(),
-            actions: vec!["*".into()],
-        };
+        assert_eq!(p.grant(Some(&member), "acme", &ask("priv/app")).await, vec!["pull", "push"]);
+        assert!(p.grant(Some(&outsider), "acme", &ask("priv/app")).await.is_empty());
+        assert_eq!(p.grant(Some(&outsider), "acme", &ask("pub/app")).await, vec!["pull"]);
+        assert!(p.grant(Some(&member), "acme", &ask("frozen/app")).await.is_empty());
+        assert!(p.grant(Some(&member), "acme", &ask("missing/app")).await.is_empty());
+        assert_eq!(p.grant(None, "acme", &ask("library/busybox")).await, vec!["pull"]);
+        assert_eq!(p.grant(Some(&admin), "acme", &ask("missing/app")).await, vec!["pull", "push"]);
+        let catalog = Access { kind: "registry".into(), name: "catalog".into(), actions: vec!["*".into()] };
         assert!(p.grant(Some(&member), "acme", &catalog).await.is_empty());
         assert_eq!(p.grant(Some(&admin), "acme", &catalog).await, vec!["*"]);
     }

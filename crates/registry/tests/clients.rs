@@ -18,10 +18,7 @@ use std::process::Command;
 const SKOPEO: &str = "/usr/bin/skopeo";
 
 fn require_skopeo() {
-    assert!(
-        Path::new(SKOPEO).exists(),
-        "{SKOPEO} is required (apt-get install skopeo)"
-    );
+    assert!(Path::new(SKOPEO).exists(), "{SKOPEO} is required (apt-get install skopeo)");
 }
 
 /// Writes a valid gzip stream with stored (uncompressed) deflate blocks, streaming: registries
@@ -35,26 +32,16 @@ struct StoredGzip<W: Write> {
 
 impl<W: Write> StoredGzip<W> {
     fn new(mut out: W) -> StoredGzip<W> {
-        out.write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff])
-            .expect("gzip header");
+        out.write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]).expect("gzip header");
         let mut table = [0u32; 256];
         for (i, t) in table.iter_mut().enumerate() {
             let mut c = i as u32;
             for _ in 0..8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
             }
             *t = c;
         }
-        StoredGzip {
-            out,
-            crc: !0,
-            len: 0,
-            table,
-        }
+        StoredGzip { out, crc: !0, len: 0, table }
     }
 
     /// Append `data` as non-final stored blocks.
@@ -73,13 +60,9 @@ impl<W: Write> StoredGzip<W> {
     }
 
     fn finish(mut self) -> W {
-        self.out
-            .write_all(&[1, 0, 0, 0xff, 0xff])
-            .expect("final block");
+        self.out.write_all(&[1, 0, 0, 0xff, 0xff]).expect("final block");
         self.out.write_all(&(!self.crc).to_le_bytes()).expect("crc");
-        self.out
-            .write_all(&(self.len as u32).to_le_bytes())
-            .expect("isize");
+        self.out.write_all(&(self.len as u32).to_le_bytes()).expect("isize");
         self.out
     }
 }
@@ -102,8 +85,7 @@ struct Layout {
 impl Layout {
     fn new(dir: &Path) -> Layout {
         std::fs::create_dir_all(dir.join("blobs/sha256")).expect("mkdir");
-        std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
-            .expect("oci-layout");
+        std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).expect("oci-layout");
         Layout { dir: dir.into() }
     }
 
@@ -141,10 +123,7 @@ impl Layout {
 }
 
 fn skopeo(args: Vec<String>) -> String {
-    let out = Command::new(SKOPEO)
-        .args(&args)
-        .output()
-        .expect("run skopeo");
+    let out = Command::new(SKOPEO).args(&args).output().expect("run skopeo");
     assert!(
         out.status.success(),
         "skopeo {args:?} failed: {}\n{}",
@@ -157,9 +136,7 @@ fn skopeo(args: Vec<String>) -> String {
 /// skopeo blocks; run it off the runtime that serves it.
 async fn run_skopeo(args: &[&str]) -> String {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || skopeo(args))
-        .await
-        .expect("join")
+    tokio::task::spawn_blocking(move || skopeo(args)).await.expect("join")
 }
 
 fn file_sha256(path: &Path) -> String {
@@ -174,13 +151,7 @@ fn file_sha256(path: &Path) -> String {
         }
         h.update(&buf[..n]);
     }
-    format!(
-        "sha256:{}",
-        h.finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    )
+    format!("sha256:{}", h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,40 +165,20 @@ async fn skopeo_copies_a_multi_arch_index_in_and_out() {
     for (i, arch) in ["amd64", "arm64", "s390x"].into_iter().enumerate() {
         let own = layout.layer(&pseudo_random(50_000 + i * 1000, 10 + i as u64));
         let m = layout.image(arch, &[shared.clone(), own]);
-        entries.push(
-            json!({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":m.0,"size":m.1,
-            "platform":{"architecture":arch,"os":"linux"}}),
-        );
+        entries.push(json!({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":m.0,"size":m.1,
+            "platform":{"architecture":arch,"os":"linux"}}));
     }
-    let index = json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":entries}).to_string();
+    let index = json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":entries})
+        .to_string();
     let top = layout.blob(index.as_bytes());
     layout.tag("v1", "application/vnd.oci.image.index.v1+json", &top);
 
     let image = format!("docker://{}/multi/app:v1", reg.server.host());
     let src = format!("oci:{}:v1", dir.path().join("src").display());
-    run_skopeo(&[
-        "--insecure-policy",
-        "copy",
-        "--all",
-        "--dest-tls-verify=false",
-        &src,
-        &image,
-    ])
-    .await;
+    run_skopeo(&["--insecure-policy", "copy", "--all", "--dest-tls-verify=false", &src, &image]).await;
     let raw = run_skopeo(&["inspect", "--raw", "--tls-verify=false", &image]).await;
-    assert_eq!(
-        sha256(raw.as_bytes()),
-        top.0,
-        "the index is served byte for byte: {raw}\nsent {index}"
-    );
-    let arm = run_skopeo(&[
-        "--override-arch",
-        "arm64",
-        "inspect",
-        "--tls-verify=false",
-        &image,
-    ])
-    .await;
+    assert_eq!(sha256(raw.as_bytes()), top.0, "the index is served byte for byte: {raw}\nsent {index}");
+    let arm = run_skopeo(&["--override-arch", "arm64", "inspect", "--tls-verify=false", &image]).await;
     let arm: serde_json::Value = serde_json::from_str(&arm).expect("inspect JSON");
     assert_eq!(arm["Architecture"], "arm64");
 
@@ -247,11 +198,7 @@ async fn skopeo_copies_a_multi_arch_index_in_and_out() {
         .map(|e| e.file_name())
         .collect();
     names.sort();
-    assert_eq!(
-        names.len(),
-        1 + 3 * 3 + 1,
-        "index, 3 x (manifest, config, own layer), shared layer"
-    );
+    assert_eq!(names.len(), 1 + 3 * 3 + 1, "index, 3 x (manifest, config, own layer), shared layer");
     for name in names {
         let a = std::fs::read(dir.path().join("src/blobs/sha256").join(&name)).expect("read");
         let b = std::fs::read(back.join("blobs/sha256").join(&name)).expect("pulled back");
@@ -280,10 +227,7 @@ async fn large_layer_1gib_slow() {
     // The layer (1 GiB of data, gzip with stored blocks) is generated straight to disk.
     let tmp = dir.path().join("src/layer.tmp");
     let (layer_digest, layer_size, diff_id) = {
-        let file = std::io::BufWriter::with_capacity(
-            1 << 20,
-            std::fs::File::create(&tmp).expect("create"),
-        );
+        let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).expect("create"));
         let mut g = StoredGzip::new(file);
         let mut h = sha2::Sha256::new();
         let mut chunk = pseudo_random(1 << 20, 3);
@@ -294,25 +238,11 @@ async fn large_layer_1gib_slow() {
         }
         let mut file = g.finish();
         file.flush().expect("flush");
-        let diff_id = format!(
-            "sha256:{}",
-            h.finalize()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
-        (
-            file_sha256(&tmp),
-            std::fs::metadata(&tmp).expect("stat").len() as usize,
-            diff_id,
-        )
+        let diff_id = format!("sha256:{}", h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>());
+        (file_sha256(&tmp), std::fs::metadata(&tmp).expect("stat").len() as usize, diff_id)
     };
     assert!(layer_size >= 1 << 30);
-    std::fs::rename(
-        &tmp,
-        dir.path().join("src/blobs/sha256").join(hex(&layer_digest)),
-    )
-    .expect("rename");
+    std::fs::rename(&tmp, dir.path().join("src/blobs/sha256").join(hex(&layer_digest))).expect("rename");
     let m = layout.image("amd64", &[(layer_digest.clone(), layer_size, diff_id)]);
     layout.tag("big", "application/vnd.oci.image.manifest.v1+json", &m);
 
@@ -337,21 +267,11 @@ async fn large_layer_1gib_slow() {
     ])
     .await;
     let pulled = back.join("blobs/sha256").join(hex(&layer_digest));
-    assert_eq!(
-        std::fs::metadata(&pulled).expect("pulled layer").len(),
-        layer_size as u64
-    );
-    assert_eq!(
-        file_sha256(&pulled),
-        layer_digest,
-        "the pulled layer matches its digest"
-    );
+    assert_eq!(std::fs::metadata(&pulled).expect("pulled layer").len(), layer_size as u64);
+    assert_eq!(file_sha256(&pulled), layer_digest, "the pulled layer matches its digest");
     let peak = peak_rss_mib();
     // The registry serves from this process: a 1 GiB blob must not be held in memory.
-    assert!(
-        peak < 300,
-        "peak RSS {peak} MiB (was {before} MiB before the copy)"
-    );
+    assert!(peak < 300, "peak RSS {peak} MiB (was {before} MiB before the copy)");
 }
 
 /// A chunked upload whose connection breaks mid-body, resumed from the registry's status.
@@ -363,16 +283,9 @@ async fn interrupted_chunked_upload_resumes() {
     let blob = pseudo_random(6 * 1024 * 1024 + 333, 8);
     let digest = sha256(&blob);
 
-    let r = c
-        .post(format!("{base}/v2/resume/app/blobs/uploads/"))
-        .send()
-        .await
-        .expect("start");
+    let r = c.post(format!("{base}/v2/resume/app/blobs/uploads/")).send().await.expect("start");
     assert_eq!(r.status(), 202);
-    let location = r.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_string();
+    let location = r.headers()["location"].to_str().expect("location").to_string();
     let first = 2 * 1024 * 1024;
     let r = c
         .patch(format!("{base}{location}"))
@@ -384,20 +297,13 @@ async fn interrupted_chunked_upload_resumes() {
         .expect("first chunk");
     assert_eq!(r.status(), 202);
     assert_eq!(r.headers()["range"], format!("0-{}", first - 1).as_str());
-    let location = r.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_string();
+    let location = r.headers()["location"].to_str().expect("location").to_string();
 
     // The second chunk breaks after 1 MiB of its 4 MiB: the client's body fails mid-way.
     let second_end = blob.len();
     let sent: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
-        Ok(bytes::Bytes::copy_from_slice(
-            &blob[first..first + 512 * 1024],
-        )),
-        Ok(bytes::Bytes::copy_from_slice(
-            &blob[first + 512 * 1024..first + 1024 * 1024],
-        )),
+        Ok(bytes::Bytes::copy_from_slice(&blob[first..first + 512 * 1024])),
+        Ok(bytes::Bytes::copy_from_slice(&blob[first + 512 * 1024..first + 1024 * 1024])),
         Err(std::io::Error::other("network cable pulled")),
     ];
     let broken = c
@@ -408,32 +314,16 @@ async fn interrupted_chunked_upload_resumes() {
         .body(reqwest::Body::wrap_stream(futures::stream::iter(sent)))
         .send()
         .await;
-    assert!(
-        broken.is_err(),
-        "the interrupted request fails on the client"
-    );
+    assert!(broken.is_err(), "the interrupted request fails on the client");
 
     // Ask where to resume.
-    let r = c
-        .get(format!("{base}{location}"))
-        .send()
-        .await
-        .expect("status");
+    let r = c.get(format!("{base}{location}")).send().await.expect("status");
     assert_eq!(r.status(), 204);
     let range = r.headers()["range"].to_str().expect("range").to_string();
-    let end: usize = range
-        .strip_prefix("0-")
-        .and_then(|e| e.parse().ok())
-        .expect("0-<end>");
+    let end: usize = range.strip_prefix("0-").and_then(|e| e.parse().ok()).expect("0-<end>");
     let have = end + 1;
-    assert!(
-        have >= first && have <= first + 1024 * 1024,
-        "registry holds {have} bytes"
-    );
-    let location = r.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_string();
+    assert!(have >= first && have <= first + 1024 * 1024, "registry holds {have} bytes");
+    let location = r.headers()["location"].to_str().expect("location").to_string();
 
     // A resume from the wrong offset is refused with the range the registry has.
     let r = c
@@ -455,36 +345,19 @@ async fn interrupted_chunked_upload_resumes() {
         .await
         .expect("resume");
     assert_eq!(r.status(), 202, "{:?}", r.text().await);
-    let location = r.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_string();
+    let location = r.headers()["location"].to_str().expect("location").to_string();
     let sep = if location.contains('?') { '&' } else { '?' };
-    let r = c
-        .put(format!("{base}{location}{sep}digest={digest}"))
-        .send()
-        .await
-        .expect("finish");
+    let r = c.put(format!("{base}{location}{sep}digest={digest}")).send().await.expect("finish");
     assert_eq!(r.status(), 201, "{:?}", r.text().await);
 
-    let r = c
-        .get(format!("{base}/v2/resume/app/blobs/{digest}"))
-        .send()
-        .await
-        .expect("pull");
+    let r = c.get(format!("{base}/v2/resume/app/blobs/{digest}")).send().await.expect("pull");
     assert_eq!(r.status(), 200);
     let mut s = r.bytes_stream();
     let mut h = sha2::Sha256::new();
     while let Some(chunk) = s.next().await {
         h.update(&chunk.expect("chunk"));
     }
-    let got = format!(
-        "sha256:{}",
-        h.finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    let got = format!("sha256:{}", h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>());
     assert_eq!(got, digest, "the resumed blob pulls back by its digest");
 }
 
@@ -494,10 +367,7 @@ fn python() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oras_python_sdk_pushes_and_pulls_artifacts() {
-    let have = Command::new(python())
-        .args(["-c", "import oras.client"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let have = Command::new(python()).args(["-c", "import oras.client"]).output().is_ok_and(|o| o.status.success());
     if !have {
         let msg = "the oras Python SDK is not installed: python3 -m pip install oras";
         if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
@@ -508,19 +378,14 @@ async fn oras_python_sdk_pushes_and_pulls_artifacts() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let reg = start(&dir.path().join("registry"), false).await;
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/oras_roundtrip.py"
-    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/oras_roundtrip.py");
     let work = dir.path().join("oras");
     std::fs::create_dir_all(&work).expect("mkdir");
     let (host, w) = (reg.server.host(), work.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python()).arg(script).arg(host).arg(w).output()
-    })
-    .await
-    .expect("join")
-    .expect("run python");
+    let out = tokio::task::spawn_blocking(move || Command::new(python()).arg(script).arg(host).arg(w).output())
+        .await
+        .expect("join")
+        .expect("run python");
     assert!(
         out.status.success() && String::from_utf8_lossy(&out.stdout).contains("oras client: ok"),
         "oras client failed:\n{}\n{}",

@@ -15,17 +15,11 @@ fn crc32(data: &[u8]) -> u32 {
     for (i, t) in table.iter_mut().enumerate() {
         let mut c = i as u32;
         for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
+            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
         }
         *t = c;
     }
-    !data.iter().fold(!0u32, |c, &b| {
-        table[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8)
-    })
+    !data.iter().fold(!0u32, |c, &b| table[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8))
 }
 
 /// A valid gzip stream of `data` using stored (uncompressed) deflate blocks, so layers are
@@ -58,8 +52,7 @@ fn write_blob(layout: &Path, data: &[u8]) -> String {
 /// An OCI layout with a two-platform index tagged `v1`; returns (index digest, per-arch manifest digests).
 fn make_layout(dir: &Path) -> (String, Vec<(String, String)>) {
     std::fs::create_dir_all(dir.join("blobs/sha256")).expect("mkdir");
-    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
-        .expect("oci-layout");
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).expect("oci-layout");
     let mut entries = Vec::new();
     let mut per_arch = Vec::new();
     for (i, arch) in ["amd64", "arm64"].into_iter().enumerate() {
@@ -72,17 +65,22 @@ fn make_layout(dir: &Path) -> (String, Vec<(String, String)>) {
             let d = write_blob(dir, &gz);
             layers.push(json!({"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":d,"size":gz.len()}));
         }
-        let config = json!({"architecture":arch,"os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":diff_ids}}).to_string();
+        let config =
+            json!({"architecture":arch,"os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":diff_ids}})
+                .to_string();
         let cd = write_blob(dir, config.as_bytes());
         let manifest = json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
             "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":cd,"size":config.len()},
-            "layers":layers}).to_string();
+            "layers":layers})
+        .to_string();
         let md = write_blob(dir, manifest.as_bytes());
-        entries.push(json!({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":md,"size":manifest.len(),
+        entries
+            .push(json!({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":md,"size":manifest.len(),
             "platform":{"architecture":arch,"os":"linux"}}));
         per_arch.push((arch.to_string(), md));
     }
-    let index = json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":entries}).to_string();
+    let index = json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":entries})
+        .to_string();
     let id = write_blob(dir, index.as_bytes());
     let top = json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
         {"mediaType":"application/vnd.oci.image.index.v1+json","digest":id,"size":index.len(),
@@ -92,10 +90,7 @@ fn make_layout(dir: &Path) -> (String, Vec<(String, String)>) {
 }
 
 fn skopeo(args: &[&str]) -> String {
-    let out = Command::new(SKOPEO)
-        .args(args)
-        .output()
-        .expect("run skopeo");
+    let out = Command::new(SKOPEO).args(args).output().expect("run skopeo");
     assert!(
         out.status.success(),
         "skopeo {args:?} failed: {}\n{}",
@@ -106,11 +101,8 @@ fn skopeo(args: &[&str]) -> String {
 }
 
 fn blob_names(layout: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(layout.join("blobs/sha256"))
-        .expect("read")
-        .flatten()
-        .map(|e| e.file_name().into())
-        .collect();
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(layout.join("blobs/sha256")).expect("read").flatten().map(|e| e.file_name().into()).collect();
     v.sort();
     v
 }
@@ -130,9 +122,7 @@ async fn skopeo_push_inspect_pull_delete_multi_arch_with_token_auth() {
 
     // skopeo runs blocking; keep the runtime free to serve it.
     let run = |args: Vec<String>| {
-        tokio::task::spawn_blocking(move || {
-            skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        })
+        tokio::task::spawn_blocking(move || skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>()))
     };
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
 
@@ -154,84 +144,39 @@ async fn skopeo_push_inspect_pull_delete_multi_arch_with_token_auth() {
         let image = image.clone();
         move || {
             Command::new(SKOPEO)
-                .args([
-                    "inspect",
-                    "--raw",
-                    "--tls-verify=false",
-                    "--creds",
-                    "admin:wrong",
-                    &image,
-                ])
+                .args(["inspect", "--raw", "--tls-verify=false", "--creds", "admin:wrong", &image])
                 .output()
         }
     })
     .await
     .expect("join")
     .expect("run skopeo");
-    assert!(
-        !bad.status.success(),
-        "inspect with a wrong password must fail"
-    );
+    assert!(!bad.status.success(), "inspect with a wrong password must fail");
 
-    let tags = run(s(&[
-        "list-tags",
-        "--tls-verify=false",
-        "--creds",
-        &creds,
-        &format!("docker://{host}/t1/ns/app"),
-    ]))
-    .await
-    .expect("join");
+    let tags = run(s(&["list-tags", "--tls-verify=false", "--creds", &creds, &format!("docker://{host}/t1/ns/app")]))
+        .await
+        .expect("join");
     let tags: Value = serde_json::from_str(&tags).expect("list-tags JSON");
     assert_eq!(tags["Tags"], json!(["v1"]));
 
-    let raw = run(s(&[
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        "--creds",
-        &creds,
-        &image,
-    ]))
-    .await
-    .expect("join");
-    assert_eq!(
-        sha256(raw.as_bytes()),
-        index_digest,
-        "the index is stored byte for byte"
-    );
+    let raw = run(s(&["inspect", "--raw", "--tls-verify=false", "--creds", &creds, &image])).await.expect("join");
+    assert_eq!(sha256(raw.as_bytes()), index_digest, "the index is stored byte for byte");
 
     for (arch, digest) in &per_arch {
-        let out = run(s(&[
-            "--override-arch",
-            arch,
-            "inspect",
-            "--tls-verify=false",
-            "--creds",
-            &creds,
-            &image,
-        ]))
-        .await
-        .expect("join");
+        let out = run(s(&["--override-arch", arch, "inspect", "--tls-verify=false", "--creds", &creds, &image]))
+            .await
+            .expect("join");
         let v: Value = serde_json::from_str(&out).expect("inspect JSON");
         assert_eq!(v["Architecture"], arch.as_str());
         // skopeo reports the digest the image was addressed by (the index); the layers are the
         // platform's own.
         assert_eq!(v["Digest"], index_digest.as_str());
         let manifest: Value = serde_json::from_slice(
-            &std::fs::read(
-                src.join("blobs/sha256")
-                    .join(digest.trim_start_matches("sha256:")),
-            )
-            .expect("read"),
+            &std::fs::read(src.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))).expect("read"),
         )
         .expect("manifest JSON");
-        let layers: Vec<Value> = manifest["layers"]
-            .as_array()
-            .expect("layers")
-            .iter()
-            .map(|l| l["digest"].clone())
-            .collect();
+        let layers: Vec<Value> =
+            manifest["layers"].as_array().expect("layers").iter().map(|l| l["digest"].clone()).collect();
         assert_eq!(v["Layers"], Value::Array(layers));
     }
 
@@ -255,24 +200,10 @@ async fn skopeo_push_inspect_pull_delete_multi_arch_with_token_auth() {
         assert!(a == b, "blob {name:?} identical");
     }
 
-    run(s(&[
-        "delete",
-        "--tls-verify=false",
-        "--creds",
-        &creds,
-        &image,
-    ]))
-    .await
-    .expect("join");
-    let tags = run(s(&[
-        "list-tags",
-        "--tls-verify=false",
-        "--creds",
-        &creds,
-        &format!("docker://{host}/t1/ns/app"),
-    ]))
-    .await
-    .expect("join");
+    run(s(&["delete", "--tls-verify=false", "--creds", &creds, &image])).await.expect("join");
+    let tags = run(s(&["list-tags", "--tls-verify=false", "--creds", &creds, &format!("docker://{host}/t1/ns/app")]))
+        .await
+        .expect("join");
     let tags: Value = serde_json::from_str(&tags).expect("list-tags JSON");
     assert_eq!(tags["Tags"], json!([]));
 }

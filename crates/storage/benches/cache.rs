@@ -40,7 +40,8 @@ impl Store for FeedStore {
         Ok((self.kvs.get(key).cloned(), self.revision))
     }
     async fn range(&self, start: &str, end: &str, limit: usize, _revision: Revision) -> Result<RangeResult> {
-        let mut kvs: Vec<KeyValue> = self.kvs.range(start.to_string()..end.to_string()).map(|(_, kv)| kv.clone()).collect();
+        let mut kvs: Vec<KeyValue> =
+            self.kvs.range(start.to_string()..end.to_string()).map(|(_, kv)| kv.clone()).collect();
         let total = kvs.len();
         if limit > 0 {
             kvs.truncate(limit);
@@ -94,11 +95,15 @@ impl Setup {
     /// A cache over `keys` keys with `watchers` watcher tasks consuming its stream.
     async fn new(keys: usize, watchers: usize) -> Self {
         let value = Bytes::from(vec![b'x'; 1024]);
-        let kvs = (0..keys).map(|i| (format!("/r/ns{}/k{i:06}", i % 10), 2)).map(|(k, r)| (k.clone(), kv(k, r, &value))).collect();
+        let kvs = (0..keys)
+            .map(|i| (format!("/r/ns{}/k{i:06}", i % 10), 2))
+            .map(|(k, r)| (k.clone(), kv(k, r, &value)))
+            .collect();
         let store = Arc::new(FeedStore { kvs, revision: 2, feed: Mutex::new(None) });
         let opts = CacheOptions { watcher_buffer: 4096, ..Default::default() };
         let cache = WatchCache::start(store.clone(), "/r/".into(), opts).await.expect("cache starts");
-        let reached = Arc::new(Reached { goal: AtomicI64::new(i64::MAX), done: AtomicUsize::new(0), all: Notify::new() });
+        let reached =
+            Arc::new(Reached { goal: AtomicI64::new(i64::MAX), done: AtomicUsize::new(0), all: Notify::new() });
         for _ in 0..watchers {
             let mut stream = cache.watch("/r/", Some(2)).expect("watch");
             let reached = reached.clone();

@@ -135,7 +135,15 @@ impl WatchCache {
         let (live, _) = broadcast::channel(opts.watcher_buffer.max(1));
         let (applied, _) = watch::channel(revision);
         let state = State { items, revision, history: History::new(opts.capacity, revision), epoch: 0 };
-        let shared = Arc::new(Shared { store, prefix, opts, state: RwLock::new(state), live, applied, progress_wanted: Notify::new() });
+        let shared = Arc::new(Shared {
+            store,
+            prefix,
+            opts,
+            state: RwLock::new(state),
+            live,
+            applied,
+            progress_wanted: Notify::new(),
+        });
         let follower = tokio::spawn(follow(shared.clone(), watch)).abort_handle();
         Ok(Arc::new(Self { shared, follower }))
     }
@@ -177,9 +185,19 @@ impl WatchCache {
             let state = shared.read();
             let live = shared.live.subscribe();
             match after {
-                None => Watcher::from_snapshot(prefix.to_string(), state.under(prefix), state.revision, live, state.epoch, shared.opts.initial_batch),
+                None => Watcher::from_snapshot(
+                    prefix.to_string(),
+                    state.under(prefix),
+                    state.revision,
+                    live,
+                    state.epoch,
+                    shared.opts.initial_batch,
+                ),
                 Some(after) => {
-                    let history = state.history.since(after).map_err(|oldest| StoreError::Compacted { requested: after, compacted: oldest })?;
+                    let history = state
+                        .history
+                        .since(after)
+                        .map_err(|oldest| StoreError::Compacted { requested: after, compacted: oldest })?;
                     Watcher::from_revision(prefix.to_string(), after, history, live, state.epoch)
                 }
             }

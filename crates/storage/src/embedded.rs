@@ -201,7 +201,8 @@ pub struct EmbeddedStore {
 impl EmbeddedStore {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(format!("creating {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("creating {}: {e}", dir.display())))?;
         let path = dir.join("store.redb");
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
@@ -221,7 +222,8 @@ impl EmbeddedStore {
             revs
         };
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
-        let shared = Arc::new(Shared { db, published: AtomicI64::new(current), compacted: AtomicI64::new(compacted), events });
+        let shared =
+            Arc::new(Shared { db, published: AtomicI64::new(current), compacted: AtomicI64::new(compacted), events });
         let (writes, queue) = mpsc::unbounded_channel();
         let writer_shared = shared.clone();
         std::thread::Builder::new()
@@ -233,7 +235,9 @@ impl EmbeddedStore {
 
     async fn submit<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Op) -> Result<T> {
         let (tx, rx) = oneshot::channel();
-        self.writes.send(make(tx)).map_err(|_| StoreError::Unavailable("the embedded store's writer has stopped".into()))?;
+        self.writes
+            .send(make(tx))
+            .map_err(|_| StoreError::Unavailable("the embedded store's writer has stopped".into()))?;
         rx.await.map_err(|_| StoreError::Unavailable("the embedded store's writer has stopped".into()))?
     }
 
@@ -261,7 +265,8 @@ fn writer(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Op>, mut revis
             }
         }
         let start_revision = revision;
-        let mut pending = Pending { events: Vec::with_capacity(ops.len()), replies: Vec::with_capacity(ops.len()), compacted: None };
+        let mut pending =
+            Pending { events: Vec::with_capacity(ops.len()), replies: Vec::with_capacity(ops.len()), compacted: None };
         let outcome = (|| -> Result<()> {
             let txn = shared.db.begin_write().map_err(internal)?;
             {
@@ -317,7 +322,11 @@ fn fail(op: Op, e: &StoreError) {
 /// Answers `reply` with `ok` once the batch committed, or with an error if it did not.
 fn on_commit<T: Send + 'static>(reply: oneshot::Sender<Result<T>>, ok: Result<T>) -> Box<dyn FnOnce(bool) + Send> {
     Box::new(move |committed| {
-        let _ = reply.send(if committed || ok.is_err() { ok } else { Err(StoreError::Unavailable("the write could not be committed".into())) });
+        let _ = reply.send(if committed || ok.is_err() {
+            ok
+        } else {
+            Err(StoreError::Unavailable("the write could not be committed".into()))
+        });
     })
 }
 
@@ -343,7 +352,8 @@ fn apply(
                 return Ok(());
             }
             *revision += 1;
-            let new = KeyValue { key: key.clone(), value, create_revision: *revision, mod_revision: *revision, version: 1 };
+            let new =
+                KeyValue { key: key.clone(), value, create_revision: *revision, mod_revision: *revision, version: 1 };
             kv.insert(key.as_str(), encode_meta(*revision, *revision, 1, &new.value).as_slice()).map_err(internal)?;
             let ev = Event::Put { kv: new.clone(), prev: None };
             log.insert(*revision as u64, encode_event(&ev).as_slice()).map_err(internal)?;
@@ -360,8 +370,15 @@ fn apply(
                 return Ok(());
             }
             *revision += 1;
-            let new = KeyValue { key: key.clone(), value, create_revision: old.create_revision, mod_revision: *revision, version: old.version + 1 };
-            kv.insert(key.as_str(), encode_meta(new.create_revision, *revision, new.version, &new.value).as_slice()).map_err(internal)?;
+            let new = KeyValue {
+                key: key.clone(),
+                value,
+                create_revision: old.create_revision,
+                mod_revision: *revision,
+                version: old.version + 1,
+            };
+            kv.insert(key.as_str(), encode_meta(new.create_revision, *revision, new.version, &new.value).as_slice())
+                .map_err(internal)?;
             let ev = Event::Put { kv: new.clone(), prev: Some(old) };
             log.insert(*revision as u64, encode_event(&ev).as_slice()).map_err(internal)?;
             pending.events.push(ev);
@@ -374,7 +391,9 @@ fn apply(
             };
             if let Some(expected) = expected {
                 if old.mod_revision != expected {
-                    pending.replies.push(on_commit(reply, Err(StoreError::Conflict { key, expected, current: Some(old) })));
+                    pending
+                        .replies
+                        .push(on_commit(reply, Err(StoreError::Conflict { key, expected, current: Some(old) })));
                     return Ok(());
                 }
             }
@@ -388,7 +407,9 @@ fn apply(
         Op::Compact { revision: target, reply } => {
             let compacted = pending.compacted.unwrap_or_else(|| shared.compacted.load(Ordering::SeqCst));
             if target > *revision {
-                pending.replies.push(on_commit(reply, Err(StoreError::FutureRevision { requested: target, current: *revision })));
+                pending
+                    .replies
+                    .push(on_commit(reply, Err(StoreError::FutureRevision { requested: target, current: *revision })));
                 return Ok(());
             }
             if target > compacted {
@@ -620,13 +641,19 @@ async fn run_watch(
 }
 
 /// Delivers every batch already waiting in the broadcast (a lag is left to the log catch-up).
-async fn catch_up_from_channel(live: &mut broadcast::Receiver<Committed>, next: &mut Revision, prefix: &str, out: &mpsc::Sender<Result<WatchBatch>>) {
+async fn catch_up_from_channel(
+    live: &mut broadcast::Receiver<Committed>,
+    next: &mut Revision,
+    prefix: &str,
+    out: &mpsc::Sender<Result<WatchBatch>>,
+) {
     while let Ok(batch) = live.try_recv() {
         let last = batch.last().map(Event::revision).unwrap_or(0);
         if last < *next {
             continue;
         }
-        let events: Vec<Event> = batch.iter().filter(|e| e.revision() >= *next && e.key().starts_with(prefix)).cloned().collect();
+        let events: Vec<Event> =
+            batch.iter().filter(|e| e.revision() >= *next && e.key().starts_with(prefix)).cloned().collect();
         *next = last + 1;
         if !events.is_empty() && out.send(Ok(WatchBatch { events, revision: last })).await.is_err() {
             return;
@@ -689,7 +716,10 @@ impl Store for EmbeddedStore {
         let (out, rx) = mpsc::channel(256);
         let (ptx, prx) = mpsc::unbounded_channel();
         tokio::spawn(run_watch(self.shared.clone(), prefix.to_string(), next, live, prx, out));
-        Ok(Watch { stream: Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)), progress: Arc::new(Progress(ptx)) })
+        Ok(Watch {
+            stream: Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)),
+            progress: Arc::new(Progress(ptx)),
+        })
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {

@@ -67,7 +67,9 @@ impl EtcdStore {
             .with_keep_alive(Duration::from_secs(10), Duration::from_secs(10));
         if servers.iter().any(|s| s.starts_with("https://")) {
             if servers.iter().any(|s| !s.starts_with("https://")) {
-                return Err(StoreError::Unavailable(format!("etcd endpoints {joined} mix https and plain endpoints; use one scheme")));
+                return Err(StoreError::Unavailable(format!(
+                    "etcd endpoints {joined} mix https and plain endpoints; use one scheme"
+                )));
             }
             options = options.with_tls(tls_options(&tls)?);
         }
@@ -78,7 +80,8 @@ impl EtcdStore {
         // The client connects lazily: make one request so a wrong address or certificate fails
         // here, with a clear message, rather than on the first API request.
         let mut kv = store.kv();
-        match tokio::time::timeout(CONNECT_TIMEOUT, kv.get(PROBE_KEY, Some(GetOptions::new().with_count_only()))).await {
+        match tokio::time::timeout(CONNECT_TIMEOUT, kv.get(PROBE_KEY, Some(GetOptions::new().with_count_only()))).await
+        {
             Ok(Ok(_)) => Ok(store),
             Ok(Err(e)) => Err(StoreError::Unavailable(format!("cannot reach etcd at {}: {e}", store.servers))),
             Err(_) => Err(StoreError::Unavailable(format!(
@@ -104,7 +107,10 @@ impl EtcdStore {
         match tokio::time::timeout(REQUEST_TIMEOUT, fut).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(self.map_err(what, e)),
-            Err(_) => Err(StoreError::Unavailable(format!("etcd at {} did not answer {what} within {REQUEST_TIMEOUT:?}", self.servers))),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "etcd at {} did not answer {what} within {REQUEST_TIMEOUT:?}",
+                self.servers
+            ))),
         }
     }
 
@@ -119,7 +125,9 @@ impl EtcdStore {
                 // 10 aborted, 14 unavailable.
                 let code: i32 = s.code().into();
                 match code {
-                    1 | 4 | 8 | 10 | 14 => StoreError::Unavailable(format!("etcd at {} failed {what}: {}", self.servers, s.message())),
+                    1 | 4 | 8 | 10 | 14 => {
+                        StoreError::Unavailable(format!("etcd at {} failed {what}: {}", self.servers, s.message()))
+                    }
                     2 if !is_revision_error(s.message()) => {
                         StoreError::Unavailable(format!("etcd at {} failed {what}: {}", self.servers, s.message()))
                     }
@@ -159,7 +167,10 @@ impl EtcdStore {
                 StoreError::Internal(m) if m.contains("required revision has been compacted") => Ok(None),
                 other => Err(other),
             },
-            Err(_) => Err(StoreError::Unavailable(format!("etcd at {} did not answer within {REQUEST_TIMEOUT:?}", self.servers))),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "etcd at {} did not answer within {REQUEST_TIMEOUT:?}",
+                self.servers
+            ))),
         }
     }
 
@@ -173,7 +184,8 @@ fn is_revision_error(msg: &str) -> bool {
 }
 
 fn read_file(what: &str, path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| StoreError::Unavailable(format!("cannot read the etcd {what} {}: {e}", path.display())))
+    std::fs::read(path)
+        .map_err(|e| StoreError::Unavailable(format!("cannot read the etcd {what} {}: {e}", path.display())))
 }
 
 fn tls_options(tls: &EtcdTls) -> Result<TlsOptions> {
@@ -183,7 +195,8 @@ fn tls_options(tls: &EtcdTls) -> Result<TlsOptions> {
     }
     match (&tls.cert_file, &tls.key_file) {
         (Some(cert), Some(key)) => {
-            options = options.identity(Identity::from_pem(read_file("client certificate", cert)?, read_file("client key", key)?));
+            options = options
+                .identity(Identity::from_pem(read_file("client certificate", cert)?, read_file("client key", key)?));
         }
         (None, None) => {}
         _ => return Err(StoreError::Unavailable("the etcd client certificate and key must be given together".into())),
@@ -196,8 +209,9 @@ fn header_revision(header: Option<&etcd_client::ResponseHeader>) -> Revision {
 }
 
 fn convert_kv(kv: &etcd_client::KeyValue) -> Result<KeyValue> {
-    let key = std::str::from_utf8(kv.key())
-        .map_err(|_| StoreError::Internal(format!("etcd returned a key that is not UTF-8: {:?}", String::from_utf8_lossy(kv.key()))))?;
+    let key = std::str::from_utf8(kv.key()).map_err(|_| {
+        StoreError::Internal(format!("etcd returned a key that is not UTF-8: {:?}", String::from_utf8_lossy(kv.key())))
+    })?;
     Ok(KeyValue {
         key: key.to_string(),
         value: Bytes::copy_from_slice(kv.value()),
@@ -291,7 +305,10 @@ impl Store for EtcdStore {
         // `version > 0` keeps an update with expected 0 from creating an absent key (whose
         // mod_revision compares as 0).
         let txn = Txn::new()
-            .when([Compare::version(key, CompareOp::Greater, 0), Compare::mod_revision(key, CompareOp::Equal, expected)])
+            .when([
+                Compare::version(key, CompareOp::Greater, 0),
+                Compare::mod_revision(key, CompareOp::Equal, expected),
+            ])
             .and_then([TxnOp::put(key, value.to_vec(), Some(PutOptions::new().with_prev_key()))])
             .or_else([TxnOp::get(key, None)]);
         let resp = self.call("update", kv.txn(txn)).await?;
@@ -307,7 +324,9 @@ impl Store for EtcdStore {
             TxnOpResponse::Put(p) => p.prev_key().map(convert_kv),
             _ => None,
         });
-        let prev = prev.transpose()?.ok_or_else(|| StoreError::Internal(format!("etcd did not return the previous value of {key:?}")))?;
+        let prev = prev
+            .transpose()?
+            .ok_or_else(|| StoreError::Internal(format!("etcd did not return the previous value of {key:?}")))?;
         Ok(KeyValue {
             key: key.to_string(),
             value,
@@ -332,9 +351,13 @@ impl Store for EtcdStore {
         if !resp.succeeded() {
             return match (txn_get(&responses)?, expected) {
                 (None, _) => Err(StoreError::NotFound { key: key.to_string() }),
-                (Some(current), Some(expected)) => Err(StoreError::Conflict { key: key.to_string(), expected, current: Some(current) }),
+                (Some(current), Some(expected)) => {
+                    Err(StoreError::Conflict { key: key.to_string(), expected, current: Some(current) })
+                }
                 // Unreachable: without `expected` the only compare is existence.
-                (Some(_), None) => Err(StoreError::Internal(format!("etcd refused to delete the existing key {key:?}"))),
+                (Some(_), None) => {
+                    Err(StoreError::Internal(format!("etcd refused to delete the existing key {key:?}")))
+                }
             };
         }
         let revision = header_revision(resp.header());
@@ -342,7 +365,9 @@ impl Store for EtcdStore {
             TxnOpResponse::Delete(d) => d.prev_kvs().first().map(convert_kv),
             _ => None,
         });
-        let prev = prev.transpose()?.ok_or_else(|| StoreError::Internal(format!("etcd did not return the deleted value of {key:?}")))?;
+        let prev = prev
+            .transpose()?
+            .ok_or_else(|| StoreError::Internal(format!("etcd did not return the deleted value of {key:?}")))?;
         Ok((prev, revision))
     }
 
@@ -436,7 +461,10 @@ impl Store for EtcdStore {
                         Ok(Some(resp)) => st.convert(resp, &compacted),
                         Ok(None) => {
                             st.done = true;
-                            Some(Err(StoreError::Unavailable(format!("etcd at {} closed the watch stream", st.servers))))
+                            Some(Err(StoreError::Unavailable(format!(
+                                "etcd at {} closed the watch stream",
+                                st.servers
+                            ))))
                         }
                         Err(e) => {
                             st.done = true;
@@ -639,7 +667,10 @@ fn convert_event(ev: &etcd_client::Event) -> Result<Event> {
         }
         EventType::Delete => {
             let prev = prev.ok_or_else(|| {
-                StoreError::Internal(format!("etcd sent the deletion of {:?} at revision {} without its previous value", kv.key, kv.mod_revision))
+                StoreError::Internal(format!(
+                    "etcd sent the deletion of {:?} at revision {} without its previous value",
+                    kv.key, kv.mod_revision
+                ))
             })?;
             Ok(Event::Delete { prev, revision: kv.mod_revision })
         }

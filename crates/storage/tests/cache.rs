@@ -37,7 +37,9 @@ async fn embedded() -> Backend {
 
 async fn etcd() -> Backend {
     let etcd = tokio::task::spawn_blocking(Etcd::start).await.expect("etcd starts");
-    let store = EtcdStore::connect(&etcd.endpoints(), EtcdTls::default()).await.unwrap_or_else(|e| panic!("connect: {e}\n{}", etcd.log()));
+    let store = EtcdStore::connect(&etcd.endpoints(), EtcdTls::default())
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}\n{}", etcd.log()));
     Backend { store: Arc::new(store), _keep: Box::new(etcd) }
 }
 
@@ -431,7 +433,9 @@ async fn lost_history_makes_the_cache_relist_and_end_its_watchers(backend: Backe
 
 async fn watchers_receive_progress_notifications(backend: Backend) {
     let store = backend.store.clone();
-    let cache = start(store.clone(), CacheOptions { progress_interval: Duration::from_millis(300), ..Default::default() }).await;
+    let cache =
+        start(store.clone(), CacheOptions { progress_interval: Duration::from_millis(300), ..Default::default() })
+            .await;
     let mut w = cache.watch(PREFIX, Some(1)).unwrap();
     let elsewhere = store.create("/registry/other/x", v("x")).await.unwrap().mod_revision;
     // Nothing changes under the prefix: only progress notifications come, and one soon carries

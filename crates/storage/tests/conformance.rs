@@ -36,7 +36,9 @@ async fn embedded() -> Backend {
 /// shared, and a fresh one lets the tests assert exact revisions on both backends alike.
 async fn etcd() -> Backend {
     let etcd = tokio::task::spawn_blocking(Etcd::start).await.expect("etcd starts");
-    let store = EtcdStore::connect(&etcd.endpoints(), EtcdTls::default()).await.unwrap_or_else(|e| panic!("connect: {e}\n{}", etcd.log()));
+    let store = EtcdStore::connect(&etcd.endpoints(), EtcdTls::default())
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}\n{}", etcd.log()));
     Backend { store: Arc::new(store), _keep: Box::new(etcd) }
 }
 
@@ -236,7 +238,10 @@ async fn delete_with_and_without_precondition(store: Arc<dyn Store>) {
         }
         other => panic!("expected Conflict, got {other:?}"),
     }
-    assert!(matches!(store.delete("/d/a", Some(0)).await, Err(StoreError::Conflict { .. })), "0 is no existing key's revision");
+    assert!(
+        matches!(store.delete("/d/a", Some(0)).await, Err(StoreError::Conflict { .. })),
+        "0 is no existing key's revision"
+    );
     assert_eq!(current(&store).await, 4);
 
     // With the right precondition: returns the deleted key-value and the deletion's revision.
@@ -389,7 +394,8 @@ async fn ranges_at_past_revisions_see_old_values_and_deleted_keys(store: Arc<dyn
     for (rev, want) in &expected {
         let got = store.range("/h/", &end, 0, *rev).await.unwrap();
         assert_eq!(got.revision, *rev);
-        let got: Vec<(String, Bytes, Revision)> = got.kvs.into_iter().map(|kv| (kv.key, kv.value, kv.mod_revision)).collect();
+        let got: Vec<(String, Bytes, Revision)> =
+            got.kvs.into_iter().map(|kv| (kv.key, kv.value, kv.mod_revision)).collect();
         assert_eq!(&got, want, "the list at revision {rev}");
         // A limit applies to the past state too.
         let page = store.range("/h/", &end, 1, *rev).await.unwrap();
@@ -437,7 +443,10 @@ async fn compaction_discards_history_below_its_revision(store: Arc<dyn Store>) {
     let at4 = store.range("/k/", &end, 0, 4).await.unwrap();
     assert_eq!(at4.kvs, vec![a2.clone(), b.clone()]);
     let mut w = store.watch("/k/", 4).await.unwrap();
-    assert_eq!(summary(&events_until(&mut w, 6).await), [("/k/b".into(), 4, "create"), ("/k/b".into(), 5, "delete"), ("/k/c".into(), 6, "create")]);
+    assert_eq!(
+        summary(&events_until(&mut w, 6).await),
+        [("/k/b".into(), 4, "create"), ("/k/b".into(), 5, "delete"), ("/k/c".into(), 6, "create")]
+    );
     assert_quiet(&mut w).await;
 
     // Compacting to or below the compacted revision changes nothing; the future is refused.
@@ -462,7 +471,16 @@ async fn compaction_discards_history_below_its_revision(store: Arc<dyn Store>) {
 async fn unicode_keys_order_by_bytes_and_prefix_ranges_hold_them(store: Arc<dyn Store>) {
     // UTF-8 byte order is code point order; high code points sort after ASCII.
     let names = [
-        "/u/z", "/u/é", "/u/日本", "/u/日", "/u/\u{7f}", "/u/\u{ffff}", "/u/\u{10ffff}", "/u/\u{10ffff}\u{10ffff}", "/u/ü/x", "/u/ü",
+        "/u/z",
+        "/u/é",
+        "/u/日本",
+        "/u/日",
+        "/u/\u{7f}",
+        "/u/\u{ffff}",
+        "/u/\u{10ffff}",
+        "/u/\u{10ffff}\u{10ffff}",
+        "/u/ü/x",
+        "/u/ü",
         "/u/ǿ",
     ];
     for n in names {
@@ -739,7 +757,6 @@ async fn one_mebibyte_values(store: Arc<dyn Store>) {
     assert_eq!(events_until(&mut replay, at).await, events);
 }
 
-
 async fn the_empty_key_is_refused(store: Arc<dyn Store>) {
     // etcd has no empty key ("key is not provided"); it is not a value any write may target.
     store.create("/e/k", v("x")).await.unwrap();
@@ -764,12 +781,30 @@ async fn the_empty_key_is_refused(store: Arc<dyn Store>) {
 /// "\u{10ffff}" means "the end of the key space", as the backends read it).
 #[test]
 fn prefix_end_bounds_exactly_the_keys_with_the_prefix() {
-    let keys = ["/p/", "/p/a", "/p/z", "/p/п", "/p/пx", "/p/р", "/p/\u{10ffff}", "/p/\u{10ffff}a", "/q", "\u{10ffff}x", "п", "р"];
+    let keys = [
+        "/p/",
+        "/p/a",
+        "/p/z",
+        "/p/п",
+        "/p/пx",
+        "/p/р",
+        "/p/\u{10ffff}",
+        "/p/\u{10ffff}a",
+        "/q",
+        "\u{10ffff}x",
+        "п",
+        "р",
+    ];
     for prefix in ["", "/", "/p/", "/p/a", "/p/п", "/p/\u{10ffff}", "п", "\u{10ffff}"] {
         let end = prefix_end(prefix);
         for key in keys {
             let ranged = key >= prefix && (end == "\u{10ffff}" || key < end.as_str());
-            assert_eq!(ranged, key.starts_with(prefix), "key {key:?} against prefix {prefix:?} (end {:?})", end.as_bytes());
+            assert_eq!(
+                ranged,
+                key.starts_with(prefix),
+                "key {key:?} against prefix {prefix:?} (end {:?})",
+                end.as_bytes()
+            );
         }
     }
 }

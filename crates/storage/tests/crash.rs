@@ -111,7 +111,8 @@ fn writer_child() {
                                 print(format!("ACK C {} {key} {tag} {reps}", kv.mod_revision));
                             }
                             2 => {
-                                hot = store.update(&hot_key, value(&tag, reps), hot.mod_revision).await.expect("update");
+                                hot =
+                                    store.update(&hot_key, value(&tag, reps), hot.mod_revision).await.expect("update");
                                 print(format!("ACK U {} {hot_key} {tag} {reps}", hot.mod_revision));
                             }
                             _ => {
@@ -196,7 +197,9 @@ fn crash_round(dir: &Path, round: usize, writers: usize, target: usize) -> Vec<A
         match rx.recv_timeout(left) {
             Ok(line) => take(line, &mut acks),
             Err(mpsc::RecvTimeoutError::Timeout) => break,
-            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the writer child exited on its own after {} writes", acks.len()),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("the writer child exited on its own after {} writes", acks.len())
+            }
         }
     }
     assert!(child.0.try_wait().expect("child status").is_none(), "the writer child is still writing when killed");
@@ -234,12 +237,14 @@ fn fold(events: &[Event]) -> BTreeMap<String, KeyValue> {
 /// write committed but not acknowledged). Returns the acknowledgement of a write made after
 /// reopening, which joins the history.
 async fn check_after_crash(dir: &Path, acks: &[Ack], writers: &[usize], round: usize) -> Ack {
-    let store: Arc<dyn Store> = Arc::new(tokio::task::spawn_blocking({
-        let dir = dir.to_path_buf();
-        move || open(&dir)
-    })
-    .await
-    .expect("open task"));
+    let store: Arc<dyn Store> = Arc::new(
+        tokio::task::spawn_blocking({
+            let dir = dir.to_path_buf();
+            move || open(&dir)
+        })
+        .await
+        .expect("open task"),
+    );
 
     // No revision was given to two acknowledged writes, across restarts.
     let mut by_revision: HashMap<Revision, &Ack> = HashMap::new();
@@ -251,17 +256,28 @@ async fn check_after_crash(dir: &Path, acks: &[Ack], writers: &[usize], round: u
     let max_acked = acks.iter().map(|a| a.revision).max().unwrap_or(1);
     let (current, compacted) = store.revisions().await.expect("revisions");
     assert_eq!(compacted, 1);
-    assert!(current >= max_acked, "round {round}: the store is at {current}, below the acknowledged revision {max_acked}");
+    assert!(
+        current >= max_acked,
+        "round {round}: the store is at {current}, below the acknowledged revision {max_acked}"
+    );
 
     // The whole history, replayed by a watch from the first revision.
     let mut watch = store.watch(PREFIX, 2).await.expect("watch from the first revision");
     let mut history: Vec<Event> = Vec::new();
     while history.last().map(Event::revision).unwrap_or(1) < current {
-        let batch = tokio::time::timeout(DEADLINE, watch.stream.next()).await.expect("replay in time").expect("open").expect("replay");
+        let batch = tokio::time::timeout(DEADLINE, watch.stream.next())
+            .await
+            .expect("replay in time")
+            .expect("open")
+            .expect("replay");
         history.extend(batch.events);
     }
     let revisions: Vec<Revision> = history.iter().map(Event::revision).collect();
-    assert_eq!(revisions, (2..=current).collect::<Vec<_>>(), "round {round}: the history has every revision once, in order");
+    assert_eq!(
+        revisions,
+        (2..=current).collect::<Vec<_>>(),
+        "round {round}: the history has every revision once, in order"
+    );
 
     // Every acknowledged write is there, at its revision, with its value.
     for ack in acks {
@@ -278,11 +294,14 @@ async fn check_after_crash(dir: &Path, acks: &[Ack], writers: &[usize], round: u
     // Writes committed but not acknowledged: at most the one each writer had in flight.
     for (r, &n) in writers.iter().enumerate() {
         let prefix = format!("{PREFIX}r{r}/");
-        let unacked = history.iter().filter(|e| e.key().starts_with(&prefix) && !by_revision.contains_key(&e.revision())).count();
+        let unacked =
+            history.iter().filter(|e| e.key().starts_with(&prefix) && !by_revision.contains_key(&e.revision())).count();
         assert!(unacked <= n, "round {r}: {unacked} unacknowledged writes committed with {n} writers");
         if r == round {
             let acked = acks.iter().filter(|a| a.round == r).count();
-            eprintln!("round {r}: {n} writer(s), {acked} writes acknowledged, {unacked} committed unacknowledged, store at {current}");
+            eprintln!(
+                "round {r}: {n} writer(s), {acked} writes acknowledged, {unacked} committed unacknowledged, store at {current}"
+            );
         }
     }
 
@@ -315,7 +334,11 @@ async fn check_after_crash(dir: &Path, acks: &[Ack], writers: &[usize], round: u
     assert_eq!(kv.mod_revision, current + 1, "round {round}: the revision continues where the crashed child stopped");
     assert!(kv.mod_revision > max_acked);
     let live = loop {
-        let batch = tokio::time::timeout(DEADLINE, watch.stream.next()).await.expect("live event in time").expect("open").expect("live");
+        let batch = tokio::time::timeout(DEADLINE, watch.stream.next())
+            .await
+            .expect("live event in time")
+            .expect("open")
+            .expect("live");
         // Skip an idle progress notification.
         if !batch.events.is_empty() {
             break batch;
@@ -325,7 +348,11 @@ async fn check_after_crash(dir: &Path, acks: &[Ack], writers: &[usize], round: u
     // This round's writes replay from their first revision.
     if let Some(first) = acks.iter().filter(|a| a.round == round).map(|a| a.revision).min() {
         let mut w = store.watch(&format!("{PREFIX}r{round}/"), first).await.expect("watch the round");
-        let batch = tokio::time::timeout(DEADLINE, w.stream.next()).await.expect("replay in time").expect("open").expect("replay");
+        let batch = tokio::time::timeout(DEADLINE, w.stream.next())
+            .await
+            .expect("replay in time")
+            .expect("open")
+            .expect("replay");
         assert_eq!(batch.events.first().map(Event::revision), Some(first));
     }
     Ack { round, kind: Kind::Create, revision: kv.mod_revision, key, value: Some(kv.value) }
@@ -348,7 +375,8 @@ fn acknowledged_writes_survive_kill_9() {
         assert!(got.iter().all(|a| a.round == round));
         acks.extend(got);
         // A runtime per round: dropping it ends the watches holding the store open.
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let after = runtime.block_on(check_after_crash(&dir, &acks, &writers[..=round], round));
         acks.push(after);
         drop(runtime);

@@ -19,7 +19,9 @@ use testkit::etcd::{Etcd, EtcdServerTls};
 const DEADLINE: Duration = Duration::from_secs(20);
 
 async fn store(etcd: &Etcd) -> EtcdStore {
-    EtcdStore::connect(&etcd.endpoints(), EtcdTls::default()).await.unwrap_or_else(|e| panic!("connect: {e}\nlog:\n{}", etcd.log()))
+    EtcdStore::connect(&etcd.endpoints(), EtcdTls::default())
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}\nlog:\n{}", etcd.log()))
 }
 
 fn b(s: &str) -> Bytes {
@@ -28,7 +30,10 @@ fn b(s: &str) -> Bytes {
 
 /// The next batch from a watch, failing the test after a deadline.
 async fn next(watch: &mut storage::Watch) -> Result<WatchBatch, StoreError> {
-    tokio::time::timeout(DEADLINE, watch.stream.next()).await.expect("watch batch within deadline").expect("watch stream still open")
+    tokio::time::timeout(DEADLINE, watch.stream.next())
+        .await
+        .expect("watch batch within deadline")
+        .expect("watch stream still open")
 }
 
 /// The next batch that carries events (skipping progress notifications).
@@ -56,7 +61,10 @@ async fn writes_are_compare_and_swap_with_one_revision_each() {
     assert_eq!(rev, rev0 + 1);
 
     let a2 = s.update("/r/a", b("2"), a.mod_revision).await.unwrap();
-    assert_eq!((a2.create_revision, a2.mod_revision, a2.version, a2.value.clone()), (a.create_revision, rev0 + 2, 2, b("2")));
+    assert_eq!(
+        (a2.create_revision, a2.mod_revision, a2.version, a2.value.clone()),
+        (a.create_revision, rev0 + 2, 2, b("2"))
+    );
     match s.update("/r/a", b("3"), a.mod_revision).await {
         Err(StoreError::Conflict { key, expected, current: Some(current) }) => {
             assert_eq!((key.as_str(), expected), ("/r/a", a.mod_revision));
@@ -122,7 +130,9 @@ async fn ranges_page_at_a_revision() {
     assert!(s.range("/p/k3", "/p/k3", 0, 0).await.unwrap().kvs.is_empty());
 
     match s.range("/p/", &end, 0, now.revision + 100).await {
-        Err(StoreError::FutureRevision { requested, current }) => assert_eq!((requested, current), (now.revision + 100, now.revision)),
+        Err(StoreError::FutureRevision { requested, current }) => {
+            assert_eq!((requested, current), (now.revision + 100, now.revision))
+        }
         other => panic!("future range: {other:?}"),
     }
 }
@@ -186,11 +196,15 @@ async fn compaction_makes_old_revisions_gone() {
     s.compact(a2.mod_revision).await.unwrap();
 
     match s.range("/c/", &prefix_end("/c/"), 0, a.mod_revision).await {
-        Err(StoreError::Compacted { requested, compacted }) => assert_eq!((requested, compacted), (a.mod_revision, a3.mod_revision)),
+        Err(StoreError::Compacted { requested, compacted }) => {
+            assert_eq!((requested, compacted), (a.mod_revision, a3.mod_revision))
+        }
         other => panic!("range at a compacted revision: {other:?}"),
     }
     match s.watch("/c/", a2.mod_revision).await {
-        Err(StoreError::Compacted { requested, compacted }) => assert_eq!((requested, compacted), (a2.mod_revision, a3.mod_revision)),
+        Err(StoreError::Compacted { requested, compacted }) => {
+            assert_eq!((requested, compacted), (a2.mod_revision, a3.mod_revision))
+        }
         Ok(_) => panic!("watch at a compacted revision started"),
         Err(e) => panic!("watch at a compacted revision: {e}"),
     }
@@ -265,7 +279,9 @@ async fn unreachable_etcd_is_unavailable() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let started = Instant::now();
     match EtcdStore::connect(&[format!("http://127.0.0.1:{port}")], EtcdTls::default()).await {
-        Err(StoreError::Unavailable(msg)) => assert!(msg.contains(&port.to_string()), "message names the endpoint: {msg}"),
+        Err(StoreError::Unavailable(msg)) => {
+            assert!(msg.contains(&port.to_string()), "message names the endpoint: {msg}")
+        }
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("connected to nothing"),
     }
@@ -290,17 +306,23 @@ async fn unreachable_etcd_is_unavailable() {
             Err(e) => panic!("watch on a stopped etcd: {e}"),
         }
     }
-    assert!(tokio::time::timeout(DEADLINE, w.stream.next()).await.expect("stream ends").is_none(), "the stream ends after the error");
+    assert!(
+        tokio::time::timeout(DEADLINE, w.stream.next()).await.expect("stream ends").is_none(),
+        "the stream ends after the error"
+    );
 }
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, written to `dir`.
 fn write_certs(dir: &std::path::Path) -> (EtcdServerTls, EtcdTls) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.distinguished_name.push(DnType::CommonName, "test etcd CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
 
@@ -312,7 +334,8 @@ fn write_certs(dir: &std::path::Path) -> (EtcdServerTls, EtcdTls) {
         let cert = params.signed_by(&key, &issuer).unwrap();
         (cert.pem(), key.serialize_pem())
     };
-    let (server_cert, server_key) = leaf("etcd", vec!["127.0.0.1".into(), "localhost".into()], ExtendedKeyUsagePurpose::ServerAuth);
+    let (server_cert, server_key) =
+        leaf("etcd", vec!["127.0.0.1".into(), "localhost".into()], ExtendedKeyUsagePurpose::ServerAuth);
     let (client_cert, client_key) = leaf("tke", vec![], ExtendedKeyUsagePurpose::ClientAuth);
     let write = |name: &str, text: &str| {
         let path = dir.join(name);
@@ -320,8 +343,16 @@ fn write_certs(dir: &std::path::Path) -> (EtcdServerTls, EtcdTls) {
         path
     };
     let ca = write("ca.crt", &ca_cert.pem());
-    let server = EtcdServerTls { cert_file: write("server.crt", &server_cert), key_file: write("server.key", &server_key), client_ca_file: ca.clone() };
-    let client = EtcdTls { ca_file: Some(ca), cert_file: Some(write("client.crt", &client_cert)), key_file: Some(write("client.key", &client_key)) };
+    let server = EtcdServerTls {
+        cert_file: write("server.crt", &server_cert),
+        key_file: write("server.key", &server_key),
+        client_ca_file: ca.clone(),
+    };
+    let client = EtcdTls {
+        ca_file: Some(ca),
+        cert_file: Some(write("client.crt", &client_cert)),
+        key_file: Some(write("client.key", &client_key)),
+    };
     (server, client)
 }
 
@@ -332,7 +363,9 @@ async fn connects_over_tls_with_a_client_certificate() {
     let etcd = Etcd::start_tls(server);
     assert!(etcd.endpoints()[0].starts_with("https://"));
 
-    let s = EtcdStore::connect(&etcd.endpoints(), client.clone()).await.unwrap_or_else(|e| panic!("TLS connect: {e}\nlog:\n{}", etcd.log()));
+    let s = EtcdStore::connect(&etcd.endpoints(), client.clone())
+        .await
+        .unwrap_or_else(|e| panic!("TLS connect: {e}\nlog:\n{}", etcd.log()));
     let a = s.create("/t/a", b("secret")).await.unwrap();
     assert_eq!(s.get("/t/a").await.unwrap().0, Some(a.clone()));
     let mut w = s.watch("/t/", a.mod_revision).await.unwrap();
@@ -392,7 +425,11 @@ async fn progress_waits_for_a_replay() {
     while last_event < current {
         let batch = next(&mut w).await.unwrap();
         if batch.events.is_empty() {
-            assert!(batch.revision <= last_event, "progress at {} while events after {last_event} are undelivered", batch.revision);
+            assert!(
+                batch.revision <= last_event,
+                "progress at {} while events after {last_event} are undelivered",
+                batch.revision
+            );
         } else {
             last_event = batch.revision;
         }

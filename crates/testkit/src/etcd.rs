@@ -143,14 +143,16 @@ impl Drop for Etcd {
 
 /// Three distinct free loopback ports (all held while choosing, so they differ).
 fn free_ports() -> [u16; 3] {
-    let listeners: Vec<TcpListener> = (0..3).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a loopback port")).collect();
+    let listeners: Vec<TcpListener> =
+        (0..3).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a loopback port")).collect();
     let port = |i: usize| listeners[i].local_addr().expect("local addr").port();
     [port(0), port(1), port(2)]
 }
 
 /// Asks etcd's `/health` on the metrics listener; true once it reports healthy.
 fn healthy(metrics_port: u16) -> bool {
-    let Ok(mut conn) = TcpStream::connect_timeout(&([127, 0, 0, 1], metrics_port).into(), Duration::from_millis(500)) else {
+    let Ok(mut conn) = TcpStream::connect_timeout(&([127, 0, 0, 1], metrics_port).into(), Duration::from_millis(500))
+    else {
         return false;
     };
     let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));

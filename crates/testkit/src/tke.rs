@@ -137,7 +137,13 @@ impl Tke {
             {
                 panic!("tke up exited with {status} before becoming ready; its log:\n{}", self.log());
             }
-            assert!(Instant::now() < deadline, "tke up not ready within {START_DEADLINE:?}; last answer: {}{}\nlog:\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr), self.log());
+            assert!(
+                Instant::now() < deadline,
+                "tke up not ready within {START_DEADLINE:?}; last answer: {}{}\nlog:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -169,7 +175,12 @@ impl Tke {
     /// Runs kubectl and returns stdout, failing the test with stderr if it fails.
     pub fn kubectl_ok(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
-        assert!(out.status.success(), "kubectl {args:?} failed: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 

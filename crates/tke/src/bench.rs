@@ -67,7 +67,8 @@ struct Api {
 impl Api {
     fn from_kubeconfig(path: &std::path::Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let doc: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         let current = doc["current-context"].as_str().unwrap_or_default();
         let named = |list: &str, name: &str, field: &str| -> serde_yaml_ng::Value {
             doc[list]
@@ -79,11 +80,19 @@ impl Api {
         let context = named("contexts", current, "context");
         let cluster = named("clusters", context["cluster"].as_str().unwrap_or_default(), "cluster");
         let user = named("users", context["user"].as_str().unwrap_or_default(), "user");
-        let base = cluster["server"].as_str().ok_or_else(|| anyhow!("{} names no server", path.display()))?.trim_end_matches('/').to_string();
+        let base = cluster["server"]
+            .as_str()
+            .ok_or_else(|| anyhow!("{} names no server", path.display()))?
+            .trim_end_matches('/')
+            .to_string();
         let data = |v: &serde_yaml_ng::Value, inline: &str, file: &str| -> anyhow::Result<Option<Vec<u8>>> {
             use base64::Engine;
             if let Some(d) = v[inline].as_str() {
-                return Ok(Some(base64::engine::general_purpose::STANDARD.decode(d).with_context(|| format!("{inline} is not base64"))?));
+                return Ok(Some(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(d)
+                        .with_context(|| format!("{inline} is not base64"))?,
+                ));
             }
             if let Some(f) = v[file].as_str() {
                 return Ok(Some(std::fs::read(f).with_context(|| format!("reading {f}"))?));
@@ -94,11 +103,15 @@ impl Api {
         if let Some(ca) = data(&cluster, "certificate-authority-data", "certificate-authority")? {
             builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&ca).context("the kubeconfig's CA")?);
         }
-        if let (Some(cert), Some(key)) = (data(&user, "client-certificate-data", "client-certificate")?, data(&user, "client-key-data", "client-key")?) {
+        if let (Some(cert), Some(key)) = (
+            data(&user, "client-certificate-data", "client-certificate")?,
+            data(&user, "client-key-data", "client-key")?,
+        ) {
             let mut pem = cert;
             pem.push(b'\n');
             pem.extend_from_slice(&key);
-            builder = builder.identity(reqwest::Identity::from_pem(&pem).context("the kubeconfig's client certificate")?);
+            builder =
+                builder.identity(reqwest::Identity::from_pem(&pem).context("the kubeconfig's client certificate")?);
         }
         let token = user["token"].as_str().map(str::to_string);
         Ok(Self { kubeconfig: path.to_path_buf(), base, http: builder.build()?, token })
@@ -187,7 +200,8 @@ where
         .collect()
         .await;
     let elapsed = started.elapsed();
-    let latencies = results.into_iter().collect::<anyhow::Result<Vec<_>>>().with_context(|| format!("during {name}"))?;
+    let latencies =
+        results.into_iter().collect::<anyhow::Result<Vec<_>>>().with_context(|| format!("during {name}"))?;
     Ok(Sample { name: name.to_string(), latencies, elapsed })
 }
 
@@ -272,7 +286,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let selector = format!("labelSelector=tke.bench%2Frun%3D{run}");
     let c = args.concurrency;
     let n = args.objects.max(1_000);
-    println!("tke bench: {} at {} (run {run}, {} cores, 1 KiB objects)", kubeconfig.display(), api.base, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "tke bench: {} at {} (run {run}, {} cores, 1 KiB objects)",
+        kubeconfig.display(),
+        api.base,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
     println!("{:<34} {:>8} {:>13} {:>12} {:>12} {:>12}", "phase", "requests", "throughput", "p50", "p99", "max");
 
     let create = |i: usize| {
@@ -387,7 +406,9 @@ async fn watch_phase(api: &Arc<Api>, run: &str, watchers: usize, events: usize) 
         .collect();
     for w in 0..watchers {
         let client = clients[w % clients.len()].clone();
-        let url = format!("{RESOURCE}?watch=true&resourceVersion={rv}&fieldSelector=metadata.name%3D{name}&timeoutSeconds=600");
+        let url = format!(
+            "{RESOURCE}?watch=true&resourceVersion={rv}&fieldSelector=metadata.name%3D{name}&timeoutSeconds=600"
+        );
         let tx = tx.clone();
         let opened = opened_tx.clone();
         tokio::spawn(async move {
@@ -409,7 +430,8 @@ async fn watch_phase(api: &Arc<Api>, run: &str, watchers: usize, events: usize) 
                         if ev["type"] != "MODIFIED" {
                             continue;
                         }
-                        let sent = ev["object"]["data"]["sent"].as_str().and_then(|s| s.parse::<u128>().ok()).unwrap_or(0);
+                        let sent =
+                            ev["object"]["data"]["sent"].as_str().and_then(|s| s.parse::<u128>().ok()).unwrap_or(0);
                         let now = epoch.elapsed().as_micros();
                         got.push(Duration::from_micros(now.saturating_sub(sent) as u64));
                     }
@@ -424,7 +446,9 @@ async fn watch_phase(api: &Arc<Api>, run: &str, watchers: usize, events: usize) 
     drop(opened_tx);
     let deadline = Instant::now() + Duration::from_secs(120);
     for _ in 0..watchers {
-        tokio::time::timeout_at(deadline.into(), opened_rx.recv()).await.map_err(|_| anyhow!("watchers did not all open within 120 s"))?;
+        tokio::time::timeout_at(deadline.into(), opened_rx.recv())
+            .await
+            .map_err(|_| anyhow!("watchers did not all open within 120 s"))?;
     }
     let started = Instant::now();
     for _ in 0..events {

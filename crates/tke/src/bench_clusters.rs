@@ -144,10 +144,15 @@ impl Probe {
             Probe::Metrics(client) => {
                 let req = axum::http::Request::get("/metrics").body(Vec::new())?;
                 let text = client.request_text(req).await.context("reading /metrics")?;
-                let metric = |name: &str| text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok()));
+                let metric = |name: &str| {
+                    text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok()))
+                };
                 Ok(Usage {
-                    cpu_seconds: metric("process_cpu_seconds_total ").ok_or_else(|| anyhow!("no process_cpu_seconds_total in /metrics"))?,
-                    rss_bytes: metric("process_resident_memory_bytes ").ok_or_else(|| anyhow!("no process_resident_memory_bytes in /metrics"))? as u64,
+                    cpu_seconds: metric("process_cpu_seconds_total ")
+                        .ok_or_else(|| anyhow!("no process_cpu_seconds_total in /metrics"))?,
+                    rss_bytes: metric("process_resident_memory_bytes ")
+                        .ok_or_else(|| anyhow!("no process_resident_memory_bytes in /metrics"))?
+                        as u64,
                 })
             }
         }
@@ -156,10 +161,13 @@ impl Probe {
 
 /// utime + stime from `/proc/<pid>/stat` (in USER_HZ ticks, 100 a second on Linux) and VmRSS.
 fn proc_usage(pid: u32) -> anyhow::Result<Usage> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("reading /proc/{pid}/stat"))?;
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("reading /proc/{pid}/stat"))?;
     // The command name may hold spaces: fields are counted after its closing parenthesis.
     let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default().split_whitespace().collect();
-    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| anyhow!("/proc/{pid}/stat is not as expected"));
+    let tick = |i: usize| {
+        fields.get(i).and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| anyhow!("/proc/{pid}/stat is not as expected"))
+    };
     let ticks = tick(11)? + tick(12)?;
     Ok(Usage { cpu_seconds: ticks as f64 / 100.0, rss_bytes: rss_of(&format!("/proc/{pid}/status"))? })
 }
@@ -244,8 +252,12 @@ pub async fn run(args: ClustersArgs) -> anyhow::Result<()> {
     };
     let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_string();
     let gvk = |kind: &str| GroupVersionKind::gvk("platform.tkestack.io", "v1", kind);
-    let clusters: Api<DynamicObject> = Api::all_with(client.clone(), &ApiResource::from_gvk_with_plural(&gvk("Cluster"), "clusters"));
-    let creds: Api<DynamicObject> = Api::all_with(client.clone(), &ApiResource::from_gvk_with_plural(&gvk("ClusterCredential"), "clustercredentials"));
+    let clusters: Api<DynamicObject> =
+        Api::all_with(client.clone(), &ApiResource::from_gvk_with_plural(&gvk("Cluster"), "clusters"));
+    let creds: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(&gvk("ClusterCredential"), "clustercredentials"),
+    );
     println!(
         "tke bench clusters: {} simulated clusters ({} nodes each) into {} (run {run}, health period {period:?}, {} cores)",
         args.count,
@@ -264,7 +276,9 @@ pub async fn run(args: ClustersArgs) -> anyhow::Result<()> {
             let mut stream = std::pin::pin!(stream);
             while let Some(ev) = stream.next().await {
                 match ev {
-                    Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => tracker.lock().unwrap_or_else(|e| e.into_inner()).observe(&o),
+                    Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                        tracker.lock().unwrap_or_else(|e| e.into_inner()).observe(&o)
+                    }
                     Ok(watcher::Event::Delete(o)) => {
                         if let Some(n) = &o.metadata.name {
                             tracker.lock().unwrap_or_else(|e| e.into_inner()).clusters.remove(n);
@@ -297,7 +311,11 @@ pub async fn run(args: ClustersArgs) -> anyhow::Result<()> {
                 import(clusters, creds, &name, run, &sim).await.with_context(|| format!("importing {name}"))?;
                 let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                 if n % 100 == 0 || n == args.count {
-                    progress(&format!("{n}/{} simulated clusters started and imported [{:.0?}]", args.count, started.elapsed()));
+                    progress(&format!(
+                        "{n}/{} simulated clusters started and imported [{:.0?}]",
+                        args.count,
+                        started.elapsed()
+                    ));
                 }
                 anyhow::Ok(sim)
             }
@@ -325,8 +343,12 @@ pub async fn run(args: ClustersArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let server_running = probe.read().await?;
-    let import_cpu = (server_running.cpu_seconds - server_before.cpu_seconds) / running_in.as_secs_f64().max(1e-9) * 100.0;
-    progress(&format!("all {} clusters Running after {running_in:.1?}; counting health checks for {window:?}", args.count));
+    let import_cpu =
+        (server_running.cpu_seconds - server_before.cpu_seconds) / running_in.as_secs_f64().max(1e-9) * 100.0;
+    progress(&format!(
+        "all {} clusters Running after {running_in:.1?}; counting health checks for {window:?}",
+        args.count
+    ));
 
     // The measuring window: health checks counted, the controller process sampled.
     tracker.lock().unwrap_or_else(|e| e.into_inner()).counting = true;
@@ -366,7 +388,10 @@ pub async fn run(args: ClustersArgs) -> anyhow::Result<()> {
 
     println!("clusters                         {:>10}", args.count);
     println!("started and imported in          {:>10.1} s", imported_in.as_secs_f64());
-    println!("all Running after                {:>10.1} s   (controller CPU meanwhile {import_cpu:.1}% of one core)", running_in.as_secs_f64());
+    println!(
+        "all Running after                {:>10.1} s   (controller CPU meanwhile {import_cpu:.1}% of one core)",
+        running_in.as_secs_f64()
+    );
     println!("measuring window                 {elapsed:>10.1} s");
     println!("controller CPU (mean)            {cpu:>10.1} % of one core");
     println!(
@@ -431,9 +456,20 @@ fn cluster_name(run: &str, i: usize) -> String {
 
 /// A ClusterCredential with the cluster's CA and admin token, and an Imported Cluster at its
 /// address, labelled with the run.
-async fn import(clusters: &Api<DynamicObject>, creds: &Api<DynamicObject>, name: &str, run: &str, sim: &kubesim::SimCluster) -> anyhow::Result<()> {
+async fn import(
+    clusters: &Api<DynamicObject>,
+    creds: &Api<DynamicObject>,
+    name: &str,
+    run: &str,
+    sim: &kubesim::SimCluster,
+) -> anyhow::Result<()> {
     use base64::Engine;
-    let port: u16 = sim.url().rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).ok_or_else(|| anyhow!("no port in {}", sim.url()))?;
+    let port: u16 = sim
+        .url()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .ok_or_else(|| anyhow!("no port in {}", sim.url()))?;
     let cc = format!("cc-{name}");
     let cred: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "platform.tkestack.io/v1", "kind": "ClusterCredential",

@@ -34,12 +34,31 @@ const MAX_MANIFEST: usize = 8 << 20;
 
 /// Registers every action on `server`.
 pub fn register(server: &Arc<ApiServer>) -> Result<(), ApiError> {
-    let def = |subresource, verbs| ConnectDef { group: GROUP, version: VERSION, plural: "clusters", subresource, verbs, kind: "" };
+    let def = |subresource, verbs| ConnectDef {
+        group: GROUP,
+        version: VERSION,
+        plural: "clusters",
+        subresource,
+        verbs,
+        kind: "",
+    };
     let actions = Arc::new(ClusterActions { server: server.clone() });
-    server.register_connect(def("apply", &["create"]), Arc::new(Action { actions: actions.clone(), kind: ActionKind::Apply }))?;
-    server.register_connect(def("drain", &["create"]), Arc::new(Action { actions: actions.clone(), kind: ActionKind::Drain }))?;
-    server.register_connect(def("apiresources", &["get"]), Arc::new(Action { actions: actions.clone(), kind: ActionKind::ApiResources }))?;
-    server.register_connect(def("addons", &["get"]), Arc::new(Action { actions: actions.clone(), kind: ActionKind::Addons }))?;
+    server.register_connect(
+        def("apply", &["create"]),
+        Arc::new(Action { actions: actions.clone(), kind: ActionKind::Apply }),
+    )?;
+    server.register_connect(
+        def("drain", &["create"]),
+        Arc::new(Action { actions: actions.clone(), kind: ActionKind::Drain }),
+    )?;
+    server.register_connect(
+        def("apiresources", &["get"]),
+        Arc::new(Action { actions: actions.clone(), kind: ActionKind::ApiResources }),
+    )?;
+    server.register_connect(
+        def("addons", &["get"]),
+        Arc::new(Action { actions: actions.clone(), kind: ActionKind::Addons }),
+    )?;
     server.register_connect(def("addontypes", &["get"]), Arc::new(Action { actions, kind: ActionKind::AddonTypes }))?;
     Ok(())
 }
@@ -97,8 +116,14 @@ impl ClusterActions {
     async fn client(&self, cluster: &Value, user: &UserInfo) -> Result<Client, ApiError> {
         let name = cluster["metadata"]["name"].as_str().unwrap_or_default();
         let cred_name = cluster["spec"]["clusterCredentialRef"]["name"].as_str().unwrap_or_default();
-        let creds = self.server.resource(GROUP, VERSION, "clustercredentials").ok_or_else(|| ApiError::internal("the platform API is not served"))?;
-        let cred = creds.get(&crate::cluster_proxy::platform_context(), cred_name, None).await.map_err(|e| unavailable(name, format!("credential {cred_name:?}: {}", e.message)))?;
+        let creds = self
+            .server
+            .resource(GROUP, VERSION, "clustercredentials")
+            .ok_or_else(|| ApiError::internal("the platform API is not served"))?;
+        let cred = creds
+            .get(&crate::cluster_proxy::platform_context(), cred_name, None)
+            .await
+            .map_err(|e| unavailable(name, format!("credential {cred_name:?}: {}", e.message)))?;
         let base = crate::cluster_proxy::base_url(cluster).map_err(|e| unavailable(name, format!("{e:#}")))?;
         crate::cluster_proxy::kube_client(&base, &cred, user).map_err(|e| unavailable(name, format!("{e:#}")))
     }
@@ -108,9 +133,12 @@ impl ClusterActions {
             return Err(method_not_allowed("POST"));
         }
         let cluster_name = req.name.clone();
-        let body = axum::body::to_bytes(req.body, MAX_MANIFEST).await.map_err(|_| ApiError::too_large(format!("manifests larger than {MAX_MANIFEST} bytes are not accepted")))?;
+        let body = axum::body::to_bytes(req.body, MAX_MANIFEST)
+            .await
+            .map_err(|_| ApiError::too_large(format!("manifests larger than {MAX_MANIFEST} bytes are not accepted")))?;
         let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the manifest is not UTF-8 text"))?;
-        let docs = parse_manifest(text).map_err(|e| ApiError::bad_request(format!("the manifest cannot be read: {e}")))?;
+        let docs =
+            parse_manifest(text).map_err(|e| ApiError::bad_request(format!("the manifest cannot be read: {e}")))?;
         if docs.is_empty() {
             return Err(ApiError::bad_request("the manifest holds no objects"));
         }
@@ -144,19 +172,32 @@ impl ClusterActions {
                 .filter(|r| r["result"] == "failed")
                 .map(|r| {
                     let ns = r["namespace"].as_str().map(|n| format!("{n}/")).unwrap_or_default();
-                    let what = format!("{} {}{}", r["kind"].as_str().unwrap_or(""), ns, r["name"].as_str().unwrap_or(""));
-                    apimachinery::FieldError { kind: apimachinery::FieldErrorKind::Invalid, field: what, detail: r["error"].as_str().unwrap_or("").to_string() }
+                    let what =
+                        format!("{} {}{}", r["kind"].as_str().unwrap_or(""), ns, r["name"].as_str().unwrap_or(""));
+                    apimachinery::FieldError {
+                        kind: apimachinery::FieldErrorKind::Invalid,
+                        field: what,
+                        detail: r["error"].as_str().unwrap_or("").to_string(),
+                    }
                 })
                 .collect();
             let detail: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.detail)).collect();
             let mut e = ApiError::new(
                 apimachinery::error::Reason::Invalid,
-                format!("{} of {} objects applied to cluster {cluster_name}; failed: {}", results.len() - failed, results.len(), detail.join("; ")),
+                format!(
+                    "{} of {} objects applied to cluster {cluster_name}; failed: {}",
+                    results.len() - failed,
+                    results.len(),
+                    detail.join("; ")
+                ),
             );
             e.causes = causes;
             return Err(e);
         }
-        Ok((StatusCode::OK, json!({"kind": "ApplyResult", "apiVersion": "platform.tkestack.io/v1", "cluster": cluster_name, "failed": failed, "items": results})))
+        Ok((
+            StatusCode::OK,
+            json!({"kind": "ApplyResult", "apiVersion": "platform.tkestack.io/v1", "cluster": cluster_name, "failed": failed, "items": results}),
+        ))
     }
 
     async fn drain(&self, req: ConnectRequest) -> Result<(StatusCode, Value), ApiError> {
@@ -169,9 +210,14 @@ impl ClusterActions {
         }
         let name = req.name.clone();
         let client = self.client(&req.object, &req.user).await?;
-        platform::drain::set_unschedulable(&client, &node, true).await.map_err(|e| kube_error(&name, &format!("cordoning node {node}"), e))?;
+        platform::drain::set_unschedulable(&client, &node, true)
+            .await
+            .map_err(|e| kube_error(&name, &format!("cordoning node {node}"), e))?;
         let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::all(client.clone());
-        let on_node = pods.list(&ListParams::default().fields(&format!("spec.nodeName={node}"))).await.map_err(|e| kube_error(&name, "listing the node's pods", e))?;
+        let on_node = pods
+            .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
+            .await
+            .map_err(|e| kube_error(&name, "listing the node's pods", e))?;
         let mut evicted = Vec::new();
         let mut skipped = Vec::new();
         let mut errors = Vec::new();
@@ -190,7 +236,10 @@ impl ClusterActions {
             }
         }
         let code = if errors.is_empty() { StatusCode::OK } else { StatusCode::CONFLICT };
-        Ok((code, json!({"kind": "DrainResult", "apiVersion": "platform.tkestack.io/v1", "cluster": name, "node": node, "cordoned": true, "evicted": evicted, "skipped": skipped, "errors": errors})))
+        Ok((
+            code,
+            json!({"kind": "DrainResult", "apiVersion": "platform.tkestack.io/v1", "cluster": name, "node": node, "cordoned": true, "evicted": evicted, "skipped": skipped, "errors": errors}),
+        ))
     }
 
     async fn api_resources(&self, req: ConnectRequest) -> Result<(StatusCode, Value), ApiError> {
@@ -199,7 +248,8 @@ impl ClusterActions {
         }
         let name = req.name.clone();
         let client = self.client(&req.object, &req.user).await?;
-        let found = discovery::Discovery::new(client).run().await.map_err(|e| kube_error(&name, "reading discovery", e))?;
+        let found =
+            discovery::Discovery::new(client).run().await.map_err(|e| kube_error(&name, "reading discovery", e))?;
         let mut items = Vec::new();
         for group in found.groups() {
             for version in group.versions() {
@@ -216,11 +266,15 @@ impl ClusterActions {
                         })
                     })
                     .collect();
-                let gv = if group.name().is_empty() { version.to_string() } else { format!("{}/{version}", group.name()) };
+                let gv =
+                    if group.name().is_empty() { version.to_string() } else { format!("{}/{version}", group.name()) };
                 items.push(json!({"groupVersion": gv, "apiResources": resources}));
             }
         }
-        Ok((StatusCode::OK, json!({"kind": "ClusterAPIResourceList", "apiVersion": "platform.tkestack.io/v1", "cluster": name, "items": items})))
+        Ok((
+            StatusCode::OK,
+            json!({"kind": "ClusterAPIResourceList", "apiVersion": "platform.tkestack.io/v1", "cluster": name, "items": items}),
+        ))
     }
 
     async fn addons(&self, req: ConnectRequest) -> Result<(StatusCode, Value), ApiError> {
@@ -250,18 +304,27 @@ impl ClusterActions {
                 }));
             }
         }
-        Ok((StatusCode::OK, json!({"kind": "ClusterAddonList", "apiVersion": "platform.tkestack.io/v1", "cluster": req.name, "items": items})))
+        Ok((
+            StatusCode::OK,
+            json!({"kind": "ClusterAddonList", "apiVersion": "platform.tkestack.io/v1", "cluster": req.name, "items": items}),
+        ))
     }
 
     async fn addon_types(&self, req: ConnectRequest) -> Result<(StatusCode, Value), ApiError> {
         if req.method != Method::GET {
             return Err(method_not_allowed("GET"));
         }
-        let store = self.server.resource(GROUP, VERSION, "clusteraddontypes").ok_or_else(|| ApiError::internal("the add-on catalogue is not served"))?;
+        let store = self
+            .server
+            .resource(GROUP, VERSION, "clusteraddontypes")
+            .ok_or_else(|| ApiError::internal("the add-on catalogue is not served"))?;
         let ctx = Context { user: req.user.clone(), namespace: None };
         let list = store.list(&ctx, &apiserver::store::ListOptions::default()).await?;
         let items: Vec<Value> = list.items.iter().filter_map(|i| i.decode().ok()).collect();
-        Ok((StatusCode::OK, json!({"kind": "ClusterAddonTypeList", "apiVersion": "platform.tkestack.io/v1", "cluster": req.name, "items": items})))
+        Ok((
+            StatusCode::OK,
+            json!({"kind": "ClusterAddonTypeList", "apiVersion": "platform.tkestack.io/v1", "cluster": req.name, "items": items}),
+        ))
     }
 }
 
@@ -269,7 +332,8 @@ fn kube_error(cluster: &str, doing: &str, e: kube::Error) -> ApiError {
     match e {
         kube::Error::Api(s) => {
             // The cluster's answer keeps its reason (and so its code) when it is a Kubernetes one.
-            let reason = apimachinery::error::Reason::parse(&s.reason).unwrap_or(apimachinery::error::Reason::ServiceUnavailable);
+            let reason = apimachinery::error::Reason::parse(&s.reason)
+                .unwrap_or(apimachinery::error::Reason::ServiceUnavailable);
             ApiError::new(reason, format!("cluster {cluster}: {doing}: {}", s.message))
         }
         e => unavailable(cluster, format!("{doing}: {e}")),
@@ -296,7 +360,14 @@ fn parse_manifest(text: &str) -> anyhow::Result<Vec<Value>> {
 
 /// Server-side applies one object (or, with `not_update`, creates it unless it exists); returns
 /// its identity and what was done (`applied`, `created`, `exists`).
-async fn apply_one(client: &Client, doc: Value, manager: &str, force: bool, dry_run: bool, not_update: bool) -> (Value, Result<&'static str, String>) {
+async fn apply_one(
+    client: &Client,
+    doc: Value,
+    manager: &str,
+    force: bool,
+    dry_run: bool,
+    not_update: bool,
+) -> (Value, Result<&'static str, String>) {
     let api_version = doc["apiVersion"].as_str().unwrap_or_default().to_string();
     let kind = doc["kind"].as_str().unwrap_or_default().to_string();
     let name = doc["metadata"]["name"].as_str().unwrap_or_default().to_string();

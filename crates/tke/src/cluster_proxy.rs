@@ -31,7 +31,14 @@ const VERSION: &str = "v1";
 
 /// The `clusters/proxy` subresource's definition.
 pub fn proxy_def() -> ConnectDef {
-    ConnectDef { group: GROUP, version: VERSION, plural: "clusters", subresource: "proxy", verbs: &["create", "delete", "get", "patch", "update"], kind: "" }
+    ConnectDef {
+        group: GROUP,
+        version: VERSION,
+        plural: "clusters",
+        subresource: "proxy",
+        verbs: &["create", "delete", "get", "patch", "update"],
+        kind: "",
+    }
 }
 
 /// Forwards requests to business clusters, keeping one HTTP client (and its connection pool)
@@ -53,7 +60,10 @@ impl ClusterProxy {
 
     /// The cluster named `name` as the caller may see it (other tenants' clusters are NotFound).
     async fn cluster_for(&self, user: &UserInfo, name: &str) -> Result<Value, ApiError> {
-        let clusters = self.server.resource(GROUP, VERSION, "clusters").ok_or_else(|| ApiError::internal("the platform API is not served"))?;
+        let clusters = self
+            .server
+            .resource(GROUP, VERSION, "clusters")
+            .ok_or_else(|| ApiError::internal("the platform API is not served"))?;
         clusters.get(&Context { user: user.clone(), namespace: None }, name, None).await
     }
 
@@ -62,31 +72,60 @@ impl ClusterProxy {
         let name = cluster["metadata"]["name"].as_str().unwrap_or_default().to_string();
         let phase = cluster["status"]["phase"].as_str().unwrap_or_default();
         if phase == "Terminating" {
-            return Err(ApiError::new(apimachinery::error::Reason::ServiceUnavailable, format!("cluster {name} is being deleted")));
+            return Err(ApiError::new(
+                apimachinery::error::Reason::ServiceUnavailable,
+                format!("cluster {name} is being deleted"),
+            ));
         }
-        let base = base_url(cluster).map_err(|e| ApiError::new(apimachinery::error::Reason::ServiceUnavailable, format!("cluster {name} cannot be reached: {e}")))?;
+        let base = base_url(cluster).map_err(|e| {
+            ApiError::new(
+                apimachinery::error::Reason::ServiceUnavailable,
+                format!("cluster {name} cannot be reached: {e}"),
+            )
+        })?;
         let cred_name = cluster["spec"]["clusterCredentialRef"]["name"].as_str().unwrap_or_default().to_string();
         if cred_name.is_empty() {
-            return Err(ApiError::new(apimachinery::error::Reason::ServiceUnavailable, format!("cluster {name} has no credential (spec.clusterCredentialRef)")));
+            return Err(ApiError::new(
+                apimachinery::error::Reason::ServiceUnavailable,
+                format!("cluster {name} has no credential (spec.clusterCredentialRef)"),
+            ));
         }
-        let creds = self.server.resource(GROUP, VERSION, "clustercredentials").ok_or_else(|| ApiError::internal("the platform API is not served"))?;
-        let cred = creds
-            .get(&platform_context(), &cred_name, None)
-            .await
-            .map_err(|e| ApiError::new(apimachinery::error::Reason::ServiceUnavailable, format!("cluster {name}: credential {cred_name}: {}", e.message)))?;
+        let creds = self
+            .server
+            .resource(GROUP, VERSION, "clustercredentials")
+            .ok_or_else(|| ApiError::internal("the platform API is not served"))?;
+        let cred = creds.get(&platform_context(), &cred_name, None).await.map_err(|e| {
+            ApiError::new(
+                apimachinery::error::Reason::ServiceUnavailable,
+                format!("cluster {name}: credential {cred_name}: {}", e.message),
+            )
+        })?;
         let identity = format!("{base}|{}", cred["metadata"]["resourceVersion"].as_str().unwrap_or_default());
         if let Some((id, client)) = self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(&name)
             && *id == identity
         {
             return Ok((base, client.clone()));
         }
-        let client = http_client(&cred).map_err(|e| ApiError::new(apimachinery::error::Reason::ServiceUnavailable, format!("cluster {name}: credential {cred_name}: {e:#}")))?;
+        let client = http_client(&cred).map_err(|e| {
+            ApiError::new(
+                apimachinery::error::Reason::ServiceUnavailable,
+                format!("cluster {name}: credential {cred_name}: {e:#}"),
+            )
+        })?;
         self.clients.lock().unwrap_or_else(|e| e.into_inner()).insert(name, (identity, client.clone()));
         Ok((base, client))
     }
 
     /// Sends one request to `cluster` at `path_and_query` as `user`, streaming both bodies.
-    async fn forward(&self, cluster: &Value, user: &UserInfo, method: Method, path_and_query: &str, headers: &HeaderMap, body: Body) -> Response<Body> {
+    async fn forward(
+        &self,
+        cluster: &Value,
+        user: &UserInfo,
+        method: Method,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Response<Body> {
         let (base, client) = match self.client_for(cluster).await {
             Ok(c) => c,
             Err(e) => return error_response(&e),
@@ -120,7 +159,10 @@ impl ClusterProxy {
                     detail = format!("{detail}: {s}");
                     source = s.source();
                 }
-                error_response(&ApiError::new(apimachinery::error::Reason::ServiceUnavailable, format!("cluster {name} did not answer: {detail}")))
+                error_response(&ApiError::new(
+                    apimachinery::error::Reason::ServiceUnavailable,
+                    format!("cluster {name} did not answer: {detail}"),
+                ))
             }
         }
     }
@@ -150,7 +192,9 @@ impl Connect for ClusterProxy {
         };
         let path = if path.starts_with('/') { path } else { format!("/{path}") };
         if path.starts_with(&format!("/apis/{GROUP}/")) || path.contains("/../") || path.ends_with("/..") {
-            return error_response(&ApiError::bad_request(format!("the proxy does not forward {path}: it would loop back into the platform's own API")));
+            return error_response(&ApiError::bad_request(format!(
+                "the proxy does not forward {path}: it would loop back into the platform's own API"
+            )));
         }
         let path_and_query = match query {
             Some(q) => format!("{path}?{q}"),
@@ -172,9 +216,20 @@ pub struct CustomResourceShortcut {
 impl CustomResourceShortcut {
     /// Serves the three shortcuts on the proxy's server.
     pub fn register_all(proxy: &Arc<ClusterProxy>) -> Result<(), ApiError> {
-        for (sub, group) in [("tapps", "apps.tkestack.io"), ("csis", "storage.tkestack.io"), ("cronhpas", "extensions.tkestack.io")] {
-            let def = ConnectDef { group: GROUP, version: VERSION, plural: "clusters", subresource: sub, verbs: &["get", "create", "update", "patch", "delete"], kind: "" };
-            proxy.server.register_connect(def, Arc::new(CustomResourceShortcut { proxy: proxy.clone(), group, plural: sub }))?;
+        for (sub, group) in
+            [("tapps", "apps.tkestack.io"), ("csis", "storage.tkestack.io"), ("cronhpas", "extensions.tkestack.io")]
+        {
+            let def = ConnectDef {
+                group: GROUP,
+                version: VERSION,
+                plural: "clusters",
+                subresource: sub,
+                verbs: &["get", "create", "update", "patch", "delete"],
+                kind: "",
+            };
+            proxy
+                .server
+                .register_connect(def, Arc::new(CustomResourceShortcut { proxy: proxy.clone(), group, plural: sub }))?;
         }
         Ok(())
     }
@@ -216,7 +271,13 @@ pub async fn unified(State(proxy): State<Arc<ClusterProxy>>, req: Request, next:
         return next.run(req).await;
     };
     let path = req.uri().path();
-    if !(path == "/api" || path.starts_with("/api/") || path == "/apis" || path.starts_with("/apis/") || path == "/version" || path.starts_with("/openapi/")) {
+    if !(path == "/api"
+        || path.starts_with("/api/")
+        || path == "/apis"
+        || path.starts_with("/apis/")
+        || path == "/version"
+        || path.starts_with("/openapi/"))
+    {
         return next.run(req).await;
     }
     if let Some(rest) = path.strip_prefix("/apis/") {
@@ -239,14 +300,22 @@ pub async fn unified(State(proxy): State<Arc<ClusterProxy>>, req: Request, next:
 
 /// The platform itself reading what the caller may not see (credentials).
 pub(crate) fn platform_context() -> Context {
-    Context { user: UserInfo { name: "system:tke:platform".into(), groups: vec![apiserver::resource::ADMIN_GROUP.into()], ..Default::default() }, namespace: None }
+    Context {
+        user: UserInfo {
+            name: "system:tke:platform".into(),
+            groups: vec![apiserver::resource::ADMIN_GROUP.into()],
+            ..Default::default()
+        },
+        namespace: None,
+    }
 }
 
 /// `https://host:port[/path]` of the cluster's API server, preferring the address the
 /// cluster advertises.
 pub(crate) fn base_url(cluster: &Value) -> anyhow::Result<String> {
     let addresses = cluster["status"]["addresses"].as_array().cloned().unwrap_or_default();
-    let rank = |t: &str| ["Advertise", "Real", "Internal", "Public", "Support"].iter().position(|x| *x == t).unwrap_or(9);
+    let rank =
+        |t: &str| ["Advertise", "Real", "Internal", "Public", "Support"].iter().position(|x| *x == t).unwrap_or(9);
     let best = addresses
         .iter()
         .filter(|a| a["host"].as_str().is_some_and(|h| !h.is_empty()))
@@ -268,7 +337,10 @@ fn pem_field(cred: &Value, field: &str) -> anyhow::Result<Option<Vec<u8>>> {
             if s.starts_with("-----BEGIN") {
                 return Ok(Some(s.as_bytes().to_vec()));
             }
-            base64::engine::general_purpose::STANDARD.decode(s).map(Some).with_context(|| format!("{field} is neither base64 nor PEM"))
+            base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map(Some)
+                .with_context(|| format!("{field} is neither base64 nor PEM"))
         }
     }
 }
@@ -277,8 +349,12 @@ fn pem_field(cred: &Value, field: &str) -> anyhow::Result<Option<Vec<u8>>> {
 pub(crate) fn kube_client(base: &str, cred: &Value, user: &UserInfo) -> anyhow::Result<kube::Client> {
     let url: axum::http::Uri = base.parse().with_context(|| format!("{base} is not a URL"))?;
     let mut config = kube::Config::new(url);
-    let ca = pem_field(cred, "caCert")?.ok_or_else(|| anyhow!("it has no caCert: the cluster's serving certificate cannot be verified"))?;
-    let roots: Vec<Vec<u8>> = rustls_pemfile::certs(&mut ca.as_slice()).map(|c| c.map(|c| c.to_vec())).collect::<Result<_, _>>().context("caCert is not a PEM certificate")?;
+    let ca = pem_field(cred, "caCert")?
+        .ok_or_else(|| anyhow!("it has no caCert: the cluster's serving certificate cannot be verified"))?;
+    let roots: Vec<Vec<u8>> = rustls_pemfile::certs(&mut ca.as_slice())
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<_, _>>()
+        .context("caCert is not a PEM certificate")?;
     if roots.is_empty() {
         bail!("caCert holds no certificate");
     }
@@ -310,7 +386,10 @@ pub(crate) fn kube_client(base: &str, cred: &Value, user: &UserInfo) -> anyhow::
 /// token or client certificate.
 fn http_client(cred: &Value) -> anyhow::Result<reqwest::Client> {
     let decode = |field: &str| pem_field(cred, field);
-    let mut builder = reqwest::Client::builder().use_rustls_tls().connect_timeout(Duration::from_secs(10)).tls_built_in_root_certs(false);
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(Duration::from_secs(10))
+        .tls_built_in_root_certs(false);
     match decode("caCert")? {
         Some(ca) => {
             for cert in reqwest::Certificate::from_pem_bundle(&ca).context("caCert is not a PEM certificate")? {
@@ -321,7 +400,8 @@ fn http_client(cred: &Value) -> anyhow::Result<reqwest::Client> {
     }
     let mut headers = HeaderMap::new();
     if let Some(token) = cred["token"].as_str().filter(|t| !t.is_empty()) {
-        let mut v = HeaderValue::from_str(&format!("Bearer {}", token.trim())).context("token has characters a header cannot carry")?;
+        let mut v = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+            .context("token has characters a header cannot carry")?;
         v.set_sensitive(true);
         headers.insert(header::AUTHORIZATION, v);
     } else {
@@ -330,7 +410,10 @@ fn http_client(cred: &Value) -> anyhow::Result<reqwest::Client> {
                 let mut pem = cert;
                 pem.push(b'\n');
                 pem.extend_from_slice(&key);
-                builder = builder.identity(reqwest::Identity::from_pem(&pem).context("clientCert/clientKey are not a PEM certificate and key")?);
+                builder = builder.identity(
+                    reqwest::Identity::from_pem(&pem)
+                        .context("clientCert/clientKey are not a PEM certificate and key")?,
+                );
             }
             _ => bail!("it has neither a token nor a client certificate and key"),
         }
@@ -360,12 +443,25 @@ fn impersonate(mut req: reqwest::RequestBuilder, user: &UserInfo) -> reqwest::Re
 }
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(name.as_str(), "connection" | "keep-alive" | "proxy-authenticate" | "proxy-authorization" | "te" | "trailer" | "transfer-encoding" | "upgrade")
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
 }
 
 /// Credentials and identity claims of the caller never travel to the cluster.
 fn is_identity(name: &HeaderName) -> bool {
-    name == header::AUTHORIZATION || name == header::COOKIE || name.as_str().starts_with("impersonate-") || name.as_str() == CLUSTER_HEADER
+    name == header::AUTHORIZATION
+        || name == header::COOKIE
+        || name.as_str().starts_with("impersonate-")
+        || name.as_str() == CLUSTER_HEADER
 }
 
 #[cfg(test)]

@@ -22,8 +22,10 @@ pub fn args_with_config_file(args: Vec<OsString>) -> anyhow::Result<Vec<OsString
         }
     }
     let Some(path) = path else { return Ok(rest) };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading the config file {}", path.to_string_lossy()))?;
-    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).with_context(|| format!("parsing the config file {}", path.to_string_lossy()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the config file {}", path.to_string_lossy()))?;
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text)
+        .with_context(|| format!("parsing the config file {}", path.to_string_lossy()))?;
     let map = match doc {
         serde_yaml_ng::Value::Mapping(m) => m,
         serde_yaml_ng::Value::Null => Default::default(),
@@ -84,8 +86,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.yaml");
         std::fs::write(&file, "data-dir: /var/lib/tke\nlisten: 0.0.0.0:9443\n").unwrap();
-        let args: Vec<OsString> = ["tke", "up", "--config", file.to_str().unwrap(), "--listen", "127.0.0.1:1"].iter().map(OsString::from).collect();
-        let out: Vec<String> = args_with_config_file(args).unwrap().iter().map(|a| a.to_string_lossy().into()).collect();
+        let args: Vec<OsString> = ["tke", "up", "--config", file.to_str().unwrap(), "--listen", "127.0.0.1:1"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let out: Vec<String> =
+            args_with_config_file(args).unwrap().iter().map(|a| a.to_string_lossy().into()).collect();
         assert_eq!(out, ["tke", "up", "--data-dir=/var/lib/tke", "--listen=0.0.0.0:9443", "--listen", "127.0.0.1:1"]);
         std::fs::remove_dir_all(dir).unwrap();
     }

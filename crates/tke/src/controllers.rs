@@ -12,7 +12,9 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 pub async fn platform_client(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let kc = Kubeconfig::read_from(kubeconfig).with_context(|| format!("reading {}", kubeconfig.display()))?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.context("the platform client's configuration")?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .context("the platform client's configuration")?;
     kube::Client::try_from(config).context("building the platform client")
 }
 

@@ -39,14 +39,19 @@ pub async fn run(args: CronHpaArgs) -> anyhow::Result<()> {
     let config = match (&args.kubeconfig, args.in_cluster) {
         (_, true) => kube::Config::incluster().context("reading the in-cluster configuration")?,
         (Some(path), false) => {
-            let kc = kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
+            let kc =
+                kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
             kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.context("the kubeconfig")?
         }
         (None, false) => kube::Config::infer().await.context("finding a cluster configuration")?,
     };
     let client = kube::Client::try_from(config).context("building the client")?;
     cronhpa::install_crd(&client, Duration::from_secs(60)).await.context("installing the CronHPA CRD")?;
-    let opts = cronhpa::Options { default_grace: Duration::from_secs(args.grace_seconds), concurrency: args.concurrency.max(1), ..Default::default() };
+    let opts = cronhpa::Options {
+        default_grace: Duration::from_secs(args.grace_seconds),
+        concurrency: args.concurrency.max(1),
+        ..Default::default()
+    };
     if !args.leader_elect {
         eprintln!("cronhpa: controller running");
         tokio::select! {
@@ -55,7 +60,8 @@ pub async fn run(args: CronHpaArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let lease = platform::LeaderOptions { namespace: args.lease_namespace, name: args.lease_name, ..Default::default() };
+    let lease =
+        platform::LeaderOptions { namespace: args.lease_namespace, name: args.lease_name, ..Default::default() };
     let identity = lease.identity.clone();
     eprintln!("cronhpa: controller running as {identity}, waiting to lead");
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -64,7 +70,8 @@ pub async fn run(args: CronHpaArgs) -> anyhow::Result<()> {
         eprintln!("cronhpa: stopping");
         let _ = stop_tx.send(true);
     });
-    let on_change = |leading: bool| eprintln!("cronhpa: {identity} {}", if leading { "leads" } else { "stopped leading" });
+    let on_change =
+        |leading: bool| eprintln!("cronhpa: {identity} {}", if leading { "leads" } else { "stopped leading" });
     platform::leader::run_while_leading(client.clone(), lease, stop, on_change, |mut lost| {
         let (client, opts) = (client.clone(), opts.clone());
         async move {

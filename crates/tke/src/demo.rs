@@ -20,9 +20,12 @@ const CREDENTIAL: &str = "cc-demo";
 
 /// Starts the simulated cluster and imports (or re-points) it.
 pub async fn start(server: &Arc<ApiServer>, data_dir: &Path) -> anyhow::Result<kubesim::SimCluster> {
-    let sim = kubesim::SimCluster::start(kubesim::SimOptions { data_dir: Some(data_dir.join("demo-cluster")), ..Default::default() })
-        .await
-        .context("starting the demo cluster")?;
+    let sim = kubesim::SimCluster::start(kubesim::SimOptions {
+        data_dir: Some(data_dir.join("demo-cluster")),
+        ..Default::default()
+    })
+    .await
+    .context("starting the demo cluster")?;
     import(server, &sim).await.context("importing the demo cluster")?;
     Ok(sim)
 }
@@ -30,7 +33,14 @@ pub async fn start(server: &Arc<ApiServer>, data_dir: &Path) -> anyhow::Result<k
 async fn import(server: &Arc<ApiServer>, sim: &kubesim::SimCluster) -> anyhow::Result<()> {
     let ctx = crate::cluster_proxy::platform_context();
     let opts = WriteOptions { field_manager: Some("tke-demo".into()), ..Default::default() };
-    let port: i64 = sim.url().rsplit(':').next().unwrap_or_default().trim_end_matches('/').parse().context("the demo cluster's port")?;
+    let port: i64 = sim
+        .url()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .parse()
+        .context("the demo cluster's port")?;
 
     let creds = server.resource(GROUP, VERSION, "clustercredentials").context("the platform API is not served")?;
     let cred = json!({
@@ -60,7 +70,10 @@ async fn import(server: &Arc<ApiServer>, sim: &kubesim::SimCluster) -> anyhow::R
     if created["status"]["addresses"] != address {
         let mut obj = created;
         obj["status"]["addresses"] = address;
-        clusters.update(&ctx, CLUSTER, Some("status"), obj, &opts).await.map_err(|e| anyhow::anyhow!("pointing cluster {CLUSTER} at the demo cluster: {e}"))?;
+        clusters
+            .update(&ctx, CLUSTER, Some("status"), obj, &opts)
+            .await
+            .map_err(|e| anyhow::anyhow!("pointing cluster {CLUSTER} at the demo cluster: {e}"))?;
     }
     tracing::info!(cluster = CLUSTER, url = sim.url(), "demo cluster imported");
     Ok(())
@@ -81,7 +94,11 @@ async fn upsert(
             if merged == old {
                 return Ok(old);
             }
-            Ok(store.update(ctx, name, None, merged, opts).await.map_err(|e| anyhow::anyhow!("updating {name}: {e}"))?.object)
+            Ok(store
+                .update(ctx, name, None, merged, opts)
+                .await
+                .map_err(|e| anyhow::anyhow!("updating {name}: {e}"))?
+                .object)
         }
         Err(e) if e.reason == apimachinery::error::Reason::NotFound => {
             Ok(store.create(ctx, obj, opts).await.map_err(|e| anyhow::anyhow!("creating {name}: {e}"))?.object)

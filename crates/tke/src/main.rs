@@ -15,7 +15,12 @@ mod up;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "tke", version, about = "tke-rs: a container platform that runs many Kubernetes clusters for many teams", args_override_self = true)]
+#[command(
+    name = "tke",
+    version,
+    about = "tke-rs: a container platform that runs many Kubernetes clusters for many teams",
+    args_override_self = true
+)]
 struct Cli {
     /// Log filter (tracing's EnvFilter syntax), e.g. `info` or `apiserver=debug`.
     #[arg(long, env = "TKE_LOG", default_value = "info", global = true)]
@@ -39,7 +44,8 @@ enum Command {
 }
 
 fn init_tracing(filter: &str, format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();

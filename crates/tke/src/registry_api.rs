@@ -41,12 +41,18 @@ pub struct Stores {
 impl Stores {
     pub fn of(server: &ApiServer) -> anyhow::Result<Stores> {
         let get = |plural: &str| {
-            server
-                .resource(api::registry::GROUP, api::registry::VERSION, plural)
-                .cloned()
-                .with_context(|| format!("the API server does not serve registry.tkestack.io/v1 {plural} (add api::registry::resources())"))
+            server.resource(api::registry::GROUP, api::registry::VERSION, plural).cloned().with_context(|| {
+                format!(
+                    "the API server does not serve registry.tkestack.io/v1 {plural} (add api::registry::resources())"
+                )
+            })
         };
-        Ok(Stores { namespaces: get("namespaces")?, repositories: get("repositories")?, chart_groups: get("chartgroups")?, charts: get("charts")? })
+        Ok(Stores {
+            namespaces: get("namespaces")?,
+            repositories: get("repositories")?,
+            chart_groups: get("chartgroups")?,
+            charts: get("charts")?,
+        })
     }
 }
 
@@ -92,9 +98,9 @@ pub struct ApiNamespaces {
 #[async_trait::async_trait]
 impl registry::Namespaces for ApiNamespaces {
     async fn namespace(&self, tenant: &str, name: &str) -> Result<Option<registry::NamespaceInfo>, registry::Error> {
-        let ns = find_namespace(&self.stores, tenant, name)
-            .await
-            .map_err(|e| registry::Error::new(registry::Code::Unknown, format!("reading registry namespaces: {}", e.message)))?;
+        let ns = find_namespace(&self.stores, tenant, name).await.map_err(|e| {
+            registry::Error::new(registry::Code::Unknown, format!("reading registry namespaces: {}", e.message))
+        })?;
         Ok(ns.map(|ns| registry::NamespaceInfo {
             public: str_at(&ns, &["spec", "visibility"]) == visibility::PUBLIC,
             locked: ns.pointer("/status/locked").and_then(Value::as_bool).unwrap_or(false),
@@ -117,13 +123,20 @@ pub struct ApiChartGroups {
 
 #[async_trait::async_trait]
 impl registry::chart::ChartGroups for ApiChartGroups {
-    async fn chart_group(&self, tenant: &str, name: &str) -> Result<Option<registry::chart::ChartGroupInfo>, registry::Error> {
-        let g = find_chart_group(&self.stores, tenant, name)
-            .await
-            .map_err(|e| registry::Error::new(registry::Code::Unknown, format!("reading chart groups: {}", e.message)))?;
+    async fn chart_group(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Option<registry::chart::ChartGroupInfo>, registry::Error> {
+        let g = find_chart_group(&self.stores, tenant, name).await.map_err(|e| {
+            registry::Error::new(registry::Code::Unknown, format!("reading chart groups: {}", e.message))
+        })?;
         Ok(g.map(|g| {
             let vis = str_at(&g, &["spec", "visibility"]);
-            let users = g.pointer("/spec/users").and_then(Value::as_array).map(|u| u.iter().filter_map(Value::as_str).map(str::to_string).collect());
+            let users = g
+                .pointer("/spec/users")
+                .and_then(Value::as_array)
+                .map(|u| u.iter().filter_map(Value::as_str).map(str::to_string).collect());
             registry::chart::ChartGroupInfo {
                 public: vis == visibility::PUBLIC,
                 locked: g.pointer("/status/locked").and_then(Value::as_bool).unwrap_or(false),
@@ -253,7 +266,11 @@ pub async fn record_chart(stores: &Stores, registry: &registry::Registry, e: &Ev
     let versions: Vec<Value> = if e.action == Action::ChartPull {
         vec![]
     } else {
-        let stored = registry.charts().versions(&e.tenant, &e.namespace, &e.name).await.map_err(|err| ApiError::internal(format!("reading chart {}: {}", e.name, err.message)))?;
+        let stored = registry
+            .charts()
+            .versions(&e.tenant, &e.namespace, &e.name)
+            .await
+            .map_err(|err| ApiError::internal(format!("reading chart {}: {}", e.name, err.message)))?;
         stored
             .iter()
             .map(|v| {
@@ -323,7 +340,11 @@ async fn update_chart_count(stores: &Stores, group_object: &str) -> Result<(), A
             g["status"] = json!({});
         }
         g["status"]["chartCount"] = json!(count);
-        stores.chart_groups.update(&system(None), group_object, Some("status"), g, &WriteOptions::default()).await.map(|_| ())
+        stores
+            .chart_groups
+            .update(&system(None), group_object, Some("status"), g, &WriteOptions::default())
+            .await
+            .map(|_| ())
     })
     .await
 }
@@ -344,7 +365,11 @@ async fn update_repo_count(stores: &Stores, ns_object: &str) -> Result<(), ApiEr
             ns["status"] = json!({});
         }
         ns["status"]["repoCount"] = json!(count);
-        stores.namespaces.update(&system(None), ns_object, Some("status"), ns, &WriteOptions::default()).await.map(|_| ())
+        stores
+            .namespaces
+            .update(&system(None), ns_object, Some("status"), ns, &WriteOptions::default())
+            .await
+            .map(|_| ())
     })
     .await
 }
@@ -358,7 +383,8 @@ async fn reconcile_namespace(stores: &Stores, registry: &registry::Registry, nam
             Err(e) if e.reason == Reason::NotFound => return Ok(()),
             Err(e) => return Err(e),
         };
-        let finalizers: Vec<Value> = ns.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
+        let finalizers: Vec<Value> =
+            ns.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
         let held = finalizers.iter().any(|f| f.as_str() == Some(NAMESPACE_FINALIZER));
         if !deleting(&ns) {
             if held {
@@ -372,9 +398,13 @@ async fn reconcile_namespace(stores: &Stores, registry: &registry::Registry, nam
         if !held {
             return Ok(());
         }
-        let (tenant, ns_name) = (str_at(&ns, &["spec", "tenantID"]).to_string(), str_at(&ns, &["spec", "name"]).to_string());
+        let (tenant, ns_name) =
+            (str_at(&ns, &["spec", "tenantID"]).to_string(), str_at(&ns, &["spec", "name"]).to_string());
         if !ns_name.is_empty() {
-            registry.delete_namespace(&tenant, &ns_name).await.map_err(|e| ApiError::internal(format!("removing the images of namespace {ns_name}: {e}")))?;
+            registry
+                .delete_namespace(&tenant, &ns_name)
+                .await
+                .map_err(|e| ApiError::internal(format!("removing the images of namespace {ns_name}: {e}")))?;
         }
         let ctx = system(Some(name));
         for repo in stores.repositories.list(&ctx, &ListOptions::default()).await?.items {
@@ -410,17 +440,26 @@ async fn reconcile_chart_group(stores: &Stores, registry: &registry::Registry, n
                 }
                 g["status"]["phase"] = json!(chart_group::phase::AVAILABLE);
                 g["status"]["lastTransitionTime"] = json!(rfc3339(std::time::SystemTime::now()));
-                return stores.chart_groups.update(&system(None), name, Some("status"), g, &WriteOptions::default()).await.map(|_| ());
+                return stores
+                    .chart_groups
+                    .update(&system(None), name, Some("status"), g, &WriteOptions::default())
+                    .await
+                    .map(|_| ());
             }
             return Ok(());
         }
-        let finalizers: Vec<Value> = g.pointer("/spec/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
+        let finalizers: Vec<Value> =
+            g.pointer("/spec/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
         if !finalizers.iter().any(|f| f.as_str() == Some(chart_group::FINALIZER)) {
             return Ok(());
         }
-        let (tenant, group) = (str_at(&g, &["spec", "tenantID"]).to_string(), str_at(&g, &["spec", "name"]).to_string());
+        let (tenant, group) =
+            (str_at(&g, &["spec", "tenantID"]).to_string(), str_at(&g, &["spec", "name"]).to_string());
         if !group.is_empty() {
-            registry.delete_chart_group(&tenant, &group).await.map_err(|e| ApiError::internal(format!("removing the charts of chart group {group}: {e}")))?;
+            registry
+                .delete_chart_group(&tenant, &group)
+                .await
+                .map_err(|e| ApiError::internal(format!("removing the charts of chart group {group}: {e}")))?;
         }
         let ctx = system(Some(name));
         for chart in stores.charts.list(&ctx, &ListOptions::default()).await?.items {
@@ -520,7 +559,11 @@ impl Drop for RegistryApi {
 /// [`registry::TenantPolicy`]), and starts recording its events on Repository and Chart
 /// objects and the Namespace and ChartGroup deletion controllers. The server must serve
 /// `api::registry::resources()`.
-pub async fn install(server: &Arc<ApiServer>, mut config: registry::Config, tenancy: registry::Tenancy) -> anyhow::Result<RegistryApi> {
+pub async fn install(
+    server: &Arc<ApiServer>,
+    mut config: registry::Config,
+    tenancy: registry::Tenancy,
+) -> anyhow::Result<RegistryApi> {
     let stores = Stores::of(server)?;
     let namespaces: Arc<dyn registry::Namespaces> = Arc::new(ApiNamespaces { stores: stores.clone() });
     if let Some(auth) = config.auth.as_mut() {
@@ -531,7 +574,9 @@ pub async fn install(server: &Arc<ApiServer>, mut config: registry::Config, tena
     config.events = Some(Arc::new(events));
     config.chart_groups = Some(Arc::new(ApiChartGroups { stores: stores.clone() }));
     let root = config.root.clone();
-    let registry = registry::Registry::new(config).await.map_err(|e| anyhow::anyhow!("opening the registry in {}: {e}", root.display()))?;
+    let registry = registry::Registry::new(config)
+        .await
+        .map_err(|e| anyhow::anyhow!("opening the registry in {}: {e}", root.display()))?;
 
     let mut tasks = vec![];
     let (recorder, charts) = (stores.clone(), registry.clone());
@@ -584,14 +629,19 @@ mod tests {
     }
 
     fn user(tenant: &str, namespace: Option<&str>) -> Context {
-        Context { user: UserInfo { name: "alice".into(), groups: vec![format!("tenant:{tenant}")], ..Default::default() }, namespace: namespace.map(str::to_string) }
+        Context {
+            user: UserInfo { name: "alice".into(), groups: vec![format!("tenant:{tenant}")], ..Default::default() },
+            namespace: namespace.map(str::to_string),
+        }
     }
 
     #[tokio::test]
     async fn a_failed_reconcile_is_retried_without_a_new_change() {
         let dir = tempfile::tempdir().expect("dir");
         let backend: Arc<dyn Store> = Arc::new(storage::embedded::EmbeddedStore::open(dir.path()).expect("open store"));
-        let server = ApiServer::new(backend, api::registry::resources(), "/registry", VersionInfo::default()).await.expect("server");
+        let server = ApiServer::new(backend, api::registry::resources(), "/registry", VersionInfo::default())
+            .await
+            .expect("server");
         let stores = Stores::of(&server).expect("stores");
         stores
             .namespaces
@@ -605,7 +655,10 @@ mod tests {
             let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             async move { if n < 2 { Err(ApiError::internal("transient")) } else { Ok(()) } }
         });
-        eventually("the third attempt", || async { (calls.load(std::sync::atomic::Ordering::SeqCst) >= 3).then_some(()) }).await;
+        eventually("the third attempt", || async {
+            (calls.load(std::sync::atomic::Ordering::SeqCst) >= 3).then_some(())
+        })
+        .await;
         task.abort();
     }
 
@@ -613,14 +666,21 @@ mod tests {
     async fn pushes_and_pulls_update_repositories_and_deleting_a_namespace_removes_its_images() {
         let dir = std::env::temp_dir().join(format!("tke-registry-api-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(dir.join("store")).expect("dir");
-        let backend: Arc<dyn Store> = Arc::new(storage::embedded::EmbeddedStore::open(&dir.join("store")).expect("open store"));
-        let server = ApiServer::new(backend, api::registry::resources(), "/registry", VersionInfo::default()).await.expect("server");
+        let backend: Arc<dyn Store> =
+            Arc::new(storage::embedded::EmbeddedStore::open(&dir.join("store")).expect("open store"));
+        let server = ApiServer::new(backend, api::registry::resources(), "/registry", VersionInfo::default())
+            .await
+            .expect("server");
         let stores = Stores::of(&server).expect("stores");
 
         // A user of tenant acme creates namespace "team".
         let ns = stores
             .namespaces
-            .create(&user("acme", None), json!({"apiVersion": "registry.tkestack.io/v1", "kind": "Namespace", "spec": {"name": "team"}}), &WriteOptions::default())
+            .create(
+                &user("acme", None),
+                json!({"apiVersion": "registry.tkestack.io/v1", "kind": "Namespace", "spec": {"name": "team"}}),
+                &WriteOptions::default(),
+            )
             .await
             .expect("namespace")
             .object;
@@ -632,8 +692,11 @@ mod tests {
         if let Some(a) = config.auth.as_mut() {
             a.scheme = "http".into();
         }
-        let running = install(&server, config, registry::Tenancy::new(Some("registry.test".into()))).await.expect("install");
-        let http = registry::LocalServer::start(running.registry.router(), "127.0.0.1:0".parse().expect("addr")).await.expect("serve");
+        let running =
+            install(&server, config, registry::Tenancy::new(Some("registry.test".into()))).await.expect("install");
+        let http = registry::LocalServer::start(running.registry.router(), "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("serve");
         let base = format!("http://acme.registry.test:{}", http.addr.port());
         let anon = reqwest::Client::builder().resolve("acme.registry.test", http.addr).build().expect("client");
 
@@ -654,12 +717,21 @@ mod tests {
                 let t = v["token"].as_str().unwrap_or_default().to_string();
                 reqwest::Client::builder()
                     .resolve("acme.registry.test", http_addr(&base))
-                    .default_headers([(reqwest::header::AUTHORIZATION, format!("Bearer {t}").parse().expect("header"))].into_iter().collect())
+                    .default_headers(
+                        [(reqwest::header::AUTHORIZATION, format!("Bearer {t}").parse().expect("header"))]
+                            .into_iter()
+                            .collect(),
+                    )
                     .build()
                     .expect("client")
             }
         };
-        let r = token("repository:team/app:pull", false).await.get(format!("{base}/v2/team/app/tags/list")).send().await.expect("tags");
+        let r = token("repository:team/app:pull", false)
+            .await
+            .get(format!("{base}/v2/team/app/tags/list"))
+            .send()
+            .await
+            .expect("tags");
         assert_eq!(r.status(), 401);
 
         // The administrator pushes team/app:v1 and pulls it twice.
@@ -667,7 +739,12 @@ mod tests {
         let layer = b"layer bytes".to_vec();
         let config_blob = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
         for blob in [&layer, &config_blob] {
-            let r = admin.post(format!("{base}/v2/team/app/blobs/uploads/?digest={}", sha256(blob))).body(blob.clone()).send().await.expect("blob");
+            let r = admin
+                .post(format!("{base}/v2/team/app/blobs/uploads/?digest={}", sha256(blob)))
+                .body(blob.clone())
+                .send()
+                .await
+                .expect("blob");
             assert_eq!(r.status(), 201);
         }
         let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -675,17 +752,29 @@ mod tests {
             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha256(&layer), "size": layer.len()}]})
         .to_string();
         let media = "application/vnd.oci.image.manifest.v1+json";
-        let r = admin.put(format!("{base}/v2/team/app/manifests/v1")).header("content-type", media).body(manifest.clone()).send().await.expect("manifest");
+        let r = admin
+            .put(format!("{base}/v2/team/app/manifests/v1"))
+            .header("content-type", media)
+            .body(manifest.clone())
+            .send()
+            .await
+            .expect("manifest");
         assert_eq!(r.status(), 201);
         for _ in 0..2 {
-            let r = admin.get(format!("{base}/v2/team/app/manifests/v1")).header("accept", media).send().await.expect("pull");
+            let r = admin
+                .get(format!("{base}/v2/team/app/manifests/v1"))
+                .header("accept", media)
+                .send()
+                .await
+                .expect("pull");
             assert_eq!(r.status(), 200);
         }
 
         // The Repository object appears in the namespace's Kubernetes namespace, with the tag
         // and two pulls; the namespace counts one repository. The tenant's user sees it.
         let repo = eventually("the repository with two pulls", || async {
-            let items = list(&stores.repositories, &user("acme", Some(&ns_object)), &[("spec.name", "app")]).await.ok()?;
+            let items =
+                list(&stores.repositories, &user("acme", Some(&ns_object)), &[("spec.name", "app")]).await.ok()?;
             items.into_iter().find(|r| r.pointer("/status/pullCount").and_then(Value::as_i64) == Some(2))
         })
         .await;
@@ -703,8 +792,18 @@ mod tests {
         // Making the namespace Public lets anyone pull.
         let mut ns = stores.namespaces.get(&system(None), &ns_object, None).await.expect("get");
         ns["spec"]["visibility"] = json!("Public");
-        stores.namespaces.update(&user("acme", None), &ns_object, None, ns, &WriteOptions::default()).await.expect("update");
-        let r = token("repository:team/app:pull", false).await.get(format!("{base}/v2/team/app/manifests/v1")).header("accept", media).send().await.expect("pull");
+        stores
+            .namespaces
+            .update(&user("acme", None), &ns_object, None, ns, &WriteOptions::default())
+            .await
+            .expect("update");
+        let r = token("repository:team/app:pull", false)
+            .await
+            .get(format!("{base}/v2/team/app/manifests/v1"))
+            .header("accept", media)
+            .send()
+            .await
+            .expect("pull");
         assert_eq!(r.status(), 200);
 
         // Deleting the namespace removes its images and Repository objects, then the object.
@@ -717,7 +816,15 @@ mod tests {
         })
         .await;
         assert!(running.registry.namespace_repositories("acme", "team").await.expect("list").is_empty());
-        assert!(stores.repositories.list(&system(Some(&ns_object)), &ListOptions::default()).await.expect("list").items.is_empty());
+        assert!(
+            stores
+                .repositories
+                .list(&system(Some(&ns_object)), &ListOptions::default())
+                .await
+                .expect("list")
+                .items
+                .is_empty()
+        );
         let r = admin.get(format!("{base}/v2/team/app/tags/list")).send().await.expect("tags");
         assert_eq!(r.status(), 404);
 
@@ -735,25 +842,46 @@ mod tests {
     async fn chart_uploads_downloads_and_deletes_update_chart_objects() {
         let dir = std::env::temp_dir().join(format!("tke-registry-api-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(dir.join("store")).expect("dir");
-        let backend: Arc<dyn Store> = Arc::new(storage::embedded::EmbeddedStore::open(&dir.join("store")).expect("open store"));
-        let server = ApiServer::new(backend, api::registry::resources(), "/registry", VersionInfo::default()).await.expect("server");
+        let backend: Arc<dyn Store> =
+            Arc::new(storage::embedded::EmbeddedStore::open(&dir.join("store")).expect("open store"));
+        let server = ApiServer::new(backend, api::registry::resources(), "/registry", VersionInfo::default())
+            .await
+            .expect("server");
         let stores = Stores::of(&server).expect("stores");
         let mut config = registry::Config::new(dir.join("registry"));
         let hash = registry::auth::hash_password("pw").expect("hash");
         config.auth = Some(registry::AuthConfig::with_admin("admin", &hash, vec![]).expect("auth"));
-        let running = install(&server, config, registry::Tenancy::new(Some("registry.test".into()))).await.expect("install");
-        let http = registry::LocalServer::start(running.registry.router(), "127.0.0.1:0".parse().expect("addr")).await.expect("serve");
+        let running =
+            install(&server, config, registry::Tenancy::new(Some("registry.test".into()))).await.expect("install");
+        let http = registry::LocalServer::start(running.registry.router(), "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("serve");
         let base = format!("http://acme.registry.test:{}/chart", http.addr.port());
         let client = reqwest::Client::builder().resolve("acme.registry.test", http.addr).build().expect("client");
 
         // Tenant acme's private chart group "apps".
-        let g = stores.chart_groups.create(&user("acme", None), json!({"spec": {"name": "apps"}}), &WriteOptions::default()).await.expect("group").object;
+        let g = stores
+            .chart_groups
+            .create(&user("acme", None), json!({"spec": {"name": "apps"}}), &WriteOptions::default())
+            .await
+            .expect("group")
+            .object;
         let group = name_of(&g).to_string();
-        let chart_yaml = |v: &str| format!("apiVersion: v2\nname: web\nversion: {v}\nappVersion: \"2.1\"\ndescription: Web server\n");
-        let v1 = registry::chart::package_chart(&chart_yaml("0.1.0"), &[("values.yaml", b"replicas: 1\n")]).expect("package");
-        let v2 = registry::chart::package_chart(&chart_yaml("0.2.0"), &[("values.yaml", b"replicas: 2\n")]).expect("package");
+        let chart_yaml = |v: &str| {
+            format!("apiVersion: v2\nname: web\nversion: {v}\nappVersion: \"2.1\"\ndescription: Web server\n")
+        };
+        let v1 = registry::chart::package_chart(&chart_yaml("0.1.0"), &[("values.yaml", b"replicas: 1\n")])
+            .expect("package");
+        let v2 = registry::chart::package_chart(&chart_yaml("0.2.0"), &[("values.yaml", b"replicas: 2\n")])
+            .expect("package");
         for tgz in [&v1, &v2] {
-            let r = client.post(format!("{base}/api/apps/charts")).basic_auth("admin", Some("pw")).body(tgz.clone()).send().await.expect("upload");
+            let r = client
+                .post(format!("{base}/api/apps/charts"))
+                .basic_auth("admin", Some("pw"))
+                .body(tgz.clone())
+                .send()
+                .await
+                .expect("upload");
             assert_eq!(r.status(), 201);
         }
 
@@ -761,10 +889,15 @@ mod tests {
         // group counts one chart; the tenant's user sees it.
         let chart = eventually("the chart with two versions", || async {
             let items = list(&stores.charts, &user("acme", Some(&group)), &[("spec.name", "web")]).await.ok()?;
-            items.into_iter().find(|c| c.pointer("/status/versions").and_then(Value::as_array).is_some_and(|v| v.len() == 2))
+            items
+                .into_iter()
+                .find(|c| c.pointer("/status/versions").and_then(Value::as_array).is_some_and(|v| v.len() == 2))
         })
         .await;
-        assert_eq!((chart["spec"]["chartGroupName"].as_str(), chart["spec"]["tenantID"].as_str()), (Some("apps"), Some("acme")));
+        assert_eq!(
+            (chart["spec"]["chartGroupName"].as_str(), chart["spec"]["tenantID"].as_str()),
+            (Some("apps"), Some("acme"))
+        );
         let versions = &chart["status"]["versions"];
         assert_eq!((versions[0]["version"].as_str(), versions[1]["version"].as_str()), (Some("0.2.0"), Some("0.1.0")));
         assert_eq!(versions[1]["chartSize"].as_i64(), Some(v1.len() as i64));
@@ -778,12 +911,21 @@ mod tests {
 
         // Downloads count as pulls. The group is private: anonymous reads are refused until it
         // is made Public.
-        let r = client.get(format!("{base}/apps/charts/web-0.1.0.tgz")).basic_auth("admin", Some("pw")).send().await.expect("download");
+        let r = client
+            .get(format!("{base}/apps/charts/web-0.1.0.tgz"))
+            .basic_auth("admin", Some("pw"))
+            .send()
+            .await
+            .expect("download");
         assert_eq!(r.bytes().await.expect("bytes").as_ref(), v1.as_slice());
         assert_eq!(client.get(format!("{base}/apps/index.yaml")).send().await.expect("index").status(), 401);
         let mut g = stores.chart_groups.get(&system(None), &group, None).await.expect("get");
         g["spec"]["visibility"] = json!("Public");
-        stores.chart_groups.update(&user("acme", None), &group, None, g, &WriteOptions::default()).await.expect("update");
+        stores
+            .chart_groups
+            .update(&user("acme", None), &group, None, g, &WriteOptions::default())
+            .await
+            .expect("update");
         let r = client.get(format!("{base}/apps/charts/web-0.2.0.tgz")).send().await.expect("download");
         assert_eq!(r.status(), 200);
         eventually("two pulls", || async {
@@ -794,11 +936,19 @@ mod tests {
 
         // Deleting a version updates the list; deleting the last removes the Chart object.
         for (v, left) in [("0.1.0", 1usize), ("0.2.0", 0)] {
-            let r = client.delete(format!("{base}/api/apps/charts/web/{v}")).basic_auth("admin", Some("pw")).send().await.expect("delete");
+            let r = client
+                .delete(format!("{base}/api/apps/charts/web/{v}"))
+                .basic_auth("admin", Some("pw"))
+                .send()
+                .await
+                .expect("delete");
             assert_eq!(r.status(), 200);
             eventually("the versions left", || async {
                 let items = list(&stores.charts, &system(Some(&group)), &[("spec.name", "web")]).await.ok()?;
-                let n = items.first().and_then(|c| c.pointer("/status/versions").and_then(Value::as_array).map(Vec::len)).unwrap_or(0);
+                let n = items
+                    .first()
+                    .and_then(|c| c.pointer("/status/versions").and_then(Value::as_array).map(Vec::len))
+                    .unwrap_or(0);
                 (n == left).then_some(())
             })
             .await;
@@ -810,7 +960,13 @@ mod tests {
         .await;
 
         // Deleting the group removes the charts stored in it.
-        let r = client.post(format!("{base}/api/apps/charts")).basic_auth("admin", Some("pw")).body(v1.clone()).send().await.expect("upload");
+        let r = client
+            .post(format!("{base}/api/apps/charts"))
+            .basic_auth("admin", Some("pw"))
+            .body(v1.clone())
+            .send()
+            .await
+            .expect("upload");
         assert_eq!(r.status(), 201);
         stores.chart_groups.delete(&user("acme", None), &group, &DeleteOptions::default()).await.expect("delete");
         eventually("the group to go", || async {
@@ -830,11 +986,21 @@ mod tests {
     async fn deleting_a_chart_group_removes_its_charts() {
         let dir = std::env::temp_dir().join(format!("tke-registry-api-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(dir.join("store")).expect("dir");
-        let backend: Arc<dyn Store> = Arc::new(storage::embedded::EmbeddedStore::open(&dir.join("store")).expect("open store"));
-        let server = ApiServer::new(backend, api::registry::resources(), "/registry", VersionInfo::default()).await.expect("server");
+        let backend: Arc<dyn Store> =
+            Arc::new(storage::embedded::EmbeddedStore::open(&dir.join("store")).expect("open store"));
+        let server = ApiServer::new(backend, api::registry::resources(), "/registry", VersionInfo::default())
+            .await
+            .expect("server");
         let stores = Stores::of(&server).expect("stores");
-        let running = install(&server, registry::Config::new(dir.join("registry")), registry::Tenancy::new(None)).await.expect("install");
-        let g = stores.chart_groups.create(&user("acme", None), json!({"spec": {"name": "charts"}}), &WriteOptions::default()).await.expect("group").object;
+        let running = install(&server, registry::Config::new(dir.join("registry")), registry::Tenancy::new(None))
+            .await
+            .expect("install");
+        let g = stores
+            .chart_groups
+            .create(&user("acme", None), json!({"spec": {"name": "charts"}}), &WriteOptions::default())
+            .await
+            .expect("group")
+            .object;
         let group = name_of(&g).to_string();
         eventually("Available", || async {
             let g = stores.chart_groups.get(&system(None), &group, None).await.ok()?;
@@ -843,7 +1009,11 @@ mod tests {
         .await;
         stores
             .charts
-            .create(&user("acme", Some(&group)), json!({"spec": {"name": "nginx", "chartGroupName": "charts"}}), &WriteOptions::default())
+            .create(
+                &user("acme", Some(&group)),
+                json!({"spec": {"name": "nginx", "chartGroupName": "charts"}}),
+                &WriteOptions::default(),
+            )
             .await
             .expect("chart");
         stores.chart_groups.delete(&user("acme", None), &group, &DeleteOptions::default()).await.expect("delete");
@@ -854,7 +1024,9 @@ mod tests {
             }
         })
         .await;
-        assert!(stores.charts.list(&system(Some(&group)), &ListOptions::default()).await.expect("list").items.is_empty());
+        assert!(
+            stores.charts.list(&system(Some(&group)), &ListOptions::default()).await.expect("list").items.is_empty()
+        );
         drop(running);
         let _ = std::fs::remove_dir_all(&dir);
     }

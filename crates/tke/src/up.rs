@@ -1,6 +1,11 @@
 //! `tke up`: every component of the platform in one process, on the embedded store (or etcd).
 
-use std::{net::SocketAddr, path::{Path, PathBuf}, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::{Context, bail};
 use apiserver::{ApiServer, VersionInfo, auth, tls};
@@ -122,7 +127,10 @@ async fn open_store(args: &UpArgs) -> anyhow::Result<Arc<dyn Store>> {
         StorageKind::Embedded => {
             let dir = args.data_dir.join("store");
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            Arc::new(storage::embedded::EmbeddedStore::open(&dir).with_context(|| format!("opening the embedded store in {}", dir.display()))?)
+            Arc::new(
+                storage::embedded::EmbeddedStore::open(&dir)
+                    .with_context(|| format!("opening the embedded store in {}", dir.display()))?,
+            )
         }
         StorageKind::Etcd => {
             if args.etcd_servers.is_empty() {
@@ -143,7 +151,8 @@ async fn open_store(args: &UpArgs) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
     let data_dir = args.data_dir.canonicalize().unwrap_or(args.data_dir.clone());
     let store = open_store(&args).await?;
     storage::spawn_compactor(store.clone(), Duration::from_secs(args.compaction_interval_seconds.max(1)));
@@ -171,15 +180,20 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut chain = auth::AuthenticatorChain::new();
     chain.push(Arc::new(auth::X509Authenticator));
     if let Some(path) = &args.token_auth_file {
-        chain.push(Arc::new(auth::TokenFileAuthenticator::load(path).with_context(|| format!("loading the token file {}", path.display()))?));
+        chain.push(Arc::new(
+            auth::TokenFileAuthenticator::load(path)
+                .with_context(|| format!("loading the token file {}", path.display()))?,
+        ));
     }
     // Business clusters are reached through `clusters/{name}/proxy` and the unified proxy
     // (header X-TKE-ClusterName), both after authentication so they act as the caller.
     let cluster_proxy = crate::cluster_proxy::ClusterProxy::new(server.clone());
     cluster_proxy.register().map_err(|e| anyhow::anyhow!("serving clusters/proxy: {e}"))?;
-    crate::cluster_proxy::CustomResourceShortcut::register_all(&cluster_proxy).map_err(|e| anyhow::anyhow!("serving the custom resource shortcuts: {e}"))?;
+    crate::cluster_proxy::CustomResourceShortcut::register_all(&cluster_proxy)
+        .map_err(|e| anyhow::anyhow!("serving the custom resource shortcuts: {e}"))?;
     crate::cluster_actions::register(&server).map_err(|e| anyhow::anyhow!("serving the cluster actions: {e}"))?;
-    let routes = server.router().layer(axum::middleware::from_fn_with_state(cluster_proxy, crate::cluster_proxy::unified));
+    let routes =
+        server.router().layer(axum::middleware::from_fn_with_state(cluster_proxy, crate::cluster_proxy::unified));
     let api = auth::authenticate(routes, Arc::new(chain), Arc::new(auth::AllowAuthenticated));
     let (app, _registry_api) = if args.registry {
         // The registry authenticates with Docker's token flow, not the API's credentials.
@@ -189,11 +203,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         (api, None)
     };
 
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let url = format!("https://{}", if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() });
+    let url = format!(
+        "https://{}",
+        if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() }
+    );
     let kubeconfig = data_dir.join("admin.kubeconfig");
-    tls::write_kubeconfig(&kubeconfig, &url, &pki.ca_cert_pem, &pki.admin_cert_pem, &pki.admin_key_pem).context("writing the admin kubeconfig")?;
+    tls::write_kubeconfig(&kubeconfig, &url, &pki.ca_cert_pem, &pki.admin_cert_pem, &pki.admin_key_pem)
+        .context("writing the admin kubeconfig")?;
 
     // The controllers reach the API through the listener, as separate processes would.
     let (stop_controllers, controllers_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -208,7 +227,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         },
         ..Default::default()
     };
-    let clusters: Arc<dyn addons::ClusterClients> = Arc::new(crate::controllers::InProcessClusters { server: server.clone() });
+    let clusters: Arc<dyn addons::ClusterClients> =
+        Arc::new(crate::controllers::InProcessClusters { server: server.clone() });
     let addon_controllers = if args.leader_elect {
         // Replicas on one etcd install add-ons from one of them only: the holder of its Lease.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -217,11 +237,17 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             let _ = stop_tx.send(true);
         });
         let lease = platform::LeaderOptions { name: "tke-addon-controller".into(), ..Default::default() };
-        tokio::spawn(platform::leader::run_while_leading(platform.clone(), lease, stop_rx, |_| {}, move |mut lost| {
-            addons::run(platform.clone(), clusters.clone(), addon_opts.clone(), async move {
-                let _ = lost.wait_for(|l| *l).await;
-            })
-        }))
+        tokio::spawn(platform::leader::run_while_leading(
+            platform.clone(),
+            lease,
+            stop_rx,
+            |_| {},
+            move |mut lost| {
+                addons::run(platform.clone(), clusters.clone(), addon_opts.clone(), async move {
+                    let _ = lost.wait_for(|l| *l).await;
+                })
+            },
+        ))
     } else {
         tokio::spawn(addons::run(platform, clusters, addon_opts, async move {
             let _ = controllers_stopped.await;
@@ -246,7 +272,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         let client = crate::controllers::platform_client(&kubeconfig).await?;
         let mut stopped = platform_stopped;
         let baremetal = baremetal_provider(&args, &data_dir)?;
-        let controllers = platform::Controllers::new(client, opts).with_machine_provider(Arc::new(baremetal.machine_provider())).with_provider(Arc::new(baremetal));
+        let controllers = platform::Controllers::new(client, opts)
+            .with_machine_provider(Arc::new(baremetal.machine_provider()))
+            .with_provider(Arc::new(baremetal));
         Some(tokio::spawn(controllers.run(async move {
             let _ = stopped.wait_for(|v| *v).await;
         })))
@@ -262,7 +290,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("  kubectl api-resources --api-group=platform.tkestack.io");
     println!("  kubectl get clusters");
     if let Some(sim) = &demo {
-        println!("  demo: cluster {} is a simulated cluster at {} (kubectl get --raw /apis/platform.tkestack.io/v1/clusters/{}/proxy/api/v1/nodes)", crate::demo::CLUSTER, sim.url(), crate::demo::CLUSTER);
+        println!(
+            "  demo: cluster {} is a simulated cluster at {} (kubectl get --raw /apis/platform.tkestack.io/v1/clusters/{}/proxy/api/v1/nodes)",
+            crate::demo::CLUSTER,
+            sim.url(),
+            crate::demo::CLUSTER
+        );
     }
     if args.registry {
         println!(
@@ -298,7 +331,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 /// The image registry on the filesystem, with token auth for an `admin` whose password is
 /// generated on first start into DATA_DIR/registry-admin-password (only its hash is kept in memory)
 /// and a token signing key kept in DATA_DIR/pki so issued tokens survive restarts.
-async fn registry_router(args: &UpArgs, data_dir: &std::path::Path, server: &Arc<ApiServer>) -> anyhow::Result<(axum::Router, crate::registry_api::RegistryApi)> {
+async fn registry_router(
+    args: &UpArgs,
+    data_dir: &std::path::Path,
+    server: &Arc<ApiServer>,
+) -> anyhow::Result<(axum::Router, crate::registry_api::RegistryApi)> {
     let root = args.registry_dir.clone().unwrap_or_else(|| data_dir.join("registry"));
     let password = read_or_create_secret(&data_dir.join("registry-admin-password"), || {
         use rand::Rng;
@@ -308,7 +345,8 @@ async fn registry_router(args: &UpArgs, data_dir: &std::path::Path, server: &Arc
     })?;
     let password = String::from_utf8(password).context("the registry admin password file is not UTF-8")?;
     let hash = registry::auth::hash_password(password.trim()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut auth = registry::AuthConfig::with_admin("admin", &hash, args.registry_public.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut auth = registry::AuthConfig::with_admin("admin", &hash, args.registry_public.clone())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     auth.signing_key = read_or_create_secret(&data_dir.join("pki").join("registry-token.key"), || {
         use rand::Rng;
         let mut key = vec![0u8; 32];
@@ -318,12 +356,15 @@ async fn registry_router(args: &UpArgs, data_dir: &std::path::Path, server: &Arc
     // Container tools trust a registry through a directory holding only its CA (`--cert-dir`).
     let ca_dir = data_dir.join("registry-ca");
     std::fs::create_dir_all(&ca_dir).with_context(|| format!("creating {}", ca_dir.display()))?;
-    std::fs::copy(data_dir.join("pki").join("ca.crt"), ca_dir.join("ca.crt")).context("copying the CA for container tools")?;
+    std::fs::copy(data_dir.join("pki").join("ca.crt"), ca_dir.join("ca.crt"))
+        .context("copying the CA for container tools")?;
     let mut config = registry::Config::new(root.clone());
     config.auth = Some(auth);
     let mut tenancy = registry::Tenancy::new(args.registry_domain.clone());
     tenancy.shared_namespaces.extend(args.registry_public.iter().cloned());
-    let running = crate::registry_api::install(server, config, tenancy).await.with_context(|| format!("opening the registry in {}", root.display()))?;
+    let running = crate::registry_api::install(server, config, tenancy)
+        .await
+        .with_context(|| format!("opening the registry in {}", root.display()))?;
     Ok((running.registry.router(), running))
 }
 
@@ -372,7 +413,8 @@ fn baremetal_provider(args: &UpArgs, data_dir: &Path) -> anyhow::Result<provisio
     let bundle = args.baremetal_bundle_dir.clone().unwrap_or_else(|| data_dir.join("bundle"));
     let mut o = provision::baremetal::BaremetalOptions::new(bundle);
     let known_hosts = data_dir.join("known_hosts");
-    let hosts = provision::KnownHosts::open(&known_hosts).map_err(|e| anyhow::anyhow!("reading {}: {e}", known_hosts.display()))?;
+    let hosts = provision::KnownHosts::open(&known_hosts)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", known_hosts.display()))?;
     o.ssh.host_keys = provision::HostKeyPolicy::TrustOnFirstUse(Arc::new(hosts));
     o.install.root = args.baremetal_install_root.clone();
     o.install.manage_system = args.baremetal_manage_system;

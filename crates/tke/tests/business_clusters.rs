@@ -51,20 +51,39 @@ async fn cluster_proxy_and_unified_proxy_reach_the_business_cluster() {
     import(&t, &sim, "cls-proxy");
 
     // kubectl through the proxy subresource sees the business cluster's namespaces.
-    let out = t.kubectl_ok(&["get", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-proxy/proxy/api/v1/namespaces"]);
+    let out =
+        t.kubectl_ok(&["get", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-proxy/proxy/api/v1/namespaces"]);
     let list: serde_json::Value = serde_json::from_str(&out).expect("namespace list");
-    let names: Vec<&str> = list["items"].as_array().expect("items").iter().filter_map(|n| n["metadata"]["name"].as_str()).collect();
+    let names: Vec<&str> =
+        list["items"].as_array().expect("items").iter().filter_map(|n| n["metadata"]["name"].as_str()).collect();
     assert!(names.contains(&"kube-system") && names.contains(&"default"), "{names:?}");
 
     // TKEStack's ?path= form, and no loop back into the platform's own API.
-    let out = t.kubectl_ok(&["get", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-proxy/proxy?path=/api/v1/namespaces/default"]);
+    let out = t.kubectl_ok(&[
+        "get",
+        "--raw",
+        "/apis/platform.tkestack.io/v1/clusters/cls-proxy/proxy?path=/api/v1/namespaces/default",
+    ]);
     assert!(out.contains("\"name\":\"default\""), "{out}");
-    let out = t.kubectl(&["get", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-proxy/proxy/apis/platform.tkestack.io/v1/clusters"]);
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("loop back"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = t.kubectl(&[
+        "get",
+        "--raw",
+        "/apis/platform.tkestack.io/v1/clusters/cls-proxy/proxy/apis/platform.tkestack.io/v1/clusters",
+    ]);
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("loop back"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A kube-rs client whose base URL is the proxy: writes, lists and watches stream through.
     let mut config = platform_config(&t).await;
-    config.cluster_url = format!("{}/apis/platform.tkestack.io/v1/clusters/cls-proxy/proxy", config.cluster_url.to_string().trim_end_matches('/')).parse().expect("url");
+    config.cluster_url = format!(
+        "{}/apis/platform.tkestack.io/v1/clusters/cls-proxy/proxy",
+        config.cluster_url.to_string().trim_end_matches('/')
+    )
+    .parse()
+    .expect("url");
     let through = Client::try_from(config).expect("client");
     let cms: Api<ConfigMap> = Api::namespaced(through.clone(), "default");
     let mut events = watcher(cms.clone(), watcher::Config::default().fields("metadata.name=via-proxy")).boxed();
@@ -91,13 +110,22 @@ async fn cluster_proxy_and_unified_proxy_reach_the_business_cluster() {
     // The unified proxy: a core path with the header goes to the cluster; the platform's own
     // groups stay local even with the header.
     let platform = Client::try_from(platform_config(&t).await).expect("client");
-    let req = http::Request::get("/api/v1/namespaces/kube-system").header("X-TKE-ClusterName", "cls-proxy").body(Vec::new()).expect("request");
+    let req = http::Request::get("/api/v1/namespaces/kube-system")
+        .header("X-TKE-ClusterName", "cls-proxy")
+        .body(Vec::new())
+        .expect("request");
     let ns: Namespace = platform.request(req).await.expect("unified proxy");
     assert_eq!(ns.metadata.name.as_deref(), Some("kube-system"));
-    let req = http::Request::get("/apis/platform.tkestack.io/v1/clusters/cls-proxy").header("X-TKE-ClusterName", "cls-proxy").body(Vec::new()).expect("request");
+    let req = http::Request::get("/apis/platform.tkestack.io/v1/clusters/cls-proxy")
+        .header("X-TKE-ClusterName", "cls-proxy")
+        .body(Vec::new())
+        .expect("request");
     let local: serde_json::Value = platform.request(req).await.expect("platform group stays local");
     assert_eq!(local["kind"], "Cluster");
-    let req = http::Request::get("/api/v1/namespaces").header("X-TKE-ClusterName", "no-such-cluster").body(Vec::new()).expect("request");
+    let req = http::Request::get("/api/v1/namespaces")
+        .header("X-TKE-ClusterName", "no-such-cluster")
+        .body(Vec::new())
+        .expect("request");
     match platform.request::<serde_json::Value>(req).await {
         Err(kube::Error::Api(e)) => assert_eq!((e.code, e.reason.as_str()), (404, "NotFound"), "{e:?}"),
         other => panic!("an unknown cluster is NotFound, got {other:?}"),
@@ -143,20 +171,34 @@ kind: Gizmo
 metadata: {name: nope}
 ";
     let out = t.kubectl_with(&["create", "--raw", &format!("{base}/apply"), "-f", "-"], &[], Some(manifest));
-    let text = if out.status.success() { String::from_utf8_lossy(&out.stdout).to_string() } else { String::from_utf8_lossy(&out.stderr).to_string() };
+    let text = if out.status.success() {
+        String::from_utf8_lossy(&out.stdout).to_string()
+    } else {
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
     assert!(!out.status.success(), "one object failed, so the request reports failure: {text}");
-    let ok = t.kubectl_with(&["create", "--raw", &format!("{base}/apply"), "-f", "-"], &[], Some(&manifest[..manifest.find("---\napiVersion: example.com").expect("split")]));
+    let ok = t.kubectl_with(
+        &["create", "--raw", &format!("{base}/apply"), "-f", "-"],
+        &[],
+        Some(&manifest[..manifest.find("---\napiVersion: example.com").expect("split")]),
+    );
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     let result: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("apply result");
     assert_eq!(result["failed"], 0, "{result}");
-    let applied: Vec<(&str, &str)> = result["items"].as_array().expect("items").iter().map(|i| (i["kind"].as_str().unwrap_or(""), i["result"].as_str().unwrap_or(""))).collect();
+    let applied: Vec<(&str, &str)> = result["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| (i["kind"].as_str().unwrap_or(""), i["result"].as_str().unwrap_or("")))
+        .collect();
     assert_eq!(applied, [("Namespace", "applied"), ("Deployment", "applied")]);
     // notUpdate: existing objects are left alone, missing ones created.
     let more = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra, namespace: shop}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
     let out = t.kubectl_with(&["create", "--raw", &format!("{base}/apply?notUpdate=true"), "-f", "-"], &[], Some(more));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("apply result");
-    let outcomes: Vec<&str> = result["items"].as_array().expect("items").iter().filter_map(|i| i["result"].as_str()).collect();
+    let outcomes: Vec<&str> =
+        result["items"].as_array().expect("items").iter().filter_map(|i| i["result"].as_str()).collect();
     assert_eq!(outcomes, ["created", "exists"]);
     // The failing manifest: the Gizmo's error names the missing kind, the others still applied.
     let platform = Client::try_from(platform_config(&t).await).expect("client");
@@ -167,7 +209,10 @@ metadata: {name: nope}
         Ok(text) => text,
         Err(e) => panic!("{e}"),
     };
-    assert!(body.contains("2 of 3 objects applied") && body.contains("Gizmo nope") && body.contains("does not serve Gizmo"), "{body}");
+    assert!(
+        body.contains("2 of 3 objects applied") && body.contains("Gizmo nope") && body.contains("does not serve Gizmo"),
+        "{body}"
+    );
     assert!(text.contains("Gizmo"), "kubectl shows the failure: {text}");
 
     // The Deployment's pods run on the simulated nodes.
@@ -190,32 +235,58 @@ metadata: {name: nope}
     let drained = t.kubectl_ok(&["create", "--raw", &format!("{base}/drain/{node}"), "-f", "/dev/null"]);
     let drained: serde_json::Value = serde_json::from_str(&drained).expect("drain result");
     assert_eq!(drained["cordoned"], true, "{drained}");
-    assert!(drained["evicted"].as_array().is_some_and(|e| e.iter().any(|p| p.as_str().is_some_and(|p| p.starts_with("shop/web-")))), "{drained}");
+    assert!(
+        drained["evicted"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|p| p.as_str().is_some_and(|p| p.starts_with("shop/web-")))),
+        "{drained}"
+    );
     let nodes: Api<Node> = Api::all(sim.client());
     assert_eq!(nodes.get(&node).await.expect("node").spec.and_then(|s| s.unschedulable), Some(true));
 
     // Draining a node the cluster does not have is NotFound.
     let out = t.kubectl(&["create", "--raw", &format!("{base}/drain/no-such-node"), "-f", "/dev/null"]);
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NotFound"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NotFound"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // apiresources: the cluster's own resources.
-    let res: serde_json::Value = serde_json::from_str(&t.kubectl_ok(&["get", "--raw", &format!("{base}/apiresources")])).expect("apiresources");
-    let apps = res["items"].as_array().expect("items").iter().find(|g| g["groupVersion"] == "apps/v1").expect("apps/v1");
-    assert!(apps["apiResources"].as_array().expect("resources").iter().any(|r| r["name"] == "deployments" && r["namespaced"] == true), "{apps}");
+    let res: serde_json::Value =
+        serde_json::from_str(&t.kubectl_ok(&["get", "--raw", &format!("{base}/apiresources")])).expect("apiresources");
+    let apps =
+        res["items"].as_array().expect("items").iter().find(|g| g["groupVersion"] == "apps/v1").expect("apps/v1");
+    assert!(
+        apps["apiResources"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .any(|r| r["name"] == "deployments" && r["namespaced"] == true),
+        "{apps}"
+    );
 
     // addons: the platform's add-on objects of this cluster, and the catalogue.
     let addon = json!({"apiVersion": "platform.tkestack.io/v1", "kind": "PersistentEvent", "metadata": {"name": "pe-act"}, "spec": {"clusterName": "cls-act", "version": "v1.0.0", "persistentBackEnd": {"es": {"ip": "10.0.0.9", "port": 9200, "scheme": "http", "indexName": "events"}}}});
     let out = t.kubectl_with(&["create", "-f", "-"], &[], Some(&addon.to_string()));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let addons: serde_json::Value = serde_json::from_str(&t.kubectl_ok(&["get", "--raw", &format!("{base}/addons")])).expect("addons");
+    let addons: serde_json::Value =
+        serde_json::from_str(&t.kubectl_ok(&["get", "--raw", &format!("{base}/addons")])).expect("addons");
     assert_eq!(addons["items"][0]["type"], "PersistentEvent", "{addons}");
     assert_eq!(addons["items"][0]["name"], "pe-act");
-    let types: serde_json::Value = serde_json::from_str(&t.kubectl_ok(&["get", "--raw", &format!("{base}/addontypes")])).expect("addontypes");
+    let types: serde_json::Value =
+        serde_json::from_str(&t.kubectl_ok(&["get", "--raw", &format!("{base}/addontypes")])).expect("addontypes");
     assert_eq!(types["items"].as_array().map(Vec::len), Some(11), "{types}");
 
     // Wrong verbs are refused with 405.
     let out = t.kubectl(&["get", "--raw", &format!("{base}/apply")]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("MethodNotAllowed") || String::from_utf8_lossy(&out.stderr).contains("405") || String::from_utf8_lossy(&out.stderr).contains("only accepts POST"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("MethodNotAllowed")
+            || String::from_utf8_lossy(&out.stderr).contains("405")
+            || String::from_utf8_lossy(&out.stderr).contains("only accepts POST"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     sim.stop().await;
 }
 
@@ -228,16 +299,30 @@ fn demo_imports_a_simulated_cluster_that_survives_restarts() {
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
         v["items"].as_array().map(Vec::len)
     };
-    assert_eq!(testkit::tke::wait_for("the demo cluster's nodes", Duration::from_secs(30), || count_nodes(&t).filter(|n| *n > 0)), 3);
-    let cls = t.kubectl_ok(&["get", "cls", "cls-demo", "-o", "jsonpath={.spec.type} {.metadata.labels.tkestack\\.io/demo}"]);
+    assert_eq!(
+        testkit::tke::wait_for("the demo cluster's nodes", Duration::from_secs(30), || count_nodes(&t)
+            .filter(|n| *n > 0)),
+        3
+    );
+    let cls =
+        t.kubectl_ok(&["get", "cls", "cls-demo", "-o", "jsonpath={.spec.type} {.metadata.labels.tkestack\\.io/demo}"]);
     assert_eq!(cls, "Imported true");
     // Something made in the demo cluster is there after a restart, behind its new address.
     let ns = r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"kept"}}"#;
-    let out = t.kubectl_with(&["create", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-demo/proxy/api/v1/namespaces", "-f", "-"], &[], Some(ns));
+    let out = t.kubectl_with(
+        &["create", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-demo/proxy/api/v1/namespaces", "-f", "-"],
+        &[],
+        Some(ns),
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     t.restart();
-    assert_eq!(testkit::tke::wait_for("the demo cluster after a restart", Duration::from_secs(30), || count_nodes(&t).filter(|n| *n > 0)), 3);
-    let kept = t.kubectl_ok(&["get", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-demo/proxy/api/v1/namespaces/kept"]);
+    assert_eq!(
+        testkit::tke::wait_for("the demo cluster after a restart", Duration::from_secs(30), || count_nodes(&t)
+            .filter(|n| *n > 0)),
+        3
+    );
+    let kept =
+        t.kubectl_ok(&["get", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-demo/proxy/api/v1/namespaces/kept"]);
     assert!(kept.contains("\"name\":\"kept\""), "{kept}");
 }
 
@@ -251,7 +336,13 @@ fn addon_status(t: &Tke, kind: &str, name: &str) -> (String, String, String) {
 
 /// Waits (deadline 60 s) until the add-on's status satisfies `done`; on timeout, fails with its
 /// last status and the end of the server's log.
-fn wait_addon(t: &Tke, kind: &str, name: &str, what: &str, done: impl Fn(&(String, String, String)) -> bool) -> (String, String, String) {
+fn wait_addon(
+    t: &Tke,
+    kind: &str,
+    name: &str,
+    what: &str,
+    done: impl Fn(&(String, String, String)) -> bool,
+) -> (String, String, String) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let s = addon_status(t, kind, name);
@@ -261,7 +352,10 @@ fn wait_addon(t: &Tke, kind: &str, name: &str, what: &str, done: impl Fn(&(Strin
         if std::time::Instant::now() > deadline {
             let log = t.log();
             let tail: Vec<&str> = log.lines().rev().take(30).collect();
-            panic!("timed out waiting for {what}; last status {s:?}; log:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            panic!(
+                "timed out waiting for {what}; last status {s:?}; log:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -271,7 +365,16 @@ fn wait_addon(t: &Tke, kind: &str, name: &str, what: &str, done: impl Fn(&(Strin
 async fn addons_install_run_upgrade_and_uninstall_in_the_business_cluster() {
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    let fast = ["--addon-check-interval-seconds", "1", "--addon-health-period-seconds", "1", "--addon-retry-delay-seconds", "1", "--addon-registry", "registry.example.com"];
+    let fast = [
+        "--addon-check-interval-seconds",
+        "1",
+        "--addon-health-period-seconds",
+        "1",
+        "--addon-retry-delay-seconds",
+        "1",
+        "--addon-registry",
+        "registry.example.com",
+    ];
     let t = Tke::start_with(testkit::tke::tke_binary(), testkit::tke::Storage::Embedded, &fast);
     let sim = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster");
     import(&t, &sim, "cls-addons");
@@ -289,8 +392,17 @@ async fn addons_install_run_upgrade_and_uninstall_in_the_business_cluster() {
     assert_eq!(image, "registry.example.com/tkestack/tke:v1.0.0");
     let crds: Api<CustomResourceDefinition> = Api::all(sim.client());
     crds.get("cronhpas.extensions.tkestack.io").await.expect("the CronHPA CRD");
-    let listed: serde_json::Value = serde_json::from_str(&t.kubectl_ok(&["get", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-addons/addons"])).expect("addons");
-    assert_eq!((listed["items"][0]["type"].as_str(), listed["items"][0]["phase"].as_str()), (Some("CronHPA"), Some("Running")), "{listed}");
+    let listed: serde_json::Value = serde_json::from_str(&t.kubectl_ok(&[
+        "get",
+        "--raw",
+        "/apis/platform.tkestack.io/v1/clusters/cls-addons/addons",
+    ]))
+    .expect("addons");
+    assert_eq!(
+        (listed["items"][0]["type"].as_str(), listed["items"][0]["phase"].as_str()),
+        (Some("CronHPA"), Some("Running")),
+        "{listed}"
+    );
 
     // A new version upgrades the workload in place.
     t.kubectl_ok(&["patch", "cronhpa", "cronhpa-1", "--type", "merge", "-p", r#"{"spec":{"version":"v1.1.0"}}"#]);
@@ -308,7 +420,8 @@ async fn addons_install_run_upgrade_and_uninstall_in_the_business_cluster() {
     let lost = json!({"apiVersion": "platform.tkestack.io/v1", "kind": "TappController", "metadata": {"name": "tc-lost"}, "spec": {"clusterName": "cls-nowhere"}});
     let out = t.kubectl_with(&["create", "-f", "-"], &[], Some(&lost.to_string()));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let (_, _, reason) = wait_addon(&t, "tappcontroller", "tc-lost", "the add-on to wait for its cluster", |s| s.0 == "Pending");
+    let (_, _, reason) =
+        wait_addon(&t, "tappcontroller", "tc-lost", "the add-on to wait for its cluster", |s| s.0 == "Pending");
     assert!(reason.contains("cls-nowhere"), "{reason}");
 
     // Deleting the add-on uninstalls it from the cluster, then the object goes.
@@ -340,6 +453,9 @@ async fn addons_install_run_upgrade_and_uninstall_in_the_business_cluster() {
         let cluster = t.kubectl(&["get", "cluster", "cls-addons"]);
         (!addon.status.success() && !cluster.status.success()).then_some(())
     });
-    assert!(deployments.get_opt("tke-cronhpa-controller").await.expect("read").is_none(), "the add-on was uninstalled from the deleted cluster");
+    assert!(
+        deployments.get_opt("tke-cronhpa-controller").await.expect("read").is_none(),
+        "the add-on was uninstalled from the deleted cluster"
+    );
     sim.stop().await;
 }

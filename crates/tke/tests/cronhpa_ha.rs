@@ -50,7 +50,11 @@ impl Drop for Replica {
     }
 }
 
-async fn eventually<T, Fut: std::future::Future<Output = Option<T>>>(secs: u64, what: &str, mut check: impl FnMut() -> Fut) -> T {
+async fn eventually<T, Fut: std::future::Future<Output = Option<T>>>(
+    secs: u64,
+    what: &str,
+    mut check: impl FnMut() -> Fut,
+) -> T {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         if let Some(v) = check().await {
@@ -78,7 +82,8 @@ async fn one_replica_leads_and_a_stopped_leader_hands_over_at_once() {
     let mut b = Replica::start(sim.kubeconfig_path(), dir.path(), 1);
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
     let first = eventually(60, "a replica to take the lease", || async { holder(&leases).await }).await;
-    let (ida, idb) = eventually(10, "both replicas to announce themselves", || async { Some((a.identity()?, b.identity()?)) }).await;
+    let (ida, idb) =
+        eventually(10, "both replicas to announce themselves", || async { Some((a.identity()?, b.identity()?)) }).await;
     assert!(first == ida || first == idb, "the lease holder {first} is one of the replicas ({ida}, {idb})");
     let (leader, follower, follower_id) = if first == ida { (&mut a, &b, idb) } else { (&mut b, &a, ida) };
     assert!(!follower.log().contains(" leads"), "only one replica leads:\n{}", follower.log());
@@ -108,10 +113,20 @@ async fn one_replica_leads_and_a_stopped_leader_hands_over_at_once() {
     assert!(status.success());
     let exit = leader.child.wait().expect("the leader exits");
     assert!(exit.success(), "the stopped leader exits cleanly: {exit:?}\n{}", leader.log());
-    eventually(10, "the other replica to take the lease", || async { (holder(&leases).await.as_deref() == Some(follower_id.as_str())).then_some(()) }).await;
+    eventually(10, "the other replica to take the lease", || async {
+        (holder(&leases).await.as_deref() == Some(follower_id.as_str())).then_some(())
+    })
+    .await;
     assert!(stopped.elapsed() < Duration::from_secs(10), "hand-over took {:?}", stopped.elapsed());
-    hpas.patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"crons": [{"schedule": "* * * * * *", "targetReplicas": 5}]}}))).await.expect("patch the cronhpa");
-    eventually(30, "the new leader to scale to 5", || async { (replicas(&deployments).await == 5).then_some(()) }).await;
+    hpas.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"crons": [{"schedule": "* * * * * *", "targetReplicas": 5}]}})),
+    )
+    .await
+    .expect("patch the cronhpa");
+    eventually(30, "the new leader to scale to 5", || async { (replicas(&deployments).await == 5).then_some(()) })
+        .await;
     assert!(follower.log().contains(" leads"), "{}", follower.log());
     sim.stop().await;
 }

@@ -21,7 +21,8 @@ async fn client(t: &Tke) -> Client {
 }
 
 fn clusters(client: Client) -> (Api<DynamicObject>, ApiResource) {
-    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("platform.tkestack.io", "v1", "Cluster"), "clusters");
+    let ar =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("platform.tkestack.io", "v1", "Cluster"), "clusters");
     (Api::all_with(client, &ar), ar)
 }
 

@@ -61,9 +61,14 @@ fn kubectl_suite(t: &Tke) {
     let out = t.kubectl_ok(&["get", "cls"]);
     let header: Vec<&str> = out.lines().next().unwrap_or("").split_whitespace().collect();
     assert_eq!(header, ["NAME", "TYPE", "VERSION", "STATUS", "AGE"], "{out}");
-    assert!(out.lines().any(|l| l.starts_with("cls-demo") && l.contains("Imported") && l.contains("Initializing")), "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("cls-demo") && l.contains("Imported") && l.contains("Initializing")),
+        "{out}"
+    );
     let yaml = t.kubectl_ok(&["get", "cls", "cls-demo", "-o", "yaml"]);
-    for want in ["tenantID: default", "dnsDomain: cluster.local", "- cluster", "resourceVersion:", "uid:", "creationTimestamp:"] {
+    for want in
+        ["tenantID: default", "dnsDomain: cluster.local", "- cluster", "resourceVersion:", "uid:", "creationTimestamp:"]
+    {
         assert!(yaml.contains(want), "missing {want:?} in\n{yaml}");
     }
     assert!(t.kubectl_ok(&["get", "cls", "-o", "wide"]).contains("cls-demo"));
@@ -100,8 +105,26 @@ fn kubectl_suite(t: &Tke) {
     t.kubectl_ok(&["patch", "cls", "cls-demo", "--type", "merge", "-p", r#"{"spec":{"displayName":"Demo"}}"#]);
     let modified = rx.recv_timeout(Duration::from_secs(30)).expect("watch event for the patch");
     assert!(modified.starts_with("MODIFIED") && modified.contains("cls-demo"), "{modified}");
-    t.kubectl_ok(&["patch", "cls", "cls-demo", "--type", "json", "-p", r#"[{"op":"add","path":"/metadata/labels/tier","value":"gold"}]"#]);
-    t.kubectl_ok(&["patch", "cls", "cls-demo", "--subresource", "status", "--type", "merge", "-p", r#"{"status":{"phase":"Running","version":"1.32.0"}}"#]);
+    t.kubectl_ok(&[
+        "patch",
+        "cls",
+        "cls-demo",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"add","path":"/metadata/labels/tier","value":"gold"}]"#,
+    ]);
+    t.kubectl_ok(&[
+        "patch",
+        "cls",
+        "cls-demo",
+        "--subresource",
+        "status",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"status":{"phase":"Running","version":"1.32.0"}}"#,
+    ]);
     let out = t.kubectl_ok(&["get", "cls", "cls-demo", "--no-headers"]);
     assert!(out.contains("Running") && out.contains("1.32.0"), "{out}");
     // The main resource cannot change status.
@@ -128,7 +151,11 @@ fn kubectl_suite(t: &Tke) {
     assert!(yaml.contains("manager: tour") && yaml.contains("operation: Apply"), "{yaml}");
 
     // Edit through an editor that rewrites the displayName.
-    let out = t.kubectl_with(&["edit", "cls", "cls-ssa"], &[("KUBE_EDITOR", "sed -i s/displayName:.Applied/displayName:\\ Edited/")], None);
+    let out = t.kubectl_with(
+        &["edit", "cls", "cls-ssa"],
+        &[("KUBE_EDITOR", "sed -i s/displayName:.Applied/displayName:\\ Edited/")],
+        None,
+    );
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert_eq!(t.kubectl_ok(&["get", "cls", "cls-ssa", "-o", "jsonpath={.spec.displayName}"]), "Edited");
 
@@ -142,10 +169,15 @@ fn kubectl_suite(t: &Tke) {
     // Delete: the cluster stays Terminating until its finalizers are cleared through finalize.
     t.kubectl_ok(&["delete", "cls", "cls-demo", "--wait=false"]);
     assert!(t.kubectl_ok(&["get", "cls", "cls-demo", "--no-headers"]).contains("Terminating"));
-    let mut obj: serde_json::Value = serde_json::from_str(&t.kubectl_ok(&["get", "cls", "cls-demo", "-o", "json"])).expect("json");
+    let mut obj: serde_json::Value =
+        serde_json::from_str(&t.kubectl_ok(&["get", "cls", "cls-demo", "-o", "json"])).expect("json");
     obj["spec"]["finalizers"] = serde_json::json!([]);
     let body = serde_json::to_string(&obj).expect("json");
-    let out = t.kubectl_with(&["replace", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-demo/finalize", "-f", "-"], &[], Some(&body));
+    let out = t.kubectl_with(
+        &["replace", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-demo/finalize", "-f", "-"],
+        &[],
+        Some(&body),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let out = t.kubectl(&["get", "cls", "cls-demo"]);
     assert!(!out.status.success() && stderr(&out).contains("NotFound"), "{}{}", stdout(&out), stderr(&out));
@@ -178,7 +210,8 @@ fn kubectl_against_etcd() {
 fn unauthenticated_requests_are_refused() {
     let t = start(&Storage::Embedded);
     // A kubeconfig with the server and its CA but no usable credentials.
-    let admin: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(t.kubeconfig()).expect("kubeconfig")).expect("yaml");
+    let admin: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(t.kubeconfig()).expect("kubeconfig")).expect("yaml");
     let mut anon = admin.clone();
     // Basic credentials the server does not accept: kubectl sends them instead of prompting,
     // and the request arrives with no identity.
@@ -196,22 +229,34 @@ fn kubectl_as_other_users_sees_their_tenant_only() {
     let tokens = tempfile_dir();
     let file = tokens.join("tokens.csv");
     std::fs::write(&file, "tok-carol,carol,u3,\"tenant:t3\"\n").expect("token file");
-    let t = Tke::start_with(testkit::tke::tke_binary(), Storage::Embedded, &["--token-auth-file", file.to_str().expect("utf-8")]);
+    let t = Tke::start_with(
+        testkit::tke::tke_binary(),
+        Storage::Embedded,
+        &["--token-auth-file", file.to_str().expect("utf-8")],
+    );
     // The administrator acts as alice of tenant t1: the cluster is hers.
     let as_alice = ["--as", "alice", "--as-group", "tenant:t1"];
-    let out = t.kubectl_with(&[&as_alice[..], &["apply", "-f", "-"]].concat(), &[], Some(&CLUSTER.replace("cls-demo", "cls-alice")));
+    let out = t.kubectl_with(
+        &[&as_alice[..], &["apply", "-f", "-"]].concat(),
+        &[],
+        Some(&CLUSTER.replace("cls-demo", "cls-alice")),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(t.kubectl_ok(&["get", "cls", "cls-alice", "-o", "jsonpath={.spec.tenantID}"]), "t1");
     assert!(t.kubectl_ok(&[&as_alice[..], &["get", "cls", "-o", "name"]].concat()).contains("cls-alice"));
     let bob = t.kubectl_ok(&["get", "cls", "-o", "name", "--as", "bob", "--as-group", "tenant:t2"]);
     assert!(!bob.contains("cls-alice"), "another tenant does not see it: {bob}");
     // A user who is not an administrator cannot impersonate.
-    let mut carol: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(t.kubeconfig()).expect("kubeconfig")).expect("yaml");
+    let mut carol: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(t.kubeconfig()).expect("kubeconfig")).expect("yaml");
     carol["users"][0]["user"] = serde_yaml_ng::from_str("{token: tok-carol}").expect("yaml");
     let path = t.data_dir().join("carol.kubeconfig");
     std::fs::write(&path, serde_yaml_ng::to_string(&carol).expect("yaml")).expect("write");
     let carol = ["--kubeconfig", path.to_str().expect("utf-8")];
-    assert!(!t.kubectl_ok(&[&carol[..], &["get", "cls", "-o", "name"]].concat()).contains("cls-alice"), "carol sees only tenant t3");
+    assert!(
+        !t.kubectl_ok(&[&carol[..], &["get", "cls", "-o", "name"]].concat()).contains("cls-alice"),
+        "carol sees only tenant t3"
+    );
     let out = t.kubectl(&[&carol[..], &["get", "cls", "--as", "alice", "--as-group", "tenant:t1"]].concat());
     assert!(!out.status.success() && stderr(&out).contains("cannot impersonate"), "{}{}", stdout(&out), stderr(&out));
 }

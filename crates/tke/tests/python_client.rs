@@ -1,6 +1,6 @@
 //! The Python `kubernetes` client (Debian's python3-kubernetes) lists, pages and watches.
 
-use testkit::tke::{tke_binary, Storage, Tke};
+use testkit::tke::{Storage, Tke, tke_binary};
 
 #[test]
 fn python_kubernetes_client_lists_and_watches() {

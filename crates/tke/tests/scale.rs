@@ -14,7 +14,20 @@ const COUNT: usize = 50;
 #[test]
 fn fifty_imported_clusters_run_and_are_all_health_checked_every_period() {
     let mut child = Command::new(testkit::tke::tke_binary())
-        .args(["--log", "warn", "bench", "clusters", "--count", &COUNT.to_string(), "--health-period", "5s", "--window", "12s", "--timeout", "90s"])
+        .args([
+            "--log",
+            "warn",
+            "bench",
+            "clusters",
+            "--count",
+            &COUNT.to_string(),
+            "--health-period",
+            "5s",
+            "--window",
+            "12s",
+            "--timeout",
+            "90s",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -48,7 +61,10 @@ fn fifty_imported_clusters_run_and_are_all_health_checked_every_period() {
     assert_eq!(get("checked"), COUNT as f64, "every cluster checked again within the window:\n{out}");
     // 12 s at a 5 s period (plus up to 1.25 s of jitter): about two checks per cluster.
     let checks = get("checks");
-    assert!(checks >= COUNT as f64 * 1.5 && checks <= COUNT as f64 * 3.5, "{checks} checks of {COUNT} clusters in 12 s:\n{out}");
+    assert!(
+        checks >= COUNT as f64 * 1.5 && checks <= COUNT as f64 * 3.5,
+        "{checks} checks of {COUNT} clusters in 12 s:\n{out}"
+    );
     assert!(get("time_to_running_s") < 90.0, "{out}");
     assert!(get("cpu_pct") > 0.0 && get("rss_mib") > 0.0, "the controller process was sampled:\n{out}");
 }

@@ -234,7 +234,9 @@ impl<T: Addon> TypedStrategy<T> for AddonStrategy<T> {
         let spec = obj.spec();
         check_cluster_ref("spec.clusterName", &spec.addon().cluster_name, &mut errs);
         if let Some(v) = spec.addon().version.as_deref()
-            && (v.is_empty() || v.len() > 128 || !v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+')))
+            && (v.is_empty()
+                || v.len() > 128
+                || !v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+')))
         {
             errs.push(FieldError::invalid("spec.version", v, "must be a version such as v1.0.0"));
         }
@@ -296,7 +298,19 @@ mod tests {
         let kinds: Vec<&str> = ADDONS.iter().map(|a| a.kind).collect();
         assert_eq!(
             kinds,
-            vec!["CronHPA", "CSIOperator", "GPUManager", "Helm", "IPAM", "LBCF", "LogCollector", "PersistentEvent", "Prometheus", "TappController", "VolumeDecorator"]
+            vec![
+                "CronHPA",
+                "CSIOperator",
+                "GPUManager",
+                "Helm",
+                "IPAM",
+                "LBCF",
+                "LogCollector",
+                "PersistentEvent",
+                "Prometheus",
+                "TappController",
+                "VolumeDecorator"
+            ]
         );
         for a in ADDONS {
             assert!([LEVEL_BASIC, LEVEL_ENHANCE].contains(&a.level), "{}", a.kind);
@@ -321,7 +335,9 @@ mod tests {
         assert_eq!(pe.status, Some(AddonStatus { phase: Some("Initializing".into()), ..Default::default() }));
         assert!(AddonStrategy::<PersistentEvent>::default().validate(&ctx, &pe).is_empty());
 
-        let mut co: CSIOperator = of(json!({"spec": {"clusterName": "cls-a1", "version": "v1.2.0"}, "status": {"storageVendorVersion": {"ceph": "1"}}}));
+        let mut co: CSIOperator = of(
+            json!({"spec": {"clusterName": "cls-a1", "version": "v1.2.0"}, "status": {"storageVendorVersion": {"ceph": "1"}}}),
+        );
         AddonStrategy::<CSIOperator>::default().prepare_for_create(&ctx, &mut co).unwrap();
         assert_eq!(co.metadata["generateName"], "co-");
         assert_eq!(co.spec.version.as_deref(), Some("v1.2.0"), "a chosen version is kept");
@@ -339,10 +355,18 @@ mod tests {
         let pe = AddonStrategy::<PersistentEvent>::default();
         let errs = pe.validate(&ctx, &of(json!({"spec": {"clusterName": "cls-a1"}})));
         assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), vec!["spec.persistentBackEnd"]);
-        let errs = pe.validate(&ctx, &of(json!({"spec": {"clusterName": "cls-a1", "persistentBackEnd": {"es": {"port": 0, "scheme": "tcp"}}}})));
+        let errs = pe.validate(
+            &ctx,
+            &of(json!({"spec": {"clusterName": "cls-a1", "persistentBackEnd": {"es": {"port": 0, "scheme": "tcp"}}}})),
+        );
         assert_eq!(
             errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(),
-            vec!["spec.persistentBackEnd.es.ip", "spec.persistentBackEnd.es.port", "spec.persistentBackEnd.es.scheme", "spec.persistentBackEnd.es.indexName"]
+            vec![
+                "spec.persistentBackEnd.es.ip",
+                "spec.persistentBackEnd.es.port",
+                "spec.persistentBackEnd.es.scheme",
+                "spec.persistentBackEnd.es.indexName"
+            ]
         );
 
         let prom = AddonStrategy::<Prometheus>::default();

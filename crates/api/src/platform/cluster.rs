@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::common::{
-    self, CLUSTER_NAME_RULE, Condition, IntOrString, LocalObjectReference, ObjectMeta, Taint, check_base64, check_cidr, check_immutable,
-    check_ip, check_port, check_taints, cidrs_overlap, is_cluster_name, is_dns_subdomain, meta_str,
+    self, CLUSTER_NAME_RULE, Condition, IntOrString, LocalObjectReference, ObjectMeta, Taint, check_base64, check_cidr,
+    check_immutable, check_ip, check_port, check_taints, cidrs_overlap, is_cluster_name, is_dns_subdomain, meta_str,
 };
 use super::{GROUP, VERSION};
 
@@ -635,8 +635,13 @@ impl TypedStrategy<Cluster> for ClusterStrategy {
         let mut errs = validate_common(c);
         // Creation-only rules: an imported cluster must say where its API server is; a
         // Baremetal one needs machines to install on.
-        if c.spec.type_ == "Imported" && c.status.as_ref().and_then(|s| s.addresses.as_ref()).is_none_or(|a| a.is_empty()) {
-            errs.push(FieldError::required("status.addresses", "an Imported cluster needs the address of its API server (type, host, port)"));
+        if c.spec.type_ == "Imported"
+            && c.status.as_ref().and_then(|s| s.addresses.as_ref()).is_none_or(|a| a.is_empty())
+        {
+            errs.push(FieldError::required(
+                "status.addresses",
+                "an Imported cluster needs the address of its API server (type, host, port)",
+            ));
         }
         if c.spec.type_ == "Baremetal" && c.spec.machines.as_ref().is_none_or(|m| m.is_empty()) {
             errs.push(FieldError::required("spec.machines", "a Baremetal cluster needs at least one master machine"));
@@ -663,8 +668,10 @@ impl TypedStrategy<Cluster> for ClusterStrategy {
         }
         let old_ips: Vec<&str> = old.spec.machines.iter().flatten().map(|m| m.ip.as_str()).collect();
         let new_ips: Vec<&str> = new.spec.machines.iter().flatten().map(|m| m.ip.as_str()).collect();
-        let added: Vec<ClusterMachine> = new.spec.machines.iter().flatten().filter(|m| !old_ips.contains(&m.ip.as_str())).cloned().collect();
-        let removed: Vec<ClusterMachine> = old.spec.machines.iter().flatten().filter(|m| !new_ips.contains(&m.ip.as_str())).cloned().collect();
+        let added: Vec<ClusterMachine> =
+            new.spec.machines.iter().flatten().filter(|m| !old_ips.contains(&m.ip.as_str())).cloned().collect();
+        let removed: Vec<ClusterMachine> =
+            old.spec.machines.iter().flatten().filter(|m| !new_ips.contains(&m.ip.as_str())).cloned().collect();
         if !added.is_empty() && removed.is_empty() {
             new.status_mut().phase = Some(phase::UPSCALING.into());
             new.spec.scaling_machines = Some(added);
@@ -693,7 +700,10 @@ impl TypedStrategy<Cluster> for ClusterStrategy {
         let upgrading = !old_version.is_empty() && new_version != old_version && new_version != observed;
         if upgrading {
             if old_phase != phase::RUNNING {
-                errs.push(FieldError::forbidden("spec.version", format!("the cluster can only be upgraded while Running (it is {})", phase_text(old_phase))));
+                errs.push(FieldError::forbidden(
+                    "spec.version",
+                    format!("the cluster can only be upgraded while Running (it is {})", phase_text(old_phase)),
+                ));
             } else {
                 let current = if observed.is_empty() { old_version } else { observed };
                 if let Some(msg) = upgrade_problem(&current, &new_version) {
@@ -711,13 +721,25 @@ impl TypedStrategy<Cluster> for ClusterStrategy {
             let added = new_ips.iter().any(|ip| !old_ips.contains(ip));
             let removed = old_ips.iter().any(|ip| !new_ips.contains(ip));
             if old_phase != phase::RUNNING {
-                errs.push(FieldError::forbidden("spec.machines", format!("masters can only be added or removed while the cluster is Running (it is {})", phase_text(old_phase))));
+                errs.push(FieldError::forbidden(
+                    "spec.machines",
+                    format!(
+                        "masters can only be added or removed while the cluster is Running (it is {})",
+                        phase_text(old_phase)
+                    ),
+                ));
             } else if added && removed {
                 errs.push(FieldError::forbidden("spec.machines", "add masters and remove masters in separate updates"));
             } else if upgrading {
-                errs.push(FieldError::forbidden("spec.machines", "do not scale and upgrade the cluster in the same update"));
+                errs.push(FieldError::forbidden(
+                    "spec.machines",
+                    "do not scale and upgrade the cluster in the same update",
+                ));
             } else if new_ips.is_empty() {
-                errs.push(FieldError::forbidden("spec.machines", "a cluster needs at least one master; delete the cluster instead"));
+                errs.push(FieldError::forbidden(
+                    "spec.machines",
+                    "a cluster needs at least one master; delete the cluster instead",
+                ));
             } else if new_ips.first() != old_ips.first() {
                 // The first master initialised the cluster: its address is the API endpoint the
                 // nodes and the credential use, and cluster-level hooks run on it.
@@ -800,10 +822,16 @@ fn validate_spec(s: &ClusterSpec, errs: &mut Vec<FieldError>) {
     if let Some(v) = s.version.as_deref().filter(|v| !v.is_empty())
         && version_numbers(v).is_none()
     {
-        errs.push(FieldError::invalid("spec.version", v, "must be a Kubernetes version such as 1.21.4 or 1.21.4-tke.3"));
+        errs.push(FieldError::invalid(
+            "spec.version",
+            v,
+            "must be a Kubernetes version such as 1.21.4 or 1.21.4-tke.3",
+        ));
     }
-    let cluster = s.cluster_cidr.as_deref().filter(|v| !v.is_empty()).and_then(|v| check_cidr("spec.clusterCIDR", v, errs));
-    let service = s.service_cidr.as_deref().filter(|v| !v.is_empty()).and_then(|v| check_cidr("spec.serviceCIDR", v, errs));
+    let cluster =
+        s.cluster_cidr.as_deref().filter(|v| !v.is_empty()).and_then(|v| check_cidr("spec.clusterCIDR", v, errs));
+    let service =
+        s.service_cidr.as_deref().filter(|v| !v.is_empty()).and_then(|v| check_cidr("spec.serviceCIDR", v, errs));
     if let (Some(a), Some(b)) = (cluster, service)
         && cidrs_overlap(a, b)
     {
@@ -838,7 +866,11 @@ fn validate_spec(s: &ClusterSpec, errs: &mut Vec<FieldError>) {
         if let Some(n) = p.max_cluster_service_num
             && !((32..=32768).contains(&n) && (n as u64).is_power_of_two())
         {
-            errs.push(FieldError::invalid("spec.properties.maxClusterServiceNum", n, "must be a power of two from 32 to 32768"));
+            errs.push(FieldError::invalid(
+                "spec.properties.maxClusterServiceNum",
+                n,
+                "must be a power of two from 32 to 32768",
+            ));
         }
     }
     if let Some(f) = &s.features {
@@ -846,8 +878,12 @@ fn validate_spec(s: &ClusterSpec, errs: &mut Vec<FieldError>) {
     }
     if let Some(e) = &s.etcd {
         match (&e.local, &e.external) {
-            (Some(_), Some(_)) => errs.push(FieldError::forbidden("spec.etcd", "set either local or external, not both")),
-            (_, Some(x)) if x.endpoints.is_empty() => errs.push(FieldError::required("spec.etcd.external.endpoints", "at least one etcd endpoint")),
+            (Some(_), Some(_)) => {
+                errs.push(FieldError::forbidden("spec.etcd", "set either local or external, not both"))
+            }
+            (_, Some(x)) if x.endpoints.is_empty() => {
+                errs.push(FieldError::required("spec.etcd.external.endpoints", "at least one etcd endpoint"))
+            }
             _ => {}
         }
     }
@@ -884,10 +920,19 @@ pub(crate) fn validate_machine(field: &str, m: &ClusterMachine, errs: &mut Vec<F
 }
 
 /// Password or private key: one is needed to log in, and both travel base64-encoded.
-pub(crate) fn validate_ssh_secret(field: &str, password: Option<&str>, key: Option<&str>, pass_phrase: Option<&str>, errs: &mut Vec<FieldError>) {
+pub(crate) fn validate_ssh_secret(
+    field: &str,
+    password: Option<&str>,
+    key: Option<&str>,
+    pass_phrase: Option<&str>,
+    errs: &mut Vec<FieldError>,
+) {
     let empty = |v: Option<&str>| v.is_none_or(str::is_empty);
     if empty(password) && empty(key) {
-        errs.push(FieldError::required(format!("{field}.password"), "a password or a privateKey is required to log in over SSH"));
+        errs.push(FieldError::required(
+            format!("{field}.password"),
+            "a password or a privateKey is required to log in over SSH",
+        ));
     }
     check_base64(&format!("{field}.password"), password, errs);
     check_base64(&format!("{field}.privateKey"), key, errs);
@@ -913,10 +958,15 @@ fn validate_features(f: &ClusterFeature, errs: &mut Vec<FieldError>) {
     {
         errs.push(FieldError::not_supported("spec.features.upgrade.mode", m, UPGRADE_MODES));
     }
-    if let Some(IntOrString::String(s)) = f.upgrade.as_ref().and_then(|u| u.strategy.as_ref()).and_then(|s| s.max_unready.as_ref())
+    if let Some(IntOrString::String(s)) =
+        f.upgrade.as_ref().and_then(|u| u.strategy.as_ref()).and_then(|s| s.max_unready.as_ref())
         && s.strip_suffix('%').is_none_or(|n| n.parse::<u32>().is_err())
     {
-        errs.push(FieldError::invalid("spec.features.upgrade.strategy.maxUnready", s, "must be a number or a percentage such as 25%"));
+        errs.push(FieldError::invalid(
+            "spec.features.upgrade.strategy.maxUnready",
+            s,
+            "must be a number or a percentage such as 25%",
+        ));
     }
     for key in f.hooks.iter().flat_map(|h| h.keys()) {
         if !HOOK_TYPES.contains(&key.as_str()) {
@@ -928,7 +978,11 @@ fn validate_features(f: &ClusterFeature, errs: &mut Vec<FieldError>) {
             errs.push(FieldError::required(format!("spec.features.files[{i}].src"), ""));
         }
         if !file.dst.starts_with('/') {
-            errs.push(FieldError::invalid(format!("spec.features.files[{i}].dst"), &file.dst, "must be an absolute path"));
+            errs.push(FieldError::invalid(
+                format!("spec.features.files[{i}].dst"),
+                &file.dst,
+                "must be an absolute path",
+            ));
         }
     }
     if let Some(ha) = &f.ha {
@@ -997,7 +1051,14 @@ pub fn definition() -> ResourceDef {
             Column::new("Status", "string", ".status.phase", "Lifecycle phase of the cluster."),
             Column::age(),
         ],
-        field_selectors: &["spec.tenantID", "spec.type", "spec.version", "status.locked", "status.version", "status.phase"],
+        field_selectors: &[
+            "spec.tenantID",
+            "spec.type",
+            "spec.version",
+            "status.locked",
+            "status.version",
+            "status.phase",
+        ],
         tenant_field: Some("spec.tenantID"),
         static_objects: None,
         schema: schema_of::<Cluster>,
@@ -1146,7 +1207,15 @@ mod tests {
         let c = cluster(json!({"metadata": {"name": "cls-a"}, "spec": {"type": "Imported"},
             "status": {"addresses": [{"type": "Nowhere", "host": "", "port": 0, "path": "api"}]}}));
         let f = ClusterStrategy.validate(&ctx, &c);
-        assert_eq!(fields(&f), vec!["status.addresses[0].type", "status.addresses[0].host", "status.addresses[0].port", "status.addresses[0].path"]);
+        assert_eq!(
+            fields(&f),
+            vec![
+                "status.addresses[0].type",
+                "status.addresses[0].host",
+                "status.addresses[0].port",
+                "status.addresses[0].path"
+            ]
+        );
     }
 
     #[test]
@@ -1178,7 +1247,9 @@ mod tests {
         assert_eq!(new.phase(), "Upgrading");
         assert!(ClusterStrategy.validate_update(&ctx, &new, &old).is_empty());
 
-        for (target, why) in [("1.20.1", "downgrading"), ("1.23.0", "one minor version at a time"), ("latest", "Kubernetes version")] {
+        for (target, why) in
+            [("1.20.1", "downgrading"), ("1.23.0", "one minor version at a time"), ("latest", "Kubernetes version")]
+        {
             let mut new = old.clone();
             new.spec.version = Some(target.into());
             ClusterStrategy.prepare_for_update(&ctx, &mut new, &old).unwrap();
@@ -1199,8 +1270,10 @@ mod tests {
     #[test]
     fn syncing_spec_version_to_the_observed_version_is_not_an_upgrade() {
         let ctx = test_ctx("t1", false);
-        let mut old = cluster(json!({"metadata": {"name": "cls-i1"}, "spec": {"type": "Imported", "version": "1.30.0"},
-            "status": {"phase": "Initializing", "version": "1.30.2", "addresses": [{"type": "Real", "host": "h", "port": 443}]}}));
+        let mut old = cluster(
+            json!({"metadata": {"name": "cls-i1"}, "spec": {"type": "Imported", "version": "1.30.0"},
+            "status": {"phase": "Initializing", "version": "1.30.2", "addresses": [{"type": "Real", "host": "h", "port": 443}]}}),
+        );
         old.spec.tenant_id = Some("t1".into());
         let mut new = old.clone();
         new.spec.version = Some("1.30.2".into());
@@ -1214,7 +1287,11 @@ mod tests {
         let ctx = test_ctx("t1", false);
         let old = running(baremetal());
         let mut up = old.clone();
-        up.spec.machines.as_mut().unwrap().push(ClusterMachine { ip: "10.0.0.2".into(), password: Some("cGFzcw==".into()), ..Default::default() });
+        up.spec.machines.as_mut().unwrap().push(ClusterMachine {
+            ip: "10.0.0.2".into(),
+            password: Some("cGFzcw==".into()),
+            ..Default::default()
+        });
         ClusterStrategy.prepare_for_update(&ctx, &mut up, &old).unwrap();
         assert_eq!(up.phase(), "Upscaling");
         let scaling: Vec<&str> = up.spec.scaling_machines.iter().flatten().map(|m| m.ip.as_str()).collect();
@@ -1238,7 +1315,10 @@ mod tests {
         let errs = ClusterStrategy.validate_update(&ctx, &headless, &grown);
         assert!(errs.iter().any(|e| e.field == "spec.machines[0]" && e.detail.contains("10.0.0.1")), "{errs:?}");
         let mut before = old.clone();
-        before.spec.machines.as_mut().unwrap().insert(0, ClusterMachine { ip: "10.0.0.9".into(), password: Some("cGFzcw==".into()), ..Default::default() });
+        before.spec.machines.as_mut().unwrap().insert(
+            0,
+            ClusterMachine { ip: "10.0.0.9".into(), password: Some("cGFzcw==".into()), ..Default::default() },
+        );
         ClusterStrategy.prepare_for_update(&ctx, &mut before, &old).unwrap();
         assert!(ClusterStrategy.validate_update(&ctx, &before, &old).iter().any(|e| e.field == "spec.machines[0]"));
 
@@ -1256,7 +1336,10 @@ mod tests {
         empty.spec.machines = Some(vec![]);
         ClusterStrategy.prepare_for_update(&ctx, &mut empty, &old).unwrap();
         let errs = ClusterStrategy.validate_update(&ctx, &empty, &old);
-        assert!(errs.iter().any(|e| e.field == "spec.machines" && e.detail.contains("at least one master")), "{errs:?}");
+        assert!(
+            errs.iter().any(|e| e.field == "spec.machines" && e.detail.contains("at least one master")),
+            "{errs:?}"
+        );
     }
 
     #[test]
@@ -1282,7 +1365,11 @@ mod tests {
         });
         let c = cluster(v.clone());
         let back = serde_json::to_value(&c).unwrap();
-        assert!(apiserver::resource::unknown_fields(&v, &back).is_empty(), "{:?}", apiserver::resource::unknown_fields(&v, &back));
+        assert!(
+            apiserver::resource::unknown_fields(&v, &back).is_empty(),
+            "{:?}",
+            apiserver::resource::unknown_fields(&v, &back)
+        );
         assert_eq!(back, v);
     }
 }

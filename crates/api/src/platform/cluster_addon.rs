@@ -102,7 +102,10 @@ mod tests {
             "spec": {"clusterName": "cls-a", "version": "v1.0.0"}, "status": {"phase": "Failed", "reason": "Install error and retried max(5) times already."}});
         let row = from_addon_object("PersistentEvent", &pe).unwrap();
         assert_eq!(row.metadata, json!({"name": "pe-a", "uid": "u"}));
-        assert_eq!((row.spec.type_.as_str(), row.spec.level.as_str(), row.spec.version.as_str()), ("PersistentEvent", "Enhance", "v1.0.0"));
+        assert_eq!(
+            (row.spec.type_.as_str(), row.spec.level.as_str(), row.spec.version.as_str()),
+            ("PersistentEvent", "Enhance", "v1.0.0")
+        );
         assert_eq!(row.status.phase, "Failed");
         assert!(row.status.reason.contains("max(5)"));
         assert!(from_addon_object("Cluster", &pe).is_none());

@@ -137,7 +137,12 @@ impl TypedStrategy<ClusterCredential> for ClusterCredentialStrategy {
         errs
     }
 
-    fn prepare_for_update(&self, _ctx: &Context, new: &mut ClusterCredential, _old: &ClusterCredential) -> Result<(), ApiError> {
+    fn prepare_for_update(
+        &self,
+        _ctx: &Context,
+        new: &mut ClusterCredential,
+        _old: &ClusterCredential,
+    ) -> Result<(), ApiError> {
         sync_label(new);
         Ok(())
     }
@@ -179,13 +184,16 @@ mod tests {
 
     fn pem() -> String {
         use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+        base64::engine::general_purpose::STANDARD
+            .encode("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
     }
 
     #[test]
     fn create_sets_tenant_prefix_and_cluster_label() {
-        let mut cc: ClusterCredential =
-            serde_json::from_value(json!({"metadata": {"labels": {"x": "y"}}, "clusterName": "cls-a1", "caCert": pem(), "token": "t"})).unwrap();
+        let mut cc: ClusterCredential = serde_json::from_value(
+            json!({"metadata": {"labels": {"x": "y"}}, "clusterName": "cls-a1", "caCert": pem(), "token": "t"}),
+        )
+        .unwrap();
         ClusterCredentialStrategy.prepare_for_create(&test_ctx("t1", false), &mut cc).unwrap();
         assert_eq!(cc.tenant_id.as_deref(), Some("t1"));
         assert_eq!(cc.metadata["generateName"], "cc-");
@@ -195,7 +203,10 @@ mod tests {
 
     #[test]
     fn certificates_must_be_pem_and_come_in_pairs() {
-        let cc: ClusterCredential = serde_json::from_value(json!({"clusterName": "bad", "caCert": "bm90IHBlbQ==", "clientCert": pem(), "etcdCAKey": "%%%"})).unwrap();
+        let cc: ClusterCredential = serde_json::from_value(
+            json!({"clusterName": "bad", "caCert": "bm90IHBlbQ==", "clientCert": pem(), "etcdCAKey": "%%%"}),
+        )
+        .unwrap();
         let errs = ClusterCredentialStrategy.validate(&test_ctx("t1", false), &cc);
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, vec!["clusterName", "etcdCAKey", "caCert", "clientKey"]);

@@ -161,7 +161,9 @@ pub fn is_ip(s: &str) -> bool {
 /// Parses `a.b.c.d/n` or an IPv6 CIDR; the address must be the network address.
 pub fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
     let (addr, len) = s.split_once('/').ok_or("must be a CIDR such as 10.244.0.0/16")?;
-    let ip: IpAddr = addr.parse().map_err(|_| "must be a CIDR such as 10.244.0.0/16: the address is not an IP address".to_string())?;
+    let ip: IpAddr = addr
+        .parse()
+        .map_err(|_| "must be a CIDR such as 10.244.0.0/16: the address is not an IP address".to_string())?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
     let len: u8 = len
         .parse()
@@ -254,11 +256,12 @@ pub fn is_dns_subdomain(s: &str) -> bool {
 /// digits. TKEStack rewrote other names silently; we reject them instead.
 pub fn is_cluster_name(name: &str) -> bool {
     name == "global"
-        || name.strip_prefix("cls-").is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        || name
+            .strip_prefix("cls-")
+            .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
 }
 
-pub const CLUSTER_NAME_RULE: &str =
-    "a cluster name must be \"global\" or \"cls-\" followed by lowercase letters and digits (e.g. \"cls-a1b2c3\"); leave the name empty to have one generated";
+pub const CLUSTER_NAME_RULE: &str = "a cluster name must be \"global\" or \"cls-\" followed by lowercase letters and digits (e.g. \"cls-a1b2c3\"); leave the name empty to have one generated";
 
 /// Checks a reference to a cluster by name (`spec.clusterName`).
 pub fn check_cluster_ref(field: &str, name: &str, errs: &mut Vec<FieldError>) {
@@ -351,6 +354,8 @@ mod tests {
     fn durations_and_urls() {
         assert!(is_duration("1200s") && is_duration("1h30m") && is_duration("500ms"));
         assert!(!is_duration("") && !is_duration("20") && !is_duration("m5"));
-        assert!(is_http_url("https://es.example.com:9200/x") && !is_http_url("es.example.com") && !is_http_url("http://"));
+        assert!(
+            is_http_url("https://es.example.com:9200/x") && !is_http_url("es.example.com") && !is_http_url("http://")
+        );
     }
 }

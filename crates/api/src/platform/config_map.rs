@@ -38,7 +38,11 @@ pub struct ConfigMap {
 }
 
 fn is_config_key(k: &str) -> bool {
-    !k.is_empty() && k.len() <= 253 && k != "." && k != ".." && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !k.is_empty()
+        && k.len() <= 253
+        && k != "."
+        && k != ".."
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Validation of settings.
@@ -49,12 +53,20 @@ impl TypedStrategy<ConfigMap> for ConfigMapStrategy {
         let mut errs = vec![];
         for k in cm.data.iter().flat_map(|d| d.keys()) {
             if !is_config_key(k) {
-                errs.push(FieldError::invalid("data", k, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"));
+                errs.push(FieldError::invalid(
+                    "data",
+                    k,
+                    "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+                ));
             }
         }
         for (k, v) in cm.binary_data.iter().flatten() {
             if !is_config_key(k) {
-                errs.push(FieldError::invalid("binaryData", k, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"));
+                errs.push(FieldError::invalid(
+                    "binaryData",
+                    k,
+                    "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+                ));
             }
             if cm.data.as_ref().is_some_and(|d| d.contains_key(k)) {
                 errs.push(FieldError::invalid("binaryData", k, "duplicate of key present in data"));
@@ -95,10 +107,16 @@ mod tests {
     #[test]
     fn keys_and_binary_data_are_checked() {
         let ctx = test_ctx("t1", false);
-        let ok: ConfigMap = serde_json::from_value(json!({"data": {"a.conf": "x"}, "binaryData": {"b.bin": "AAE="}})).unwrap();
+        let ok: ConfigMap =
+            serde_json::from_value(json!({"data": {"a.conf": "x"}, "binaryData": {"b.bin": "AAE="}})).unwrap();
         assert!(ConfigMapStrategy.validate(&ctx, &ok).is_empty());
-        let bad: ConfigMap = serde_json::from_value(json!({"data": {"a/b": "x", "k": "v"}, "binaryData": {"k": "AAE=", "z": "%%"}})).unwrap();
+        let bad: ConfigMap =
+            serde_json::from_value(json!({"data": {"a/b": "x", "k": "v"}, "binaryData": {"k": "AAE=", "z": "%%"}}))
+                .unwrap();
         let errs = ConfigMapStrategy.validate(&ctx, &bad);
-        assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), vec!["data", "binaryData", "binaryData[z]"]);
+        assert_eq!(
+            errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(),
+            vec!["data", "binaryData", "binaryData[z]"]
+        );
     }
 }

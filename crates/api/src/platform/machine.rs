@@ -267,7 +267,14 @@ pub fn definition() -> ResourceDef {
             Column::new("Status", "string", ".status.phase", "Lifecycle phase of the machine."),
             Column::age(),
         ],
-        field_selectors: &["spec.tenantID", "spec.clusterName", "spec.type", "spec.ip", "status.locked", "status.phase"],
+        field_selectors: &[
+            "spec.tenantID",
+            "spec.clusterName",
+            "spec.type",
+            "spec.ip",
+            "status.locked",
+            "status.phase",
+        ],
         tenant_field: Some("spec.tenantID"),
         static_objects: None,
         schema: schema_of::<Machine>,
@@ -287,13 +294,16 @@ mod tests {
     }
 
     fn worker() -> Machine {
-        machine(json!({"spec": {"clusterName": "cls-a1", "type": "Baremetal", "ip": "10.0.0.5", "password": "cGFzcw=="}}))
+        machine(
+            json!({"spec": {"clusterName": "cls-a1", "type": "Baremetal", "ip": "10.0.0.5", "password": "cGFzcw=="}}),
+        )
     }
 
     #[test]
     fn create_sets_prefix_finalizer_phase_and_ssh_defaults() {
         let mut m = worker();
-        m.status = Some(MachineStatus { phase: Some("Running".into()), message: Some("x".into()), ..Default::default() });
+        m.status =
+            Some(MachineStatus { phase: Some("Running".into()), message: Some("x".into()), ..Default::default() });
         MachineStrategy.prepare_for_create(&test_ctx("t1", false), &mut m).unwrap();
         assert_eq!(m.metadata["generateName"], "mc-");
         assert_eq!(m.spec.finalizers, Some(vec!["machine".to_string()]));

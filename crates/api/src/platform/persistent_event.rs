@@ -96,8 +96,12 @@ impl AddonSpecFields for PersistentEventSpec {
             return;
         };
         match (&b.es, &b.cls) {
-            (None, None) => errs.push(FieldError::required("spec.persistentBackEnd", "where to store events: es or cls")),
-            (Some(_), Some(_)) => errs.push(FieldError::forbidden("spec.persistentBackEnd", "set either es or cls, not both")),
+            (None, None) => {
+                errs.push(FieldError::required("spec.persistentBackEnd", "where to store events: es or cls"))
+            }
+            (Some(_), Some(_)) => {
+                errs.push(FieldError::forbidden("spec.persistentBackEnd", "set either es or cls, not both"))
+            }
             (Some(es), None) => {
                 if es.ip.is_empty() {
                     errs.push(FieldError::required("spec.persistentBackEnd.es.ip", "the host of Elasticsearch"));

@@ -88,7 +88,11 @@ impl AddonSpecFields for PrometheusSpec {
             for (name, list) in [("writeAddr", &r.write_addr), ("readAddr", &r.read_addr)] {
                 for (i, url) in list.iter().flatten().enumerate() {
                     if !is_http_url(url) {
-                        errs.push(FieldError::invalid(format!("spec.remoteAddress.{name}[{i}]"), url, "must be an http:// or https:// URL"));
+                        errs.push(FieldError::invalid(
+                            format!("spec.remoteAddress.{name}[{i}]"),
+                            url,
+                            "must be an http:// or https:// URL",
+                        ));
                     }
                 }
             }

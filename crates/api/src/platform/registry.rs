@@ -74,8 +74,15 @@ impl TypedStrategy<Registry> for RegistryStrategy {
         } else {
             let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).unwrap_or(url);
             let host = host.split('/').next().unwrap_or("");
-            if host.is_empty() || url.chars().any(char::is_whitespace) || (url.contains("://") && !common::is_http_url(url)) {
-                errs.push(FieldError::invalid("spec.url", url, "must be a registry host such as registry.example.com:5000 or an http(s):// URL"));
+            if host.is_empty()
+                || url.chars().any(char::is_whitespace)
+                || (url.contains("://") && !common::is_http_url(url))
+            {
+                errs.push(FieldError::invalid(
+                    "spec.url",
+                    url,
+                    "must be a registry host such as registry.example.com:5000 or an http(s):// URL",
+                ));
             }
         }
         if let Some(c) = r.spec.cluster_name.as_deref().filter(|c| !c.is_empty())
@@ -88,7 +95,12 @@ impl TypedStrategy<Registry> for RegistryStrategy {
 
     fn validate_update(&self, ctx: &Context, new: &Registry, old: &Registry) -> Vec<FieldError> {
         let mut errs = self.validate(ctx, new);
-        common::check_tenant_unchanged("spec.tenantID", new.spec.tenant_id.as_deref(), old.spec.tenant_id.as_deref(), &mut errs);
+        common::check_tenant_unchanged(
+            "spec.tenantID",
+            new.spec.tenant_id.as_deref(),
+            old.spec.tenant_id.as_deref(),
+            &mut errs,
+        );
         errs
     }
 }
@@ -123,7 +135,8 @@ mod tests {
     #[test]
     fn create_and_validate() {
         let ctx = test_ctx("t1", false);
-        let mut r: Registry = serde_json::from_value(json!({"spec": {"url": "https://mirror.example.com", "userName": "u"}})).unwrap();
+        let mut r: Registry =
+            serde_json::from_value(json!({"spec": {"url": "https://mirror.example.com", "userName": "u"}})).unwrap();
         RegistryStrategy.prepare_for_create(&ctx, &mut r).unwrap();
         assert_eq!((r.metadata["generateName"].as_str(), r.spec.tenant_id.as_deref()), (Some("rg-"), Some("t1")));
         assert!(RegistryStrategy.validate(&ctx, &r).is_empty());

@@ -120,7 +120,10 @@ impl Chart {
 /// Chart names as Helm accepts them: letters, digits, `-`, `_` and `.`, starting with a letter
 /// or digit.
 fn is_chart_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.starts_with(|c: char| c.is_ascii_alphanumeric()) && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !s.is_empty()
+        && s.len() <= 253
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// The create/update rules of charts.
@@ -141,7 +144,11 @@ impl TypedStrategy<Chart> for ChartStrategy {
         if c.spec.name.is_empty() {
             errs.push(FieldError::required("spec.name", "the name of the chart is required"));
         } else if !is_chart_name(&c.spec.name) {
-            errs.push(FieldError::invalid("spec.name", &c.spec.name, "must consist of letters, digits, '-', '_' or '.', starting with a letter or digit"));
+            errs.push(FieldError::invalid(
+                "spec.name",
+                &c.spec.name,
+                "must consist of letters, digits, '-', '_' or '.', starting with a letter or digit",
+            ));
         }
         common::check_label("spec.chartGroupName", &c.spec.chart_group_name, "chart group", &mut errs);
         common::check_visibility("spec.visibility", &c.spec.visibility, CHART_VISIBILITIES, &mut errs);
@@ -196,7 +203,8 @@ mod tests {
     #[test]
     fn create_and_validate() {
         let ctx = test_ctx("t1", false);
-        let mut c: Chart = serde_json::from_value(json!({"spec": {"name": "nginx-ingress", "chartGroupName": "charts"}})).unwrap();
+        let mut c: Chart =
+            serde_json::from_value(json!({"spec": {"name": "nginx-ingress", "chartGroupName": "charts"}})).unwrap();
         ChartStrategy.prepare_for_create(&ctx, &mut c).unwrap();
         assert_eq!((c.metadata["generateName"].as_str(), c.spec.visibility.as_str()), (Some("chart-"), "Private"));
         assert!(ChartStrategy.validate(&ctx, &c).is_empty());

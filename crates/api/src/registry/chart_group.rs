@@ -28,7 +28,8 @@ pub mod repo_type {
     /// Legacy personal repository (migrated to `SelfBuilt`).
     pub const PERSONAL: &str = "personal";
 }
-pub const REPO_TYPES: &[&str] = &[repo_type::SELF_BUILT, repo_type::IMPORTED, repo_type::SYSTEM, repo_type::PROJECT, repo_type::PERSONAL];
+pub const REPO_TYPES: &[&str] =
+    &[repo_type::SELF_BUILT, repo_type::IMPORTED, repo_type::SYSTEM, repo_type::PROJECT, repo_type::PERSONAL];
 
 /// Phases of a chart group (`status.phase`).
 pub mod phase {
@@ -163,7 +164,8 @@ impl TypedStrategy<ChartGroup> for ChartGroupStrategy {
             g.spec.type_ = repo_type::SELF_BUILT.into();
         }
         if g.spec.visibility.is_empty() {
-            g.spec.visibility = if g.spec.type_ == repo_type::SYSTEM { visibility::PUBLIC } else { visibility::PRIVATE }.into();
+            g.spec.visibility =
+                if g.spec.type_ == repo_type::SYSTEM { visibility::PUBLIC } else { visibility::PRIVATE }.into();
         }
         if g.spec.creator.as_deref().unwrap_or("").is_empty() && !ctx.user.name.is_empty() {
             g.spec.creator = Some(ctx.user.name.clone());
@@ -187,8 +189,13 @@ impl TypedStrategy<ChartGroup> for ChartGroupStrategy {
         if s.type_ == repo_type::IMPORTED {
             match &s.imported_info {
                 Some(i) if crate::platform::common::is_http_url(&i.addr) => {}
-                Some(i) if !i.addr.is_empty() => errs.push(FieldError::invalid("spec.importedInfo.addr", &i.addr, "must be an http(s):// URL")),
-                _ => errs.push(FieldError::required("spec.importedInfo.addr", "an Imported chart group needs the URL of the repository")),
+                Some(i) if !i.addr.is_empty() => {
+                    errs.push(FieldError::invalid("spec.importedInfo.addr", &i.addr, "must be an http(s):// URL"))
+                }
+                _ => errs.push(FieldError::required(
+                    "spec.importedInfo.addr",
+                    "an Imported chart group needs the URL of the repository",
+                )),
             }
         }
         errs
@@ -260,7 +267,9 @@ mod tests {
     #[test]
     fn system_groups_are_public_and_imported_groups_need_an_address() {
         let ctx = test_ctx("t1", false);
-        let g: ChartGroup = serde_json::from_value(json!({"spec": {"name": "sys", "type": "System", "visibility": "Private"}})).unwrap();
+        let g: ChartGroup =
+            serde_json::from_value(json!({"spec": {"name": "sys", "type": "System", "visibility": "Private"}}))
+                .unwrap();
         let errs = ChartGroupStrategy.validate(&ctx, &g);
         assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), vec!["spec.visibility"]);
         let g: ChartGroup = serde_json::from_value(json!({"spec": {"name": "up", "type": "Imported", "visibility": "Public", "importedInfo": {"addr": "ftp://x"}}})).unwrap();

@@ -5,7 +5,9 @@
 use apimachinery::FieldError;
 use apiserver::ResourceDef;
 
-pub use crate::platform::common::{ObjectMeta, check_immutable, check_tenant_unchanged, default_generate_name, meta_str, tenant_for_create};
+pub use crate::platform::common::{
+    ObjectMeta, check_immutable, check_tenant_unchanged, default_generate_name, meta_str, tenant_for_create,
+};
 
 /// Who may pull from a namespace or repository, and see a chart group.
 pub mod visibility {
@@ -22,7 +24,8 @@ pub mod visibility {
 /// Visibilities of image namespaces and repositories.
 pub const IMAGE_VISIBILITIES: &[&str] = &[visibility::PUBLIC, visibility::PRIVATE];
 /// Visibilities of chart groups and charts.
-pub const CHART_VISIBILITIES: &[&str] = &[visibility::PUBLIC, visibility::USER, visibility::PROJECT, visibility::PRIVATE];
+pub const CHART_VISIBILITIES: &[&str] =
+    &[visibility::PUBLIC, visibility::USER, visibility::PROJECT, visibility::PRIVATE];
 
 /// A namespace or chart group name as it appears in image and chart paths: a DNS label
 /// (lowercase letters, digits and `-`, at most 63 characters, starting and ending with an
@@ -67,8 +70,7 @@ pub fn is_repository_path(s: &str) -> bool {
     !s.is_empty() && s.len() <= 255 && s.split('/').all(component)
 }
 
-pub const REPOSITORY_PATH_RULE: &str =
-    "must be a repository path such as \"app\" or \"team/app\": lowercase letters and digits, separated by '.', '_', '__', '-' or '/'";
+pub const REPOSITORY_PATH_RULE: &str = "must be a repository path such as \"app\" or \"team/app\": lowercase letters and digits, separated by '.', '_', '__', '-' or '/'";
 
 /// Checks a required name field that is a DNS label.
 pub fn check_label(field: &str, value: &str, what: &str, errs: &mut Vec<FieldError>) {

@@ -24,5 +24,11 @@ pub const API_VERSION: &str = "registry.tkestack.io/v1";
 
 /// Every resource of the group, in discovery order.
 pub fn resources() -> Vec<apiserver::ResourceDef> {
-    vec![namespace::definition(), repository::definition(), chart_group::definition(), chart::definition(), common::config_map_definition()]
+    vec![
+        namespace::definition(),
+        repository::definition(),
+        chart_group::definition(),
+        chart::definition(),
+        common::config_map_definition(),
+    ]
 }

@@ -112,7 +112,12 @@ impl TypedStrategy<Namespace> for NamespaceStrategy {
 
     fn validate_update(&self, ctx: &Context, new: &Namespace, old: &Namespace) -> Vec<FieldError> {
         let mut errs = self.validate(ctx, new);
-        common::check_tenant_unchanged("spec.tenantID", new.spec.tenant_id.as_deref(), old.spec.tenant_id.as_deref(), &mut errs);
+        common::check_tenant_unchanged(
+            "spec.tenantID",
+            new.spec.tenant_id.as_deref(),
+            old.spec.tenant_id.as_deref(),
+            &mut errs,
+        );
         common::check_immutable("spec.name", &new.spec.name, &old.spec.name, &mut errs);
         errs
     }
@@ -148,9 +153,14 @@ mod tests {
     #[test]
     fn create_defaults_and_validation() {
         let ctx = test_ctx("t1", false);
-        let mut ns: Namespace = serde_json::from_value(json!({"spec": {"name": "team", "tenantID": "other"}, "status": {"repoCount": 9}})).unwrap();
+        let mut ns: Namespace =
+            serde_json::from_value(json!({"spec": {"name": "team", "tenantID": "other"}, "status": {"repoCount": 9}}))
+                .unwrap();
         NamespaceStrategy.prepare_for_create(&ctx, &mut ns).unwrap();
-        assert_eq!((ns.metadata["generateName"].as_str(), ns.tenant(), ns.spec.visibility.as_str()), (Some("rns-"), "t1", "Private"));
+        assert_eq!(
+            (ns.metadata["generateName"].as_str(), ns.tenant(), ns.spec.visibility.as_str()),
+            (Some("rns-"), "t1", "Private")
+        );
         assert_eq!(ns.status.as_ref().map(|s| s.repo_count), Some(0));
         assert!(NamespaceStrategy.validate(&ctx, &ns).is_empty());
         ns.spec.name = "Team_1".into();
@@ -162,7 +172,8 @@ mod tests {
     #[test]
     fn name_and_tenant_are_immutable() {
         let ctx = test_ctx("t1", false);
-        let mut old: Namespace = serde_json::from_value(json!({"spec": {"name": "team", "visibility": "Public"}})).unwrap();
+        let mut old: Namespace =
+            serde_json::from_value(json!({"spec": {"name": "team", "visibility": "Public"}})).unwrap();
         NamespaceStrategy.prepare_for_create(&ctx, &mut old).unwrap();
         let mut new = old.clone();
         new.spec.name = "other".into();
@@ -170,7 +181,8 @@ mod tests {
         new.spec.visibility = String::new();
         NamespaceStrategy.prepare_for_update(&ctx, &mut new, &old).unwrap();
         assert_eq!(new.spec.visibility, "Public");
-        let fields: Vec<String> = NamespaceStrategy.validate_update(&ctx, &new, &old).into_iter().map(|e| e.field).collect();
+        let fields: Vec<String> =
+            NamespaceStrategy.validate_update(&ctx, &new, &old).into_iter().map(|e| e.field).collect();
         assert_eq!(fields, vec!["spec.tenantID", "spec.name"]);
     }
 }

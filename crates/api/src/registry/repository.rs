@@ -8,7 +8,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::common::{self, IMAGE_VISIBILITIES, ObjectMeta, REPOSITORY_PATH_RULE, is_repository_path, meta_str, visibility};
+use super::common::{
+    self, IMAGE_VISIBILITIES, ObjectMeta, REPOSITORY_PATH_RULE, is_repository_path, meta_str, visibility,
+};
 use super::{GROUP, VERSION};
 
 pub const KIND: &str = "Repository";
@@ -169,9 +171,15 @@ mod tests {
     #[test]
     fn create_and_validate() {
         let ctx = test_ctx("t1", false);
-        let mut r: Repository = serde_json::from_value(json!({"metadata": {"namespace": "rns-a1"}, "spec": {"name": "team/app", "namespaceName": "dev"}})).unwrap();
+        let mut r: Repository = serde_json::from_value(
+            json!({"metadata": {"namespace": "rns-a1"}, "spec": {"name": "team/app", "namespaceName": "dev"}}),
+        )
+        .unwrap();
         RepositoryStrategy.prepare_for_create(&ctx, &mut r).unwrap();
-        assert_eq!((r.metadata["generateName"].as_str(), r.spec.tenant_id.as_deref(), r.spec.visibility.as_str()), (Some("repo-"), Some("t1"), "Private"));
+        assert_eq!(
+            (r.metadata["generateName"].as_str(), r.spec.tenant_id.as_deref(), r.spec.visibility.as_str()),
+            (Some("repo-"), Some("t1"), "Private")
+        );
         assert!(RepositoryStrategy.validate(&ctx, &r).is_empty());
         r.spec.name = "App:1".into();
         r.spec.namespace_name = String::new();
@@ -182,12 +190,14 @@ mod tests {
     #[test]
     fn names_are_immutable() {
         let ctx = test_ctx("t1", false);
-        let mut old: Repository = serde_json::from_value(json!({"spec": {"name": "app", "namespaceName": "dev"}})).unwrap();
+        let mut old: Repository =
+            serde_json::from_value(json!({"spec": {"name": "app", "namespaceName": "dev"}})).unwrap();
         RepositoryStrategy.prepare_for_create(&ctx, &mut old).unwrap();
         let mut new = old.clone();
         new.spec.name = "app2".into();
         new.spec.namespace_name = "prod".into();
-        let fields: Vec<String> = RepositoryStrategy.validate_update(&ctx, &new, &old).into_iter().map(|e| e.field).collect();
+        let fields: Vec<String> =
+            RepositoryStrategy.validate_update(&ctx, &new, &old).into_iter().map(|e| e.field).collect();
         assert_eq!(fields, vec!["spec.name", "spec.namespaceName"]);
     }
 }

@@ -260,7 +260,13 @@ mod tests {
     #[test]
     fn paths_print_like_kubernetes() {
         assert_eq!(display(&p(&["spec", "type"])), ".spec.type");
-        assert_eq!(display(&["f:spec".into(), "f:ports".into(), "k:{\"port\":80,\"protocol\":\"TCP\"}".into()]), ".spec.ports[port=80,protocol=\"TCP\"]");
-        assert_eq!(display(&["f:metadata".into(), "f:finalizers".into(), "v:\"a\"".into()]), ".metadata.finalizers[=\"a\"]");
+        assert_eq!(
+            display(&["f:spec".into(), "f:ports".into(), "k:{\"port\":80,\"protocol\":\"TCP\"}".into()]),
+            ".spec.ports[port=80,protocol=\"TCP\"]"
+        );
+        assert_eq!(
+            display(&["f:metadata".into(), "f:finalizers".into(), "v:\"a\"".into()]),
+            ".metadata.finalizers[=\"a\"]"
+        );
     }
 }

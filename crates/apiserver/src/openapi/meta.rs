@@ -36,7 +36,8 @@ pub fn type_meta_properties() -> (Value, Value) {
 pub fn definitions() -> Map<String, Value> {
     let (api_version, kind) = type_meta_properties();
     let mut m = Map::new();
-    let map_of_strings = |d: &str| json!({"type": "object", "additionalProperties": {"type": "string"}, "description": d});
+    let map_of_strings =
+        |d: &str| json!({"type": "object", "additionalProperties": {"type": "string"}, "description": d});
     let strings = |d: &str| json!({"type": "array", "items": {"type": "string"}, "description": d});
     m.insert(
         OBJECT_META.into(),
@@ -151,7 +152,10 @@ pub fn definitions() -> Map<String, Value> {
         PATCH.into(),
         json!({"description": "Patch is the body of a PATCH request: a JSON patch, a merge patch or an apply configuration.", "type": "object"}),
     );
-    m.insert(RAW_EXTENSION.into(), json!({"description": "RawExtension holds an embedded object of any kind.", "type": "object"}));
+    m.insert(
+        RAW_EXTENSION.into(),
+        json!({"description": "RawExtension holds an embedded object of any kind.", "type": "object"}),
+    );
     m.insert(
         WATCH_EVENT.into(),
         json!({

@@ -76,7 +76,8 @@ struct Builder<'a> {
 const JSON: &str = "application/json";
 const YAML: &str = "application/yaml";
 const WATCH_STREAM: &str = "application/json;stream=watch";
-const PATCH_TYPES: &[&str] = &["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"];
+const PATCH_TYPES: &[&str] =
+    &["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"];
 
 impl Builder<'_> {
     fn param(&self, name: &str, location: &str, ty: ParamType, description: &str) -> Value {
@@ -122,30 +123,78 @@ impl Builder<'_> {
     fn list_params(&self, with_watch: bool) -> Vec<Value> {
         let mut p = vec![];
         if with_watch {
-            p.push(self.query("allowWatchBookmarks", ParamType::Boolean, "Asks the watch to send BOOKMARK events carrying the latest resourceVersion."));
+            p.push(self.query(
+                "allowWatchBookmarks",
+                ParamType::Boolean,
+                "Asks the watch to send BOOKMARK events carrying the latest resourceVersion.",
+            ));
         }
-        p.push(self.query("continue", ParamType::String, "The token from a previous page of a list, to get the next page."));
-        p.push(self.query("fieldSelector", ParamType::String, "Restricts the result by fields, e.g. `metadata.name=x`."));
-        p.push(self.query("labelSelector", ParamType::String, "Restricts the result by labels, e.g. `app=web,tier!=db`."));
-        p.push(self.query("limit", ParamType::Integer, "The most items to return; the rest is available with `continue`."));
-        p.push(self.query("resourceVersion", ParamType::String, "Which version of the collection to read, or where a watch starts."));
-        p.push(self.query("resourceVersionMatch", ParamType::String, "How resourceVersion applies to a list: `Exact` or `NotOlderThan`."));
+        p.push(self.query(
+            "continue",
+            ParamType::String,
+            "The token from a previous page of a list, to get the next page.",
+        ));
+        p.push(self.query(
+            "fieldSelector",
+            ParamType::String,
+            "Restricts the result by fields, e.g. `metadata.name=x`.",
+        ));
+        p.push(self.query(
+            "labelSelector",
+            ParamType::String,
+            "Restricts the result by labels, e.g. `app=web,tier!=db`.",
+        ));
+        p.push(self.query(
+            "limit",
+            ParamType::Integer,
+            "The most items to return; the rest is available with `continue`.",
+        ));
+        p.push(self.query(
+            "resourceVersion",
+            ParamType::String,
+            "Which version of the collection to read, or where a watch starts.",
+        ));
+        p.push(self.query(
+            "resourceVersionMatch",
+            ParamType::String,
+            "How resourceVersion applies to a list: `Exact` or `NotOlderThan`.",
+        ));
         if with_watch {
-            p.push(self.query("sendInitialEvents", ParamType::Boolean, "Starts the watch with ADDED events for the current objects."));
+            p.push(self.query(
+                "sendInitialEvents",
+                ParamType::Boolean,
+                "Starts the watch with ADDED events for the current objects.",
+            ));
         }
         p.push(self.query("timeoutSeconds", ParamType::Integer, "Ends the call after this many seconds."));
         if with_watch {
-            p.push(self.query("watch", ParamType::Boolean, "Watch for changes instead of listing: a stream of events."));
+            p.push(self.query(
+                "watch",
+                ParamType::Boolean,
+                "Watch for changes instead of listing: a stream of events.",
+            ));
         }
         p
     }
 
     fn delete_params(&self) -> Vec<Value> {
         vec![
-            self.query("dryRun", ParamType::String, "When present (`All`), the request is processed and validated but nothing is persisted."),
-            self.query("gracePeriodSeconds", ParamType::Integer, "Seconds before the object is deleted; zero deletes immediately."),
+            self.query(
+                "dryRun",
+                ParamType::String,
+                "When present (`All`), the request is processed and validated but nothing is persisted.",
+            ),
+            self.query(
+                "gracePeriodSeconds",
+                ParamType::Integer,
+                "Seconds before the object is deleted; zero deletes immediately.",
+            ),
             self.query("orphanDependents", ParamType::Boolean, "Deprecated: use propagationPolicy."),
-            self.query("propagationPolicy", ParamType::String, "Whether and how dependents are garbage collected: `Orphan`, `Background` or `Foreground`."),
+            self.query(
+                "propagationPolicy",
+                ParamType::String,
+                "Whether and how dependents are garbage collected: `Orphan`, `Background` or `Foreground`.",
+            ),
         ]
     }
 
@@ -159,8 +208,10 @@ impl Builder<'_> {
                     r.insert("schema".into(), self.dialect.reference(schema));
                 }
                 Dialect::V3 => {
-                    let content: Map<String, Value> =
-                        content_types.iter().map(|ct| (ct.to_string(), json!({"schema": self.dialect.reference(schema)}))).collect();
+                    let content: Map<String, Value> = content_types
+                        .iter()
+                        .map(|ct| (ct.to_string(), json!({"schema": self.dialect.reference(schema)})))
+                        .collect();
                     r.insert("content".into(), Value::Object(content));
                 }
             }
@@ -194,7 +245,10 @@ impl Builder<'_> {
                     op.insert("consumes".into(), json!(types));
                 }
                 Dialect::V3 => {
-                    let content: Map<String, Value> = types.iter().map(|ct| (ct.to_string(), json!({"schema": self.dialect.reference(schema)}))).collect();
+                    let content: Map<String, Value> = types
+                        .iter()
+                        .map(|ct| (ct.to_string(), json!({"schema": self.dialect.reference(schema)})))
+                        .collect();
                     op.insert("requestBody".into(), json!({"content": content, "required": required}));
                 }
             }
@@ -209,23 +263,38 @@ impl Builder<'_> {
         op.insert("responses".into(), responses);
         op.insert("x-kubernetes-action".into(), json!(action));
         // kubectl compares this map for equality with a definition's GVK entry: same keys.
-        op.insert("x-kubernetes-group-version-kind".into(), json!({"group": d.group, "kind": d.kind, "version": d.version}));
+        op.insert(
+            "x-kubernetes-group-version-kind".into(),
+            json!({"group": d.group, "kind": d.kind, "version": d.version}),
+        );
         Value::Object(op)
     }
 
     fn id(&self, verb: &str, namespaced: bool, suffix: &str) -> String {
         let d = self.def;
-        format!("{verb}{}{}{}{}{suffix}", group_camel(d.group), upper_first(d.version), if namespaced { "Namespaced" } else { "" }, d.kind)
+        format!(
+            "{verb}{}{}{}{}{suffix}",
+            group_camel(d.group),
+            upper_first(d.version),
+            if namespaced { "Namespaced" } else { "" },
+            d.kind
+        )
     }
 
     fn paths(&self) -> Vec<(String, Value)> {
         let d = self.def;
         let ns = d.namespaced;
         let base = prefix(d.group, d.version);
-        let collection = if ns { format!("{base}/namespaces/{{namespace}}/{}", d.plural) } else { format!("{base}/{}", d.plural) };
+        let collection =
+            if ns { format!("{base}/namespaces/{{namespace}}/{}", d.plural) } else { format!("{base}/{}", d.plural) };
         let item = format!("{collection}/{{name}}");
         let name_param = self.param("name", "path", ParamType::String, &format!("name of the {}", d.kind));
-        let ns_param = self.param("namespace", "path", ParamType::String, "object name and auth scope, such as for teams and projects");
+        let ns_param = self.param(
+            "namespace",
+            "path",
+            ParamType::String,
+            "object name and auth scope, such as for teams and projects",
+        );
         let mut scope_params = vec![];
         if ns {
             scope_params.push(ns_param);
@@ -318,7 +387,11 @@ impl Builder<'_> {
                 ),
             );
             let mut params = self.write_params();
-            params.push(self.query("force", ParamType::Boolean, "Apply only: take ownership of fields other managers own instead of failing with a conflict."));
+            params.push(self.query(
+                "force",
+                ParamType::Boolean,
+                "Apply only: take ownership of fields other managers own instead of failing with a conflict.",
+            ));
             obj.insert(
                 "patch".into(),
                 self.operation(
@@ -378,7 +451,11 @@ impl Builder<'_> {
                     ),
                 );
                 let mut params = self.write_params();
-                params.push(self.query("force", ParamType::Boolean, "Apply only: take ownership of fields other managers own."));
+                params.push(self.query(
+                    "force",
+                    ParamType::Boolean,
+                    "Apply only: take ownership of fields other managers own.",
+                ));
                 st.insert(
                     "patch".into(),
                     self.operation(

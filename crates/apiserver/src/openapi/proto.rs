@@ -264,7 +264,9 @@ fn operation(v: &Value) -> Msg {
 fn path_item(v: &Value) -> Msg {
     let mut m = Msg::default();
     m.string(1, s(v, "$ref"));
-    for (field, method) in [(2, "get"), (3, "put"), (4, "post"), (5, "delete"), (6, "options"), (7, "head"), (8, "patch")] {
+    for (field, method) in
+        [(2, "get"), (3, "put"), (4, "post"), (5, "delete"), (6, "options"), (7, "head"), (8, "patch")]
+    {
         if let Some(op) = v.get(method) {
             m.message(field, operation(op));
         }
@@ -416,7 +418,11 @@ pub(crate) mod decode {
     }
 
     pub fn bytes(fields: &[(u32, Field)], n: u32) -> Vec<Vec<u8>> {
-        fields.iter().filter(|(f, _)| *f == n).filter_map(|(_, v)| if let Field::Bytes(b) = v { Some(b.clone()) } else { None }).collect()
+        fields
+            .iter()
+            .filter(|(f, _)| *f == n)
+            .filter_map(|(_, v)| if let Field::Bytes(b) = v { Some(b.clone()) } else { None })
+            .collect()
     }
 
     pub fn string(fields: &[(u32, Field)], n: u32) -> Option<String> {
@@ -458,10 +464,15 @@ mod tests {
         assert_eq!(string(&ext, 1).as_deref(), Some("x-kubernetes-group-version-kind"));
         let any = fields(&bytes(&ext, 2)[0]).expect("any");
         let yaml = string(&any, 2).expect("yaml");
-        assert_eq!(serde_json::from_str::<Value>(&yaml).ok(), Some(json!([{"group": "a.io", "kind": "Thing", "version": "v1"}])));
+        assert_eq!(
+            serde_json::from_str::<Value>(&yaml).ok(),
+            Some(json!([{"group": "a.io", "kind": "Thing", "version": "v1"}]))
+        );
         let props = fields(&bytes(&thing, 25)[0]).expect("properties");
         let size = fields(&bytes(&fields(&bytes(&props, 1)[0]).expect("named"), 2)[0]).expect("size");
-        assert!(size.iter().any(|(f, v)| *f == 9 && matches!(v, decode::Field::Fixed64(x) if f64::from_bits(*x) == 1.5)));
+        assert!(
+            size.iter().any(|(f, v)| *f == 9 && matches!(v, decode::Field::Fixed64(x) if f64::from_bits(*x) == 1.5))
+        );
 
         let paths = fields(&bytes(&top, 8)[0]).expect("paths");
         let named_path = fields(&bytes(&paths, 2)[0]).expect("named path");

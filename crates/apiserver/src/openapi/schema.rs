@@ -101,7 +101,9 @@ impl Notes {
 /// documents nothing.
 fn without_nulls(v: &Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), without_nulls(v))).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), without_nulls(v))).collect())
+        }
         Value::Array(a) => Value::Array(a.iter().map(without_nulls).collect()),
         other => other.clone(),
     }
@@ -112,7 +114,9 @@ fn is_null_schema(s: &Value) -> bool {
         Some(o) => {
             o.get("type").and_then(Value::as_str) == Some("null")
                 || o.get("const").is_some_and(Value::is_null)
-                || o.get("enum").and_then(Value::as_array).is_some_and(|e| !e.is_empty() && e.iter().all(Value::is_null))
+                || o.get("enum")
+                    .and_then(Value::as_array)
+                    .is_some_and(|e| !e.is_empty() && e.iter().all(Value::is_null))
         }
         None => false,
     }
@@ -122,7 +126,9 @@ fn is_null_schema(s: &Value) -> bool {
 fn types_of(obj: &Map<String, Value>) -> Vec<String> {
     match obj.get("type") {
         Some(Value::String(t)) if t != "null" => vec![t.clone()],
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).filter(|t| *t != "null").map(str::to_string).collect(),
+        Some(Value::Array(ts)) => {
+            ts.iter().filter_map(Value::as_str).filter(|t| *t != "null").map(str::to_string).collect()
+        }
         _ => vec![],
     }
 }
@@ -202,7 +208,8 @@ impl Converter<'_> {
         if let Some(reference) = obj.get("$ref").and_then(Value::as_str) {
             return self.reference(reference, &notes);
         }
-        let alternatives: Vec<&Value> = ["anyOf", "oneOf"].iter().filter_map(|k| obj.get(*k).and_then(Value::as_array)).flatten().collect();
+        let alternatives: Vec<&Value> =
+            ["anyOf", "oneOf"].iter().filter_map(|k| obj.get(*k).and_then(Value::as_array)).flatten().collect();
         if !alternatives.is_empty() {
             return self.union(obj, &alternatives, notes, depth);
         }
@@ -234,8 +241,13 @@ impl Converter<'_> {
                         props.insert(k.clone(), self.convert_at(v, depth + 1));
                     }
                 }
-                let required: Vec<&Value> =
-                    obj.get("required").and_then(Value::as_array).into_iter().flatten().filter(|r| r.as_str().is_some_and(|r| props.contains_key(r))).collect();
+                let required: Vec<&Value> = obj
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| r.as_str().is_some_and(|r| props.contains_key(r)))
+                    .collect();
                 match obj.get("additionalProperties") {
                     Some(ap @ Value::Object(_)) => {
                         out.insert("additionalProperties".into(), self.convert_at(ap, depth + 1));
@@ -393,7 +405,14 @@ impl Converter<'_> {
         self.simplify(obj, shapes, &non_null, notes, depth)
     }
 
-    fn simplify(&self, obj: &Map<String, Value>, shapes: Vec<Shape>, alternatives: &[&Value], notes: Notes, depth: usize) -> Value {
+    fn simplify(
+        &self,
+        obj: &Map<String, Value>,
+        shapes: Vec<Shape>,
+        alternatives: &[&Value],
+        notes: Notes,
+        depth: usize,
+    ) -> Value {
         let mut out = Map::new();
         let mut notes = notes;
         if shapes.is_empty() {
@@ -479,7 +498,9 @@ impl Converter<'_> {
         if all.len() == 1 && !obj.contains_key("properties") {
             let mut merged = all[0].as_object().cloned().unwrap_or_default();
             for (k, v) in obj {
-                if k != "allOf" && (matches!(k.as_str(), "description" | "title" | "default") || !merged.contains_key(k)) {
+                if k != "allOf"
+                    && (matches!(k.as_str(), "description" | "title" | "default") || !merged.contains_key(k))
+                {
                     merged.insert(k.clone(), v.clone());
                 }
             }
@@ -531,7 +552,10 @@ mod tests {
 
     fn conv(dialect: Dialect, s: Value) -> Value {
         let names: HashMap<String, String> = [("Foo".to_string(), "io.example.v1.Foo".to_string())].into();
-        let raw: Map<String, Value> = [("Foo".to_string(), json!({"type": "object", "properties": {"a": {"type": "string"}}}))].into_iter().collect();
+        let raw: Map<String, Value> =
+            [("Foo".to_string(), json!({"type": "object", "properties": {"a": {"type": "string"}}}))]
+                .into_iter()
+                .collect();
         Converter { dialect, names: &names, raw: &raw }.convert(&s)
     }
 
@@ -546,9 +570,18 @@ mod tests {
     #[test]
     fn optional_references() {
         let s = json!({"anyOf": [{"$ref": "#/$defs/Foo"}, {"type": "null"}], "description": "the foo"});
-        assert_eq!(conv(Dialect::V2, s.clone()), json!({"$ref": "#/definitions/io.example.v1.Foo", "description": "the foo"}));
-        assert_eq!(conv(Dialect::V3, s), json!({"allOf": [{"$ref": "#/components/schemas/io.example.v1.Foo"}], "description": "the foo"}));
-        assert_eq!(conv(Dialect::V3, json!({"$ref": "#/$defs/Foo"})), json!({"$ref": "#/components/schemas/io.example.v1.Foo"}));
+        assert_eq!(
+            conv(Dialect::V2, s.clone()),
+            json!({"$ref": "#/definitions/io.example.v1.Foo", "description": "the foo"})
+        );
+        assert_eq!(
+            conv(Dialect::V3, s),
+            json!({"allOf": [{"$ref": "#/components/schemas/io.example.v1.Foo"}], "description": "the foo"})
+        );
+        assert_eq!(
+            conv(Dialect::V3, json!({"$ref": "#/$defs/Foo"})),
+            json!({"$ref": "#/components/schemas/io.example.v1.Foo"})
+        );
         // Unknown references are not published dangling.
         assert_eq!(conv(Dialect::V2, json!({"$ref": "#/$defs/Nope"})), json!({}));
     }
@@ -595,6 +628,9 @@ mod tests {
     #[test]
     fn exclusive_bounds_and_titles() {
         let out = conv(Dialect::V3, json!({"type": "number", "exclusiveMinimum": 0, "title": "T", "description": "D"}));
-        assert_eq!(out, json!({"type": "number", "format": "double", "minimum": 0, "exclusiveMinimum": true, "description": "T\n\nD"}));
+        assert_eq!(
+            out,
+            json!({"type": "number", "format": "double", "minimum": 0, "exclusiveMinimum": true, "description": "T\n\nD"})
+        );
     }
 }

@@ -18,13 +18,7 @@ use serde::de::DeserializeOwned;
 use super::{Error, Shared, is_status};
 
 /// The owner kinds this collector knows; references to other kinds keep their dependents.
-const OWNER_KINDS: &[&str] = &[
-    "Deployment",
-    "ReplicaSet",
-    "DaemonSet",
-    "StatefulSet",
-    "Node",
-];
+const OWNER_KINDS: &[&str] = &["Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Node"];
 
 fn deletions<K>(api: Api<K>) -> impl Stream<Item = ()> + Send + 'static
 where
@@ -44,12 +38,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         deletions(Api::<apps::StatefulSet>::all(c.clone())).boxed(),
         deletions(Api::<core::Node>::all(c.clone())).boxed(),
     ]);
-    let mut tick = tokio::time::interval(
-        shared
-            .config
-            .gc_period
-            .max(std::time::Duration::from_millis(100)),
-    );
+    let mut tick = tokio::time::interval(shared.config.gc_period.max(std::time::Duration::from_millis(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -72,26 +61,15 @@ async fn uids<K>(api: Api<K>) -> Result<Vec<String>, Error>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
-    Ok(api
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .filter_map(|o| o.meta().uid.clone())
-        .collect())
+    Ok(api.list(&ListParams::default()).await?.items.into_iter().filter_map(|o| o.meta().uid.clone()).collect())
 }
 
 /// Whether an object's owners are all known kinds and all gone.
-fn orphaned(
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    live: &HashSet<String>,
-) -> bool {
+fn orphaned(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, live: &HashSet<String>) -> bool {
     let refs = meta.owner_references.as_deref().unwrap_or(&[]);
     !refs.is_empty()
         && meta.deletion_timestamp.is_none()
-        && refs
-            .iter()
-            .all(|r| OWNER_KINDS.contains(&r.kind.as_str()) && !live.contains(&r.uid))
+        && refs.iter().all(|r| OWNER_KINDS.contains(&r.kind.as_str()) && !live.contains(&r.uid))
 }
 
 async fn collect<K>(client: &kube::Client, api: Api<K>, live: &HashSet<String>) -> Result<(), Error>
@@ -129,12 +107,7 @@ async fn sweep(shared: &Shared) -> Result<(), Error> {
     live.extend(uids(Api::<core::Node>::all(c.clone())).await?);
     collect(c, Api::<apps::ReplicaSet>::all(c.clone()), &live).await?;
     collect(c, Api::<core::Pod>::all(c.clone()), &live).await?;
-    collect(
-        c,
-        Api::<coordination::Lease>::namespaced(c.clone(), "kube-node-lease"),
-        &live,
-    )
-    .await?;
+    collect(c, Api::<coordination::Lease>::namespaced(c.clone(), "kube-node-lease"), &live).await?;
     Ok(())
 }
 
@@ -146,11 +119,7 @@ mod tests {
 
     fn owned_by(kind: &str, uid: &str) -> ObjectMeta {
         ObjectMeta {
-            owner_references: Some(vec![OwnerReference {
-                kind: kind.into(),
-                uid: uid.into(),
-                ..Default::default()
-            }]),
+            owner_references: Some(vec![OwnerReference { kind: kind.into(), uid: uid.into(), ..Default::default() }]),
             ..Default::default()
         }
     }
@@ -160,10 +129,7 @@ mod tests {
         let live: HashSet<String> = ["alive".to_string()].into();
         assert!(orphaned(&owned_by("ReplicaSet", "gone"), &live));
         assert!(!orphaned(&owned_by("ReplicaSet", "alive"), &live));
-        assert!(
-            !orphaned(&owned_by("Job", "gone"), &live),
-            "unknown owner kinds keep their dependents"
-        );
+        assert!(!orphaned(&owned_by("Job", "gone"), &live), "unknown owner kinds keep their dependents");
         assert!(!orphaned(&ObjectMeta::default(), &live));
         let mut two = owned_by("ReplicaSet", "gone");
         two.owner_references.as_mut().unwrap().push(OwnerReference {

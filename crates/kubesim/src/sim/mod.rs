@@ -120,29 +120,16 @@ where
 pub(crate) const MANAGER: &str = "kubesim";
 
 pub(crate) fn merge_params() -> PatchParams {
-    PatchParams {
-        field_manager: Some(MANAGER.into()),
-        ..Default::default()
-    }
+    PatchParams { field_manager: Some(MANAGER.into()), ..Default::default() }
 }
 
 /// Merge-patches `{"status": status}` onto an object's status subresource.
-pub(crate) async fn patch_status<K, S>(
-    api: &Api<K>,
-    name: &str,
-    status: &S,
-) -> Result<(), kube::Error>
+pub(crate) async fn patch_status<K, S>(api: &Api<K>, name: &str, status: &S) -> Result<(), kube::Error>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     S: serde::Serialize,
 {
-    api.patch_status(
-        name,
-        &merge_params(),
-        &Patch::Merge(serde_json::json!({ "status": status })),
-    )
-    .await
-    .map(|_| ())
+    api.patch_status(name, &merge_params(), &Patch::Merge(serde_json::json!({ "status": status }))).await.map(|_| ())
 }
 
 impl Simulator {
@@ -177,15 +164,9 @@ impl Simulator {
         // The node view must hold every node before pods can be scheduled onto them.
         let mut ready = shared.ready_nodes.subscribe();
         let want = config.nodes;
-        let waited = tokio::time::timeout(
-            Duration::from_secs(30),
-            ready.wait_for(|names| names.len() >= want),
-        )
-        .await;
+        let waited = tokio::time::timeout(Duration::from_secs(30), ready.wait_for(|names| names.len() >= want)).await;
         if !matches!(waited, Ok(Ok(_))) {
-            return Err(Error::Other(format!(
-                "the {want} simulated nodes did not become Ready within 30s"
-            )));
+            return Err(Error::Other(format!("the {want} simulated nodes did not become Ready within 30s")));
         }
         Ok(sim)
     }
@@ -197,10 +178,7 @@ async fn bootstrap(client: &Client, config: &SimConfig) -> Result<(), Error> {
     let namespaces: Api<core::Namespace> = Api::all(client.clone());
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let obj = core::Namespace {
-            metadata: ObjectMeta {
-                name: Some(ns.into()),
-                ..Default::default()
-            },
+            metadata: ObjectMeta { name: Some(ns.into()), ..Default::default() },
             ..Default::default()
         };
         create_if_missing(&namespaces, &obj).await?;
@@ -223,9 +201,7 @@ async fn bootstrap(client: &Client, config: &SimConfig) -> Result<(), Error> {
             ports: Some(vec![core::ServicePort {
                 name: Some("https".into()),
                 port: 443,
-                target_port: Some(
-                    k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(6443),
-                ),
+                target_port: Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(6443)),
                 protocol: Some("TCP".into()),
                 ..Default::default()
             }]),

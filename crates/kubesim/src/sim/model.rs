@@ -51,12 +51,7 @@ pub fn template_hash(template: &core::PodTemplateSpec) -> String {
 
 /// A label selector in the query-string form (`app=web,tier in (a,b),!legacy`).
 pub fn selector_string(selector: &LabelSelector) -> String {
-    let mut parts: Vec<String> = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
+    let mut parts: Vec<String> = selector.match_labels.iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
     for e in selector.match_expressions.iter().flatten() {
         let values = e.values.clone().unwrap_or_default().join(",");
         parts.push(match e.operator.as_str() {
@@ -86,10 +81,7 @@ pub fn controller_ref<K: Resource<DynamicType = ()>>(owner: &K) -> OwnerReferenc
 
 /// Whether `meta` names `uid` as its controller.
 pub fn controlled_by(meta: &ObjectMeta, uid: &str) -> bool {
-    meta.owner_references
-        .iter()
-        .flatten()
-        .any(|r| r.controller == Some(true) && r.uid == uid)
+    meta.owner_references.iter().flatten().any(|r| r.controller == Some(true) && r.uid == uid)
 }
 
 /// A pod of a workload: the template's labels, annotations and spec with the controller
@@ -126,11 +118,7 @@ fn is_true(s: &str) -> bool {
 
 /// A pod that counts for its workload: not being deleted and not finished.
 pub fn pod_active(pod: &core::Pod) -> bool {
-    let phase = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .unwrap_or("");
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("");
     pod.metadata.deletion_timestamp.is_none() && phase != "Succeeded" && phase != "Failed"
 }
 
@@ -145,11 +133,7 @@ pub fn pod_ready(pod: &core::Pod) -> bool {
 /// How eagerly a pod is removed on scale-down: unscheduled, then pending, then not ready, then
 /// ready; among equals the newest first (Kubernetes' ranking, simplified).
 pub fn deletion_rank(pod: &core::Pod) -> (u8, std::cmp::Reverse<Option<Timestamp>>) {
-    let scheduled = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.node_name.as_deref())
-        .is_some_and(|n| !n.is_empty());
+    let scheduled = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty());
     let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
     let rank = match (scheduled, running, pod_ready(pod)) {
         (false, _, _) => 0,
@@ -157,10 +141,7 @@ pub fn deletion_rank(pod: &core::Pod) -> (u8, std::cmp::Reverse<Option<Timestamp
         (true, true, false) => 2,
         (true, true, true) => 3,
     };
-    (
-        rank,
-        std::cmp::Reverse(pod.metadata.creation_timestamp.as_ref().map(|t| t.0)),
-    )
+    (rank, std::cmp::Reverse(pod.metadata.creation_timestamp.as_ref().map(|t| t.0)))
 }
 
 /// The status a kubelet reports once the pod's containers run: phase Running, all conditions
@@ -183,9 +164,7 @@ pub fn running_status(pod: &core::Pod, host_ip: &str, pod_ip: &str, at: &Time) -
         started: Some(true),
         restart_count: 0,
         state: Some(core::ContainerState {
-            running: Some(core::ContainerStateRunning {
-                started_at: Some(at.clone()),
-            }),
+            running: Some(core::ContainerStateRunning { started_at: Some(at.clone()) }),
             ..Default::default()
         }),
         ..Default::default()
@@ -220,18 +199,13 @@ pub fn running_status(pod: &core::Pod, host_ip: &str, pod_ip: &str, at: &Time) -
             cond("PodScheduled"),
         ]),
         container_statuses: Some(spec.containers.iter().map(running).collect()),
-        init_container_statuses: spec
-            .init_containers
-            .as_ref()
-            .map(|cs| cs.iter().map(terminated).collect()),
+        init_container_statuses: spec.init_containers.as_ref().map(|cs| cs.iter().map(terminated).collect()),
         host_ip: Some(host_ip.into()),
         host_ips: Some(vec![core::HostIP { ip: host_ip.into() }]),
         pod_ip: Some(pod_ip.into()),
         pod_ips: Some(vec![core::PodIP { ip: pod_ip.into() }]),
         start_time: Some(at.clone()),
-        qos_class: old
-            .qos_class
-            .or_else(|| Some(crate::strategy::qos_class(&spec).into())),
+        qos_class: old.qos_class.or_else(|| Some(crate::strategy::qos_class(&spec).into())),
         ..Default::default()
     }
 }
@@ -265,20 +239,12 @@ pub fn node_ip(index: usize) -> String {
 
 /// The pod IP with sequence number `seq` on the `index`th node (its podCIDR `10.244.index.0/24`).
 pub fn pod_ip(node_index: usize, seq: usize) -> String {
-    format!(
-        "10.{}.{}.{}",
-        244 + node_index / 256,
-        node_index % 256,
-        seq % 253 + 2
-    )
+    format!("10.{}.{}.{}", 244 + node_index / 256, node_index % 256, seq % 253 + 2)
 }
 
 /// The index of a simulated node from its name, if it is one of ours.
 pub fn node_index(config: &SimConfig, name: &str) -> Option<usize> {
-    name.strip_prefix(&config.node_prefix)?
-        .strip_prefix('-')?
-        .parse()
-        .ok()
+    name.strip_prefix(&config.node_prefix)?.strip_prefix('-')?.parse().ok()
 }
 
 /// A node as a kubelet registers it: labels, pod CIDR, and no status yet.
@@ -296,26 +262,17 @@ pub fn node(config: &SimConfig, index: usize) -> core::Node {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     if index == 0 && config.control_plane {
-        labels.insert(
-            "node-role.kubernetes.io/control-plane".into(),
-            String::new(),
-        );
+        labels.insert("node-role.kubernetes.io/control-plane".into(), String::new());
     }
     let cidr = format!("10.{}.{}.0/24", 244 + index / 256, index % 256);
     core::Node {
         metadata: ObjectMeta {
             name: Some(name),
             labels: Some(labels),
-            annotations: Some(
-                [("node.alpha.kubernetes.io/ttl".to_string(), "0".to_string())].into(),
-            ),
+            annotations: Some([("node.alpha.kubernetes.io/ttl".to_string(), "0".to_string())].into()),
             ..Default::default()
         },
-        spec: Some(core::NodeSpec {
-            pod_cidr: Some(cidr.clone()),
-            pod_cidrs: Some(vec![cidr]),
-            ..Default::default()
-        }),
+        spec: Some(core::NodeSpec { pod_cidr: Some(cidr.clone()), pod_cidrs: Some(vec![cidr]), ..Default::default() }),
         status: None,
     }
 }
@@ -358,40 +315,14 @@ pub fn node_status(
         capacity: Some(capacity.clone()),
         allocatable: Some(capacity),
         conditions: Some(vec![
-            cond(
-                "MemoryPressure",
-                "False",
-                "KubeletHasSufficientMemory",
-                "kubelet has sufficient memory available",
-            ),
-            cond(
-                "DiskPressure",
-                "False",
-                "KubeletHasNoDiskPressure",
-                "kubelet has no disk pressure",
-            ),
-            cond(
-                "PIDPressure",
-                "False",
-                "KubeletHasSufficientPID",
-                "kubelet has sufficient PID available",
-            ),
-            cond(
-                "Ready",
-                "True",
-                "KubeletReady",
-                "kubelet is posting ready status",
-            ),
+            cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+            cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+            cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+            cond("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
         ]),
         addresses: Some(vec![
-            core::NodeAddress {
-                type_: "InternalIP".into(),
-                address: node_ip(index),
-            },
-            core::NodeAddress {
-                type_: "Hostname".into(),
-                address: name.clone(),
-            },
+            core::NodeAddress { type_: "InternalIP".into(), address: node_ip(index) },
+            core::NodeAddress { type_: "Hostname".into(), address: name.clone() },
         ]),
         daemon_endpoints: Some(core::NodeDaemonEndpoints {
             kubelet_endpoint: Some(core::DaemonEndpoint { port: 10250 }),
@@ -421,12 +352,7 @@ pub fn node_schedulable(node: &core::Node) -> bool {
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && is_true(&c.status)));
-    ready
-        && !node
-            .spec
-            .as_ref()
-            .and_then(|s| s.unschedulable)
-            .unwrap_or(false)
+    ready && !node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false)
 }
 
 /// Whether the pod template's nodeSelector admits the node.
@@ -475,11 +401,7 @@ pub fn resolve(value: Option<&IntOrString>, total: i32, round_up: bool) -> i32 {
         Some(IntOrString::String(s)) => {
             let pct: i64 = s.trim_end_matches('%').parse().unwrap_or(0);
             let scaled = pct * i64::from(total);
-            (if round_up {
-                (scaled + 99) / 100
-            } else {
-                scaled / 100
-            }) as i32
+            (if round_up { (scaled + 99) / 100 } else { scaled / 100 }) as i32
         }
     }
 }
@@ -492,10 +414,7 @@ pub struct PodCounts {
 }
 
 pub fn count(pods: &[&core::Pod]) -> PodCounts {
-    PodCounts {
-        total: pods.len() as i32,
-        ready: pods.iter().filter(|p| pod_ready(p)).count() as i32,
-    }
+    PodCounts { total: pods.len() as i32, ready: pods.iter().filter(|p| pod_ready(p)).count() as i32 }
 }
 
 /// A ReplicaSet's status from its active pods (minReadySeconds is not simulated: ready is
@@ -538,14 +457,8 @@ pub fn deployment_status(
     let desired = d.spec.replicas.unwrap_or(1);
     let st = |rs: &apps::ReplicaSet| rs.status.clone().unwrap_or_default();
     let replicas: i32 = all.iter().map(|rs| st(rs).replicas).sum();
-    let ready: i32 = all
-        .iter()
-        .map(|rs| st(rs).ready_replicas.unwrap_or(0))
-        .sum();
-    let available: i32 = all
-        .iter()
-        .map(|rs| st(rs).available_replicas.unwrap_or(0))
-        .sum();
+    let ready: i32 = all.iter().map(|rs| st(rs).ready_replicas.unwrap_or(0)).sum();
+    let available: i32 = all.iter().map(|rs| st(rs).available_replicas.unwrap_or(0)).sum();
     let updated = new_rs.map(|rs| st(rs).replicas).unwrap_or(0);
     let max_unavailable = d
         .spec
@@ -554,29 +467,16 @@ pub fn deployment_status(
         .and_then(|s| s.rolling_update.as_ref())
         .map(|ru| resolve(ru.max_unavailable.as_ref(), desired, false))
         .unwrap_or(0);
-    let old = d
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.clone())
-        .unwrap_or_default();
+    let old = d.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
     let find = |t: &str| old.iter().find(|c| c.type_.as_deref() == Some(t));
-    let rs_name = new_rs
-        .and_then(|rs| rs.metadata.name.clone())
-        .unwrap_or_default();
+    let rs_name = new_rs.and_then(|rs| rs.metadata.name.clone()).unwrap_or_default();
     let minimum = available >= desired - max_unavailable;
     let available_cond = keep_times(
         find("Available"),
         apps::DeploymentCondition {
             type_: Some("Available".into()),
             status: Some(if minimum { "True" } else { "False" }.into()),
-            reason: Some(
-                if minimum {
-                    "MinimumReplicasAvailable"
-                } else {
-                    "MinimumReplicasUnavailable"
-                }
-                .into(),
-            ),
+            reason: Some(if minimum { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" }.into()),
             message: Some(
                 if minimum {
                     "Deployment has minimum availability."
@@ -595,14 +495,7 @@ pub fn deployment_status(
         apps::DeploymentCondition {
             type_: Some("Progressing".into()),
             status: Some("True".into()),
-            reason: Some(
-                if complete {
-                    "NewReplicaSetAvailable"
-                } else {
-                    "ReplicaSetUpdated"
-                }
-                .into(),
-            ),
+            reason: Some(if complete { "NewReplicaSetAvailable" } else { "ReplicaSetUpdated" }.into()),
             message: Some(if complete {
                 format!("ReplicaSet \"{rs_name}\" has successfully progressed.")
             } else {
@@ -641,11 +534,7 @@ mod tests {
                 ..Default::default()
             }),
             spec: Some(core::PodSpec {
-                containers: vec![core::Container {
-                    name: "c".into(),
-                    image: Some(image.into()),
-                    ..Default::default()
-                }],
+                containers: vec![core::Container { name: "c".into(), image: Some(image.into()), ..Default::default() }],
                 ..Default::default()
             }),
         }
@@ -657,10 +546,7 @@ mod tests {
         assert_eq!(a, template_hash(&template("nginx:1")));
         assert_ne!(a, template_hash(&template("nginx:2")));
         assert_eq!(a.len(), 10);
-        assert!(
-            a.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        );
+        assert!(a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
         assert!(!a.contains(['a', 'e', 'i', 'o', 'u']));
     }
 
@@ -670,16 +556,8 @@ mod tests {
         let sel = LabelSelector {
             match_labels: Some([("app".to_string(), "web".to_string())].into()),
             match_expressions: Some(vec![
-                R {
-                    key: "tier".into(),
-                    operator: "In".into(),
-                    values: Some(vec!["a".into(), "b".into()]),
-                },
-                R {
-                    key: "legacy".into(),
-                    operator: "DoesNotExist".into(),
-                    values: None,
-                },
+                R { key: "tier".into(), operator: "In".into(), values: Some(vec!["a".into(), "b".into()]) },
+                R { key: "legacy".into(), operator: "DoesNotExist".into(), values: None },
             ]),
         };
         assert_eq!(selector_string(&sel), "app=web,tier in (a,b),!legacy");
@@ -689,11 +567,7 @@ mod tests {
         let mut p = pod_from_template(
             &template("x"),
             "default",
-            OwnerReference {
-                uid: "u1".into(),
-                controller: Some(true),
-                ..Default::default()
-            },
+            OwnerReference { uid: "u1".into(), controller: Some(true), ..Default::default() },
             &[],
         );
         p.metadata.name = Some(name.into());
@@ -703,10 +577,7 @@ mod tests {
         p.status = Some(if ready {
             running_status(&p, "1.1.1.1", "10.0.0.1", &at)
         } else {
-            core::PodStatus {
-                phase: Some(phase.into()),
-                ..Default::default()
-            }
+            core::PodStatus { phase: Some(phase.into()), ..Default::default() }
         });
         p
     }
@@ -716,11 +587,7 @@ mod tests {
         let p = pod_from_template(
             &template("x"),
             "ns",
-            OwnerReference {
-                uid: "u1".into(),
-                controller: Some(true),
-                ..Default::default()
-            },
+            OwnerReference { uid: "u1".into(), controller: Some(true), ..Default::default() },
             &[(POD_TEMPLATE_HASH, "h")],
         );
         assert!(controlled_by(&p.metadata, "u1"));
@@ -752,10 +619,7 @@ mod tests {
             pod("unscheduled", None, "Pending", false, 2),
         ];
         pods.sort_by_key(deletion_rank);
-        let order: Vec<_> = pods
-            .iter()
-            .map(|p| p.metadata.name.clone().unwrap())
-            .collect();
+        let order: Vec<_> = pods.iter().map(|p| p.metadata.name.clone().unwrap()).collect();
         assert_eq!(order, ["unscheduled", "pending", "ready-new", "ready-old"]);
     }
 
@@ -787,24 +651,15 @@ mod tests {
 
     #[test]
     fn percentages_resolve_like_kubernetes() {
-        assert_eq!(
-            resolve(Some(&IntOrString::String("25%".into())), 3, false),
-            0
-        );
-        assert_eq!(
-            resolve(Some(&IntOrString::String("25%".into())), 3, true),
-            1
-        );
+        assert_eq!(resolve(Some(&IntOrString::String("25%".into())), 3, false), 0);
+        assert_eq!(resolve(Some(&IntOrString::String("25%".into())), 3, true), 1);
         assert_eq!(resolve(Some(&IntOrString::Int(2)), 3, false), 2);
         assert_eq!(resolve(None, 3, false), 0);
     }
 
     fn rs(name: &str, replicas: i32, ready: i32) -> apps::ReplicaSet {
         apps::ReplicaSet {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                ..Default::default()
-            },
+            metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
             status: Some(apps::ReplicaSetStatus {
                 replicas,
                 ready_replicas: Some(ready),
@@ -818,10 +673,7 @@ mod tests {
     #[test]
     fn deployment_status_tracks_rollout() {
         let mut d = apps::Deployment {
-            metadata: ObjectMeta {
-                generation: Some(2),
-                ..Default::default()
-            },
+            metadata: ObjectMeta { generation: Some(2), ..Default::default() },
             ..Default::default()
         };
         d.spec.replicas = Some(3);
@@ -830,12 +682,7 @@ mod tests {
         let at = now();
         let s = deployment_status(&d, Some(&new), &[&new, &old], &at);
         assert_eq!(
-            (
-                s.replicas,
-                s.updated_replicas,
-                s.available_replicas,
-                s.observed_generation
-            ),
+            (s.replicas, s.updated_replicas, s.available_replicas, s.observed_generation),
             (Some(4), Some(3), Some(2), Some(2))
         );
         let conds = s.conditions.clone().unwrap();

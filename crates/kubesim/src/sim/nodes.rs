@@ -21,8 +21,7 @@ use super::{Error, Shared, create_if_missing, is_status, merge_params, model, pa
 /// Keeps the shared node view current and publishes the set of Ready nodes when it changes.
 pub(crate) async fn reflect(shared: Arc<Shared>, writer: reflector::store::Writer<core::Node>) {
     let api: Api<core::Node> = Api::all(shared.client.clone());
-    let stream = reflector::reflector(writer, watcher::watcher(api, watcher::Config::default()))
-        .default_backoff();
+    let stream = reflector::reflector(writer, watcher::watcher(api, watcher::Config::default())).default_backoff();
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {
         if let Err(e) = event {
@@ -58,19 +57,9 @@ pub(crate) async fn register(shared: &Shared, index: usize) -> Result<(), Error>
     renew_lease(shared, &api, &name).await
 }
 
-async fn report_status(
-    shared: &Shared,
-    api: &Api<core::Node>,
-    index: usize,
-    name: &str,
-) -> Result<(), Error> {
+async fn report_status(shared: &Shared, api: &Api<core::Node>, index: usize, name: &str) -> Result<(), Error> {
     let current = api.get(name).await?;
-    let status = model::node_status(
-        &shared.config,
-        index,
-        current.status.as_ref(),
-        &model::now(),
-    );
+    let status = model::node_status(&shared.config, index, current.status.as_ref(), &model::now());
     patch_status(api, name, &status).await?;
     Ok(())
 }
@@ -81,22 +70,14 @@ fn lease_duration(shared: &Shared) -> i32 {
 }
 
 async fn renew_lease(shared: &Shared, nodes: &Api<core::Node>, name: &str) -> Result<(), Error> {
-    let leases: Api<coordination::Lease> =
-        Api::namespaced(shared.client.clone(), "kube-node-lease");
+    let leases: Api<coordination::Lease> = Api::namespaced(shared.client.clone(), "kube-node-lease");
     let now = Timestamp::now();
     let patch = serde_json::json!({ "spec": { "holderIdentity": name, "leaseDurationSeconds": lease_duration(shared), "renewTime": MicroTime(now) } });
-    match leases
-        .patch(name, &merge_params(), &Patch::Merge(&patch))
-        .await
-    {
+    match leases.patch(name, &merge_params(), &Patch::Merge(&patch)).await {
         Ok(_) => Ok(()),
         Err(e) if is_status(&e, 404) => {
             let node = nodes.get(name).await?;
-            create_if_missing(
-                &leases,
-                &model::node_lease(&node, &now, lease_duration(shared)),
-            )
-            .await?;
+            create_if_missing(&leases, &model::node_lease(&node, &now, lease_duration(shared))).await?;
             Ok(())
         }
         Err(e) => Err(e.into()),
@@ -109,11 +90,9 @@ pub(crate) async fn heartbeat(shared: Arc<Shared>, index: usize) {
     let api: Api<core::Node> = Api::all(shared.client.clone());
     let name = model::node_name(&shared.config, index);
     let lease_period = shared.config.lease_period.max(Duration::from_millis(100));
-    let mut lease_tick =
-        tokio::time::interval_at(tokio::time::Instant::now() + lease_period, lease_period);
+    let mut lease_tick = tokio::time::interval_at(tokio::time::Instant::now() + lease_period, lease_period);
     let status_period = shared.config.status_period.max(Duration::from_millis(100));
-    let mut status_tick =
-        tokio::time::interval_at(tokio::time::Instant::now() + status_period, status_period);
+    let mut status_tick = tokio::time::interval_at(tokio::time::Instant::now() + status_period, status_period);
     for tick in [&mut lease_tick, &mut status_tick] {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
@@ -138,39 +117,26 @@ pub(crate) async fn heartbeat(shared: Arc<Shared>, index: usize) {
 pub(crate) async fn namespaces(shared: Arc<Shared>) {
     let api: Api<core::Namespace> = Api::all(shared.client.clone());
     Controller::new(api, watcher::Config::default())
-        .run(
-            reconcile_namespace,
-            |_, _: &Error, _| Action::requeue(Duration::from_secs(5)),
-            shared,
-        )
+        .run(reconcile_namespace, |_, _: &Error, _| Action::requeue(Duration::from_secs(5)), shared)
         .for_each(|_| async {})
         .await;
 }
 
-async fn reconcile_namespace(
-    ns: Arc<core::Namespace>,
-    shared: Arc<Shared>,
-) -> Result<Action, Error> {
+async fn reconcile_namespace(ns: Arc<core::Namespace>, shared: Arc<Shared>) -> Result<Action, Error> {
     if ns.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
     let name = ns.metadata.name.clone().unwrap_or_default();
     let sas: Api<core::ServiceAccount> = Api::namespaced(shared.client.clone(), &name);
     let sa = core::ServiceAccount {
-        metadata: ObjectMeta {
-            name: Some("default".into()),
-            ..Default::default()
-        },
+        metadata: ObjectMeta { name: Some("default".into()), ..Default::default() },
         ..Default::default()
     };
     create_if_missing(&sas, &sa).await?;
     if let Some(ca) = &shared.config.ca_pem {
         let cms: Api<core::ConfigMap> = Api::namespaced(shared.client.clone(), &name);
         let cm = core::ConfigMap {
-            metadata: ObjectMeta {
-                name: Some("kube-root-ca.crt".into()),
-                ..Default::default()
-            },
+            metadata: ObjectMeta { name: Some("kube-root-ca.crt".into()), ..Default::default() },
             data: Some([("ca.crt".to_string(), ca.clone())].into()),
             ..Default::default()
         };

@@ -25,21 +25,10 @@ fn error_policy<K>(_: Arc<K>, error: &Error, _: Arc<Shared>) -> Action {
 }
 
 /// The active pods of a namespace that match `selector` and are controlled by `uid`.
-async fn owned_pods(
-    shared: &Shared,
-    ns: &str,
-    selector: &LabelSelector,
-    uid: &str,
-) -> Result<Vec<core::Pod>, Error> {
+async fn owned_pods(shared: &Shared, ns: &str, selector: &LabelSelector, uid: &str) -> Result<Vec<core::Pod>, Error> {
     let api: Api<core::Pod> = Api::namespaced(shared.client.clone(), ns);
-    let list = api
-        .list(&ListParams::default().labels(&model::selector_string(selector)))
-        .await?;
-    Ok(list
-        .items
-        .into_iter()
-        .filter(|p| model::controlled_by(&p.metadata, uid) && model::pod_active(p))
-        .collect())
+    let list = api.list(&ListParams::default().labels(&model::selector_string(selector))).await?;
+    Ok(list.items.into_iter().filter(|p| model::controlled_by(&p.metadata, uid) && model::pod_active(p)).collect())
 }
 
 async fn create_pod(api: &Api<core::Pod>, pod: &core::Pod) -> Result<Option<core::Pod>, Error> {
@@ -71,58 +60,33 @@ fn names(meta: &ObjectMeta) -> (String, String, String) {
 
 pub(crate) async fn deployments(shared: Arc<Shared>) {
     let client = shared.client.clone();
-    Controller::new(
-        Api::<apps::Deployment>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .owns(
-        Api::<apps::ReplicaSet>::all(client),
-        watcher::Config::default(),
-    )
-    .run(reconcile_deployment, error_policy, shared)
-    .for_each(|_| async {})
-    .await;
+    Controller::new(Api::<apps::Deployment>::all(client.clone()), watcher::Config::default())
+        .owns(Api::<apps::ReplicaSet>::all(client), watcher::Config::default())
+        .run(reconcile_deployment, error_policy, shared)
+        .for_each(|_| async {})
+        .await;
 }
 
 fn revision_of(meta: &ObjectMeta) -> i64 {
-    meta.annotations
-        .as_ref()
-        .and_then(|a| a.get(model::REVISION_ANNOTATION))
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(0)
+    meta.annotations.as_ref().and_then(|a| a.get(model::REVISION_ANNOTATION)).and_then(|r| r.parse().ok()).unwrap_or(0)
 }
 
-async fn reconcile_deployment(
-    d: Arc<apps::Deployment>,
-    shared: Arc<Shared>,
-) -> Result<Action, Error> {
+async fn reconcile_deployment(d: Arc<apps::Deployment>, shared: Arc<Shared>) -> Result<Action, Error> {
     if d.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
     let (name, ns, uid) = names(&d.metadata);
     let rs_api: Api<apps::ReplicaSet> = Api::namespaced(shared.client.clone(), &ns);
-    let listed = rs_api
-        .list(&ListParams::default().labels(&model::selector_string(&d.spec.selector)))
-        .await?;
-    let mut sets: Vec<apps::ReplicaSet> = listed
-        .items
-        .into_iter()
-        .filter(|rs| model::controlled_by(&rs.metadata, &uid))
-        .collect();
+    let listed = rs_api.list(&ListParams::default().labels(&model::selector_string(&d.spec.selector))).await?;
+    let mut sets: Vec<apps::ReplicaSet> =
+        listed.items.into_iter().filter(|rs| model::controlled_by(&rs.metadata, &uid)).collect();
     let desired = d.spec.replicas.unwrap_or(1);
     let hash = model::template_hash(&d.spec.template);
     let new_name = format!("{name}-{hash}");
-    let max_revision = sets
-        .iter()
-        .map(|rs| revision_of(&rs.metadata))
-        .max()
-        .unwrap_or(0);
+    let max_revision = sets.iter().map(|rs| revision_of(&rs.metadata)).max().unwrap_or(0);
 
     // The ReplicaSet of the current template, at the desired size.
-    let revision = match sets
-        .iter_mut()
-        .find(|rs| rs.metadata.name.as_deref() == Some(new_name.as_str()))
-    {
+    let revision = match sets.iter_mut().find(|rs| rs.metadata.name.as_deref() == Some(new_name.as_str())) {
         Some(rs) => {
             let mut revision = revision_of(&rs.metadata);
             if revision < max_revision {
@@ -149,13 +113,7 @@ async fn reconcile_deployment(
                 .match_labels
                 .get_or_insert_with(Default::default)
                 .insert(model::POD_TEMPLATE_HASH.into(), hash.clone());
-            let mut labels = d
-                .spec
-                .template
-                .metadata
-                .as_ref()
-                .and_then(|m| m.labels.clone())
-                .unwrap_or_default();
+            let mut labels = d.spec.template.metadata.as_ref().and_then(|m| m.labels.clone()).unwrap_or_default();
             labels.insert(model::POD_TEMPLATE_HASH.into(), hash.clone());
             let rs = apps::ReplicaSet {
                 metadata: ObjectMeta {
@@ -164,10 +122,7 @@ async fn reconcile_deployment(
                     labels: Some(labels),
                     annotations: Some(BTreeMap::from([
                         (model::REVISION_ANNOTATION.to_string(), revision.to_string()),
-                        (
-                            "deployment.kubernetes.io/desired-replicas".to_string(),
-                            desired.to_string(),
-                        ),
+                        ("deployment.kubernetes.io/desired-replicas".to_string(), desired.to_string()),
                     ])),
                     owner_references: Some(vec![model::controller_ref(d.as_ref())]),
                     ..Default::default()
@@ -200,18 +155,11 @@ async fn reconcile_deployment(
         .and_then(|rs| rs.status.as_ref())
         .and_then(|s| s.available_replicas)
         .unwrap_or(0);
-    for rs in sets
-        .iter_mut()
-        .filter(|rs| rs.metadata.name.as_deref() != Some(new_name.as_str()))
-    {
+    for rs in sets.iter_mut().filter(|rs| rs.metadata.name.as_deref() != Some(new_name.as_str())) {
         if rs.spec.replicas.unwrap_or(0) > 0 && (recreate || new_available >= desired) {
             let rs_name = rs.metadata.name.clone().unwrap_or_default();
             *rs = rs_api
-                .patch(
-                    &rs_name,
-                    &merge_params(),
-                    &Patch::Merge(serde_json::json!({ "spec": { "replicas": 0 } })),
-                )
+                .patch(&rs_name, &merge_params(), &Patch::Merge(serde_json::json!({ "spec": { "replicas": 0 } })))
                 .await?;
         }
     }
@@ -221,9 +169,7 @@ async fn reconcile_deployment(
     let mut idle: Vec<&apps::ReplicaSet> = sets
         .iter()
         .filter(|rs| rs.metadata.name.as_deref() != Some(new_name.as_str()))
-        .filter(|rs| {
-            rs.spec.replicas == Some(0) && rs.status.as_ref().is_none_or(|s| s.replicas == 0)
-        })
+        .filter(|rs| rs.spec.replicas == Some(0) && rs.status.as_ref().is_none_or(|s| s.replicas == 0))
         .collect();
     idle.sort_by_key(|rs| revision_of(&rs.metadata));
     if idle.len() > limit {
@@ -237,19 +183,14 @@ async fn reconcile_deployment(
         }
     }
 
-    let new_rs = sets
-        .iter()
-        .find(|rs| rs.metadata.name.as_deref() == Some(new_name.as_str()));
+    let new_rs = sets.iter().find(|rs| rs.metadata.name.as_deref() == Some(new_name.as_str()));
     let all: Vec<&apps::ReplicaSet> = sets.iter().collect();
     let status = model::deployment_status(&d, new_rs, &all, &model::now());
     let api: Api<apps::Deployment> = Api::namespaced(shared.client.clone(), &ns);
     if revision_of(&d.metadata) != revision {
         api.patch(&name, &merge_params(), &Patch::Merge(serde_json::json!({ "metadata": { "annotations": { model::REVISION_ANNOTATION: revision.to_string() } } }))).await?;
     }
-    if d.status
-        .as_ref()
-        .is_none_or(|old| model::differs(old, &status))
-    {
+    if d.status.as_ref().is_none_or(|old| model::differs(old, &status)) {
         patch_status(&api, &name, &status).await?;
     }
     Ok(Action::await_change())
@@ -259,20 +200,14 @@ async fn reconcile_deployment(
 
 pub(crate) async fn replica_sets(shared: Arc<Shared>) {
     let client = shared.client.clone();
-    Controller::new(
-        Api::<apps::ReplicaSet>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .owns(Api::<core::Pod>::all(client), watcher::Config::default())
-    .run(reconcile_replica_set, error_policy, shared)
-    .for_each(|_| async {})
-    .await;
+    Controller::new(Api::<apps::ReplicaSet>::all(client.clone()), watcher::Config::default())
+        .owns(Api::<core::Pod>::all(client), watcher::Config::default())
+        .run(reconcile_replica_set, error_policy, shared)
+        .for_each(|_| async {})
+        .await;
 }
 
-async fn reconcile_replica_set(
-    rs: Arc<apps::ReplicaSet>,
-    shared: Arc<Shared>,
-) -> Result<Action, Error> {
+async fn reconcile_replica_set(rs: Arc<apps::ReplicaSet>, shared: Arc<Shared>) -> Result<Action, Error> {
     if rs.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
@@ -285,8 +220,7 @@ async fn reconcile_replica_set(
     let desired = rs.spec.replicas.unwrap_or(1).max(0) as usize;
     if pods.len() < desired {
         for _ in pods.len()..desired {
-            let mut pod =
-                model::pod_from_template(template, &ns, model::controller_ref(rs.as_ref()), &[]);
+            let mut pod = model::pod_from_template(template, &ns, model::controller_ref(rs.as_ref()), &[]);
             pod.metadata.generate_name = Some(format!("{name}-"));
             if let Some(created) = create_pod(&pods_api, &pod).await? {
                 pods.push(created);
@@ -301,11 +235,7 @@ async fn reconcile_replica_set(
     }
     let refs: Vec<&core::Pod> = pods.iter().collect();
     let status = model::replica_set_status(&rs, &refs);
-    if rs
-        .status
-        .as_ref()
-        .is_none_or(|old| model::differs(old, &status))
-    {
+    if rs.status.as_ref().is_none_or(|old| model::differs(old, &status)) {
         let api: Api<apps::ReplicaSet> = Api::namespaced(shared.client.clone(), &ns);
         patch_status(&api, &name, &status).await?;
     }
@@ -317,29 +247,19 @@ async fn reconcile_replica_set(
 pub(crate) async fn daemon_sets(shared: Arc<Shared>) {
     let client = shared.client.clone();
     let node_changes = changes(shared.ready_nodes.subscribe());
-    Controller::new(
-        Api::<apps::DaemonSet>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .owns(Api::<core::Pod>::all(client), watcher::Config::default())
-    .reconcile_all_on(node_changes)
-    .run(reconcile_daemon_set, error_policy, shared)
-    .for_each(|_| async {})
-    .await;
+    Controller::new(Api::<apps::DaemonSet>::all(client.clone()), watcher::Config::default())
+        .owns(Api::<core::Pod>::all(client), watcher::Config::default())
+        .reconcile_all_on(node_changes)
+        .run(reconcile_daemon_set, error_policy, shared)
+        .for_each(|_| async {})
+        .await;
 }
 
 fn label(pod: &core::Pod, key: &str) -> Option<String> {
-    pod.metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(key))
-        .cloned()
+    pod.metadata.labels.as_ref().and_then(|l| l.get(key)).cloned()
 }
 
-async fn reconcile_daemon_set(
-    ds: Arc<apps::DaemonSet>,
-    shared: Arc<Shared>,
-) -> Result<Action, Error> {
+async fn reconcile_daemon_set(ds: Arc<apps::DaemonSet>, shared: Arc<Shared>) -> Result<Action, Error> {
     if ds.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
@@ -359,12 +279,7 @@ async fn reconcile_daemon_set(
         .collect();
     let pods_api: Api<core::Pod> = Api::namespaced(shared.client.clone(), &ns);
     let pods = owned_pods(&shared, &ns, &ds.spec.selector, &uid).await?;
-    let node_of = |p: &core::Pod| {
-        p.spec
-            .as_ref()
-            .and_then(|s| s.node_name.clone())
-            .unwrap_or_default()
-    };
+    let node_of = |p: &core::Pod| p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
     let mut kept: BTreeMap<String, core::Pod> = BTreeMap::new();
     for pod in pods {
         let node = node_of(&pod);
@@ -384,10 +299,7 @@ async fn reconcile_daemon_set(
             template,
             &ns,
             model::controller_ref(ds.as_ref()),
-            &[
-                (model::CONTROLLER_REVISION_HASH, &hash),
-                ("pod-template-generation", &generation),
-            ],
+            &[(model::CONTROLLER_REVISION_HASH, &hash), ("pod-template-generation", &generation)],
         );
         pod.metadata.generate_name = Some(format!("{name}-"));
         pod.spec.get_or_insert_with(Default::default).node_name = Some(node.clone());
@@ -398,9 +310,7 @@ async fn reconcile_daemon_set(
     // Rolling update: replace one outdated pod at a time while the rest are ready.
     let outdated: Vec<String> = kept
         .iter()
-        .filter(|(_, p)| {
-            label(p, model::CONTROLLER_REVISION_HASH).as_deref() != Some(hash.as_str())
-        })
+        .filter(|(_, p)| label(p, model::CONTROLLER_REVISION_HASH).as_deref() != Some(hash.as_str()))
         .map(|(n, _)| n.clone())
         .collect();
     if let Some(node) = outdated.first()
@@ -411,10 +321,9 @@ async fn reconcile_daemon_set(
     }
     let pods: Vec<&core::Pod> = kept.values().collect();
     let c = model::count(&pods);
-    let updated = pods
-        .iter()
-        .filter(|p| label(p, model::CONTROLLER_REVISION_HASH).as_deref() == Some(hash.as_str()))
-        .count() as i32;
+    let updated =
+        pods.iter().filter(|p| label(p, model::CONTROLLER_REVISION_HASH).as_deref() == Some(hash.as_str())).count()
+            as i32;
     let desired = wanted.len() as i32;
     let status = apps::DaemonSetStatus {
         desired_number_scheduled: desired,
@@ -428,11 +337,7 @@ async fn reconcile_daemon_set(
         collision_count: None,
         conditions: None,
     };
-    if ds
-        .status
-        .as_ref()
-        .is_none_or(|old| model::differs(old, &status))
-    {
+    if ds.status.as_ref().is_none_or(|old| model::differs(old, &status)) {
         let api: Api<apps::DaemonSet> = Api::namespaced(shared.client.clone(), &ns);
         patch_status(&api, &name, &status).await?;
     }
@@ -443,14 +348,11 @@ async fn reconcile_daemon_set(
 
 pub(crate) async fn stateful_sets(shared: Arc<Shared>) {
     let client = shared.client.clone();
-    Controller::new(
-        Api::<apps::StatefulSet>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .owns(Api::<core::Pod>::all(client), watcher::Config::default())
-    .run(reconcile_stateful_set, error_policy, shared)
-    .for_each(|_| async {})
-    .await;
+    Controller::new(Api::<apps::StatefulSet>::all(client.clone()), watcher::Config::default())
+        .owns(Api::<core::Pod>::all(client), watcher::Config::default())
+        .run(reconcile_stateful_set, error_policy, shared)
+        .for_each(|_| async {})
+        .await;
 }
 
 /// The ordinal of a StatefulSet pod (`web-2` of `web` is 2).
@@ -458,10 +360,7 @@ pub fn ordinal(set: &str, pod: &str) -> Option<usize> {
     pod.strip_prefix(set)?.strip_prefix('-')?.parse().ok()
 }
 
-async fn reconcile_stateful_set(
-    sts: Arc<apps::StatefulSet>,
-    shared: Arc<Shared>,
-) -> Result<Action, Error> {
+async fn reconcile_stateful_set(sts: Arc<apps::StatefulSet>, shared: Arc<Shared>) -> Result<Action, Error> {
     if sts.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
@@ -479,12 +378,7 @@ async fn reconcile_stateful_set(
         }
     }
     // Scale down from the highest ordinal (one at a time when ordered).
-    let extra: Vec<usize> = pods
-        .keys()
-        .rev()
-        .copied()
-        .filter(|i| *i >= desired)
-        .collect();
+    let extra: Vec<usize> = pods.keys().rev().copied().filter(|i| *i >= desired).collect();
     for i in extra.iter().take(if ordered { 1 } else { usize::MAX }) {
         if let Some(pod) = pods.remove(i) {
             delete_pod(&pods_api, &pod).await?;
@@ -529,9 +423,7 @@ async fn reconcile_stateful_set(
             let outdated = pods
                 .iter()
                 .rev()
-                .find(|(_, p)| {
-                    label(p, model::CONTROLLER_REVISION_HASH).as_deref() != Some(revision.as_str())
-                })
+                .find(|(_, p)| label(p, model::CONTROLLER_REVISION_HASH).as_deref() != Some(revision.as_str()))
                 .map(|(i, _)| *i);
             if let Some(pod) = outdated.and_then(|i| pods.remove(&i)) {
                 delete_pod(&pods_api, &pod).await?;
@@ -540,10 +432,9 @@ async fn reconcile_stateful_set(
     }
     let list: Vec<&core::Pod> = pods.values().collect();
     let c = model::count(&list);
-    let updated = list
-        .iter()
-        .filter(|p| label(p, model::CONTROLLER_REVISION_HASH).as_deref() == Some(revision.as_str()))
-        .count() as i32;
+    let updated =
+        list.iter().filter(|p| label(p, model::CONTROLLER_REVISION_HASH).as_deref() == Some(revision.as_str())).count()
+            as i32;
     let status = apps::StatefulSetStatus {
         replicas: c.total,
         ready_replicas: Some(c.ready),
@@ -556,11 +447,7 @@ async fn reconcile_stateful_set(
         collision_count: Some(0),
         conditions: None,
     };
-    if sts
-        .status
-        .as_ref()
-        .is_none_or(|old| model::differs(old, &status))
-    {
+    if sts.status.as_ref().is_none_or(|old| model::differs(old, &status)) {
         let api: Api<apps::StatefulSet> = Api::namespaced(shared.client.clone(), &ns);
         patch_status(&api, &name, &status).await?;
     }

@@ -60,12 +60,27 @@ impl Handler<Cluster, ClusterContext> for CreateMark {
     async fn run(&self, cluster: &mut Cluster, ctx: &ClusterContext) -> Result<(), StepError> {
         let client = ctx.business()?;
         // The live connection test: the credential must authenticate against the address.
-        let info = client.apiserver_version().await.map_err(|e| StepError::new(format!("cannot connect to {} with the credential: {}", ctx.url, crate::cluster::error_chain(&e))))?;
+        let info = client.apiserver_version().await.map_err(|e| {
+            StepError::new(format!(
+                "cannot connect to {} with the credential: {}",
+                ctx.url,
+                crate::cluster::error_chain(&e)
+            ))
+        })?;
         let version = observe::version_of(&info.git_version);
         match observe::major_minor(&version) {
             Some(v) if v >= observe::MIN_VERSION => {}
-            Some(_) => return Err(StepError::new(format!("Kubernetes {version} is too old: imported clusters must run 1.10 or newer"))),
-            None => return Err(StepError::new(format!("the cluster reports an unreadable Kubernetes version {:?}", info.git_version))),
+            Some(_) => {
+                return Err(StepError::new(format!(
+                    "Kubernetes {version} is too old: imported clusters must run 1.10 or newer"
+                )));
+            }
+            None => {
+                return Err(StepError::new(format!(
+                    "the cluster reports an unreadable Kubernetes version {:?}",
+                    info.git_version
+                )));
+            }
         }
         let status = cluster.status.get_or_insert_with(Default::default);
         status.version = Some(version);
@@ -74,7 +89,8 @@ impl Handler<Cluster, ClusterContext> for CreateMark {
         let uid = uid_of(cluster);
         let name = cluster.name().to_string();
         let marks: Api<ConfigMap> = Api::namespaced(client.clone(), MARK_NAMESPACE);
-        let err = |what: &str, e: kube::Error| StepError::new(format!("{what} the mark {MARK_NAMESPACE}/{MARK_NAME}: {e}"));
+        let err =
+            |what: &str, e: kube::Error| StepError::new(format!("{what} the mark {MARK_NAMESPACE}/{MARK_NAME}: {e}"));
         match marks.get_opt(MARK_NAME).await.map_err(|e| err("reading", e))? {
             Some(mark) => {
                 let data = mark.data.unwrap_or_default();
@@ -82,7 +98,9 @@ impl Handler<Cluster, ClusterContext> for CreateMark {
                 if data.get(MARK_CLUSTER_UID).is_some_and(|u| *u == uid) {
                     return Ok(());
                 }
-                Err(StepError::new(already_managed_message(data.get(MARK_CLUSTER_NAME).map(String::as_str).unwrap_or_default())))
+                Err(StepError::new(already_managed_message(
+                    data.get(MARK_CLUSTER_NAME).map(String::as_str).unwrap_or_default(),
+                )))
             }
             None => {
                 let mark = ConfigMap {
@@ -123,7 +141,12 @@ impl Handler<Cluster, ClusterContext> for CleanMark {
             Ok(m) => m,
             // A cluster that never answered holds no mark of ours.
             Err(_) if !marked => return Ok(()),
-            Err(e) => return Err(StepError::new(format!("cannot reach {} to remove the mark {MARK_NAMESPACE}/{MARK_NAME}: {e}", ctx.url))),
+            Err(e) => {
+                return Err(StepError::new(format!(
+                    "cannot reach {} to remove the mark {MARK_NAMESPACE}/{MARK_NAME}: {e}",
+                    ctx.url
+                )));
+            }
         };
         let Some(mark) = mark else { return Ok(()) };
         // Only this cluster's own mark: a refused duplicate must not unmark the real owner.

@@ -22,7 +22,12 @@ pub fn version_of(git_version: &str) -> String {
 
 /// `major.minor` of a version, if it has them.
 pub fn major_minor(version: &str) -> Option<(u64, u64)> {
-    let mut parts = version_of(version).split(['.', '-', '+']).take(2).map(|p| p.parse::<u64>().ok()).collect::<Vec<_>>().into_iter();
+    let mut parts = version_of(version)
+        .split(['.', '-', '+'])
+        .take(2)
+        .map(|p| p.parse::<u64>().ok())
+        .collect::<Vec<_>>()
+        .into_iter();
     Some((parts.next()??, parts.next()??))
 }
 
@@ -59,7 +64,11 @@ pub fn milli_units(q: &str) -> Option<i128> {
     let (num, suffix) = q.split_at(split);
     let (int, frac) = num.split_once('.').unwrap_or((num, ""));
     let neg = int.starts_with('-');
-    let int: i128 = int.trim_start_matches(['-', '+']).parse().ok().or(if int.trim_start_matches(['-', '+']).is_empty() && !frac.is_empty() { Some(0) } else { None })?;
+    let int: i128 = int
+        .trim_start_matches(['-', '+'])
+        .parse()
+        .ok()
+        .or(if int.trim_start_matches(['-', '+']).is_empty() && !frac.is_empty() { Some(0) } else { None })?;
     // Keep up to 9 fractional digits (nano) and scale at the end.
     let frac9: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
     let frac9: i128 = frac9.parse().ok()?;
@@ -140,7 +149,11 @@ pub async fn resources(client: &Client) -> Result<ClusterResource, kube::Error> 
             add_all(&mut allocated, c.resources.as_ref().and_then(|r| r.requests.as_ref()));
         }
     }
-    Ok(ClusterResource { capacity: Some(formatted(capacity)), allocatable: Some(formatted(allocatable)), allocated: Some(formatted(allocated)) })
+    Ok(ClusterResource {
+        capacity: Some(formatted(capacity)),
+        allocatable: Some(formatted(allocatable)),
+        allocated: Some(formatted(allocated)),
+    })
 }
 
 /// Replicas of the kube-system Deployments and DaemonSets (CoreDNS, kube-proxy, CNI...).

@@ -40,7 +40,10 @@ pub fn b64(s: &str) -> String {
 }
 
 pub fn platform_api(client: &Client, kind: &str, plural: &str) -> Api<DynamicObject> {
-    Api::all_with(client.clone(), &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("platform.tkestack.io", "v1", kind), plural))
+    Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("platform.tkestack.io", "v1", kind), plural),
+    )
 }
 
 pub async fn get(api: &Api<DynamicObject>, name: &str) -> Option<Value> {
@@ -52,7 +55,12 @@ pub fn condition<'a>(o: &'a Value, type_: &str) -> Option<&'a Value> {
 }
 
 pub fn condition_types(o: &Value) -> Vec<String> {
-    o["status"]["conditions"].as_array().into_iter().flatten().filter_map(|c| c["type"].as_str().map(str::to_string)).collect()
+    o["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["type"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// Any fake binary but kubeadm: logs its call (crictl quietly: its output is parsed).
@@ -114,7 +122,11 @@ pub fn lenient_checks() -> CheckConfig {
 /// Provider options installing into `root` (no services managed), with short waits.
 pub fn options(bundle_dir: &Path, root: &Path) -> BaremetalOptions {
     let mut o = BaremetalOptions::new(bundle_dir);
-    o.install = InstallOptions { root: root.to_str().expect("utf-8 path").to_string(), manage_system: false, timeout: Duration::from_secs(60) };
+    o.install = InstallOptions {
+        root: root.to_str().expect("utf-8 path").to_string(),
+        manage_system: false,
+        timeout: Duration::from_secs(60),
+    };
     o.master_checks = lenient_checks();
     o.worker_checks = lenient_checks();
     o.ssh = super::options();

@@ -54,7 +54,13 @@ pub fn is_root() -> bool {
 }
 
 pub fn on_path(tool: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).stdout(Stdio::null()).status().map(|s| s.success()).unwrap_or(false)
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
 }
 
 fn run(cmd: &mut Command) -> Result<String, String> {
@@ -174,7 +180,12 @@ impl Drop for TestUser {
         let _ = Command::new("pkill").args(["-KILL", "-u", &self.name]).status();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let ok = Command::new("userdel").args(["-r", "-f", &self.name]).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false);
+            let ok = Command::new("userdel")
+                .args(["-r", "-f", &self.name])
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
             if ok || Instant::now() > deadline {
                 break;
             }
@@ -311,7 +322,10 @@ impl Sshd {
 
     /// The fingerprint of the host key, as `ssh-keygen -lf` prints it.
     pub fn fingerprint(&self) -> String {
-        let out = run(Command::new("ssh-keygen").args(["-l", "-E", "sha256", "-f"]).arg(self.dir.path().join("host_ed25519.pub"))).expect("fingerprint");
+        let out = run(Command::new("ssh-keygen")
+            .args(["-l", "-E", "sha256", "-f"])
+            .arg(self.dir.path().join("host_ed25519.pub")))
+        .expect("fingerprint");
         out.split_whitespace().nth(1).unwrap_or_default().to_string()
     }
 
@@ -345,7 +359,13 @@ impl Host {
     }
 
     pub fn key_target(&self) -> provision::Target {
-        provision::Target::key(&self.sshd.host, self.sshd.port, &self.user.name, &self.user.key, Some(self.user.passphrase.clone()))
+        provision::Target::key(
+            &self.sshd.host,
+            self.sshd.port,
+            &self.user.name,
+            &self.user.key,
+            Some(self.user.passphrase.clone()),
+        )
     }
 
     /// Key login that also carries the password, for `sudo -S`.
@@ -357,5 +377,9 @@ impl Host {
 }
 
 pub fn options() -> provision::SshOptions {
-    provision::SshOptions { connect_timeout: Duration::from_secs(20), command_timeout: Duration::from_secs(120), ..Default::default() }
+    provision::SshOptions {
+        connect_timeout: Duration::from_secs(20),
+        command_timeout: Duration::from_secs(120),
+        ..Default::default()
+    }
 }

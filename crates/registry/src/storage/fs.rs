@@ -41,19 +41,14 @@ impl FileSystem {
     fn path(&self, rel: &str) -> PathBuf {
         // Paths come from the registry's own layout; refuse anything that could escape anyway.
         let mut p = self.root.clone();
-        for part in rel
-            .split('/')
-            .filter(|s| !s.is_empty() && *s != "." && *s != "..")
-        {
+        for part in rel.split('/').filter(|s| !s.is_empty() && *s != "." && *s != "..") {
             p.push(part);
         }
         p
     }
 
     fn tmp_path(&self) -> PathBuf {
-        self.root
-            .join("_tmp")
-            .join(uuid::Uuid::new_v4().to_string())
+        self.root.join("_tmp").join(uuid::Uuid::new_v4().to_string())
     }
 }
 
@@ -63,9 +58,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Rename `from` onto `to` durably: parents exist, the rename is fsynced in the target directory.
 fn rename_into_place(from: &Path, to: &Path) -> io::Result<()> {
-    let parent = to
-        .parent()
-        .ok_or_else(|| io::Error::other("object path has no parent"))?;
+    let parent = to.parent().ok_or_else(|| io::Error::other("object path has no parent"))?;
     fs::create_dir_all(parent)?;
     fs::rename(from, to)?;
     sync_dir(parent)
@@ -79,12 +72,8 @@ fn not_found_is_none<T>(r: io::Result<T>) -> io::Result<Option<T>> {
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> io::Result<T> + Send + 'static,
-) -> io::Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(io::Error::other)?
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
 }
 
 #[async_trait::async_trait]
@@ -115,12 +104,7 @@ impl Storage for FileSystem {
         Ok(meta.filter(|m| m.is_file()).map(|m| m.len()))
     }
 
-    async fn read(
-        &self,
-        path: &str,
-        offset: u64,
-        len: Option<u64>,
-    ) -> io::Result<Option<ByteStream>> {
+    async fn read(&self, path: &str, offset: u64, len: Option<u64>) -> io::Result<Option<ByteStream>> {
         if let Some(n) = len.filter(|n| *n <= SMALL_READ) {
             // Small reads in one blocking call: one thread hop instead of one per step.
             let p = self.path(path);
@@ -137,8 +121,7 @@ impl Storage for FileSystem {
             .await?;
             return Ok(data.map(|b| futures::stream::once(async move { Ok(b) }).boxed()));
         }
-        let Some(mut file) = not_found_is_none(tokio::fs::File::open(self.path(path)).await)?
-        else {
+        let Some(mut file) = not_found_is_none(tokio::fs::File::open(self.path(path)).await)? else {
             return Ok(None);
         };
         use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -146,52 +129,37 @@ impl Storage for FileSystem {
             file.seek(SeekFrom::Start(offset)).await?;
         }
         let remaining = len.unwrap_or(u64::MAX);
-        let stream = futures::stream::try_unfold(
-            (file, remaining),
-            move |(mut file, remaining)| async move {
-                if remaining == 0 {
-                    return Ok(None);
+        let stream = futures::stream::try_unfold((file, remaining), move |(mut file, remaining)| async move {
+            if remaining == 0 {
+                return Ok(None);
+            }
+            let want = remaining.min(READ_CHUNK as u64) as usize;
+            let mut buf = BytesMut::with_capacity(want);
+            while buf.len() < want {
+                let mut limited = (&mut file).take((want - buf.len()) as u64);
+                if limited.read_buf(&mut buf).await? == 0 {
+                    break;
                 }
-                let want = remaining.min(READ_CHUNK as u64) as usize;
-                let mut buf = BytesMut::with_capacity(want);
-                while buf.len() < want {
-                    let mut limited = (&mut file).take((want - buf.len()) as u64);
-                    if limited.read_buf(&mut buf).await? == 0 {
-                        break;
-                    }
+            }
+            if buf.is_empty() {
+                if len.is_some() {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "object shorter than requested"));
                 }
-                if buf.is_empty() {
-                    if len.is_some() {
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "object shorter than requested",
-                        ));
-                    }
-                    return Ok(None);
-                }
-                let n = buf.len() as u64;
-                Ok(Some((buf.freeze(), (file, remaining - n))))
-            },
-        );
+                return Ok(None);
+            }
+            let n = buf.len() as u64;
+            Ok(Some((buf.freeze(), (file, remaining - n))))
+        });
         Ok(Some(stream.boxed()))
     }
 
-    async fn append(
-        &self,
-        path: &str,
-        offset: u64,
-        mut data: ByteStream,
-    ) -> Result<u64, AppendError> {
+    async fn append(&self, path: &str, offset: u64, mut data: ByteStream) -> Result<u64, AppendError> {
         let target = self.path(path);
         let file = blocking(move || {
             if let Some(parent) = target.parent() {
                 fs::create_dir_all(parent)?;
             }
-            let mut file = OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(false)
-                .open(&target)?;
+            let mut file = OpenOptions::new().create(true).write(true).truncate(false).open(&target)?;
             let len = file.metadata()?.len();
             file.seek(SeekFrom::Start(len))?;
             Ok((file, len))
@@ -256,10 +224,7 @@ impl Storage for FileSystem {
                 let Ok(name) = e.file_name().into_string() else {
                     continue;
                 };
-                out.push(Entry {
-                    name,
-                    is_dir: e.file_type()?.is_dir(),
-                });
+                out.push(Entry { name, is_dir: e.file_type()?.is_dir() });
             }
             out.sort_by(|a, b| a.name.cmp(&b.name));
             Ok(out)
@@ -269,10 +234,7 @@ impl Storage for FileSystem {
 
     async fn stat(&self, path: &str) -> io::Result<Option<Stat>> {
         let meta = not_found_is_none(tokio::fs::metadata(self.path(path)).await)?;
-        Ok(meta.filter(|m| m.is_file()).map(|m| Stat {
-            size: m.len(),
-            modified: m.modified().ok(),
-        }))
+        Ok(meta.filter(|m| m.is_file()).map(|m| Stat { size: m.len(), modified: m.modified().ok() }))
     }
 
     async fn delete(&self, path: &str) -> io::Result<()> {
@@ -281,11 +243,7 @@ impl Storage for FileSystem {
             let Some(meta) = not_found_is_none(fs::symlink_metadata(&p))? else {
                 return Ok(());
             };
-            let r = if meta.is_dir() {
-                fs::remove_dir_all(&p)
-            } else {
-                fs::remove_file(&p)
-            };
+            let r = if meta.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
             not_found_is_none(r).map(|_| ())
         })
         .await
@@ -297,13 +255,7 @@ mod tests {
     use super::*;
 
     fn chunks(parts: &[&'static [u8]]) -> ByteStream {
-        futures::stream::iter(
-            parts
-                .iter()
-                .map(|p| Ok(Bytes::from_static(p)))
-                .collect::<Vec<_>>(),
-        )
-        .boxed()
+        futures::stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p))).collect::<Vec<_>>()).boxed()
     }
 
     async fn collect(s: ByteStream) -> Vec<u8> {
@@ -316,46 +268,21 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let fs = FileSystem::new(dir.path()).expect("fs");
         assert_eq!(fs.get("a/b").await.expect("get"), None);
-        fs.put("a/b", Bytes::from_static(b"hello"))
-            .await
-            .expect("put");
-        assert_eq!(
-            fs.get("a/b").await.expect("get").as_deref(),
-            Some(&b"hello"[..])
-        );
+        fs.put("a/b", Bytes::from_static(b"hello")).await.expect("put");
+        assert_eq!(fs.get("a/b").await.expect("get").as_deref(), Some(&b"hello"[..]));
 
-        assert_eq!(
-            fs.append("up/data", 0, chunks(&[b"ab", b"cd"]))
-                .await
-                .expect("append"),
-            4
-        );
+        assert_eq!(fs.append("up/data", 0, chunks(&[b"ab", b"cd"])).await.expect("append"), 4);
         match fs.append("up/data", 2, chunks(&[b"x"])).await {
             Err(AppendError::Offset(4)) => {}
             other => panic!("expected offset mismatch, got {other:?}"),
         }
-        assert_eq!(
-            fs.append("up/data", 4, chunks(&[b"ef"]))
-                .await
-                .expect("append"),
-            6
-        );
-        let part = fs
-            .read("up/data", 1, Some(3))
-            .await
-            .expect("read")
-            .expect("exists");
+        assert_eq!(fs.append("up/data", 4, chunks(&[b"ef"])).await.expect("append"), 6);
+        let part = fs.read("up/data", 1, Some(3)).await.expect("read").expect("exists");
         assert_eq!(collect(part).await, b"bcd");
         fs.commit("up/data", "blobs/x").await.expect("commit");
         assert_eq!(fs.size("up/data").await.expect("size"), None);
         assert_eq!(fs.size("blobs/x").await.expect("size"), Some(6));
-        let names: Vec<String> = fs
-            .list("")
-            .await
-            .expect("list")
-            .into_iter()
-            .map(|e| e.name)
-            .collect();
+        let names: Vec<String> = fs.list("").await.expect("list").into_iter().map(|e| e.name).collect();
         assert!(names.contains(&"blobs".to_string()) && names.contains(&"a".to_string()));
         fs.delete("a").await.expect("delete");
         fs.delete("a").await.expect("delete missing");

@@ -75,8 +75,7 @@ pub struct GcReport {
 impl GcReport {
     /// Bytes freed (or that would be) by blobs and uploads together.
     pub fn bytes_freed(&self) -> u64 {
-        self.blobs.iter().map(|b| b.size).sum::<u64>()
-            + self.uploads.iter().map(|(_, n)| n).sum::<u64>()
+        self.blobs.iter().map(|b| b.size).sum::<u64>() + self.uploads.iter().map(|(_, n)| n).sum::<u64>()
     }
 }
 
@@ -92,28 +91,13 @@ async fn repositories(storage: &dyn Storage) -> io::Result<Vec<String>> {
     let mut out = Vec::new();
     let mut pending = vec![String::new()];
     while let Some(prefix) = pending.pop() {
-        let dir = if prefix.is_empty() {
-            "repos".to_string()
-        } else {
-            format!("repos/{prefix}")
-        };
+        let dir = if prefix.is_empty() { "repos".to_string() } else { format!("repos/{prefix}") };
         let entries = storage.list(&dir).await?;
-        if !prefix.is_empty()
-            && entries
-                .iter()
-                .any(|e| e.name == "_manifests" || e.name == "_layers")
-        {
+        if !prefix.is_empty() && entries.iter().any(|e| e.name == "_manifests" || e.name == "_layers") {
             out.push(prefix.clone());
         }
-        for e in entries
-            .into_iter()
-            .filter(|e| e.is_dir && !e.name.starts_with('_'))
-        {
-            pending.push(if prefix.is_empty() {
-                e.name
-            } else {
-                format!("{prefix}/{}", e.name)
-            });
+        for e in entries.into_iter().filter(|e| e.is_dir && !e.name.starts_with('_')) {
+            pending.push(if prefix.is_empty() { e.name } else { format!("{prefix}/{}", e.name) });
         }
     }
     out.sort();
@@ -140,10 +124,7 @@ fn references(manifest: &[u8]) -> Vec<Digest> {
     };
     let mut out = Vec::new();
     let mut add = |d: Option<&serde_json::Value>| {
-        if let Some(d) = d
-            .and_then(|d| d.as_str())
-            .and_then(|s| s.parse::<Digest>().ok())
-        {
+        if let Some(d) = d.and_then(|d| d.as_str()).and_then(|s| s.parse::<Digest>().ok()) {
             out.push(d);
         }
     };
@@ -155,12 +136,7 @@ fn references(manifest: &[u8]) -> Vec<Digest> {
         }
     }
     // Docker schema 1.
-    for item in v
-        .get("fsLayers")
-        .and_then(|l| l.as_array())
-        .into_iter()
-        .flatten()
-    {
+    for item in v.get("fsLayers").and_then(|l| l.as_array()).into_iter().flatten() {
         add(item.get("blobSum"));
     }
     out
@@ -175,8 +151,7 @@ async fn mark_manifests(
 ) -> io::Result<()> {
     let mut todo = Vec::new();
     for repo in repos {
-        for (alg, hex) in digests_in(storage, &format!("repos/{repo}/_manifests/revisions")).await?
-        {
+        for (alg, hex) in digests_in(storage, &format!("repos/{repo}/_manifests/revisions")).await? {
             let key = format!("{alg}:{hex}");
             marks.insert(key.clone());
             if seen.insert(key) {
@@ -184,17 +159,9 @@ async fn mark_manifests(
             }
         }
         // Referrers recorded for a subject are manifests of this repository too.
-        for alg in storage
-            .list(&format!("repos/{repo}/_referrers"))
-            .await?
-            .into_iter()
-            .filter(|e| e.is_dir)
-        {
-            for subject in storage
-                .list(&format!("repos/{repo}/_referrers/{}", alg.name))
-                .await?
-                .into_iter()
-                .filter(|e| e.is_dir)
+        for alg in storage.list(&format!("repos/{repo}/_referrers")).await?.into_iter().filter(|e| e.is_dir) {
+            for subject in
+                storage.list(&format!("repos/{repo}/_referrers/{}", alg.name)).await?.into_iter().filter(|e| e.is_dir)
             {
                 let dir = format!("repos/{repo}/_referrers/{}/{}", alg.name, subject.name);
                 for r in storage.list(&dir).await? {
@@ -224,17 +191,12 @@ async fn mark_manifests(
 }
 
 /// The newest link of each blob into any repository (`alg:hex` -> link paths).
-async fn layer_links(
-    storage: &dyn Storage,
-    repos: &[String],
-) -> io::Result<HashMap<String, Vec<String>>> {
+async fn layer_links(storage: &dyn Storage, repos: &[String]) -> io::Result<HashMap<String, Vec<String>>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     for repo in repos {
         let dir = format!("repos/{repo}/_layers");
         for (alg, hex) in digests_in(storage, &dir).await? {
-            out.entry(format!("{alg}:{hex}"))
-                .or_default()
-                .push(format!("{dir}/{alg}/{hex}"));
+            out.entry(format!("{alg}:{hex}")).or_default().push(format!("{dir}/{alg}/{hex}"));
         }
     }
     Ok(out)
@@ -253,10 +215,7 @@ pub async fn collect_garbage(storage: &dyn Storage, opts: &GcOptions) -> io::Res
     let now = opts.now.unwrap_or_else(SystemTime::now);
     let cutoff = now.checked_sub(opts.grace).unwrap_or(UNIX_EPOCH);
     let upload_cutoff = now.checked_sub(opts.upload_grace).unwrap_or(UNIX_EPOCH);
-    let mut report = GcReport {
-        dry_run: opts.dry_run,
-        ..GcReport::default()
-    };
+    let mut report = GcReport { dry_run: opts.dry_run, ..GcReport::default() };
 
     // Mark.
     let repos = repositories(storage).await?;
@@ -266,23 +225,10 @@ pub async fn collect_garbage(storage: &dyn Storage, opts: &GcOptions) -> io::Res
 
     // Sweep candidates: unmarked and old, blob and links alike.
     let mut candidates = Vec::new();
-    for alg in storage
-        .list("blobs")
-        .await?
-        .into_iter()
-        .filter(|e| e.is_dir)
-    {
-        for shard in storage
-            .list(&format!("blobs/{}", alg.name))
-            .await?
-            .into_iter()
-            .filter(|e| e.is_dir)
-        {
-            for blob in storage
-                .list(&format!("blobs/{}/{}", alg.name, shard.name))
-                .await?
-                .into_iter()
-                .filter(|e| !e.is_dir)
+    for alg in storage.list("blobs").await?.into_iter().filter(|e| e.is_dir) {
+        for shard in storage.list(&format!("blobs/{}", alg.name)).await?.into_iter().filter(|e| e.is_dir) {
+            for blob in
+                storage.list(&format!("blobs/{}/{}", alg.name, shard.name)).await?.into_iter().filter(|e| !e.is_dir)
             {
                 let key = format!("{}:{}", alg.name, blob.name);
                 if marks.contains(&key) {
@@ -327,12 +273,7 @@ pub async fn collect_garbage(storage: &dyn Storage, opts: &GcOptions) -> io::Res
     }
 
     // Abandoned uploads.
-    for up in storage
-        .list("uploads")
-        .await?
-        .into_iter()
-        .filter(|e| e.is_dir)
-    {
+    for up in storage.list("uploads").await?.into_iter().filter(|e| e.is_dir) {
         let dir = format!("uploads/{}", up.name);
         let info = storage.stat(&format!("{dir}/info.json")).await?;
         let data = storage.stat(&format!("{dir}/data")).await?;
@@ -343,11 +284,7 @@ pub async fn collect_garbage(storage: &dyn Storage, opts: &GcOptions) -> io::Res
                 .map(|s| UNIX_EPOCH + Duration::from_secs(s)),
             None => None,
         };
-        let times = [
-            info.map(|s| s.modified),
-            data.map(|s| s.modified),
-            Some(started),
-        ];
+        let times = [info.map(|s| s.modified), data.map(|s| s.modified), Some(started)];
         // A time the driver cannot tell keeps the session.
         let unknown = times.iter().flatten().any(|t| t.is_none());
         let newest = times.iter().flatten().flatten().max().copied();

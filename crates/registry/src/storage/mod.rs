@@ -64,12 +64,7 @@ pub trait Storage: Send + Sync + 'static {
     /// The size of an object, if it exists.
     async fn size(&self, path: &str) -> io::Result<Option<u64>>;
     /// Stream `len` bytes (or up to the end) of an object from `offset`; `None` if it is missing.
-    async fn read(
-        &self,
-        path: &str,
-        offset: u64,
-        len: Option<u64>,
-    ) -> io::Result<Option<ByteStream>>;
+    async fn read(&self, path: &str, offset: u64, len: Option<u64>) -> io::Result<Option<ByteStream>>;
     /// Append a stream to an in-progress object that must currently hold exactly `offset`
     /// bytes (it is created when `offset` is 0 and it is missing). Returns the new size.
     async fn append(&self, path: &str, offset: u64, data: ByteStream) -> Result<u64, AppendError>;
@@ -81,9 +76,6 @@ pub trait Storage: Send + Sync + 'static {
     async fn delete(&self, path: &str) -> io::Result<()>;
     /// Size and last write time of an object (committed or in progress), if it exists.
     async fn stat(&self, path: &str) -> io::Result<Option<Stat>> {
-        Ok(self.size(path).await?.map(|size| Stat {
-            size,
-            modified: None,
-        }))
+        Ok(self.size(path).await?.map(|size| Stat { size, modified: None }))
     }
 }

@@ -15,8 +15,8 @@ use super::{AppendError, ByteStream, Entry, Stat, Storage};
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use rusty_s3::actions::{
-    AbortMultipartUpload, CompleteMultipartUpload, CreateMultipartUpload, DeleteObject, GetObject,
-    HeadObject, ListObjectsV2, PutObject, UploadPart,
+    AbortMultipartUpload, CompleteMultipartUpload, CreateMultipartUpload, DeleteObject, GetObject, HeadObject,
+    ListObjectsV2, PutObject, UploadPart,
 };
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use std::collections::BTreeMap;
@@ -96,10 +96,7 @@ fn parse_iso(s: &str) -> Option<SystemTime> {
 }
 
 fn parse_http_date(s: &str) -> Option<SystemTime> {
-    jiff::fmt::rfc2822::DateTimeParser::new()
-        .parse_timestamp(s)
-        .ok()
-        .map(SystemTime::from)
+    jiff::fmt::rfc2822::DateTimeParser::new().parse_timestamp(s).ok().map(SystemTime::from)
 }
 
 /// Percent-encode a key for `x-amz-copy-source` (slashes kept).
@@ -129,24 +126,13 @@ fn unquote_xml(s: &str) -> String {
 
 impl S3 {
     pub fn new(config: S3Config) -> io::Result<S3> {
-        let endpoint: reqwest::Url = config
-            .endpoint
-            .parse()
-            .map_err(|e| other(format!("S3 endpoint {:?}: {e}", config.endpoint)))?;
-        let style = if config.virtual_host {
-            UrlStyle::VirtualHost
-        } else {
-            UrlStyle::Path
-        };
+        let endpoint: reqwest::Url =
+            config.endpoint.parse().map_err(|e| other(format!("S3 endpoint {:?}: {e}", config.endpoint)))?;
+        let style = if config.virtual_host { UrlStyle::VirtualHost } else { UrlStyle::Path };
         let bucket = Bucket::new(endpoint, style, config.bucket.clone(), config.region)
             .map_err(|e| other(format!("S3 bucket {:?}: {e}", config.bucket)))?;
         let http = reqwest::Client::builder().build().map_err(from_reqwest)?;
-        let prefix = config
-            .prefix
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .map(|s| format!("{s}/"))
-            .collect();
+        let prefix = config.prefix.split('/').filter(|s| !s.is_empty()).map(|s| format!("{s}/")).collect();
         Ok(S3 {
             inner: Arc::new(Inner {
                 bucket,
@@ -160,20 +146,13 @@ impl S3 {
     /// Create the bucket if it does not exist yet.
     pub async fn ensure_bucket(&self) -> io::Result<()> {
         let i = &self.inner;
-        let head =
-            rusty_s3::actions::HeadBucket::new(&i.bucket, Some(&i.credentials)).sign(SIGN_TTL);
+        let head = rusty_s3::actions::HeadBucket::new(&i.bucket, Some(&i.credentials)).sign(SIGN_TTL);
         let r = i.http.head(head).send().await.map_err(from_reqwest)?;
         if r.status().is_success() {
             return Ok(());
         }
         let create = rusty_s3::actions::CreateBucket::new(&i.bucket, &i.credentials).sign(SIGN_TTL);
-        let r = i
-            .http
-            .put(create)
-            .header(http::header::CONTENT_LENGTH, 0)
-            .send()
-            .await
-            .map_err(from_reqwest)?;
+        let r = i.http.put(create).header(http::header::CONTENT_LENGTH, 0).send().await.map_err(from_reqwest)?;
         let status = r.status();
         let body = r.text().await.unwrap_or_default();
         if status.is_success() || body.contains("BucketAlreadyOwnedByYou") {
@@ -188,10 +167,7 @@ impl Inner {
     /// The object key of a driver path; `.` and `..` segments are dropped as on the filesystem.
     fn key(&self, path: &str) -> String {
         let mut k = self.prefix.clone();
-        for part in path
-            .split('/')
-            .filter(|s| !s.is_empty() && *s != "." && *s != "..")
-        {
+        for part in path.split('/').filter(|s| !s.is_empty() && *s != "." && *s != "..") {
             if !k.is_empty() && !k.ends_with('/') {
                 k.push('/');
             }
@@ -235,20 +211,13 @@ impl Inner {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| other(format!("S3 HEAD {key}: no Content-Length")))?;
-        let modified = r
-            .headers()
-            .get(http::header::LAST_MODIFIED)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_http_date);
+        let modified =
+            r.headers().get(http::header::LAST_MODIFIED).and_then(|v| v.to_str().ok()).and_then(parse_http_date);
         Ok(Some(Stat { size, modified }))
     }
 
     /// Every object under `prefix` (with `delimiter`, also the common prefixes), all pages.
-    async fn list_all(
-        &self,
-        prefix: &str,
-        delimiter: Option<&str>,
-    ) -> io::Result<(Vec<Listed>, Vec<String>)> {
+    async fn list_all(&self, prefix: &str, delimiter: Option<&str>) -> io::Result<(Vec<Listed>, Vec<String>)> {
         let (mut objects, mut prefixes) = (Vec::new(), Vec::new());
         let mut token: Option<String> = None;
         loop {
@@ -262,17 +231,8 @@ impl Inner {
             if let Some(t) = token.take() {
                 action.with_continuation_token(t);
             }
-            let r = self
-                .http
-                .get(action.sign(SIGN_TTL))
-                .send()
-                .await
-                .map_err(from_reqwest)?;
-            let text = Self::check(r, &format!("LIST {prefix}"))
-                .await?
-                .text()
-                .await
-                .map_err(from_reqwest)?;
+            let r = self.http.get(action.sign(SIGN_TTL)).send().await.map_err(from_reqwest)?;
+            let text = Self::check(r, &format!("LIST {prefix}")).await?.text().await.map_err(from_reqwest)?;
             let page = ListObjectsV2::parse_response(&text)
                 .map_err(|e| other(format!("S3 LIST {prefix}: bad response: {e}")))?;
             objects.extend(page.contents.into_iter().map(|c| Listed {
@@ -298,12 +258,7 @@ impl Inner {
             .into_iter()
             .filter_map(|o| {
                 let offset = o.key[dir.len()..].parse().ok()?;
-                Some(Segment {
-                    key: o.key,
-                    offset,
-                    size: o.size,
-                    modified: o.modified,
-                })
+                Some(Segment { key: o.key, offset, size: o.size, modified: o.modified })
             })
             .collect();
         segs.sort_by_key(|s| s.offset);
@@ -352,39 +307,24 @@ impl Inner {
 
     /// A GET of `key` from `offset` (`len` bytes or to the end). `Ok(None)` when the object is
     /// missing; an empty stream when it exists and `offset` is at its end.
-    async fn get_range(
-        &self,
-        key: &str,
-        offset: u64,
-        len: Option<u64>,
-    ) -> io::Result<Option<ByteStream>> {
+    async fn get_range(&self, key: &str, offset: u64, len: Option<u64>) -> io::Result<Option<ByteStream>> {
         let url = GetObject::new(&self.bucket, Some(&self.credentials), key).sign(SIGN_TTL);
         let mut req = self.http.get(url);
         match len {
-            Some(n) => {
-                req = req.header(
-                    http::header::RANGE,
-                    format!("bytes={offset}-{}", offset + n - 1),
-                )
-            }
+            Some(n) => req = req.header(http::header::RANGE, format!("bytes={offset}-{}", offset + n - 1)),
             None if offset > 0 => req = req.header(http::header::RANGE, format!("bytes={offset}-")),
             None => {}
         }
         let r = req.send().await.map_err(from_reqwest)?;
         match r.status() {
             reqwest::StatusCode::NOT_FOUND => Ok(None),
-            reqwest::StatusCode::RANGE_NOT_SATISFIABLE if len.is_none() => {
-                Ok(Some(futures::stream::empty().boxed()))
+            reqwest::StatusCode::RANGE_NOT_SATISFIABLE if len.is_none() => Ok(Some(futures::stream::empty().boxed())),
+            reqwest::StatusCode::RANGE_NOT_SATISFIABLE => {
+                Err(io::Error::new(io::ErrorKind::UnexpectedEof, "object shorter than requested"))
             }
-            reqwest::StatusCode::RANGE_NOT_SATISFIABLE => Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "object shorter than requested",
-            )),
             _ => {
                 let r = Self::check(r, &format!("GET {key}")).await?;
-                Ok(Some(
-                    r.bytes_stream().map(|c| c.map_err(from_reqwest)).boxed(),
-                ))
+                Ok(Some(r.bytes_stream().map(|c| c.map_err(from_reqwest)).boxed()))
             }
         }
     }
@@ -393,9 +333,7 @@ impl Inner {
     async fn copy_object(&self, from: &str, to: &str) -> io::Result<()> {
         let source = format!("{}/{}", self.bucket.name(), encode_key(from));
         let mut action = PutObject::new(&self.bucket, Some(&self.credentials), to);
-        action
-            .headers_mut()
-            .insert("x-amz-copy-source", source.clone());
+        action.headers_mut().insert("x-amz-copy-source", source.clone());
         let r = self
             .http
             .put(action.sign(SIGN_TTL))
@@ -404,11 +342,7 @@ impl Inner {
             .send()
             .await
             .map_err(from_reqwest)?;
-        let body = Self::check(r, &format!("COPY {from} {to}"))
-            .await?
-            .text()
-            .await
-            .map_err(from_reqwest)?;
+        let body = Self::check(r, &format!("COPY {from} {to}")).await?.text().await.map_err(from_reqwest)?;
         // S3 may report a failed copy inside a 200 response.
         if body.contains("<Error>") {
             return Err(other(format!("S3 COPY {from} {to}: {body}")));
@@ -418,22 +352,15 @@ impl Inner {
 
     /// Assemble `to` from `segments` with one multipart upload; aborted on any failure.
     async fn assemble(&self, segments: &[Segment], to: &str) -> io::Result<()> {
-        let url =
-            CreateMultipartUpload::new(&self.bucket, Some(&self.credentials), to).sign(SIGN_TTL);
+        let url = CreateMultipartUpload::new(&self.bucket, Some(&self.credentials), to).sign(SIGN_TTL);
         let r = self.http.post(url).send().await.map_err(from_reqwest)?;
-        let text = Self::check(r, &format!("CREATE MULTIPART {to}"))
-            .await?
-            .text()
-            .await
-            .map_err(from_reqwest)?;
+        let text = Self::check(r, &format!("CREATE MULTIPART {to}")).await?.text().await.map_err(from_reqwest)?;
         let created = CreateMultipartUpload::parse_response(&text)
             .map_err(|e| other(format!("S3 CREATE MULTIPART {to}: bad response: {e}")))?;
         let upload_id = created.upload_id().to_string();
         let result = self.assemble_parts(segments, to, &upload_id).await;
         if result.is_err() {
-            let url =
-                AbortMultipartUpload::new(&self.bucket, Some(&self.credentials), to, &upload_id)
-                    .sign(SIGN_TTL);
+            let url = AbortMultipartUpload::new(&self.bucket, Some(&self.credentials), to, &upload_id).sign(SIGN_TTL);
             if let Err(e) = self.http.delete(url).send().await {
                 tracing::warn!(key = to, error = %e, "aborting an S3 multipart upload failed");
             }
@@ -441,17 +368,8 @@ impl Inner {
         result
     }
 
-    async fn assemble_parts(
-        &self,
-        segments: &[Segment],
-        to: &str,
-        upload_id: &str,
-    ) -> io::Result<()> {
-        let copyable = segments
-            .iter()
-            .rev()
-            .skip(1)
-            .all(|s| s.size >= MIN_PART && s.size <= MAX_SINGLE);
+    async fn assemble_parts(&self, segments: &[Segment], to: &str, upload_id: &str) -> io::Result<()> {
+        let copyable = segments.iter().rev().skip(1).all(|s| s.size >= MIN_PART && s.size <= MAX_SINGLE);
         let mut etags = Vec::new();
         if copyable {
             for s in segments {
@@ -489,18 +407,8 @@ impl Inner {
         );
         let url = action.sign(SIGN_TTL);
         let body = action.body();
-        let r = self
-            .http
-            .post(url)
-            .body(body)
-            .send()
-            .await
-            .map_err(from_reqwest)?;
-        let text = Self::check(r, &format!("COMPLETE MULTIPART {to}"))
-            .await?
-            .text()
-            .await
-            .map_err(from_reqwest)?;
+        let r = self.http.post(url).body(body).send().await.map_err(from_reqwest)?;
+        let text = Self::check(r, &format!("COMPLETE MULTIPART {to}")).await?.text().await.map_err(from_reqwest)?;
         if text.contains("<Error>") {
             return Err(other(format!("S3 COMPLETE MULTIPART {to}: {text}")));
         }
@@ -508,27 +416,12 @@ impl Inner {
     }
 
     fn part_number(n: usize) -> io::Result<u16> {
-        u16::try_from(n)
-            .ok()
-            .filter(|n| *n <= 10_000)
-            .ok_or_else(|| other("object needs more than 10000 S3 parts"))
+        u16::try_from(n).ok().filter(|n| *n <= 10_000).ok_or_else(|| other("object needs more than 10000 S3 parts"))
     }
 
-    async fn upload_part(
-        &self,
-        to: &str,
-        n: usize,
-        upload_id: &str,
-        data: Bytes,
-    ) -> io::Result<String> {
-        let url = UploadPart::new(
-            &self.bucket,
-            Some(&self.credentials),
-            to,
-            Self::part_number(n)?,
-            upload_id,
-        )
-        .sign(SIGN_TTL);
+    async fn upload_part(&self, to: &str, n: usize, upload_id: &str, data: Bytes) -> io::Result<String> {
+        let url =
+            UploadPart::new(&self.bucket, Some(&self.credentials), to, Self::part_number(n)?, upload_id).sign(SIGN_TTL);
         let r = self
             .http
             .put(url)
@@ -545,24 +438,10 @@ impl Inner {
             .ok_or_else(|| other(format!("S3 UPLOAD PART {to} {n}: no ETag")))
     }
 
-    async fn copy_part(
-        &self,
-        from: &str,
-        to: &str,
-        n: usize,
-        upload_id: &str,
-    ) -> io::Result<String> {
+    async fn copy_part(&self, from: &str, to: &str, n: usize, upload_id: &str) -> io::Result<String> {
         let source = format!("{}/{}", self.bucket.name(), encode_key(from));
-        let mut action = UploadPart::new(
-            &self.bucket,
-            Some(&self.credentials),
-            to,
-            Self::part_number(n)?,
-            upload_id,
-        );
-        action
-            .headers_mut()
-            .insert("x-amz-copy-source", source.clone());
+        let mut action = UploadPart::new(&self.bucket, Some(&self.credentials), to, Self::part_number(n)?, upload_id);
+        action.headers_mut().insert("x-amz-copy-source", source.clone());
         let r = self
             .http
             .put(action.sign(SIGN_TTL))
@@ -571,14 +450,8 @@ impl Inner {
             .send()
             .await
             .map_err(from_reqwest)?;
-        let text = Self::check(r, &format!("COPY PART {from} {to} {n}"))
-            .await?
-            .text()
-            .await
-            .map_err(from_reqwest)?;
-        xml_text(&text, "ETag")
-            .map(unquote_xml)
-            .ok_or_else(|| other(format!("S3 COPY PART {from} {to} {n}: {text}")))
+        let text = Self::check(r, &format!("COPY PART {from} {to} {n}")).await?.text().await.map_err(from_reqwest)?;
+        xml_text(&text, "ETag").map(unquote_xml).ok_or_else(|| other(format!("S3 COPY PART {from} {to} {n}: {text}")))
     }
 }
 
@@ -619,18 +492,10 @@ impl Storage for S3 {
         }))
     }
 
-    async fn read(
-        &self,
-        path: &str,
-        offset: u64,
-        len: Option<u64>,
-    ) -> io::Result<Option<ByteStream>> {
+    async fn read(&self, path: &str, offset: u64, len: Option<u64>) -> io::Result<Option<ByteStream>> {
         let key = self.inner.key(path);
         if len == Some(0) {
-            return Ok(self
-                .stat(path)
-                .await?
-                .map(|_| futures::stream::empty().boxed()));
+            return Ok(self.stat(path).await?.map(|_| futures::stream::empty().boxed()));
         }
         if let Some(s) = self.inner.get_range(&key, offset, len).await? {
             return Ok(Some(s));
@@ -643,10 +508,7 @@ impl Storage for S3 {
         let size: u64 = segs.iter().map(|s| s.size).sum();
         let end = match len {
             Some(n) if offset + n > size => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "object shorter than requested",
-                ));
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "object shorter than requested"));
             }
             Some(n) => offset + n,
             None => size,
@@ -675,20 +537,9 @@ impl Storage for S3 {
         Ok(Some(stream.boxed()))
     }
 
-    async fn append(
-        &self,
-        path: &str,
-        offset: u64,
-        mut data: ByteStream,
-    ) -> Result<u64, AppendError> {
+    async fn append(&self, path: &str, offset: u64, mut data: ByteStream) -> Result<u64, AppendError> {
         let key = self.inner.key(path);
-        let size: u64 = self
-            .inner
-            .segments(&key)
-            .await?
-            .iter()
-            .map(|s| s.size)
-            .sum();
+        let size: u64 = self.inner.segments(&key).await?.iter().map(|s| s.size).sum();
         if size != offset {
             return Err(AppendError::Offset(size));
         }
@@ -697,9 +548,8 @@ impl Storage for S3 {
         // One segment PUT runs while the next one fills; a segment starts only after the
         // previous one is stored, so a failure never leaves a gap.
         let mut sending: Option<tokio::task::JoinHandle<io::Result<()>>> = None;
-        let send = |inner: Arc<Inner>, key: String, seg: Bytes| {
-            tokio::spawn(async move { inner.put_object(&key, seg).await })
-        };
+        let send =
+            |inner: Arc<Inner>, key: String, seg: Bytes| tokio::spawn(async move { inner.put_object(&key, seg).await });
         let mut incoming_error = None;
         while let Some(item) = data.next().await {
             match item {
@@ -727,9 +577,7 @@ impl Storage for S3 {
         if !buf.is_empty() {
             // The tail (or everything that arrived before the stream broke) is kept.
             let n = buf.len() as u64;
-            self.inner
-                .put_object(&Inner::seg_key(&key, pos), buf.freeze())
-                .await?;
+            self.inner.put_object(&Inner::seg_key(&key, pos), buf.freeze()).await?;
             pos += n;
         }
         match incoming_error {
@@ -745,9 +593,10 @@ impl Storage for S3 {
         match segs.as_slice() {
             [] => {
                 // An object written whole by `put`.
-                let stat = i.head(&from).await?.ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::NotFound, format!("{from} missing"))
-                })?;
+                let stat = i
+                    .head(&from)
+                    .await?
+                    .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{from} missing")))?;
                 if stat.size > MAX_SINGLE {
                     return Err(other(format!("{from} is too large to copy in one request")));
                 }
@@ -756,24 +605,18 @@ impl Storage for S3 {
             }
             [one] if one.size <= MAX_SINGLE => {
                 i.copy_object(&one.key, &to).await?;
-                i.delete_keys(segs.into_iter().map(|s| s.key).collect())
-                    .await
+                i.delete_keys(segs.into_iter().map(|s| s.key).collect()).await
             }
             _ => {
                 i.assemble(&segs, &to).await?;
-                i.delete_keys(segs.into_iter().map(|s| s.key).collect())
-                    .await
+                i.delete_keys(segs.into_iter().map(|s| s.key).collect()).await
             }
         }
     }
 
     async fn list(&self, dir: &str) -> io::Result<Vec<Entry>> {
         let key = self.inner.key(dir);
-        let prefix = if key.is_empty() {
-            key
-        } else {
-            format!("{key}/")
-        };
+        let prefix = if key.is_empty() { key } else { format!("{key}/") };
         let (objects, prefixes) = self.inner.list_all(&prefix, Some("/")).await?;
         let mut entries: BTreeMap<String, bool> = BTreeMap::new();
         for o in objects {
@@ -793,10 +636,7 @@ impl Storage for S3 {
                 None => entries.entry(name.to_string()).or_insert(true),
             };
         }
-        Ok(entries
-            .into_iter()
-            .map(|(name, is_dir)| Entry { name, is_dir })
-            .collect())
+        Ok(entries.into_iter().map(|(name, is_dir)| Entry { name, is_dir }).collect())
     }
 
     async fn delete(&self, path: &str) -> io::Result<()> {

@@ -10,10 +10,7 @@ pub const PASSWORD: &str = "s3cret-pass";
 
 pub fn sha256(data: &[u8]) -> String {
     let d = sha2::Sha256::digest(data);
-    format!(
-        "sha256:{}",
-        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
+    format!("sha256:{}", d.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 /// Deterministic pseudo-random bytes (xorshift), so tests need no RNG crate.
@@ -41,21 +38,14 @@ pub async fn start(root: &std::path::Path, auth: bool) -> Running {
     let mut config = Config::new(root);
     if auth {
         let hash = registry::auth::hash_password(PASSWORD).expect("hash");
-        let mut a =
-            AuthConfig::with_admin(ADMIN, &hash, vec!["library".into()]).expect("auth config");
+        let mut a = AuthConfig::with_admin(ADMIN, &hash, vec!["library".into()]).expect("auth config");
         a.scheme = "http".into();
         config.auth = Some(a);
     }
     let registry = Registry::new(config).await.expect("registry");
-    let server = LocalServer::start(registry.router(), "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("serve");
+    let server = LocalServer::start(registry.router(), "127.0.0.1:0".parse().expect("addr")).await.expect("serve");
     let base = format!("http://{}", server.addr);
-    Running {
-        server,
-        registry,
-        base,
-    }
+    Running { server, registry, base }
 }
 
 /// Push a blob monolithically; returns its digest.
@@ -72,15 +62,10 @@ pub async fn push_blob(client: &reqwest::Client, base: &str, repo: &str, data: &
 }
 
 /// Push a config and one layer plus an OCI image manifest; returns (manifest bytes, digest).
-pub async fn push_image(
-    client: &reqwest::Client,
-    base: &str,
-    repo: &str,
-    tag: &str,
-    seed: u64,
-) -> (Vec<u8>, String) {
+pub async fn push_image(client: &reqwest::Client, base: &str, repo: &str, tag: &str, seed: u64) -> (Vec<u8>, String) {
     let layer = pseudo_random(4096, seed);
-    let config = json!({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[sha256(&layer)]}}).to_string();
+    let config =
+        json!({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[sha256(&layer)]}}).to_string();
     let ld = push_blob(client, base, repo, &layer).await;
     let cd = push_blob(client, base, repo, config.as_bytes()).await;
     let manifest = json!({
@@ -104,8 +89,5 @@ pub async fn push_image(
 
 pub async fn error_code(r: reqwest::Response) -> String {
     let v: serde_json::Value = r.json().await.expect("error body is JSON");
-    v["errors"][0]["code"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    v["errors"][0]["code"].as_str().unwrap_or_default().to_string()
 }

@@ -83,7 +83,13 @@ mod tests {
     use crate::KeyValue;
 
     fn put(key: &str, rev: Revision) -> Event {
-        let kv = KeyValue { key: key.into(), value: bytes::Bytes::from_static(b"v"), create_revision: rev, mod_revision: rev, version: 1 };
+        let kv = KeyValue {
+            key: key.into(),
+            value: bytes::Bytes::from_static(b"v"),
+            create_revision: rev,
+            mod_revision: rev,
+            version: 1,
+        };
         Event::Put { kv, prev: None }
     }
 

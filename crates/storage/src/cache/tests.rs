@@ -53,7 +53,10 @@ impl MemStore {
             st.log.push(event);
             return;
         }
-        st.watches.retain(|(prefix, tx)| !event.key().starts_with(prefix.as_str()) || tx.send(Ok(WatchBatch { events: vec![event.clone()], revision: event.revision() })).is_ok());
+        st.watches.retain(|(prefix, tx)| {
+            !event.key().starts_with(prefix.as_str())
+                || tx.send(Ok(WatchBatch { events: vec![event.clone()], revision: event.revision() })).is_ok()
+        });
         st.log.push(event);
     }
 
@@ -132,7 +135,8 @@ impl Store for Handle {
         if revision != 0 && revision != st.revision {
             return Err(StoreError::Compacted { requested: revision, compacted: st.revision });
         }
-        let all: Vec<KeyValue> = st.kvs.range::<str, _>((Bound::Included(start), Bound::Excluded(end))).map(|(_, kv)| kv.clone()).collect();
+        let all: Vec<KeyValue> =
+            st.kvs.range::<str, _>((Bound::Included(start), Bound::Excluded(end))).map(|(_, kv)| kv.clone()).collect();
         let n = if limit == 0 { all.len() } else { limit.min(all.len()) };
         let remaining = (all.len() - n) as i64;
         Ok(RangeResult { kvs: all[..n].to_vec(), more: remaining > 0, remaining, revision: st.revision })
@@ -183,7 +187,11 @@ async fn start(mem: &Arc<MemStore>, opts: CacheOptions) -> Arc<WatchCache> {
 /// The next batch with events (progress notifications skipped).
 async fn next_events(w: &mut CacheStream) -> CacheBatch {
     loop {
-        let b = tokio::time::timeout(WAIT, w.next()).await.expect("a batch in time").expect("stream open").expect("no error");
+        let b = tokio::time::timeout(WAIT, w.next())
+            .await
+            .expect("a batch in time")
+            .expect("stream open")
+            .expect("no error");
         if !b.events.is_empty() || b.initial_end {
             return b;
         }
@@ -259,7 +267,10 @@ async fn future_revision_and_slow_store_fail() {
     let mem = MemStore::new();
     let cache = start(&mem, CacheOptions { catch_up_timeout: Duration::from_millis(600), ..Default::default() }).await;
     let started = Instant::now();
-    assert!(matches!(cache.list("/r/", Some(100)).await, Err(StoreError::FutureRevision { requested: 100, current: 1 })));
+    assert!(matches!(
+        cache.list("/r/", Some(100)).await,
+        Err(StoreError::FutureRevision { requested: 100, current: 1 })
+    ));
     assert!(started.elapsed() < Duration::from_millis(550), "a future revision fails before the deadline");
     mem.answer_progress.store(false, Ordering::SeqCst);
     let rev = mem.put("/elsewhere", "x");
@@ -286,7 +297,9 @@ async fn watch_from_a_past_revision_and_compacted_history() {
     mem.put("/r/c", "1");
     mem.put("/r/d", "1");
     eventually(|| cache.revision() == r1 + 4).await;
-    assert!(matches!(cache.watch("/r/", Some(r1)), Err(StoreError::Compacted { requested, compacted }) if requested == r1 && compacted == r1 + 1));
+    assert!(
+        matches!(cache.watch("/r/", Some(r1)), Err(StoreError::Compacted { requested, compacted }) if requested == r1 && compacted == r1 + 1)
+    );
     assert!(cache.watch("/r/", Some(r1 + 1)).is_ok());
     // The current revision is always servable, even with nothing held.
     assert!(cache.watch("/r/", Some(r1 + 4)).is_ok());

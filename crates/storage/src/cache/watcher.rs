@@ -66,7 +66,13 @@ impl Watcher {
 
     /// A watcher that sends every change under `prefix` after `after`: first from `history`,
     /// then live.
-    pub fn from_revision(prefix: String, after: Revision, history: Vec<Arc<Chunk>>, live: broadcast::Receiver<Live>, epoch: u64) -> Self {
+    pub fn from_revision(
+        prefix: String,
+        after: Revision,
+        history: Vec<Arc<Chunk>>,
+        live: broadcast::Receiver<Live>,
+        epoch: u64,
+    ) -> Self {
         Self { prefix, snapshot: None, replay: history.into(), live, cursor: after, epoch, batch: 1, done: false }
     }
 
@@ -107,7 +113,10 @@ impl Watcher {
                     // it with `Compacted` makes the client re-list, as Kubernetes does.
                     self.done = true;
                     tracing::debug!(prefix = %self.prefix, missed, "watch cache: ending a watcher that fell behind");
-                    return Some(Err(StoreError::Compacted { requested: self.cursor + 1, compacted: self.cursor + 1 + missed as Revision }));
+                    return Some(Err(StoreError::Compacted {
+                        requested: self.cursor + 1,
+                        compacted: self.cursor + 1 + missed as Revision,
+                    }));
                 }
                 Err(RecvError::Closed) => {
                     self.done = true;
@@ -121,7 +130,8 @@ impl Watcher {
     fn next_initial(&mut self) -> Option<CacheBatch> {
         let (items, revision) = self.snapshot.as_mut()?;
         let revision = *revision;
-        let events: Vec<Event> = items.by_ref().take(self.batch).map(|kv| Event::Put { kv: KeyValue::clone(&kv), prev: None }).collect();
+        let events: Vec<Event> =
+            items.by_ref().take(self.batch).map(|kv| Event::Put { kv: KeyValue::clone(&kv), prev: None }).collect();
         let initial_end = items.len() == 0;
         if initial_end {
             self.snapshot = None;
@@ -156,7 +166,13 @@ mod tests {
     use bytes::Bytes;
 
     fn kv(key: &str, rev: Revision) -> KeyValue {
-        KeyValue { key: key.into(), value: Bytes::from(format!("{key}@{rev}")), create_revision: rev, mod_revision: rev, version: 1 }
+        KeyValue {
+            key: key.into(),
+            value: Bytes::from(format!("{key}@{rev}")),
+            create_revision: rev,
+            mod_revision: rev,
+            version: 1,
+        }
     }
 
     fn chunk(events: &[(&str, Revision)]) -> Live {
@@ -254,7 +270,8 @@ mod tests {
     #[tokio::test]
     async fn many_watchers_share_one_chunk() {
         let (tx, _keep) = broadcast::channel(16);
-        let mut watchers: Vec<Watcher> = (0..1000).map(|_| Watcher::from_revision("/".into(), 0, Vec::new(), tx.subscribe(), 0)).collect();
+        let mut watchers: Vec<Watcher> =
+            (0..1000).map(|_| Watcher::from_revision("/".into(), 0, Vec::new(), tx.subscribe(), 0)).collect();
         let value = Bytes::from(vec![7u8; 4096]);
         let event = Event::Put { kv: KeyValue { value: value.clone(), ..kv("/k", 1) }, prev: None };
         tx.send(Live::Events(Arc::new(Chunk { events: vec![event].into(), revision: 1 }))).unwrap();
