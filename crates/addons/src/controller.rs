@@ -38,24 +38,8 @@ const VERSION: &str = "v1";
 /// How long an uninstall from a cluster being deleted may take before the add-on is released.
 const DELETING_UNINSTALL_LIMIT: Duration = Duration::from_secs(30);
 
-/// How the controllers reach business clusters.
-pub enum ClusterAccess {
-    /// A client acting as the platform.
-    Ready(Client),
-    /// Not reachable yet (cluster still being created, no credential...): the reason.
-    NotReady(String),
-    /// The cluster no longer exists: nothing to install into or remove from.
-    Gone,
-    /// The cluster is being deleted: nothing is installed any more; an add-on being removed is
-    /// uninstalled through the client when there is one, as far as the cluster still answers.
-    Deleting(Option<Client>),
-}
-
-/// Gives the controllers a client for a business cluster by name.
-#[async_trait::async_trait]
-pub trait ClusterClients: Send + Sync + 'static {
-    async fn access(&self, cluster: &str) -> ClusterAccess;
-}
+/// How the controllers reach business clusters: the runtime's one way.
+pub use controller_runtime::cluster::{ClusterAccess, ClusterClients};
 
 /// Settings of the add-on controllers.
 #[derive(Clone, Debug)]

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod auth;
+pub mod component;
 pub mod connect;
 pub mod discovery;
 pub mod dynamic;
@@ -17,6 +18,7 @@ pub mod store;
 pub mod table;
 pub mod tls;
 
+pub use component::{Component, Mount};
 pub use connect::{Connect, ConnectDef, ConnectRequest};
 pub use resource::{
     Column, Context, DeleteDecision, ResourceDef, Strategy, Subresources, TypedStrategy, UserInfo, Verbs, typed,

@@ -13,7 +13,12 @@ use std::{
 };
 
 use api::platform::{Cluster, ClusterCredential, cluster::phase, cluster_credential::CLUSTER_NAME_LABEL};
-use async_trait::async_trait;
+use controller_runtime::{
+    backoff,
+    cluster::ClientOptions,
+    error_chain,
+    shell::{StatusWriter, decode},
+};
 use futures::StreamExt;
 use kube::{
     Api, Client,
@@ -24,7 +29,7 @@ use serde_json::json;
 
 use crate::{
     ControllerOptions, ControllerStats,
-    engine::{self, Conditioned, Engine, Kind, Outcome, Persist, PersistError},
+    engine::{self, Conditioned, Engine, Kind, Outcome, Persist},
     health::{self, HealthTracker, Verdict},
     provider::{ClusterContext, Provider, Providers, observe},
 };
@@ -38,7 +43,7 @@ pub enum Error {
     #[error("platform API: {0}")]
     Kube(#[from] kube::Error),
     #[error(transparent)]
-    Persist(#[from] PersistError),
+    Persist(#[from] engine::PersistError),
     #[error("decoding the cluster: {0}")]
     Decode(#[from] serde_json::Error),
 }
@@ -127,54 +132,8 @@ async fn delete_dependents(ctx: &Ctx, cluster: &str) -> Result<Vec<String>, Erro
     Ok(left)
 }
 
-/// Exponential back-off: 500 ms doubling to at most 5 minutes.
-pub(crate) fn backoff(failures: u32) -> Duration {
-    let ms = 500u64.saturating_mul(1u64 << failures.saturating_sub(1).min(20));
-    Duration::from_millis(ms.min(300_000))
-}
-
-fn decode<T: serde::de::DeserializeOwned>(obj: &DynamicObject) -> Result<T, serde_json::Error> {
-    serde_json::from_value(serde_json::to_value(obj)?)
-}
-
 fn uid(c: &Cluster) -> String {
     c.metadata.get("uid").and_then(|u| u.as_str()).unwrap_or_default().to_string()
-}
-
-/// An error with its causes (`client error (Connect): tcp connect error: Connection refused`),
-/// which is what tells a user why a cluster cannot be reached.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
-}
-
-/// Writes the cluster's status with its resourceVersion and refreshes it from the answer.
-struct StatusWriter<'a> {
-    api: &'a Api<DynamicObject>,
-}
-
-#[async_trait]
-impl Persist<Cluster> for StatusWriter<'_> {
-    async fn save(&self, cluster: &mut Cluster) -> Result<(), PersistError> {
-        let name = cluster.name().to_string();
-        let body = serde_json::to_value(&*cluster).map_err(|e| PersistError(e.to_string()))?;
-        let stored = self
-            .api
-            .replace_subresource("status", &name, &PostParams::default(), &body)
-            .await
-            .map_err(|e| PersistError(format!("cluster {name}: {e}")))?;
-        *cluster = decode(&stored).map_err(|e| PersistError(e.to_string()))?;
-        Ok(())
-    }
 }
 
 impl Ctx {
@@ -209,8 +168,8 @@ impl Ctx {
     async fn context(&self, cluster: &mut Cluster) -> Result<ClusterContext, Error> {
         let credential = self.credential(cluster).await?;
         let addresses = cluster.status.as_ref().and_then(|s| s.addresses.clone()).unwrap_or_default();
-        let (business, url) = match (&credential, crate::credential::base_url(&addresses)) {
-            (_, Err(e)) => (Err(e.0), String::new()),
+        let (business, url) = match (&credential, controller_runtime::cluster::base_url(&addresses)) {
+            (_, Err(e)) => (Err(e.to_string()), String::new()),
             (None, Ok(url)) => (
                 Err(format!(
                     "the cluster has no ClusterCredential: set spec.clusterCredentialRef, or create one with clusterName: {}",
@@ -226,16 +185,16 @@ impl Ctx {
                 });
                 match cached {
                     Some(c) => (Ok(c), url),
-                    None => match crate::credential::client(
+                    None => match controller_runtime::cluster::client(
                         &url,
                         cred,
-                        self.opts.health.probe_timeout.max(Duration::from_secs(30)),
+                        &ClientOptions::timeout(self.opts.health.probe_timeout.max(Duration::from_secs(30))),
                     ) {
                         Ok(c) => {
                             self.with_state(&uid(cluster), |s| s.client = Some((key, c.clone())));
                             (Ok(c), url)
                         }
-                        Err(e) => (Err(e.0), url),
+                        Err(e) => (Err(e.to_string()), url),
                     },
                 }
             }
@@ -280,7 +239,7 @@ pub(crate) async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<
         );
         if cluster.status.as_ref().and_then(|s| s.message.as_deref()) != Some(msg.as_str()) {
             set_reason(&mut cluster, Some("UnknownProvider"), Some(msg));
-            StatusWriter { api: &ctx.clusters }.save(&mut cluster).await?;
+            StatusWriter::new(&ctx.clusters, "cluster").save(&mut cluster).await?;
         }
         return Ok(Action::await_change());
     };
@@ -319,7 +278,7 @@ async fn step_failed(ctx: &Ctx, cluster: &mut Cluster, kind: Kind, step: &str, m
     let text = format!("{step} error: {message}");
     if cluster.status.as_ref().and_then(|s| s.message.as_deref()) != Some(text.as_str()) {
         set_reason(cluster, Some(kind.failure_reason()), Some(text));
-        StatusWriter { api: &ctx.clusters }.save(cluster).await?;
+        StatusWriter::new(&ctx.clusters, "cluster").save(cluster).await?;
     }
     let n = ctx.with_state(&uid(cluster), |s| {
         s.step_failures += 1;
@@ -335,7 +294,7 @@ async fn create(ctx: &Ctx, provider: &dyn Provider, mut cluster: Cluster) -> Res
     }
     let cctx = ctx.context(&mut cluster).await?;
     let engine = Engine::new(Kind::Create, provider.create_steps());
-    let writer = StatusWriter { api: &ctx.clusters };
+    let writer = StatusWriter::new(&ctx.clusters, "cluster");
     match engine.run(&mut cluster, &cctx, &writer).await? {
         Outcome::Failed { step, message } => step_failed(ctx, &mut cluster, Kind::Create, &step, &message).await,
         Outcome::Done => {
@@ -363,7 +322,7 @@ async fn update_and_check(ctx: &Ctx, provider: &dyn Provider, mut cluster: Clust
         // Housekeeping runs in full on every pass.
         let engine = Engine::new(Kind::Update, steps);
         engine.reset(&mut cluster);
-        let writer = StatusWriter { api: &ctx.clusters };
+        let writer = StatusWriter::new(&ctx.clusters, "cluster");
         if let Outcome::Failed { step, message } = engine.run(&mut cluster, &cctx, &writer).await? {
             step_failed(ctx, &mut cluster, Kind::Update, &step, &message).await?;
         }
@@ -473,7 +432,7 @@ async fn check_health(ctx: &Ctx, cctx: &ClusterContext, mut cluster: Cluster) ->
     // Scheduled before saving: a failed save is retried without counting the same check twice.
     let delay = opts.next_delay();
     ctx.with_state(&id, |s| s.next_check = Some(Instant::now() + delay));
-    StatusWriter { api: &ctx.clusters }.save(&mut cluster).await?;
+    StatusWriter::new(&ctx.clusters, "cluster").save(&mut cluster).await?;
     Ok(Action::requeue(delay))
 }
 
@@ -482,7 +441,7 @@ async fn check_health(ctx: &Ctx, cctx: &ClusterContext, mut cluster: Cluster) ->
 async fn lifecycle(ctx: &Ctx, steps: Vec<crate::provider::ClusterStep>, mut cluster: Cluster) -> Result<Action, Error> {
     let cctx = ctx.context(&mut cluster).await?;
     let engine = Engine::new(Kind::Update, steps);
-    let writer = StatusWriter { api: &ctx.clusters };
+    let writer = StatusWriter::new(&ctx.clusters, "cluster");
     match engine.run(&mut cluster, &cctx, &writer).await? {
         Outcome::Failed { step, message } => step_failed(ctx, &mut cluster, Kind::Update, &step, &message).await,
         Outcome::Done => {
@@ -524,13 +483,13 @@ async fn delete(ctx: &Ctx, provider: &dyn Provider, mut cluster: Cluster) -> Res
             format!("waiting for {} object(s) of the cluster to be deleted: {}{more}", left.len(), shown.join(", "));
         if cluster.status.as_ref().and_then(|s| s.message.as_deref()) != Some(msg.as_str()) {
             set_reason(&mut cluster, Some("DeletingDependents"), Some(msg));
-            StatusWriter { api: &ctx.clusters }.save(&mut cluster).await?;
+            StatusWriter::new(&ctx.clusters, "cluster").save(&mut cluster).await?;
         }
         return Ok(Action::requeue(DEPENDENTS_POLL));
     }
     let cctx = ctx.context(&mut cluster).await?;
     let engine = Engine::new(Kind::Delete, provider.delete_steps());
-    let writer = StatusWriter { api: &ctx.clusters };
+    let writer = StatusWriter::new(&ctx.clusters, "cluster");
     if let Outcome::Failed { step, message } = engine.run(&mut cluster, &cctx, &writer).await? {
         return step_failed(ctx, &mut cluster, Kind::Delete, &step, &message).await;
     }
@@ -612,17 +571,4 @@ pub(crate) async fn run(
         .run(reconcile, error_policy, ctx)
         .for_each(|_| async {})
         .await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_five_minutes() {
-        assert_eq!(backoff(1), Duration::from_millis(500));
-        assert_eq!(backoff(2), Duration::from_secs(1));
-        assert_eq!(backoff(4), Duration::from_secs(4));
-        assert_eq!(backoff(40), Duration::from_secs(300));
-    }
 }

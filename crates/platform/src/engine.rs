@@ -74,6 +74,36 @@ pub trait Persist<O>: Send + Sync {
     async fn save(&self, obj: &mut O) -> Result<(), PersistError>;
 }
 
+/// Clusters and machines save their progress through their status subresource, with the
+/// runtime's status writer.
+#[async_trait]
+impl<O> Persist<O> for controller_runtime::shell::StatusWriter<'_>
+where
+    O: Named + serde::Serialize + serde::de::DeserializeOwned + Send + Sync,
+{
+    async fn save(&self, obj: &mut O) -> Result<(), PersistError> {
+        let name = obj.object_name().to_string();
+        self.write(&name, obj).await.map_err(|e| PersistError(e.to_string()))
+    }
+}
+
+/// An object known by its name.
+pub trait Named {
+    fn object_name(&self) -> &str;
+}
+
+impl Named for api::platform::Cluster {
+    fn object_name(&self) -> &str {
+        self.name()
+    }
+}
+
+impl Named for api::platform::Machine {
+    fn object_name(&self) -> &str {
+        self.name()
+    }
+}
+
 /// Code run around every step: metrics, events, customer hook scripts. A `before` error fails the
 /// step without running it.
 #[async_trait]

@@ -1,22 +1,25 @@
-//! The platform's controllers (`platform.tkestack.io/v1`): kube-runtime controllers that talk to
-//! the platform's API over HTTPS exactly as to any Kubernetes API server, elected leader through a
-//! `coordination.k8s.io/v1` Lease when several replicas run.
+//! The platform component (`platform.tkestack.io/v1`): its controllers, kube-runtime controllers
+//! on the shared controller runtime that talk to the platform's API over HTTPS exactly as to any
+//! Kubernetes API server, elected leader through a Lease when several replicas run; and the
+//! Cluster subresources it serves.
 //!
+//! - [`cluster`]: the cluster controller;
 //! - [`engine`]: the condition-driven step engine shared by clusters and machines;
 //! - [`provider`]: the provider interface and the `Imported` provider;
 //! - [`health`]: multi-probe health checks with jitter and hysteresis;
-//! - [`leader`]: Lease-based leader election;
-//! - [`credential`]: reaching a business cluster from its address and ClusterCredential;
-//! - [`machine`]: the machine controller and the machine provider interface.
+//! - [`machine`]: the machine controller and the machine provider interface;
+//! - [`subresources`]: proxy, unified proxy, apply, drain, apiresources, add-ons.
 
 pub mod cluster;
-pub mod credential;
-pub mod drain;
+pub mod component;
 pub mod engine;
 pub mod health;
-pub mod leader;
 pub mod machine;
 pub mod provider;
+pub mod subresources;
+
+// Until the Baremetal provider drains through `controller_runtime::drain` by that name.
+pub use controller_runtime::drain;
 
 use std::{
     future::Future,
@@ -26,8 +29,8 @@ use std::{
     },
 };
 
+pub use controller_runtime::LeaderOptions;
 pub use health::HealthOptions;
-pub use leader::LeaderOptions;
 pub use machine::{MachineProvider, MachineProviders};
 pub use provider::{Provider, Providers};
 use tokio::sync::watch;
@@ -158,7 +161,7 @@ impl Controllers {
         };
         // In this task, so that dropping `run` (a crash, in tests) stops everything; reconciles
         // under way finish before the lease is released.
-        leader::run_while_leading(
+        controller_runtime::run_while_leading(
             self.client.clone(),
             lopts,
             stop,

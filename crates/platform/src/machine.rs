@@ -33,7 +33,12 @@ use api::platform::{
     common::{Condition, IntOrString},
     machine::{MachineAddress, MachineSystemInfo, phase},
 };
-use async_trait::async_trait;
+use controller_runtime::{
+    backoff,
+    cluster::{ClientOptions, base_url, client},
+    error_chain,
+    shell::{StatusWriter, decode},
+};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::{
@@ -45,8 +50,8 @@ use serde_json::json;
 
 use crate::{
     ControllerOptions, ControllerStats,
-    cluster::{HEALTH_CHECK, REASON_FAILED_HEALTH_CHECK, backoff, credential_resource, error_chain},
-    engine::{self, Conditioned, Engine, Kind, Outcome, Persist, PersistError, Step, StepError},
+    cluster::{HEALTH_CHECK, REASON_FAILED_HEALTH_CHECK, credential_resource},
+    engine::{self, Conditioned, Engine, Kind, Outcome, Persist, Step, StepError},
 };
 
 /// Annotation listing steps to skip on a machine, comma-separated.
@@ -154,7 +159,7 @@ pub enum Error {
     #[error("platform API: {0}")]
     Kube(#[from] kube::Error),
     #[error(transparent)]
-    Persist(#[from] PersistError),
+    Persist(#[from] engine::PersistError),
     #[error("decoding: {0}")]
     Decode(#[from] serde_json::Error),
 }
@@ -171,10 +176,6 @@ fn cluster_resource() -> ApiResource {
         &GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, "Cluster"),
         "clusters",
     )
-}
-
-fn decode<T: serde::de::DeserializeOwned>(obj: &DynamicObject) -> Result<T, serde_json::Error> {
-    serde_json::from_value(serde_json::to_value(obj)?)
 }
 
 fn uid(m: &Machine) -> String {
@@ -207,10 +208,10 @@ pub fn business_client(
     timeout: Duration,
 ) -> (Result<Client, String>, String) {
     let addresses = cluster.status.as_ref().and_then(|s| s.addresses.clone()).unwrap_or_default();
-    match (credential, crate::credential::base_url(&addresses)) {
+    match (credential, base_url(&addresses)) {
         (_, Err(e)) => (Err(format!("cluster {}: {e}", cluster.name())), String::new()),
         (None, Ok(url)) => (Err(format!("cluster {} has no ClusterCredential yet", cluster.name())), url),
-        (Some(c), Ok(url)) => (crate::credential::client(&url, c, timeout).map_err(|e| e.0), url),
+        (Some(c), Ok(url)) => (client(&url, c, &ClientOptions::timeout(timeout)).map_err(|e| e.to_string()), url),
     }
 }
 
@@ -266,26 +267,6 @@ impl Ctx {
     }
 }
 
-/// Writes the machine's status with its resourceVersion and refreshes it from the answer.
-struct StatusWriter<'a> {
-    api: &'a Api<DynamicObject>,
-}
-
-#[async_trait]
-impl Persist<Machine> for StatusWriter<'_> {
-    async fn save(&self, machine: &mut Machine) -> Result<(), PersistError> {
-        let name = machine.name().to_string();
-        let body = serde_json::to_value(&*machine).map_err(|e| PersistError(e.to_string()))?;
-        let stored = self
-            .api
-            .replace_subresource("status", &name, &PostParams::default(), &body)
-            .await
-            .map_err(|e| PersistError(format!("machine {name}: {e}")))?;
-        *machine = decode(&stored).map_err(|e| PersistError(e.to_string()))?;
-        Ok(())
-    }
-}
-
 fn set_phase(m: &mut Machine, p: &str) {
     m.status.get_or_insert_with(Default::default).phase = Some(p.to_string());
 }
@@ -320,7 +301,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
         );
         if machine.status.as_ref().and_then(|s| s.message.as_deref()) != Some(msg.as_str()) {
             set_reason(&mut machine, Some("UnknownProvider"), Some(msg));
-            StatusWriter { api: &ctx.machines }.save(&mut machine).await?;
+            StatusWriter::new(&ctx.machines, "machine").save(&mut machine).await?;
         }
         return Ok(Action::await_change());
     };
@@ -370,7 +351,7 @@ async fn step_failed(ctx: &Ctx, machine: &mut Machine, kind: Kind, step: &str, m
     let text = format!("{step} error: {message}");
     if machine.status.as_ref().and_then(|s| s.message.as_deref()) != Some(text.as_str()) {
         set_reason(machine, Some(kind.failure_reason()), Some(text));
-        StatusWriter { api: &ctx.machines }.save(machine).await?;
+        StatusWriter::new(&ctx.machines, "machine").save(machine).await?;
     }
     let n = ctx.with_state(&uid(machine), |s| {
         s.step_failures += 1;
@@ -386,7 +367,7 @@ async fn create(ctx: &Ctx, provider: &dyn MachineProvider, mut machine: Machine)
     }
     let mctx = ctx.context(&machine).await?;
     let engine = Engine::new(Kind::Create, provider.create_steps());
-    let writer = StatusWriter { api: &ctx.machines };
+    let writer = StatusWriter::new(&ctx.machines, "machine");
     match engine.run(&mut machine, &mctx, &writer).await? {
         Outcome::Failed { step, message } => step_failed(ctx, &mut machine, Kind::Create, &step, &message).await,
         Outcome::Done => {
@@ -415,7 +396,7 @@ async fn update_and_check(ctx: &Ctx, provider: &dyn MachineProvider, mut machine
     if !steps.is_empty() {
         let engine = Engine::new(Kind::Update, steps);
         engine.reset(&mut machine);
-        let writer = StatusWriter { api: &ctx.machines };
+        let writer = StatusWriter::new(&ctx.machines, "machine");
         if let Outcome::Failed { step, message } = engine.run(&mut machine, &mctx, &writer).await? {
             step_failed(ctx, &mut machine, Kind::Update, &step, &message).await?;
         }
@@ -432,7 +413,7 @@ fn wants_upgrade(m: &Machine) -> bool {
 async fn upgrade(ctx: &Ctx, provider: &dyn MachineProvider, mut machine: Machine) -> Result<Action, Error> {
     let mctx = ctx.context(&machine).await?;
     let engine = Engine::new(Kind::Update, provider.upgrade_steps());
-    let writer = StatusWriter { api: &ctx.machines };
+    let writer = StatusWriter::new(&ctx.machines, "machine");
     match engine.run(&mut machine, &mctx, &writer).await? {
         Outcome::Failed { step, message } => step_failed(ctx, &mut machine, Kind::Update, &step, &message).await,
         Outcome::Done => {
@@ -608,7 +589,7 @@ async fn check_health(ctx: &Ctx, mctx: &MachineContext, mut machine: Machine) ->
     }
     let delay = ctx.opts.health.next_delay();
     ctx.with_state(&uid(&machine), |s| s.next_check = Some(Instant::now() + delay));
-    StatusWriter { api: &ctx.machines }.save(&mut machine).await?;
+    StatusWriter::new(&ctx.machines, "machine").save(&mut machine).await?;
     Ok(Action::requeue(delay))
 }
 
@@ -634,7 +615,7 @@ async fn delete(ctx: &Ctx, provider: &dyn MachineProvider, mut machine: Machine)
     });
     let mctx = ctx.context(&machine).await?;
     let engine = Engine::new(Kind::Delete, provider.delete_steps());
-    let writer = StatusWriter { api: &ctx.machines };
+    let writer = StatusWriter::new(&ctx.machines, "machine");
     if let Outcome::Failed { step, message } = engine.run(&mut machine, &mctx, &writer).await? {
         // Draining a node of a cluster that is going away, or that the machine never joined,
         // cannot succeed and protects nothing: a few attempts (the host may still be cleaned),

@@ -1,75 +1,87 @@
-//! The controllers `tke up` runs in its own process. They talk to the platform's API over HTTPS
-//! with the admin credential, exactly as they would when run on their own; only the business
-//! clusters' credentials are read in-process (they never leave the server).
+//! The controllers a `tke` process runs beside its API server, wired from flags. They talk to
+//! the platform's API over HTTPS with the admin credential, exactly as they would when run on
+//! their own, each set under its own Lease when leader election is on; on shutdown they stop
+//! (and release their Leases) before the server they talk to does, so another replica takes
+//! over at once.
 
-use std::{path::Path, sync::Arc};
+use std::{sync::Arc, time::Duration};
 
-use anyhow::Context as _;
-use apiserver::ApiServer;
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use tokio::{sync::watch, task::JoinHandle};
 
-/// A client of the platform's own API from a kubeconfig.
-pub async fn platform_client(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let kc = Kubeconfig::read_from(kubeconfig).with_context(|| format!("reading {}", kubeconfig.display()))?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .context("the platform client's configuration")?;
-    kube::Client::try_from(config).context("building the platform client")
+/// Controllers running in this process.
+#[derive(Default)]
+pub struct Running {
+    stop: Option<watch::Sender<bool>>,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
 }
 
-/// Business clusters as the platform itself reaches them: from the Cluster's address and its
-/// ClusterCredential, read from the store.
-pub struct InProcessClusters {
-    pub server: Arc<ApiServer>,
-}
+/// How long stopping controllers may take before the process goes on without them.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
-#[async_trait::async_trait]
-impl addons::ClusterClients for InProcessClusters {
-    async fn access(&self, cluster: &str) -> addons::ClusterAccess {
-        use addons::ClusterAccess;
-        let ctx = crate::cluster_proxy::platform_context();
-        let Some(clusters) = self.server.resource("platform.tkestack.io", "v1", "clusters") else {
-            return ClusterAccess::NotReady("the platform API is not served".into());
+impl Running {
+    pub fn new() -> Self {
+        let (stop, _) = watch::channel(false);
+        Running { stop: Some(stop), tasks: vec![] }
+    }
+
+    /// A signal that turns true when the controllers are to stop.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stop.as_ref().map(|s| s.subscribe()).unwrap_or_else(|| watch::channel(true).1)
+    }
+
+    /// Runs `work` (until its stop signal) under the Lease `lease` of namespace `tke`, or at once
+    /// without leader election.
+    pub fn spawn<W, F>(&mut self, name: &'static str, platform: &kube::Client, lease: Option<&'static str>, work: W)
+    where
+        W: FnMut(watch::Receiver<bool>) -> F + Send + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let stop = self.stopping();
+        let task = match lease {
+            Some(lease) => {
+                let opts = controller_runtime::LeaderOptions { name: lease.into(), ..Default::default() };
+                tokio::spawn(controller_runtime::run_while_leading(platform.clone(), opts, stop, |_| {}, work))
+            }
+            None => {
+                let mut work = work;
+                tokio::spawn(work(stop))
+            }
         };
-        let obj = match clusters.get(&ctx, cluster, None).await {
-            Ok(o) => o,
-            Err(e) if e.reason == apimachinery::error::Reason::NotFound => return ClusterAccess::Gone,
-            Err(e) => return ClusterAccess::NotReady(e.message),
-        };
-        let access = self.client_of(&ctx, &obj).await;
-        if matches!(obj["status"]["phase"].as_str(), Some("Terminating")) {
-            return ClusterAccess::Deleting(match access {
-                ClusterAccess::Ready(c) => Some(c),
-                _ => None,
-            });
+        self.tasks.push((name, task));
+    }
+
+    /// Stops every controller and waits (bounded) until each has finished its reconciles and
+    /// released its Lease.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
         }
-        access
+        for (name, task) in self.tasks.drain(..) {
+            if tokio::time::timeout(STOP_GRACE, task).await.is_err() {
+                tracing::warn!(controllers = name, "did not stop within {STOP_GRACE:?}");
+            }
+        }
     }
 }
 
-impl InProcessClusters {
-    /// A client of the cluster `obj` acting as the platform, or why there is none.
-    async fn client_of(&self, ctx: &apiserver::resource::Context, obj: &serde_json::Value) -> addons::ClusterAccess {
-        use addons::ClusterAccess;
-        let base = match crate::cluster_proxy::base_url(obj) {
-            Ok(b) => b,
-            Err(e) => return ClusterAccess::NotReady(format!("{e:#}")),
-        };
-        let cred_name = obj["spec"]["clusterCredentialRef"]["name"].as_str().unwrap_or_default();
-        if cred_name.is_empty() {
-            return ClusterAccess::NotReady("it has no credential (spec.clusterCredentialRef)".into());
-        }
-        let Some(creds) = self.server.resource("platform.tkestack.io", "v1", "clustercredentials") else {
-            return ClusterAccess::NotReady("the platform API is not served".into());
-        };
-        let cred = match creds.get(&ctx, cred_name, None).await {
-            Ok(c) => c,
-            Err(e) => return ClusterAccess::NotReady(format!("credential {cred_name}: {}", e.message)),
-        };
-        match crate::cluster_proxy::kube_client(&base, &cred, &apiserver::UserInfo::default()) {
-            Ok(c) => ClusterAccess::Ready(c),
-            Err(e) => ClusterAccess::NotReady(format!("{e:#}")),
-        }
-    }
+/// Resolves when `stop` turns true (or its sender is gone).
+pub async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|v| *v).await;
+}
+
+/// The add-on controllers, reaching business clusters through the platform's API.
+pub fn addons(running: &mut Running, platform: &kube::Client, opts: addons::Options, leader_elect: bool) {
+    let clusters: Arc<dyn controller_runtime::cluster::ClusterClients> =
+        Arc::new(controller_runtime::cluster::PlatformClusters::new(
+            platform.clone(),
+            controller_runtime::cluster::ClientOptions {
+                connect_timeout: Duration::from_secs(10),
+                read_timeout: None,
+                impersonate: None,
+            },
+        ));
+    let client = platform.clone();
+    running.spawn("add-on", platform, leader_elect.then_some("tke-addon-controller"), move |stop| {
+        addons::run(client.clone(), clusters.clone(), opts.clone(), stopped(stop))
+    });
 }

@@ -56,23 +56,26 @@ pub async fn run(args: CronHpaArgs) -> anyhow::Result<()> {
         eprintln!("cronhpa: controller running");
         tokio::select! {
             _ = cronhpa::run(client, opts) => {}
-            _ = crate::up::shutdown_signal() => eprintln!("cronhpa: stopping"),
+            _ = crate::serve::shutdown_signal() => eprintln!("cronhpa: stopping"),
         }
         return Ok(());
     }
-    let lease =
-        platform::LeaderOptions { namespace: args.lease_namespace, name: args.lease_name, ..Default::default() };
+    let lease = controller_runtime::LeaderOptions {
+        namespace: args.lease_namespace,
+        name: args.lease_name,
+        ..Default::default()
+    };
     let identity = lease.identity.clone();
     eprintln!("cronhpa: controller running as {identity}, waiting to lead");
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        crate::up::shutdown_signal().await;
+        crate::serve::shutdown_signal().await;
         eprintln!("cronhpa: stopping");
         let _ = stop_tx.send(true);
     });
     let on_change =
         |leading: bool| eprintln!("cronhpa: {identity} {}", if leading { "leads" } else { "stopped leading" });
-    platform::leader::run_while_leading(client.clone(), lease, stop, on_change, |mut lost| {
+    controller_runtime::run_while_leading(client.clone(), lease, stop, on_change, |mut lost| {
         let (client, opts) = (client.clone(), opts.clone());
         async move {
             tokio::select! {

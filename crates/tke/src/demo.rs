@@ -31,7 +31,7 @@ pub async fn start(server: &Arc<ApiServer>, data_dir: &Path) -> anyhow::Result<k
 }
 
 async fn import(server: &Arc<ApiServer>, sim: &kubesim::SimCluster) -> anyhow::Result<()> {
-    let ctx = crate::cluster_proxy::platform_context();
+    let ctx = platform::subresources::proxy::platform_context();
     let opts = WriteOptions { field_manager: Some("tke-demo".into()), ..Default::default() };
     let port: i64 = sim
         .url()

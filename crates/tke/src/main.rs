@@ -3,13 +3,14 @@
 
 mod bench;
 mod bench_clusters;
-mod cluster_actions;
-mod cluster_proxy;
 mod config;
 mod controllers;
 mod cronhpa_cmd;
 mod demo;
+mod platform_cmd;
 mod registry_api;
+mod registry_cmd;
+mod serve;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,12 @@ struct Cli {
 enum Command {
     /// Run the whole platform in one process (embedded store by default).
     Up(up::UpArgs),
+    /// Run the platform component alone (clusters, machines, add-ons and their controllers)
+    /// against a shared store, as one Deployment of a split installation.
+    Platform(platform_cmd::PlatformCommand),
+    /// Run the registry component alone (images, charts and their API objects) against a shared
+    /// store.
+    Registry(registry_cmd::RegistryCommand),
     /// Measure a running server (or a temporary one): create, get, update, list, watch fan-out
     /// and memory per object, printed as throughput and latency percentiles.
     Bench(bench::BenchArgs),
@@ -74,6 +81,8 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Up(args) => up::run(args).await,
+            Command::Platform(args) => platform_cmd::run(args).await,
+            Command::Registry(args) => registry_cmd::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Cronhpa(args) => cronhpa_cmd::run(args).await,
         }

@@ -459,3 +459,69 @@ async fn addons_install_run_upgrade_and_uninstall_in_the_business_cluster() {
     );
     sim.stop().await;
 }
+
+/// A drain through `clusters/{name}/drain` that a PodDisruptionBudget refuses answers at once and
+/// names the budget (the cluster's 429 is not retried inside the request).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_refused_by_a_disruption_budget_names_the_budget_within_seconds() {
+    use k8s_openapi::api::core::v1::Pod;
+    let t = Tke::start();
+    let sim = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster");
+    import(&t, &sim, "cls-pdb");
+    let base = "/apis/platform.tkestack.io/v1/clusters/cls-pdb";
+    let manifest = "\
+apiVersion: v1
+kind: Namespace
+metadata: {name: bank}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ledger, namespace: bank}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: ledger}}
+  template:
+    metadata: {labels: {app: ledger}}
+    spec: {containers: [{name: ledger, image: ledger}]}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: ledger-budget, namespace: bank}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: ledger}}
+";
+    let out = t.kubectl_with(&["create", "--raw", &format!("{base}/apply"), "-f", "-"], &[], Some(manifest));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pods: Api<Pod> = Api::namespaced(sim.client(), "bank");
+    let node = testkit::wait_until("the ledger pod runs on a node", Duration::from_secs(30), || {
+        let pods = pods.clone();
+        async move {
+            let list = pods.list(&ListParams::default()).await.ok()?;
+            let pod = list.items.into_iter().next()?;
+            let running = pod.status.as_ref()?.phase.as_deref() == Some("Running");
+            running.then(|| pod.spec?.node_name).flatten()
+        }
+    })
+    .await;
+
+    let platform = Client::try_from(platform_config(&t).await).expect("client");
+    let req = http::Request::post(format!("{base}/drain/{node}")).body(vec![]).expect("request");
+    let started = std::time::Instant::now();
+    let answer = platform.request_text(req).await;
+    let took = started.elapsed();
+    let answer = match answer {
+        Err(kube::Error::Api(e)) => {
+            assert_eq!(e.code, 409, "the budget refuses the eviction, so the drain is not a success: {e:?}");
+            e.message
+        }
+        other => panic!("the drain must not succeed while the budget holds: {other:?}"),
+    };
+    assert!(
+        answer.contains("bank/ledger-") && answer.contains("ledger-budget"),
+        "the answer names the budget: {answer}"
+    );
+    assert!(took < Duration::from_secs(5), "answered in {took:?}, not after kube's own retries");
+    // The pod is still there, its node cordoned.
+    assert_eq!(pods.list(&ListParams::default()).await.expect("pods").items.len(), 1);
+}

@@ -64,7 +64,7 @@ impl Handler<Cluster, ClusterContext> for CreateMark {
             StepError::new(format!(
                 "cannot connect to {} with the credential: {}",
                 ctx.url,
-                crate::cluster::error_chain(&e)
+                controller_runtime::error_chain(&e)
             ))
         })?;
         let version = observe::version_of(&info.git_version);

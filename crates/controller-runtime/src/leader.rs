@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use k8s_openapi::{
     api::coordination::v1::{Lease, LeaseSpec},
     apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta},
@@ -16,6 +17,7 @@ use k8s_openapi::{
 use kube::{
     Api, Client,
     api::{PostParams, Resource},
+    runtime::{WatchStreamExt, watcher},
 };
 use tokio::sync::watch;
 
@@ -81,8 +83,12 @@ impl LeaderElector {
         &self.opts.identity
     }
 
-    /// Waits until this replica leads (true) or `stop` turns true (false).
+    /// Waits until this replica leads (true) or `stop` turns true (false). Besides trying every
+    /// retry period, it watches the lease and tries again as soon as it changes, so a lease
+    /// released by a leader that stops is taken over at once.
     pub async fn acquire(&mut self, stop: &mut watch::Receiver<bool>) -> bool {
+        let config = watcher::Config::default().fields(&format!("metadata.name={}", self.opts.name));
+        let mut changes = watcher::watcher(self.api.clone(), config).default_backoff().boxed();
         loop {
             if *stop.borrow() {
                 return false;
@@ -95,9 +101,20 @@ impl LeaderElector {
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "leader election: cannot read or write the lease"),
             }
-            tokio::select! {
-                _ = tokio::time::sleep(self.opts.retry_period) => {}
-                _ = stop.changed() => {}
+            let deadline = tokio::time::sleep(self.opts.retry_period);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    _ = &mut deadline => break,
+                    _ = stop.changed() => break,
+                    event = changes.next() => match event {
+                        // A released lease: try now.
+                        Some(Ok(watcher::Event::Apply(lease))) if released(&lease) => break,
+                        Some(_) => {}
+                        // Never for a watcher; were it to end, the retry period still applies.
+                        None => changes = futures::stream::pending().boxed(),
+                    },
+                }
             }
         }
     }
@@ -202,6 +219,11 @@ impl LeaderElector {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Whether nobody holds `lease`.
+fn released(lease: &Lease) -> bool {
+    lease.spec.as_ref().and_then(|s| s.holder_identity.as_deref()).is_none_or(str::is_empty)
 }
 
 /// Runs `work` whenever this replica leads, until `stop` turns true: waits for the lease, calls

@@ -11,16 +11,19 @@ use std::{
     time::Duration,
 };
 
-use anyhow::{Context as _, anyhow, bail};
+use api::platform::ClusterCredential;
 use apimachinery::ApiError;
 use apiserver::{ApiServer, Connect, ConnectDef, ConnectRequest, UserInfo, http::error_response, resource::Context};
 use axum::{
     body::Body,
     extract::{Request, State},
-    http::{HeaderMap, HeaderName, HeaderValue, Method, Response, header},
+    http::{HeaderMap, HeaderName, Method, Response, header},
     middleware::Next,
 };
-use base64::Engine;
+use controller_runtime::{
+    cluster::{Impersonation, base_url_of, http_client},
+    error_chain,
+};
 use serde_json::Value;
 
 /// The header that sends a Kubernetes request to a business cluster (TKEStack's name for it).
@@ -28,6 +31,8 @@ pub const CLUSTER_HEADER: &str = "x-tke-clustername";
 
 const GROUP: &str = "platform.tkestack.io";
 const VERSION: &str = "v1";
+/// How long connecting to a cluster may take before the caller is told it did not answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The `clusters/proxy` subresource's definition.
 pub fn proxy_def() -> ConnectDef {
@@ -53,6 +58,12 @@ impl ClusterProxy {
         Arc::new(Self { server, clients: Mutex::new(HashMap::new()) })
     }
 
+    /// `routes` with the unified proxy in front: requests carrying [`CLUSTER_HEADER`] go to
+    /// that cluster (after authentication, which must wrap the result, so they act as the caller).
+    pub fn layer(self: &Arc<Self>, routes: axum::Router) -> axum::Router {
+        routes.layer(axum::middleware::from_fn_with_state(self.clone(), unified))
+    }
+
     /// Serves `clusters/{name}/proxy` on `server`.
     pub fn register(self: &Arc<Self>) -> Result<(), ApiError> {
         self.server.register_connect(proxy_def(), self.clone())
@@ -67,51 +78,23 @@ impl ClusterProxy {
         clusters.get(&Context { user: user.clone(), namespace: None }, name, None).await
     }
 
-    /// The base URL and client for `cluster`.
+    /// The base URL and client for `cluster`. Clients are kept while the cluster's addresses
+    /// and credential stay the same.
     async fn client_for(&self, cluster: &Value) -> Result<(String, reqwest::Client), ApiError> {
         let name = cluster["metadata"]["name"].as_str().unwrap_or_default().to_string();
         let phase = cluster["status"]["phase"].as_str().unwrap_or_default();
         if phase == "Terminating" {
-            return Err(ApiError::new(
-                apimachinery::error::Reason::ServiceUnavailable,
-                format!("cluster {name} is being deleted"),
-            ));
+            return Err(unavailable(format!("cluster {name} is being deleted")));
         }
-        let base = base_url(cluster).map_err(|e| {
-            ApiError::new(
-                apimachinery::error::Reason::ServiceUnavailable,
-                format!("cluster {name} cannot be reached: {e}"),
-            )
-        })?;
-        let cred_name = cluster["spec"]["clusterCredentialRef"]["name"].as_str().unwrap_or_default().to_string();
-        if cred_name.is_empty() {
-            return Err(ApiError::new(
-                apimachinery::error::Reason::ServiceUnavailable,
-                format!("cluster {name} has no credential (spec.clusterCredentialRef)"),
-            ));
-        }
-        let creds = self
-            .server
-            .resource(GROUP, VERSION, "clustercredentials")
-            .ok_or_else(|| ApiError::internal("the platform API is not served"))?;
-        let cred = creds.get(&platform_context(), &cred_name, None).await.map_err(|e| {
-            ApiError::new(
-                apimachinery::error::Reason::ServiceUnavailable,
-                format!("cluster {name}: credential {cred_name}: {}", e.message),
-            )
-        })?;
-        let identity = format!("{base}|{}", cred["metadata"]["resourceVersion"].as_str().unwrap_or_default());
+        let base = base_url_of(cluster).map_err(|e| unavailable(format!("cluster {name} cannot be reached: {e}")))?;
+        let (cred_rv, cred) = credential_of(&self.server, cluster).await?;
+        let identity = format!("{}|{cred_rv}", cluster["status"]["addresses"]);
         if let Some((id, client)) = self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(&name)
             && *id == identity
         {
             return Ok((base, client.clone()));
         }
-        let client = http_client(&cred).map_err(|e| {
-            ApiError::new(
-                apimachinery::error::Reason::ServiceUnavailable,
-                format!("cluster {name}: credential {cred_name}: {e:#}"),
-            )
-        })?;
+        let client = http_client(&cred, CONNECT_TIMEOUT).map_err(|e| unavailable(format!("cluster {name}: {e}")))?;
         self.clients.lock().unwrap_or_else(|e| e.into_inner()).insert(name, (identity, client.clone()));
         Ok((base, client))
     }
@@ -137,7 +120,9 @@ impl ClusterProxy {
                 req = req.header(name, value);
             }
         }
-        req = impersonate(req, user);
+        for (k, v) in impersonation(user).headers() {
+            req = req.header(k, v);
+        }
         let stream = body.into_data_stream();
         req = req.body(reqwest::Body::wrap_stream(stream));
         let name = cluster["metadata"]["name"].as_str().unwrap_or_default();
@@ -153,16 +138,7 @@ impl ClusterProxy {
             }
             Err(e) => {
                 tracing::debug!(cluster = name, error = %e, "proxy request failed");
-                let mut detail = e.to_string();
-                let mut source = std::error::Error::source(&e);
-                while let Some(s) = source {
-                    detail = format!("{detail}: {s}");
-                    source = s.source();
-                }
-                error_response(&ApiError::new(
-                    apimachinery::error::Reason::ServiceUnavailable,
-                    format!("cluster {name} did not answer: {detail}"),
-                ))
+                error_response(&unavailable(format!("cluster {name} did not answer: {}", error_chain(&e))))
             }
         }
     }
@@ -299,7 +275,7 @@ pub async fn unified(State(proxy): State<Arc<ClusterProxy>>, req: Request, next:
 }
 
 /// The platform itself reading what the caller may not see (credentials).
-pub(crate) fn platform_context() -> Context {
+pub fn platform_context() -> Context {
     Context {
         user: UserInfo {
             name: "system:tke:platform".into(),
@@ -310,136 +286,42 @@ pub(crate) fn platform_context() -> Context {
     }
 }
 
-/// `https://host:port[/path]` of the cluster's API server, preferring the address the
-/// cluster advertises.
-pub(crate) fn base_url(cluster: &Value) -> anyhow::Result<String> {
-    let addresses = cluster["status"]["addresses"].as_array().cloned().unwrap_or_default();
-    let rank =
-        |t: &str| ["Advertise", "Real", "Internal", "Public", "Support"].iter().position(|x| *x == t).unwrap_or(9);
-    let best = addresses
-        .iter()
-        .filter(|a| a["host"].as_str().is_some_and(|h| !h.is_empty()))
-        .min_by_key(|a| rank(a["type"].as_str().unwrap_or_default()))
-        .ok_or_else(|| anyhow!("it has no address in status.addresses"))?;
-    let host = best["host"].as_str().unwrap_or_default();
-    let port = best["port"].as_i64().filter(|p| (1..=65535).contains(p)).unwrap_or(443);
-    let path = best["path"].as_str().unwrap_or_default().trim_end_matches('/');
-    let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() };
-    Ok(format!("https://{host}:{port}{path}"))
-}
-
-/// A PEM field of a credential (stored base64-encoded; PEM pasted as is is accepted too).
-fn pem_field(cred: &Value, field: &str) -> anyhow::Result<Option<Vec<u8>>> {
-    match cred[field].as_str().filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => {
-            let s = s.trim();
-            if s.starts_with("-----BEGIN") {
-                return Ok(Some(s.as_bytes().to_vec()));
-            }
-            base64::engine::general_purpose::STANDARD
-                .decode(s)
-                .map(Some)
-                .with_context(|| format!("{field} is neither base64 nor PEM"))
-        }
+/// The platform acts in business clusters as the caller.
+pub(crate) fn impersonation(user: &UserInfo) -> Impersonation {
+    Impersonation {
+        user: user.name.clone(),
+        groups: user.groups.clone(),
+        uid: user.uid.clone(),
+        extra: user.extra.clone(),
     }
 }
 
-/// A kube-rs client for the cluster at `base` with the credential, acting as `user`.
-pub(crate) fn kube_client(base: &str, cred: &Value, user: &UserInfo) -> anyhow::Result<kube::Client> {
-    let url: axum::http::Uri = base.parse().with_context(|| format!("{base} is not a URL"))?;
-    let mut config = kube::Config::new(url);
-    let ca = pem_field(cred, "caCert")?
-        .ok_or_else(|| anyhow!("it has no caCert: the cluster's serving certificate cannot be verified"))?;
-    let roots: Vec<Vec<u8>> = rustls_pemfile::certs(&mut ca.as_slice())
-        .map(|c| c.map(|c| c.to_vec()))
-        .collect::<Result<_, _>>()
-        .context("caCert is not a PEM certificate")?;
-    if roots.is_empty() {
-        bail!("caCert holds no certificate");
-    }
-    config.root_cert = Some(roots);
-    config.connect_timeout = Some(Duration::from_secs(10));
-    if let Some(token) = cred["token"].as_str().filter(|t| !t.is_empty()) {
-        config.auth_info.token = Some(token.trim().to_string().into());
-    } else {
-        match (pem_field(cred, "clientCert")?, pem_field(cred, "clientKey")?) {
-            (Some(cert), Some(key)) => {
-                let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-                config.auth_info.client_certificate_data = Some(b64(&cert));
-                config.auth_info.client_key_data = Some(b64(&key).into());
-            }
-            _ => bail!("it has neither a token nor a client certificate and key"),
-        }
-    }
-    if !user.name.is_empty() {
-        config.auth_info.impersonate = Some(user.name.clone());
-        let groups: Vec<String> = user.groups.iter().filter(|g| *g != "system:authenticated").cloned().collect();
-        if !groups.is_empty() {
-            config.auth_info.impersonate_groups = Some(groups);
-        }
-    }
-    kube::Client::try_from(config).context("building the cluster client")
+fn unavailable(message: String) -> ApiError {
+    ApiError::new(apimachinery::error::Reason::ServiceUnavailable, message)
 }
 
-/// A client that trusts the cluster's CA (only it) and authenticates with the credential's
-/// token or client certificate.
-fn http_client(cred: &Value) -> anyhow::Result<reqwest::Client> {
-    let decode = |field: &str| pem_field(cred, field);
-    let mut builder = reqwest::Client::builder()
-        .use_rustls_tls()
-        .connect_timeout(Duration::from_secs(10))
-        .tls_built_in_root_certs(false);
-    match decode("caCert")? {
-        Some(ca) => {
-            for cert in reqwest::Certificate::from_pem_bundle(&ca).context("caCert is not a PEM certificate")? {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        None => bail!("it has no caCert: the cluster's serving certificate cannot be verified"),
+/// The ClusterCredential of a cluster object (`spec.clusterCredentialRef`), with its
+/// resourceVersion, read as the platform.
+pub(crate) async fn credential_of(
+    server: &ApiServer,
+    cluster: &Value,
+) -> Result<(String, ClusterCredential), ApiError> {
+    let name = cluster["metadata"]["name"].as_str().unwrap_or_default();
+    let cred_name = cluster["spec"]["clusterCredentialRef"]["name"].as_str().unwrap_or_default();
+    if cred_name.is_empty() {
+        return Err(unavailable(format!("cluster {name} has no credential (spec.clusterCredentialRef)")));
     }
-    let mut headers = HeaderMap::new();
-    if let Some(token) = cred["token"].as_str().filter(|t| !t.is_empty()) {
-        let mut v = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
-            .context("token has characters a header cannot carry")?;
-        v.set_sensitive(true);
-        headers.insert(header::AUTHORIZATION, v);
-    } else {
-        match (decode("clientCert")?, decode("clientKey")?) {
-            (Some(cert), Some(key)) => {
-                let mut pem = cert;
-                pem.push(b'\n');
-                pem.extend_from_slice(&key);
-                builder = builder.identity(
-                    reqwest::Identity::from_pem(&pem)
-                        .context("clientCert/clientKey are not a PEM certificate and key")?,
-                );
-            }
-            _ => bail!("it has neither a token nor a client certificate and key"),
-        }
-    }
-    builder.default_headers(headers).build().context("building the HTTP client")
-}
-
-/// Acts as the caller in the business cluster.
-fn impersonate(mut req: reqwest::RequestBuilder, user: &UserInfo) -> reqwest::RequestBuilder {
-    if user.name.is_empty() {
-        return req;
-    }
-    req = req.header("Impersonate-User", &user.name);
-    for g in user.groups.iter().filter(|g| *g != "system:authenticated") {
-        req = req.header("Impersonate-Group", g);
-    }
-    if !user.uid.is_empty() {
-        req = req.header("Impersonate-Uid", &user.uid);
-    }
-    for (k, vals) in &user.extra {
-        let key: String = percent_encoding::utf8_percent_encode(k, percent_encoding::NON_ALPHANUMERIC).to_string();
-        for v in vals {
-            req = req.header(format!("Impersonate-Extra-{key}"), v);
-        }
-    }
-    req
+    let creds = server
+        .resource(GROUP, VERSION, "clustercredentials")
+        .ok_or_else(|| ApiError::internal("the platform API is not served"))?;
+    let obj = creds
+        .get(&platform_context(), cred_name, None)
+        .await
+        .map_err(|e| unavailable(format!("cluster {name}: credential {cred_name}: {}", e.message)))?;
+    let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_string();
+    let cred = serde_json::from_value(obj)
+        .map_err(|e| unavailable(format!("cluster {name}: credential {cred_name} cannot be read: {e}")))?;
+    Ok((rv, cred))
 }
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {
@@ -467,25 +349,12 @@ fn is_identity(name: &HeaderName) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
-    fn base_url_prefers_the_advertised_address() {
-        let c = json!({"status": {"addresses": [
-            {"type": "Real", "host": "10.0.0.2", "port": 6443},
-            {"type": "Advertise", "host": "api.example.com", "port": 443, "path": "/k8s/"},
-        ]}});
-        assert_eq!(base_url(&c).expect("url"), "https://api.example.com:443/k8s");
-        let v6 = json!({"status": {"addresses": [{"type": "Real", "host": "fd00::1", "port": 6443}]}});
-        assert_eq!(base_url(&v6).expect("url"), "https://[fd00::1]:6443");
-        assert!(base_url(&json!({"status": {}})).is_err());
-    }
-
-    #[test]
-    fn credentials_without_a_ca_or_identity_are_refused_with_the_reason() {
-        let e = http_client(&json!({"token": "t"})).expect_err("no CA");
-        assert!(format!("{e:#}").contains("no caCert"), "{e:#}");
-        let e = http_client(&json!({"caCert": "not base64!"})).expect_err("bad CA");
-        assert!(format!("{e:#}").contains("caCert is neither base64 nor PEM"), "{e:#}");
+    fn neither_credentials_nor_identity_claims_travel_to_the_cluster() {
+        for h in ["authorization", "cookie", "impersonate-user", "impersonate-group", CLUSTER_HEADER] {
+            assert!(is_identity(&HeaderName::from_static(h)), "{h}");
+        }
+        assert!(!is_identity(&HeaderName::from_static("accept")));
     }
 }

@@ -10,18 +10,21 @@
 //! - `GET clusters/{name}/addons` and `addontypes`: the platform's add-ons of this cluster with
 //!   their phase, reason and retry count, and the catalogue of add-on types.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
-use anyhow::{Context as _, anyhow};
 use apimachinery::ApiError;
 use apiserver::{ApiServer, Connect, ConnectDef, ConnectRequest, UserInfo, http::error_response, resource::Context};
 use axum::{
     body::Body,
     http::{Method, Response, StatusCode, header},
 };
+use controller_runtime::{
+    cluster::{self, ClientOptions, base_url_of},
+    drain,
+};
 use kube::{
     Client,
-    api::{Api, DynamicObject, ListParams, Patch, PatchParams},
+    api::{Api, DynamicObject, Patch, PatchParams},
     core::GroupVersionKind,
     discovery::{self, Scope},
 };
@@ -115,17 +118,15 @@ impl ClusterActions {
     /// A kube client for the cluster acting as `user`.
     async fn client(&self, cluster: &Value, user: &UserInfo) -> Result<Client, ApiError> {
         let name = cluster["metadata"]["name"].as_str().unwrap_or_default();
-        let cred_name = cluster["spec"]["clusterCredentialRef"]["name"].as_str().unwrap_or_default();
-        let creds = self
-            .server
-            .resource(GROUP, VERSION, "clustercredentials")
-            .ok_or_else(|| ApiError::internal("the platform API is not served"))?;
-        let cred = creds
-            .get(&crate::cluster_proxy::platform_context(), cred_name, None)
-            .await
-            .map_err(|e| unavailable(name, format!("credential {cred_name:?}: {}", e.message)))?;
-        let base = crate::cluster_proxy::base_url(cluster).map_err(|e| unavailable(name, format!("{e:#}")))?;
-        crate::cluster_proxy::kube_client(&base, &cred, user).map_err(|e| unavailable(name, format!("{e:#}")))
+        let (_, cred) = super::proxy::credential_of(&self.server, cluster).await?;
+        let base = base_url_of(cluster).map_err(|e| unavailable(name, e))?;
+        let opts = ClientOptions {
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Some(Duration::from_secs(60)),
+            impersonate: None,
+        }
+        .acting_as(super::proxy::impersonation(user));
+        cluster::client(&base, &cred, &opts).map_err(|e| unavailable(name, e))
     }
 
     async fn apply(&self, req: ConnectRequest) -> Result<(StatusCode, Value), ApiError> {
@@ -210,35 +211,20 @@ impl ClusterActions {
         }
         let name = req.name.clone();
         let client = self.client(&req.object, &req.user).await?;
-        platform::drain::set_unschedulable(&client, &node, true)
-            .await
-            .map_err(|e| kube_error(&name, &format!("cordoning node {node}"), e))?;
-        let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::all(client.clone());
-        let on_node = pods
-            .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
-            .await
-            .map_err(|e| kube_error(&name, "listing the node's pods", e))?;
-        let mut evicted = Vec::new();
-        let mut skipped = Vec::new();
-        let mut errors = Vec::new();
-        for pod in on_node.items {
-            let ns = pod.metadata.namespace.clone().unwrap_or_default();
-            let pod_name = pod.metadata.name.clone().unwrap_or_default();
-            // The node's own pods (mirror pods, DaemonSets) come back at once: leave them, as kubectl drain does.
-            if platform::drain::stays_on_node(&pod) {
-                skipped.push(format!("{ns}/{pod_name}"));
-                continue;
-            }
-            match platform::drain::evict_pod(&client, &ns, &pod_name).await {
-                Ok(platform::drain::Eviction::Gone) => evicted.push(format!("{ns}/{pod_name}")),
-                Ok(platform::drain::Eviction::Blocked(why)) => errors.push(format!("{ns}/{pod_name}: {why}")),
-                Err(e) => errors.push(format!("{ns}/{pod_name}: {e}")),
-            }
-        }
+        // One pass, answered now: a pod a disruption budget keeps is reported with the budget's
+        // reason, for the caller to decide (kubectl drain would keep asking).
+        let report = drain::drain(&client, &node, drain::Wait::Once).await.map_err(|e| match e {
+            drain::DrainError::Cordon { source, .. } => kube_error(&name, &format!("cordoning node {node}"), source),
+            drain::DrainError::List { source, .. } => kube_error(&name, "listing the node's pods", source),
+            e => unavailable(&name, e),
+        })?;
+        let errors: Vec<String> =
+            report.blocked.iter().chain(&report.failed).map(|(pod, why)| format!("{pod}: {why}")).collect();
         let code = if errors.is_empty() { StatusCode::OK } else { StatusCode::CONFLICT };
         Ok((
             code,
-            json!({"kind": "DrainResult", "apiVersion": "platform.tkestack.io/v1", "cluster": name, "node": node, "cordoned": true, "evicted": evicted, "skipped": skipped, "errors": errors}),
+            json!({"kind": "DrainResult", "apiVersion": "platform.tkestack.io/v1", "cluster": name, "node": node,
+                "cordoned": true, "evicted": report.evicted, "skipped": report.skipped, "errors": errors}),
         ))
     }
 
@@ -340,19 +326,28 @@ fn kube_error(cluster: &str, doing: &str, e: kube::Error) -> ApiError {
     }
 }
 
+/// Why a manifest cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum ManifestError {
+    #[error("document {0}: {1}")]
+    Yaml(usize, serde_yaml_ng::Error),
+    #[error("document {0} is not an object")]
+    NotAnObject(usize),
+}
+
 /// The objects of a multi-document YAML (or JSON) manifest; `List` kinds are flattened.
-fn parse_manifest(text: &str) -> anyhow::Result<Vec<Value>> {
+fn parse_manifest(text: &str) -> Result<Vec<Value>, ManifestError> {
     use serde::Deserialize;
     let mut out = Vec::new();
     for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        let v = Value::deserialize(doc).with_context(|| format!("document {}", i + 1))?;
+        let v = Value::deserialize(doc).map_err(|e| ManifestError::Yaml(i + 1, e))?;
         match v {
             Value::Null => {}
             Value::Object(_) if v["kind"].as_str().is_some_and(|k| k.ends_with("List")) && v["items"].is_array() => {
                 out.extend(v["items"].as_array().cloned().unwrap_or_default());
             }
             Value::Object(_) => out.push(v),
-            _ => return Err(anyhow!("document {} is not an object", i + 1)),
+            _ => return Err(ManifestError::NotAnObject(i + 1)),
         }
     }
     Ok(out)

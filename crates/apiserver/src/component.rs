@@ -1,0 +1,36 @@
+//! How a component of the platform (platform, registry, and those to come) joins an API server:
+//! the resources it serves, then what it adds once the server runs (subresources, and routes in
+//! front of or around the authenticated API). The `tke` binary builds one server from any set of
+//! components: all of them for `tke up`, one for `tke platform` or `tke registry`. A component's
+//! controllers are not part of this: they run against the API over HTTPS like any client.
+
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::{ApiServer, ResourceDef};
+
+/// Why a component could not be mounted, in words for the person starting the server.
+pub type MountError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a mounted component adds to the server's routes.
+#[derive(Default)]
+pub struct Mount {
+    /// Served before authentication, falling back to the API: a data plane with its own
+    /// authentication (the registry's token flow).
+    pub front: Option<Router>,
+    /// Wraps the API's routes inside authentication, so it sees the caller (the unified proxy).
+    pub around_api: Option<Box<dyn FnOnce(Router) -> Router + Send>>,
+}
+
+/// A component of the platform.
+#[async_trait::async_trait]
+pub trait Component: Send + Sync {
+    /// Its name, as in `tke <name>` and logs.
+    fn name(&self) -> &'static str;
+    /// The API resources it serves.
+    fn resources(&self) -> Vec<ResourceDef>;
+    /// Registers what it serves beyond its resources on `server`, which serves at least
+    /// [`Component::resources`].
+    async fn mount(&self, server: &Arc<ApiServer>) -> Result<Mount, MountError>;
+}

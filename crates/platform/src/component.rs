@@ -1,0 +1,28 @@
+//! The platform component in an API server: `platform.tkestack.io/v1` (clusters, machines,
+//! credentials, add-ons...) with the Cluster subresources and the unified proxy. Its controllers
+//! run beside it ([`crate::Controllers`]) against the API, as any client.
+
+use std::sync::Arc;
+
+use apiserver::{ApiServer, Component, Mount, ResourceDef, component::MountError};
+
+/// The platform component.
+pub struct Platform;
+
+#[async_trait::async_trait]
+impl Component for Platform {
+    fn name(&self) -> &'static str {
+        "platform"
+    }
+
+    fn resources(&self) -> Vec<ResourceDef> {
+        api::platform::resources()
+    }
+
+    async fn mount(&self, server: &Arc<ApiServer>) -> Result<Mount, MountError> {
+        // Business clusters are reached through `clusters/{name}/proxy` and the unified proxy
+        // (header X-TKE-ClusterName), both after authentication so they act as the caller.
+        let proxy = crate::subresources::mount(server).map_err(|e| format!("serving the cluster subresources: {e}"))?;
+        Ok(Mount { around_api: Some(Box::new(move |routes| proxy.layer(routes))), ..Default::default() })
+    }
+}

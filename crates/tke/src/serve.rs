@@ -1,0 +1,232 @@
+//! What every `tke` server process shares, whichever components it runs: the store, the
+//! certificates, authentication, the HTTPS listener, and a shutdown that stops the controllers
+//! (releasing their Leases) before the server they talk to.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::{Context, bail};
+use apiserver::{ApiServer, Component, VersionInfo, auth, tls};
+use storage::Store;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StorageKind {
+    /// The embedded, crash-safe store in the data directory: no other process needed.
+    Embedded,
+    /// An etcd v3 cluster (`--etcd-servers`), for highly available installations.
+    Etcd,
+}
+
+/// Flags of every server process.
+#[derive(clap::Args, Debug)]
+pub struct ServerArgs {
+    /// Directory for the embedded store, certificates and the admin kubeconfig.
+    #[arg(long, env = "TKE_DATA_DIR", default_value = "./tke-data")]
+    pub data_dir: PathBuf,
+    /// Address of the HTTPS listener.
+    #[arg(long, env = "TKE_LISTEN", default_value = "127.0.0.1:9443")]
+    pub listen: SocketAddr,
+    /// Where API objects are stored.
+    #[arg(long, env = "TKE_STORAGE", value_enum, default_value = "embedded")]
+    pub storage: StorageKind,
+    /// etcd endpoints, comma separated (with `--storage etcd`), e.g. `https://10.0.0.1:2379`.
+    #[arg(long, env = "TKE_ETCD_SERVERS", value_delimiter = ',')]
+    pub etcd_servers: Vec<String>,
+    /// CA bundle to verify etcd's serving certificate.
+    #[arg(long, env = "TKE_ETCD_CAFILE")]
+    pub etcd_cafile: Option<PathBuf>,
+    /// Client certificate for etcd.
+    #[arg(long, env = "TKE_ETCD_CERTFILE")]
+    pub etcd_certfile: Option<PathBuf>,
+    /// Client key for etcd.
+    #[arg(long, env = "TKE_ETCD_KEYFILE")]
+    pub etcd_keyfile: Option<PathBuf>,
+    /// Key prefix of every object in the store (several platforms can share one etcd).
+    #[arg(long, env = "TKE_STORAGE_PREFIX", default_value = "/registry")]
+    pub storage_prefix: String,
+    /// Static token file (CSV: token,user,uid,"group1,group2"), as kube-apiserver's.
+    #[arg(long, env = "TKE_TOKEN_AUTH_FILE")]
+    pub token_auth_file: Option<PathBuf>,
+    /// Serving certificate (PEM); generated into the data directory when not given.
+    #[arg(long, env = "TKE_TLS_CERT_FILE", requires = "tls_private_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Key of the serving certificate (PEM).
+    #[arg(long, env = "TKE_TLS_PRIVATE_KEY_FILE", requires = "tls_cert_file")]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// CA that signs accepted client certificates; the generated CA when not given.
+    #[arg(long, env = "TKE_CLIENT_CA_FILE")]
+    pub client_ca_file: Option<PathBuf>,
+    /// Extra host names or IPs for the generated serving certificate (comma separated).
+    #[arg(long, env = "TKE_EXTERNAL_HOSTNAMES", value_delimiter = ',')]
+    pub external_hostname: Vec<String>,
+    /// Elect one leader among replicas (Leases in namespace `tke`) before running its controllers.
+    #[arg(long, env = "TKE_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    /// How often history older than one interval is compacted away (seconds).
+    #[arg(long, env = "TKE_COMPACTION_INTERVAL_SECONDS", default_value_t = 300)]
+    pub compaction_interval_seconds: u64,
+}
+
+async fn open_store(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match args.storage {
+        StorageKind::Embedded => {
+            let dir = args.data_dir.join("store");
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            Arc::new(
+                storage::embedded::EmbeddedStore::open(&dir)
+                    .with_context(|| format!("opening the embedded store in {}", dir.display()))?,
+            )
+        }
+        StorageKind::Etcd => {
+            if args.etcd_servers.is_empty() {
+                bail!("--storage etcd needs --etcd-servers (for example --etcd-servers http://127.0.0.1:2379)");
+            }
+            let tls = storage::etcd::EtcdTls {
+                ca_file: args.etcd_cafile.clone(),
+                cert_file: args.etcd_certfile.clone(),
+                key_file: args.etcd_keyfile.clone(),
+            };
+            Arc::new(
+                storage::etcd::EtcdStore::connect(&args.etcd_servers, tls)
+                    .await
+                    .with_context(|| format!("connecting to etcd at {}", args.etcd_servers.join(",")))?,
+            )
+        }
+    })
+}
+
+/// A server process being started: its API server with the components' resources and routes.
+pub struct Server {
+    pub api: Arc<ApiServer>,
+    pub data_dir: PathBuf,
+    /// The admin kubeconfig the process's own controllers use.
+    pub kubeconfig: PathBuf,
+    /// `https://host:port`.
+    pub url: String,
+    pub storage: StorageKind,
+    app: axum::Router,
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+}
+
+impl Server {
+    /// Opens the store, prepares certificates and serves the components' resources (and the
+    /// Leases every controller elects its leader with), with their subresources and routes.
+    pub async fn start(args: &ServerArgs, components: &[&dyn Component]) -> anyhow::Result<Server> {
+        std::fs::create_dir_all(&args.data_dir)
+            .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
+        let data_dir = args.data_dir.canonicalize().unwrap_or(args.data_dir.clone());
+        let store = open_store(args).await?;
+        storage::spawn_compactor(store.clone(), Duration::from_secs(args.compaction_interval_seconds.max(1)));
+
+        let mut hosts = args.external_hostname.clone();
+        if !args.listen.ip().is_unspecified() {
+            hosts.push(args.listen.ip().to_string());
+        }
+        let pki = tls::ensure_pki(&data_dir, &hosts).context("preparing certificates")?;
+        let tls_options = tls::TlsOptions {
+            cert_file: args.tls_cert_file.clone(),
+            key_file: args.tls_private_key_file.clone(),
+            client_ca_file: args.client_ca_file.clone(),
+        };
+        let server_tls = tls::server_config(&pki, &tls_options).context("building the TLS configuration")?;
+
+        let mut defs = api::coordination::resources();
+        for c in components {
+            defs.extend(c.resources());
+        }
+        defs.sort_by_key(|d| (d.group, d.plural));
+        let api = ApiServer::new(store.clone(), defs, &args.storage_prefix, VersionInfo::default())
+            .await
+            .map_err(|e| anyhow::anyhow!("starting the API server: {e}"))?;
+
+        let mut chain = auth::AuthenticatorChain::new();
+        chain.push(Arc::new(auth::X509Authenticator));
+        if let Some(path) = &args.token_auth_file {
+            chain.push(Arc::new(
+                auth::TokenFileAuthenticator::load(path)
+                    .with_context(|| format!("loading the token file {}", path.display()))?,
+            ));
+        }
+        let mut routes = api.router();
+        let mut fronts = vec![];
+        for c in components {
+            let mount = c.mount(&api).await.map_err(|e| anyhow::anyhow!("starting the {} component: {e}", c.name()))?;
+            if let Some(around) = mount.around_api {
+                routes = around(routes);
+            }
+            fronts.extend(mount.front);
+        }
+        let mut app = auth::authenticate(routes, Arc::new(chain), Arc::new(auth::AllowAuthenticated));
+        for front in fronts {
+            app = front.fallback_service(app);
+        }
+
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let url = format!(
+            "https://{}",
+            if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() }
+        );
+        let kubeconfig = data_dir.join("admin.kubeconfig");
+        tls::write_kubeconfig(&kubeconfig, &url, &pki.ca_cert_pem, &pki.admin_cert_pem, &pki.admin_key_pem)
+            .context("writing the admin kubeconfig")?;
+        Ok(Server { api, data_dir, kubeconfig, url, storage: args.storage, app, listener, tls: server_tls })
+    }
+
+    /// Serves until Ctrl-C or SIGTERM; then reports not ready, stops `controllers` while the
+    /// server still answers, and stops serving.
+    pub async fn serve(self, controllers: crate::controllers::Running) -> anyhow::Result<()> {
+        tracing::info!(url = %self.url, data_dir = %self.data_dir.display(), "serving");
+        let api = self.api.clone();
+        let shutdown = async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            api.set_ready(false);
+            // Controllers first: they release their Leases through this server, so another
+            // replica leads at once instead of when the Leases expire.
+            controllers.stop().await;
+        };
+        tls::serve(self.listener, self.tls, self.app, shutdown).await.context("serving HTTPS")
+    }
+}
+
+/// Reads a secret file, creating it (mode 0600) with `make()` on first start.
+pub fn read_or_create_secret(path: &std::path::Path, make: impl FnOnce() -> Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    if let Ok(existing) = std::fs::read(path) {
+        if !existing.is_empty() {
+            return Ok(existing);
+        }
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let secret = make();
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
+    std::io::Write::write_all(&mut f, &secret).with_context(|| format!("writing {}", path.display()))?;
+    f.sync_all()?;
+    Ok(secret)
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends a pod it stops).
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return drop(ctrl_c.await),
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
