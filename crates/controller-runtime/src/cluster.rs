@@ -300,24 +300,42 @@ impl PlatformClusters {
         };
         PlatformClusters {
             clusters: Api::all_with(platform.clone(), &ar("Cluster", "clusters")),
-            credentials: Api::all_with(platform, &ar("ClusterCredential", "clustercredentials")),
+            credentials: credentials_api(platform),
             opts,
         }
     }
 
     /// The credential of `cluster`, if it has one.
     pub async fn credential(&self, cluster: &Cluster) -> Result<Option<ClusterCredential>, kube::Error> {
-        let by_ref =
-            cluster.spec.cluster_credential_ref.as_ref().and_then(|r| r.name.clone()).filter(|n| !n.is_empty());
-        let found = match by_ref {
-            Some(name) => self.credentials.get_opt(&name).await?,
-            None => {
-                let label = format!("{}={}", api::platform::cluster_credential::CLUSTER_NAME_LABEL, cluster.name());
-                self.credentials.list(&ListParams::default().labels(&label)).await?.items.into_iter().next()
-            }
-        };
-        Ok(found.and_then(|o| decode(&o).ok()))
+        Ok(find_credential(&self.credentials, cluster).await?.map(|(_, c)| c))
     }
+}
+
+/// The `clustercredentials` of the platform's API.
+pub fn credentials_api(platform: kube::Client) -> Api<DynamicObject> {
+    let gvk = kube::api::GroupVersionKind::gvk(api::platform::GROUP, api::platform::VERSION, "ClusterCredential");
+    Api::all_with(platform, &kube::api::ApiResource::from_gvk_with_plural(&gvk, "clustercredentials"))
+}
+
+/// The credential of a cluster, with its name: `spec.clusterCredentialRef`, else the one
+/// labelled with the cluster's name (TKEStack's two ways of linking them).
+pub async fn find_credential(
+    credentials: &Api<DynamicObject>,
+    cluster: &Cluster,
+) -> Result<Option<(String, ClusterCredential)>, kube::Error> {
+    let by_ref = cluster.spec.cluster_credential_ref.as_ref().and_then(|r| r.name.clone()).filter(|n| !n.is_empty());
+    let found = match by_ref {
+        Some(name) => credentials.get_opt(&name).await?,
+        None => None,
+    };
+    let found = match found {
+        Some(o) => Some(o),
+        None => {
+            let label = format!("{}={}", api::platform::cluster_credential::CLUSTER_NAME_LABEL, cluster.name());
+            credentials.list(&ListParams::default().labels(&label)).await?.items.into_iter().next()
+        }
+    };
+    Ok(found.and_then(|o| Some((o.metadata.name.clone().unwrap_or_default(), decode(&o).ok()?))))
 }
 
 #[async_trait::async_trait]

@@ -142,21 +142,15 @@ impl Ctx {
         f(map.entry(uid.to_string()).or_default())
     }
 
-    /// The cluster's credential: `spec.clusterCredentialRef`, else the one labelled with the
-    /// cluster's name (then recorded in the ref).
+    /// The cluster's credential (see [`controller_runtime::cluster::find_credential`]); one
+    /// found by its label is recorded in `spec.clusterCredentialRef`.
     async fn credential(&self, cluster: &mut Cluster) -> Result<Option<ClusterCredential>, Error> {
-        if let Some(name) =
-            cluster.spec.cluster_credential_ref.as_ref().and_then(|r| r.name.clone()).filter(|n| !n.is_empty())
-        {
-            return Ok(match self.credentials.get_opt(&name).await? {
-                Some(o) => Some(decode(&o)?),
-                None => None,
-            });
-        }
-        let lp = ListParams::default().labels(&format!("{CLUSTER_NAME_LABEL}={}", cluster.name()));
-        let Some(found) = self.credentials.list(&lp).await?.items.into_iter().next() else { return Ok(None) };
-        let cred: ClusterCredential = decode(&found)?;
-        if let Some(cc_name) = found.metadata.name.clone() {
+        let Some((cc_name, cred)) = controller_runtime::cluster::find_credential(&self.credentials, cluster).await?
+        else {
+            return Ok(None);
+        };
+        let recorded = cluster.spec.cluster_credential_ref.as_ref().and_then(|r| r.name.as_deref());
+        if recorded != Some(cc_name.as_str()) && !cc_name.is_empty() {
             let patch = json!({"spec": {"clusterCredentialRef": {"name": cc_name}}});
             let stored = self.clusters.patch(cluster.name(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
             *cluster = decode(&stored)?;
@@ -368,7 +362,7 @@ async fn check_health(ctx: &Ctx, cctx: &ClusterContext, mut cluster: Cluster) ->
             })
             .await
         }
-        Err(e) => Err(e.clone()),
+        Err(e) => Err(health::ProbeFailure::Failed(e.clone())),
     };
     let id = uid(&cluster);
     let was_failed = cluster.phase() == phase::FAILED;
@@ -388,7 +382,7 @@ async fn check_health(ctx: &Ctx, cctx: &ClusterContext, mut cluster: Cluster) ->
             Err(e) => tracing::warn!(cluster = %cluster.name(), error = %e, "reading the cluster's components"),
         }
     }
-    let err = result.as_ref().err().cloned().unwrap_or_default();
+    let err = result.as_ref().err().map(ToString::to_string).unwrap_or_default();
     let conditions = cluster.conditions_mut();
     match &verdict {
         Verdict::Healthy => engine::set_condition(conditions, HEALTH_CHECK, engine::TRUE, None, None),

@@ -121,14 +121,23 @@ impl HealthTracker {
     }
 }
 
+/// Why a health check failed: the last probe's answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeFailure<E> {
+    #[error("{0}")]
+    Failed(E),
+    #[error("no answer within {0:?}")]
+    NoAnswer(Duration),
+}
+
 /// Runs up to `opts.probes` probes, each bounded by the probe timeout, stopping at the first
-/// success; otherwise the last probe's error.
-pub async fn check<T, F, Fut>(opts: &HealthOptions, mut probe: F) -> Result<T, String>
+/// success; otherwise the last probe's failure.
+pub async fn check<T, E, F, Fut>(opts: &HealthOptions, mut probe: F) -> Result<T, ProbeFailure<E>>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
+    Fut: Future<Output = Result<T, E>>,
 {
-    let mut last = String::new();
+    let mut last = ProbeFailure::NoAnswer(opts.probe_timeout);
     for i in 0..opts.probes.max(1) {
         if i > 0 {
             // Spaced (with a little jitter) so one network blip does not eat every probe.
@@ -136,8 +145,8 @@ where
         }
         match tokio::time::timeout(opts.probe_timeout, probe()).await {
             Ok(Ok(v)) => return Ok(v),
-            Ok(Err(e)) => last = e,
-            Err(_) => last = format!("no answer within {:?}", opts.probe_timeout),
+            Ok(Err(e)) => last = ProbeFailure::Failed(e),
+            Err(_) => last = ProbeFailure::NoAnswer(opts.probe_timeout),
         }
     }
     Err(last)
@@ -209,7 +218,7 @@ mod tests {
         let o = HealthOptions { probes: 3, probe_interval: Duration::from_millis(1), ..Default::default() };
         let calls = AtomicU32::new(0);
         // Lost, lost, answered.
-        let r: Result<u32, String> = check(&o, || {
+        let r: Result<u32, ProbeFailure<String>> = check(&o, || {
             let n = calls.fetch_add(1, Ordering::SeqCst);
             async move { if n < 2 { Err(format!("probe {n} lost")) } else { Ok(n) } }
         })
@@ -218,11 +227,11 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 3);
 
         let calls = AtomicU32::new(0);
-        let r: Result<u32, String> = check(&o, || {
+        let r: Result<u32, ProbeFailure<String>> = check(&o, || {
             let n = calls.fetch_add(1, Ordering::SeqCst);
             async move { Err(format!("connection refused ({n})")) }
         })
         .await;
-        assert_eq!(r, Err("connection refused (2)".into()), "the last error is reported");
+        assert_eq!(r, Err(ProbeFailure::Failed("connection refused (2)".into())), "the last error is reported");
     }
 }

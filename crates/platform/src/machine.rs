@@ -29,7 +29,6 @@ use std::{
 
 use api::platform::{
     Cluster, ClusterCredential, Machine,
-    cluster_credential::CLUSTER_NAME_LABEL,
     common::{Condition, IntOrString},
     machine::{MachineAddress, MachineSystemInfo, phase},
 };
@@ -50,7 +49,7 @@ use serde_json::json;
 
 use crate::{
     ControllerOptions, ControllerStats,
-    cluster::{HEALTH_CHECK, REASON_FAILED_HEALTH_CHECK, credential_resource},
+    cluster::{HEALTH_CHECK, REASON_FAILED_HEALTH_CHECK},
     engine::{self, Conditioned, Engine, Kind, Outcome, Persist, Step, StepError},
 };
 
@@ -188,16 +187,8 @@ pub async fn cluster_credential(
     platform: &Client,
     cluster: &Cluster,
 ) -> Result<Option<ClusterCredential>, kube::Error> {
-    let credentials: Api<DynamicObject> = Api::all_with(platform.clone(), &credential_resource());
-    let dec = |o: DynamicObject| decode::<ClusterCredential>(&o).ok();
-    if let Some(name) =
-        cluster.spec.cluster_credential_ref.as_ref().and_then(|r| r.name.clone()).filter(|n| !n.is_empty())
-        && let Some(o) = credentials.get_opt(&name).await?
-    {
-        return Ok(dec(o));
-    }
-    let lp = ListParams::default().labels(&format!("{CLUSTER_NAME_LABEL}={}", cluster.name()));
-    Ok(credentials.list(&lp).await?.items.into_iter().next().and_then(dec))
+    let credentials = controller_runtime::cluster::credentials_api(platform.clone());
+    Ok(controller_runtime::cluster::find_credential(&credentials, cluster).await?.map(|(_, c)| c))
 }
 
 /// A client of a cluster from its `status.addresses` and credential, with its URL, or why there
