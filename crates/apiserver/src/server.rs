@@ -370,10 +370,10 @@ async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<
         }
         _ => {}
     }
-    if req.method() == Method::GET || req.method() == Method::HEAD {
-        if let Some(resp) = openapi::serve(&server.openapi(), &path, req.uri().query(), req.headers()) {
-            return resp;
-        }
+    if (req.method() == Method::GET || req.method() == Method::HEAD)
+        && let Some(resp) = openapi::serve(&server.openapi(), &path, req.uri().query(), req.headers())
+    {
+        return resp;
     }
     // The core group lives at /api/<version>/..., every other group at /apis/<group>/<version>/...
     let (group, version, tail) = if let Some(rest) = path.strip_prefix("/apis/") {
@@ -429,10 +429,9 @@ async fn handle(State(server): State<Arc<ApiServer>>, req: Request) -> Response<
     };
     if let Some((namespace, plural, name, sub, rest)) =
         connect::split(&tail, |p| server.is_namespaced(&group, &version, p))
+        && let Some(handler) = server.connect_handler(&group, &version, &plural, &sub)
     {
-        if let Some(handler) = server.connect_handler(&group, &version, &plural, &sub) {
-            return serve_connect(&server, handler, req, group, version, plural, namespace, name, sub, rest).await;
-        }
+        return serve_connect(&server, handler, req, group, version, plural, namespace, name, sub, rest).await;
     }
     let Some(target) = http::parse_target(&tail, |p| server.is_namespaced(&group, &version, p)) else {
         return not_found();

@@ -336,7 +336,7 @@ impl ResourceStore {
         }
         // Label selection alone (the common case for controllers and kubectl -l) needs only the
         // labels: reading just them skips building a tree of the whole object.
-        if opts.field_selector.is_empty() && !(self.def.tenant_field.is_some() && !ctx.user.is_admin()) {
+        if opts.field_selector.is_empty() && (self.def.tenant_field.is_none() || ctx.user.is_admin()) {
             return match serde_json::from_slice::<LabelsOnly>(value) {
                 Ok(o) => opts.label_selector.matches(&o.metadata.labels),
                 Err(_) => false,
@@ -682,10 +682,10 @@ impl ResourceStore {
         }
         self.check_namespace(ctx, &mut obj)?;
         let (old, kv) = self.current(ctx, name).await?;
-        if let Some(rv) = object::meta_str(&obj, "resourceVersion").filter(|s| !s.is_empty()) {
-            if object::parse_resource_version(rv)? != kv.mod_revision {
-                return Err(ApiError::modified(self.def.group, self.def.plural, name));
-            }
+        if let Some(rv) = object::meta_str(&obj, "resourceVersion").filter(|s| !s.is_empty())
+            && object::parse_resource_version(rv)? != kv.mod_revision
+        {
+            return Err(ApiError::modified(self.def.group, self.def.plural, name));
         }
         self.finish_update(ctx, name, subresource, obj, old, kv, opts, warnings).await
     }
@@ -876,10 +876,10 @@ impl ResourceStore {
             let pinned = object::meta_str(&patched, "resourceVersion")
                 .filter(|s| !s.is_empty() && Some(*s) != object::meta_str(&old, "resourceVersion"))
                 .map(str::to_string);
-            if let Some(rv) = &pinned {
-                if object::parse_resource_version(rv)? != kv.mod_revision {
-                    return Err(ApiError::modified(self.def.group, self.def.plural, name));
-                }
+            if let Some(rv) = &pinned
+                && object::parse_resource_version(rv)? != kv.mod_revision
+            {
+                return Err(ApiError::modified(self.def.group, self.def.plural, name));
             }
             let mut warnings = vec![];
             let mut patched = self.canonicalize(patched, opts, &mut warnings)?;

@@ -357,7 +357,7 @@ mod tests {
         assert_eq!((b.events[0].key(), b.revision), ("/c1/pods/a", 2), "replayed");
         let b = next(&mut w).await;
         assert!(
-            matches!(&b.events[0], Event::Put { prev: Some(p), .. } if p.value == Bytes::from("1")),
+            matches!(&b.events[0], Event::Put { prev: Some(p), .. } if p.value == "1"),
             "live, with the previous value"
         );
         assert_eq!(b.revision, 4);

@@ -245,7 +245,7 @@ impl<O: Conditioned + Send, C: Sync> Engine<O, C> {
             if obj.condition(&step.name).is_none() {
                 set_condition(obj.conditions_mut(), &step.name, UNKNOWN, Some(REASON_WAITING), Some("waiting process"));
             }
-            if skip.iter().any(|s| *s == step.name) {
+            if skip.contains(&step.name) {
                 set_condition(
                     obj.conditions_mut(),
                     &step.name,

@@ -173,10 +173,8 @@ impl Controllers {
 }
 
 /// A future that resolves when the flag turns true (or its sender is gone).
-fn signalled(mut rx: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + Sync + 'static {
-    async move {
-        let _ = rx.wait_for(|v| *v).await;
-    }
+async fn signalled(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
 }
 
 /// Runs the platform controllers until `shutdown` resolves (see [`Controllers::run`]).

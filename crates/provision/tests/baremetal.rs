@@ -81,9 +81,12 @@ esac
 
 const K8S: &str = "1.30.2";
 
-/// Every distinct list of (condition, status, reason) the cluster went through, from a watch.
-fn record_conditions(api: Api<DynamicObject>, name: &'static str) -> Arc<Mutex<Vec<Vec<(String, String, String)>>>> {
-    let seen = Arc::new(Mutex::new(Vec::<Vec<(String, String, String)>>::new()));
+/// (condition, status, reason) of each condition of an object at one time.
+type Conditions = Vec<(String, String, String)>;
+
+/// Every distinct list of conditions the cluster went through, from a watch.
+fn record_conditions(api: Api<DynamicObject>, name: &'static str) -> Arc<Mutex<Vec<Conditions>>> {
+    let seen = Arc::new(Mutex::new(Vec::<Conditions>::new()));
     let out = seen.clone();
     tokio::spawn(async move {
         // Backing off on errors: a watch failing at once (the client's worker gone while the

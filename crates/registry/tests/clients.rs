@@ -355,7 +355,7 @@ async fn interrupted_chunked_upload_resumes() {
     let mut s = r.bytes_stream();
     let mut h = sha2::Sha256::new();
     while let Some(chunk) = s.next().await {
-        h.update(&chunk.expect("chunk"));
+        h.update(chunk.expect("chunk"));
     }
     let got = format!("sha256:{}", h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>());
     assert_eq!(got, digest, "the resumed blob pulls back by its digest");

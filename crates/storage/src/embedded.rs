@@ -389,13 +389,11 @@ fn apply(
                 pending.replies.push(on_commit(reply, Err(StoreError::NotFound { key })));
                 return Ok(());
             };
-            if let Some(expected) = expected {
-                if old.mod_revision != expected {
-                    pending
-                        .replies
-                        .push(on_commit(reply, Err(StoreError::Conflict { key, expected, current: Some(old) })));
-                    return Ok(());
-                }
+            if let Some(expected) = expected
+                && old.mod_revision != expected
+            {
+                pending.replies.push(on_commit(reply, Err(StoreError::Conflict { key, expected, current: Some(old) })));
+                return Ok(());
             }
             *revision += 1;
             kv.remove(key.as_str()).map_err(internal)?;

@@ -579,7 +579,7 @@ impl WatchState {
     }
 
     /// The events of `resp` under the prefix with a revision in `(above, upto]`.
-    fn events(&mut self, resp: &WatchResponse, above: Revision, upto: Revision) -> Result<Vec<Event>> {
+    fn events(&self, resp: &WatchResponse, above: Revision, upto: Revision) -> Result<Vec<Event>> {
         let mut events = Vec::new();
         for ev in resp.events() {
             let Some(kv) = ev.kv() else { continue };

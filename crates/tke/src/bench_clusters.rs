@@ -296,8 +296,7 @@ pub async fn run(args: ClustersArgs) -> anyhow::Result<()> {
 
     // The simulated clusters.
     let sim_base = rss_of("/proc/self/status")?;
-    let mut config = kubesim::SimConfig::default();
-    config.nodes = args.nodes;
+    let config = kubesim::SimConfig { nodes: args.nodes, ..Default::default() };
     let fleet = kubesim::SimFleet::new(kubesim::FleetOptions { config, ..Default::default() }).await?;
     let started = Instant::now();
     let done = std::sync::atomic::AtomicUsize::new(0);

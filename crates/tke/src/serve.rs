@@ -194,10 +194,10 @@ impl Server {
 
 /// Reads a secret file, creating it (mode 0600) with `make()` on first start.
 pub fn read_or_create_secret(path: &std::path::Path, make: impl FnOnce() -> Vec<u8>) -> anyhow::Result<Vec<u8>> {
-    if let Ok(existing) = std::fs::read(path) {
-        if !existing.is_empty() {
-            return Ok(existing);
-        }
+    if let Ok(existing) = std::fs::read(path)
+        && !existing.is_empty()
+    {
+        return Ok(existing);
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
