@@ -1,6 +1,9 @@
 //! The tke-rs image registry data plane: OCI Distribution v1.1 at `/v2/`, the Docker token
 //! endpoint at `/registry/auth` and Helm chart repositories at `/chart/` ([`chart`]), over a
-//! pluggable [`storage::Storage`] driver.
+//! pluggable [`storage::Storage`] driver. The data plane reaches the rest of the platform only
+//! through narrow traits ([`Namespaces`], [`chart::ChartGroups`], [`EventSink`], the auth
+//! traits); [`objects`] implements them with the `registry.tkestack.io/v1` objects and holds
+//! their controllers, the one module that knows the API server.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,6 +20,7 @@ pub mod events;
 mod http;
 pub mod manifest;
 pub mod names;
+pub mod objects;
 pub mod storage;
 pub mod store;
 pub mod tenancy;

@@ -8,7 +8,6 @@ mod controllers;
 mod cronhpa_cmd;
 mod demo;
 mod platform_cmd;
-mod registry_api;
 mod registry_cmd;
 mod serve;
 mod up;

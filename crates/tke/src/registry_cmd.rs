@@ -1,12 +1,15 @@
 //! The registry component's flags and wiring: `--registry-*` of `tke up`, and `tke registry`
 //! running the registry on its own against the same store.
 
-use std::{path::PathBuf, sync::Arc};
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use apiserver::ApiServer;
+use registry::objects::RegistryComponent;
 
-use crate::serve::{ServerArgs, read_or_create_secret};
+use crate::{
+    controllers::{Running, stopped},
+    serve::{ServerArgs, read_or_create_secret},
+};
 
 /// Flags of the registry component.
 #[derive(clap::Args, Clone, Debug)]
@@ -22,47 +25,28 @@ pub struct RegistryArgs {
     pub registry_public: Vec<String>,
 }
 
-/// The registry component: its API objects, and the registry (`/v2/`, `/chart/`, the token
-/// endpoint) in front of the API with its own authentication.
-pub struct Registry {
-    args: RegistryArgs,
-    data_dir: PathBuf,
-    running: std::sync::Mutex<Option<crate::registry_api::RegistryApi>>,
+/// The registry component from its flags: the registry's settings are made when the server
+/// mounts it (they need the CA the server creates on first start).
+pub fn component(args: &RegistryArgs, server: &ServerArgs) -> RegistryComponent {
+    let data_dir = server.data_dir.canonicalize().unwrap_or(server.data_dir.clone());
+    let args = args.clone();
+    RegistryComponent::new(move || settings(&args, &data_dir).map_err(|e| format!("{e:#}").into()))
 }
 
-impl Registry {
-    pub fn new(args: &RegistryArgs, server: &ServerArgs) -> Self {
-        let data_dir = server.data_dir.canonicalize().unwrap_or(server.data_dir.clone());
-        Registry { args: args.clone(), data_dir, running: Default::default() }
-    }
-
-    /// The registry's controllers (they run inside the component for now).
-    pub fn controllers(
-        &self,
-        _running: &mut crate::controllers::Running,
-        _platform: &kube::Client,
-        _leader_elect: bool,
-    ) {
-    }
-}
-
-#[async_trait::async_trait]
-impl apiserver::Component for Registry {
-    fn name(&self) -> &'static str {
-        "registry"
-    }
-
-    fn resources(&self) -> Vec<apiserver::ResourceDef> {
-        api::registry::resources()
-    }
-
-    async fn mount(&self, server: &Arc<ApiServer>) -> Result<apiserver::Mount, apiserver::component::MountError> {
-        // The registry authenticates with Docker's token flow, not the API's credentials.
-        let (routes, running) =
-            registry_router(&self.args, &self.data_dir, server).await.map_err(|e| format!("{e:#}"))?;
-        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(running);
-        Ok(apiserver::Mount { front: Some(routes), ..Default::default() })
-    }
+/// Starts the registry's Namespace and ChartGroup controllers in `running`, under the Lease
+/// `tke-registry-controller` when leader election is on.
+pub fn controllers(
+    running: &mut Running,
+    component: &RegistryComponent,
+    platform: &kube::Client,
+    leader_elect: bool,
+) -> anyhow::Result<()> {
+    let registry = component.registry().context("the registry component is not mounted")?;
+    let client = platform.clone();
+    running.spawn("registry", platform, leader_elect.then_some(registry::objects::controllers::LEASE), move |stop| {
+        registry::objects::controllers::run(client.clone(), registry.clone(), stopped(stop))
+    });
+    Ok(())
 }
 
 /// `tke registry`: the image registry and chart repositories with their API objects.
@@ -75,13 +59,10 @@ pub struct RegistryCommand {
 }
 
 /// The image registry on the filesystem, with token auth for an `admin` whose password is
-/// generated on first start into DATA_DIR/registry-admin-password (only its hash is kept in memory)
-/// and a token signing key kept in DATA_DIR/pki so issued tokens survive restarts.
-pub async fn registry_router(
-    args: &RegistryArgs,
-    data_dir: &std::path::Path,
-    server: &Arc<ApiServer>,
-) -> anyhow::Result<(axum::Router, crate::registry_api::RegistryApi)> {
+/// generated on first start into DATA_DIR/registry-admin-password (mode 0600; only its hash is
+/// kept in memory, and it is never logged) and a token signing key kept in DATA_DIR/pki so
+/// issued tokens survive restarts.
+fn settings(args: &RegistryArgs, data_dir: &Path) -> anyhow::Result<(registry::Config, registry::Tenancy)> {
     let root = args.registry_dir.clone().unwrap_or_else(|| data_dir.join("registry"));
     let password = read_or_create_secret(&data_dir.join("registry-admin-password"), || {
         use rand::Rng;
@@ -104,23 +85,20 @@ pub async fn registry_router(
     std::fs::create_dir_all(&ca_dir).with_context(|| format!("creating {}", ca_dir.display()))?;
     std::fs::copy(data_dir.join("pki").join("ca.crt"), ca_dir.join("ca.crt"))
         .context("copying the CA for container tools")?;
-    let mut config = registry::Config::new(root.clone());
+    let mut config = registry::Config::new(root);
     config.auth = Some(auth);
     let mut tenancy = registry::Tenancy::new(args.registry_domain.clone());
     tenancy.shared_namespaces.extend(args.registry_public.iter().cloned());
-    let running = crate::registry_api::install(server, config, tenancy)
-        .await
-        .with_context(|| format!("opening the registry in {}", root.display()))?;
-    Ok((running.registry.router(), running))
+    Ok((config, tenancy))
 }
 
 /// Runs the registry component alone until Ctrl-C or SIGTERM.
 pub async fn run(cmd: RegistryCommand) -> anyhow::Result<()> {
-    let registry = Registry::new(&cmd.registry, &cmd.server);
+    let registry = component(&cmd.registry, &cmd.server);
     let server = crate::serve::Server::start(&cmd.server, &[&registry]).await?;
     let client = controller_runtime::platform_client(&server.kubeconfig).await?;
-    let mut running = crate::controllers::Running::new();
-    registry.controllers(&mut running, &client, cmd.server.leader_elect);
+    let mut running = Running::new();
+    controllers(&mut running, &registry, &client, cmd.server.leader_elect)?;
     println!("tke-rs is up at {} (the registry component; storage: {:?})", server.url, server.storage);
     println!("  export KUBECONFIG={}", server.kubeconfig.display());
     server.serve(running).await?;

@@ -20,7 +20,7 @@ pub struct UpArgs {
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
-    let registry = args.registry.then(|| crate::registry_cmd::Registry::new(&args.registry_args, &args.server));
+    let registry = args.registry.then(|| crate::registry_cmd::component(&args.registry_args, &args.server));
     let mut components: Vec<&dyn apiserver::Component> = vec![&platform::component::Platform];
     if let Some(r) = &registry {
         components.push(r);
@@ -39,7 +39,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         args.server.leader_elect,
     )?;
     if let Some(r) = &registry {
-        r.controllers(&mut controllers, &platform_client, args.server.leader_elect);
+        crate::registry_cmd::controllers(&mut controllers, r, &platform_client, args.server.leader_elect)?;
     }
 
     // Kept alive until the server stops.
