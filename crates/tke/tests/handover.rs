@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use testkit::tke::{Storage, Tke};
 
-const LEASES: [&str; 2] = ["tke-platform-controller", "tke-addon-controller"];
+const LEASES: [&str; 3] = ["tke-platform-controller", "tke-addon-controller", "tke-registry-controller"];
 
 /// The holder of Lease `name` as `t` sees it (empty when nobody holds it).
 fn holder(t: &Tke, name: &str) -> Option<String> {

@@ -6,6 +6,7 @@
 
 use apimachinery::{ApiError, error::Reason};
 use apiserver::store::{DeleteOptions, ListOptions, WriteOptions};
+use controller_runtime::conflict::retry_on_conflict;
 use serde_json::{Value, json};
 
 use super::{
@@ -16,8 +17,6 @@ use crate::events::{Action, Event};
 
 /// Pulls by this user agent (the platform's own tools) are not counted, as in TKEStack.
 const INTERNAL_USER_AGENT: &str = "tke-registry-client";
-/// Attempts of a read-modify-write that lost an optimistic-concurrency race.
-const CONFLICT_ATTEMPTS: usize = 8;
 
 /// Records events from `received` until every sender is gone.
 pub async fn run(stores: Stores, registry: crate::Registry, mut received: tokio::sync::mpsc::UnboundedReceiver<Event>) {
@@ -27,23 +26,6 @@ pub async fn run(stores: Stores, registry: crate::Registry, mut received: tokio:
             if e.action.is_chart() { record_chart(&stores, &registry, &e).await } else { record(&stores, &e).await };
         if let Err(err) = done {
             tracing::warn!(repository = %e.repository, tenant = %e.tenant, error = %err.message, "recording a registry event failed");
-        }
-    }
-}
-
-/// Runs `f` until it does not fail with a conflict (another writer got there first). The
-/// recorder writes through the in-process stores, whose errors are `ApiError`s, so
-/// `controller_runtime::conflict` (for API clients) does not apply.
-async fn retry_in_process_conflicts<T, F, Fut>(mut f: F) -> Result<T, ApiError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, ApiError>>,
-{
-    let mut attempt = 1;
-    loop {
-        match f().await {
-            Err(e) if e.reason == Reason::Conflict && attempt < CONFLICT_ATTEMPTS => attempt += 1,
-            other => return other,
         }
     }
 }
@@ -71,7 +53,7 @@ pub async fn record(stores: &Stores, e: &Event) -> Result<(), ApiError> {
     let filter = [("spec.tenantID", e.tenant.as_str()), ("spec.name", e.name.as_str())];
     let time = rfc3339(e.time);
     // Whether this event created the repository (the namespace's count changes).
-    let created = retry_in_process_conflicts(|| async {
+    let created = retry_on_conflict(|| async {
         let existing = list(repos, &ctx, &filter).await?.into_iter().next();
         let Some(mut repo) = existing else {
             if e.action != Action::Push {
@@ -150,7 +132,7 @@ pub async fn record_chart(stores: &Stores, registry: &crate::Registry, e: &Event
             .collect()
     };
     // Whether the group gained or lost a chart.
-    let counted = retry_in_process_conflicts(|| async {
+    let counted = retry_on_conflict(|| async {
         let mut chart = match list(charts, &ctx, &filter).await?.into_iter().next() {
             Some(c) => c,
             None if e.action == Action::ChartPull || versions.is_empty() => return Ok(false),
@@ -196,7 +178,7 @@ pub async fn record_chart(stores: &Stores, registry: &crate::Registry, e: &Event
 
 /// Sets a ChartGroup's `status.chartCount` to the number of its Chart objects.
 async fn update_chart_count(stores: &Stores, group_object: &str) -> Result<(), ApiError> {
-    retry_in_process_conflicts(|| async {
+    retry_on_conflict(|| async {
         let count = stores.charts.list(&system(Some(group_object)), &ListOptions::default()).await?.items.len();
         let mut g = match stores.chart_groups.get(&system(None), group_object, None).await {
             Ok(g) => g,
@@ -221,7 +203,7 @@ async fn update_chart_count(stores: &Stores, group_object: &str) -> Result<(), A
 
 /// Sets a Namespace's `status.repoCount` to the number of its Repository objects.
 async fn update_repo_count(stores: &Stores, ns_object: &str) -> Result<(), ApiError> {
-    retry_in_process_conflicts(|| async {
+    retry_on_conflict(|| async {
         let count = stores.repositories.list(&system(Some(ns_object)), &ListOptions::default()).await?.items.len();
         let mut ns = match stores.namespaces.get(&system(None), ns_object, None).await {
             Ok(ns) => ns,
