@@ -6,17 +6,22 @@
 
 use std::collections::BTreeMap;
 
-use apimachinery::{ApiError, FieldError};
-use apiserver::{Column, Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed};
+use apimachinery::FieldError;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::common::{
-    self, CLUSTER_NAME_RULE, Condition, IntOrString, LocalObjectReference, ObjectMeta, Taint, check_base64, check_cidr,
-    check_immutable, check_ip, check_port, check_taints, cidrs_overlap, is_cluster_name, is_dns_subdomain, meta_str,
+    CLUSTER_NAME_RULE, Condition, IntOrString, LocalObjectReference, ObjectMeta, Taint, check_base64, check_cidr,
+    check_ip, check_port, check_taints, cidrs_overlap, is_cluster_name, is_dns_subdomain, meta_str,
 };
-use super::{GROUP, VERSION};
+#[cfg(feature = "server")]
+use {
+    super::common::{self, check_immutable},
+    super::{GROUP, VERSION},
+    apimachinery::ApiError,
+    apiserver::{Column, Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed},
+};
 
 pub const KIND: &str = "Cluster";
 pub const GENERATE_NAME: &str = "cls-";
@@ -595,14 +600,17 @@ impl Cluster {
     pub fn phase(&self) -> &str {
         self.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
     }
+    #[cfg(feature = "server")]
     fn status_mut(&mut self) -> &mut ClusterStatus {
         self.status.get_or_insert_with(Default::default)
     }
 }
 
 /// The create/update/delete rules of clusters (reference 2.1).
+#[cfg(feature = "server")]
 pub struct ClusterStrategy;
 
+#[cfg(feature = "server")]
 fn default_machine(m: &mut ClusterMachine) {
     if m.port.is_none() {
         m.port = Some(22);
@@ -612,6 +620,7 @@ fn default_machine(m: &mut ClusterMachine) {
     }
 }
 
+#[cfg(feature = "server")]
 impl TypedStrategy<Cluster> for ClusterStrategy {
     fn prepare_for_create(&self, ctx: &Context, c: &mut Cluster) -> Result<(), ApiError> {
         c.spec.tenant_id = Some(common::tenant_for_create(ctx, c.spec.tenant_id.as_deref()));
@@ -632,7 +641,7 @@ impl TypedStrategy<Cluster> for ClusterStrategy {
     }
 
     fn validate(&self, _ctx: &Context, c: &Cluster) -> Vec<FieldError> {
-        let mut errs = validate_common(c);
+        let mut errs = validate(c);
         // Creation-only rules: an imported cluster must say where its API server is; a
         // Baremetal one needs machines to install on.
         if c.spec.type_ == "Imported"
@@ -683,7 +692,7 @@ impl TypedStrategy<Cluster> for ClusterStrategy {
     }
 
     fn validate_update(&self, _ctx: &Context, new: &Cluster, old: &Cluster) -> Vec<FieldError> {
-        let mut errs = validate_common(new);
+        let mut errs = validate(new);
         let (n, o) = (&new.spec, &old.spec);
         common::check_tenant_unchanged("spec.tenantID", n.tenant_id.as_deref(), o.tenant_id.as_deref(), &mut errs);
         check_immutable("spec.type", &n.type_, &o.type_, &mut errs);
@@ -759,6 +768,7 @@ impl TypedStrategy<Cluster> for ClusterStrategy {
     }
 }
 
+#[cfg(feature = "server")]
 fn phase_text(p: &str) -> &str {
     if p.is_empty() { "without a phase" } else { p }
 }
@@ -774,6 +784,7 @@ fn version_numbers(v: &str) -> Option<(u64, u64, u64)> {
 }
 
 /// Why upgrading from `current` to `target` is not allowed, if it is not.
+#[cfg(feature = "server")]
 fn upgrade_problem(current: &str, target: &str) -> Option<String> {
     let Some(t) = version_numbers(target) else {
         return Some("must be a Kubernetes version such as 1.21.4 or 1.21.4-tke.3".into());
@@ -788,7 +799,8 @@ fn upgrade_problem(current: &str, target: &str) -> Option<String> {
     None
 }
 
-fn validate_common(c: &Cluster) -> Vec<FieldError> {
+/// The rules every cluster object must satisfy, on create and on update.
+pub fn validate(c: &Cluster) -> Vec<FieldError> {
     let mut errs = vec![];
     validate_name(c, &mut errs);
     validate_spec(&c.spec, &mut errs);
@@ -1033,6 +1045,7 @@ fn validate_addresses(addresses: &[ClusterAddress], errs: &mut Vec<FieldError>) 
     }
 }
 
+#[cfg(feature = "server")]
 pub fn definition() -> ResourceDef {
     ResourceDef {
         group: GROUP,
