@@ -1,4 +1,8 @@
-//! The API groups of tke-rs: types, strategies and resource definitions.
+//! The API groups of tke-rs: the types of every resource and their validation rules, and with
+//! the `server` feature the strategies and resource definitions the API server serves them with
+//! (off by default, so that controllers, the CLI and tests can use the types without compiling
+//! the server and its storage backends).
+#[cfg(feature = "server")]
 pub mod coordination;
 pub mod platform;
 pub mod registry;

@@ -3,16 +3,21 @@
 //! reason, retryCount, lastReInitializingTimestamp}`, the catalogue entry of the kind, one
 //! strategy, and the macro that declares an add-on object type.
 
+#[cfg(feature = "server")]
 use std::marker::PhantomData;
 
-use apimachinery::{ApiError, FieldError};
-use apiserver::{Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed};
+use apimachinery::FieldError;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
-use super::common::{self, check_cluster_ref, check_immutable};
-use super::{GROUP, VERSION};
+#[cfg(feature = "server")]
+use {
+    super::common::{self, check_cluster_ref, check_immutable},
+    super::{GROUP, VERSION},
+    apimachinery::ApiError,
+    apiserver::{Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed},
+};
 
 /// Add-on phases (`status.phase`).
 pub mod phase {
@@ -197,6 +202,7 @@ macro_rules! addon_object {
         }
 
         /// The resource definition of this add-on kind.
+        #[cfg(feature = "server")]
         pub fn definition() -> apiserver::ResourceDef {
             super::addon::definition::<$name>()
         }
@@ -205,14 +211,17 @@ macro_rules! addon_object {
 pub(crate) use addon_object;
 
 /// The create/update rules shared by every add-on kind.
+#[cfg(feature = "server")]
 pub struct AddonStrategy<T>(PhantomData<fn() -> T>);
 
+#[cfg(feature = "server")]
 impl<T> Default for AddonStrategy<T> {
     fn default() -> Self {
         Self(PhantomData)
     }
 }
 
+#[cfg(feature = "server")]
 impl<T: Addon> TypedStrategy<T> for AddonStrategy<T> {
     fn prepare_for_create(&self, ctx: &Context, obj: &mut T) -> Result<(), ApiError> {
         let info = T::info();
@@ -260,6 +269,7 @@ impl<T: Addon> TypedStrategy<T> for AddonStrategy<T> {
 }
 
 /// The resource definition of an add-on kind.
+#[cfg(feature = "server")]
 pub fn definition<T: Addon>() -> ResourceDef {
     let info = T::info();
     ResourceDef {

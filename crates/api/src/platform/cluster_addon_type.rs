@@ -1,14 +1,18 @@
 //! `ClusterAddonType` (`cat`): the static catalogue of add-on kinds a cluster can install
 //! (`kubectl get clusteraddontypes`). Served read-only from [`super::addon::ADDONS`].
 
-use apiserver::{Column, ResourceDef, Subresources, Verbs, resource::schema_of};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::API_VERSION;
 use super::addon::{ADDONS, AddonInfo};
 use super::common::ObjectMeta;
-use super::{API_VERSION, GROUP, VERSION};
+#[cfg(feature = "server")]
+use {
+    super::{GROUP, VERSION},
+    apiserver::{Column, ResourceDef, Subresources, Verbs, resource::schema_of},
+};
 
 pub const KIND: &str = "ClusterAddonType";
 
@@ -68,6 +72,7 @@ pub fn static_objects() -> Vec<Value> {
     catalogue().iter().filter_map(|t| serde_json::to_value(t).ok()).collect()
 }
 
+#[cfg(feature = "server")]
 pub fn definition() -> ResourceDef {
     ResourceDef {
         group: GROUP,

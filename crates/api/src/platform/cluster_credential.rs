@@ -4,14 +4,19 @@
 
 use std::collections::BTreeMap;
 
-use apimachinery::{ApiError, FieldError};
-use apiserver::{Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::common::{self, CLUSTER_NAME_RULE, ObjectMeta, check_immutable, check_pem, is_cluster_name};
-use super::{GROUP, VERSION};
+use super::common::ObjectMeta;
+#[cfg(feature = "server")]
+use {
+    super::common::{self, CLUSTER_NAME_RULE, check_immutable, check_pem, is_cluster_name},
+    super::{GROUP, VERSION},
+    apimachinery::{ApiError, FieldError},
+    apiserver::{Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed},
+    serde_json::json,
+};
 
 pub const KIND: &str = "ClusterCredential";
 pub const GENERATE_NAME: &str = "cc-";
@@ -86,9 +91,11 @@ pub struct ClusterCredential {
 }
 
 /// The create/update rules of credentials.
+#[cfg(feature = "server")]
 pub struct ClusterCredentialStrategy;
 
 /// Keeps the `tkestack.io/cluster-name` label equal to `clusterName`.
+#[cfg(feature = "server")]
 fn sync_label(cc: &mut ClusterCredential) {
     let Some(name) = cc.cluster_name.clone().filter(|n| !n.is_empty()) else { return };
     if !cc.metadata.is_object() {
@@ -101,6 +108,7 @@ fn sync_label(cc: &mut ClusterCredential) {
     labels[CLUSTER_NAME_LABEL] = json!(name);
 }
 
+#[cfg(feature = "server")]
 impl TypedStrategy<ClusterCredential> for ClusterCredentialStrategy {
     fn prepare_for_create(&self, ctx: &Context, cc: &mut ClusterCredential) -> Result<(), ApiError> {
         cc.tenant_id = Some(common::tenant_for_create(ctx, cc.tenant_id.as_deref()));
@@ -156,6 +164,7 @@ impl TypedStrategy<ClusterCredential> for ClusterCredentialStrategy {
     }
 }
 
+#[cfg(feature = "server")]
 pub fn definition() -> ResourceDef {
     ResourceDef {
         group: GROUP,

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use apimachinery::FieldError;
+#[cfg(feature = "server")]
 use apiserver::Context;
 use base64::Engine;
 use schemars::JsonSchema;
@@ -129,6 +130,7 @@ pub fn default_generate_name(meta: &mut Value, prefix: &str) {
 
 /// The tenant a created object belongs to: the caller's, except that an administrator may
 /// create objects for another tenant by naming it.
+#[cfg(feature = "server")]
 pub fn tenant_for_create(ctx: &Context, given: Option<&str>) -> String {
     match given {
         Some(t) if !t.is_empty() && ctx.user.is_admin() => t.to_string(),

@@ -3,14 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use apimachinery::FieldError;
-use apiserver::{Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::common::{ObjectMeta, check_base64};
-use super::{GROUP, VERSION};
+use super::common::ObjectMeta;
+#[cfg(feature = "server")]
+use {
+    super::common::check_base64,
+    super::{GROUP, VERSION},
+    apimachinery::FieldError,
+    apiserver::{Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed},
+};
 
 pub const KIND: &str = "ConfigMap";
 
@@ -37,7 +41,9 @@ pub struct ConfigMap {
     pub binary_data: Option<BTreeMap<String, String>>,
 }
 
-fn is_config_key(k: &str) -> bool {
+/// A ConfigMap key as Kubernetes allows it: letters, digits, `-`, `_` and `.`, at most 253
+/// characters, not `.` or `..`.
+pub fn is_config_key(k: &str) -> bool {
     !k.is_empty()
         && k.len() <= 253
         && k != "."
@@ -46,8 +52,10 @@ fn is_config_key(k: &str) -> bool {
 }
 
 /// Validation of settings.
+#[cfg(feature = "server")]
 pub struct ConfigMapStrategy;
 
+#[cfg(feature = "server")]
 impl TypedStrategy<ConfigMap> for ConfigMapStrategy {
     fn validate(&self, _ctx: &Context, cm: &ConfigMap) -> Vec<FieldError> {
         let mut errs = vec![];
@@ -77,6 +85,7 @@ impl TypedStrategy<ConfigMap> for ConfigMapStrategy {
     }
 }
 
+#[cfg(feature = "server")]
 pub fn definition() -> ResourceDef {
     ResourceDef {
         group: GROUP,

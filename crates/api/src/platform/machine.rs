@@ -4,15 +4,20 @@
 
 use std::collections::BTreeMap;
 
-use apimachinery::{ApiError, FieldError};
-use apiserver::{Column, Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::cluster::{ClusterMachine, MachineProxy, validate_machine};
-use super::common::{self, Condition, ObjectMeta, Taint, check_cluster_ref, check_immutable, meta_str};
-use super::{GROUP, VERSION};
+use super::cluster::{ClusterMachine, MachineProxy};
+use super::common::{Condition, ObjectMeta, Taint, meta_str};
+#[cfg(feature = "server")]
+use {
+    super::cluster::validate_machine,
+    super::common::{self, check_cluster_ref, check_immutable},
+    super::{GROUP, VERSION},
+    apimachinery::{ApiError, FieldError},
+    apiserver::{Column, Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed},
+};
 
 pub const KIND: &str = "Machine";
 pub const GENERATE_NAME: &str = "mc-";
@@ -196,8 +201,10 @@ impl Machine {
 }
 
 /// The create/update/delete rules of machines.
+#[cfg(feature = "server")]
 pub struct MachineStrategy;
 
+#[cfg(feature = "server")]
 impl TypedStrategy<Machine> for MachineStrategy {
     fn prepare_for_create(&self, ctx: &Context, m: &mut Machine) -> Result<(), ApiError> {
         m.spec.tenant_id = Some(common::tenant_for_create(ctx, m.spec.tenant_id.as_deref()));
@@ -249,6 +256,7 @@ impl TypedStrategy<Machine> for MachineStrategy {
     }
 }
 
+#[cfg(feature = "server")]
 pub fn definition() -> ResourceDef {
     ResourceDef {
         group: GROUP,

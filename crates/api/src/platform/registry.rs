@@ -1,14 +1,18 @@
 //! `Registry` (`rg`): a record of an external image registry (URL and login) that clusters of a
 //! tenant pull from.
 
-use apimachinery::{ApiError, FieldError};
-use apiserver::{Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::common::{self, CLUSTER_NAME_RULE, ObjectMeta, is_cluster_name};
-use super::{GROUP, VERSION};
+use super::common::ObjectMeta;
+#[cfg(feature = "server")]
+use {
+    super::common::{self, CLUSTER_NAME_RULE, is_cluster_name},
+    super::{GROUP, VERSION},
+    apimachinery::{ApiError, FieldError},
+    apiserver::{Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed},
+};
 
 pub const KIND: &str = "Registry";
 pub const GENERATE_NAME: &str = "rg-";
@@ -57,8 +61,10 @@ pub struct RegistrySpec {
 }
 
 /// The create/update rules of registry records.
+#[cfg(feature = "server")]
 pub struct RegistryStrategy;
 
+#[cfg(feature = "server")]
 impl TypedStrategy<Registry> for RegistryStrategy {
     fn prepare_for_create(&self, ctx: &Context, r: &mut Registry) -> Result<(), ApiError> {
         r.spec.tenant_id = Some(common::tenant_for_create(ctx, r.spec.tenant_id.as_deref()));
@@ -105,6 +111,7 @@ impl TypedStrategy<Registry> for RegistryStrategy {
     }
 }
 
+#[cfg(feature = "server")]
 pub fn definition() -> ResourceDef {
     ResourceDef {
         group: GROUP,

@@ -1,14 +1,18 @@
 //! `Chart` (`chart`): a Helm chart of a chart group, kept in the Kubernetes namespace named
 //! after the ChartGroup object, with the versions uploaded so far and its pull count.
 
-use apimachinery::{ApiError, FieldError};
-use apiserver::{Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::common::{self, CHART_VISIBILITIES, ObjectMeta, meta_str, visibility};
-use super::{GROUP, VERSION};
+use super::common::{ObjectMeta, meta_str};
+#[cfg(feature = "server")]
+use {
+    super::common::{self, CHART_VISIBILITIES, visibility},
+    super::{GROUP, VERSION},
+    apimachinery::{ApiError, FieldError},
+    apiserver::{Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed},
+};
 
 pub const KIND: &str = "Chart";
 pub const GENERATE_NAME: &str = "chart-";
@@ -119,7 +123,7 @@ impl Chart {
 
 /// Chart names as Helm accepts them: letters, digits, `-`, `_` and `.`, starting with a letter
 /// or digit.
-fn is_chart_name(s: &str) -> bool {
+pub fn is_chart_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
         && s.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -127,8 +131,10 @@ fn is_chart_name(s: &str) -> bool {
 }
 
 /// The create/update rules of charts.
+#[cfg(feature = "server")]
 pub struct ChartStrategy;
 
+#[cfg(feature = "server")]
 impl TypedStrategy<Chart> for ChartStrategy {
     fn prepare_for_create(&self, ctx: &Context, c: &mut Chart) -> Result<(), ApiError> {
         c.spec.tenant_id = Some(common::tenant_for_create(ctx, c.spec.tenant_id.as_deref()));
@@ -173,6 +179,7 @@ impl TypedStrategy<Chart> for ChartStrategy {
     }
 }
 
+#[cfg(feature = "server")]
 pub fn definition() -> ResourceDef {
     ResourceDef {
         group: GROUP,

@@ -2,14 +2,18 @@
 //! Created `Pending` with the `chartgroup` finalizer; deleting it sets `Terminating` and keeps
 //! it until the registry has removed its charts and cleared `spec.finalizers`.
 
-use apimachinery::{ApiError, FieldError};
-use apiserver::{Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::common::{self, CHART_VISIBILITIES, ObjectMeta, meta_str, visibility};
-use super::{GROUP, VERSION};
+use super::common::{ObjectMeta, meta_str};
+#[cfg(feature = "server")]
+use {
+    super::common::{self, CHART_VISIBILITIES, visibility},
+    super::{GROUP, VERSION},
+    apimachinery::{ApiError, FieldError},
+    apiserver::{Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed},
+};
 
 pub const KIND: &str = "ChartGroup";
 pub const GENERATE_NAME: &str = "cg-";
@@ -154,8 +158,10 @@ impl ChartGroup {
 }
 
 /// The create/update/delete rules of chart groups.
+#[cfg(feature = "server")]
 pub struct ChartGroupStrategy;
 
+#[cfg(feature = "server")]
 impl TypedStrategy<ChartGroup> for ChartGroupStrategy {
     fn prepare_for_create(&self, ctx: &Context, g: &mut ChartGroup) -> Result<(), ApiError> {
         g.spec.tenant_id = Some(common::tenant_for_create(ctx, g.spec.tenant_id.as_deref()));
@@ -224,6 +230,7 @@ impl TypedStrategy<ChartGroup> for ChartGroupStrategy {
     }
 }
 
+#[cfg(feature = "server")]
 pub fn definition() -> ResourceDef {
     ResourceDef {
         group: GROUP,

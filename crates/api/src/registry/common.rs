@@ -3,10 +3,13 @@
 //! `configmaps` (component settings, as every TKEStack group has).
 
 use apimachinery::FieldError;
+#[cfg(feature = "server")]
 use apiserver::ResourceDef;
 
+#[cfg(feature = "server")]
+pub use crate::platform::common::tenant_for_create;
 pub use crate::platform::common::{
-    ObjectMeta, check_immutable, check_tenant_unchanged, default_generate_name, meta_str, tenant_for_create,
+    ObjectMeta, check_immutable, check_tenant_unchanged, default_generate_name, meta_str,
 };
 
 /// Who may pull from a namespace or repository, and see a chart group.
@@ -90,6 +93,7 @@ pub fn check_visibility(field: &str, value: &str, allowed: &[&str], errs: &mut V
 
 /// The group's `configmaps` (`cm`): the same resource as the platform group's, served under
 /// `registry.tkestack.io/v1`.
+#[cfg(feature = "server")]
 pub fn config_map_definition() -> ResourceDef {
     let mut def = crate::platform::config_map::definition();
     def.group = super::GROUP;

@@ -23,6 +23,7 @@ pub const VERSION: &str = "v1";
 pub const API_VERSION: &str = "registry.tkestack.io/v1";
 
 /// Every resource of the group, in discovery order.
+#[cfg(feature = "server")]
 pub fn resources() -> Vec<apiserver::ResourceDef> {
     vec![
         namespace::definition(),

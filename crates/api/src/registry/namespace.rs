@@ -2,14 +2,18 @@
 //! `{namespace}/{repository}:{tag}` where `{namespace}` is `spec.name`; `spec.visibility` says
 //! whether anyone may pull (`Public`) or only users of the tenant (`Private`).
 
-use apimachinery::{ApiError, FieldError};
-use apiserver::{Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::common::{self, IMAGE_VISIBILITIES, ObjectMeta, meta_str, visibility};
-use super::{GROUP, VERSION};
+use super::common::{ObjectMeta, meta_str};
+#[cfg(feature = "server")]
+use {
+    super::common::{self, IMAGE_VISIBILITIES, visibility},
+    super::{GROUP, VERSION},
+    apimachinery::{ApiError, FieldError},
+    apiserver::{Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed},
+};
 
 pub const KIND: &str = "Namespace";
 pub const GENERATE_NAME: &str = "rns-";
@@ -82,8 +86,10 @@ impl Namespace {
 }
 
 /// The create/update rules of namespaces.
+#[cfg(feature = "server")]
 pub struct NamespaceStrategy;
 
+#[cfg(feature = "server")]
 impl TypedStrategy<Namespace> for NamespaceStrategy {
     fn prepare_for_create(&self, ctx: &Context, ns: &mut Namespace) -> Result<(), ApiError> {
         ns.spec.tenant_id = Some(common::tenant_for_create(ctx, ns.spec.tenant_id.as_deref()));
@@ -123,6 +129,7 @@ impl TypedStrategy<Namespace> for NamespaceStrategy {
     }
 }
 
+#[cfg(feature = "server")]
 pub fn definition() -> ResourceDef {
     ResourceDef {
         group: GROUP,

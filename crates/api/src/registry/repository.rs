@@ -2,16 +2,18 @@
 //! namespace named after the registry Namespace object. The registry creates it on the first
 //! push and keeps its tags and pull count up to date.
 
-use apimachinery::{ApiError, FieldError};
-use apiserver::{Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::common::{
-    self, IMAGE_VISIBILITIES, ObjectMeta, REPOSITORY_PATH_RULE, is_repository_path, meta_str, visibility,
+use super::common::{ObjectMeta, meta_str};
+#[cfg(feature = "server")]
+use {
+    super::common::{self, IMAGE_VISIBILITIES, REPOSITORY_PATH_RULE, is_repository_path, visibility},
+    super::{GROUP, VERSION},
+    apimachinery::{ApiError, FieldError},
+    apiserver::{Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed},
 };
-use super::{GROUP, VERSION};
 
 pub const KIND: &str = "Repository";
 pub const GENERATE_NAME: &str = "repo-";
@@ -100,8 +102,10 @@ impl Repository {
 }
 
 /// The create/update rules of repositories.
+#[cfg(feature = "server")]
 pub struct RepositoryStrategy;
 
+#[cfg(feature = "server")]
 impl TypedStrategy<Repository> for RepositoryStrategy {
     fn prepare_for_create(&self, ctx: &Context, r: &mut Repository) -> Result<(), ApiError> {
         r.spec.tenant_id = Some(common::tenant_for_create(ctx, r.spec.tenant_id.as_deref()));
@@ -141,6 +145,7 @@ impl TypedStrategy<Repository> for RepositoryStrategy {
     }
 }
 
+#[cfg(feature = "server")]
 pub fn definition() -> ResourceDef {
     ResourceDef {
         group: GROUP,

@@ -1,0 +1,148 @@
+//! Nodes in the business cluster, through its API: cordon, drain (evictions through
+//! `platform::drain`, honouring PodDisruptionBudgets), deletion and the wait for Ready.
+
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::{
+    Api, Client,
+    api::{DeleteParams, ListParams},
+};
+use platform::{
+    engine::StepError,
+    machine::{find_node, node_ready},
+};
+
+/// Marks a node (un)schedulable.
+pub(super) async fn set_unschedulable(client: &Client, name: &str, value: bool) -> Result<(), StepError> {
+    let what = if value { "cordoning" } else { "uncordoning" };
+    platform::drain::set_unschedulable(client, name, value)
+        .await
+        .map_err(|e| StepError::new(format!("{what} node {name}: {e}")))
+}
+
+/// Cordons the node of `ip` and evicts its pods (but those of DaemonSets and static pods) as
+/// `kubectl drain` does, honouring PodDisruptionBudgets: evictions a budget refuses are tried
+/// again until `timeout`, and the pods must be gone by then. Returns the node's name, `None` if
+/// it has no node.
+pub(super) async fn drain_node(
+    client: &Client,
+    url: &str,
+    ip: &str,
+    timeout: Duration,
+) -> Result<Option<String>, StepError> {
+    let Some(node) =
+        find_node(client, ip).await.map_err(|e| StepError::new(format!("listing the nodes of {url}: {e}")))?
+    else {
+        return Ok(None);
+    };
+    let name = node.metadata.name.clone().unwrap_or_default();
+    set_unschedulable(client, &name, true).await?;
+    let pods: Api<Pod> = Api::all(client.clone());
+    let deadline = Instant::now() + timeout;
+    let mut blocked: BTreeMap<String, String> = BTreeMap::new();
+    loop {
+        let all = pods
+            .list(&ListParams::default().fields(&format!("spec.nodeName={name}")))
+            .await
+            .map_err(|e| StepError::new(format!("listing the pods of {url}: {e}")))?;
+        let left: Vec<Pod> = all.items.into_iter().filter(|p| !platform::drain::stays_on_node(p)).collect();
+        if left.is_empty() {
+            return Ok(Some(name));
+        }
+        if Instant::now() >= deadline {
+            let names: Vec<String> = left
+                .iter()
+                .map(|p| {
+                    let id = format!(
+                        "{}/{}",
+                        p.metadata.namespace.clone().unwrap_or_default(),
+                        p.metadata.name.clone().unwrap_or_default()
+                    );
+                    match blocked.get(&id) {
+                        Some(why) => format!("{id} ({why})"),
+                        None => id,
+                    }
+                })
+                .collect();
+            return Err(StepError::new(format!(
+                "node {name}: pods still there after {}s: {}",
+                timeout.as_secs(),
+                names.join(", ")
+            )));
+        }
+        blocked.clear();
+        for p in left.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
+            let (ns, pn) =
+                (p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default());
+            match platform::drain::evict_pod(client, &ns, &pn).await {
+                Ok(platform::drain::Eviction::Gone) => {}
+                Ok(platform::drain::Eviction::Blocked(why)) => {
+                    blocked.insert(format!("{ns}/{pn}"), why);
+                }
+                Err(e) => return Err(StepError::new(format!("evicting pod {ns}/{pn} from node {name}: {e}"))),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(if blocked.is_empty() { 500 } else { 2000 })).await;
+    }
+}
+
+/// Deletes the Node object of `ip` (nothing to do when there is none).
+pub(super) async fn delete_node(client: &Client, url: &str, ip: &str) -> Result<(), StepError> {
+    if let Some(n) =
+        find_node(client, ip).await.map_err(|e| StepError::new(format!("listing the nodes of {url}: {e}")))?
+    {
+        let name = n.metadata.name.clone().unwrap_or_default();
+        match Api::<Node>::all(client.clone()).delete(&name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(StepError::new(format!("deleting node {name} from {url}: {e}"))),
+        }
+    }
+    Ok(())
+}
+
+/// The kubelet version a node reports (`v1.30.2`).
+pub(super) fn kubelet_version(n: &Node) -> Option<&str> {
+    n.status.as_ref()?.node_info.as_ref().map(|i| i.kubelet_version.as_str())
+}
+
+/// Waits up to `timeout` for the node of `ip` to be Ready (and to run kubelet `version`, when
+/// given).
+pub(super) async fn wait_node_ready(
+    client: &Client,
+    url: &str,
+    ip: &str,
+    timeout: Duration,
+    version: Option<&str>,
+) -> Result<Node, StepError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match find_node(client, ip).await {
+            Ok(Some(n)) => {
+                let name = n.metadata.name.clone().unwrap_or_default();
+                match (node_ready(&n), version) {
+                    (Some((s, _, _)), Some(v)) if s == "True" && kubelet_version(&n) != Some(v) => format!(
+                        "node {name} still runs kubelet {}, not {v}",
+                        kubelet_version(&n).unwrap_or("(unknown)")
+                    ),
+                    (Some((s, _, _)), _) if s == "True" => return Ok(n),
+                    (Some((s, reason, msg)), _) => format!("node {name} is Ready={s} ({reason}: {msg})"),
+                    (None, _) => format!("node {name} reports no Ready condition"),
+                }
+            }
+            Ok(None) => format!("no node with address {ip} has registered in {url}"),
+            Err(e) => format!("listing the nodes of {url}: {e}"),
+        };
+        if Instant::now() >= deadline {
+            return Err(StepError::new(format!(
+                "{last} after {}s; see journalctl -u kubelet on {ip}",
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
