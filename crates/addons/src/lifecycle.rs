@@ -162,7 +162,7 @@ pub fn installed(status: &Status, result: Result<(), String>, now: DateTime<Utc>
         },
         Err(e) => {
             let retries = if reinstalling { status.retries() + 1 } else { 1 };
-            let stamp = Some(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            let stamp = Some(apimachinery::time::rfc3339(now));
             if retries >= t.max_retries {
                 Status {
                     phase: Some(FAILED.into()),

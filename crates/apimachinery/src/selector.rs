@@ -27,9 +27,7 @@ fn valid_label_key(key: &str) -> bool {
         None => (None, key),
     };
     if let Some(p) = prefix
-        && (p.is_empty()
-            || p.len() > 253
-            || !p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'))
+        && !crate::validation::is_dns1123_subdomain(p)
     {
         return false;
     }

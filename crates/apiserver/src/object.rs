@@ -127,7 +127,7 @@ pub fn parse_resource_version(rv: &str) -> Result<Revision, ApiError> {
 
 /// Now, as Kubernetes timestamps are written (RFC 3339, seconds, UTC).
 pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    apimachinery::time::now_rfc3339()
 }
 
 #[cfg(test)]

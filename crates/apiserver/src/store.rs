@@ -159,21 +159,11 @@ const NAME_MAX: usize = 253;
 
 /// Kubernetes' DNS-1123 subdomain rule for object names.
 pub fn validate_name(name: &str) -> Option<String> {
+    use apimachinery::validation::{DNS1123_SUBDOMAIN_ERROR, is_dns1123_subdomain};
     if name.len() > NAME_MAX {
         return Some(format!("must be no more than {NAME_MAX} characters"));
     }
-    let ok = !name.is_empty()
-        && name.split('.').all(|part| {
-            !part.is_empty()
-                && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                && !part.starts_with('-')
-                && !part.ends_with('-')
-        });
-    if ok {
-        None
-    } else {
-        Some("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".into())
-    }
+    (!is_dns1123_subdomain(name)).then(|| DNS1123_SUBDOMAIN_ERROR.to_string())
 }
 
 fn random_suffix() -> String {

@@ -250,14 +250,10 @@ fn serving_names(hosts: &[String]) -> io::Result<Vec<ServingName>> {
             Ok(ip) => ServingName::Ip(ip),
             Err(_) => {
                 let dns = host.to_ascii_lowercase();
+                // A wildcard may stand for the first label only.
                 let valid = dns.len() <= 253
                     && dns.split('.').enumerate().all(|(i, label)| {
-                        !label.is_empty()
-                            && label.len() <= 63
-                            && (label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                                || (i == 0 && label == "*"))
-                            && !label.starts_with('-')
-                            && !label.ends_with('-')
+                        (i == 0 && label == "*") || apimachinery::validation::is_dns1123_label(label)
                     });
                 if !valid {
                     return Err(invalid_input(format!(

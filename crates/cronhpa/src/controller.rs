@@ -10,7 +10,7 @@
 
 use std::{sync::Arc, time::Duration as StdDuration};
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{
@@ -66,7 +66,7 @@ struct Ctx {
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+    apimachinery::time::rfc3339(t)
 }
 
 fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {

@@ -114,7 +114,7 @@ impl SimFleet {
     /// token) and returns once its nodes are Ready. Names are DNS labels; starting a name again
     /// (after the first one stopped) finds that cluster's objects again.
     pub async fn start(&self, name: &str) -> anyhow::Result<SimCluster> {
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        if !apimachinery::validation::is_dns1123_label(name) {
             anyhow::bail!("a simulated cluster's name is lowercase letters, digits and '-': {name:?}");
         }
         let listener = tokio::net::TcpListener::bind((self.opts.host, 0))

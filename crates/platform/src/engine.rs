@@ -167,7 +167,7 @@ pub struct Engine<O, C> {
 }
 
 fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    apimachinery::time::now_rfc3339()
 }
 
 /// Sets a condition in place (keeping its position), moving `lastTransitionTime` only when the

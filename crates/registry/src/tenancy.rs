@@ -49,12 +49,7 @@ impl Tenancy {
             return Ok(self.default_tenant.clone());
         };
         // A host label is a DNS label; as such it is also a valid repository path component.
-        let dns_label = !label.is_empty()
-            && label.len() <= 63
-            && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-');
-        if !dns_label {
+        if !apimachinery::validation::is_dns1123_label(label) {
             return Err(Error::new(Code::Denied, format!("no such tenant: {label:?}")));
         }
         Ok(label.to_string())

@@ -241,18 +241,8 @@ pub fn check_pem(field: &str, value: Option<&str>, errs: &mut Vec<FieldError>) {
     }
 }
 
-/// DNS-1123 subdomain (`cluster.local`).
-pub fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|part| {
-            !part.is_empty()
-                && part.len() <= 63
-                && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                && !part.starts_with('-')
-                && !part.ends_with('-')
-        })
-}
+/// A name DNS can serve, as `spec.dnsDomain` must be.
+pub use apimachinery::validation::is_dns_name as is_dns_subdomain;
 
 /// The cluster names the platform accepts: `global` or `cls-` plus lowercase letters and
 /// digits. TKEStack rewrote other names silently; we reject them instead.

@@ -30,16 +30,7 @@ pub const IMAGE_VISIBILITIES: &[&str] = &[visibility::PUBLIC, visibility::PRIVAT
 pub const CHART_VISIBILITIES: &[&str] =
     &[visibility::PUBLIC, visibility::USER, visibility::PROJECT, visibility::PRIVATE];
 
-/// A namespace or chart group name as it appears in image and chart paths: a DNS label
-/// (lowercase letters, digits and `-`, at most 63 characters, starting and ending with an
-/// alphanumeric character). Such a name is also a valid registry path component.
-pub fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
+pub use apimachinery::validation::is_dns1123_label as is_dns_label;
 
 pub const DNS_LABEL_RULE: &str = "must consist of lowercase letters, digits and '-', start and end with a letter or digit, and be at most 63 characters";
 
@@ -47,30 +38,7 @@ pub const DNS_LABEL_RULE: &str = "must consist of lowercase letters, digits and 
 /// `team/app`): slash-separated components of lowercase letters and digits joined by `.`, `_`,
 /// `__` or runs of `-`.
 pub fn is_repository_path(s: &str) -> bool {
-    fn component(c: &str) -> bool {
-        let b = c.as_bytes();
-        let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
-        if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-            return false;
-        }
-        let mut i = 0;
-        while i < b.len() {
-            if alnum(b[i]) {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while i < b.len() && !alnum(b[i]) {
-                i += 1;
-            }
-            let sep = &c[start..i];
-            if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-')) {
-                return false;
-            }
-        }
-        true
-    }
-    !s.is_empty() && s.len() <= 255 && s.split('/').all(component)
+    apimachinery::validation::is_oci_repository(s)
 }
 
 pub const REPOSITORY_PATH_RULE: &str = "must be a repository path such as \"app\" or \"team/app\": lowercase letters and digits, separated by '.', '_', '__', '-' or '/'";

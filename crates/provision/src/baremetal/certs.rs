@@ -52,7 +52,7 @@ async fn renew_master(s: &Session, o: &InstallOptions, within: Duration) -> Resu
         Some(t) if due(t) => Err(StepError::new(format!(
             "{}: `kubeadm certs renew all` ran but {path} still expires at {} (is the CA itself expiring? see `kubeadm certs check-expiration`)",
             s.host(),
-            chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            apimachinery::time::rfc3339(t)
         ))),
         _ => Ok(true),
     }

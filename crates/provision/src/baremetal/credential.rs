@@ -229,7 +229,7 @@ pub async fn machine_bootstrap_token(client: &Client, machine: &str) -> Result<S
     let data: BTreeMap<String, ByteString> = [
         ("token-id", b(id)),
         ("token-secret", b(secret)),
-        ("expiration", b(&(now + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))),
+        ("expiration", b(&apimachinery::time::rfc3339(now + chrono::Duration::hours(1)))),
         ("usage-bootstrap-authentication", b("true")),
         ("usage-bootstrap-signing", b("true")),
         ("auth-extra-groups", b("system:bootstrappers:kubeadm:default-node-token")),

@@ -260,23 +260,6 @@ pub(super) fn prov_subject(prov: &[u8]) -> Option<(String, String)> {
     Some((doc.get("name")?.as_str()?.to_string(), doc.get("version")?.as_str()?.to_string()))
 }
 
-/// Seconds since the epoch as RFC 3339 UTC (civil date from days, no date crate).
-pub(super) fn rfc3339(t: std::time::SystemTime) -> String {
-    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z", rem / 3600, rem % 3600 / 60, rem % 60, d.subsec_nanos())
-}
-
 /// A provenance file must be small and sign the archive it comes with.
 pub(super) fn check_prov(prov: &[u8], name: &str, version: &str) -> Result<()> {
     if prov.len() > MAX_PROV_SIZE {

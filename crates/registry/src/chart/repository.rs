@@ -13,9 +13,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use super::archive::{
-    check_prov, inspect_chart, newest_first, prov_subject, rfc3339, valid_chart_name, valid_chart_version,
-};
+use super::archive::{check_prov, inspect_chart, newest_first, prov_subject, valid_chart_name, valid_chart_version};
 use super::endpoints::basic_credentials;
 use super::{ChartError, ChartGroupInfo, ChartGroups, HELM_CHART_MEDIA_TYPE, Result, StoredVersion};
 
@@ -189,7 +187,7 @@ impl Charts {
             metadata: chart.metadata.clone(),
             digest: hex.clone(),
             size: tgz.len() as u64,
-            created: rfc3339(std::time::SystemTime::now()),
+            created: apimachinery::time::rfc3339_nanos(std::time::SystemTime::now()),
             prov: prov.is_some(),
         };
         self.storage.put(&format!("{vdir}/{hex}.tgz"), tgz).await?;
@@ -269,7 +267,7 @@ impl Charts {
         let index = json!({
             "apiVersion": "v1",
             "entries": entries,
-            "generated": rfc3339(std::time::SystemTime::now()),
+            "generated": apimachinery::time::rfc3339_nanos(std::time::SystemTime::now()),
         });
         let yaml = serde_yaml_ng::to_string(&index).map_err(ChartError::internal)?;
         let bytes = Bytes::from(yaml);
@@ -395,9 +393,5 @@ impl Charts {
 
 /// A chart group name in paths: a DNS label.
 pub(super) fn valid_group(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
+    apimachinery::validation::is_dns1123_label(s)
 }

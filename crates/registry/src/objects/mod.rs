@@ -96,5 +96,5 @@ fn deleting(obj: &Value) -> bool {
 
 /// `2026-12-07T00:45:56Z`, as Kubernetes writes times.
 fn rfc3339(t: std::time::SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    apimachinery::time::rfc3339(t)
 }
