@@ -18,9 +18,6 @@ pub mod machine;
 pub mod provider;
 pub mod subresources;
 
-// Until the Baremetal provider drains through `controller_runtime::drain` by that name.
-pub use controller_runtime::drain;
-
 use std::{
     future::Future,
     sync::{

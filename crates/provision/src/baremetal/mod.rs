@@ -49,7 +49,7 @@
 //! with the machine's name and reused until it nears expiry: no SSH to a master is needed and
 //! the token never leaves the cluster), and `EnsureNodeReady` (the node registered and Ready,
 //! the machine's labels applied), `EnsurePostInstallHook`. Delete: `EnsureDrainNode` (cordon, evict the pods but those of
-//! DaemonSets and static pods through `platform::drain`, as `kubectl drain` does, honouring
+//! DaemonSets and static pods through `controller_runtime::drain`, as `kubectl drain` does, honouring
 //! PodDisruptionBudgets, and wait for them to go) and `EnsureRemoveNode` (Node object deleted, node reset over
 //! SSH). A machine whose host is gone for good can still be deleted by listing
 //! `EnsureRemoveNode` in its `platform.tkestack.io/skip-conditions` annotation.

@@ -1,16 +1,11 @@
-//! Nodes in the business cluster, through its API: cordon, drain (evictions through
-//! `platform::drain`, honouring PodDisruptionBudgets), deletion and the wait for Ready.
+//! Nodes in the business cluster, through its API: cordon, drain (the platform's one drain,
+//! `controller_runtime::drain`, honouring PodDisruptionBudgets), deletion and the wait for Ready.
 
-use std::{
-    collections::BTreeMap,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::{
-    Api, Client,
-    api::{DeleteParams, ListParams},
-};
+use controller_runtime::drain;
+use k8s_openapi::api::core::v1::Node;
+use kube::{Api, Client, api::DeleteParams};
 use platform::{
     engine::StepError,
     machine::{find_node, node_ready},
@@ -19,9 +14,7 @@ use platform::{
 /// Marks a node (un)schedulable.
 pub(super) async fn set_unschedulable(client: &Client, name: &str, value: bool) -> Result<(), StepError> {
     let what = if value { "cordoning" } else { "uncordoning" };
-    platform::drain::set_unschedulable(client, name, value)
-        .await
-        .map_err(|e| StepError::new(format!("{what} node {name}: {e}")))
+    drain::set_unschedulable(client, name, value).await.map_err(|e| StepError::new(format!("{what} node {name}: {e}")))
 }
 
 /// Cordons the node of `ip` and evicts its pods (but those of DaemonSets and static pods) as
@@ -40,54 +33,8 @@ pub(super) async fn drain_node(
         return Ok(None);
     };
     let name = node.metadata.name.clone().unwrap_or_default();
-    set_unschedulable(client, &name, true).await?;
-    let pods: Api<Pod> = Api::all(client.clone());
-    let deadline = Instant::now() + timeout;
-    let mut blocked: BTreeMap<String, String> = BTreeMap::new();
-    loop {
-        let all = pods
-            .list(&ListParams::default().fields(&format!("spec.nodeName={name}")))
-            .await
-            .map_err(|e| StepError::new(format!("listing the pods of {url}: {e}")))?;
-        let left: Vec<Pod> = all.items.into_iter().filter(|p| !platform::drain::stays_on_node(p)).collect();
-        if left.is_empty() {
-            return Ok(Some(name));
-        }
-        if Instant::now() >= deadline {
-            let names: Vec<String> = left
-                .iter()
-                .map(|p| {
-                    let id = format!(
-                        "{}/{}",
-                        p.metadata.namespace.clone().unwrap_or_default(),
-                        p.metadata.name.clone().unwrap_or_default()
-                    );
-                    match blocked.get(&id) {
-                        Some(why) => format!("{id} ({why})"),
-                        None => id,
-                    }
-                })
-                .collect();
-            return Err(StepError::new(format!(
-                "node {name}: pods still there after {}s: {}",
-                timeout.as_secs(),
-                names.join(", ")
-            )));
-        }
-        blocked.clear();
-        for p in left.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
-            let (ns, pn) =
-                (p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default());
-            match platform::drain::evict_pod(client, &ns, &pn).await {
-                Ok(platform::drain::Eviction::Gone) => {}
-                Ok(platform::drain::Eviction::Blocked(why)) => {
-                    blocked.insert(format!("{ns}/{pn}"), why);
-                }
-                Err(e) => return Err(StepError::new(format!("evicting pod {ns}/{pn} from node {name}: {e}"))),
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(if blocked.is_empty() { 500 } else { 2000 })).await;
-    }
+    drain::drain(client, &name, drain::Wait::Gone(timeout)).await.map_err(|e| StepError::new(e.to_string()))?;
+    Ok(Some(name))
 }
 
 /// Deletes the Node object of `ip` (nothing to do when there is none).
