@@ -18,21 +18,6 @@ use kube::api::{Api, PostParams};
 use kubesim::{SimCluster, SimOptions};
 use serde_json::json;
 
-async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn deployment(name: &str, replicas: i32) -> Deployment {
     serde_json::from_value(json!({
         "metadata": {"name": name},
@@ -79,7 +64,7 @@ async fn a_cron_firing_every_second_scales_a_deployment_and_reports_its_runs() {
         .await
         .expect("cronhpa");
 
-    eventually(30, "the deployment scaled to 3 and available", || {
+    testkit::wait_until("the deployment scaled to 3 and available", Duration::from_secs(30), || {
         let deployments = deployments.clone();
         async move {
             let d = deployments.get("web").await.ok()?;
@@ -87,7 +72,7 @@ async fn a_cron_firing_every_second_scales_a_deployment_and_reports_its_runs() {
         }
     })
     .await;
-    let hpa = eventually(10, "the status with the last and next runs", || {
+    let hpa = testkit::wait_until("the status with the last and next runs", Duration::from_secs(10), || {
         let hpas = hpas.clone();
         async move {
             hpas.get("web-up").await.ok().filter(|h| {
@@ -120,7 +105,7 @@ async fn a_cron_firing_every_second_scales_a_deployment_and_reports_its_runs() {
         ("bad-zone", "UnknownTimeZone", "unknown time zone \"Mars/Olympus\""),
     ] {
         let hpa =
-            eventually(10, "the Valid condition", || {
+            testkit::wait_until("the Valid condition", Duration::from_secs(10), || {
                 let hpas = hpas.clone();
                 async move {
                     hpas.get(name).await.ok().filter(|h| condition(h, "Valid").is_some_and(|c| c.status == "False"))
@@ -136,7 +121,7 @@ async fn a_cron_firing_every_second_scales_a_deployment_and_reports_its_runs() {
         .await
         .expect("cronhpa");
     let hpa =
-        eventually(10, "the Scaled condition of a missing target", || {
+        testkit::wait_until("the Scaled condition of a missing target", Duration::from_secs(10), || {
             let hpas = hpas.clone();
             async move {
                 hpas.get("ghost").await.ok().filter(|h| condition(h, "Scaled").is_some_and(|c| c.status == "False"))
@@ -169,12 +154,12 @@ async fn a_run_missed_while_the_controller_was_down_happens_within_the_deadline(
     let clock_now = now.clone();
     let opts = Options { clock: Arc::new(move || *clock_now.lock().expect("clock")), ..Options::default() };
     let controller = tokio::spawn(cronhpa::run(client.clone(), opts));
-    eventually(30, "the missed run carried out", || {
+    testkit::wait_until("the missed run carried out", Duration::from_secs(30), || {
         let deployments = deployments.clone();
         async move { deployments.get("batch").await.ok().filter(|d| d.spec.replicas == Some(5)).map(|_| ()) }
     })
     .await;
-    let hpa = eventually(10, "the run recorded", || {
+    let hpa = testkit::wait_until("the run recorded", Duration::from_secs(10), || {
         let hpas = hpas.clone();
         async move {
             hpas.get("morning").await.ok().filter(|h| h.status.as_ref().is_some_and(|s| s.last_schedule_time.is_some()))
@@ -199,17 +184,14 @@ async fn a_run_missed_while_the_controller_was_down_happens_within_the_deadline(
     )
     .await
     .expect("touch");
-    tokio::time::timeout(Duration::from_secs(2), async {
-        loop {
+    testkit::wait_until("labelled", Duration::from_secs(2), || {
+        let hpas = hpas.clone();
+        async move {
             let h = hpas.get("morning").await.expect("get");
-            if h.metadata.labels.as_ref().is_some_and(|l| l.contains_key("touched")) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            h.metadata.labels.as_ref().is_some_and(|l| l.contains_key("touched")).then_some(())
         }
     })
-    .await
-    .expect("labelled");
+    .await;
     // Give the controller a chance to act wrongly: reconciles of the touched object finish
     // within a few hundred milliseconds.
     let deadline = Instant::now() + Duration::from_secs(2);

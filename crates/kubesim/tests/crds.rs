@@ -3,11 +3,7 @@
 //! their columns, scaled through `scale`; deleting the CRD removes them. And the `scale`
 //! subresource of Deployments through kube-rs and `kubectl scale`.
 
-use std::{
-    path::Path,
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{path::Path, process::Command, time::Duration};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -59,22 +55,6 @@ spec:
       jsonPath: .spec.replicas
 "#;
 
-/// Polls `check` until it returns `Some`, failing the test after `secs`.
-async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn established(crd: &CustomResourceDefinition) -> bool {
     crd.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| {
         ["Established", "NamesAccepted"].iter().all(|t| cs.iter().any(|c| c.type_ == *t && c.status == "True"))
@@ -94,7 +74,7 @@ async fn kube_clients_use_custom_resources_after_applying_a_crd() {
     crds.patch("crontabs.stable.example.com", &PatchParams::apply("test"), &Patch::Apply(&crd))
         .await
         .expect("apply the CRD");
-    let crd = eventually(10, "the CRD to be Established", || {
+    let crd = testkit::wait_until("the CRD to be Established", Duration::from_secs(10), || {
         let crds = crds.clone();
         async move { crds.get("crontabs.stable.example.com").await.ok().filter(established) }
     })
@@ -163,7 +143,7 @@ async fn kube_clients_use_custom_resources_after_applying_a_crd() {
         .patch_scale("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 3}})))
         .await
         .expect("scale the deployment");
-    eventually(30, "three available replicas", || {
+    testkit::wait_until("three available replicas", Duration::from_secs(30), || {
         let deployments = deployments.clone();
         async move {
             deployments
@@ -180,7 +160,7 @@ async fn kube_clients_use_custom_resources_after_applying_a_crd() {
 
     // Deleting the CRD deletes its objects and stops serving them.
     crds.delete("crontabs.stable.example.com", &Default::default()).await.expect("delete the CRD");
-    eventually(10, "the CRD to be gone", || {
+    testkit::wait_until("the CRD to be gone", Duration::from_secs(10), || {
         let crds = crds.clone();
         async move { crds.get_opt("crontabs.stable.example.com").await.ok().and_then(|o| o.is_none().then_some(())) }
     })

@@ -217,19 +217,15 @@ metadata: {name: nope}
 
     // The Deployment's pods run on the simulated nodes.
     let pods: Api<Pod> = Api::namespaced(sim.client(), "shop");
-    let node: String = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            if let Ok(list) = pods.list(&ListParams::default()).await {
-                let nodes: Vec<String> = list.items.iter().filter_map(|p| p.spec.as_ref()?.node_name.clone()).collect();
-                if nodes.len() == 2 {
-                    return nodes[0].clone();
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    let node: String = testkit::wait_until("the web pods to be scheduled", Duration::from_secs(30), || {
+        let pods = pods.clone();
+        async move {
+            let list = pods.list(&ListParams::default()).await.ok()?;
+            let nodes: Vec<String> = list.items.iter().filter_map(|p| p.spec.as_ref()?.node_name.clone()).collect();
+            (nodes.len() == 2).then(|| nodes[0].clone())
         }
     })
-    .await
-    .expect("the web pods are scheduled");
+    .await;
 
     // drain: the node is cordoned and its web pod leaves it.
     let drained = t.kubectl_ok(&["create", "--raw", &format!("{base}/drain/{node}"), "-f", "/dev/null"]);

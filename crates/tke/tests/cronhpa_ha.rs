@@ -50,21 +50,6 @@ impl Drop for Replica {
     }
 }
 
-async fn eventually<T, Fut: std::future::Future<Output = Option<T>>>(
-    secs: u64,
-    what: &str,
-    mut check: impl FnMut() -> Fut,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn holder(leases: &Api<Lease>) -> Option<String> {
     leases.get_opt("tke-cronhpa-controller").await.ok().flatten()?.spec?.holder_identity.filter(|h| !h.is_empty())
 }
@@ -81,9 +66,13 @@ async fn one_replica_leads_and_a_stopped_leader_hands_over_at_once() {
     let mut a = Replica::start(sim.kubeconfig_path(), dir.path(), 0);
     let mut b = Replica::start(sim.kubeconfig_path(), dir.path(), 1);
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
-    let first = eventually(60, "a replica to take the lease", || async { holder(&leases).await }).await;
-    let (ida, idb) =
-        eventually(10, "both replicas to announce themselves", || async { Some((a.identity()?, b.identity()?)) }).await;
+    let first =
+        testkit::wait_until("a replica to take the lease", Duration::from_secs(60), || async { holder(&leases).await })
+            .await;
+    let (ida, idb) = testkit::wait_until("both replicas to announce themselves", Duration::from_secs(10), || async {
+        Some((a.identity()?, b.identity()?))
+    })
+    .await;
     assert!(first == ida || first == idb, "the lease holder {first} is one of the replicas ({ida}, {idb})");
     let (leader, follower, follower_id) = if first == ida { (&mut a, &b, idb) } else { (&mut b, &a, ida) };
     assert!(!follower.log().contains(" leads"), "only one replica leads:\n{}", follower.log());
@@ -103,8 +92,14 @@ async fn one_replica_leads_and_a_stopped_leader_hands_over_at_once() {
         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "crons": [{"schedule": "* * * * * *", "targetReplicas": 3}]}
     }))
     .expect("cronhpa");
-    eventually(30, "the CRD to be served", || async { hpas.create(&PostParams::default(), &hpa).await.ok() }).await;
-    eventually(30, "the leader to scale to 3", || async { (replicas(&deployments).await == 3).then_some(()) }).await;
+    testkit::wait_until("the CRD to be served", Duration::from_secs(30), || async {
+        hpas.create(&PostParams::default(), &hpa).await.ok()
+    })
+    .await;
+    testkit::wait_until("the leader to scale to 3", Duration::from_secs(30), || async {
+        (replicas(&deployments).await == 3).then_some(())
+    })
+    .await;
 
     // SIGTERM: the leader releases the lease and exits cleanly; the other takes over at once
     // (well before the 15 s lease would have expired) and carries out the next runs.
@@ -113,7 +108,7 @@ async fn one_replica_leads_and_a_stopped_leader_hands_over_at_once() {
     assert!(status.success());
     let exit = leader.child.wait().expect("the leader exits");
     assert!(exit.success(), "the stopped leader exits cleanly: {exit:?}\n{}", leader.log());
-    eventually(10, "the other replica to take the lease", || async {
+    testkit::wait_until("the other replica to take the lease", Duration::from_secs(10), || async {
         (holder(&leases).await.as_deref() == Some(follower_id.as_str())).then_some(())
     })
     .await;
@@ -125,8 +120,10 @@ async fn one_replica_leads_and_a_stopped_leader_hands_over_at_once() {
     )
     .await
     .expect("patch the cronhpa");
-    eventually(30, "the new leader to scale to 5", || async { (replicas(&deployments).await == 5).then_some(()) })
-        .await;
+    testkit::wait_until("the new leader to scale to 5", Duration::from_secs(30), || async {
+        (replicas(&deployments).await == 5).then_some(())
+    })
+    .await;
     assert!(follower.log().contains(" leads"), "{}", follower.log());
     sim.stop().await;
 }

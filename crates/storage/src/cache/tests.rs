@@ -198,15 +198,6 @@ async fn next_events(w: &mut CacheStream) -> CacheBatch {
     }
 }
 
-/// Polls `cond` until it holds or the deadline passes.
-async fn eventually(mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "condition not met in time");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 fn keys(kvs: &[KeyValue]) -> Vec<&str> {
     kvs.iter().map(|kv| kv.key.as_str()).collect()
 }
@@ -287,7 +278,7 @@ async fn watch_from_a_past_revision_and_compacted_history() {
     let r1 = mem.put("/r/a", "1");
     mem.put("/r/b", "1");
     mem.put("/r/a", "2");
-    eventually(|| cache.revision() == r1 + 2).await;
+    testkit::wait_until("the cache at r1 + 2", WAIT, || async { (cache.revision() == r1 + 2).then_some(()) }).await;
     let mut w = cache.watch("/r/", Some(r1)).unwrap();
     let got: Vec<Revision> = next_events(&mut w).await.events.iter().map(Event::revision).collect();
     assert_eq!(got.len(), 1);
@@ -296,7 +287,7 @@ async fn watch_from_a_past_revision_and_compacted_history() {
     // Two more changes push r1 + 1 out of a history of three.
     mem.put("/r/c", "1");
     mem.put("/r/d", "1");
-    eventually(|| cache.revision() == r1 + 4).await;
+    testkit::wait_until("the cache at r1 + 4", WAIT, || async { (cache.revision() == r1 + 4).then_some(()) }).await;
     assert!(
         matches!(cache.watch("/r/", Some(r1)), Err(StoreError::Compacted { requested, compacted }) if requested == r1 && compacted == r1 + 1)
     );
@@ -327,7 +318,10 @@ async fn resumes_a_broken_store_watch_without_gaps() {
     // Written while the cache has no watch: the resumed watch replays it.
     mem.put("/r/b", "1");
     assert_eq!(next_events(&mut w).await.events[0].key(), "/r/b");
-    eventually(|| mem.watch_calls.load(Ordering::SeqCst) >= 2).await;
+    testkit::wait_until("the cache to watch the store again", WAIT, || async {
+        (mem.watch_calls.load(Ordering::SeqCst) >= 2).then_some(())
+    })
+    .await;
     mem.put("/r/c", "1");
     let b = next_events(&mut w).await;
     assert_eq!(b.events.len(), 1);
