@@ -154,7 +154,7 @@ async fn write_status(
 
 /// Validates the spec; on success the parsed schedules, else the reason and message.
 fn schedules(hpa: &CronHPA) -> Result<Vec<Schedule>, (&'static str, String)> {
-    let tz = parse_time_zone(hpa.spec.time_zone.as_deref()).map_err(|m| ("UnknownTimeZone", m))?;
+    let tz = parse_time_zone(hpa.spec.time_zone.as_deref()).map_err(|m| ("UnknownTimeZone", m.to_string()))?;
     let target = &hpa.spec.scale_target_ref;
     if target.kind.is_empty() || target.name.is_empty() || target.api_version.is_empty() {
         return Err(("InvalidTarget", "spec.scaleTargetRef needs apiVersion, kind and name".into()));

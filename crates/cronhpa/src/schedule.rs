@@ -15,30 +15,38 @@ pub struct Schedule {
     tz: Tz,
 }
 
+/// Why a CronHPA's time zone or schedule cannot be used, in words for its status.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("unknown time zone {0:?}: use an IANA name such as \"Asia/Shanghai\" or \"Europe/Berlin\"")]
+    UnknownTimeZone(String),
+    #[error(
+        "invalid schedule {0:?}: expected 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first, got {1}"
+    )]
+    FieldCount(String, usize),
+    #[error("invalid schedule {0:?}: {1}")]
+    Invalid(String, String),
+}
+
 /// Parses a time zone name (IANA); empty or unset means UTC.
-pub fn parse_time_zone(name: Option<&str>) -> Result<Tz, String> {
+pub fn parse_time_zone(name: Option<&str>) -> Result<Tz, ScheduleError> {
     match name.map(str::trim).filter(|n| !n.is_empty()) {
         None => Ok(Tz::UTC),
-        Some(n) => Tz::from_str(n).map_err(|_| {
-            format!("unknown time zone {n:?}: use an IANA name such as \"Asia/Shanghai\" or \"Europe/Berlin\"")
-        }),
+        Some(n) => Tz::from_str(n).map_err(|_| ScheduleError::UnknownTimeZone(n.to_string())),
     }
 }
 
 impl Schedule {
     /// Parses a five-field (minute first) or six-field (second first) expression.
-    pub fn parse(expr: &str, tz: Tz) -> Result<Schedule, String> {
+    pub fn parse(expr: &str, tz: Tz) -> Result<Schedule, ScheduleError> {
         let fields = expr.split_whitespace().count();
         let full = match fields {
             5 => format!("0 {}", expr.trim()),
             6 => expr.trim().to_string(),
-            n => {
-                return Err(format!(
-                    "invalid schedule {expr:?}: expected 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first, got {n}"
-                ));
-            }
+            n => return Err(ScheduleError::FieldCount(expr.to_string(), n)),
         };
-        let cron = cron::Schedule::from_str(&full).map_err(|e| format!("invalid schedule {expr:?}: {e}"))?;
+        let cron =
+            cron::Schedule::from_str(&full).map_err(|e| ScheduleError::Invalid(expr.to_string(), e.to_string()))?;
         Ok(Schedule { cron, tz })
     }
 
@@ -75,11 +83,11 @@ mod tests {
         assert!(Schedule::parse("30 8 * * 1-5", Tz::UTC).is_ok());
         assert!(Schedule::parse("*/10 * * * * *", Tz::UTC).is_ok());
         let e = Schedule::parse("61 * * * *", Tz::UTC).expect_err("minute 61");
-        assert!(e.contains("invalid schedule \"61 * * * *\""), "{e}");
+        assert!(e.to_string().contains("invalid schedule \"61 * * * *\""), "{e}");
         let e = Schedule::parse("* * *", Tz::UTC).expect_err("three fields");
-        assert!(e.contains("got 3"), "{e}");
+        assert!(e.to_string().contains("got 3"), "{e}");
         let e = parse_time_zone(Some("Mars/Olympus")).expect_err("unknown zone");
-        assert!(e.contains("unknown time zone \"Mars/Olympus\""), "{e}");
+        assert!(e.to_string().contains("unknown time zone \"Mars/Olympus\""), "{e}");
         assert_eq!(parse_time_zone(None), Ok(Tz::UTC));
         assert_eq!(parse_time_zone(Some("Asia/Shanghai")), Ok(Tz::Asia__Shanghai));
     }
