@@ -171,7 +171,7 @@ pub fn ensure_pki(data_dir: &Path, hosts: &[String]) -> io::Result<Pki> {
             (cert, key)
         }
     };
-    let ca_info = CertInfo::parse(&ca_cert_pem).map_err(invalid_data)?;
+    let ca_info = CertInfo::parse(&ca_cert_pem).map_err(|e| invalid_data(e.to_string()))?;
     let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(rcgen_err("the CA key"))?;
     let issuer = Issuer::from_ca_cert_pem(&ca_cert_pem, &ca_key).map_err(rcgen_err("the CA certificate"))?;
 
@@ -285,15 +285,14 @@ struct CertInfo {
 }
 
 impl CertInfo {
-    fn parse(pem: &str) -> Result<Self, String> {
+    fn parse(pem: &str) -> Result<Self, CertError> {
         let der = first_cert(pem)?;
         Self::from_der(&der)
     }
 
-    fn from_der(der: &[u8]) -> Result<Self, String> {
+    fn from_der(der: &[u8]) -> Result<Self, CertError> {
         use x509_parser::extensions::{GeneralName, ParsedExtension};
-        let (_, cert) =
-            x509_parser::parse_x509_certificate(der).map_err(|e| format!("not a valid X.509 certificate: {e}"))?;
+        let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| CertError::X509(e.to_string()))?;
         let mut info = CertInfo {
             not_after: cert.validity().not_after.timestamp(),
             public_key: cert.public_key().subject_public_key.data.to_vec(),
@@ -354,11 +353,19 @@ impl CertInfo {
     }
 }
 
-fn first_cert(pem: &str) -> Result<CertificateDer<'static>, String> {
-    rustls_pemfile::certs(&mut pem.as_bytes())
-        .next()
-        .ok_or_else(|| "no PEM certificate found".to_string())?
-        .map_err(|e| format!("unreadable PEM: {e}"))
+/// Why a certificate cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum CertError {
+    #[error("no PEM certificate found")]
+    NoPem,
+    #[error("unreadable PEM: {0}")]
+    Pem(io::Error),
+    #[error("not a valid X.509 certificate: {0}")]
+    X509(String),
+}
+
+fn first_cert(pem: &str) -> Result<CertificateDer<'static>, CertError> {
+    rustls_pemfile::certs(&mut pem.as_bytes()).next().ok_or(CertError::NoPem)?.map_err(CertError::Pem)
 }
 
 fn unix_seconds(t: SystemTime) -> i64 {
