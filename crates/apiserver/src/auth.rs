@@ -141,7 +141,7 @@ impl TokenFileAuthenticator {
     }
 
     /// Parses token file contents (errors start with `line N:`).
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, TokenFileError> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut entries: Vec<TokenEntry> = Vec::new();
         let mut lines_of: Vec<usize> = Vec::new();
@@ -151,31 +151,26 @@ impl TokenFileAuthenticator {
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
-            let fields = split_csv_line(line).map_err(|e| format!("line {n}: {e}"))?;
+            let bad = |problem| TokenFileError { line: n, problem };
+            let fields = split_csv_line(line).map_err(|e| bad(TokenProblem::Csv(e)))?;
             if fields.len() < 3 {
-                return Err(format!(
-                    "line {n}: expected at least 3 columns (token, user name, user uid), found {}",
-                    fields.len()
-                ));
+                return Err(bad(TokenProblem::TooFewColumns(fields.len())));
             }
             if fields.len() > 4 {
-                return Err(format!(
-                    "line {n}: expected at most 4 columns (token, user name, user uid, groups), found {}; quote the groups: \"g1,g2\"",
-                    fields.len()
-                ));
+                return Err(bad(TokenProblem::TooManyColumns(fields.len())));
             }
             let token = fields[0].as_str();
             if token.is_empty() {
-                return Err(format!("line {n}: the token is empty"));
+                return Err(bad(TokenProblem::EmptyToken));
             }
             if token.chars().any(char::is_whitespace) {
-                return Err(format!("line {n}: the token contains whitespace"));
+                return Err(bad(TokenProblem::WhitespaceInToken));
             }
             if fields[1].is_empty() {
-                return Err(format!("line {n}: the user name is empty"));
+                return Err(bad(TokenProblem::EmptyUser));
             }
             if let Some(prev) = entries.iter().position(|e| constant_time_eq(&e.token, token.as_bytes())) {
-                return Err(format!("line {n}: the token of line {} is used again", lines_of[prev]));
+                return Err(bad(TokenProblem::Duplicate(lines_of[prev])));
             }
             let groups = fields
                 .get(3)
@@ -249,6 +244,33 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// One CSV record on one line: fields separated by commas, leading spaces trimmed, double-quoted
 /// fields may contain commas and `""` for a quote.
+/// A line of a token file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {problem}")]
+pub struct TokenFileError {
+    pub line: usize,
+    pub problem: TokenProblem,
+}
+
+/// What is wrong with a token file's line.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenProblem {
+    #[error("{0}")]
+    Csv(String),
+    #[error("expected at least 3 columns (token, user name, user uid), found {0}")]
+    TooFewColumns(usize),
+    #[error("expected at most 4 columns (token, user name, user uid, groups), found {0}; quote the groups: \"g1,g2\"")]
+    TooManyColumns(usize),
+    #[error("the token is empty")]
+    EmptyToken,
+    #[error("the token contains whitespace")]
+    WhitespaceInToken,
+    #[error("the user name is empty")]
+    EmptyUser,
+    #[error("the token of line {0} is used again")]
+    Duplicate(usize),
+}
+
 fn split_csv_line(line: &str) -> Result<Vec<String>, String> {
     let mut fields = Vec::new();
     let mut chars = line.chars().peekable();
@@ -709,7 +731,7 @@ mod tests {
 
     #[test]
     fn token_file_errors_name_the_line() {
-        let err = |text: &str| TokenFileAuthenticator::parse(text).expect_err("must fail");
+        let err = |text: &str| TokenFileAuthenticator::parse(text).expect_err("must fail").to_string();
         assert_eq!(
             err("a,b,c\nonly,two\n"),
             "line 2: expected at least 3 columns (token, user name, user uid), found 2"
