@@ -17,7 +17,7 @@ use controller_runtime::{
     backoff,
     cluster::ClientOptions,
     error_chain,
-    shell::{StatusWriter, decode},
+    shell::{Failures, StatusWriter, decode},
 };
 use futures::StreamExt;
 use kube::{
@@ -53,8 +53,7 @@ pub enum Error {
 struct ClusterState {
     tracker: Option<HealthTracker>,
     next_check: Option<Instant>,
-    /// Consecutive reconcile errors and step failures, for the back-off.
-    errors: u32,
+    /// Consecutive step failures, for the back-off.
     step_failures: u32,
     /// The business cluster's client, with the address and credential version it was built for.
     client: Option<(String, Client)>,
@@ -67,6 +66,8 @@ pub(crate) struct Ctx {
     providers: Providers,
     opts: ControllerOptions,
     state: Mutex<HashMap<String, ClusterState>>,
+    /// Consecutive reconcile errors, for the back-off.
+    failures: Failures,
     stats: ControllerStats,
 }
 
@@ -251,18 +252,14 @@ pub(crate) async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<
         }
     };
     if result.is_ok() {
-        ctx.with_state(&id, |s| s.errors = 0);
+        ctx.failures.succeeded(&id);
     }
     result
 }
 
 pub(crate) fn error_policy(obj: Arc<DynamicObject>, err: &Error, ctx: Arc<Ctx>) -> Action {
     let id = obj.metadata.uid.clone().unwrap_or_default();
-    let n = ctx.with_state(&id, |s| {
-        s.errors += 1;
-        s.errors
-    });
-    let delay = backoff(n);
+    let delay = ctx.failures.failed(&id);
     tracing::warn!(cluster = obj.metadata.name.as_deref().unwrap_or(""), error = %err, retry_in = ?delay, "reconciling the cluster failed");
     Action::requeue(delay)
 }
@@ -548,6 +545,7 @@ pub(crate) async fn run(
         providers,
         opts: opts.clone(),
         state: Mutex::new(HashMap::new()),
+        failures: Failures::default(),
         stats,
     });
     let owner_ar = cluster_ar.clone();

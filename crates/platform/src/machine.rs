@@ -36,7 +36,7 @@ use controller_runtime::{
     backoff,
     cluster::{ClientOptions, base_url, client},
     error_chain,
-    shell::{StatusWriter, decode},
+    shell::{Failures, StatusWriter, decode},
 };
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
@@ -210,7 +210,6 @@ pub fn business_client(
 #[derive(Default)]
 struct MachineState {
     next_check: Option<Instant>,
-    errors: u32,
     step_failures: u32,
     /// Failed passes over the delete steps.
     delete_failures: u32,
@@ -227,6 +226,8 @@ struct Ctx {
     providers: MachineProviders,
     opts: ControllerOptions,
     state: Mutex<HashMap<String, MachineState>>,
+    /// Consecutive reconcile errors, for the back-off.
+    failures: Failures,
     stats: ControllerStats,
 }
 
@@ -322,18 +323,14 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
         }
     };
     if result.is_ok() {
-        ctx.with_state(&id, |s| s.errors = 0);
+        ctx.failures.succeeded(&id);
     }
     result
 }
 
 fn error_policy(obj: Arc<DynamicObject>, err: &Error, ctx: Arc<Ctx>) -> Action {
     let id = obj.metadata.uid.clone().unwrap_or_default();
-    let n = ctx.with_state(&id, |s| {
-        s.errors += 1;
-        s.errors
-    });
-    let delay = backoff(n);
+    let delay = ctx.failures.failed(&id);
     tracing::warn!(machine = obj.metadata.name.as_deref().unwrap_or(""), error = %err, retry_in = ?delay, "reconciling the machine failed");
     Action::requeue(delay)
 }
@@ -659,6 +656,7 @@ pub(crate) async fn run(
         providers,
         opts: opts.clone(),
         state: Mutex::new(HashMap::new()),
+        failures: Failures::default(),
         stats,
     });
     Controller::new_with(machines, watcher::Config::default(), ar)
