@@ -9,7 +9,10 @@ use base64::Engine;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
-use storage::{Event, KeyValue, Revision, Store, StoreError, cache::WatchCache};
+use storage::{
+    Event, KeyValue, Revision, Store, StoreError,
+    cache::{KeyScope, WatchCache},
+};
 
 use crate::{
     apply, object,
@@ -237,6 +240,23 @@ impl ResourceStore {
         }
     }
 
+    /// The keys a list or watch reads: the resource's (or the namespace's) prefix, narrowed to
+    /// one namespace by a `metadata.namespace=` field selector and to one name by
+    /// `metadata.name=`. The selector is still applied to what is read.
+    fn scope(&self, namespace: Option<&str>, selector: &FieldSelector) -> KeyScope {
+        let namespace = match namespace {
+            Some(ns) => Some(ns),
+            None if self.def.namespaced => selector.required_value("metadata.namespace"),
+            None => None,
+        };
+        let prefix = self.list_prefix(namespace);
+        match selector.required_value("metadata.name") {
+            Some(name) if !self.def.namespaced || namespace.is_some() => KeyScope::Key(format!("{prefix}{name}")),
+            Some(name) => KeyScope::Named { prefix, name: name.to_string() },
+            None => KeyScope::Prefix(prefix),
+        }
+    }
+
     fn list_prefix(&self, namespace: Option<&str>) -> String {
         match namespace {
             Some(ns) if self.def.namespaced => format!("{}{ns}/", self.prefix),
@@ -387,7 +407,6 @@ impl ResourceStore {
             return Ok(ListResult { items, revision, continue_token: None, remaining: None });
         }
         let prefix = self.list_prefix(ctx.namespace.as_deref());
-        // A name field selector narrows the read to one key.
         let rv_match = opts.resource_version_match.as_deref().unwrap_or("");
         let rv = opts.resource_version.as_deref().unwrap_or("");
         if !matches!(rv_match, "" | "NotOlderThan" | "Exact") {
@@ -424,7 +443,8 @@ impl ResourceStore {
             "" => Some(self.store.revisions().await.map_err(|e| self.err("", e))?.0),
             n => Some(object::parse_resource_version(n)?),
         };
-        let (kvs, revision) = self.cache.list(&prefix, min).await.map_err(|e| self.err("", e))?;
+        let scope = self.scope(ctx.namespace.as_deref(), &opts.field_selector);
+        let (kvs, revision) = self.cache.list(scope, min).await.map_err(|e| self.err("", e))?;
         let items = kvs
             .into_iter()
             .filter(|kv| self.item_matches(ctx, &kv.value, opts))
@@ -1155,7 +1175,7 @@ impl ResourceStore {
             return Err(ApiError::method_not_allowed(format!("watch is not supported on {}", self.def.plural)));
         }
         self.check_field_selector(&opts.field_selector)?;
-        let prefix = self.list_prefix(ctx.namespace.as_deref());
+        let scope = self.scope(ctx.namespace.as_deref(), &opts.field_selector);
         let rv = opts.resource_version.as_deref().unwrap_or("");
         let send_initial = opts.send_initial_events.unwrap_or(rv.is_empty() || rv == "0");
         if opts.send_initial_events == Some(true) && opts.resource_version_match.as_deref() != Some("NotOlderThan") {
@@ -1165,7 +1185,7 @@ impl ResourceStore {
             if !rv.is_empty() && rv != "0" {
                 // Wait until the cache is at least as new as requested.
                 let min = object::parse_resource_version(rv)?;
-                self.cache.list(&prefix, Some(min)).await.map_err(|e| self.err("", e))?;
+                self.cache.wait_for(min).await.map_err(|e| self.err("", e))?;
             }
             None
         } else if rv.is_empty() {
@@ -1173,7 +1193,7 @@ impl ResourceStore {
         } else {
             Some(object::parse_resource_version(rv)?)
         };
-        let watcher = self.cache.watch(&prefix, after).map_err(|e| match e {
+        let watcher = self.cache.watch(scope, after).map_err(|e| match e {
             StoreError::Compacted { requested, compacted } => {
                 ApiError::gone(format!("too old resource version: {requested} ({compacted})"))
             }

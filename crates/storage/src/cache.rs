@@ -10,15 +10,23 @@
 //! global revision, the cache asks the store watch for a progress notification to learn that it
 //! is caught up. If the store watch fails, the cache resumes it where it stopped, or, when that
 //! history is gone, re-lists and ends every watcher (they may have missed changes).
+//!
+//! A watch narrowed to one name (a [`KeyScope`] with a name, as a `metadata.name` field selector
+//! gives) reads only that name's changes: from the history, filtered by key before anything is
+//! copied, and live from a channel of its own name rather than the shared one, so a thousand
+//! watchers of a thousand objects are not each woken for every change.
 
 mod history;
+mod scope;
 mod watcher;
 
+pub use self::scope::KeyScope;
+
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     ops::Bound,
     pin::Pin,
-    sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard},
+    sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard},
     time::Duration,
 };
 
@@ -42,6 +50,9 @@ pub struct CacheOptions {
     pub capacity: usize,
     /// How many batches a watcher may lag behind the newest before it is ended.
     pub watcher_buffer: usize,
+    /// The same for a watcher narrowed to one name (its channel carries that name's changes
+    /// and progress notifications only; each watched name holds a buffer of this size).
+    pub named_watcher_buffer: usize,
     /// Keys per store read while listing.
     pub page_size: usize,
     /// Events per batch of a watcher's initial state.
@@ -59,6 +70,7 @@ impl Default for CacheOptions {
         Self {
             capacity: 10_000,
             watcher_buffer: 1024,
+            named_watcher_buffer: 128,
             page_size: 1000,
             initial_batch: 500,
             catch_up_timeout: Duration::from_secs(3),
@@ -101,8 +113,11 @@ struct Shared {
     prefix: String,
     opts: CacheOptions,
     state: RwLock<State>,
-    /// The live fan-out to watchers.
+    /// The live fan-out to watchers of a prefix.
     live: broadcast::Sender<Live>,
+    /// The live fan-out to watchers narrowed to one name, by name. Taken after `state` when both
+    /// are held.
+    named: Mutex<HashMap<String, broadcast::Sender<Live>>>,
     /// The revision the cache has reached, for readers waiting for one.
     applied: watch::Sender<Revision>,
     /// Readers waiting for a revision ask the follower for a progress notification.
@@ -141,6 +156,7 @@ impl WatchCache {
             opts,
             state: RwLock::new(state),
             live,
+            named: Mutex::new(HashMap::new()),
             applied,
             progress_wanted: Notify::new(),
         });
@@ -159,46 +175,52 @@ impl WatchCache {
         Ok((kv, state.revision))
     }
 
-    /// The keys starting with `prefix` (which lies under the cache's prefix) in key order, and
-    /// the cache's revision. With `min`, first waits until the cache has reached that revision.
-    pub async fn list(&self, prefix: &str, min: Option<Revision>) -> Result<(Vec<KeyValue>, Revision)> {
+    /// The keys in `scope` (which lies under the cache's prefix) in key order, and the cache's
+    /// revision. With `min`, first waits until the cache has reached that revision.
+    pub async fn list(&self, scope: impl Into<KeyScope>, min: Option<Revision>) -> Result<(Vec<KeyValue>, Revision)> {
+        let scope = scope.into();
         if let Some(min) = min {
             self.wait_for(min).await?;
         }
         // Only reference counts are taken under the lock; the copies are made after it.
         let (items, revision) = {
             let state = self.shared.read();
-            (state.under(prefix), state.revision)
+            (state.within(&scope), state.revision)
         };
         Ok((items.iter().map(|kv| KeyValue::clone(kv)).collect(), revision))
     }
 
-    /// Watches the keys starting with `prefix`. Without `after`: the current state as `Put`
-    /// events (no `prev`), a batch marked `initial_end` with the state's revision, then every
-    /// change. With `after`: every change after that revision. Fails with `Compacted` when the
-    /// changes after `after` are no longer held.
-    pub fn watch(&self, prefix: &str, after: Option<Revision>) -> Result<CacheStream> {
+    /// Watches the keys in `scope`. Without `after`: the current state as `Put` events (no
+    /// `prev`), a batch marked `initial_end` with the state's revision, then every change. With
+    /// `after`: every change after that revision. Fails with `Compacted` when the changes after
+    /// `after` are no longer held.
+    pub fn watch(&self, scope: impl Into<KeyScope>, after: Option<Revision>) -> Result<CacheStream> {
+        let scope = scope.into();
         let shared = &self.shared;
         let watcher = {
             // Subscribing under the lock that applying takes: every change is either in what
             // is read here or received live (the cursor drops what is both).
             let state = shared.read();
-            let live = shared.live.subscribe();
+            let live = match scope.name() {
+                Some(name) => shared
+                    .named()
+                    .entry(name.to_string())
+                    .or_insert_with(|| broadcast::channel(shared.opts.named_watcher_buffer.max(1)).0)
+                    .subscribe(),
+                None => shared.live.subscribe(),
+            };
             match after {
-                None => Watcher::from_snapshot(
-                    prefix.to_string(),
-                    state.under(prefix),
-                    state.revision,
-                    live,
-                    state.epoch,
-                    shared.opts.initial_batch,
-                ),
+                None => {
+                    let snapshot = state.within(&scope);
+                    let batch = shared.opts.initial_batch;
+                    Watcher::from_snapshot(scope, snapshot, state.revision, live, state.epoch, batch)
+                }
                 Some(after) => {
                     let history = state
                         .history
                         .since(after)
                         .map_err(|oldest| StoreError::Compacted { requested: after, compacted: oldest })?;
-                    Watcher::from_revision(prefix.to_string(), after, history, live, state.epoch)
+                    Watcher::from_revision(scope, after, history, live, state.epoch)
                 }
             }
         };
@@ -213,7 +235,7 @@ impl WatchCache {
 
     /// Waits until the cache has reached `min`, asking the store watch for progress so that
     /// writes elsewhere in the store (which advance the revision too) are accounted for.
-    async fn wait_for(&self, min: Revision) -> Result<()> {
+    pub async fn wait_for(&self, min: Revision) -> Result<()> {
         let shared = &self.shared;
         let mut applied = shared.applied.subscribe();
         if *applied.borrow_and_update() >= min {
@@ -263,6 +285,39 @@ impl Shared {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn named(&self) -> MutexGuard<'_, HashMap<String, broadcast::Sender<Live>>> {
+        self.named.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends each watched name its events of `chunk`, as a chunk of the same revision.
+    fn dispatch_named(&self, chunk: &Chunk) {
+        let mut named = self.named();
+        if named.is_empty() {
+            return;
+        }
+        let mut by_name: HashMap<&str, Vec<Event>> = HashMap::new();
+        for event in chunk.events.iter() {
+            let name = scope::last_segment(event.key());
+            if named.contains_key(name) {
+                by_name.entry(name).or_default().push(event.clone());
+            }
+        }
+        for (name, events) in by_name {
+            let sent = named
+                .get(name)
+                .map(|tx| tx.send(Live::Events(Arc::new(Chunk { events: events.into(), revision: chunk.revision }))));
+            if matches!(sent, Some(Err(_))) {
+                // Its last watcher is gone.
+                named.remove(name);
+            }
+        }
+    }
+
+    /// Sends `message` to every watched name, forgetting names nobody watches any more.
+    fn broadcast_named(&self, message: Live) {
+        self.named().retain(|_, tx| tx.send(message.clone()).is_ok());
+    }
+
     /// Applies a batch of changes from the store watch and sends them to watchers.
     fn apply(&self, batch: WatchBatch) {
         let mut state = self.write();
@@ -300,6 +355,7 @@ impl Shared {
         drop(state);
         // Sent after the lock is released so readers are not held up by the wake-ups; a watcher
         // subscribing in between gets the chunk twice and drops the copy by revision.
+        self.dispatch_named(&chunk);
         let _ = self.live.send(Live::Events(chunk));
         self.applied.send_replace(revision);
     }
@@ -315,6 +371,7 @@ impl Shared {
         self.applied.send_replace(revision);
         if broadcast {
             let _ = self.live.send(Live::Progress(revision));
+            self.broadcast_named(Live::Progress(revision));
         }
     }
 
@@ -329,11 +386,25 @@ impl Shared {
             state.epoch
         };
         let _ = self.live.send(Live::Reset { epoch, revision });
+        self.broadcast_named(Live::Reset { epoch, revision });
         self.applied.send_replace(revision);
     }
 }
 
 impl State {
+    /// The items in `scope`, in key order.
+    fn within(&self, scope: &KeyScope) -> Vec<Arc<KeyValue>> {
+        match scope {
+            KeyScope::Prefix(prefix) => self.under(prefix),
+            KeyScope::Key(key) => self.items.get(key).cloned().into_iter().collect(),
+            KeyScope::Named { prefix, .. } => {
+                let mut items = self.under(prefix);
+                items.retain(|kv| scope.contains(&kv.key));
+                items
+            }
+        }
+    }
+
     /// The items under `prefix`, in key order.
     fn under(&self, prefix: &str) -> Vec<Arc<KeyValue>> {
         self.items

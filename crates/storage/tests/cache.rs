@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use storage::{
     Event, KeyValue, RangeResult, Result, Revision, Store, StoreError, Watch,
-    cache::{CacheBatch, CacheOptions, CacheStream, WatchCache},
+    cache::{CacheBatch, CacheOptions, CacheStream, KeyScope, WatchCache},
     embedded::EmbeddedStore,
     etcd::{EtcdStore, EtcdTls},
 };
@@ -71,6 +71,7 @@ on_every_backend!(
     consistent_read_waits_for_a_write_to_another_prefix,
     sub_prefix_list_and_watch,
     a_thousand_watchers_receive_every_change_in_order,
+    watchers_of_one_name_from_an_old_revision_get_exactly_its_changes,
     a_slow_watcher_is_ended_without_holding_up_others,
     a_broken_store_watch_is_resumed_without_gaps,
     lost_history_makes_the_cache_relist_and_end_its_watchers,
@@ -234,10 +235,10 @@ async fn sub_prefix_list_and_watch(backend: Backend) {
         store.create(&format!("{PREFIX}{ns}/p"), v("0")).await.unwrap();
     }
     let cache = start(store.clone(), CacheOptions::default()).await;
-    let (items, _) = cache.list(&format!("{PREFIX}a/"), None).await.unwrap();
+    let (items, _) = cache.list(format!("{PREFIX}a/"), None).await.unwrap();
     assert_eq!(keys(&items), vec![&format!("{PREFIX}a/p")], "namespace a/ does not include ab/");
 
-    let mut w = cache.watch(&format!("{PREFIX}a/"), None).unwrap();
+    let mut w = cache.watch(format!("{PREFIX}a/"), None).unwrap();
     let initial = next_events(&mut w).await;
     assert!(initial.initial_end);
     assert_eq!(summary(&initial.events), vec![(format!("{PREFIX}a/p"), items[0].mod_revision, "create")]);
@@ -283,6 +284,73 @@ async fn a_thousand_watchers_receive_every_change_in_order(backend: Backend) {
         let (i, revs) = t.await.unwrap();
         assert_eq!(revs, if i % 2 == 0 { all.clone() } else { even.clone() }, "watcher {i}");
     }
+}
+
+/// As informers and restarted controllers do: each watcher starts at its object's revision from
+/// long ago (thousands of changes back), narrowed to the object's key or, across namespaces, to
+/// its name. Each must get exactly the object's later changes, in order, once.
+async fn watchers_of_one_name_from_an_old_revision_get_exactly_its_changes(backend: Backend) {
+    const OBJECTS: usize = 300;
+    const FILLER: usize = 2000;
+    const UPDATES: usize = 3;
+    let store = backend.store.clone();
+    let cache = start(store.clone(), CacheOptions::default()).await;
+    // Objects named p0..p299 in namespace a, and the same names in namespace b (which the
+    // key-scoped watchers must not see), then unrelated changes after them.
+    let mut created = Vec::new();
+    for i in 0..OBJECTS {
+        let a = store.create(&format!("{PREFIX}a/p{i}"), v("0")).await.unwrap().mod_revision;
+        let b = store.create(&format!("{PREFIX}b/p{i}"), v("0")).await.unwrap().mod_revision;
+        // Key-scoped watchers start after a's creation, name-scoped ones after both.
+        created.push(if i.is_multiple_of(2) { a } else { b });
+    }
+    for i in 0..FILLER {
+        store.create(&format!("{PREFIX}c/filler{i}"), v("0")).await.unwrap();
+    }
+    let scope = |i: usize| {
+        if i.is_multiple_of(2) {
+            KeyScope::Key(format!("{PREFIX}a/p{i}"))
+        } else {
+            KeyScope::Named { prefix: PREFIX.to_string(), name: format!("p{i}") }
+        }
+    };
+    let mut watches: Vec<CacheStream> =
+        (0..OBJECTS).map(|i| cache.watch(scope(i), Some(created[i])).unwrap()).collect();
+    // Updates interleaved across objects, in both namespaces.
+    let mut want: Vec<Vec<(String, Revision, &'static str)>> = vec![Vec::new(); OBJECTS];
+    for _ in 0..UPDATES {
+        for (i, want) in want.iter_mut().enumerate() {
+            for ns in ["a", "b"] {
+                let key = format!("{PREFIX}{ns}/p{i}");
+                let (current, _) = store.get(&key).await.unwrap();
+                let rev = store.update(&key, v("1"), current.unwrap().mod_revision).await.unwrap().mod_revision;
+                if ns == "a" || !i.is_multiple_of(2) {
+                    want.push((key, rev, "update"));
+                }
+            }
+        }
+    }
+    let last = want.iter().flatten().map(|(_, rev, _)| *rev).max().unwrap();
+    for (i, w) in watches.iter_mut().enumerate() {
+        let until = want[i].last().unwrap().1;
+        let got = events_until(w, until).await;
+        assert_eq!(summary(&got), want[i], "watcher {i} ({:?})", scope(i));
+    }
+    // Nothing more for anyone: a later write to another object ends up as progress at most.
+    let after = store.create(&format!("{PREFIX}a/other"), v("0")).await.unwrap().mod_revision;
+    assert!(after > last);
+    let (_, _) = cache.get(&format!("{PREFIX}a/other"), Some(after)).await.unwrap();
+    for (i, w) in watches.iter_mut().enumerate() {
+        if let Ok(Some(b)) = tokio::time::timeout(Duration::from_millis(1), w.next()).await {
+            let b = b.unwrap();
+            assert!(b.events.is_empty(), "watcher {i} got {:?}", summary(&b.events));
+        }
+    }
+    // The same scopes list only their keys.
+    let (items, _) = cache.list(scope(1), None).await.unwrap();
+    assert_eq!(keys(&items), vec![format!("{PREFIX}a/p1"), format!("{PREFIX}b/p1")]);
+    let (items, _) = cache.list(scope(2), None).await.unwrap();
+    assert_eq!(keys(&items), vec![format!("{PREFIX}a/p2")]);
 }
 
 async fn a_slow_watcher_is_ended_without_holding_up_others(backend: Backend) {

@@ -50,6 +50,10 @@ pub enum Scenario {
     /// Import many simulated clusters and measure the cluster controllers keeping them
     /// health-checked: time to Running, CPU, memory and checks per second.
     Clusters(crate::bench_clusters::ClustersArgs),
+    /// The API server through a kube-rs client: creates with 16 in flight, lists, and 1,000
+    /// watchers narrowed by name and started from an old, a fresh or no resourceVersion or with
+    /// sendInitialEvents, each timed to its answer and every update's delivery.
+    Client(crate::bench_client::ClientArgs),
 }
 
 const PAYLOAD_BYTES: usize = 1024;
@@ -143,13 +147,23 @@ impl Api {
 }
 
 /// Latencies of one phase, summarised as throughput and percentiles.
-struct Sample {
+pub(crate) struct Sample {
     name: String,
-    latencies: Vec<Duration>,
+    pub latencies: Vec<Duration>,
     elapsed: Duration,
 }
 
 impl Sample {
+    pub fn new(name: String, latencies: Vec<Duration>, elapsed: Duration) -> Self {
+        Self { name, latencies, elapsed }
+    }
+
+    /// Prints the sample under another name.
+    pub fn print_as(mut self, name: &str) {
+        self.name = name.to_string();
+        self.print();
+    }
+
     fn percentile(&self, p: f64) -> Duration {
         if self.latencies.is_empty() {
             return Duration::ZERO;
@@ -158,12 +172,12 @@ impl Sample {
         self.latencies[idx.min(self.latencies.len() - 1)]
     }
 
-    fn print(&mut self) {
+    pub fn print(&mut self) {
         self.latencies.sort();
         let n = self.latencies.len();
         let rate = n as f64 / self.elapsed.as_secs_f64().max(1e-9);
         println!(
-            "{:<34} {:>8} {:>11.0}/s {:>9.2} ms {:>9.2} ms {:>9.2} ms",
+            "{:<42} {:>8} {:>11.0}/s {:>9.2} ms {:>9.2} ms {:>9.2} ms",
             self.name,
             n,
             rate,
@@ -178,7 +192,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn progress(msg: &str) {
+pub(crate) fn progress(msg: &str) {
     eprintln!("  .. {msg}");
 }
 
@@ -222,25 +236,30 @@ async fn rss(api: &Api) -> anyhow::Result<u64> {
         .ok_or_else(|| anyhow!("the server's /metrics has no process_resident_memory_bytes"))
 }
 
-/// A `tke up` started for the benchmark on a temporary directory; stopped on drop.
-struct OwnServer {
-    child: std::process::Child,
+/// A `tke up` started by a bench on a temporary embedded store; stopped on drop.
+pub(crate) struct OwnServer {
+    pub child: std::process::Child,
     dir: PathBuf,
 }
 
 impl OwnServer {
-    fn start() -> anyhow::Result<(Self, PathBuf)> {
+    /// Starts `tke up` with `args` added and waits until it serves; returns its admin kubeconfig.
+    pub fn start(args: &[&str]) -> anyhow::Result<(Self, PathBuf)> {
         use std::io::BufRead;
         let dir = std::env::temp_dir().join(format!("tke-bench-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir)?;
-        let exe = std::env::current_exe()?;
-        let mut child = std::process::Command::new(exe)
-            .args(["up", "--listen", "127.0.0.1:0", "--log", "warn", "--data-dir"])
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .args(["up", "--listen", "127.0.0.1:0", "--log", "warn"])
+            .args(args)
+            .arg("--data-dir")
             .arg(&dir)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .context("starting tke up")?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let stdout = child.stdout.take();
+        // Owned from here, so the child is stopped if it never comes up.
+        let server = OwnServer { child, dir };
+        let stdout = stdout.ok_or_else(|| anyhow!("no stdout"))?;
         let mut lines = std::io::BufReader::new(stdout).lines();
         loop {
             match lines.next() {
@@ -251,28 +270,30 @@ impl OwnServer {
         }
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        let kubeconfig = dir.join("admin.kubeconfig");
-        Ok((Self { child, dir }, kubeconfig))
+        let kubeconfig = server.dir.join("admin.kubeconfig");
+        Ok((server, kubeconfig))
     }
 }
 
 impl Drop for OwnServer {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    if let Some(Scenario::Clusters(clusters)) = args.scenario {
-        return crate::bench_clusters::run(clusters).await;
+    match args.scenario {
+        Some(Scenario::Clusters(clusters)) => return crate::bench_clusters::run(clusters).await,
+        Some(Scenario::Client(client)) => return crate::bench_client::run(client).await,
+        None => {}
     }
     let (_own, kubeconfig) = match &args.kubeconfig {
         Some(k) => (None, k.clone()),
         None => {
             eprintln!("starting tke up on a temporary embedded store");
-            let (s, k) = OwnServer::start()?;
+            let (s, k) = OwnServer::start(&[])?;
             (Some(s), k)
         }
     };
@@ -292,7 +313,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         api.base,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
-    println!("{:<34} {:>8} {:>13} {:>12} {:>12} {:>12}", "phase", "requests", "throughput", "p50", "p99", "max");
+    println!("{:<42} {:>8} {:>13} {:>12} {:>12} {:>12}", "phase", "requests", "throughput", "p50", "p99", "max");
 
     let create = |i: usize| {
         let api = api.clone();

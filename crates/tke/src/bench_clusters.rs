@@ -24,6 +24,8 @@ use kube::{
 };
 use serde_json::{Value, json};
 
+use crate::bench::OwnServer;
+
 #[derive(clap::Args, Debug)]
 pub struct ClustersArgs {
     /// Kubeconfig of the platform to import into. Without it, a `tke up` is started on a
@@ -76,52 +78,6 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("{s:?} must be positive"));
     }
     Ok(Duration::from_secs_f64(secs))
-}
-
-/// The `tke up` started for the bench; stopped on drop.
-struct OwnServer {
-    child: std::process::Child,
-    dir: PathBuf,
-}
-
-impl OwnServer {
-    fn start(period: Duration) -> anyhow::Result<(Self, PathBuf)> {
-        use std::io::BufRead;
-        let dir = std::env::temp_dir().join(format!("tke-bench-clusters-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir)?;
-        let mut child = std::process::Command::new(std::env::current_exe()?)
-            .args(["up", "--listen", "127.0.0.1:0", "--log", "warn", "--registry", "false"])
-            .arg("--cluster-health-period-seconds")
-            .arg(period.as_secs().max(1).to_string())
-            .arg("--data-dir")
-            .arg(&dir)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .context("starting tke up")?;
-        let stdout = child.stdout.take();
-        // Owned from here, so the child is stopped if it never comes up.
-        let server = OwnServer { child, dir };
-        let stdout = stdout.ok_or_else(|| anyhow!("no stdout"))?;
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        loop {
-            match lines.next() {
-                Some(Ok(line)) if line.starts_with("tke-rs is up at ") => break,
-                Some(Ok(_)) => continue,
-                _ => bail!("tke up exited before serving"),
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
-        let kubeconfig = server.dir.join("admin.kubeconfig");
-        Ok((server, kubeconfig))
-    }
-}
-
-impl Drop for OwnServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// CPU time (seconds) and resident memory (bytes) of a process.
@@ -240,7 +196,8 @@ pub async fn run(args: ClustersArgs) -> anyhow::Result<()> {
         Some(k) => (None, k.clone()),
         None => {
             eprintln!("starting tke up (health period {period:?}) on a temporary embedded store");
-            let (s, k) = OwnServer::start(period)?;
+            let period_flag = period.as_secs().max(1).to_string();
+            let (s, k) = OwnServer::start(&["--registry", "false", "--cluster-health-period-seconds", &period_flag])?;
             (Some(s), k)
         }
     };

@@ -2,6 +2,7 @@
 //! the other subcommands are tools.
 
 mod bench;
+mod bench_client;
 mod bench_clusters;
 mod config;
 mod controllers;

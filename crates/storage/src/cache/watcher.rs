@@ -9,7 +9,7 @@ use std::{collections::VecDeque, sync::Arc};
 
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::{CacheBatch, history::Chunk};
+use super::{CacheBatch, KeyScope, history::Chunk};
 use crate::{Event, KeyValue, Result, Revision, StoreError};
 
 /// What the cache sends to every watcher.
@@ -26,7 +26,7 @@ pub(crate) enum Live {
 
 /// The state of one watcher's stream.
 pub(crate) struct Watcher {
-    prefix: String,
+    scope: KeyScope,
     /// The initial state still to send (a watch without a start revision) and its revision.
     snapshot: Option<(std::vec::IntoIter<Arc<KeyValue>>, Revision)>,
     /// History still to send (a watch from a past revision).
@@ -42,10 +42,10 @@ pub(crate) struct Watcher {
 }
 
 impl Watcher {
-    /// A watcher that first sends `snapshot` (the state under `prefix` at `revision`) and then
-    /// live changes after `revision`.
+    /// A watcher that first sends `snapshot` (the state in `scope` at `revision`) and then live
+    /// changes after `revision`.
     pub fn from_snapshot(
-        prefix: String,
+        scope: KeyScope,
         snapshot: Vec<Arc<KeyValue>>,
         revision: Revision,
         live: broadcast::Receiver<Live>,
@@ -53,7 +53,7 @@ impl Watcher {
         batch: usize,
     ) -> Self {
         Self {
-            prefix,
+            scope,
             snapshot: Some((snapshot.into_iter(), revision)),
             replay: VecDeque::new(),
             live,
@@ -64,16 +64,16 @@ impl Watcher {
         }
     }
 
-    /// A watcher that sends every change under `prefix` after `after`: first from `history`,
-    /// then live.
+    /// A watcher that sends every change in `scope` after `after`: first from `history`, then
+    /// live.
     pub fn from_revision(
-        prefix: String,
+        scope: KeyScope,
         after: Revision,
         history: Vec<Arc<Chunk>>,
         live: broadcast::Receiver<Live>,
         epoch: u64,
     ) -> Self {
-        Self { prefix, snapshot: None, replay: history.into(), live, cursor: after, epoch, batch: 1, done: false }
+        Self { scope, snapshot: None, replay: history.into(), live, cursor: after, epoch, batch: 1, done: false }
     }
 
     /// The next batch, an error that ends the stream, or `None` once ended.
@@ -112,7 +112,7 @@ impl Watcher {
                     // Too slow: the changes it missed are gone from the shared buffer. Ending
                     // it with `Compacted` makes the client re-list, as Kubernetes does.
                     self.done = true;
-                    tracing::debug!(prefix = %self.prefix, missed, "watch cache: ending a watcher that fell behind");
+                    tracing::debug!(scope = ?self.scope, missed, "watch cache: ending a watcher that fell behind");
                     return Some(Err(StoreError::Compacted {
                         requested: self.cursor + 1,
                         compacted: self.cursor + 1 + missed as Revision,
@@ -147,12 +147,12 @@ impl Watcher {
         let events: Vec<Event> = chunk
             .events
             .iter()
-            .filter(|e| e.revision() > self.cursor && e.key().starts_with(&self.prefix))
+            .filter(|e| e.revision() > self.cursor && self.scope.contains(e.key()))
             .cloned()
             .collect();
         self.cursor = chunk.revision;
         if events.is_empty() {
-            // Nothing under this watcher's prefix: an empty batch would read as progress, which
+            // Nothing in this watcher's scope: an empty batch would read as progress, which
             // the store's own notifications provide.
             return None;
         }
