@@ -427,14 +427,17 @@ impl ResourceStore {
             }
             return self.paged(ctx, opts, &prefix, &t.start, t.rv, true).await;
         }
+        let scope = self.scope(ctx.namespace.as_deref(), &opts.field_selector);
         let exact = rv_match == "Exact";
-        if opts.limit > 0 && (rv.is_empty() || exact) {
+        if (opts.limit > 0 && rv.is_empty()) || exact {
             let revision = if exact { object::parse_resource_version(rv)? } else { 0 };
-            return self.paged(ctx, opts, &prefix, &prefix, revision, false).await;
-        }
-        if exact {
-            let revision = object::parse_resource_version(rv)?;
-            return self.paged(ctx, opts, &prefix, &prefix, revision, false).await;
+            // One object's key bounds the store's range to the keys starting with it (the
+            // selector drops the longer names).
+            let range = match &scope {
+                KeyScope::Key(key) => key,
+                _ => &prefix,
+            };
+            return self.paged(ctx, opts, range, range, revision, false).await;
         }
         // From the watch cache: "0" = any state; unset = consistent (at the current revision);
         // N = not older than N.
@@ -443,7 +446,6 @@ impl ResourceStore {
             "" => Some(self.store.revisions().await.map_err(|e| self.err("", e))?.0),
             n => Some(object::parse_resource_version(n)?),
         };
-        let scope = self.scope(ctx.namespace.as_deref(), &opts.field_selector);
         let (kvs, revision) = self.cache.list(scope, min).await.map_err(|e| self.err("", e))?;
         let items = kvs
             .into_iter()

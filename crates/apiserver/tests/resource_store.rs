@@ -394,6 +394,105 @@ async fn watch_from_a_revision_and_initial_events() {
     // Kubernetes, so compaction of the store does not end them; list continuation does, below.)
 }
 
+/// A name (and namespace) field selector narrows what a watch or list reads to that object, from
+/// any starting point; `!=` and other fields still see everything; the selector is still applied.
+#[tokio::test]
+async fn name_selected_watches_and_lists_see_that_object_only() {
+    let f = fixture().await;
+    let in_ns = |ns: &str| Context { namespace: Some(ns.into()), ..admin() };
+    let all = Context { namespace: None, ..admin() };
+    let mut start = String::new();
+    for ns in ["ns1", "ns2"] {
+        for name in ["a", "ab", "b"] {
+            let o = f.widgets.create(&in_ns(ns), widget(name, 1, json!({})), &WriteOptions::default()).await;
+            if ns == "ns1" && name == "a" {
+                start = rv(&o.expect("create").object);
+            }
+        }
+    }
+    let selected = |sel: &str, rv: Option<&str>| ListOptions {
+        field_selector: FieldSelector::parse(sel).expect("selector"),
+        resource_version: rv.map(str::to_string),
+        ..Default::default()
+    };
+    let touch = |ctx: Context, name: &'static str| {
+        let widgets = f.widgets.clone();
+        async move {
+            let mut o = widgets.get(&ctx, name, None).await.expect("get");
+            o["spec"]["size"] = json!(o["spec"]["size"].as_i64().unwrap_or(0) + 1);
+            rv(&widgets.update(&ctx, name, None, o, &WriteOptions::default()).await.expect("update").object)
+        }
+    };
+    // From ns1/a's creation: its later changes only, not ab's nor ns2's a.
+    let mut one = Box::pin(f.widgets.watch(&in_ns("ns1"), &selected("metadata.name=a", Some(&start))).await.unwrap());
+    // Across namespaces by name, from the same point: ns2's a (created later) and both updates.
+    let mut named = Box::pin(f.widgets.watch(&all, &selected("metadata.name=a", Some(&start))).await.unwrap());
+    // Across namespaces with both fields: the same as one key.
+    let both = selected("metadata.name=a,metadata.namespace=ns2", Some(&start));
+    let mut keyed = Box::pin(f.widgets.watch(&all, &both).await.unwrap());
+    // Without a resourceVersion: the current state of that one object first.
+    let mut fresh = Box::pin(f.widgets.watch(&in_ns("ns1"), &selected("metadata.name=a", None)).await.unwrap());
+    // Everything but a, to check `!=` is not narrowed.
+    let mut others =
+        Box::pin(f.widgets.watch(&in_ns("ns1"), &selected("metadata.name!=a", Some(&start))).await.unwrap());
+
+    touch(in_ns("ns1"), "ab").await;
+    let r1 = touch(in_ns("ns1"), "a").await;
+    let r2 = touch(in_ns("ns2"), "a").await;
+    let event = |e: WatchEvent| match e {
+        WatchEvent::Added(i) => ("ADDED", i.decode().unwrap()),
+        WatchEvent::Modified(i) => ("MODIFIED", i.decode().unwrap()),
+        WatchEvent::Deleted(i) => ("DELETED", i.decode().unwrap()),
+        other => panic!("unexpected {other:?}"),
+    };
+    let id = |(kind, o): (&str, Value)| {
+        (
+            kind.to_string(),
+            format!(
+                "{}/{}@{}",
+                o["metadata"]["namespace"].as_str().unwrap(),
+                o["metadata"]["name"].as_str().unwrap(),
+                rv(&o)
+            ),
+        )
+    };
+    let got = id(event(next(&mut one).await));
+    assert_eq!(got, ("MODIFIED".into(), format!("ns1/a@{r1}")));
+    let mut got = vec![];
+    for _ in 0..3 {
+        got.push(id(event(next(&mut named).await)));
+    }
+    assert_eq!(got[0].0, "ADDED");
+    assert!(got[0].1.starts_with("ns2/a@"), "{got:?}");
+    assert_eq!(got[1..], [("MODIFIED".into(), format!("ns1/a@{r1}")), ("MODIFIED".into(), format!("ns2/a@{r2}"))]);
+    assert_eq!(id(event(next(&mut keyed).await)).1.split('@').next(), Some("ns2/a"));
+    assert_eq!(id(event(next(&mut keyed).await)), ("MODIFIED".into(), format!("ns2/a@{r2}")));
+    assert_eq!(id(event(next(&mut fresh).await)).1, format!("ns1/a@{start}"));
+    assert_eq!(id(event(next(&mut fresh).await)), ("MODIFIED".into(), format!("ns1/a@{r1}")));
+    let mut got = vec![];
+    for _ in 0..3 {
+        got.push(id(event(next(&mut others).await)).1);
+    }
+    assert!(got[0].starts_with("ns1/ab@") && got[1].starts_with("ns1/b@") && got[2].starts_with("ns1/ab@"), "{got:?}");
+    // Nothing more arrives on the narrowed watches (ns1/ab's update went to `others` only).
+    for w in [&mut one, &mut keyed] {
+        assert!(tokio::time::timeout(Duration::from_millis(200), w.next()).await.is_err());
+    }
+
+    // Lists: from the cache, and paged from the store.
+    for limit in [0, 500] {
+        let list = |ctx: Context, sel: &'static str| {
+            let widgets = f.widgets.clone();
+            async move { names(&widgets.list(&ctx, &ListOptions { limit, ..selected(sel, None) }).await.unwrap().items) }
+        };
+        assert_eq!(list(in_ns("ns1"), "metadata.name=a").await, ["a"], "limit {limit}");
+        assert_eq!(list(all.clone(), "metadata.name=a").await, ["a", "a"], "limit {limit}");
+        assert_eq!(list(all.clone(), "metadata.name=a,metadata.namespace=ns2").await, ["a"], "limit {limit}");
+        assert_eq!(list(in_ns("ns1"), "metadata.name!=a").await, ["ab", "b"], "limit {limit}");
+        assert!(list(in_ns("ns1"), "metadata.name=zz").await.is_empty(), "limit {limit}");
+    }
+}
+
 #[tokio::test]
 async fn finalizers_hold_deletion() {
     let f = fixture().await;
