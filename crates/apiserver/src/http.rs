@@ -114,6 +114,62 @@ pub fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
+/// Why a request's host cannot be told: the request is malformed, answer 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthorityError {
+    #[error("the request names two hosts: {authority:?} as its authority and {host:?} in its Host header")]
+    Conflict { authority: String, host: String },
+    #[error("the request has more than one Host header")]
+    ManyHosts,
+    #[error("the Host header {0:?} is not a host with an optional port")]
+    InvalidHost(String),
+    #[error("the request's authority {0:?} carries user information")]
+    UserInfo(String),
+}
+
+/// The host (name or IP literal, with an optional port) a request was sent to: its authority
+/// where it has one (HTTP/2's `:authority`, an HTTP/1.1 absolute-form target), else its `Host`
+/// header; `None` when it names neither (HTTP/1.0). Everything that reads "the request's host"
+/// (token realms, tenants by host name) goes through here: over HTTP/2 hyper puts
+/// `:authority` into the URI and clients (curl, browsers, Go) send no `Host` header at all.
+///
+/// A request whose authority and `Host` header disagree is refused rather than resolved:
+/// RFC 9113 §8.3.1 has a server treat such an HTTP/2 request as malformed, and for HTTP/1.1
+/// absolute form (where RFC 9112 §3.2.2 says to ignore `Host`) a proxy in front of us may have
+/// routed or authorized by the `Host` header while we would pick the authority, so the request
+/// could land in a tenant other than the one it was checked for. Refusing is the one answer
+/// that never puts it in another tenant. Host names compare case-insensitively.
+pub fn request_authority<B>(req: &axum::http::Request<B>) -> Result<Option<&str>, AuthorityError> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let host = match (hosts.next(), hosts.next()) {
+        (_, Some(_)) => return Err(AuthorityError::ManyHosts),
+        (None, None) => None,
+        (Some(v), None) => {
+            let invalid = || AuthorityError::InvalidHost(String::from_utf8_lossy(v.as_bytes()).into_owned());
+            let s = v.to_str().map_err(|_| invalid())?;
+            // An authority without user information (`name[:port]`, `[v6][:port]`).
+            let parsed = s.parse::<axum::http::uri::Authority>().map_err(|_| invalid())?;
+            if s.is_empty() || s.contains('@') || parsed.host().is_empty() {
+                return Err(invalid());
+            }
+            Some(s)
+        }
+    };
+    let Some(authority) = req.uri().authority() else {
+        return Ok(host);
+    };
+    let authority = authority.as_str();
+    if authority.contains('@') {
+        return Err(AuthorityError::UserInfo(authority.to_string()));
+    }
+    match host {
+        Some(h) if !h.eq_ignore_ascii_case(authority) => {
+            Err(AuthorityError::Conflict { authority: authority.to_string(), host: h.to_string() })
+        }
+        _ => Ok(Some(authority)),
+    }
+}
+
 fn flag(q: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
     match q.get(name).map(String::as_str) {
         None | Some("") => Ok(false),
@@ -506,6 +562,42 @@ impl ResourceRequest<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn request(uri: &str, hosts: &[&[u8]]) -> axum::http::Request<()> {
+        let mut b = axum::http::Request::builder().uri(uri);
+        for h in hosts {
+            b = b.header(header::HOST, HeaderValue::from_bytes(h).unwrap());
+        }
+        b.body(()).unwrap()
+    }
+
+    #[test]
+    fn the_authority_wins_and_must_agree_with_host() {
+        let of = |uri: &str, hosts: &[&[u8]]| request_authority(&request(uri, hosts)).map(|h| h.map(str::to_string));
+        // HTTP/1.1 origin form: the Host header.
+        assert_eq!(of("/v2/", &[b"reg.example.com:8443"]), Ok(Some("reg.example.com:8443".into())));
+        assert_eq!(of("/v2/", &[b"[::1]:8443"]), Ok(Some("[::1]:8443".into())));
+        assert_eq!(of("/v2/", &[]), Ok(None));
+        // HTTP/2 (`:authority` in the URI, no Host) and HTTP/1.1 absolute form.
+        assert_eq!(of("https://acme.reg.example.com:8443/v2/", &[]), Ok(Some("acme.reg.example.com:8443".into())));
+        assert_eq!(
+            of("https://acme.reg.example.com/v2/", &[b"ACME.reg.example.com"]),
+            Ok(Some("acme.reg.example.com".into()))
+        );
+        assert_eq!(
+            of("https://acme.reg.example.com/v2/", &[b"globex.reg.example.com"]),
+            Err(AuthorityError::Conflict {
+                authority: "acme.reg.example.com".into(),
+                host: "globex.reg.example.com".into()
+            })
+        );
+        assert_eq!(of("/v2/", &[b"a.example.com", b"b.example.com"]), Err(AuthorityError::ManyHosts));
+        assert!(matches!(of("/v2/", &[b"user@a.example.com"]), Err(AuthorityError::InvalidHost(_))));
+        assert!(matches!(of("/v2/", &[b"a.example.com/x"]), Err(AuthorityError::InvalidHost(_))));
+        assert!(matches!(of("/v2/", &[b""]), Err(AuthorityError::InvalidHost(_))));
+        assert!(matches!(of("/v2/", &[b"\xff"]), Err(AuthorityError::InvalidHost(_))));
+        assert!(matches!(of("https://u@a.example.com/v2/", &[]), Err(AuthorityError::UserInfo(_))));
+    }
 
     #[test]
     fn negotiates_like_kubectl() {
