@@ -17,7 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Token auth settings.
 #[derive(Clone)]
 pub struct AuthConfig {
-    /// The token endpoint URL given to clients. Default: `<scheme>://<request Host>/registry/auth`.
+    /// The token endpoint URL given to clients. Default: `<scheme>://<the request's host>/registry/auth`
+    /// (its authority: `:authority` over HTTP/2, the `Host` header over HTTP/1.1).
     pub realm: Option<String>,
     /// Scheme for the default realm (`https` behind TLS).
     pub scheme: String,
@@ -237,18 +238,19 @@ pub(crate) struct Token {
     pub access: Vec<Access>,
 }
 
-/// The realm's absolute URL for a request.
-fn realm(cfg: &AuthConfig, headers: &HeaderMap) -> String {
+/// The realm's absolute URL for a request to `host` (its
+/// [`apiserver::http::request_authority`]): the same host the client used, so that the token
+/// comes from the same tenant and through the same TLS name.
+fn realm(cfg: &AuthConfig, host: Option<&str>) -> String {
     if let Some(r) = &cfg.realm {
         return r.clone();
     }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    format!("{}://{host}/registry/auth", cfg.scheme)
+    format!("{}://{}/registry/auth", cfg.scheme, host.unwrap_or("localhost"))
 }
 
-/// The 401 a `/v2/` request gets when its token does not cover `needed`.
-pub(crate) fn challenge(cfg: &AuthConfig, headers: &HeaderMap, needed: Option<&Access>, error: Option<&str>) -> Error {
-    let mut value = format!("Bearer realm=\"{}\",service=\"{}\"", realm(cfg, headers), cfg.service);
+/// The 401 a `/v2/` request to `host` gets when its token does not cover `needed`.
+pub(crate) fn challenge(cfg: &AuthConfig, host: Option<&str>, needed: Option<&Access>, error: Option<&str>) -> Error {
+    let mut value = format!("Bearer realm=\"{}\",service=\"{}\"", realm(cfg, host), cfg.service);
     if let Some(a) = needed {
         value.push_str(&format!(",scope=\"{}\"", a.scope()));
     }

@@ -10,6 +10,7 @@ use crate::manifest::{self, Manifest};
 use crate::names;
 use crate::store::Store;
 use crate::tenancy::Tenancy;
+use apiserver::http::{AuthorityError, request_authority};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -43,10 +44,10 @@ struct Caller {
 }
 
 impl App {
-    /// The tenant of a request ("" without tenancy).
-    fn tenant(&self, headers: &HeaderMap) -> Result<String> {
+    /// The tenant of a request to `host` (its [`request_authority`]; "" without tenancy).
+    fn tenant(&self, host: Option<&str>) -> Result<String> {
         match &self.tenancy {
-            Some(t) => t.tenant_of_host(headers.get(header::HOST).and_then(|h| h.to_str().ok())),
+            Some(t) => t.tenant_of_host(host),
             None => Ok(String::new()),
         }
     }
@@ -151,7 +152,11 @@ fn query_param(query: Option<&str>, key: &str) -> Option<String> {
 
 /// `/v2/` and everything under it.
 pub(crate) async fn v2(State(app): State<Arc<App>>, req: Request) -> Response {
-    let mut resp = match dispatch(&app, req).await {
+    let host = match request_authority(&req) {
+        Ok(h) => h.map(str::to_string),
+        Err(e) => return malformed(&e),
+    };
+    let mut resp = match dispatch(&app, host.as_deref(), req).await {
         Ok(r) => r,
         Err(e) => {
             if e.code == Code::Unknown {
@@ -166,7 +171,11 @@ pub(crate) async fn v2(State(app): State<Arc<App>>, req: Request) -> Response {
 
 /// `/registry/auth`.
 pub(crate) async fn token(State(app): State<Arc<App>>, req: Request) -> Response {
-    let tenant = match app.tenant(req.headers()) {
+    let host = match request_authority(&req) {
+        Ok(h) => h,
+        Err(e) => return malformed(&e),
+    };
+    let tenant = match app.tenant(host) {
         Ok(t) => t,
         Err(e) => return e.into_response(),
     };
@@ -207,22 +216,29 @@ fn needed_access(method: &Method, route: &Route) -> Option<(Access, &'static str
     }
 }
 
-async fn dispatch(app: &App, req: Request) -> Result<Response> {
+/// A request whose host cannot be told ([`AuthorityError`]) is malformed HTTP, not a registry
+/// operation that failed: a bare 400, as a server answers other malformed requests.
+pub(crate) fn malformed(e: &AuthorityError) -> Response {
+    (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{e}\n")).into_response()
+}
+
+/// A `/v2/` request to `host` (its [`request_authority`]).
+async fn dispatch(app: &App, host: Option<&str>, req: Request) -> Result<Response> {
     let path = req.uri().path().strip_prefix("/v2").unwrap_or("").trim_start_matches('/').to_string();
     let route = parse_route(&path)?;
     let method = req.method().clone();
-    let tenant = app.tenant(req.headers())?;
+    let tenant = app.tenant(host)?;
     let mut granted = None;
     let mut user = None;
     if let Some(cfg) = &app.auth {
         let Some(token) = auth::verify(cfg, req.headers(), &tenant) else {
             let needed = needed_access(&method, &route).map(|(a, _)| a);
-            return Err(auth::challenge(cfg, req.headers(), needed.as_ref(), None));
+            return Err(auth::challenge(cfg, host, needed.as_ref(), None));
         };
         if let Some((needed, action)) = needed_access(&method, &route)
             && !auth::covers(&token.access, &needed.kind, &needed.name, action)
         {
-            return Err(auth::challenge(cfg, req.headers(), Some(&needed), Some("insufficient_scope")));
+            return Err(auth::challenge(cfg, host, Some(&needed), Some("insufficient_scope")));
         }
         granted = Some(token.access);
         user = Some(token.subject).filter(|s| !s.is_empty());

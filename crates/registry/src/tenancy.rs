@@ -32,7 +32,8 @@ impl Tenancy {
         }
     }
 
-    /// The tenant of a request to `host` (a `Host` header: name with optional port).
+    /// The tenant of a request to `host` (name with optional port: the request's authority,
+    /// [`apiserver::http::request_authority`], never a `Host` header read on its own).
     pub fn tenant_of_host(&self, host: Option<&str>) -> Result<String> {
         let Some(suffix) = self.domain_suffix.as_deref().filter(|s| !s.is_empty()) else {
             return Ok(self.default_tenant.clone());

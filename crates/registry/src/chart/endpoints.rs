@@ -188,7 +188,8 @@ async fn dispatch(charts: &Charts, req: Request) -> Result<Response> {
     if !valid_group(&group) {
         return Err(ChartError::not_found(format!("invalid chart group name {group:?}")));
     }
-    let tenant = charts.tenant(req.headers())?;
+    let host = apiserver::http::request_authority(&req).map_err(|e| ChartError::bad(e.to_string()))?;
+    let tenant = charts.tenant(host)?;
     let user = charts.authorize(req.headers(), &tenant, &group, need).await?;
     if need == Need::Write && charts.read_only {
         return Err(ChartError::new(StatusCode::SERVICE_UNAVAILABLE, "the registry is in read-only mode"));

@@ -8,7 +8,7 @@ use crate::events::{Action, Event, EventSink};
 use crate::storage::Storage;
 use crate::tenancy::Tenancy;
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -295,11 +295,10 @@ impl Charts {
         Ok(None)
     }
 
-    pub(super) fn tenant(&self, headers: &HeaderMap) -> Result<String> {
+    /// The tenant of a request to `host` (its [`apiserver::http::request_authority`]).
+    pub(super) fn tenant(&self, host: Option<&str>) -> Result<String> {
         match &self.tenancy {
-            Some(t) => t
-                .tenant_of_host(headers.get(header::HOST).and_then(|h| h.to_str().ok()))
-                .map_err(|e| ChartError::new(StatusCode::FORBIDDEN, e.message)),
+            Some(t) => t.tenant_of_host(host).map_err(|e| ChartError::new(StatusCode::FORBIDDEN, e.message)),
             None => Ok(String::new()),
         }
     }

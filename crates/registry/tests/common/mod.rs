@@ -91,3 +91,32 @@ pub async fn error_code(r: reqwest::Response) -> String {
     let v: serde_json::Value = r.json().await.expect("error body is JSON");
     v["errors"][0]["code"].as_str().unwrap_or_default().to_string()
 }
+
+/// A registry router served over TLS the way `tke` serves it ([`apiserver::tls::serve`]: ALPN
+/// `h2` and `http/1.1`), with a generated CA whose serving certificate names `hosts` besides
+/// localhost and 127.0.0.1. Stops when dropped.
+pub struct TlsServer {
+    pub addr: std::net::SocketAddr,
+    pub ca_pem: String,
+    pub ca_file: std::path::PathBuf,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub async fn serve_tls(router: axum::Router, data_dir: &std::path::Path, hosts: &[&str]) -> TlsServer {
+    use apiserver::tls;
+    let hosts: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+    let pki = tls::ensure_pki(data_dir, &hosts).expect("pki");
+    let config = tls::server_config(&pki, &tls::TlsOptions::default()).expect("tls config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        if let Err(e) = tls::serve(listener, config, router, shutdown).await {
+            panic!("registry TLS server: {e}");
+        }
+    });
+    TlsServer { addr, ca_pem: pki.ca_cert_pem.clone(), ca_file: pki.dir.join("ca.crt"), _stop: stop }
+}
