@@ -1,6 +1,7 @@
 //! The HTTP face of the generic server: one dispatcher for every resource path
 //! (`/apis/{group}/{version}/[namespaces/{ns}/]{plural}[/{name}[/{subresource}]]`), content
-//! negotiation (JSON, `Table`, `PartialObjectMetadata`), list and watch encoding.
+//! negotiation (JSON, `Table`, `PartialObjectMetadata`, and the protobuf encoding of the built-in
+//! kinds through [`crate::protobuf`]), list and watch encoding.
 
 use std::{collections::HashMap, convert::Infallible, sync::Arc, time::Duration};
 
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 use crate::{
     object,
     patch::PatchType,
+    protobuf::{self, ProtobufError},
     resource::{Context, ResourceDef, UserInfo},
     store::{DeleteOptions, FieldValidation, Item, ListOptions, ListResult, ResourceStore, WatchEvent, WriteOptions},
     table::{self, IncludeObject},
@@ -25,10 +27,21 @@ pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
 /// A Status error response.
 pub fn error_response(e: &ApiError) -> Response<Body> {
-    let mut resp = json_response(
-        StatusCode::from_u16(e.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        serde_json::to_vec(&e.to_status()).unwrap_or_default(),
-    );
+    error_response_as(e, Output::Json)
+}
+
+/// A Status error response in the representation the client asked for (a `Status` message
+/// for a client that prefers protobuf, JSON otherwise).
+pub fn error_response_as(e: &ApiError, output: Output) -> Response<Body> {
+    let code = StatusCode::from_u16(e.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = e.to_status();
+    let mut resp = match output {
+        Output::Protobuf => match protobuf::encode(&status) {
+            Ok(body) => protobuf_response(code, body),
+            Err(_) => json_response(code, serde_json::to_vec(&status).unwrap_or_default()),
+        },
+        _ => json_response(code, serde_json::to_vec(&status).unwrap_or_default()),
+    };
     if let Some(s) = e.retry_after_seconds
         && let Ok(v) = HeaderValue::from_str(&s.to_string())
     {
@@ -42,6 +55,58 @@ pub fn json_response(code: StatusCode, body: Vec<u8>) -> Response<Body> {
     *resp.status_mut() = code;
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
+}
+
+pub fn protobuf_response(code: StatusCode, body: Vec<u8>) -> Response<Body> {
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = code;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(protobuf::MEDIA_TYPE));
+    resp
+}
+
+/// `obj` as the client's `Accept` asks: the protobuf encoding when it prefers that and `obj`'s
+/// kind has that form, JSON otherwise (for handlers of subresources).
+pub fn respond(accept: &str, code: StatusCode, obj: &Value) -> Response<Body> {
+    if negotiate(accept).ok() == Some(Output::Protobuf)
+        && let Ok(body) = protobuf::encode(obj)
+    {
+        return protobuf_response(code, body);
+    }
+    json_response(code, serde_json::to_vec(obj).unwrap_or_default())
+}
+
+/// A Status error response as the client's `Accept` asks (see [`respond`]).
+pub fn error_response_for(accept: &str, e: &ApiError) -> Response<Body> {
+    match negotiate(accept) {
+        Ok(Output::Protobuf) => error_response_as(e, Output::Protobuf),
+        _ => error_response(e),
+    }
+}
+
+/// `obj` in the protobuf encoding when the client asked for it and its kind has that form,
+/// as JSON (or a `Table`...) otherwise.
+fn object_response(
+    output: Output,
+    code: StatusCode,
+    def: &ResourceDef,
+    obj: &Value,
+    include: IncludeObject,
+) -> Response<Body> {
+    if output == Output::Protobuf {
+        match protobuf::encode(obj) {
+            Ok(body) => return protobuf_response(code, body),
+            Err(e) => tracing::debug!(error = %e, "answering in JSON"),
+        }
+    }
+    json_response(code, encode_object(output, def, obj, include))
+}
+
+/// A protobuf request body as JSON; 415 for a kind without a protobuf form.
+pub fn decode_protobuf(body: &[u8]) -> Result<Value, ApiError> {
+    protobuf::decode(body).map_err(|e| match e {
+        ProtobufError::NoProtobufForm { .. } => ApiError::unsupported_media_type(e.to_string()),
+        e => ApiError::bad_request(e.to_string()),
+    })
 }
 
 fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body> {
@@ -60,11 +125,22 @@ pub enum Output {
     Json,
     Table(&'static str),
     Partial(&'static str),
+    /// The Kubernetes protobuf encoding ([`crate::protobuf`]), for the built-in kinds.
+    Protobuf,
 }
 
 /// Picks the first representation in `Accept` we can produce (kubectl lists Table first, then
-/// plain JSON; protobuf is skipped).
+/// plain JSON; client-go's typed clients list protobuf first, then JSON).
 pub fn negotiate(accept: &str) -> Result<Output, ApiError> {
+    negotiate_among(accept, true)
+}
+
+/// [`negotiate`] for a kind without a protobuf form: 406 when only protobuf is acceptable.
+pub fn negotiate_without_protobuf(accept: &str) -> Result<Output, ApiError> {
+    negotiate_among(accept, false)
+}
+
+fn negotiate_among(accept: &str, protobuf_ok: bool) -> Result<Output, ApiError> {
     if accept.trim().is_empty() {
         return Ok(Output::Json);
     }
@@ -75,6 +151,12 @@ pub fn negotiate(accept: &str) -> Result<Output, ApiError> {
             .filter_map(|p| p.split_once('='))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().trim_matches('"').to_string()))
             .collect();
+        if media == protobuf::MEDIA_TYPE {
+            if protobuf_ok && !params.contains_key("as") {
+                return Ok(Output::Protobuf);
+            }
+            continue;
+        }
         if !matches!(media.as_str(), "application/json" | "*/*" | "application/*") {
             continue;
         }
@@ -237,7 +319,11 @@ fn write_options(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<Wri
     })
 }
 
-fn delete_options(q: &HashMap<String, String>, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+fn delete_options(
+    q: &HashMap<String, String>,
+    body: &[u8],
+    content_type: Option<&str>,
+) -> Result<DeleteOptions, ApiError> {
     let mut opts = DeleteOptions { dry_run: dry_run(q)?, ..Default::default() };
     if let Some(g) = q.get("gracePeriodSeconds") {
         opts.grace_period_seconds = Some(
@@ -247,7 +333,7 @@ fn delete_options(q: &HashMap<String, String>, body: &[u8]) -> Result<DeleteOpti
     }
     opts.propagation_policy = q.get("propagationPolicy").cloned();
     if !body.iter().all(u8::is_ascii_whitespace) {
-        let b: Value = decode_body(body, None)?;
+        let b: Value = decode_body(body, content_type)?;
         if let Some(p) = b.get("preconditions") {
             opts.precondition_uid = p.get("uid").and_then(Value::as_str).map(str::to_string);
             opts.precondition_resource_version = p.get("resourceVersion").and_then(Value::as_str).map(str::to_string);
@@ -265,7 +351,7 @@ fn delete_options(q: &HashMap<String, String>, body: &[u8]) -> Result<DeleteOpti
     Ok(opts)
 }
 
-/// Decodes a JSON or YAML request body.
+/// Decodes a JSON, YAML or protobuf request body.
 pub fn decode_body(body: &[u8], content_type: Option<&str>) -> Result<Value, ApiError> {
     let ct = content_type.unwrap_or("application/json").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match ct.as_str() {
@@ -273,11 +359,9 @@ pub fn decode_body(body: &[u8], content_type: Option<&str>) -> Result<Value, Api
             .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}"))),
         "application/json" | "" | "*/*" => serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}"))),
-        "application/vnd.kubernetes.protobuf" => {
-            Err(ApiError::unsupported_media_type("the protobuf encoding is not supported; send JSON or YAML"))
-        }
+        protobuf::MEDIA_TYPE => decode_protobuf(body),
         other => Err(ApiError::unsupported_media_type(format!(
-            "the body content type {other:?} is not supported; send application/json or application/yaml"
+            "the body content type {other:?} is not supported; send application/json, application/yaml or (for the built-in kinds) application/vnd.kubernetes.protobuf"
         ))),
     }
 }
@@ -365,7 +449,7 @@ fn encode_list(def: &ResourceDef, r: &ListResult) -> Vec<u8> {
 
 fn encode_object(output: Output, def: &ResourceDef, obj: &Value, include: IncludeObject) -> Vec<u8> {
     let v = match output {
-        Output::Json => return serde_json::to_vec(obj).unwrap_or_default(),
+        Output::Json | Output::Protobuf => return serde_json::to_vec(obj).unwrap_or_default(),
         Output::Table(version) => {
             let mut t = table::table(
                 def,
@@ -396,17 +480,25 @@ impl ResourceRequest<'_> {
     }
 
     pub async fn serve(self) -> Response<Body> {
+        let accept = self.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let errors_as = match negotiate(accept) {
+            Ok(Output::Protobuf) => Output::Protobuf,
+            _ => Output::Json,
+        };
         match self.dispatch().await {
             Ok(r) => r,
-            Err(e) => error_response(&e),
+            Err(e) => error_response_as(&e, errors_as),
         }
     }
 
     async fn dispatch(self) -> Result<Response<Body>, ApiError> {
         let accept = self.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let output = negotiate(accept)?;
-        let include = IncludeObject::parse(self.query.get("includeObject").map(String::as_str).unwrap_or(""))?;
         let def = self.def().clone();
+        let api_version = def.api_version();
+        let protobuf_form = protobuf::has_protobuf_form(&api_version, def.kind);
+        // As kube-apiserver does for custom resources: JSON for a kind without a protobuf form.
+        let output = if protobuf_form { negotiate(accept)? } else { negotiate_without_protobuf(accept)? };
+        let include = IncludeObject::parse(self.query.get("includeObject").map(String::as_str).unwrap_or(""))?;
         if def.namespaced && self.target.name.is_some() && self.target.namespace.is_none() {
             return Err(ApiError::not_found(def.group, def.plural, self.target.name.as_deref().unwrap_or("")));
         }
@@ -423,6 +515,13 @@ impl ResourceRequest<'_> {
         }
         let ctx = self.ctx();
         let content_type = self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+        if !protobuf_form && content_type.as_deref().is_some_and(protobuf::is_media_type) {
+            return Err(ApiError::unsupported_media_type(format!(
+                "the protobuf encoding is not supported for {}: {} ({api_version}) has no protobuf form; send JSON or YAML",
+                if def.group.is_empty() { def.plural.to_string() } else { format!("{}.{}", def.plural, def.group) },
+                def.kind,
+            )));
+        }
         match (&self.method, self.target.name.clone()) {
             (&Method::GET, None) => {
                 let opts = list_options(&self.query)?;
@@ -432,6 +531,17 @@ impl ResourceRequest<'_> {
                 let r = self.store.list(&ctx, &opts).await?;
                 let body = match output {
                     Output::Json => encode_list(&def, &r),
+                    Output::Protobuf => {
+                        let items: Vec<Value> = r.items.iter().map(Item::decode).collect::<Result<_, _>>()?;
+                        let list = json!({"kind": list_kind(&def), "apiVersion": api_version, "metadata": list_meta(&r), "items": items});
+                        match protobuf::encode(&list) {
+                            Ok(body) => return Ok(protobuf_response(StatusCode::OK, body)),
+                            Err(e) => {
+                                tracing::debug!(error = %e, "answering in JSON");
+                                serde_json::to_vec(&list).unwrap_or_default()
+                            }
+                        }
+                    }
                     Output::Table(version) => {
                         let objs: Vec<Value> = r.items.iter().map(Item::decode).collect::<Result<_, _>>()?;
                         let mut t = table::table(&def, &objs, include, list_meta(&r), true);
@@ -451,23 +561,20 @@ impl ResourceRequest<'_> {
             }
             (&Method::GET, Some(name)) => {
                 let obj = self.store.get(&ctx, &name, self.query.get("resourceVersion").map(String::as_str)).await?;
-                Ok(json_response(StatusCode::OK, encode_object(output, &def, &obj, include)))
+                Ok(object_response(output, StatusCode::OK, &def, &obj, include))
             }
             (&Method::POST, None) => {
                 let body = decode_body(&self.body, content_type.as_deref())?;
                 let opts = write_options(&self.query, &self.headers)?;
                 let w = self.store.create(&ctx, body, &opts).await?;
                 let code = if opts.dry_run { StatusCode::OK } else { StatusCode::CREATED };
-                Ok(with_warnings(json_response(code, encode_object(output, &def, &w.object, include)), &w.warnings))
+                Ok(with_warnings(object_response(output, code, &def, &w.object, include), &w.warnings))
             }
             (&Method::PUT, Some(name)) => {
                 let body = decode_body(&self.body, content_type.as_deref())?;
                 let opts = write_options(&self.query, &self.headers)?;
                 let w = self.store.update(&ctx, &name, self.target.subresource.as_deref(), body, &opts).await?;
-                Ok(with_warnings(
-                    json_response(StatusCode::OK, encode_object(output, &def, &w.object, include)),
-                    &w.warnings,
-                ))
+                Ok(with_warnings(object_response(output, StatusCode::OK, &def, &w.object, include), &w.warnings))
             }
             (&Method::PATCH, Some(name)) => {
                 let ct = content_type.unwrap_or_default();
@@ -482,20 +589,20 @@ impl ResourceRequest<'_> {
                     .patch(&ctx, &name, self.target.subresource.as_deref(), patch_type, &self.body, &opts)
                     .await?;
                 let code = if w.created && !opts.dry_run { StatusCode::CREATED } else { StatusCode::OK };
-                Ok(with_warnings(json_response(code, encode_object(output, &def, &w.object, include)), &w.warnings))
+                Ok(with_warnings(object_response(output, code, &def, &w.object, include), &w.warnings))
             }
             (&Method::DELETE, Some(name)) => {
                 if self.target.subresource.is_some() {
                     return Err(ApiError::method_not_allowed("DELETE is not supported on a subresource"));
                 }
-                let opts = delete_options(&self.query, &self.body)?;
+                let opts = delete_options(&self.query, &self.body, content_type.as_deref())?;
                 let d = self.store.delete(&ctx, &name, &opts).await?;
                 let code = if d.removed { StatusCode::OK } else { StatusCode::ACCEPTED };
-                Ok(json_response(code, encode_object(output, &def, &d.object, include)))
+                Ok(object_response(output, code, &def, &d.object, include))
             }
             (&Method::DELETE, None) => {
                 let list = list_options(&self.query)?;
-                let opts = delete_options(&self.query, &self.body)?;
+                let opts = delete_options(&self.query, &self.body, content_type.as_deref())?;
                 let r = self.store.delete_collection(&ctx, &list, &opts).await?;
                 Ok(json_response(StatusCode::OK, encode_list(&def, &r)))
             }
@@ -528,16 +635,28 @@ impl ResourceRequest<'_> {
                     if initial_events_end {
                         meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
                     }
-                    let mut frame = serde_json::to_vec(&json!({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": api_version, "metadata": meta}})).unwrap_or_default();
+                    let object = json!({"kind": kind, "apiVersion": api_version, "metadata": meta});
+                    if output == Output::Protobuf {
+                        return Ok::<_, Infallible>(Bytes::from(protobuf_frame("BOOKMARK", &object)));
+                    }
+                    let mut frame =
+                        serde_json::to_vec(&json!({"type": "BOOKMARK", "object": object})).unwrap_or_default();
                     frame.push(b'\n');
-                    return Ok::<_, Infallible>(Bytes::from(frame));
+                    return Ok(Bytes::from(frame));
                 }
                 WatchEvent::Error(e) => ("ERROR", e.to_status()),
             };
             let object = match (output, type_) {
+                (Output::Protobuf, _) => return Ok(Bytes::from(protobuf_frame(type_, &obj))),
                 (_, "ERROR") | (Output::Json, _) => obj,
                 (Output::Table(version), _) => {
-                    let mut t = table::table(&def, std::slice::from_ref(&obj), include, json!({"resourceVersion": object::meta_str(&obj, "resourceVersion").unwrap_or("")}), first_table);
+                    let mut t = table::table(
+                        &def,
+                        std::slice::from_ref(&obj),
+                        include,
+                        json!({"resourceVersion": object::meta_str(&obj, "resourceVersion").unwrap_or("")}),
+                        first_table,
+                    );
                     first_table = false;
                     t["apiVersion"] = json!(format!("meta.k8s.io/{version}"));
                     t
@@ -552,11 +671,20 @@ impl ResourceRequest<'_> {
             frame.push(b'\n');
             Ok(Bytes::from(frame))
         });
+        let content_type = if output == Output::Protobuf { protobuf::WATCH_MEDIA_TYPE } else { "application/json" };
         let mut resp = Response::new(Body::from_stream(frames));
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
         Ok(resp)
     }
+}
+
+/// One protobuf watch frame, or nothing when the object cannot be encoded (logged).
+fn protobuf_frame(event_type: &str, object: &Value) -> Vec<u8> {
+    protobuf::watch_frame(event_type, object).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, event_type, "a watch event has no protobuf form; left out");
+        Vec::new()
+    })
 }
 
 #[cfg(test)]
@@ -605,12 +733,21 @@ mod tests {
         assert_eq!(negotiate(kubectl_get).unwrap(), Output::Table("v1"));
         assert_eq!(negotiate("application/json").unwrap(), Output::Json);
         assert_eq!(negotiate("").unwrap(), Output::Json);
-        assert_eq!(negotiate("application/vnd.kubernetes.protobuf, application/json").unwrap(), Output::Json);
+        assert_eq!(negotiate("application/vnd.kubernetes.protobuf, application/json").unwrap(), Output::Protobuf);
+        assert_eq!(
+            negotiate_without_protobuf("application/vnd.kubernetes.protobuf, application/json").unwrap(),
+            Output::Json
+        );
+        assert_eq!(
+            negotiate("application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io, application/json").unwrap(),
+            Output::Json
+        );
         assert_eq!(
             negotiate("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1").unwrap(),
             Output::Partial("v1")
         );
-        assert_eq!(negotiate("application/vnd.kubernetes.protobuf").unwrap_err().code(), 406);
+        assert_eq!(negotiate("application/vnd.kubernetes.protobuf").unwrap(), Output::Protobuf);
+        assert_eq!(negotiate_without_protobuf("application/vnd.kubernetes.protobuf").unwrap_err().code(), 406);
     }
 
     #[test]

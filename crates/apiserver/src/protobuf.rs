@@ -14,10 +14,10 @@
 //! Kinds outside Kubernetes' own groups (custom resources, tke's own groups) have no protobuf
 //! form: [`ProtobufError::NoProtobufForm`].
 //!
-//! Decoding follows Go's reading of the message as far as JSON can tell: Go writes every
-//! non-pointer field, so an empty string or a zero time means "not set" and is left out of the
-//! JSON (as `omitempty` would), while integers and booleans are kept as sent, since a zero there
-//! may be a pointer field set to zero (`replicas: 0`, `gracePeriodSeconds: 0`).
+//! Decoding gives the JSON Go would write for the same object: Go sends every non-pointer field,
+//! so the zero value of an `omitempty` one (marked in the schema) and a zero time are left out,
+//! while a pointer field set to zero (`replicas: 0`, `gracePeriodSeconds: 0`) is kept; the
+//! fields of an inlined member (`VolumeSource` in `Volume`) are merged into their parent.
 
 pub mod schema;
 
@@ -247,6 +247,14 @@ fn put_int(out: &mut Vec<u8>, number: u32, n: i64) {
 fn encode_message(message: &Message, v: &Value, out: &mut Vec<u8>) -> Result<(), ProtobufError> {
     let obj = v.as_object().ok_or_else(|| malformed(format!("{} must be a JSON object, not {v}", message.name)))?;
     for field in &message.fields {
+        if field.inline {
+            if let Type::Message(name) = &field.ty {
+                let mut body = Vec::new();
+                encode_special(name, v, &mut body)?;
+                put_bytes(out, field.number, &body);
+            }
+            continue;
+        }
         let Some(value) = obj.get(&field.name).filter(|v| !v.is_null()) else { continue };
         match field.label {
             Label::Optional => encode_value(field.number, &field.ty, value, out)?,
@@ -372,11 +380,18 @@ fn decode_message(message: &Message, data: &[u8]) -> Result<Value, ProtobufError
     for (number, wire) in fields(data)? {
         let Some(field) = message.by_number(number) else { continue };
         match field.label {
+            Label::Optional if field.inline => {
+                if let Value::Object(members) = decode_value(&field.ty, wire)? {
+                    obj.extend(members);
+                }
+            }
             Label::Optional => {
                 let v = decode_value(&field.ty, wire)?;
                 let unset = match &v {
                     Value::Null => true,
-                    Value::String(s) => s.is_empty() && matches!(field.ty, Type::String | Type::Bytes),
+                    Value::String(s) => field.omitempty && s.is_empty(),
+                    Value::Bool(b) => field.omitempty && !b,
+                    Value::Number(n) => field.omitempty && n.as_i64() == Some(0),
                     _ => false,
                 };
                 if unset {
@@ -637,6 +652,22 @@ mod tests {
     }
 
     #[test]
+    fn inlined_members_sit_in_their_parent() {
+        let pod = json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "p"},
+            "spec": {
+                "containers": [{"name": "c", "image": "busybox",
+                    "env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "a"}}}],
+                    "readinessProbe": {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 5}}],
+                "volumes": [{"name": "conf", "configMap": {"name": "cm", "defaultMode": 420}}],
+            },
+        });
+        assert_eq!(round_trip(&pod), pod);
+    }
+
+    #[test]
     fn a_list_round_trips() {
         let list = json!({
             "apiVersion": "v1",
@@ -701,7 +732,7 @@ mod tests {
         put_bytes(&mut body, 2, &ns);
         assert_eq!(
             decode(&body).expect("decodes"),
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a", "generation": 0}, "spec": {}, "status": {}})
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}, "spec": {}, "status": {}})
         );
     }
 

@@ -1,6 +1,9 @@
 //! The messages of the Kubernetes protobuf encoding, read once from `kubernetes-protos.txt` (the
 //! `generated.proto` files of k8s.io/api and k8s.io/apimachinery without their comments; see
-//! `scripts/kubernetes-protos`). Their field names are the JSON names of the same fields.
+//! `scripts/kubernetes-protos`). Their field names are the JSON names of the same fields; two
+//! marks read from the Go types say where the JSON form differs: `[inline]` (the field's message
+//! is inlined into its parent in JSON) and `[omitempty]` (a non-pointer scalar whose zero value
+//! means "not set").
 
 use std::{collections::HashMap, sync::OnceLock};
 
@@ -35,6 +38,10 @@ pub struct Field {
     pub number: u32,
     pub label: Label,
     pub ty: Type,
+    /// In JSON, the fields of this message field sit in the parent object.
+    pub inline: bool,
+    /// A zero value of this scalar field is "not set" (Go writes it anyway).
+    pub omitempty: bool,
 }
 
 #[derive(Debug, Default)]
@@ -103,6 +110,8 @@ impl Schema {
 /// `optional T name = N;`, `repeated T name = N;` or `map<string, T> name = N;`.
 fn parse_field(line: &str, package: &str) -> Option<Field> {
     let line = line.strip_suffix(';')?;
+    let (line, inline) = line.strip_suffix(" [inline]").map_or((line, false), |l| (l, true));
+    let (line, omitempty) = line.strip_suffix(" [omitempty]").map_or((line, false), |l| (l, true));
     let (decl, number) = line.rsplit_once('=')?;
     let number = number.trim().parse().ok()?;
     let (label, ty, name) = if let Some(rest) = decl.strip_prefix("map<") {
@@ -127,7 +136,7 @@ fn parse_field(line: &str, package: &str) -> Option<Field> {
         qualified if qualified.starts_with('.') => Type::Message(qualified[1..].to_string()),
         local => Type::Message(format!("{package}.{local}")),
     };
-    Some(Field { name: name.to_string(), number, label, ty })
+    Some(Field { name: name.to_string(), number, label, ty, inline, omitempty })
 }
 
 /// The protobuf package of an API group version (`apps/v1` → `k8s.io.api.apps.v1`), when the
@@ -172,6 +181,11 @@ mod tests {
             Some("k8s.io.apimachinery.pkg.apis.meta.v1.Status")
         );
         assert!(message_of("policy/v1", "PodDisruptionBudget").is_some());
+        let spec = Schema::get().message("k8s.io.api.apps.v1.DeploymentSpec").expect("DeploymentSpec");
+        assert!(!spec.by_name("replicas").is_some_and(|f| f.omitempty), "a pointer: zero is a value");
+        assert!(spec.by_name("paused").is_some_and(|f| f.omitempty));
+        let volume = Schema::get().message("k8s.io.api.core.v1.Volume").and_then(|m| m.by_name("volumeSource"));
+        assert!(volume.is_some_and(|f| f.inline));
         assert!(message_of("rbac.authorization.k8s.io/v1", "ClusterRole").is_some());
         // Not Kubernetes' own groups, or not a kind of it.
         assert!(message_of("apps.tkestack.io/v1", "Deployment").is_none());
