@@ -8,13 +8,13 @@ use std::{collections::BTreeMap, sync::Arc};
 use apimachinery::{ApiError, LabelSelector};
 use apiserver::{
     ApiServer, Connect, ConnectDef, ConnectRequest, Context,
-    http::{error_response, json_response},
+    http::{error_response, error_response_for, respond},
     store::{DeleteOptions, ListOptions, ResourceStore},
 };
 use async_trait::async_trait;
 use axum::{
     body::Body,
-    http::{Method, Response, StatusCode},
+    http::{Method, Response, StatusCode, header},
 };
 use serde_json::{Value, json};
 
@@ -79,14 +79,15 @@ pub fn refusal(budget: &Value, pods: &[Value]) -> Option<String> {
 
 impl EvictionHandler {
     async fn evict(&self, req: ConnectRequest) -> Result<(), ApiError> {
+        let content_type = req.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
         let bytes = axum::body::to_bytes(req.body, BODY_LIMIT)
             .await
             .map_err(|e| ApiError::bad_request(format!("reading the Eviction: {e}")))?;
         let eviction: Value = if bytes.is_empty() {
             json!({})
         } else {
-            serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::bad_request(format!("the body is not an Eviction: {e}")))?
+            // kubectl drain sends it in protobuf.
+            apiserver::http::decode_body(&bytes, content_type.as_deref())?
         };
         let ctx = Context { user: req.user.clone(), namespace: req.namespace.clone() };
         let pod = &req.object;
@@ -139,14 +140,14 @@ impl Connect for EvictionHandler {
         if req.method != Method::POST {
             return error_response(&ApiError::method_not_allowed("pods/eviction serves create (POST) only"));
         }
+        let accept = req.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         match self.evict(req).await {
-            Ok(()) => json_response(
+            Ok(()) => respond(
+                &accept,
                 StatusCode::CREATED,
-                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
-                    .to_string()
-                    .into_bytes(),
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
             ),
-            Err(e) => error_response(&e),
+            Err(e) => error_response_for(&accept, &e),
         }
     }
 }

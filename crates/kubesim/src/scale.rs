@@ -9,7 +9,7 @@ use std::sync::Arc;
 use apimachinery::{ApiError, FieldError};
 use apiserver::{
     ApiServer, Connect, ConnectDef, ConnectRequest, Context,
-    http::{error_response, json_response},
+    http::{error_response, error_response_for, respond},
     patch::{PatchType, apply_patch},
     store::WriteOptions,
 };
@@ -186,14 +186,15 @@ impl Connect for ScaleHandler {
                 "the server could not find the requested resource",
             ));
         }
+        let accept = req.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let result = match req.method {
             Method::GET => Ok((StatusCode::OK, self.scale_of(&req.object))),
             Method::PUT | Method::PATCH => self.write(req).await,
             _ => Err(ApiError::method_not_allowed("the scale subresource serves get, update and patch")),
         };
         match result {
-            Ok((code, v)) => json_response(code, serde_json::to_vec(&v).unwrap_or_default()),
-            Err(e) => error_response(&e),
+            Ok((code, v)) => respond(&accept, code, &v),
+            Err(e) => error_response_for(&accept, &e),
         }
     }
 }
