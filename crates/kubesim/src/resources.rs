@@ -5,7 +5,8 @@
 
 use apiserver::{Column, ResourceDef, Subresources, Verbs, resource::schema_of, typed};
 use k8s_openapi::api::{
-    apps::v1 as apps, coordination::v1 as coordination, core::v1 as core, policy::v1 as policy, rbac::v1 as rbac,
+    apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core, policy::v1 as policy,
+    rbac::v1 as rbac,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
@@ -400,6 +401,46 @@ pub fn resources() -> Vec<ResourceDef> {
                 typed::<apps::StatefulSet, _>(StatefulSetStrategy),
             )
         },
+        // ----- batch/v1 (stored; the simulator runs no Job or CronJob controller) ----------
+        ResourceDef {
+            categories: ALL,
+            ..def(
+                "batch",
+                "Job",
+                "jobs",
+                "job",
+                &[],
+                true,
+                STATUS,
+                vec![
+                    col("Completions", "string", ".spec.completions", "Pods that must succeed."),
+                    col("Succeeded", "integer", ".status.succeeded", "Pods that succeeded."),
+                    Column::age(),
+                ],
+                schema_of::<batch::Job>,
+                typed::<batch::Job, _>(Plain),
+            )
+        },
+        ResourceDef {
+            categories: ALL,
+            ..def(
+                "batch",
+                "CronJob",
+                "cronjobs",
+                "cronjob",
+                &["cj"],
+                true,
+                STATUS,
+                vec![
+                    col("Schedule", "string", ".spec.schedule", "When jobs are made."),
+                    col("Suspend", "boolean", ".spec.suspend", "Whether making jobs is suspended."),
+                    col("Last Schedule", "date", ".status.lastScheduleTime", "When a job was last made."),
+                    Column::age(),
+                ],
+                schema_of::<batch::CronJob>,
+                typed::<batch::CronJob, _>(Plain),
+            )
+        },
         // ----- rbac.authorization.k8s.io/v1 ------------------------------------------------
         def(
             "rbac.authorization.k8s.io",
@@ -518,6 +559,7 @@ mod tests {
         assert_eq!(find("leases").api_version(), "coordination.k8s.io/v1");
         assert_eq!(find("customresourcedefinitions").short_names, &["crd", "crds"]);
         assert_eq!(find("poddisruptionbudgets").short_names, &["pdb"]);
-        assert_eq!(defs.len(), 23);
+        assert_eq!(find("cronjobs").api_version(), "batch/v1");
+        assert_eq!(defs.len(), 25);
     }
 }
