@@ -62,17 +62,9 @@ async fn kubectl_sees_a_working_cluster() {
             .await;
     assert_eq!(names.trim(), "True True True");
 
-    // `kubectl create deployment` itself sends protobuf (typed clients of kubectl >= 1.32, with
-    // no JSON fallback), which the API server does not decode yet; the same object goes through
-    // kubectl's JSON path instead.
-    let manifest = kubectl(
-        kc,
-        &["create", "deployment", "nginx", "--image=nginx", "--replicas=2", "--dry-run=client", "-o", "yaml"],
-    )
-    .await;
-    let file = cluster.data_dir().join("nginx.yaml");
-    std::fs::write(&file, manifest).expect("write the manifest");
-    kubectl(kc, &["create", "-f", file.to_str().expect("UTF-8 path")]).await;
+    // `kubectl create deployment` sends the Deployment in protobuf (kubectl's typed clients).
+    let created = kubectl(kc, &["create", "deployment", "nginx", "--image=nginx", "--replicas=2"]).await;
+    assert_eq!(created.trim(), "deployment.apps/nginx created");
     kubectl(kc, &["rollout", "status", "deployment/nginx", "--timeout=60s"]).await;
 
     let pods = kubectl(kc, &["get", "pods", "-A"]).await;
