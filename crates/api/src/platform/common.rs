@@ -160,18 +160,24 @@ pub fn is_ip(s: &str) -> bool {
     s.parse::<IpAddr>().is_ok()
 }
 
-/// Parses `a.b.c.d/n` or an IPv6 CIDR; the address must be the network address.
-pub fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
-    let (addr, len) = s.split_once('/').ok_or("must be a CIDR such as 10.244.0.0/16")?;
-    let ip: IpAddr = addr
-        .parse()
-        .map_err(|_| "must be a CIDR such as 10.244.0.0/16: the address is not an IP address".to_string())?;
+/// Why a value is not a CIDR; the text is the detail of the field's `Invalid` error.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    #[error("must be a CIDR such as 10.244.0.0/16")]
+    NoPrefixLength,
+    #[error("must be a CIDR such as 10.244.0.0/16: the address is not an IP address")]
+    BadAddress(#[source] std::net::AddrParseError),
+    #[error("must be a CIDR such as 10.244.0.0/16: the prefix length must be 0 to {max}")]
+    BadPrefixLength { max: u8 },
+}
+
+/// Parses `a.b.c.d/n` or an IPv6 CIDR: an IP address and a prefix length no longer than the
+/// address (host bits may be set; [`cidrs_overlap`] ignores them).
+pub fn parse_cidr(s: &str) -> Result<(IpAddr, u8), CidrError> {
+    let (addr, len) = s.split_once('/').ok_or(CidrError::NoPrefixLength)?;
+    let ip: IpAddr = addr.parse().map_err(CidrError::BadAddress)?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
-    let len: u8 = len
-        .parse()
-        .ok()
-        .filter(|l| *l <= max)
-        .ok_or_else(|| format!("must be a CIDR such as 10.244.0.0/16: the prefix length must be 0 to {max}"))?;
+    let len: u8 = len.parse().ok().filter(|l| *l <= max).ok_or(CidrError::BadPrefixLength { max })?;
     Ok((ip, len))
 }
 
@@ -202,8 +208,8 @@ pub fn check_ip(field: &str, value: &str, errs: &mut Vec<FieldError>) {
 pub fn check_cidr(field: &str, value: &str, errs: &mut Vec<FieldError>) -> Option<(IpAddr, u8)> {
     match parse_cidr(value) {
         Ok(c) => Some(c),
-        Err(m) => {
-            errs.push(FieldError::invalid(field, value, m));
+        Err(e) => {
+            errs.push(FieldError::invalid(field, value, e.to_string()));
             None
         }
     }
