@@ -31,7 +31,7 @@ use crate::{
     ControllerOptions, ControllerStats,
     engine::{self, Conditioned, Engine, Kind, Outcome, Persist},
     health::{self, HealthTracker, Verdict},
-    provider::{ClusterContext, Provider, Providers, observe},
+    provider::{BusinessClientError, ClusterContext, Provider, Providers, observe},
 };
 
 /// The condition of the health check.
@@ -46,6 +46,15 @@ pub enum Error {
     Persist(#[from] engine::PersistError),
     #[error("decoding the cluster: {0}")]
     Decode(#[from] serde_json::Error),
+}
+
+/// Why a probe of a cluster's health failed (the `HealthCheck` condition's message).
+#[derive(Debug, thiserror::Error)]
+enum ClusterHealthError {
+    #[error(transparent)]
+    NoClient(BusinessClientError),
+    #[error("{url}: {}", error_chain(.source))]
+    Api { url: String, source: kube::Error },
 }
 
 /// What the controller remembers of one cluster between reconciles (by uid).
@@ -164,14 +173,8 @@ impl Ctx {
         let credential = self.credential(cluster).await?;
         let addresses = cluster.status.as_ref().and_then(|s| s.addresses.clone()).unwrap_or_default();
         let (business, url) = match (&credential, controller_runtime::cluster::base_url(&addresses)) {
-            (_, Err(e)) => (Err(e.to_string()), String::new()),
-            (None, Ok(url)) => (
-                Err(format!(
-                    "the cluster has no ClusterCredential: set spec.clusterCredentialRef, or create one with clusterName: {}",
-                    cluster.name()
-                )),
-                url,
-            ),
+            (_, Err(e)) => (Err(e.into()), String::new()),
+            (None, Ok(url)) => (Err(BusinessClientError::NoCredential(cluster.name().to_string())), url),
             (Some(cred), Ok(url)) => {
                 let cred_rv = cred.metadata.get("resourceVersion").and_then(|v| v.as_str()).unwrap_or_default();
                 let key = format!("{}|{cred_rv}", serde_json::to_string(&addresses).unwrap_or_default());
@@ -189,7 +192,7 @@ impl Ctx {
                             self.with_state(&uid(cluster), |s| s.client = Some((key, c.clone())));
                             (Ok(c), url)
                         }
-                        Err(e) => (Err(e.to_string()), url),
+                        Err(e) => (Err(e.into()), url),
                     },
                 }
             }
@@ -355,11 +358,14 @@ async fn check_health(ctx: &Ctx, cctx: &ClusterContext, mut cluster: Cluster) ->
     let result = match &cctx.business {
         Ok(client) => {
             health::check(opts, || async {
-                client.apiserver_version().await.map_err(|e| format!("{}: {}", cctx.url, error_chain(&e)))
+                client
+                    .apiserver_version()
+                    .await
+                    .map_err(|source| ClusterHealthError::Api { url: cctx.url.clone(), source })
             })
             .await
         }
-        Err(e) => Err(health::ProbeFailure::Failed(e.clone())),
+        Err(e) => Err(health::ProbeFailure::Failed(ClusterHealthError::NoClient(e.clone()))),
     };
     let id = uid(&cluster);
     let was_failed = cluster.phase() == phase::FAILED;

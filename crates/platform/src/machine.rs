@@ -51,6 +51,7 @@ use crate::{
     ControllerOptions, ControllerStats,
     cluster::{HEALTH_CHECK, REASON_FAILED_HEALTH_CHECK},
     engine::{self, Conditioned, Engine, Kind, Outcome, Persist, Step, StepError},
+    provider::BusinessClientError,
 };
 
 /// Annotation listing steps to skip on a machine, comma-separated.
@@ -71,7 +72,7 @@ pub struct MachineContext {
     /// The cluster's credential, when it has one.
     pub credential: Option<ClusterCredential>,
     /// A client of the business cluster, or why there is none.
-    pub business: Result<Client, String>,
+    pub business: Result<Client, BusinessClientError>,
     /// The URL the business client talks to (for messages).
     pub url: String,
 }
@@ -79,7 +80,7 @@ pub struct MachineContext {
 impl MachineContext {
     /// The business cluster's client, or a step error saying why it cannot be reached.
     pub fn business(&self) -> Result<&Client, StepError> {
-        self.business.as_ref().map_err(|e| StepError::new(e.clone()))
+        self.business.as_ref().map_err(|e| StepError::new(e.to_string()))
     }
     /// The machine's cluster, or a step error naming the missing cluster.
     pub fn cluster(&self) -> Result<&Cluster, StepError> {
@@ -197,12 +198,14 @@ pub fn business_client(
     cluster: &Cluster,
     credential: Option<&ClusterCredential>,
     timeout: Duration,
-) -> (Result<Client, String>, String) {
+) -> (Result<Client, BusinessClientError>, String) {
     let addresses = cluster.status.as_ref().and_then(|s| s.addresses.clone()).unwrap_or_default();
     match (credential, base_url(&addresses)) {
-        (_, Err(e)) => (Err(format!("cluster {}: {e}", cluster.name())), String::new()),
-        (None, Ok(url)) => (Err(format!("cluster {} has no ClusterCredential yet", cluster.name())), url),
-        (Some(c), Ok(url)) => (client(&url, c, &ClientOptions::timeout(timeout)).map_err(|e| e.to_string()), url),
+        (_, Err(source)) => {
+            (Err(BusinessClientError::ClusterAccess { cluster: cluster.name().to_string(), source }), String::new())
+        }
+        (None, Ok(url)) => (Err(BusinessClientError::NoCredentialYet(cluster.name().to_string())), url),
+        (Some(c), Ok(url)) => (client(&url, c, &ClientOptions::timeout(timeout)).map_err(Into::into), url),
     }
 }
 
@@ -243,7 +246,7 @@ impl Ctx {
             None => None,
         };
         let Some(c) = &cluster else {
-            let why = format!("cluster {} does not exist", machine.spec.cluster_name);
+            let why = BusinessClientError::NoCluster(machine.spec.cluster_name.clone());
             return Ok(MachineContext {
                 platform: self.platform.clone(),
                 cluster,
@@ -508,16 +511,32 @@ pub async fn find_node(client: &Client, ip: &str) -> Result<Option<Node>, kube::
     Ok(nodes.list(&ListParams::default()).await?.items.into_iter().find(|n| node_matches(n, ip)))
 }
 
+/// Why a machine is not healthy (the `HealthCheck` condition's message and the machine's
+/// `status.message`).
+#[derive(Debug, thiserror::Error)]
+enum MachineHealthError {
+    #[error(transparent)]
+    NoClient(BusinessClientError),
+    #[error("cannot list the nodes of {url}: {}", error_chain(.source))]
+    ListNodes { url: String, source: kube::Error },
+    #[error("no node with address {ip} in cluster {cluster}")]
+    NoNode { ip: String, cluster: String },
+    #[error("node {node} is not Ready (Ready={status}, {reason}: {message})")]
+    NotReady { node: String, status: String, reason: String, message: String },
+    #[error("node {0} has not reported a Ready condition yet")]
+    NoReadyCondition(String),
+}
+
 /// The machine's health: its node Ready in the cluster (`Ok`), or why not (`Err`). A found node
 /// also fills in the machine's addresses and system facts.
-async fn probe(mctx: &MachineContext, machine: &mut Machine) -> Result<(), String> {
-    let client = mctx.business.as_ref().map_err(|e| e.clone())?;
+async fn probe(mctx: &MachineContext, machine: &mut Machine) -> Result<(), MachineHealthError> {
+    let client = mctx.business.as_ref().map_err(|e| MachineHealthError::NoClient(e.clone()))?;
     let ip = machine.spec.ip.clone();
     let node = find_node(client, &ip)
         .await
-        .map_err(|e| format!("cannot list the nodes of {}: {}", mctx.url, error_chain(&e)))?;
+        .map_err(|source| MachineHealthError::ListNodes { url: mctx.url.clone(), source })?;
     let Some(node) = node else {
-        return Err(format!("no node with address {ip} in cluster {}", machine.spec.cluster_name));
+        return Err(MachineHealthError::NoNode { ip, cluster: machine.spec.cluster_name.clone() });
     };
     let name = node.metadata.name.clone().unwrap_or_default();
     if let Some(st) = &node.status {
@@ -543,8 +562,8 @@ async fn probe(mctx: &MachineContext, machine: &mut Machine) -> Result<(), Strin
     }
     match node_ready(&node) {
         Some((s, _, _)) if s == "True" => Ok(()),
-        Some((s, reason, message)) => Err(format!("node {name} is not Ready (Ready={s}, {reason}: {message})")),
-        None => Err(format!("node {name} has not reported a Ready condition yet")),
+        Some((status, reason, message)) => Err(MachineHealthError::NotReady { node: name, status, reason, message }),
+        None => Err(MachineHealthError::NoReadyCondition(name)),
     }
 }
 
@@ -553,9 +572,13 @@ async fn check_health(ctx: &Ctx, mctx: &MachineContext, mut machine: Machine) ->
     let conditions = machine.conditions_mut();
     match &result {
         Ok(()) => engine::set_condition(conditions, HEALTH_CHECK, engine::TRUE, None, None),
-        Err(e) => {
-            engine::set_condition(conditions, HEALTH_CHECK, engine::FALSE, Some(REASON_FAILED_HEALTH_CHECK), Some(e))
-        }
+        Err(e) => engine::set_condition(
+            conditions,
+            HEALTH_CHECK,
+            engine::FALSE,
+            Some(REASON_FAILED_HEALTH_CHECK),
+            Some(&e.to_string()),
+        ),
     }
     match result {
         Ok(()) => {
@@ -572,7 +595,7 @@ async fn check_health(ctx: &Ctx, mctx: &MachineContext, mut machine: Machine) ->
                 tracing::warn!(machine = %machine.name(), error = %e, "machine failed its health check: Failed");
             }
             set_phase(&mut machine, phase::FAILED);
-            set_reason(&mut machine, Some(REASON_FAILED_HEALTH_CHECK), Some(e));
+            set_reason(&mut machine, Some(REASON_FAILED_HEALTH_CHECK), Some(e.to_string()));
         }
     }
     let delay = ctx.opts.health.next_delay();

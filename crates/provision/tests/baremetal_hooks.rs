@@ -401,7 +401,7 @@ async fn housekeeping(provider: &Baremetal, cluster: &mut api::platform::Cluster
     let ctx = platform::provider::ClusterContext {
         platform,
         credential: None,
-        business: Err("not needed".into()),
+        business: Err(platform::provider::BusinessClientError::NoCredential("not needed".into())),
         url: String::new(),
     };
     let engine = Engine::new(Kind::Update, provider.update_steps());

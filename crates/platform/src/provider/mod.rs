@@ -6,6 +6,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use api::platform::{Cluster, ClusterCredential, common::Condition};
+use controller_runtime::cluster::AccessError;
 use kube::Client;
 
 use crate::engine::{Conditioned, Step};
@@ -22,7 +23,7 @@ pub struct ClusterContext {
     /// The cluster's credential, when it has one.
     pub credential: Option<ClusterCredential>,
     /// A client of the business cluster, or why there is none (no credential, no address...).
-    pub business: Result<Client, String>,
+    pub business: Result<Client, BusinessClientError>,
     /// The URL the business client talks to (for messages).
     pub url: String,
 }
@@ -30,8 +31,29 @@ pub struct ClusterContext {
 impl ClusterContext {
     /// The business cluster's client, or a step error saying why it cannot be reached.
     pub fn business(&self) -> Result<&Client, crate::engine::StepError> {
-        self.business.as_ref().map_err(|e| crate::engine::StepError::new(e.clone()))
+        self.business.as_ref().map_err(|e| crate::engine::StepError::new(e.to_string()))
     }
+}
+
+/// Why cluster and machine steps have no client of the business cluster; the text becomes a
+/// condition message, so it says what to fix.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BusinessClientError {
+    /// The cluster's addresses or credential cannot make a client.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// The same, of the cluster named (a machine's cluster).
+    #[error("cluster {cluster}: {source}")]
+    ClusterAccess { cluster: String, source: AccessError },
+    /// The cluster being reconciled has no credential (the message tells how to give it one).
+    #[error("the cluster has no ClusterCredential: set spec.clusterCredentialRef, or create one with clusterName: {0}")]
+    NoCredential(String),
+    /// A machine's cluster has no credential yet (its provider has not made one).
+    #[error("cluster {0} has no ClusterCredential yet")]
+    NoCredentialYet(String),
+    /// A machine's cluster (`spec.clusterName`) does not exist.
+    #[error("cluster {0} does not exist")]
+    NoCluster(String),
 }
 
 /// One step of a cluster lifecycle.

@@ -160,7 +160,7 @@ impl ClusterActions {
                 Err(e) => {
                     failed += 1;
                     r["result"] = json!("failed");
-                    r["error"] = json!(e);
+                    r["error"] = json!(e.to_string());
                 }
             }
             results.push(r);
@@ -353,6 +353,31 @@ fn parse_manifest(text: &str) -> Result<Vec<Value>, ManifestError> {
     Ok(out)
 }
 
+/// Why one object of a manifest was not applied (its `error` in the answer).
+#[derive(Debug, thiserror::Error)]
+enum ApplyError {
+    #[error("apiVersion, kind and metadata.name are required")]
+    NoIdentity,
+    #[error("the cluster does not serve {kind} in {api_version}: {source}")]
+    NotServed { kind: String, api_version: String, source: kube::Error },
+    #[error("the object cannot be read: {0}")]
+    Unreadable(#[source] serde_json::Error),
+    /// The cluster's API refused the object.
+    #[error("{} ({})", .0.message, .0.reason)]
+    Refused(Box<kube::core::Status>),
+    #[error(transparent)]
+    Kube(kube::Error),
+}
+
+impl From<kube::Error> for ApplyError {
+    fn from(e: kube::Error) -> Self {
+        match e {
+            kube::Error::Api(s) => ApplyError::Refused(s),
+            e => ApplyError::Kube(e),
+        }
+    }
+}
+
 /// Server-side applies one object (or, with `not_update`, creates it unless it exists); returns
 /// its identity and what was done (`applied`, `created`, `exists`).
 async fn apply_one(
@@ -362,7 +387,7 @@ async fn apply_one(
     force: bool,
     dry_run: bool,
     not_update: bool,
-) -> (Value, Result<&'static str, String>) {
+) -> (Value, Result<&'static str, ApplyError>) {
     let api_version = doc["apiVersion"].as_str().unwrap_or_default().to_string();
     let kind = doc["kind"].as_str().unwrap_or_default().to_string();
     let name = doc["metadata"]["name"].as_str().unwrap_or_default().to_string();
@@ -372,7 +397,7 @@ async fn apply_one(
         id["namespace"] = json!(ns);
     }
     if api_version.is_empty() || kind.is_empty() || name.is_empty() {
-        return (id, Err("apiVersion, kind and metadata.name are required".into()));
+        return (id, Err(ApplyError::NoIdentity));
     }
     let (group, version) = match api_version.split_once('/') {
         Some((g, v)) => (g.to_string(), v.to_string()),
@@ -381,7 +406,7 @@ async fn apply_one(
     let gvk = GroupVersionKind::gvk(&group, &version, &kind);
     let (ar, caps) = match discovery::pinned_kind(client, &gvk).await {
         Ok(found) => found,
-        Err(e) => return (id, Err(format!("the cluster does not serve {kind} in {api_version}: {e}"))),
+        Err(source) => return (id, Err(ApplyError::NotServed { kind, api_version, source })),
     };
     let api: Api<DynamicObject> = match caps.scope {
         Scope::Namespaced => {
@@ -394,14 +419,13 @@ async fn apply_one(
     if not_update {
         let obj: DynamicObject = match serde_json::from_value(doc) {
             Ok(o) => o,
-            Err(e) => return (id, Err(format!("the object cannot be read: {e}"))),
+            Err(e) => return (id, Err(ApplyError::Unreadable(e))),
         };
         let params = kube::api::PostParams { dry_run, field_manager: Some(manager.to_string()) };
         return match api.create(&params, &obj).await {
             Ok(_) => (id, Ok("created")),
             Err(kube::Error::Api(s)) if s.code == 409 => (id, Ok("exists")),
-            Err(kube::Error::Api(s)) => (id, Err(format!("{} ({})", s.message, s.reason))),
-            Err(e) => (id, Err(e.to_string())),
+            Err(e) => (id, Err(e.into())),
         };
     }
     let mut params = PatchParams::apply(manager);
@@ -409,8 +433,7 @@ async fn apply_one(
     params.dry_run = dry_run;
     match api.patch(&name, &params, &Patch::Apply(&doc)).await {
         Ok(_) => (id, Ok("applied")),
-        Err(kube::Error::Api(s)) => (id, Err(format!("{} ({})", s.message, s.reason))),
-        Err(e) => (id, Err(e.to_string())),
+        Err(e) => (id, Err(e.into())),
     }
 }
 

@@ -201,7 +201,7 @@ pub(super) async fn fresh_business_client(
 ) -> Result<(Client, String), StepError> {
     let cred = cluster_credential(platform, cluster).await.map_err(step_err)?;
     let (client, url) = platform::machine::business_client(cluster, cred.as_ref(), sh.opts.api_timeout);
-    client.map(|c| (c, url)).map_err(StepError::new)
+    client.map(|c| (c, url)).map_err(step_err)
 }
 
 /// Label of the bootstrap-token Secrets made for a machine.
