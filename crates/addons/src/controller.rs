@@ -73,8 +73,49 @@ pub enum Error {
     Platform(#[source] kube::Error),
     #[error("{0}")]
     Cluster(String),
+    #[error(transparent)]
+    Install(#[from] InstallError),
     #[error("finalizer: {0}")]
     Finalizer(String),
+}
+
+/// Why an add-on's objects could not be installed in or removed from its cluster, or why its
+/// workloads are not available there; the text becomes the add-on's `status.reason`.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// The add-on's manifest could not be rendered.
+    #[error(transparent)]
+    Manifest(#[from] manifests::ManifestError),
+    #[error("the cluster does not serve {kind} {api_version}: {source}")]
+    NotServed { kind: String, api_version: String, source: kube::Error },
+    #[error("applying {kind} {name}: {}", describe(.source))]
+    Apply { kind: String, name: String, source: kube::Error },
+    #[error("deleting {kind} {name}: {}", describe(.source))]
+    Delete { kind: String, name: String, source: kube::Error },
+    #[error("no answer within {0:?}")]
+    NoAnswer(Duration),
+    #[error("{0} is missing")]
+    Missing(Workload),
+    #[error("reading {workload}: {}", describe(.source))]
+    Read { workload: Workload, source: kube::Error },
+    #[error("{0} has not caught up with its latest spec")]
+    Stale(Workload),
+    #[error("{workload}: {ready} of {want} available")]
+    Unavailable { workload: Workload, ready: i64, want: i64 },
+}
+
+/// A workload of an add-on, named as messages name it: `Deployment kube-system/tke-cronhpa-controller`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workload {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for Workload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+    }
 }
 
 /// Runs the controllers of every add-on kind until `shutdown` resolves.
@@ -219,7 +260,7 @@ async fn apply(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
         }
     };
     let render = |version: &str| {
-        manifests::render(ctx.kind, version, &ctx.opts.registry, &config_of(obj)).map_err(|e| e.to_string())
+        manifests::render(ctx.kind, version, &ctx.opts.registry, &config_of(obj)).map_err(InstallError::from)
     };
     match step {
         Step::Install { version, clean_first } => {
@@ -240,7 +281,7 @@ async fn apply(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
                 }
                 Err(e) => Err(e),
             };
-            let new = lifecycle::installed(&current, result, Utc::now(), t);
+            let new = lifecycle::installed(&current, result.map_err(Into::into), Utc::now(), t);
             if new.phase() == lifecycle::CHECKING {
                 ctx.checking_since.lock().unwrap_or_else(|e| e.into_inner()).insert(uid, Utc::now());
             }
@@ -262,7 +303,7 @@ async fn apply(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
                 Ok(objects) => install(&client, &objects, ctx.kind).await,
                 Err(e) => Err(e),
             };
-            let new = lifecycle::upgraded(&current, ctx.kind, &version, result);
+            let new = lifecycle::upgraded(&current, ctx.kind, &version, result.map_err(Into::into));
             if new.phase() == lifecycle::CHECKING {
                 ctx.checking_since.lock().unwrap_or_else(|e| e.into_inner()).insert(uid, Utc::now());
             }
@@ -285,7 +326,8 @@ async fn apply(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
                 .unwrap_or_else(|e| e.into_inner())
                 .entry(uid.clone())
                 .or_insert_with(Utc::now);
-            let (new, again) = lifecycle::checked(&status, ctx.kind, &version, healthy, since, Utc::now(), t);
+            let (new, again) =
+                lifecycle::checked(&status, ctx.kind, &version, healthy.map_err(Into::into), since, Utc::now(), t);
             if new.phase() != lifecycle::CHECKING {
                 ctx.checking_since.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
             }
@@ -328,8 +370,8 @@ async fn cleanup(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
             let result = match manifests::render(ctx.kind, &version, &ctx.opts.registry, &config_of(obj)) {
                 Ok(objects) => tokio::time::timeout(DELETING_UNINSTALL_LIMIT, uninstall(&client, &objects))
                     .await
-                    .unwrap_or_else(|_| Err(format!("no answer within {DELETING_UNINSTALL_LIMIT:?}"))),
-                Err(e) => Err(e.to_string()),
+                    .unwrap_or(Err(InstallError::NoAnswer(DELETING_UNINSTALL_LIMIT))),
+                Err(e) => Err(e.into()),
             };
             match result {
                 Ok(()) => tracing::info!(
@@ -346,8 +388,8 @@ async fn cleanup(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
         }
         ClusterAccess::Ready(client) => {
             let objects = manifests::render(ctx.kind, &version, &ctx.opts.registry, &config_of(obj))
-                .map_err(|e| Error::Cluster(e.to_string()))?;
-            uninstall(&client, &objects).await.map_err(Error::Cluster)?;
+                .map_err(InstallError::from)?;
+            uninstall(&client, &objects).await?;
             tracing::info!(
                 kind = ctx.kind,
                 name = obj.metadata.name.as_deref().unwrap_or(""),
@@ -360,13 +402,14 @@ async fn cleanup(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
 }
 
 /// The API of one manifest object in the cluster.
-async fn api_for(client: &Client, obj: &Value) -> Result<Api<DynamicObject>, String> {
+async fn api_for(client: &Client, obj: &Value) -> Result<Api<DynamicObject>, InstallError> {
     let api_version = obj["apiVersion"].as_str().unwrap_or_default();
     let kind = obj["kind"].as_str().unwrap_or_default();
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    let (ar, caps) = discovery::pinned_kind(client, &GroupVersionKind::gvk(group, version, kind))
-        .await
-        .map_err(|e| format!("the cluster does not serve {kind} {api_version}: {e}"))?;
+    let (ar, caps) =
+        discovery::pinned_kind(client, &GroupVersionKind::gvk(group, version, kind)).await.map_err(|source| {
+            InstallError::NotServed { kind: kind.to_string(), api_version: api_version.to_string(), source }
+        })?;
     Ok(match caps.scope {
         Scope::Namespaced => {
             Api::namespaced_with(client.clone(), obj["metadata"]["namespace"].as_str().unwrap_or("default"), &ar)
@@ -376,20 +419,22 @@ async fn api_for(client: &Client, obj: &Value) -> Result<Api<DynamicObject>, Str
 }
 
 /// Server-side applies every object in order, owning its fields as `tke-addon-<kind>`.
-async fn install(client: &Client, objects: &[Value], kind: &str) -> Result<(), String> {
+async fn install(client: &Client, objects: &[Value], kind: &str) -> Result<(), InstallError> {
     let params = PatchParams::apply(&format!("tke-addon-{}", kind.to_ascii_lowercase())).force();
     for obj in objects {
         let name = obj["metadata"]["name"].as_str().unwrap_or_default();
         let api = api_for(client, obj).await?;
-        api.patch(name, &params, &Patch::Apply(obj))
-            .await
-            .map_err(|e| format!("applying {} {name}: {}", obj["kind"].as_str().unwrap_or(""), describe(&e)))?;
+        api.patch(name, &params, &Patch::Apply(obj)).await.map_err(|source| InstallError::Apply {
+            kind: obj["kind"].as_str().unwrap_or("").to_string(),
+            name: name.to_string(),
+            source,
+        })?;
     }
     Ok(())
 }
 
 /// Deletes the objects in reverse order (workloads before what they use); absent ones are fine.
-async fn uninstall(client: &Client, objects: &[Value]) -> Result<(), String> {
+async fn uninstall(client: &Client, objects: &[Value]) -> Result<(), InstallError> {
     for obj in objects.iter().rev() {
         let name = obj["metadata"]["name"].as_str().unwrap_or_default();
         let api = match api_for(client, obj).await {
@@ -400,29 +445,36 @@ async fn uninstall(client: &Client, objects: &[Value]) -> Result<(), String> {
         match api.delete(name, &DeleteParams::background()).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(format!("deleting {} {name}: {}", obj["kind"].as_str().unwrap_or(""), describe(&e))),
+            Err(source) => {
+                return Err(InstallError::Delete {
+                    kind: obj["kind"].as_str().unwrap_or("").to_string(),
+                    name: name.to_string(),
+                    source,
+                });
+            }
         }
     }
     Ok(())
 }
 
 /// Ok when every workload has all its replicas available; else which one is not.
-async fn available(client: &Client, workloads: &[(String, String, String)]) -> Result<(), String> {
+async fn available(client: &Client, workloads: &[(String, String, String)]) -> Result<(), InstallError> {
     for (kind, ns, name) in workloads {
+        let workload = || Workload { kind: kind.clone(), namespace: ns.clone(), name: name.clone() };
         let gvk = GroupVersionKind::gvk("apps", "v1", kind);
         let ar = ApiResource::from_gvk(&gvk);
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
         let obj = match api.get(name).await {
             Ok(o) => o,
-            Err(kube::Error::Api(s)) if s.code == 404 => return Err(format!("{kind} {ns}/{name} is missing")),
-            Err(e) => return Err(format!("reading {kind} {ns}/{name}: {}", describe(&e))),
+            Err(kube::Error::Api(s)) if s.code == 404 => return Err(InstallError::Missing(workload())),
+            Err(source) => return Err(InstallError::Read { workload: workload(), source }),
         };
         let spec = &obj.data["spec"];
         let st = &obj.data["status"];
         let n = |v: &Value| v.as_i64().unwrap_or(0);
         let generation = obj.metadata.generation.unwrap_or(0);
         if n(&st["observedGeneration"]) < generation && kind != "StatefulSet" {
-            return Err(format!("{kind} {ns}/{name} has not caught up with its latest spec"));
+            return Err(InstallError::Stale(workload()));
         }
         let (ready, want) = match kind.as_str() {
             "Deployment" => (n(&st["availableReplicas"]), spec["replicas"].as_i64().unwrap_or(1)),
@@ -430,7 +482,7 @@ async fn available(client: &Client, workloads: &[(String, String, String)]) -> R
             _ => (n(&st["numberAvailable"]), n(&st["desiredNumberScheduled"])),
         };
         if ready < want {
-            return Err(format!("{kind} {ns}/{name}: {ready} of {want} available"));
+            return Err(InstallError::Unavailable { workload: workload(), ready, want });
         }
     }
     Ok(())

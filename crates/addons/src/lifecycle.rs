@@ -150,8 +150,12 @@ pub fn pending(status: &Status, why: &str) -> Status {
     Status { phase: Some(PENDING.into()), reason: Some(why.to_string()), ..status.clone() }
 }
 
+/// Why an attempt (install, upgrade, check) failed: the controller's typed error, of which the
+/// lifecycle uses only the text (it becomes the add-on's reason).
+pub type Failure = Box<dyn std::error::Error + Send + Sync>;
+
 /// The status after an installation attempt.
-pub fn installed(status: &Status, result: Result<(), String>, now: DateTime<Utc>, t: &Timings) -> Status {
+pub fn installed(status: &Status, result: Result<(), Failure>, now: DateTime<Utc>, t: &Timings) -> Status {
     let reinstalling = status.phase() == REINITIALIZING;
     match result {
         Ok(()) => Status {
@@ -174,7 +178,7 @@ pub fn installed(status: &Status, result: Result<(), String>, now: DateTime<Utc>
             } else {
                 Status {
                     phase: Some(REINITIALIZING.into()),
-                    reason: Some(e),
+                    reason: Some(e.to_string()),
                     retry_count: Some(retries),
                     last_re_initializing_timestamp: stamp,
                     ..status.clone()
@@ -185,7 +189,7 @@ pub fn installed(status: &Status, result: Result<(), String>, now: DateTime<Utc>
 }
 
 /// The status after an upgrade attempt.
-pub fn upgraded(status: &Status, kind: &str, version: &str, result: Result<(), String>) -> Status {
+pub fn upgraded(status: &Status, kind: &str, version: &str, result: Result<(), Failure>) -> Status {
     match result {
         Ok(()) => Status { phase: Some(CHECKING.into()), reason: None, ..status.clone() },
         Err(e) => Status {
@@ -202,7 +206,7 @@ pub fn checked(
     status: &Status,
     kind: &str,
     target: &str,
-    healthy: Result<(), String>,
+    healthy: Result<(), Failure>,
     checking_since: DateTime<Utc>,
     now: DateTime<Utc>,
     t: &Timings,
