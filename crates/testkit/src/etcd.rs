@@ -5,7 +5,7 @@ use std::{
     io::{Read, Write},
     net::{TcpListener, TcpStream},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Command, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
@@ -27,6 +27,15 @@ pub struct EtcdServerTls {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
     pub client_ca_file: PathBuf,
+}
+
+/// etcd exited before it became healthy (typically: a port taken by a parallel test).
+#[derive(Debug, thiserror::Error)]
+#[error("etcd exited with {status}:\n{log}")]
+struct EtcdExited {
+    status: ExitStatus,
+    /// What etcd logged.
+    log: String,
 }
 
 /// A running etcd.
@@ -52,18 +61,19 @@ impl Etcd {
         if !binary.exists() {
             panic!("etcd is not installed at {}: run scripts/setup --test (or set ETCD_BIN)", binary.display());
         }
-        let mut last_log = String::new();
+        let mut last = None;
         for _ in 0..START_ATTEMPTS {
             match Self::try_start(&binary, tls.as_ref()) {
                 Ok(etcd) => return etcd,
-                Err(log) => last_log = log,
+                Err(e) => last = Some(e),
             }
         }
+        let last_log = last.map(|e| e.to_string()).unwrap_or_default();
         panic!("etcd did not start after {START_ATTEMPTS} attempts; its last log:\n{last_log}");
     }
 
     /// One start on freshly chosen ports. Err carries etcd's log when it exited early.
-    fn try_start(binary: &Path, tls: Option<&EtcdServerTls>) -> Result<Etcd, String> {
+    fn try_start(binary: &Path, tls: Option<&EtcdServerTls>) -> Result<Etcd, EtcdExited> {
         let dir = tempfile::Builder::new().prefix("etcd-test-").tempdir().expect("temp dir for etcd");
         let [client, peer, metrics] = free_ports();
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -114,7 +124,7 @@ impl Etcd {
                 return Ok(etcd);
             }
             if let Ok(Some(status)) = etcd.child.try_wait() {
-                return Err(format!("etcd exited with {status}:\n{}", etcd.log()));
+                return Err(EtcdExited { status, log: etcd.log() });
             }
             if Instant::now() > deadline {
                 panic!("etcd not healthy within {START_DEADLINE:?}; its log:\n{}", etcd.log());
