@@ -7,6 +7,7 @@
 
 use std::{collections::HashMap, sync::Arc};
 
+use apimachinery::ApiError;
 use apiserver::{
     ApiServer, Context, UserInfo,
     dynamic::{CustomColumn, CustomResource, intern},
@@ -129,8 +130,9 @@ impl Controller {
         }
     }
 
-    /// Serves exactly `want` for CRD `name`: adds what changed, removes what is gone.
-    async fn serve(&mut self, name: &str, want: Vec<Served>) -> Result<(), String> {
+    /// Serves exactly `want` for CRD `name`: adds what changed, removes what is gone. Err is the
+    /// server's first refusal (names another resource has, typically); the rest is still served.
+    async fn serve(&mut self, name: &str, want: Vec<Served>) -> Result<(), ApiError> {
         let have = self.served.get(name).cloned().unwrap_or_default();
         for old in &have {
             if !want
@@ -160,13 +162,13 @@ impl Controller {
                             intern(&r.plural),
                             paths.clone(),
                         ) {
-                            failure.get_or_insert(e.message);
+                            failure.get_or_insert(e);
                         }
                     }
                     now.push(w);
                 }
                 Err(e) => {
-                    failure.get_or_insert(e.message);
+                    failure.get_or_insert(e);
                 }
             }
         }
@@ -198,8 +200,8 @@ impl Controller {
                     ("True", "NoConflicts".to_string(), "no conflicts found".to_string()),
                     ("True", "InitialNamesAccepted".to_string(), "the initial names have been accepted".to_string()),
                 ),
-                Err(message) => (
-                    ("False", "NameConflict".into(), message.clone()),
+                Err(e) => (
+                    ("False", "NameConflict".into(), e.message),
                     ("False", "NotAccepted".into(), "not all names are accepted".into()),
                 ),
             },
