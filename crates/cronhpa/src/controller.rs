@@ -108,19 +108,32 @@ fn set_condition(
     }
 }
 
+/// Why a CronHPA's target could not be scaled (the `Scaled` condition's message).
+#[derive(Debug, thiserror::Error)]
+enum ScaleError {
+    #[error("the cluster does not serve {api_version} {kind}: {source}")]
+    NotServed { api_version: String, kind: String, source: kube::Error },
+    #[error("{api_version} {kind} cannot be patched")]
+    NotPatchable { api_version: String, kind: String },
+    #[error("{kind} {name:?} not found, or its kind has no scale subresource")]
+    NotFound { kind: String, name: String, source: kube::Error },
+    #[error("scaling {kind} {name:?} failed: {source}")]
+    Failed { kind: String, name: String, source: kube::Error },
+}
+
 /// Scales `namespace/name` of the target's kind to `replicas` through its `scale` subresource.
-async fn scale(client: &Client, namespace: &str, hpa: &CronHPA, replicas: i32) -> Result<(), String> {
+async fn scale(client: &Client, namespace: &str, hpa: &CronHPA, replicas: i32) -> Result<(), ScaleError> {
     let target = &hpa.spec.scale_target_ref;
     let (group, version) = match target.api_version.split_once('/') {
         Some((g, v)) => (g.to_string(), v.to_string()),
         None => (String::new(), target.api_version.clone()),
     };
     let gvk = GroupVersionKind::gvk(&group, &version, &target.kind);
-    let (resource, caps) = kube::discovery::pinned_kind(client, &gvk)
-        .await
-        .map_err(|e| format!("the cluster does not serve {} {}: {e}", target.api_version, target.kind))?;
+    let (resource, caps) = kube::discovery::pinned_kind(client, &gvk).await.map_err(|source| {
+        ScaleError::NotServed { api_version: target.api_version.clone(), kind: target.kind.clone(), source }
+    })?;
     if !caps.supports_operation("patch") {
-        return Err(format!("{} {} cannot be patched", target.api_version, target.kind));
+        return Err(ScaleError::NotPatchable { api_version: target.api_version.clone(), kind: target.kind.clone() });
     }
     let api: Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced {
         Api::namespaced_with(client.clone(), namespace, &resource)
@@ -131,11 +144,12 @@ async fn scale(client: &Client, namespace: &str, hpa: &CronHPA, replicas: i32) -
     api.patch_scale(&target.name, &params, &Patch::Merge(json!({"spec": {"replicas": replicas}})))
         .await
         .map(|_| ())
-        .map_err(|e| match e {
-            kube::Error::Api(s) if s.code == 404 => {
-                format!("{} {:?} not found, or its kind has no scale subresource", target.kind, target.name)
+        .map_err(|source| {
+            let (kind, name) = (target.kind.clone(), target.name.clone());
+            match source {
+                kube::Error::Api(ref s) if s.code == 404 => ScaleError::NotFound { kind, name, source },
+                source => ScaleError::Failed { kind, name, source },
             }
-            other => format!("scaling {} {:?} failed: {other}", target.kind, target.name),
         })
 }
 
@@ -266,9 +280,9 @@ async fn reconcile(hpa: Arc<CronHPA>, ctx: Arc<Ctx>) -> Result<Action, Error> {
                     generation,
                 );
             }
-            Err(message) => {
-                tracing::warn!(cronhpa = %name, namespace = %namespace, %message, "scaling failed");
-                set_condition(&mut status.conditions, "Scaled", false, "FailedScale", message, now, generation);
+            Err(e) => {
+                tracing::warn!(cronhpa = %name, namespace = %namespace, message = %e, "scaling failed");
+                set_condition(&mut status.conditions, "Scaled", false, "FailedScale", e.to_string(), now, generation);
                 retry = true;
             }
         }
