@@ -255,13 +255,24 @@ impl Bundle {
     }
 }
 
-fn parse_sums(text: &str) -> std::result::Result<BTreeMap<String, String>, String> {
+/// Why a checksum list (`sha256sum` output) cannot be used.
+#[derive(Debug, thiserror::Error)]
+enum SumsError {
+    #[error("line {0} is not \"<sha256>  <path>\"")]
+    Malformed(usize),
+    #[error("line {line}: {sum:?} is not a sha256 digest")]
+    NotSha256 { line: usize, sum: String },
+    #[error("line {line}: path {path:?} must be relative to the bundle, without ..")]
+    BadPath { line: usize, path: String },
+}
+
+fn parse_sums(text: &str) -> std::result::Result<BTreeMap<String, String>, SumsError> {
     let mut sums = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let (sum, rest) = line.split_once(' ').ok_or_else(|| format!("line {} is not \"<sha256>  <path>\"", i + 1))?;
+        let (sum, rest) = line.split_once(' ').ok_or(SumsError::Malformed(i + 1))?;
         // sha256sum writes "  " for text mode and " *" for binary mode.
         let rel = rest
             .strip_prefix(' ')
@@ -270,11 +281,11 @@ fn parse_sums(text: &str) -> std::result::Result<BTreeMap<String, String>, Strin
             .trim_start_matches("./")
             .to_string();
         if sum.len() != 64 || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!("line {}: {sum:?} is not a sha256 digest", i + 1));
+            return Err(SumsError::NotSha256 { line: i + 1, sum: sum.to_string() });
         }
         let p = Path::new(&rel);
         if rel.is_empty() || p.is_absolute() || p.components().any(|c| !matches!(c, Component::Normal(_))) {
-            return Err(format!("line {}: path {rel:?} must be relative to the bundle, without ..", i + 1));
+            return Err(SumsError::BadPath { line: i + 1, path: rel });
         }
         if rel == SUMS {
             continue;
@@ -354,8 +365,10 @@ mod tests {
         let s = parse_sums(&good).unwrap();
         assert_eq!(s.keys().collect::<Vec<_>>(), ["cni/1.5.1/amd64/bridge", "kubernetes/1.30.2/amd64/kubelet"]);
         assert_eq!(s["cni/1.5.1/amd64/bridge"], "b".repeat(64));
-        assert!(parse_sums(&format!("{}  ../etc/passwd", "a".repeat(64))).unwrap_err().contains("without .."));
+        assert!(
+            parse_sums(&format!("{}  ../etc/passwd", "a".repeat(64))).unwrap_err().to_string().contains("without ..")
+        );
         assert!(parse_sums(&format!("{}  /etc/passwd", "a".repeat(64))).is_err());
-        assert!(parse_sums("abc  x").unwrap_err().contains("not a sha256"));
+        assert!(parse_sums("abc  x").unwrap_err().to_string().contains("not a sha256"));
     }
 }

@@ -547,16 +547,25 @@ impl std::fmt::Display for Cidr {
     }
 }
 
+/// Why a text is not an IP network.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    #[error("{text:?} is not an IP network (like 10.244.0.0/16)")]
+    NotAnAddress { text: String, source: std::net::AddrParseError },
+    #[error("{0:?} has an invalid prefix length")]
+    BadPrefixLength(String),
+}
+
 impl std::str::FromStr for Cidr {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    type Err = CidrError;
+    fn from_str(s: &str) -> std::result::Result<Self, CidrError> {
         let (a, p) = s.trim().split_once('/').unwrap_or((s.trim(), ""));
-        let addr: IpAddr = a.parse().map_err(|_| format!("{s:?} is not an IP network (like 10.244.0.0/16)"))?;
+        let addr: IpAddr = a.parse().map_err(|source| CidrError::NotAnAddress { text: s.to_string(), source })?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = if p.is_empty() {
             max
         } else {
-            p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("{s:?} has an invalid prefix length"))?
+            p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| CidrError::BadPrefixLength(s.to_string()))?
         };
         Ok(Cidr { addr, prefix })
     }
@@ -673,7 +682,7 @@ pub async fn check_cidr_overlap(s: &Session, cidrs: &[String]) -> CheckResult {
     for c in cidrs {
         match c.parse::<Cidr>() {
             Ok(v) => wanted.push(v),
-            Err(e) => return CheckResult::fail(N, e, None),
+            Err(e) => return CheckResult::fail(N, e.to_string(), None),
         }
     }
     let nets = match host_networks(s).await {

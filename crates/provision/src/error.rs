@@ -1,5 +1,7 @@
-//! The one error type of the crate. Every variant renders as a sentence a person can act on,
-//! because the platform controllers copy it verbatim into a condition message.
+//! The error type of the crate's work on machines. Every variant renders as a sentence a person
+//! can act on, because the platform controllers copy it verbatim into a condition message. (The
+//! small parsers — CIDRs, checksum lists, certificates, kubeconfigs — have their own error types
+//! next to them, which callers turn into one of these or into a step error.)
 
 use std::time::Duration;
 

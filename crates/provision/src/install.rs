@@ -360,7 +360,7 @@ pub fn service_cidr(spec: &ClusterSpec) -> Result<String> {
         return Ok(s.to_string());
     }
     let cluster = spec.cluster_cidr.as_deref().unwrap_or("10.244.0.0/16");
-    let c: crate::checks::Cidr = cluster.parse().map_err(Error::InvalidTarget)?;
+    let c = cluster.parse::<crate::checks::Cidr>().map_err(|e| Error::InvalidTarget(e.to_string()))?;
     let std::net::IpAddr::V4(a) = c.addr else {
         return Err(Error::InvalidTarget("an IPv6 clusterCIDR needs an explicit serviceCIDR".into()));
     };
@@ -800,10 +800,10 @@ pub async fn cert_expiry(s: &Session, o: &InstallOptions) -> Result<Vec<CertExpi
         let path = o.path(&format!("{}/{c}", paths::PKI));
         let Some(pem) = s.read_file(&path, true).await? else { continue };
         out.push(CertExpiry {
-            not_after: pem_not_after(&pem).map_err(|d| Error::Copy {
+            not_after: pem_not_after(&pem).map_err(|e| Error::Copy {
                 host: s.host().into(),
                 path: path.clone(),
-                detail: d,
+                detail: e.to_string(),
             })?,
             path,
         });
@@ -811,10 +811,19 @@ pub async fn cert_expiry(s: &Session, o: &InstallOptions) -> Result<Vec<CertExpi
     Ok(out)
 }
 
+/// Why a PEM text gives no certificate.
+#[derive(Debug, thiserror::Error)]
+pub enum PemCertError {
+    #[error("not a PEM certificate: {0}")]
+    NotPem(#[source] x509_parser::nom::Err<x509_parser::error::PEMError>),
+    #[error("not an X.509 certificate: {0}")]
+    NotX509(#[source] x509_parser::nom::Err<x509_parser::error::X509Error>),
+}
+
 /// `notAfter` of the first certificate of a PEM text.
-pub fn pem_not_after(pem: &str) -> std::result::Result<SystemTime, String> {
-    let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|e| format!("not a PEM certificate: {e}"))?;
-    let cert = p.parse_x509().map_err(|e| format!("not an X.509 certificate: {e}"))?;
+pub fn pem_not_after(pem: &str) -> std::result::Result<SystemTime, PemCertError> {
+    let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(PemCertError::NotPem)?;
+    let cert = p.parse_x509().map_err(PemCertError::NotX509)?;
     let secs = cert.validity().not_after.timestamp();
     Ok(if secs >= 0 { SystemTime::UNIX_EPOCH + Duration::from_secs(secs as u64) } else { SystemTime::UNIX_EPOCH })
 }

@@ -47,19 +47,28 @@ pub fn new_certificate_key() -> String {
     random_string(64, b"0123456789abcdef")
 }
 
+/// Why the hash of a CA certificate cannot be computed.
+#[derive(Debug, thiserror::Error)]
+pub enum CaHashError {
+    #[error("the CA certificate is neither PEM nor base64")]
+    NotBase64(#[source] base64::DecodeError),
+    #[error("the CA certificate is not PEM: {0}")]
+    NotPem(#[source] x509_parser::nom::Err<x509_parser::error::PEMError>),
+    #[error("the CA certificate cannot be parsed: {0}")]
+    NotX509(#[source] x509_parser::nom::Err<x509_parser::error::X509Error>),
+}
+
 /// `sha256:<hex>` of the CA certificate's SubjectPublicKeyInfo, as `kubeadm join` checks it.
 /// `ca` is PEM or base64-encoded PEM (the credential's form).
-pub fn ca_cert_hash(ca: &str) -> Result<String, String> {
+pub fn ca_cert_hash(ca: &str) -> Result<String, CaHashError> {
     let ca = ca.trim();
     let pem = if ca.starts_with("-----BEGIN") {
         ca.as_bytes().to_vec()
     } else {
-        base64::engine::general_purpose::STANDARD
-            .decode(ca)
-            .map_err(|_| "the CA certificate is neither PEM nor base64".to_string())?
+        base64::engine::general_purpose::STANDARD.decode(ca).map_err(CaHashError::NotBase64)?
     };
-    let (_, p) = x509_parser::pem::parse_x509_pem(&pem).map_err(|e| format!("the CA certificate is not PEM: {e}"))?;
-    let cert = p.parse_x509().map_err(|e| format!("the CA certificate cannot be parsed: {e}"))?;
+    let (_, p) = x509_parser::pem::parse_x509_pem(&pem).map_err(CaHashError::NotPem)?;
+    let cert = p.parse_x509().map_err(CaHashError::NotX509)?;
     Ok(format!("sha256:{}", crate::ssh::sha256_hex(cert.tbs_certificate.subject_pki.raw)))
 }
 
@@ -129,8 +138,7 @@ pub(super) async fn kubeadm_params(
     let cred = cluster_credential(platform, cluster)
         .await
         .map_err(|e| StepError::new(format!("reading the ClusterCredential of {}: {e}", cluster.name())))?;
-    let ca_hash =
-        cred_field(&cred, |c| c.ca_cert.clone()).map(|ca| ca_cert_hash(&ca)).transpose().map_err(StepError::new)?;
+    let ca_hash = cred_field(&cred, |c| c.ca_cert.clone()).map(|ca| ca_cert_hash(&ca)).transpose().map_err(step_err)?;
     Ok(KubeadmParams {
         node: node.clone(),
         node_name: node_name(&cluster.spec, node),
@@ -151,22 +159,34 @@ pub struct AdminAccess {
     pub token: Option<String>,
 }
 
+/// Why an admin kubeconfig (admin.conf) gives no access to its cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeconfigError {
+    #[error("admin.conf is not a kubeconfig: {0}")]
+    NotYaml(#[source] serde_yaml_ng::Error),
+    #[error("admin.conf names no cluster")]
+    NoCluster,
+    #[error("admin.conf has no server address")]
+    NoServer,
+    #[error("admin.conf has neither a token nor embedded client certificate data")]
+    NoIdentity,
+}
+
 /// Reads the current context of a kubeconfig (the `*-data` fields stay base64, the
 /// credential's encoding).
-pub fn parse_kubeconfig(text: &str) -> Result<AdminAccess, String> {
-    let v: Value = serde_yaml_ng::from_str(text).map_err(|e| format!("admin.conf is not a kubeconfig: {e}"))?;
+pub fn parse_kubeconfig(text: &str) -> Result<AdminAccess, KubeconfigError> {
+    let v: Value = serde_yaml_ng::from_str(text).map_err(KubeconfigError::NotYaml)?;
     let named = |list: &str, name: Option<&str>| -> Option<Value> {
         let items = v[list].as_array()?;
         items.iter().find(|i| name.is_some_and(|n| i["name"] == n)).or_else(|| items.first()).cloned()
     };
     let current = v["current-context"].as_str();
     let ctx = named("contexts", current).map(|c| c["context"].clone()).unwrap_or(Value::Null);
-    let cluster = named("clusters", ctx["cluster"].as_str())
-        .map(|c| c["cluster"].clone())
-        .ok_or("admin.conf names no cluster")?;
+    let cluster =
+        named("clusters", ctx["cluster"].as_str()).map(|c| c["cluster"].clone()).ok_or(KubeconfigError::NoCluster)?;
     let user = named("users", ctx["user"].as_str()).map(|u| u["user"].clone()).unwrap_or(Value::Null);
     let s = |v: &Value| v.as_str().map(str::to_string).filter(|s| !s.is_empty());
-    let server = s(&cluster["server"]).ok_or("admin.conf has no server address")?;
+    let server = s(&cluster["server"]).ok_or(KubeconfigError::NoServer)?;
     let a = AdminAccess {
         server,
         ca_data: s(&cluster["certificate-authority-data"]),
@@ -175,17 +195,27 @@ pub fn parse_kubeconfig(text: &str) -> Result<AdminAccess, String> {
         token: s(&user["token"]),
     };
     if a.token.is_none() && (a.client_cert_data.is_none() || a.client_key_data.is_none()) {
-        return Err("admin.conf has neither a token nor embedded client certificate data".into());
+        return Err(KubeconfigError::NoIdentity);
     }
     Ok(a)
 }
 
+/// Why a kubeconfig's server is not a cluster address.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerAddressError {
+    #[error("{server} is not a URL")]
+    NotUrl { server: String, source: http::uri::InvalidUri },
+    #[error("{0} has no host")]
+    NoHost(String),
+}
+
 /// `https://host:port/path` as a cluster address.
-pub fn address_of(server: &str) -> Result<ClusterAddress, String> {
-    let uri: http::Uri = server.parse().map_err(|_| format!("{server} is not a URL"))?;
+pub fn address_of(server: &str) -> Result<ClusterAddress, ServerAddressError> {
+    let uri: http::Uri =
+        server.parse().map_err(|source| ServerAddressError::NotUrl { server: server.to_string(), source })?;
     let host = uri
         .host()
-        .ok_or_else(|| format!("{server} has no host"))?
+        .ok_or_else(|| ServerAddressError::NoHost(server.to_string()))?
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
@@ -290,7 +320,7 @@ mod tests {
             "clusters:\n- name: k\n  cluster: {server: 'https://h:1'}\nusers:\n- name: u\n  user: {username: x}\n",
         )
         .expect_err("no identity");
-        assert!(e.contains("neither a token nor"), "{e}");
+        assert!(e.to_string().contains("neither a token nor"), "{e}");
     }
 
     #[test]

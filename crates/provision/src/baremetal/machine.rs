@@ -129,7 +129,7 @@ impl Handler<Machine, MachineContext> for JoinWorker {
             node_name: node_name(&spec, &node),
             node,
             bootstrap_token: Some(token),
-            ca_cert_hash: Some(ca_cert_hash(&ca).map_err(StepError::new)?),
+            ca_cert_hash: Some(ca_cert_hash(&ca).map_err(step_err)?),
             ..Default::default()
         };
         let config = install::kubeadm_join_config(&spec, &params, false).map_err(step_err)?;
