@@ -242,8 +242,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// One CSV record on one line: fields separated by commas, leading spaces trimmed, double-quoted
-/// fields may contain commas and `""` for a quote.
 /// A line of a token file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("line {line}: {problem}")]
@@ -255,8 +253,8 @@ pub struct TokenFileError {
 /// What is wrong with a token file's line.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenProblem {
-    #[error("{0}")]
-    Csv(String),
+    #[error(transparent)]
+    Csv(#[from] CsvError),
     #[error("expected at least 3 columns (token, user name, user uid), found {0}")]
     TooFewColumns(usize),
     #[error("expected at most 4 columns (token, user name, user uid, groups), found {0}; quote the groups: \"g1,g2\"")]
@@ -271,7 +269,20 @@ pub enum TokenProblem {
     Duplicate(usize),
 }
 
-fn split_csv_line(line: &str) -> Result<Vec<String>, String> {
+/// Why a line is not a CSV record (fields are numbered from 1).
+#[derive(Debug, thiserror::Error)]
+pub enum CsvError {
+    #[error("field {0} has an unterminated quote")]
+    UnterminatedQuote(usize),
+    #[error("unexpected {found:?} after the quoted field {field}")]
+    AfterQuote { field: usize, found: char },
+    #[error("a quote inside the unquoted field {0}")]
+    QuoteInUnquoted(usize),
+}
+
+/// One CSV record on one line: fields separated by commas, leading spaces trimmed, double-quoted
+/// fields may contain commas and `""` for a quote.
+fn split_csv_line(line: &str) -> Result<Vec<String>, CsvError> {
     let mut fields = Vec::new();
     let mut chars = line.chars().peekable();
     loop {
@@ -283,7 +294,7 @@ fn split_csv_line(line: &str) -> Result<Vec<String>, String> {
             chars.next();
             loop {
                 match chars.next() {
-                    None => return Err(format!("field {} has an unterminated quote", fields.len() + 1)),
+                    None => return Err(CsvError::UnterminatedQuote(fields.len() + 1)),
                     Some('"') if chars.peek() == Some(&'"') => {
                         chars.next();
                         field.push('"');
@@ -301,7 +312,7 @@ fn split_csv_line(line: &str) -> Result<Vec<String>, String> {
                     return Ok(fields);
                 }
                 Some(',') => fields.push(field),
-                Some(c) => return Err(format!("unexpected {c:?} after the quoted field {}", fields.len() + 1)),
+                Some(found) => return Err(CsvError::AfterQuote { field: fields.len() + 1, found }),
             }
         } else {
             loop {
@@ -311,7 +322,7 @@ fn split_csv_line(line: &str) -> Result<Vec<String>, String> {
                         return Ok(fields);
                     }
                     Some(',') => break,
-                    Some('"') => return Err(format!("a quote inside the unquoted field {}", fields.len() + 1)),
+                    Some('"') => return Err(CsvError::QuoteInUnquoted(fields.len() + 1)),
                     Some(c) => field.push(c),
                 }
             }

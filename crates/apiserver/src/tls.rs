@@ -493,26 +493,40 @@ mod der {
     /// (the whole element, its contents, the rest of the input).
     type Split<'a> = (&'a [u8], &'a [u8], &'a [u8]);
 
+    /// Why a certificate's subject cannot be replaced.
+    #[derive(Debug, thiserror::Error)]
+    pub enum DerError {
+        #[error("truncated DER")]
+        Truncated,
+        #[error("unsupported DER length")]
+        UnsupportedLength,
+        #[error("a certificate has three parts")]
+        NotThreeParts,
+        #[error("the certificate has no subject")]
+        NoSubject,
+        #[error(transparent)]
+        Sign(rcgen::Error),
+    }
+
     /// Splits the first element off `input`.
-    fn element(input: &[u8]) -> Result<Split<'_>, String> {
-        let short = || "truncated DER".to_string();
-        let first_len = *input.get(1).ok_or_else(short)? as usize;
+    fn element(input: &[u8]) -> Result<Split<'_>, DerError> {
+        let first_len = *input.get(1).ok_or(DerError::Truncated)? as usize;
         let (header, len) = if first_len < 0x80 {
             (2, first_len)
         } else {
             let n = first_len & 0x7f;
             if n == 0 || n > 4 {
-                return Err("unsupported DER length".into());
+                return Err(DerError::UnsupportedLength);
             }
-            let bytes = input.get(2..2 + n).ok_or_else(short)?;
+            let bytes = input.get(2..2 + n).ok_or(DerError::Truncated)?;
             (2 + n, bytes.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize))
         };
-        let end = header.checked_add(len).filter(|e| *e <= input.len()).ok_or_else(short)?;
+        let end = header.checked_add(len).filter(|e| *e <= input.len()).ok_or(DerError::Truncated)?;
         Ok((&input[..end], &input[header..end], &input[end..]))
     }
 
     /// The elements of a constructed value's contents.
-    fn children(mut contents: &[u8]) -> Result<Vec<&[u8]>, String> {
+    fn children(mut contents: &[u8]) -> Result<Vec<&[u8]>, DerError> {
         let mut out = Vec::new();
         while !contents.is_empty() {
             let (whole, _, rest) = element(contents)?;
@@ -555,20 +569,20 @@ mod der {
     }
 
     /// `cert` with its subject replaced by `subject`, signed by `key` (the key that signed `cert`).
-    pub fn replace_subject(cert: &[u8], subject: &[u8], key: &impl rcgen::SigningKey) -> Result<Vec<u8>, String> {
+    pub fn replace_subject(cert: &[u8], subject: &[u8], key: &impl rcgen::SigningKey) -> Result<Vec<u8>, DerError> {
         let (_, cert_contents, _) = element(cert)?;
         let parts = children(cert_contents)?;
         let [tbs, algorithm, _signature] = parts.as_slice() else {
-            return Err("a certificate has three parts".into());
+            return Err(DerError::NotThreeParts);
         };
         let (_, tbs_contents, _) = element(tbs)?;
         let mut fields = children(tbs_contents)?;
         // version [0], serial, signature algorithm, issuer, validity, subject, ...
         let subject_index = if fields.first().is_some_and(|f| f[0] == 0xa0) { 5 } else { 4 };
-        let slot = fields.get_mut(subject_index).ok_or("the certificate has no subject")?;
+        let slot = fields.get_mut(subject_index).ok_or(DerError::NoSubject)?;
         *slot = subject;
         let new_tbs = wrap(0x30, &fields.concat());
-        let signature = key.sign(&new_tbs).map_err(|e| e.to_string())?;
+        let signature = key.sign(&new_tbs).map_err(DerError::Sign)?;
         let mut bits = vec![0u8];
         bits.extend(signature);
         let mut body = new_tbs;
