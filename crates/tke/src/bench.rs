@@ -54,6 +54,10 @@ pub enum Scenario {
     /// watchers narrowed by name and started from an old, a fresh or no resourceVersion or with
     /// sendInitialEvents, each timed to its answer and every update's delivery.
     Client(crate::bench_client::ClientArgs),
+    /// The image registry as users see it: real `skopeo` pushing and pulling images to and from
+    /// tke-rs and Distribution (both over TLS), the registry's blob serving against nginx serving
+    /// the same files, and a large push against the disk's fsync'd write speed.
+    Registry(crate::bench_registry::RegistryBenchArgs),
 }
 
 const PAYLOAD_BYTES: usize = 1024;
@@ -239,6 +243,8 @@ async fn rss(api: &Api) -> anyhow::Result<u64> {
 /// A `tke up` started by a bench on a temporary embedded store; stopped on drop.
 pub(crate) struct OwnServer {
     pub child: std::process::Child,
+    /// `https://127.0.0.1:PORT`, as the server announced it.
+    pub url: String,
     dir: PathBuf,
 }
 
@@ -258,12 +264,16 @@ impl OwnServer {
             .context("starting tke up")?;
         let stdout = child.stdout.take();
         // Owned from here, so the child is stopped if it never comes up.
-        let server = OwnServer { child, dir };
+        let mut server = OwnServer { child, url: String::new(), dir };
         let stdout = stdout.ok_or_else(|| anyhow!("no stdout"))?;
         let mut lines = std::io::BufReader::new(stdout).lines();
         loop {
             match lines.next() {
-                Some(Ok(line)) if line.starts_with("tke-rs is up at ") => break,
+                Some(Ok(line)) if line.starts_with("tke-rs is up at ") => {
+                    let url = line.trim_start_matches("tke-rs is up at ").split_whitespace().next();
+                    server.url = url.unwrap_or_default().to_string();
+                    break;
+                }
                 Some(Ok(_)) => continue,
                 _ => bail!("tke up exited before serving"),
             }
@@ -272,6 +282,11 @@ impl OwnServer {
         std::thread::spawn(move || for _ in lines {});
         let kubeconfig = server.dir.join("admin.kubeconfig");
         Ok((server, kubeconfig))
+    }
+
+    /// The server's data directory (its PKI, `registry-ca/`, `registry-admin-password`).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.dir
     }
 }
 
@@ -287,6 +302,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.scenario {
         Some(Scenario::Clusters(clusters)) => return crate::bench_clusters::run(clusters).await,
         Some(Scenario::Client(client)) => return crate::bench_client::run(client).await,
+        Some(Scenario::Registry(registry)) => return crate::bench_registry::run(registry).await,
         None => {}
     }
     let (_own, kubeconfig) = match &args.kubeconfig {

@@ -82,9 +82,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// CPU time (seconds) and resident memory (bytes) of a process.
 #[derive(Clone, Copy, Debug)]
-struct Usage {
-    cpu_seconds: f64,
-    rss_bytes: u64,
+pub(crate) struct Usage {
+    pub cpu_seconds: f64,
+    pub rss_bytes: u64,
 }
 
 /// Where the controller process's usage is read.
@@ -116,7 +116,7 @@ impl Probe {
 }
 
 /// utime + stime from `/proc/<pid>/stat` (in USER_HZ ticks, 100 a second on Linux) and VmRSS.
-fn proc_usage(pid: u32) -> anyhow::Result<Usage> {
+pub(crate) fn proc_usage(pid: u32) -> anyhow::Result<Usage> {
     let stat =
         std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("reading /proc/{pid}/stat"))?;
     // The command name may hold spaces: fields are counted after its closing parenthesis.

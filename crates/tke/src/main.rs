@@ -4,6 +4,7 @@
 mod bench;
 mod bench_client;
 mod bench_clusters;
+mod bench_registry;
 mod config;
 mod controllers;
 mod cronhpa_cmd;
