@@ -255,6 +255,10 @@ pub async fn run(args: RegistryBenchArgs) -> anyhow::Result<()> {
         pushes.push(rate);
     }
 
+    if let Some(peak) = peak_rss(server.child.id()) {
+        println!("tke-rs server peak resident memory over the whole run: {:.0} MiB", mib(peak));
+    }
+
     // Verdicts.
     println!();
     let pct = |r: f64| format!("{:.0}%", 100.0 * r);
@@ -289,6 +293,13 @@ pub async fn run(args: RegistryBenchArgs) -> anyhow::Result<()> {
     drop(distribution);
     drop(server);
     Ok(())
+}
+
+/// The peak resident memory (VmHWM) of process `pid`.
+fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim();
+    kib.parse::<u64>().ok().map(|k| k * 1024)
 }
 
 fn verdict(target: &str, met: bool, figures: &str) {
