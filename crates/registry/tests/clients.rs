@@ -299,30 +299,42 @@ async fn interrupted_chunked_upload_resumes() {
     assert_eq!(r.headers()["range"], format!("0-{}", first - 1).as_str());
     let location = r.headers()["location"].to_str().expect("location").to_string();
 
-    // The second chunk breaks after 1 MiB of its 4 MiB: the client's body fails mid-way.
+    // The second chunk breaks after 3 MiB of its 4 MiB: the client's body fails mid-way, but
+    // only once the registry is demonstrably writing it (its data grew past the first chunk,
+    // so the PATCH holds the session), so the status asked next waits for that PATCH to end
+    // instead of racing it.
+    let id = location.rsplit('/').next().and_then(|s| s.split('?').next()).expect("upload id").to_string();
     let second_end = blob.len();
-    let sent: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
-        Ok(bytes::Bytes::copy_from_slice(&blob[first..first + 512 * 1024])),
-        Ok(bytes::Bytes::copy_from_slice(&blob[first + 512 * 1024..first + 1024 * 1024])),
-        Err(std::io::Error::other("network cable pulled")),
-    ];
+    let sent = 3 * 1024 * 1024;
+    let pieces: Vec<Result<bytes::Bytes, std::io::Error>> =
+        blob[first..first + sent].chunks(256 * 1024).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
+    let registry = reg.registry.clone();
+    let cable_pulled = futures::stream::once(async move {
+        testkit::wait_until("the registry to write the broken chunk", std::time::Duration::from_secs(30), || {
+            let registry = registry.clone();
+            let id = id.clone();
+            async move { registry.store().upload_size("resume/app", &id).await.ok().filter(|&n| n > first as u64) }
+        })
+        .await;
+        Err(std::io::Error::other("network cable pulled"))
+    });
     let broken = c
         .patch(format!("{base}{location}"))
         .header("content-type", "application/octet-stream")
         .header("content-range", format!("{first}-{}", second_end - 1))
         .header("content-length", (second_end - first).to_string())
-        .body(reqwest::Body::wrap_stream(futures::stream::iter(sent)))
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(pieces).chain(cable_pulled)))
         .send()
         .await;
     assert!(broken.is_err(), "the interrupted request fails on the client");
 
-    // Ask where to resume.
+    // Ask where to resume: the registry answers once the broken PATCH has ended.
     let r = c.get(format!("{base}{location}")).send().await.expect("status");
     assert_eq!(r.status(), 204);
     let range = r.headers()["range"].to_str().expect("range").to_string();
     let end: usize = range.strip_prefix("0-").and_then(|e| e.parse().ok()).expect("0-<end>");
     let have = end + 1;
-    assert!(have >= first && have <= first + 1024 * 1024, "registry holds {have} bytes");
+    assert!(have > first && have <= first + sent, "registry holds {have} bytes");
     let location = r.headers()["location"].to_str().expect("location").to_string();
 
     // A resume from the wrong offset is refused with the range the registry has.
