@@ -48,7 +48,8 @@ pub struct RegistryBenchArgs {
     #[arg(long, default_value_t = 4)]
     pub large_pulls: usize,
     /// Directory for the registries' storage, the images and the disk probe (default: the
-    /// system's temporary directory). Everything is written under a new directory in it.
+    /// system's temporary directory). Everything is written under a new directory in it, about
+    /// seven times --large-mb at the most, and removed at the end.
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// The skopeo binary.
@@ -91,7 +92,7 @@ pub async fn run(args: RegistryBenchArgs) -> anyhow::Result<()> {
                     vec![pseudo_random(size, i as u64 + 1)]
                 }),
             )?;
-            let large = Image::write(&w.join("images/large"), std::iter::once(large_chunks(mb, 42).collect()))?;
+            let large = Image::write(&w.join("images/large"), std::iter::once(large_chunks(mb, 42)))?;
             Ok((small, large))
         }
     })
@@ -113,7 +114,11 @@ pub async fn run(args: RegistryBenchArgs) -> anyhow::Result<()> {
     )?;
     let tke = tke.with_token(&[SMALL_REPO, LARGE_REPO, PUSH_REPO]).await?;
 
-    let pki = apiserver::tls::ensure_pki(&w.join("reference-pki"), &[]).context("a CA for the references")?;
+    // (Quietly: its notes of generated files are the bench's own business.)
+    let pki = tracing::dispatcher::with_default(&tracing::Dispatch::none(), || {
+        apiserver::tls::ensure_pki(&w.join("reference-pki"), &[])
+    })
+    .context("a CA for the references")?;
     let certs = w.join("reference-tls");
     std::fs::create_dir_all(certs.join("ca"))?;
     std::fs::write(certs.join("ca/ca.crt"), &pki.ca_cert_pem)?;
@@ -478,8 +483,8 @@ impl<W: Write> Write for Hashing<W> {
 
 impl Image {
     /// An image layout at `dir` with one gzip layer per item of `layers` (each given as the
-    /// chunks of its uncompressed content).
-    fn write(dir: &Path, layers: impl Iterator<Item = Vec<Vec<u8>>>) -> anyhow::Result<Image> {
+    /// chunks of its uncompressed content, produced as they are written).
+    fn write<L: IntoIterator<Item = Vec<u8>>>(dir: &Path, layers: impl Iterator<Item = L>) -> anyhow::Result<Image> {
         let blobs = dir.join("blobs/sha256");
         std::fs::create_dir_all(&blobs)?;
         std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)?;
