@@ -128,6 +128,7 @@ impl SimFleet {
             .await
             .map_err(|e| anyhow::anyhow!("starting the API server of {name}: {e}"))?;
         crate::eviction::register(&server).map_err(|e| anyhow::anyhow!("serving pods/eviction: {e}"))?;
+        crate::logs::register(&server).map_err(|e| anyhow::anyhow!("serving pods/log: {e}"))?;
         crate::scale::register_workloads(&server).map_err(|e| anyhow::anyhow!("serving the scale subresource: {e}"))?;
 
         let token = random_token();

@@ -195,4 +195,28 @@ fn kubectl_imperative_commands_work_against_the_demo_cluster() {
     let nodes: Vec<&str> =
         pods["items"].as_array().into_iter().flatten().filter_map(|p| p["spec"]["nodeName"].as_str()).collect();
     assert!(nodes.len() >= 3 && !nodes.contains(&"kwok-node-0"), "{nodes:?}");
+
+    // logs: the simulated container's made-up log; -f follows it until the pod goes.
+    let pod = pods["items"][0]["metadata"]["name"].as_str().expect("a pod name").to_string();
+    let out = demo.ok(&["logs", &pod]);
+    assert!(out.contains("simulated container nginx"), "{out}");
+    let out = demo.ok(&["logs", "deployment/web", "--timestamps"]);
+    assert!(out.split_whitespace().next().is_some_and(|t| t.ends_with('Z')), "{out}");
+    let err = demo.kubectl(&["logs", &pod, "-c", "nope"]);
+    let stderr = String::from_utf8_lossy(&err.stderr);
+    assert!(!err.status.success() && stderr.contains("container nope is not valid for pod"), "{stderr}");
+    let mut follow = Command::new("kubectl")
+        .env("KUBECONFIG", &demo.kubeconfig)
+        .args(["--cache-dir", demo.cache.to_str().unwrap(), "logs", "-f", &pod])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl logs -f");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(follow.stdout.take().unwrap()));
+    let first = lines.next().expect("a first line").expect("text");
+    let second = lines.next().expect("a followed line").expect("text");
+    assert!(first.contains("started") && second.contains("still running"), "{first}\n{second}");
+    demo.ok(&["delete", "pod", &pod, "--wait=false"]);
+    // The followed log ends once the pod is being deleted, and kubectl with it.
+    let status = follow.wait().expect("kubectl logs -f exits");
+    assert!(status.success(), "{status}");
 }
