@@ -208,23 +208,10 @@ async fn containerd_pulls_an_image_over_tls_with_token_auth() {
         .build()
         .expect("client");
     let (layer, diff_id, image_config) = image();
-    let layer_digest = push_blob(&admin, &base, "team/hello", &layer).await;
-    let config_digest = push_blob(&admin, &base, "team/hello", image_config.as_bytes()).await;
-    let manifest = json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": image_config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer.len()}],
-    })
-    .to_string();
-    let r = admin
-        .put(format!("{base}/v2/team/hello/manifests/v1"))
-        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-        .body(manifest.clone())
-        .send()
-        .await
-        .expect("push manifest");
-    assert_eq!(r.status(), 201, "{:?}", r.text().await);
-    let manifest_digest = sha256(manifest.as_bytes());
+    let gzip = "application/vnd.oci.image.layer.v1.tar+gzip";
+    let layer_digest = sha256(&layer);
+    let (_, manifest_digest) =
+        push_manifest(&admin, &base, "team/hello", "v1", (&layer, gzip), image_config.as_bytes()).await;
 
     // containerd, trusting the registry's CA for this host only.
     let containerd = Containerd::start(dir.path());

@@ -66,12 +66,26 @@ pub async fn push_image(client: &reqwest::Client, base: &str, repo: &str, tag: &
     let layer = pseudo_random(4096, seed);
     let config =
         json!({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[sha256(&layer)]}}).to_string();
-    let ld = push_blob(client, base, repo, &layer).await;
-    let cd = push_blob(client, base, repo, config.as_bytes()).await;
+    let layer_type = "application/vnd.oci.image.layer.v1.tar";
+    push_manifest(client, base, repo, tag, (&layer, layer_type), config.as_bytes()).await
+}
+
+/// Push `layer` (bytes and media type) and `config`, then an OCI image manifest naming them
+/// under `tag`; returns (manifest bytes, digest).
+pub async fn push_manifest(
+    client: &reqwest::Client,
+    base: &str,
+    repo: &str,
+    tag: &str,
+    (layer, layer_type): (&[u8], &str),
+    config: &[u8],
+) -> (Vec<u8>, String) {
+    let ld = push_blob(client, base, repo, layer).await;
+    let cd = push_blob(client, base, repo, config).await;
     let manifest = json!({
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": layer.len()}],
+        "layers": [{"mediaType": layer_type, "digest": ld, "size": layer.len()}],
     })
     .to_string()
     .into_bytes();
