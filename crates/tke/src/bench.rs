@@ -234,10 +234,14 @@ fn object(run: &str, i: usize, payload: &str) -> Value {
 
 async fn rss(api: &Api) -> anyhow::Result<u64> {
     let text = api.request(reqwest::Method::GET, "/metrics").send().await?.text().await?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("process_resident_memory_bytes ").and_then(|v| v.trim().parse::<f64>().ok()))
+    metric(&text, "process_resident_memory_bytes")
         .map(|v| v as u64)
         .ok_or_else(|| anyhow!("the server's /metrics has no process_resident_memory_bytes"))
+}
+
+/// The value of an unlabelled sample `name` in a Prometheus text exposition.
+pub(crate) fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// A `tke up` started by a bench on a temporary embedded store; stopped on drop.

@@ -26,7 +26,7 @@ use kube::{
 };
 use serde_json::json;
 
-use crate::bench::{OwnServer, Sample, progress};
+use crate::bench::{OwnServer, Sample, metric, progress};
 
 #[derive(clap::Args, Debug)]
 pub struct ClientArgs {
@@ -157,10 +157,8 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
         delivered.print_as(&format!("  delivery ({} watchers)", args.watchers));
     }
 
-    if let Ok(text) = client.request_text(http::Request::get("/metrics").body(Vec::new())?).await
-        && let Some(rss) = text
-            .lines()
-            .find_map(|l| l.strip_prefix("process_resident_memory_bytes ").and_then(|v| v.trim().parse::<f64>().ok()))
+    if let Ok(text) = client.request_text(axum::http::Request::get("/metrics").body(Vec::new())?).await
+        && let Some(rss) = metric(&text, "process_resident_memory_bytes")
     {
         println!("server RSS with {} objects stored: {:.0} MiB", args.objects, rss / 1048576.0);
     }

@@ -100,13 +100,11 @@ impl Probe {
             Probe::Metrics(client) => {
                 let req = axum::http::Request::get("/metrics").body(Vec::new())?;
                 let text = client.request_text(req).await.context("reading /metrics")?;
-                let metric = |name: &str| {
-                    text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok()))
-                };
+                let metric = |name: &str| crate::bench::metric(&text, name);
                 Ok(Usage {
-                    cpu_seconds: metric("process_cpu_seconds_total ")
+                    cpu_seconds: metric("process_cpu_seconds_total")
                         .ok_or_else(|| anyhow!("no process_cpu_seconds_total in /metrics"))?,
-                    rss_bytes: metric("process_resident_memory_bytes ")
+                    rss_bytes: metric("process_resident_memory_bytes")
                         .ok_or_else(|| anyhow!("no process_resident_memory_bytes in /metrics"))?
                         as u64,
                 })
