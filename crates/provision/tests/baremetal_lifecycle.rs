@@ -336,9 +336,12 @@ async fn upgrade_and_master_scaling_through_real_sshd() {
         )
         .await
         .expect("scale up");
-    let scaled = wait_until("cls-life scaled up", || async {
+    // The controller reports Running first and then clears spec.scalingMachines (the server drops
+    // it only once the phase is Running), so both are waited for.
+    let scaled = wait_until("cls-life scaled up and its scaling machines forgotten", || async {
         let c = get(&clusters, "cls-life").await?;
-        (c["status"]["phase"] == "Running" && c["status"]["message"].as_str()?.starts_with("scaled up")).then_some(c)
+        let done = c["status"]["phase"] == "Running" && c["status"]["message"].as_str()?.starts_with("scaled up");
+        (done && c["spec"]["scalingMachines"].is_null()).then_some(c)
     })
     .await;
     assert_eq!(scaled["status"]["message"], format!("scaled up on machine {MASTER2}"));
