@@ -2,6 +2,8 @@
 //! the `server` feature the strategies and resource definitions the API server serves them with
 //! (off by default, so that controllers, the CLI and tests can use the types without compiling
 //! the server and its storage backends).
+pub mod auth;
+pub mod authz;
 #[cfg(feature = "server")]
 pub mod coordination;
 pub mod platform;

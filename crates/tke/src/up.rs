@@ -21,7 +21,7 @@ pub struct UpArgs {
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let registry = args.registry.then(|| crate::registry_cmd::component(&args.registry_args, &args.server));
-    let mut components: Vec<&dyn apiserver::Component> = vec![&platform::component::Platform];
+    let mut components: Vec<&dyn apiserver::Component> = vec![&platform::component::Platform, &auth::Auth];
     if let Some(r) = &registry {
         components.push(r);
     }

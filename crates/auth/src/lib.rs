@@ -1,0 +1,16 @@
+//! Identity and access: who the platform's people are and what each may do.
+//!
+//! - [`component::Auth`] mounts `auth.tkestack.io/v1` and `authz.tkestack.io/v1` into an API
+//!   server, with their subresources and the `/auth/` and `/oidc/` routes.
+//! - [`password`]: how passwords are stored (argon2id) and checked (also bcrypt hashes imported
+//!   from TKEStack).
+//!
+//! A tenant is an IdentityProvider object (its name is the tenant id): type `tke` keeps its
+//! users as LocalIdentity objects, `ldap` and `oidc` reach a directory or an upstream OpenID
+//! provider. Whatever authenticated a caller, the API servers see one `apiserver::UserInfo`
+//! with the tenant in extra `tenantid`, and authorize it by the same Casbin model.
+
+pub mod component;
+pub mod password;
+
+pub use component::Auth;
