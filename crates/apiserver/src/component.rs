@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use axum::Router;
 
-use crate::{ApiServer, ResourceDef};
+use crate::{
+    ApiServer, ResourceDef,
+    auth::{Authenticator, Authorizer},
+};
 
 /// Why a component could not be mounted, in words for the person starting the server.
 pub type MountError = Box<dyn std::error::Error + Send + Sync>;
@@ -21,6 +24,12 @@ pub struct Mount {
     pub front: Option<Router>,
     /// Wraps the API's routes inside authentication, so it sees the caller (the unified proxy).
     pub around_api: Option<Box<dyn FnOnce(Router) -> Router + Send>>,
+    /// Authenticators the component adds to the server's chain, after client certificates and
+    /// static tokens, in this order (the auth component's ID tokens and API keys).
+    pub authenticators: Vec<Arc<dyn Authenticator>>,
+    /// The authorizer of every request; at most one component gives one (the auth component).
+    /// Without one, every authenticated caller may do anything.
+    pub authorizer: Option<Arc<dyn Authorizer>>,
 }
 
 /// A component of the platform.

@@ -139,6 +139,25 @@ impl Server {
             .await
             .map_err(|e| anyhow::anyhow!("starting the API server: {e}"))?;
 
+        let mut routes = api.router();
+        let mut fronts = vec![];
+        let mut mounted_authenticators = vec![];
+        let mut authorizer: Option<(&str, Arc<dyn auth::Authorizer>)> = None;
+        for c in components {
+            let mount = c.mount(&api).await.map_err(|e| anyhow::anyhow!("starting the {} component: {e}", c.name()))?;
+            if let Some(around) = mount.around_api {
+                routes = around(routes);
+            }
+            fronts.extend(mount.front);
+            mounted_authenticators.extend(mount.authenticators);
+            if let Some(a) = mount.authorizer {
+                if let Some((first, _)) = authorizer {
+                    bail!("both the {first} and the {} components authorize requests; one must", c.name());
+                }
+                authorizer = Some((c.name(), a));
+            }
+        }
+        // kube-apiserver's order: client certificates, static tokens, then the components'.
         let mut chain = auth::AuthenticatorChain::new();
         chain.push(Arc::new(auth::X509Authenticator));
         if let Some(path) = &args.token_auth_file {
@@ -147,16 +166,11 @@ impl Server {
                     .with_context(|| format!("loading the token file {}", path.display()))?,
             ));
         }
-        let mut routes = api.router();
-        let mut fronts = vec![];
-        for c in components {
-            let mount = c.mount(&api).await.map_err(|e| anyhow::anyhow!("starting the {} component: {e}", c.name()))?;
-            if let Some(around) = mount.around_api {
-                routes = around(routes);
-            }
-            fronts.extend(mount.front);
+        for a in mounted_authenticators {
+            chain.push(a);
         }
-        let mut app = auth::authenticate(routes, Arc::new(chain), Arc::new(auth::AllowAuthenticated));
+        let authorizer = authorizer.map(|(_, a)| a).unwrap_or_else(|| Arc::new(auth::AllowAuthenticated));
+        let mut app = auth::authenticate(routes, Arc::new(chain), authorizer);
         for front in fronts {
             app = front.fallback_service(app);
         }
