@@ -32,6 +32,15 @@ pub struct Mount {
     pub authorizer: Option<Arc<dyn Authorizer>>,
 }
 
+/// Where the server a component is mounted into runs.
+#[derive(Clone, Debug)]
+pub struct MountContext {
+    /// The server's own URL, `https://host:port` (what clients and tokens' issuers name).
+    pub url: String,
+    /// The server's data directory (certificates, generated secrets, the embedded store).
+    pub data_dir: std::path::PathBuf,
+}
+
 /// A component of the platform.
 #[async_trait::async_trait]
 pub trait Component: Send + Sync {
@@ -41,5 +50,5 @@ pub trait Component: Send + Sync {
     fn resources(&self) -> Vec<ResourceDef>;
     /// Registers what it serves beyond its resources on `server`, which serves at least
     /// [`Component::resources`].
-    async fn mount(&self, server: &Arc<ApiServer>) -> Result<Mount, MountError>;
+    async fn mount(&self, server: &Arc<ApiServer>, ctx: &MountContext) -> Result<Mount, MountError>;
 }

@@ -1,13 +1,30 @@
 //! The auth component in an API server: its resources (`auth.tkestack.io/v1`,
-//! `authz.tkestack.io/v1`) and, as they land, its routes and the authenticators and authorizer
-//! it gives every request.
+//! `authz.tkestack.io/v1`), the first-start objects (tenant `default`, the platform
+//! administrator), the OpenID provider under `/oidc/`, the authenticators (ID tokens, API keys)
+//! and the authorizer every request goes through.
 
 use std::sync::Arc;
 
-use apiserver::{ApiServer, Component, Mount, ResourceDef, component::MountError};
+use apiserver::{
+    ApiServer, Component, Mount, ResourceDef,
+    component::{MountContext, MountError},
+};
+
+/// How the auth component is set up (flags of `tke up` and `tke auth`).
+#[derive(Clone, Debug, Default)]
+pub struct Config {}
 
 /// The auth component.
-pub struct Auth;
+#[derive(Default)]
+pub struct Auth {
+    pub config: Config,
+}
+
+impl Auth {
+    pub fn new(config: Config) -> Self {
+        Auth { config }
+    }
+}
 
 #[async_trait::async_trait]
 impl Component for Auth {
@@ -21,7 +38,11 @@ impl Component for Auth {
         defs
     }
 
-    async fn mount(&self, _server: &Arc<ApiServer>) -> Result<Mount, MountError> {
-        Ok(Mount::default())
+    async fn mount(&self, server: &Arc<ApiServer>, ctx: &MountContext) -> Result<Mount, MountError> {
+        let mut mount = Mount::default();
+        crate::bootstrap::mount(server, ctx, &self.config, &mut mount).await?;
+        crate::oidc::mount(server, ctx, &self.config, &mut mount).await?;
+        crate::authz::mount(server, ctx, &self.config, &mut mount).await?;
+        Ok(mount)
     }
 }

@@ -2,6 +2,9 @@
 //!
 //! - [`component::Auth`] mounts `auth.tkestack.io/v1` and `authz.tkestack.io/v1` into an API
 //!   server, with their subresources and the `/auth/` and `/oidc/` routes.
+//! - [`bootstrap`]: tenant `default` and the platform administrator on first start.
+//! - [`oidc`]: the platform's OpenID provider under `/oidc/`, ID tokens and API keys.
+//! - [`authz`]: the Casbin model every request is authorized by, and the `/auth/` webhooks.
 //! - [`password`]: how passwords are stored (argon2id) and checked (also bcrypt hashes imported
 //!   from TKEStack).
 //!
@@ -10,7 +13,10 @@
 //! provider. Whatever authenticated a caller, the API servers see one `apiserver::UserInfo`
 //! with the tenant in extra `tenantid`, and authorize it by the same Casbin model.
 
+pub mod authz;
+pub mod bootstrap;
 pub mod component;
+pub mod oidc;
 pub mod password;
 
 pub use component::Auth;

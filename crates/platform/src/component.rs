@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use apiserver::{ApiServer, Component, Mount, ResourceDef, component::MountError};
+use apiserver::{
+    ApiServer, Component, Mount, ResourceDef,
+    component::{MountContext, MountError},
+};
 
 /// The platform component.
 pub struct Platform;
@@ -19,7 +22,7 @@ impl Component for Platform {
         api::platform::resources()
     }
 
-    async fn mount(&self, server: &Arc<ApiServer>) -> Result<Mount, MountError> {
+    async fn mount(&self, server: &Arc<ApiServer>, _ctx: &MountContext) -> Result<Mount, MountError> {
         // Business clusters are reached through `clusters/{name}/proxy` and the unified proxy
         // (header X-TKE-ClusterName), both after authentication so they act as the caller.
         let proxy = crate::subresources::mount(server).map_err(|e| format!("serving the cluster subresources: {e}"))?;

@@ -139,12 +139,24 @@ impl Server {
             .await
             .map_err(|e| anyhow::anyhow!("starting the API server: {e}"))?;
 
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let url = format!(
+            "https://{}",
+            if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() }
+        );
+        let mount_context = apiserver::component::MountContext { url: url.clone(), data_dir: data_dir.clone() };
         let mut routes = api.router();
         let mut fronts = vec![];
         let mut mounted_authenticators = vec![];
         let mut authorizer: Option<(&str, Arc<dyn auth::Authorizer>)> = None;
         for c in components {
-            let mount = c.mount(&api).await.map_err(|e| anyhow::anyhow!("starting the {} component: {e}", c.name()))?;
+            let mount = c
+                .mount(&api, &mount_context)
+                .await
+                .map_err(|e| anyhow::anyhow!("starting the {} component: {e}", c.name()))?;
             if let Some(around) = mount.around_api {
                 routes = around(routes);
             }
@@ -175,14 +187,6 @@ impl Server {
             app = front.fallback_service(app);
         }
 
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("listening on {}", args.listen))?;
-        let addr = listener.local_addr()?;
-        let url = format!(
-            "https://{}",
-            if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() }
-        );
         let kubeconfig = data_dir.join("admin.kubeconfig");
         tls::write_kubeconfig(&kubeconfig, &url, &pki.ca_cert_pem, &pki.admin_cert_pem, &pki.admin_key_pem)
             .context("writing the admin kubeconfig")?;

@@ -20,8 +20,9 @@ pub struct UpArgs {
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let auth_component = auth::Auth::new(auth::component::Config::default());
     let registry = args.registry.then(|| crate::registry_cmd::component(&args.registry_args, &args.server));
-    let mut components: Vec<&dyn apiserver::Component> = vec![&platform::component::Platform, &auth::Auth];
+    let mut components: Vec<&dyn apiserver::Component> = vec![&platform::component::Platform, &auth_component];
     if let Some(r) = &registry {
         components.push(r);
     }

@@ -5,7 +5,10 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use apiserver::{ApiServer, Component, Mount, ResourceDef, component::MountError};
+use apiserver::{
+    ApiServer, Component, Mount, ResourceDef,
+    component::{MountContext, MountError},
+};
 
 use super::{
     Error, Stores, recorder,
@@ -81,7 +84,7 @@ impl Component for RegistryComponent {
         api::registry::resources()
     }
 
-    async fn mount(&self, server: &Arc<ApiServer>) -> Result<Mount, MountError> {
+    async fn mount(&self, server: &Arc<ApiServer>, _ctx: &MountContext) -> Result<Mount, MountError> {
         let prepare = self.prepare.lock().unwrap_or_else(|p| p.into_inner()).take();
         let prepare = prepare.ok_or("the registry component is mounted once")?;
         let (config, tenancy) = prepare()?;
