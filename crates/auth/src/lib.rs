@@ -5,6 +5,7 @@
 //! - [`bootstrap`]: tenant `default` and the platform administrator on first start.
 //! - [`oidc`]: the platform's OpenID provider under `/oidc/`, ID tokens and API keys.
 //! - [`authz`]: the Casbin model every request is authorized by, and the `/auth/` webhooks.
+//! - [`ldap`]: tenants whose people live in an LDAP directory.
 //! - [`password`]: how passwords are stored (argon2id) and checked (also bcrypt hashes imported
 //!   from TKEStack).
 //!
@@ -16,6 +17,7 @@
 pub mod authz;
 pub mod bootstrap;
 pub mod component;
+pub mod ldap;
 pub mod oidc;
 pub mod password;
 

@@ -1,7 +1,8 @@
 //! The test harness of tke-rs: starts the real `tke` binary and the real services the tests
-//! need (etcd, ...), runs the real `kubectl`, and cleans up after itself.
+//! need (etcd, slapd, ...), runs the real `kubectl`, and cleans up after itself.
 
 pub mod etcd;
+pub mod slapd;
 pub mod tke;
 
 use std::{
