@@ -52,3 +52,27 @@ pub trait Component: Send + Sync {
     /// [`Component::resources`].
     async fn mount(&self, server: &Arc<ApiServer>, ctx: &MountContext) -> Result<Mount, MountError>;
 }
+
+/// Reads a secret file of the data directory, creating it (mode 0600, written through to disk)
+/// with `make()` on first start: generated passwords and keys that must survive restarts.
+pub fn read_or_create_secret(path: &std::path::Path, make: impl FnOnce() -> Vec<u8>) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, Write};
+    let context = |what: &str, e: Error| Error::new(e.kind(), format!("{what} {}: {e}", path.display()));
+    if let Ok(existing) = std::fs::read(path)
+        && !existing.is_empty()
+    {
+        return Ok(existing);
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| context("creating the directory of", e))?;
+    }
+    let secret = make();
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).map_err(|e| context("creating", e))?;
+    f.write_all(&secret).map_err(|e| context("writing", e))?;
+    f.sync_all().map_err(|e| context("writing", e))?;
+    Ok(secret)
+}

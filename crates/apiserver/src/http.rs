@@ -92,6 +92,15 @@ fn object_response(
     obj: &Value,
     include: IncludeObject,
 ) -> Response<Body> {
+    let redacted;
+    let obj = if def.has_secrets() {
+        let mut copy = obj.clone();
+        def.redact(&mut copy);
+        redacted = copy;
+        &redacted
+    } else {
+        obj
+    };
     if output == Output::Protobuf {
         match protobuf::encode(obj) {
             Ok(body) => return protobuf_response(code, body),
@@ -427,6 +436,21 @@ fn list_meta(r: &ListResult) -> Value {
 }
 
 /// Encodes a list without re-parsing the objects (the common, hot case).
+/// `r` with the resource's secret fields removed from every item (unchanged, and not
+/// re-encoded, for resources without any).
+fn redact_list(def: &ResourceDef, mut r: ListResult) -> ListResult {
+    if !def.has_secrets() {
+        return r;
+    }
+    for item in &mut r.items {
+        if let Ok(mut obj) = serde_json::from_slice::<Value>(&item.value) {
+            def.redact(&mut obj);
+            item.value = Bytes::from(serde_json::to_vec(&obj).unwrap_or_default());
+        }
+    }
+    r
+}
+
 fn encode_list(def: &ResourceDef, r: &ListResult) -> Vec<u8> {
     let size: usize = r.items.iter().map(|i| i.value.len() + 32).sum();
     let mut out = Vec::with_capacity(size + 256);
@@ -528,7 +552,7 @@ impl ResourceRequest<'_> {
                 if flag(&self.query, "watch")? {
                     return self.watch(output, include, opts).await;
                 }
-                let r = self.store.list(&ctx, &opts).await?;
+                let r = redact_list(&def, self.store.list(&ctx, &opts).await?);
                 let body = match output {
                     Output::Json => encode_list(&def, &r),
                     Output::Protobuf => {
@@ -603,7 +627,7 @@ impl ResourceRequest<'_> {
             (&Method::DELETE, None) => {
                 let list = list_options(&self.query)?;
                 let opts = delete_options(&self.query, &self.body, content_type.as_deref())?;
-                let r = self.store.delete_collection(&ctx, &list, &opts).await?;
+                let r = redact_list(&def, self.store.delete_collection(&ctx, &list, &opts).await?);
                 Ok(json_response(StatusCode::OK, encode_list(&def, &r)))
             }
             (m, _) => Err(ApiError::method_not_allowed(format!("the server does not allow method {m} on this path"))),
@@ -626,10 +650,15 @@ impl ResourceRequest<'_> {
         let kind = def.kind;
         let api_version = def.api_version();
         let frames = events.take_until(deadline).map(move |ev| {
+            let shown = |i: Item| {
+                let mut obj = i.decode().unwrap_or(Value::Null);
+                def.redact(&mut obj);
+                obj
+            };
             let (type_, obj): (&str, Value) = match ev {
-                WatchEvent::Added(i) => ("ADDED", i.decode().unwrap_or(Value::Null)),
-                WatchEvent::Modified(i) => ("MODIFIED", i.decode().unwrap_or(Value::Null)),
-                WatchEvent::Deleted(i) => ("DELETED", i.decode().unwrap_or(Value::Null)),
+                WatchEvent::Added(i) => ("ADDED", shown(i)),
+                WatchEvent::Modified(i) => ("MODIFIED", shown(i)),
+                WatchEvent::Deleted(i) => ("DELETED", shown(i)),
                 WatchEvent::Bookmark { revision, initial_events_end } => {
                     let mut meta = json!({"resourceVersion": revision.to_string()});
                     if initial_events_end {

@@ -162,6 +162,11 @@ pub trait Strategy: Send + Sync + 'static {
     fn validate_update(&self, ctx: &Context, new: &Value, old: &Value) -> Vec<FieldError>;
     /// Decides what a delete does.
     fn prepare_for_delete(&self, ctx: &Context, obj: &Value) -> DeleteDecision;
+    /// Fields clients may write but are never shown (JSON pointers such as
+    /// `/spec/hashedPassword`): the server's own components read them in process.
+    fn secret_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// [`Strategy`] written against the resource's Rust type. Every method has a default, so a
@@ -183,6 +188,10 @@ pub trait TypedStrategy<T>: Send + Sync + 'static {
     /// `None` deletes now; `Some(obj)` keeps `obj` until its finalizers are cleared.
     fn prepare_for_delete(&self, _ctx: &Context, _obj: &T) -> Option<T> {
         None
+    }
+    /// See [`Strategy::secret_fields`].
+    fn secret_fields(&self) -> &'static [&'static str] {
+        &[]
     }
 }
 
@@ -288,6 +297,10 @@ where
             _ => DeleteDecision::Delete,
         }
     }
+
+    fn secret_fields(&self) -> &'static [&'static str] {
+        self.strategy.secret_fields()
+    }
 }
 
 /// Subresources beyond the object itself.
@@ -332,6 +345,49 @@ impl ResourceDef {
     }
     pub fn list_kind(&self) -> String {
         format!("{}List", self.kind)
+    }
+
+    /// Whether objects of the resource carry fields never shown ([`Strategy::secret_fields`]).
+    pub fn has_secrets(&self) -> bool {
+        !self.strategy.secret_fields().is_empty()
+    }
+
+    /// Removes the secret fields from an object about to leave the server, also from kubectl's
+    /// last-applied-configuration annotation, which holds a copy of what the client sent.
+    pub fn redact(&self, obj: &mut Value) {
+        let fields = self.strategy.secret_fields();
+        if fields.is_empty() {
+            return;
+        }
+        for pointer in fields {
+            remove_pointer(obj, pointer);
+        }
+        let annotation = obj
+            .pointer_mut("/metadata/annotations")
+            .and_then(Value::as_object_mut)
+            .and_then(|a| a.get_mut(LAST_APPLIED));
+        if let Some(Value::String(text)) = annotation {
+            match serde_json::from_str::<Value>(text) {
+                Ok(mut applied) => {
+                    for pointer in fields {
+                        remove_pointer(&mut applied, pointer);
+                    }
+                    *text = applied.to_string();
+                }
+                // Not JSON: it cannot be trusted to be free of secrets.
+                Err(_) => text.clear(),
+            }
+        }
+    }
+}
+
+/// kubectl's copy of the last applied object.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+fn remove_pointer(obj: &mut Value, pointer: &str) {
+    let Some((parent, key)) = pointer.rsplit_once('/') else { return };
+    if let Some(Value::Object(map)) = obj.pointer_mut(parent) {
+        map.remove(key);
     }
 }
 

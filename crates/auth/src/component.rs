@@ -11,8 +11,19 @@ use apiserver::{
 };
 
 /// How the auth component is set up (flags of `tke up` and `tke auth`).
-#[derive(Clone, Debug, Default)]
-pub struct Config {}
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The OpenID provider's issuer; default: the server's URL + `/oidc`.
+    pub issuer: Option<String>,
+    /// How long an ID token is valid.
+    pub id_token_ttl: std::time::Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { issuer: None, id_token_ttl: std::time::Duration::from_secs(3600) }
+    }
+}
 
 /// The auth component.
 #[derive(Default)]
@@ -34,6 +45,12 @@ impl Component for Auth {
 
     fn resources(&self) -> Vec<ResourceDef> {
         let mut defs = api::auth::resources();
+        // Local users' passwords are hashed here (argon2id), never stored as sent.
+        for def in &mut defs {
+            if def.plural == "localidentities" {
+                *def = api::auth::local_identity::definition_with(Some(crate::password::hash_field));
+            }
+        }
         defs.extend(api::authz::resources());
         defs
     }

@@ -190,7 +190,8 @@ impl Directory {
         for (field, filter) in
             [("userSearch.filter", &config.user_search.filter), ("groupSearch.filter", &config.group_search.filter)]
         {
-            if !filter.is_empty() && !(filter.starts_with('(') && filter.ends_with(')')) {
+            let enclosed = filter.starts_with('(') && filter.ends_with(')');
+            if !filter.is_empty() && !enclosed {
                 return Err(Error::Config(format!(
                     "{field} must be enclosed in parentheses, e.g. (objectClass=person)"
                 )));

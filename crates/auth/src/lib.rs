@@ -17,8 +17,11 @@
 pub mod authz;
 pub mod bootstrap;
 pub mod component;
+pub mod index;
+pub mod keys;
 pub mod ldap;
 pub mod oidc;
 pub mod password;
+pub mod people;
 
 pub use component::Auth;

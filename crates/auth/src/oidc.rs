@@ -1,19 +1,357 @@
-//! The platform's own OpenID provider under `/oidc/`, its signing keys, and the
-//! authenticators of the tokens it issues (ID tokens, API keys).
+//! The platform's OpenID provider under `/oidc/` (issuer = the server's URL + `/oidc`):
+//! discovery, the JWKS, the token endpoint (the password grant), userinfo; and the
+//! authenticator that turns its ID tokens, presented as bearer tokens, back into users.
+//!
+//! ID tokens carry TKEStack's claims: the username in `name`, the display name in
+//! `preferred_username`, `groups`, and the tenant in `federated_claims.connector_id`. On every
+//! request the authenticator checks the token's user still exists (for local tenants) and
+//! takes the platform-administrator flag from the user as it is now, not as it was at login.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use apiserver::{
-    ApiServer, Mount,
+    ApiServer, Mount, UserInfo,
+    auth::{Authentication, Authenticator},
     component::{MountContext, MountError},
+    resource::ADMIN_GROUP,
+};
+use axum::{
+    Form, Json, Router,
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::{
+    index::Index,
+    keys::SigningKeys,
+    people::{LoginError, People, Person},
 };
 
-/// Adds this part of the auth component to `mount`.
+/// Claims of the platform's ID tokens.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IdClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// The username (TKEStack's choice of claim).
+    pub name: String,
+    /// The display name.
+    #[serde(default)]
+    pub preferred_username: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub email: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    pub federated_claims: FederatedClaims,
+}
+
+/// Where the user came from: the tenant (dex's connector) and the user's id there.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FederatedClaims {
+    pub connector_id: String,
+    pub user_id: String,
+}
+
+/// The provider's state, shared by its routes and the authenticator.
+pub struct Provider {
+    pub issuer: String,
+    pub keys: Arc<SigningKeys>,
+    pub people: Arc<People>,
+    pub clients: Arc<Index<api::auth::Client>>,
+    pub id_token_ttl: Duration,
+}
+
+impl Provider {
+    /// Signs an ID token for `person`, for `client_id`.
+    pub fn id_token(
+        &self,
+        person: &Person,
+        client_id: &str,
+        nonce: Option<String>,
+    ) -> Result<(String, IdClaims), apimachinery::ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = IdClaims {
+            iss: self.issuer.clone(),
+            sub: subject(&person.tenant, &person.id),
+            aud: client_id.to_string(),
+            exp: now + self.id_token_ttl.as_secs() as i64,
+            iat: now,
+            nonce,
+            name: person.username.clone(),
+            preferred_username: person.display_name.clone(),
+            email: person.email.clone(),
+            groups: person.groups.clone(),
+            federated_claims: FederatedClaims { connector_id: person.tenant.clone(), user_id: person.id.clone() },
+        };
+        Ok((self.keys.sign(&claims)?, claims))
+    }
+
+    /// The user a valid ID token stands for now, or why not.
+    pub fn user_of(&self, token: &str) -> Result<UserInfo, String> {
+        let claims: IdClaims = self.keys.verify(token, &self.issuer).map_err(|e| e.to_string())?;
+        let tenant = claims.federated_claims.connector_id.clone();
+        let idp = self.people.idps.get(&tenant).ok_or_else(|| format!("tenant {tenant:?} no longer exists"))?;
+        let mut groups = claims.groups.clone();
+        if idp.spec.type_ == api::auth::identity_provider::types::TKE {
+            let user = self
+                .people
+                .users
+                .get(&claims.federated_claims.user_id)
+                .filter(|u| u.tenant() == tenant && u.spec.username == claims.name)
+                .ok_or_else(|| format!("user {:?} of tenant {tenant:?} no longer exists", claims.name))?;
+            if user.platform_admin() {
+                groups.push(ADMIN_GROUP.to_string());
+            }
+        }
+        groups.retain(|g| g != ADMIN_GROUP || idp.spec.type_ == api::auth::identity_provider::types::TKE);
+        let mut extra = std::collections::BTreeMap::new();
+        extra.insert("tenantid".to_string(), vec![tenant]);
+        Ok(UserInfo { name: claims.name, uid: claims.sub, groups, extra })
+    }
+}
+
+/// A stable `sub`: the tenant and the user's id there, base64url (ids may hold any character).
+fn subject(tenant: &str, id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{tenant}/{id}"))
+}
+
+/// Bearer ID tokens signed by the platform's keys.
+pub struct IdTokenAuthenticator(pub Arc<Provider>);
+
+#[async_trait::async_trait]
+impl Authenticator for IdTokenAuthenticator {
+    async fn authenticate(&self, request: &axum::http::request::Parts) -> Authentication {
+        let Some(token) = bearer(&request.headers) else { return Authentication::NotApplicable };
+        if token.split('.').count() != 3 || !self.0.keys.is_ours(token) {
+            return Authentication::NotApplicable;
+        }
+        match self.0.user_of(token) {
+            Ok(user) => Authentication::Authenticated(user),
+            Err(reason) => Authentication::Rejected(format!("ID token: {reason}")),
+        }
+    }
+}
+
+/// The bearer token of a request (also the websocket form, `base64url.bearer.authorization.k8s.io.<token>`).
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty())
+}
+
+/// An OAuth error answer (RFC 6749 §5.2).
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (status, [(header::CACHE_CONTROL, "no-store")], Json(json!({"error": error, "error_description": description})))
+        .into_response()
+}
+
+async fn discovery(State(p): State<Arc<Provider>>) -> Response {
+    let i = &p.issuer;
+    Json(json!({
+        "issuer": i,
+        "authorization_endpoint": format!("{i}/auth"),
+        "token_endpoint": format!("{i}/token"),
+        "jwks_uri": format!("{i}/keys"),
+        "userinfo_endpoint": format!("{i}/userinfo"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [crate::keys::ALGORITHM],
+        "scopes_supported": ["openid", "email", "groups", "profile", "offline_access"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "grant_types_supported": ["password"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nonce", "name", "preferred_username", "email", "groups", "federated_claims"],
+    }))
+    .into_response()
+}
+
+async fn jwks(State(p): State<Arc<Provider>>) -> Response {
+    // Keys change rarely, but a new key must be picked up well before it signs anything old
+    // tokens depend on: a short cache.
+    ([(header::CACHE_CONTROL, "max-age=60")], Json(p.keys.jwks())).into_response()
+}
+
+#[derive(Deserialize)]
+struct TokenRequest {
+    grant_type: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    client_secret: String,
+    /// Our extension: the tenant to log in to (default `default`).
+    #[serde(default)]
+    tenant_id: String,
+    #[serde(default)]
+    nonce: Option<String>,
+}
+
+/// Checks the client of a token request: a public client names itself; a confidential one
+/// proves its secret (Basic or form). Returns the client id.
+fn client_of(p: &Provider, headers: &HeaderMap, form: &TokenRequest) -> Result<String, Response> {
+    let (mut id, mut secret) = (form.client_id.clone(), form.client_secret.clone());
+    if let Some(basic) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
+        && let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(basic.trim())
+        && let Ok(text) = String::from_utf8(decoded)
+        && let Some((i, s)) = text.split_once(':')
+    {
+        id = form_decode(i);
+        secret = form_decode(s);
+    }
+    let invalid = || oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client or wrong client secret");
+    let client = p.clients.find(|c| c.spec.id == id).ok_or_else(invalid)?;
+    if !client.spec.public {
+        let expected = client.spec.secret.as_bytes();
+        let ok = expected.len() == secret.len()
+            && expected.iter().zip(secret.as_bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        if !ok {
+            return Err(invalid());
+        }
+    }
+    Ok(id)
+}
+
+/// `application/x-www-form-urlencoded` decoding of a Basic credential's halves (RFC 6749 §2.3.1).
+fn form_decode(s: &str) -> String {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={s}"))
+        .ok()
+        .and_then(|v| v.into_iter().next())
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| s.to_string())
+}
+
+async fn token(State(p): State<Arc<Provider>>, headers: HeaderMap, Form(form): Form<TokenRequest>) -> Response {
+    let client_id = match client_of(&p, &headers, &form) {
+        Ok(id) => id,
+        Err(resp) => return resp,
+    };
+    match form.grant_type.as_str() {
+        "password" => {
+            let tenant = if form.tenant_id.is_empty() { crate::bootstrap::DEFAULT_TENANT } else { &form.tenant_id };
+            if form.username.is_empty() || form.password.is_empty() {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "username and password are required");
+            }
+            match p.people.login(tenant, &form.username, &form.password).await {
+                Ok(person) => issue(&p, &person, &client_id, form.nonce.clone()),
+                Err(LoginError::Unavailable(e)) => {
+                    tracing::warn!(tenant, error = %e, "login: the identity provider is unavailable");
+                    oauth_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "temporarily_unavailable",
+                        "the tenant's identity provider cannot be reached; try again",
+                    )
+                }
+                Err(LoginError::Locked(until)) => oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    &format!("the account is locked after repeated failed logins until {until}"),
+                ),
+                Err(_) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "wrong tenant, username or password"),
+            }
+        }
+        other => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            &format!("grant type {other:?} is not supported here"),
+        ),
+    }
+}
+
+fn issue(p: &Provider, person: &Person, client_id: &str, nonce: Option<String>) -> Response {
+    match p.id_token(person, client_id, nonce) {
+        Ok((token, _)) => (
+            StatusCode::OK,
+            [(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")],
+            Json(json!({
+                "access_token": token,
+                "token_type": "bearer",
+                "expires_in": p.id_token_ttl.as_secs(),
+                "id_token": token,
+                "scope": "openid profile email groups",
+            })),
+        )
+            .into_response(),
+        Err(e) => oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", &e.message),
+    }
+}
+
+async fn userinfo(State(p): State<Arc<Provider>>, headers: HeaderMap) -> Response {
+    let Some(token) = bearer(&headers) else {
+        return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], "").into_response();
+    };
+    match p.keys.verify::<IdClaims>(token, &p.issuer) {
+        Ok(c) => Json(json!({"sub": c.sub, "name": c.name, "preferred_username": c.preferred_username,
+            "email": c.email, "groups": c.groups, "federated_claims": c.federated_claims}))
+        .into_response(),
+        Err(e) => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, format!("Bearer error=\"invalid_token\", error_description=\"{e}\""))],
+            "",
+        )
+            .into_response(),
+    }
+}
+
+/// The provider's routes, served before the API's authentication.
+pub fn routes(provider: Arc<Provider>) -> Router {
+    Router::new()
+        .route("/oidc/.well-known/openid-configuration", get(discovery))
+        .route("/oidc/keys", get(jwks))
+        .route("/oidc/token", post(token))
+        .route("/oidc/userinfo", get(userinfo).post(userinfo))
+        .with_state(provider)
+}
+
+/// Starts the provider: its keys, the people it logs in, its routes and authenticator.
 pub async fn mount(
-    _server: &Arc<ApiServer>,
-    _ctx: &MountContext,
-    _config: &crate::component::Config,
-    _mount: &mut Mount,
+    server: &Arc<ApiServer>,
+    ctx: &MountContext,
+    config: &crate::component::Config,
+    mount: &mut Mount,
 ) -> Result<(), MountError> {
+    let issuer = match &config.issuer {
+        Some(i) => i.trim_end_matches('/').to_string(),
+        None => format!("{}/oidc", ctx.url.trim_end_matches('/')),
+    };
+    let keys = SigningKeys::start(server, config.id_token_ttl).await?;
+    let people = People::start(server).await?;
+    let clients = Index::start(
+        server.resource(api::auth::GROUP, api::auth::VERSION, "clients").cloned().ok_or("clients is not served")?,
+    )
+    .await?;
+    let provider =
+        Arc::new(Provider { issuer, keys: keys.clone(), people, clients, id_token_ttl: config.id_token_ttl });
+    // Rotation is checked hourly; every replica may do it (the store's uniqueness of names and
+    // the newest-signs rule keep them consistent).
+    let weak = Arc::downgrade(&keys);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            let Some(keys) = weak.upgrade() else { return };
+            if let Err(e) = keys.rotate_if_due().await {
+                tracing::warn!(error = %e.message, "rotating the token signing key failed");
+            }
+        }
+    });
+    mount.authenticators.push(Arc::new(IdTokenAuthenticator(provider.clone())));
+    let routes = routes(provider);
+    mount.front = Some(match mount.front.take() {
+        Some(front) => front.merge(routes),
+        None => routes,
+    });
     Ok(())
 }

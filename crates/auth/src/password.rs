@@ -120,6 +120,21 @@ fn check_length(plain: &str) -> Result<(), PasswordError> {
     Ok(())
 }
 
+/// A fresh password for a generated account (the platform administrator's first password):
+/// 24 characters without look-alikes (no 0/O, 1/l/I), about 140 bits.
+pub fn generate() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..24).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// The hasher the LocalIdentity resource uses: TKEStack's base64 field or an importable hash,
+/// stored as a hash.
+pub fn hash_field(value: &str) -> Result<String, String> {
+    from_field(value).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,7 +45,7 @@ fn two_replicas_share_one_lease_and_the_leader_reconciles_namespaces() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(a.data_dir().join("registry-admin-password")).expect("password file");
+        let meta = std::fs::metadata(a.data_dir().join("admin-password")).expect("password file");
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     }
 }

@@ -288,7 +288,7 @@ impl OwnServer {
         Ok((server, kubeconfig))
     }
 
-    /// The server's data directory (its PKI, `registry-ca/`, `registry-admin-password`).
+    /// The server's data directory (its PKI, `registry-ca/`, `admin-password`).
     pub fn data_dir(&self) -> &std::path::Path {
         &self.dir
     }

@@ -103,7 +103,7 @@ pub async fn run(args: RegistryBenchArgs) -> anyhow::Result<()> {
     let tke_registry = w.join("tke-registry");
     let registry_dir = tke_registry.to_str().ok_or_else(|| anyhow!("{} is not UTF-8", tke_registry.display()))?;
     let (server, _) = OwnServer::start(&["--registry-dir", registry_dir])?;
-    let password = std::fs::read_to_string(server.data_dir().join("registry-admin-password"))
+    let password = std::fs::read_to_string(server.data_dir().join("admin-password"))
         .context("reading the registry's admin password")?;
     let tke = Endpoint::new(
         "tke-rs",

@@ -1,6 +1,7 @@
 //! `tke`: the tke-rs platform in one binary. `tke up` runs every component in one process;
 //! the other subcommands are tools.
 
+mod auth_cmd;
 mod bench;
 mod bench_client;
 mod bench_clusters;

@@ -58,19 +58,16 @@ pub struct RegistryCommand {
     pub registry: RegistryArgs,
 }
 
-/// The image registry on the filesystem, with token auth for an `admin` whose password is
-/// generated on first start into DATA_DIR/registry-admin-password (mode 0600; only its hash is
-/// kept in memory, and it is never logged) and a token signing key kept in DATA_DIR/pki so
+/// The image registry on the filesystem, with token auth for the platform administrator
+/// (`admin`), whose password is generated on first start into DATA_DIR/admin-password (mode
+/// 0600; only its hash is kept in memory, and it is never logged) and a token signing key kept in DATA_DIR/pki so
 /// issued tokens survive restarts.
 fn settings(args: &RegistryArgs, data_dir: &Path) -> anyhow::Result<(registry::Config, registry::Tenancy)> {
     let root = args.registry_dir.clone().unwrap_or_else(|| data_dir.join("registry"));
-    let password = read_or_create_secret(&data_dir.join("registry-admin-password"), || {
-        use rand::Rng;
-        const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-        let mut rng = rand::rng();
-        (0..24).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())]).collect()
+    let password = read_or_create_secret(&data_dir.join(auth::bootstrap::ADMIN_PASSWORD_FILE), || {
+        auth::password::generate().into_bytes()
     })?;
-    let password = String::from_utf8(password).context("the registry admin password file is not UTF-8")?;
+    let password = String::from_utf8(password).context("the administrator password file is not UTF-8")?;
     let hash = registry::auth::hash_password(password.trim()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut auth = registry::AuthConfig::with_admin("admin", &hash, args.registry_public.clone())
         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -210,26 +210,7 @@ impl Server {
     }
 }
 
-/// Reads a secret file, creating it (mode 0600) with `make()` on first start.
-pub fn read_or_create_secret(path: &std::path::Path, make: impl FnOnce() -> Vec<u8>) -> anyhow::Result<Vec<u8>> {
-    if let Ok(existing) = std::fs::read(path)
-        && !existing.is_empty()
-    {
-        return Ok(existing);
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let secret = make();
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
-    std::io::Write::write_all(&mut f, &secret).with_context(|| format!("writing {}", path.display()))?;
-    f.sync_all()?;
-    Ok(secret)
-}
+pub use apiserver::component::read_or_create_secret;
 
 /// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends a pod it stops).
 pub async fn shutdown_signal() {

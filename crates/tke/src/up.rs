@@ -1,6 +1,6 @@
 //! `tke up`: every component of the platform in one process, on the embedded store (or etcd).
 
-use crate::{platform_cmd::PlatformArgs, registry_cmd::RegistryArgs, serve::ServerArgs};
+use crate::{auth_cmd::AuthArgs, platform_cmd::PlatformArgs, registry_cmd::RegistryArgs, serve::ServerArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct UpArgs {
@@ -8,6 +8,8 @@ pub struct UpArgs {
     pub server: ServerArgs,
     #[command(flatten)]
     pub platform: PlatformArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
     /// Serve the image registry (`/v2/`, token endpoint `/registry/auth`) on the same listener.
     #[arg(long, env = "TKE_REGISTRY", default_value_t = true, action = clap::ArgAction::Set)]
     pub registry: bool,
@@ -20,7 +22,7 @@ pub struct UpArgs {
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
-    let auth_component = auth::Auth::new(auth::component::Config::default());
+    let auth_component = crate::auth_cmd::component(&args.auth);
     let registry = args.registry.then(|| crate::registry_cmd::component(&args.registry_args, &args.server));
     let mut components: Vec<&dyn apiserver::Component> = vec![&platform::component::Platform, &auth_component];
     if let Some(r) = &registry {
@@ -63,7 +65,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             "  registry: skopeo login --cert-dir {} -u admin --password-stdin {} < {}",
             data_dir.join("registry-ca").display(),
             url.trim_start_matches("https://"),
-            data_dir.join("registry-admin-password").display()
+            data_dir.join("admin-password").display()
         );
     }
 

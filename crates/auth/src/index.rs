@@ -1,0 +1,153 @@
+//! An in-memory view of one resource kept current by a watch on the server's own store: the
+//! auth component's lookups on every request (a user by tenant and username, an API key by its
+//! token id, the signing keys) read it instead of the store. With several replicas on etcd
+//! each keeps its own view, fed by the same watch, so they converge within a watch delivery.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use apiserver::{
+    Context, UserInfo, resource::ADMIN_GROUP, store::ListOptions, store::ResourceStore, store::WatchEvent,
+};
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::watch;
+
+/// The context the auth component reads and writes its own objects with: a platform
+/// administrator, so tenancy does not hide anything from it.
+pub fn system_context() -> Context {
+    Context {
+        user: UserInfo {
+            name: "system:auth".into(),
+            uid: String::new(),
+            groups: vec![ADMIN_GROUP.into()],
+            extra: Default::default(),
+        },
+        namespace: None,
+    }
+}
+
+/// Objects of one resource by name, decoded into `T`.
+pub struct Index<T> {
+    objects: RwLock<HashMap<String, Arc<T>>>,
+    /// Bumped after every applied change, so a writer can wait until its write is visible.
+    version: watch::Sender<u64>,
+}
+
+impl<T: DeserializeOwned + Send + Sync + 'static> Index<T> {
+    /// Lists the resource, then follows it in the background for as long as the index lives.
+    /// Objects that do not decode are left out (and logged): a bad object must not stop logins.
+    pub async fn start(store: Arc<ResourceStore>) -> Result<Arc<Self>, apimachinery::ApiError> {
+        let index = Arc::new(Index { objects: RwLock::new(HashMap::new()), version: watch::channel(0).0 });
+        let revision = index.relist(&store).await?;
+        let weak = Arc::downgrade(&index);
+        tokio::spawn(async move {
+            let mut revision = revision;
+            loop {
+                let Some(index) = weak.upgrade() else { return };
+                match index.follow(&store, revision).await {
+                    Ok(()) => {}
+                    Err(e) => tracing::debug!(resource = store.def.plural, error = %e.message, "index watch ended"),
+                }
+                drop(index);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let Some(index) = weak.upgrade() else { return };
+                match index.relist(&store).await {
+                    Ok(r) => revision = r,
+                    Err(e) => tracing::warn!(resource = store.def.plural, error = %e.message, "index list failed"),
+                }
+            }
+        });
+        Ok(index)
+    }
+
+    async fn relist(&self, store: &ResourceStore) -> Result<i64, apimachinery::ApiError> {
+        let list = store.list(&system_context(), &ListOptions::default()).await?;
+        let mut fresh = HashMap::new();
+        for item in &list.items {
+            if let Some((name, obj)) = decode::<T>(&item.value) {
+                fresh.insert(name, Arc::new(obj));
+            }
+        }
+        *self.objects.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        self.version.send_modify(|v| *v += 1);
+        Ok(list.revision)
+    }
+
+    async fn follow(&self, store: &Arc<ResourceStore>, revision: i64) -> Result<(), apimachinery::ApiError> {
+        let opts = ListOptions { resource_version: Some(revision.to_string()), ..Default::default() };
+        let mut events = Box::pin(store.watch(&system_context(), &opts).await?);
+        while let Some(ev) = events.next().await {
+            match ev {
+                WatchEvent::Added(i) | WatchEvent::Modified(i) => {
+                    if let Some((name, obj)) = decode::<T>(&i.value) {
+                        self.objects.write().unwrap_or_else(|e| e.into_inner()).insert(name, Arc::new(obj));
+                    }
+                }
+                WatchEvent::Deleted(i) => {
+                    if let Ok(v) = serde_json::from_slice::<Value>(&i.value) {
+                        let name = apiserver::object::name(&v).to_string();
+                        self.objects.write().unwrap_or_else(|e| e.into_inner()).remove(&name);
+                    }
+                }
+                WatchEvent::Bookmark { .. } => continue,
+                WatchEvent::Error(e) => return Err(e),
+            }
+            self.version.send_modify(|v| *v += 1);
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<T>> {
+        self.objects.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    }
+
+    /// The first object `pred` accepts.
+    pub fn find(&self, pred: impl Fn(&T) -> bool) -> Option<Arc<T>> {
+        self.objects.read().unwrap_or_else(|e| e.into_inner()).values().find(|o| pred(o)).cloned()
+    }
+
+    /// Every object `pred` accepts.
+    pub fn filter(&self, pred: impl Fn(&T) -> bool) -> Vec<Arc<T>> {
+        self.objects.read().unwrap_or_else(|e| e.into_inner()).values().filter(|o| pred(o)).cloned().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Waits (at most `timeout`) until `pred` holds for the index, e.g. until an object this
+    /// process just wrote is visible.
+    pub async fn wait_for(&self, timeout: Duration, pred: impl Fn(&Self) -> bool) -> bool {
+        let mut changes = self.version.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if pred(self) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+                return pred(self);
+            }
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Option<(String, T)> {
+    let v: Value = serde_json::from_slice(bytes).ok()?;
+    let name = apiserver::object::name(&v).to_string();
+    match serde_json::from_value(v) {
+        Ok(obj) => Some((name, obj)),
+        Err(e) => {
+            tracing::warn!(name, error = %e, "an object of the auth group does not decode; ignored");
+            None
+        }
+    }
+}
