@@ -10,8 +10,10 @@ pub mod custom_policy_binding;
 pub mod policy;
 pub mod project;
 pub mod project_policy_binding;
+pub mod requests;
 pub mod role;
 pub mod rule;
+pub mod subject_access_review;
 
 pub use category::Category;
 pub use common::Subject;
@@ -19,8 +21,10 @@ pub use custom_policy_binding::CustomPolicyBinding;
 pub use policy::Policy;
 pub use project::Project;
 pub use project_policy_binding::ProjectPolicyBinding;
+pub use requests::{Binding, PolicyBinding, ProjectPolicyBindingRequest};
 pub use role::Role;
 pub use rule::Rule;
+pub use subject_access_review::SubjectAccessReview;
 
 /// The API group.
 pub const GROUP: &str = "auth.tkestack.io";

@@ -3,6 +3,7 @@
 //! templates every tenant may use live in `default`. As in TKEStack, the fields sit at the top
 //! level of the object (no `spec`).
 
+use apimachinery::FieldError;
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -13,7 +14,7 @@ use super::common::{ObjectMeta, meta_str, null_as_default};
 use {
     super::common::{self, SCOPES, scope},
     super::{GROUP, VERSION},
-    apimachinery::{ApiError, FieldError},
+    apimachinery::ApiError,
     apiserver::{Column, Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed},
 };
 
