@@ -3,8 +3,6 @@
 //! members and policy bindings, and the phases of objects removed through finalizers.
 
 use apimachinery::FieldError;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "server")]
 pub use crate::platform::common::tenant_for_create;
@@ -45,23 +43,9 @@ pub fn check_text(field: &str, value: &str, max: usize, errs: &mut Vec<FieldErro
     }
 }
 
-/// A user or group named in a membership or a binding.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Subject {
-    /// The object name (`usr-…`, `grp-…`) or, for IdP tenants, the IdP's id.
-    #[serde(default)]
-    pub id: String,
-    /// The username or group name.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub name: String,
-}
+pub use super::common::Subject;
 
-/// Phases of objects whose removal runs through finalizers.
-pub mod phase {
-    pub const ACTIVE: &str = "Active";
-    pub const DELETING: &str = "Deleting";
-    pub const TERMINATING: &str = "Terminating";
-}
+pub use super::common::phase;
 
 #[cfg(test)]
 mod tests {
