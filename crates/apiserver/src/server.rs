@@ -116,6 +116,13 @@ impl ApiServer {
         }))
     }
 
+    /// The store under the server's resources and the prefix of their keys, for a component's
+    /// private records that are never served (the auth component's authorization codes,
+    /// refresh-token families and sessions), kept under `{key_root}/{component}/`.
+    pub fn kv(&self) -> (Arc<dyn Store>, &str) {
+        (self.store.clone(), &self.key_root)
+    }
+
     /// The resources given at construction (see [`ApiServer::all_defs`] for those added since).
     pub fn defs(&self) -> &[ResourceDef] {
         &self.defs

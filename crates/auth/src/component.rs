@@ -17,11 +17,20 @@ pub struct Config {
     pub issuer: Option<String>,
     /// How long an ID token is valid.
     pub id_token_ttl: std::time::Duration,
+    /// How long a browser's login at the OpenID provider lasts (single sign-on).
+    pub session_ttl: std::time::Duration,
+    /// How long a refresh token (rotated at each use) keeps a login alive.
+    pub refresh_ttl: std::time::Duration,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { issuer: None, id_token_ttl: std::time::Duration::from_secs(3600) }
+        Config {
+            issuer: None,
+            id_token_ttl: std::time::Duration::from_secs(3600),
+            session_ttl: std::time::Duration::from_secs(12 * 3600),
+            refresh_ttl: std::time::Duration::from_secs(30 * 24 * 3600),
+        }
     }
 }
 

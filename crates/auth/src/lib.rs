@@ -14,12 +14,15 @@
 //! provider. Whatever authenticated a caller, the API servers see one `apiserver::UserInfo`
 //! with the tenant in extra `tenantid`, and authorize it by the same Casbin model.
 
+pub mod authorize;
 pub mod authz;
 pub mod bootstrap;
 pub mod component;
+pub mod grants;
 pub mod index;
 pub mod keys;
 pub mod ldap;
+pub mod login_page;
 pub mod oidc;
 pub mod password;
 pub mod people;

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{
+    grants::{GrantError, Grants},
     index::Index,
     keys::SigningKeys,
     people::{LoginError, People, Person},
@@ -67,7 +68,12 @@ pub struct Provider {
     pub keys: Arc<SigningKeys>,
     pub people: Arc<People>,
     pub clients: Arc<Index<api::auth::Client>>,
+    pub grants: Arc<Grants>,
     pub id_token_ttl: Duration,
+    /// How long a browser's login at the provider lasts.
+    pub session_ttl: Duration,
+    /// How long a refresh-token family lasts from its login.
+    pub refresh_ttl: Duration,
 }
 
 impl Provider {
@@ -93,6 +99,36 @@ impl Provider {
             federated_claims: FederatedClaims { connector_id: person.tenant.clone(), user_id: person.id.clone() },
         };
         Ok((self.keys.sign(&claims)?, claims))
+    }
+
+    /// Whether a person logged in earlier may still get tokens: a local user must still exist
+    /// (and not be locked); the tenant must still exist.
+    pub fn still_valid(&self, person: &Person) -> bool {
+        let Some(idp) = self.people.idps.get(&person.tenant) else { return false };
+        if idp.spec.type_ != api::auth::identity_provider::types::TKE {
+            return true;
+        }
+        self.people.users.get(&person.id).is_some_and(|u| {
+            u.tenant() == person.tenant
+                && u.spec.username == person.username
+                && crate::people::locked_until(&u, chrono::Utc::now()).is_none()
+        })
+    }
+
+    /// The person as the platform knows them now (current groups and names of a local user).
+    fn refreshed(&self, person: &Person) -> Person {
+        match self.people.users.get(&person.id) {
+            Some(u) if u.tenant() == person.tenant => self.people.person_of(&u),
+            _ => person.clone(),
+        }
+    }
+
+    /// The audience of an ID token hint whose signature is ours, even if it has expired.
+    pub fn audience_of_hint(&self, hint: &str) -> Option<String> {
+        if hint.is_empty() {
+            return None;
+        }
+        self.keys.verify_ignoring_expiry::<IdClaims>(hint, &self.issuer).ok().map(|c| c.aud)
     }
 
     /// The user a valid ID token stands for now, or why not.
@@ -167,7 +203,11 @@ async fn discovery(State(p): State<Arc<Provider>>) -> Response {
         "id_token_signing_alg_values_supported": [crate::keys::ALGORITHM],
         "scopes_supported": ["openid", "email", "groups", "profile", "offline_access"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "grant_types_supported": ["password"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "password"],
+        "code_challenge_methods_supported": ["S256"],
+        "response_modes_supported": ["query"],
+        "revocation_endpoint": format!("{i}/revoke"),
+        "end_session_endpoint": format!("{i}/logout"),
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nonce", "name", "preferred_username", "email", "groups", "federated_claims"],
     }))
     .into_response()
@@ -195,6 +235,14 @@ struct TokenRequest {
     tenant_id: String,
     #[serde(default)]
     nonce: Option<String>,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    redirect_uri: String,
+    #[serde(default)]
+    code_verifier: String,
+    #[serde(default)]
+    refresh_token: String,
 }
 
 /// Checks the client of a token request: a public client names itself; a confidential one
@@ -240,13 +288,79 @@ async fn token(State(p): State<Arc<Provider>>, headers: HeaderMap, Form(form): F
         Err(resp) => return resp,
     };
     match form.grant_type.as_str() {
+        "authorization_code" => {
+            let invalid = |why: &str| oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", why);
+            let code = match p.grants.redeem_code(&form.code).await {
+                Ok(c) => c,
+                Err(GrantError::Store(e)) => {
+                    return oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", &e);
+                }
+                Err(_) => return invalid("the authorization code is unknown, used or expired"),
+            };
+            if code.client_id != client_id {
+                return invalid("the authorization code was issued to another client");
+            }
+            if code.redirect_uri != form.redirect_uri {
+                return invalid("redirect_uri differs from the one of the authorization request");
+            }
+            if !code.code_challenge.is_empty() {
+                if form.code_verifier.is_empty() {
+                    return invalid("code_verifier is required (PKCE)");
+                }
+                let challenge = crate::grants::pkce_challenge(&form.code_verifier);
+                if !crate::grants::constant_eq(challenge.as_bytes(), code.code_challenge.as_bytes()) {
+                    return invalid("code_verifier does not match the code_challenge");
+                }
+            }
+            let person: Person = (&code.person).into();
+            if !p.still_valid(&person) {
+                return invalid("the user can no longer log in");
+            }
+            let person = p.refreshed(&person);
+            let refresh = if code.scope.split(' ').any(|s| s == "offline_access") {
+                match p.grants.start_family(&client_id, &code.scope, &person, &code.session, p.refresh_ttl).await {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        return oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", &e.to_string());
+                    }
+                }
+            } else {
+                None
+            };
+            issue(&p, &person, &client_id, code.nonce.clone(), refresh)
+        }
+        "refresh_token" => {
+            let (family, next) = match p.grants.rotate(&form.refresh_token, &client_id).await {
+                Ok(r) => r,
+                Err(GrantError::Reused) => {
+                    tracing::warn!(client = %client_id, "a refresh token was used twice; its login's tokens are revoked");
+                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &GrantError::Reused.to_string());
+                }
+                Err(GrantError::Store(e)) => {
+                    return oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", &e);
+                }
+                Err(GrantError::Invalid) => {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "the refresh token is unknown, revoked or expired",
+                    );
+                }
+            };
+            let person: Person = (&family.person).into();
+            if !p.still_valid(&person) {
+                let _ = p.grants.revoke(&next).await;
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "the user can no longer log in");
+            }
+            issue(&p, &p.refreshed(&person), &client_id, None, Some(next))
+        }
         "password" => {
             let tenant = if form.tenant_id.is_empty() { crate::bootstrap::DEFAULT_TENANT } else { &form.tenant_id };
             if form.username.is_empty() || form.password.is_empty() {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "username and password are required");
             }
             match p.people.login(tenant, &form.username, &form.password).await {
-                Ok(person) => issue(&p, &person, &client_id, form.nonce.clone()),
+                Ok(person) => issue(&p, &person, &client_id, form.nonce.clone(), None),
                 Err(LoginError::Unavailable(e)) => {
                     tracing::warn!(tenant, error = %e, "login: the identity provider is unavailable");
                     oauth_error(
@@ -271,20 +385,22 @@ async fn token(State(p): State<Arc<Provider>>, headers: HeaderMap, Form(form): F
     }
 }
 
-fn issue(p: &Provider, person: &Person, client_id: &str, nonce: Option<String>) -> Response {
+fn issue(p: &Provider, person: &Person, client_id: &str, nonce: Option<String>, refresh: Option<String>) -> Response {
     match p.id_token(person, client_id, nonce) {
-        Ok((token, _)) => (
-            StatusCode::OK,
-            [(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")],
-            Json(json!({
+        Ok((token, _)) => {
+            let mut body = json!({
                 "access_token": token,
                 "token_type": "bearer",
                 "expires_in": p.id_token_ttl.as_secs(),
                 "id_token": token,
                 "scope": "openid profile email groups",
-            })),
-        )
-            .into_response(),
+            });
+            if let Some(r) = refresh {
+                body["refresh_token"] = json!(r);
+            }
+            (StatusCode::OK, [(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")], Json(body))
+                .into_response()
+        }
         Err(e) => oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", &e.message),
     }
 }
@@ -306,13 +422,55 @@ async fn userinfo(State(p): State<Arc<Provider>>, headers: HeaderMap) -> Respons
     }
 }
 
+#[derive(Deserialize)]
+struct RevokeRequest {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    client_secret: String,
+}
+
+/// `POST /oidc/revoke` (RFC 7009): revokes a refresh token's family. ID tokens cannot be
+/// revoked one by one; they are short-lived, and deleting or locking the user ends them.
+async fn revoke(State(p): State<Arc<Provider>>, headers: HeaderMap, Form(form): Form<RevokeRequest>) -> Response {
+    let as_token_request = TokenRequest {
+        grant_type: String::new(),
+        username: String::new(),
+        password: String::new(),
+        client_id: form.client_id.clone(),
+        client_secret: form.client_secret.clone(),
+        tenant_id: String::new(),
+        nonce: None,
+        code: String::new(),
+        redirect_uri: String::new(),
+        code_verifier: String::new(),
+        refresh_token: String::new(),
+    };
+    if let Err(resp) = client_of(&p, &headers, &as_token_request) {
+        return resp;
+    }
+    match p.grants.revoke(&form.token).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", &e.to_string()),
+    }
+}
+
 /// The provider's routes, served before the API's authentication.
 pub fn routes(provider: Arc<Provider>) -> Router {
+    use crate::authorize;
     Router::new()
         .route("/oidc/.well-known/openid-configuration", get(discovery))
         .route("/oidc/keys", get(jwks))
         .route("/oidc/token", post(token))
         .route("/oidc/userinfo", get(userinfo).post(userinfo))
+        .route("/oidc/auth", get(authorize::authorize))
+        .route("/oidc/auth/login", post(authorize::login_post))
+        .route("/oidc/auth/lang", get(authorize::switch_language))
+        .route("/oidc/logout", get(authorize::logout))
+        .route("/oidc/revoke", post(revoke))
+        .route("/oidc/static/login.css", get(authorize::stylesheet))
         .with_state(provider)
 }
 
@@ -333,8 +491,30 @@ pub async fn mount(
         server.resource(api::auth::GROUP, api::auth::VERSION, "clients").cloned().ok_or("clients is not served")?,
     )
     .await?;
-    let provider =
-        Arc::new(Provider { issuer, keys: keys.clone(), people, clients, id_token_ttl: config.id_token_ttl });
+    let (kv, key_root) = server.kv();
+    let grants = Grants::new(kv, key_root);
+    let provider = Arc::new(Provider {
+        issuer,
+        keys: keys.clone(),
+        people,
+        clients,
+        grants: grants.clone(),
+        id_token_ttl: config.id_token_ttl,
+        session_ttl: config.session_ttl,
+        refresh_ttl: config.refresh_ttl,
+    });
+    // Expired codes, sessions and families are removed by every replica (deletes are
+    // conditional on the revision read, so they do not conflict).
+    let weak_grants = Arc::downgrade(&grants);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(300)).await;
+            let Some(g) = weak_grants.upgrade() else { return };
+            if let Err(e) = g.sweep().await {
+                tracing::debug!(error = %e, "sweeping expired login state failed");
+            }
+        }
+    });
     // Rotation is checked hourly; every replica may do it (the store's uniqueness of names and
     // the newest-signs rule keep them consistent).
     let weak = Arc::downgrade(&keys);

@@ -18,5 +18,6 @@ pub fn component(args: &AuthArgs) -> auth::Auth {
     auth::Auth::new(auth::component::Config {
         issuer: args.oidc_issuer_url.clone(),
         id_token_ttl: Duration::from_secs(args.id_token_ttl_seconds.clamp(60, 7 * 24 * 3600)),
+        ..Default::default()
     })
 }
