@@ -3,10 +3,10 @@
 //! administrator), the OpenID provider under `/oidc/`, the authenticators (ID tokens, API keys)
 //! and the authorizer every request goes through.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use apiserver::{
-    ApiServer, Component, Mount, ResourceDef,
+    ApiServer, Component, Mount, ResourceDef, UserInfo,
     component::{MountContext, MountError},
 };
 
@@ -38,11 +38,51 @@ impl Default for Config {
 #[derive(Default)]
 pub struct Auth {
     pub config: Config,
+    handle: Arc<OnceLock<Arc<Handle>>>,
 }
 
 impl Auth {
     pub fn new(config: Config) -> Self {
-        Auth { config }
+        Auth { config, handle: Arc::default() }
+    }
+
+    /// Filled once the component is mounted: for other components of the same process that
+    /// check credentials the platform's way (the registry's and chart repositories' Basic auth).
+    pub fn handle(&self) -> Arc<OnceLock<Arc<Handle>>> {
+        self.handle.clone()
+    }
+}
+
+/// What other components use of a mounted auth component.
+pub struct Handle {
+    pub provider: Arc<crate::oidc::Provider>,
+    pub api_keys: Arc<crate::apikeys::ApiKeys>,
+}
+
+impl Handle {
+    /// Basic credentials as registries and chart repositories take them (reference 3.4): an
+    /// API key or ID token as the password (with any username), or a username and password,
+    /// `tenant/username` for a tenant other than `default`.
+    pub async fn check_basic(&self, username: &str, password: &str) -> Option<UserInfo> {
+        if password.split('.').count() == 3 {
+            match self.api_keys.authenticate(password) {
+                Some(Ok(user)) => return Some(user),
+                Some(Err(_)) => return None,
+                None => {}
+            }
+            if self.provider.keys.is_ours(password) {
+                return self.provider.user_of(password).ok();
+            }
+        }
+        let (tenant, name) = username.split_once('/').unwrap_or((crate::bootstrap::DEFAULT_TENANT, username));
+        let person = self.provider.people.login(tenant, name, password).await.ok()?;
+        let mut groups = person.groups.clone();
+        if person.platform_admin {
+            groups.push(apiserver::resource::ADMIN_GROUP.to_string());
+        }
+        let mut extra = std::collections::BTreeMap::new();
+        extra.insert("tenantid".to_string(), vec![person.tenant.clone()]);
+        Some(UserInfo { name: person.username, uid: person.id, groups, extra })
     }
 }
 
@@ -67,7 +107,8 @@ impl Component for Auth {
     async fn mount(&self, server: &Arc<ApiServer>, ctx: &MountContext) -> Result<Mount, MountError> {
         let mut mount = Mount::default();
         crate::bootstrap::mount(server, ctx, &self.config, &mut mount).await?;
-        crate::oidc::mount(server, ctx, &self.config, &mut mount).await?;
+        let handle = crate::oidc::mount(server, ctx, &self.config, &mut mount).await?;
+        let _ = self.handle.set(handle);
         crate::authz::mount(server, ctx, &self.config, &mut mount).await?;
         Ok(mount)
     }

@@ -14,6 +14,7 @@
 //! provider. Whatever authenticated a caller, the API servers see one `apiserver::UserInfo`
 //! with the tenant in extra `tenantid`, and authorize it by the same Casbin model.
 
+pub mod apikeys;
 pub mod authorize;
 pub mod authz;
 pub mod bootstrap;

@@ -160,17 +160,27 @@ fn subject(tenant: &str, id: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{tenant}/{id}"))
 }
 
-/// Bearer ID tokens signed by the platform's keys.
-pub struct IdTokenAuthenticator(pub Arc<Provider>);
+/// Bearer tokens of the platform: API keys and ID tokens signed by its keys.
+pub struct TokenAuthenticator {
+    pub provider: Arc<Provider>,
+    pub api_keys: Arc<crate::apikeys::ApiKeys>,
+}
 
 #[async_trait::async_trait]
-impl Authenticator for IdTokenAuthenticator {
+impl Authenticator for TokenAuthenticator {
     async fn authenticate(&self, request: &axum::http::request::Parts) -> Authentication {
         let Some(token) = bearer(&request.headers) else { return Authentication::NotApplicable };
-        if token.split('.').count() != 3 || !self.0.keys.is_ours(token) {
+        if token.split('.').count() != 3 {
             return Authentication::NotApplicable;
         }
-        match self.0.user_of(token) {
+        match self.api_keys.authentication(token) {
+            Authentication::NotApplicable => {}
+            answer => return answer,
+        }
+        if !self.provider.keys.is_ours(token) {
+            return Authentication::NotApplicable;
+        }
+        match self.provider.user_of(token) {
             Ok(user) => Authentication::Authenticated(user),
             Err(reason) => Authentication::Rejected(format!("ID token: {reason}")),
         }
@@ -474,13 +484,20 @@ pub fn routes(provider: Arc<Provider>) -> Router {
         .with_state(provider)
 }
 
+fn store_of(server: &ApiServer, plural: &str) -> Result<Arc<apiserver::store::ResourceStore>, MountError> {
+    Ok(server
+        .resource(api::auth::GROUP, api::auth::VERSION, plural)
+        .cloned()
+        .ok_or(format!("{plural} is not served"))?)
+}
+
 /// Starts the provider: its keys, the people it logs in, its routes and authenticator.
 pub async fn mount(
     server: &Arc<ApiServer>,
     ctx: &MountContext,
     config: &crate::component::Config,
     mount: &mut Mount,
-) -> Result<(), MountError> {
+) -> Result<Arc<crate::component::Handle>, MountError> {
     let issuer = match &config.issuer {
         Some(i) => i.trim_end_matches('/').to_string(),
         None => format!("{}/oidc", ctx.url.trim_end_matches('/')),
@@ -527,11 +544,35 @@ pub async fn mount(
             }
         }
     });
-    mount.authenticators.push(Arc::new(IdTokenAuthenticator(provider.clone())));
-    let routes = routes(provider);
+    let api_keys = Arc::new(crate::apikeys::ApiKeys {
+        issuer: provider.issuer.clone(),
+        keys: keys.clone(),
+        people: provider.people.clone(),
+        index: Index::start(store_of(server, "apikeys")?).await?,
+        store: store_of(server, "apikeys")?,
+    });
+    mount.authenticators.push(Arc::new(TokenAuthenticator { provider: provider.clone(), api_keys: api_keys.clone() }));
+    let handle = Arc::new(crate::component::Handle { provider: provider.clone(), api_keys: api_keys.clone() });
+    let routes = routes(provider).merge(
+        Router::new()
+            .route(crate::apikeys::PASSWORD_PATH, post(crate::apikeys::password_route))
+            .with_state(api_keys.clone()),
+    );
+    // Issued to the caller: inside authentication.
+    let previous = mount.around_api.take();
+    mount.around_api = Some(Box::new(move |api: Router| {
+        let api = match previous {
+            Some(f) => f(api),
+            None => api,
+        };
+        Router::new()
+            .route(crate::apikeys::TOKEN_PATH, post(crate::apikeys::token_route))
+            .with_state(api_keys)
+            .merge(api)
+    }));
     mount.front = Some(match mount.front.take() {
         Some(front) => front.merge(routes),
         None => routes,
     });
-    Ok(())
+    Ok(handle)
 }

@@ -257,3 +257,98 @@ fn two_replicas_on_etcd_share_keys_and_users() {
     let (ok, out) = kubectl_as(&kc, &["get", "usr", "usr-admin", "-o", "name"]);
     assert!(ok, "{out}");
 }
+
+#[test]
+fn api_keys_work_for_kubectl_and_skopeo_and_stop_when_disabled() {
+    let t = Tke::start();
+    let password = admin_password(&t);
+    let (_, answer) = password_grant(&t, "default", "admin", &password);
+    let id_token = answer["id_token"].as_str().unwrap().to_string();
+
+    // For the caller, with their ID token.
+    let (code, body) = curl(
+        &t,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            &format!("Authorization: Bearer {id_token}"),
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            r#"{"expire":"1h","description":"ci"}"#,
+            &format!("{}/apis/auth.tkestack.io/v1/apikeys/default/token", t.url),
+        ],
+    );
+    assert_eq!(code, 201, "{body}");
+    let key: Value = serde_json::from_str(&body).unwrap();
+    let api_key = key["spec"]["apiKey"].as_str().expect("the token, shown once").to_string();
+    let name = key["metadata"]["name"].as_str().unwrap().to_string();
+    assert_eq!(key["spec"]["username"], "admin");
+    let claims = decode_claims(&api_key);
+    assert_eq!((claims["usr"].as_str(), claims["ted"].as_str()), (Some("admin"), Some("default")));
+
+    // With a username and password, without logging in; a wrong password is a 401.
+    let request = json!({"tenantID": "default", "username": "admin",
+        "password": base64::engine::general_purpose::STANDARD.encode(&password), "expire": "30m"});
+    let url = format!("{}/apis/auth.tkestack.io/v1/apikeys/default/password", t.url);
+    let (code, body) =
+        curl(&t, &["-X", "POST", "-H", "Content-Type: application/json", "--data", &request.to_string(), &url]);
+    assert_eq!(code, 201, "{body}");
+    let mut wrong = request.clone();
+    wrong["password"] = json!(base64::engine::general_purpose::STANDARD.encode("not the password"));
+    let (code, body) =
+        curl(&t, &["-X", "POST", "-H", "Content-Type: application/json", "--data", &wrong.to_string(), &url]);
+    assert_eq!(code, 401, "{body}");
+    // Without a caller, the token route is closed.
+    let (code, _) =
+        curl(&t, &["-X", "POST", "--data", "{}", &format!("{}/apis/auth.tkestack.io/v1/apikeys/default/token", t.url)]);
+    assert_eq!(code, 401);
+
+    // kubectl with the key; reads never show it again.
+    let kc = token_kubeconfig(&t, "apikey", &api_key);
+    let (ok, out) = kubectl_as(&kc, &["get", "apikeys", "-o", "json"]);
+    assert!(ok, "{out}");
+    assert!(out.contains(&name) && !out.contains(&api_key) && !out.contains("\"apiKey\":"), "{out}");
+
+    // skopeo logs in to the registry with the key as the password.
+    let host = t.url.trim_start_matches("https://").to_string();
+    let cert_dir = t.data_dir().join("registry-ca");
+    let authfile = t.data_dir().join("skopeo-auth.json");
+    let login = |user: &str, secret: &str| {
+        Command::new("skopeo")
+            .args(["login", "--authfile"])
+            .arg(&authfile)
+            .arg("--cert-dir")
+            .arg(&cert_dir)
+            .args(["-u", user, "-p", secret, &host])
+            .output()
+            .expect("skopeo")
+    };
+    let out = login("admin", &api_key);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = login("admin", &password);
+    assert!(
+        out.status.success(),
+        "the administrator's password works for the registry too: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = login("admin", "wrong-password");
+    assert!(!out.status.success());
+
+    // Disabled: refused at once, by kubectl and by the registry.
+    t.kubectl_ok(&[
+        "patch",
+        "apikey",
+        &name,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"disabled":true}}"#,
+    ]);
+    wait_for("the disabled key to be refused", Duration::from_secs(10), || {
+        let (ok, out) = kubectl_as(&kc, &["get", "clusters"]);
+        (!ok && out.contains("Unauthorized")).then_some(())
+    });
+    assert!(!login("admin", &api_key).status.success());
+}

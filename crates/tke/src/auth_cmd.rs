@@ -1,6 +1,9 @@
 //! Flags of the auth component (identity and access) for `tke up`.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct AuthArgs {
@@ -20,4 +23,28 @@ pub fn component(args: &AuthArgs) -> auth::Auth {
         id_token_ttl: Duration::from_secs(args.id_token_ttl_seconds.clamp(60, 7 * 24 * 3600)),
         ..Default::default()
     })
+}
+
+/// The registry's and chart repositories' Basic auth, answered by the auth component of the
+/// same process: platform users by password, API keys and ID tokens (one administrator for
+/// the whole platform).
+pub struct PlatformUsers(pub Arc<OnceLock<Arc<auth::component::Handle>>>);
+
+#[async_trait::async_trait]
+impl registry::auth::Authenticator for PlatformUsers {
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> registry::error::Result<Option<registry::auth::Identity>> {
+        let Some(handle) = self.0.get() else { return Ok(None) };
+        Ok(handle.check_basic(username, password).await.map(|user| {
+            let tenant = user.tenant();
+            registry::auth::Identity {
+                admin: user.is_admin(),
+                tenant: (tenant != auth::bootstrap::DEFAULT_TENANT).then_some(tenant),
+                name: user.name,
+            }
+        }))
+    }
 }

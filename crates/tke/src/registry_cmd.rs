@@ -1,7 +1,10 @@
 //! The registry component's flags and wiring: `--registry-*` of `tke up`, and `tke registry`
 //! running the registry on its own against the same store.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use anyhow::Context;
 use registry::objects::RegistryComponent;
@@ -27,10 +30,14 @@ pub struct RegistryArgs {
 
 /// The registry component from its flags: the registry's settings are made when the server
 /// mounts it (they need the CA the server creates on first start).
-pub fn component(args: &RegistryArgs, server: &ServerArgs) -> RegistryComponent {
+pub fn component(
+    args: &RegistryArgs,
+    server: &ServerArgs,
+    users: Option<Arc<dyn registry::auth::Authenticator>>,
+) -> RegistryComponent {
     let data_dir = server.data_dir.canonicalize().unwrap_or(server.data_dir.clone());
     let args = args.clone();
-    RegistryComponent::new(move || settings(&args, &data_dir).map_err(|e| format!("{e:#}").into()))
+    RegistryComponent::new(move || settings(&args, &data_dir, users.clone()).map_err(|e| format!("{e:#}").into()))
 }
 
 /// Starts the registry's Namespace and ChartGroup controllers in `running`, under the Lease
@@ -58,19 +65,32 @@ pub struct RegistryCommand {
     pub registry: RegistryArgs,
 }
 
-/// The image registry on the filesystem, with token auth for the platform administrator
-/// (`admin`), whose password is generated on first start into DATA_DIR/admin-password (mode
-/// 0600; only its hash is kept in memory, and it is never logged) and a token signing key kept in DATA_DIR/pki so
+/// The image registry on the filesystem, with token auth for the platform's users (`users`:
+/// the auth component of the same process), or, alone, for the administrator (`admin`), whose
+/// password is generated on first start into DATA_DIR/admin-password (mode 0600; only its hash
+/// is kept in memory, and it is never logged); and a token signing key kept in DATA_DIR/pki so
 /// issued tokens survive restarts.
-fn settings(args: &RegistryArgs, data_dir: &Path) -> anyhow::Result<(registry::Config, registry::Tenancy)> {
+fn settings(
+    args: &RegistryArgs,
+    data_dir: &Path,
+    users: Option<Arc<dyn registry::auth::Authenticator>>,
+) -> anyhow::Result<(registry::Config, registry::Tenancy)> {
     let root = args.registry_dir.clone().unwrap_or_else(|| data_dir.join("registry"));
-    let password = read_or_create_secret(&data_dir.join(auth::bootstrap::ADMIN_PASSWORD_FILE), || {
-        auth::password::generate().into_bytes()
-    })?;
-    let password = String::from_utf8(password).context("the administrator password file is not UTF-8")?;
-    let hash = registry::auth::hash_password(password.trim()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut auth = registry::AuthConfig::with_admin("admin", &hash, args.registry_public.clone())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut auth = match users {
+        Some(users) => registry::AuthConfig::new(
+            users,
+            Arc::new(registry::auth::DefaultPolicy { public_prefixes: args.registry_public.clone() }),
+        ),
+        None => {
+            let password = read_or_create_secret(&data_dir.join(auth::bootstrap::ADMIN_PASSWORD_FILE), || {
+                auth::password::generate().into_bytes()
+            })?;
+            let password = String::from_utf8(password).context("the administrator password file is not UTF-8")?;
+            let hash = registry::auth::hash_password(password.trim()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            registry::AuthConfig::with_admin("admin", &hash, args.registry_public.clone())
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+    };
     auth.signing_key = read_or_create_secret(&data_dir.join("pki").join("registry-token.key"), || {
         use rand::Rng;
         let mut key = vec![0u8; 32];
@@ -91,7 +111,7 @@ fn settings(args: &RegistryArgs, data_dir: &Path) -> anyhow::Result<(registry::C
 
 /// Runs the registry component alone until Ctrl-C or SIGTERM.
 pub async fn run(cmd: RegistryCommand) -> anyhow::Result<()> {
-    let registry = component(&cmd.registry, &cmd.server);
+    let registry = component(&cmd.registry, &cmd.server, None);
     let server = crate::serve::Server::start(&cmd.server, &[&registry]).await?;
     let client = controller_runtime::platform_client(&server.kubeconfig).await?;
     let mut running = Running::new();

@@ -23,7 +23,11 @@ pub struct UpArgs {
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let auth_component = crate::auth_cmd::component(&args.auth);
-    let registry = args.registry.then(|| crate::registry_cmd::component(&args.registry_args, &args.server));
+    // The registry's Basic auth is the platform's: its users, API keys and ID tokens.
+    let registry = args.registry.then(|| {
+        let users = std::sync::Arc::new(crate::auth_cmd::PlatformUsers(auth_component.handle()));
+        crate::registry_cmd::component(&args.registry_args, &args.server, Some(users))
+    });
     let mut components: Vec<&dyn apiserver::Component> = vec![&platform::component::Platform, &auth_component];
     if let Some(r) = &registry {
         components.push(r);
