@@ -6,6 +6,7 @@
 //! - [`oidc`]: the platform's OpenID provider under `/oidc/`, ID tokens and API keys.
 //! - [`authz`]: the Casbin model every request is authorized by, and the `/auth/` webhooks.
 //! - [`ldap`]: tenants whose people live in an LDAP directory.
+//! - [`upstream`]: tenants whose people log in at an upstream OpenID provider.
 //! - [`password`]: how passwords are stored (argon2id) and checked (also bcrypt hashes imported
 //!   from TKEStack).
 //!
@@ -27,5 +28,6 @@ pub mod login_page;
 pub mod oidc;
 pub mod password;
 pub mod people;
+pub mod upstream;
 
 pub use component::Auth;

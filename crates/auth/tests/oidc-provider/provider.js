@@ -12,8 +12,11 @@
 //   OIDC_ID_TOKEN_ALG   RS256 (default) or ES256
 //   OIDC_KEYS_FILE      a JSON file of private JWKs: read when it exists, otherwise made and written,
 //                       so that two providers can sign with the same keys
-//   OIDC_USERS          JSON {"<account id>": {"password": "...", "claims": {...}}}; the account id
-//                       is the subject (`sub`), the claims are what the provider releases by scope
+//   OIDC_USERS          JSON {"<login>": {"password": "...", "sub": "...", "claims": {...}}}: who may
+//                       sign in; `sub` (default: the login) is the subject, the claims are what
+//                       the provider releases by scope
+//   OIDC_TLS_CERT       PEM files of a serving certificate and its key: serve https instead of
+//   OIDC_TLS_KEY        plain http
 //
 // Once it listens it prints one line, `ready <issuer>`, on stdout.
 //
@@ -23,6 +26,7 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 
 import Provider from 'oidc-provider';
 
@@ -47,6 +51,10 @@ const clientAuth = env('OIDC_CLIENT_AUTH', 'client_secret_basic');
 const idTokenAlg = env('OIDC_ID_TOKEN_ALG', 'RS256');
 const keysFile = env('OIDC_KEYS_FILE', '');
 const users = JSON.parse(env('OIDC_USERS', '{}'));
+const tlsCert = env('OIDC_TLS_CERT', '');
+const tlsKey = env('OIDC_TLS_KEY', '');
+// Accounts by subject, as `findAccount` is asked for them.
+const accounts = new Map(Object.entries(users).map(([login, u]) => [u.sub || login, u]));
 
 function signingKeys() {
   if (keysFile && existsSync(keysFile)) {
@@ -137,7 +145,7 @@ async function interaction(provider, req, res, uid, action) {
       send(res, 200, loginPage(uid, 'Invalid login or password.'));
       return;
     }
-    await provider.interactionFinished(req, res, { login: { accountId: login } }, {
+    await provider.interactionFinished(req, res, { login: { accountId: user.sub || login } }, {
       mergeWithLastSubmission: false,
     });
     return;
@@ -162,9 +170,11 @@ async function interaction(provider, req, res, uid, action) {
   send(res, 400, page('Error', `<p>unexpected ${escape(req.method)} for prompt ${escape(prompt.name)}</p>`));
 }
 
-const server = http.createServer();
+const server = tlsCert
+  ? https.createServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey) })
+  : http.createServer();
 server.listen(port, '127.0.0.1', () => {
-  const issuer = `http://${issuerHost}:${server.address().port}`;
+  const issuer = `${tlsCert ? 'https' : 'http'}://${issuerHost}:${server.address().port}`;
   const provider = new Provider(issuer, {
     clients: [{
       client_id: clientId,
@@ -183,17 +193,18 @@ server.listen(port, '127.0.0.1', () => {
       openid: ['sub'],
       profile: ['name', 'preferred_username', 'given_name', 'family_name'],
       email: ['email', 'email_verified'],
-      groups: ['groups'],
+      groups: ['groups', 'roles'],
     },
     scopes: ['openid', 'offline_access', 'profile', 'email', 'groups'],
     async findAccount(ctx, sub) {
-      if (!Object.hasOwn(users, sub)) {
+      const account = accounts.get(sub);
+      if (!account) {
         return undefined;
       }
       return {
         accountId: sub,
         async claims() {
-          return { ...users[sub].claims, sub };
+          return { ...account.claims, sub };
         },
       };
     },
