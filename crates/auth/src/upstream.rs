@@ -696,33 +696,23 @@ impl Upstream {
         if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
             return Err(TokenError::Algorithm(format!("{:?}", header.alg)).into());
         }
-        let mut keys = self.keys_for(&header);
-        if keys.is_empty() {
-            self.refetch_keys().await?;
-            keys = self.keys_for(&header);
-        }
-        if keys.is_empty() {
-            return Err(TokenError::UnknownKey.into());
-        }
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.config.issuer]);
         validation.set_audience(&[&self.config.client_id]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECONDS;
-        let mut claims = None;
-        for key in keys.iter() {
-            match jsonwebtoken::decode::<Claims>(token, &key.key, &validation) {
-                Ok(data) => {
-                    claims = Some(data.claims);
-                    break;
-                }
-                // Without a key id several keys may fit: try the next.
-                Err(e) if *e.kind() == ErrorKind::InvalidSignature => continue,
-                Err(e) => return Err(token_error(&e).into()),
-            }
-        }
-        let claims = claims.ok_or(TokenError::Signature)?;
+        let first = self.decode(token, &header, &validation);
+        // A key the platform has not seen: the provider may have rotated its keys. (A token
+        // without a key id names none, so there a bad signature may mean the same.)
+        let unseen = matches!(first, Err(TokenError::UnknownKey))
+            || (header.kid.is_none() && matches!(first, Err(TokenError::Signature)));
+        let claims = if unseen {
+            self.refetch_keys().await?;
+            self.decode(token, &header, &validation)?
+        } else {
+            first?
+        };
         let now = jsonwebtoken::get_current_timestamp();
         match claims.get("iat").and_then(Value::as_u64) {
             None => return Err(TokenError::MissingClaim("iat".into()).into()),
@@ -745,6 +735,28 @@ impl Upstream {
             None => return Err(TokenError::MissingClaim("nonce".into()).into()),
         }
         Ok(claims)
+    }
+
+    /// Verifies `token` with the keys that may have signed it.
+    fn decode(
+        &self,
+        token: &str,
+        header: &jsonwebtoken::Header,
+        validation: &Validation,
+    ) -> Result<Claims, TokenError> {
+        let keys = self.keys_for(header);
+        if keys.is_empty() {
+            return Err(TokenError::UnknownKey);
+        }
+        for key in keys {
+            match jsonwebtoken::decode::<Claims>(token, &key.key, validation) {
+                Ok(data) => return Ok(data.claims),
+                // Without a key id several keys may fit: try the next.
+                Err(e) if *e.kind() == ErrorKind::InvalidSignature => continue,
+                Err(e) => return Err(token_error(&e)),
+            }
+        }
+        Err(TokenError::Signature)
     }
 
     /// The keys that may have signed a token with `header`: the one it names, or, when it names
@@ -1206,6 +1218,10 @@ mod tests {
             assert!(matches!(&err, Error::IdToken(e) if *e == expected), "{expected:?}: {err}");
             assert!(!err.to_string().contains(&token), "the token is never in a message");
         }
+        // Without a key id, signed by a key the JWKS does not have.
+        let (k3, _) = key("k3");
+        let err = up.verify_id_token(&sign(&k3, None, &good_claims()), "n-1").await;
+        assert!(matches!(err, Err(Error::IdToken(TokenError::Signature))), "{err:?}");
         // An empty nonce never matches.
         let err = up.verify_id_token(&sign(&k1, Some("k1"), &with(good_claims(), "nonce", json!(""))), "").await;
         assert!(matches!(err, Err(Error::IdToken(TokenError::Nonce))));

@@ -20,7 +20,8 @@ use reqwest::{Url, header::LOCATION};
 use serde_json::{Value, json};
 
 const CLIENT_ID: &str = "tke-platform";
-const CLIENT_SECRET: &str = "upstream-client-secret";
+/// With characters that client_secret_basic must form-encode (RFC 6749 2.3.1).
+const CLIENT_SECRET: &str = "upstream secret:/+%&=~";
 const REDIRECT_URI: &str = "https://tke.example.test/oidc/callback";
 const TENANT: &str = "corp";
 const START_DEADLINE: Duration = Duration::from_secs(30);
@@ -271,7 +272,21 @@ async fn redeem_by_hand(provider: &Provider, login: &Login, callback: &Callback,
     if auth == "client_secret_post" {
         form.extend([("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET)]);
     } else {
-        request = request.basic_auth(CLIENT_ID, Some(CLIENT_SECRET));
+        use base64::Engine;
+        let encode = |s: &str| -> String {
+            s.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        };
+        let pair = format!("{}:{}", encode(CLIENT_ID), encode(CLIENT_SECRET));
+        let basic = base64::engine::general_purpose::STANDARD.encode(pair);
+        request = request.header(reqwest::header::AUTHORIZATION, format!("Basic {basic}"));
     }
     let answer: Value = request.form(&form).send().await.unwrap().json().await.unwrap();
     let id_token = answer["id_token"].as_str().unwrap_or_else(|| panic!("an ID token in {answer}")).to_string();
