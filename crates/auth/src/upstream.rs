@@ -172,6 +172,23 @@ impl Config {
         Ok(config)
     }
 
+    /// The configuration of an `oidc` IdentityProvider, its `clientSecret` put back from
+    /// `spec.secrets`.
+    pub fn of(idp: &api::auth::IdentityProvider) -> Result<Config, Error> {
+        let oidc = api::auth::identity_provider::types::OIDC;
+        if idp.spec.type_ != oidc {
+            return Err(Error::Config(format!(
+                "tenant {:?} is of type {:?}, not {oidc:?}",
+                idp.name(),
+                idp.spec.type_
+            )));
+        }
+        let json = idp.config_with_secrets().map_err(Error::Config)?;
+        let config: Config = serde_json::from_value(json).map_err(|e| Error::Config(format!("spec.config: {e}")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Checks everything that can be checked without asking the provider.
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |m: String| Err(Error::Config(m));
@@ -1021,6 +1038,21 @@ mod tests {
         for issuer in ["http://127.0.0.1:5556", "http://localhost:5556/dex", "http://[::1]:5556"] {
             assert!(with("issuer", json!(issuer)).is_ok(), "{issuer}");
         }
+    }
+
+    #[test]
+    fn the_configuration_of_an_identity_provider_gets_its_secret_back() {
+        let idp = |type_: &str| -> api::auth::IdentityProvider {
+            serde_json::from_value(json!({"metadata": {"name": "corp"}, "spec": {"type": type_,
+                "config": json!({"issuer": ISSUER, "clientID": "tke",
+                    "redirectURI": "https://tke.example.com/oidc/callback"}).to_string(),
+                "secrets": {"clientSecret": "kept-apart"}}}))
+            .unwrap()
+        };
+        let c = Config::of(&idp("oidc")).unwrap();
+        assert_eq!((c.client_id.as_str(), c.client_secret.as_str()), ("tke", "kept-apart"));
+        let err = Config::of(&idp("ldap")).unwrap_err();
+        assert!(err.to_string().contains("not \"oidc\""), "{err}");
     }
 
     #[test]

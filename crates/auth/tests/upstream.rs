@@ -523,3 +523,132 @@ async fn a_provider_with_a_private_ca_is_trusted_through_root_ca_data() {
 
     discover(&provider, json!({"insecureSkipVerify": true})).await;
 }
+
+/// A fake provider on a free loopback port that answers each path with a fixed status and
+/// body, for the answers a real one does not give. Returns its issuer.
+async fn fake_provider(routes: impl Fn(&str, &str) -> (u16, String) + Send + Sync + 'static) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let routes = std::sync::Arc::new(routes);
+    let base = issuer.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let routes = routes.clone();
+            let base = base.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&request);
+                let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let (status, body) = routes(&base, &path);
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    issuer
+}
+
+/// A discovery document of `issuer` with `changes` applied.
+fn discovery(issuer: &str, changes: Value) -> String {
+    let mut doc = json!({"issuer": issuer, "authorization_endpoint": format!("{issuer}/auth"),
+        "token_endpoint": format!("{issuer}/token"), "jwks_uri": format!("{issuer}/jwks"),
+        "id_token_signing_alg_values_supported": ["RS256"]});
+    if let (Value::Object(d), Value::Object(c)) = (&mut doc, changes) {
+        for (k, v) in c {
+            if v.is_null() {
+                d.remove(&k);
+            } else {
+                d.insert(k, v);
+            }
+        }
+    }
+    doc.to_string()
+}
+
+#[tokio::test]
+async fn malformed_provider_answers_are_clear_errors() {
+    let jwks_ok = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k",
+        "x": "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4", "y": "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}]})
+    .to_string();
+    let cases: Vec<(&str, Box<dyn Fn(&str) -> (u16, String, String) + Send + Sync>, &str)> = vec![
+        ("not JSON", Box::new(|_| (200, "<html>".into(), String::new())), "discovery document"),
+        ("HTTP 500", Box::new(|_| (500, "{}".into(), String::new())), "answered HTTP 500"),
+        ("no jwks_uri", Box::new(|i| (200, discovery(i, json!({"jwks_uri": null})), String::new())), "jwks_uri"),
+        (
+            "plain http endpoint elsewhere",
+            Box::new(|i| {
+                (200, discovery(i, json!({"token_endpoint": "http://login.example.com/token"})), String::new())
+            }),
+            "must use https",
+        ),
+        (
+            "HMAC only",
+            Box::new(|i| {
+                (200, discovery(i, json!({"id_token_signing_alg_values_supported": ["HS256"]})), String::new())
+            }),
+            "signs ID tokens only with HS256",
+        ),
+        (
+            "private_key_jwt only",
+            Box::new(|i| {
+                (
+                    200,
+                    discovery(i, json!({"token_endpoint_auth_methods_supported": ["private_key_jwt"]})),
+                    String::new(),
+                )
+            }),
+            "authenticates clients only by private_key_jwt",
+        ),
+        (
+            "no usable key",
+            Box::new(|i| (200, discovery(i, json!({})), r#"{"keys":[{"kty":"oct","k":"AA"}]}"#.into())),
+            "no RSA or P-256",
+        ),
+        ("JWKS not JSON", Box::new(|i| (200, discovery(i, json!({})), "{\"keys\": 5}".into())), "JWKS"),
+        ("a huge JWKS", Box::new(|i| (200, discovery(i, json!({})), " ".repeat(2 << 20))), "over"),
+    ];
+    for (name, answer, says) in cases {
+        let answer = std::sync::Arc::new(answer);
+        let issuer = fake_provider(move |issuer, path| {
+            let (status, doc, jwks) = answer(issuer);
+            if path.ends_with("/jwks") { (200, jwks) } else { (status, doc) }
+        })
+        .await;
+        let err = Upstream::discover(TENANT, config(&issuer, json!({}))).await.expect_err(name);
+        assert!(err.to_string().contains(says), "{name}: {err}");
+    }
+
+    // The same fake with a good document and key: discovery passes, and a token endpoint that
+    // answers nonsense is reported as such.
+    let jwks = jwks_ok.clone();
+    let issuer = fake_provider(move |issuer, path| match path {
+        "/.well-known/openid-configuration" => (200, discovery(issuer, json!({}))),
+        "/jwks" => (200, jwks.clone()),
+        _ => (200, "not json".into()),
+    })
+    .await;
+    let up = Upstream::discover(TENANT, config(&issuer, json!({}))).await.unwrap();
+    let err = up.exchange("code", &Pkce::new().verifier, "nonce").await.unwrap_err();
+    assert!(matches!(err, Error::BadResponse { what: "token endpoint", .. }), "{err}");
+    let issuer = fake_provider(move |issuer, path| match path {
+        "/.well-known/openid-configuration" => (200, discovery(issuer, json!({}))),
+        "/jwks" => (200, jwks_ok.clone()),
+        _ => (200, json!({"access_token": "x", "id_token": "not.a.jwt"}).to_string()),
+    })
+    .await;
+    let up = Upstream::discover(TENANT, config(&issuer, json!({}))).await.unwrap();
+    let err = up.exchange("code", &Pkce::new().verifier, "nonce").await.unwrap_err();
+    assert!(matches!(err, Error::IdToken(TokenError::Malformed)), "{err}");
+}
