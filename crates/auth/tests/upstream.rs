@@ -577,12 +577,15 @@ fn discovery(issuer: &str, changes: Value) -> String {
     doc.to_string()
 }
 
+/// For an issuer: the discovery answer's status and body, and the JWKS body.
+type FakeAnswer = Box<dyn Fn(&str) -> (u16, String, String) + Send + Sync>;
+
 #[tokio::test]
 async fn malformed_provider_answers_are_clear_errors() {
     let jwks_ok = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k",
         "x": "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4", "y": "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}]})
     .to_string();
-    let cases: Vec<(&str, Box<dyn Fn(&str) -> (u16, String, String) + Send + Sync>, &str)> = vec![
+    let cases: Vec<(&str, FakeAnswer, &str)> = vec![
         ("not JSON", Box::new(|_| (200, "<html>".into(), String::new())), "discovery document"),
         ("HTTP 500", Box::new(|_| (500, "{}".into(), String::new())), "answered HTTP 500"),
         ("no jwks_uri", Box::new(|i| (200, discovery(i, json!({"jwks_uri": null})), String::new())), "jwks_uri"),
