@@ -527,6 +527,7 @@ struct Gate {
 /// [`UserInfo`]; public paths ([`is_public`]) stay open to anonymous callers; missing or wrong
 /// credentials answer `401 Unauthorized`, a refusal `403 Forbidden`, both as `Status` objects.
 pub fn authenticate(router: Router, chain: Arc<AuthenticatorChain>, authorizer: Arc<dyn Authorizer>) -> Router {
+    let router = router.merge(crate::reviews::routes(authorizer.clone()));
     let gate = Arc::new(Gate { chain, authorizer });
     router.layer(axum::middleware::from_fn_with_state(gate, gate_request))
 }

@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod patch;
 pub mod protobuf;
 pub mod resource;
+pub mod reviews;
 pub mod server;
 pub mod store;
 pub mod table;

@@ -334,6 +334,114 @@ pub async fn logout(State(p): State<Arc<Provider>>, headers: HeaderMap, Query(q)
     resp
 }
 
+#[derive(Deserialize, Default)]
+pub struct UpstreamQuery {
+    #[serde(default)]
+    req: String,
+    #[serde(default)]
+    tenant: String,
+    #[serde(default)]
+    lang: Option<String>,
+}
+
+/// `GET /oidc/auth/upstream`: the pending login goes on at an `oidc` tenant's provider.
+pub async fn to_upstream(
+    State(p): State<Arc<Provider>>,
+    headers: HeaderMap,
+    Query(q): Query<UpstreamQuery>,
+) -> Response {
+    let lang = Lang::pick(q.lang.as_deref(), &headers);
+    let bound =
+        cookie(&headers, REQUEST_COOKIE).is_some_and(|c| crate::grants::constant_eq(c.as_bytes(), q.req.as_bytes()));
+    if !bound || p.grants.request(&q.req).await.is_err() {
+        return login_page::error(lang, StatusCode::FORBIDDEN, lang.text(Text::Expired));
+    }
+    let Some(idp) = p.people.idps.get(&q.tenant).filter(|i| i.spec.type_ == api::auth::identity_provider::types::OIDC)
+    else {
+        return login_page::error(
+            lang,
+            StatusCode::BAD_REQUEST,
+            &format!("Tenant {:?} does not log in through an OpenID provider.", q.tenant),
+        );
+    };
+    let upstream = match p.people.upstream(&idp).await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(tenant = %q.tenant, error = %e, "login: the upstream OpenID provider is unavailable");
+            return login_page::error(lang, StatusCode::SERVICE_UNAVAILABLE, lang.text(Text::Unavailable));
+        }
+    };
+    let pkce = crate::upstream::Pkce::new();
+    let nonce = crate::grants::secret();
+    let leg =
+        crate::grants::UpstreamLeg { tenant: q.tenant.clone(), verifier: pkce.verifier.clone(), nonce: nonce.clone() };
+    if p.grants.set_upstream(&q.req, leg).await.is_err() {
+        return login_page::error(lang, StatusCode::FORBIDDEN, lang.text(Text::Expired));
+    }
+    let target = upstream.authorization_url(&q.req, &nonce, &pkce.challenge);
+    (StatusCode::SEE_OTHER, [(header::LOCATION, target), (header::CACHE_CONTROL, "no-store".into())]).into_response()
+}
+
+#[derive(Deserialize, Default)]
+pub struct CallbackQuery {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    error_description: String,
+}
+
+/// `GET /oidc/callback`: an `oidc` tenant's provider sends the browser back with a code.
+pub async fn upstream_callback(
+    State(p): State<Arc<Provider>>,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
+    let lang = Lang::pick(None, &headers);
+    let bound =
+        cookie(&headers, REQUEST_COOKIE).is_some_and(|c| crate::grants::constant_eq(c.as_bytes(), q.state.as_bytes()));
+    let request = match p.grants.request(&q.state).await {
+        Ok(r) if bound => r,
+        _ => return login_page::error(lang, StatusCode::FORBIDDEN, lang.text(Text::Expired)),
+    };
+    let Some(leg) = request.upstream.clone() else {
+        return login_page::error(lang, StatusCode::FORBIDDEN, lang.text(Text::Expired));
+    };
+    if !q.error.is_empty() {
+        return login_page::error(
+            lang,
+            StatusCode::UNAUTHORIZED,
+            &format!("The tenant's provider refused the login: {} {}", q.error, q.error_description),
+        );
+    }
+    let Some(idp) = p.people.idps.get(&leg.tenant) else {
+        return login_page::error(lang, StatusCode::BAD_REQUEST, &format!("Tenant {:?} no longer exists.", leg.tenant));
+    };
+    let person = match p.people.upstream(&idp).await {
+        Ok(upstream) => upstream.exchange(&q.code, &leg.verifier, &leg.nonce).await,
+        Err(e) => {
+            tracing::warn!(tenant = %leg.tenant, error = %e, "login: the upstream OpenID provider is unavailable");
+            return login_page::error(lang, StatusCode::SERVICE_UNAVAILABLE, lang.text(Text::Unavailable));
+        }
+    };
+    match person {
+        Ok(person) => complete(&p, &q.state, &person)
+            .await
+            .unwrap_or_else(|_| login_page::error(lang, StatusCode::FORBIDDEN, lang.text(Text::Expired))),
+        Err(e) => {
+            tracing::warn!(tenant = %leg.tenant, error = %e, "login at the upstream OpenID provider failed");
+            login_page::error(
+                lang,
+                StatusCode::UNAUTHORIZED,
+                &format!("The login at the tenant's provider could not be completed: {e}"),
+            )
+        }
+    }
+}
+
 /// `GET /oidc/static/login.css`.
 pub async fn stylesheet() -> Response {
     (

@@ -200,6 +200,23 @@ impl Grants {
         }
     }
 
+    /// Records the upstream leg of a pending login (an `oidc` tenant was chosen).
+    pub async fn set_upstream(&self, id: &str, leg: UpstreamLeg) -> Result<(), GrantError> {
+        let key = self.key("requests", &digest(id));
+        for _ in 0..4 {
+            let (Some(kv), _) = self.store.get(&key).await? else { return Err(GrantError::Invalid) };
+            let mut request: AuthRequest = serde_json::from_slice(&kv.value).map_err(|_| GrantError::Invalid)?;
+            request.upstream = Some(leg.clone());
+            let value = serde_json::to_vec(&request).map_err(|e| GrantError::Store(e.to_string()))?;
+            match self.store.update(&key, value.into(), kv.mod_revision).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(GrantError::Invalid)
+    }
+
     /// Ends a pending login (it may be finished once).
     pub async fn finish_request(&self, id: &str) -> Result<AuthRequest, GrantError> {
         match self.take::<AuthRequest>("requests", &digest(id)).await? {

@@ -478,6 +478,8 @@ pub fn routes(provider: Arc<Provider>) -> Router {
         .route("/oidc/auth", get(authorize::authorize))
         .route("/oidc/auth/login", post(authorize::login_post))
         .route("/oidc/auth/lang", get(authorize::switch_language))
+        .route("/oidc/auth/upstream", get(authorize::to_upstream))
+        .route("/oidc/callback", get(authorize::upstream_callback))
         .route("/oidc/logout", get(authorize::logout))
         .route("/oidc/revoke", post(revoke))
         .route("/oidc/static/login.css", get(authorize::stylesheet))

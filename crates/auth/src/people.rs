@@ -62,6 +62,8 @@ pub struct People {
     user_store: Arc<ResourceStore>,
     /// Directories of LDAP tenants, by tenant, with the configuration they were made from.
     directories: Mutex<HashMap<String, (String, Arc<crate::ldap::Directory>)>>,
+    /// Upstream OpenID providers of `oidc` tenants, likewise.
+    upstreams: tokio::sync::Mutex<HashMap<String, (String, Arc<crate::upstream::Upstream>)>>,
 }
 
 fn store_of(server: &ApiServer, plural: &str) -> Result<Arc<ResourceStore>, ApiError> {
@@ -80,6 +82,7 @@ impl People {
             groups: Index::start(store_of(server, "localgroups")?).await?,
             user_store,
             directories: Mutex::new(HashMap::new()),
+            upstreams: tokio::sync::Mutex::new(HashMap::new()),
         }))
     }
 
@@ -110,6 +113,25 @@ impl People {
         let dir = crate::ldap::Directory::from_json(&config).map_err(|e| LoginError::Unavailable(e.to_string()))?;
         dirs.insert(idp.name().to_string(), (config, dir.clone()));
         Ok(dir)
+    }
+
+    /// The upstream OpenID provider of an `oidc` tenant, discovered once per configuration.
+    pub async fn upstream(&self, idp: &IdentityProvider) -> Result<Arc<crate::upstream::Upstream>, LoginError> {
+        let config = crate::upstream::Config::of(idp).map_err(|e| LoginError::Unavailable(e.to_string()))?;
+        let key = idp.config_with_secrets().map_err(LoginError::Unavailable)?.to_string();
+        let mut upstreams = self.upstreams.lock().await;
+        if let Some((k, u)) = upstreams.get(idp.name())
+            && *k == key
+        {
+            return Ok(u.clone());
+        }
+        let upstream = Arc::new(
+            crate::upstream::Upstream::discover(idp.name(), config)
+                .await
+                .map_err(|e| LoginError::Unavailable(e.to_string()))?,
+        );
+        upstreams.insert(idp.name().to_string(), (key, upstream.clone()));
+        Ok(upstream)
     }
 
     /// Checks a username and password in `tenant`.

@@ -25,7 +25,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use base64::{Engine, engine::general_purpose::STANDARD, engine::general_purpose::URL_SAFE_NO_PAD};
+use base64::{Engine, engine::general_purpose::STANDARD};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use reqwest::{
     Url,
@@ -469,7 +469,7 @@ impl Pkce {
 
     /// The S256 challenge of `verifier`.
     pub fn challenge_of(verifier: &str) -> String {
-        URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()))
+        crate::grants::pkce_challenge(verifier)
     }
 }
 
@@ -481,7 +481,7 @@ impl Default for Pkce {
 
 /// 256 random bits, base64url: a `state`, `nonce` or PKCE verifier.
 pub fn random_value() -> String {
-    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+    crate::grants::secret()
 }
 
 /// A verification key from the provider's JWKS.

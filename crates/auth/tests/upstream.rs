@@ -655,3 +655,99 @@ async fn malformed_provider_answers_are_clear_errors() {
     let err = up.exchange("code", &Pkce::new().verifier, "nonce").await.unwrap_err();
     assert!(matches!(err, Error::IdToken(TokenError::Malformed)), "{err}");
 }
+
+/// The whole way a person of an `oidc` tenant goes in the real `tke up` (build it first:
+/// `cargo build -p tke`): the platform's login page links the tenant, its provider logs them
+/// in, the platform's callback finishes the login, the client gets an ID token with the
+/// mapped claims, and kubectl works with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_of_an_upstream_tenant_logs_in_through_the_platform_login_page() {
+    use base64::Engine;
+    let provider = Provider::start(&Options::default());
+    let tke = tokio::task::spawn_blocking(testkit::tke::Tke::start).await.expect("tke up");
+    let idp = json!({"apiVersion": "auth.tkestack.io/v1", "kind": "IdentityProvider", "metadata": {"name": TENANT},
+        "spec": {"name": "Corp SSO", "type": "oidc", "config": json!({"issuer": provider.issuer, "clientID": CLIENT_ID,
+            "clientSecret": CLIENT_SECRET, "redirectURI": REDIRECT_URI, "scopes": ["openid", "profile", "email", "groups"]}).to_string()}});
+    let out = tke.kubectl_with(&["create", "-f", "-"], &[], Some(&idp.to_string()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The secret was taken out of the configuration and is never shown.
+    let shown = tke.kubectl_ok(&["get", "idp", TENANT, "-o", "json"]);
+    assert!(!shown.contains("upstream secret") && !shown.contains("clientSecret"), "{shown}");
+
+    let ca = std::fs::read_to_string(tke.ca_file()).expect("the platform's CA");
+    let b = browser(Some(&ca));
+    let client_redirect = "http://127.0.0.1:49998/callback";
+    let pkce = Pkce::new();
+    let authorize = format!(
+        "{}/oidc/auth?client_id=default&response_type=code&scope=openid&state=s1&nonce=n1&code_challenge={}&code_challenge_method=S256&redirect_uri={}",
+        tke.url, pkce.challenge, client_redirect
+    );
+    let page = b.get(&authorize).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    let start = page.find("/oidc/auth/upstream?").expect("the tenant's link on the login page");
+    let link = page[start..].split('"').next().unwrap().replace("&amp;", "&");
+    assert!(page.contains("Corp SSO"), "{page}");
+    let to_provider = b.get(format!("{}{link}", tke.url)).send().await.unwrap();
+    assert_eq!(to_provider.status(), 303);
+    let location = to_provider.headers()[LOCATION].to_str().unwrap().to_string();
+    assert!(location.starts_with(&provider.issuer), "{location}");
+
+    // bob has no preferred_username: he is known by his verified e-mail address.
+    let callback = browse(&b, &location, "bob", "can-we-fix-it").await.expect("bob logs in at the provider");
+    let back = b
+        .get(format!("{}/oidc/callback", tke.url))
+        .query(&[("code", callback.code.as_str()), ("state", callback.state.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), 303, "{}", back.text().await.unwrap_or_default());
+    let to_client = Url::parse(back.headers()[LOCATION].to_str().unwrap()).unwrap();
+    assert!(to_client.as_str().starts_with(client_redirect), "{to_client}");
+    let q: std::collections::HashMap<_, _> = to_client.query_pairs().into_owned().collect();
+    assert_eq!(q.get("state").map(String::as_str), Some("s1"));
+    let answer: Value = b
+        .post(format!("{}/oidc/token", tke.url))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "default"),
+            ("code", q["code"].as_str()),
+            ("redirect_uri", client_redirect),
+            ("code_verifier", pkce.verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id_token = answer["id_token"].as_str().unwrap_or_else(|| panic!("{answer}")).to_string();
+    let payload = id_token.split('.').nth(1).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["name"], "bob@example.org");
+    assert_eq!(claims["preferred_username"], "Bob Builder");
+    assert_eq!(claims["groups"], json!(["devs"]));
+    assert_eq!(claims["federated_claims"], json!({"connector_id": TENANT, "user_id": "u-bob"}));
+
+    // The callback cannot be replayed, and kubectl works with the token.
+    let replay = b
+        .get(format!("{}/oidc/callback", tke.url))
+        .query(&[("code", callback.code.as_str()), ("state", callback.state.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 403);
+    let kubeconfig = tke.data_dir().join("bob.kubeconfig");
+    let config = json!({"apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "p", "cluster": {"server": tke.url, "certificate-authority": tke.ca_file()}}],
+        "users": [{"name": "u", "user": {"token": id_token}}],
+        "contexts": [{"name": "c", "context": {"cluster": "p", "user": "u"}}]});
+    std::fs::write(&kubeconfig, config.to_string()).unwrap();
+    let out =
+        Command::new("kubectl").env("KUBECONFIG", &kubeconfig).args(["auth", "whoami", "-o", "json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let whoami: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(whoami["status"]["userInfo"]["username"], "bob@example.org");
+    assert_eq!(whoami["status"]["userInfo"]["extra"]["tenantid"], json!([TENANT]));
+}
