@@ -253,6 +253,9 @@ struct TokenRequest {
     code_verifier: String,
     #[serde(default)]
     refresh_token: String,
+    /// `offline_access` in the password grant's scope asks for a refresh token.
+    #[serde(default)]
+    scope: String,
 }
 
 /// Checks the client of a token request: a public client names itself; a confidential one
@@ -370,7 +373,20 @@ async fn token(State(p): State<Arc<Provider>>, headers: HeaderMap, Form(form): F
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "username and password are required");
             }
             match p.people.login(tenant, &form.username, &form.password).await {
-                Ok(person) => issue(&p, &person, &client_id, form.nonce.clone(), None),
+                Ok(person) => {
+                    let refresh = if form.scope.split(' ').any(|s| s == "offline_access") {
+                        // No browser session: the family ends by revocation or expiry only.
+                        match p.grants.start_family(&client_id, &form.scope, &person, "", p.refresh_ttl).await {
+                            Ok(t) => Some(t),
+                            Err(e) => {
+                                return oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", &e.to_string());
+                            }
+                        }
+                    } else {
+                        None
+                    };
+                    issue(&p, &person, &client_id, form.nonce.clone(), refresh)
+                }
                 Err(LoginError::Unavailable(e)) => {
                     tracing::warn!(tenant, error = %e, "login: the identity provider is unavailable");
                     oauth_error(
@@ -457,6 +473,7 @@ async fn revoke(State(p): State<Arc<Provider>>, headers: HeaderMap, Form(form): 
         redirect_uri: String::new(),
         code_verifier: String::new(),
         refresh_token: String::new(),
+        scope: String::new(),
     };
     if let Err(resp) = client_of(&p, &headers, &as_token_request) {
         return resp;

@@ -10,6 +10,7 @@ mod config;
 mod controllers;
 mod cronhpa_cmd;
 mod demo;
+mod login_cmd;
 mod platform_cmd;
 mod registry_cmd;
 mod serve;
@@ -50,6 +51,13 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run the CronHPA controller in a business cluster (what the CronHPA add-on deploys).
     Cronhpa(cronhpa_cmd::CronHpaArgs),
+    /// Log in to a platform (password or browser) and write a kubeconfig that stays logged in.
+    Login(login_cmd::LoginArgs),
+    /// kubectl's exec credential plugin (written into kubeconfigs by `tke login`).
+    Credential(login_cmd::CredentialArgs),
+    /// API keys for scripts.
+    #[command(subcommand)]
+    Apikey(login_cmd::ApiKeyCommand),
 }
 
 fn init_tracing(filter: &str, format: &str) {
@@ -87,6 +95,9 @@ fn main() -> std::process::ExitCode {
             Command::Registry(args) => registry_cmd::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Cronhpa(args) => cronhpa_cmd::run(args).await,
+            Command::Login(args) => login_cmd::login(args).await,
+            Command::Credential(args) => login_cmd::credential(args).await,
+            Command::Apikey(cmd) => login_cmd::apikey(cmd).await,
         }
     });
     match result {
