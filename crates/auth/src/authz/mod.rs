@@ -6,10 +6,12 @@
 //! - [`enforcer`]: the model evaluated through an index of the rows by subject and domain,
 //!   updated row by row from the Rule objects;
 //! - [`authorizer`]: the API server's authorizer (TKEStack's short-circuits, then the
-//!   enforcer), and the batch decisions of `/auth/batchauthz`.
+//!   enforcer), and the batch decisions of `/auth/batchauthz`;
+//! - [`catalogue`]: the default policies and categories each tenant starts with.
 
 pub mod attributes;
 pub mod authorizer;
+pub mod catalogue;
 pub mod enforcer;
 pub mod model;
 
