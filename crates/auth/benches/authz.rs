@@ -98,15 +98,15 @@ fn world(rng: &mut Rng) -> World {
         let row = match rng.below(20) {
             0..=11 => {
                 let d = domain(rng);
-                Row::grouping(
-                    &user_key(TENANT, &format!("u{}", rng.below(USERS))),
-                    &policies[rng.below(POLICIES)],
-                    &d,
-                )
+                Row::grouping(&user_key(TENANT, &format!("u{}", rng.below(USERS))), &policies[rng.below(POLICIES)], &d)
             }
             12..=15 => {
                 let d = domain(rng);
-                Row::grouping(&group_key(TENANT, &format!("g{}", rng.below(GROUPS))), &policies[rng.below(POLICIES)], &d)
+                Row::grouping(
+                    &group_key(TENANT, &format!("g{}", rng.below(GROUPS))),
+                    &policies[rng.below(POLICIES)],
+                    &d,
+                )
             }
             16..=18 => {
                 let d = domain(rng);

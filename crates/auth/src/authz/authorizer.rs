@@ -17,7 +17,8 @@
 //!    project (its `project:` group, or the project a `business.tkestack.io` request is in)
 //!    or else the platform domain `*`.
 //!
-//! A refusal's reason names the user, the action and the object, and why.
+//! A refusal's reason names the user, the action and the object, and why. A caller whose user
+//! extra `debug` is `true` (TKEStack's debug mode) also gets the policy rows it holds there.
 
 use std::sync::Arc;
 
@@ -29,7 +30,7 @@ use async_trait::async_trait;
 
 use super::{
     attributes::{self, BUSINESS_GROUP, TkeAttributes, group_value},
-    enforcer::{Enforcer, Verdict, all_users_key, group_key, user_key},
+    enforcer::{Enforcer, Row, Verdict, all_users_key, group_key, user_key},
     model::PLATFORM_DOMAIN,
 };
 
@@ -165,8 +166,38 @@ impl CasbinAuthorizer {
         };
         let refs: Vec<&str> = subjects.iter().map(String::as_str).collect();
         let verdict = self.enforcer.decide(&refs, domain, &tke.object, &tke.action);
-        if verdict.allowed { verdict } else { refuse(verdict.reason) }
+        if verdict.allowed {
+            verdict
+        } else if debug(user) {
+            refuse(format!("{}; {}", verdict.reason, held(&self.enforcer.permissions(&refs, domain))))
+        } else {
+            refuse(verdict.reason)
+        }
     }
+}
+
+/// Whether the caller asked for explanations (user extra `debug=true`).
+fn debug(user: &UserInfo) -> bool {
+    user.extra.get("debug").is_some_and(|v| v.iter().any(|d| d == "true"))
+}
+
+/// The rows a caller holds, in a few words (the first ones when there are many).
+fn held(rows: &[Row]) -> String {
+    const SHOWN: usize = 20;
+    if rows.is_empty() {
+        return "the caller holds no policy rows here".to_string();
+    }
+    let mut out = format!("the caller holds {} policy rows here: ", rows.len());
+    for (i, row) in rows.iter().take(SHOWN).enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        out.push_str(&row.to_string());
+    }
+    if rows.len() > SHOWN {
+        out.push_str("; …");
+    }
+    out
 }
 
 /// The project a request is about: the namespace of a `business.tkestack.io` request, or the
@@ -196,7 +227,7 @@ mod tests {
     use http::{Method, Uri};
 
     use super::*;
-    use crate::authz::enforcer::{Effect, Row};
+    use crate::authz::enforcer::Effect;
 
     fn user(name: &str, groups: &[&str]) -> UserInfo {
         UserInfo {
@@ -346,6 +377,21 @@ mod tests {
         let one_by_one: Vec<bool> = list.iter().map(|x| a.check(x).allowed).collect();
         assert_eq!(got, one_by_one);
         assert!(a.batch(&[]).is_empty());
+    }
+
+    #[test]
+    fn debug_mode_explains_refusals() {
+        let a = authorizer();
+        let mut alice = user("alice", &["tenant:t1"]);
+        let create = |u: UserInfo| attrs(Method::POST, &format!("{P}/clusters"), u);
+        assert!(!a.check(&create(alice.clone())).reason.contains("holds"));
+        alice.extra.insert("debug".into(), vec!["true".into()]);
+        let reason = a.check(&create(alice.clone())).reason;
+        assert!(reason.starts_with("user \"alice\" may not createCluster \"cluster:*\": no policy bound in the platform allows it; the caller holds 3 policy rows here: "), "{reason}");
+        assert!(reason.contains("p, pol-t1-viewer, *, *, get*, allow"), "{reason}");
+        assert_eq!(held(&[]), "the caller holds no policy rows here");
+        let many: Vec<Row> = (0..25).map(|i| Row::policy("p", "*", &format!("a{i}"), Effect::Allow)).collect();
+        assert!(held(&many).ends_with("; …"));
     }
 
     #[test]
