@@ -197,6 +197,10 @@ fn main() {
         world.rows.len() - p_rows,
         started.elapsed()
     );
+    // Other work on the machine shows in the tails; say how busy it was.
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!("load average at start: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    }
     let authorizer = CasbinAuthorizer::new(enforcer.clone(), Arc::new(NoTenantAdmins));
     let requests: Vec<Attributes> = (0..20_000).map(|_| request(&mut rng)).collect();
     let converted: Vec<(Vec<String>, String, String)> = requests

@@ -183,20 +183,49 @@ struct Rule {
     eft: Effect,
 }
 
+/// The maps' hasher: names are short strings looked up on every decision, where SipHash's
+/// cost shows. The keys come from Rule objects, which only administrators write.
+type Hasher = foldhash::fast::RandomState;
+type Map<K, V> = HashMap<K, V, Hasher>;
+
 /// Member → the roles it holds, in one domain.
-type Links = HashMap<Box<str>, Vec<Box<str>>>;
+type Links = Map<Box<str>, Vec<Box<str>>>;
+
+/// The `p` rows of one subject. Most actions are literals (`createCluster`): those rules are
+/// found by the request's action in one lookup; the others (`get*`, `*Deployment*`) are
+/// matched one by one.
+#[derive(Default, Debug)]
+struct Rules {
+    by_action: Map<Box<str>, Vec<(Row, Rule)>>,
+    patterned: Vec<(Row, Rule)>,
+}
+
+impl Rules {
+    fn is_empty(&self) -> bool {
+        self.by_action.is_empty() && self.patterned.is_empty()
+    }
+
+    fn all(&self) -> impl Iterator<Item = &(Row, Rule)> {
+        self.by_action.values().flatten().chain(&self.patterned)
+    }
+
+    /// The rules that may match the lower-cased action.
+    fn candidates<'a>(&'a self, act: &str) -> impl Iterator<Item = &'a (Row, Rule)> {
+        self.by_action.get(act).into_iter().flatten().chain(&self.patterned)
+    }
+}
 
 /// The index. Names are `Box<str>` keys looked up by `&str`.
 #[derive(Default, Debug)]
 struct Index {
     /// How many times each row was added (a multiset).
-    counts: HashMap<Row, usize>,
+    counts: Map<Row, usize>,
     /// `p` rows by subject, in the order they were added.
-    rules: HashMap<Box<str>, Vec<(Row, Rule)>>,
+    rules: Map<Box<str>, Rules>,
     /// `g` rows: domain → member → roles.
-    links: HashMap<Box<str>, Links>,
+    links: Map<Box<str>, Links>,
     /// Compiled patterns shared by the rows that use them.
-    patterns: HashMap<Box<str>, Arc<Pattern>>,
+    patterns: Map<Box<str>, Arc<Pattern>>,
 }
 
 impl Index {
@@ -232,8 +261,13 @@ impl Index {
                         return Err(e.into());
                     }
                 };
+                let literal = act.literal().map(Box::<str>::from);
                 let rule = Rule { obj, act, eft: *eft };
-                self.rules.entry(sub.as_str().into()).or_default().push((row.clone(), rule));
+                let rules = self.rules.entry(sub.as_str().into()).or_default();
+                match literal {
+                    Some(l) => rules.by_action.entry(l).or_default().push((row.clone(), rule)),
+                    None => rules.patterned.push((row.clone(), rule)),
+                }
             }
             Row::Grouping { member, role, domain } => {
                 self.links
@@ -260,14 +294,24 @@ impl Index {
             }
         }
         match row {
-            Row::Policy { sub, .. } => {
-                if let Some(rules) = self.rules.get_mut(sub.as_str())
-                    && let Some(i) = rules.iter().position(|(r, _)| r == row)
+            Row::Policy { sub, act, .. } => {
+                // The row's action pattern is interned while the row exists.
+                let literal = self.patterns.get(act.as_str()).and_then(|p| p.literal()).map(Box::<str>::from);
+                let Some(rules) = self.rules.get_mut(sub.as_str()) else { return true };
+                let list = match &literal {
+                    Some(l) => rules.by_action.get_mut(l),
+                    None => Some(&mut rules.patterned),
+                };
+                let removed = list.and_then(|list| list.iter().position(|(r, _)| r == row).map(|i| list.remove(i).1));
+                if let Some(l) = &literal
+                    && rules.by_action.get(l).is_some_and(Vec::is_empty)
                 {
-                    let (_, rule) = rules.remove(i);
-                    if rules.is_empty() {
-                        self.rules.remove(sub.as_str());
-                    }
+                    rules.by_action.remove(l);
+                }
+                if rules.is_empty() {
+                    self.rules.remove(sub.as_str());
+                }
+                if let Some(rule) = removed {
                     self.release(rule.obj);
                     self.release(rule.act);
                 }
@@ -437,7 +481,7 @@ impl Enforcer {
         let mut allowed_by: Option<&str> = None;
         for name in &reached {
             let Some(rules) = index.rules.get(*name) else { continue };
-            for (_, rule) in rules {
+            for (_, rule) in rules.candidates(&act_l) {
                 if !rule.act.matches_lower(&act_l) || !rule.obj.matches_lower(&obj_l) {
                     continue;
                 }
@@ -473,7 +517,7 @@ impl Enforcer {
         reached
             .iter()
             .filter_map(|name| index.rules.get(*name))
-            .flat_map(|rules| rules.iter().map(|(row, _)| row.clone()))
+            .flat_map(|rules| rules.all().map(|(row, _)| row.clone()))
             .collect()
     }
 }

@@ -112,6 +112,14 @@ impl Pattern {
         &self.source
     }
 
+    /// The lower-cased literal the pattern is, when it has no `*` and no `/:param`.
+    pub fn literal(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Exact(l) => Some(l),
+            _ => None,
+        }
+    }
+
     /// Whether `key`, already lower-cased (see [`lower`]), matches.
     pub fn matches_lower(&self, key: &str) -> bool {
         match &self.kind {
