@@ -3,6 +3,9 @@
 //! ([`super::attributes`]) for every subject the caller speaks for.
 //!
 //! In order:
+//! 0. impersonation (the verb `impersonate`) is for platform administrators only, whatever the
+//!    policies say: acting as another user can cross tenants (impersonating a user of another
+//!    tenant, or the group `system:masters`), which no tenant's policy may grant;
 //! 1. platform administrators (group `system:masters`) may do anything;
 //! 2. administrators of the caller's tenant (the tenant's IdentityProvider `administrators`,
 //!    supplied as [`TenantAdmins`]) may do anything;
@@ -125,6 +128,12 @@ impl CasbinAuthorizer {
         let user = &attrs.user;
         if user.is_admin() {
             return Verdict::allow(format!("{} is a platform administrator", user.name));
+        }
+        if attrs.verb == "impersonate" {
+            return Verdict::deny(format!(
+                "user {:?} may not impersonate {} {:?}: only platform administrators may impersonate",
+                user.name, attrs.resource, attrs.name
+            ));
         }
         let owned_tenant;
         let tenant = match known {
@@ -377,6 +386,41 @@ mod tests {
         let one_by_one: Vec<bool> = list.iter().map(|x| a.check(x).allowed).collect();
         assert_eq!(got, one_by_one);
         assert!(a.batch(&[]).is_empty());
+    }
+
+    #[test]
+    fn only_platform_administrators_impersonate() {
+        let e = Enforcer::with_rows(&[
+            Row::policy("pol-t1-administrator", "*", "*", Effect::Allow),
+            Row::grouping("t1##user##alice", "pol-t1-administrator", "*"),
+        ])
+        .expect("rows");
+        let admins = |_: &str, user: &str| user == "boss";
+        let a = CasbinAuthorizer::new(Arc::new(e), Arc::new(admins));
+        let impersonate = |u: UserInfo, resource: &str, name: &str| Attributes {
+            user: u,
+            verb: "impersonate".into(),
+            resource_request: true,
+            path: "/api/v1/pods".into(),
+            api_group: String::new(),
+            api_version: String::new(),
+            namespace: String::new(),
+            resource: resource.into(),
+            subresource: String::new(),
+            name: name.into(),
+        };
+        let alice = user("alice", &["tenant:t1"]);
+        assert!(a.check(&attrs(Method::DELETE, &format!("{P}/clusters/x"), alice.clone())).allowed);
+        let v = a.check(&impersonate(alice, "groups", "system:masters"));
+        assert_eq!(
+            v.reason,
+            "user \"alice\" may not impersonate groups \"system:masters\": only platform administrators may impersonate"
+        );
+        assert!(
+            !a.check(&impersonate(user("boss", &["tenant:t1"]), "users", "bob")).allowed,
+            "nor tenant administrators"
+        );
+        assert!(a.check(&impersonate(user("root", &["system:masters"]), "users", "bob")).allowed);
     }
 
     #[test]
