@@ -27,7 +27,7 @@
 //! same thing) stays until it has been removed twice.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     fmt,
     sync::{Arc, RwLock},
 };
@@ -335,46 +335,49 @@ impl Index {
         true
     }
 
-    /// Adds to `reached` every name the subjects reach through the links of `domain`.
-    fn reach<'a>(&'a self, subjects: &[&'a str], domain: &str, reached: &mut Vec<&'a str>) {
-        let Some(members) = self.links.get(domain) else {
-            for s in subjects {
-                push_new(reached, s);
-            }
-            return;
-        };
-        // Breadth-first within this domain; names already reached through another domain are
-        // walked again here because a chain must stay inside one domain.
-        let mut seen: Vec<&'a str> = Vec::with_capacity(8);
-        let mut queue: Vec<&'a str> = Vec::with_capacity(8);
+    /// Every name the subjects reach in `domain` and, for a project, in the platform domain:
+    /// the subjects themselves and the roles their links lead to.
+    fn reached<'a>(&'a self, subjects: &[&'a str], domain: &str) -> Vec<&'a str> {
+        let mut all: HashSet<&'a str, Hasher> = HashSet::with_capacity_and_hasher(32, Hasher::default());
+        let mut names = Vec::with_capacity(32);
+        self.walk(subjects, domain, &mut all, &mut names);
+        if domain != PLATFORM_DOMAIN {
+            self.walk(subjects, PLATFORM_DOMAIN, &mut all, &mut names);
+        }
+        names
+    }
+
+    /// Breadth-first through the links of one domain. Names already reached through the other
+    /// domain are walked again here, because a chain must stay inside one domain.
+    fn walk<'a>(
+        &'a self,
+        subjects: &[&'a str],
+        domain: &str,
+        all: &mut HashSet<&'a str, Hasher>,
+        names: &mut Vec<&'a str>,
+    ) {
+        let members = self.links.get(domain);
+        let mut seen: HashSet<&'a str, Hasher> = HashSet::with_capacity_and_hasher(32, Hasher::default());
+        let mut queue: Vec<&'a str> = Vec::with_capacity(32);
         for s in subjects {
-            if push_new(&mut seen, s) {
+            if seen.insert(s) {
                 queue.push(s);
             }
         }
         let mut i = 0;
         while let Some(name) = queue.get(i).copied() {
             i += 1;
-            push_new(reached, name);
-            if let Some(roles) = members.get(name) {
+            if all.insert(name) {
+                names.push(name);
+            }
+            if let Some(roles) = members.and_then(|m| m.get(name)) {
                 for role in roles {
-                    if push_new(&mut seen, role) {
+                    if seen.insert(role) {
                         queue.push(role);
                     }
                 }
             }
         }
-    }
-}
-
-/// Adds `name` unless present; whether it was added. The lists are small (a user reaches a
-/// handful of groups, roles and policies), where a linear scan beats hashing.
-fn push_new<'a>(list: &mut Vec<&'a str>, name: &'a str) -> bool {
-    if list.contains(&name) {
-        false
-    } else {
-        list.push(name);
-        true
     }
 }
 
@@ -473,11 +476,7 @@ impl Enforcer {
         let obj_l = model::lower(obj);
         let act_l = model::lower(act);
         let index = self.read();
-        let mut reached: Vec<&str> = Vec::with_capacity(16);
-        index.reach(subjects, domain, &mut reached);
-        if domain != PLATFORM_DOMAIN {
-            index.reach(subjects, PLATFORM_DOMAIN, &mut reached);
-        }
+        let reached = index.reached(subjects, domain);
         let mut allowed_by: Option<&str> = None;
         for name in &reached {
             let Some(rules) = index.rules.get(*name) else { continue };
@@ -509,12 +508,8 @@ impl Enforcer {
     /// user's permissions (TKEStack's debug mode).
     pub fn permissions(&self, subjects: &[&str], domain: &str) -> Vec<Row> {
         let index = self.read();
-        let mut reached: Vec<&str> = Vec::new();
-        index.reach(subjects, domain, &mut reached);
-        if domain != PLATFORM_DOMAIN {
-            index.reach(subjects, PLATFORM_DOMAIN, &mut reached);
-        }
-        reached
+        index
+            .reached(subjects, domain)
             .iter()
             .filter_map(|name| index.rules.get(*name))
             .flat_map(|rules| rules.all().map(|(row, _)| row.clone()))
