@@ -33,7 +33,7 @@ use async_trait::async_trait;
 
 use super::{
     attributes::{self, BUSINESS_GROUP, TkeAttributes, group_value},
-    enforcer::{Enforcer, Row, Verdict, all_users_key, group_key, user_key},
+    enforcer::{Enforcer, Query, Row, Verdict, all_users_key, group_key, user_key},
     model::PLATFORM_DOMAIN,
 };
 
@@ -101,88 +101,134 @@ impl CasbinAuthorizer {
 
     /// The decision for one request.
     pub fn check(&self, attrs: &Attributes) -> Verdict {
-        let converted = attributes::convert(attrs, None);
-        self.check_converted(attrs, &converted, None)
+        let tke = attributes::convert(attrs, None);
+        let tenant = attrs.user.tenant();
+        match self.short_circuits(attrs, &tke, &tenant) {
+            Step::Done(verdict) => verdict,
+            Step::Ask(domain) => {
+                let subjects = Self::subjects(&attrs.user, &tenant);
+                let refs: Vec<&str> = subjects.iter().map(String::as_str).collect();
+                let verdict = self.enforcer.decide(&refs, domain, &tke.object, &tke.action);
+                self.finish(attrs, &tke, verdict, &refs, domain)
+            }
+        }
     }
 
     /// The decisions for many requests of one caller or several (`/auth/batchauthz`), in order.
-    /// The subjects of consecutive requests by the same user are worked out once.
+    /// Consecutive requests of the same user share the work of finding the user's subjects and
+    /// the policies they reach, and the enforcer answers them all under one look at the rows.
     pub fn batch(&self, list: &[Attributes]) -> Vec<Verdict> {
-        let mut cache: Option<(&UserInfo, String, Vec<String>)> = None;
-        list.iter()
-            .map(|attrs| {
-                let reuse = matches!(&cache, Some((u, _, _)) if *u == &attrs.user);
-                if !reuse {
-                    let tenant = attrs.user.tenant();
-                    let subjects = Self::subjects(&attrs.user, &tenant);
-                    cache = Some((&attrs.user, tenant, subjects));
+        let converted: Vec<TkeAttributes> = list.iter().map(|a| attributes::convert(a, None)).collect();
+        // Subjects per run of requests by the same user.
+        let mut sets: Vec<(String, Vec<String>)> = Vec::new();
+        let mut set_of: Vec<usize> = Vec::with_capacity(list.len());
+        for (i, attrs) in list.iter().enumerate() {
+            if i == 0 || list[i - 1].user != attrs.user {
+                let tenant = attrs.user.tenant();
+                let subjects = Self::subjects(&attrs.user, &tenant);
+                sets.push((tenant, subjects));
+            }
+            set_of.push(sets.len() - 1);
+        }
+        let steps: Vec<Step> = list
+            .iter()
+            .zip(&converted)
+            .zip(&set_of)
+            .map(|((attrs, tke), set)| self.short_circuits(attrs, tke, &sets[*set].0))
+            .collect();
+        let refs: Vec<Vec<&str>> = sets.iter().map(|(_, s)| s.iter().map(String::as_str).collect()).collect();
+        let queries: Vec<Query> = steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, step)| match step {
+                Step::Ask(domain) => Some(Query {
+                    subjects: &refs[set_of[i]],
+                    domain,
+                    obj: &converted[i].object,
+                    act: &converted[i].action,
+                }),
+                Step::Done(_) => None,
+            })
+            .collect();
+        let mut answers = self.enforcer.decide_all(&queries).into_iter();
+        steps
+            .into_iter()
+            .enumerate()
+            .map(|(i, step)| match step {
+                Step::Done(verdict) => verdict,
+                Step::Ask(domain) => {
+                    let verdict = answers.next().unwrap_or_else(|| Verdict::deny("no answer"));
+                    self.finish(&list[i], &converted[i], verdict, &refs[set_of[i]], domain)
                 }
-                let converted = attributes::convert(attrs, None);
-                let cached = cache.as_ref().map(|(_, t, s)| (t.as_str(), s.as_slice()));
-                self.check_converted(attrs, &converted, cached)
             })
             .collect()
     }
 
-    fn check_converted(&self, attrs: &Attributes, tke: &TkeAttributes, known: Option<(&str, &[String])>) -> Verdict {
+    /// TKEStack's short-circuits (the module's documentation, 0 to 4): a verdict, or the
+    /// domain to ask the enforcer in.
+    fn short_circuits<'a>(&self, attrs: &'a Attributes, tke: &'a TkeAttributes, tenant: &str) -> Step<'a> {
         let user = &attrs.user;
         if user.is_admin() {
-            return Verdict::allow(format!("{} is a platform administrator", user.name));
+            return Step::Done(Verdict::allow(format!("{} is a platform administrator", user.name)));
         }
         if attrs.verb == "impersonate" {
-            return Verdict::deny(format!(
+            return Step::Done(Verdict::deny(format!(
                 "user {:?} may not impersonate {} {:?}: only platform administrators may impersonate",
                 user.name, attrs.resource, attrs.name
-            ));
+            )));
         }
-        let owned_tenant;
-        let tenant = match known {
-            Some((t, _)) => t,
-            None => {
-                owned_tenant = user.tenant();
-                &owned_tenant
-            }
-        };
         if self.tenant_admins.is_admin(tenant, &user.name) {
-            return Verdict::allow(format!("{} administers tenant {tenant}", user.name));
+            return Step::Done(Verdict::allow(format!("{} administers tenant {tenant}", user.name)));
         }
         if tke.action == LIST_PORTAL {
-            return Verdict::allow("everyone may list the portal");
+            return Step::Done(Verdict::allow("everyone may list the portal"));
         }
-        let refuse =
-            |why: String| Verdict::deny(format!("user {:?} may not {} {:?}: {why}", user.name, tke.action, tke.object));
         let target_project = target_project(attrs, tke);
         let confined = group_value(user, "project");
         if let (Some(mine), Some(target)) = (confined, target_project)
             && mine != target
         {
-            return refuse(format!("the request is confined to project {mine}"));
+            return Step::Done(refusal(attrs, tke, &format!("the request is confined to project {mine}")));
         }
         if let Some(ns) = group_value(user, "namespace")
             && attrs.resource_request
             && attrs.namespace != ns
         {
-            return refuse(format!("the credential is for namespace {ns} only"));
+            return Step::Done(refusal(attrs, tke, &format!("the credential is for namespace {ns} only")));
         }
-        let domain = confined.or(target_project).unwrap_or(PLATFORM_DOMAIN);
-        let owned_subjects;
-        let subjects: &[String] = match known {
-            Some((_, s)) => s,
-            None => {
-                owned_subjects = Self::subjects(user, tenant);
-                &owned_subjects
-            }
-        };
-        let refs: Vec<&str> = subjects.iter().map(String::as_str).collect();
-        let verdict = self.enforcer.decide(&refs, domain, &tke.object, &tke.action);
+        Step::Ask(confined.or(target_project).unwrap_or(PLATFORM_DOMAIN))
+    }
+
+    /// The enforcer's verdict as the caller sees it: a refusal names the user, the action and
+    /// the object (and in debug mode the rows the caller holds).
+    fn finish(
+        &self,
+        attrs: &Attributes,
+        tke: &TkeAttributes,
+        verdict: Verdict,
+        subjects: &[&str],
+        domain: &str,
+    ) -> Verdict {
         if verdict.allowed {
             verdict
-        } else if debug(user) {
-            refuse(format!("{}; {}", verdict.reason, held(&self.enforcer.permissions(&refs, domain))))
+        } else if debug(&attrs.user) {
+            let rows = held(&self.enforcer.permissions(subjects, domain));
+            refusal(attrs, tke, &format!("{}; {rows}", verdict.reason))
         } else {
-            refuse(verdict.reason)
+            refusal(attrs, tke, &verdict.reason)
         }
     }
+}
+
+/// What the short-circuits leave to do.
+enum Step<'a> {
+    Done(Verdict),
+    /// Ask the enforcer, in this domain.
+    Ask(&'a str),
+}
+
+fn refusal(attrs: &Attributes, tke: &TkeAttributes, why: &str) -> Verdict {
+    Verdict::deny(format!("user {:?} may not {} {:?}: {why}", attrs.user.name, tke.action, tke.object))
 }
 
 /// Whether the caller asked for explanations (user extra `debug=true`).
@@ -381,10 +427,28 @@ mod tests {
             attrs(Method::POST, "/apis/apps/v1/namespaces/n/deployments", alice.clone()),
             attrs(Method::GET, "/apis/business.tkestack.io/v1/portal", user("x", &[])),
         ];
-        let got: Vec<bool> = a.batch(&list).into_iter().map(|v| v.allowed).collect();
-        assert_eq!(got, [true, false, true, false, true]);
-        let one_by_one: Vec<bool> = list.iter().map(|x| a.check(x).allowed).collect();
-        assert_eq!(got, one_by_one);
+        let got = a.batch(&list);
+        assert_eq!(got.iter().map(|v| v.allowed).collect::<Vec<_>>(), [true, false, true, false, true]);
+        let one_by_one: Vec<Verdict> = list.iter().map(|x| a.check(x)).collect();
+        assert_eq!(got, one_by_one, "same verdicts, same reasons");
+        // Interleaved users, projects, debug mode, short-circuits.
+        let mut debug_alice = alice.clone();
+        debug_alice.extra.insert("debug".into(), vec!["true".into()]);
+        let list = vec![
+            attrs(Method::GET, "/apis/business.tkestack.io/v1/projects/prj-b", bob.clone()),
+            attrs(Method::POST, &format!("{P}/clusters"), debug_alice.clone()),
+            attrs(Method::POST, &format!("{P}/clusters"), alice.clone()),
+            attrs(Method::DELETE, &format!("{P}/clusters/cls-a"), user("carol", &["tenant:t1", "ops"])),
+            attrs(Method::DELETE, &format!("{P}/clusters/x"), user("root", &["system:masters"])),
+            attrs(Method::POST, "/apis/apps/v1/namespaces/n/deployments", bob.clone()),
+            attrs(Method::POST, &format!("{P}/clusters"), debug_alice),
+        ];
+        let one_by_one: Vec<Verdict> = list.iter().map(|x| a.check(x)).collect();
+        assert_eq!(a.batch(&list), one_by_one);
+        assert_eq!(
+            one_by_one.iter().map(|v| v.allowed).collect::<Vec<_>>(),
+            [false, false, false, true, true, true, false]
+        );
         assert!(a.batch(&[]).is_empty());
     }
 

@@ -175,6 +175,15 @@ impl Verdict {
     }
 }
 
+/// One question for [`Enforcer::decide_all`]: may `subjects` do `act` on `obj` in `domain`.
+#[derive(Clone, Copy, Debug)]
+pub struct Query<'q> {
+    pub subjects: &'q [&'q str],
+    pub domain: &'q str,
+    pub obj: &'q str,
+    pub act: &'q str,
+}
+
 /// A `p` row, its patterns compiled.
 #[derive(Debug)]
 struct Rule {
@@ -335,6 +344,37 @@ impl Index {
         true
     }
 
+    /// The effect of the rows of the `reached` names on `act` and `obj`.
+    fn judge(&self, reached: &[&str], domain: &str, obj: &str, act: &str) -> Verdict {
+        let obj_l = model::lower(obj);
+        let act_l = model::lower(act);
+        let mut allowed_by: Option<&str> = None;
+        for name in reached {
+            let Some(rules) = self.rules.get(*name) else { continue };
+            for (_, rule) in rules.candidates(&act_l) {
+                if !rule.act.matches_lower(&act_l) || !rule.obj.matches_lower(&obj_l) {
+                    continue;
+                }
+                match rule.eft {
+                    Effect::Deny => {
+                        return Verdict::deny(format!(
+                            "{name} denies {:?} on {:?}",
+                            rule.act.source(),
+                            rule.obj.source()
+                        ));
+                    }
+                    Effect::Allow => {
+                        allowed_by.get_or_insert(name);
+                    }
+                }
+            }
+        }
+        match allowed_by {
+            Some(name) => Verdict::allow(format!("allowed by {name}")),
+            None => Verdict::deny(format!("no policy bound in {} allows it", domain_words(domain))),
+        }
+    }
+
     /// Every name the subjects reach in `domain` and, for a project, in the platform domain:
     /// the subjects themselves and the roles their links lead to.
     fn reached<'a>(&'a self, subjects: &[&'a str], domain: &str) -> Vec<&'a str> {
@@ -473,35 +513,29 @@ impl Enforcer {
     /// Whether the `subjects` may do `act` on `obj` in `domain` (a project, or `*` for the
     /// platform); see the module's documentation for the rules.
     pub fn decide(&self, subjects: &[&str], domain: &str, obj: &str, act: &str) -> Verdict {
-        let obj_l = model::lower(obj);
-        let act_l = model::lower(act);
         let index = self.read();
         let reached = index.reached(subjects, domain);
-        let mut allowed_by: Option<&str> = None;
-        for name in &reached {
-            let Some(rules) = index.rules.get(*name) else { continue };
-            for (_, rule) in rules.candidates(&act_l) {
-                if !rule.act.matches_lower(&act_l) || !rule.obj.matches_lower(&obj_l) {
-                    continue;
-                }
-                match rule.eft {
-                    Effect::Deny => {
-                        return Verdict::deny(format!(
-                            "{name} denies {:?} on {:?}",
-                            rule.act.source(),
-                            rule.obj.source()
-                        ));
-                    }
-                    Effect::Allow => {
-                        allowed_by.get_or_insert(name);
-                    }
-                }
-            }
-        }
-        match allowed_by {
-            Some(name) => Verdict::allow(format!("allowed by {name}")),
-            None => Verdict::deny(format!("no policy bound in {} allows it", domain_words(domain))),
-        }
+        index.judge(&reached, domain, obj, act)
+    }
+
+    /// The decisions for many queries at once, in order, under one look at the rows (an update
+    /// waits until they are all answered). The names a set of subjects reaches in a domain are
+    /// worked out once for all the queries that share them: a batch of one caller's requests
+    /// walks the caller's bindings once.
+    pub fn decide_all(&self, queries: &[Query<'_>]) -> Vec<Verdict> {
+        let index = self.read();
+        let mut memo: Vec<(&[&str], &str, Vec<&str>)> = Vec::new();
+        queries
+            .iter()
+            .map(|q| {
+                let at = memo.iter().position(|(s, d, _)| *d == q.domain && *s == q.subjects);
+                let at = at.unwrap_or_else(|| {
+                    memo.push((q.subjects, q.domain, index.reached(q.subjects, q.domain)));
+                    memo.len() - 1
+                });
+                index.judge(&memo[at].2, q.domain, q.obj, q.act)
+            })
+            .collect()
     }
 
     /// The `p` rows the subjects reach in `domain` (with the platform's), for explaining a
@@ -609,6 +643,34 @@ mod tests {
             e.decide(&[ALICE], "prj-c", "x", "createX").reason,
             "no policy bound in project prj-c or the platform allows it"
         );
+    }
+
+    #[test]
+    fn decide_all_answers_like_decide() {
+        let e = enforcer(&[
+            Row::policy("pol-a", "*", "get*", Effect::Allow),
+            Row::policy("pol-b", "cluster:x", "*", Effect::Deny),
+            Row::grouping(ALICE, "pol-a", "*"),
+            Row::grouping(DEV, "pol-b", "prj-1"),
+        ]);
+        let alice: &[&str] = &[ALICE];
+        let both: &[&str] = &[ALICE, DEV];
+        let queries: Vec<Query> = [
+            (alice, "*", "cluster:x", "getCluster"),
+            (alice, "*", "cluster:x", "deleteCluster"),
+            (both, "*", "cluster:x", "getCluster"),
+            (both, "prj-1", "cluster:x", "getCluster"),
+            (both, "prj-1", "cluster:y", "getCluster"),
+            (alice, "*", "cluster:y", "getCluster"),
+        ]
+        .into_iter()
+        .map(|(subjects, domain, obj, act)| Query { subjects, domain, obj, act })
+        .collect();
+        let all = e.decide_all(&queries);
+        let one_by_one: Vec<Verdict> = queries.iter().map(|q| e.decide(q.subjects, q.domain, q.obj, q.act)).collect();
+        assert_eq!(all, one_by_one);
+        assert_eq!(all.iter().map(|v| v.allowed).collect::<Vec<_>>(), [true, false, true, false, true, true]);
+        assert!(e.decide_all(&[]).is_empty());
     }
 
     #[test]

@@ -24,7 +24,7 @@ use apiserver::{
 
 pub use attributes::{TkeAttributes, convert};
 pub use authorizer::{CasbinAuthorizer, NoTenantAdmins, TenantAdmins};
-pub use enforcer::{Effect, Enforcer, Row, RowError, Verdict};
+pub use enforcer::{Effect, Enforcer, Query, Row, RowError, Verdict};
 pub use model::{DEFAULT_MODEL, key_match_custom};
 
 /// Adds this part of the auth component to `mount`.
