@@ -64,6 +64,7 @@ pub struct ApiKeys {
     pub people: Arc<People>,
     pub index: Arc<Index<APIKey>>,
     pub store: Arc<ResourceStore>,
+    pub grants: Arc<crate::grants::Grants>,
 }
 
 /// A Go-style duration as TKEStack's `expire` field carries it (`24h`, `1h30m`, `90s`), plus
@@ -283,18 +284,20 @@ pub async fn token_route(
 
 /// `POST /apis/auth.tkestack.io/v1/apikeys/default/password`: a key for whoever proves a
 /// username and password (no login needed). Failures count toward the user's lockout.
-pub async fn password_route(State(keys): State<Arc<ApiKeys>>, body: Bytes) -> Response {
+pub async fn password_route(State(keys): State<Arc<ApiKeys>>, source: crate::oidc::Source, body: Bytes) -> Response {
     let result = async {
         let req: PasswordKeyRequest = serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(format!("the request is not an APIKeyReqPassword: {e}")))?;
         let password = crate::password::decode_field(&req.password)
             .map_err(|_| ApiError::bad_request("password must be the base64 of the password"))?;
         let tenant = if req.tenant_id.is_empty() { crate::bootstrap::DEFAULT_TENANT } else { &req.tenant_id };
-        let person = keys.people.login(tenant, &req.username, &password).await.map_err(|e| match e {
+        let ip = crate::oidc::ip_of(&source);
+        let person = keys.people.login_from(&keys.grants, ip, tenant, &req.username, &password).await.map_err(|e| match e {
             LoginError::Unavailable(_) => ApiError::unavailable("the tenant's identity provider cannot be reached"),
             LoginError::Locked(until) => {
                 ApiError::unauthorized(format!("the account is locked after repeated failed logins until {until}"))
             }
+            e @ LoginError::SourceBlocked(_) => ApiError::too_many_requests(e.to_string(), 60),
             _ => ApiError::unauthorized("wrong tenant, username or password"),
         })?;
         keys.issue(&person, &req.expire, &req.description).await

@@ -236,6 +236,7 @@ pub struct LoginPost {
 /// `POST /oidc/auth/login`.
 pub async fn login_post(
     State(p): State<Arc<Provider>>,
+    source: crate::oidc::Source,
     headers: HeaderMap,
     Query(q): Query<LangQuery>,
     Form(f): Form<LoginPost>,
@@ -260,7 +261,7 @@ pub async fn login_post(
         };
         login_page::login(lang, &form, status)
     };
-    let person = match p.people.login(&f.tenant, &f.username, &f.password).await {
+    let person = match p.people.login_from(&p.grants, crate::oidc::ip_of(&source), &f.tenant, &f.username, &f.password).await {
         Ok(person) => person,
         Err(LoginError::Locked(until)) => {
             return again(format!("{} {until}", lang.text(Text::Locked)), StatusCode::UNAUTHORIZED);
@@ -268,6 +269,9 @@ pub async fn login_post(
         Err(LoginError::Unavailable(e)) => {
             tracing::warn!(tenant = %f.tenant, error = %e, "login: the identity provider is unavailable");
             return again(lang.text(Text::Unavailable).to_string(), StatusCode::SERVICE_UNAVAILABLE);
+        }
+        Err(LoginError::SourceBlocked(until)) => {
+            return again(format!("{} {until}", lang.text(Text::Locked)), StatusCode::TOO_MANY_REQUESTS);
         }
         Err(_) => return again(lang.text(Text::Wrong).to_string(), StatusCode::UNAUTHORIZED),
     };

@@ -112,6 +112,20 @@ pub struct Family {
     pub expires_at: i64,
 }
 
+/// Failed logins from one source address (any user).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct SourceFailures {
+    failures: u32,
+    window_start: i64,
+    blocked_until: i64,
+    lockouts: u32,
+    expires_at: i64,
+}
+
+/// Failures from one address within [`crate::people::WINDOW`] that block it (higher than a
+/// user's five: offices share addresses behind NAT).
+pub const SOURCE_MAX_FAILURES: u32 = 20;
+
 /// Why a grant operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {
@@ -353,6 +367,52 @@ impl Grants {
             }
         }
         Ok(())
+    }
+
+    /// When logins from `source` are refused until (RFC 3339), if they are now.
+    pub async fn source_blocked(&self, source: &str) -> Option<String> {
+        let (record, _) = self.get::<SourceFailures>("sources", &digest(source)).await.ok()??;
+        (record.blocked_until > now())
+            .then(|| chrono::DateTime::from_timestamp(record.blocked_until, 0).unwrap_or_default().to_rfc3339())
+    }
+
+    /// Counts a failed login from `source`; at [`SOURCE_MAX_FAILURES`] within the window the
+    /// address is blocked for the window, twice as long each time in a row (at most a day).
+    pub async fn source_failed(&self, source: &str) {
+        let key = self.key("sources", &digest(source));
+        let window = crate::people::WINDOW.as_secs() as i64;
+        for _ in 0..8 {
+            let Ok((current, _)) = self.store.get(&key).await else { return };
+            let now = now();
+            let mut record: SourceFailures =
+                current.as_ref().and_then(|kv| serde_json::from_slice(&kv.value).ok()).unwrap_or_default();
+            if now - record.window_start > window {
+                record.failures = 0;
+                record.window_start = now;
+            }
+            record.failures += 1;
+            if record.failures >= SOURCE_MAX_FAILURES {
+                let length = (window << record.lockouts.min(6)).min(24 * 3600);
+                record.blocked_until = now + length;
+                record.lockouts += 1;
+                record.failures = 0;
+                tracing::warn!(source, seconds = length, "logins from a source address blocked after repeated failures");
+            }
+            record.expires_at = now.max(record.blocked_until) + 24 * 3600;
+            let Ok(value) = serde_json::to_vec(&record) else { return };
+            let written = match &current {
+                None => self.store.create(&key, value.into()).await.map(|_| ()),
+                Some(kv) => self.store.update(&key, value.into(), kv.mod_revision).await.map(|_| ()),
+            };
+            match written {
+                Ok(()) => return,
+                Err(StoreError::Conflict { .. } | StoreError::AlreadyExists { .. }) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "recording a failed login failed");
+                    return;
+                }
+            }
+        }
     }
 
     /// Removes expired records (and revoked families past their expiry).

@@ -295,7 +295,19 @@ fn form_decode(s: &str) -> String {
         .unwrap_or_else(|| s.to_string())
 }
 
-async fn token(State(p): State<Arc<Provider>>, headers: HeaderMap, Form(form): Form<TokenRequest>) -> Response {
+/// The address a request came from (the TLS listener records it).
+pub type Source = Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
+
+pub fn ip_of(source: &Source) -> Option<std::net::IpAddr> {
+    source.as_ref().map(|s| s.0.0.ip())
+}
+
+async fn token(
+    State(p): State<Arc<Provider>>,
+    source: Source,
+    headers: HeaderMap,
+    Form(form): Form<TokenRequest>,
+) -> Response {
     let client_id = match client_of(&p, &headers, &form) {
         Ok(id) => id,
         Err(resp) => return resp,
@@ -372,7 +384,7 @@ async fn token(State(p): State<Arc<Provider>>, headers: HeaderMap, Form(form): F
             if form.username.is_empty() || form.password.is_empty() {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "username and password are required");
             }
-            match p.people.login(tenant, &form.username, &form.password).await {
+            match p.people.login_from(&p.grants, ip_of(&source), tenant, &form.username, &form.password).await {
                 Ok(person) => {
                     let refresh = if form.scope.split(' ').any(|s| s == "offline_access") {
                         // No browser session: the family ends by revocation or expiry only.
@@ -404,6 +416,7 @@ async fn token(State(p): State<Arc<Provider>>, headers: HeaderMap, Form(form): F
                     "invalid_grant",
                     &format!("the account is locked after repeated failed logins until {until}"),
                 ),
+                Err(e @ LoginError::SourceBlocked(_)) => oauth_error(StatusCode::TOO_MANY_REQUESTS, "invalid_grant", &e.to_string()),
                 Err(_) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "wrong tenant, username or password"),
             }
         }
@@ -573,6 +586,7 @@ pub async fn mount(
         people: provider.people.clone(),
         index: Index::start(store_of(server, "apikeys")?).await?,
         store: store_of(server, "apikeys")?,
+        grants: provider.grants.clone(),
     });
     mount.authenticators.push(Arc::new(TokenAuthenticator { provider: provider.clone(), api_keys: api_keys.clone() }));
     let handle = Arc::new(crate::component::Handle {

@@ -49,6 +49,8 @@ pub enum LoginError {
     Wrong,
     #[error("the account is locked after repeated failed logins until {0}")]
     Locked(String),
+    #[error("too many failed logins from this address; try again after {0}")]
+    SourceBlocked(String),
     #[error("tenant {0:?} does not exist")]
     NoTenant(String),
     #[error("the tenant's identity provider cannot be reached: {0}")]
@@ -132,6 +134,29 @@ impl People {
         );
         upstreams.insert(idp.name().to_string(), (key, upstream.clone()));
         Ok(upstream)
+    }
+
+    /// [`People::login`] for a request from `source` (an address): refused while the address is
+    /// blocked after repeated failures, and failures counted against it.
+    pub async fn login_from(
+        &self,
+        grants: &crate::grants::Grants,
+        source: Option<std::net::IpAddr>,
+        tenant: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<Person, LoginError> {
+        let source = source.map(|ip| ip.to_string());
+        if let Some(s) = &source
+            && let Some(until) = grants.source_blocked(s).await
+        {
+            return Err(LoginError::SourceBlocked(until));
+        }
+        let result = self.login(tenant, username, password).await;
+        if let (Err(LoginError::Wrong | LoginError::NoTenant(_)), Some(s)) = (&result, &source) {
+            grants.source_failed(s).await;
+        }
+        result
     }
 
     /// Checks a username and password in `tenant`.

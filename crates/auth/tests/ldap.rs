@@ -122,3 +122,76 @@ async fn an_unreachable_directory_is_an_error_not_a_refusal() {
     let err = dir.login("alice", "x").await.expect_err("nothing listens there");
     assert!(matches!(err, Error::Connect { .. }), "{err}");
 }
+
+/// An `ldap` tenant in the real `tke up` (build it first: `cargo build -p tke`): its people log
+/// in with their directory passwords through the platform's token endpoint, their directory
+/// groups are in the token, policies bound to a directory group apply to them, and the bind
+/// password is never shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ldap_tenant_logs_in_through_the_platform_and_its_groups_get_policies() {
+    use std::process::Command;
+    let slapd = company();
+    let tke = tokio::task::spawn_blocking(testkit::tke::Tke::start).await.expect("tke up");
+    let mut config: serde_json::Value = serde_json::from_str(&format!("{{\"host\": \"{}\"}}", slapd.host())).unwrap();
+    config["insecureNoSSL"] = true.into();
+    config["bindDN"] = slapd::ADMIN_DN.into();
+    config["bindPW"] = slapd::ADMIN_PASSWORD.into();
+    config["userSearch"] = serde_json::json!({"baseDN": format!("ou=people,{}", slapd::BASE_DN),
+        "filter": "(objectClass=inetOrgPerson)", "username": "uid", "idAttr": "uid", "emailAttr": "mail", "nameAttr": "cn"});
+    config["groupSearch"] = serde_json::json!({"baseDN": format!("ou=groups,{}", slapd::BASE_DN),
+        "filter": "(objectClass=groupOfNames)", "userAttr": "DN", "groupAttr": "member", "nameAttr": "cn"});
+    let idp = serde_json::json!({"apiVersion": "auth.tkestack.io/v1", "kind": "IdentityProvider", "metadata": {"name": "corp"},
+        "spec": {"name": "Corp directory", "type": "ldap", "config": config.to_string()}});
+    let out = tke.kubectl_with(&["create", "-f", "-"], &[], Some(&idp.to_string()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown = tke.kubectl_ok(&["get", "idp", "corp", "-o", "json"]);
+    assert!(!shown.contains(slapd::ADMIN_PASSWORD), "the bind password is never shown: {shown}");
+
+    let grant = |user: &str, password: &str| {
+        let out = Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(tke.ca_file())
+            .args(["-X", "POST", &format!("{}/oidc/token", tke.url)])
+            .args(["--data-urlencode", "grant_type=password", "--data-urlencode", "client_id=default"])
+            .args(["--data-urlencode", "tenant_id=corp", "--data-urlencode", &format!("username={user}")])
+            .args(["--data-urlencode", &format!("password={password}")])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(grant("alice", "not-her-password")["error"], "invalid_grant");
+    let answer = grant("alice", "wonderland-1");
+    let token = answer["id_token"].as_str().unwrap_or_else(|| panic!("{answer}")).to_string();
+
+    let kubeconfig = tke.data_dir().join("alice.kubeconfig");
+    let kc = serde_json::json!({"apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "p", "cluster": {"server": tke.url, "certificate-authority": tke.ca_file()}}],
+        "users": [{"name": "u", "user": {"token": token}}],
+        "contexts": [{"name": "c", "context": {"cluster": "p", "user": "u"}}]});
+    std::fs::write(&kubeconfig, kc.to_string()).unwrap();
+    let kubectl = |args: &[&str]| {
+        let out = Command::new("kubectl").env("KUBECONFIG", &kubeconfig).args(args).output().unwrap();
+        (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    let (ok, out) = kubectl(&["auth", "whoami", "-o", "json"]);
+    assert!(ok, "{out}");
+    let whoami: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut groups: Vec<String> =
+        serde_json::from_value(whoami["status"]["userInfo"]["groups"].clone()).unwrap_or_default();
+    groups.sort();
+    assert!(groups.contains(&"devs".to_string()) && groups.contains(&"ops".to_string()), "{groups:?}");
+    assert_eq!(whoami["status"]["userInfo"]["extra"]["tenantid"], serde_json::json!(["corp"]));
+
+    // The directory group `ops` gets the tenant's read-only policy: alice may list clusters.
+    let (ok, _) = kubectl(&["get", "clusters"]);
+    assert!(!ok);
+    let policy = "pol-corp-read-only-access";
+    testkit::tke::wait_for("corp's default policies", std::time::Duration::from_secs(20), || {
+        tke.kubectl(&["get", "policy", policy]).status.success().then_some(())
+    });
+    tke.kubectl_ok(&["patch", "policy", policy, "--subresource=status", "--type=merge", "-p",
+        r#"{"status":{"groups":[{"id":"ops","name":"ops"}]}}"#]);
+    testkit::tke::wait_for("alice to be let in through her group", std::time::Duration::from_secs(20), || {
+        kubectl(&["get", "clusters"]).0.then_some(())
+    });
+}

@@ -352,3 +352,21 @@ fn api_keys_work_for_kubectl_and_skopeo_and_stop_when_disabled() {
     });
     assert!(!login("admin", &api_key).status.success());
 }
+
+#[test]
+fn a_source_address_with_too_many_failures_is_blocked_for_everyone_it_tries() {
+    let t = Tke::start();
+    let password = admin_password(&t);
+    // Guessing across many usernames: each guess fails the same way...
+    for i in 0..20 {
+        let (code, answer) = password_grant(&t, "default", &format!("guess{i}"), "password1");
+        assert_eq!(code, 400, "{answer}");
+    }
+    // ...until the address is blocked, even for a right password, with the reason.
+    let (code, answer) = password_grant(&t, "default", "admin", &password);
+    assert_eq!(code, 429, "{answer}");
+    assert!(answer["error_description"].as_str().unwrap().contains("too many failed logins from this address"), "{answer}");
+    // The accounts themselves are not locked: the administrator was never guessed.
+    let locked = t.kubectl_ok(&["get", "usr", "usr-admin", "-o", "jsonpath={.status.locked}"]);
+    assert_eq!(locked, "false");
+}
