@@ -193,6 +193,13 @@ pub fn header_str(headers: &HeaderMap, name: &str) -> String {
     headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
 }
 
+/// The manager named in managedFields for the writes of this module.
+pub const FIELD_MANAGER: &str = "tke-auth";
+
+pub fn write_options() -> WriteOptions {
+    WriteOptions { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() }
+}
+
 /// Reads and decodes a JSON request body.
 pub async fn body<T: DeserializeOwned>(body: Body, what: &str) -> Result<T, ApiError> {
     let bytes = axum::body::to_bytes(body, MAX_BODY)
@@ -301,7 +308,7 @@ impl Core {
             if let Some(rv) = current.pointer("/metadata/resourceVersion") {
                 obj["metadata"]["resourceVersion"] = rv.clone();
             }
-            match store.update(&ctx, name, subresource, obj, &WriteOptions::default()).await {
+            match store.update(&ctx, name, subresource, obj, &write_options()).await {
                 Ok(w) => return Ok(w.object),
                 Err(e) if e.code() == 409 => last = Some(e),
                 Err(e) => return Err(e),

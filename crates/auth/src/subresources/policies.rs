@@ -13,7 +13,7 @@ use api::auth::{
     project_policy_binding::binding_name,
 };
 use apimachinery::{ApiError, error::Reason};
-use apiserver::{ConnectRequest, store::WriteOptions};
+use apiserver::ConnectRequest;
 use serde_json::{Value, json};
 
 use super::{Call, Core, add_subjects, decode, list_of, nothing_to_do, remove_subjects, role_list, views};
@@ -197,7 +197,7 @@ pub async fn bind_in_project(
             "metadata": {"name": name},
             "spec": {"tenantID": tenant, "projectID": project, "policyID": policy, "users": users, "groups": groups},
         });
-        match store.create(&system_context(), obj, &WriteOptions::default()).await {
+        match store.create(&system_context(), obj, &super::write_options()).await {
             Ok(w) => return Ok(super::object_of(kind, &decode::<ProjectPolicyBinding>(&w.object)?)),
             // Created meanwhile by another request: add to it.
             Err(e) if e.reason == Reason::AlreadyExists => continue,
