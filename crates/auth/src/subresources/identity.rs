@@ -150,32 +150,5 @@ async fn password(core: &Core, user: LocalIdentity, req: ConnectRequest, call: &
         .await?;
     tracing::info!(user = %user.spec.username, tenant, by = %call.user.name, "password changed");
     let user: LocalIdentity = decode(&stored)?;
-    Ok(super::object_of(api::auth::local_identity::KIND, &redacted_value(&user)))
-}
-
-fn redacted_value(user: &LocalIdentity) -> Value {
-    redacted_user(user)
-}
-
-#[cfg(test)]
-mod tests {
-    use api::auth::Subject;
-
-    use super::super::{add_subjects, is_user, remove_subjects};
-
-    #[test]
-    fn subjects_match_by_id_or_by_name_without_id() {
-        assert!(is_user(&Subject::new("usr-1", "alice"), "usr-1", "other"));
-        assert!(is_user(&Subject::new("", "alice"), "usr-1", "alice"));
-        assert!(!is_user(&Subject::new("usr-2", "alice"), "usr-1", "alice"), "an id decides");
-        assert!(!is_user(&Subject::new("", ""), "", ""));
-
-        let mut list = vec![Subject::new("usr-1", "alice")];
-        assert!(!add_subjects(&mut list, &[Subject::new("usr-1", "alice")]));
-        assert!(add_subjects(&mut list, &[Subject::new("usr-2", "bob"), Subject::new("usr-2", "bob")]));
-        assert_eq!(list.len(), 2);
-        assert!(remove_subjects(&mut list, &[Subject::new("", "alice")]));
-        assert_eq!(list, vec![Subject::new("usr-2", "bob")]);
-        assert!(!remove_subjects(&mut list, &[Subject::new("usr-9", "")]));
-    }
+    Ok(super::object_of(api::auth::local_identity::KIND, &redacted_user(&user)))
 }

@@ -125,27 +125,36 @@ struct Sub {
 #[async_trait::async_trait]
 impl Connect for Sub {
     async fn serve(&self, req: ConnectRequest) -> Response<Body> {
-        if !req.path.is_empty() {
-            return error_response(&ApiError::not_found(
+        let writes = WRITES.contains(&self.subresource);
+        let refusal = if !req.path.is_empty() {
+            Some(ApiError::not_found(
                 GROUP,
                 &format!("{}/{}", self.plural, self.subresource),
                 &format!("{}/{}", req.name, req.path),
-            ));
-        }
-        let writes = WRITES.contains(&self.subresource);
-        let allowed: &[Method] = match (self.plural, writes) {
-            ("localidentities", true) => &[Method::POST, Method::PUT],
-            (_, true) => &[Method::POST],
-            (_, false) => &[Method::GET],
+            ))
+        } else {
+            let allowed: &[Method] = match (self.plural, writes) {
+                ("localidentities", true) => &[Method::POST, Method::PUT],
+                (_, true) => &[Method::POST],
+                (_, false) => &[Method::GET],
+            };
+            if !allowed.contains(&req.method) {
+                let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+                Some(ApiError::method_not_allowed(format!(
+                    "{}/{} accepts {} only",
+                    self.plural,
+                    self.subresource,
+                    names.join(" and ")
+                )))
+            } else if writes {
+                being_deleted(self.plural, &req.name, &req.object)
+            } else {
+                None
+            }
         };
-        if !allowed.contains(&req.method) {
-            let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
-            return error_response(&ApiError::method_not_allowed(format!(
-                "{}/{} accepts {} only",
-                self.plural,
-                self.subresource,
-                names.join(" and ")
-            )));
+        if let Some(e) = refusal {
+            drain(req.body).await;
+            return error_response(&e);
         }
         let call = Call::new(&req);
         let result = match self.plural {
@@ -164,6 +173,22 @@ impl Connect for Sub {
             Err(e) => error_response(&e),
         }
     }
+}
+
+/// A Conflict when the object is being deleted: nothing is bound to an object on its way out
+/// (its controller is removing what it produced).
+fn being_deleted(plural: &str, name: &str, obj: &Value) -> Option<ApiError> {
+    let deleting = obj.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null())
+        || matches!(
+            obj.pointer("/status/phase").and_then(Value::as_str),
+            Some(api::auth::common::phase::TERMINATING | api::auth::common::phase::DELETING)
+        );
+    deleting.then(|| {
+        ApiError::new(
+            apimachinery::error::Reason::Conflict,
+            format!("{plural} {name} is being deleted: nothing can be bound to it or changed in it"),
+        )
+    })
 }
 
 /// What handlers need of a request besides its body.
@@ -198,6 +223,12 @@ pub const FIELD_MANAGER: &str = "tke-auth";
 
 pub fn write_options() -> WriteOptions {
     WriteOptions { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() }
+}
+
+/// Reads what is left of a request body before an early answer: a client still sending it
+/// (HTTP/2 in particular) would otherwise see its stream reset instead of the answer.
+pub async fn drain(body: Body) {
+    let _ = axum::body::to_bytes(body, MAX_BODY).await;
 }
 
 /// Reads and decodes a JSON request body.
@@ -487,11 +518,18 @@ pub fn is_group(s: &Subject, id: &str, name: &str) -> bool {
     (!s.id.is_empty() && s.id == id) || (s.id.is_empty() && !s.name.is_empty() && s.name == name)
 }
 
+/// Whether two subjects name the same user or group: the same id, or the same name where one
+/// of them has no id.
+pub fn same_subject(a: &Subject, b: &Subject) -> bool {
+    (!a.id.is_empty() && a.id == b.id)
+        || (!a.name.is_empty() && a.name == b.name && (a.id.is_empty() || b.id.is_empty()))
+}
+
 /// Adds `add` to `to` (those not there yet); returns whether anything was added.
 pub fn add_subjects(to: &mut Vec<Subject>, add: &[Subject]) -> bool {
     let mut changed = false;
     for s in add {
-        if !to.iter().any(|t| t.key() == s.key() || (!s.name.is_empty() && t.id.is_empty() && t.name == s.name)) {
+        if !to.iter().any(|t| same_subject(t, s)) {
             to.push(s.clone());
             changed = true;
         }
@@ -503,12 +541,7 @@ pub fn add_subjects(to: &mut Vec<Subject>, add: &[Subject]) -> bool {
 /// anything was removed.
 pub fn remove_subjects(from: &mut Vec<Subject>, remove: &[Subject]) -> bool {
     let before = from.len();
-    from.retain(|t| {
-        !remove.iter().any(|s| {
-            (!s.id.is_empty() && t.id == s.id)
-                || (!s.name.is_empty() && t.name == s.name && (t.id.is_empty() || s.id.is_empty()))
-        })
-    });
+    from.retain(|t| !remove.iter().any(|s| same_subject(t, s)));
     from.len() != before
 }
 
@@ -552,4 +585,51 @@ pub fn project_of(call: &Call) -> Option<String> {
 /// A 400 for a body that names nothing to do.
 pub fn nothing_to_do(what: &str) -> ApiError {
     ApiError::bad_request(format!("the request names no {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use api::auth::Subject;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn subjects_match_by_id_or_by_name_without_id() {
+        assert!(is_user(&Subject::new("usr-1", "alice"), "usr-1", "other"));
+        assert!(is_user(&Subject::new("", "alice"), "usr-1", "alice"));
+        assert!(!is_user(&Subject::new("usr-2", "alice"), "usr-1", "alice"), "an id decides");
+        assert!(!is_user(&Subject::new("", ""), "", ""));
+
+        let mut list = vec![Subject::new("usr-1", "alice")];
+        assert!(!add_subjects(&mut list, &[Subject::new("usr-1", "alice")]));
+        assert!(!add_subjects(&mut list, &[Subject::new("", "alice")]), "named without id: the same user");
+        assert!(add_subjects(&mut list, &[Subject::new("usr-2", "bob"), Subject::new("usr-2", "bob")]));
+        assert_eq!(list.len(), 2);
+        assert!(remove_subjects(&mut list, &[Subject::new("", "alice")]));
+        assert_eq!(list, vec![Subject::new("usr-2", "bob")]);
+        assert!(!remove_subjects(&mut list, &[Subject::new("usr-9", "bob")]), "another id is another user");
+        assert!(!remove_subjects(&mut list, &[Subject::new("usr-9", "")]));
+    }
+
+    #[test]
+    fn objects_on_their_way_out_take_no_bindings() {
+        let active = json!({"metadata": {"name": "pol-a"}, "status": {"phase": "Active"}});
+        assert!(being_deleted("policies", "pol-a", &active).is_none());
+        for gone in [
+            json!({"metadata": {"name": "pol-a", "deletionTimestamp": "2026-01-01T00:00:00Z"}}),
+            json!({"metadata": {"name": "pol-a"}, "status": {"phase": "Terminating"}}),
+            json!({"metadata": {"name": "usr-a"}, "status": {"phase": "Deleting"}}),
+        ] {
+            let e = being_deleted("policies", "pol-a", &gone).expect("refused");
+            assert_eq!(e.code(), 409, "{gone}");
+        }
+    }
+
+    #[test]
+    fn lists_carry_their_kinds() {
+        let l = list_of("User", vec![json!({"metadata": {"name": "a"}})]);
+        assert_eq!((l["kind"].as_str(), l["items"][0]["kind"].as_str()), (Some("UserList"), Some("User")));
+        assert_eq!(l["apiVersion"], "auth.tkestack.io/v1");
+    }
 }

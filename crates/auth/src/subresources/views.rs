@@ -580,10 +580,12 @@ async fn serve(State(core): State<Arc<Core>>, req: Request) -> Response<Body> {
     let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let query = parse_query(req.uri().query());
-    let plural = segments.first().copied().unwrap_or_default();
+    let plural = segments.first().copied().unwrap_or_default().to_string();
     if req.method() != Method::GET {
-        return error_response(&refused(plural));
+        super::drain(req.into_body()).await;
+        return error_response(&refused(&plural));
     }
+    let plural = plural.as_str();
     if query.get("watch").is_some_and(|w| apiserver::http::parse_bool(w) == Some(true)) {
         return error_response(&ApiError::method_not_allowed(format!(
             "{plural} cannot be watched: they are computed at each request"
