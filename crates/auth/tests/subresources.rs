@@ -348,6 +348,26 @@ fn bindings_views_and_password_changes() {
     assert_eq!(answer["items"][0]["spec"]["users"], json!([]));
     let (_, answer) = get(&t, &admin, &format!("{API}/users/bob/projects"));
     assert_eq!(answer["memberdProjects"], json!({}), "{answer}");
+    // The console sets what a member holds: the request's policies, and no others.
+    create(&t, &admin, "policies", policy("pol-proj2", "project", "default"));
+    let set = |policies: Value| {
+        post(&t, &admin, &format!("{prj}/users"), json!({"policies": policies, "users": [{"name": "alice"}]}))
+    };
+    let (code, answer) = set(json!(["pol-proj", "pol-proj2"]));
+    assert_eq!(code, 201, "{answer}");
+    let (_, answer) = get(&t, &admin, &format!("{API}/users/alice/projects"));
+    assert_eq!(answer["memberdProjects"], json!({"prj-a": ["pol-proj", "pol-proj2"]}), "{answer}");
+    let (code, answer) = set(json!(["pol-proj2"]));
+    assert_eq!(code, 201, "{answer}");
+    let (_, answer) = get(&t, &admin, &format!("{prj}/users"));
+    assert_eq!(names(&answer, "/spec/name"), ["alice"]);
+    let held: Value = serde_json::from_str(answer["items"][0]["spec"]["extra"]["policies"].as_str().unwrap()).unwrap();
+    assert_eq!(held, json!({"pol-proj2": "pol-proj2 display"}));
+    let (code, answer) = set(json!(["pol-view"]));
+    assert_eq!((code, causes(&answer)), (422, vec!["policies[0]".into()]), "{answer}");
+    let (code, answer) =
+        post(&t, &admin, &format!("{prj}/users"), json!({"policies": ["pol-proj"], "users": [{"id": "usr-eve"}]}));
+    assert_eq!((code, causes(&answer)), (422, vec!["users[0]".into()]), "{answer}");
 
     // ---- the User and Group views -------------------------------------------------------
     let (code, answer) = get(&t, &admin, &format!("{API}/users"));

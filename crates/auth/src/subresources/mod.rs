@@ -97,9 +97,10 @@ pub fn mount(server: &Arc<ApiServer>, people: &Arc<People>, mount: &mut Mount) -
     for sub in ["binding", "unbinding"] {
         register("projects", sub, CREATE)?;
     }
-    for sub in ["users", "groups", "policies"] {
-        register("projects", sub, GET)?;
+    for sub in ["users", "groups"] {
+        register("projects", sub, &["create", "get"])?;
     }
+    register("projects", "policies", GET)?;
     // Listed in discovery; served by the views' routes (the parents are not stored objects).
     for sub in ["projects", "policies", "roles"] {
         register("users", sub, GET)?;
@@ -133,10 +134,12 @@ impl Connect for Sub {
                 &format!("{}/{}", req.name, req.path),
             ))
         } else {
-            let allowed: &[Method] = match (self.plural, writes) {
-                ("localidentities", true) => &[Method::POST, Method::PUT],
-                (_, true) => &[Method::POST],
-                (_, false) => &[Method::GET],
+            let allowed: &[Method] = match (self.plural, self.subresource, writes) {
+                ("localidentities", _, true) => &[Method::POST, Method::PUT],
+                // Read a project's members, or set what they hold there.
+                ("projects", "users" | "groups", _) => &[Method::GET, Method::POST],
+                (_, _, true) => &[Method::POST],
+                (_, _, false) => &[Method::GET],
             };
             if !allowed.contains(&req.method) {
                 let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
@@ -146,7 +149,7 @@ impl Connect for Sub {
                     self.subresource,
                     names.join(" and ")
                 )))
-            } else if writes {
+            } else if writes || req.method == Method::POST {
                 being_deleted(self.plural, &req.name, &req.object)
             } else {
                 None

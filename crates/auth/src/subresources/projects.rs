@@ -2,13 +2,15 @@
 //! to project-scoped policies in the project (one ProjectPolicyBinding per policy), and the
 //! views `users` and `groups` (each with `spec.extra.policies`, a JSON map from the policies
 //! they hold in the project to their display names, as TKEStack's console reads it) and
-//! `policies` (the policies bound in the project).
+//! `policies` (the policies bound in the project). A POST to `users` or `groups` sets what the
+//! given users or groups hold in the project: the request's policies, and no others.
 
 use std::collections::BTreeMap;
 
 use api::auth::{Policy, Project, ProjectPolicyBinding, ProjectPolicyBindingRequest, Subject, policy::scope};
 use apimachinery::{ApiError, FieldError};
 use apiserver::ConnectRequest;
+use axum::http::Method;
 use serde_json::Value;
 
 use super::{Call, Core, decode, list_of, nothing_to_do, policy_list, views};
@@ -29,38 +31,7 @@ pub async fn serve(core: &Core, sub: &str, req: ConnectRequest, call: &Call) -> 
             if body.users.is_empty() && body.groups.is_empty() {
                 return Err(nothing_to_do("users or groups"));
             }
-            if !body.tenant_id.is_empty() && body.tenant_id != tenant {
-                return Err(ApiError::invalid(
-                    api::auth::GROUP,
-                    "ProjectPolicyBindingRequest",
-                    &name,
-                    vec![FieldError::invalid(
-                        "tenantID",
-                        &body.tenant_id,
-                        format!("project {name} is of tenant {tenant}"),
-                    )],
-                ));
-            }
-            let known = core.policies(&tenant).await?;
-            let mut errs = vec![];
-            for (i, p) in body.policies.iter().enumerate() {
-                match known.iter().find(|k| k.name() == p) {
-                    None => errs.push(FieldError::invalid(
-                        format!("policies[{i}]"),
-                        p,
-                        format!("no policy {p:?} in tenant {tenant}"),
-                    )),
-                    Some(k) if k.spec.scope != scope::PROJECT => errs.push(FieldError::invalid(
-                        format!("policies[{i}]"),
-                        p,
-                        "only policies of scope project are bound in projects",
-                    )),
-                    Some(_) => {}
-                }
-            }
-            if !errs.is_empty() {
-                return Err(ApiError::invalid(api::auth::GROUP, "ProjectPolicyBindingRequest", &name, errs));
-            }
+            check_request(core, &tenant, &name, &body).await?;
             let bind = sub == "binding";
             let mut items = vec![];
             for policy in &body.policies {
@@ -72,6 +43,47 @@ pub async fn serve(core: &Core, sub: &str, req: ConnectRequest, call: &Call) -> 
                     Err(e) if !bind && e.code() == 404 => {}
                     Err(e) => return Err(e),
                 }
+            }
+            Ok(list_of(api::auth::project_policy_binding::KIND, items))
+        }
+        "users" | "groups" if call.method == Method::POST => {
+            // TKEStack's console edits a member this way: the request's policies become
+            // exactly the ones its users (or groups) hold in the project.
+            let body: ProjectPolicyBindingRequest = super::body(req.body, "ProjectPolicyBindingRequest").await?;
+            let users = sub == "users";
+            let given = if users { &body.users } else { &body.groups };
+            if given.is_empty() {
+                return Err(nothing_to_do(sub));
+            }
+            check_request(core, &tenant, &name, &body).await?;
+            let subjects = if users {
+                core.resolve_users(&tenant, "users", given).await
+            } else {
+                core.resolve_groups(&tenant, "groups", given).await
+            }
+            .map_err(|e| e.into_api("ProjectPolicyBindingRequest", &name))?;
+            let (bind_users, bind_groups) = if users { (subjects.clone(), vec![]) } else { (vec![], subjects.clone()) };
+            let mut items = vec![];
+            for policy in &body.policies {
+                items.push(
+                    super::policies::bind_in_project(core, &tenant, &name, policy, &bind_users, &bind_groups, true)
+                        .await?,
+                );
+            }
+            for b in bindings_in(core, &tenant, &name).await? {
+                if body.policies.contains(&b.spec.policy_id) {
+                    continue;
+                }
+                let held = if users { &b.spec.users } else { &b.spec.groups };
+                let dropped: Vec<Subject> =
+                    subjects.iter().filter(|s| held.iter().any(|h| super::same_subject(h, s))).cloned().collect();
+                if dropped.is_empty() {
+                    continue;
+                }
+                let (u, g) = if users { (dropped, vec![]) } else { (vec![], dropped) };
+                items.push(
+                    super::policies::bind_in_project(core, &tenant, &name, &b.spec.policy_id, &u, &g, false).await?,
+                );
             }
             Ok(list_of(api::auth::project_policy_binding::KIND, items))
         }
@@ -126,6 +138,37 @@ pub async fn serve(core: &Core, sub: &str, req: ConnectRequest, call: &Call) -> 
         }
         _ => Err(ApiError::not_found(api::auth::GROUP, "projects", &call.name)),
     }
+}
+
+/// Checks a request's tenant and policies: of the project's tenant, and of scope project.
+async fn check_request(
+    core: &Core,
+    tenant: &str,
+    project: &str,
+    body: &ProjectPolicyBindingRequest,
+) -> Result<(), ApiError> {
+    let kind = "ProjectPolicyBindingRequest";
+    let mut errs = vec![];
+    if !body.tenant_id.is_empty() && body.tenant_id != tenant {
+        errs.push(FieldError::invalid("tenantID", &body.tenant_id, format!("project {project} is of tenant {tenant}")));
+    }
+    let known = core.policies(tenant).await?;
+    for (i, p) in body.policies.iter().enumerate() {
+        match known.iter().find(|k| k.name() == p) {
+            None => errs.push(FieldError::invalid(
+                format!("policies[{i}]"),
+                p,
+                format!("no policy {p:?} in tenant {tenant}"),
+            )),
+            Some(k) if k.spec.scope != scope::PROJECT => errs.push(FieldError::invalid(
+                format!("policies[{i}]"),
+                p,
+                "only policies of scope project are bound in projects",
+            )),
+            Some(_) => {}
+        }
+    }
+    if errs.is_empty() { Ok(()) } else { Err(ApiError::invalid(api::auth::GROUP, kind, project, errs)) }
 }
 
 /// The ProjectPolicyBindings of a project.
