@@ -244,9 +244,13 @@ fn bindings_views_and_password_changes() {
     let (code, answer) =
         post(&t, &admin, &format!("{rol}/policybinding"), json!({"policies": ["pol-view", "pol-none", "pol-t2"]}));
     assert_eq!((code, causes(&answer)), (422, vec!["policies[1]".into(), "policies[2]".into()]), "{answer}");
-    let (code, answer) = post(&t, &admin, &format!("{rol}/binding"), json!({"users": [{"name": "bob"}]}));
+    let (code, answer) =
+        post(&t, &admin, &format!("{rol}/binding"), json!({"users": [{"name": "bob"}], "groups": [{"name": "Ops"}]}));
     assert_eq!(code, 201, "{answer}");
     assert_eq!(answer["status"]["users"], json!([{"id": "usr-bob", "name": "bob"}]));
+    assert_eq!(answer["status"]["groups"], json!([{"id": "grp-ops", "name": "Ops"}]), "a group named by display name");
+    let (code, answer) = post(&t, &admin, &format!("{rol}/binding"), json!({"users": [{"id": "usr-eve"}]}));
+    assert_eq!((code, causes(&answer)), (422, vec!["users[0]".into()]), "{answer}");
     for (path, want) in [
         (format!("{rol}/users"), vec!["bob"]),
         (format!("{rol}/policies"), vec!["pol-view"]),
@@ -254,12 +258,21 @@ fn bindings_views_and_password_changes() {
         (format!("{API}/localidentities/usr-bob/roles"), vec!["rol-a"]),
         (format!("{API}/users/usr-bob/roles"), vec!["rol-a"]),
         (format!("{API}/localidentities/usr-alice/roles"), vec![]),
+        (format!("{rol}/groups"), vec!["grp-ops"]),
+        (format!("{API}/localgroups/grp-ops/roles"), vec!["rol-a"]),
+        (format!("{API}/groups/Ops/roles"), vec!["rol-a"]),
     ] {
         let (code, answer) = get(&t, &admin, &path);
         assert_eq!(code, 200, "{path}: {answer}");
         let got = if path.ends_with("users") { names(&answer, "/spec/name") } else { names(&answer, "/metadata/name") };
         assert_eq!(got, want, "{path}: {answer}");
     }
+    let (code, answer) = post(&t, &admin, &format!("{rol}/unbinding"), json!({"groups": [{"id": "grp-ops"}]}));
+    assert_eq!(code, 201, "{answer}");
+    assert_eq!(
+        (answer["status"]["groups"].as_array().map(Vec::len), answer["status"]["users"].as_array().map(Vec::len)),
+        (Some(0), Some(1))
+    );
     let (code, answer) = post(&t, &admin, &format!("{rol}/policyunbinding"), json!({"policies": ["pol-view"]}));
     assert_eq!((code, &answer["spec"]["policies"]), (201, &json!([])), "{answer}");
 
@@ -333,6 +346,22 @@ fn bindings_views_and_password_changes() {
     assert_eq!(names(&answer, "/spec/name"), ["alice", "bob"]);
     let (_, answer) = call(&t, &admin, "GET", &format!("{ppol}/projectusers"), None, &["X-TKE-ProjectName: prj-b"]);
     assert_eq!(names(&answer, "/spec/name"), ["alice"]);
+    let (code, answer) = call(
+        &t,
+        &admin,
+        "POST",
+        &format!("{ppol}/projectbinding"),
+        Some(&json!({"groups": [{"id": "grp-ops"}]})),
+        &["X-TKE-ProjectName: prj-b"],
+    );
+    assert_eq!(code, 201, "{answer}");
+    let (_, answer) = get(&t, &admin, &format!("{ppol}/projectgroups"));
+    assert_eq!(
+        (answer["kind"].as_str(), names(&answer, "/metadata/name")),
+        (Some("GroupList"), vec!["grp-ops".into()])
+    );
+    let (_, answer) = get(&t, &admin, &format!("{API}/localgroups/grp-ops/policies"));
+    assert_eq!(names(&answer, "/metadata/name"), ["pol-proj"], "bound in a project: {answer}");
     let (code, answer) = call(
         &t,
         &admin,
