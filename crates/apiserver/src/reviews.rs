@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use apimachinery::ApiError;
 use axum::{
-    Extension, Json, Router,
+    Extension, Router,
     body::Bytes,
     extract::State,
-    http::StatusCode,
-    response::{IntoResponse, Response},
+    http::{HeaderMap, StatusCode, header},
+    response::Response,
     routing::post,
 };
 use serde_json::{Value, json};
@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::{
     UserInfo,
     auth::{Attributes, Authorizer, Decision},
-    http::error_response,
+    http::{error_response, respond},
 };
 
 pub const SELF_SUBJECT_REVIEWS: &str = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
@@ -75,25 +75,34 @@ pub fn attributes_of(spec: &Value, user: UserInfo) -> Result<Attributes, ApiErro
     }
 }
 
-async fn self_subject_review(Extension(user): Extension<UserInfo>) -> Response {
-    (
-        StatusCode::CREATED,
-        Json(json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
-            "metadata": {"creationTimestamp": null}, "status": {"userInfo": user_info_json(&user)}})),
-    )
-        .into_response()
+fn accept_of(headers: &HeaderMap) -> String {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+}
+
+/// The review in the body, JSON or (as kubectl sends built-in kinds) protobuf.
+fn decode_review(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if crate::protobuf::is_media_type(content_type) {
+        return crate::http::decode_protobuf(body);
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not a review: {e}")))
+}
+
+async fn self_subject_review(Extension(user): Extension<UserInfo>, headers: HeaderMap) -> Response {
+    let review = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
+        "metadata": {"creationTimestamp": null}, "status": {"userInfo": user_info_json(&user)}});
+    respond(&accept_of(&headers), StatusCode::CREATED, &review)
 }
 
 async fn self_subject_access_review(
     State(authorizer): State<Arc<dyn Authorizer>>,
     Extension(user): Extension<UserInfo>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let review: Value = match serde_json::from_slice(&body) {
+    let review = match decode_review(&headers, &body) {
         Ok(v) => v,
-        Err(e) => {
-            return error_response(&ApiError::bad_request(format!("the body is not a SelfSubjectAccessReview: {e}")));
-        }
+        Err(e) => return error_response(&e),
     };
     let spec = review.get("spec").cloned().unwrap_or(Value::Null);
     let attrs = match attributes_of(&spec, user) {
@@ -106,12 +115,9 @@ async fn self_subject_access_review(
         Decision::Deny(reason) => json!({"allowed": false, "reason": reason}),
     };
     let api_version = review.get("apiVersion").cloned().unwrap_or(json!("authorization.k8s.io/v1"));
-    (
-        StatusCode::CREATED,
-        Json(json!({"apiVersion": api_version, "kind": "SelfSubjectAccessReview",
-            "metadata": {"creationTimestamp": null}, "spec": spec, "status": status})),
-    )
-        .into_response()
+    let answer = json!({"apiVersion": api_version, "kind": "SelfSubjectAccessReview",
+        "metadata": {"creationTimestamp": null}, "spec": spec, "status": status});
+    respond(&accept_of(&headers), StatusCode::CREATED, &answer)
 }
 
 /// The self-review routes (inside authentication, so the caller is known).

@@ -57,9 +57,30 @@ impl Auth {
 pub struct Handle {
     pub provider: Arc<crate::oidc::Provider>,
     pub api_keys: Arc<crate::apikeys::ApiKeys>,
+    /// What the authorization controller reads ([`crate::authz::sync::run`]).
+    pub authz: OnceLock<Arc<crate::authz::sync::Sources>>,
 }
 
 impl Handle {
+    /// A bearer token of the platform (API key or ID token): the user, why not, or `None`
+    /// when it is not one of ours.
+    pub fn check_bearer(&self, token: &str) -> Option<Result<UserInfo, String>> {
+        if token.split('.').count() != 3 {
+            return None;
+        }
+        if let Some(r) = self.api_keys.authenticate(token) {
+            return Some(r);
+        }
+        self.provider.keys.is_ours(token).then(|| self.provider.user_of(token))
+    }
+
+    /// The authorization controller, until `stop` (run it under a Lease).
+    pub async fn run_controllers(&self, stop: tokio::sync::watch::Receiver<bool>) {
+        if let Some(sources) = self.authz.get() {
+            crate::authz::sync::run(sources.clone(), stop).await;
+        }
+    }
+
     /// Basic credentials as registries and chart repositories take them (reference 3.4): an
     /// API key or ID token as the password (with any username), or a username and password,
     /// `tenant/username` for a tenant other than `default`.
@@ -111,8 +132,9 @@ impl Component for Auth {
         crate::bootstrap::mount(server, ctx, &self.config, &mut mount).await?;
         let handle = crate::oidc::mount(server, ctx, &self.config, &mut mount).await?;
         crate::subresources::mount(server, &handle.provider.people, &mut mount)?;
+        let sources = crate::authz::mount(server, ctx, &self.config, &handle, &mut mount).await?;
+        let _ = handle.authz.set(sources);
         let _ = self.handle.set(handle);
-        crate::authz::mount(server, ctx, &self.config, &mut mount).await?;
         Ok(mount)
     }
 }

@@ -102,6 +102,16 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Index<T> {
         Ok(())
     }
 
+    /// Changes whenever the index does: a controller waits on it for work.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// Every object.
+    pub fn all(&self) -> Vec<Arc<T>> {
+        self.objects.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<T>> {
         self.objects.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
     }

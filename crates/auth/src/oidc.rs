@@ -379,7 +379,11 @@ async fn token(State(p): State<Arc<Provider>>, headers: HeaderMap, Form(form): F
                         match p.grants.start_family(&client_id, &form.scope, &person, "", p.refresh_ttl).await {
                             Ok(t) => Some(t),
                             Err(e) => {
-                                return oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", &e.to_string());
+                                return oauth_error(
+                                    StatusCode::SERVICE_UNAVAILABLE,
+                                    "temporarily_unavailable",
+                                    &e.to_string(),
+                                );
                             }
                         }
                     } else {
@@ -571,7 +575,11 @@ pub async fn mount(
         store: store_of(server, "apikeys")?,
     });
     mount.authenticators.push(Arc::new(TokenAuthenticator { provider: provider.clone(), api_keys: api_keys.clone() }));
-    let handle = Arc::new(crate::component::Handle { provider: provider.clone(), api_keys: api_keys.clone() });
+    let handle = Arc::new(crate::component::Handle {
+        provider: provider.clone(),
+        api_keys: api_keys.clone(),
+        authz: Default::default(),
+    });
     let routes = routes(provider).merge(
         Router::new()
             .route(crate::apikeys::PASSWORD_PATH, post(crate::apikeys::password_route))

@@ -48,3 +48,24 @@ impl registry::auth::Authenticator for PlatformUsers {
         }))
     }
 }
+
+/// The Lease of the auth component's controller (Casbin rows, default policies, finalizers).
+pub const LEASE: &str = "tke-auth-controller";
+
+/// Starts the auth component's controller in `running`, under [`LEASE`] when leader election is on.
+pub fn controllers(
+    running: &mut crate::controllers::Running,
+    component: &auth::Auth,
+    platform: &kube::Client,
+    leader_elect: bool,
+) {
+    let handle = component.handle();
+    running.spawn("auth", platform, leader_elect.then_some(LEASE), move |stop| {
+        let handle = handle.get().cloned();
+        async move {
+            if let Some(h) = handle {
+                h.run_controllers(stop).await;
+            }
+        }
+    });
+}

@@ -226,9 +226,18 @@ async fn wait_for_code(listener: &tokio::net::TcpListener, state: &str) -> anyho
         let params: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
         let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         let (message, result) = match (get("state"), get("code"), get("error")) {
-            (_, _, Some(e)) => ("The login failed. You can close this window.", Err(anyhow::anyhow!("the platform refused the login: {e} {}", get("error_description").unwrap_or_default()))),
+            (_, _, Some(e)) => (
+                "The login failed. You can close this window.",
+                Err(anyhow::anyhow!(
+                    "the platform refused the login: {e} {}",
+                    get("error_description").unwrap_or_default()
+                )),
+            ),
             (Some(s), Some(code), None) if s == state => ("Logged in. You can close this window.", Ok(code)),
-            _ => ("The login answer does not match this login. You can close this window.", Err(anyhow::anyhow!("the browser brought back an answer of another login"))),
+            _ => (
+                "The login answer does not match this login. You can close this window.",
+                Err(anyhow::anyhow!("the browser brought back an answer of another login")),
+            ),
         };
         let body = format!("<!doctype html><title>tke login</title><p>{message}</p>");
         let head = format!(
@@ -289,9 +298,9 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
 /// A valid ID token: the cached one, or a refreshed one.
 async fn current_token(server: &str, ca: Option<&Path>) -> anyhow::Result<String> {
     let path = cache_path(server);
-    let cached: Cached = serde_json::from_slice(&std::fs::read(&path).with_context(|| {
-        format!("not logged in to {server}: run tke login --server {server}")
-    })?)?;
+    let cached: Cached = serde_json::from_slice(
+        &std::fs::read(&path).with_context(|| format!("not logged in to {server}: run tke login --server {server}"))?,
+    )?;
     let now = chrono::Utc::now().timestamp();
     if cached.expiry > now + 30 {
         return Ok(cached.id_token);
@@ -335,7 +344,10 @@ pub async fn apikey(cmd: ApiKeyCommand) -> anyhow::Result<()> {
             let status = resp.status();
             let body: Value = resp.json().await.unwrap_or(Value::Null);
             if !status.is_success() {
-                bail!("the platform refused the key ({status}): {}", body["message"].as_str().unwrap_or("no reason given"));
+                bail!(
+                    "the platform refused the key ({status}): {}",
+                    body["message"].as_str().unwrap_or("no reason given")
+                );
             }
             println!("{}", body["spec"]["apiKey"].as_str().context("the answer has no key")?);
             eprintln!(

@@ -45,6 +45,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         &data_dir,
         args.server.leader_elect,
     )?;
+    crate::auth_cmd::controllers(&mut controllers, &auth_component, &platform_client, args.server.leader_elect);
     if let Some(r) = &registry {
         crate::registry_cmd::controllers(&mut controllers, r, &platform_client, args.server.leader_elect)?;
     }

@@ -12,7 +12,8 @@ use serde_json::Value;
 use testkit::tke::{Tke, tke_binary};
 
 fn kubectl(kubeconfig: &Path, home: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("kubectl").env("KUBECONFIG", kubeconfig).env("HOME", home).args(args).output().expect("kubectl");
+    let out =
+        Command::new("kubectl").env("KUBECONFIG", kubeconfig).env("HOME", home).args(args).output().expect("kubectl");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
@@ -71,7 +72,8 @@ fn tke_login_by_password_and_browser_keeps_kubectl_working() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&kubeconfig).unwrap().permissions().mode() & 0o777, 0o600);
     }
-    let (ok, out) = kubectl(&kubeconfig, home.path(), &["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"]);
+    let (ok, out) =
+        kubectl(&kubeconfig, home.path(), &["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"]);
     assert!(ok && out == "admin", "{out}");
 
     // The cached ID token expires: the exec plugin refreshes it (and rotates the refresh token).
@@ -151,7 +153,8 @@ fn tke_login_by_password_and_browser_keeps_kubectl_working() {
     let status = login.wait().unwrap();
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(status.success(), "{rest:?}");
-    let (ok, out) = kubectl(&kubeconfig2, home.path(), &["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"]);
+    let (ok, out) =
+        kubectl(&kubeconfig2, home.path(), &["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"]);
     assert!(ok && out == "admin", "{out}");
 }
 
