@@ -131,12 +131,12 @@ fn bindings_views_and_password_changes() {
     let t = Tke::start();
     let admin = admin_token(&t);
 
-    // Two tenants: default (alice, bob) and t2 (eve).
+    // Two tenants: default (alice, bob) and t2 (eve, its administrator).
     create(
         &t,
         &admin,
         "identityproviders",
-        json!({"metadata": {"name": "t2"}, "spec": {"name": "Tenant two", "type": "tke"}}),
+        json!({"metadata": {"name": "t2"}, "spec": {"name": "Tenant two", "type": "tke", "administrators": ["eve"]}}),
     );
     local_user(&t, &admin, "usr-alice", "alice", "default", "alice password 1");
     local_user(&t, &admin, "usr-bob", "bob", "default", "bob password 1");
@@ -437,8 +437,21 @@ fn bindings_views_and_password_changes() {
     let alice = login(&t, "default", "alice", "alice password 1").expect("alice logs in");
     let pw = format!("{API}/localidentities/usr-alice/password");
     let put = |token: &str, body: Value| call(&t, token, "PUT", &pw, Some(&body), &[]);
+    // Without a policy that lets her, the authorizer refuses her.
     let (code, answer) = put(&alice, json!({"hashedPassword": b64("alice password 2")}));
-    assert_eq!((code, causes(&answer)), (422, vec!["originalPassword".into()]), "{answer}");
+    assert_eq!((code, answer["reason"].as_str()), (403, Some("Forbidden")), "{answer}");
+    // Bound to one, she may (once the rows are written), and must give her current password.
+    let mut own = policy("pol-password", "platform", "default");
+    own["spec"]["statement"] = json!({"actions": ["*LocalidentityPassword"], "resources": ["*"], "effect": "allow"});
+    create(&t, &admin, "policies", own);
+    let (code, answer) =
+        post(&t, &admin, &format!("{API}/policies/pol-password/binding"), json!({"users": [{"name": "alice"}]}));
+    assert_eq!(code, 201, "{answer}");
+    let answer = testkit::tke::wait_for("alice's policy to apply", std::time::Duration::from_secs(20), || {
+        let (code, answer) = put(&alice, json!({"hashedPassword": b64("alice password 2")}));
+        (code != 403).then_some((code, answer))
+    });
+    assert_eq!((answer.0, causes(&answer.1)), (422, vec!["originalPassword".into()]), "{}", answer.1);
     let (code, answer) =
         put(&alice, json!({"hashedPassword": b64("alice password 2"), "originalPassword": b64("not it at all")}));
     assert_eq!((code, causes(&answer)), (422, vec!["originalPassword".into()]), "{answer}");
@@ -501,24 +514,32 @@ fn bindings_views_and_password_changes() {
     let (code, answer) =
         post(&t, &eve, &format!("{API}/localgroups/grp-t2/binding"), json!({"users": [{"id": "usr-alice"}]}));
     assert_eq!((code, causes(&answer)), (422, vec!["users[0]".into()]), "{answer}");
-    // An administrator of her tenant changes passwords there without the current one.
+    // The administrator of her tenant changes passwords there without the current one.
     local_user(&t, &admin, "usr-frank", "frank", "t2", "frank password 1");
+    let frank = login(&t, "t2", "frank", "frank password 1").expect("frank logs in");
     let frank_pw = format!("{API}/localidentities/usr-frank/password");
+    let (code, answer) = call(
+        &t,
+        &frank,
+        "PUT",
+        &frank_pw,
+        Some(&json!({"hashedPassword": b64("frank password 2"), "originalPassword": b64("frank password 1")})),
+        &[],
+    );
+    assert_eq!(code, 403, "frank holds no policy: {answer}");
     let (code, answer) =
         call(&t, &eve, "PUT", &frank_pw, Some(&json!({"hashedPassword": b64("frank password 2")})), &[]);
-    assert_eq!((code, causes(&answer)), (422, vec!["originalPassword".into()]), "{answer}");
-    t.kubectl_ok(&["patch", "identityprovider", "t2", "--type=merge", "-p", r#"{"spec":{"administrators":["eve"]}}"#]);
-    testkit::tke::wait_for("eve to administer t2", std::time::Duration::from_secs(10), || {
-        let (code, _) =
-            call(&t, &eve, "PUT", &frank_pw, Some(&json!({"hashedPassword": b64("frank password 2")})), &[]);
-        (code == 200).then_some(())
-    });
+    assert_eq!(code, 200, "{answer}");
     login(&t, "t2", "frank", "frank password 2").expect("frank's new password works");
 
-    // Nothing is bound to an object being deleted (the policy keeps its finalizer meanwhile).
-    let (code, answer) = call(&t, &admin, "DELETE", &format!("{API}/policies/pol-view"), None, &[]);
+    // Nothing is bound to an object being deleted (another finalizer keeps it meanwhile).
+    let mut held = policy("pol-held", "platform", "default");
+    held["metadata"]["finalizers"] = json!(["example.org/hold"]);
+    create(&t, &admin, "policies", held);
+    let (code, answer) = call(&t, &admin, "DELETE", &format!("{API}/policies/pol-held"), None, &[]);
     assert!(code == 200 || code == 202, "{answer}");
-    let (code, answer) = post(&t, &admin, &format!("{pol}/binding"), json!({"users": [{"id": "usr-bob"}]}));
+    let (code, answer) =
+        post(&t, &admin, &format!("{API}/policies/pol-held/binding"), json!({"users": [{"id": "usr-bob"}]}));
     assert_eq!((code, answer["reason"].as_str()), (409, Some("Conflict")), "{answer}\n{}", t.log());
     assert!(answer["message"].as_str().unwrap().contains("being deleted"), "{answer}");
     assert!(!t.log().contains("alice password"), "passwords are never logged");

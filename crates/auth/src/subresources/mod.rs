@@ -361,7 +361,7 @@ impl Core {
     pub fn administers(&self, user: &UserInfo, tenant: &str) -> bool {
         user.is_admin()
             || (user.tenant() == tenant
-                && self.people.idps.get(tenant).is_some_and(|idp| idp.spec.administrators.contains(&user.name)))
+                && self.people.idps.get(tenant).is_some_and(|idp| idp.is_administrator(&user.name)))
     }
 
     /// The users of a binding request, checked to be people of `tenant` and completed (a
