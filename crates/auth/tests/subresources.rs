@@ -430,6 +430,8 @@ fn bindings_views_and_password_changes() {
     assert!(out.contains("USERNAME") && out.contains("alice") && !out.contains("eve"), "{out}");
     let out = t.kubectl_ok(&["get", "groups.auth.tkestack.io", "grp-ops", "-o", "jsonpath={.spec.displayName}"]);
     assert_eq!(out.trim(), "Ops");
+    let out = t.kubectl_ok(&["explain", "users.auth.tkestack.io.spec"]);
+    assert!(out.contains("displayName") && out.contains("tenantID"), "{out}");
     let out = t.kubectl_ok(&["api-resources", "--api-group=auth.tkestack.io", "-o", "name"]);
     assert!(out.contains("users.auth.tkestack.io") && out.contains("groups.auth.tkestack.io"), "{out}");
 

@@ -687,6 +687,27 @@ mod tests {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
+    /// `kubectl explain users` reads the OpenAPI document: the kinds must be in it, in the forms
+    /// the v2 document allows.
+    #[test]
+    fn the_views_are_described_for_kubectl_explain() {
+        let docs = apiserver::openapi::build(&[user_definition(), group_definition()], "test");
+        let text = String::from_utf8_lossy(docs.v2_json()).to_string();
+        for bad in ["\"anyOf\"", "\"oneOf\"", "\"nullable\""] {
+            assert!(!text.contains(bad), "{bad} in the v2 document");
+        }
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        let d = &doc["definitions"];
+        for kind in ["User", "Group"] {
+            assert!(
+                d[format!("io.tkestack.auth.v1.{kind}")].is_object(),
+                "{kind}: {:?}",
+                d.as_object().map(|m| m.keys().collect::<Vec<_>>())
+            );
+        }
+        assert!(text.contains("/apis/auth.tkestack.io/v1/users"), "the paths are listed");
+    }
+
     #[test]
     fn listings_stay_in_the_callers_tenant_unless_an_administrator_asks() {
         let parsed = Query::parse(&user("t1", false), &q(&[("fieldSelector", "keyword=ali"), ("limit", "5")])).unwrap();
