@@ -471,6 +471,21 @@ fn bindings_views_and_password_changes() {
     assert!(answer["status"].get("failedLogins").is_none_or(|f| f == 0), "counters reset: {answer}");
     assert!(login(&t, "default", "alice", "alice password 1").is_err(), "the old password no longer works");
     login(&t, "default", "alice", "alice password 2").expect("the new one does");
+    // A group bound to a policy gives its members the policy (alice is in Ops).
+    let alice = login(&t, "default", "alice", "alice password 2").expect("alice logs in again");
+    let (code, answer) = get(&t, &alice, &format!("{API}/users"));
+    assert_eq!(code, 403, "{answer}");
+    let mut readers = policy("pol-readers", "platform", "default");
+    readers["spec"]["statement"] = json!({"actions": ["list*", "get*"], "resources": ["*"], "effect": "allow"});
+    create(&t, &admin, "policies", readers);
+    let (code, answer) =
+        post(&t, &admin, &format!("{API}/policies/pol-readers/binding"), json!({"groups": [{"name": "Ops"}]}));
+    assert_eq!(code, 201, "{answer}");
+    let answer = testkit::tke::wait_for("the group's policy to apply", std::time::Duration::from_secs(20), || {
+        let (code, answer) = get(&t, &alice, &format!("{API}/users"));
+        (code == 200).then_some(answer)
+    });
+    assert_eq!(names(&answer, "/spec/name"), ["admin", "alice", "bob"]);
     // An administrator needs no current password (POST works as PUT).
     let (code, answer) = post(
         &t,
