@@ -121,6 +121,8 @@ impl Component for Auth {
                 *def = api::auth::local_identity::definition_with(Some(crate::password::hash_field));
             }
         }
+        defs.push(crate::subresources::views::user_definition());
+        defs.push(crate::subresources::views::group_definition());
         defs.extend(api::authz::resources());
         defs
     }
@@ -129,6 +131,7 @@ impl Component for Auth {
         let mut mount = Mount::default();
         crate::bootstrap::mount(server, ctx, &self.config, &mut mount).await?;
         let handle = crate::oidc::mount(server, ctx, &self.config, &mut mount).await?;
+        crate::subresources::mount(server, &handle.provider.people, &mut mount)?;
         let sources = crate::authz::mount(server, ctx, &self.config, &handle, &mut mount).await?;
         let _ = handle.authz.set(sources);
         let _ = self.handle.set(handle);

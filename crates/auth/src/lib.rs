@@ -7,6 +7,8 @@
 //! - [`authz`]: the Casbin model every request is authorized by, and the `/auth/` webhooks.
 //! - [`ldap`]: tenants whose people live in an LDAP directory.
 //! - [`upstream`]: tenants whose people log in at an upstream OpenID provider.
+//! - [`subresources`]: the group's subresources (bindings, password changes, views of who is
+//!   bound to what) and the User/Group views of a tenant's people.
 //! - [`password`]: how passwords are stored (argon2id) and checked (also bcrypt hashes imported
 //!   from TKEStack).
 //!
@@ -28,6 +30,7 @@ pub mod login_page;
 pub mod oidc;
 pub mod password;
 pub mod people;
+pub mod subresources;
 pub mod upstream;
 
 pub use component::Auth;

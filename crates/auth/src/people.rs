@@ -104,7 +104,8 @@ impl People {
         names
     }
 
-    fn directory(&self, idp: &IdentityProvider) -> Result<Arc<crate::ldap::Directory>, LoginError> {
+    /// The directory of an `ldap` tenant, made once per configuration.
+    pub fn directory(&self, idp: &IdentityProvider) -> Result<Arc<crate::ldap::Directory>, LoginError> {
         let config = idp.config_with_secrets().map_err(LoginError::Unavailable)?.to_string();
         let mut dirs = self.directories.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((c, d)) = dirs.get(idp.name())
@@ -233,7 +234,7 @@ impl People {
 
     /// Counts a failure (locking the account at the limit) or clears the counters on success.
     /// Retries on conflicts with concurrent logins, so no failure goes uncounted.
-    async fn record(&self, user: &LocalIdentity, ok: bool, now: chrono::DateTime<chrono::Utc>) {
+    pub(crate) async fn record(&self, user: &LocalIdentity, ok: bool, now: chrono::DateTime<chrono::Utc>) {
         let name = user.name().to_string();
         for _ in 0..8 {
             let Ok(current) = self.user_store.get(&system_context(), &name, None).await else { return };

@@ -36,7 +36,7 @@ pub use custom_policy_binding::CustomPolicyBinding;
 pub use policy::Policy;
 pub use project::Project;
 pub use project_policy_binding::ProjectPolicyBinding;
-pub use requests::{Binding, PolicyBinding, ProjectPolicyBindingRequest};
+pub use requests::{Binding, PasswordReq, PolicyBinding, ProjectPolicyBindingRequest};
 pub use role::Role;
 pub use rule::Rule;
 pub use subject_access_review::SubjectAccessReview;

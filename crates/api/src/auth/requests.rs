@@ -2,7 +2,8 @@
 //! to bind or unbind (`policies/{name}/binding`, `roles/{name}/binding`,
 //! `localgroups/{name}/binding`, `projects/{name}/binding`, and their `unbinding`), the policies
 //! to add to or remove from a role (`roles/{name}/policybinding`), and the policies and subjects
-//! of a project (`policies/{name}/projectbinding`, `projects/{name}/binding`).
+//! of a project (`policies/{name}/projectbinding`, `projects/{name}/binding`), and a password
+//! change (`localidentities/{name}/password`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -65,6 +66,35 @@ pub struct ProjectPolicyBindingRequest {
     /// The groups.
     #[serde(default, deserialize_with = "null_as_default")]
     pub groups: Vec<Subject>,
+}
+
+/// A password change (`localidentities/{name}/password`). Both passwords are base64-encoded,
+/// as in TKEStack's `hashedPassword` field; the old one may be left out by administrators.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordReq {
+    /// `auth.tkestack.io/v1`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// `PasswordReq`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The new password, base64-encoded (or a bcrypt/argon2id hash, when importing).
+    #[serde(default)]
+    pub hashed_password: String,
+    /// The current password, base64-encoded.
+    #[serde(default)]
+    pub original_password: String,
+}
+
+/// Never shows the passwords (requests end up in logs and panics).
+impl std::fmt::Debug for PasswordReq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordReq")
+            .field("hashed_password", &"(hidden)")
+            .field("original_password", &"(hidden)")
+            .finish()
+    }
 }
 
 #[cfg(test)]
@@ -130,5 +160,20 @@ mod tests {
             json!({"tenantID": "t1", "policies": ["pol-t1-project-member"], "users": [{"id": "usr-a", "name": "alice"}], "groups": []}),
         );
         round_trip(json!({}), &ProjectPolicyBindingRequest::default(), json!({"users": [], "groups": []}));
+    }
+
+    #[test]
+    fn password_req() {
+        let expected = PasswordReq {
+            hashed_password: "bmV3LXBhc3N3b3Jk".into(),
+            original_password: "b2xkLXBhc3N3b3Jk".into(),
+            ..Default::default()
+        };
+        round_trip(
+            json!({"hashedPassword": "bmV3LXBhc3N3b3Jk", "originalPassword": "b2xkLXBhc3N3b3Jk"}),
+            &expected,
+            json!({"hashedPassword": "bmV3LXBhc3N3b3Jk", "originalPassword": "b2xkLXBhc3N3b3Jk"}),
+        );
+        assert!(!format!("{expected:?}").contains("bmV3"), "passwords stay out of debug output");
     }
 }
