@@ -563,6 +563,13 @@ pub fn forbidden_error(attrs: &Attributes, reason: &str) -> ApiError {
     }
 }
 
+/// Reads and drops up to 1 MiB of a request body before an early refusal: an HTTP/2 client
+/// still sending (curl) reports the stream reset that follows an answer given mid-upload
+/// instead of the answer.
+pub async fn drain(body: axum::body::Body) {
+    let _ = axum::body::to_bytes(body, 1 << 20).await;
+}
+
 async fn gate_request(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     let public = is_public(&parts.method, parts.uri.path());
@@ -577,6 +584,7 @@ async fn gate_request(State(gate): State<Arc<Gate>>, request: Request, next: Nex
         }
         Authentication::Rejected(reason) => {
             tracing::debug!(method = %parts.method, path = parts.uri.path(), %reason, "authentication failed");
+            drain(body).await;
             return unauthorized();
         }
         Authentication::NotApplicable if public => UserInfo {
@@ -584,11 +592,17 @@ async fn gate_request(State(gate): State<Arc<Gate>>, request: Request, next: Nex
             groups: vec![UNAUTHENTICATED_GROUP.to_string()],
             ..Default::default()
         },
-        Authentication::NotApplicable => return unauthorized(),
+        Authentication::NotApplicable => {
+            drain(body).await;
+            return unauthorized();
+        }
     };
     let user = match impersonate(&gate, &mut parts, user).await {
         Ok(user) => user,
-        Err(resp) => return resp,
+        Err(resp) => {
+            drain(body).await;
+            return resp;
+        }
     };
     if !public {
         let attrs = Attributes::from_request(&parts.method, &parts.uri, user);
@@ -596,6 +610,7 @@ async fn gate_request(State(gate): State<Arc<Gate>>, request: Request, next: Nex
             Decision::Allow => {}
             Decision::Deny(reason) => {
                 tracing::debug!(user = %attrs.user.name, verb = %attrs.verb, path = %attrs.path, %reason, "forbidden");
+                drain(body).await;
                 return error_response(&forbidden_error(&attrs, &reason));
             }
         }

@@ -518,7 +518,10 @@ async fn serve_connect(
     let started = Instant::now();
     let object = match store.get(&ctx, &name, None).await {
         Ok(o) => o,
-        Err(e) => return error_response(&e),
+        Err(e) => {
+            crate::auth::drain(body).await;
+            return error_response(&e);
+        }
     };
     let method = parts.method.clone();
     let resp = handler

@@ -292,14 +292,15 @@ pub async fn password_route(State(keys): State<Arc<ApiKeys>>, source: crate::oid
             .map_err(|_| ApiError::bad_request("password must be the base64 of the password"))?;
         let tenant = if req.tenant_id.is_empty() { crate::bootstrap::DEFAULT_TENANT } else { &req.tenant_id };
         let ip = crate::oidc::ip_of(&source);
-        let person = keys.people.login_from(&keys.grants, ip, tenant, &req.username, &password).await.map_err(|e| match e {
-            LoginError::Unavailable(_) => ApiError::unavailable("the tenant's identity provider cannot be reached"),
-            LoginError::Locked(until) => {
-                ApiError::unauthorized(format!("the account is locked after repeated failed logins until {until}"))
-            }
-            e @ LoginError::SourceBlocked(_) => ApiError::too_many_requests(e.to_string(), 60),
-            _ => ApiError::unauthorized("wrong tenant, username or password"),
-        })?;
+        let person =
+            keys.people.login_from(&keys.grants, ip, tenant, &req.username, &password).await.map_err(|e| match e {
+                LoginError::Unavailable(_) => ApiError::unavailable("the tenant's identity provider cannot be reached"),
+                LoginError::Locked(until) => {
+                    ApiError::unauthorized(format!("the account is locked after repeated failed logins until {until}"))
+                }
+                e @ LoginError::SourceBlocked(_) => ApiError::too_many_requests(e.to_string(), 60),
+                _ => ApiError::unauthorized("wrong tenant, username or password"),
+            })?;
         keys.issue(&person, &req.expire, &req.description).await
     }
     .await;

@@ -261,20 +261,21 @@ pub async fn login_post(
         };
         login_page::login(lang, &form, status)
     };
-    let person = match p.people.login_from(&p.grants, crate::oidc::ip_of(&source), &f.tenant, &f.username, &f.password).await {
-        Ok(person) => person,
-        Err(LoginError::Locked(until)) => {
-            return again(format!("{} {until}", lang.text(Text::Locked)), StatusCode::UNAUTHORIZED);
-        }
-        Err(LoginError::Unavailable(e)) => {
-            tracing::warn!(tenant = %f.tenant, error = %e, "login: the identity provider is unavailable");
-            return again(lang.text(Text::Unavailable).to_string(), StatusCode::SERVICE_UNAVAILABLE);
-        }
-        Err(LoginError::SourceBlocked(until)) => {
-            return again(format!("{} {until}", lang.text(Text::Locked)), StatusCode::TOO_MANY_REQUESTS);
-        }
-        Err(_) => return again(lang.text(Text::Wrong).to_string(), StatusCode::UNAUTHORIZED),
-    };
+    let person =
+        match p.people.login_from(&p.grants, crate::oidc::ip_of(&source), &f.tenant, &f.username, &f.password).await {
+            Ok(person) => person,
+            Err(LoginError::Locked(until)) => {
+                return again(format!("{} {until}", lang.text(Text::Locked)), StatusCode::UNAUTHORIZED);
+            }
+            Err(LoginError::Unavailable(e)) => {
+                tracing::warn!(tenant = %f.tenant, error = %e, "login: the identity provider is unavailable");
+                return again(lang.text(Text::Unavailable).to_string(), StatusCode::SERVICE_UNAVAILABLE);
+            }
+            Err(LoginError::SourceBlocked(until)) => {
+                return again(format!("{} {until}", lang.text(Text::Locked)), StatusCode::TOO_MANY_REQUESTS);
+            }
+            Err(_) => return again(lang.text(Text::Wrong).to_string(), StatusCode::UNAUTHORIZED),
+        };
     complete(&p, &f.req, &person).await.unwrap_or_else(|_| expired())
 }
 

@@ -396,7 +396,11 @@ impl Grants {
                 record.blocked_until = now + length;
                 record.lockouts += 1;
                 record.failures = 0;
-                tracing::warn!(source, seconds = length, "logins from a source address blocked after repeated failures");
+                tracing::warn!(
+                    source,
+                    seconds = length,
+                    "logins from a source address blocked after repeated failures"
+                );
             }
             record.expires_at = now.max(record.blocked_until) + 24 * 3600;
             let Ok(value) = serde_json::to_vec(&record) else { return };

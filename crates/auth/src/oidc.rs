@@ -416,7 +416,9 @@ async fn token(
                     "invalid_grant",
                     &format!("the account is locked after repeated failed logins until {until}"),
                 ),
-                Err(e @ LoginError::SourceBlocked(_)) => oauth_error(StatusCode::TOO_MANY_REQUESTS, "invalid_grant", &e.to_string()),
+                Err(e @ LoginError::SourceBlocked(_)) => {
+                    oauth_error(StatusCode::TOO_MANY_REQUESTS, "invalid_grant", &e.to_string())
+                }
                 Err(_) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "wrong tenant, username or password"),
             }
         }

@@ -171,7 +171,10 @@ async fn an_ldap_tenant_logs_in_through_the_platform_and_its_groups_get_policies
     std::fs::write(&kubeconfig, kc.to_string()).unwrap();
     let kubectl = |args: &[&str]| {
         let out = Command::new("kubectl").env("KUBECONFIG", &kubeconfig).args(args).output().unwrap();
-        (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        (
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )
     };
     let (ok, out) = kubectl(&["auth", "whoami", "-o", "json"]);
     assert!(ok, "{out}");
@@ -189,8 +192,15 @@ async fn an_ldap_tenant_logs_in_through_the_platform_and_its_groups_get_policies
     testkit::tke::wait_for("corp's default policies", std::time::Duration::from_secs(20), || {
         tke.kubectl(&["get", "policy", policy]).status.success().then_some(())
     });
-    tke.kubectl_ok(&["patch", "policy", policy, "--subresource=status", "--type=merge", "-p",
-        r#"{"status":{"groups":[{"id":"ops","name":"ops"}]}}"#]);
+    tke.kubectl_ok(&[
+        "patch",
+        "policy",
+        policy,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"groups":[{"id":"ops","name":"ops"}]}}"#,
+    ]);
     testkit::tke::wait_for("alice to be let in through her group", std::time::Duration::from_secs(20), || {
         kubectl(&["get", "clusters"]).0.then_some(())
     });

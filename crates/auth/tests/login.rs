@@ -365,7 +365,10 @@ fn a_source_address_with_too_many_failures_is_blocked_for_everyone_it_tries() {
     // ...until the address is blocked, even for a right password, with the reason.
     let (code, answer) = password_grant(&t, "default", "admin", &password);
     assert_eq!(code, 429, "{answer}");
-    assert!(answer["error_description"].as_str().unwrap().contains("too many failed logins from this address"), "{answer}");
+    assert!(
+        answer["error_description"].as_str().unwrap().contains("too many failed logins from this address"),
+        "{answer}"
+    );
     // The accounts themselves are not locked: the administrator was never guessed.
     let locked = t.kubectl_ok(&["get", "usr", "usr-admin", "-o", "jsonpath={.status.locked}"]);
     assert_eq!(locked, "false");

@@ -234,6 +234,16 @@ fn kubectl_as_other_users_sees_their_tenant_only() {
         Storage::Embedded,
         &["--token-auth-file", file.to_str().expect("utf-8")],
     );
+    // Tenants t1, t2 and t3, administered by alice, bob and carol: inside their tenant they may
+    // do anything, and they see nothing of the others.
+    for (tenant, admin) in [("t1", "alice"), ("t2", "bob"), ("t3", "carol")] {
+        let idp = format!(
+            r#"{{"apiVersion": "auth.tkestack.io/v1", "kind": "IdentityProvider", "metadata": {{"name": "{tenant}"}},
+                "spec": {{"name": "{tenant}", "type": "tke", "administrators": ["{admin}"]}}}}"#
+        );
+        let out = t.kubectl_with(&["create", "-f", "-"], &[], Some(&idp));
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
     // The administrator acts as alice of tenant t1: the cluster is hers.
     let as_alice = ["--as", "alice", "--as-group", "tenant:t1"];
     let out = t.kubectl_with(

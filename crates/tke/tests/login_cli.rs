@@ -99,7 +99,13 @@ fn tke_login_by_password_and_browser_keeps_kubectl_working() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let (ok, out) = kubectl(&kubeconfig, home.path(), &["--token", &key, "--user", "nobody", "get", "clusters"]);
+    let key_config = home.path().join("key.kubeconfig");
+    let config = serde_json::json!({"apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "p", "cluster": {"server": t.url, "certificate-authority": ca}}],
+        "users": [{"name": "u", "user": {"token": key}}],
+        "contexts": [{"name": "c", "context": {"cluster": "p", "user": "u"}}]});
+    std::fs::write(&key_config, config.to_string()).unwrap();
+    let (ok, out) = kubectl(&key_config, home.path(), &["get", "clusters"]);
     assert!(ok, "{out}");
 
     // In the browser: tke login prints the URL, the "browser" logs in, the loopback redirect
