@@ -35,32 +35,36 @@ fn allowed_anonymously(method: &str, path: &str) -> bool {
         let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
         matches!(segs.as_slice(), ["api"] | ["api", _] | ["apis"] | ["apis", _] | ["apis", _, _])
     };
-    (get && (discovery || matches!(path, "/healthz" | "/livez" | "/readyz" | "/version" | "/openapi/v2")))
-        || (get && path.starts_with("/openapi/v3"))
-        || (get
-            && matches!(
-                path,
-                "/oidc/.well-known/openid-configuration"
-                    | "/oidc/keys"
-                    | "/oidc/auth"
-                    | "/oidc/auth/lang"
-                    | "/oidc/auth/upstream"
-                    | "/oidc/callback"
-                    | "/oidc/logout"
-                    | "/oidc/static/login.css"
-                    | "/oidc/userinfo"
-                    | "/registry/auth"
-                    | "/v2/"
-            ))
-        || (method == "POST"
-            && matches!(
-                path,
-                "/oidc/token"
-                    | "/oidc/revoke"
-                    | "/oidc/auth/login"
-                    | "/oidc/userinfo"
-                    | "/apis/auth.tkestack.io/v1/apikeys/default/password"
-            ))
+    let open_get = discovery
+        || path.starts_with("/openapi/v3")
+        || matches!(
+            path,
+            "/healthz"
+                | "/livez"
+                | "/readyz"
+                | "/version"
+                | "/openapi/v2"
+                | "/oidc/.well-known/openid-configuration"
+                | "/oidc/keys"
+                | "/oidc/auth"
+                | "/oidc/auth/lang"
+                | "/oidc/auth/upstream"
+                | "/oidc/callback"
+                | "/oidc/logout"
+                | "/oidc/static/login.css"
+                | "/oidc/userinfo"
+                | "/registry/auth"
+                | "/v2/"
+        );
+    let open_post = matches!(
+        path,
+        "/oidc/token"
+            | "/oidc/revoke"
+            | "/oidc/auth/login"
+            | "/oidc/userinfo"
+            | "/apis/auth.tkestack.io/v1/apikeys/default/password"
+    );
+    (get && open_get) || (method == "POST" && open_post)
 }
 
 #[test]
