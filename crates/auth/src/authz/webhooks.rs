@@ -46,7 +46,14 @@ pub struct ClusterQuery {
     cluster: String,
 }
 
-fn cluster_of(headers: &HeaderMap, q: &ClusterQuery) -> Option<String> {
+/// The business cluster a review is about: the caller's own when it is a cluster's credential
+/// (group `cluster:{name}` with `tke:clusters`), else header `X-TKE-ClusterName` or `?cluster=`.
+fn cluster_of(caller: &UserInfo, headers: &HeaderMap, q: &ClusterQuery) -> Option<String> {
+    if caller.groups.iter().any(|g| g == "tke:clusters")
+        && let Some(c) = caller.groups.iter().find_map(|g| g.strip_prefix("cluster:"))
+    {
+        return Some(c.to_string());
+    }
     headers
         .get("X-TKE-ClusterName")
         .and_then(|v| v.to_str().ok())
@@ -129,7 +136,7 @@ async fn authz(
         Ok(r) => r,
         Err(e) => return error_response(&e),
     };
-    let user = match subject_of(&review, &caller, cluster_of(&headers, &q).as_deref()) {
+    let user = match subject_of(&review, &caller, cluster_of(&caller, &headers, &q).as_deref()) {
         Ok(u) => u,
         Err(e) => return error_response(&e),
     };
@@ -172,7 +179,7 @@ async fn batch(
     if review.spec.resource_attributes_list.len() > 1000 {
         return error_response(&ApiError::bad_request("at most 1000 attribute sets per request"));
     }
-    let user = match subject_of(&review, &caller, cluster_of(&headers, &q).as_deref()) {
+    let user = match subject_of(&review, &caller, cluster_of(&caller, &headers, &q).as_deref()) {
         Ok(u) => u,
         Err(e) => return error_response(&e),
     };
