@@ -3,6 +3,7 @@
 
 mod auth_cmd;
 mod bench;
+mod bench_authz;
 mod bench_client;
 mod bench_clusters;
 mod bench_registry;
