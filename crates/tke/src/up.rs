@@ -43,6 +43,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         &platform_client,
         &args.platform,
         &data_dir,
+        &url,
         args.server.leader_elect,
     )?;
     if let Some(r) = &registry {

@@ -283,3 +283,73 @@ async fn bindings_fan_out_to_business_clusters_and_are_revoked() {
     assert!(conds.iter().all(|(_, status, _)| status == "False"), "{conds:?}");
     a.stop().await;
 }
+
+/// `clusters/{name}/authwebhook`: the webhook kubeconfigs and kube-apiserver flags for an
+/// imported cluster; the certificate in them is one the platform accepts, naming the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_cluster_gets_its_webhook_configuration() {
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    let t = Tke::start();
+    let _explain = ExplainFailure(&t);
+    let sim = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster");
+    import(&t, &sim, "cls-wh");
+
+    let raw = t.kubectl_ok(&["get", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-wh/authwebhook"]);
+    let answer: Value = serde_json::from_str(&raw).expect("json");
+    assert_eq!(answer["kind"], "ClusterAuthWebhook");
+    let flags: Vec<&str> = answer["flags"].as_array().expect("flags").iter().filter_map(Value::as_str).collect();
+    for want in [
+        "--authentication-token-webhook-config-file=/etc/kubernetes/tke/tke-authn-webhook.yaml",
+        "--authorization-webhook-config-file=/etc/kubernetes/tke/tke-authz-webhook.yaml",
+        "--authorization-mode=Node,RBAC,Webhook",
+        "--authentication-token-webhook-version=v1",
+        "--authorization-webhook-version=v1",
+    ] {
+        assert!(flags.contains(&want), "{want} in {flags:?}");
+    }
+    let files = answer["files"].as_object().expect("files");
+    assert_eq!(files.len(), 2);
+    let ca = std::fs::read_to_string(t.ca_file()).expect("platform CA");
+    for (path, text) in files {
+        let endpoint = if path.ends_with("tke-authn-webhook.yaml") { "/auth/authn" } else { "/auth/authz" };
+        let kc = Kubeconfig::from_yaml(text.as_str().expect("text")).expect("a kubeconfig");
+        let server = kc.clusters[0].cluster.as_ref().and_then(|c| c.server.clone()).expect("server");
+        assert_eq!(server, format!("{}{endpoint}", t.url));
+        let ca_data = kc.clusters[0].cluster.as_ref().and_then(|c| c.certificate_authority_data.clone()).expect("ca");
+        assert_eq!(
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(ca_data).expect("b64")).expect("pem"),
+            ca
+        );
+
+        // The platform accepts the certificate: who am I with it.
+        let mut config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("config");
+        config.cluster_url = t.url.parse().expect("url");
+        let client = kube::Client::try_from(config).expect("client");
+        let review = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});
+        let req = http::Request::post("/apis/authentication.k8s.io/v1/selfsubjectreviews")
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&review).expect("body"))
+            .expect("request");
+        let me: Value = client.request(req).await.expect("the platform accepts the cluster's certificate");
+        assert_eq!(me["status"]["userInfo"]["username"], "tke:cluster:cls-wh", "{me}");
+        let groups = me["status"]["userInfo"]["groups"].to_string();
+        assert!(groups.contains("\"tke:clusters\"") && groups.contains("\"tenant:default\""), "{groups}");
+    }
+
+    // Another directory; a bad one is refused; an unknown cluster is NotFound.
+    let raw = t.kubectl_ok(&[
+        "get",
+        "--raw",
+        "/apis/platform.tkestack.io/v1/clusters/cls-wh/authwebhook?directory=%2Fetc%2Fkubernetes%2Fpki",
+    ]);
+    assert!(raw.contains("--authorization-webhook-config-file=/etc/kubernetes/pki/tke-authz-webhook.yaml"), "{raw}");
+    let out = t.kubectl(&["get", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-wh/authwebhook?directory=etc"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("absolute path"));
+    let out = t.kubectl(&["get", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-none/authwebhook"]);
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NotFound"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sim.stop().await;
+}
