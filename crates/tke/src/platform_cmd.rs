@@ -49,6 +49,10 @@ pub struct PlatformArgs {
     /// Let the Baremetal steps run systemctl, modprobe, sysctl and swapoff on machines.
     #[arg(long, env = "TKE_BAREMETAL_MANAGE_SYSTEM", default_value_t = true, action = clap::ArgAction::Set)]
     pub baremetal_manage_system: bool,
+    /// The platform's URL as business clusters reach it (https://host:port), for the authn/authz
+    /// webhooks of Baremetal clusters with features.authzWebhookAddr; default: this server's URL.
+    #[arg(long, env = "TKE_CLUSTER_WEBHOOK_URL")]
+    pub cluster_webhook_url: Option<String>,
 }
 
 /// `tke platform`: clusters, machines and add-ons with their controllers.
@@ -125,8 +129,11 @@ fn baremetal_provider(
     o.install.root = args.baremetal_install_root.clone();
     o.install.manage_system = args.baremetal_manage_system;
     o.auth_webhook = Some(Arc::new(
-        platform::authwebhook::WebhookIssuer::from_data_dir(url, data_dir)
-            .map_err(|e| anyhow::anyhow!("the clusters' webhook configuration: {e}"))?,
+        platform::authwebhook::WebhookIssuer::from_data_dir(
+            args.cluster_webhook_url.as_deref().unwrap_or(url),
+            data_dir,
+        )
+        .map_err(|e| anyhow::anyhow!("the clusters' webhook configuration: {e}"))?,
     ));
     Ok(provision::baremetal::Baremetal::new(o))
 }

@@ -343,6 +343,12 @@ async fn an_imported_cluster_gets_its_webhook_configuration() {
         "/apis/platform.tkestack.io/v1/clusters/cls-wh/authwebhook?directory=%2Fetc%2Fkubernetes%2Fpki",
     ]);
     assert!(raw.contains("--authorization-webhook-config-file=/etc/kubernetes/pki/tke-authz-webhook.yaml"), "{raw}");
+    let raw = t.kubectl_ok(&[
+        "get",
+        "--raw",
+        "/apis/platform.tkestack.io/v1/clusters/cls-wh/authwebhook?server=https%3A%2F%2Ftke.example.com%3A8443",
+    ]);
+    assert!(raw.contains("https://tke.example.com:8443/auth/authz"), "{raw}");
     let out = t.kubectl(&["get", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-wh/authwebhook?directory=etc"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("absolute path"));
     let out = t.kubectl(&["get", "--raw", "/apis/platform.tkestack.io/v1/clusters/cls-none/authwebhook"]);

@@ -7,7 +7,9 @@
 //!
 //! The answer (`ClusterAuthWebhook`): `files` (path on the masters -> content), `flags`
 //! (`--name=value`, in order), and `directory` (where the files are meant to go; the flags
-//! name them there). `?directory=/some/dir` places them elsewhere.
+//! name them there). `?directory=/some/dir` places them elsewhere; `?server=https://host:port`
+//! names the platform as the cluster reaches it when that is not the server's own URL (a load
+//! balancer, a NAT).
 
 use std::sync::Arc;
 
@@ -38,9 +40,26 @@ struct AuthWebhook {
     issuer: Arc<WebhookIssuer>,
 }
 
+fn query_value(query: Option<&str>, key: &str) -> Option<String> {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes()).find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
+}
+
+/// `?server=` of the request: an https URL without path, query or spaces.
+fn server(query: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(given) = query_value(query, "server") else { return Ok(None) };
+    let rest = given.strip_prefix("https://").unwrap_or("");
+    let host_port = rest.trim_end_matches('/');
+    if host_port.is_empty() || host_port.contains(['/', '?', '#', '@']) || host_port.contains(char::is_whitespace) {
+        return Err(ApiError::bad_request(format!(
+            "server {given:?} must be https://host[:port], the platform's address as the cluster reaches it"
+        )));
+    }
+    Ok(Some(format!("https://{host_port}")))
+}
+
 /// `?directory=` of the request, if it is an absolute path without `..`.
 fn directory(query: Option<&str>) -> Result<String, ApiError> {
-    let given = form_urlencoded::parse(query.unwrap_or("").as_bytes()).find(|(k, _)| k == "directory").map(|(_, v)| v);
+    let given = query_value(query, "directory");
     match given {
         None => Ok(CONFIG_DIR.to_string()),
         Some(d) if d.starts_with('/') && !d.split('/').any(|p| p == "..") && !d.contains(char::is_whitespace) => {
@@ -61,10 +80,11 @@ impl AuthWebhook {
             ));
         }
         let dir = directory(req.query.as_deref())?;
+        let server = server(req.query.as_deref())?;
         let tenant = req.object.pointer("/spec/tenantID").and_then(|t| t.as_str()).unwrap_or("");
         let out = self
             .issuer
-            .files(&req.name, tenant, None, &dir)
+            .files(&req.name, tenant, server.as_deref(), &dir)
             .map_err(|e| ApiError::internal(format!("cluster {}: {e}", req.name)))?;
         tracing::info!(cluster = %req.name, user = %req.user.name, "issued the cluster's webhook configuration");
         Ok(json!({
@@ -103,6 +123,14 @@ mod tests {
         assert_eq!(directory(Some("directory=%2Fetc%2Fk8s%2F")).unwrap(), "/etc/k8s");
         for bad in ["directory=etc", "directory=%2Fetc%2F..%2Froot", "directory=%2Fa%20b"] {
             assert!(directory(Some(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(server(None).unwrap(), None);
+        assert_eq!(
+            server(Some("server=https%3A%2F%2Ftke.example.com%3A443%2F")).unwrap().as_deref(),
+            Some("https://tke.example.com:443")
+        );
+        for bad in ["server=http%3A%2F%2Fx", "server=https%3A%2F%2F", "server=https%3A%2F%2Fx%2Fpath", "server=x"] {
+            assert!(server(Some(bad)).is_err(), "{bad}");
         }
     }
 }
