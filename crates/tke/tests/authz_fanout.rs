@@ -238,6 +238,21 @@ async fn bindings_fan_out_to_business_clusters_and_are_revoked() {
     assert_eq!(untouched.subjects.expect("subjects")[0].name, "mallory");
     assert!(untouched.metadata.labels.unwrap_or_default().is_empty());
 
+    // A tenant's binding never reaches another tenant's cluster.
+    create(
+        &t,
+        &json!({"apiVersion": "authz.tkestack.io/v1", "kind": "MultiClusterRoleBinding",
+            "metadata": {"namespace": "t1"},
+            "spec": {"username": "tina", "roleName": "rol-view", "clusters": ["cls-a"]}}),
+    );
+    let tina = eventually("tina's condition", || async {
+        let b = get_json(&t, &["mcrb", "-n", "t1", "mcrb-tina-rol-view"])?;
+        b["status"]["conditions"].as_array().filter(|c| !c.is_empty()).cloned()
+    })
+    .await;
+    assert_eq!((tina[0]["status"].as_str(), tina[0]["reason"].as_str()), (Some("False"), Some("ClusterNotInTenant")));
+    assert!(bindings_a.get_opt("tkestack-authz.t1.mcrb-tina-rol-view").await.expect("read").is_none());
+
     // An unreachable cluster is reported with the reason.
     b.stop().await;
     create(
