@@ -10,6 +10,9 @@
 //! its condition `False` with the reason and the reconcile retries with back-off; everything is
 //! also checked again every `resync`, which heals what was changed by hand in a cluster.
 //!
+//! Grants and revokes in one cluster take turns (a lock per cluster), so that a revoke's clean-up
+//! of a ClusterRole no binding uses any more cannot remove one another binding is granting.
+//!
 //! Changes of Roles, Policies and Clusters re-examine the bindings they concern. A deleted Role
 //! (metadata finalizer `role`) is held until no binding still grants it in a cluster.
 
@@ -101,6 +104,15 @@ struct Ctx {
     policies: ApiResource,
     cluster_resource: ApiResource,
     failures: Failures,
+    /// One lock per business cluster: a revoke deletes a ClusterRole no binding of ours uses any
+    /// more, which must not interleave with another binding granting the same role there.
+    cluster_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Ctx {
+    fn cluster_lock(&self, cluster: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.cluster_locks.lock().unwrap_or_else(|p| p.into_inner()).entry(cluster.to_string()).or_default().clone()
+    }
 }
 
 /// Runs the binding and role controllers until `shutdown` resolves.
@@ -120,6 +132,7 @@ pub async fn run(
         policies: resource(api::authz::policy::KIND, "policies", authz),
         cluster_resource: resource("Cluster", "clusters", api::platform::GROUP),
         failures: Failures::default(),
+        cluster_locks: Mutex::new(HashMap::new()),
     });
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
 
@@ -324,6 +337,8 @@ async fn revoke_in(ctx: Arc<Ctx>, cluster: String, crb: String, cr: String) -> O
             return Outcome::not_revoked(cluster, format!("cannot revoke the grant yet: {why}"));
         }
     };
+    let lock = ctx.cluster_lock(cluster);
+    let _held = lock.lock().await;
     match grant::revoke(&client, crb, cr).await {
         Ok(()) => Outcome::done(cluster),
         Err(e) => Outcome::not_revoked(cluster, format!("cannot revoke the grant yet: {e}")),
@@ -355,6 +370,8 @@ async fn grant_in(
             };
         }
     };
+    let lock = ctx.cluster_lock(cluster);
+    let _held = lock.lock().await;
     match grant::grant(&client, &role, &binding).await {
         Ok(()) => Outcome {
             cluster: cluster.into(),
