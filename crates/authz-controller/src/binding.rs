@@ -237,10 +237,20 @@ fn error_policy_role(obj: Arc<DynamicObject>, e: &Error, _ctx: Arc<Ctx>) -> Acti
 /// The role of a binding, as it stands.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Resolved {
-    /// The ClusterRole's rules, and the policies the role names that do not exist.
-    Role { rules: Vec<PolicyRule>, missing_policies: Vec<String> },
+    /// The ClusterRole's rules, and the policies of the role left out of it with the reason
+    /// (`default/pol-x (not found)`, `t1/pol-y (scope Platform)`).
+    Role { rules: Vec<PolicyRule>, left_out: Vec<String> },
     /// No role to grant (the text says why).
     Missing(String),
+}
+
+/// The rules a policy gives the ClusterRoles of business clusters: those of `MultiCluster`
+/// policies; the other scopes are about the platform (`Platform`) or projects (`Business`).
+pub fn fanned_out(policy: &Policy) -> Result<&[PolicyRule], String> {
+    match policy.scope.as_str() {
+        "" | api::authz::common::scope::MULTI_CLUSTER => Ok(&policy.rules),
+        other => Err(format!("scope {other}")),
+    }
 }
 
 async fn resolve_role(ctx: &Ctx, b: &MultiClusterRoleBinding) -> Result<Resolved, Error> {
@@ -254,19 +264,22 @@ async fn resolve_role(ctx: &Ctx, b: &MultiClusterRoleBinding) -> Result<Resolved
     }
     let role: Role = decode(&obj).map_err(|e| Error::Decode(format!("role {ns}/{name}"), e))?;
     let mut rules = vec![];
-    let mut missing_policies = vec![];
+    let mut left_out = vec![];
     for reference in &role.policies {
         let (pns, pname) = split_reference(reference);
         let policies: Api<DynamicObject> = Api::namespaced_with(ctx.platform.clone(), pns, &ctx.policies);
         match policies.get_opt(pname).await? {
             Some(p) => {
                 let policy: Policy = decode(&p).map_err(|e| Error::Decode(format!("policy {pns}/{pname}"), e))?;
-                rules.extend(policy.rules);
+                match fanned_out(&policy) {
+                    Ok(r) => rules.extend_from_slice(r),
+                    Err(why) => left_out.push(format!("{pns}/{pname} ({why})")),
+                }
             }
-            None => missing_policies.push(format!("{pns}/{pname}")),
+            None => left_out.push(format!("{pns}/{pname} (not found)")),
         }
     }
-    Ok(Resolved::Role { rules, missing_policies })
+    Ok(Resolved::Role { rules, left_out })
 }
 
 /// A cluster a binding is meant for, or why it cannot have it.
@@ -489,11 +502,11 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
                 continue;
             }
             match &resolved {
-                Resolved::Role { rules, missing_policies } => {
-                    let note = if missing_policies.is_empty() {
+                Resolved::Role { rules, left_out } => {
+                    let note = if left_out.is_empty() {
                         String::new()
                     } else {
-                        format!("policies not found, left out: {}", missing_policies.join(", "))
+                        format!("policies left out: {}", left_out.join(", "))
                     };
                     let role = grant::cluster_role(role_ns, role_name, rules.clone());
                     let binding = grant::cluster_role_binding(&ns, &name, role_ns, role_name, &b.spec.username);
@@ -659,6 +672,18 @@ mod tests {
         let mut other = b.clone();
         other.spec.role_name = "t1/rol-ops".into();
         assert_eq!(role_of(&other), ("t1", "rol-ops"));
+    }
+
+    #[test]
+    fn only_multi_cluster_policies_reach_the_clusters() {
+        let policy = |scope: &str| -> Policy {
+            serde_json::from_value(json!({"scope": scope, "rules": [{"verbs": ["get"], "resources": ["pods"]}]}))
+                .unwrap()
+        };
+        assert_eq!(fanned_out(&policy("MultiCluster")).unwrap().len(), 1);
+        assert_eq!(fanned_out(&policy("")).unwrap().len(), 1);
+        assert_eq!(fanned_out(&policy("Platform")).unwrap_err(), "scope Platform");
+        assert_eq!(fanned_out(&policy("Business")).unwrap_err(), "scope Business");
     }
 
     #[test]

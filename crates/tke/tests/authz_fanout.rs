@@ -114,11 +114,18 @@ async fn bindings_fan_out_to_business_clusters_and_are_revoked() {
             "metadata": {"name": "pol-pods", "namespace": "default"}, "displayName": "read pods",
             "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}),
     );
+    // A policy about the platform itself is not fanned out.
+    create(
+        &t,
+        &json!({"apiVersion": "authz.tkestack.io/v1", "kind": "Policy",
+            "metadata": {"name": "pol-platform", "namespace": "default"}, "displayName": "platform", "scope": "Platform",
+            "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}),
+    );
     create(
         &t,
         &json!({"apiVersion": "authz.tkestack.io/v1", "kind": "Role",
             "metadata": {"name": "rol-view", "namespace": "default"}, "displayName": "viewer",
-            "policies": ["pol-pods", "default/pol-missing"]}),
+            "policies": ["pol-pods", "default/pol-missing", "pol-platform"]}),
     );
     create(
         &t,
@@ -158,7 +165,8 @@ async fn bindings_fan_out_to_business_clusters_and_are_revoked() {
     let binding = get_json(&t, &["mcrb", "-n", "default", bob]).expect("binding");
     assert_eq!(binding["status"]["phase"], "Active");
     let messages = binding["status"]["conditions"].to_string();
-    assert!(messages.contains("default/pol-missing"), "the missing policy is named: {messages}");
+    assert!(messages.contains("default/pol-missing (not found)"), "the missing policy is named: {messages}");
+    assert!(messages.contains("default/pol-platform (scope Platform)"), "{messages}");
 
     // A policy change reaches the ClusterRoles.
     let out = t.kubectl(&[
