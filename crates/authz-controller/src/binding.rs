@@ -31,7 +31,7 @@ use controller_runtime::{
     cluster::{ClusterAccess, ClusterClients},
     shell::{Failures, decode},
 };
-use futures::StreamExt;
+use futures::{FutureExt as _, StreamExt};
 use k8s_openapi::{api::rbac::v1::PolicyRule, apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use kube::{
     Api, Client, ResourceExt,
@@ -571,8 +571,6 @@ impl Outcome {
         self
     }
 }
-
-use futures::FutureExt as _;
 
 /// A deleted Role stays until no binding holds a grant of it (the bindings revoke it when they
 /// see it being deleted); then its `role` finalizer is cleared.
