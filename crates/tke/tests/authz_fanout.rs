@@ -8,7 +8,10 @@
 use std::{future::Future, time::Duration};
 
 use base64::Engine;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleRef, Subject};
+use k8s_openapi::api::{
+    core::v1::Pod,
+    rbac::v1::{ClusterRole, ClusterRoleBinding, RoleRef, Subject},
+};
 use kube::{Api, api::PostParams};
 use serde_json::{Value, json};
 use testkit::tke::Tke;
@@ -91,6 +94,24 @@ impl Drop for ExplainFailure<'_> {
     }
 }
 
+/// A client of `sim` acting as `user` (the admin certificate impersonating them), so the
+/// cluster's authorizer decides for that user.
+async fn as_user(sim: &kubesim::SimCluster, user: &str) -> kube::Client {
+    let kc = kube::config::Kubeconfig::read_from(sim.kubeconfig_path()).expect("kubeconfig");
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default()).await.expect("config");
+    config.auth_info.impersonate = Some(user.to_string());
+    kube::Client::try_from(config).expect("client")
+}
+
+/// The HTTP status of a refused call (0 when it succeeded or failed otherwise).
+fn api_code<T>(r: Result<T, kube::Error>) -> u16 {
+    match r {
+        Err(kube::Error::Api(s)) => s.code,
+        _ => 0,
+    }
+}
+
 fn verbs(role: &ClusterRole) -> Vec<String> {
     role.rules.iter().flatten().flat_map(|r| r.verbs.clone()).collect()
 }
@@ -99,7 +120,10 @@ fn verbs(role: &ClusterRole) -> Vec<String> {
 async fn bindings_fan_out_to_business_clusters_and_are_revoked() {
     let t = Tke::start();
     let _explain = ExplainFailure(&t);
-    let a = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster a");
+    // Cluster a authorizes by RBAC, as a real cluster: the grants really let the user in.
+    let a = kubesim::SimCluster::start(kubesim::SimOptions { rbac: true, ..Default::default() })
+        .await
+        .expect("simulated cluster a");
     let b = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster b");
     import(&t, &a, "cls-a");
     import(&t, &b, "cls-b");
@@ -108,6 +132,8 @@ async fn bindings_fan_out_to_business_clusters_and_are_revoked() {
     let bindings_a: Api<ClusterRoleBinding> = Api::all(a.client());
     let bindings_b: Api<ClusterRoleBinding> = Api::all(b.client());
 
+    let bob_pods: Api<Pod> = Api::namespaced(as_user(&a, "bob").await, "default");
+    assert_eq!(api_code(bob_pods.list(&Default::default()).await), 403, "bob has no grant yet");
     create(
         &t,
         &json!({"apiVersion": "authz.tkestack.io/v1", "kind": "Policy",
@@ -162,6 +188,9 @@ async fn bindings_fan_out_to_business_clusters_and_are_revoked() {
             ("cls-nope".into(), "False".into(), "ClusterNotFound".into()),
         ]
     );
+    // In the cluster, bob may now read pods, and only that.
+    eventually("bob to list pods in cls-a", || async { bob_pods.list(&Default::default()).await.ok() }).await;
+    assert_eq!(api_code(bob_pods.delete("any", &Default::default()).await.map(|_| ())), 403);
     let binding = get_json(&t, &["mcrb", "-n", "default", bob]).expect("binding");
     assert_eq!(binding["status"]["phase"], "Active");
     let messages = binding["status"]["conditions"].to_string();
@@ -292,6 +321,7 @@ async fn bindings_fan_out_to_business_clusters_and_are_revoked() {
     .await;
     assert!(bindings_a.get_opt(&bob_crb).await.expect("read").is_none());
     assert!(roles_a.get_opt(role_name).await.expect("read").is_some(), "eve's grant keeps the ClusterRole");
+    assert_eq!(api_code(bob_pods.list(&Default::default()).await), 403, "bob's grant is gone");
 
     // Deleting the role revokes every grant of it, then the role goes.
     let out = t.kubectl(&["delete", "roles.authz.tkestack.io", "-n", "default", "rol-view", "--wait=false"]);
