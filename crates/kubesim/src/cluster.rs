@@ -35,6 +35,9 @@ pub struct SimOptions {
     pub listen: SocketAddr,
     /// How often store history is compacted.
     pub compaction_interval: Duration,
+    /// Authorize requests by the cluster's RBAC objects ([`crate::rbac`]) instead of letting
+    /// every authenticated user do anything.
+    pub rbac: bool,
 }
 
 impl Default for SimOptions {
@@ -46,6 +49,7 @@ impl Default for SimOptions {
             key_root: "/registry".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             compaction_interval: Duration::from_secs(300),
+            rbac: false,
         }
     }
 }
@@ -82,12 +86,18 @@ pub(crate) fn token_line(token: &str) -> String {
     format!("{token},{ADMIN_TOKEN_USER},{ADMIN_TOKEN_USER},\"{}\"\n", apiserver::resource::ADMIN_GROUP)
 }
 
-/// The server's router behind authentication: client certificates and the admin token.
-pub(crate) fn authenticated(server: &Arc<ApiServer>, tokens: auth::TokenFileAuthenticator) -> axum::Router {
+/// The server's router behind authentication (client certificates and the admin token) and
+/// authorization (RBAC when `rbac`, else any authenticated user may do anything).
+pub(crate) fn authenticated(server: &Arc<ApiServer>, tokens: auth::TokenFileAuthenticator, rbac: bool) -> axum::Router {
     let mut chain = auth::AuthenticatorChain::new();
     chain.push(Arc::new(auth::X509Authenticator));
     chain.push(Arc::new(tokens));
-    auth::authenticate(server.router(), Arc::new(chain), Arc::new(auth::AllowAuthenticated))
+    let authorizer: Arc<dyn auth::Authorizer> = if rbac {
+        Arc::new(crate::rbac::RbacAuthorizer::new(server.clone()))
+    } else {
+        Arc::new(auth::AllowAuthenticated)
+    };
+    auth::authenticate(server.router(), Arc::new(chain), authorizer)
 }
 
 /// Writes (mode 0600) the static token file: the admin token in the `system:masters` group.
@@ -148,7 +158,7 @@ impl SimCluster {
         let token_file = data_dir.join("tokens.csv");
         write_token_file(&token_file, &token).with_context(|| format!("writing {}", token_file.display()))?;
         let tokens = auth::TokenFileAuthenticator::load(&token_file).context("loading the token file")?;
-        let app = authenticated(&server, tokens);
+        let app = authenticated(&server, tokens, opts.rbac);
 
         let kubeconfig = data_dir.join("admin.kubeconfig");
         tls::write_kubeconfig(&kubeconfig, &url, &pki.ca_cert_pem, &pki.admin_cert_pem, &pki.admin_key_pem)

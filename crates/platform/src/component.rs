@@ -22,10 +22,15 @@ impl Component for Platform {
         api::platform::resources()
     }
 
-    async fn mount(&self, server: &Arc<ApiServer>, _ctx: &MountContext) -> Result<Mount, MountError> {
+    async fn mount(&self, server: &Arc<ApiServer>, ctx: &MountContext) -> Result<Mount, MountError> {
         // Business clusters are reached through `clusters/{name}/proxy` and the unified proxy
         // (header X-TKE-ClusterName), both after authentication so they act as the caller.
         let proxy = crate::subresources::mount(server).map_err(|e| format!("serving the cluster subresources: {e}"))?;
+        // Their kube-apiservers call back the platform's webhooks with certificates of its CA.
+        let issuer = crate::authwebhook::WebhookIssuer::from_data_dir(&ctx.url, &ctx.data_dir)
+            .map_err(|e| format!("the clusters' webhook configuration: {e}"))?;
+        crate::subresources::authwebhook::register(server, Arc::new(issuer))
+            .map_err(|e| format!("serving clusters/authwebhook: {e}"))?;
         Ok(Mount { around_api: Some(Box::new(move |routes| proxy.layer(routes))), ..Default::default() })
     }
 }

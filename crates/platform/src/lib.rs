@@ -8,8 +8,10 @@
 //! - [`provider`]: the provider interface and the `Imported` provider;
 //! - [`health`]: multi-probe health checks with jitter and hysteresis;
 //! - [`machine`]: the machine controller and the machine provider interface;
-//! - [`subresources`]: proxy, unified proxy, apply, drain, apiresources, add-ons.
+//! - [`subresources`]: proxy, unified proxy, apply, drain, apiresources, add-ons, authwebhook;
+//! - [`authwebhook`]: the authn/authz webhook files and flags of business clusters' API servers.
 
+pub mod authwebhook;
 pub mod cluster;
 pub mod component;
 pub mod engine;

@@ -333,6 +333,27 @@ pub struct KubeadmParams {
     pub ca_cert_hash: Option<String>,
     /// Image registry prefix (e.g. the platform's registry); `None` uses kubeadm's default.
     pub image_repository: Option<String>,
+    /// The directory holding the platform's webhook kubeconfigs when the cluster's API server
+    /// asks the platform to authenticate tokens and authorize requests (`EnsureAuthzWebhook`
+    /// writes them there); `None` leaves both webhooks off.
+    pub auth_webhook_dir: Option<String>,
+}
+
+/// Whether the cluster's API server uses the platform's authn/authz webhooks
+/// (`spec.features.authzWebhookAddr`, `builtin` or `external`).
+pub fn auth_webhook_enabled(spec: &ClusterSpec) -> bool {
+    spec.features
+        .as_ref()
+        .and_then(|f| f.authz_webhook_addr.as_ref())
+        .is_some_and(|a| a.builtin.is_some() || a.external.is_some())
+}
+
+/// The webhook server when `authzWebhookAddr.external` names one (`https://ip:port`); `None`
+/// for the platform's own address.
+pub fn auth_webhook_server(spec: &ClusterSpec) -> Option<String> {
+    let x = spec.features.as_ref()?.authz_webhook_addr.as_ref()?.external.as_ref()?;
+    let host = if x.ip.contains(':') { format!("[{}]", x.ip) } else { x.ip.clone() };
+    Some(format!("https://{host}:{}", x.port.unwrap_or(443)))
 }
 
 /// Address clients and joining nodes use for the API server.
@@ -456,7 +477,20 @@ pub fn kubeadm_init_config(spec: &ClusterSpec, p: &KubeadmParams) -> Result<Stri
     sans.push("127.0.0.1".into());
     sans.dedup();
     let mut api_server = json!({"certSANs": sans});
-    insert(&mut api_server, "extraArgs", args(api, spec.api_server_extra_args.as_ref()));
+    let mut api_args = BTreeMap::new();
+    if let Some(dir) = &p.auth_webhook_dir {
+        let dir = dir.trim_end_matches('/');
+        api_args = platform::authwebhook::apiserver_flags(
+            &format!("{dir}/{}", platform::authwebhook::AUTHN_FILE),
+            &format!("{dir}/{}", platform::authwebhook::AUTHZ_FILE),
+        );
+        // kubeadm mounts only the PKI into the static pod; the webhook files need their own.
+        api_server["extraVolumes"] = json!([{"name": "tke-webhooks", "hostPath": dir, "mountPath": dir,
+            "readOnly": true, "pathType": "DirectoryOrCreate"}]);
+    }
+    // The cluster's own extra arguments win over the webhook defaults.
+    api_args.extend(spec.api_server_extra_args.clone().unwrap_or_default());
+    insert(&mut api_server, "extraArgs", args(api, Some(&api_args)));
     let mut cm_args = spec.controller_manager_extra_args.clone().unwrap_or_default();
     if let Some(pods) = spec.properties.as_ref().and_then(|p| p.max_node_pod_num) {
         // A node's pod range must hold twice its pods so addresses are not reused at once.
@@ -920,6 +954,49 @@ mod tests {
         let docs: Vec<Value> = y.split("---\n").map(|d| serde_yaml_ng::from_str(d).unwrap()).collect();
         assert_eq!(docs[1]["apiVersion"], "kubeadm.k8s.io/v1beta4");
         assert_eq!(docs[1]["apiServer"]["extraArgs"][0], json!({"name": "audit-log-maxage", "value": "7"}));
+    }
+
+    #[test]
+    fn the_webhooks_are_kube_apiserver_flags_and_a_mounted_directory() {
+        let mut s = spec();
+        assert!(!auth_webhook_enabled(&s));
+        s.features.as_mut().unwrap().authz_webhook_addr = Some(serde_json::from_value(json!({"builtin": {}})).unwrap());
+        assert!(auth_webhook_enabled(&s));
+        assert_eq!(auth_webhook_server(&s), None);
+        let p = KubeadmParams {
+            node: s.machines.clone().unwrap()[0].clone(),
+            auth_webhook_dir: Some("/etc/kubernetes/tke".into()),
+            ..Default::default()
+        };
+        let y = kubeadm_init_config(&s, &p).unwrap();
+        let docs: Vec<Value> = y.split("---\n").map(|d| serde_yaml_ng::from_str(d).unwrap()).collect();
+        let api_server = &docs[1]["apiServer"];
+        let args = &api_server["extraArgs"];
+        assert_eq!(args["authentication-token-webhook-config-file"], "/etc/kubernetes/tke/tke-authn-webhook.yaml");
+        assert_eq!(args["authorization-webhook-config-file"], "/etc/kubernetes/tke/tke-authz-webhook.yaml");
+        assert_eq!(args["authorization-mode"], "Node,RBAC,Webhook");
+        assert_eq!(args["authentication-token-webhook-version"], "v1");
+        assert_eq!(args["audit-log-maxage"], "7", "the cluster's own arguments stay");
+        assert_eq!(api_server["extraVolumes"][0]["hostPath"], "/etc/kubernetes/tke");
+        assert_eq!(api_server["extraVolumes"][0]["mountPath"], "/etc/kubernetes/tke");
+        assert_eq!(api_server["extraVolumes"][0]["readOnly"], true);
+
+        // The cluster's own arguments win; v1beta4 lists carry the same flags.
+        s.api_server_extra_args.as_mut().unwrap().insert("authorization-mode".into(), "Node,Webhook,RBAC".into());
+        s.version = Some("1.31.1".into());
+        let y = kubeadm_init_config(&s, &p).unwrap();
+        let docs: Vec<Value> = y.split("---\n").map(|d| serde_yaml_ng::from_str(d).unwrap()).collect();
+        let list = docs[1]["apiServer"]["extraArgs"].as_array().unwrap().clone();
+        assert!(list.contains(&json!({"name": "authorization-mode", "value": "Node,Webhook,RBAC"})), "{list:?}");
+        assert!(list.contains(&json!({"name": "authorization-webhook-version", "value": "v1"})), "{list:?}");
+
+        // An external endpoint; without the feature nothing changes.
+        s.features.as_mut().unwrap().authz_webhook_addr =
+            Some(serde_json::from_value(json!({"external": {"ip": "10.0.0.9", "port": 31138}})).unwrap());
+        assert_eq!(auth_webhook_server(&s).as_deref(), Some("https://10.0.0.9:31138"));
+        let off = KubeadmParams { auth_webhook_dir: None, ..p };
+        let y = kubeadm_init_config(&spec(), &off).unwrap();
+        assert!(!y.contains("webhook") && !y.contains("extraVolumes"), "{y}");
     }
 
     #[test]

@@ -151,7 +151,12 @@ async fn baremetal_cluster_and_machine_through_real_sshd() {
         .expect("tke starts"),
     );
     let platform = client_of(&tke.kubeconfig()).await;
-    let cluster_provider = Baremetal::new(options(bdir, mroot));
+    // The platform's webhooks: files and flags from the platform's URL and CA.
+    let mut cluster_options = options(bdir, mroot);
+    cluster_options.auth_webhook = Some(Arc::new(
+        platform::authwebhook::WebhookIssuer::from_data_dir(&tke.url, &tke.data_dir()).expect("webhook issuer"),
+    ));
+    let cluster_provider = Baremetal::new(cluster_options);
     let step_names: Vec<String> = cluster_provider.create_steps().iter().map(|s| s.name.clone()).collect();
     // The worker installs into its own prefix (the same host plays master and worker).
     let machine_provider = BaremetalMachine::new(options(bdir, wroot));
@@ -186,7 +191,7 @@ async fn baremetal_cluster_and_machine_through_real_sshd() {
     let cluster: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "platform.tkestack.io/v1", "kind": "Cluster", "metadata": {"name": "cls-bm"},
         "spec": {"type": "Baremetal", "version": K8S, "clusterCIDR": "10.244.0.0/16", "machines": [machine],
-                 "features": {"skipConditions": ["EnsureBinaries"]}},
+                 "features": {"skipConditions": ["EnsureBinaries"], "authzWebhookAddr": {"builtin": {}}}},
     }))
     .expect("cluster");
     clusters.create(&PostParams::default(), &cluster).await.expect("create cluster");
@@ -288,6 +293,24 @@ async fn baremetal_cluster_and_machine_through_real_sshd() {
                 .expect("config")
                 .contains(bootstrap)
     );
+    // EnsureAuthzWebhook: the webhook kubeconfigs on the master, kube-apiserver started with them.
+    assert_eq!(condition(&running, "EnsureAuthzWebhook").map(|c| c["status"].clone()), Some(json!("True")));
+    let kubeadm_config = std::fs::read_to_string(mroot.join("etc/kubernetes/kubeadm-config.yaml")).expect("config");
+    for flag in [
+        "authorization-webhook-config-file: /etc/kubernetes/tke/tke-authz-webhook.yaml",
+        "authentication-token-webhook-config-file: /etc/kubernetes/tke/tke-authn-webhook.yaml",
+        "authorization-mode: Node,RBAC,Webhook",
+    ] {
+        assert!(kubeadm_config.contains(flag), "{flag} in {kubeadm_config}");
+    }
+    for (file, endpoint) in [("tke-authn-webhook.yaml", "/auth/authn"), ("tke-authz-webhook.yaml", "/auth/authz")] {
+        let path = mroot.join("etc/kubernetes/tke").join(file);
+        let kc: serde_json::Value =
+            serde_yaml_ng::from_str(&std::fs::read_to_string(&path).expect("webhook file")).expect("yaml");
+        assert_eq!(kc["clusters"][0]["cluster"]["server"], format!("{}{endpoint}", tke.url));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).expect("metadata").permissions().mode() & 0o777, 0o600);
+    }
     let marks: Api<ConfigMap> = Api::namespaced(sim.client(), "kube-system");
     assert_eq!(
         marks.get("tke").await.expect("mark").data.unwrap_or_default().get("clusterName").map(String::as_str),

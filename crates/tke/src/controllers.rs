@@ -85,3 +85,17 @@ pub fn addons(running: &mut Running, platform: &kube::Client, opts: addons::Opti
         addons::run(client.clone(), clusters.clone(), opts.clone(), stopped(stop))
     });
 }
+
+/// The `authz.tkestack.io` controllers: MultiClusterRoleBindings fanned out as ClusterRoles and
+/// ClusterRoleBindings into business clusters, reached through the platform's API.
+pub fn authz(running: &mut Running, platform: &kube::Client, leader_elect: bool) {
+    let clusters: Arc<dyn controller_runtime::cluster::ClusterClients> =
+        Arc::new(controller_runtime::cluster::PlatformClusters::new(
+            platform.clone(),
+            controller_runtime::cluster::ClientOptions::timeout(Duration::from_secs(10)),
+        ));
+    let client = platform.clone();
+    running.spawn("authz", platform, leader_elect.then_some("tke-authz-controller"), move |stop| {
+        authz_controller::run(client.clone(), clusters.clone(), authz_controller::Options::default(), stopped(stop))
+    });
+}

@@ -49,6 +49,10 @@ pub struct PlatformArgs {
     /// Let the Baremetal steps run systemctl, modprobe, sysctl and swapoff on machines.
     #[arg(long, env = "TKE_BAREMETAL_MANAGE_SYSTEM", default_value_t = true, action = clap::ArgAction::Set)]
     pub baremetal_manage_system: bool,
+    /// The platform's URL as business clusters reach it (https://host:port), for the authn/authz
+    /// webhooks of Baremetal clusters with features.authzWebhookAddr; default: this server's URL.
+    #[arg(long, env = "TKE_CLUSTER_WEBHOOK_URL")]
+    pub cluster_webhook_url: Option<String>,
 }
 
 /// `tke platform`: clusters, machines and add-ons with their controllers.
@@ -66,6 +70,7 @@ pub fn controllers(
     platform_client: &kube::Client,
     args: &PlatformArgs,
     data_dir: &Path,
+    url: &str,
     leader_elect: bool,
 ) -> anyhow::Result<()> {
     let addon_opts = addons::Options {
@@ -95,7 +100,7 @@ pub fn controllers(
         leader_election: leader_elect.then(platform::LeaderOptions::default),
         ..Default::default()
     };
-    let baremetal = Arc::new(baremetal_provider(args, data_dir)?);
+    let baremetal = Arc::new(baremetal_provider(args, data_dir, url)?);
     let client = platform_client.clone();
     // The platform controllers elect their leader themselves (`opts.leader_election`).
     running.spawn("platform", platform_client, None, move |stop| {
@@ -107,9 +112,14 @@ pub fn controllers(
     Ok(())
 }
 
-/// The Baremetal cluster and machine provider: bundle, install prefix, and SSH host keys trusted
-/// on first use and remembered in DATA_DIR/known_hosts.
-fn baremetal_provider(args: &PlatformArgs, data_dir: &Path) -> anyhow::Result<provision::baremetal::Baremetal> {
+/// The Baremetal cluster and machine provider: bundle, install prefix, SSH host keys trusted
+/// on first use and remembered in DATA_DIR/known_hosts, and the platform's URL and CA for the
+/// clusters' authn/authz webhooks.
+fn baremetal_provider(
+    args: &PlatformArgs,
+    data_dir: &Path,
+    url: &str,
+) -> anyhow::Result<provision::baremetal::Baremetal> {
     let bundle = args.baremetal_bundle_dir.clone().unwrap_or_else(|| data_dir.join("bundle"));
     let mut o = provision::baremetal::BaremetalOptions::new(bundle);
     let known_hosts = data_dir.join("known_hosts");
@@ -118,6 +128,13 @@ fn baremetal_provider(args: &PlatformArgs, data_dir: &Path) -> anyhow::Result<pr
     o.ssh.host_keys = provision::HostKeyPolicy::TrustOnFirstUse(Arc::new(hosts));
     o.install.root = args.baremetal_install_root.clone();
     o.install.manage_system = args.baremetal_manage_system;
+    o.auth_webhook = Some(Arc::new(
+        platform::authwebhook::WebhookIssuer::from_data_dir(
+            args.cluster_webhook_url.as_deref().unwrap_or(url),
+            data_dir,
+        )
+        .map_err(|e| anyhow::anyhow!("the clusters' webhook configuration: {e}"))?,
+    ));
     Ok(provision::baremetal::Baremetal::new(o))
 }
 
@@ -126,7 +143,7 @@ pub async fn run(cmd: PlatformCommand) -> anyhow::Result<()> {
     let server = crate::serve::Server::start(&cmd.server, &[&platform::component::Platform]).await?;
     let client = controller_runtime::platform_client(&server.kubeconfig).await?;
     let mut running = Running::new();
-    controllers(&mut running, &client, &cmd.platform, &server.data_dir, cmd.server.leader_elect)?;
+    controllers(&mut running, &client, &cmd.platform, &server.data_dir, &server.url, cmd.server.leader_elect)?;
     println!("tke-rs is up at {} (the platform component; storage: {:?})", server.url, server.storage);
     println!("  export KUBECONFIG={}", server.kubeconfig.display());
     server.serve(running).await?;

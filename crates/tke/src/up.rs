@@ -43,12 +43,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         &platform_client,
         &args.platform,
         &data_dir,
+        &url,
         args.server.leader_elect,
     )?;
     crate::auth_cmd::controllers(&mut controllers, &auth_component, &platform_client, args.server.leader_elect);
     if let Some(r) = &registry {
         crate::registry_cmd::controllers(&mut controllers, r, &platform_client, args.server.leader_elect)?;
     }
+    // The auth component serves authz.tkestack.io: its bindings reach the business clusters.
+    crate::controllers::authz(&mut controllers, &platform_client, args.server.leader_elect);
 
     // Kept alive until the server stops.
     let demo = if args.demo { Some(crate::demo::start(&server.api, &data_dir).await?) } else { None };

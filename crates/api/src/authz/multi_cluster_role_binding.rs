@@ -74,6 +74,36 @@ pub struct MultiClusterRoleBindingStatus {
     /// `Active` or `Terminating`.
     #[serde(default)]
     pub phase: String,
+    /// One condition per business cluster the role is (or was, until removed) granted in,
+    /// written by the controller: type `Granted`, status `True` once the cluster holds the
+    /// ClusterRole and ClusterRoleBinding, else `False` with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "null_as_default")]
+    pub conditions: Vec<ClusterGrantCondition>,
+}
+
+/// Whether a business cluster holds the grant of a binding.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterGrantCondition {
+    /// The business cluster.
+    #[serde(default)]
+    pub cluster: String,
+    /// `Granted`.
+    #[serde(rename = "type", default)]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    #[serde(default)]
+    pub status: String,
+    /// A CamelCase word: `Granted`, `ClusterUnreachable`, `ClusterNotFound`, `RoleNotFound`,
+    /// `NotManaged`, `Removing`...
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// What a person can act on.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// When `status` last changed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<String>,
 }
 
 impl MultiClusterRoleBinding {
@@ -134,7 +164,7 @@ impl TypedStrategy<MultiClusterRoleBinding> for MultiClusterRoleBindingStrategy 
             }
         }
         common::add_metadata_finalizer(&mut b.metadata, finalizer::MULTI_CLUSTER_ROLE_BINDING);
-        b.status = Some(MultiClusterRoleBindingStatus { phase: phase::ACTIVE.into() });
+        b.status = Some(MultiClusterRoleBindingStatus { phase: phase::ACTIVE.into(), ..Default::default() });
         Ok(())
     }
 
@@ -200,7 +230,8 @@ impl TypedStrategy<MultiClusterRoleBinding> for MultiClusterRoleBindingStrategy 
 
     fn prepare_for_delete(&self, _ctx: &Context, b: &MultiClusterRoleBinding) -> Option<MultiClusterRoleBinding> {
         let mut kept = b.clone();
-        kept.status = Some(MultiClusterRoleBindingStatus { phase: phase::TERMINATING.into() });
+        let conditions = b.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+        kept.status = Some(MultiClusterRoleBindingStatus { phase: phase::TERMINATING.into(), conditions });
         Some(kept)
     }
 }

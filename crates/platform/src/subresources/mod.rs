@@ -2,9 +2,11 @@
 //! `registry/cluster/storage/{proxy,apply,drain}.go`): the way from the platform's API to a
 //! business cluster's API (`clusters/{name}/proxy`, the unified proxy, the add-ons' custom
 //! resource shortcuts) and the actions on a cluster (`apply`, `drain`, `apiresources`,
-//! `addons`, `addontypes`). All of them act in the cluster as the caller.
+//! `addons`, `addontypes`), all of them acting in the cluster as the caller; and
+//! `authwebhook`, the platform's webhook configuration for the cluster's kube-apiserver.
 
 pub mod actions;
+pub mod authwebhook;
 pub mod proxy;
 
 use std::sync::Arc;

@@ -32,9 +32,10 @@ use super::hooks::{ClusterFiles, ClusterHook, Hook};
 use super::machine::BaremetalMachine;
 use super::upgrade::{MarkUpgradeWorkers, UpgradeMasters};
 use super::{
-    BaremetalOptions, ENSURE_BOOTSTRAP_SECRETS, ENSURE_COPY_FILES, ENSURE_DRAIN_NODE, ENSURE_MARK_UPGRADE_WORKERS,
-    ENSURE_REMOVE_ETCD_MEMBER, ENSURE_REMOVE_MACHINE, ENSURE_REMOVE_NODE, ENSURE_RENEW_CERTS, ENSURE_STORE_CREDENTIAL,
-    ENSURE_UPGRADE_CONTROL_PLANE_NODE, PREPARE, Prepare, Shared, log_line, prepare, step_err,
+    BaremetalOptions, ENSURE_AUTHZ_WEBHOOK, ENSURE_BOOTSTRAP_SECRETS, ENSURE_COPY_FILES, ENSURE_DRAIN_NODE,
+    ENSURE_MARK_UPGRADE_WORKERS, ENSURE_REMOVE_ETCD_MEMBER, ENSURE_REMOVE_MACHINE, ENSURE_REMOVE_NODE,
+    ENSURE_RENEW_CERTS, ENSURE_STORE_CREDENTIAL, ENSURE_UPGRADE_CONTROL_PLANE_NODE, PREPARE, Prepare, Shared, log_line,
+    prepare, step_err,
 };
 
 /// The provider of `Baremetal` clusters.
@@ -86,6 +87,7 @@ impl Provider for Baremetal {
         steps.extend(
             PREPARE.iter().map(|a| Step::new(a.step(), Masters { sh: sh.clone(), action: *a, nodes: Nodes::Masters })),
         );
+        steps.push(Step::new(ENSURE_AUTHZ_WEBHOOK, AuthzWebhook { sh: sh.clone(), nodes: Nodes::Masters }));
         steps.push(Step::new(ENSURE_BOOTSTRAP_SECRETS, BootstrapSecrets));
         steps.extend(INIT_PHASES.iter().map(|p| Step::new(p.step(), Init { sh: sh.clone(), phase: *p })));
         steps.push(Step::new(ENSURE_STORE_CREDENTIAL, StoreCredential { sh: sh.clone() }));
@@ -119,6 +121,10 @@ impl Provider for Baremetal {
         steps.extend(PREPARE.iter().map(|a| {
             Step::new(scale_up_step(a.step()), Masters { sh: sh.clone(), action: *a, nodes: Nodes::Scaling })
         }));
+        steps.push(Step::new(
+            scale_up_step(ENSURE_AUTHZ_WEBHOOK),
+            AuthzWebhook { sh: sh.clone(), nodes: Nodes::Scaling },
+        ));
         // kubeadm keeps uploaded certificates for two hours: upload them again for the joins.
         steps.push(Step::new(
             scale_up_step(InitPhase::UploadCerts.step()),
@@ -246,6 +252,47 @@ impl Handler<Cluster, ClusterContext> for Init {
             install::kubeadm_init_phase(&s, &self.sh.opts.install, &config, self.phase, &mut log_line(&first.ip)).await;
         s.close().await;
         r.map(|_| ()).map_err(step_err)
+    }
+}
+
+/// `EnsureAuthzWebhook`: the platform's webhook kubeconfigs on every master, before kubeadm
+/// starts kube-apiserver with them (a no-op for clusters without `authzWebhookAddr`). One
+/// certificate for the cluster, written with mode 0600.
+struct AuthzWebhook {
+    sh: Arc<Shared>,
+    nodes: Nodes,
+}
+
+#[async_trait]
+impl Handler<Cluster, ClusterContext> for AuthzWebhook {
+    async fn run(&self, cluster: &mut Cluster, _ctx: &ClusterContext) -> Result<(), StepError> {
+        if !install::auth_webhook_enabled(&cluster.spec) {
+            return Ok(());
+        }
+        let issuer = self.sh.opts.auth_webhook.as_ref().ok_or_else(|| {
+            StepError::new(
+                "spec.features.authzWebhookAddr asks for the platform's webhooks, but this platform was started without a webhook issuer (its URL and CA)",
+            )
+        })?;
+        let tenant = cluster.spec.tenant_id.clone().unwrap_or_default();
+        let server = install::auth_webhook_server(&cluster.spec);
+        let out = issuer
+            .files(cluster.name(), &tenant, server.as_deref(), platform::authwebhook::CONFIG_DIR)
+            .map_err(step_err)?;
+        for m in select(cluster, self.nodes)? {
+            let s = self.sh.connect(&m).await?;
+            let mut result = Ok(());
+            for (path, content) in &out.files {
+                if let Err(e) = s.upload_bytes(content.as_bytes(), &self.sh.opts.install.path(path), 0o600, true).await
+                {
+                    result = Err(StepError::new(format!("{}: writing {path}: {e}", m.ip)));
+                    break;
+                }
+            }
+            s.close().await;
+            result?;
+        }
+        Ok(())
     }
 }
 

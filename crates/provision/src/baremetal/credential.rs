@@ -146,6 +146,8 @@ pub(super) async fn kubeadm_params(
         certificate_key: cred_field(&cred, |c| c.certificate_key.clone()),
         ca_cert_hash: ca_hash,
         image_repository: None,
+        auth_webhook_dir: crate::install::auth_webhook_enabled(&cluster.spec)
+            .then(|| platform::authwebhook::CONFIG_DIR.to_string()),
     })
 }
 

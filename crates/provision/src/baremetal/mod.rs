@@ -9,7 +9,10 @@
 //! (first master) and `EnsurePreInstallHook` (the `spec.features.hooks` scripts, paths on the
 //! machine), `EnsurePreflight` (SSH login, privilege and environment checks), `EnsureKernelModule`,
 //! `EnsureSysctl`, `EnsureDisableSwap`, `EnsureBinaries` (bundle binaries), `EnsureContainerRuntime`,
-//! `EnsureKubelet`, `EnsureKubernetesImages`, `EnsureBootstrapSecrets` (a bootstrap token and an
+//! `EnsureKubelet`, `EnsureKubernetesImages`, `EnsureAuthzWebhook` (when
+//! `spec.features.authzWebhookAddr` is set: the kubeconfigs of the platform's authn and authz
+//! webhooks in `/etc/kubernetes/tke`, which kube-apiserver is then started with, see
+//! `platform::authwebhook`), `EnsureBootstrapSecrets` (a bootstrap token and an
 //! upload-certs key generated once and kept in the ClusterCredential, so a retried init uses the
 //! same ones), the kubeadm init phases on the first master, `EnsureStoreCredential` (the first
 //! master's admin.conf becomes the ClusterCredential's CA and client identity, and its server the
@@ -122,6 +125,9 @@ pub struct BaremetalOptions {
     /// How often `EnsureRenewCerts` looks at a cluster's certificates; the passes in between
     /// do nothing (the housekeeping steps run on every pass over a cluster).
     pub renew_check_interval: Duration,
+    /// Makes the authn/authz webhook files of clusters with `features.authzWebhookAddr`
+    /// (`EnsureAuthzWebhook`); without it such clusters fail that step and say why.
+    pub auth_webhook: Option<Arc<platform::authwebhook::WebhookIssuer>>,
 }
 
 impl BaremetalOptions {
@@ -140,6 +146,7 @@ impl BaremetalOptions {
             hook_timeout: Duration::from_secs(10 * 60),
             renew_before: Duration::from_secs(30 * 86400),
             renew_check_interval: Duration::from_secs(3600),
+            auth_webhook: None,
         }
     }
 }
@@ -303,6 +310,7 @@ fn node_name(spec: &ClusterSpec, m: &ClusterMachine) -> Option<String> {
 }
 
 pub const ENSURE_BOOTSTRAP_SECRETS: &str = "EnsureBootstrapSecrets";
+pub const ENSURE_AUTHZ_WEBHOOK: &str = "EnsureAuthzWebhook";
 pub const ENSURE_STORE_CREDENTIAL: &str = "EnsureStoreCredential";
 pub const ENSURE_REMOVE_MACHINE: &str = "EnsureRemoveMachine";
 pub const ENSURE_NODE_READY: &str = "EnsureNodeReady";
