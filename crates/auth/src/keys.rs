@@ -29,6 +29,14 @@ pub const ALGORITHM: &str = "ES256";
 /// How long a key signs before a new one takes over.
 pub const ROTATE_AFTER: Duration = Duration::from_secs(24 * 3600);
 
+/// Clock skew tolerated on `exp` and `nbf`, in seconds.
+const LEEWAY: i64 = 30;
+/// Verified tokens remembered (expired ones are dropped first when it is full).
+const VERIFIED_CACHE: usize = 100_000;
+
+/// Claims of a verified token with its `exp` and `nbf`.
+type Verified = (Value, i64, i64);
+
 struct Loaded {
     kid: String,
     encoding: Option<EncodingKey>,
@@ -46,6 +54,7 @@ pub struct SigningKeys {
     loaded: RwLock<HashMap<String, Arc<Loaded>>>,
     /// The longest an ID token lives: how long a retired key stays.
     token_ttl: Duration,
+    verified: std::sync::Mutex<HashMap<[u8; 32], Verified>>,
 }
 
 impl SigningKeys {
@@ -56,7 +65,13 @@ impl SigningKeys {
             .cloned()
             .ok_or_else(|| ApiError::internal("apisigningkeys is not served"))?;
         let index = Index::<APISigningKey>::start(store.clone()).await?;
-        let keys = Arc::new(SigningKeys { index, store, loaded: RwLock::new(HashMap::new()), token_ttl });
+        let keys = Arc::new(SigningKeys {
+            index,
+            store,
+            loaded: RwLock::new(HashMap::new()),
+            token_ttl,
+            verified: Default::default(),
+        });
         keys.rotate_if_due().await?;
         Ok(keys)
     }
@@ -170,7 +185,43 @@ impl SigningKeys {
 
     /// Verifies a token's signature (ES256 only: `alg: none`, HS256 and every other algorithm
     /// are refused before any key is used) and its `exp`/`nbf`, and decodes its claims.
+    ///
+    /// A token seen before is not verified again until it expires: clients send the same token
+    /// with every request, and an ECDSA verification costs more than the rest of the request's
+    /// authentication and authorization together (kube-apiserver caches token authentication
+    /// the same way). The cache is keyed by the SHA-256 of the token and issuer and holds only
+    /// tokens whose signature was good.
     pub fn verify<C: DeserializeOwned>(&self, token: &str, issuer: &str) -> Result<C, VerifyError> {
+        let key = ring::digest::digest(&ring::digest::SHA256, format!("{issuer}\u{0}{token}").as_bytes());
+        let key: [u8; 32] = key.as_ref().try_into().unwrap_or([0; 32]);
+        let now = chrono::Utc::now().timestamp();
+        let hit = self.verified.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
+        if let Some((claims, exp, nbf)) = hit {
+            if exp + LEEWAY < now {
+                return Err(VerifyError::Expired);
+            }
+            if nbf > now + LEEWAY {
+                return Err(VerifyError::NotYetValid);
+            }
+            return serde_json::from_value(claims).map_err(|_| VerifyError::Malformed);
+        }
+        let claims: Value = self.verify_uncached(token, issuer)?;
+        let exp = claims["exp"].as_i64().unwrap_or(0);
+        let nbf = claims["nbf"].as_i64().unwrap_or(0);
+        {
+            let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= VERIFIED_CACHE {
+                cache.retain(|_, (_, e, _)| *e + LEEWAY >= now);
+                if cache.len() >= VERIFIED_CACHE {
+                    cache.clear();
+                }
+            }
+            cache.insert(key, (claims.clone(), exp, nbf));
+        }
+        serde_json::from_value(claims).map_err(|_| VerifyError::Malformed)
+    }
+
+    fn verify_uncached<C: DeserializeOwned>(&self, token: &str, issuer: &str) -> Result<C, VerifyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
         if header.alg != Algorithm::ES256 {
             return Err(VerifyError::Algorithm(format!("{:?}", header.alg)));
@@ -182,7 +233,7 @@ impl SigningKeys {
         validation.set_issuer(&[issuer]);
         validation.validate_aud = false;
         validation.validate_nbf = true;
-        validation.leeway = 30;
+        validation.leeway = LEEWAY as u64;
         validation.set_required_spec_claims(&["exp", "iss"]);
         jsonwebtoken::decode::<C>(token, &key.decoding, &validation).map(|d| d.claims).map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => VerifyError::Expired,
