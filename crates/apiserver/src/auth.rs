@@ -232,7 +232,7 @@ pub fn bearer_token(request: &Parts) -> Option<&str> {
 
 /// Equal contents, compared without data-dependent branches (only the length of the longer
 /// input shows in the timing).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = (a.len() != b.len()) as u8;
     for i in 0..a.len().max(b.len()) {
         let x = a.get(i).copied().unwrap_or(0);

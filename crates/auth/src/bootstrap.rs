@@ -19,7 +19,7 @@ use apiserver::{
 use base64::Engine;
 use serde_json::json;
 
-use crate::index::system_context;
+use crate::index::{store_of, system_context};
 
 /// The administrator's password file in the data directory.
 pub const ADMIN_PASSWORD_FILE: &str = "admin-password";
@@ -53,9 +53,7 @@ pub async fn mount(
             "redirect_uris": ["http://127.0.0.1/callback", "http://[::1]/callback", format!("{}/callback", ctx.url)]}});
     create_missing(server, "clients", client).await?;
 
-    let users = server
-        .resource(api::auth::GROUP, api::auth::VERSION, "localidentities")
-        .ok_or("localidentities is not served")?;
+    let users = store_of(server, "localidentities")?;
     let existing = users
         .list(
             &system_context(),
@@ -97,9 +95,7 @@ pub async fn mount(
 }
 
 async fn create_missing(server: &ApiServer, plural: &str, obj: serde_json::Value) -> Result<(), ApiError> {
-    let store = server
-        .resource(api::auth::GROUP, api::auth::VERSION, plural)
-        .ok_or_else(|| ApiError::internal(format!("{plural} is not served")))?;
+    let store = store_of(server, plural)?;
     match store.create(&system_context(), obj, &WriteOptions::default()).await {
         Ok(_) => Ok(()),
         Err(e) if e.code() == 409 => Ok(()),

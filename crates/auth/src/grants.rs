@@ -438,10 +438,8 @@ impl Grants {
     }
 }
 
-/// Constant-time equality of two byte strings of equal length.
-pub fn constant_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+/// Equality of secrets without data-dependent timing (the API server's token comparison).
+pub use apiserver::auth::constant_time_eq as constant_eq;
 
 /// The PKCE S256 challenge of a verifier (RFC 7636 §4.2).
 pub fn pkce_challenge(verifier: &str) -> String {

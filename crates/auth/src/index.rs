@@ -31,6 +31,15 @@ pub fn system_context() -> Context {
     }
 }
 
+/// The store of one `auth.tkestack.io/v1` resource of `server` (the auth component serves them
+/// all, so a missing one is an internal error).
+pub fn store_of(server: &apiserver::ApiServer, plural: &str) -> Result<Arc<ResourceStore>, apimachinery::ApiError> {
+    server
+        .resource(api::auth::GROUP, api::auth::VERSION, plural)
+        .cloned()
+        .ok_or_else(|| apimachinery::ApiError::internal(format!("{plural} is not served")))
+}
+
 /// Objects of one resource by name, decoded into `T`.
 pub struct Index<T> {
     objects: RwLock<HashMap<String, Arc<T>>>,

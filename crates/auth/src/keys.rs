@@ -60,10 +60,7 @@ pub struct SigningKeys {
 impl SigningKeys {
     /// Follows the keys and makes one if there is none that signs.
     pub async fn start(server: &Arc<ApiServer>, token_ttl: Duration) -> Result<Arc<Self>, ApiError> {
-        let store = server
-            .resource(api::auth::GROUP, api::auth::VERSION, "apisigningkeys")
-            .cloned()
-            .ok_or_else(|| ApiError::internal("apisigningkeys is not served"))?;
+        let store = crate::index::store_of(server, "apisigningkeys")?;
         let index = Index::<APISigningKey>::start(store.clone()).await?;
         let keys = Arc::new(SigningKeys {
             index,

@@ -28,7 +28,7 @@ use serde_json::json;
 
 use crate::{
     grants::{GrantError, Grants},
-    index::Index,
+    index::{Index, store_of},
     keys::SigningKeys,
     people::{LoginError, People, Person},
 };
@@ -291,13 +291,8 @@ fn client_of(p: &Provider, headers: &HeaderMap, form: &TokenRequest) -> Result<S
     }
     let invalid = || oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client or wrong client secret");
     let client = p.clients.find(|c| c.spec.id == id).ok_or_else(invalid)?;
-    if !client.spec.public {
-        let expected = client.spec.secret.as_bytes();
-        let ok = expected.len() == secret.len()
-            && expected.iter().zip(secret.as_bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-        if !ok {
-            return Err(invalid());
-        }
+    if !client.spec.public && !crate::grants::constant_eq(client.spec.secret.as_bytes(), secret.as_bytes()) {
+        return Err(invalid());
     }
     Ok(id)
 }
@@ -559,13 +554,6 @@ pub fn routes(provider: Arc<Provider>) -> Router {
         .with_state(provider)
 }
 
-fn store_of(server: &ApiServer, plural: &str) -> Result<Arc<apiserver::store::ResourceStore>, MountError> {
-    Ok(server
-        .resource(api::auth::GROUP, api::auth::VERSION, plural)
-        .cloned()
-        .ok_or(format!("{plural} is not served"))?)
-}
-
 /// Starts the provider: its keys, the people it logs in, its routes and authenticator.
 pub async fn mount(
     server: &Arc<ApiServer>,
@@ -579,10 +567,7 @@ pub async fn mount(
     };
     let keys = SigningKeys::start(server, config.id_token_ttl).await?;
     let people = People::start(server).await?;
-    let clients = Index::start(
-        server.resource(api::auth::GROUP, api::auth::VERSION, "clients").cloned().ok_or("clients is not served")?,
-    )
-    .await?;
+    let clients = Index::start(store_of(server, "clients")?).await?;
     let (kv, key_root) = server.kv();
     let grants = Grants::new(kv, key_root);
     let provider = Arc::new(Provider {

@@ -19,7 +19,7 @@ use apimachinery::ApiError;
 use apiserver::{ApiServer, store::ResourceStore, store::WriteOptions};
 use serde_json::Value;
 
-use crate::index::{Index, system_context};
+use crate::index::{Index, store_of, system_context};
 
 /// Failures that lock an account.
 pub const MAX_FAILURES: u32 = 5;
@@ -66,13 +66,6 @@ pub struct People {
     directories: Mutex<HashMap<String, (String, Arc<crate::ldap::Directory>)>>,
     /// Upstream OpenID providers of `oidc` tenants, likewise.
     upstreams: tokio::sync::Mutex<HashMap<String, (String, Arc<crate::upstream::Upstream>)>>,
-}
-
-fn store_of(server: &ApiServer, plural: &str) -> Result<Arc<ResourceStore>, ApiError> {
-    server
-        .resource(api::auth::GROUP, api::auth::VERSION, plural)
-        .cloned()
-        .ok_or_else(|| ApiError::internal(format!("{plural} is not served")))
 }
 
 impl People {

@@ -28,17 +28,10 @@ use super::{
     Enforcer, Row,
     enforcer::{group_key, user_key},
 };
-use crate::index::{Index, system_context};
+use crate::index::{Index, store_of, system_context};
 
 /// The platform domain.
 pub const PLATFORM_DOMAIN: &str = "*";
-
-fn store_of(server: &ApiServer, plural: &str) -> Result<Arc<ResourceStore>, apimachinery::ApiError> {
-    server
-        .resource(api::auth::GROUP, api::auth::VERSION, plural)
-        .cloned()
-        .ok_or_else(|| apimachinery::ApiError::internal(format!("{plural} is not served")))
-}
 
 fn row_of(rule: &Rule) -> Option<Row> {
     let values = rule.spec.row();
