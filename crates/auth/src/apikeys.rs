@@ -15,7 +15,6 @@ use apiserver::{
     UserInfo,
     auth::Authentication,
     http::error_response,
-    resource::ADMIN_GROUP,
     store::{ResourceStore, WriteOptions},
 };
 use axum::{
@@ -201,11 +200,7 @@ impl ApiKeys {
                 .people
                 .local_user(&claims.ted, &claims.usr)
                 .ok_or_else(|| format!("user {:?} of the key no longer exists", claims.usr))?;
-            let person = self.people.person_of(&user);
-            groups = person.groups;
-            if person.platform_admin {
-                groups.push(ADMIN_GROUP.to_string());
-            }
+            groups = self.people.person_of(&user).user_info().groups;
         }
         let mut extra = BTreeMap::new();
         extra.insert("tenantid".to_string(), vec![claims.ted.clone()]);

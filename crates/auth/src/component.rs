@@ -96,14 +96,7 @@ impl Handle {
             }
         }
         let (tenant, name) = username.split_once('/').unwrap_or((crate::bootstrap::DEFAULT_TENANT, username));
-        let person = self.provider.people.login(tenant, name, password).await.ok()?;
-        let mut groups = person.groups.clone();
-        if person.platform_admin {
-            groups.push(apiserver::resource::ADMIN_GROUP.to_string());
-        }
-        let mut extra = std::collections::BTreeMap::new();
-        extra.insert("tenantid".to_string(), vec![person.tenant.clone()]);
-        Some(UserInfo { name: person.username, uid: person.id, groups, extra })
+        Some(self.provider.people.login(tenant, name, password).await.ok()?.user_info())
     }
 }
 

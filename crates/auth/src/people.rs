@@ -41,6 +41,20 @@ pub struct Person {
     pub platform_admin: bool,
 }
 
+impl Person {
+    /// The person as the API servers see a caller: their groups (with `system:masters` for a
+    /// platform administrator) and the tenant in extra `tenantid`.
+    pub fn user_info(&self) -> apiserver::UserInfo {
+        let mut groups = self.groups.clone();
+        if self.platform_admin {
+            groups.push(apiserver::resource::ADMIN_GROUP.to_string());
+        }
+        let mut extra = std::collections::BTreeMap::new();
+        extra.insert("tenantid".to_string(), vec![self.tenant.clone()]);
+        apiserver::UserInfo { name: self.username.clone(), uid: self.id.clone(), groups, extra }
+    }
+}
+
 /// Why a login failed. Callers show every variant but `Unavailable` as the same "wrong
 /// username or password", so that a guesser learns nothing.
 #[derive(Debug, thiserror::Error)]
