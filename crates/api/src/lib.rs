@@ -4,6 +4,7 @@
 //! the server and its storage backends).
 pub mod auth;
 pub mod authz;
+pub mod business;
 #[cfg(feature = "server")]
 pub mod coordination;
 pub mod platform;

@@ -28,7 +28,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         let users = std::sync::Arc::new(crate::auth_cmd::PlatformUsers(auth_component.handle()));
         crate::registry_cmd::component(&args.registry_args, &args.server, Some(users))
     });
-    let mut components: Vec<&dyn apiserver::Component> = vec![&platform::component::Platform, &auth_component];
+    let mut components: Vec<&dyn apiserver::Component> =
+        vec![&platform::component::Platform, &auth_component, &business::Business];
     if let Some(r) = &registry {
         components.push(r);
     }

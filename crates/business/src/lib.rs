@@ -1,0 +1,7 @@
+//! The business component (reference 1.2 and 4): `business.tkestack.io/v1` served by the API
+//! server ([`component::Business`]) and its controllers, which talk to the platform's API like
+//! any client and reach business clusters through the controller runtime.
+
+pub mod component;
+
+pub use component::Business;
