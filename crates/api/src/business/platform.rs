@@ -74,7 +74,7 @@ impl TypedStrategy<Platform> for PlatformStrategy {
         let mut errs = vec![];
         for (i, a) in p.spec.administrators.iter().enumerate() {
             if a.trim().is_empty() {
-                errs.push(FieldError::required(&format!("spec.administrators[{i}]"), "an administrator's user name"));
+                errs.push(FieldError::required(format!("spec.administrators[{i}]"), "an administrator's user name"));
             }
         }
         errs
