@@ -3,5 +3,6 @@
 //! any client and reach business clusters through the controller runtime.
 
 pub mod component;
+pub mod controllers;
 
 pub use component::Business;

@@ -184,6 +184,41 @@ impl Tke {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Creates `obj` (any kind, as JSON) with kubectl, failing the test if it is refused.
+    pub fn create(&self, obj: &serde_json::Value) {
+        let out = self.kubectl_with(&["create", "-f", "-"], &[], Some(&obj.to_string()));
+        assert!(out.status.success(), "kubectl create {obj}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// `kubectl get -o json <args>`, or None when kubectl fails (not found, refused).
+    pub fn get_json(&self, args: &[&str]) -> Option<serde_json::Value> {
+        let mut all = vec!["get", "-o", "json"];
+        all.extend_from_slice(args);
+        let out = self.kubectl(&all);
+        out.status.success().then(|| serde_json::from_slice(&out.stdout).ok()).flatten()
+    }
+
+    /// Imports a business cluster served at `url` (`https://127.0.0.1:PORT`) as cluster `name`
+    /// of tenant `default`: its ClusterCredential `cc-{name}` (CA and bearer token) and an
+    /// `Imported` Cluster, created with kubectl as a user would.
+    pub fn import_cluster(&self, name: &str, url: &str, ca_pem: &[u8], token: &str) {
+        use base64::Engine;
+        let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+        let port: i64 =
+            url.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).expect("url has a port");
+        self.create(&serde_json::json!({
+            "apiVersion": "platform.tkestack.io/v1", "kind": "ClusterCredential",
+            "metadata": {"name": format!("cc-{name}")},
+            "clusterName": name, "caCert": ca, "token": token,
+        }));
+        self.create(&serde_json::json!({
+            "apiVersion": "platform.tkestack.io/v1", "kind": "Cluster",
+            "metadata": {"name": name},
+            "spec": {"type": "Imported", "clusterCredentialRef": {"name": format!("cc-{name}")}},
+            "status": {"addresses": [{"type": "Advertise", "host": "127.0.0.1", "port": port}]},
+        }));
+    }
+
     /// Stops the process with SIGTERM and waits for it (a clean shutdown).
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -18,38 +18,6 @@ use testkit::tke::Tke;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// Imports `sim` as cluster `name` (tenant `default`, the administrator's).
-fn import(t: &Tke, sim: &kubesim::SimCluster, name: &str) {
-    let ca = base64::engine::general_purpose::STANDARD.encode(sim.ca_pem());
-    let port = sim.url().rsplit(':').next().expect("port").trim_end_matches('/');
-    let cred = json!({
-        "apiVersion": "platform.tkestack.io/v1", "kind": "ClusterCredential",
-        "metadata": {"name": format!("cc-{name}")},
-        "clusterName": name, "caCert": ca, "token": sim.admin_token(),
-    });
-    let cluster = json!({
-        "apiVersion": "platform.tkestack.io/v1", "kind": "Cluster",
-        "metadata": {"name": name},
-        "spec": {"type": "Imported", "clusterCredentialRef": {"name": format!("cc-{name}")}},
-        "status": {"addresses": [{"type": "Advertise", "host": "127.0.0.1", "port": port.parse::<i64>().expect("port number")}]},
-    });
-    for obj in [cred, cluster] {
-        create(t, &obj);
-    }
-}
-
-fn create(t: &Tke, obj: &Value) {
-    let out = t.kubectl_with(&["create", "-f", "-"], &[], Some(&obj.to_string()));
-    assert!(out.status.success(), "kubectl create {obj}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn get_json(t: &Tke, args: &[&str]) -> Option<Value> {
-    let mut all = vec!["get", "-o", "json"];
-    all.extend_from_slice(args);
-    let out = t.kubectl(&all);
-    out.status.success().then(|| serde_json::from_slice(&out.stdout).ok()).flatten()
-}
-
 /// Polls `check` every 100 ms until it gives a value; fails the test after `WAIT`.
 async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
@@ -68,7 +36,7 @@ where
 
 /// The conditions of a binding as `cluster -> (status, reason)`.
 fn grant_conditions(t: &Tke, name: &str) -> Vec<(String, String, String)> {
-    get_json(t, &["multiclusterrolebindings.authz.tkestack.io", "-n", "default", name])
+    t.get_json(&["multiclusterrolebindings.authz.tkestack.io", "-n", "default", name])
         .and_then(|b| b["status"]["conditions"].as_array().cloned())
         .unwrap_or_default()
         .iter()
@@ -134,31 +102,21 @@ async fn bindings_fan_out_to_business_clusters_and_are_revoked() {
 
     let bob_pods: Api<Pod> = Api::namespaced(as_user(&a, "bob").await, "default");
     assert_eq!(api_code(bob_pods.list(&Default::default()).await), 403, "bob has no grant yet");
-    create(
-        &t,
-        &json!({"apiVersion": "authz.tkestack.io/v1", "kind": "Policy",
+    t.create(&json!({"apiVersion": "authz.tkestack.io/v1", "kind": "Policy",
             "metadata": {"name": "pol-pods", "namespace": "default"}, "displayName": "read pods",
-            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}),
-    );
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}));
     // A policy about the platform itself is not fanned out.
-    create(
-        &t,
+    t.create(
         &json!({"apiVersion": "authz.tkestack.io/v1", "kind": "Policy",
             "metadata": {"name": "pol-platform", "namespace": "default"}, "displayName": "platform", "scope": "Platform",
             "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}),
     );
-    create(
-        &t,
-        &json!({"apiVersion": "authz.tkestack.io/v1", "kind": "Role",
+    t.create(&json!({"apiVersion": "authz.tkestack.io/v1", "kind": "Role",
             "metadata": {"name": "rol-view", "namespace": "default"}, "displayName": "viewer",
-            "policies": ["pol-pods", "default/pol-missing", "pol-platform"]}),
-    );
-    create(
-        &t,
-        &json!({"apiVersion": "authz.tkestack.io/v1", "kind": "MultiClusterRoleBinding",
+            "policies": ["pol-pods", "default/pol-missing", "pol-platform"]}));
+    t.create(&json!({"apiVersion": "authz.tkestack.io/v1", "kind": "MultiClusterRoleBinding",
             "metadata": {"namespace": "default"},
-            "spec": {"username": "bob", "roleName": "rol-view", "clusters": ["cls-a", "cls-b", "cls-nope"]}}),
-    );
+            "spec": {"username": "bob", "roleName": "rol-view", "clusters": ["cls-a", "cls-b", "cls-nope"]}}));
     let bob = "mcrb-bob-rol-view";
     let role_name = "tkestack-authz.default.rol-view";
     let bob_crb = format!("tkestack-authz.default.{bob}");
@@ -191,7 +149,7 @@ async fn bindings_fan_out_to_business_clusters_and_are_revoked() {
     // In the cluster, bob may now read pods, and only that.
     eventually("bob to list pods in cls-a", || async { bob_pods.list(&Default::default()).await.ok() }).await;
     assert_eq!(api_code(bob_pods.delete("any", &Default::default()).await.map(|_| ())), 403);
-    let binding = get_json(&t, &["mcrb", "-n", "default", bob]).expect("binding");
+    let binding = t.get_json(&["mcrb", "-n", "default", bob]).expect("binding");
     assert_eq!(binding["status"]["phase"], "Active");
     let messages = binding["status"]["conditions"].to_string();
     assert!(messages.contains("default/pol-missing (not found)"), "the missing policy is named: {messages}");
@@ -254,12 +212,9 @@ async fn bindings_fan_out_to_business_clusters_and_are_revoked() {
         subjects: Some(vec![Subject { kind: "User".into(), name: "mallory".into(), ..Default::default() }]),
     };
     bindings_b.create(&PostParams::default(), &foreign).await.expect("foreign binding");
-    create(
-        &t,
-        &json!({"apiVersion": "authz.tkestack.io/v1", "kind": "MultiClusterRoleBinding",
+    t.create(&json!({"apiVersion": "authz.tkestack.io/v1", "kind": "MultiClusterRoleBinding",
             "metadata": {"namespace": "default"},
-            "spec": {"username": "eve", "roleName": "rol-view", "clusters": ["*"]}}),
-    );
+            "spec": {"username": "eve", "roleName": "rol-view", "clusters": ["*"]}}));
     let eve = "mcrb-eve-rol-view";
     let conds = eventually("eve's conditions", || async {
         let c = grant_conditions(&t, eve);
@@ -276,14 +231,11 @@ async fn bindings_fan_out_to_business_clusters_and_are_revoked() {
     assert!(untouched.metadata.labels.unwrap_or_default().is_empty());
 
     // A tenant's binding never reaches another tenant's cluster.
-    create(
-        &t,
-        &json!({"apiVersion": "authz.tkestack.io/v1", "kind": "MultiClusterRoleBinding",
+    t.create(&json!({"apiVersion": "authz.tkestack.io/v1", "kind": "MultiClusterRoleBinding",
             "metadata": {"namespace": "t1"},
-            "spec": {"username": "tina", "roleName": "rol-view", "clusters": ["cls-a"]}}),
-    );
+            "spec": {"username": "tina", "roleName": "rol-view", "clusters": ["cls-a"]}}));
     let tina = eventually("tina's condition", || async {
-        let b = get_json(&t, &["mcrb", "-n", "t1", "mcrb-tina-rol-view"])?;
+        let b = t.get_json(&["mcrb", "-n", "t1", "mcrb-tina-rol-view"])?;
         b["status"]["conditions"].as_array().filter(|c| !c.is_empty()).cloned()
     })
     .await;
@@ -292,12 +244,9 @@ async fn bindings_fan_out_to_business_clusters_and_are_revoked() {
 
     // An unreachable cluster is reported with the reason.
     b.stop().await;
-    create(
-        &t,
-        &json!({"apiVersion": "authz.tkestack.io/v1", "kind": "MultiClusterRoleBinding",
+    t.create(&json!({"apiVersion": "authz.tkestack.io/v1", "kind": "MultiClusterRoleBinding",
             "metadata": {"namespace": "default"},
-            "spec": {"username": "carol", "roleName": "rol-view", "clusters": ["cls-b"]}}),
-    );
+            "spec": {"username": "carol", "roleName": "rol-view", "clusters": ["cls-b"]}}));
     let carol = "mcrb-carol-rol-view";
     eventually("carol's cluster to be unreachable", || async {
         (grant_conditions(&t, carol) == [("cls-b".to_string(), "False".to_string(), "ClusterUnreachable".to_string())])
@@ -308,17 +257,15 @@ async fn bindings_fan_out_to_business_clusters_and_are_revoked() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // Never granted there: nothing to revoke, so it goes at once.
     eventually("carol's binding to go", || async {
-        get_json(&t, &["mcrb", "-n", "default", carol]).is_none().then_some(())
+        t.get_json(&["mcrb", "-n", "default", carol]).is_none().then_some(())
     })
     .await;
 
     // Deleting bob's binding revokes it; eve's grant in cls-a still uses the ClusterRole.
     let out = t.kubectl(&["delete", "mcrb", "-n", "default", bob, "--wait=false"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    eventually("bob's binding to go", || async {
-        get_json(&t, &["mcrb", "-n", "default", bob]).is_none().then_some(())
-    })
-    .await;
+    eventually("bob's binding to go", || async { t.get_json(&["mcrb", "-n", "default", bob]).is_none().then_some(()) })
+        .await;
     assert!(bindings_a.get_opt(&bob_crb).await.expect("read").is_none());
     assert!(roles_a.get_opt(role_name).await.expect("read").is_some(), "eve's grant keeps the ClusterRole");
     assert_eq!(api_code(bob_pods.list(&Default::default()).await), 403, "bob's grant is gone");
@@ -327,7 +274,7 @@ async fn bindings_fan_out_to_business_clusters_and_are_revoked() {
     let out = t.kubectl(&["delete", "roles.authz.tkestack.io", "-n", "default", "rol-view", "--wait=false"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     eventually("the role to go", || async {
-        get_json(&t, &["roles.authz.tkestack.io", "-n", "default", "rol-view"]).is_none().then_some(())
+        t.get_json(&["roles.authz.tkestack.io", "-n", "default", "rol-view"]).is_none().then_some(())
     })
     .await;
     assert!(bindings_a.get_opt(&format!("tkestack-authz.default.{eve}")).await.expect("read").is_none());
@@ -411,4 +358,9 @@ async fn an_imported_cluster_gets_its_webhook_configuration() {
         String::from_utf8_lossy(&out.stderr)
     );
     sim.stop().await;
+}
+
+/// Imports `sim` as cluster `name`.
+fn import(t: &Tke, sim: &kubesim::SimCluster, name: &str) {
+    t.import_cluster(name, sim.url(), sim.ca_pem().as_bytes(), sim.admin_token());
 }

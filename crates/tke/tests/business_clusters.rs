@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use base64::Engine;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::{
@@ -21,27 +20,6 @@ async fn platform_config(t: &Tke) -> Config {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let kubeconfig = Kubeconfig::read_from(t.kubeconfig()).expect("kubeconfig");
     Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("config")
-}
-
-/// Imports `sim` as cluster `name` by creating its credential and the cluster with kubectl.
-fn import(t: &Tke, sim: &kubesim::SimCluster, name: &str) {
-    let ca = base64::engine::general_purpose::STANDARD.encode(sim.ca_pem());
-    let port = sim.url().rsplit(':').next().expect("port").trim_end_matches('/');
-    let cred = json!({
-        "apiVersion": "platform.tkestack.io/v1", "kind": "ClusterCredential",
-        "metadata": {"name": format!("cc-{name}")},
-        "clusterName": name, "caCert": ca, "token": sim.admin_token(),
-    });
-    let cluster = json!({
-        "apiVersion": "platform.tkestack.io/v1", "kind": "Cluster",
-        "metadata": {"name": name},
-        "spec": {"type": "Imported", "clusterCredentialRef": {"name": format!("cc-{name}")}},
-        "status": {"addresses": [{"type": "Advertise", "host": "127.0.0.1", "port": port.parse::<i64>().expect("port number")}]},
-    });
-    for obj in [cred, cluster] {
-        let out = t.kubectl_with(&["create", "-f", "-"], &[], Some(&obj.to_string()));
-        assert!(out.status.success(), "kubectl create: {}", String::from_utf8_lossy(&out.stderr));
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -518,4 +496,9 @@ spec:
     assert!(took < Duration::from_secs(5), "answered in {took:?}, not after kube's own retries");
     // The pod is still there, its node cordoned.
     assert_eq!(pods.list(&ListParams::default()).await.expect("pods").items.len(), 1);
+}
+
+/// Imports `sim` as cluster `name`.
+fn import(t: &Tke, sim: &kubesim::SimCluster, name: &str) {
+    t.import_cluster(name, sim.url(), sim.ca_pem().as_bytes(), sim.admin_token());
 }

@@ -1,0 +1,25 @@
+//! The business controllers, run together under one Lease (`tke-business-controller`): each
+//! is a kube-runtime controller talking to the platform's API like any client and reaching
+//! business clusters through the controller runtime's one way
+//! ([`controller_runtime::cluster::ClusterClients`]).
+
+use std::{future::Future, sync::Arc};
+
+use controller_runtime::cluster::ClusterClients;
+
+/// Settings of the business controllers.
+#[derive(Clone, Debug, Default)]
+pub struct Options {}
+
+/// Runs every business controller until `shutdown` resolves.
+pub async fn run(
+    platform: kube::Client,
+    clusters: Arc<dyn ClusterClients>,
+    opts: Options,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+    let _ = (&platform, &clusters, &opts);
+    // Each controller joins here: `futures::join!(a::run(..., shutdown.clone()), ...)`.
+    futures::join!(shutdown.clone());
+}
