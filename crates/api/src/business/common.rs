@@ -18,6 +18,15 @@ pub const PROJECT_LABEL: &str = "tkestack.io/projectName";
 /// Label on a business cluster's namespace: the business Namespace object it is.
 pub const NAMESPACE_LABEL: &str = "tkestack.io/namespaceName";
 
+/// Annotation on a business Namespace that is moving to another project, set by the
+/// emigration once the namespace's new object exists in the destination (value: the
+/// destination project): from then on the quota is counted there and not in the old project.
+pub const MOVED_TO_ANNOTATION: &str = "business.tkestack.io/moved-to";
+
+/// Annotation on a business Namespace that is moving: the NsEmigration (`{project}/{name}`)
+/// that locked it.
+pub const EMIGRATION_ANNOTATION: &str = "business.tkestack.io/emigration";
+
 /// Namespaces of a business cluster that are never handed to a project.
 pub const RESERVED_NAMESPACES: &[&str] = &["kube-system", "kube-public", "kube-node-lease"];
 
