@@ -385,7 +385,8 @@ impl TypedStrategy<core::Secret> for SecretStrategy {
     }
 }
 
-/// Quotas report their hard limits in the status from creation (used counts are not tracked).
+/// Quotas report their hard limits in the status from creation; the simulator's quota
+/// controller then keeps `status.used` (and `status.hard` after changes).
 pub struct ResourceQuotaStrategy;
 impl TypedStrategy<core::ResourceQuota> for ResourceQuotaStrategy {
     fn prepare_for_create(&self, _ctx: &Context, q: &mut core::ResourceQuota) -> Result<(), ApiError> {

@@ -396,3 +396,76 @@ async fn evictions_respect_pod_disruption_budgets() {
     let err = pods.evict("no-such-pod", &Default::default()).await.expect_err("missing");
     assert!(matches!(&err, kube::Error::Api(s) if s.code == 404), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_quotas_count_what_the_pods_of_their_namespace_use() {
+    let cluster = start(1).await;
+    let client = cluster.client();
+    let namespaces: Api<core::Namespace> = Api::all(client.clone());
+    let ns = core::Namespace {
+        metadata: ObjectMeta { name: Some("team".into()), ..Default::default() },
+        ..Default::default()
+    };
+    namespaces.create(&PostParams::default(), &ns).await.unwrap();
+    let q = |s: &str| k8s_openapi::apimachinery::pkg::api::resource::Quantity(s.into());
+    let quotas: Api<core::ResourceQuota> = Api::namespaced(client.clone(), "team");
+    let quota = core::ResourceQuota {
+        metadata: ObjectMeta { name: Some("team".into()), ..Default::default() },
+        spec: Some(core::ResourceQuotaSpec {
+            hard: Some(
+                [("pods", "10"), ("requests.cpu", "4"), ("limits.memory", "8Gi")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), q(v)))
+                    .collect(),
+            ),
+            ..Default::default()
+        }),
+        status: None,
+    };
+    quotas.create(&PostParams::default(), &quota).await.unwrap();
+    let used = |want: &'static [(&'static str, &'static str)]| {
+        let quotas = quotas.clone();
+        async move {
+            let got = quotas.get("team").await.ok()?.status?.used?;
+            let got: Vec<(String, String)> = got.into_iter().map(|(k, v)| (k, v.0)).collect();
+            let want: Vec<(String, String)> = want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            (got == want).then_some(())
+        }
+    };
+    wait_for("nothing used yet", || used(&[("limits.memory", "0"), ("pods", "0"), ("requests.cpu", "0")])).await;
+
+    let pods: Api<core::Pod> = Api::namespaced(client.clone(), "team");
+    let mut spec = template("web", "nginx").spec.unwrap();
+    spec.containers[0].resources = Some(core::ResourceRequirements {
+        requests: Some([("cpu".to_string(), q("500m"))].into()),
+        limits: Some([("memory".to_string(), q("256Mi"))].into()),
+        ..Default::default()
+    });
+    for name in ["a", "b"] {
+        let pod = core::Pod {
+            metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+            spec: Some(spec.clone()),
+            status: None,
+        };
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+    }
+    wait_for("two pods counted", || used(&[("limits.memory", "512Mi"), ("pods", "2"), ("requests.cpu", "1")])).await;
+
+    // Pods going away give back what they used; a change of hard shows in the status.
+    pods.delete("a", &DeleteParams::default()).await.unwrap();
+    wait_for("one pod counted", || used(&[("limits.memory", "256Mi"), ("pods", "1"), ("requests.cpu", "500m")])).await;
+    quotas
+        .patch("team", &PatchParams::default(), &Patch::Merge(serde_json::json!({"spec": {"hard": {"pods": "3"}}})))
+        .await
+        .unwrap();
+    wait_for("the new hard in the status", || {
+        let quotas = quotas.clone();
+        async move {
+            let status = quotas.get("team").await.ok()?.status?;
+            let hard = status.hard?;
+            (hard.get("pods") == Some(&q("3")) && status.used?.get("pods") == Some(&q("1"))).then_some(())
+        }
+    })
+    .await;
+    cluster.stop().await;
+}

@@ -1,13 +1,15 @@
 //! The simulator: what kubelets, the scheduler, the workload controllers and the garbage
 //! collector do in a real cluster, done in the manner of kwok — nodes that report Ready and
 //! capacity, pods that are scheduled round-robin and become Running at once, Deployments,
-//! ReplicaSets, DaemonSets and StatefulSets that create and count their pods — as kube-rs
+//! ReplicaSets, DaemonSets and StatefulSets that create and count their pods, ResourceQuotas that
+//! count what the pods of their namespace use — as kube-rs
 //! controllers that reach the cluster only through its HTTPS API with a `kube::Client`.
 
 mod gc;
 pub mod model;
 mod nodes;
 mod pods;
+mod quotas;
 mod workloads;
 
 use std::{sync::Arc, time::Duration};
@@ -159,6 +161,7 @@ impl Simulator {
         tasks.push(tokio::spawn(workloads::replica_sets(shared.clone())));
         tasks.push(tokio::spawn(workloads::daemon_sets(shared.clone())));
         tasks.push(tokio::spawn(workloads::stateful_sets(shared.clone())));
+        tasks.push(tokio::spawn(quotas::run(shared.clone())));
         tasks.push(tokio::spawn(gc::run(shared.clone())));
         let sim = Simulator { tasks };
         // The node view must hold every node before pods can be scheduled onto them.

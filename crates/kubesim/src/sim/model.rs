@@ -523,6 +523,115 @@ pub fn differs<T: serde::Serialize>(a: &T, b: &T) -> bool {
     serde_json::to_value(a).ok() != serde_json::to_value(b).ok()
 }
 
+// ----- resource quotas --------------------------------------------------------------------
+
+/// A quantity in thousandths of its unit (`500m` CPU and `1Gi` bytes both fit exactly), or
+/// `None` when it is not a Kubernetes quantity. (The platform has the same reading in
+/// `platform::provider::observe`; the simulator cannot depend on the platform, which tests
+/// against it.)
+pub fn milli(q: &str) -> Option<i128> {
+    let q = q.trim();
+    let split = q.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(q.len());
+    let (number, suffix) = q.split_at(split);
+    let negative = number.starts_with('-');
+    let number = number.trim_start_matches(['+', '-']);
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return None;
+    }
+    let whole: i128 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Nano-units first, so `0.5`, `1.5Gi` and `250m` are all exact.
+    let nine: String = fraction.chars().chain(std::iter::repeat('0')).take(9).collect();
+    let nanos = whole.checked_mul(1_000_000_000)?.checked_add(nine.parse::<i128>().ok()?)?;
+    let (mul, div): (i128, i128) = match suffix {
+        "" => (1, 1),
+        "n" => (1, 1_000_000_000),
+        "u" => (1, 1_000_000),
+        "m" => (1, 1000),
+        "k" => (1000, 1),
+        "M" => (1_000_000, 1),
+        "G" => (1_000_000_000, 1),
+        "T" => (1_000_000_000_000, 1),
+        "P" => (1_000_000_000_000_000, 1),
+        "E" => (1_000_000_000_000_000_000, 1),
+        "Ki" => (1 << 10, 1),
+        "Mi" => (1 << 20, 1),
+        "Gi" => (1 << 30, 1),
+        "Ti" => (1 << 40, 1),
+        "Pi" => (1 << 50, 1),
+        "Ei" => (1 << 60, 1),
+        s if s.starts_with(['e', 'E']) => (10i128.checked_pow(s[1..].parse().ok()?)?, 1),
+        _ => return None,
+    };
+    let m = nanos.checked_mul(mul)? / div / 1_000_000;
+    Some(if negative { -m } else { m })
+}
+
+/// Thousandths back as a quantity, as the API prints them: fractions in `m`, whole multiples
+/// of a binary unit with its suffix (memory), other whole numbers plainly.
+pub fn format_milli(m: i128) -> String {
+    if m % 1000 != 0 {
+        return format!("{m}m");
+    }
+    let n = m / 1000;
+    for (suffix, shift) in [("Ei", 60), ("Pi", 50), ("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)] {
+        let unit = 1i128 << shift;
+        if n != 0 && n % unit == 0 {
+            return format!("{}{suffix}", n / unit);
+        }
+    }
+    n.to_string()
+}
+
+/// The quota resources the simulator counts from pods: `pods`, and the compute requests
+/// (`requests.cpu` and its short form `cpu`, the same for memory) and limits.
+pub const POD_QUOTA_RESOURCES: &[&str] =
+    &["pods", "cpu", "memory", "requests.cpu", "requests.memory", "limits.cpu", "limits.memory"];
+
+/// What one pod asks for of `resource` (`requests` or `limits`) `name`, in thousandths: the
+/// larger of its containers' sum and its largest init container (init containers run one at a
+/// time, before the others), plus the pod's overhead, as Kubernetes' quota counts it.
+fn pod_amount(spec: &core::PodSpec, limits: bool, name: &str) -> i128 {
+    let of = |c: &core::Container| -> i128 {
+        let r = c.resources.as_ref();
+        let list = if limits { r.and_then(|r| r.limits.as_ref()) } else { r.and_then(|r| r.requests.as_ref()) };
+        list.and_then(|l| l.get(name)).and_then(|q| milli(&q.0)).unwrap_or(0)
+    };
+    let sum: i128 = spec.containers.iter().map(of).sum();
+    let init = spec.init_containers.iter().flatten().map(of).max().unwrap_or(0);
+    let overhead = spec.overhead.as_ref().and_then(|o| o.get(name)).and_then(|q| milli(&q.0)).unwrap_or(0);
+    sum.max(init) + overhead
+}
+
+/// `status.used` of a quota with `hard` over the namespace's pods: every resource of `hard`
+/// the simulator counts ([`POD_QUOTA_RESOURCES`]), from the pods that still run or may run
+/// (neither finished nor being deleted). Resources it does not count are left out, as a
+/// cluster without their evaluator does.
+pub fn quota_used(hard: &BTreeMap<String, Quantity>, pods: &[core::Pod]) -> BTreeMap<String, Quantity> {
+    let active: Vec<&core::PodSpec> = pods.iter().filter(|p| pod_active(p)).filter_map(|p| p.spec.as_ref()).collect();
+    hard.keys()
+        .filter(|k| POD_QUOTA_RESOURCES.contains(&k.as_str()))
+        .map(|k| {
+            let total: i128 = match k.as_str() {
+                // A count, printed as one (never `1Ki`).
+                "pods" => return (k.clone(), Quantity(active.len().to_string())),
+                other => {
+                    let (limits, name) = match other.split_once('.') {
+                        Some(("limits", n)) => (true, n),
+                        Some((_, n)) => (false, n),
+                        None => (false, other),
+                    };
+                    active.iter().map(|s| pod_amount(s, limits, name)).sum()
+                }
+            };
+            (k.clone(), Quantity(format_milli(total)))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -695,5 +804,80 @@ mod tests {
         assert_eq!(conds[0].status.as_deref(), Some("True"));
         assert_eq!(conds[1].reason.as_deref(), Some("NewReplicaSetAvailable"));
         assert_eq!(s2.unavailable_replicas, Some(0));
+    }
+
+    fn quota_pod(phase: &str, containers: &[(&str, &str, &str)], init: Option<(&str, &str)>) -> core::Pod {
+        let q = |s: &str| Quantity(s.to_string());
+        let container = |(cpu, mem, lim): (&str, &str, &str)| core::Container {
+            name: "c".into(),
+            resources: Some(core::ResourceRequirements {
+                requests: Some([("cpu".to_string(), q(cpu)), ("memory".to_string(), q(mem))].into()),
+                limits: (!lim.is_empty()).then(|| [("cpu".to_string(), q(lim))].into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        core::Pod {
+            spec: Some(core::PodSpec {
+                containers: containers.iter().map(|c| container(*c)).collect(),
+                init_containers: init.map(|(cpu, mem)| vec![container((cpu, mem, ""))]),
+                ..Default::default()
+            }),
+            status: Some(core::PodStatus { phase: Some(phase.into()), ..Default::default() }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn quantities_read_and_print_exactly() {
+        assert_eq!(milli("250m"), Some(250));
+        assert_eq!(milli("2"), Some(2000));
+        assert_eq!(milli("0.5"), Some(500));
+        assert_eq!(milli("1Gi"), Some(1000 << 30));
+        assert_eq!(milli("1.5Ki"), Some(1536 * 1000));
+        assert_eq!(milli("1e3"), Some(1_000_000));
+        assert_eq!(milli("12x"), None);
+        assert_eq!(milli(""), None);
+        assert_eq!(format_milli(1500), "1500m");
+        assert_eq!(format_milli(3000), "3");
+        assert_eq!(format_milli(1000 << 30), "1Gi");
+        assert_eq!(format_milli(1000 * (384 << 20)), "384Mi");
+        assert_eq!(format_milli(0), "0");
+    }
+
+    #[test]
+    fn quota_usage_counts_the_running_pods_of_what_is_limited() {
+        let hard: BTreeMap<String, Quantity> =
+            ["pods", "requests.cpu", "cpu", "memory", "limits.cpu", "services", "limits.memory"]
+                .iter()
+                .map(|k| (k.to_string(), Quantity("100".into())))
+                .collect();
+        let mut deleting = quota_pod("Running", &[("1", "1Gi", "2")], None);
+        deleting.metadata.deletion_timestamp = Some(now());
+        let pods = vec![
+            quota_pod("Running", &[("250m", "64Mi", "500m"), ("250m", "64Mi", "")], None),
+            // The init container asks more than the containers together: it counts.
+            quota_pod("Pending", &[("100m", "32Mi", "1")], Some(("2", "16Mi"))),
+            quota_pod("Succeeded", &[("4", "4Gi", "4")], None),
+            quota_pod("Failed", &[("4", "4Gi", "4")], None),
+            deleting,
+        ];
+        let used = quota_used(&hard, &pods);
+        let got: Vec<(&str, &str)> = used.iter().map(|(k, v)| (k.as_str(), v.0.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("cpu", "2500m"),
+                ("limits.cpu", "1500m"),
+                ("limits.memory", "0"),
+                ("memory", "160Mi"),
+                ("pods", "2"),
+                ("requests.cpu", "2500m"),
+            ],
+            "services is not counted from pods, so not reported"
+        );
+        assert_eq!(quota_used(&hard, &[])["pods"].0, "0");
+        let many: Vec<core::Pod> = (0..1024).map(|_| quota_pod("Running", &[("0", "0", "")], None)).collect();
+        assert_eq!(quota_used(&hard, &many)["pods"].0, "1024", "a count, not a binary quantity");
     }
 }
