@@ -9,7 +9,10 @@ use controller_runtime::cluster::ClusterClients;
 
 /// Settings of the business controllers.
 #[derive(Clone, Debug, Default)]
-pub struct Options {}
+pub struct Options {
+    pub namespaces: crate::namespace::Options,
+    pub emigrations: crate::emigration::Options,
+}
 
 /// Runs every business controller until `shutdown` resolves.
 pub async fn run(
@@ -21,5 +24,9 @@ pub async fn run(
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
     let _ = (&platform, &clusters, &opts);
     // Each controller joins here: `futures::join!(a::run(..., shutdown.clone()), ...)`.
-    futures::join!(shutdown.clone());
+    futures::join!(
+        shutdown.clone(),
+        crate::namespace::run(platform.clone(), clusters.clone(), opts.namespaces.clone(), shutdown.clone()),
+        crate::emigration::run(platform.clone(), clusters.clone(), opts.emigrations.clone(), shutdown.clone()),
+    );
 }

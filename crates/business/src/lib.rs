@@ -4,5 +4,7 @@
 
 pub mod component;
 pub mod controllers;
+pub mod emigration;
+pub mod namespace;
 
 pub use component::Business;
