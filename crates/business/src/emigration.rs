@@ -223,50 +223,83 @@ fn code(e: &kube::Error) -> Option<u16> {
 }
 
 async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    let e: NsEmigration = decode(&obj).map_err(|err| {
-        Error::Decode(format!("nsemigration {}/{}", obj.namespace().unwrap_or_default(), obj.name_any()), err)
-    })?;
     if obj.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let api: Api<DynamicObject> = Api::namespaced_with(ctx.platform.clone(), e.source(), &resource());
-    let mut current = match e.phase() {
-        "" => emigration_phase::PENDING.to_string(),
-        p => p.to_string(),
+    let (project, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
+    // Read afresh: the cache may still hold a phase this controller has already left, and a
+    // step replayed from it (the old object gone, say) would fail a finished move.
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.platform.clone(), &project, &resource());
+    let Some(fresh) = api.get_opt(&name).await? else {
+        return Ok(Action::await_change());
     };
+    let e: NsEmigration = decode(&fresh).map_err(|err| Error::Decode(format!("nsemigration {project}/{name}"), err))?;
+    let mut current = e.phase().to_string();
     loop {
-        if current == emigration_phase::FINISHED || current == emigration_phase::FAILED {
-            ctx.failures.succeeded(&obj.uid().unwrap_or_default());
-            return Ok(Action::await_change());
-        }
-        match step(&ctx, &e, &current).await? {
-            Step::Next(next) => {
-                write_status(&api, &e, next, None, None).await?;
-                tracing::info!(
-                    project = e.source(),
-                    name = e.name(),
-                    namespace = e.spec.namespace,
-                    phase = next,
-                    "namespace emigration"
-                );
-                current = next.to_string();
+        match advance_from(&ctx, &e, &current).await? {
+            Progress::Phase(p) if p == emigration_phase::FINISHED || p == emigration_phase::FAILED => {
+                ctx.failures.succeeded(&obj.uid().unwrap_or_default());
+                return Ok(Action::await_change());
             }
-            Step::Fail(why, message) => {
-                if undoable(&current) {
-                    undo(&ctx, &e, &message).await?;
-                }
-                write_status(&api, &e, emigration_phase::FAILED, Some(why), Some(&message)).await?;
-                tracing::info!(
-                    project = e.source(),
-                    name = e.name(),
-                    reason = why,
-                    message,
-                    "namespace emigration failed"
-                );
-                current = emigration_phase::FAILED.to_string();
-            }
-            Step::Wait(d) => return Ok(Action::requeue(d)),
+            Progress::Phase(p) => current = p,
+            Progress::Wait(d) => return Ok(Action::requeue(d)),
         }
+    }
+}
+
+/// Where one step left a move.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// The phase now stored (the move is over at `Finished` and `Failed`).
+    Phase(String),
+    /// Nothing to do before this wait (the old object is still going away, say).
+    Wait(Duration),
+}
+
+/// Takes the move stored as emigration `project/name` one phase further, as the controller
+/// does in a loop: what a controller that stops right after it leaves behind, for another to
+/// finish (how the tests show every phase resumes).
+pub async fn advance(
+    platform: Client,
+    clusters: Arc<dyn ClusterClients>,
+    project: &str,
+    name: &str,
+) -> Result<Progress, Error> {
+    let ctx = Ctx { platform, clusters, failures: Failures::default() };
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.platform.clone(), project, &resource());
+    let obj = api.get(name).await?;
+    let e: NsEmigration = decode(&obj).map_err(|err| Error::Decode(format!("nsemigration {project}/{name}"), err))?;
+    advance_from(&ctx, &e, e.phase()).await
+}
+
+/// One step from phase `current`, its outcome written before it returns.
+async fn advance_from(ctx: &Ctx, e: &NsEmigration, current: &str) -> Result<Progress, Error> {
+    let current = if current.is_empty() { emigration_phase::PENDING } else { current };
+    if current == emigration_phase::FINISHED || current == emigration_phase::FAILED {
+        return Ok(Progress::Phase(current.to_string()));
+    }
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.platform.clone(), e.source(), &resource());
+    match step(ctx, e, current).await? {
+        Step::Next(next) => {
+            write_status(&api, e, next, None, None).await?;
+            tracing::info!(
+                project = e.source(),
+                name = e.name(),
+                namespace = e.spec.namespace,
+                phase = next,
+                "namespace emigration"
+            );
+            Ok(Progress::Phase(next.to_string()))
+        }
+        Step::Fail(why, message) => {
+            if undoable(current) {
+                undo(ctx, e, &message).await?;
+            }
+            write_status(&api, e, emigration_phase::FAILED, Some(why), Some(&message)).await?;
+            tracing::info!(project = e.source(), name = e.name(), reason = why, message, "namespace emigration failed");
+            Ok(Progress::Phase(emigration_phase::FAILED.to_string()))
+        }
+        Step::Wait(d) => Ok(Progress::Wait(d)),
     }
 }
 
