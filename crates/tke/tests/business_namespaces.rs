@@ -148,6 +148,26 @@ async fn namespaces_become_labelled_namespaces_with_quotas_in_their_clusters() {
     wait_phase(&t, "prj-a", "cls-b-web", "Available").await;
     assert_eq!(labels_of(&ns_b.get("web").await.expect("web in cls-b")), ("prj-a".into(), "cls-b-web".into()));
 
+    // A cluster that cannot be reached is reported, and the namespace is Available again once
+    // it answers.
+    let addresses = |port: u16| {
+        format!(r#"{{"status":{{"addresses":[{{"type":"Advertise","host":"127.0.0.1","port":{port}}}]}}}}"#)
+    };
+    let port_b: u16 = b.url().rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).expect("port");
+    let patch_cluster = |body: String| {
+        t.kubectl_ok(&["patch", "cluster", "cls-b", "--subresource=status", "--type=merge", "-p", &body]);
+    };
+    patch_cluster(addresses(1));
+    touch(&t, "prj-a", "cls-b-web");
+    testkit::wait_until("cls-b unreachable reported", WAIT, || async {
+        (phase_of(&t, "prj-a", "cls-b-web")? == ("Failed".into(), "ConnectClusterError".into())).then_some(())
+    })
+    .await;
+    patch_cluster(addresses(port_b));
+    touch(&t, "prj-a", "cls-b-web");
+    let back = wait_phase(&t, "prj-a", "cls-b-web", "Available").await;
+    assert!(back["status"]["reason"].is_null(), "{back}");
+
     // What the pods use shows in status.used.
     let pods: Api<Pod> = Api::namespaced(a.client(), "web");
     pods.create(&PostParams::default(), &pod("p1", "500m")).await.expect("pod");
