@@ -21,6 +21,11 @@
 //! destination refuses the new object: its quota, say) undoes the lock: the labels are put
 //! back and the old object unlocked, then the move is `Failed` with the reason. After the new
 //! object exists the move can only go forward, and errors are retried.
+//!
+//! An emigration holds the finalizer `business.tkestack.io/emigration` from its first step
+//! until the move is over: deleted before the new object exists, the move is called off (undone
+//! as above); deleted later, the move is finished first. No namespace stays locked by an
+//! emigration that is gone.
 
 use std::{sync::Arc, time::Duration};
 
@@ -223,9 +228,6 @@ fn code(e: &kube::Error) -> Option<u16> {
 }
 
 async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    if obj.metadata.deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
-    }
     let (project, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
     // Read afresh: the cache may still hold a phase this controller has already left, and a
     // step replayed from it (the old object gone, say) would fail a finished move.
@@ -233,17 +235,52 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     let Some(fresh) = api.get_opt(&name).await? else {
         return Ok(Action::await_change());
     };
+    let deleting = fresh.metadata.deletion_timestamp.is_some();
+    if deleting && !fresh.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
     let e: NsEmigration = decode(&fresh).map_err(|err| Error::Decode(format!("nsemigration {project}/{name}"), err))?;
     let mut current = e.phase().to_string();
     loop {
-        match advance_from(&ctx, &e, &current).await? {
-            Progress::Phase(p) if p == emigration_phase::FINISHED || p == emigration_phase::FAILED => {
-                ctx.failures.succeeded(&obj.uid().unwrap_or_default());
-                return Ok(Action::await_change());
+        let over = current == emigration_phase::FINISHED || current == emigration_phase::FAILED;
+        if over || (deleting && (current.is_empty() || current == emigration_phase::PENDING || undoable(&current))) {
+            if !over {
+                // Deleted before the new object existed: the move is called off.
+                undo(&ctx, &e, "the emigration was deleted").await?;
+                tracing::info!(project, name, phase = current, "namespace emigration deleted: move called off");
             }
+            // The steps wrote the object meanwhile: clear the finalizer of the version now stored.
+            if let Some(latest) = api.get_opt(&name).await? {
+                set_finalizer(&api, &latest, false).await?;
+            }
+            ctx.failures.succeeded(&obj.uid().unwrap_or_default());
+            return Ok(Action::await_change());
+        }
+        match advance_from(&ctx, &e, &current).await? {
             Progress::Phase(p) => current = p,
             Progress::Wait(d) => return Ok(Action::requeue(d)),
         }
+    }
+}
+
+/// The finalizer that keeps a deleted emigration until its lock is undone or its move
+/// finished, so that no namespace stays locked by an emigration that no longer exists.
+pub const FINALIZER: &str = "business.tkestack.io/emigration";
+
+/// Adds (`on`) or clears the emigration's finalizer, over the version read.
+async fn set_finalizer(api: &Api<DynamicObject>, obj: &DynamicObject, on: bool) -> Result<(), kube::Error> {
+    let mut kept: Vec<String> = obj.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
+    if on {
+        kept.push(FINALIZER.to_string());
+    }
+    if kept.len() == obj.finalizers().len() && on == obj.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(());
+    }
+    let patch = json!({"metadata": {"finalizers": kept, "resourceVersion": obj.resource_version()}});
+    match api.patch(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e) == Some(404) => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
@@ -279,6 +316,14 @@ async fn advance_from(ctx: &Ctx, e: &NsEmigration, current: &str) -> Result<Prog
         return Ok(Progress::Phase(current.to_string()));
     }
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.platform.clone(), e.source(), &resource());
+    if current == emigration_phase::PENDING {
+        // Before anything is locked: from here on the emigration stays until it is undone.
+        let obj = api.get(e.name()).await?;
+        if obj.metadata.deletion_timestamp.is_some() {
+            return Ok(Progress::Wait(Duration::ZERO));
+        }
+        set_finalizer(&api, &obj, true).await?;
+    }
     match step(ctx, e, current).await? {
         Step::Next(next) => {
             write_status(&api, e, next, None, None).await?;
@@ -292,7 +337,7 @@ async fn advance_from(ctx: &Ctx, e: &NsEmigration, current: &str) -> Result<Prog
             Ok(Progress::Phase(next.to_string()))
         }
         Step::Fail(why, message) => {
-            if undoable(current) {
+            if undoable(current) || current == emigration_phase::PENDING {
                 undo(ctx, e, &message).await?;
             }
             write_status(&api, e, emigration_phase::FAILED, Some(why), Some(&message)).await?;

@@ -421,4 +421,25 @@ async fn namespaces_move_between_projects_and_a_stopped_move_finishes() {
         wait_emigration(&t, "prj-a", &nse, "Finished").await;
         assert_moved(&t, &ns_a, &a, "prj-a", "prj-b", &ns).await;
     }
+
+    // A move deleted before the new object exists is called off: the namespace is back.
+    let _explain = ExplainFailure(&t);
+    business_namespace(&t, "prj-a", "cls-a", "cancel");
+    wait_phase(&t, "prj-a", "cls-a-cancel", "Available").await;
+    pause_controllers(&t);
+    emigrate(&t, "prj-a", "nse-cancel", "cls-a-cancel", "prj-b");
+    while emigration_phase(&t, "prj-a", "nse-cancel").map(|p| p.0).unwrap_or_default() != "OldOneDetached" {
+        let step = business::emigration::advance(platform.clone(), clusters.clone(), "prj-a", "nse-cancel").await;
+        assert!(matches!(step, Ok(business::emigration::Progress::Phase(_))), "{step:?}");
+    }
+    t.kubectl_ok(&["delete", NSE, "-n", "prj-a", "nse-cancel", "--wait=false"]);
+    resume_controllers(&t);
+    testkit::wait_until("nse-cancel gone", WAIT, || async {
+        t.get_json(&[NSE, "-n", "prj-a", "nse-cancel"]).is_none().then_some(())
+    })
+    .await;
+    let back = wait_phase(&t, "prj-a", "cls-a-cancel", "Available").await;
+    assert!(back["metadata"]["annotations"]["business.tkestack.io/emigration"].is_null(), "{back}");
+    assert_eq!(labels_of(&ns_a.get("cancel").await.expect("cancel")), ("prj-a".into(), "cls-a-cancel".into()));
+    assert!(get(&t, "prj-b", "cls-a-cancel").is_none(), "no new object");
 }
