@@ -351,7 +351,11 @@ async fn ensure(client: &Client, ns: &Namespace) -> Result<Observed, EnsureError
                 Ok(_) => tracing::info!(project, name, namespace = target, "namespace created in the cluster"),
                 // Made meanwhile by someone else: the next pass looks at its labels.
                 Err(e) if api_code(&e) == Some(409) => {
-                    return Err(EnsureError::Kube(e));
+                    return Err(EnsureError::Refused(Observed {
+                        phase: phase::PENDING.into(),
+                        message: Some(format!("namespace {target} appeared in the cluster meanwhile: checking it")),
+                        ..Default::default()
+                    }));
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -469,6 +473,12 @@ async fn delete(ctx: &Ctx, api: &Api<DynamicObject>, obj: &DynamicObject, ns: &N
         // Nothing is left to delete in a cluster that is gone or going.
         ClusterAccess::Gone | ClusterAccess::Deleting(None) => None,
         ClusterAccess::NotReady(why) => {
+            // Said on the object, so whoever waits for the deletion knows what holds it.
+            let message = format!("waiting to delete namespace {} in cluster {cluster}: {why}", ns.spec.namespace);
+            if ns.status.as_ref().and_then(|s| s.message.as_deref()) != Some(message.as_str()) {
+                let patch = json!({"status": {"reason": reason::CONNECT_CLUSTER_ERROR, "message": message}});
+                api.patch_status(name, &PatchParams::default(), &Patch::Merge(patch)).await?;
+            }
             return Err(Error::Cluster { cluster: cluster.into(), message: format!("cannot be reached: {why}") });
         }
     };
