@@ -463,59 +463,84 @@ async fn delete(ctx: &Ctx, api: &Api<DynamicObject>, obj: &DynamicObject, ns: &N
         tracing::debug!(project, name, "deletion of a moving namespace waits for its emigration");
         return Ok(Action::requeue(Duration::from_secs(2)));
     }
+    // Each write returns the object as stored, which the next write (the finalize) builds on.
+    let mut current = obj.clone();
     if ns.phase() != phase::TERMINATING {
         let patch = json!({"status": {"phase": phase::TERMINATING, "lastTransitionTime": now()}});
-        api.patch_status(name, &PatchParams::default(), &Patch::Merge(patch)).await?;
+        current = api.patch_status(name, &PatchParams::default(), &Patch::Merge(patch)).await?;
     }
     let cluster = ns.spec.cluster_name.as_str();
-    let client = match ctx.clusters.access(cluster).await {
-        ClusterAccess::Ready(c) | ClusterAccess::Deleting(Some(c)) => Some(c),
+    // A moved namespace is the destination's: nothing to do in the cluster.
+    let access = if moved { ClusterAccess::Gone } else { ctx.clusters.access(cluster).await };
+    let outcome = match access {
+        ClusterAccess::Ready(c) | ClusterAccess::Deleting(Some(c)) => delete_in_cluster(c, ns).await,
         // Nothing is left to delete in a cluster that is gone or going.
-        ClusterAccess::Gone | ClusterAccess::Deleting(None) => None,
+        ClusterAccess::Gone | ClusterAccess::Deleting(None) => Ok(false),
         ClusterAccess::NotReady(why) => {
-            // Said on the object, so whoever waits for the deletion knows what holds it.
-            let message = format!("waiting to delete namespace {} in cluster {cluster}: {why}", ns.spec.namespace);
-            if ns.status.as_ref().and_then(|s| s.message.as_deref()) != Some(message.as_str()) {
-                let patch = json!({"status": {"reason": reason::CONNECT_CLUSTER_ERROR, "message": message}});
-                api.patch_status(name, &PatchParams::default(), &Patch::Merge(patch)).await?;
-            }
-            return Err(Error::Cluster { cluster: cluster.into(), message: format!("cannot be reached: {why}") });
+            Err((reason::CONNECT_CLUSTER_ERROR, format!("cluster {cluster} cannot be reached: {why}")))
         }
     };
-    if let Some(client) = client
-        && !moved
-    {
-        let unreachable = |e: kube::Error| Error::Cluster {
-            cluster: cluster.to_string(),
-            message: controller_runtime::error_chain(&e),
-        };
-        let namespaces: Api<core::Namespace> = Api::all(client);
-        let target = ns.spec.namespace.as_str();
-        if let Some(real) = namespaces.get_opt(target).await.map_err(unreachable)? {
-            let labels = real.metadata.labels.clone().unwrap_or_default();
-            let ours = labels.get(PROJECT_LABEL).map(String::as_str) == Some(project)
-                && labels.get(NAMESPACE_LABEL).map(String::as_str) == Some(name);
-            if ours {
-                if real.metadata.deletion_timestamp.is_none() {
-                    namespaces.delete(target, &DeleteParams::default().grace_period(5)).await.map_err(unreachable)?;
-                    tracing::info!(project, name, namespace = target, cluster, "namespace deleted in the cluster");
-                }
-                // Gone only when the cluster says so.
-                return Ok(Action::requeue(Duration::from_secs(1)));
+    match outcome {
+        Ok(true) => return Ok(Action::requeue(Duration::from_secs(1))),
+        Ok(false) => {}
+        Err((why, message)) => {
+            // Said on the object, so whoever waits for the deletion knows what holds it.
+            let message = format!("waiting to delete namespace {}: {message}", ns.spec.namespace);
+            let status = ns.status.as_ref();
+            if status.and_then(|s| s.message.as_deref()) != Some(message.as_str())
+                || status.and_then(|s| s.reason.as_deref()) != Some(why)
+            {
+                let patch = json!({"status": {"reason": why, "message": message}});
+                api.patch_status(name, &PatchParams::default(), &Patch::Merge(patch)).await?;
             }
-            tracing::info!(
-                project,
-                name,
-                namespace = target,
-                cluster,
-                "namespace left in the cluster: not labelled as this object's"
-            );
+            return Err(Error::Cluster { cluster: cluster.into(), message });
         }
     }
-    finalize(api, obj, ns).await?;
+    finalize(api, &current, ns).await?;
     ctx.failures.succeeded(&obj.uid().unwrap_or_default());
     tracing::info!(project, name, "business namespace deleted");
     Ok(Action::await_change())
+}
+
+/// Deletes the Kubernetes namespace of `ns` if it is labelled as that object's: `Ok(true)`
+/// while it is still there (being deleted), `Ok(false)` when there is nothing (more) to do,
+/// or why the cluster did not let it happen.
+async fn delete_in_cluster(client: Client, ns: &Namespace) -> Result<bool, (&'static str, String)> {
+    let (project, name, cluster) = (ns.project(), ns.name(), ns.spec.cluster_name.as_str());
+    let failed = |e: kube::Error| match api_code(&e) {
+        None => (
+            reason::CONNECT_CLUSTER_ERROR,
+            format!("cluster {cluster} cannot be reached: {}", controller_runtime::error_chain(&e)),
+        ),
+        Some(_) => (reason::REJECTED, format!("cluster {cluster} refused: {}", controller_runtime::error_chain(&e))),
+    };
+    let namespaces: Api<core::Namespace> = Api::all(client);
+    let target = ns.spec.namespace.as_str();
+    let Some(real) = namespaces.get_opt(target).await.map_err(failed)? else {
+        return Ok(false);
+    };
+    let labels = real.metadata.labels.clone().unwrap_or_default();
+    let ours = labels.get(PROJECT_LABEL).map(String::as_str) == Some(project)
+        && labels.get(NAMESPACE_LABEL).map(String::as_str) == Some(name);
+    if !ours {
+        tracing::info!(
+            project,
+            name,
+            namespace = target,
+            cluster,
+            "namespace left in the cluster: not labelled as this object's"
+        );
+        return Ok(false);
+    }
+    if real.metadata.deletion_timestamp.is_none() {
+        match namespaces.delete(target, &DeleteParams::default().grace_period(5)).await {
+            Ok(_) => tracing::info!(project, name, namespace = target, cluster, "namespace deleted in the cluster"),
+            Err(e) if api_code(&e) == Some(404) => return Ok(false),
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    // Gone only when the cluster says so.
+    Ok(true)
 }
 
 /// Clears the `namespace` finalizer through `/finalize`; the server then removes the object.

@@ -253,6 +253,20 @@ async fn namespaces_become_labelled_namespaces_with_quotas_in_their_clusters() {
     }
     assert!(ns_a.get_opt("taken").await.expect("read").is_some(), "another project's namespace stays");
     assert!(ns_a.get_opt("legacy").await.expect("read").is_some(), "an unlabelled namespace stays");
+
+    // A deletion the cluster cannot take yet shows Terminating and why; it ends once it answers.
+    patch_cluster(addresses(1));
+    t.kubectl_ok(&["delete", NS, "-n", "prj-a", "cls-b-web", "--wait=false"]);
+    let held = testkit::wait_until("the held deletion explained", WAIT, || async {
+        get(&t, "prj-a", "cls-b-web").filter(|o| o["status"]["reason"] == "ConnectClusterError")
+    })
+    .await;
+    assert_eq!(held["status"]["phase"], "Terminating", "{held}");
+    assert!(ns_b.get_opt("web").await.expect("read").is_some());
+    patch_cluster(addresses(port_b));
+    testkit::wait_until("cls-b-web gone", WAIT, || async { get(&t, "prj-a", "cls-b-web").is_none().then_some(()) })
+        .await;
+    assert!(ns_b.get_opt("web").await.expect("read").is_none(), "deleted in cls-b once it answered");
 }
 
 /// `(phase, reason)` of an emigration.
