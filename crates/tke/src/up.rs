@@ -53,7 +53,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     // The auth component serves authz.tkestack.io: its bindings reach the business clusters.
     crate::controllers::authz(&mut controllers, &platform_client, args.server.leader_elect);
-    crate::controllers::business(&mut controllers, &platform_client, args.server.leader_elect);
+    crate::business_cmd::controllers(&mut controllers, &platform_client, args.server.leader_elect);
 
     // Kept alive until the server stops.
     let demo = if args.demo { Some(crate::demo::start(&server.api, &data_dir).await?) } else { None };
