@@ -4,6 +4,7 @@
 mod auth_cmd;
 mod bench;
 mod bench_authz;
+mod bench_business;
 mod bench_client;
 mod bench_clusters;
 mod bench_registry;
