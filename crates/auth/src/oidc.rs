@@ -617,6 +617,7 @@ pub async fn mount(
         provider: provider.clone(),
         api_keys: api_keys.clone(),
         authz: Default::default(),
+        authorizer: Default::default(),
     });
     let routes = routes(provider).merge(
         Router::new()
