@@ -3,9 +3,10 @@
 //! tenant (a `registry.tkestack.io/v1` Namespace, private to the tenant; a ChartGroup of
 //! visibility `Project` listing the project), then is `Available`. A name the tenant already
 //! uses for another registry object makes it `Failed`, retried with back-off (the name may be
-//! freed). Deleting it deletes the registry object (whose own controller removes its images or
-//! charts and Repository or Chart objects), waits until it is gone, then clears the business
-//! object's finalizer through `finalize`.
+//! freed). The registry object's display name follows the business object's. Deleting it
+//! deletes the registry object (whose own controller removes its images or charts and
+//! Repository or Chart objects), waits until it is gone, then clears the business object's
+//! finalizer through `finalize`.
 //!
 //! The registry object carries the labels [`PROJECT_LABEL`] and [`OBJECT_LABEL`]: they tell a
 //! mirror made here from an object of the same name made by someone else, and wake the business
@@ -16,7 +17,7 @@ use std::{sync::Arc, time::Duration};
 use api::business::common::{ProjectItemSpec, phase};
 use kube::{
     Api, Client, ResourceExt,
-    api::{ApiResource, DynamicObject, PostParams},
+    api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams},
     runtime::controller::Action,
 };
 use serde_json::{Value, json};
@@ -193,6 +194,15 @@ async fn reconcile(kind: Kind, obj: Arc<DynamicObject>, client: &Client) -> Resu
 
     match next(&found, &project, &name) {
         Next::Available => {
+            // The display name follows the business object's; the rest of the registry
+            // object (its visibility, say) is the registry users' to change.
+            if let Some(mirror) = found.iter().find(|o| mirrors(o, &project, &name)) {
+                let desired = (kind.spec)(&project, &spec)["displayName"].clone();
+                if mirror.data["spec"]["displayName"] != desired {
+                    let patch = json!({"spec": {"displayName": desired}});
+                    registry.patch(&mirror.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+                }
+            }
             let want = Lifecycle::new(phase::AVAILABLE, None, None);
             runner::write_lifecycle(&own, &obj, &want, None).await?;
             Ok(Action::await_change())

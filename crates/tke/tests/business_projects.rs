@@ -175,7 +175,7 @@ async fn a_deleted_project_takes_what_it_holds_in_order() {
     let t = Tke::start();
     let _explain = ExplainFailure(&t);
     let sim = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster");
-    t.import_cluster("cls-a", &sim.url(), sim.ca_pem().as_bytes(), &sim.admin_token());
+    t.import_cluster("cls-a", sim.url(), sim.ca_pem().as_bytes(), sim.admin_token());
     create_user(&t, "alice");
     let quota = |cpu: &str| json!({"cls-a": {"hard": {"cpu": cpu}}});
     t.create(&json!({"apiVersion": "business.tkestack.io/v1", "kind": "Project",
@@ -215,6 +215,16 @@ async fn a_deleted_project_takes_what_it_holds_in_order() {
     );
     let out = t.kubectl_ok(&["get", "namespaces.registry.tkestack.io"]);
     assert!(out.contains(rns[0]["metadata"]["name"].as_str().unwrap_or("?")), "{out}");
+    // The display name follows the business object's.
+    patch(
+        &t,
+        &["imagenamespaces.business.tkestack.io", "-n", "prj-del", "images"],
+        &json!({"spec": {"displayName": "Renamed"}}),
+    );
+    wait_for("the registry display name to follow", WAIT, || {
+        let rns = registry_namespaces(&t, "doomed-images");
+        (rns.len() == 1 && rns[0]["spec"]["displayName"] == "Renamed").then_some(())
+    });
     let rcg = registry_chart_groups(&t, "doomed-charts");
     assert_eq!(rcg.len(), 1, "{rcg:?}");
     assert_eq!(
