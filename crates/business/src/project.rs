@@ -101,23 +101,11 @@ struct Ctx {
 pub async fn run(client: Client, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
     let main = projects_resource();
     let mut watches = vec![];
-    // A project's objects wake it (a deleted project waits for them to go).
+    // A project's objects on their way out wake it (a deleted project waits for them to go).
+    // Each of them carries a finalizer, so its last state before it goes is a deleting one;
+    // their other changes (a namespace's usage) are none of this controller's business.
     for h in held() {
-        let target = main.clone();
-        let mapper: runner::Mapper = if h.namespaced {
-            Arc::new(move |o: &DynamicObject| {
-                o.namespace().map(|ns| runner::object_ref(&target, &ns, None)).into_iter().collect()
-            })
-        } else {
-            Arc::new(move |o: &DynamicObject| {
-                o.data["spec"]["parentProjectName"]
-                    .as_str()
-                    .filter(|p| !p.is_empty())
-                    .map(|p| runner::object_ref(&target, p, None))
-                    .into_iter()
-                    .collect()
-            })
-        };
+        let mapper = wakes(h.namespaced, main.clone());
         watches.push(Watch { resource: h.resource, mapper });
     }
     let ctx = Arc::new(Ctx {
@@ -137,6 +125,22 @@ pub async fn run(client: Client, shutdown: impl std::future::Future<Output = ()>
         shutdown,
     )
     .await;
+}
+
+/// The project a held object going away wakes: the one whose Kubernetes namespace it is in
+/// (`namespaced`), or its parent (a sub-project). Nothing for live objects.
+fn wakes(namespaced: bool, projects: ApiResource) -> runner::Mapper {
+    Arc::new(move |o: &DynamicObject| {
+        if !runner::deleting(o) {
+            return vec![];
+        }
+        let project = if namespaced {
+            o.namespace()
+        } else {
+            o.data["spec"]["parentProjectName"].as_str().filter(|p| !p.is_empty()).map(str::to_string)
+        };
+        project.map(|p| runner::object_ref(&projects, &p, None)).into_iter().collect()
+    })
 }
 
 async fn reconcile(obj: Arc<DynamicObject>, ctx: &Ctx) -> Result<Action, Error> {
@@ -382,6 +386,26 @@ mod tests {
             waiting_message("chart group", "chart groups", &names(7)),
             "waiting for 7 chart groups to be deleted: ns-0, ns-1, ns-2, ns-3, ns-4, …"
         );
+    }
+
+    #[test]
+    fn held_objects_wake_their_project_only_when_going() {
+        let going = |mut v: Value| {
+            v["metadata"]["deletionTimestamp"] = json!("2026-12-07T00:00:00Z");
+            obj(v)
+        };
+        let names = |refs: Vec<kube::runtime::reflector::ObjectRef<DynamicObject>>| {
+            refs.into_iter().map(|r| (r.name, r.namespace)).collect::<Vec<_>>()
+        };
+        let ns = json!({"metadata": {"name": "cls-a-web", "namespace": "prj-a"}});
+        let in_project = wakes(true, projects_resource());
+        assert!(in_project(&obj(ns.clone())).is_empty(), "a live namespace's changes are not the project's");
+        assert_eq!(names(in_project(&going(ns))), [("prj-a".to_string(), None)]);
+        let child = json!({"metadata": {"name": "prj-b"}, "spec": {"parentProjectName": "prj-a"}});
+        let parent = wakes(false, projects_resource());
+        assert!(parent(&obj(child.clone())).is_empty());
+        assert_eq!(names(parent(&going(child))), [("prj-a".to_string(), None)]);
+        assert!(parent(&going(json!({"metadata": {"name": "prj-top"}, "spec": {}}))).is_empty());
     }
 
     #[test]
