@@ -4,5 +4,9 @@
 
 pub mod component;
 pub mod controllers;
+pub mod mirror;
+pub mod platform;
+pub mod project;
+pub mod runner;
 
 pub use component::Business;
