@@ -19,6 +19,7 @@ pub mod server;
 pub mod store;
 pub mod table;
 pub mod tls;
+pub mod webhook;
 
 pub use component::{Component, Mount};
 pub use connect::{Connect, ConnectDef, ConnectRequest};

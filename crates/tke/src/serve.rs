@@ -71,6 +71,13 @@ pub struct ServerArgs {
     /// Prefixes of headers carrying the user's extra attributes (default X-Remote-Extra-).
     #[arg(long, env = "TKE_REQUESTHEADER_EXTRA_HEADERS_PREFIX", value_delimiter = ',')]
     pub requestheader_extra_headers_prefix: Vec<String>,
+    /// Kubeconfig of an external authenticator that bearer tokens nothing else recognises are
+    /// sent to as TokenReviews (kube-apiserver's flag), e.g. another platform's `/auth/authn`.
+    #[arg(long, env = "TKE_AUTHENTICATION_TOKEN_WEBHOOK_CONFIG_FILE")]
+    pub authentication_token_webhook_config_file: Option<PathBuf>,
+    /// How long the token webhook's answers are reused (seconds).
+    #[arg(long, env = "TKE_AUTHENTICATION_TOKEN_WEBHOOK_CACHE_TTL_SECONDS", default_value_t = 120)]
+    pub authentication_token_webhook_cache_ttl_seconds: u64,
     /// Extra host names or IPs for the generated serving certificate (comma separated).
     #[arg(long, env = "TKE_EXTERNAL_HOSTNAMES", value_delimiter = ',')]
     pub external_hostname: Vec<String>,
@@ -222,6 +229,14 @@ impl Server {
         }
         for a in mounted_authenticators {
             chain.push(a);
+        }
+        if let Some(path) = &args.authentication_token_webhook_config_file {
+            let client = apiserver::webhook::WebhookClient::from_kubeconfig(path, Duration::from_secs(10))
+                .context("the token webhook's kubeconfig")?;
+            chain.push(Arc::new(apiserver::webhook::TokenReviewAuthenticator::with_ttl(
+                client,
+                Duration::from_secs(args.authentication_token_webhook_cache_ttl_seconds),
+            )));
         }
         let authorizer = authorizer.map(|(_, a)| a).unwrap_or_else(|| Arc::new(auth::AllowAuthenticated));
         let mut app = auth::authenticate(routes, Arc::new(chain), authorizer);
