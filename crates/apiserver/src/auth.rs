@@ -312,7 +312,7 @@ impl TokenFileAuthenticator {
 #[async_trait]
 impl Authenticator for TokenFileAuthenticator {
     async fn authenticate(&self, request: &Parts) -> Authentication {
-        let Some(token) = bearer_token(request) else {
+        let Some(token) = request_token(&request.headers) else {
             return Authentication::NotApplicable;
         };
         match self.lookup(token.as_bytes()) {
@@ -323,14 +323,32 @@ impl Authenticator for TokenFileAuthenticator {
 }
 
 /// The token of `Authorization: Bearer <token>`, if the header is that.
-pub fn bearer_token(request: &Parts) -> Option<&str> {
-    let value = request.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
     }
     let token = token.trim();
     (!token.is_empty()).then_some(token)
+}
+
+/// The prefix of a bearer token in a websocket's `Sec-WebSocket-Protocol` (browsers cannot set
+/// `Authorization` on a websocket; Kubernetes takes the token this way).
+pub const WEBSOCKET_BEARER: &str = "base64url.bearer.authorization.k8s.io.";
+
+/// The bearer token of a request: `Authorization: Bearer`, or the websocket form
+/// (`base64url.bearer.authorization.k8s.io.<token>` in `Sec-WebSocket-Protocol`), as every
+/// token authenticator of kube-apiserver takes it.
+pub fn request_token(headers: &axum::http::HeaderMap) -> Option<std::borrow::Cow<'_, str>> {
+    use base64::Engine;
+    if let Some(t) = bearer(headers) {
+        return Some(std::borrow::Cow::Borrowed(t));
+    }
+    let protocols = headers.get(header::SEC_WEBSOCKET_PROTOCOL)?.to_str().ok()?;
+    let encoded = protocols.split(',').map(str::trim).find_map(|p| p.strip_prefix(WEBSOCKET_BEARER))?;
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded.trim_end_matches('=')).ok()?;
+    String::from_utf8(decoded).ok().filter(|t| !t.is_empty()).map(std::borrow::Cow::Owned)
 }
 
 /// Equal contents, compared without data-dependent branches (only the length of the longer
@@ -802,6 +820,26 @@ async fn impersonate(gate: &Gate, parts: &mut Parts, user: UserInfo) -> Result<U
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_come_from_the_authorization_header_or_the_websocket_protocol() {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(header::AUTHORIZATION, "Bearer a.b.c".parse().unwrap());
+        assert_eq!(request_token(&h).as_deref(), Some("a.b.c"));
+        let mut ws = axum::http::HeaderMap::new();
+        let encoded = {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("x.y.z")
+        };
+        ws.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            format!("v4.channel.k8s.io, {WEBSOCKET_BEARER}{encoded}").parse().unwrap(),
+        );
+        assert_eq!(request_token(&ws).as_deref(), Some("x.y.z"));
+        ws.insert(header::SEC_WEBSOCKET_PROTOCOL, "v4.channel.k8s.io".parse().unwrap());
+        assert_eq!(request_token(&ws), None);
+    }
+
     use axum::{body::Body, http::StatusCode, routing::get};
     use tower::ServiceExt as _;
 

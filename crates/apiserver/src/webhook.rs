@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::{
     UserInfo,
-    auth::{Authentication, Authenticator, bearer_token},
+    auth::{Authentication, Authenticator, request_token},
 };
 
 /// A webhook as a kubeconfig describes it (its current context, or its only cluster and user).
@@ -216,7 +216,8 @@ impl TokenReviewAuthenticator {
 #[async_trait]
 impl Authenticator for TokenReviewAuthenticator {
     async fn authenticate(&self, request: &Parts) -> Authentication {
-        let Some(token) = bearer_token(request) else { return Authentication::NotApplicable };
+        let Some(token) = request_token(&request.headers) else { return Authentication::NotApplicable };
+        let token = token.as_ref();
         let key: [u8; 32] = {
             use sha2::Digest;
             sha2::Sha256::digest(token.as_bytes()).into()
