@@ -798,7 +798,7 @@ impl ResourceStore {
     ) -> Result<Value, ApiError> {
         // A uid in the body is a precondition, as in Kubernetes: it must name this object.
         if let Some(uid) = object::meta_str(&new, "uid").filter(|u| !u.is_empty())
-            && Some(uid) != object::meta_str(&old, "uid")
+            && Some(uid) != object::meta_str(old, "uid")
         {
             return Err(self.uid_mismatch(name, uid, old));
         }

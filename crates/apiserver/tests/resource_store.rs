@@ -674,10 +674,13 @@ async fn concurrent_patches_without_a_resource_version_all_apply() {
         .expect("current precondition");
 }
 
+/// One admitted write: operation, name, size, whether the old object was given, dry run.
+type Call = (apiserver::Operation, String, i64, bool, bool);
+
 /// Records what it is asked and refuses widgets larger than 10, as a quota would.
 #[derive(Default)]
 struct Recorder {
-    calls: std::sync::Mutex<Vec<(apiserver::Operation, String, i64, bool, bool)>>,
+    calls: std::sync::Mutex<Vec<Call>>,
 }
 
 #[async_trait::async_trait]

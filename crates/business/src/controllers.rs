@@ -21,5 +21,5 @@ pub async fn run(
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
     let _ = (&platform, &clusters, &opts);
     // Each controller joins here: `futures::join!(a::run(..., shutdown.clone()), ...)`.
-    futures::join!(shutdown.clone());
+    futures::join!(crate::quota::usage::run(platform.clone(), shutdown.clone()), shutdown.clone());
 }

@@ -4,5 +4,6 @@
 
 pub mod component;
 pub mod controllers;
+pub mod quota;
 
 pub use component::Business;

@@ -1,0 +1,475 @@
+//! The admission of business Projects and Namespaces (reference 4.2): the rules that need other
+//! objects (the parent project, its clusters and what is left of its quota, the ancestry, the
+//! platform's clusters) and the reservation of quota on the parent before the object is stored
+//! (see [`super`] for why).
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Weak},
+    time::{Duration, Instant},
+};
+
+use api::business::{
+    GROUP, Namespace, Project, VERSION,
+    common::{MOVED_TO_ANNOTATION, project_phase},
+    project::{ProjectStatus, Reservation, UsedQuantity},
+};
+use apimachinery::{
+    ApiError, FieldError,
+    error::Reason,
+    quantity::{self, Milli, format_milli},
+};
+use apiserver::{
+    Admission, AdmissionRequest, ApiServer, Context, UserInfo,
+    resource::ADMIN_GROUP,
+    store::{ResourceStore, WriteOptions},
+};
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::{counted, namespace_ref, project_ref};
+
+/// The field manager of the reservations written into projects' status.
+pub const FIELD_MANAGER: &str = "business-quota";
+/// How long an admission keeps trying to reserve on a project that many writers change at once.
+const RESERVE_DEADLINE: Duration = Duration::from_secs(30);
+/// Ancestors followed before the chain is declared a cycle.
+const MAX_DEPTH: usize = 64;
+
+/// Registers the admission of projects and namespaces on `server` (which serves both).
+pub fn register(server: &Arc<ApiServer>) -> Result<(), ApiError> {
+    let projects = server
+        .resource_store(GROUP, VERSION, "projects")
+        .ok_or_else(|| ApiError::internal("the business admission needs projects to be served by the same server"))?;
+    let clusters = server.resource_store(api::platform::GROUP, "v1", "clusters");
+    let quotas =
+        Arc::new(Quotas { projects: Arc::downgrade(&projects), clusters: clusters.as_ref().map(Arc::downgrade) });
+    server.add_admission(GROUP, VERSION, "projects", Arc::new(ProjectAdmission(quotas.clone())))?;
+    server.add_admission(GROUP, VERSION, "namespaces", Arc::new(NamespaceAdmission(quotas)))?;
+    Ok(())
+}
+
+/// What the admissions share: in-process access to projects and clusters. Weak, because the
+/// stores hold the admissions.
+struct Quotas {
+    projects: Weak<ResourceStore>,
+    /// Absent when the platform component is not served by this server.
+    clusters: Option<Weak<ResourceStore>>,
+}
+
+/// The server's own reads and writes (every tenant).
+fn system() -> Context {
+    Context {
+        user: UserInfo { name: "system:business-quota".into(), groups: vec![ADMIN_GROUP.into()], ..Default::default() },
+        namespace: None,
+    }
+}
+
+/// The child being admitted, for field paths and messages.
+#[derive(Clone, Copy)]
+enum Child<'a> {
+    Namespace { name: &'a str },
+    Project { name: &'a str },
+}
+
+impl Child<'_> {
+    fn kind(&self) -> &'static str {
+        match self {
+            Child::Namespace { .. } => api::business::namespace::KIND,
+            Child::Project { .. } => api::business::project::KIND,
+        }
+    }
+    fn name(&self) -> &str {
+        match self {
+            Child::Namespace { name } | Child::Project { name } => name,
+        }
+    }
+    fn reference(&self) -> String {
+        match self {
+            Child::Namespace { name } => namespace_ref(name),
+            Child::Project { name } => project_ref(name),
+        }
+    }
+    fn parent_field(&self) -> &'static str {
+        match self {
+            Child::Namespace { .. } => "metadata.namespace",
+            Child::Project { .. } => "spec.parentProjectName",
+        }
+    }
+    fn cluster_field(&self, cluster: &str) -> String {
+        match self {
+            Child::Namespace { .. } => "spec.clusterName".into(),
+            Child::Project { .. } => format!("spec.clusters[{cluster}]"),
+        }
+    }
+    fn hard_field(&self, cluster: &str, key: &str) -> String {
+        match self {
+            Child::Namespace { .. } => format!("spec.hard[{key}]"),
+            Child::Project { .. } => format!("spec.clusters[{cluster}].hard[{key}]"),
+        }
+    }
+    fn invalid(&self, causes: Vec<FieldError>) -> ApiError {
+        ApiError::invalid(GROUP, self.kind(), self.name(), causes)
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, ApiError> {
+    serde_json::from_value(v.clone()).map_err(|e| ApiError::internal(format!("decoding the object failed: {e}")))
+}
+
+fn deleting(obj: &Value) -> bool {
+    obj["metadata"]["deletionTimestamp"].as_str().is_some_and(|s| !s.is_empty())
+}
+
+impl Quotas {
+    fn projects(&self) -> Result<Arc<ResourceStore>, ApiError> {
+        self.projects.upgrade().ok_or_else(|| ApiError::unavailable("the server is shutting down"))
+    }
+
+    /// The project as stored now (not from the cache), with its resourceVersion.
+    async fn project(&self, name: &str) -> Result<Option<(Project, Value)>, ApiError> {
+        match self.projects()?.get(&system(), name, None).await {
+            Ok(raw) => Ok(Some((decode(&raw)?, raw))),
+            Err(e) if e.reason == Reason::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A refusal when `cluster` is not a platform Cluster of `tenant`.
+    async fn check_cluster(&self, cluster: &str, tenant: &str, field: String) -> Result<Option<FieldError>, ApiError> {
+        let Some(clusters) = self.clusters.as_ref().and_then(Weak::upgrade) else {
+            return Ok(None);
+        };
+        let missing = || {
+            Some(FieldError::invalid(
+                field.clone(),
+                cluster,
+                format!("cluster {cluster} does not exist in tenant {tenant}: name a cluster of the platform"),
+            ))
+        };
+        match clusters.get(&system(), cluster, None).await {
+            Ok(c) if c["spec"]["tenantID"].as_str().unwrap_or("") == tenant => Ok(None),
+            Ok(_) => Ok(missing()),
+            Err(e) if e.reason == Reason::NotFound => Ok(missing()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reserves quota for `child` in project `parent`: `asks` is its quota per cluster, and
+    /// `stored` what it already takes there as stored (an update; empty for a new child). Only
+    /// what grows is reserved; the parent's state and quota are checked on the version of it
+    /// that the reservation is written to, and the write is retried when another one won.
+    async fn reserve(
+        &self,
+        child: Child<'_>,
+        tenant: &str,
+        parent: &str,
+        asks: &BTreeMap<String, Milli>,
+        stored: &BTreeMap<String, Milli>,
+        dry_run: bool,
+    ) -> Result<(), ApiError> {
+        let start = Instant::now();
+        let mut attempt: u32 = 0;
+        loop {
+            let Some((p, raw)) = self.project(parent).await? else {
+                return Err(child.invalid(vec![FieldError::invalid(
+                    child.parent_field(),
+                    parent,
+                    format!("project {parent} does not exist"),
+                )]));
+            };
+            let mut errs = vec![];
+            check_parent_state(child, &p, tenant, &mut errs);
+            if !errs.is_empty() {
+                return Err(child.invalid(errs));
+            }
+            let now = Utc::now();
+            let mut status = p.status.clone().unwrap_or_default();
+            let mut reservations = vec![];
+            for (cluster, asked) in asks {
+                let Some(hard) = p.spec.clusters.get(cluster) else {
+                    let msg = match child {
+                        Child::Namespace { .. } => {
+                            format!("project {parent} forbids its namespaces to use cluster {cluster}")
+                        }
+                        Child::Project { .. } => {
+                            format!("parent project {parent} forbids this project to use cluster {cluster}")
+                        }
+                    };
+                    errs.push(FieldError::invalid(
+                        child.cluster_field(cluster),
+                        cluster,
+                        format!("{msg}: add it to {parent}'s clusters first"),
+                    ));
+                    continue;
+                };
+                let hard = super::lenient(&hard.hard);
+                let used = status.clusters.get(cluster).map(|u| super::lenient(&u.used)).unwrap_or_default();
+                let before = counted(stored.get(cluster), &status.reservations, &child.reference(), cluster, now);
+                let mut grows = false;
+                for (key, want) in asked {
+                    let had = before.get(key).copied().unwrap_or(0);
+                    if *want <= had {
+                        continue;
+                    }
+                    grows = true;
+                    let Some(limit) = hard.get(key) else { continue };
+                    let left = limit - used.get(key).copied().unwrap_or(0) + had;
+                    if *want > left {
+                        errs.push(FieldError::invalid(
+                            child.hard_field(cluster, key),
+                            format_milli(*want),
+                            format!(
+                                "project {parent} has {} {key} left in cluster {cluster} (hard {}, taken {}): ask for at most that, or raise {parent}'s quota",
+                                format_milli(left.max(0)),
+                                format_milli(*limit),
+                                format_milli(used.get(key).copied().unwrap_or(0) - had),
+                            ),
+                        ));
+                    }
+                }
+                if grows {
+                    let after = quantity::max(&before, asked);
+                    let mut delta = after;
+                    quantity::subtract_from(&mut delta, &before);
+                    let slot = status.clusters.entry(cluster.clone()).or_default();
+                    let mut used = super::lenient(&slot.used);
+                    quantity::add_into(&mut used, &delta);
+                    *slot = UsedQuantity { used: quantity::format(&used) };
+                    reservations.push(Reservation {
+                        object: child.reference(),
+                        cluster: cluster.clone(),
+                        hard: quantity::format(asked),
+                        time: apimachinery::time::rfc3339(now),
+                    });
+                }
+            }
+            if !errs.is_empty() {
+                return Err(child.invalid(errs));
+            }
+            if reservations.is_empty() || dry_run {
+                return Ok(());
+            }
+            status.reservations.extend(reservations);
+            match self.write_status(parent, &raw, status).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.reason == Reason::Conflict && start.elapsed() < RESERVE_DEADLINE => {
+                    attempt += 1;
+                    // Many writers on one project: spread the retries a little.
+                    let spread = (Utc::now().timestamp_subsec_nanos() % 1000) as u64 * u64::from(attempt.min(8));
+                    tokio::time::sleep(Duration::from_micros(spread)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Writes `status` into the project, only if it is still at the version `raw` was read at.
+    async fn write_status(&self, name: &str, raw: &Value, status: ProjectStatus) -> Result<(), ApiError> {
+        let body = json!({
+            "apiVersion": api::business::API_VERSION,
+            "kind": api::business::project::KIND,
+            "metadata": {"name": name, "resourceVersion": raw["metadata"]["resourceVersion"]},
+            "status": status,
+        });
+        let opts = WriteOptions { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
+        self.projects()?.update(&system(), name, Some("status"), body, &opts).await.map(|_| ())
+    }
+
+    /// The ancestry of `name` if its parent were `parent`: an error naming the cycle.
+    async fn check_ancestry(&self, name: &str, parent: &str) -> Result<Option<FieldError>, ApiError> {
+        let mut chain = vec![name.to_string(), parent.to_string()];
+        let mut current = parent.to_string();
+        loop {
+            if current == name || chain[..chain.len() - 1].contains(&current) || chain.len() > MAX_DEPTH {
+                return Ok(Some(FieldError::invalid(
+                    "spec.parentProjectName",
+                    parent,
+                    format!(
+                        "ancestor projects form a cycle: {}; choose a parent that is not below this project",
+                        chain.join(" → ")
+                    ),
+                )));
+            }
+            let Some((p, _)) = self.project(&current).await? else { return Ok(None) };
+            let Some(next) = p.parent() else { return Ok(None) };
+            chain.push(next.to_string());
+            current = next.to_string();
+        }
+    }
+}
+
+/// The parent must be of the child's tenant, not locked and not being deleted.
+fn check_parent_state(child: Child<'_>, p: &Project, tenant: &str, errs: &mut Vec<FieldError>) {
+    let name = p.name();
+    let field = child.parent_field();
+    if p.tenant() != tenant {
+        errs.push(FieldError::invalid(field, name, format!("project {name} does not exist in tenant {tenant}")));
+    } else if deleting(&p.metadata) || p.phase() == project_phase::TERMINATING {
+        errs.push(FieldError::invalid(
+            field,
+            name,
+            format!("project {name} is being deleted: it takes no new namespaces or sub-projects"),
+        ));
+    } else if p.locked() {
+        errs.push(FieldError::invalid(
+            field,
+            name,
+            format!("project {name} is locked: it takes no new namespaces or sub-projects until it is unlocked"),
+        ));
+    }
+}
+
+/// Parses a quota, a field error per entry that is not a quantity.
+fn parse_hard(list: &BTreeMap<String, String>, field: impl Fn(&str) -> String, errs: &mut Vec<FieldError>) -> Milli {
+    let mut out = Milli::new();
+    for (k, v) in list {
+        match quantity::milli_units(v) {
+            Some(m) if m >= 0 => {
+                out.insert(k.clone(), m);
+            }
+            Some(_) => errs.push(FieldError::invalid(field(k), v, "must not be negative")),
+            None => errs.push(FieldError::invalid(
+                field(k),
+                v,
+                "is not a quantity: write a number with an optional suffix (500m, 1.5, 2Gi, 512Mi, 1e3)",
+            )),
+        }
+    }
+    out
+}
+
+struct ProjectAdmission(Arc<Quotas>);
+
+#[async_trait::async_trait]
+impl Admission for ProjectAdmission {
+    async fn admit(&self, req: AdmissionRequest<'_>) -> Result<(), ApiError> {
+        if deleting(req.new) {
+            return Ok(());
+        }
+        let new: Project = decode(req.new)?;
+        let old: Option<Project> = req.old.map(decode).transpose()?;
+        let clusters_changed = old.as_ref().is_none_or(|o| o.spec.clusters != new.spec.clusters);
+        let parent_changed = old.as_ref().is_none_or(|o| o.parent() != new.parent());
+        if !clusters_changed && !parent_changed {
+            return Ok(());
+        }
+        let name = new.name();
+        let child = Child::Project { name };
+        let mut errs = vec![];
+        let mut asks = BTreeMap::new();
+        for (cluster, q) in &new.spec.clusters {
+            let hard = parse_hard(&q.hard, |k| child.hard_field(cluster, k), &mut errs);
+            asks.insert(cluster.clone(), hard);
+        }
+        if clusters_changed {
+            for cluster in new.spec.clusters.keys() {
+                if old.as_ref().is_some_and(|o| o.spec.clusters.contains_key(cluster)) {
+                    continue;
+                }
+                if let Some(e) = self.0.check_cluster(cluster, new.tenant(), child.cluster_field(cluster)).await? {
+                    errs.push(e);
+                }
+            }
+            // Lowering below what is allocated: checked on the version being replaced, which
+            // carries every reservation made so far (a later one changes it, and the write of
+            // this update then fails on its resourceVersion).
+            let used = old.as_ref().and_then(|o| o.status.as_ref()).map(|s| &s.clusters);
+            for (cluster, u) in used.into_iter().flatten() {
+                let used = super::lenient(&u.used);
+                if quantity::is_zero(&used) {
+                    continue;
+                }
+                let Some(hard) = asks.get(cluster) else {
+                    errs.push(FieldError::forbidden(
+                        "spec.clusters",
+                        format!(
+                            "cluster {cluster} cannot be removed: sub-projects and namespaces take {} of it; release that first",
+                            describe(&used)
+                        ),
+                    ));
+                    continue;
+                };
+                for e in quantity::exceeding(&used, hard) {
+                    errs.push(FieldError::invalid(
+                        child.hard_field(cluster, &e.key),
+                        format_milli(e.allowed),
+                        format!(
+                            "cluster {cluster}: the new hard {} {key} is below the {} {key} already allocated to sub-projects and namespaces; lower or remove those first",
+                            format_milli(e.allowed),
+                            format_milli(e.asked),
+                            key = e.key,
+                        ),
+                    ));
+                }
+            }
+        }
+        let parent = new.parent();
+        if parent_changed
+            && let Some(parent) = parent
+            && let Some(e) = self.0.check_ancestry(name, parent).await?
+        {
+            errs.push(e);
+        }
+        if !errs.is_empty() {
+            return Err(child.invalid(errs));
+        }
+        let Some(parent) = parent else { return Ok(()) };
+        // Counted in the parent already when the parent stays the same.
+        let stored = match &old {
+            Some(o) if !parent_changed => {
+                o.spec.clusters.iter().map(|(c, q)| (c.clone(), super::lenient(&q.hard))).collect()
+            }
+            _ => BTreeMap::new(),
+        };
+        self.0.reserve(child, new.tenant(), parent, &asks, &stored, req.dry_run).await
+    }
+}
+
+struct NamespaceAdmission(Arc<Quotas>);
+
+#[async_trait::async_trait]
+impl Admission for NamespaceAdmission {
+    async fn admit(&self, req: AdmissionRequest<'_>) -> Result<(), ApiError> {
+        if deleting(req.new) {
+            return Ok(());
+        }
+        let new: Namespace = decode(req.new)?;
+        // A namespace on its way out is counted in its destination project.
+        if req.new["metadata"]["annotations"][MOVED_TO_ANNOTATION].as_str().is_some_and(|s| !s.is_empty()) {
+            return Ok(());
+        }
+        let child = Child::Namespace { name: new.name() };
+        let mut errs = vec![];
+        let hard = parse_hard(&new.spec.hard, |k| child.hard_field("", k), &mut errs);
+        if !errs.is_empty() {
+            return Err(child.invalid(errs));
+        }
+        let cluster = new.spec.cluster_name.clone();
+        let stored = match req.old {
+            Some(old) => {
+                let old: Namespace = decode(old)?;
+                let old_hard = super::lenient(&old.spec.hard);
+                if quantity::exceeding(&hard, &old_hard).is_empty() && hard.keys().all(|k| old_hard.contains_key(k)) {
+                    // Nothing grows: nothing to check or reserve.
+                    return Ok(());
+                }
+                BTreeMap::from([(cluster.clone(), old_hard)])
+            }
+            None => {
+                if let Some(e) = self.0.check_cluster(&cluster, new.tenant(), "spec.clusterName".into()).await? {
+                    return Err(child.invalid(vec![e]));
+                }
+                BTreeMap::new()
+            }
+        };
+        let project = req.ctx.namespace.clone().unwrap_or_else(|| new.project().to_string());
+        let asks = BTreeMap::from([(cluster, hard)]);
+        self.0.reserve(child, new.tenant(), &project, &asks, &stored, req.dry_run).await
+    }
+}
+
+/// `cpu 2, memory 1Gi`.
+fn describe(list: &Milli) -> String {
+    list.iter().map(|(k, v)| format!("{k} {}", format_milli(*v))).collect::<Vec<_>>().join(", ")
+}
