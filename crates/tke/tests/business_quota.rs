@@ -1,0 +1,222 @@
+//! Business quotas against the real `tke up`: a project's per-cluster quota is never
+//! oversubscribed by concurrent namespace or sub-project creations, lowering it below what is
+//! allocated is refused, a reservation left by a crash is reclaimed, deleted namespaces give
+//! their quota back, and every refusal of reference 4.2 names the field and what to change.
+
+use std::{sync::Arc, time::Duration};
+
+use kube::{
+    Api, Client, Config,
+    api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams},
+    config::{KubeConfigOptions, Kubeconfig},
+};
+use serde_json::{Value, json};
+use testkit::tke::Tke;
+
+/// Quota changes must show in the project's status within this.
+const CONVERGE: Duration = Duration::from_secs(10);
+
+async fn client(t: &Tke) -> Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let kubeconfig = Kubeconfig::read_from(t.kubeconfig()).expect("kubeconfig");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("config");
+    Client::try_from(config).expect("client")
+}
+
+fn resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("business.tkestack.io", "v1", kind), plural)
+}
+
+fn projects(c: &Client) -> Api<DynamicObject> {
+    Api::all_with(c.clone(), &resource("Project", "projects"))
+}
+
+fn namespaces(c: &Client, project: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(c.clone(), project, &resource("Namespace", "namespaces"))
+}
+
+fn obj(v: Value) -> DynamicObject {
+    serde_json::from_value(v).expect("object")
+}
+
+fn project(name: &str, parent: Option<&str>, clusters: Value) -> DynamicObject {
+    let mut spec = json!({"displayName": name, "clusters": clusters});
+    if let Some(p) = parent {
+        spec["parentProjectName"] = json!(p);
+    }
+    obj(json!({"apiVersion": "business.tkestack.io/v1", "kind": "Project", "metadata": {"name": name}, "spec": spec}))
+}
+
+fn namespace(cluster: &str, ns: &str, hard: Value) -> DynamicObject {
+    obj(json!({
+        "apiVersion": "business.tkestack.io/v1", "kind": "Namespace",
+        "metadata": {"name": format!("{cluster}-{ns}")},
+        "spec": {"clusterName": cluster, "namespace": ns, "hard": hard},
+    }))
+}
+
+/// The refusal of a call: (code, message, fields of its causes).
+fn refusal<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> (u16, String, Vec<String>) {
+    match r {
+        Err(kube::Error::Api(s)) => {
+            let fields =
+                s.details.as_ref().map(|d| d.causes.iter().map(|c| c.field.clone()).collect()).unwrap_or_default();
+            (s.code, s.message.clone(), fields)
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// Asserts a 422 naming `field` whose message contains `text`.
+fn assert_invalid<T: std::fmt::Debug>(r: Result<T, kube::Error>, field: &str, text: &str) {
+    let (code, message, fields) = refusal(r);
+    assert_eq!(code, 422, "{message}");
+    assert!(fields.iter().any(|f| f == field), "no cause for {field} in {fields:?}: {message}");
+    assert!(message.contains(text), "{text:?} not in {message:?}");
+}
+
+/// `status.clusters[cluster].used[key]` of a project.
+async fn used(c: &Client, project: &str, cluster: &str, key: &str) -> Option<String> {
+    let p = projects(c).get(project).await.ok()?;
+    p.data["status"]["clusters"][cluster]["used"][key].as_str().map(str::to_string)
+}
+
+/// Waits until `used` of the project says `want` and no reservation is pending.
+async fn converged(c: &Client, project: &str, cluster: &str, want: &str) {
+    let deadline = tokio::time::Instant::now() + CONVERGE;
+    loop {
+        let p = projects(c).get(project).await.expect("project");
+        let u = p.data["status"]["clusters"][cluster]["used"]["cpu"].as_str().unwrap_or("0").to_string();
+        let pending = p.data["status"]["reservations"].as_array().map_or(0, Vec::len);
+        if u == want && pending == 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{project}: used cpu {u} with {pending} reservations, not {want}, after {CONVERGE:?}: {}",
+            p.data["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Prints the server's log when the test fails.
+struct ExplainFailure<'a>(&'a Tke);
+
+impl Drop for ExplainFailure<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.0.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
+            eprintln!("--- tke log (last lines) ---\n{}", tail.join("\n"));
+        }
+    }
+}
+
+/// Runs `n` creations at once; returns how many were admitted and the refusals' (code, message).
+async fn create_all(api: Api<DynamicObject>, objects: Vec<DynamicObject>) -> (usize, Vec<(u16, String)>) {
+    let api = Arc::new(api);
+    let tasks: Vec<_> = objects
+        .into_iter()
+        .map(|o| {
+            let api = api.clone();
+            tokio::spawn(async move { api.create(&PostParams::default(), &o).await })
+        })
+        .collect();
+    let (mut admitted, mut refused) = (0, vec![]);
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(_) => admitted += 1,
+            Err(kube::Error::Api(s)) => refused.push((s.code, s.message.clone())),
+            Err(e) => panic!("create failed outside the API: {e}"),
+        }
+    }
+    (admitted, refused)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn namespaces_never_oversubscribe_their_project() {
+    let t = Tke::start();
+    let _explain = ExplainFailure(&t);
+    let sim = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster");
+    t.import_cluster("cls-a", sim.url(), sim.ca_pem().as_bytes(), sim.admin_token());
+    let c = client(&t).await;
+    projects(&c)
+        .create(&PostParams::default(), &project("prj-q", None, json!({"cls-a": {"hard": {"cpu": "37"}}})))
+        .await
+        .expect("project");
+
+    // A dry run is checked but reserves nothing.
+    let dry = PostParams { dry_run: true, ..Default::default() };
+    namespaces(&c, "prj-q").create(&dry, &namespace("cls-a", "dry", json!({"cpu": "30"}))).await.expect("dry run");
+    let p = projects(&c).get("prj-q").await.expect("project");
+    assert!(p.data["status"]["reservations"].as_array().is_none_or(Vec::is_empty), "{}", p.data["status"]);
+
+    // 100 creations of 1 CPU at once against 37: exactly 37 land, the others are told why.
+    let objects = (0..100).map(|i| namespace("cls-a", &format!("ns-{i}"), json!({"cpu": "1"}))).collect();
+    let (admitted, refused) = create_all(namespaces(&c, "prj-q"), objects).await;
+    assert_eq!(admitted, 37, "refusals: {refused:?}");
+    assert_eq!(refused.len(), 63);
+    for (code, message) in &refused {
+        assert_eq!(*code, 422, "{message}");
+        assert!(message.contains("left in cluster cls-a"), "{message}");
+    }
+    let stored = namespaces(&c, "prj-q").list(&ListParams::default()).await.expect("list").items.len();
+    assert_eq!(stored, 37);
+    converged(&c, "prj-q", "cls-a", "37").await;
+    let p = projects(&c).get("prj-q").await.expect("project");
+    assert_eq!(p.data["status"]["calculatedNamespaces"].as_array().map(Vec::len), Some(37));
+
+    // Full: one more is refused with the numbers.
+    let r =
+        namespaces(&c, "prj-q").create(&PostParams::default(), &namespace("cls-a", "more", json!({"cpu": "1"}))).await;
+    assert_invalid(r, "spec.hard[cpu]", "project prj-q has 0 cpu left in cluster cls-a");
+
+    // Lowering the quota below what is allocated is refused; raising it is not.
+    let lower = json!({"spec": {"clusters": {"cls-a": {"hard": {"cpu": "10"}}}}});
+    let r = projects(&c).patch("prj-q", &PatchParams::default(), &Patch::Merge(&lower)).await;
+    assert_invalid(r, "spec.clusters[cls-a].hard[cpu]", "the new hard 10 cpu is below the 37 cpu already allocated");
+    let r = projects(&c)
+        .patch("prj-q", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"clusters": {"cls-a": null}}})))
+        .await;
+    assert_invalid(r, "spec.clusters", "cluster cls-a cannot be removed");
+    let raise = json!({"spec": {"clusters": {"cls-a": {"hard": {"cpu": "38"}}}}});
+    projects(&c).patch("prj-q", &PatchParams::default(), &Patch::Merge(&raise)).await.expect("raise");
+
+    // Raising a namespace's quota takes from what is left; the update replaces its old quota.
+    let two = json!({"spec": {"hard": {"cpu": "2"}}});
+    let first = namespaces(&c, "prj-q").list(&ListParams::default()).await.expect("list").items[0].clone();
+    let first_name = first.metadata.name.clone().expect("name");
+    namespaces(&c, "prj-q").patch(&first_name, &PatchParams::default(), &Patch::Merge(&two)).await.expect("raise ns");
+    converged(&c, "prj-q", "cls-a", "38").await;
+    let three = json!({"spec": {"hard": {"cpu": "3"}}});
+    let r = namespaces(&c, "prj-q").patch(&first_name, &PatchParams::default(), &Patch::Merge(&three)).await;
+    assert_invalid(r, "spec.hard[cpu]", "has 2 cpu left in cluster cls-a");
+
+    // A crash between reservation and write leaves a reservation without an object: it is
+    // reclaimed and `used` is the truth again.
+    let crash = json!({"status": {
+        "clusters": {"cls-a": {"used": {"cpu": "43"}}},
+        "reservations": [{"object": "namespaces/cls-a-ghost", "cluster": "cls-a", "hard": {"cpu": "5"}, "time": "2020-01-01T00:00:00Z"}],
+    }});
+    projects(&c).patch_status("prj-q", &PatchParams::default(), &Patch::Merge(&crash)).await.expect("crash");
+    converged(&c, "prj-q", "cls-a", "38").await;
+
+    // A deleted namespace gives its quota back once it is gone (its finalizer cleared, as the
+    // namespace controller does after deleting it from the cluster).
+    namespaces(&c, "prj-q").delete(&first_name, &DeleteParams::default()).await.expect("delete");
+    let mut gone = namespaces(&c, "prj-q").get(&first_name).await.expect("terminating").data;
+    gone["spec"]["finalizers"] = json!([]);
+    gone["metadata"]["name"] = json!(first_name);
+    gone["apiVersion"] = json!("business.tkestack.io/v1");
+    gone["kind"] = json!("Namespace");
+    namespaces(&c, "prj-q")
+        .replace_subresource("finalize", &first_name, &PostParams::default(), &gone)
+        .await
+        .expect("finalize");
+    converged(&c, "prj-q", "cls-a", "36").await;
+    namespaces(&c, "prj-q")
+        .create(&PostParams::default(), &namespace("cls-a", "again", json!({"cpu": "2"})))
+        .await
+        .expect("quota given back");
+}
