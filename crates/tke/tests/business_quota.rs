@@ -220,3 +220,108 @@ async fn namespaces_never_oversubscribe_their_project() {
         .await
         .expect("quota given back");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sub_projects_never_oversubscribe_and_every_refusal_says_what_to_change() {
+    let t = Tke::start();
+    let _explain = ExplainFailure(&t);
+    let sim = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster");
+    t.import_cluster("cls-a", sim.url(), sim.ca_pem().as_bytes(), sim.admin_token());
+    t.import_cluster("cls-b", sim.url(), sim.ca_pem().as_bytes(), sim.admin_token());
+    let c = client(&t).await;
+    let pp = PostParams::default();
+    let mp = PatchParams::default();
+    projects(&c)
+        .create(&pp, &project("prj-p", None, json!({"cls-a": {"hard": {"cpu": "37", "memory": "64Gi"}}})))
+        .await
+        .expect("parent");
+
+    // 100 sub-projects of 1 CPU at once: exactly 37.
+    let objects = (0..100)
+        .map(|i| {
+            project(&format!("prj-c{i}"), Some("prj-p"), json!({"cls-a": {"hard": {"cpu": "1", "memory": "1Gi"}}}))
+        })
+        .collect();
+    let (admitted, refused) = create_all(projects(&c), objects).await;
+    assert_eq!(admitted, 37, "refusals: {refused:?}");
+    for (code, message) in &refused {
+        assert_eq!(*code, 422, "{message}");
+        assert!(message.contains("project prj-p has 0 cpu left in cluster cls-a"), "{message}");
+    }
+    converged(&c, "prj-p", "cls-a", "37").await;
+    assert_eq!(used(&c, "prj-p", "cls-a", "memory").await.as_deref(), Some("37Gi"));
+    let children =
+        projects(&c).list(&ListParams::default().fields("spec.parentProjectName=prj-p")).await.expect("list");
+    let child = children.items[0].metadata.name.clone().expect("name");
+    let p = projects(&c).get("prj-p").await.expect("parent");
+    assert_eq!(p.data["status"]["calculatedChildProjects"].as_array().map(Vec::len), Some(37));
+
+    // Project refusals.
+    let r = projects(&c).create(&pp, &project("prj-orphan", Some("prj-none"), json!({}))).await;
+    assert_invalid(r, "spec.parentProjectName", "project prj-none does not exist");
+    let r = projects(&c).create(&pp, &project("prj-b", Some("prj-p"), json!({"cls-b": {"hard": {"cpu": "0"}}}))).await;
+    assert_invalid(
+        r,
+        "spec.clusters[cls-b]",
+        "parent project prj-p forbids this project to use cluster cls-b: add it to prj-p's clusters first",
+    );
+    let r = projects(&c).create(&pp, &project("prj-nocls", None, json!({"cls-nope": {"hard": {"cpu": "1"}}}))).await;
+    assert_invalid(r, "spec.clusters[cls-nope]", "cluster cls-nope does not exist in tenant default");
+    let r = projects(&c).create(&pp, &project("prj-bad", None, json!({"cls-a": {"hard": {"cpu": "lots"}}}))).await;
+    assert_invalid(r, "spec.clusters[cls-a].hard[cpu]", "is not a quantity");
+    // A cycle: prj-x under prj-y under prj-x.
+    projects(&c).create(&pp, &project("prj-x", None, json!({}))).await.expect("x");
+    projects(&c).create(&pp, &project("prj-y", Some("prj-x"), json!({}))).await.expect("y");
+    let r = projects(&c).patch("prj-x", &mp, &Patch::Merge(&json!({"spec": {"parentProjectName": "prj-y"}}))).await;
+    assert_invalid(r, "spec.parentProjectName", "ancestor projects form a cycle: prj-x → prj-y → prj-x");
+    // A parent may change: the quota moves (it must fit in the new parent).
+    let r = projects(&c).patch("prj-y", &mp, &Patch::Merge(&json!({"spec": {"parentProjectName": child}}))).await;
+    r.expect("move prj-y (no quota) under a child");
+    let r = projects(&c)
+        .patch(&child, &mp, &Patch::Merge(&json!({"spec": {"clusters": {"cls-a": {"hard": {"cpu": "2"}}}}})))
+        .await;
+    assert_invalid(r, "spec.clusters[cls-a].hard[cpu]", "project prj-p has 1 cpu left in cluster cls-a");
+    // A child's own quota cannot go below what its sub-projects take.
+    projects(&c)
+        .create(&pp, &project("prj-gc", Some(&child), json!({"cls-a": {"hard": {"cpu": "1"}}})))
+        .await
+        .expect("grandchild");
+    let r = projects(&c)
+        .patch(&child, &mp, &Patch::Merge(&json!({"spec": {"clusters": {"cls-a": {"hard": {"cpu": "500m"}}}}})))
+        .await;
+    assert_invalid(r, "spec.clusters[cls-a].hard[cpu]", "the new hard 500m cpu is below the 1 cpu already allocated");
+
+    // Namespace refusals.
+    let r = namespaces(&c, "prj-none").create(&pp, &namespace("cls-a", "n1", json!({"cpu": "1"}))).await;
+    assert_invalid(r, "metadata.namespace", "project prj-none does not exist");
+    projects(&c)
+        .create(&pp, &project("prj-n", None, json!({"cls-a": {"hard": {"cpu": "4"}}})))
+        .await
+        .expect("project for namespaces");
+    let r = namespaces(&c, "prj-n").create(&pp, &namespace("cls-b", "n1", json!({"cpu": "1"}))).await;
+    assert_invalid(
+        r,
+        "spec.clusterName",
+        "project prj-n forbids its namespaces to use cluster cls-b: add it to prj-n's clusters first",
+    );
+    let r = namespaces(&c, "prj-n").create(&pp, &namespace("cls-a", "n1", json!({"cpu": "5"}))).await;
+    assert_invalid(r, "spec.hard[cpu]", "project prj-n has 4 cpu left in cluster cls-a");
+    let r = namespaces(&c, "prj-n").create(&pp, &namespace("cls-a", "n1", json!({"cpu": "x1"}))).await;
+    assert_invalid(r, "spec.hard[cpu]", "is not a quantity");
+    // Resources the project does not bound are not limited by it; requests.cpu is not cpu.
+    namespaces(&c, "prj-n")
+        .create(&pp, &namespace("cls-a", "n1", json!({"cpu": "4", "requests.cpu": "100"})))
+        .await
+        .expect("fits");
+    // A locked project, then one being deleted, takes nothing new.
+    let lock = json!({"status": {"locked": true}});
+    projects(&c).patch_status("prj-n", &mp, &Patch::Merge(&lock)).await.expect("lock");
+    let r = namespaces(&c, "prj-n").create(&pp, &namespace("cls-a", "n2", json!({}))).await;
+    assert_invalid(r, "metadata.namespace", "project prj-n is locked");
+    let r = projects(&c).create(&pp, &project("prj-under-locked", Some("prj-n"), json!({}))).await;
+    assert_invalid(r, "spec.parentProjectName", "project prj-n is locked");
+    let terminating = json!({"status": {"locked": false, "phase": "Terminating"}});
+    projects(&c).patch_status("prj-n", &mp, &Patch::Merge(&terminating)).await.expect("terminating");
+    let r = namespaces(&c, "prj-n").create(&pp, &namespace("cls-a", "n2", json!({}))).await;
+    assert_invalid(r, "metadata.namespace", "project prj-n is being deleted");
+}
