@@ -153,8 +153,26 @@ async fn namespaces_never_oversubscribe_their_project() {
     assert!(p.data["status"]["reservations"].as_array().is_none_or(Vec::is_empty), "{}", p.data["status"]);
 
     // 100 creations of 1 CPU at once against 37: exactly 37 land, the others are told why.
+    // Meanwhile the project's usage is watched: it never says more than the quota.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (c, done) = (c.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut max = 0.0f64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(u) = used(&c, "prj-q", "cls-a", "cpu").await {
+                    max = max.max(u.parse::<f64>().unwrap_or(f64::MAX));
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            max
+        })
+    };
     let objects = (0..100).map(|i| namespace("cls-a", &format!("ns-{i}"), json!({"cpu": "1"}))).collect();
     let (admitted, refused) = create_all(namespaces(&c, "prj-q"), objects).await;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let max_used = watcher.await.expect("watcher");
+    assert!(max_used <= 37.0, "used reached {max_used}");
     assert_eq!(admitted, 37, "refusals: {refused:?}");
     assert_eq!(refused.len(), 63);
     for (code, message) in &refused {
@@ -324,4 +342,34 @@ async fn sub_projects_never_oversubscribe_and_every_refusal_says_what_to_change(
     projects(&c).patch_status("prj-n", &mp, &Patch::Merge(&terminating)).await.expect("terminating");
     let r = namespaces(&c, "prj-n").create(&pp, &namespace("cls-a", "n2", json!({}))).await;
     assert_invalid(r, "metadata.namespace", "project prj-n is being deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_on_etcd_admit_no_more_than_the_quota_together() {
+    let etcd = testkit::etcd::Etcd::start();
+    let storage = testkit::tke::Storage::Etcd(etcd.endpoints());
+    let a = Tke::start_with(testkit::tke::tke_binary(), storage.clone(), &[]);
+    let _explain_a = ExplainFailure(&a);
+    let b = Tke::start_with(testkit::tke::tke_binary(), storage, &[]);
+    let _explain_b = ExplainFailure(&b);
+    let sim = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster");
+    a.import_cluster("cls-a", sim.url(), sim.ca_pem().as_bytes(), sim.admin_token());
+    let (ca, cb) = (client(&a).await, client(&b).await);
+    projects(&ca)
+        .create(&PostParams::default(), &project("prj-ha", None, json!({"cls-a": {"hard": {"cpu": "37"}}})))
+        .await
+        .expect("project");
+
+    // Half of the 100 creations through each replica, all at once.
+    let half = |from: usize| -> Vec<DynamicObject> {
+        (from..from + 50).map(|i| namespace("cls-a", &format!("ns-{i}"), json!({"cpu": "1"}))).collect()
+    };
+    let (ra, rb) =
+        tokio::join!(create_all(namespaces(&ca, "prj-ha"), half(0)), create_all(namespaces(&cb, "prj-ha"), half(50)));
+    let admitted = ra.0 + rb.0;
+    let refused: Vec<_> = ra.1.iter().chain(&rb.1).collect();
+    assert_eq!(admitted, 37, "refusals: {refused:?}");
+    assert!(refused.iter().all(|(code, m)| *code == 422 && m.contains("left in cluster cls-a")), "{refused:?}");
+    assert_eq!(namespaces(&cb, "prj-ha").list(&ListParams::default()).await.expect("list").items.len(), 37);
+    converged(&cb, "prj-ha", "cls-a", "37").await;
 }
