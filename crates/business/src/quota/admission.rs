@@ -220,7 +220,7 @@ impl Quotas {
                             child.hard_field(cluster, key),
                             format_milli(*want),
                             format!(
-                                "project {parent} has {} {key} left in cluster {cluster} (hard {}, taken {}): ask for at most that, or raise {parent}'s quota",
+                                "project {parent} has {} {key} left in cluster {cluster} (hard {}, taken by others {}): ask for at most that, or raise {parent}'s quota",
                                 format_milli(left.max(0)),
                                 format_milli(*limit),
                                 format_milli(used.get(key).copied().unwrap_or(0) - had),
@@ -472,4 +472,146 @@ impl Admission for NamespaceAdmission {
 /// `cpu 2, memory 1Gi`.
 fn describe(list: &Milli) -> String {
     list.iter().map(|(k, v)| format!("{k} {}", format_milli(*v))).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apiserver::VersionInfo;
+
+    /// A server of the business resources alone (no platform clusters: their check is skipped).
+    async fn server() -> (tempfile::TempDir, Arc<ApiServer>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn storage::Store> =
+            Arc::new(storage::embedded::EmbeddedStore::open(dir.path()).expect("open store"));
+        let server = ApiServer::new(store, api::business::resources(), "/registry", VersionInfo::default())
+            .await
+            .expect("server");
+        register(&server).expect("register");
+        (dir, server)
+    }
+
+    fn in_project(project: &str) -> Context {
+        Context { namespace: Some(project.into()), ..system() }
+    }
+
+    fn project(name: &str, cpu: &str) -> Value {
+        json!({"apiVersion": "business.tkestack.io/v1", "kind": "Project", "metadata": {"name": name},
+               "spec": {"displayName": name, "clusters": {"c1": {"hard": {"cpu": cpu}}}}})
+    }
+
+    fn namespace(ns: &str, cpu: &str) -> Value {
+        json!({"apiVersion": "business.tkestack.io/v1", "kind": "Namespace", "metadata": {},
+               "spec": {"clusterName": "c1", "namespace": ns, "hard": {"cpu": cpu}}})
+    }
+
+    async fn status(server: &ApiServer, name: &str) -> Value {
+        let projects = server.resource(GROUP, VERSION, "projects").expect("projects");
+        projects.get(&system(), name, None).await.expect("project")["status"].clone()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_creations_take_exactly_the_quota() {
+        let (_dir, server) = server().await;
+        let projects = server.resource(GROUP, VERSION, "projects").expect("projects").clone();
+        let namespaces = server.resource(GROUP, VERSION, "namespaces").expect("namespaces").clone();
+        projects.create(&system(), project("prj-a", "20"), &WriteOptions::default()).await.expect("project");
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let namespaces = namespaces.clone();
+                tokio::spawn(async move {
+                    namespaces
+                        .create(&in_project("prj-a"), namespace(&format!("n{i}"), "1"), &WriteOptions::default())
+                        .await
+                })
+            })
+            .collect();
+        let mut admitted = 0;
+        for t in tasks {
+            match t.await.expect("task") {
+                Ok(_) => admitted += 1,
+                Err(e) => {
+                    assert_eq!(e.reason, Reason::Invalid, "{e}");
+                    assert_eq!(e.causes[0].field, "spec.hard[cpu]");
+                    assert!(e.message.contains("project prj-a has 0 cpu left in cluster c1"), "{e}");
+                }
+            }
+        }
+        assert_eq!(admitted, 20);
+        let s = status(&server, "prj-a").await;
+        assert_eq!(s["clusters"]["c1"]["used"]["cpu"], json!("20"));
+        assert_eq!(s["reservations"].as_array().map(Vec::len), Some(20));
+    }
+
+    #[tokio::test]
+    async fn raising_reserves_the_difference_and_dry_runs_reserve_nothing() {
+        let (_dir, server) = server().await;
+        let projects = server.resource(GROUP, VERSION, "projects").expect("projects");
+        let namespaces = server.resource(GROUP, VERSION, "namespaces").expect("namespaces");
+        let opts = WriteOptions::default();
+        projects.create(&system(), project("prj-a", "4"), &opts).await.expect("project");
+        let ctx = in_project("prj-a");
+        let dry = WriteOptions { dry_run: true, ..Default::default() };
+        namespaces.create(&ctx, namespace("n1", "4"), &dry).await.expect("dry run");
+        assert!(status(&server, "prj-a").await["reservations"].is_null());
+
+        namespaces.create(&ctx, namespace("n1", "1"), &opts).await.expect("create");
+        assert_eq!(status(&server, "prj-a").await["clusters"]["c1"]["used"]["cpu"], json!("1"));
+        // 1 → 3 takes 2 more (not 3): 3 of 4 used.
+        let raise = br#"{"spec":{"hard":{"cpu":"3"}}}"#;
+        namespaces.patch(&ctx, "c1-n1", None, apiserver::patch::PatchType::Merge, raise, &opts).await.expect("raise");
+        assert_eq!(status(&server, "prj-a").await["clusters"]["c1"]["used"]["cpu"], json!("3"));
+        // Lowering a namespace needs nothing; raising past what is left is refused.
+        let lower = br#"{"spec":{"hard":{"cpu":"2"}}}"#;
+        namespaces.patch(&ctx, "c1-n1", None, apiserver::patch::PatchType::Merge, lower, &opts).await.expect("lower");
+        let too_much = br#"{"spec":{"hard":{"cpu":"5"}}}"#;
+        let e = namespaces
+            .patch(&ctx, "c1-n1", None, apiserver::patch::PatchType::Merge, too_much, &opts)
+            .await
+            .expect_err("too much");
+        // What the namespace itself holds (its pending raise to 3) is left to it.
+        assert!(e.message.contains("has 4 cpu left in cluster c1 (hard 4, taken by others 0)"), "{e}");
+
+        // The project cannot go below the 3 it has handed out (counted until the controller
+        // recomputes usage from the objects).
+        let lower_project = br#"{"spec":{"clusters":{"c1":{"hard":{"cpu":"2"}}}}}"#;
+        let e = projects
+            .patch(&system(), "prj-a", None, apiserver::patch::PatchType::Merge, lower_project, &opts)
+            .await
+            .expect_err("lowering");
+        assert_eq!(e.causes[0].field, "spec.clusters[c1].hard[cpu]");
+        assert!(e.message.contains("cluster c1: the new hard 2 cpu is below the 3 cpu already allocated"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn ancestry_cycles_are_named() {
+        let (_dir, server) = server().await;
+        let projects = server.resource(GROUP, VERSION, "projects").expect("projects");
+        let opts = WriteOptions::default();
+        projects.create(&system(), project("prj-a", "4"), &opts).await.expect("a");
+        let mut b = project("prj-b", "1");
+        b["spec"]["parentProjectName"] = json!("prj-a");
+        projects.create(&system(), b, &opts).await.expect("b");
+        let mut c = project("prj-c", "1");
+        c["spec"]["parentProjectName"] = json!("prj-b");
+        projects.create(&system(), c, &opts).await.expect("c");
+        let body = br#"{"spec":{"parentProjectName":"prj-c"}}"#;
+        let e = projects
+            .patch(&system(), "prj-a", None, apiserver::patch::PatchType::Merge, body, &opts)
+            .await
+            .expect_err("cycle");
+        assert!(e.message.contains("ancestor projects form a cycle: prj-a → prj-c → prj-b → prj-a"), "{e}");
+        let e = projects
+            .patch(
+                &system(),
+                "prj-a",
+                None,
+                apiserver::patch::PatchType::Merge,
+                br#"{"spec":{"parentProjectName":"prj-a"}}"#,
+                &opts,
+            )
+            .await
+            .expect_err("own parent");
+        assert!(e.message.contains("prj-a → prj-a"), "{e}");
+    }
 }
