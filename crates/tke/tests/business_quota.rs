@@ -309,6 +309,24 @@ async fn sub_projects_never_oversubscribe_and_every_refusal_says_what_to_change(
         .await;
     assert_invalid(r, "spec.clusters[cls-a].hard[cpu]", "the new hard 500m cpu is below the 1 cpu already allocated");
 
+    // Another tenant's project is not a parent (an administrator may create for any tenant).
+    let mut other = project("prj-t2", Some("prj-p"), json!({}));
+    other.data["spec"]["tenantID"] = json!("t2");
+    let r = projects(&c).create(&pp, &other).await;
+    assert_invalid(r, "spec.parentProjectName", "project prj-p does not exist in tenant t2");
+
+    // Moving a sub-project moves its quota: taken from the new parent, given back by the old.
+    projects(&c)
+        .create(&pp, &project("prj-p2", None, json!({"cls-a": {"hard": {"cpu": "5"}}})))
+        .await
+        .expect("second parent");
+    projects(&c)
+        .patch(&child, &mp, &Patch::Merge(&json!({"spec": {"parentProjectName": "prj-p2"}})))
+        .await
+        .expect("move");
+    converged(&c, "prj-p", "cls-a", "36").await;
+    converged(&c, "prj-p2", "cls-a", "1").await;
+
     // Namespace refusals.
     let r = namespaces(&c, "prj-none").create(&pp, &namespace("cls-a", "n1", json!({"cpu": "1"}))).await;
     assert_invalid(r, "metadata.namespace", "project prj-none does not exist");
@@ -331,6 +349,10 @@ async fn sub_projects_never_oversubscribe_and_every_refusal_says_what_to_change(
         .create(&pp, &namespace("cls-a", "n1", json!({"cpu": "4", "requests.cpu": "100"})))
         .await
         .expect("fits");
+    let mut other = namespace("cls-a", "n3", json!({}));
+    other.data["spec"]["tenantID"] = json!("t2");
+    let r = namespaces(&c, "prj-n").create(&pp, &other).await;
+    assert_invalid(r, "metadata.namespace", "project prj-n does not exist in tenant t2");
     // A locked project, then one being deleted, takes nothing new.
     let lock = json!({"status": {"locked": true}});
     projects(&c).patch_status("prj-n", &mp, &Patch::Merge(&lock)).await.expect("lock");

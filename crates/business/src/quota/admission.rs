@@ -446,6 +446,7 @@ impl Admission for NamespaceAdmission {
             return Err(child.invalid(errs));
         }
         let cluster = new.spec.cluster_name.clone();
+        let project = req.ctx.namespace.clone().unwrap_or_else(|| new.project().to_string());
         let stored = match req.old {
             Some(old) => {
                 let old: Namespace = decode(old)?;
@@ -457,13 +458,21 @@ impl Admission for NamespaceAdmission {
                 BTreeMap::from([(cluster.clone(), old_hard)])
             }
             None => {
-                if let Some(e) = self.0.check_cluster(&cluster, new.tenant(), "spec.clusterName".into()).await? {
-                    return Err(child.invalid(vec![e]));
+                // The project's own refusals come first: they say more than the cluster's.
+                if let Some((p, _)) = self.0.project(&project).await? {
+                    check_parent_state(child, &p, new.tenant(), &mut errs);
+                }
+                if errs.is_empty()
+                    && let Some(e) = self.0.check_cluster(&cluster, new.tenant(), "spec.clusterName".into()).await?
+                {
+                    errs.push(e);
+                }
+                if !errs.is_empty() {
+                    return Err(child.invalid(errs));
                 }
                 BTreeMap::new()
             }
         };
-        let project = req.ctx.namespace.clone().unwrap_or_else(|| new.project().to_string());
         let asks = BTreeMap::from([(cluster, hard)]);
         self.0.reserve(child, new.tenant(), &project, &asks, &stored, req.dry_run).await
     }
