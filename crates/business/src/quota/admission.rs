@@ -42,8 +42,11 @@ pub fn register(server: &Arc<ApiServer>) -> Result<(), ApiError> {
         .resource_store(GROUP, VERSION, "projects")
         .ok_or_else(|| ApiError::internal("the business admission needs projects to be served by the same server"))?;
     let clusters = server.resource_store(api::platform::GROUP, "v1", "clusters");
-    let quotas =
-        Arc::new(Quotas { projects: Arc::downgrade(&projects), clusters: clusters.as_ref().map(Arc::downgrade) });
+    let quotas = Arc::new(Quotas {
+        projects: Arc::downgrade(&projects),
+        clusters: clusters.as_ref().map(Arc::downgrade),
+        locks: Default::default(),
+    });
     server.add_admission(GROUP, VERSION, "projects", Arc::new(ProjectAdmission(quotas.clone())))?;
     server.add_admission(GROUP, VERSION, "namespaces", Arc::new(NamespaceAdmission(quotas)))?;
     Ok(())
@@ -55,6 +58,10 @@ struct Quotas {
     projects: Weak<ResourceStore>,
     /// Absent when the platform component is not served by this server.
     clusters: Option<Weak<ResourceStore>>,
+    /// One lock per parent project: this server's reservations on a project take turns
+    /// instead of racing (each losing compare-and-swap is a read and a write wasted). The
+    /// compare-and-swap still orders them with other replicas and the usage controller.
+    locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// The server's own reads and writes (every tenant).
@@ -122,6 +129,10 @@ fn deleting(obj: &Value) -> bool {
 }
 
 impl Quotas {
+    fn lock(&self, project: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks.lock().unwrap_or_else(|e| e.into_inner()).entry(project.to_string()).or_default().clone()
+    }
+
     fn projects(&self) -> Result<Arc<ResourceStore>, ApiError> {
         self.projects.upgrade().ok_or_else(|| ApiError::unavailable("the server is shutting down"))
     }
@@ -168,6 +179,8 @@ impl Quotas {
         stored: &BTreeMap<String, Milli>,
         dry_run: bool,
     ) -> Result<(), ApiError> {
+        let lock = self.lock(parent);
+        let _turn = lock.lock().await;
         let start = Instant::now();
         let mut attempt: u32 = 0;
         loop {
@@ -493,11 +506,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store: Arc<dyn storage::Store> =
             Arc::new(storage::embedded::EmbeddedStore::open(dir.path()).expect("open store"));
+        (dir, server_on(store).await)
+    }
+
+    async fn server_on(store: Arc<dyn storage::Store>) -> Arc<ApiServer> {
         let server = ApiServer::new(store, api::business::resources(), "/registry", VersionInfo::default())
             .await
             .expect("server");
         register(&server).expect("register");
-        (dir, server)
+        server
     }
 
     fn in_project(project: &str) -> Context {
@@ -522,12 +539,16 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_creations_take_exactly_the_quota() {
         let (_dir, server) = server().await;
+        // A second server on the same store, as a second replica: its admissions race the
+        // first's on the project's resourceVersion alone.
+        let (store, _) = server.kv();
+        let other = server_on(store).await;
         let projects = server.resource(GROUP, VERSION, "projects").expect("projects").clone();
-        let namespaces = server.resource(GROUP, VERSION, "namespaces").expect("namespaces").clone();
         projects.create(&system(), project("prj-a", "20"), &WriteOptions::default()).await.expect("project");
         let tasks: Vec<_> = (0..50)
             .map(|i| {
-                let namespaces = namespaces.clone();
+                let s = if i % 2 == 0 { &server } else { &other };
+                let namespaces = s.resource(GROUP, VERSION, "namespaces").expect("namespaces").clone();
                 tokio::spawn(async move {
                     namespaces
                         .create(&in_project("prj-a"), namespace(&format!("n{i}"), "1"), &WriteOptions::default())
