@@ -191,11 +191,14 @@ impl Quotas {
                     format!("project {parent} does not exist"),
                 )]));
             };
-            let mut errs = vec![];
-            check_parent_state(child, &p, tenant, &mut errs);
-            if !errs.is_empty() {
-                return Err(child.invalid(errs));
+            // A parent of another tenant, locked or being deleted takes no new child and no
+            // growth; a child it already counts may still shrink.
+            let mut state = vec![];
+            check_parent_state(child, &p, tenant, &mut state);
+            if !state.is_empty() && stored.is_empty() {
+                return Err(child.invalid(state));
             }
+            let mut errs = vec![];
             let now = Utc::now();
             let mut status = p.status.clone().unwrap_or_default();
             let mut reservations = vec![];
@@ -259,6 +262,9 @@ impl Quotas {
             }
             if !errs.is_empty() {
                 return Err(child.invalid(errs));
+            }
+            if !reservations.is_empty() && !state.is_empty() {
+                return Err(child.invalid(state));
             }
             if reservations.is_empty() || dry_run {
                 return Ok(());
@@ -643,5 +649,30 @@ mod tests {
             .await
             .expect_err("own parent");
         assert!(e.message.contains("prj-a → prj-a"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_locked_parent_lets_children_shrink_but_not_grow() {
+        use apiserver::patch::PatchType::Merge;
+        let (_dir, server) = server().await;
+        let projects = server.resource(GROUP, VERSION, "projects").expect("projects");
+        let opts = WriteOptions::default();
+        projects.create(&system(), project("prj-a", "4"), &opts).await.expect("a");
+        let mut b = project("prj-b", "2");
+        b["spec"]["parentProjectName"] = json!("prj-a");
+        projects.create(&system(), b, &opts).await.expect("b");
+        let lock = br#"{"status":{"locked":true}}"#;
+        projects.patch(&system(), "prj-a", Some("status"), Merge, lock, &opts).await.expect("lock");
+
+        let grow = br#"{"spec":{"clusters":{"c1":{"hard":{"cpu":"3"}}}}}"#;
+        let e = projects.patch(&system(), "prj-b", None, Merge, grow, &opts).await.expect_err("grow");
+        assert_eq!(e.causes[0].field, "spec.parentProjectName");
+        assert!(e.message.contains("project prj-a is locked"), "{e}");
+        let shrink = br#"{"spec":{"clusters":{"c1":{"hard":{"cpu":"1"}}}}}"#;
+        projects.patch(&system(), "prj-b", None, Merge, shrink, &opts).await.expect("shrink");
+        let mut c = project("prj-c", "1");
+        c["spec"]["parentProjectName"] = json!("prj-a");
+        let e = projects.create(&system(), c, &opts).await.expect_err("new child");
+        assert!(e.message.contains("project prj-a is locked"), "{e}");
     }
 }
