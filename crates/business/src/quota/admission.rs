@@ -230,7 +230,8 @@ impl Quotas {
                     }
                     grows = true;
                     let Some(limit) = hard.get(key) else { continue };
-                    let left = limit - used.get(key).copied().unwrap_or(0) + had;
+                    let others = used.get(key).copied().unwrap_or(0).saturating_sub(had);
+                    let left = limit.saturating_sub(others);
                     if *want > left {
                         errs.push(FieldError::invalid(
                             child.hard_field(cluster, key),
@@ -239,7 +240,7 @@ impl Quotas {
                                 "project {parent} has {} {key} left in cluster {cluster} (hard {}, taken by others {}): ask for at most that, or raise {parent}'s quota",
                                 format_milli(left.max(0)),
                                 format_milli(*limit),
-                                format_milli(used.get(key).copied().unwrap_or(0) - had),
+                                format_milli(others),
                             ),
                         ));
                     }
