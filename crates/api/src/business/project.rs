@@ -92,7 +92,9 @@ pub struct ProjectStatus {
     /// `Pending`, `Active`, `Failed` or `Terminating`.
     #[serde(default)]
     pub phase: String,
-    /// Quota taken per cluster: the sub-projects' hard quotas plus the namespaces' hard quotas.
+    /// Quota taken per cluster: the sub-projects' hard quotas plus the namespaces' hard quotas
+    /// plus the pending `reservations`. Written only by the business quota admission (which
+    /// adds reservations) and its usage controller (which recomputes it from the objects).
     #[serde(default, deserialize_with = "null_as_default")]
     pub clusters: BTreeMap<String, UsedQuantity>,
     /// The sub-projects counted in `clusters`.
