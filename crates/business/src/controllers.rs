@@ -23,6 +23,7 @@ pub async fn run(
     // Each controller joins here: `futures::join!(a::run(..., shutdown.clone()), ...)`.
     futures::join!(
         shutdown.clone(),
+        crate::quota::usage::run(platform.clone(), shutdown.clone()),
         crate::project::run(platform.clone(), shutdown.clone()),
         crate::mirror::run(crate::mirror::IMAGE_NAMESPACE, platform.clone(), shutdown.clone()),
         crate::mirror::run(crate::mirror::CHART_GROUP, platform.clone(), shutdown.clone()),

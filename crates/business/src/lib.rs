@@ -7,6 +7,7 @@ pub mod controllers;
 pub mod mirror;
 pub mod platform;
 pub mod project;
+pub mod quota;
 pub mod runner;
 
 pub use component::Business;
