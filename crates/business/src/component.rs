@@ -20,7 +20,8 @@ impl Component for Business {
         api::business::resources()
     }
 
-    async fn mount(&self, _server: &Arc<ApiServer>, _ctx: &MountContext) -> Result<Mount, MountError> {
+    async fn mount(&self, server: &Arc<ApiServer>, _ctx: &MountContext) -> Result<Mount, MountError> {
+        crate::quota::register(server)?;
         Ok(Mount::default())
     }
 }

@@ -28,5 +28,10 @@ pub async fn run(
         shutdown.clone(),
         crate::namespace::run(platform.clone(), clusters.clone(), opts.namespaces.clone(), shutdown.clone()),
         crate::emigration::run(platform.clone(), clusters.clone(), opts.emigrations.clone(), shutdown.clone()),
+        crate::quota::usage::run(platform.clone(), shutdown.clone()),
+        crate::project::run(platform.clone(), shutdown.clone()),
+        crate::mirror::run(crate::mirror::IMAGE_NAMESPACE, platform.clone(), shutdown.clone()),
+        crate::mirror::run(crate::mirror::CHART_GROUP, platform.clone(), shutdown.clone()),
+        crate::platform::run(platform.clone(), shutdown.clone()),
     );
 }

@@ -5,6 +5,11 @@
 pub mod component;
 pub mod controllers;
 pub mod emigration;
+pub mod mirror;
 pub mod namespace;
+pub mod platform;
+pub mod project;
+pub mod quota;
+pub mod runner;
 
 pub use component::Business;

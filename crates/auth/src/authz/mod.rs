@@ -76,6 +76,7 @@ pub async fn mount(
     let tenant_admins = move |tenant: &str, user: &str| idps.get(tenant).is_some_and(|i| i.is_administrator(user));
     let casbin = Arc::new(CasbinAuthorizer::new(enforcer, Arc::new(tenant_admins)));
     mount.authorizer = Some(Arc::new(PlatformAuthorizer(casbin.clone())));
+    let _ = handle.authorizer.set(casbin.clone());
     let hooks = Arc::new(webhooks::Webhooks { authorizer: casbin, tokens: handle.clone() });
     let previous = mount.around_api.take();
     mount.around_api = Some(Box::new(move |api: axum::Router| {

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use apimachinery::quantity::{format_milli, milli_units as milli};
 use k8s_openapi::{
     api::{apps::v1 as apps, coordination::v1 as coordination, core::v1 as core},
     apimachinery::pkg::{
@@ -525,67 +526,6 @@ pub fn differs<T: serde::Serialize>(a: &T, b: &T) -> bool {
 
 // ----- resource quotas --------------------------------------------------------------------
 
-/// A quantity in thousandths of its unit (`500m` CPU and `1Gi` bytes both fit exactly), or
-/// `None` when it is not a Kubernetes quantity. (The platform has the same reading in
-/// `platform::provider::observe`; the simulator cannot depend on the platform, which tests
-/// against it.)
-pub fn milli(q: &str) -> Option<i128> {
-    let q = q.trim();
-    let split = q.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(q.len());
-    let (number, suffix) = q.split_at(split);
-    let negative = number.starts_with('-');
-    let number = number.trim_start_matches(['+', '-']);
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    if whole.is_empty() && fraction.is_empty() {
-        return None;
-    }
-    let whole: i128 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
-    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    // Nano-units first, so `0.5`, `1.5Gi` and `250m` are all exact.
-    let nine: String = fraction.chars().chain(std::iter::repeat('0')).take(9).collect();
-    let nanos = whole.checked_mul(1_000_000_000)?.checked_add(nine.parse::<i128>().ok()?)?;
-    let (mul, div): (i128, i128) = match suffix {
-        "" => (1, 1),
-        "n" => (1, 1_000_000_000),
-        "u" => (1, 1_000_000),
-        "m" => (1, 1000),
-        "k" => (1000, 1),
-        "M" => (1_000_000, 1),
-        "G" => (1_000_000_000, 1),
-        "T" => (1_000_000_000_000, 1),
-        "P" => (1_000_000_000_000_000, 1),
-        "E" => (1_000_000_000_000_000_000, 1),
-        "Ki" => (1 << 10, 1),
-        "Mi" => (1 << 20, 1),
-        "Gi" => (1 << 30, 1),
-        "Ti" => (1 << 40, 1),
-        "Pi" => (1 << 50, 1),
-        "Ei" => (1 << 60, 1),
-        s if s.starts_with(['e', 'E']) => (10i128.checked_pow(s[1..].parse().ok()?)?, 1),
-        _ => return None,
-    };
-    let m = nanos.checked_mul(mul)? / div / 1_000_000;
-    Some(if negative { -m } else { m })
-}
-
-/// Thousandths back as a quantity, as the API prints them: fractions in `m`, whole multiples
-/// of a binary unit with its suffix (memory), other whole numbers plainly.
-pub fn format_milli(m: i128) -> String {
-    if m % 1000 != 0 {
-        return format!("{m}m");
-    }
-    let n = m / 1000;
-    for (suffix, shift) in [("Ei", 60), ("Pi", 50), ("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)] {
-        let unit = 1i128 << shift;
-        if n != 0 && n % unit == 0 {
-            return format!("{}{suffix}", n / unit);
-        }
-    }
-    n.to_string()
-}
-
 /// The quota resources the simulator counts from pods: `pods`, and the compute requests
 /// (`requests.cpu` and its short form `cpu`, the same for memory) and limits.
 pub const POD_QUOTA_RESOURCES: &[&str] =
@@ -826,23 +766,6 @@ mod tests {
             status: Some(core::PodStatus { phase: Some(phase.into()), ..Default::default() }),
             ..Default::default()
         }
-    }
-
-    #[test]
-    fn quantities_read_and_print_exactly() {
-        assert_eq!(milli("250m"), Some(250));
-        assert_eq!(milli("2"), Some(2000));
-        assert_eq!(milli("0.5"), Some(500));
-        assert_eq!(milli("1Gi"), Some(1000 << 30));
-        assert_eq!(milli("1.5Ki"), Some(1536 * 1000));
-        assert_eq!(milli("1e3"), Some(1_000_000));
-        assert_eq!(milli("12x"), None);
-        assert_eq!(milli(""), None);
-        assert_eq!(format_milli(1500), "1500m");
-        assert_eq!(format_milli(3000), "3");
-        assert_eq!(format_milli(1000 << 30), "1Gi");
-        assert_eq!(format_milli(1000 * (384 << 20)), "384Mi");
-        assert_eq!(format_milli(0), "0");
     }
 
     #[test]
