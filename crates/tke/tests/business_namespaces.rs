@@ -368,6 +368,15 @@ async fn namespaces_move_between_projects_and_a_stopped_move_finishes() {
         wait_emigration(&t, "prj-a", "nse-move", "Finished").await;
         assert_moved(&t, &ns_a, &a, "prj-a", "prj-b", "move").await;
         assert!(pods.get_opt("keep").await.expect("read").is_some(), "the workloads stay");
+        // Its quota is counted in its new project, and no longer in the old one (which keeps
+        // only `stay`).
+        for (project, cpu) in [("prj-a", "2"), ("prj-b", "2")] {
+            testkit::wait_until(&format!("{project}'s usage"), WAIT, || async {
+                let p = t.get_json(&["projects.business.tkestack.io", project])?;
+                (p["status"]["clusters"]["cls-a"]["used"]["requests.cpu"] == cpu).then_some(())
+            })
+            .await;
+        }
     }
 
     // A move stopped after each phase: the controllers are out of the Lease while a stand-in
