@@ -41,12 +41,15 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1 as core;
 use kube::{
     Api, Client, ResourceExt,
-    api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams},
+    api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams},
     runtime::{Controller, controller::Action, watcher},
 };
 use serde_json::{Value, json};
 
-use crate::namespace::{self, Ownership, annotation, now, ownership};
+use crate::{
+    namespace::{self, Ownership, annotation, ownership},
+    runner::{self, now},
+};
 
 /// Reasons of `Failed` moves.
 pub mod reason {
@@ -99,17 +102,11 @@ pub enum Step {
 
 /// The emigrations of the platform's API.
 pub fn resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk(api::business::GROUP, api::business::VERSION, api::business::ns_emigration::KIND),
-        "nsemigrations",
-    )
+    runner::business(api::business::ns_emigration::KIND, "nsemigrations")
 }
 
 fn projects_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk(api::business::GROUP, api::business::VERSION, api::business::project::KIND),
-        "projects",
-    )
+    runner::business(api::business::project::KIND, "projects")
 }
 
 /// The value of the lock annotation for emigration `name` of `project`.
@@ -485,10 +482,7 @@ async fn step(ctx: &Ctx, e: &NsEmigration, current: &str) -> Result<Step, Error>
                 // Made before a restart: the name is `{cluster}-{namespace}`, so it is the same one.
                 Err(err) if code(&err) == Some(409) => {}
                 Err(err) if code(&err).is_some_and(|c| (400..500).contains(&c) && c != 429) => {
-                    let why = match &err {
-                        kube::Error::Api(s) => s.message.clone(),
-                        other => other.to_string(),
-                    };
+                    let why = runner::message_of(&err);
                     return Ok(Step::Fail(
                         reason::CREATE_FAILED,
                         format!("project {dest} refused the namespace: {why}"),

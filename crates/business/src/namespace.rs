@@ -48,10 +48,12 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Client, ResourceExt,
-    api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams},
+    api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams},
     runtime::{Controller, controller::Action, watcher},
 };
 use serde_json::{Value, json};
+
+use crate::runner::{self, now};
 
 /// Reasons of `Failed` namespaces.
 pub mod reason {
@@ -92,15 +94,7 @@ pub enum Error {
 
 /// The business Namespaces of the platform's API.
 pub fn resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk(api::business::GROUP, api::business::VERSION, api::business::namespace::KIND),
-        "namespaces",
-    )
-}
-
-/// Now, as Kubernetes writes times (RFC 3339, seconds).
-pub(crate) fn now() -> String {
-    k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    runner::business(api::business::namespace::KIND, "namespaces")
 }
 
 /// An annotation of a dynamic object.
@@ -463,11 +457,9 @@ async fn delete(ctx: &Ctx, api: &Api<DynamicObject>, obj: &DynamicObject, ns: &N
         tracing::debug!(project, name, "deletion of a moving namespace waits for its emigration");
         return Ok(Action::requeue(Duration::from_secs(2)));
     }
-    // Each write returns the object as stored, which the next write (the finalize) builds on.
-    let mut current = obj.clone();
     if ns.phase() != phase::TERMINATING {
         let patch = json!({"status": {"phase": phase::TERMINATING, "lastTransitionTime": now()}});
-        current = api.patch_status(name, &PatchParams::default(), &Patch::Merge(patch)).await?;
+        api.patch_status(name, &PatchParams::default(), &Patch::Merge(patch)).await?;
     }
     let cluster = ns.spec.cluster_name.as_str();
     // A moved namespace is the destination's: nothing to do in the cluster.
@@ -496,7 +488,7 @@ async fn delete(ctx: &Ctx, api: &Api<DynamicObject>, obj: &DynamicObject, ns: &N
             return Err(Error::Cluster { cluster: cluster.into(), message });
         }
     }
-    finalize(api, &current, ns).await?;
+    runner::clear_finalizer(api, name, finalizer::NAMESPACE).await?;
     ctx.failures.succeeded(&obj.uid().unwrap_or_default());
     tracing::info!(project, name, "business namespace deleted");
     Ok(Action::await_change())
@@ -541,18 +533,6 @@ async fn delete_in_cluster(client: Client, ns: &Namespace) -> Result<bool, (&'st
     }
     // Gone only when the cluster says so.
     Ok(true)
-}
-
-/// Clears the `namespace` finalizer through `/finalize`; the server then removes the object.
-async fn finalize(api: &Api<DynamicObject>, obj: &DynamicObject, ns: &Namespace) -> Result<(), kube::Error> {
-    let kept: Vec<&String> = ns.spec.finalizers.iter().filter(|f| *f != finalizer::NAMESPACE).collect();
-    let mut body = serde_json::to_value(obj).map_err(kube::Error::SerdeError)?;
-    body["spec"]["finalizers"] = json!(kept);
-    match api.replace_subresource("finalize", ns.name(), &PostParams::default(), &body).await {
-        Ok(_) => Ok(()),
-        Err(e) if api_code(&e) == Some(404) => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 #[cfg(test)]
@@ -640,11 +620,5 @@ mod tests {
                 json!({"status": {"phase": "Available", "lastTransitionTime": "t3", "reason": null, "message": null}})
             )
         );
-    }
-
-    #[test]
-    fn times_are_rfc3339_in_seconds() {
-        let t = now();
-        assert!(t.ends_with('Z') && t.len() == "2026-12-07T13:01:29Z".len(), "{t}");
     }
 }
