@@ -241,8 +241,10 @@ async fn a_business_cluster_asks_the_platform() {
         let message = body["message"].as_str().unwrap_or_default();
         assert_eq!((code, body["reason"].as_str()), (403, Some("Forbidden")), "{who} {path}: {body}");
         assert!(
-            message.contains(&format!("\"{who}\"")) && message.contains("authorization webhook"),
-            "the refusal names the user and who decided: {message}"
+            message.contains(&format!("\"{who}\""))
+                && message.contains("the authorization webhook: ")
+                && message.contains("no policy bound in the platform allows it"),
+            "the refusal names the user, who decided and why: {message}"
         );
     }
     let (code, body) = call(&cluster, &ca, "not-a-platform-token", pods);
