@@ -52,6 +52,8 @@ struct Platform {
     authn: PathBuf,
     authz: PathBuf,
     alice: String,
+    /// An API key of alice's.
+    alice_key: String,
     bob: String,
     _dir: tempfile::TempDir,
 }
@@ -97,7 +99,20 @@ async fn platform(business: &kubesim::SimCluster) -> Platform {
     };
     let (authn, authz) = (file("tke-authn-webhook.yaml"), file("tke-authz-webhook.yaml"));
     let (alice, bob) = (id_token(&t, "alice"), id_token(&t, "bob"));
-    Platform { _t: t, authn, authz, alice, bob, _dir: dir }
+    let (code, key) = t.curl_json(&[
+        "-X",
+        "POST",
+        "-H",
+        &format!("Authorization: Bearer {alice}"),
+        "-H",
+        "Content-Type: application/json",
+        "--data",
+        r#"{"expire":"1h","description":"webhook test"}"#,
+        &format!("{}/apis/auth.tkestack.io/v1/apikeys/default/token", t.url),
+    ]);
+    assert_eq!(code, 201, "{key}");
+    let alice_key = key["spec"]["apiKey"].as_str().expect("the API key").to_string();
+    Platform { _t: t, authn, authz, alice, alice_key, bob, _dir: dir }
 }
 
 fn client(kubeconfig: &Path) -> WebhookClient {
@@ -157,11 +172,12 @@ async fn golden_webhook_fixtures() {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     names.sort();
-    assert!(names.len() >= 10, "fixtures missing from {}", dir.display());
+    assert!(names.len() >= 11, "fixtures missing from {}", dir.display());
     let mut failures = vec![];
     for path in &names {
         let text = std::fs::read_to_string(path).expect("fixture");
-        let text = text.replace("$TOKEN_ALICE", &p.alice).replace("$TOKEN_BOB", &p.bob);
+        let text =
+            text.replace("$TOKEN_ALICE", &p.alice).replace("$APIKEY_ALICE", &p.alice_key).replace("$TOKEN_BOB", &p.bob);
         let fixture: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
         let webhook = match fixture["endpoint"].as_str() {
@@ -231,6 +247,8 @@ async fn a_business_cluster_asks_the_platform() {
     assert_eq!((code, body["kind"].as_str()), (200, Some("PodList")), "alice's policy lets her list: {body}");
     let (code, body) = call(&cluster, &ca, &p.alice, "/api/v1/namespaces/default/pods/web-0");
     assert_eq!(code, 404, "alice may get pods (there is none by that name): {body}");
+    let (code, body) = call(&cluster, &ca, &p.alice_key, "/api/v1/namespaces/default/pods/web-1");
+    assert_eq!(code, 404, "alice's API key works in the cluster too: {body}");
 
     for (who, token, path) in [
         ("alice", &p.alice, "/api/v1/namespaces/kube-system/pods"),
