@@ -19,10 +19,25 @@ pub fn rfc3339_nanos(t: impl Into<DateTime<Utc>>) -> String {
     t.into().to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
+/// Seconds from now until the RFC 3339 time `t` (negative when it is past), or None when `t`
+/// is not such a time.
+pub fn seconds_until(t: &str) -> Option<i64> {
+    let t = DateTime::parse_from_rfc3339(t).ok()?;
+    Some((t.with_timezone(&Utc) - Utc::now()).num_seconds())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn seconds_until_a_time() {
+        let in_an_hour = rfc3339(Utc::now() + chrono::Duration::hours(1));
+        assert!((3590..=3600).contains(&seconds_until(&in_an_hour).unwrap_or(0)));
+        assert!(seconds_until("1970-01-01T00:00:00Z").unwrap_or(0) < 0);
+        assert_eq!(seconds_until("tomorrow"), None);
+    }
 
     #[test]
     fn formats() {

@@ -3,6 +3,11 @@
 //! an admin kubeconfig, and a static admin bearer token), and the [`Simulator`] driving it
 //! through its HTTPS endpoint. Everything runs as tasks on the caller's runtime, so many
 //! clusters fit in one process; dropping the cluster (or [`SimCluster::stop`]) ends them.
+//!
+//! Given webhook kubeconfigs ([`SimOptions::authn_webhook`], [`SimOptions::authz_webhook`]) the
+//! cluster asks another server about what it does not know itself, as a kube-apiserver started
+//! with `--authentication-token-webhook-config-file`, `--authorization-webhook-config-file` and
+//! `--authorization-mode=Node,RBAC,Webhook` does (a business cluster asking the platform).
 
 use std::{
     net::SocketAddr,
@@ -12,7 +17,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use apiserver::{ApiServer, VersionInfo, auth, tls};
+use apiserver::{ApiServer, VersionInfo, auth, tls, webhook};
 use storage::Store;
 use tokio::task::JoinHandle;
 
@@ -38,6 +43,13 @@ pub struct SimOptions {
     /// Authorize requests by the cluster's RBAC objects ([`crate::rbac`]) instead of letting
     /// every authenticated user do anything.
     pub rbac: bool,
+    /// A kubeconfig naming a TokenReview webhook (`--authentication-token-webhook-config-file`):
+    /// bearer tokens the cluster does not know are sent there.
+    pub authn_webhook: Option<PathBuf>,
+    /// A kubeconfig naming a SubjectAccessReview webhook (`--authorization-webhook-config-file`):
+    /// what RBAC (when on) does not allow is asked there; administrators (`system:masters`)
+    /// are never asked about.
+    pub authz_webhook: Option<PathBuf>,
 }
 
 impl Default for SimOptions {
@@ -50,6 +62,8 @@ impl Default for SimOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             compaction_interval: Duration::from_secs(300),
             rbac: false,
+            authn_webhook: None,
+            authz_webhook: None,
         }
     }
 }
@@ -86,18 +100,63 @@ pub(crate) fn token_line(token: &str) -> String {
     format!("{token},{ADMIN_TOKEN_USER},{ADMIN_TOKEN_USER},\"{}\"\n", apiserver::resource::ADMIN_GROUP)
 }
 
-/// The server's router behind authentication (client certificates and the admin token) and
-/// authorization (RBAC when `rbac`, else any authenticated user may do anything).
-pub(crate) fn authenticated(server: &Arc<ApiServer>, tokens: auth::TokenFileAuthenticator, rbac: bool) -> axum::Router {
+/// How long one webhook call may take.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The server's router behind authentication (client certificates, the admin token, then the
+/// token webhook if any) and authorization (RBAC when `rbac`, then the SAR webhook if any; with
+/// neither, any authenticated user may do anything).
+pub(crate) fn authenticated(
+    server: &Arc<ApiServer>,
+    tokens: auth::TokenFileAuthenticator,
+    rbac: bool,
+    authn_webhook: Option<&Path>,
+    authz_webhook: Option<&Path>,
+) -> anyhow::Result<axum::Router> {
     let mut chain = auth::AuthenticatorChain::new();
     chain.push(Arc::new(auth::X509Authenticator::new()));
     chain.push(Arc::new(tokens));
-    let authorizer: Arc<dyn auth::Authorizer> = if rbac {
-        Arc::new(crate::rbac::RbacAuthorizer::new(server.clone()))
-    } else {
-        Arc::new(auth::AllowAuthenticated)
+    if let Some(path) = authn_webhook {
+        let client = webhook::WebhookClient::from_kubeconfig(path, WEBHOOK_TIMEOUT)
+            .context("reading the token webhook's kubeconfig")?;
+        chain.push(Arc::new(webhook::TokenReviewAuthenticator::new(client)));
+    }
+    let authorizer: Arc<dyn auth::Authorizer> = match (rbac, authz_webhook) {
+        (false, None) => Arc::new(auth::AllowAuthenticated),
+        (true, None) => Arc::new(crate::rbac::RbacAuthorizer::new(server.clone())),
+        (rbac, Some(path)) => {
+            let client = webhook::WebhookClient::from_kubeconfig(path, WEBHOOK_TIMEOUT)
+                .context("reading the authorization webhook's kubeconfig")?;
+            Arc::new(RbacThenWebhook {
+                rbac: rbac.then(|| crate::rbac::RbacAuthorizer::new(server.clone())),
+                webhook: webhook::SubjectAccessReviewAuthorizer::new(client),
+            })
+        }
     };
-    auth::authenticate(server.router(), Arc::new(chain), authorizer)
+    Ok(auth::authenticate(server.router(), Arc::new(chain), authorizer))
+}
+
+/// `--authorization-mode=RBAC,Webhook`: administrators may do anything (kube-apiserver's
+/// privileged group); otherwise RBAC's grant allows, and what RBAC does not grant (it has no
+/// opinion then: RBAC never denies) is decided by the webhook.
+struct RbacThenWebhook {
+    rbac: Option<crate::rbac::RbacAuthorizer>,
+    webhook: webhook::SubjectAccessReviewAuthorizer,
+}
+
+#[async_trait::async_trait]
+impl auth::Authorizer for RbacThenWebhook {
+    async fn authorize(&self, a: &auth::Attributes) -> auth::Decision {
+        if a.user.is_admin() {
+            return auth::Decision::Allow;
+        }
+        if let Some(rbac) = &self.rbac
+            && rbac.authorize(a).await == auth::Decision::Allow
+        {
+            return auth::Decision::Allow;
+        }
+        self.webhook.authorize(a).await
+    }
 }
 
 /// Writes (mode 0600) the static token file: the admin token in the `system:masters` group.
@@ -160,7 +219,8 @@ impl SimCluster {
         let token_file = data_dir.join("tokens.csv");
         write_token_file(&token_file, &token).with_context(|| format!("writing {}", token_file.display()))?;
         let tokens = auth::TokenFileAuthenticator::load(&token_file).context("loading the token file")?;
-        let app = authenticated(&server, tokens, opts.rbac);
+        let app =
+            authenticated(&server, tokens, opts.rbac, opts.authn_webhook.as_deref(), opts.authz_webhook.as_deref())?;
 
         let kubeconfig = data_dir.join("admin.kubeconfig");
         tls::write_kubeconfig(&kubeconfig, &url, &pki.ca_cert_pem, &pki.admin_cert_pem, &pki.admin_key_pem)

@@ -136,7 +136,7 @@ impl SimFleet {
         let token = random_token();
         let tokens = auth::TokenFileAuthenticator::parse(&token_line(&token))
             .map_err(|e| anyhow::anyhow!("the admin token: {e}"))?;
-        let app = authenticated(&server, tokens, false);
+        let app = authenticated(&server, tokens, false, None, None)?;
 
         let kubeconfig = self.dir.join(format!("{name}.kubeconfig"));
         tls::write_kubeconfig(

@@ -206,11 +206,45 @@ impl TypedStrategy<LocalIdentity> for LocalIdentityStrategy {
             &mut errs,
         );
         check_immutable("spec.username", &new.spec.username, &old.spec.username, &mut errs);
+        check_administrator_lock(new, old, &mut errs);
         errs
     }
 
     fn secret_fields(&self) -> &'static [&'static str] {
         &[PASSWORD_POINTER]
+    }
+}
+
+/// The longest a platform administrator may be locked (the longest lockout after failed logins).
+pub const MAX_ADMINISTRATOR_LOCK_SECONDS: i64 = 24 * 3600;
+
+/// A platform administrator is never locked for good, so the platform always has a way back
+/// in: a lock set on one must end (`status.lockedUntil`), at most a day ahead. To shut an
+/// administrator out, take `spec.extra.platformadmin` away first.
+#[cfg(feature = "server")]
+fn check_administrator_lock(new: &LocalIdentity, old: &LocalIdentity, errs: &mut Vec<FieldError>) {
+    let lock = |u: &LocalIdentity| u.status.as_ref().filter(|s| s.locked).map(|s| s.locked_until.clone());
+    let Some(until) = lock(new) else { return };
+    if !new.platform_admin() || (old.platform_admin() && lock(old) == Some(until.clone())) {
+        return;
+    }
+    match until.as_deref().map(apimachinery::time::seconds_until) {
+        None => errs.push(FieldError::forbidden(
+            "status.locked",
+            "a platform administrator cannot be locked until further notice (the platform would keep no way back in): set status.lockedUntil, at most 24 hours ahead, or take spec.extra.platformadmin away first",
+        )),
+        Some(None) => errs.push(FieldError::invalid(
+            "status.lockedUntil",
+            until.as_deref().unwrap_or(""),
+            "must be an RFC 3339 time such as 2026-01-02T15:04:05Z",
+        )),
+        // A minute of slack for the clocks of the writer and the server.
+        Some(Some(s)) if s > MAX_ADMINISTRATOR_LOCK_SECONDS + 60 => errs.push(FieldError::invalid(
+            "status.lockedUntil",
+            until.as_deref().unwrap_or(""),
+            "a platform administrator can be locked for at most 24 hours",
+        )),
+        Some(Some(_)) => {}
     }
 }
 
@@ -333,5 +367,40 @@ mod tests {
         assert_eq!(obj["spec"], json!({"username": "a"}));
         let applied = obj["metadata"]["annotations"][apiserver::resource::LAST_APPLIED].as_str().unwrap();
         assert!(!applied.contains("hashedPassword"), "{applied}");
+    }
+
+    #[test]
+    fn a_platform_administrator_is_never_locked_for_good() {
+        let ctx = test_ctx("default", true);
+        let admin: LocalIdentity = serde_json::from_value(json!({"metadata": {"name": "usr-admin"},
+            "spec": {"username": "admin", "extra": {"platformadmin": "true"}}, "status": {}}))
+        .unwrap();
+        let locked = |until: Option<String>| {
+            let mut u = admin.clone();
+            u.status = Some(LocalIdentityStatus { locked: true, locked_until: until, ..Default::default() });
+            u
+        };
+        let fields = |new: &LocalIdentity, old: &LocalIdentity| -> Vec<String> {
+            LocalIdentityStrategy { hasher: None }
+                .validate_update(&ctx, new, old)
+                .into_iter()
+                .map(|e| e.field)
+                .collect()
+        };
+        assert_eq!(fields(&locked(None), &admin), ["status.locked"], "locked by hand without an end");
+        let later = |h: i64| {
+            Some(apimachinery::time::rfc3339(
+                std::time::SystemTime::now() + std::time::Duration::from_secs((h * 3600) as u64),
+            ))
+        };
+        assert!(fields(&locked(later(1)), &admin).is_empty(), "an hour is fine");
+        assert_eq!(fields(&locked(later(48)), &admin), ["status.lockedUntil"], "two days is too long");
+        assert_eq!(fields(&locked(Some("soon".into())), &admin), ["status.lockedUntil"]);
+        // Anyone else may be locked until further notice; and making a locked user an
+        // administrator counts as locking one.
+        let mut user = locked(None);
+        user.spec.extra.clear();
+        assert!(fields(&user, &admin).is_empty());
+        assert_eq!(fields(&locked(None), &user), ["status.locked"]);
     }
 }
