@@ -22,6 +22,7 @@ impl Component for Business {
 
     async fn mount(&self, server: &Arc<ApiServer>, _ctx: &MountContext) -> Result<Mount, MountError> {
         crate::quota::register(server)?;
+        crate::emigration::register(server)?;
         Ok(Mount::default())
     }
 }

@@ -22,6 +22,9 @@
 //! back and the old object unlocked, then the move is `Failed` with the reason. After the new
 //! object exists the move can only go forward, and errors are retried.
 //!
+//! The checks of `Pending` also run at creation ([`register`]: an admission of the API
+//! server), so most impossible moves are refused with the field to change before they exist.
+//!
 //! An emigration holds the finalizer `business.tkestack.io/emigration` from its first step
 //! until the move is over: deleted before the new object exists, the move is called off (undone
 //! as above); deleted later, the move is finished first. No namespace stays locked by an
@@ -569,6 +572,115 @@ async fn undo(ctx: &Ctx, e: &NsEmigration, message: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Refuses at creation an emigration that [`check`] would fail (the same rules the controller
+/// applies again when it starts the move, since things may change in between), each refusal on
+/// the field to change.
+struct Admission {
+    projects: std::sync::Weak<apiserver::store::ResourceStore>,
+    namespaces: std::sync::Weak<apiserver::store::ResourceStore>,
+}
+
+/// Registers the admission of emigrations on `server` (which serves the business group).
+pub fn register(server: &Arc<apiserver::ApiServer>) -> Result<(), apimachinery::ApiError> {
+    let store = |plural: &str| {
+        server
+            .resource_store(api::business::GROUP, api::business::VERSION, plural)
+            .map(|s| Arc::downgrade(&s))
+            .ok_or_else(|| apimachinery::ApiError::internal(format!("the emigration admission needs {plural} served")))
+    };
+    let admission = Admission { projects: store("projects")?, namespaces: store("namespaces")? };
+    server.add_admission(api::business::GROUP, api::business::VERSION, "nsemigrations", Arc::new(admission))
+}
+
+/// The server's own reads (every tenant), in `namespace`.
+fn system(namespace: Option<&str>) -> apiserver::Context {
+    apiserver::Context {
+        user: apiserver::UserInfo {
+            name: "system:business-emigration".into(),
+            groups: vec![apiserver::resource::ADMIN_GROUP.into()],
+            ..Default::default()
+        },
+        namespace: namespace.map(str::to_string),
+    }
+}
+
+/// The field a refusal of [`check`] is about.
+pub fn refused_field(why: &str) -> &'static str {
+    match why {
+        reason::NAMESPACE_NOT_FOUND | reason::NAMESPACE_LOCKED | reason::NAMESPACE_NOT_AVAILABLE => "spec.namespace",
+        _ => "spec.destination",
+    }
+}
+
+impl Admission {
+    async fn get(
+        store: &std::sync::Weak<apiserver::store::ResourceStore>,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, apimachinery::ApiError> {
+        let store =
+            store.upgrade().ok_or_else(|| apimachinery::ApiError::unavailable("the server is shutting down"))?;
+        match store.get(&system(namespace), name, None).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.reason == apimachinery::error::Reason::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl apiserver::Admission for Admission {
+    async fn admit(&self, req: apiserver::AdmissionRequest<'_>) -> Result<(), apimachinery::ApiError> {
+        if req.operation != apiserver::admission::Operation::Create {
+            return Ok(());
+        }
+        let internal =
+            |e: serde_json::Error| apimachinery::ApiError::internal(format!("decoding an object failed: {e}"));
+        let mut e: NsEmigration = serde_json::from_value(req.new.clone()).map_err(internal)?;
+        if e.source().is_empty()
+            && let Some(ns) = req.ctx.namespace.as_deref()
+        {
+            e.metadata["namespace"] = json!(ns);
+        }
+        let source = e.source().to_string();
+        let old = match Self::get(&self.namespaces, Some(&source), &e.spec.namespace).await? {
+            Some(v) => Some((serde_json::from_value::<Namespace>(v.clone()).map_err(internal)?, v)),
+            None => None,
+        };
+        let dest = e.spec.destination.as_str();
+        let project = match Self::get(&self.projects, None, dest).await? {
+            Some(v) => Some(serde_json::from_value::<Project>(v).map_err(internal)?),
+            None => None,
+        };
+        let taken = match &old {
+            Some((ns, _)) => Self::get(&self.namespaces, Some(dest), ns.name()).await?.is_some(),
+            None => false,
+        };
+        let lock = |v: &Value, ns: &Namespace| {
+            v["metadata"]["annotations"][EMIGRATION_ANNOTATION]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .or_else(|| (ns.phase() == phase::LOCKED).then(|| "(unknown)".to_string()))
+        };
+        let locks = old.as_ref().map(|(ns, v)| (ns, lock(v, ns)));
+        let view = locks.as_ref().map(|(ns, l)| (*ns, l.as_deref()));
+        match check(&e, view, project.as_ref(), taken) {
+            Ok(()) => Ok(()),
+            Err((why, message)) => {
+                let field = refused_field(why);
+                let value = if field == "spec.namespace" { &e.spec.namespace } else { &e.spec.destination };
+                Err(apimachinery::ApiError::invalid(
+                    api::business::GROUP,
+                    api::business::ns_emigration::KIND,
+                    e.name(),
+                    vec![apimachinery::FieldError::invalid(field, value, message)],
+                ))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -639,6 +751,16 @@ mod tests {
         assert!(new["spec"].get("finalizers").is_none(), "the server sets its own");
         assert!(new.get("status").is_none());
         let _: DynamicObject = serde_json::from_value(new).expect("a valid object");
+    }
+
+    #[test]
+    fn refusals_name_the_field_to_change() {
+        assert_eq!(refused_field(reason::NAMESPACE_NOT_FOUND), "spec.namespace");
+        assert_eq!(refused_field(reason::NAMESPACE_LOCKED), "spec.namespace");
+        assert_eq!(refused_field(reason::NAMESPACE_NOT_AVAILABLE), "spec.namespace");
+        assert_eq!(refused_field(reason::DESTINATION_NOT_FOUND), "spec.destination");
+        assert_eq!(refused_field(reason::CLUSTER_NOT_ALLOWED), "spec.destination");
+        assert_eq!(refused_field(reason::DESTINATION_EXISTS), "spec.destination");
     }
 
     #[test]

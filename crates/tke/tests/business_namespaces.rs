@@ -345,15 +345,23 @@ async fn namespaces_move_between_projects_and_a_stopped_move_finishes() {
     {
         let _explain = ExplainFailure(&t);
 
-        // A move the destination cannot take fails and leaves the namespace as it was.
+        // A move that cannot be made is refused at creation, saying which field to change, and
+        // leaves the namespace as it was.
         business_namespace(&t, "prj-a", "cls-a", "stay");
         wait_phase(&t, "prj-a", "cls-a-stay", "Available").await;
-        emigrate(&t, "prj-a", "nse-refused", "cls-a-stay", "prj-c");
-        assert_eq!(wait_emigration(&t, "prj-a", "nse-refused", "Failed").await, "ClusterNotAllowed");
-        emigrate(&t, "prj-a", "nse-nowhere", "cls-a-stay", "prj-missing");
-        assert_eq!(wait_emigration(&t, "prj-a", "nse-nowhere", "Failed").await, "DestinationNotFound");
-        emigrate(&t, "prj-a", "nse-nothing", "cls-a-nothing", "prj-b");
-        assert_eq!(wait_emigration(&t, "prj-a", "nse-nothing", "Failed").await, "NamespaceNotFound");
+        for (namespace, destination, field, says) in [
+            ("cls-a-stay", "prj-c", "spec.destination", "project prj-c may not use cluster cls-a"),
+            ("cls-a-stay", "prj-missing", "spec.destination", "tenant default has no project prj-missing"),
+            ("cls-a-nothing", "prj-b", "spec.namespace", "project prj-a has no namespace cls-a-nothing"),
+        ] {
+            let body = json!({"apiVersion": "business.tkestack.io/v1", "kind": "NsEmigration",
+                "metadata": {"generateName": "nse-", "namespace": "prj-a"},
+                "spec": {"namespace": namespace, "destination": destination}});
+            let out = t.kubectl_with(&["create", "-f", "-"], &[], Some(&body.to_string()));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{namespace} to {destination} is refused");
+            assert!(stderr.contains(field) && stderr.contains(says), "{stderr}");
+        }
         let stay = get(&t, "prj-a", "cls-a-stay").expect("still there");
         assert_eq!(stay["status"]["phase"], "Available");
         assert!(stay["metadata"]["annotations"]["business.tkestack.io/emigration"].is_null(), "{stay}");
