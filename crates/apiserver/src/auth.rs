@@ -471,6 +471,14 @@ pub enum Decision {
 #[async_trait]
 pub trait Authorizer: Send + Sync {
     async fn authorize(&self, attributes: &Attributes) -> Decision;
+
+    /// The decision for a request as it arrived: the server asks this one, with the request's
+    /// URI (query included) and headers, so an authorizer can read what the attributes leave
+    /// out (the business cluster a proxied request goes to, the request inside a proxy path).
+    /// By default the attributes alone decide.
+    async fn authorize_request(&self, attributes: &Attributes, _request: &Parts) -> Decision {
+        self.authorize(attributes).await
+    }
 }
 
 /// Any authenticated user may do anything.
@@ -606,7 +614,7 @@ async fn gate_request(State(gate): State<Arc<Gate>>, request: Request, next: Nex
     };
     if !public {
         let attrs = Attributes::from_request(&parts.method, &parts.uri, user);
-        match gate.authorizer.authorize(&attrs).await {
+        match gate.authorizer.authorize_request(&attrs, &parts).await {
             Decision::Allow => {}
             Decision::Deny(reason) => {
                 tracing::debug!(user = %attrs.user.name, verb = %attrs.verb, path = %attrs.path, %reason, "forbidden");

@@ -7,11 +7,14 @@
 //!   updated row by row from the Rule objects;
 //! - [`authorizer`]: the API server's authorizer (TKEStack's short-circuits, then the
 //!   enforcer), and the batch decisions of `/auth/batchauthz`;
-//! - [`catalogue`]: the default policies and categories each tenant starts with.
+//! - [`catalogue`]: the default policies and categories each tenant starts with;
+//! - [`clusters`]: requests into business clusters (the request inside the proxy) and the
+//!   projects owning the clusters' namespaces.
 
 pub mod attributes;
 pub mod authorizer;
 pub mod catalogue;
+pub mod clusters;
 pub mod enforcer;
 pub mod model;
 pub mod sync;
@@ -47,8 +50,15 @@ fn always_allowed(attrs: &apiserver::auth::Attributes) -> bool {
     }
 }
 
-/// The API server's authorizer: [`always_allowed`], then the Casbin model.
-pub struct PlatformAuthorizer(pub Arc<CasbinAuthorizer>);
+/// The API server's authorizer: [`always_allowed`], then the Casbin model, about the request
+/// inside when a request goes into a business cluster ([`clusters::cluster_request`]).
+pub struct PlatformAuthorizer {
+    pub casbin: Arc<CasbinAuthorizer>,
+    /// Who owns the namespaces of business clusters.
+    pub owners: Arc<dyn clusters::Owners>,
+    /// The API groups the server serves itself (the unified proxy does not take them).
+    pub served_groups: Vec<String>,
+}
 
 #[async_trait::async_trait]
 impl apiserver::auth::Authorizer for PlatformAuthorizer {
@@ -56,7 +66,26 @@ impl apiserver::auth::Authorizer for PlatformAuthorizer {
         if always_allowed(attrs) {
             return apiserver::auth::Decision::Allow;
         }
-        self.0.authorize(attrs).await
+        self.casbin.authorize(attrs).await
+    }
+
+    async fn authorize_request(
+        &self,
+        attrs: &apiserver::auth::Attributes,
+        request: &http::request::Parts,
+    ) -> apiserver::auth::Decision {
+        let served = |g: &str| self.served_groups.iter().any(|s| s == g);
+        match clusters::cluster_request(attrs, request, served) {
+            Some(inner) => {
+                let verdict = self.casbin.check_in_cluster(&inner, self.owners.as_ref());
+                if verdict.allowed {
+                    apiserver::auth::Decision::Allow
+                } else {
+                    apiserver::auth::Decision::Deny(verdict.reason)
+                }
+            }
+            None => self.authorize(attrs).await,
+        }
     }
 }
 
@@ -75,7 +104,19 @@ pub async fn mount(
     let idps = handle.provider.people.idps.clone();
     let tenant_admins = move |tenant: &str, user: &str| idps.get(tenant).is_some_and(|i| i.is_administrator(user));
     let casbin = Arc::new(CasbinAuthorizer::new(enforcer, Arc::new(tenant_admins)));
-    mount.authorizer = Some(Arc::new(PlatformAuthorizer(casbin.clone())));
+    // Business Namespace objects say which project owns a namespace of a business cluster;
+    // without the business component nothing does.
+    let owners: Arc<dyn clusters::Owners> =
+        match server.resource(api::business::GROUP, api::business::VERSION, "namespaces").cloned() {
+            Some(store) => Arc::new(clusters::NamespaceOwners::new(
+                crate::index::Index::start_keyed(store, crate::index::namespaced_key).await?,
+            )),
+            None => Arc::new(clusters::NoOwners),
+        };
+    let mut served_groups: Vec<String> = server.defs().iter().map(|d| d.group.to_string()).collect();
+    served_groups.sort();
+    served_groups.dedup();
+    mount.authorizer = Some(Arc::new(PlatformAuthorizer { casbin: casbin.clone(), owners, served_groups }));
     let hooks = Arc::new(webhooks::Webhooks { authorizer: casbin, tokens: handle.clone() });
     let previous = mount.around_api.take();
     mount.around_api = Some(Box::new(move |api: axum::Router| {
