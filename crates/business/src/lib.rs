@@ -2,7 +2,9 @@
 //! server ([`component::Business`]) and its controllers, which talk to the platform's API like
 //! any client and reach business clusters through the controller runtime.
 
+pub mod certificate;
 pub mod component;
 pub mod controllers;
+pub mod portal;
 
 pub use component::Business;

@@ -153,15 +153,19 @@ impl Owners for NoOwners {
 /// from `(cluster, namespace)` rebuilt when the watched objects change, so a lookup is one hash.
 pub struct NamespaceOwners {
     index: Arc<Index<Namespace>>,
-    map: RwLock<(u64, Arc<HashMap<(String, String), String>>)>,
+    /// The map and the index version it was built at.
+    map: RwLock<(u64, Arc<OwnerMap>)>,
 }
+
+/// `(cluster, namespace)` → project.
+pub type OwnerMap = HashMap<(String, String), String>;
 
 impl NamespaceOwners {
     pub fn new(index: Arc<Index<Namespace>>) -> Self {
         Self { index, map: RwLock::new((u64::MAX, Arc::new(HashMap::new()))) }
     }
 
-    fn current(&self) -> Arc<HashMap<(String, String), String>> {
+    fn current(&self) -> Arc<OwnerMap> {
         let version = self.index.version();
         {
             let map = self.map.read().unwrap_or_else(|e| e.into_inner());
@@ -194,7 +198,7 @@ fn hold(ns: &Namespace) -> u8 {
 }
 
 /// `(cluster, namespace)` → project, from the business Namespace objects.
-pub fn owners_of(items: &[Arc<Namespace>]) -> HashMap<(String, String), String> {
+pub fn owners_of(items: &[Arc<Namespace>]) -> OwnerMap {
     let mut best: HashMap<(String, String), &Namespace> = HashMap::new();
     for ns in items {
         if ns.spec.cluster_name.is_empty() || ns.spec.namespace.is_empty() || hold(ns) == 0 {
