@@ -41,7 +41,7 @@ use async_trait::async_trait;
 
 use super::{
     attributes::{self, BUSINESS_GROUP, TkeAttributes, group_value},
-    clusters::{ClusterRequest, Owners, is_discovery, namespace_of},
+    clusters::{ClusterRequest, Owner, Owners, is_discovery, namespace_of},
     enforcer::{Enforcer, Query, Row, Verdict, all_users_key, group_key, user_key},
     model::PLATFORM_DOMAIN,
 };
@@ -176,7 +176,8 @@ impl CasbinAuthorizer {
                 ))
             };
         }
-        let owner = owners.owner(cluster, namespace);
+        // A project of another tenant is none of the caller's business (nor named to them).
+        let owner = owners.owner(cluster, namespace).filter(|o| o.tenant == tenant).map(|o| o.project);
         match (confined, owner.as_deref()) {
             (Some(mine), Some(p)) if mine != p => {
                 return refusal(
@@ -311,6 +312,12 @@ impl CasbinAuthorizer {
     ) -> Verdict {
         if verdict.allowed {
             verdict
+        } else if across_projects(attrs) {
+            let why = format!(
+                "{}; the objects of every project are listed by platform-wide roles only: a project member lists those of one project at a time (-n <project>)",
+                verdict.reason
+            );
+            refusal(attrs, tke, &why)
         } else if debug(&attrs.user) {
             let rows = held(&self.enforcer.permissions(subjects, domain));
             refusal(attrs, tke, &format!("{}; {rows}", verdict.reason))
@@ -353,6 +360,18 @@ fn held(rows: &[Row]) -> String {
         out.push_str("; …");
     }
     out
+}
+
+/// A listing or watch of a project-scoped business resource across every project (what
+/// `kubectl get namespaces.business.tkestack.io -A` asks). Such a listing is refused to project
+/// members rather than filtered: as in Kubernetes, `-A` is for whoever may read everywhere, and
+/// a member lists their projects (the portal names them) one at a time.
+fn across_projects(attrs: &Attributes) -> bool {
+    attrs.resource_request
+        && attrs.api_group == BUSINESS_GROUP
+        && attrs.namespace.is_empty()
+        && matches!(attrs.resource.as_str(), "namespaces" | "imagenamespaces" | "chartgroups" | "nsemigrations")
+        && matches!(attrs.verb.as_str(), "list" | "watch")
 }
 
 /// The project a request is about: the namespace of a `business.tkestack.io` request, or the
@@ -519,12 +538,13 @@ mod tests {
     struct TestOwners;
 
     impl Owners for TestOwners {
-        fn owner(&self, cluster: &str, namespace: &str) -> Option<String> {
-            match (cluster, namespace) {
-                ("cls-a", "ns-a") => Some("prj-a".into()),
-                ("cls-a", "ns-b") => Some("prj-b".into()),
-                _ => None,
-            }
+        fn owner(&self, cluster: &str, namespace: &str) -> Option<Owner> {
+            let project = match (cluster, namespace) {
+                ("cls-a", "ns-a") => "prj-a",
+                ("cls-a", "ns-b") => "prj-b",
+                _ => return None,
+            };
+            Some(Owner { project: project.into(), tenant: "t1".into() })
         }
     }
 
@@ -562,6 +582,20 @@ mod tests {
         // Administrators.
         assert!(in_cls(Method::DELETE, "cls-a", "/api/v1/nodes/n1", &user("boss", &["tenant:t1"])).allowed);
         assert!(in_cls(Method::DELETE, "cls-a", "/api/v1/nodes/n1", &user("root", &["system:masters"])).allowed);
+        // A project of another tenant is not named.
+        let v = in_cls(Method::GET, "cls-a", "/api/v1/namespaces/ns-a/pods", &user("bob", &["tenant:t2"]));
+        assert!(!v.allowed && !v.reason.contains("prj-a"), "{}", v.reason);
+    }
+
+    #[test]
+    fn listing_every_projects_namespaces_is_refused_with_the_way_to_list_them() {
+        let a = authorizer();
+        let bob = user("bob", &["tenant:t1"]);
+        let v = a.check(&attrs(Method::GET, "/apis/business.tkestack.io/v1/namespaces", bob.clone()));
+        assert!(!v.allowed);
+        assert!(v.reason.ends_with("one project at a time (-n <project>)"), "{}", v.reason);
+        let v = a.check(&attrs(Method::GET, "/apis/business.tkestack.io/v1/projects", bob));
+        assert!(!v.reason.contains("-n <project>"), "projects are not in projects: {}", v.reason);
     }
 
     #[test]

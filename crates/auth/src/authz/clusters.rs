@@ -136,15 +136,22 @@ pub fn namespace_of(inner: &Attributes) -> &str {
 
 /// Who owns the namespaces of business clusters.
 pub trait Owners: Send + Sync {
-    /// The project owning namespace `namespace` of cluster `cluster`.
-    fn owner(&self, cluster: &str, namespace: &str) -> Option<String>;
+    /// The project owning namespace `namespace` of cluster `cluster`, and the project's tenant.
+    fn owner(&self, cluster: &str, namespace: &str) -> Option<Owner>;
+}
+
+/// The project owning a namespace, and its tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub project: String,
+    pub tenant: String,
 }
 
 /// No namespace has an owner (servers without the business component).
 pub struct NoOwners;
 
 impl Owners for NoOwners {
-    fn owner(&self, _cluster: &str, _namespace: &str) -> Option<String> {
+    fn owner(&self, _cluster: &str, _namespace: &str) -> Option<Owner> {
         None
     }
 }
@@ -157,8 +164,8 @@ pub struct NamespaceOwners {
     map: RwLock<(u64, Arc<OwnerMap>)>,
 }
 
-/// `(cluster, namespace)` → project.
-pub type OwnerMap = HashMap<(String, String), String>;
+/// `(cluster, namespace)` → its owner.
+pub type OwnerMap = HashMap<(String, String), Owner>;
 
 impl NamespaceOwners {
     pub fn new(index: Arc<Index<Namespace>>) -> Self {
@@ -180,7 +187,7 @@ impl NamespaceOwners {
 }
 
 impl Owners for NamespaceOwners {
-    fn owner(&self, cluster: &str, namespace: &str) -> Option<String> {
+    fn owner(&self, cluster: &str, namespace: &str) -> Option<Owner> {
         self.current().get(&(cluster.to_string(), namespace.to_string())).cloned()
     }
 }
@@ -197,7 +204,7 @@ fn hold(ns: &Namespace) -> u8 {
     }
 }
 
-/// `(cluster, namespace)` → project, from the business Namespace objects.
+/// `(cluster, namespace)` → owner, from the business Namespace objects.
 pub fn owners_of(items: &[Arc<Namespace>]) -> OwnerMap {
     let mut best: HashMap<(String, String), &Namespace> = HashMap::new();
     for ns in items {
@@ -217,7 +224,9 @@ pub fn owners_of(items: &[Arc<Namespace>]) -> OwnerMap {
             }
         }
     }
-    best.into_iter().map(|(k, ns)| (k, ns.project().to_string())).collect()
+    best.into_iter()
+        .map(|(k, ns)| (k, Owner { project: ns.project().to_string(), tenant: ns.tenant().to_string() }))
+        .collect()
 }
 
 /// The method a verb of [`Attributes`] came from (for re-reading a request).
@@ -321,7 +330,7 @@ mod tests {
             ns("prj-e", "cls-a", "ns3", "Available", "2026-01-01T00:00:00Z"),
         ];
         let owners = owners_of(&items);
-        let of = |c: &str, n: &str| owners.get(&(c.to_string(), n.to_string())).map(String::as_str);
+        let of = |c: &str, n: &str| owners.get(&(c.to_string(), n.to_string())).map(|o| o.project.as_str());
         assert_eq!(of("cls-a", "ns1"), Some("prj-a"));
         assert_eq!(of("cls-b", "ns1"), Some("prj-a"));
         assert_eq!(of("cls-a", "ns2"), Some("prj-d"));
