@@ -41,7 +41,7 @@ use async_trait::async_trait;
 
 use super::{
     attributes::{self, BUSINESS_GROUP, TkeAttributes, group_value},
-    clusters::{ClusterRequest, Owner, Owners, is_discovery, namespace_of},
+    clusters::{ClusterRequest, Owners, is_discovery, namespace_of},
     enforcer::{Enforcer, Query, Row, Verdict, all_users_key, group_key, user_key},
     model::PLATFORM_DOMAIN,
 };
@@ -401,7 +401,7 @@ mod tests {
     use http::{Method, Uri};
 
     use super::*;
-    use crate::authz::enforcer::Effect;
+    use crate::authz::{clusters::Owner, enforcer::Effect};
 
     fn user(name: &str, groups: &[&str]) -> UserInfo {
         UserInfo {
