@@ -37,6 +37,29 @@ fn kubectl_with_config(config: &Path, args: &[&str], stdin: Option<&str>) -> (bo
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
+/// What the platform's authorization webhook answers cluster `cluster` (asking with the admin
+/// certificate, as a cluster's kube-apiserver asks with its own) about `user` listing pods in
+/// `namespace`.
+fn webhook_allows(t: &Tke, cluster: &str, user: &str, tenant: &str, namespace: &str) -> (bool, String) {
+    let pki = t.data_dir().join("pki");
+    let review = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "spec": {"user": user, "groups": [format!("tenant:{tenant}")],
+            "resourceAttributes": {"verb": "list", "version": "v1", "resource": "pods", "namespace": namespace}}});
+    let out = Command::new("curl")
+        .args(["-sS", "-X", "POST", "-H", "Content-Type: application/json", "--cacert"])
+        .arg(t.ca_file())
+        .arg("--cert")
+        .arg(pki.join("admin.crt"))
+        .arg("--key")
+        .arg(pki.join("admin.key"))
+        .args(["--data", &review.to_string()])
+        .arg(format!("{}/auth/authz?cluster={cluster}", t.url))
+        .output()
+        .expect("curl");
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    (answer["status"]["allowed"] == true, answer.to_string())
+}
+
 /// A request through the unified proxy (header `X-TKE-ClusterName`) as a user: the HTTP code.
 fn unified_as(t: &Tke, user: &str, tenant: &str, cluster: &str, path: &str) -> (u16, String) {
     let pki = t.data_dir().join("pki");
@@ -231,6 +254,13 @@ async fn members_certificates_and_the_portal() {
     assert_eq!(code, 403, "{body}");
     let (code, body) = unified_as(&t, "bob", "default", "cls-a", "/api/v1/namespaces/ns-b/pods");
     assert_eq!(code, 200, "{body}");
+    // And so does the authorization webhook business clusters' kube-apiservers ask.
+    let (allowed, answer) = webhook_allows(&t, "cls-a", "alice", "default", "ns-a");
+    assert!(allowed, "{answer}");
+    for (cluster, ns) in [("cls-a", "ns-b"), ("cls-b", "ns-a")] {
+        let (allowed, answer) = webhook_allows(&t, cluster, "alice", "default", ns);
+        assert!(!allowed, "{cluster}/{ns}: {answer}");
+    }
 
     // ---- the portal ------------------------------------------------------------------------
     let portal = |user: &str, tenant: &str| {

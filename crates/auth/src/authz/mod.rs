@@ -116,8 +116,9 @@ pub async fn mount(
     let mut served_groups: Vec<String> = server.defs().iter().map(|d| d.group.to_string()).collect();
     served_groups.sort();
     served_groups.dedup();
-    mount.authorizer = Some(Arc::new(PlatformAuthorizer { casbin: casbin.clone(), owners, served_groups }));
-    let hooks = Arc::new(webhooks::Webhooks { authorizer: casbin, tokens: handle.clone() });
+    mount.authorizer =
+        Some(Arc::new(PlatformAuthorizer { casbin: casbin.clone(), owners: owners.clone(), served_groups }));
+    let hooks = Arc::new(webhooks::Webhooks { authorizer: casbin, tokens: handle.clone(), owners });
     let previous = mount.around_api.take();
     mount.around_api = Some(Box::new(move |api: axum::Router| {
         let api = match previous {
