@@ -980,6 +980,31 @@ mod tests {
         assert_eq!(json["details"], serde_json::json!({"group": "g", "kind": "things", "name": "x"}));
         let (status, _, _) = call(&app, Method::GET, "/apis/g/v1/things/x", Some("Bearer tok-alice")).await;
         assert_eq!(status, StatusCode::OK);
+
+        // An authorizer may read the request itself (its query here).
+        struct NoSecrets;
+        #[async_trait]
+        impl Authorizer for NoSecrets {
+            async fn authorize(&self, _a: &Attributes) -> Decision {
+                Decision::Allow
+            }
+            async fn authorize_request(&self, _a: &Attributes, request: &Parts) -> Decision {
+                if request.uri.query().is_some_and(|q| q.contains("secret")) {
+                    Decision::Deny("no secrets".into())
+                } else {
+                    Decision::Allow
+                }
+            }
+        }
+        let mut chain = AuthenticatorChain::new();
+        chain.push(Arc::new(TokenFileAuthenticator::parse(FILE).expect("tokens")));
+        let app =
+            authenticate(Router::new().route("/apis/g/v1/things", get(whoami)), Arc::new(chain), Arc::new(NoSecrets));
+        let (status, _, _) = call(&app, Method::GET, "/apis/g/v1/things?x=1", Some("Bearer tok-alice")).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, json, _) = call(&app, Method::GET, "/apis/g/v1/things?secret=1", Some("Bearer tok-alice")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(json["message"].as_str().unwrap_or_default().ends_with(": no secrets"), "{json}");
     }
 
     #[tokio::test]

@@ -28,6 +28,11 @@
 //! namespace (refused when the caller is confined to another project); a cluster-wide request
 //! (nodes, every namespace) in the platform domain, which plain project members hold nothing in.
 //!
+//! Listing a project-scoped business resource across every project (`kubectl get
+//! namespaces.business.tkestack.io -A`) is refused to project members, not filtered: as in
+//! Kubernetes, `-A` is for whoever may read everywhere; the refusal says to list one project at
+//! a time (the portal names the caller's projects).
+//!
 //! A refusal's reason names the user, the action and the object, and why. A caller whose user
 //! extra `debug` is `true` (TKEStack's debug mode) also gets the policy rows it holds there.
 
