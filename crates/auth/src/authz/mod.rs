@@ -74,6 +74,18 @@ impl apiserver::auth::Authorizer for PlatformAuthorizer {
         attrs: &apiserver::auth::Attributes,
         request: &http::request::Parts,
     ) -> apiserver::auth::Decision {
+        // The console's `X-TKE-ProjectName` puts the request in that project: a `project:`
+        // group after the caller's own (a certificate's project stays the one that counts).
+        let with_project;
+        let attrs = match request.headers.get(attributes::PROJECT_HEADER).and_then(|v| v.to_str().ok()) {
+            Some(p) if !p.trim().is_empty() => {
+                let mut a = attrs.clone();
+                a.user.groups.push(format!("project:{}", p.trim()));
+                with_project = a;
+                &with_project
+            }
+            _ => attrs,
+        };
         let served = |g: &str| self.served_groups.iter().any(|s| s == g);
         match clusters::cluster_request(attrs, request, served) {
             Some(inner) => {
@@ -128,4 +140,72 @@ pub async fn mount(
         webhooks::routes(hooks).merge(api)
     }));
     Ok(sync::Sources::start(server).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use apiserver::{
+        UserInfo,
+        auth::{Attributes, Authorizer, Decision},
+    };
+    use http::Method;
+
+    use super::*;
+
+    fn request(method: Method, uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+        let mut b = http::Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).expect("request").into_parts().0
+    }
+
+    fn decide(a: &PlatformAuthorizer, user: &UserInfo, method: Method, uri: &str, headers: &[(&str, &str)]) -> bool {
+        let parts = request(method, uri, headers);
+        let attrs = Attributes::from_request(&parts.method, &parts.uri, user.clone());
+        futures::executor::block_on(a.authorize_request(&attrs, &parts)) == Decision::Allow
+    }
+
+    struct OneNamespace;
+    impl clusters::Owners for OneNamespace {
+        fn owner(&self, cluster: &str, namespace: &str) -> Option<clusters::Owner> {
+            (cluster == "cls-a" && namespace == "ns-a")
+                .then(|| clusters::Owner { project: "prj-a".into(), tenant: "t1".into() })
+        }
+    }
+
+    #[test]
+    fn the_platform_authorizer_reads_the_request() {
+        let e = Enforcer::with_rows(&[
+            Row::policy("pol-member", "*", "*Pod*", Effect::Allow),
+            Row::policy("pol-member", "*", "getCluster", Effect::Allow),
+            Row::grouping("t1##user##bob", "pol-member", "prj-a"),
+        ])
+        .expect("rows");
+        let a = PlatformAuthorizer {
+            casbin: Arc::new(CasbinAuthorizer::new(Arc::new(e), Arc::new(NoTenantAdmins))),
+            owners: Arc::new(OneNamespace),
+            served_groups: vec!["platform.tkestack.io".into(), "business.tkestack.io".into()],
+        };
+        let bob = UserInfo { name: "bob".into(), groups: vec!["tenant:t1".into()], ..Default::default() };
+        let proxy = "/apis/platform.tkestack.io/v1/clusters/cls-a/proxy";
+        // Through the proxy, the unified proxy: the pods of prj-a's namespace only.
+        assert!(decide(&a, &bob, Method::GET, &format!("{proxy}/api/v1/namespaces/ns-a/pods"), &[]));
+        assert!(!decide(&a, &bob, Method::GET, &format!("{proxy}/api/v1/namespaces/ns-b/pods"), &[]));
+        assert!(decide(&a, &bob, Method::GET, "/api/v1/namespaces/ns-a/pods", &[("X-TKE-ClusterName", "cls-a")]));
+        assert!(!decide(&a, &bob, Method::GET, "/api/v1/namespaces/ns-a/pods", &[("X-TKE-ClusterName", "cls-b")]));
+        // The platform's own objects: in the project the console names.
+        let cluster = "/apis/platform.tkestack.io/v1/clusters/cls-a";
+        assert!(!decide(&a, &bob, Method::GET, cluster, &[]));
+        assert!(decide(&a, &bob, Method::GET, cluster, &[("X-TKE-ProjectName", "prj-a")]));
+        assert!(!decide(&a, &bob, Method::GET, cluster, &[("X-TKE-ProjectName", "prj-b")]));
+        // Confined to prj-b by the header, prj-a's namespace is out of reach.
+        assert!(!decide(
+            &a,
+            &bob,
+            Method::GET,
+            &format!("{proxy}/api/v1/namespaces/ns-a/pods"),
+            &[("X-TKE-ProjectName", "prj-b")]
+        ));
+    }
 }
