@@ -10,8 +10,8 @@
 //! 2. administrators of the caller's tenant (the tenant's IdentityProvider `administrators`,
 //!    supplied as [`TenantAdmins`]) may do anything;
 //! 3. `listPortal` (what the console asks right after login) is always allowed;
-//! 4. a caller confined to a project (a `project:<id>` group: the console's
-//!    `X-TKE-ProjectName`, see [`super::attributes::context_groups`]) is refused anything in
+//! 4. a caller confined to a project (a `project:<id>` group: a namespace certificate's, or the
+//!    console's `X-TKE-ProjectName`, added by [`super::PlatformAuthorizer`]) is refused anything in
 //!    another project; a caller holding a namespace certificate (a `namespace:<ns>` group) is
 //!    refused any resource outside that namespace (checked before 2: the credential is
 //!    confined, whoever holds it);

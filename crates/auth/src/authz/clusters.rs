@@ -17,7 +17,7 @@ use std::{
 
 use api::business::{Namespace, common::phase};
 use apiserver::auth::Attributes;
-use http::{Method, Uri, request::Parts};
+use http::{Uri, request::Parts};
 
 use super::attributes::CLUSTER_HEADER;
 use crate::index::Index;
@@ -229,20 +229,10 @@ pub fn owners_of(items: &[Arc<Namespace>]) -> OwnerMap {
         .collect()
 }
 
-/// The method a verb of [`Attributes`] came from (for re-reading a request).
-pub fn method_of(verb: &str) -> Method {
-    match verb {
-        "create" => Method::POST,
-        "update" => Method::PUT,
-        "patch" => Method::PATCH,
-        "delete" | "deletecollection" => Method::DELETE,
-        _ => Method::GET,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use apiserver::UserInfo;
+    use http::Method;
     use serde_json::json;
 
     use super::*;
@@ -301,8 +291,6 @@ mod tests {
         assert_eq!((r.cluster.as_str(), r.inner.verb.as_str(), r.inner.namespace.as_str()), ("cls-b", "create", "ns1"));
         assert!(find(Method::GET, "/healthz", Some("cls-b")).is_none());
         assert!(find(Method::GET, "/api/v1/pods", Some(" ")).is_none());
-        assert_eq!(method_of("deletecollection"), Method::DELETE);
-        assert_eq!(method_of("list"), Method::GET);
     }
 
     fn ns(project: &str, cluster: &str, name: &str, phase: &str, created: &str) -> Arc<Namespace> {
