@@ -83,7 +83,19 @@ impl Authenticator for AuthenticatorChain {
 
 /// The verified client certificate ([`PeerCertificates`], put there by [`crate::tls::serve`]):
 /// the user is its common name, the groups its organizations.
-pub struct X509Authenticator;
+#[derive(Clone, Default)]
+pub struct X509Authenticator {
+    /// When the listener also trusts a front proxy's CA, the CAs whose certificates name users
+    /// (a front proxy's certificate is not a user's).
+    pub client_cas: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+}
+
+impl X509Authenticator {
+    /// Accepts any certificate the listener verified.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
 
 #[async_trait]
 impl Authenticator for X509Authenticator {
@@ -91,6 +103,11 @@ impl Authenticator for X509Authenticator {
         let Some(peer) = request.extensions.get::<PeerCertificates>() else {
             return Authentication::NotApplicable;
         };
+        if let Some(cas) = &self.client_cas
+            && !crate::tls::chain_verifies(cas.as_ref(), peer)
+        {
+            return Authentication::NotApplicable;
+        }
         let Some(id) = peer.identity() else {
             return Authentication::NotApplicable;
         };
@@ -108,6 +125,92 @@ impl Authenticator for X509Authenticator {
             groups: id.organizations.clone(),
             extra: Default::default(),
         })
+    }
+}
+
+/// kube-apiserver's request-header authentication (`--requestheader-*`): a front proxy that
+/// authenticated the user itself (an authenticating gateway, a console's backend) presents a
+/// client certificate of its own CA and names the user in headers (`X-Remote-User`,
+/// `X-Remote-Group`, `X-Remote-Extra-<key>`). The headers count only on a connection whose
+/// certificate verifies against that CA (and, if `allowed_names` is set, whose common name is
+/// one of them); from anyone else they are ignored.
+pub struct RequestHeaderAuthenticator {
+    verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    pub allowed_names: Vec<String>,
+    pub username_headers: Vec<String>,
+    pub group_headers: Vec<String>,
+    pub extra_headers_prefixes: Vec<String>,
+}
+
+impl RequestHeaderAuthenticator {
+    /// Trusts front proxies with certificates of the CA in `ca_pem` (Kubernetes' default
+    /// header names when the lists are empty).
+    pub fn new(
+        ca_pem: &[u8],
+        allowed_names: Vec<String>,
+        username_headers: Vec<String>,
+        group_headers: Vec<String>,
+        extra_headers_prefixes: Vec<String>,
+    ) -> io::Result<Self> {
+        let or = |v: Vec<String>, default: &str| {
+            let v: Vec<String> = v.into_iter().filter(|h| !h.trim().is_empty()).collect();
+            if v.is_empty() { vec![default.to_string()] } else { v }
+        };
+        Ok(Self {
+            verifier: crate::tls::client_verifier(&[("the front proxy's CA", ca_pem)])?,
+            allowed_names,
+            username_headers: or(username_headers, "X-Remote-User"),
+            group_headers: or(group_headers, "X-Remote-Group"),
+            extra_headers_prefixes: or(extra_headers_prefixes, "X-Remote-Extra-"),
+        })
+    }
+}
+
+#[async_trait]
+impl Authenticator for RequestHeaderAuthenticator {
+    async fn authenticate(&self, request: &Parts) -> Authentication {
+        let Some(peer) = request.extensions.get::<PeerCertificates>() else {
+            return Authentication::NotApplicable;
+        };
+        if !crate::tls::chain_verifies(self.verifier.as_ref(), peer) {
+            return Authentication::NotApplicable;
+        }
+        let proxy = peer.identity().map(|i| i.common_name.as_str()).unwrap_or("");
+        if !self.allowed_names.is_empty() && !self.allowed_names.iter().any(|n| n == proxy) {
+            return Authentication::Rejected(format!(
+                "request headers: {proxy:?} is not an allowed front proxy (--requestheader-allowed-names)"
+            ));
+        }
+        let values = |name: &str| {
+            request.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect::<Vec<_>>()
+        };
+        let Some(name) = self.username_headers.iter().flat_map(|h| values(h)).find(|v| !v.trim().is_empty()) else {
+            return Authentication::Rejected(format!("request headers: the front proxy {proxy:?} named no user"));
+        };
+        let groups: Vec<String> = self
+            .group_headers
+            .iter()
+            .flat_map(|h| values(h))
+            .flat_map(|v| v.split(',').map(|g| g.trim().to_string()).collect::<Vec<_>>())
+            .filter(|g| !g.is_empty())
+            .collect();
+        let mut extra: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (header, value) in &request.headers {
+            let header = header.as_str();
+            let Some(key) = self
+                .extra_headers_prefixes
+                .iter()
+                .find_map(|p| header.get(..p.len()).filter(|h| h.eq_ignore_ascii_case(p)).map(|_| &header[p.len()..]))
+            else {
+                continue;
+            };
+            // Keys are percent-encoded (Kubernetes' rule), and case-insensitive.
+            let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy().to_ascii_lowercase();
+            if let Ok(v) = value.to_str() {
+                extra.entry(key).or_default().push(v.to_string());
+            }
+        }
+        Authentication::Authenticated(UserInfo { name, uid: String::new(), groups, extra })
     }
 }
 
@@ -209,7 +312,7 @@ impl TokenFileAuthenticator {
 #[async_trait]
 impl Authenticator for TokenFileAuthenticator {
     async fn authenticate(&self, request: &Parts) -> Authentication {
-        let Some(token) = bearer_token(request) else {
+        let Some(token) = request_token(&request.headers) else {
             return Authentication::NotApplicable;
         };
         match self.lookup(token.as_bytes()) {
@@ -220,14 +323,32 @@ impl Authenticator for TokenFileAuthenticator {
 }
 
 /// The token of `Authorization: Bearer <token>`, if the header is that.
-pub fn bearer_token(request: &Parts) -> Option<&str> {
-    let value = request.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
     }
     let token = token.trim();
     (!token.is_empty()).then_some(token)
+}
+
+/// The prefix of a bearer token in a websocket's `Sec-WebSocket-Protocol` (browsers cannot set
+/// `Authorization` on a websocket; Kubernetes takes the token this way).
+pub const WEBSOCKET_BEARER: &str = "base64url.bearer.authorization.k8s.io.";
+
+/// The bearer token of a request: `Authorization: Bearer`, or the websocket form
+/// (`base64url.bearer.authorization.k8s.io.<token>` in `Sec-WebSocket-Protocol`), as every
+/// token authenticator of kube-apiserver takes it.
+pub fn request_token(headers: &axum::http::HeaderMap) -> Option<std::borrow::Cow<'_, str>> {
+    use base64::Engine;
+    if let Some(t) = bearer(headers) {
+        return Some(std::borrow::Cow::Borrowed(t));
+    }
+    let protocols = headers.get(header::SEC_WEBSOCKET_PROTOCOL)?.to_str().ok()?;
+    let encoded = protocols.split(',').map(str::trim).find_map(|p| p.strip_prefix(WEBSOCKET_BEARER))?;
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded.trim_end_matches('=')).ok()?;
+    String::from_utf8(decoded).ok().filter(|t| !t.is_empty()).map(std::borrow::Cow::Owned)
 }
 
 /// Equal contents, compared without data-dependent branches (only the length of the longer
@@ -707,6 +828,26 @@ async fn impersonate(gate: &Gate, parts: &mut Parts, user: UserInfo) -> Result<U
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_come_from_the_authorization_header_or_the_websocket_protocol() {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(header::AUTHORIZATION, "Bearer a.b.c".parse().unwrap());
+        assert_eq!(request_token(&h).as_deref(), Some("a.b.c"));
+        let mut ws = axum::http::HeaderMap::new();
+        let encoded = {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("x.y.z")
+        };
+        ws.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            format!("v4.channel.k8s.io, {WEBSOCKET_BEARER}{encoded}").parse().unwrap(),
+        );
+        assert_eq!(request_token(&ws).as_deref(), Some("x.y.z"));
+        ws.insert(header::SEC_WEBSOCKET_PROTOCOL, "v4.channel.k8s.io".parse().unwrap());
+        assert_eq!(request_token(&ws), None);
+    }
+
     use axum::{body::Body, http::StatusCode, routing::get};
     use tower::ServiceExt as _;
 
@@ -945,7 +1086,7 @@ mod tests {
             .route("/apis/g/v1/things", get(whoami))
             .route("/apis/g/v1/things/{name}", get(whoami));
         let mut chain = AuthenticatorChain::new();
-        chain.push(Arc::new(X509Authenticator));
+        chain.push(Arc::new(X509Authenticator::new()));
         chain.push(Arc::new(TokenFileAuthenticator::parse(FILE).expect("tokens")));
         let chain = Arc::new(chain);
         let app = authenticate(router.clone(), chain.clone(), Arc::new(AllowAuthenticated));

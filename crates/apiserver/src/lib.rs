@@ -1,6 +1,7 @@
 //! The generic Kubernetes-style API server every tke-rs component is built on: one handler for
 //! every verb of every resource, driven by each resource's [`resource::ResourceDef`].
 
+pub mod admission;
 pub mod apply;
 pub mod auth;
 pub mod component;
@@ -19,7 +20,9 @@ pub mod server;
 pub mod store;
 pub mod table;
 pub mod tls;
+pub mod webhook;
 
+pub use admission::{Admission, AdmissionRequest, Operation};
 pub use component::{Component, Mount};
 pub use connect::{Connect, ConnectDef, ConnectRequest};
 pub use resource::{

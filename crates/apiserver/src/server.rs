@@ -149,6 +149,22 @@ impl ApiServer {
         self.dynamic.read().unwrap_or_else(|e| e.into_inner()).stores.get(&key).cloned()
     }
 
+    /// Adds an admission ([`crate::admission`]) to every write of a resource served now: a
+    /// component calls it when mounted. NotFound when the resource is not served.
+    pub fn add_admission(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+        admission: Arc<dyn crate::admission::Admission>,
+    ) -> Result<(), ApiError> {
+        let store = self
+            .resource_store(group, version, plural)
+            .ok_or_else(|| ApiError::not_found(group, "resources", &format!("{version}/{plural}")))?;
+        store.add_admission(admission);
+        Ok(())
+    }
+
     /// Serves a new resource from now on (a custom resource of a CRD): a store and watch cache
     /// of its own, listed by discovery and OpenAPI at once. Adding a resource that is already
     /// served at run time replaces its definition (names, columns, subresources) and restarts

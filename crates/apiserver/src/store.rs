@@ -15,6 +15,7 @@ use storage::{
 };
 
 use crate::{
+    admission::{Admission, AdmissionRequest, Operation},
     apply, object,
     patch::{self, PatchType},
     resource::{Context, DeleteDecision, ResourceDef},
@@ -213,6 +214,8 @@ pub struct ResourceStore {
     cache: Arc<WatchCache>,
     /// `/registry/<group>/<plural>/`
     prefix: String,
+    /// Checks of other components, in the order they were added ([`crate::admission`]).
+    admissions: std::sync::RwLock<Vec<Arc<dyn Admission>>>,
 }
 
 /// Attempts of a patch or an apply that keeps losing optimistic-concurrency races. Like
@@ -230,7 +233,30 @@ impl ResourceStore {
         let cache = WatchCache::start(store.clone(), prefix.clone(), Default::default())
             .await
             .map_err(|e| store_error(&def, "", e))?;
-        Ok(Arc::new(Self { def, store, cache, prefix }))
+        Ok(Arc::new(Self { def, store, cache, prefix, admissions: Default::default() }))
+    }
+
+    /// Adds a check of every write of the object ([`crate::admission`]), after those added
+    /// before.
+    pub fn add_admission(&self, admission: Arc<dyn Admission>) {
+        self.admissions.write().unwrap_or_else(|e| e.into_inner()).push(admission);
+    }
+
+    /// Runs the admissions in order; the first refusal is the answer.
+    async fn admit(
+        &self,
+        ctx: &Context,
+        operation: Operation,
+        new: &Value,
+        old: Option<&Value>,
+        dry_run: bool,
+    ) -> Result<(), ApiError> {
+        // Cloned out so no lock is held across the admissions' awaits.
+        let admissions = self.admissions.read().unwrap_or_else(|e| e.into_inner()).clone();
+        for a in admissions {
+            a.admit(AdmissionRequest { ctx, operation, new, old, dry_run }).await?;
+        }
+        Ok(())
     }
 
     fn key(&self, namespace: Option<&str>, name: &str) -> String {
@@ -585,16 +611,18 @@ impl ResourceStore {
         self.check_namespace(ctx, &mut obj)?;
         self.set_tenant(ctx, &mut obj);
         self.def.strategy.prepare_for_create(ctx, &mut obj)?;
-        self.finish_create(ctx, obj, opts, warnings).await
+        self.finish_create(ctx, obj, opts, warnings, None).await
     }
 
-    /// Everything of a create after the type's own preparation (shared with apply-creates).
+    /// Everything of a create after the type's own preparation (shared with apply-creates,
+    /// which give the `managedFields` apply computed).
     async fn finish_create(
         &self,
         ctx: &Context,
         mut obj: Value,
         opts: &WriteOptions,
         warnings: Vec<String>,
+        managed: Option<Value>,
     ) -> Result<Written, ApiError> {
         let meta = object::metadata_mut(&mut obj).ok_or_else(|| ApiError::bad_request("metadata must be an object"))?;
         for f in [
@@ -631,6 +659,10 @@ impl ResourceStore {
                 &self.def.api_version(),
                 &object::now(),
             );
+            if let Some(m) = &managed {
+                stored["metadata"]["managedFields"] = m.clone();
+            }
+            self.admit(ctx, Operation::Create, &stored, None, opts.dry_run).await?;
             if opts.dry_run {
                 return Ok(Written { object: stored, warnings, created: true });
             }
@@ -749,13 +781,28 @@ impl ResourceStore {
         opts: &WriteOptions,
         warnings: Vec<String>,
     ) -> Result<Written, ApiError> {
+        let new = self.prepare_update(ctx, name, subresource, new, &old, opts)?;
+        self.write_update(ctx, name, subresource, new, old, kv, opts, warnings).await
+    }
+
+    /// An update's object as it will be stored: server-owned metadata kept, tenant checked,
+    /// the strategy's preparation and validation, generation and managedFields.
+    fn prepare_update(
+        &self,
+        ctx: &Context,
+        name: &str,
+        subresource: Option<&str>,
+        new: Value,
+        old: &Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
         // A uid in the body is a precondition, as in Kubernetes: it must name this object.
         if let Some(uid) = object::meta_str(&new, "uid").filter(|u| !u.is_empty())
-            && Some(uid) != object::meta_str(&old, "uid")
+            && Some(uid) != object::meta_str(old, "uid")
         {
-            return Err(self.uid_mismatch(name, uid, &old));
+            return Err(self.uid_mismatch(name, uid, old));
         }
-        let mut new = self.merge_subresource(subresource, new, &old)?;
+        let mut new = self.merge_subresource(subresource, new, old)?;
         // Metadata the server owns stays as it was.
         let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
         {
@@ -786,7 +833,7 @@ impl ResourceStore {
             }
         }
         if let Some(field) = self.def.tenant_field {
-            let (old_t, new_t) = (path::get_string(&old, field), path::get_string(&new, field));
+            let (old_t, new_t) = (path::get_string(old, field), path::get_string(&new, field));
             if new_t.is_empty() {
                 path::set(&mut new, field, json!(old_t));
             } else if new_t != old_t {
@@ -796,9 +843,9 @@ impl ResourceStore {
             }
         }
         if subresource.is_none() {
-            self.def.strategy.prepare_for_update(ctx, &mut new, &old)?;
+            self.def.strategy.prepare_for_update(ctx, &mut new, old)?;
         }
-        let causes = self.def.strategy.validate_update(ctx, &new, &old);
+        let causes = self.def.strategy.validate_update(ctx, &new, old);
         if !causes.is_empty() {
             return Err(self.invalid(name, causes));
         }
@@ -811,12 +858,12 @@ impl ResourceStore {
             }
             v
         };
-        if strip(&new) != strip(&old) {
+        if strip(&new) != strip(old) {
             let generation = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(1) + 1;
             object::metadata_mut(&mut new).map(|m| m.insert("generation".into(), json!(generation)));
         }
         apply::update_managed_fields(
-            Some(&old),
+            Some(old),
             &mut new,
             &opts.manager(),
             "Update",
@@ -824,15 +871,17 @@ impl ResourceStore {
             &self.def.api_version(),
             &object::now(),
         );
-        self.write_update(ctx, name, new, old, kv, opts, warnings).await
+        Ok(new)
     }
 
     /// Stores an updated object (or completes a pending deletion), unless nothing changed.
+    /// Updates of the object itself (not of a subresource) are admitted first.
     #[allow(clippy::too_many_arguments)]
     async fn write_update(
         &self,
         ctx: &Context,
         name: &str,
+        subresource: Option<&str>,
         mut new: Value,
         old: Value,
         kv: KeyValue,
@@ -843,6 +892,9 @@ impl ResourceStore {
         if new == old {
             // No-op updates do not write and keep the resourceVersion, like Kubernetes.
             return Ok(Written { object: old, warnings, created: false });
+        }
+        if subresource.is_none() {
+            self.admit(ctx, Operation::Update, &new, Some(&old), opts.dry_run).await?;
         }
         if opts.dry_run {
             return Ok(Written { object: new, warnings, created: false });
@@ -959,7 +1011,7 @@ impl ResourceStore {
                     self.def.strategy.prepare_for_create(ctx, &mut merged)?;
                     // managedFields were computed by apply; keep them.
                     let managed = merged["metadata"].get("managedFields").cloned();
-                    let mut r = self.finish_create_keeping(ctx, merged, opts, warnings, managed).await;
+                    let mut r = self.finish_create(ctx, merged, opts, warnings, managed).await;
                     if let Err(e) = &r
                         && e.reason == apimachinery::error::Reason::AlreadyExists
                     {
@@ -990,32 +1042,6 @@ impl ResourceStore {
         Err(ApiError::modified(self.def.group, self.def.plural, name))
     }
 
-    async fn finish_create_keeping(
-        &self,
-        ctx: &Context,
-        obj: Value,
-        opts: &WriteOptions,
-        warnings: Vec<String>,
-        managed: Option<Value>,
-    ) -> Result<Written, ApiError> {
-        let mut w = self.finish_create(ctx, obj, &WriteOptions { dry_run: true, ..opts.clone() }, warnings).await?;
-        if let Some(m) = managed {
-            w.object["metadata"]["managedFields"] = m;
-        }
-        if opts.dry_run {
-            return Ok(w);
-        }
-        let name = object::name(&w.object).to_string();
-        let bytes = object::encode_for_storage(&w.object)?;
-        let kv = self
-            .store
-            .create(&self.key(ctx.namespace.as_deref(), &name), bytes)
-            .await
-            .map_err(|e| self.err(&name, e))?;
-        object::set_resource_version(&mut w.object, kv.mod_revision);
-        Ok(w)
-    }
-
     #[allow(clippy::too_many_arguments)]
     async fn finish_update_apply(
         &self,
@@ -1029,14 +1055,12 @@ impl ResourceStore {
         warnings: Vec<String>,
         managed: Option<Value>,
     ) -> Result<Written, ApiError> {
-        // Run the ordinary update path without writing, then restore apply's managedFields.
-        let dry = WriteOptions { dry_run: true, ..opts.clone() };
-        let w = self.finish_update(ctx, name, subresource, new, old.clone(), kv.clone(), &dry, warnings).await?;
-        let mut obj = w.object;
+        // The ordinary update preparation, then apply's managedFields in place of Update's.
+        let mut obj = self.prepare_update(ctx, name, subresource, new, &old, opts)?;
         if let Some(m) = managed {
             obj["metadata"]["managedFields"] = m;
         }
-        self.write_update(ctx, name, obj, old, kv, opts, w.warnings).await
+        self.write_update(ctx, name, subresource, obj, old, kv, opts, warnings).await
     }
 
     pub async fn delete(&self, ctx: &Context, name: &str, opts: &DeleteOptions) -> Result<Deleted, ApiError> {

@@ -96,6 +96,37 @@ pub struct TlsOptions {
     /// Client certificates signed by this CA are accepted, in addition to those of the generated
     /// CA (which signs the admin kubeconfig, so that one keeps working).
     pub client_ca_file: Option<PathBuf>,
+    /// The front proxy's CA (`--requestheader-client-ca-file`): its certificates are accepted
+    /// on the connection, but only as a front proxy's (see [`crate::auth::RequestHeaderAuthenticator`]),
+    /// never as users of their own.
+    pub requestheader_client_ca_file: Option<PathBuf>,
+}
+
+/// A verifier of client certificate chains against the given CAs only (PEM), to tell apart,
+/// after the listener accepted a certificate of any trusted CA, which CA issued it.
+pub fn client_verifier(cas: &[(&str, &[u8])]) -> io::Result<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for (what, pem) in cas {
+        let certs = rustls_pemfile::certs(&mut &pem[..])
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid_data(format!("{what}: {e}")))?;
+        if certs.is_empty() {
+            return Err(invalid_data(format!("{what}: no PEM certificate found")));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| invalid_data(format!("{what}: {e}")))?;
+        }
+    }
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| invalid_data(format!("the client CA: {e}")))
+}
+
+/// Whether `verifier` accepts the chain `peer` (leaf first) now.
+pub fn chain_verifies(verifier: &dyn rustls::server::danger::ClientCertVerifier, peer: &PeerCertificates) -> bool {
+    let Some((leaf, intermediates)) = peer.chain().split_first() else { return false };
+    verifier.verify_client_cert(leaf, intermediates, rustls::pki_types::UnixTime::now()).is_ok()
 }
 
 fn invalid_data(msg: impl Into<String>) -> io::Error {
@@ -687,7 +718,7 @@ pub fn server_config(pki: &Pki, opts: &TlsOptions) -> io::Result<Arc<ServerConfi
         Ok(())
     };
     add(pem_certs(&pki.ca_cert_pem, "the generated CA")?, "the generated CA")?;
-    if let Some(path) = &opts.client_ca_file {
+    for path in opts.client_ca_file.iter().chain(&opts.requestheader_client_ca_file) {
         add(load_certs(path)?, &path.display().to_string())?;
     }
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
@@ -1000,18 +1031,25 @@ mod tests {
         let config = server_config(&pki, &TlsOptions::default()).expect("config");
         assert_eq!(config.alpn_protocols, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
 
-        let opts = TlsOptions { cert_file: Some(pki.dir.join("server.crt")), key_file: None, client_ca_file: None };
+        let opts = TlsOptions {
+            cert_file: Some(pki.dir.join("server.crt")),
+            key_file: None,
+            client_ca_file: None,
+            ..Default::default()
+        };
         assert!(server_config(&pki, &opts).is_err(), "a certificate without a key is refused");
         let opts = TlsOptions {
             cert_file: Some(pki.dir.join("server.crt")),
             key_file: Some(pki.dir.join("server.key")),
             client_ca_file: Some(pki.dir.join("ca.crt")),
+            ..Default::default()
         };
         server_config(&pki, &opts).expect("explicit files");
         let opts = TlsOptions {
             cert_file: Some(pki.dir.join("server.crt")),
             key_file: Some(pki.dir.join("admin.key")),
             client_ca_file: None,
+            ..Default::default()
         };
         assert!(server_config(&pki, &opts).is_err(), "a key not matching the certificate is refused");
         let opts = TlsOptions { client_ca_file: Some(dir.path().join("missing.crt")), ..Default::default() };

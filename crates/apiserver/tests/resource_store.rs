@@ -673,3 +673,101 @@ async fn concurrent_patches_without_a_resource_version_all_apply() {
         .await
         .expect("current precondition");
 }
+
+/// One admitted write: operation, name, size, whether the old object was given, dry run.
+type Call = (apiserver::Operation, String, i64, bool, bool);
+
+/// Records what it is asked and refuses widgets larger than 10, as a quota would.
+#[derive(Default)]
+struct Recorder {
+    calls: std::sync::Mutex<Vec<Call>>,
+}
+
+#[async_trait::async_trait]
+impl apiserver::Admission for Recorder {
+    async fn admit(&self, req: apiserver::AdmissionRequest<'_>) -> Result<(), apimachinery::ApiError> {
+        let name = req.new["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let size = req.new["spec"]["size"].as_i64().unwrap_or(0);
+        self.calls.lock().expect("calls").push((req.operation, name.clone(), size, req.old.is_some(), req.dry_run));
+        if size > 10 {
+            return Err(apimachinery::ApiError::invalid(
+                "test.tkestack.io",
+                "Widget",
+                &name,
+                vec![FieldError::invalid("spec.size", size, "the quota left is 10")],
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn admissions_see_object_writes_but_not_subresources_and_refuse_before_storing() {
+    use apiserver::Operation::{Create, Update};
+    let f = fixture().await;
+    let recorder = Arc::new(Recorder::default());
+    f.widgets.add_admission(recorder.clone());
+    let ctx = admin();
+    let calls = |r: &Recorder| std::mem::take(&mut *r.calls.lock().expect("calls"));
+    let dry = WriteOptions { dry_run: true, ..Default::default() };
+
+    // Create: admitted after defaults and validation, with the name; a dry run says so.
+    f.widgets.create(&ctx, widget("a", 1, json!({})), &dry).await.expect("dry-run create");
+    assert_eq!(calls(&recorder), vec![(Create, "a".to_string(), 1, false, true)]);
+    assert!(f.widgets.get(&ctx, "a", None).await.is_err(), "a dry run stores nothing");
+    let opts = WriteOptions::default();
+    f.widgets.create(&ctx, widget("a", 1, json!({})), &opts).await.expect("create");
+    assert_eq!(calls(&recorder), vec![(Create, "a".to_string(), 1, false, false)]);
+
+    // The strategy's own validation comes first: an invalid object is never admitted.
+    let e = f.widgets.create(&ctx, widget("b", -1, json!({})), &opts).await.expect_err("invalid");
+    assert_eq!(e.reason, Reason::Invalid);
+    assert!(calls(&recorder).is_empty());
+
+    // A refusal is the answer, and nothing is stored.
+    let e = f.widgets.create(&ctx, widget("big", 11, json!({})), &opts).await.expect_err("refused");
+    assert_eq!((e.reason, e.code()), (Reason::Invalid, 422));
+    assert_eq!(e.causes[0].field, "spec.size");
+    assert!(f.widgets.get(&ctx, "big", None).await.is_err());
+    calls(&recorder);
+
+    // Update and patch: admitted with the stored object; a refused patch changes nothing.
+    let mut cur = f.widgets.get(&ctx, "a", None).await.expect("get");
+    cur["spec"]["size"] = json!(2);
+    f.widgets.update(&ctx, "a", None, cur, &opts).await.expect("update");
+    assert_eq!(calls(&recorder), vec![(Update, "a".to_string(), 2, true, false)]);
+    let e = f
+        .widgets
+        .patch(&ctx, "a", None, PatchType::Merge, br#"{"spec":{"size":12}}"#, &opts)
+        .await
+        .expect_err("refused patch");
+    assert_eq!(e.reason, Reason::Invalid);
+    assert_eq!(f.widgets.get(&ctx, "a", None).await.expect("get")["spec"]["size"], json!(2));
+    assert_eq!(calls(&recorder), vec![(Update, "a".to_string(), 12, true, false)]);
+
+    // A no-op update and writes of the status subresource are not admitted.
+    f.widgets.patch(&ctx, "a", None, PatchType::Merge, br#"{"spec":{"size":2}}"#, &opts).await.expect("no-op");
+    f.widgets
+        .patch(&ctx, "a", Some("status"), PatchType::Merge, br#"{"status":{"phase":"Ready"}}"#, &opts)
+        .await
+        .expect("status");
+    assert!(calls(&recorder).is_empty());
+
+    // Server-side apply: a create, then an update of the object, each admitted once for real.
+    let apply = WriteOptions { field_manager: Some("test".into()), ..Default::default() };
+    let body = |size: i64| {
+        format!("apiVersion: test.tkestack.io/v1\nkind: Widget\nmetadata:\n  name: c\nspec:\n  size: {size}\n")
+    };
+    f.widgets.patch(&ctx, "c", None, PatchType::Apply, body(3).as_bytes(), &apply).await.expect("apply create");
+    f.widgets.patch(&ctx, "c", None, PatchType::Apply, body(4).as_bytes(), &apply).await.expect("apply update");
+    assert_eq!(
+        calls(&recorder),
+        vec![(Create, "c".to_string(), 3, false, false), (Update, "c".to_string(), 4, true, false)]
+    );
+    let e = f.widgets.patch(&ctx, "c", None, PatchType::Apply, body(20).as_bytes(), &apply).await.expect_err("big");
+    assert_eq!(e.reason, Reason::Invalid);
+    let dry_apply = WriteOptions { dry_run: true, ..apply.clone() };
+    calls(&recorder);
+    f.widgets.patch(&ctx, "c", None, PatchType::Apply, body(5).as_bytes(), &dry_apply).await.expect("dry apply");
+    assert_eq!(calls(&recorder), vec![(Update, "c".to_string(), 5, true, true)]);
+}

@@ -58,7 +58,7 @@ async fn start(client_ca_file: Option<std::path::PathBuf>, drain: Duration) -> S
             }),
         );
     let mut chain = AuthenticatorChain::new();
-    chain.push(Arc::new(X509Authenticator));
+    chain.push(Arc::new(X509Authenticator::new()));
     chain.push(Arc::new(TokenFileAuthenticator::load(&tokens).expect("load tokens")));
     let app = auth::authenticate(router, Arc::new(chain), Arc::new(AllowAuthenticated));
 

@@ -59,6 +59,9 @@ pub struct Handle {
     pub api_keys: Arc<crate::apikeys::ApiKeys>,
     /// What the authorization controller reads ([`crate::authz::sync::run`]).
     pub authz: OnceLock<Arc<crate::authz::sync::Sources>>,
+    /// The authorizer of every request, for components that decide outside the API (the
+    /// registry's push and pull).
+    pub authorizer: OnceLock<Arc<crate::authz::CasbinAuthorizer>>,
 }
 
 impl Handle {
@@ -79,6 +82,11 @@ impl Handle {
         if let Some(sources) = self.authz.get() {
             crate::authz::sync::run(sources.clone(), stop).await;
         }
+    }
+
+    /// Whether the platform's policies allow `attrs` (false until authorization is mounted).
+    pub fn allows(&self, attrs: &apiserver::auth::Attributes) -> bool {
+        self.authorizer.get().is_some_and(|a| a.check(attrs).allowed)
     }
 
     /// Basic credentials as registries and chart repositories take them (reference 3.4): an

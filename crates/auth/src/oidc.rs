@@ -11,7 +11,7 @@ use std::{sync::Arc, time::Duration};
 
 use apiserver::{
     ApiServer, Mount, UserInfo,
-    auth::{Authentication, Authenticator},
+    auth::{Authentication, Authenticator, bearer, request_token},
     component::{MountContext, MountError},
     resource::ADMIN_GROUP,
 };
@@ -170,7 +170,7 @@ pub struct TokenAuthenticator {
 impl Authenticator for TokenAuthenticator {
     async fn authenticate(&self, request: &axum::http::request::Parts) -> Authentication {
         let Some(token) = request_token(&request.headers) else { return Authentication::NotApplicable };
-        let token = token.as_str();
+        let token = token.as_ref();
         if token.split('.').count() != 3 {
             return Authentication::NotApplicable;
         }
@@ -186,28 +186,6 @@ impl Authenticator for TokenAuthenticator {
             Err(reason) => Authentication::Rejected(format!("ID token: {reason}")),
         }
     }
-}
-
-/// The bearer token of a request (also the websocket form, `base64url.bearer.authorization.k8s.io.<token>`).
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty())
-}
-
-/// The prefix of a bearer token in a websocket's `Sec-WebSocket-Protocol` (browsers cannot set
-/// `Authorization` on a websocket; Kubernetes takes the token this way).
-const WEBSOCKET_BEARER: &str = "base64url.bearer.authorization.k8s.io.";
-
-/// A request's bearer token: `Authorization: Bearer`, else the websocket protocol form.
-pub fn request_token(headers: &HeaderMap) -> Option<String> {
-    if let Some(t) = bearer(headers) {
-        return Some(t.to_string());
-    }
-    let protocols = headers.get(header::SEC_WEBSOCKET_PROTOCOL)?.to_str().ok()?;
-    let encoded = protocols.split(',').map(str::trim).find_map(|p| p.strip_prefix(WEBSOCKET_BEARER))?;
-    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded.trim_end_matches('=')).ok()?;
-    String::from_utf8(decoded).ok().filter(|t| !t.is_empty())
 }
 
 /// An OAuth error answer (RFC 6749 §5.2).
@@ -478,27 +456,6 @@ async fn userinfo(State(p): State<Arc<Provider>>, headers: HeaderMap) -> Respons
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_come_from_the_authorization_header_or_the_websocket_protocol() {
-        let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, "Bearer a.b.c".parse().unwrap());
-        assert_eq!(request_token(&h).as_deref(), Some("a.b.c"));
-        let mut ws = HeaderMap::new();
-        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("x.y.z");
-        ws.insert(
-            header::SEC_WEBSOCKET_PROTOCOL,
-            format!("v4.channel.k8s.io, {WEBSOCKET_BEARER}{encoded}").parse().unwrap(),
-        );
-        assert_eq!(request_token(&ws).as_deref(), Some("x.y.z"));
-        ws.insert(header::SEC_WEBSOCKET_PROTOCOL, "v4.channel.k8s.io".parse().unwrap());
-        assert_eq!(request_token(&ws), None);
-    }
-}
-
 #[derive(Deserialize)]
 struct RevokeRequest {
     #[serde(default)]
@@ -617,6 +574,7 @@ pub async fn mount(
         provider: provider.clone(),
         api_keys: api_keys.clone(),
         authz: Default::default(),
+        authorizer: Default::default(),
     });
     let routes = routes(provider).merge(
         Router::new()

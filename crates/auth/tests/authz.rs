@@ -8,21 +8,8 @@
 use std::{path::Path, process::Command, time::Duration};
 
 use base64::Engine;
-use serde_json::{Value, json};
+use serde_json::json;
 use testkit::tke::{Tke, wait_for};
-
-fn curl_json(t: &Tke, args: &[&str]) -> (u16, Value) {
-    let out = Command::new("curl")
-        .args(["-sS", "--cacert"])
-        .arg(t.ca_file())
-        .args(["-o", "-", "-w", "\n%{http_code}"])
-        .args(args)
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(Value::String(body.to_string())))
-}
 
 fn create_user(t: &Tke, tenant: &str, username: &str, password: &str) {
     let user = json!({"apiVersion": "auth.tkestack.io/v1", "kind": "LocalIdentity", "metadata": {"name": format!("usr-{username}")},
@@ -32,24 +19,21 @@ fn create_user(t: &Tke, tenant: &str, username: &str, password: &str) {
 }
 
 fn token_of(t: &Tke, tenant: &str, username: &str, password: &str) -> String {
-    let (code, answer) = curl_json(
-        t,
-        &[
-            "-X",
-            "POST",
-            &format!("{}/oidc/token", t.url),
-            "--data-urlencode",
-            "grant_type=password",
-            "--data-urlencode",
-            "client_id=default",
-            "--data-urlencode",
-            &format!("tenant_id={tenant}"),
-            "--data-urlencode",
-            &format!("username={username}"),
-            "--data-urlencode",
-            &format!("password={password}"),
-        ],
-    );
+    let (code, answer) = t.curl_json(&[
+        "-X",
+        "POST",
+        &format!("{}/oidc/token", t.url),
+        "--data-urlencode",
+        "grant_type=password",
+        "--data-urlencode",
+        "client_id=default",
+        "--data-urlencode",
+        &format!("tenant_id={tenant}"),
+        "--data-urlencode",
+        &format!("username={username}"),
+        "--data-urlencode",
+        &format!("password={password}"),
+    ]);
     assert_eq!(code, 200, "{answer}");
     answer["id_token"].as_str().unwrap().to_string()
 }
@@ -116,20 +100,17 @@ fn policies_decide_every_request_and_tenants_stay_apart() {
         "resourceAttributesList": [
             {"verb": "list", "group": "platform.tkestack.io", "resource": "clusters"},
             {"verb": "create", "group": "platform.tkestack.io", "resource": "clusters"}]}});
-    let (code, answer) = curl_json(
-        &t,
-        &[
-            "-X",
-            "POST",
-            "-H",
-            &format!("Authorization: Bearer {bob_token}"),
-            "-H",
-            "Content-Type: application/json",
-            "--data",
-            &review.to_string(),
-            &format!("{}/auth/batchauthz", t.url),
-        ],
-    );
+    let (code, answer) = t.curl_json(&[
+        "-X",
+        "POST",
+        "-H",
+        &format!("Authorization: Bearer {bob_token}"),
+        "-H",
+        "Content-Type: application/json",
+        "--data",
+        &review.to_string(),
+        &format!("{}/auth/batchauthz", t.url),
+    ]);
     assert_eq!(code, 200, "{answer}");
     let verdicts: Vec<bool> =
         answer["status"]["allowedList"].as_array().unwrap().iter().map(|v| v["allowed"].as_bool().unwrap()).collect();
@@ -137,61 +118,52 @@ fn policies_decide_every_request_and_tenants_stay_apart() {
     // Asking about someone else needs an administrator.
     let mut other = review.clone();
     other["spec"]["user"] = json!("admin");
-    let (code, _) = curl_json(
-        &t,
-        &[
-            "-X",
-            "POST",
-            "-H",
-            &format!("Authorization: Bearer {bob_token}"),
-            "-H",
-            "Content-Type: application/json",
-            "--data",
-            &other.to_string(),
-            &format!("{}/auth/batchauthz", t.url),
-        ],
-    );
+    let (code, _) = t.curl_json(&[
+        "-X",
+        "POST",
+        "-H",
+        &format!("Authorization: Bearer {bob_token}"),
+        "-H",
+        "Content-Type: application/json",
+        "--data",
+        &other.to_string(),
+        &format!("{}/auth/batchauthz", t.url),
+    ]);
     assert_eq!(code, 403);
 
     // A business cluster's kube-apiserver reviews bob's token (here with the admin certificate).
     let cert_dir = t.data_dir().join("pki");
     let token_review =
         json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": bob_token}});
-    let (code, answer) = curl_json(
-        &t,
-        &[
-            "-X",
-            "POST",
-            "--cert",
-            cert_dir.join("admin.crt").to_str().unwrap(),
-            "--key",
-            cert_dir.join("admin.key").to_str().unwrap(),
-            "-H",
-            "Content-Type: application/json",
-            "--data",
-            &token_review.to_string(),
-            &format!("{}/auth/authn", t.url),
-        ],
-    );
+    let (code, answer) = t.curl_json(&[
+        "-X",
+        "POST",
+        "--cert",
+        cert_dir.join("admin.crt").to_str().unwrap(),
+        "--key",
+        cert_dir.join("admin.key").to_str().unwrap(),
+        "-H",
+        "Content-Type: application/json",
+        "--data",
+        &token_review.to_string(),
+        &format!("{}/auth/authn", t.url),
+    ]);
     assert_eq!(code, 200, "{answer}");
     assert_eq!(answer["status"]["authenticated"], true, "{answer}");
     assert_eq!(answer["status"]["user"]["username"], "bob");
     let bad_review =
         json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": "x.y.z"}});
-    let (_, answer) = curl_json(
-        &t,
-        &[
-            "-X",
-            "POST",
-            "--cert",
-            cert_dir.join("admin.crt").to_str().unwrap(),
-            "--key",
-            cert_dir.join("admin.key").to_str().unwrap(),
-            "--data",
-            &bad_review.to_string(),
-            &format!("{}/auth/authn", t.url),
-        ],
-    );
+    let (_, answer) = t.curl_json(&[
+        "-X",
+        "POST",
+        "--cert",
+        cert_dir.join("admin.crt").to_str().unwrap(),
+        "--key",
+        cert_dir.join("admin.key").to_str().unwrap(),
+        "--data",
+        &bad_review.to_string(),
+        &format!("{}/auth/authn", t.url),
+    ]);
     assert_eq!(answer["status"]["authenticated"], false, "{answer}");
 
     // Another tenant: its administrator sees only its own objects.

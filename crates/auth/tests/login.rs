@@ -10,39 +10,23 @@ use base64::Engine;
 use serde_json::{Value, json};
 use testkit::tke::{Storage, Tke, tke_binary, wait_for};
 
-fn curl(t: &Tke, args: &[&str]) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "--cacert"])
-        .arg(t.ca_file())
-        .args(["-o", "-", "-w", "\n%{http_code}"])
-        .args(args)
-        .output()
-        .expect("curl must be installed");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_string())
-}
-
 /// The password grant; returns the status and the JSON answer.
 fn password_grant(t: &Tke, tenant: &str, username: &str, password: &str) -> (u16, Value) {
-    let (code, body) = curl(
-        t,
-        &[
-            "-X",
-            "POST",
-            &format!("{}/oidc/token", t.url),
-            "--data-urlencode",
-            "grant_type=password",
-            "--data-urlencode",
-            "client_id=default",
-            "--data-urlencode",
-            &format!("tenant_id={tenant}"),
-            "--data-urlencode",
-            &format!("username={username}"),
-            "--data-urlencode",
-            &format!("password={password}"),
-        ],
-    );
+    let (code, body) = t.curl(&[
+        "-X",
+        "POST",
+        &format!("{}/oidc/token", t.url),
+        "--data-urlencode",
+        "grant_type=password",
+        "--data-urlencode",
+        "client_id=default",
+        "--data-urlencode",
+        &format!("tenant_id={tenant}"),
+        "--data-urlencode",
+        &format!("username={username}"),
+        "--data-urlencode",
+        &format!("password={password}"),
+    ]);
     (code, serde_json::from_str(&body).unwrap_or(Value::String(body)))
 }
 
@@ -94,12 +78,12 @@ fn administrator_logs_in_and_uses_kubectl_with_the_id_token() {
     assert!(!t.log().contains(&password), "the password is never logged");
 
     // Discovery and keys.
-    let (code, body) = curl(&t, &[&format!("{}/oidc/.well-known/openid-configuration", t.url)]);
+    let (code, body) = t.curl(&[&format!("{}/oidc/.well-known/openid-configuration", t.url)]);
     assert_eq!(code, 200, "{body}");
     let discovery: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(discovery["issuer"], format!("{}/oidc", t.url));
     assert_eq!(discovery["id_token_signing_alg_values_supported"], json!(["ES256"]));
-    let (code, body) = curl(&t, &[discovery["jwks_uri"].as_str().unwrap()]);
+    let (code, body) = t.curl(&[discovery["jwks_uri"].as_str().unwrap()]);
     assert_eq!(code, 200);
     let jwks: Value = serde_json::from_str(&body).unwrap();
     let keys = jwks["keys"].as_array().unwrap();
@@ -250,8 +234,8 @@ fn two_replicas_on_etcd_share_keys_and_users() {
     assert_eq!(code, 200, "{answer}");
     let token = answer["id_token"].as_str().unwrap();
     // One key for both, and a token from one replica works on the other.
-    let (_, ja) = curl(&a, &[&format!("{}/oidc/keys", a.url)]);
-    let (_, jb) = curl(&b, &[&format!("{}/oidc/keys", b.url)]);
+    let (_, ja) = a.curl(&[&format!("{}/oidc/keys", a.url)]);
+    let (_, jb) = b.curl(&[&format!("{}/oidc/keys", b.url)]);
     assert_eq!(ja, jb);
     let kc = token_kubeconfig(&a, "admin", token);
     let (ok, out) = kubectl_as(&kc, &["get", "usr", "usr-admin", "-o", "name"]);
@@ -266,20 +250,17 @@ fn api_keys_work_for_kubectl_and_skopeo_and_stop_when_disabled() {
     let id_token = answer["id_token"].as_str().unwrap().to_string();
 
     // For the caller, with their ID token.
-    let (code, body) = curl(
-        &t,
-        &[
-            "-X",
-            "POST",
-            "-H",
-            &format!("Authorization: Bearer {id_token}"),
-            "-H",
-            "Content-Type: application/json",
-            "--data",
-            r#"{"expire":"1h","description":"ci"}"#,
-            &format!("{}/apis/auth.tkestack.io/v1/apikeys/default/token", t.url),
-        ],
-    );
+    let (code, body) = t.curl(&[
+        "-X",
+        "POST",
+        "-H",
+        &format!("Authorization: Bearer {id_token}"),
+        "-H",
+        "Content-Type: application/json",
+        "--data",
+        r#"{"expire":"1h","description":"ci"}"#,
+        &format!("{}/apis/auth.tkestack.io/v1/apikeys/default/token", t.url),
+    ]);
     assert_eq!(code, 201, "{body}");
     let key: Value = serde_json::from_str(&body).unwrap();
     let api_key = key["spec"]["apiKey"].as_str().expect("the token, shown once").to_string();
@@ -293,16 +274,16 @@ fn api_keys_work_for_kubectl_and_skopeo_and_stop_when_disabled() {
         "password": base64::engine::general_purpose::STANDARD.encode(&password), "expire": "30m"});
     let url = format!("{}/apis/auth.tkestack.io/v1/apikeys/default/password", t.url);
     let (code, body) =
-        curl(&t, &["-X", "POST", "-H", "Content-Type: application/json", "--data", &request.to_string(), &url]);
+        t.curl(&["-X", "POST", "-H", "Content-Type: application/json", "--data", &request.to_string(), &url]);
     assert_eq!(code, 201, "{body}");
     let mut wrong = request.clone();
     wrong["password"] = json!(base64::engine::general_purpose::STANDARD.encode("not the password"));
     let (code, body) =
-        curl(&t, &["-X", "POST", "-H", "Content-Type: application/json", "--data", &wrong.to_string(), &url]);
+        t.curl(&["-X", "POST", "-H", "Content-Type: application/json", "--data", &wrong.to_string(), &url]);
     assert_eq!(code, 401, "{body}");
     // Without a caller, the token route is closed.
     let (code, _) =
-        curl(&t, &["-X", "POST", "--data", "{}", &format!("{}/apis/auth.tkestack.io/v1/apikeys/default/token", t.url)]);
+        t.curl(&["-X", "POST", "--data", "{}", &format!("{}/apis/auth.tkestack.io/v1/apikeys/default/token", t.url)]);
     assert_eq!(code, 401);
 
     // kubectl with the key; reads never show it again.

@@ -21,6 +21,7 @@ impl Component for Business {
     }
 
     async fn mount(&self, server: &Arc<ApiServer>, ctx: &MountContext) -> Result<Mount, MountError> {
+        crate::quota::register(server)?;
         let mut mount = Mount::default();
         // Namespace certificates, signed by the platform's client CA.
         let issuer = crate::certificate::Issuer::from_data_dir(&ctx.url, &ctx.data_dir)

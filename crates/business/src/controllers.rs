@@ -21,5 +21,12 @@ pub async fn run(
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
     let _ = (&platform, &clusters, &opts);
     // Each controller joins here: `futures::join!(a::run(..., shutdown.clone()), ...)`.
-    futures::join!(shutdown.clone());
+    futures::join!(
+        shutdown.clone(),
+        crate::quota::usage::run(platform.clone(), shutdown.clone()),
+        crate::project::run(platform.clone(), shutdown.clone()),
+        crate::mirror::run(crate::mirror::IMAGE_NAMESPACE, platform.clone(), shutdown.clone()),
+        crate::mirror::run(crate::mirror::CHART_GROUP, platform.clone(), shutdown.clone()),
+        crate::platform::run(platform.clone(), shutdown.clone()),
+    );
 }

@@ -5,6 +5,11 @@
 pub mod certificate;
 pub mod component;
 pub mod controllers;
+pub mod mirror;
+pub mod platform;
 pub mod portal;
+pub mod project;
+pub mod quota;
+pub mod runner;
 
 pub use component::Business;

@@ -90,7 +90,7 @@ pub(crate) fn token_line(token: &str) -> String {
 /// authorization (RBAC when `rbac`, else any authenticated user may do anything).
 pub(crate) fn authenticated(server: &Arc<ApiServer>, tokens: auth::TokenFileAuthenticator, rbac: bool) -> axum::Router {
     let mut chain = auth::AuthenticatorChain::new();
-    chain.push(Arc::new(auth::X509Authenticator));
+    chain.push(Arc::new(auth::X509Authenticator::new()));
     chain.push(Arc::new(tokens));
     let authorizer: Arc<dyn auth::Authorizer> = if rbac {
         Arc::new(crate::rbac::RbacAuthorizer::new(server.clone()))
@@ -142,9 +142,11 @@ impl SimCluster {
         let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
         let url = format!("https://{host}:{}", addr.port());
         let pki = tls::ensure_pki(&data_dir, std::slice::from_ref(&host)).context("preparing certificates")?;
-        let server_tls =
-            tls::server_config(&pki, &tls::TlsOptions { cert_file: None, key_file: None, client_ca_file: None })
-                .context("building the TLS configuration")?;
+        let server_tls = tls::server_config(
+            &pki,
+            &tls::TlsOptions { cert_file: None, key_file: None, client_ca_file: None, ..Default::default() },
+        )
+        .context("building the TLS configuration")?;
 
         let version = VersionInfo { git_version: opts.config.kubelet_version.clone(), git_commit: String::new() };
         let server = ApiServer::new(store.clone(), crate::resources(), &opts.key_root, version)

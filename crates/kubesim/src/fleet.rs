@@ -93,9 +93,11 @@ impl SimFleet {
         };
         let host = opts.host.to_string();
         let pki = tls::ensure_pki(&dir, std::slice::from_ref(&host)).context("preparing certificates")?;
-        let server_tls =
-            tls::server_config(&pki, &tls::TlsOptions { cert_file: None, key_file: None, client_ca_file: None })
-                .context("building the TLS configuration")?;
+        let server_tls = tls::server_config(
+            &pki,
+            &tls::TlsOptions { cert_file: None, key_file: None, client_ca_file: None, ..Default::default() },
+        )
+        .context("building the TLS configuration")?;
         let compactor = tokio::spawn(compact(store.clone(), opts.compaction_interval));
         Ok(SimFleet { opts, store, dir, _temp: temp, pki: Arc::new(pki), server_tls, compactor })
     }

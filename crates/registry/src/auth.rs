@@ -33,6 +33,10 @@ pub struct AuthConfig {
     pub authenticator: Arc<dyn Authenticator>,
     /// What a caller may do; the default is [`DefaultPolicy`].
     pub authorizer: Arc<dyn Authorizer>,
+    /// What the platform's policies let a tenant's users do in its namespaces, on top of
+    /// [`crate::TenantPolicy`] (which the registry component puts in place of `authorizer`).
+    /// Without one, a tenant's users may pull, push and delete in its namespaces.
+    pub repository_policy: Option<Arc<dyn crate::tenancy::RepositoryPolicy>>,
 }
 
 impl AuthConfig {
@@ -50,6 +54,7 @@ impl AuthConfig {
             token_ttl: Duration::from_secs(3600),
             authenticator,
             authorizer,
+            repository_policy: None,
         }
     }
 
@@ -76,12 +81,14 @@ pub fn hash_password(password: &str) -> Result<String> {
 }
 
 /// An authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identity {
     pub name: String,
     pub admin: bool,
     /// The user's tenant; `None` for the default tenant.
     pub tenant: Option<String>,
+    /// The user's groups (what the platform's policies may be bound to).
+    pub groups: Vec<String>,
 }
 
 /// Checks Basic credentials. The platform's auth component plugs in here (TokenReview, so API
@@ -120,7 +127,7 @@ impl Authenticator for AdminAuthenticator {
         })
         .await
         .unwrap_or(false);
-        Ok(ok.then(|| Identity { name: username.to_string(), admin: true, tenant: None }))
+        Ok(ok.then(|| Identity { name: username.to_string(), admin: true, tenant: None, ..Default::default() }))
     }
 }
 
@@ -415,10 +422,10 @@ mod tests {
         };
         assert_eq!(p.grant(None, "", &pull_push("library/nginx")).await, vec!["pull"]);
         assert!(p.grant(None, "", &pull_push("libraryx/nginx")).await.is_empty());
-        let admin = Identity { name: "admin".into(), admin: true, tenant: None };
+        let admin = Identity { name: "admin".into(), admin: true, tenant: None, ..Default::default() };
         assert_eq!(p.grant(Some(&admin), "", &pull_push("a/b")).await, vec!["pull", "push"]);
         let catalog = Access { kind: "registry".into(), name: "catalog".into(), actions: vec!["*".into()] };
-        let user = Identity { name: "u".into(), admin: false, tenant: None };
+        let user = Identity { name: "u".into(), admin: false, tenant: None, ..Default::default() };
         assert!(p.grant(Some(&user), "", &catalog).await.is_empty());
     }
 

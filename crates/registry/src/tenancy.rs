@@ -137,6 +137,14 @@ impl Namespaces for StaticNamespaces {
     }
 }
 
+/// What the platform's policies let a user of a tenant do with a repository of one of the
+/// tenant's own namespaces: a subset of `pull`, `push` and `delete`. Administrators, shared
+/// namespaces and pulls from `Public` namespaces are not asked about.
+#[async_trait::async_trait]
+pub trait RepositoryPolicy: Send + Sync + 'static {
+    async fn allowed(&self, who: &Identity, tenant: &str, namespace: &str, repository: &str) -> Vec<&'static str>;
+}
+
 /// TKEStack's registry rights: administrators may do everything (also the catalog); in a
 /// shared namespace everyone may pull; in a tenant's unlocked namespace its users may pull,
 /// push and delete, and others (also anonymous callers) may pull if it is `Public`; nothing
@@ -144,6 +152,9 @@ impl Namespaces for StaticNamespaces {
 pub struct TenantPolicy {
     pub tenancy: Tenancy,
     pub namespaces: Arc<dyn Namespaces>,
+    /// Narrows what the tenant's users may do in its namespaces to what the platform's
+    /// policies allow them (what the platform's auth component answers).
+    pub policy: Option<Arc<dyn RepositoryPolicy>>,
 }
 
 const ALL: &[&str] = &["pull", "push", "delete", "*"];
@@ -151,9 +162,9 @@ const ALL: &[&str] = &["pull", "push", "delete", "*"];
 #[async_trait::async_trait]
 impl Authorizer for TenantPolicy {
     async fn grant(&self, who: Option<&Identity>, tenant: &str, requested: &Access) -> Vec<String> {
-        let allowed: &[&str] = match who {
-            Some(id) if id.admin => ALL,
-            _ if requested.kind != "repository" => &[],
+        let allowed: Vec<&str> = match who {
+            Some(id) if id.admin => ALL.to_vec(),
+            _ if requested.kind != "repository" => vec![],
             _ => self.repository_rights(who, tenant, &requested.name).await,
         };
         requested.actions.iter().filter(|a| allowed.contains(&a.as_str())).cloned().collect()
@@ -161,31 +172,39 @@ impl Authorizer for TenantPolicy {
 }
 
 impl TenantPolicy {
-    async fn repository_rights(&self, who: Option<&Identity>, tenant: &str, name: &str) -> &'static [&'static str] {
-        let Ok((ns, _)) = self.tenancy.split(name) else {
-            return &[];
+    async fn repository_rights(&self, who: Option<&Identity>, tenant: &str, name: &str) -> Vec<&'static str> {
+        let Ok((ns, repository)) = self.tenancy.split(name) else {
+            return vec![];
         };
         if self.tenancy.is_shared(ns) {
-            return &["pull"];
+            return vec!["pull"];
         }
         let info = match self.namespaces.namespace(tenant, ns).await {
             Ok(Some(info)) => info,
-            Ok(None) => return &[],
+            Ok(None) => return vec![],
             Err(e) => {
                 tracing::warn!(tenant, namespace = ns, error = %e, "looking up a registry namespace failed; access denied");
-                return &[];
+                return vec![];
             }
         };
         if info.locked {
-            return &[];
+            return vec![];
         }
-        let member = who.is_some_and(|id| id.tenant.as_deref().unwrap_or(&self.tenancy.default_tenant) == tenant);
-        if member {
-            ALL
-        } else if info.public {
-            &["pull"]
-        } else {
-            &[]
+        let public: Vec<&'static str> = if info.public { vec!["pull"] } else { vec![] };
+        let member = who.filter(|id| id.tenant.as_deref().unwrap_or(&self.tenancy.default_tenant) == tenant);
+        match (member, &self.policy) {
+            (None, _) => public,
+            (Some(_), None) => ALL.to_vec(),
+            (Some(id), Some(policy)) => {
+                let mut allowed = policy.allowed(id, tenant, ns, repository).await;
+                allowed.retain(|a| ALL.contains(a));
+                for p in public {
+                    if !allowed.contains(&p) {
+                        allowed.push(p);
+                    }
+                }
+                allowed
+            }
         }
     }
 }
@@ -220,15 +239,16 @@ mod tests {
         namespaces.set("acme", "pub", NamespaceInfo { public: true, locked: false });
         namespaces.set("acme", "priv", NamespaceInfo { public: false, locked: false });
         namespaces.set("acme", "frozen", NamespaceInfo { public: true, locked: true });
-        let p = TenantPolicy { tenancy: Tenancy::new(Some("r.io".into())), namespaces };
+        let p = TenantPolicy { tenancy: Tenancy::new(Some("r.io".into())), namespaces, policy: None };
         let ask = |name: &str| Access {
             kind: "repository".into(),
             name: name.into(),
             actions: vec!["pull".into(), "push".into()],
         };
-        let member = Identity { name: "alice".into(), admin: false, tenant: Some("acme".into()) };
-        let outsider = Identity { name: "bob".into(), admin: false, tenant: Some("other".into()) };
-        let admin = Identity { name: "admin".into(), admin: true, tenant: None };
+        let member = Identity { name: "alice".into(), admin: false, tenant: Some("acme".into()), ..Default::default() };
+        let outsider =
+            Identity { name: "bob".into(), admin: false, tenant: Some("other".into()), ..Default::default() };
+        let admin = Identity { name: "admin".into(), admin: true, tenant: None, ..Default::default() };
         assert_eq!(p.grant(None, "acme", &ask("pub/app")).await, vec!["pull"]);
         assert!(p.grant(None, "acme", &ask("priv/app")).await.is_empty());
         assert_eq!(p.grant(Some(&member), "acme", &ask("priv/app")).await, vec!["pull", "push"]);
@@ -241,5 +261,41 @@ mod tests {
         let catalog = Access { kind: "registry".into(), name: "catalog".into(), actions: vec!["*".into()] };
         assert!(p.grant(Some(&member), "acme", &catalog).await.is_empty());
         assert_eq!(p.grant(Some(&admin), "acme", &catalog).await, vec!["*"]);
+    }
+
+    /// Lets alice pull in `team` and push in `pub`, nothing else.
+    struct AlicePolicy;
+
+    #[async_trait::async_trait]
+    impl RepositoryPolicy for AlicePolicy {
+        async fn allowed(&self, who: &Identity, _tenant: &str, namespace: &str, _repo: &str) -> Vec<&'static str> {
+            match (who.name.as_str(), namespace) {
+                ("alice", "team") => vec!["pull", "catalog"],
+                ("alice", "pub") => vec!["push"],
+                _ => vec![],
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_platform_policy_narrows_what_members_may_do() {
+        let namespaces = Arc::new(StaticNamespaces::new());
+        namespaces.set("acme", "team", NamespaceInfo { public: false, locked: false });
+        namespaces.set("acme", "pub", NamespaceInfo { public: true, locked: false });
+        let p = TenantPolicy { tenancy: Tenancy::new(None), namespaces, policy: Some(Arc::new(AlicePolicy)) };
+        let ask = |name: &str| Access {
+            kind: "repository".into(),
+            name: name.into(),
+            actions: vec!["pull".into(), "push".into(), "delete".into()],
+        };
+        let member = |name: &str| Identity { name: name.into(), tenant: Some("acme".into()), ..Default::default() };
+        let admin = Identity { name: "admin".into(), admin: true, ..Default::default() };
+        // Only what the policy allows, and never more than a member could (no "catalog").
+        assert_eq!(p.grant(Some(&member("alice")), "acme", &ask("team/app")).await, vec!["pull"]);
+        assert!(p.grant(Some(&member("bob")), "acme", &ask("team/app")).await.is_empty());
+        // A public namespace stays pullable by everyone, whatever the policies.
+        assert_eq!(p.grant(Some(&member("alice")), "acme", &ask("pub/app")).await, vec!["pull", "push"]);
+        assert_eq!(p.grant(Some(&member("bob")), "acme", &ask("pub/app")).await, vec!["pull"]);
+        assert_eq!(p.grant(Some(&admin), "acme", &ask("team/app")).await, vec!["pull", "push", "delete"]);
     }
 }

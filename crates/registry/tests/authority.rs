@@ -146,13 +146,18 @@ async fn the_bearer_realm_names_the_host_the_client_used_over_http1_and_http2() 
 async fn tenant_registry(root: &std::path::Path) -> (Registry, TlsServer) {
     let mut users = StaticUsers::new();
     let hash = hash_password(PASSWORD).expect("hash");
-    users.add(Identity { name: "alice".into(), admin: false, tenant: Some("acme".into()) }, &hash).expect("alice");
-    users.add(Identity { name: "bob".into(), admin: false, tenant: Some("globex".into()) }, &hash).expect("bob");
+    users
+        .add(Identity { name: "alice".into(), admin: false, tenant: Some("acme".into()), ..Default::default() }, &hash)
+        .expect("alice");
+    users
+        .add(Identity { name: "bob".into(), admin: false, tenant: Some("globex".into()), ..Default::default() }, &hash)
+        .expect("bob");
     let namespaces = Arc::new(StaticNamespaces::new());
     namespaces.set("acme", "team", NamespaceInfo { public: false, locked: false });
     namespaces.set("globex", "team", NamespaceInfo { public: false, locked: false });
     let tenancy = Tenancy::new(Some(DOMAIN.into()));
-    let auth = AuthConfig::new(Arc::new(users), Arc::new(TenantPolicy { tenancy: tenancy.clone(), namespaces }));
+    let auth =
+        AuthConfig::new(Arc::new(users), Arc::new(TenantPolicy { tenancy: tenancy.clone(), namespaces, policy: None }));
     let mut config = Config::new(root.join("registry"));
     config.auth = Some(auth);
     config.tenancy = Some(tenancy);

@@ -31,11 +31,13 @@ impl Env {
         for (name, tenant, admin) in
             [("admin", None, true), ("alice", Some("acme"), false), ("bob", Some("globex"), false)]
         {
-            let identity = Identity { name: name.into(), admin, tenant: tenant.map(str::to_string) };
+            let identity =
+                Identity { name: name.into(), admin, tenant: tenant.map(str::to_string), ..Default::default() };
             users.add(identity, &hash_password(&format!("{name}-pw")).expect("hash")).expect("user");
         }
         let tenancy = Tenancy::new(Some(DOMAIN.into()));
-        let policy = TenantPolicy { tenancy: tenancy.clone(), namespaces: Arc::new(StaticNamespaces::new()) };
+        let policy =
+            TenantPolicy { tenancy: tenancy.clone(), namespaces: Arc::new(StaticNamespaces::new()), policy: None };
         let mut auth = AuthConfig::new(Arc::new(users), Arc::new(policy));
         auth.scheme = "http".into();
         let groups = Arc::new(StaticChartGroups::new());

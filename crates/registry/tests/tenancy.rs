@@ -87,15 +87,20 @@ async fn start_env() -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut users = StaticUsers::new();
     let hash = hash_password(PASSWORD).expect("hash");
-    users.add(Identity { name: ADMIN.into(), admin: true, tenant: None }, &hash).expect("admin");
-    users.add(Identity { name: "alice".into(), admin: false, tenant: Some("acme".into()) }, &hash).expect("alice");
-    users.add(Identity { name: "bob".into(), admin: false, tenant: Some("globex".into()) }, &hash).expect("bob");
+    users.add(Identity { name: ADMIN.into(), admin: true, tenant: None, ..Default::default() }, &hash).expect("admin");
+    users
+        .add(Identity { name: "alice".into(), admin: false, tenant: Some("acme".into()), ..Default::default() }, &hash)
+        .expect("alice");
+    users
+        .add(Identity { name: "bob".into(), admin: false, tenant: Some("globex".into()), ..Default::default() }, &hash)
+        .expect("bob");
     let namespaces = Arc::new(StaticNamespaces::new());
     namespaces.set("acme", "team", NamespaceInfo { public: false, locked: false });
     namespaces.set("acme", "pub", NamespaceInfo { public: true, locked: false });
     namespaces.set("globex", "team", NamespaceInfo { public: false, locked: false });
     let tenancy = Tenancy::new(Some(DOMAIN.into()));
-    let mut auth = AuthConfig::new(Arc::new(users), Arc::new(TenantPolicy { tenancy: tenancy.clone(), namespaces }));
+    let mut auth =
+        AuthConfig::new(Arc::new(users), Arc::new(TenantPolicy { tenancy: tenancy.clone(), namespaces, policy: None }));
     auth.scheme = "http".into();
     let events = Arc::new(Recorder::new());
     let mut config = Config::new(dir.path());

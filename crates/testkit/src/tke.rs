@@ -184,6 +184,27 @@ impl Tke {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Runs the real curl against the server (its CA trusted) with `args` and returns the
+    /// status code and the body (status 0 when curl could not get an answer).
+    pub fn curl(&self, args: &[&str]) -> (u16, String) {
+        let out = Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(self.ca_file())
+            .args(["-o", "-", "-w", "\n%{http_code}"])
+            .args(args)
+            .output()
+            .expect("curl must be installed");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+
+    /// [`Tke::curl`] with the body read as JSON (a JSON string when it is not JSON).
+    pub fn curl_json(&self, args: &[&str]) -> (u16, serde_json::Value) {
+        let (code, body) = self.curl(args);
+        (code, serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
+    }
+
     /// Creates `obj` (any kind, as JSON) with kubectl, failing the test if it is refused.
     pub fn create(&self, obj: &serde_json::Value) {
         let out = self.kubectl_with(&["create", "-f", "-"], &[], Some(&obj.to_string()));

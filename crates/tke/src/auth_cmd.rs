@@ -44,8 +44,53 @@ impl registry::auth::Authenticator for PlatformUsers {
                 admin: user.is_admin(),
                 tenant: (tenant != auth::bootstrap::DEFAULT_TENANT).then_some(tenant),
                 name: user.name,
+                groups: user.groups,
             }
         }))
+    }
+}
+
+/// Push, pull and delete in a tenant's registry namespaces as the platform's policies allow
+/// them: `getRepository`, `createRepository` and `deleteRepository` on
+/// `registrynamespace:{namespace}/repository:{repository}` (the namespace as clients name it),
+/// decided by the same authorizer as every API request.
+pub struct PlatformRepositoryPolicy(pub Arc<OnceLock<Arc<auth::component::Handle>>>);
+
+#[async_trait::async_trait]
+impl registry::tenancy::RepositoryPolicy for PlatformRepositoryPolicy {
+    async fn allowed(
+        &self,
+        who: &registry::auth::Identity,
+        tenant: &str,
+        namespace: &str,
+        repository: &str,
+    ) -> Vec<&'static str> {
+        let Some(handle) = self.0.get() else { return vec![] };
+        let user = apiserver::UserInfo {
+            name: who.name.clone(),
+            groups: who.groups.clone(),
+            extra: [("tenantid".to_string(), vec![tenant.to_string()])].into(),
+            ..Default::default()
+        };
+        let group = api::registry::GROUP;
+        [("pull", "get"), ("push", "create"), ("delete", "delete")]
+            .into_iter()
+            .filter(|(_, verb)| {
+                handle.allows(&apiserver::auth::Attributes {
+                    user: user.clone(),
+                    verb: (*verb).to_string(),
+                    resource_request: true,
+                    path: format!("/apis/{group}/v1/namespaces/{namespace}/repositories/{repository}"),
+                    api_group: group.to_string(),
+                    api_version: "v1".to_string(),
+                    namespace: namespace.to_string(),
+                    resource: "repositories".to_string(),
+                    subresource: String::new(),
+                    name: repository.to_string(),
+                })
+            })
+            .map(|(action, _)| action)
+            .collect()
     }
 }
 

@@ -62,6 +62,10 @@ pub enum Scenario {
     /// and by a user whose policies are evaluated, with 10,000 users, 1,000 policies and 10,000
     /// bindings loaded.
     Authz(crate::bench_authz::AuthzArgs),
+    /// Projects and namespaces at scale: 1,000 projects with 10 namespaces each across 100
+    /// simulated clusters, the time until all are Available, the steady platform's CPU and
+    /// memory, and the Portal and namespace listing of a member of 50 projects.
+    Business(crate::bench_business::BusinessArgs),
 }
 
 const PAYLOAD_BYTES: usize = 1024;
@@ -327,6 +331,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(Scenario::Client(client)) => return crate::bench_client::run(client).await,
         Some(Scenario::Registry(registry)) => return crate::bench_registry::run(registry).await,
         Some(Scenario::Authz(authz)) => return crate::bench_authz::run(authz).await,
+        Some(Scenario::Business(business)) => return crate::bench_business::run(business).await,
         None => {}
     }
     let (_own, kubeconfig) = match &args.kubeconfig {

@@ -404,13 +404,13 @@ pub async fn run(args: ClustersArgs) -> anyhow::Result<()> {
 }
 
 /// Cluster names are `cls-` and lowercase letters and digits: the run's id, then the index.
-fn cluster_name(run: &str, i: usize) -> String {
+pub(crate) fn cluster_name(run: &str, i: usize) -> String {
     format!("cls-{run}n{i:04}")
 }
 
 /// A ClusterCredential with the cluster's CA and admin token, and an Imported Cluster at its
 /// address, labelled with the run.
-async fn import(
+pub(crate) async fn import(
     clusters: &Api<DynamicObject>,
     creds: &Api<DynamicObject>,
     name: &str,

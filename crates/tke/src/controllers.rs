@@ -99,22 +99,3 @@ pub fn authz(running: &mut Running, platform: &kube::Client, leader_elect: bool)
         authz_controller::run(client.clone(), clusters.clone(), authz_controller::Options::default(), stopped(stop))
     });
 }
-
-/// The `business.tkestack.io` controllers: projects, their namespaces in business clusters
-/// (reached through the platform's API), quotas, moves, image namespaces and chart groups.
-pub fn business(running: &mut Running, platform: &kube::Client, leader_elect: bool) {
-    let clusters: Arc<dyn controller_runtime::cluster::ClusterClients> =
-        Arc::new(controller_runtime::cluster::PlatformClusters::new(
-            platform.clone(),
-            controller_runtime::cluster::ClientOptions::timeout(Duration::from_secs(10)),
-        ));
-    let client = platform.clone();
-    running.spawn("business", platform, leader_elect.then_some("tke-business-controller"), move |stop| {
-        business::controllers::run(
-            client.clone(),
-            clusters.clone(),
-            business::controllers::Options::default(),
-            stopped(stop),
-        )
-    });
-}

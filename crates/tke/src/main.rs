@@ -4,9 +4,11 @@
 mod auth_cmd;
 mod bench;
 mod bench_authz;
+mod bench_business;
 mod bench_client;
 mod bench_clusters;
 mod bench_registry;
+mod business_cmd;
 mod config;
 mod controllers;
 mod cronhpa_cmd;
@@ -47,6 +49,9 @@ enum Command {
     /// Run the registry component alone (images, charts and their API objects) against a shared
     /// store.
     Registry(registry_cmd::RegistryCommand),
+    /// Run the business component alone (projects, their namespaces in business clusters and
+    /// their controllers) against a shared store.
+    Business(business_cmd::BusinessCommand),
     /// Measure a running server (or a temporary one): create, get, update, list, watch fan-out
     /// and memory per object, printed as throughput and latency percentiles.
     Bench(bench::BenchArgs),
@@ -94,6 +99,7 @@ fn main() -> std::process::ExitCode {
             Command::Up(args) => up::run(args).await,
             Command::Platform(args) => platform_cmd::run(args).await,
             Command::Registry(args) => registry_cmd::run(args).await,
+            Command::Business(args) => business_cmd::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Cronhpa(args) => cronhpa_cmd::run(args).await,
             Command::Login(args) => login_cmd::login(args).await,

@@ -30,14 +30,19 @@ pub struct RegistryArgs {
 
 /// The registry component from its flags: the registry's settings are made when the server
 /// mounts it (they need the CA the server creates on first start).
-pub fn component(
-    args: &RegistryArgs,
-    server: &ServerArgs,
-    users: Option<Arc<dyn registry::auth::Authenticator>>,
-) -> RegistryComponent {
+pub fn component(args: &RegistryArgs, server: &ServerArgs, platform: Option<PlatformAuth>) -> RegistryComponent {
     let data_dir = server.data_dir.canonicalize().unwrap_or(server.data_dir.clone());
     let args = args.clone();
-    RegistryComponent::new(move || settings(&args, &data_dir, users.clone()).map_err(|e| format!("{e:#}").into()))
+    RegistryComponent::new(move || settings(&args, &data_dir, platform.clone()).map_err(|e| format!("{e:#}").into()))
+}
+
+/// The platform's people and policies, when the auth component runs in the same process.
+#[derive(Clone)]
+pub struct PlatformAuth {
+    /// Who may log in (users by password, API keys, ID tokens).
+    pub users: Arc<dyn registry::auth::Authenticator>,
+    /// What a tenant's users may do in its namespaces.
+    pub policy: Arc<dyn registry::tenancy::RepositoryPolicy>,
 }
 
 /// Starts the registry's Namespace and ChartGroup controllers in `running`, under the Lease
@@ -65,22 +70,26 @@ pub struct RegistryCommand {
     pub registry: RegistryArgs,
 }
 
-/// The image registry on the filesystem, with token auth for the platform's users (`users`:
-/// the auth component of the same process), or, alone, for the administrator (`admin`), whose
+/// The image registry on the filesystem, with token auth for the platform's users and their
+/// policies (`platform`: the auth component of the same process), or, alone, for the administrator (`admin`), whose
 /// password is generated on first start into DATA_DIR/admin-password (mode 0600; only its hash
 /// is kept in memory, and it is never logged); and a token signing key kept in DATA_DIR/pki so
 /// issued tokens survive restarts.
 fn settings(
     args: &RegistryArgs,
     data_dir: &Path,
-    users: Option<Arc<dyn registry::auth::Authenticator>>,
+    platform: Option<PlatformAuth>,
 ) -> anyhow::Result<(registry::Config, registry::Tenancy)> {
     let root = args.registry_dir.clone().unwrap_or_else(|| data_dir.join("registry"));
-    let mut auth = match users {
-        Some(users) => registry::AuthConfig::new(
-            users,
-            Arc::new(registry::auth::DefaultPolicy { public_prefixes: args.registry_public.clone() }),
-        ),
+    let mut auth = match platform {
+        Some(platform) => {
+            let mut auth = registry::AuthConfig::new(
+                platform.users,
+                Arc::new(registry::auth::DefaultPolicy { public_prefixes: args.registry_public.clone() }),
+            );
+            auth.repository_policy = Some(platform.policy);
+            auth
+        }
         None => {
             let password = read_or_create_secret(&data_dir.join(auth::bootstrap::ADMIN_PASSWORD_FILE), || {
                 auth::password::generate().into_bytes()

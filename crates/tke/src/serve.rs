@@ -55,6 +55,29 @@ pub struct ServerArgs {
     /// CA that signs accepted client certificates; the generated CA when not given.
     #[arg(long, env = "TKE_CLIENT_CA_FILE")]
     pub client_ca_file: Option<PathBuf>,
+    /// CA of front proxies that authenticate users themselves and name them in request headers
+    /// (kube-apiserver's flag); their certificates are accepted only as front proxies'.
+    #[arg(long, env = "TKE_REQUESTHEADER_CLIENT_CA_FILE")]
+    pub requestheader_client_ca_file: Option<PathBuf>,
+    /// Common names a front proxy's certificate may have (any, when empty).
+    #[arg(long, env = "TKE_REQUESTHEADER_ALLOWED_NAMES", value_delimiter = ',')]
+    pub requestheader_allowed_names: Vec<String>,
+    /// Headers naming the user, first non-empty wins (default X-Remote-User).
+    #[arg(long, env = "TKE_REQUESTHEADER_USERNAME_HEADERS", value_delimiter = ',')]
+    pub requestheader_username_headers: Vec<String>,
+    /// Headers naming the user's groups (default X-Remote-Group).
+    #[arg(long, env = "TKE_REQUESTHEADER_GROUP_HEADERS", value_delimiter = ',')]
+    pub requestheader_group_headers: Vec<String>,
+    /// Prefixes of headers carrying the user's extra attributes (default X-Remote-Extra-).
+    #[arg(long, env = "TKE_REQUESTHEADER_EXTRA_HEADERS_PREFIX", value_delimiter = ',')]
+    pub requestheader_extra_headers_prefix: Vec<String>,
+    /// Kubeconfig of an external authenticator that bearer tokens nothing else recognises are
+    /// sent to as TokenReviews (kube-apiserver's flag), e.g. another platform's `/auth/authn`.
+    #[arg(long, env = "TKE_AUTHENTICATION_TOKEN_WEBHOOK_CONFIG_FILE")]
+    pub authentication_token_webhook_config_file: Option<PathBuf>,
+    /// How long the token webhook's answers are reused (seconds).
+    #[arg(long, env = "TKE_AUTHENTICATION_TOKEN_WEBHOOK_CACHE_TTL_SECONDS", default_value_t = 120)]
+    pub authentication_token_webhook_cache_ttl_seconds: u64,
     /// Extra host names or IPs for the generated serving certificate (comma separated).
     #[arg(long, env = "TKE_EXTERNAL_HOSTNAMES", value_delimiter = ',')]
     pub external_hostname: Vec<String>,
@@ -127,6 +150,7 @@ impl Server {
             cert_file: args.tls_cert_file.clone(),
             key_file: args.tls_private_key_file.clone(),
             client_ca_file: args.client_ca_file.clone(),
+            requestheader_client_ca_file: args.requestheader_client_ca_file.clone(),
         };
         let server_tls = tls::server_config(&pki, &tls_options).context("building the TLS configuration")?;
 
@@ -169,9 +193,34 @@ impl Server {
                 authorizer = Some((c.name(), a));
             }
         }
-        // kube-apiserver's order: client certificates, static tokens, then the components'.
+        // kube-apiserver's order: front proxies, client certificates, static tokens, then the
+        // components'.
         let mut chain = auth::AuthenticatorChain::new();
-        chain.push(Arc::new(auth::X509Authenticator));
+        let mut x509 = auth::X509Authenticator::new();
+        if let Some(path) = &args.requestheader_client_ca_file {
+            let ca = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            chain.push(Arc::new(
+                auth::RequestHeaderAuthenticator::new(
+                    &ca,
+                    args.requestheader_allowed_names.clone(),
+                    args.requestheader_username_headers.clone(),
+                    args.requestheader_group_headers.clone(),
+                    args.requestheader_extra_headers_prefix.clone(),
+                )
+                .with_context(|| format!("the front proxy CA {}", path.display()))?,
+            ));
+            // Only certificates of the client CAs name users themselves.
+            let mut cas = vec![("the generated CA".to_string(), pki.ca_cert_pem.clone().into_bytes())];
+            if let Some(p) = &args.client_ca_file {
+                cas.push((
+                    p.display().to_string(),
+                    std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+                ));
+            }
+            let refs: Vec<(&str, &[u8])> = cas.iter().map(|(w, p)| (w.as_str(), p.as_slice())).collect();
+            x509.client_cas = Some(tls::client_verifier(&refs).context("the client CAs")?);
+        }
+        chain.push(Arc::new(x509));
         if let Some(path) = &args.token_auth_file {
             chain.push(Arc::new(
                 auth::TokenFileAuthenticator::load(path)
@@ -180,6 +229,14 @@ impl Server {
         }
         for a in mounted_authenticators {
             chain.push(a);
+        }
+        if let Some(path) = &args.authentication_token_webhook_config_file {
+            let client = apiserver::webhook::WebhookClient::from_kubeconfig(path, Duration::from_secs(10))
+                .context("the token webhook's kubeconfig")?;
+            chain.push(Arc::new(apiserver::webhook::TokenReviewAuthenticator::with_ttl(
+                client,
+                Duration::from_secs(args.authentication_token_webhook_cache_ttl_seconds),
+            )));
         }
         let authorizer = authorizer.map(|(_, a)| a).unwrap_or_else(|| Arc::new(auth::AllowAuthenticated));
         let mut app = auth::authenticate(routes, Arc::new(chain), authorizer);

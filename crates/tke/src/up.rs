@@ -23,10 +23,14 @@ pub struct UpArgs {
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let auth_component = crate::auth_cmd::component(&args.auth);
-    // The registry's Basic auth is the platform's: its users, API keys and ID tokens.
+    // The registry's Basic auth is the platform's (its users, API keys and ID tokens), and so are
+    // its permissions (the policies).
     let registry = args.registry.then(|| {
-        let users = std::sync::Arc::new(crate::auth_cmd::PlatformUsers(auth_component.handle()));
-        crate::registry_cmd::component(&args.registry_args, &args.server, Some(users))
+        let platform = crate::registry_cmd::PlatformAuth {
+            users: std::sync::Arc::new(crate::auth_cmd::PlatformUsers(auth_component.handle())),
+            policy: std::sync::Arc::new(crate::auth_cmd::PlatformRepositoryPolicy(auth_component.handle())),
+        };
+        crate::registry_cmd::component(&args.registry_args, &args.server, Some(platform))
     });
     let mut components: Vec<&dyn apiserver::Component> =
         vec![&platform::component::Platform, &auth_component, &business::Business];
@@ -53,7 +57,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     // The auth component serves authz.tkestack.io: its bindings reach the business clusters.
     crate::controllers::authz(&mut controllers, &platform_client, args.server.leader_elect);
-    crate::controllers::business(&mut controllers, &platform_client, args.server.leader_elect);
+    crate::business_cmd::controllers(&mut controllers, &platform_client, args.server.leader_elect);
 
     // Kept alive until the server stops.
     let demo = if args.demo { Some(crate::demo::start(&server.api, &data_dir).await?) } else { None };

@@ -92,7 +92,9 @@ pub struct ProjectStatus {
     /// `Pending`, `Active`, `Failed` or `Terminating`.
     #[serde(default)]
     pub phase: String,
-    /// Quota taken per cluster: the sub-projects' hard quotas plus the namespaces' hard quotas.
+    /// Quota taken per cluster: the sub-projects' hard quotas plus the namespaces' hard quotas
+    /// plus the pending `reservations`. Written only by the business quota admission (which
+    /// adds reservations) and its usage controller (which recomputes it from the objects).
     #[serde(default, deserialize_with = "null_as_default")]
     pub clusters: BTreeMap<String, UsedQuantity>,
     /// The sub-projects counted in `clusters`.
@@ -101,6 +103,11 @@ pub struct ProjectStatus {
     /// The namespaces counted in `clusters`.
     #[serde(default, deserialize_with = "null_as_default")]
     pub calculated_namespaces: Vec<String>,
+    /// Quota taken out of `clusters` for namespaces and sub-projects being written, before
+    /// they are stored (so concurrent writes cannot together exceed the quota). Each is
+    /// dropped once its object is stored (and counted) or after a short while if it never is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "null_as_default")]
+    pub reservations: Vec<Reservation>,
     /// The `spec.clusters` last counted in the parent's usage.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "null_as_default")]
     pub cached_spec_clusters: BTreeMap<String, HardQuantity>,
@@ -113,6 +120,23 @@ pub struct ProjectStatus {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// Quota reserved in one cluster of a project for an object about to be stored.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Reservation {
+    /// `namespaces/{name}` (a namespace of the project) or `projects/{name}` (a sub-project).
+    #[serde(default)]
+    pub object: String,
+    /// The cluster whose quota it takes.
+    #[serde(default)]
+    pub cluster: String,
+    /// The object's quota in the cluster once stored.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub hard: ResourceList,
+    /// When it was made (RFC 3339).
+    #[serde(default)]
+    pub time: String,
 }
 
 impl Project {

@@ -130,6 +130,7 @@ pub async fn mount(
     served_groups.dedup();
     mount.authorizer =
         Some(Arc::new(PlatformAuthorizer { casbin: casbin.clone(), owners: owners.clone(), served_groups }));
+    let _ = handle.authorizer.set(casbin.clone());
     let hooks = Arc::new(webhooks::Webhooks { authorizer: casbin, tokens: handle.clone(), owners });
     let previous = mount.around_api.take();
     mount.around_api = Some(Box::new(move |api: axum::Router| {

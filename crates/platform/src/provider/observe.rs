@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 
 use api::platform::cluster::{ClusterComponent, ClusterComponentReplicas, ClusterResource};
+// Re-exported: other code read them here before they moved to apimachinery.
+pub use apimachinery::quantity::{format_milli, milli_units};
 use k8s_openapi::{
     api::{
         apps::v1::{DaemonSet, Deployment},
@@ -55,66 +57,6 @@ pub fn vendor_of(git_version: &str) -> &'static str {
     } else {
         "Other"
     }
-}
-
-/// A quantity in thousandths of its unit (so `500m` CPU and `1Gi` bytes both fit exactly).
-pub fn milli_units(q: &str) -> Option<i128> {
-    let q = q.trim();
-    let split = q.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+')).unwrap_or(q.len());
-    let (num, suffix) = q.split_at(split);
-    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
-    let neg = int.starts_with('-');
-    let int: i128 = int
-        .trim_start_matches(['-', '+'])
-        .parse()
-        .ok()
-        .or(if int.trim_start_matches(['-', '+']).is_empty() && !frac.is_empty() { Some(0) } else { None })?;
-    // Keep up to 9 fractional digits (nano) and scale at the end.
-    let frac9: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
-    let frac9: i128 = frac9.parse().ok()?;
-    let nanos = int * 1_000_000_000 + frac9;
-    let (mul, div): (i128, i128) = match suffix {
-        "" => (1, 1),
-        "m" => (1, 1000),
-        "u" => (1, 1_000_000),
-        "n" => (1, 1_000_000_000),
-        "k" => (1000, 1),
-        "M" => (1_000_000, 1),
-        "G" => (1_000_000_000, 1),
-        "T" => (1_000_000_000_000, 1),
-        "P" => (1_000_000_000_000_000, 1),
-        "E" => (1_000_000_000_000_000_000, 1),
-        "Ki" => (1 << 10, 1),
-        "Mi" => (1 << 20, 1),
-        "Gi" => (1 << 30, 1),
-        "Ti" => (1 << 40, 1),
-        "Pi" => (1 << 50, 1),
-        "Ei" => (1 << 60, 1),
-        s if s.starts_with(['e', 'E']) => {
-            let exp: u32 = s[1..].parse().ok()?;
-            (10i128.checked_pow(exp)?, 1)
-        }
-        _ => return None,
-    };
-    // nanos * mul / div gives nano-units; milli = / 1e6.
-    let v = nanos.checked_mul(mul)? / div / 1_000_000;
-    Some(if neg { -v } else { v })
-}
-
-/// Formats a sum of thousandths back into a quantity: whole numbers plainly (with a binary
-/// suffix when exact and large, as memory usually is), fractions in `m`.
-pub fn format_milli(m: i128) -> String {
-    if m % 1000 != 0 {
-        return format!("{m}m");
-    }
-    let n = m / 1000;
-    for (suffix, shift) in [("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)] {
-        let unit = 1i128 << shift;
-        if n != 0 && n % unit == 0 && n >= unit {
-            return format!("{}{suffix}", n / unit);
-        }
-    }
-    n.to_string()
 }
 
 fn add_all(sum: &mut BTreeMap<String, i128>, quantities: Option<&BTreeMap<String, Quantity>>) {
@@ -202,19 +144,5 @@ mod tests {
         assert_eq!(vendor_of("v1.29.3-eks-adc7111"), "EKS");
         assert_eq!(vendor_of("v1.30.5-gke.1014001"), "GKE");
         assert_eq!(vendor_of("v1.32.0"), "Other");
-    }
-
-    #[test]
-    fn quantities_sum_exactly() {
-        assert_eq!(milli_units("4"), Some(4000));
-        assert_eq!(milli_units("500m"), Some(500));
-        assert_eq!(milli_units("1.5"), Some(1500));
-        assert_eq!(milli_units("8Gi"), Some(8 * 1024 * 1024 * 1024 * 1000));
-        assert_eq!(milli_units("1k"), Some(1_000_000));
-        assert_eq!(milli_units("1e3"), Some(1_000_000));
-        assert_eq!(milli_units("12x"), None);
-        assert_eq!(format_milli(milli_units("8Gi").expect("q") * 3), "24Gi");
-        assert_eq!(format_milli(8000 + 500), "8500m");
-        assert_eq!(format_milli(110_000 * 2), "220");
     }
 }

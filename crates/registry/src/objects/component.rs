@@ -41,7 +41,11 @@ pub async fn install(
     let stores = Stores::of(server)?;
     let namespaces: Arc<dyn crate::Namespaces> = Arc::new(ApiNamespaces { stores: stores.clone() });
     if let Some(auth) = config.auth.as_mut() {
-        auth.authorizer = Arc::new(crate::TenantPolicy { tenancy: tenancy.clone(), namespaces });
+        auth.authorizer = Arc::new(crate::TenantPolicy {
+            tenancy: tenancy.clone(),
+            namespaces,
+            policy: auth.repository_policy.clone(),
+        });
     }
     let (events, received) = tokio::sync::mpsc::unbounded_channel::<Event>();
     config.tenancy = Some(tenancy);
