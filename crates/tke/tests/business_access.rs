@@ -130,10 +130,22 @@ async fn members_certificates_and_the_portal() {
     for (tenant, project, display) in
         [("default", "prj-a", "Project A"), ("default", "prj-b", "Project B"), ("t2", "prj-c", "Project C")]
     {
-        t.create(&json!({"apiVersion": "auth.tkestack.io/v1", "kind": "Project",
-            "metadata": {"name": project}, "tenantID": tenant}));
+        // Projects of tenant default may use both clusters (the quota admission asks it).
+        let clusters = if tenant == "default" {
+            json!({"cls-a": {"hard": {"cpu": "4"}}, "cls-b": {"hard": {"cpu": "4"}}})
+        } else {
+            json!({})
+        };
         t.create(&json!({"apiVersion": "business.tkestack.io/v1", "kind": "Project", "metadata": {"name": project},
-            "spec": {"tenantID": tenant, "displayName": display}}));
+            "spec": {"tenantID": tenant, "displayName": display, "clusters": clusters}}));
+        // The auth view members are bound in: the project controller makes it; made here too
+        // when it is not there yet (whichever comes first).
+        let view = json!({"apiVersion": "auth.tkestack.io/v1", "kind": "Project",
+            "metadata": {"name": project}, "tenantID": tenant});
+        let _ = t.kubectl_with(&["create", "-f", "-"], &[], Some(&view.to_string()));
+        wait_for(&format!("the auth view of {project}"), WAIT, || {
+            t.get_json(&["projects.auth.tkestack.io", project]).map(|_| ())
+        });
     }
     for (tenant, project, user) in
         [("default", "prj-a", "alice"), ("default", "prj-b", "bob"), ("t2", "prj-c", "carol")]
