@@ -2,10 +2,12 @@
 //! server ([`component::Business`]) and its controllers, which talk to the platform's API like
 //! any client and reach business clusters through the controller runtime.
 
+pub mod certificate;
 pub mod component;
 pub mod controllers;
 pub mod mirror;
 pub mod platform;
+pub mod portal;
 pub mod project;
 pub mod quota;
 pub mod runner;
