@@ -265,6 +265,12 @@ pub async fn unified(State(proxy): State<Arc<ClusterProxy>>, req: Request, next:
         }
     }
     let user = req.extensions().get::<UserInfo>().cloned().unwrap_or_default();
+    // Discovery is public on the platform, not in a business cluster: nobody anonymous goes through.
+    if user.name.is_empty() || user.name == apiserver::auth::ANONYMOUS_USER {
+        return error_response(&apimachinery::ApiError::unauthorized(
+            "a business cluster is reached with credentials: log in first",
+        ));
+    }
     let cluster = match proxy.cluster_for(&user, &cluster_name).await {
         Ok(c) => c,
         Err(e) => return error_response(&e),
