@@ -592,6 +592,14 @@ pub enum Decision {
 #[async_trait]
 pub trait Authorizer: Send + Sync {
     async fn authorize(&self, attributes: &Attributes) -> Decision;
+
+    /// The decision for a request as it arrived: the server asks this one, with the request's
+    /// URI (query included) and headers, so an authorizer can read what the attributes leave
+    /// out (the business cluster a proxied request goes to, the request inside a proxy path).
+    /// By default the attributes alone decide.
+    async fn authorize_request(&self, attributes: &Attributes, _request: &Parts) -> Decision {
+        self.authorize(attributes).await
+    }
 }
 
 /// Any authenticated user may do anything.
@@ -727,7 +735,7 @@ async fn gate_request(State(gate): State<Arc<Gate>>, request: Request, next: Nex
     };
     if !public {
         let attrs = Attributes::from_request(&parts.method, &parts.uri, user);
-        match gate.authorizer.authorize(&attrs).await {
+        match gate.authorizer.authorize_request(&attrs, &parts).await {
             Decision::Allow => {}
             Decision::Deny(reason) => {
                 tracing::debug!(user = %attrs.user.name, verb = %attrs.verb, path = %attrs.path, %reason, "forbidden");
@@ -1113,6 +1121,31 @@ mod tests {
         assert_eq!(json["details"], serde_json::json!({"group": "g", "kind": "things", "name": "x"}));
         let (status, _, _) = call(&app, Method::GET, "/apis/g/v1/things/x", Some("Bearer tok-alice")).await;
         assert_eq!(status, StatusCode::OK);
+
+        // An authorizer may read the request itself (its query here).
+        struct NoSecrets;
+        #[async_trait]
+        impl Authorizer for NoSecrets {
+            async fn authorize(&self, _a: &Attributes) -> Decision {
+                Decision::Allow
+            }
+            async fn authorize_request(&self, _a: &Attributes, request: &Parts) -> Decision {
+                if request.uri.query().is_some_and(|q| q.contains("secret")) {
+                    Decision::Deny("no secrets".into())
+                } else {
+                    Decision::Allow
+                }
+            }
+        }
+        let mut chain = AuthenticatorChain::new();
+        chain.push(Arc::new(TokenFileAuthenticator::parse(FILE).expect("tokens")));
+        let app =
+            authenticate(Router::new().route("/apis/g/v1/things", get(whoami)), Arc::new(chain), Arc::new(NoSecrets));
+        let (status, _, _) = call(&app, Method::GET, "/apis/g/v1/things?x=1", Some("Bearer tok-alice")).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, json, _) = call(&app, Method::GET, "/apis/g/v1/things?secret=1", Some("Bearer tok-alice")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(json["message"].as_str().unwrap_or_default().ends_with(": no secrets"), "{json}");
     }
 
     #[tokio::test]

@@ -40,18 +40,41 @@ pub fn store_of(server: &apiserver::ApiServer, plural: &str) -> Result<Arc<Resou
         .ok_or_else(|| apimachinery::ApiError::internal(format!("{plural} is not served")))
 }
 
-/// Objects of one resource by name, decoded into `T`.
+/// Objects of one resource by name (or by another key, see [`Index::start_keyed`]), decoded
+/// into `T`.
 pub struct Index<T> {
     objects: RwLock<HashMap<String, Arc<T>>>,
     /// Bumped after every applied change, so a writer can wait until its write is visible.
     version: watch::Sender<u64>,
+    /// The key of an object (its name, or `{namespace}/{name}` for namespaced resources whose
+    /// names repeat across namespaces).
+    key: fn(&Value) -> String,
+}
+
+/// The key of [`Index::start`]: the object's name.
+fn name_key(v: &Value) -> String {
+    apiserver::object::name(v).to_string()
+}
+
+/// A key for namespaced objects: `{namespace}/{name}`.
+pub fn namespaced_key(v: &Value) -> String {
+    let ns = v.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
+    format!("{ns}/{}", apiserver::object::name(v))
 }
 
 impl<T: DeserializeOwned + Send + Sync + 'static> Index<T> {
     /// Lists the resource, then follows it in the background for as long as the index lives.
     /// Objects that do not decode are left out (and logged): a bad object must not stop logins.
     pub async fn start(store: Arc<ResourceStore>) -> Result<Arc<Self>, apimachinery::ApiError> {
-        let index = Arc::new(Index { objects: RwLock::new(HashMap::new()), version: watch::channel(0).0 });
+        Self::start_keyed(store, name_key).await
+    }
+
+    /// [`Index::start`], the objects kept under `key(object)` (e.g. [`namespaced_key`]).
+    pub async fn start_keyed(
+        store: Arc<ResourceStore>,
+        key: fn(&Value) -> String,
+    ) -> Result<Arc<Self>, apimachinery::ApiError> {
+        let index = Arc::new(Index { objects: RwLock::new(HashMap::new()), version: watch::channel(0).0, key });
         let revision = index.relist(&store).await?;
         let weak = Arc::downgrade(&index);
         tokio::spawn(async move {
@@ -78,7 +101,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Index<T> {
         let list = store.list(&system_context(), &ListOptions::default()).await?;
         let mut fresh = HashMap::new();
         for item in &list.items {
-            if let Some((name, obj)) = decode::<T>(&item.value) {
+            if let Some((name, obj)) = decode::<T>(&item.value, self.key) {
                 fresh.insert(name, Arc::new(obj));
             }
         }
@@ -93,13 +116,13 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Index<T> {
         while let Some(ev) = events.next().await {
             match ev {
                 WatchEvent::Added(i) | WatchEvent::Modified(i) => {
-                    if let Some((name, obj)) = decode::<T>(&i.value) {
+                    if let Some((name, obj)) = decode::<T>(&i.value, self.key) {
                         self.objects.write().unwrap_or_else(|e| e.into_inner()).insert(name, Arc::new(obj));
                     }
                 }
                 WatchEvent::Deleted(i) => {
                     if let Ok(v) = serde_json::from_slice::<Value>(&i.value) {
-                        let name = apiserver::object::name(&v).to_string();
+                        let name = (self.key)(&v);
                         self.objects.write().unwrap_or_else(|e| e.into_inner()).remove(&name);
                     }
                 }
@@ -109,6 +132,11 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Index<T> {
             self.version.send_modify(|v| *v += 1);
         }
         Ok(())
+    }
+
+    /// A number that changes whenever the index does (to rebuild what is derived from it).
+    pub fn version(&self) -> u64 {
+        *self.version.borrow()
     }
 
     /// Changes whenever the index does: a controller waits on it for work.
@@ -159,9 +187,9 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Index<T> {
     }
 }
 
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Option<(String, T)> {
+fn decode<T: DeserializeOwned>(bytes: &[u8], key: fn(&Value) -> String) -> Option<(String, T)> {
     let v: Value = serde_json::from_slice(bytes).ok()?;
-    let name = apiserver::object::name(&v).to_string();
+    let name = key(&v);
     match serde_json::from_value(v) {
         Ok(obj) => Some((name, obj)),
         Err(e) => {

@@ -20,9 +20,17 @@ impl Component for Business {
         api::business::resources()
     }
 
-    async fn mount(&self, server: &Arc<ApiServer>, _ctx: &MountContext) -> Result<Mount, MountError> {
+    async fn mount(&self, server: &Arc<ApiServer>, ctx: &MountContext) -> Result<Mount, MountError> {
         crate::quota::register(server)?;
         crate::emigration::register(server)?;
-        Ok(Mount::default())
+        let mut mount = Mount::default();
+        // Namespace certificates, signed by the platform's client CA.
+        let issuer = crate::certificate::Issuer::from_data_dir(&ctx.url, &ctx.data_dir)
+            .map_err(|e| format!("the namespace certificates' CA: {e}"))?;
+        crate::certificate::CertificateHandler::register(server, Arc::new(issuer))
+            .map_err(|e| format!("serving namespaces/certificate: {e}"))?;
+        // The portal, computed per caller.
+        crate::portal::mount(crate::portal::PortalSource::start(server).await?, &mut mount);
+        Ok(mount)
     }
 }

@@ -2,12 +2,14 @@
 //! server ([`component::Business`]) and its controllers, which talk to the platform's API like
 //! any client and reach business clusters through the controller runtime.
 
+pub mod certificate;
 pub mod component;
 pub mod controllers;
 pub mod emigration;
 pub mod mirror;
 pub mod namespace;
 pub mod platform;
+pub mod portal;
 pub mod project;
 pub mod quota;
 pub mod runner;

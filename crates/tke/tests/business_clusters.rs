@@ -108,6 +108,11 @@ async fn cluster_proxy_and_unified_proxy_reach_the_business_cluster() {
         Err(kube::Error::Api(e)) => assert_eq!((e.code, e.reason.as_str()), (404, "NotFound"), "{e:?}"),
         other => panic!("an unknown cluster is NotFound, got {other:?}"),
     }
+    // Discovery is public on the platform but not in a business cluster.
+    for path in ["/api", "/apis", "/version"] {
+        let (code, body) = t.curl(&["-H", "X-TKE-ClusterName: cls-proxy", &format!("{}{path}", t.url)]);
+        assert_eq!(code, 401, "anonymous {path} through the unified proxy: {body}");
+    }
     // Without the header, core paths are not the platform's.
     let plain: Api<Namespace> = Api::all(platform.clone());
     assert!(plain.list(&ListParams::default()).await.is_err(), "the platform serves no namespaces itself");

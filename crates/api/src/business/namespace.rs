@@ -112,6 +112,10 @@ pub struct NamespaceCert {
     /// Where to reach the namespace with the certificate (the platform's cluster proxy).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_server: Option<String>,
+    /// A kubeconfig with the certificate and key whose context is the namespace; only in the
+    /// answer of the `certificate` subresource, never stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<String>,
 }
 
 impl Namespace {

@@ -10,15 +10,28 @@
 //! 2. administrators of the caller's tenant (the tenant's IdentityProvider `administrators`,
 //!    supplied as [`TenantAdmins`]) may do anything;
 //! 3. `listPortal` (what the console asks right after login) is always allowed;
-//! 4. a caller confined to a project (a `project:<id>` group: the console's
-//!    `X-TKE-ProjectName`, see [`super::attributes::context_groups`]) is refused anything in
+//! 4. a caller confined to a project (a `project:<id>` group: a namespace certificate's, or the
+//!    console's `X-TKE-ProjectName`, added by [`super::PlatformAuthorizer`]) is refused anything in
 //!    another project; a caller holding a namespace certificate (a `namespace:<ns>` group) is
-//!    refused any resource outside that namespace;
+//!    refused any resource outside that namespace (checked before 2: the credential is
+//!    confined, whoever holds it);
 //! 5. the enforcer decides for `{tenant}##user##{name}`, `{tenant}##user##*` and
 //!    `{tenant}##group##{g}` of each group the caller has (except the `system:` groups and the
 //!    context groups `tenant:`, `project:`, `cluster:` and `namespace:`), in the caller's
 //!    project (its `project:` group, or the project a `business.tkestack.io` request is in)
 //!    or else the platform domain `*`.
+//!
+//! Requests into a business cluster ([`super::clusters`]) are decided by
+//! [`CasbinAuthorizer::check_in_cluster`] about the request inside the proxy: a namespace
+//! certificate's holder stays in its cluster and namespace; discovery is open to whoever reaches
+//! the cluster; a namespaced request is decided in the domain of the project owning the
+//! namespace (refused when the caller is confined to another project); a cluster-wide request
+//! (nodes, every namespace) in the platform domain, which plain project members hold nothing in.
+//!
+//! Listing a project-scoped business resource across every project (`kubectl get
+//! namespaces.business.tkestack.io -A`) is refused to project members, not filtered: as in
+//! Kubernetes, `-A` is for whoever may read everywhere; the refusal says to list one project at
+//! a time (the portal names the caller's projects).
 //!
 //! A refusal's reason names the user, the action and the object, and why. A caller whose user
 //! extra `debug` is `true` (TKEStack's debug mode) also gets the policy rows it holds there.
@@ -33,6 +46,7 @@ use async_trait::async_trait;
 
 use super::{
     attributes::{self, BUSINESS_GROUP, TkeAttributes, group_value},
+    clusters::{ClusterRequest, Owners, is_discovery, namespace_of},
     enforcer::{Enforcer, Query, Row, Verdict, all_users_key, group_key, user_key},
     model::PLATFORM_DOMAIN,
 };
@@ -114,6 +128,98 @@ impl CasbinAuthorizer {
         }
     }
 
+    /// The decision for a request into a business cluster (the module's documentation), with
+    /// `owners` telling which project owns a namespace of the cluster.
+    pub fn check_in_cluster(&self, req: &ClusterRequest, owners: &dyn Owners) -> Verdict {
+        let inner = &req.inner;
+        let user = &inner.user;
+        let cluster = req.cluster.as_str();
+        let tke = attributes::convert(inner, Some(cluster));
+        if user.is_admin() {
+            return Verdict::allow(format!("{} is a platform administrator", user.name));
+        }
+        if let Some(mine) = group_value(user, "cluster")
+            && mine != cluster
+        {
+            return refusal(inner, &tke, &format!("the credential is for cluster {mine} only"));
+        }
+        let namespace = namespace_of(inner);
+        if let Some(ns) = group_value(user, "namespace")
+            && ns != namespace
+            && !is_discovery(inner)
+        {
+            return refusal(inner, &tke, &format!("the credential is for namespace {ns} of cluster {cluster} only"));
+        }
+        let tenant = user.tenant();
+        if self.tenant_admins.is_admin(&tenant, &user.name) {
+            return Verdict::allow(format!("{} administers tenant {tenant}", user.name));
+        }
+        if is_discovery(inner) {
+            return Verdict::allow(format!("anyone who reaches cluster {cluster} reads its discovery"));
+        }
+        let confined = group_value(user, "project");
+        let subjects = Self::subjects(user, &tenant);
+        let refs: Vec<&str> = subjects.iter().map(String::as_str).collect();
+        if namespace.is_empty() {
+            if let Some(mine) = confined {
+                return refusal(
+                    inner,
+                    &tke,
+                    &format!(
+                        "the request is confined to project {mine}, which reaches only its own namespaces of cluster {cluster}"
+                    ),
+                );
+            }
+            let verdict = self.enforcer.decide(&refs, PLATFORM_DOMAIN, &tke.object, &tke.action);
+            let verdict = self.finish(inner, &tke, verdict, &refs, PLATFORM_DOMAIN);
+            return if verdict.allowed {
+                verdict
+            } else {
+                Verdict::deny(format!(
+                    "{}; a request for the whole of cluster {cluster} (nodes, every namespace...) needs a platform-wide policy: project members reach only the namespaces of their projects",
+                    verdict.reason
+                ))
+            };
+        }
+        // A project of another tenant is none of the caller's business (nor named to them).
+        let owner = owners.owner(cluster, namespace).filter(|o| o.tenant == tenant).map(|o| o.project);
+        match (confined, owner.as_deref()) {
+            (Some(mine), Some(p)) if mine != p => {
+                return refusal(
+                    inner,
+                    &tke,
+                    &format!(
+                        "namespace {namespace} of cluster {cluster} belongs to project {p}, and the request is confined to project {mine}"
+                    ),
+                );
+            }
+            (Some(mine), None) => {
+                return refusal(
+                    inner,
+                    &tke,
+                    &format!(
+                        "namespace {namespace} of cluster {cluster} belongs to no project, and the request is confined to project {mine}"
+                    ),
+                );
+            }
+            _ => {}
+        }
+        let domain = owner.as_deref().unwrap_or(PLATFORM_DOMAIN);
+        let verdict = self.enforcer.decide(&refs, domain, &tke.object, &tke.action);
+        let verdict = self.finish(inner, &tke, verdict, &refs, domain);
+        match owner {
+            _ if verdict.allowed => verdict,
+            Some(p) => Verdict::deny(format!(
+                "{} (namespace {namespace} of cluster {cluster} is in project {p})",
+                verdict.reason
+            )),
+            None => Verdict::deny(format!(
+                "{} (namespace {namespace} of cluster {cluster} belongs to no project, so only platform-wide policies apply)",
+                verdict.reason
+            )),
+        }
+    }
+
     /// The decisions for many requests of one caller or several (`/auth/batchauthz`), in order.
     /// Consecutive requests of the same user share the work of finding the user's subjects and
     /// the policies they reach, and the enforcer answers them all under one look at the rows.
@@ -177,6 +283,12 @@ impl CasbinAuthorizer {
                 user.name, attrs.resource, attrs.name
             )));
         }
+        if let Some(ns) = group_value(user, "namespace")
+            && (!attrs.resource_request || attrs.namespace != ns)
+            && tke.action != LIST_PORTAL
+        {
+            return Step::Done(refusal(attrs, tke, &format!("the credential is for namespace {ns} only")));
+        }
         if self.tenant_admins.is_admin(tenant, &user.name) {
             return Step::Done(Verdict::allow(format!("{} administers tenant {tenant}", user.name)));
         }
@@ -189,12 +301,6 @@ impl CasbinAuthorizer {
             && mine != target
         {
             return Step::Done(refusal(attrs, tke, &format!("the request is confined to project {mine}")));
-        }
-        if let Some(ns) = group_value(user, "namespace")
-            && attrs.resource_request
-            && attrs.namespace != ns
-        {
-            return Step::Done(refusal(attrs, tke, &format!("the credential is for namespace {ns} only")));
         }
         Step::Ask(confined.or(target_project).unwrap_or(PLATFORM_DOMAIN))
     }
@@ -211,6 +317,12 @@ impl CasbinAuthorizer {
     ) -> Verdict {
         if verdict.allowed {
             verdict
+        } else if across_projects(attrs) {
+            let why = format!(
+                "{}; the objects of every project are listed by platform-wide roles only: a project member lists those of one project at a time (-n <project>)",
+                verdict.reason
+            );
+            refusal(attrs, tke, &why)
         } else if debug(&attrs.user) {
             let rows = held(&self.enforcer.permissions(subjects, domain));
             refusal(attrs, tke, &format!("{}; {rows}", verdict.reason))
@@ -255,6 +367,18 @@ fn held(rows: &[Row]) -> String {
     out
 }
 
+/// A listing or watch of a project-scoped business resource across every project (what
+/// `kubectl get namespaces.business.tkestack.io -A` asks). Such a listing is refused to project
+/// members rather than filtered: as in Kubernetes, `-A` is for whoever may read everywhere, and
+/// a member lists their projects (the portal names them) one at a time.
+fn across_projects(attrs: &Attributes) -> bool {
+    attrs.resource_request
+        && attrs.api_group == BUSINESS_GROUP
+        && attrs.namespace.is_empty()
+        && matches!(attrs.resource.as_str(), "namespaces" | "imagenamespaces" | "chartgroups" | "nsemigrations")
+        && matches!(attrs.verb.as_str(), "list" | "watch")
+}
+
 /// The project a request is about: the namespace of a `business.tkestack.io` request, or the
 /// project named by a request for `projects/<id>`.
 fn target_project<'a>(attrs: &'a Attributes, tke: &'a TkeAttributes) -> Option<&'a str> {
@@ -282,7 +406,7 @@ mod tests {
     use http::{Method, Uri};
 
     use super::*;
-    use crate::authz::enforcer::Effect;
+    use crate::authz::{clusters::Owner, enforcer::Effect};
 
     fn user(name: &str, groups: &[&str]) -> UserInfo {
         UserInfo {
@@ -413,6 +537,102 @@ mod tests {
             "user \"alice\" may not listPods \"namespace:ns2/pod:*\": the credential is for namespace ns1 only"
         );
         assert!(!a.check(&attrs(Method::GET, "/api/v1/nodes", holder)).allowed, "cluster-scoped is outside");
+    }
+
+    /// Namespaces of cluster cls-a: ns-a in prj-a, ns-b in prj-b, free in no project.
+    struct TestOwners;
+
+    impl Owners for TestOwners {
+        fn owner(&self, cluster: &str, namespace: &str) -> Option<Owner> {
+            let project = match (cluster, namespace) {
+                ("cls-a", "ns-a") => "prj-a",
+                ("cls-a", "ns-b") => "prj-b",
+                _ => return None,
+            };
+            Some(Owner { project: project.into(), tenant: "t1".into() })
+        }
+    }
+
+    fn into_cluster(method: Method, cluster: &str, path: &str, user: UserInfo) -> ClusterRequest {
+        ClusterRequest { cluster: cluster.into(), inner: attrs(method, path, user) }
+    }
+
+    #[test]
+    fn members_reach_only_their_projects_namespaces_in_clusters() {
+        let a = authorizer();
+        let o = TestOwners;
+        let in_cls =
+            |m: Method, c: &str, p: &str, u: &UserInfo| a.check_in_cluster(&into_cluster(m, c, p, u.clone()), &o);
+        // bob: pol-t1-member (*Deployment*) in prj-a.
+        let bob = user("bob", &["tenant:t1"]);
+        assert!(in_cls(Method::POST, "cls-a", "/apis/apps/v1/namespaces/ns-a/deployments", &bob).allowed);
+        let v = in_cls(Method::POST, "cls-a", "/apis/apps/v1/namespaces/ns-b/deployments", &bob);
+        assert!(!v.allowed);
+        assert!(v.reason.ends_with("(namespace ns-b of cluster cls-a is in project prj-b)"), "{}", v.reason);
+        let v = in_cls(Method::POST, "cls-a", "/apis/apps/v1/namespaces/free/deployments", &bob);
+        assert!(v.reason.contains("belongs to no project"), "{}", v.reason);
+        // The same namespace name in another cluster is not prj-a's.
+        assert!(!in_cls(Method::POST, "cls-b", "/apis/apps/v1/namespaces/ns-a/deployments", &bob).allowed);
+        // Cluster-wide: refused, saying why.
+        let v = in_cls(Method::GET, "cls-a", "/api/v1/nodes", &bob);
+        assert!(v.reason.contains("needs a platform-wide policy"), "{}", v.reason);
+        assert!(!in_cls(Method::GET, "cls-a", "/apis/apps/v1/deployments", &bob).allowed, "every namespace");
+        // Discovery is open.
+        assert!(in_cls(Method::GET, "cls-a", "/apis", &bob).allowed);
+        assert!(in_cls(Method::GET, "cls-a", "/api/v1", &bob).allowed);
+        // alice reads everything platform-wide (pol-t1-viewer), wherever it is.
+        let alice = user("alice", &["tenant:t1"]);
+        assert!(in_cls(Method::GET, "cls-a", "/api/v1/nodes", &alice).allowed);
+        assert!(in_cls(Method::GET, "cls-a", "/api/v1/namespaces/free/pods", &alice).allowed);
+        // Administrators.
+        assert!(in_cls(Method::DELETE, "cls-a", "/api/v1/nodes/n1", &user("boss", &["tenant:t1"])).allowed);
+        assert!(in_cls(Method::DELETE, "cls-a", "/api/v1/nodes/n1", &user("root", &["system:masters"])).allowed);
+        // A project of another tenant is not named.
+        let v = in_cls(Method::GET, "cls-a", "/api/v1/namespaces/ns-a/pods", &user("bob", &["tenant:t2"]));
+        assert!(!v.allowed && !v.reason.contains("prj-a"), "{}", v.reason);
+    }
+
+    #[test]
+    fn listing_every_projects_namespaces_is_refused_with_the_way_to_list_them() {
+        let a = authorizer();
+        let bob = user("bob", &["tenant:t1"]);
+        let v = a.check(&attrs(Method::GET, "/apis/business.tkestack.io/v1/namespaces", bob.clone()));
+        assert!(!v.allowed);
+        assert!(v.reason.ends_with("one project at a time (-n <project>)"), "{}", v.reason);
+        let v = a.check(&attrs(Method::GET, "/apis/business.tkestack.io/v1/projects", bob));
+        assert!(!v.reason.contains("-n <project>"), "projects are not in projects: {}", v.reason);
+    }
+
+    #[test]
+    fn namespace_certificates_stay_in_their_cluster_and_namespace() {
+        let a = authorizer();
+        let o = TestOwners;
+        let holder = user("bob", &["tenant:t1", "cluster:cls-a", "project:prj-a", "namespace:ns-a"]);
+        let in_cls = |m: Method, c: &str, p: &str| a.check_in_cluster(&into_cluster(m, c, p, holder.clone()), &o);
+        assert!(in_cls(Method::POST, "cls-a", "/apis/apps/v1/namespaces/ns-a/deployments").allowed);
+        assert!(in_cls(Method::GET, "cls-a", "/api").allowed, "discovery");
+        assert!(!in_cls(Method::GET, "cls-a", "/api/v1/namespaces/ns-a/secrets").allowed, "the policies still apply");
+        let v = in_cls(Method::POST, "cls-a", "/apis/apps/v1/namespaces/ns-b/deployments");
+        assert_eq!(
+            v.reason,
+            "user \"bob\" may not createDeployment \"cluster:cls-a/namespace:ns-b/deployment:*\": the credential is for namespace ns-b of cluster cls-a only"
+                .replace("namespace ns-b of", "namespace ns-a of")
+        );
+        let v = in_cls(Method::POST, "cls-b", "/apis/apps/v1/namespaces/ns-a/deployments");
+        assert!(v.reason.ends_with("the credential is for cluster cls-a only"), "{}", v.reason);
+        assert!(!in_cls(Method::GET, "cls-a", "/api/v1/nodes").allowed);
+        // The namespace moved to another project: the certificate of the old one no longer works.
+        let moved = user("bob", &["tenant:t1", "cluster:cls-a", "project:prj-a", "namespace:ns-b"]);
+        let v = a.check_in_cluster(&into_cluster(Method::GET, "cls-a", "/api/v1/namespaces/ns-b/pods", moved), &o);
+        assert!(
+            v.reason.contains("belongs to project prj-b, and the request is confined to project prj-a"),
+            "{}",
+            v.reason
+        );
+        // Even a tenant administrator's certificate is confined; on the platform too.
+        let boss = user("boss", &["tenant:t1", "cluster:cls-a", "namespace:ns-a"]);
+        assert!(!a.check_in_cluster(&into_cluster(Method::GET, "cls-a", "/api/v1/nodes", boss.clone()), &o).allowed);
+        assert!(!a.check(&attrs(Method::GET, &format!("{P}/clusters"), boss)).allowed);
     }
 
     #[test]

@@ -3,6 +3,11 @@
 //! `/auth/restauthz` (SubjectAccessReview: they ask the platform's policies), `/auth/batchauthz`
 //! (one verdict per attribute set: the console hides what a user may not do).
 //!
+//! A review about a business cluster (the cluster's own credential asks, or the header or
+//! `?cluster=` names it) is decided as a request into that cluster
+//! ([`CasbinAuthorizer::check_in_cluster`]): a project member's request in a namespace of their
+//! project is decided in the project's domain, as through the platform's proxy.
+//!
 //! They sit behind authentication like every route. Asking about someone else needs a platform
 //! administrator or a cluster's credential (any caller asking about themselves may batch).
 
@@ -32,6 +37,8 @@ use super::CasbinAuthorizer;
 pub struct Webhooks {
     pub authorizer: Arc<CasbinAuthorizer>,
     pub tokens: Arc<crate::component::Handle>,
+    /// Who owns the business clusters' namespaces.
+    pub owners: Arc<dyn super::clusters::Owners>,
 }
 
 /// Who may ask about other users: platform administrators and business clusters' credentials
@@ -136,7 +143,8 @@ async fn authz(
         Ok(r) => r,
         Err(e) => return error_response(&e),
     };
-    let user = match subject_of(&review, &caller, cluster_of(&caller, &headers, &q).as_deref()) {
+    let cluster = cluster_of(&caller, &headers, &q);
+    let user = match subject_of(&review, &caller, cluster.as_deref()) {
         Ok(u) => u,
         Err(e) => return error_response(&e),
     };
@@ -160,7 +168,15 @@ async fn authz(
             "spec.resourceAttributes or spec.nonResourceAttributes is required",
         ));
     };
-    let decision = w.authorizer.authorize(&attrs).await;
+    let decision = match cluster {
+        Some(cluster) => {
+            let verdict = w
+                .authorizer
+                .check_in_cluster(&super::clusters::ClusterRequest { cluster, inner: attrs }, w.owners.as_ref());
+            if verdict.allowed { Decision::Allow } else { Decision::Deny(verdict.reason) }
+        }
+        None => w.authorizer.authorize(&attrs).await,
+    };
     answer(review, decision)
 }
 

@@ -2,7 +2,9 @@
 //! and the unified proxy (any request carrying `X-TKE-ClusterName` that is not for one of the
 //! platform's own groups). Requests go to the cluster's API server with the cluster's credential
 //! and act as the caller (Kubernetes impersonation headers), so the business cluster's own RBAC
-//! and audit see who asked. Bodies stream both ways: watches, logs and large uploads pass
+//! and audit see who asked. Before that, the platform's authorizer has decided about the request
+//! inside the proxy (the auth component's `authz::clusters`: a project member reaches only the
+//! namespaces of their projects). Bodies stream both ways: watches, logs and large uploads pass
 //! through without being buffered.
 
 use std::{
@@ -263,6 +265,12 @@ pub async fn unified(State(proxy): State<Arc<ClusterProxy>>, req: Request, next:
         }
     }
     let user = req.extensions().get::<UserInfo>().cloned().unwrap_or_default();
+    // Discovery is public on the platform, not in a business cluster: nobody anonymous goes through.
+    if user.name.is_empty() || user.name == apiserver::auth::ANONYMOUS_USER {
+        return error_response(&apimachinery::ApiError::unauthorized(
+            "a business cluster is reached with credentials: log in first",
+        ));
+    }
     let cluster = match proxy.cluster_for(&user, &cluster_name).await {
         Ok(c) => c,
         Err(e) => return error_response(&e),
