@@ -164,13 +164,21 @@ async fn members_certificates_and_the_portal() {
         t.create(&json!({"apiVersion": "business.tkestack.io/v1", "kind": "Namespace",
             "metadata": {"namespace": project}, "spec": {"clusterName": cluster, "namespace": ns}}));
     }
-    for (cluster, ns) in [("cls-a", "ns-a"), ("cls-a", "ns-b"), ("cls-a", "ns-free"), ("cls-b", "ns-a")] {
+    // The namespace controller makes the namespaces of the business ones; the others by hand.
+    for (cluster, ns) in [("cls-a", "ns-free"), ("cls-b", "ns-a")] {
         create_in_cluster(
             &t,
             cluster,
             "/api/v1/namespaces",
             &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
         );
+    }
+    for (project, name) in [("prj-a", "cls-a-ns-a"), ("prj-b", "cls-a-ns-b")] {
+        wait_for(&format!("{project}/{name} to be Available in its cluster"), WAIT, || {
+            t.get_json(&["namespaces.business.tkestack.io", "-n", project, name])
+                .filter(|o| o["status"]["phase"] == "Available")
+                .map(|_| ())
+        });
     }
 
     // ---- business namespaces ------------------------------------------------------------
