@@ -22,8 +22,6 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
-    let _ = (&platform, &clusters, &opts);
-    // Each controller joins here: `futures::join!(a::run(..., shutdown.clone()), ...)`.
     futures::join!(
         shutdown.clone(),
         crate::namespace::run(platform.clone(), clusters.clone(), opts.namespaces.clone(), shutdown.clone()),
