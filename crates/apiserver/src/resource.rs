@@ -49,6 +49,17 @@ pub struct Context {
     pub namespace: Option<String>,
 }
 
+impl Context {
+    /// A component of the platform acting on its own behalf as a platform administrator
+    /// (reading what callers may not see, writing across tenants), named `name` in logs.
+    pub fn system(name: &str, namespace: Option<&str>) -> Context {
+        Context {
+            user: UserInfo { name: name.to_string(), groups: vec![ADMIN_GROUP.to_string()], ..Default::default() },
+            namespace: namespace.map(str::to_string),
+        }
+    }
+}
+
 /// One column of `kubectl get` (a `TableColumnDefinition` plus where to read the cell).
 #[derive(Clone, Debug)]
 pub struct Column {

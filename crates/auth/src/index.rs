@@ -9,9 +9,7 @@ use std::{
     time::Duration,
 };
 
-use apiserver::{
-    Context, UserInfo, resource::ADMIN_GROUP, store::ListOptions, store::ResourceStore, store::WatchEvent,
-};
+use apiserver::{Context, store::ListOptions, store::ResourceStore, store::WatchEvent};
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -20,15 +18,7 @@ use tokio::sync::watch;
 /// The context the auth component reads and writes its own objects with: a platform
 /// administrator, so tenancy does not hide anything from it.
 pub fn system_context() -> Context {
-    Context {
-        user: UserInfo {
-            name: "system:auth".into(),
-            uid: String::new(),
-            groups: vec![ADMIN_GROUP.into()],
-            extra: Default::default(),
-        },
-        namespace: None,
-    }
+    Context::system("system:auth", None)
 }
 
 /// The store of one `auth.tkestack.io/v1` resource of `server` (the auth component serves them

@@ -16,10 +16,9 @@ use std::{sync::Arc, time::Duration};
 use api::business::{GROUP, Namespace, VERSION, namespace::NamespaceCert};
 use apimachinery::{ApiError, error::Reason};
 use apiserver::{
-    ApiServer, Connect, ConnectDef, ConnectRequest, Context, UserInfo,
+    ApiServer, Connect, ConnectDef, ConnectRequest, Context,
     http::{error_response, parse_query},
     patch::PatchType,
-    resource::ADMIN_GROUP,
     store::WriteOptions,
     tls::Pki,
 };
@@ -177,7 +176,7 @@ impl CertificateHandler {
         // What others may read of it: everything but the key.
         let kept = NamespaceCert { key_pem: None, kubeconfig: None, ..cert.clone() };
         let patch = json!({"status": {"certificate": kept}});
-        let ctx = Context { user: system_user(), namespace: req.namespace.clone() };
+        let ctx = Context::system("system:tke:business", req.namespace.as_deref());
         req.store
             .patch(
                 &ctx,
@@ -209,10 +208,6 @@ impl CertificateHandler {
 }
 
 /// The business component writing what the caller may not write itself.
-fn system_user() -> UserInfo {
-    UserInfo { name: "system:tke:business".into(), groups: vec![ADMIN_GROUP.into()], ..Default::default() }
-}
-
 #[async_trait::async_trait]
 impl Connect for CertificateHandler {
     async fn serve(&self, req: ConnectRequest) -> Response<Body> {

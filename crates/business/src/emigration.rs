@@ -220,13 +220,6 @@ fn error_policy(obj: Arc<DynamicObject>, e: &Error, ctx: Arc<Ctx>) -> Action {
     Action::requeue(wait)
 }
 
-fn code(e: &kube::Error) -> Option<u16> {
-    match e {
-        kube::Error::Api(s) => Some(s.code),
-        _ => None,
-    }
-}
-
 async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let (project, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
     // Read afresh: the cache may still hold a phase this controller has already left, and a
@@ -279,7 +272,7 @@ async fn set_finalizer(api: &Api<DynamicObject>, obj: &DynamicObject, on: bool) 
     let patch = json!({"metadata": {"finalizers": kept, "resourceVersion": obj.resource_version()}});
     match api.patch(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await {
         Ok(_) => Ok(()),
-        Err(e) if code(&e) == Some(404) => Ok(()),
+        Err(e) if runner::api_code(&e) == Some(404) => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -422,7 +415,7 @@ async fn step(ctx: &Ctx, e: &NsEmigration, current: &str) -> Result<Step, Error>
                 let patch = json!({"metadata": {"annotations": {EMIGRATION_ANNOTATION: me}, "resourceVersion": obj.resource_version()}});
                 match api.patch(ns.name(), &PatchParams::default(), &Patch::Merge(patch)).await {
                     Ok(_) => {}
-                    Err(err) if code(&err) == Some(409) => return Ok(Step::Wait(Duration::ZERO)),
+                    Err(err) if runner::api_code(&err) == Some(409) => return Ok(Step::Wait(Duration::ZERO)),
                     Err(err) => return Err(err.into()),
                 }
             }
@@ -483,8 +476,8 @@ async fn step(ctx: &Ctx, e: &NsEmigration, current: &str) -> Result<Step, Error>
             match ctx.namespaces(dest).create(&PostParams::default(), &new).await {
                 Ok(_) => {}
                 // Made before a restart: the name is `{cluster}-{namespace}`, so it is the same one.
-                Err(err) if code(&err) == Some(409) => {}
-                Err(err) if code(&err).is_some_and(|c| (400..500).contains(&c) && c != 429) => {
+                Err(err) if runner::api_code(&err) == Some(409) => {}
+                Err(err) if runner::api_code(&err).is_some_and(|c| (400..500).contains(&c) && c != 429) => {
                     let why = runner::message_of(&err);
                     return Ok(Step::Fail(
                         reason::CREATE_FAILED,
@@ -501,7 +494,7 @@ async fn step(ctx: &Ctx, e: &NsEmigration, current: &str) -> Result<Step, Error>
             if old.is_some() {
                 match ctx.namespaces(e.source()).delete(&e.spec.namespace, &DeleteParams::default()).await {
                     Ok(_) => {}
-                    Err(err) if code(&err) == Some(404) => {}
+                    Err(err) if runner::api_code(&err) == Some(404) => {}
                     Err(err) => return Err(err.into()),
                 }
             }
@@ -518,7 +511,7 @@ async fn step(ctx: &Ctx, e: &NsEmigration, current: &str) -> Result<Step, Error>
                 if obj.metadata.deletion_timestamp.is_none() {
                     match ctx.namespaces(e.source()).delete(&e.spec.namespace, &DeleteParams::default()).await {
                         Ok(_) => {}
-                        Err(err) if code(&err) == Some(404) => {}
+                        Err(err) if runner::api_code(&err) == Some(404) => {}
                         Err(err) => return Err(err.into()),
                     }
                 }
@@ -594,14 +587,7 @@ pub fn register(server: &Arc<apiserver::ApiServer>) -> Result<(), apimachinery::
 
 /// The server's own reads (every tenant), in `namespace`.
 fn system(namespace: Option<&str>) -> apiserver::Context {
-    apiserver::Context {
-        user: apiserver::UserInfo {
-            name: "system:business-emigration".into(),
-            groups: vec![apiserver::resource::ADMIN_GROUP.into()],
-            ..Default::default()
-        },
-        namespace: namespace.map(str::to_string),
-    }
+    apiserver::Context::system("system:business-emigration", namespace)
 }
 
 /// The field a refusal of [`check`] is about.

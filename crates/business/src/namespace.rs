@@ -234,13 +234,6 @@ fn error_policy(obj: Arc<DynamicObject>, e: &Error, ctx: Arc<Ctx>) -> Action {
     Action::requeue(wait)
 }
 
-fn api_code(e: &kube::Error) -> Option<u16> {
-    match e {
-        kube::Error::Api(s) => Some(s.code),
-        _ => None,
-    }
-}
-
 async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let (project, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
     let ns: Namespace = decode(&obj).map_err(|e| Error::Decode(format!("namespace {project}/{name}"), e))?;
@@ -259,7 +252,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
         patch["metadata"] = json!({"resourceVersion": obj.resource_version()});
         match api.patch_status(&name, &PatchParams::default(), &Patch::Merge(patch)).await {
             Ok(_) => {}
-            Err(e) if api_code(&e) == Some(409) || api_code(&e) == Some(404) => {
+            Err(e) if runner::api_code(&e) == Some(409) || runner::api_code(&e) == Some(404) => {
                 return Ok(Action::requeue(Duration::ZERO));
             }
             Err(e) => return Err(e.into()),
@@ -303,7 +296,7 @@ async fn observe(ctx: &Ctx, ns: &Namespace) -> Observed {
     };
     match ensure(&client, ns).await {
         Ok(o) => o,
-        Err(EnsureError::Kube(e)) if api_code(&e).is_none() => Observed::failed(
+        Err(EnsureError::Kube(e)) if runner::api_code(&e).is_none() => Observed::failed(
             reason::CONNECT_CLUSTER_ERROR,
             format!("cluster {cluster} cannot be reached: {}", controller_runtime::error_chain(&e)),
         ),
@@ -344,7 +337,7 @@ async fn ensure(client: &Client, ns: &Namespace) -> Result<Observed, EnsureError
             match namespaces.create(&PostParams::default(), &obj).await {
                 Ok(_) => tracing::info!(project, name, namespace = target, "namespace created in the cluster"),
                 // Made meanwhile by someone else: the next pass looks at its labels.
-                Err(e) if api_code(&e) == Some(409) => {
+                Err(e) if runner::api_code(&e) == Some(409) => {
                     return Err(EnsureError::Refused(Observed {
                         phase: phase::PENDING.into(),
                         message: Some(format!("namespace {target} appeared in the cluster meanwhile: checking it")),
@@ -499,7 +492,7 @@ async fn delete(ctx: &Ctx, api: &Api<DynamicObject>, obj: &DynamicObject, ns: &N
 /// or why the cluster did not let it happen.
 async fn delete_in_cluster(client: Client, ns: &Namespace) -> Result<bool, (&'static str, String)> {
     let (project, name, cluster) = (ns.project(), ns.name(), ns.spec.cluster_name.as_str());
-    let failed = |e: kube::Error| match api_code(&e) {
+    let failed = |e: kube::Error| match runner::api_code(&e) {
         None => (
             reason::CONNECT_CLUSTER_ERROR,
             format!("cluster {cluster} cannot be reached: {}", controller_runtime::error_chain(&e)),
@@ -527,7 +520,7 @@ async fn delete_in_cluster(client: Client, ns: &Namespace) -> Result<bool, (&'st
     if real.metadata.deletion_timestamp.is_none() {
         match namespaces.delete(target, &DeleteParams::default().grace_period(5)).await {
             Ok(_) => tracing::info!(project, name, namespace = target, cluster, "namespace deleted in the cluster"),
-            Err(e) if api_code(&e) == Some(404) => return Ok(false),
+            Err(e) if runner::api_code(&e) == Some(404) => return Ok(false),
             Err(e) => return Err(failed(e)),
         }
     }

@@ -119,6 +119,14 @@ fn error_policy<F>(obj: Arc<DynamicObject>, e: &Error, runner: Arc<Runner<F>>) -
     Action::requeue(delay)
 }
 
+/// The HTTP status of an error the API answered (None for a failure to reach it).
+pub fn api_code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    }
+}
+
 /// A typed object from a dynamic one.
 pub fn decode<T: DeserializeOwned>(what: &'static str, obj: &DynamicObject) -> Result<T, Error> {
     let name = obj.name_any();

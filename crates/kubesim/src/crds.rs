@@ -9,7 +9,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use apimachinery::ApiError;
 use apiserver::{
-    ApiServer, Context, UserInfo,
+    ApiServer, Context,
     dynamic::{CustomColumn, CustomResource, intern},
     store::{DeleteOptions, ListOptions},
 };
@@ -106,14 +106,7 @@ fn desired(crd: &CustomResourceDefinition) -> Result<Vec<Served>, (String, Strin
 }
 
 fn admin() -> Context {
-    Context {
-        user: UserInfo {
-            name: "system:apiextensions".into(),
-            groups: vec![apiserver::resource::ADMIN_GROUP.into()],
-            ..Default::default()
-        },
-        namespace: None,
-    }
+    Context::system("system:apiextensions", None)
 }
 
 /// The controller's memory: what each CRD made the server serve.

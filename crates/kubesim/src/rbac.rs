@@ -31,14 +31,7 @@ impl RbacAuthorizer {
 
     async fn list<T: DeserializeOwned>(&self, plural: &str, namespace: Option<&str>) -> Vec<T> {
         let Some(store) = self.server.resource_store(GROUP, "v1", plural) else { return vec![] };
-        let ctx = Context {
-            user: UserInfo {
-                name: "system:kubesim:rbac".into(),
-                groups: vec![apiserver::resource::ADMIN_GROUP.into()],
-                ..Default::default()
-            },
-            namespace: namespace.map(str::to_string),
-        };
+        let ctx = Context::system("system:kubesim:rbac", namespace);
         match store.list(&ctx, &ListOptions::default()).await {
             Ok(l) => l.items.iter().filter_map(|i| serde_json::from_slice(&i.value).ok()).collect(),
             Err(e) => {

@@ -20,8 +20,7 @@ use apimachinery::{
     quantity::{self, Milli, format_milli},
 };
 use apiserver::{
-    Admission, AdmissionRequest, ApiServer, Context, UserInfo,
-    resource::ADMIN_GROUP,
+    Admission, AdmissionRequest, ApiServer, Context,
     store::{ResourceStore, WriteOptions},
 };
 use chrono::Utc;
@@ -66,10 +65,7 @@ struct Quotas {
 
 /// The server's own reads and writes (every tenant).
 fn system() -> Context {
-    Context {
-        user: UserInfo { name: "system:business-quota".into(), groups: vec![ADMIN_GROUP.into()], ..Default::default() },
-        namespace: None,
-    }
+    Context::system("system:business-quota", None)
 }
 
 /// The child being admitted, for field paths and messages.

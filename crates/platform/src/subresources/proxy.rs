@@ -284,14 +284,7 @@ pub async fn unified(State(proxy): State<Arc<ClusterProxy>>, req: Request, next:
 
 /// The platform itself reading what the caller may not see (credentials).
 pub fn platform_context() -> Context {
-    Context {
-        user: UserInfo {
-            name: "system:tke:platform".into(),
-            groups: vec![apiserver::resource::ADMIN_GROUP.into()],
-            ..Default::default()
-        },
-        namespace: None,
-    }
+    Context::system("system:tke:platform", None)
 }
 
 /// The platform acts in business clusters as the caller.

@@ -21,8 +21,7 @@ use std::sync::Arc;
 
 use apimachinery::{ApiError, FieldSelector};
 use apiserver::{
-    ApiServer, Context, UserInfo,
-    resource::ADMIN_GROUP,
+    ApiServer, Context,
     store::{ListOptions, ResourceStore},
 };
 use serde_json::Value;
@@ -65,8 +64,7 @@ impl Stores {
 /// The registry acts on its objects as a platform administrator across tenants (tenancy is
 /// the registry's own business: it decides from `spec.tenantID`).
 pub fn system(namespace: Option<&str>) -> Context {
-    let user = UserInfo { name: "system:tke-registry".into(), groups: vec![ADMIN_GROUP.into()], ..Default::default() };
-    Context { user, namespace: namespace.map(str::to_string) }
+    Context::system("system:tke-registry", namespace)
 }
 
 fn selector(pairs: &[(&str, &str)]) -> Result<FieldSelector, ApiError> {
