@@ -14,6 +14,7 @@ pub mod memstore;
 pub mod rbac;
 pub mod resources;
 pub mod scale;
+pub mod shell;
 pub mod strategy;
 
 pub use resources::resources;
