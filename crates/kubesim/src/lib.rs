@@ -8,6 +8,7 @@
 
 pub mod crds;
 pub mod eviction;
+pub mod exec;
 pub mod fleet;
 pub mod logs;
 pub mod memstore;

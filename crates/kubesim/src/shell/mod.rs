@@ -577,7 +577,7 @@ impl Shell {
     }
 
     fn uname(&self, args: &[&str]) -> Done {
-        let all = args.iter().any(|a| *a == "-a");
+        let all = args.contains(&"-a");
         let release = "6.6.0-kubesim";
         let host = &self.container.pod;
         if all {

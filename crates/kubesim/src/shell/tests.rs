@@ -208,8 +208,8 @@ fn which_sessions_wait_for_stdin() {
     assert!(reads_stdin(&argv("grep x")));
     assert!(!reads_stdin(&argv("ls /")));
     assert!(reads_stdin(&argv("sh")));
-    assert!(reads_stdin(&vec!["sh".into(), "-c".into(), "cat | wc -l".into()]));
-    assert!(!reads_stdin(&vec!["sh".into(), "-c".into(), "echo $HOSTNAME; ls /etc".into()]));
+    assert!(reads_stdin(&["sh".into(), "-c".into(), "cat | wc -l".into()]));
+    assert!(!reads_stdin(&["sh".into(), "-c".into(), "echo $HOSTNAME; ls /etc".into()]));
     assert_eq!(quote("a b'c"), r"'a b'\''c'");
     assert_eq!(quote("/etc"), "/etc");
 }
