@@ -5,7 +5,13 @@
 //! raw WebSocket client doing what the console's terminal does (terminal resize, typed input,
 //! the exit status), refused when its Origin is another site's.
 
-use std::{io::BufRead as _, path::PathBuf, process::Command, sync::Arc, time::Duration};
+use std::{
+    io::BufRead as _,
+    path::{Path, PathBuf},
+    process::Command,
+    sync::Arc,
+    time::Duration,
+};
 
 use futures::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
@@ -41,7 +47,7 @@ fn proxy_kubeconfig(t: &Tke) -> PathBuf {
 }
 
 /// kubectl with `config`, extra arguments and stdin: (exit code, stdout, stderr).
-fn kubectl(t: &Tke, config: &PathBuf, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+fn kubectl(t: &Tke, config: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
     let cache = t.data_dir().join("proxy-cache");
     let mut all = vec!["--kubeconfig", config.to_str().unwrap(), "--cache-dir", cache.to_str().unwrap()];
     all.extend_from_slice(args);
