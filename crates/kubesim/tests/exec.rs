@@ -90,6 +90,9 @@ async fn kubectl_exec_runs_the_simulated_shell() {
     assert_eq!(log, "kubesim: simulated container web (nginx:1.27) started\n");
     assert!(ok(kc, &["logs", "web"]).await.starts_with(&log));
     assert_eq!(ok(kc, &["logs", "web", "--limit-bytes=8"]).await, "kubesim:");
+    assert_eq!(ok(kc, &["logs", "web", "--tail=1", "--since=1h"]).await.lines().count(), 1);
+    let stamped = ok(kc, &["logs", "web", "--timestamps"]).await;
+    assert!(stamped.split_whitespace().next().is_some_and(|t| t.ends_with('Z')), "{stamped}");
     let (code, _, err) = kubectl(kc, &["logs", "web", "--previous"], None).await;
     assert!(code != 0 && err.contains("previous terminated container \"web\" in pod \"web\" not found"), "{err}");
 

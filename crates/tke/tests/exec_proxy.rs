@@ -83,6 +83,28 @@ async fn exec_logs_and_terminals_through_the_cluster_proxy() {
         kubectl(&t, &config, &["exec", "-i", "web", "--", "sh", "-c", "cat | grep -c x"], Some("x\ny\nxx\n"));
     assert_eq!((code, out.as_str()), (0, "2\n"), "{err}");
 
+    // SPDY (kubectl's fallback when WebSocket is refused) reaches the cluster too, whose answer
+    // (this simulator speaks WebSocket only) comes back as it is.
+    let pki = t.data_dir().join("pki");
+    let (code, answer) = t.curl_json(&[
+        "--http1.1",
+        "--cert",
+        pki.join("admin.crt").to_str().unwrap(),
+        "--key",
+        pki.join("admin.key").to_str().unwrap(),
+        "-X",
+        "POST",
+        "-H",
+        "Connection: Upgrade",
+        "-H",
+        "Upgrade: SPDY/3.1",
+        "-H",
+        "X-Stream-Protocol-Version: v4.channel.k8s.io",
+        &format!("{}{PROXY}/api/v1/namespaces/default/pods/web/exec?command=ls&stdout=true", t.url),
+    ]);
+    assert_eq!(code, 400, "{answer}");
+    assert!(answer["message"].as_str().unwrap_or_default().contains("over WebSocket only"), "{answer}");
+
     // kubectl logs -f streams through the proxy: the start line, then a line the sim logs later.
     let cache = t.data_dir().join("proxy-cache");
     let mut follow = Command::new("kubectl")
