@@ -839,6 +839,20 @@ mod tests {
     }
 
     #[test]
+    fn files_are_kept_per_container_for_the_most_recently_used() {
+        let sessions = Sessions::default();
+        let c = Container { pod: "p".into(), ..Default::default() };
+        let first = sessions.files_of("uid-0/c", &c);
+        first.lock().unwrap().write("/tmp/x", b"kept", false).unwrap();
+        assert_eq!(sessions.files_of("uid-0/c", &c).lock().unwrap().read("/tmp/x").unwrap(), b"kept");
+        for i in 1..=MAX_CONTAINERS {
+            sessions.files_of(&format!("uid-{i}/c"), &c);
+        }
+        assert_eq!(sessions.files.lock().unwrap().len(), MAX_CONTAINERS);
+        assert!(sessions.files_of("uid-0/c", &c).lock().unwrap().read("/tmp/x").is_err(), "the oldest was forgotten");
+    }
+
+    #[test]
     fn the_line_editor_echoes_erases_and_finishes_lines() {
         let mut e = LineEditor::default();
         assert_eq!(e.feed(b"lx\x7fs"), vec![Edit::Echo(b"lx\x08 \x08s".to_vec())]);

@@ -96,7 +96,28 @@ async fn kubectl_exec_runs_the_simulated_shell() {
     let (code, _, err) = kubectl(kc, &["logs", "web", "--previous"], None).await;
     assert!(code != 0 && err.contains("previous terminated container \"web\" in pod \"web\" not found"), "{err}");
 
-    // A container that does not exist, and a pod not running, are refused before any upgrade.
+    // kubectl attach (a container whose main process is no shell): its output as it comes.
+    let kubeconfig = kc.to_path_buf();
+    let attached = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead as _;
+        let mut child = Command::new(kubectl_binary())
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["attach", "web"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kubectl attach");
+        let line = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines().next();
+        let _ = child.kill();
+        let _ = child.wait();
+        line.and_then(Result::ok).unwrap_or_default()
+    });
+    let line =
+        tokio::time::timeout(std::time::Duration::from_secs(30), attached).await.expect("a line in time").unwrap();
+    assert!(line.starts_with("kubesim: still running ("), "{line}");
+
+    // A container that does not exist is refused before any upgrade.
     let (code, _, err) = kubectl(kc, &["exec", "web", "-c", "nope", "--", "ls"], None).await;
     assert!(code != 0 && err.contains("container nope is not valid for pod web"), "{err}");
 }
