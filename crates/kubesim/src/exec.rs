@@ -421,7 +421,9 @@ impl Session {
                     let input = match channel {
                         STDIN => {
                             if tty && busy.load(Ordering::Relaxed) && payload.contains(&0x03) {
-                                interrupt.notify_waiters();
+                                // A permit: the running command's sleep stops even if it has
+                                // not started waiting yet.
+                                interrupt.notify_one();
                                 continue;
                             }
                             Input::Stdin(payload.to_vec())
@@ -523,7 +525,7 @@ impl Session {
         let (flow, ()) = tokio::join!(run, forward);
         match flow {
             Flow::Exit(code) => code,
-            Flow::Continue => sh.status,
+            Flow::Continue | Flow::Interrupted => sh.status,
         }
     }
 
@@ -563,8 +565,10 @@ impl Session {
                         return sh.status;
                     }
                     Edit::Line(line) => {
-                        frames.text("\n").await;
+                        // A Ctrl-C left over from an earlier command must not stop this one.
+                        let _ = futures::FutureExt::now_or_never(interrupt.notified());
                         busy.store(true, Ordering::Relaxed);
+                        frames.text("\n").await;
                         let (tx, mut rx) = mpsc::channel(16);
                         let run = async {
                             let flow = sh.run_line(&line, b"", &tx, interrupt).await;
@@ -578,11 +582,10 @@ impl Session {
                         };
                         let (flow, ()) = tokio::join!(run, forward);
                         busy.store(false, Ordering::Relaxed);
-                        if let Flow::Exit(code) = flow {
-                            return code;
-                        }
-                        if sh.status == 130 {
-                            frames.text("^C\n").await;
+                        match flow {
+                            Flow::Exit(code) => return code,
+                            Flow::Interrupted => frames.text("^C\n").await,
+                            Flow::Continue => {}
                         }
                         frames.text(&sh.prompt()).await;
                     }

@@ -242,6 +242,14 @@ async fn terminal(t: &Tke) {
     send(&mut ws, 0, b"lsx\x7f /nope").await;
     send(&mut ws, 0, b"\x03").await;
     read_until(&mut ws, "^C\r\n/ # ").await;
+    // Ctrl-C stops a running command (a sleep far longer than the wait below).
+    send(&mut ws, 0, b"sleep 60; echo never\r").await;
+    read_until(&mut ws, "sleep 60; echo never\r\n").await;
+    send(&mut ws, 0, b"\x03").await;
+    let out = tokio::time::timeout(Duration::from_secs(20), read_until(&mut ws, "^C\r\n/ # "))
+        .await
+        .expect("Ctrl-C stops the sleep");
+    assert!(!out.contains("never"), "{out:?}");
     send(&mut ws, 0, b"cd /etc; pwd\r").await;
     read_until(&mut ws, "/etc\r\n/etc # ").await;
     send(&mut ws, 0, b"exit 3\r").await;

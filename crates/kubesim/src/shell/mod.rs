@@ -57,6 +57,8 @@ pub enum Flow {
     Continue,
     /// `exit`: the session ends with this status.
     Exit(i32),
+    /// Ctrl-C stopped the line (the status is 130).
+    Interrupted,
 }
 
 /// What a container is, as its shell shows it.
@@ -308,7 +310,7 @@ impl Shell {
                     None => {
                         // Interrupted: the whole line stops, as on Ctrl-C.
                         self.status = 130;
-                        return Flow::Continue;
+                        return Flow::Interrupted;
                     }
                 };
                 if done.out.truncated || done.err.truncated {
@@ -544,18 +546,18 @@ impl Shell {
         let mut flow = Flow::Continue;
         for line in script.lines() {
             flow = Box::pin(self.run_line(line, b"", out, interrupt)).await;
-            if matches!(flow, Flow::Exit(_)) {
+            if flow != Flow::Continue {
                 break;
             }
         }
         self.depth -= 1;
         self.cwd = cwd;
         self.env = env;
-        let status = match flow {
-            Flow::Exit(n) => n,
-            Flow::Continue => self.status,
-        };
-        Some(Done::status(status))
+        match flow {
+            Flow::Exit(n) => Some(Done::status(n)),
+            Flow::Continue => Some(Done::status(self.status)),
+            Flow::Interrupted => None,
+        }
     }
 
     fn cd(&mut self, args: &[&str]) -> Done {
