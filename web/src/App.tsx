@@ -4,6 +4,12 @@ import { createBrowserRouter, Navigate, RouterProvider } from 'react-router';
 import { Shell } from './Shell';
 import { SessionProvider } from './session';
 import { AddonTypesPage } from './pages/AddonTypes';
+import { AddonsPage } from './pages/Addons';
+import { ApplyYamlPage } from './pages/ApplyYaml';
+import { ClusterImportPage } from './pages/ClusterImport';
+import { MachinePage } from './pages/MachinePage';
+import { MachinesPage } from './pages/Machines';
+import { TerminalPage } from './pages/TerminalPage';
 import { ClusterLayout } from './pages/ClusterLayout';
 import { ClusterObjectPage } from './pages/ClusterObject';
 import { ClusterOverviewPage } from './pages/ClusterOverview';
@@ -25,6 +31,8 @@ const router = createBrowserRouter([
     children: [
       { index: true, element: <Overview /> },
       { path: 'clusters', element: <ClustersPage /> },
+      { path: 'clusters/import', element: <ClusterImportPage /> },
+      { path: 'machines/:name', element: <MachinePage /> },
       { path: 'addon-types', element: <AddonTypesPage /> },
       {
         path: 'clusters/:cluster',
@@ -32,6 +40,10 @@ const router = createBrowserRouter([
         children: [
           { index: true, element: <ClusterOverviewPage /> },
           { path: 'nodes', element: <NodesPage /> },
+          { path: 'machines', element: <MachinesPage /> },
+          { path: 'addons', element: <AddonsPage /> },
+          { path: 'terminal', element: <TerminalPage /> },
+          { path: 'apply', element: <ApplyYamlPage /> },
           { path: 'r/:kind', element: <ClusterResourcesPage /> },
           { path: 'r/:kind/:namespace/:name', element: <ClusterObjectPage /> },
         ],

@@ -1,7 +1,6 @@
 // A cluster's pages share this frame: the cluster's name and phase, and its sub-menu (overview,
 // nodes, machines, add-ons, the Kubernetes kinds reached through the cluster proxy).
 import { NavLink, Outlet, useParams } from 'react-router';
-import { PLATFORM } from '../api/kube';
 import { useI18n } from '../i18n';
 import { clusterKinds, platformKinds, str } from '../resources';
 import { Phase } from '../ui/bits';
@@ -14,7 +13,6 @@ export function ClusterLayout() {
   const { cluster = '' } = useParams();
   const { obj } = useLiveObject(clusterRef, cluster);
   const base = `/tkestack/clusters/${encodeURIComponent(cluster)}`;
-  void PLATFORM;
   return (
     <div className="cluster-layout">
       <nav className="subnav" aria-label={t('cluster.menu')}>
@@ -30,6 +28,15 @@ export function ClusterLayout() {
           </li>
           <li>
             <NavLink to={`${base}/nodes`}>{t('cluster.nodes')}</NavLink>
+          </li>
+          <li>
+            <NavLink to={`${base}/machines`}>{t('cluster.machines')}</NavLink>
+          </li>
+          <li>
+            <NavLink to={`${base}/addons`}>{t('cluster.addons')}</NavLink>
+          </li>
+          <li>
+            <NavLink to={`${base}/apply`}>{t('apply.title')}</NavLink>
           </li>
         </ul>
         <div className="menu-title">{t('cluster.workloads')}</div>

@@ -13,6 +13,10 @@ import { useToast } from '../ui/Toasts';
 import { intRange, required } from '../ui/validation';
 import { clusterRef } from './ClusterResources';
 import { DetailPage } from './DetailPage';
+import { PodLogs } from './PodLogs';
+import { ConfigMapData, SecretData, maskSecret } from './SecretData';
+import { Link } from 'react-router';
+import { arr, str } from '../resources';
 
 export function ClusterObjectPage() {
   const { cluster = '', kind: kindId, namespace = '_', name = '' } = useParams();
@@ -60,7 +64,15 @@ function ObjectPage({ cluster, kind, namespace, name }: { cluster: string; kind:
             )}
           </>
         )}
-        extra={(o) => <WorkloadFacts o={o} />}
+        viewTransform={kind.id === 'secrets' ? maskSecret : undefined}
+        extra={(o) => (
+          <>
+            <WorkloadFacts o={o} />
+            {kind.id === 'pods' && <PodExtras cluster={cluster} pod={o} />}
+            {kind.id === 'secrets' && <SecretData o={o} />}
+            {kind.id === 'configmaps' && <ConfigMapData o={o} />}
+          </>
+        )}
       />
       {scaling && <ScaleDialog path={path} name={name} onClose={() => setScaling(false)} />}
       <ConfirmDialog
@@ -135,5 +147,32 @@ function ScaleDialog({ path, name, onClose }: { path: string; name: string; onCl
         <FormError message={form.error('')} />
       </form>
     </Dialog>
+  );
+}
+
+/** A pod's logs and a terminal link for each of its containers. */
+function PodExtras({ cluster, pod }: { cluster: string; pod: KubeObject }) {
+  const { t } = useI18n();
+  const containers = arr(pod, 'spec', 'containers').map((c) => str(c, 'name'));
+  const ns = pod.metadata.namespace ?? 'default';
+  return (
+    <>
+      <section className="card" aria-labelledby="pod-terminal">
+        <h2 id="pod-terminal">{t('terminal.title')}</h2>
+        <ul className="row-actions">
+          {containers.map((c) => (
+            <li key={c} style={{ listStyle: 'none' }}>
+              <Link
+                className="btn"
+                to={`/tkestack/clusters/${encodeURIComponent(cluster)}/terminal?${new URLSearchParams({ namespace: ns, pod: pod.metadata.name, container: c }).toString()}`}
+              >
+                {t('terminal.open', { container: c })}
+              </Link>
+            </li>
+          ))}
+        </ul>
+      </section>
+      <PodLogs key={pod.metadata.uid ?? pod.metadata.name} cluster={cluster} pod={pod} />
+    </>
   );
 }

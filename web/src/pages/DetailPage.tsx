@@ -25,6 +25,8 @@ interface Props {
   backTo: string;
   /** Kind-specific sections, given the live object. */
   extra?: (o: KubeObject) => ReactNode;
+  /** How the read-only YAML view shows the object (a Secret's values masked). */
+  viewTransform?: (o: KubeObject) => KubeObject;
   /** Extra action buttons, given the live object. */
   actions?: (o: KubeObject) => ReactNode;
 }
@@ -37,7 +39,7 @@ export function useLiveObject(ref: ResourceRef, name: string, namespace?: string
   return { obj, state, version };
 }
 
-export function DetailPage({ ref_, kind, name, namespace, backTo, extra, actions }: Props) {
+export function DetailPage({ ref_, kind, name, namespace, backTo, extra, actions, viewTransform }: Props) {
   const { t } = useI18n();
   const toast = useToast();
   const navigate = useNavigate();
@@ -162,7 +164,7 @@ export function DetailPage({ ref_, kind, name, namespace, backTo, extra, actions
                 </p>
               )}
               {editing === null ? (
-                <YamlEditor value={toYaml(obj)} readOnly label={t('detail.yamlOf', { kind, name })} />
+                <YamlEditor value={toYaml(viewTransform ? viewTransform(obj) : obj)} readOnly label={t('detail.yamlOf', { kind, name })} />
               ) : (
                 <YamlEditor value={editing} onChange={setEditing} label={t('detail.yamlOf', { kind, name })} />
               )}

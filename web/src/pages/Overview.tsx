@@ -46,7 +46,7 @@ async function probe(cluster: string, signal: AbortSignal): Promise<Probe> {
       nodes: nodes.items.length,
       ready: nodes.items.filter(nodeReady).length,
       addons: (addons.items ?? [])
-        .map((a) => ({ name: a.metadata?.name ?? '', type: str(a, 'spec', 'type'), phase: str(a, 'status', 'phase'), reason: str(a, 'status', 'reason') }))
+        .map((a) => ({ name: str(a, 'name'), type: str(a, 'type'), phase: str(a, 'phase'), reason: str(a, 'reason') }))
         .filter((a) => a.phase !== 'Running'),
     };
   } catch (e) {
