@@ -10,6 +10,7 @@ mod bench_clusters;
 mod bench_registry;
 mod business_cmd;
 mod config;
+mod console_cmd;
 mod controllers;
 mod cronhpa_cmd;
 mod demo;
