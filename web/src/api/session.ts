@@ -2,26 +2,29 @@
 // before the token expires (tokens/renew), logout, and the other open tabs told of a logout over
 // BroadcastChannel('tke-session') so they go to the login page too.
 import { api, goToLogin, request, requestJson } from './client';
+import { ApiError } from './errors';
 
 export interface UserInfo {
   name: string;
   uid: string;
   groups: string[];
   extra: Record<string, string[]>;
-  /** Unix seconds. */
-  expiresAt: number;
+  /** Unix seconds; absent when the caller is not using a console session. */
+  expiresAt?: number;
 }
 
 const CHANNEL = 'tke-session';
 /** Renew this many seconds before the token expires. */
 export const RENEW_AHEAD_S = 60;
+const RETRY_MS = 15000;
 
 export function fetchUserInfo(): Promise<UserInfo> {
   return requestJson<UserInfo>(`${api.gateway}/tokens/info`);
 }
 
 /** The delay (ms) before renewing a session that expires at `expiresAt` (unix s), never negative. */
-export function renewDelayMs(expiresAt: number, nowMs: number): number {
+export function renewDelayMs(expiresAt: number | undefined, nowMs: number): number {
+  if (!expiresAt) return 0;
   return Math.max(0, expiresAt * 1000 - RENEW_AHEAD_S * 1000 - nowMs);
 }
 
@@ -50,16 +53,23 @@ export function logout(): void {
 export function keepAlive(initial: UserInfo, onRenewed: (u: UserInfo) => void): () => void {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
-  const schedule = (u: UserInfo) => {
-    if (stopped) return;
+  const schedule = (u: UserInfo, delay = renewDelayMs(u.expiresAt, Date.now())) => {
+    // A caller authenticated otherwise (a bearer token) has no session to renew.
+    if (stopped || !u.expiresAt) return;
     timer = setTimeout(() => {
       renew()
         .then((next) => {
           onRenewed(next);
           schedule(next);
         })
-        .catch(() => goToLogin());
-    }, renewDelayMs(u.expiresAt, Date.now()));
+        .catch((e: unknown) => {
+          // 401 already sent the tab to login (client.ts). Anything else (the network, the
+          // provider briefly down): try again shortly while the token is still valid.
+          if (e instanceof ApiError && e.code === 401) return;
+          if ((u.expiresAt ?? 0) * 1000 > Date.now() + RETRY_MS) schedule(u, RETRY_MS);
+          else goToLogin();
+        });
+    }, delay);
   };
   schedule(initial);
   const ch = channel();

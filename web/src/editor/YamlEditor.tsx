@@ -4,7 +4,7 @@
 import { defaultKeymap, history, historyKeymap, indentWithTab } from '@codemirror/commands';
 import { yaml } from '@codemirror/lang-yaml';
 import { bracketMatching, foldGutter, indentOnInput, syntaxHighlighting, defaultHighlightStyle } from '@codemirror/language';
-import { linter, lintGutter, type Diagnostic } from '@codemirror/lint';
+import { forceLinting, linter, lintGutter, type Diagnostic } from '@codemirror/lint';
 import { EditorState } from '@codemirror/state';
 import { EditorView, highlightActiveLine, keymap, lineNumbers } from '@codemirror/view';
 import { useEffect, useRef } from 'react';
@@ -94,6 +94,11 @@ export default function YamlEditor({ value, onChange, readOnly, check, label, he
     // The editor is made once; later `value` changes from outside are applied below.
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [readOnly, label]);
+
+  // A check that arrives later (the schema loads after the editor) is applied at once.
+  useEffect(() => {
+    if (view.current) forceLinting(view.current);
+  }, [check]);
 
   useEffect(() => {
     const v = view.current;

@@ -6,7 +6,7 @@ import { useParams } from 'react-router';
 import { request } from '../api/client';
 import { ApiError, messageOf } from '../api/errors';
 import { PLATFORM } from '../api/kube';
-import { YamlEditor } from '../editor';
+import { YamlEditor, useSchemaCheck } from '../editor';
 import { useI18n } from '../i18n';
 import { YamlSyntaxError, parseDocuments } from '../yamlText';
 
@@ -62,6 +62,7 @@ export function ApplyYamlPage() {
   const { cluster = '' } = useParams();
   const { t } = useI18n();
   const [text, setText] = useState('');
+  const schemaCheck = useSchemaCheck(cluster);
   const [busy, setBusy] = useState(false);
   const [results, setResults] = useState<ObjectResult[] | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -109,7 +110,7 @@ export function ApplyYamlPage() {
     <div className="page">
       <h1 className="page-title">{t('apply.title')}</h1>
       <p className="hint">{t('apply.hint', { cluster })}</p>
-      <YamlEditor value={text} onChange={setText} label={t('apply.title')} height="45vh" />
+      <YamlEditor value={text} onChange={setText} check={schemaCheck} label={t('apply.title')} height="45vh" />
       <div className="page-actions" style={{ margin: '12px 0' }}>
         <button type="button" className="btn btn-primary" onClick={() => void apply()} disabled={busy || !text.trim()}>
           {busy ? t('common.working') : t('apply.submit', { n: count })}

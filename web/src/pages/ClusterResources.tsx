@@ -5,7 +5,7 @@ import { Link, useParams } from 'react-router';
 import { usePermissions, type Check } from '../api/authz';
 import { api } from '../api/client';
 import { age, apiVersionOf, collectionPath, objectPath, type KubeObject, type ResourceRef } from '../api/kube';
-import { YamlEditor } from '../editor';
+import { YamlEditor, useSchemaCheck } from '../editor';
 import { useI18n } from '../i18n';
 import { LiveTable, type Column } from '../list/LiveTable';
 import { useLiveList, useNow } from '../list/useLiveList';
@@ -66,6 +66,7 @@ function ResourceList({ cluster, kind }: { cluster: string; kind: Kind }) {
   const [createError, setCreateError] = useState<string | null>(null);
   const [deleting, setDeleting] = useState<KubeObject | null>(null);
   const ref = clusterRef(kind, cluster);
+  const schemaCheck = useSchemaCheck(cluster, creating !== null);
   const checks = useMemo<Check[]>(
     () => [
       { verb: 'create', group: kind.ref.group, resource: kind.ref.resource, namespace },
@@ -163,7 +164,7 @@ function ResourceList({ cluster, kind }: { cluster: string; kind: Kind }) {
             {createError}
           </p>
         )}
-        {creating !== null && <YamlEditor value={creating} onChange={setCreating} label={t('list.createTitle', { kind: kind.kind })} height="50vh" />}
+        {creating !== null && <YamlEditor value={creating} onChange={setCreating} check={schemaCheck} label={t('list.createTitle', { kind: kind.kind })} height="50vh" />}
       </Dialog>
       <ConfirmDialog
         open={deleting !== null}

@@ -7,7 +7,7 @@ import { usePermissions, type Check } from '../api/authz';
 import { api } from '../api/client';
 import { messageOf } from '../api/errors';
 import { collectionPath, objectPath, type KubeObject, type ResourceRef } from '../api/kube';
-import { YamlEditor } from '../editor';
+import { YamlEditor, useSchemaCheck } from '../editor';
 import { useI18n } from '../i18n';
 import { useLiveList } from '../list/useLiveList';
 import { conditions } from '../resources';
@@ -58,6 +58,7 @@ export function DetailPage({ ref_, kind, name, namespace, backTo, extra, actions
   const [saving, setSaving] = useState(false);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const path = objectPath(ref_, name, namespace ?? '');
+  const schemaCheck = useSchemaCheck(ref_.cluster, editing !== null);
 
   const save = async () => {
     if (editing === null) return;
@@ -166,7 +167,7 @@ export function DetailPage({ ref_, kind, name, namespace, backTo, extra, actions
               {editing === null ? (
                 <YamlEditor value={toYaml(viewTransform ? viewTransform(obj) : obj)} readOnly label={t('detail.yamlOf', { kind, name })} />
               ) : (
-                <YamlEditor value={editing} onChange={setEditing} label={t('detail.yamlOf', { kind, name })} />
+                <YamlEditor value={editing} onChange={setEditing} check={schemaCheck} label={t('detail.yamlOf', { kind, name })} />
               )}
             </div>
           )}
