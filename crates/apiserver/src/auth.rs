@@ -711,6 +711,10 @@ pub async fn drain(body: axum::body::Body) {
 
 async fn gate_request(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
+    if let Err(refused) = crate::session::adopt(&mut parts) {
+        drain(body).await;
+        return error_response(&ApiError::new(Reason::Forbidden, refused.to_string()));
+    }
     let public = is_public(&parts.method, parts.uri.path());
     let user = match gate.chain.authenticate(&parts).await {
         Authentication::Authenticated(mut user) => {

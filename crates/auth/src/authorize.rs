@@ -62,24 +62,25 @@ pub struct AuthQuery {
 }
 
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
-        let (k, v) = c.trim().split_once('=')?;
-        (k == name).then(|| v.to_string())
-    })
+    apiserver::cookies::get(headers, name)
+}
+
+/// The provider's cookies: its own path, hidden from scripts, sent back from a provider's login.
+fn provider_cookie(max_age: Option<Duration>) -> apiserver::cookies::Attributes<'static> {
+    apiserver::cookies::Attributes {
+        path: "/oidc",
+        http_only: true,
+        same_site: apiserver::cookies::SameSite::Lax,
+        max_age,
+    }
 }
 
 fn set_cookie(name: &str, value: &str, max_age: Option<Duration>) -> HeaderValue {
-    let age = match max_age {
-        Some(d) => format!("; Max-Age={}", d.as_secs()),
-        None => String::new(),
-    };
-    HeaderValue::from_str(&format!("{name}={value}; Path=/oidc; HttpOnly; Secure; SameSite=Lax{age}"))
-        .unwrap_or_else(|_| HeaderValue::from_static(""))
+    apiserver::cookies::set(name, value, provider_cookie(max_age))
 }
 
 fn clear_cookie(name: &str) -> HeaderValue {
-    HeaderValue::from_str(&format!("{name}=; Path=/oidc; HttpOnly; Secure; SameSite=Lax; Max-Age=0"))
-        .unwrap_or_else(|_| HeaderValue::from_static(""))
+    apiserver::cookies::clear(name, provider_cookie(None))
 }
 
 /// `redirect_uri?key=value&...` (added to an existing query).

@@ -3,93 +3,12 @@
 //! redirect URIs (loopback on any port), the login form's anti-forgery value, single sign-on,
 //! refresh-token rotation with reuse detection, logout, and escaped pages.
 
-use std::{path::PathBuf, process::Command};
-
 use base64::Engine;
 use serde_json::{Value, json};
-use testkit::tke::Tke;
-
-struct Browser<'a> {
-    tke: &'a Tke,
-    jar: PathBuf,
-}
-
-/// One answer: status, headers (lower-case names), body.
-struct Answer {
-    status: u16,
-    headers: String,
-    body: String,
-}
-
-impl Answer {
-    fn location(&self) -> String {
-        self.headers
-            .lines()
-            .find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: ")))
-            .unwrap_or("")
-            .trim()
-            .to_string()
-    }
-}
-
-impl<'a> Browser<'a> {
-    fn new(tke: &'a Tke, name: &str) -> Self {
-        Browser { tke, jar: tke.data_dir().join(format!("{name}.cookies")) }
-    }
-
-    fn request(&self, args: &[&str]) -> Answer {
-        let headers = self.jar.with_extension("headers");
-        let out = Command::new("curl")
-            .args(["-sS", "--cacert"])
-            .arg(self.tke.ca_file())
-            .arg("-b")
-            .arg(&self.jar)
-            .arg("-c")
-            .arg(&self.jar)
-            .arg("-D")
-            .arg(&headers)
-            .args(["-o", "-", "-w", "\n%{http_code}"])
-            .args(args)
-            .output()
-            .expect("curl");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        Answer {
-            status: code.trim().parse().unwrap_or(0),
-            headers: std::fs::read_to_string(&headers).unwrap_or_default(),
-            body: body.to_string(),
-        }
-    }
-
-    fn get(&self, path_and_query: &str) -> Answer {
-        self.request(&[&format!("{}{path_and_query}", self.tke.url)])
-    }
-
-    fn post(&self, path: &str, form: &[(&str, &str)]) -> Answer {
-        let mut args = vec!["-X".to_string(), "POST".to_string(), format!("{}{path}", self.tke.url)];
-        for (k, v) in form {
-            args.push("--data-urlencode".into());
-            args.push(format!("{k}={v}"));
-        }
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.request(&refs)
-    }
-}
-
-fn hidden(body: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = body.find(&marker).unwrap_or_else(|| panic!("no {name} in {body}")) + marker.len();
-    body[start..].split('"').next().unwrap().to_string()
-}
-
-fn query_param(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
-        .ok()?
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
-}
+use testkit::{
+    browser::{Browser, hidden, query_param},
+    tke::Tke,
+};
 
 fn challenge(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -1,7 +1,9 @@
 //! The test harness of tke-rs: starts the real `tke` binary and the real services the tests
 //! need (etcd, slapd, ...), runs the real `kubectl`, and cleans up after itself.
 
+pub mod browser;
 pub mod etcd;
+pub mod pki;
 pub mod slapd;
 pub mod tke;
 

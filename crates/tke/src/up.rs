@@ -1,6 +1,9 @@
 //! `tke up`: every component of the platform in one process, on the embedded store (or etcd).
 
-use crate::{auth_cmd::AuthArgs, platform_cmd::PlatformArgs, registry_cmd::RegistryArgs, serve::ServerArgs};
+use crate::{
+    auth_cmd::AuthArgs, console_cmd::ConsoleArgs, platform_cmd::PlatformArgs, registry_cmd::RegistryArgs,
+    serve::ServerArgs,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct UpArgs {
@@ -10,6 +13,8 @@ pub struct UpArgs {
     pub platform: PlatformArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub console: ConsoleArgs,
     /// Serve the image registry (`/v2/`, token endpoint `/registry/auth`) on the same listener.
     #[arg(long, env = "TKE_REGISTRY", default_value_t = true, action = clap::ArgAction::Set)]
     pub registry: bool,
@@ -36,6 +41,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         vec![&platform::component::Platform, &auth_component, &business::Business];
     if let Some(r) = &registry {
         components.push(r);
+    }
+    let console = crate::console_cmd::component(&args.console, args.auth.oidc_issuer_url.as_deref());
+    if let Some(c) = &console {
+        components.push(c);
     }
     let server = crate::serve::Server::start(&args.server, &components).await?;
     let (url, data_dir, kubeconfig) = (server.url.clone(), server.data_dir.clone(), server.kubeconfig.clone());
@@ -64,6 +73,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     println!("tke-rs is up at {url} (storage: {:?})", server.storage);
     println!("  export KUBECONFIG={}", kubeconfig.display());
+    if console.is_some() {
+        println!(
+            "  console: {url}/tkestack (user admin, password in {})",
+            data_dir.join(auth::bootstrap::ADMIN_PASSWORD_FILE).display()
+        );
+    }
     println!("  kubectl api-resources --api-group=platform.tkestack.io");
     println!("  kubectl get clusters");
     if let Some(sim) = &demo {

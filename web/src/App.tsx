@@ -1,0 +1,59 @@
+// The console's routes. Every page lives under /tkestack (the server answers index.html there);
+// pages are grouped by component, each behind the shell.
+import { createBrowserRouter, Navigate, RouterProvider } from 'react-router';
+import { Shell } from './Shell';
+import { SessionProvider } from './session';
+import { AddonTypesPage } from './pages/AddonTypes';
+import { AddonsPage } from './pages/Addons';
+import { ApplyYamlPage } from './pages/ApplyYaml';
+import { ClusterImportPage } from './pages/ClusterImport';
+import { MachinePage } from './pages/MachinePage';
+import { MachinesPage } from './pages/Machines';
+import { TerminalPage } from './pages/TerminalPage';
+import { ClusterLayout } from './pages/ClusterLayout';
+import { ClusterObjectPage } from './pages/ClusterObject';
+import { ClusterOverviewPage } from './pages/ClusterOverview';
+import { ClusterResourcesPage } from './pages/ClusterResources';
+import { ClustersPage } from './pages/Clusters';
+import { NodesPage } from './pages/Nodes';
+import { NotFound } from './pages/NotFound';
+import { Overview } from './pages/Overview';
+
+const router = createBrowserRouter([
+  { path: '/', element: <Navigate to="/tkestack" replace /> },
+  {
+    path: '/tkestack',
+    element: (
+      <SessionProvider>
+        <Shell />
+      </SessionProvider>
+    ),
+    children: [
+      { index: true, element: <Overview /> },
+      { path: 'clusters', element: <ClustersPage /> },
+      { path: 'clusters/import', element: <ClusterImportPage /> },
+      { path: 'machines/:name', element: <MachinePage /> },
+      { path: 'addon-types', element: <AddonTypesPage /> },
+      {
+        path: 'clusters/:cluster',
+        element: <ClusterLayout />,
+        children: [
+          { index: true, element: <ClusterOverviewPage /> },
+          { path: 'nodes', element: <NodesPage /> },
+          { path: 'machines', element: <MachinesPage /> },
+          { path: 'addons', element: <AddonsPage /> },
+          { path: 'terminal', element: <TerminalPage /> },
+          { path: 'apply', element: <ApplyYamlPage /> },
+          { path: 'r/:kind', element: <ClusterResourcesPage /> },
+          { path: 'r/:kind/:namespace/:name', element: <ClusterObjectPage /> },
+        ],
+      },
+      { path: '*', element: <NotFound /> },
+    ],
+  },
+  { path: '*', element: <Navigate to="/tkestack" replace /> },
+]);
+
+export function App() {
+  return <RouterProvider router={router} />;
+}

@@ -1,0 +1,63 @@
+// React glue for LiveList: one live list per (url, query) while the component is mounted, with
+// the sorted and searched view recomputed only when the data, the sort or the search changed
+// (so at most once per animation frame while watch events stream).
+import { useEffect, useMemo, useState, useSyncExternalStore } from 'react';
+import { goToLogin } from '../api/client';
+import type { KubeObject } from '../api/kube';
+import { LiveList, filterRows, sortRows, type Fetcher, type SortSpec } from './store';
+
+export const browserFetcher: Fetcher = async (url, signal) => {
+  const res = await fetch(url, { credentials: 'same-origin', signal, headers: { Accept: 'application/json' } });
+  if (res.status === 401) goToLogin();
+  return res;
+};
+
+/** `pollMs` > 0 for resources that cannot be watched (they are listed again every pollMs). */
+export function useLiveList<T extends KubeObject = KubeObject>(url: string | null, query?: Record<string, string>, pollMs = 0) {
+  const qkey = JSON.stringify(query ?? {});
+  const list = useMemo(
+    () =>
+      url
+        ? new LiveList<T>({ url, query: JSON.parse(qkey) as Record<string, string>, fetcher: browserFetcher, pollMs })
+        : null,
+    [url, qkey, pollMs],
+  );
+  useEffect(() => {
+    if (!list) return;
+    list.start();
+    return () => list.stop();
+  }, [list]);
+  const version = useSyncExternalStore(
+    (cb) => (list ? list.subscribe(cb) : () => {}),
+    () => list?.state.version ?? -1,
+  );
+  return { list, version, state: list?.state ?? null };
+}
+
+/** Rows sorted and searched, recomputed when the list's version, the sort or the search moves. */
+export function useView<T extends KubeObject>(
+  state: { items: Map<string, T> } | null,
+  version: number,
+  sort: SortSpec<T> | null,
+  search: string,
+  extraFilter?: (o: T) => boolean,
+): T[] {
+  return useMemo(() => {
+    if (!state) return [];
+    let rows = [...state.items.values()];
+    if (extraFilter) rows = rows.filter(extraFilter);
+    return sortRows(filterRows(rows, search), sort);
+    // `version` stands for the map's content.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [state, version, sort, search, extraFilter]);
+}
+
+/** Current time, ticking every `ms`, for "age" columns. */
+export function useNow(ms = 30000): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const id = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(id);
+  }, [ms]);
+  return now;
+}
