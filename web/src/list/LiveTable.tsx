@@ -7,7 +7,7 @@ import type { KubeObject } from '../api/kube';
 import { keyOfObject } from '../api/kube';
 import { useI18n } from '../i18n';
 import type { SortSpec, SortValue } from './store';
-import { useLiveList, useView } from './useLiveList';
+import { useLiveList, useSortedView } from './useLiveList';
 
 export interface Column<T> {
   id: string;
@@ -37,7 +37,7 @@ interface Props<T extends KubeObject> {
 
 export function LiveTable<T extends KubeObject>({ url, query, columns, toolbar, filter, label, rowHeight = 38, height, emptyText, pollMs }: Props<T>) {
   const { t } = useI18n();
-  const { state, version } = useLiveList<T>(url, query, pollMs);
+  const { list, state } = useLiveList<T>(url, query, pollMs);
   const [search, setSearch] = useState('');
   const [sortId, setSortId] = useState<string>(columns[0]?.id ?? '');
   const [desc, setDesc] = useState(false);
@@ -45,7 +45,7 @@ export function LiveTable<T extends KubeObject>({ url, query, columns, toolbar, 
     const col = columns.find((c) => c.id === sortId);
     return col ? { value: col.value, desc } : null;
   }, [columns, sortId, desc]);
-  const rows = useView(state, version, sort, search, filter);
+  const rows = useSortedView(list, sort, search, filter);
   const scrollRef = useRef<HTMLDivElement>(null);
   const virtualizer = useVirtualizer({
     count: rows.length,

@@ -49,23 +49,43 @@ function olderThan(a?: string, b?: string): boolean {
   return a.length === b.length ? a < b : a.length < b.length;
 }
 
-const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+/**
+ * A string whose plain comparison gives natural order ("node-2" before "node-10", case
+ * ignored): digit runs are zero-padded. Computed once per row, so sorting compares plain
+ * strings instead of calling a collator n·log n times.
+ */
+export function naturalKey(s: string): string {
+  return s.toLowerCase().replace(/\d+/g, (d) => (d.length >= 15 ? d : d.padStart(15, '0')));
+}
 
-/** Sorts a copy; ties are broken by key so the order is stable between frames. */
-export function sortRows<T extends KubeObject>(rows: T[], sort: SortSpec<T> | null): T[] {
-  const out = rows.slice();
-  const dir = sort?.desc ? -1 : 1;
-  const val = sort?.value;
-  out.sort((a, b) => {
-    if (val) {
-      const va = val(a);
-      const vb = val(b);
-      const c = typeof va === 'number' && typeof vb === 'number' ? va - vb : collator.compare(String(va), String(vb));
-      if (c !== 0) return c * dir;
+interface Entry<T> {
+  sk: SortValue;
+  key: string;
+  o: T;
+}
+
+function entryOf<T extends KubeObject>(o: T, value: ((o: T) => SortValue) | undefined): Entry<T> {
+  const key = keyOfObject(o);
+  const v = value ? value(o) : '';
+  return { sk: typeof v === 'number' ? v : naturalKey(v), key: naturalKey(key) + '\u0000' + key, o };
+}
+
+function comparer<T>(desc: boolean): (a: Entry<T>, b: Entry<T>) => number {
+  const dir = desc ? -1 : 1;
+  return (a, b) => {
+    if (a.sk !== b.sk) {
+      if (typeof a.sk === 'number' && typeof b.sk === 'number') return (a.sk - b.sk) * dir;
+      return (String(a.sk) < String(b.sk) ? -1 : 1) * dir;
     }
-    return collator.compare(keyOfObject(a), keyOfObject(b)) * (val ? 1 : dir);
-  });
-  return out;
+    return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+  };
+}
+
+/** Sorts a copy; ties are broken by name so the order is stable between frames. */
+export function sortRows<T extends KubeObject>(rows: T[], sort: SortSpec<T> | null): T[] {
+  const entries = rows.map((o) => entryOf(o, sort?.value));
+  entries.sort(comparer(sort?.desc ?? false));
+  return entries.map((e) => e.o);
 }
 
 /** Name search: a case-insensitive substring of the name (or namespace/name). */
@@ -126,6 +146,11 @@ export class LiveList<T extends KubeObject = KubeObject> {
     resourceVersion: '',
   };
   private listeners = new Set<() => void>();
+  /**
+   * What the last notification changed: the objects by key (null = deleted), or null when the
+   * whole map was replaced (a list or relist). Views read it inside their listener.
+   */
+  lastChanges: Map<string, T | null> | null = null;
   private queue: WatchEvent<T>[] = [];
   private flushScheduled = false;
   private abort: AbortController | null = null;
@@ -159,18 +184,23 @@ export class LiveList<T extends KubeObject = KubeObject> {
     return `${this.opts.url}?${q.toString()}`;
   }
 
+  /** Each start begins a new generation; a loop of an older one ends at its next step. */
+  private generation = 0;
+
   start(): void {
     this.stopped = false;
-    void this.run();
+    this.generation++;
+    void this.run(this.generation);
   }
 
   stop(): void {
     this.stopped = true;
+    this.generation++;
     this.abort?.abort();
   }
 
-  private async run(): Promise<void> {
-    while (!this.stopped) {
+  private async run(gen: number): Promise<void> {
+    while (!this.stopped && gen === this.generation) {
       try {
         if (!this.state.complete) await this.list();
         if (this.opts.pollMs > 0) {
@@ -181,7 +211,7 @@ export class LiveList<T extends KubeObject = KubeObject> {
         await this.watch();
         // The server closed the watch normally (its timeout): go on from the last version.
       } catch (e) {
-        if (this.stopped) return;
+        if (this.stopped || gen !== this.generation) return;
         if (e instanceof ApiError && e.code === 410) {
           this.state.complete = false; // relist at once
           continue;
@@ -189,6 +219,7 @@ export class LiveList<T extends KubeObject = KubeObject> {
         this.state.error = e instanceof ApiError ? e : new ApiError(0, '', String(e));
         this.state.loading = false;
         this.state.version++;
+        this.lastChanges = new Map();
         this.emit();
         if (e instanceof ApiError && (e.code === 401 || e.code === 403 || e.code === 404)) return;
         await new Promise((r) => setTimeout(r, this.opts.retryMs));
@@ -226,6 +257,7 @@ export class LiveList<T extends KubeObject = KubeObject> {
         // Show the first pages while the rest load.
         this.state.items = new Map(fresh);
         this.state.version++;
+        this.lastChanges = null;
         this.emit();
       }
     } while (cont && !this.stopped);
@@ -235,6 +267,7 @@ export class LiveList<T extends KubeObject = KubeObject> {
     this.state.loading = false;
     this.state.error = null;
     this.state.version++;
+    this.lastChanges = null;
     this.emit();
   }
 
@@ -245,6 +278,7 @@ export class LiveList<T extends KubeObject = KubeObject> {
     if (this.state.error) {
       this.state.error = null;
       this.state.version++;
+      this.lastChanges = new Map();
       this.emit();
     }
     for await (const ev of readEvents<T>(res)) {
@@ -272,12 +306,148 @@ export class LiveList<T extends KubeObject = KubeObject> {
     this.flushScheduled = false;
     const batch = this.queue;
     this.queue = [];
-    let changed = false;
-    for (const ev of batch) changed = applyEvent(this.state.items, ev) || changed;
-    if (changed) {
+    const changes = new Map<string, T | null>();
+    for (const ev of batch) {
+      if (applyEvent(this.state.items, ev)) {
+        const key = keyOfObject(ev.object);
+        changes.set(key, this.state.items.get(key) ?? null);
+      }
+    }
+    if (changes.size > 0) {
       this.state.version++;
+      this.lastChanges = changes;
       this.emit();
     }
+  }
+}
+
+/**
+ * The rows a table shows: the live list filtered by the search (and an optional predicate) and
+ * sorted, kept up to date incrementally. A batch of watch events moves only the changed rows
+ * (binary search, splice), so 100 events/s over 10,000 rows cost microseconds per frame; the
+ * full sort runs only when the list is read again or the sort or search changes.
+ */
+export class SortedView<T extends KubeObject> {
+  /** A new array after every change (React compares by identity). */
+  rows: T[] = [];
+  private entries: Entry<T>[] = [];
+  private index = new Map<string, Entry<T>>();
+  private cmp: (a: Entry<T>, b: Entry<T>) => number;
+  private listeners = new Set<() => void>();
+  private unsubscribe: (() => void) | null = null;
+  /** The list version the rows reflect. */
+  private seen = -1;
+
+  constructor(
+    private readonly list: LiveList<T>,
+    private sort: SortSpec<T> | null = null,
+    private search = '',
+    private predicate: ((o: T) => boolean) | undefined = undefined,
+  ) {
+    this.cmp = comparer(sort?.desc ?? false);
+    this.rebuild();
+  }
+
+  /** Follows the list while someone listens (and catches up on what it missed meanwhile). */
+  subscribe(fn: () => void): () => void {
+    this.listeners.add(fn);
+    if (!this.unsubscribe) {
+      this.unsubscribe = this.list.subscribe(() => this.onList());
+      if (this.seen !== this.list.state.version) {
+        this.rebuild();
+        queueMicrotask(() => this.emit());
+      }
+    }
+    return () => {
+      this.listeners.delete(fn);
+      if (this.listeners.size === 0) {
+        this.unsubscribe?.();
+        this.unsubscribe = null;
+      }
+    };
+  }
+
+  setQuery(sort: SortSpec<T> | null, search: string, predicate?: (o: T) => boolean): void {
+    if (sort === this.sort && search === this.search && predicate === this.predicate) return;
+    this.sort = sort;
+    this.search = search;
+    this.predicate = predicate;
+    this.cmp = comparer(sort?.desc ?? false);
+    this.rebuild();
+    this.emit();
+  }
+
+  private emit() {
+    for (const fn of this.listeners) fn();
+  }
+
+  private passes(o: T): boolean {
+    const q = this.search.trim().toLowerCase();
+    if (q && !keyOfObject(o).toLowerCase().includes(q)) return false;
+    return this.predicate ? this.predicate(o) : true;
+  }
+
+  private rebuild() {
+    const entries: Entry<T>[] = [];
+    this.index = new Map();
+    for (const o of this.list.state.items.values()) {
+      if (!this.passes(o)) continue;
+      const e = entryOf(o, this.sort?.value);
+      entries.push(e);
+      this.index.set(keyOfObject(o), e);
+    }
+    entries.sort(this.cmp);
+    this.entries = entries;
+    this.rows = entries.map((e) => e.o);
+    this.seen = this.list.state.version;
+  }
+
+  /** Where `e` is, or would be inserted, in the sorted entries. */
+  private position(e: Entry<T>): number {
+    let lo = 0;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.cmp(this.entries[mid] as Entry<T>, e) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private onList() {
+    const changes = this.list.lastChanges;
+    if (this.seen !== this.list.state.version - 1) {
+      // A notification was missed: start again from the whole list.
+      this.rebuild();
+      this.emit();
+      return;
+    }
+    this.seen = this.list.state.version;
+    if (changes === null) {
+      this.rebuild();
+      this.emit();
+      return;
+    }
+    if (changes.size === 0) {
+      this.emit();
+      return;
+    }
+    for (const [key, o] of changes) {
+      const old = this.index.get(key);
+      if (old) {
+        const at = this.position(old);
+        if (this.entries[at] === old) this.entries.splice(at, 1);
+        else this.entries.splice(this.entries.indexOf(old), 1);
+        this.index.delete(key);
+      }
+      if (o && this.passes(o)) {
+        const e = entryOf(o, this.sort?.value);
+        this.entries.splice(this.position(e), 0, e);
+        this.index.set(key, e);
+      }
+    }
+    this.rows = this.entries.map((e) => e.o);
+    this.emit();
   }
 }
 
