@@ -36,7 +36,7 @@ export async function launch() {
       '--disable-sync',
     ],
   });
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1400, height: 900 } });
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true, viewport: { width: 1400, height: 900 } });
   context.setDefaultTimeout(20000);
   const page = await context.newPage();
   const problems = [];

@@ -1,5 +1,6 @@
 // Log in through the real login page and see the overview: the demo cluster counted as Running,
 // its nodes, the menu; then the cluster list and the demo cluster's nodes.
+import { readFile } from 'node:fs/promises';
 import { check, env, login, scenario, shot } from './lib.mjs';
 
 await scenario('overview', async ({ page }) => {
@@ -16,6 +17,12 @@ await scenario('overview', async ({ page }) => {
   await page.getByRole('heading', { name: env.cluster }).waitFor();
   await page.getByText('HealthCheck').waitFor();
   await shot(page, 'cluster-detail');
+
+  // The kubeconfig: the cluster proxy, with an API key issued to the user for it.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download kubeconfig' }).click()]);
+  const text = await readFile(await download.path(), 'utf8');
+  check(text.includes(`/apis/platform.tkestack.io/v1/clusters/${env.cluster}/proxy`), `the kubeconfig reaches the proxy: ${text}`);
+  check(/token: \S{20,}/.test(text), 'the kubeconfig carries a token');
 
   await page.getByRole('navigation', { name: 'Cluster menu' }).getByRole('link', { name: 'Nodes' }).click();
   const rows = page.locator('.table-body [role="row"]');
