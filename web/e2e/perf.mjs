@@ -4,7 +4,7 @@
 // 100 per second. The data is made in the page (fetch is wrapped before the console loads, for
 // the list and watch URLs of those two pages only), so the figures measure the console and not
 // the server or the simulator. The limits are wall-clock: run it on a quiet machine
-// (`npm run bench` with TKE_URL, TKE_USERNAME, TKE_PASSWORD).
+// (`npm run bench:client` with TKE_URL, TKE_USERNAME, TKE_PASSWORD).
 import { check, env, login, scenario, shot } from './lib.mjs';
 
 const LIMIT_RENDER_MS = 300;

@@ -43,7 +43,15 @@ const RENEW_MARGIN_SECONDS: i64 = 30;
 pub struct Gateway {
     pub rp: RelyingParty,
     pub session_max_age: Duration,
-    pub api: Arc<ApiServer>,
+    pub backend: Backend,
+}
+
+/// Where the components the console shows are.
+pub enum Backend {
+    /// In this process (`tke up`): the API server the console is mounted into.
+    Local(Arc<ApiServer>),
+    /// Separate processes behind this gateway (`tke console`).
+    Remote(Arc<crate::proxy::Components>),
 }
 
 /// Where a browser without a session goes to log in, coming back to `return_to`.
@@ -70,7 +78,7 @@ fn safe_return(to: &str) -> String {
     if ok { to.to_string() } else { "/tkestack".into() }
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
@@ -424,14 +432,25 @@ const COMPONENTS: &[(&str, &str)] = &[
     ("mesh", "mesh.tkestack.io"),
 ];
 
-/// `GET sysinfo`: the components this platform runs (a group it serves), and the registry's
-/// and auth's defaults.
+/// `GET sysinfo`: the components this platform runs (a group it serves, or a component behind
+/// this gateway), and the registry's and auth's defaults.
 async fn sysinfo(State(g): State<Arc<Gateway>>) -> Response<Body> {
-    let defs = g.api.all_defs();
     let mut v = serde_json::Map::new();
-    for (name, group) in COMPONENTS {
-        if let Some(d) = defs.iter().find(|d| d.group == *group) {
-            v.insert((*name).into(), json!({"groupName": group, "version": d.version}));
+    match &g.backend {
+        Backend::Local(api) => {
+            let defs = api.all_defs();
+            for (name, group) in COMPONENTS {
+                if let Some(d) = defs.iter().find(|d| d.group == *group) {
+                    v.insert((*name).into(), json!({"groupName": group, "version": d.version}));
+                }
+            }
+        }
+        Backend::Remote(components) => {
+            for m in components.modules() {
+                if let Some((name, group)) = COMPONENTS.iter().find(|(n, _)| *n == m) {
+                    v.insert((*name).into(), json!({"groupName": group, "version": "v1"}));
+                }
+            }
         }
     }
     v.insert("auth".into(), {
@@ -446,17 +465,64 @@ async fn sysinfo(State(g): State<Arc<Gateway>>) -> Response<Body> {
     Json(Value::Object(v)).into_response()
 }
 
+const CLUSTER_INFO: &str = "/apis/platform.tkestack.io/v1/configmaps/cluster-info";
+
 /// `GET platforminfo`: the platform's `cluster-info` ConfigMap (`platform.tkestack.io`), as
 /// TKEStack's console reads `tke/cluster-info`: `{}` when there is none.
-async fn platforminfo(State(g): State<Arc<Gateway>>) -> Response<Body> {
-    let Some(store) = g.api.resource_store("platform.tkestack.io", "v1", "configmaps") else {
-        return Json(json!({})).into_response();
+async fn platforminfo(State(g): State<Arc<Gateway>>, token: Option<Extension<RemoteToken>>) -> Response<Body> {
+    let found = match (&g.backend, token) {
+        (Backend::Local(api), _) => {
+            let Some(store) = api.resource_store("platform.tkestack.io", "v1", "configmaps") else {
+                return Json(json!({})).into_response();
+            };
+            store.get(&Context::system("console", None), "cluster-info", None).await
+        }
+        (Backend::Remote(c), Some(Extension(RemoteToken(token)))) => match c.get_as(&token, CLUSTER_INFO).await {
+            Ok((200, v)) => Ok(v),
+            Ok((404, _)) => return Json(json!({})).into_response(),
+            Ok((code, v)) => {
+                return (StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY), Json(v)).into_response();
+            }
+            Err(e) => Err(e),
+        },
+        (Backend::Remote(_), None) => Err(ApiError::unauthorized("log in to the console")),
     };
-    match store.get(&Context::system("console", None), "cluster-info", None).await {
+    match found {
         Ok(cm) => Json(cm.get("data").cloned().unwrap_or_else(|| json!({}))).into_response(),
         Err(e) if e.code() == 404 => Json(json!({})).into_response(),
         Err(e) => error_response(&e),
     }
+}
+
+/// The caller's token, in a gateway in front of separate components.
+#[derive(Clone)]
+struct RemoteToken(String);
+
+/// Authentication of the gateway's own routes when the components are elsewhere: the session
+/// (CSRF checked on changes) or a bearer token, whose user the components tell.
+async fn remote_authentication(
+    State(c): State<Arc<crate::proxy::Components>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response<Body> {
+    let (mut parts, body) = request.into_parts();
+    let checked = match session::adopt(&mut parts) {
+        Err(refused) => Err(ApiError::new(apimachinery::error::Reason::Forbidden, refused.to_string())),
+        Ok(()) => match apiserver::auth::request_token(&parts.headers).map(|t| t.into_owned()) {
+            None => Err(ApiError::unauthorized("log in to the console, or send a bearer token")),
+            Some(token) => c.whoami(&token).await.map(|u| (u, token)),
+        },
+    };
+    let (user, token) = match checked {
+        Ok(found) => found,
+        Err(e) => {
+            apiserver::auth::drain(body).await;
+            return error_response(&e);
+        }
+    };
+    parts.extensions.insert(user);
+    parts.extensions.insert(RemoteToken(token));
+    next.run(axum::extract::Request::from_parts(parts, body)).await
 }
 
 /// Routes served before authentication: the login's legs, renewal (the ID token may have
@@ -483,6 +549,17 @@ pub fn api_routes(g: Arc<Gateway>) -> Router {
         .route(&format!("{PREFIX}/sysinfo"), get(sysinfo))
         .route(&format!("{PREFIX}/platforminfo"), get(platforminfo))
         .with_state(g)
+}
+
+/// The whole gateway in front of separate components (`tke console`): the console, the login,
+/// the gateway's own routes, and every other path sent on to its component.
+pub fn standalone(g: Arc<Gateway>, components: Arc<crate::proxy::Components>) -> Router {
+    let own =
+        api_routes(g.clone()).layer(axum::middleware::from_fn_with_state(components.clone(), remote_authentication));
+    front_routes(g.clone())
+        .merge(crate::assets::routes(g))
+        .merge(own)
+        .fallback_service(Router::new().fallback(crate::proxy::handle).with_state(components))
 }
 
 #[cfg(test)]

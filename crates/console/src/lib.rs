@@ -7,7 +7,8 @@
 
 pub mod assets;
 pub mod gateway;
-mod relying_party;
+pub mod proxy;
+pub mod relying_party;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -63,8 +64,11 @@ impl Component for Console {
         let ca = std::fs::read(&ca_file)
             .map_err(|e| format!("reading the OpenID provider's CA {}: {e}", ca_file.display()))?;
         let rp = relying_party::RelyingParty::new(issuer, self.config.client_id.clone(), &ca)?;
-        let gateway =
-            Arc::new(gateway::Gateway { rp, session_max_age: self.config.session_max_age, api: server.clone() });
+        let gateway = Arc::new(gateway::Gateway {
+            rp,
+            session_max_age: self.config.session_max_age,
+            backend: gateway::Backend::Local(server.clone()),
+        });
         Ok(Mount {
             front: Some(gateway::front_routes(gateway.clone()).merge(assets::routes(gateway.clone()))),
             around_api: Some(Box::new(move |api| api.merge(gateway::api_routes(gateway)))),

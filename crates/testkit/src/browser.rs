@@ -8,6 +8,10 @@ use crate::tke::Tke;
 pub struct Browser<'a> {
     pub tke: &'a Tke,
     jar: PathBuf,
+    /// Where relative paths go: the platform, or a gateway in front of it.
+    pub base: String,
+    /// The CA bundle the browser trusts.
+    ca: PathBuf,
 }
 
 /// One answer: status, headers (as received), body.
@@ -48,7 +52,18 @@ impl Answer {
 impl<'a> Browser<'a> {
     /// A browser with its own cookie jar named `name` in the platform's data directory.
     pub fn new(tke: &'a Tke, name: &str) -> Self {
-        Browser { tke, jar: tke.data_dir().join(format!("{name}.cookies")) }
+        Browser { tke, jar: tke.data_dir().join(format!("{name}.cookies")), base: tke.url.clone(), ca: tke.ca_file() }
+    }
+
+    /// A browser whose relative paths go to `base` (a gateway), trusting the platform's CA and
+    /// `extra_ca` (the gateway's).
+    pub fn at(tke: &'a Tke, name: &str, base: &str, extra_ca: &std::path::Path) -> Self {
+        let bundle = tke.data_dir().join(format!("{name}.ca-bundle"));
+        let mut pem = std::fs::read(tke.ca_file()).expect("the platform's CA");
+        pem.push(b'\n');
+        pem.extend(std::fs::read(extra_ca).expect("the extra CA"));
+        std::fs::write(&bundle, pem).expect("writing the CA bundle");
+        Browser { tke, jar: tke.data_dir().join(format!("{name}.cookies")), base: base.to_string(), ca: bundle }
     }
 
     /// A request with curl's `args` (URL included), cookies read from and written to the jar.
@@ -56,7 +71,7 @@ impl<'a> Browser<'a> {
         let headers = self.jar.with_extension("headers");
         let out = Command::new("curl")
             .args(["-sS", "--cacert"])
-            .arg(self.tke.ca_file())
+            .arg(&self.ca)
             .arg("-b")
             .arg(&self.jar)
             .arg("-c")
@@ -77,12 +92,12 @@ impl<'a> Browser<'a> {
     }
 
     pub fn get(&self, path_and_query: &str) -> Answer {
-        self.request(&[&format!("{}{path_and_query}", self.tke.url)])
+        self.request(&[&format!("{}{path_and_query}", self.base)])
     }
 
     /// A form post.
     pub fn post(&self, path: &str, form: &[(&str, &str)]) -> Answer {
-        let mut args = vec!["-X".to_string(), "POST".to_string(), format!("{}{path}", self.tke.url)];
+        let mut args = vec!["-X".to_string(), "POST".to_string(), format!("{}{path}", self.base)];
         for (k, v) in form {
             args.push("--data-urlencode".into());
             args.push(format!("{k}={v}"));
@@ -139,4 +154,43 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Browser<'_> {
+    /// Follows a `Location`: absolute as it is, a path at this browser's base.
+    pub fn follow(&self, location: &str) -> Answer {
+        if location.starts_with("https://") { self.request(&[location]) } else { self.get(location) }
+    }
+
+    /// Logs in to the console as `username` (tenant `default`) by opening `start`, as a person
+    /// would: the gateway sends to the provider's login form, the form is filled in and sent,
+    /// the provider returns to the gateway's callback. Returns the callback's answer (the
+    /// session cookies and where it sends the browser).
+    pub fn console_login(&self, username: &str, password: &str, start: &str) -> Answer {
+        let page = self.get(start);
+        assert_eq!(page.status, 303, "a page without a session goes to the login: {}", page.headers);
+        let to_provider = self.follow(&page.location());
+        assert_eq!(to_provider.status, 303, "{}", to_provider.body);
+        let form = self.follow(&to_provider.location());
+        assert_eq!(form.status, 200, "the provider's login form: {}", form.body);
+        let (req, csrf) = (hidden(&form.body, "req"), hidden(&form.body, "csrf"));
+        let provider = self.tke.url.clone();
+        let args: Vec<String> = [
+            ("req", req.as_str()),
+            ("csrf", csrf.as_str()),
+            ("tenant", "default"),
+            ("username", username),
+            ("password", password),
+        ]
+        .iter()
+        .flat_map(|(k, v)| ["--data-urlencode".to_string(), format!("{k}={v}")])
+        .chain(["-X".to_string(), "POST".to_string(), format!("{provider}/oidc/auth/login")])
+        .collect();
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let done = self.request(&refs);
+        assert_eq!(done.status, 303, "{}", done.body);
+        let callback = done.location();
+        assert!(callback.starts_with(&format!("{}/callback?", self.base)), "{callback}");
+        self.request(&[&callback])
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod etcd;
+pub mod pki;
 pub mod slapd;
 pub mod tke;
 

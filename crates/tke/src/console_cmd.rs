@@ -34,3 +34,132 @@ pub fn component(args: &ConsoleArgs, platform_issuer: Option<&str>) -> Option<co
         },
     })
 }
+
+/// How the gateway tells the components who the user is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProxyMode {
+    /// The session's ID token goes on as a bearer token; the components check it.
+    Passthrough,
+    /// The gateway names the user in `X-Remote-*` headers over mutual TLS with its front-proxy
+    /// certificate (the components' `--requestheader-client-ca-file` CA must have signed it).
+    FrontProxy,
+}
+
+/// `tke console`: the web console and the gateway in front of components that run as separate
+/// processes (`tke platform`, `tke business`, `tke registry`, ...).
+#[derive(clap::Args, Debug)]
+pub struct ConsoleCommand {
+    /// Directory for the gateway's generated certificates.
+    #[arg(long, env = "TKE_DATA_DIR", default_value = "./tke-console-data")]
+    pub data_dir: PathBuf,
+    /// Address of the HTTPS listener.
+    #[arg(long, env = "TKE_LISTEN", default_value = "127.0.0.1:9444")]
+    pub listen: std::net::SocketAddr,
+    /// Extra host names or IPs for the generated serving certificate (comma separated).
+    #[arg(long, env = "TKE_EXTERNAL_HOSTNAMES", value_delimiter = ',')]
+    pub external_hostname: Vec<String>,
+    /// Serving certificate (PEM); generated into the data directory when not given.
+    #[arg(long, env = "TKE_TLS_CERT_FILE", requires = "tls_private_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Key of the serving certificate (PEM).
+    #[arg(long, env = "TKE_TLS_PRIVATE_KEY_FILE", requires = "tls_cert_file")]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// A component behind the gateway, `MODULE=https://host:port` (repeat; modules: platform,
+    /// business, auth, registry, monitor, notify, audit, logagent, application, mesh). Paths no
+    /// component claims go to `platform`.
+    #[arg(long = "component", env = "TKE_CONSOLE_COMPONENTS", value_delimiter = ',', required = true)]
+    pub components: Vec<String>,
+    /// CA bundle that signed the components' serving certificates.
+    #[arg(long, env = "TKE_COMPONENT_CA_FILE")]
+    pub component_ca_file: PathBuf,
+    #[arg(long, env = "TKE_PROXY_MODE", value_enum, default_value = "passthrough")]
+    pub proxy_mode: ProxyMode,
+    /// The front-proxy client certificate (with `--proxy-mode front-proxy`).
+    #[arg(long, env = "TKE_FRONT_PROXY_CERT_FILE", required_if_eq("proxy_mode", "front-proxy"))]
+    pub front_proxy_cert_file: Option<PathBuf>,
+    /// Its key.
+    #[arg(long, env = "TKE_FRONT_PROXY_KEY_FILE", required_if_eq("proxy_mode", "front-proxy"))]
+    pub front_proxy_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub console: ConsoleArgs,
+}
+
+/// Runs the gateway until Ctrl-C or SIGTERM.
+pub async fn run(cmd: ConsoleCommand) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let mut upstreams = vec![];
+    for c in &cmd.components {
+        let (module, url) =
+            c.split_once('=').with_context(|| format!("--component {c:?}: expected MODULE=https://host:port"))?;
+        if !url.starts_with("https://") {
+            anyhow::bail!("--component {c:?}: components are reached over HTTPS (https://host:port)");
+        }
+        upstreams
+            .push(console::proxy::Upstream { module: module.trim().into(), url: url.trim_end_matches('/').into() });
+    }
+    let ca = std::fs::read(&cmd.component_ca_file)
+        .with_context(|| format!("reading the components' CA {}", cmd.component_ca_file.display()))?;
+    let mode = match cmd.proxy_mode {
+        ProxyMode::Passthrough => console::proxy::Mode::Passthrough,
+        ProxyMode::FrontProxy => {
+            let (Some(cert), Some(key)) = (&cmd.front_proxy_cert_file, &cmd.front_proxy_key_file) else {
+                anyhow::bail!("--proxy-mode front-proxy needs --front-proxy-cert-file and --front-proxy-key-file");
+            };
+            let mut pem = std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
+            pem.push(b'\n');
+            pem.extend(std::fs::read(key).with_context(|| format!("reading {}", key.display()))?);
+            console::proxy::Mode::FrontProxy { cert_and_key_pem: pem }
+        }
+    };
+    // The provider is the auth component's (or the platform's, which serves it in `tke up`).
+    let issuer = match &cmd.console.console_oidc_issuer_url {
+        Some(i) => i.clone(),
+        None => {
+            let provider = upstreams
+                .iter()
+                .find(|u| u.module == "auth")
+                .or_else(|| upstreams.iter().find(|u| u.module == "platform"))
+                .context("--console-oidc-issuer-url is needed when no auth or platform component is given")?;
+            format!("{}/oidc", provider.url)
+        }
+    };
+    let issuer_ca = match &cmd.console.console_oidc_ca_file {
+        Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+        None => ca.clone(),
+    };
+    let components =
+        std::sync::Arc::new(console::proxy::Components::new(upstreams, mode, &ca).map_err(|e| anyhow::anyhow!("{e}"))?);
+    let rp = console::relying_party::RelyingParty::new(issuer, cmd.console.console_oidc_client_id.clone(), &issuer_ca)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let gateway = std::sync::Arc::new(console::gateway::Gateway {
+        rp,
+        session_max_age: Duration::from_secs(cmd.console.console_session_max_age_seconds.clamp(300, 30 * 24 * 3600)),
+        backend: console::gateway::Backend::Remote(components.clone()),
+    });
+    let app = console::gateway::standalone(gateway, components);
+
+    std::fs::create_dir_all(&cmd.data_dir).with_context(|| format!("creating {}", cmd.data_dir.display()))?;
+    let mut hosts = cmd.external_hostname.clone();
+    if !cmd.listen.ip().is_unspecified() {
+        hosts.push(cmd.listen.ip().to_string());
+    }
+    let pki = apiserver::tls::ensure_pki(&cmd.data_dir, &hosts).context("preparing certificates")?;
+    let tls = apiserver::tls::server_config(
+        &pki,
+        &apiserver::tls::TlsOptions {
+            cert_file: cmd.tls_cert_file.clone(),
+            key_file: cmd.tls_private_key_file.clone(),
+            ..Default::default()
+        },
+    )
+    .context("building the TLS configuration")?;
+    let listener =
+        tokio::net::TcpListener::bind(cmd.listen).await.with_context(|| format!("listening on {}", cmd.listen))?;
+    let addr = listener.local_addr()?;
+    let host = if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
+    println!("tke-rs console is up at https://{host}/tkestack");
+    println!("  the console's client must allow https://{host}/callback as a redirect URI");
+    apiserver::tls::serve(listener, tls, app, crate::serve::shutdown_signal()).await.context("serving HTTPS")?;
+    println!("tke-rs console stopped");
+    Ok(())
+}

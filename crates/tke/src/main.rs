@@ -53,6 +53,9 @@ enum Command {
     /// Run the business component alone (projects, their namespaces in business clusters and
     /// their controllers) against a shared store.
     Business(business_cmd::BusinessCommand),
+    /// Run the web console and the gateway alone, in front of components that run as separate
+    /// processes (passthrough or front-proxy mode).
+    Console(console_cmd::ConsoleCommand),
     /// Measure a running server (or a temporary one): create, get, update, list, watch fan-out
     /// and memory per object, printed as throughput and latency percentiles.
     Bench(bench::BenchArgs),
@@ -101,6 +104,7 @@ fn main() -> std::process::ExitCode {
             Command::Platform(args) => platform_cmd::run(args).await,
             Command::Registry(args) => registry_cmd::run(args).await,
             Command::Business(args) => business_cmd::run(args).await,
+            Command::Console(args) => console_cmd::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Cronhpa(args) => cronhpa_cmd::run(args).await,
             Command::Login(args) => login_cmd::login(args).await,

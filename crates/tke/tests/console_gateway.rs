@@ -5,26 +5,16 @@
 //! rotates both, logout revokes the refresh token and ends the provider's session.
 
 use serde_json::{Value, json};
-use testkit::{
-    browser::{Browser, hidden},
-    tke::Tke,
-};
+use testkit::{browser::Browser, tke::Tke};
 
 const PREFIX: &str = "/apis/gateway.tkestack.io/v1";
-
-fn path_of(url: &str, base: &str) -> String {
-    url.strip_prefix(base).unwrap_or(url).to_string()
-}
 
 /// Logs `b` in as the administrator through the console's login, returning where it landed.
 fn log_in(t: &Tke, b: &Browser, start: &str) -> String {
     let password = std::fs::read_to_string(t.data_dir().join("admin-password")).unwrap().trim().to_string();
-    let page = b.get(start);
-    assert_eq!(page.status, 303, "a page without a session goes to the login: {}", page.headers);
-    let to_gateway = page.location();
-    assert!(to_gateway.starts_with(&format!("{PREFIX}/tokens/redirect?return_to=")), "{to_gateway}");
-    let to_provider = b.get(&to_gateway);
-    assert_eq!(to_provider.status, 303, "{}", to_provider.body);
+    let first = b.get(start);
+    assert!(first.location().starts_with(&format!("{PREFIX}/tokens/redirect?return_to=")), "{}", first.location());
+    let to_provider = b.follow(&first.location());
     let authorize = to_provider.location();
     assert!(authorize.starts_with(&format!("{}/oidc/auth?", t.url)), "{authorize}");
     assert!(authorize.contains("code_challenge_method=S256"), "{authorize}");
@@ -32,17 +22,7 @@ fn log_in(t: &Tke, b: &Browser, start: &str) -> String {
         to_provider.set_cookies().into_iter().find(|c| c.starts_with("tke_login_")).expect("a login cookie");
     assert!(login_cookie.contains("HttpOnly") && login_cookie.contains("Path=/callback"), "{login_cookie}");
 
-    let form = b.get(&path_of(&authorize, &t.url));
-    assert_eq!(form.status, 200, "{}", form.body);
-    let (req, csrf) = (hidden(&form.body, "req"), hidden(&form.body, "csrf"));
-    let done = b.post(
-        "/oidc/auth/login",
-        &[("req", &req), ("csrf", &csrf), ("tenant", "default"), ("username", "admin"), ("password", &password)],
-    );
-    assert_eq!(done.status, 303, "{}", done.body);
-    let callback = done.location();
-    assert!(callback.starts_with(&format!("{}/callback?", t.url)), "{callback}");
-    let landed = b.request(&[&callback]);
+    let landed = b.console_login("admin", &password, start);
     assert_eq!(landed.status, 303, "{}", landed.body);
     let cookies = landed.set_cookies();
     let session = cookies.iter().find(|c| c.starts_with("tke=")).expect("the session cookie");

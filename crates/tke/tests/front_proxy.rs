@@ -3,44 +3,11 @@
 //! `-Extra-*`; the same headers from anyone else mean nothing, a proxy whose name is not
 //! allowed is refused, and the proxy's certificate never makes its holder a user itself.
 
-use std::path::{Path, PathBuf};
-
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use serde_json::Value;
-use testkit::tke::{Storage, Tke, tke_binary};
-
-/// A CA written to `dir/ca.crt`, and a function issuing client certificates from it.
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    dir: PathBuf,
-}
-
-impl Ca {
-    fn new(dir: &Path) -> Ca {
-        let key = KeyPair::generate().expect("key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.distinguished_name.push(DnType::CommonName, "front proxy CA");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
-        std::fs::write(dir.join("ca.crt"), params.self_signed(&key).expect("CA").pem()).expect("write CA");
-        Ca { issuer: Issuer::new(params, key), dir: dir.to_path_buf() }
-    }
-
-    /// A client certificate for `cn` (organization `system:masters`, which must not count):
-    /// (cert file, key file).
-    fn client(&self, cn: &str) -> (String, String) {
-        let key = KeyPair::generate().expect("key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params.distinguished_name.push(DnType::OrganizationName, "system:masters");
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-        let cert = params.signed_by(&key, &self.issuer).expect("cert");
-        let (c, k) = (self.dir.join(format!("{cn}.crt")), self.dir.join(format!("{cn}.key")));
-        std::fs::write(&c, cert.pem()).expect("write cert");
-        std::fs::write(&k, key.serialize_pem()).expect("write key");
-        (c.display().to_string(), k.display().to_string())
-    }
-}
+use testkit::{
+    pki::Ca,
+    tke::{Storage, Tke, tke_binary},
+};
 
 /// Who the server says the caller is (SelfSubjectReview), or the HTTP status.
 fn whoami(t: &Tke, cert: Option<&(String, String)>, headers: &[&str]) -> Result<Value, u16> {

@@ -50,12 +50,23 @@ function olderThan(a?: string, b?: string): boolean {
 }
 
 /**
- * A string whose plain comparison gives natural order ("node-2" before "node-10", case
- * ignored): digit runs are zero-padded. Computed once per row, so sorting compares plain
- * strings instead of calling a collator n·log n times.
+ * A string that orders under plain `<` as a numeric, case-insensitive collator orders printable
+ * ASCII (what names, phases and most cells are): case folded, digit runs padded so `pod-2`
+ * sorts before `pod-10`. Computed once per row, so sorting compares plain strings instead of
+ * calling a collator n·log n times. `null` for text outside printable ASCII.
  */
-export function naturalKey(s: string): string {
-  return s.toLowerCase().replace(/\d+/g, (d) => (d.length >= 15 ? d : d.padStart(15, '0')));
+export function naturalKey(s: string): string | null {
+  if (!/^[\x20-\x7e]*$/.test(s)) return null;
+  return s.toLowerCase().replace(/\d+/g, (d) => (d.length >= 16 ? d : d.padStart(16, '0')));
+}
+
+/**
+ * The sort key of a text: its natural key, or for text outside printable ASCII the text itself
+ * after a marker that places it after every ASCII key (still one fixed string per row, so the
+ * order stays total and stable).
+ */
+function textKey(s: string): string {
+  return naturalKey(s) ?? `\u{10FFFF}${s}`;
 }
 
 interface Entry<T> {
@@ -67,7 +78,7 @@ interface Entry<T> {
 function entryOf<T extends KubeObject>(o: T, value: ((o: T) => SortValue) | undefined): Entry<T> {
   const key = keyOfObject(o);
   const v = value ? value(o) : '';
-  return { sk: typeof v === 'number' ? v : naturalKey(v), key: naturalKey(key) + '\u0000' + key, o };
+  return { sk: typeof v === 'number' ? v : textKey(v), key: textKey(key) + '\u0000' + key, o };
 }
 
 function comparer<T>(desc: boolean): (a: Entry<T>, b: Entry<T>) => number {
