@@ -194,6 +194,8 @@ export const en = {
   'terminal.failed': "The terminal could not connect.",
   'terminal.reconnect': "Reconnect",
   'terminal.label': "Terminal of {pod}/{container}",
+  'events.last': "Last seen",
+  'events.none': "No events.",
   'kind.deployments': 'Deployments',
   'kind.statefulsets': 'StatefulSets',
   'kind.daemonsets': 'DaemonSets',

@@ -195,6 +195,8 @@ export const zh: Record<Key, string> = {
   'terminal.failed': "终端无法连接。",
   'terminal.reconnect': "重新连接",
   'terminal.label': "{pod}/{container} 的终端",
+  'events.last': "最近发生",
+  'events.none': "暂无事件。",
   'kind.deployments': 'Deployment',
   'kind.statefulsets': 'StatefulSet',
   'kind.daemonsets': 'DaemonSet',

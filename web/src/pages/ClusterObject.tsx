@@ -13,6 +13,7 @@ import { useToast } from '../ui/Toasts';
 import { intRange, required } from '../ui/validation';
 import { clusterRef } from './ClusterResources';
 import { DetailPage } from './DetailPage';
+import { ObjectEvents } from './ObjectEvents';
 import { PodLogs } from './PodLogs';
 import { ConfigMapData, SecretData, maskSecret } from './SecretData';
 import { Link } from 'react-router';
@@ -71,6 +72,9 @@ function ObjectPage({ cluster, kind, namespace, name }: { cluster: string; kind:
             {kind.id === 'pods' && <PodExtras cluster={cluster} pod={o} />}
             {kind.id === 'secrets' && <SecretData o={o} />}
             {kind.id === 'configmaps' && <ConfigMapData o={o} />}
+            {kind.ref.namespaced && kind.id !== 'events' && (
+              <ObjectEvents cluster={cluster} kind={kind.kind} name={o.metadata.name} namespace={o.metadata.namespace ?? 'default'} />
+            )}
           </>
         )}
       />
