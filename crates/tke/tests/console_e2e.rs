@@ -1,7 +1,8 @@
 //! The console in real headless Chromium (Debian's `chromium`, driven by `playwright-core` from
 //! `web/node_modules`; never a downloaded browser) against a real `tke up --demo`: the scripts in
 //! `web/e2e/` log in through the platform's login page and act as a person would (overview,
-//! the demo cluster and its nodes, scaling a Deployment, the YAML import page, an object whose
+//! the demo cluster and its nodes, the kubeconfig download, scaling a Deployment, creating one
+//! from the form with a field error first, the YAML import page, an object whose
 //! data is markup shown as text). Screenshots go to `SCREENSHOT_DIR` (default: a folder in the
 //! target directory, printed).
 //!

@@ -15,6 +15,7 @@ import { clusterRef } from './ClusterResources';
 import { DetailPage } from './DetailPage';
 import { ObjectEvents } from './ObjectEvents';
 import { PodLogs } from './PodLogs';
+import { WorkloadPods } from './WorkloadPods';
 import { ConfigMapData, SecretData, maskSecret } from './SecretData';
 import { Link } from 'react-router';
 import { arr, str } from '../resources';
@@ -69,6 +70,7 @@ function ObjectPage({ cluster, kind, namespace, name }: { cluster: string; kind:
         extra={(o) => (
           <>
             <WorkloadFacts o={o} />
+            {['deployments', 'statefulsets', 'daemonsets', 'jobs'].includes(kind.id) && <WorkloadPods cluster={cluster} workload={o} />}
             {kind.id === 'pods' && <PodExtras cluster={cluster} pod={o} />}
             {kind.id === 'secrets' && <SecretData o={o} />}
             {kind.id === 'configmaps' && <ConfigMapData o={o} />}
