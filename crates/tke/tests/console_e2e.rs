@@ -3,7 +3,8 @@
 //! `web/e2e/` log in through the platform's login page and act as a person would (overview,
 //! the demo cluster and its nodes, the kubeconfig download, scaling a Deployment, creating one
 //! from the form with a field error first, the YAML import page, an object whose
-//! data is markup shown as text). Screenshots go to `SCREENSHOT_DIR` (default: a folder in the
+//! data is markup shown as text, accessibility (axe-core) of the main pages, logout reaching
+//! the other open tab). Screenshots go to `SCREENSHOT_DIR` (default: a folder in the
 //! target directory, printed).
 //!
 //! Needs what `.ci/run` installs: Node.js, `chromium`, `npm ci` and `npm run build` in `web/`
