@@ -128,7 +128,8 @@ export function LiveTable<T extends KubeObject>({ url, query, columns, toolbar, 
               </div>
             </div>
           ) : (
-            <div style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
+            // Only positions the rows: not a level of the table for assistive technology.
+            <div role="presentation" style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
               {virtualizer.getVirtualItems().map((vi) => {
                 const o = rows[vi.index];
                 if (!o) return null;
