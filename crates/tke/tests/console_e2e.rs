@@ -1,11 +1,11 @@
 //! The console in real headless Chromium (Debian's `chromium`, driven by `playwright-core` from
 //! `web/node_modules`; never a downloaded browser) against a real `tke up --demo`: the scripts in
-//! `web/e2e/` log in through the platform's login page and act as a person would (overview,
-//! the demo cluster and its nodes, the kubeconfig download, scaling a Deployment, creating one
-//! from the form with a field error first, the YAML import page, an object whose
-//! data is markup shown as text, accessibility (axe-core) of the main pages, logout reaching
-//! the other open tab). Screenshots go to `SCREENSHOT_DIR` (default: a folder in the
-//! target directory, printed).
+//! `web/e2e/` log in through the platform's login page and act as a person would: the overview,
+//! the demo cluster and its nodes, the kubeconfig download, the YAML import page, scaling a
+//! Deployment, creating one from the form (a field error first), a command typed in a pod's
+//! terminal and its answer read, an object whose data is markup shown as text, accessibility
+//! (axe-core) of the main pages, and a logout reaching the other open tab. Screenshots go to
+//! `SCREENSHOT_DIR` (default: a folder in the target directory, printed).
 //!
 //! Needs what `.ci/run` installs: Node.js, `chromium`, `npm ci` and `npm run build` in `web/`
 //! before `tke` is built (the pages are embedded at build time).
@@ -86,9 +86,12 @@ fn the_console_in_a_real_browser() {
 
     let password =
         std::fs::read_to_string(t.data_dir().join("admin-password")).expect("the admin password").trim().to_string();
-    let shots = std::env::var_os("SCREENSHOT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots"));
+    let shots = std::env::var_os("SCREENSHOT_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        // The default folder holds this run's screenshots only.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    });
     let run = Command::new("node")
         .arg(web_dir().join("e2e/run.mjs"))
         .current_dir(web_dir())
