@@ -3,7 +3,8 @@
 //! `web/e2e/` log in through the platform's login page and act as a person would: the overview,
 //! the demo cluster and its nodes, the kubeconfig download, the YAML import page, scaling a
 //! Deployment, creating one from the form (a field error first), a command typed in a pod's
-//! terminal and its answer read, an object whose data is markup shown as text, accessibility
+//! terminal and its answer read, cordoning a node and installing and removing an add-on, an
+//! object whose data is markup shown as text, accessibility
 //! (axe-core) of the main pages, and a logout reaching the other open tab. Screenshots go to
 //! `SCREENSHOT_DIR` (default: a folder in the target directory, printed).
 //!
