@@ -7,7 +7,7 @@ import type { KubeObject } from '../api/kube';
 import { keyOfObject } from '../api/kube';
 import { useI18n } from '../i18n';
 import type { SortSpec, SortValue } from './store';
-import { useLiveList, useView } from './useLiveList';
+import { useLiveList, useSortedView } from './useLiveList';
 
 export interface Column<T> {
   id: string;
@@ -33,19 +33,21 @@ interface Props<T extends KubeObject> {
   emptyText?: string;
   /** For resources that cannot be watched: list again every pollMs. */
   pollMs?: number;
+  /** The sort to start with (default: the first column, ascending). */
+  defaultSort?: { id: string; desc: boolean };
 }
 
-export function LiveTable<T extends KubeObject>({ url, query, columns, toolbar, filter, label, rowHeight = 38, height, emptyText, pollMs }: Props<T>) {
+export function LiveTable<T extends KubeObject>({ url, query, columns, toolbar, filter, label, rowHeight = 38, height, emptyText, pollMs, defaultSort }: Props<T>) {
   const { t } = useI18n();
-  const { state, version } = useLiveList<T>(url, query, pollMs);
+  const { list, state } = useLiveList<T>(url, query, pollMs);
   const [search, setSearch] = useState('');
-  const [sortId, setSortId] = useState<string>(columns[0]?.id ?? '');
-  const [desc, setDesc] = useState(false);
+  const [sortId, setSortId] = useState<string>(defaultSort?.id ?? columns[0]?.id ?? '');
+  const [desc, setDesc] = useState(defaultSort?.desc ?? false);
   const sort = useMemo<SortSpec<T> | null>(() => {
     const col = columns.find((c) => c.id === sortId);
     return col ? { value: col.value, desc } : null;
   }, [columns, sortId, desc]);
-  const rows = useView(state, version, sort, search, filter);
+  const rows = useSortedView(list, sort, search, filter);
   const scrollRef = useRef<HTMLDivElement>(null);
   const virtualizer = useVirtualizer({
     count: rows.length,
