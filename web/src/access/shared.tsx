@@ -2,11 +2,12 @@
 // passwords, a copy-to-clipboard button, subjects (users and groups) as text, and the dialog
 // that binds users and groups to a policy, role or group through its `binding` / `unbinding`
 // subresources (the API checks each name exists in the tenant and answers which one did not).
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
 import { api, requestJson } from '../api/client';
 import { ApiError, messageOf } from '../api/errors';
 import type { KubeObject } from '../api/kube';
 import { useI18n } from '../i18n';
+import { useLiveList } from '../list/useLiveList';
 import { arr, str } from '../resources';
 import { Dialog } from '../ui/Dialog';
 import { FormError, TextField } from '../ui/Form';
@@ -69,9 +70,11 @@ interface BindProps {
   /** The object's path; `binding` / `unbinding` are appended. */
   path: string;
   title: string;
-  /** Current members. */
-  users: Subject[];
+  /** Current members (when not `live`). */
+  users?: Subject[];
   groups?: Subject[];
+  /** Watch the object (its collection and name) and read its members from it, so they update live. */
+  live?: { collection: string; name: string; users: string[]; groups?: string[] };
   /** Whether groups can be bound too (not for a group's own members). */
   withGroups: boolean;
   canEdit: boolean;
@@ -81,8 +84,14 @@ interface BindProps {
 }
 
 /** Shows who is bound and binds or unbinds users (by username) and groups (by name). */
-export function BindDialog({ path, title, users, groups = [], withGroups, canEdit, project, onClose }: BindProps) {
+export function BindDialog({ path, title, users: givenUsers = [], groups: givenGroups = [], live, withGroups, canEdit, project, onClose }: BindProps) {
   const { t } = useI18n();
+  const liveName = live?.name;
+  const query = useMemo(() => (liveName ? { fieldSelector: `metadata.name=${liveName}` } : undefined), [liveName]);
+  const watched = useLiveList(live ? live.collection : null, query);
+  const obj = watched.state ? [...watched.state.items.values()][0] : undefined;
+  const users = live ? subjectsOf(obj, ...live.users) : givenUsers;
+  const groups = live ? (live.groups ? subjectsOf(obj, ...live.groups) : []) : givenGroups;
   const toast = useToast();
   const [userText, setUserText] = useState('');
   const [groupText, setGroupText] = useState('');

@@ -108,6 +108,7 @@ export const pagesEn = {
   'policies.actionsHint': 'One per line, e.g. listClusters, getCluster, or a pattern such as *Cluster*.',
   'policies.resources': 'Resources',
   'policies.resourcesHint': 'One per line: * for all, or cluster:cls-a/namespace:*.',
+  'policies.permissions': 'Allowed actions',
   'policies.boundTo': 'Bound to',
   'policies.bindings': 'Bindings',
   'policies.bindingsOf': 'Who has {name}',

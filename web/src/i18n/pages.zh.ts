@@ -111,6 +111,7 @@ export const pagesZh: Record<keyof typeof pagesEn, string> = {
   'policies.actionsHint': '每行一个，如 listClusters、getCluster，或 *Cluster* 这样的通配。',
   'policies.resources': '资源',
   'policies.resourcesHint': '每行一个：* 表示全部，或 cluster:cls-a/namespace:*。',
+  'policies.permissions': '允许的操作',
   'policies.boundTo': '已绑定',
   'policies.bindings': '绑定',
   'policies.bindingsOf': '拥有 {name} 的用户和用户组',

@@ -197,6 +197,7 @@ export function IssueKey({ onClose }: { onClose: () => void }) {
       }
     >
       <form
+        noValidate
         id="key-form"
         onSubmit={(e) => {
           e.preventDefault();

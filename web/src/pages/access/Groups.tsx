@@ -87,7 +87,7 @@ export function GroupsPage() {
         <BindDialog
           path={`${AUTH_V1}/${R}/${encodeURIComponent(members.metadata.name)}`}
           title={t('groups.membersOf', { name: str(members, 'spec', 'displayName') || members.metadata.name })}
-          users={subjectsOf(members, 'status', 'users')}
+          live={{ collection: `${AUTH_V1}/${R}`, name: members.metadata.name, users: ['status', 'users'] }}
           withGroups={false}
           canEdit={perms.can(checks.bind)}
           onClose={() => setMembers(null)}
@@ -141,6 +141,7 @@ function GroupForm({ group, onClose }: { group?: KubeObject; onClose: () => void
       }
     >
       <form
+        noValidate
         id="group-form"
         onSubmit={(e) => {
           e.preventDefault();

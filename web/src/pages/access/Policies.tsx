@@ -41,7 +41,7 @@ export function PoliciesPage() {
     () => [
       { id: 'display', header: t('pages.displayName'), value: (o) => str(o, 'spec', 'displayName'), width: '1.4fr' },
       { id: 'name', header: t('pages.id'), value: (o) => o.metadata.name, width: '1fr' },
-      { id: 'scope', header: t('policies.scope'), value: (o) => str(o, 'spec', 'scope'), width: '0.6fr' },
+      { id: 'scope', header: t('policies.scope'), value: (o) => str(o, 'spec', 'scope'), width: '0.7fr' },
       {
         id: 'effect',
         header: t('policies.effect'),
@@ -49,9 +49,9 @@ export function PoliciesPage() {
         render: (o) => (
           <span className={str(o, 'spec', 'statement', 'effect') === 'deny' ? 'badge badge-bad' : 'badge badge-ok'}>{str(o, 'spec', 'statement', 'effect')}</span>
         ),
-        width: '0.5fr',
+        width: '0.7fr',
       },
-      { id: 'actions', header: t('policies.actions'), value: (o) => arr(o, 'spec', 'statement', 'actions').join(', '), width: '1.6fr' },
+      { id: 'actions', header: t('policies.permissions'), value: (o) => arr(o, 'spec', 'statement', 'actions').join(', '), width: '1.6fr' },
       { id: 'type', header: t('common.type'), value: (o) => str(o, 'spec', 'type'), width: '0.6fr' },
       {
         id: 'subjects',
@@ -110,8 +110,7 @@ export function PoliciesPage() {
           <BindDialog
             path={`${AUTH_V1}/${R}/${encodeURIComponent(binding.metadata.name)}`}
             title={t('policies.bindingsOf', { name: str(binding, 'spec', 'displayName') })}
-            users={subjectsOf(binding, 'status', 'users')}
-            groups={subjectsOf(binding, 'status', 'groups')}
+            live={{ collection: `${AUTH_V1}/${R}`, name: binding.metadata.name, users: ['status', 'users'], groups: ['status', 'groups'] }}
             withGroups
             canEdit={perms.can(checks.bind)}
             onClose={() => setBinding(null)}
@@ -186,6 +185,7 @@ export function PolicyEditor({ policy, onClose }: { policy?: KubeObject; onClose
       }
     >
       <form
+        noValidate
         id="policy-form"
         onSubmit={(e) => {
           e.preventDefault();

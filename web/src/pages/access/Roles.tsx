@@ -94,8 +94,7 @@ export function RolesPage() {
         <BindDialog
           path={`${AUTH_V1}/${R}/${encodeURIComponent(binding.metadata.name)}`}
           title={t('policies.bindingsOf', { name: str(binding, 'spec', 'displayName') })}
-          users={subjectsOf(binding, 'status', 'users')}
-          groups={subjectsOf(binding, 'status', 'groups')}
+          live={{ collection: `${AUTH_V1}/${R}`, name: binding.metadata.name, users: ['status', 'users'], groups: ['status', 'groups'] }}
           withGroups
           canEdit={perms.can(checks.bind)}
           onClose={() => setBinding(null)}
@@ -162,6 +161,7 @@ function RoleForm({ role, onClose }: { role?: KubeObject; onClose: () => void })
       }
     >
       <form
+        noValidate
         id="role-form"
         onSubmit={(e) => {
           e.preventDefault();

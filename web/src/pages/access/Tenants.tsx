@@ -195,6 +195,7 @@ function TenantForm({ idp, onClose }: { idp?: KubeObject; onClose: () => void })
       }
     >
       <form
+        noValidate
         id="tenant-form"
         onSubmit={(e) => {
           e.preventDefault();

@@ -221,6 +221,7 @@ function UserForm({ user, onClose, canBind }: { user?: KubeObject; onClose: () =
       }
     >
       <form
+        noValidate
         id="user-form"
         onSubmit={(e) => {
           e.preventDefault();

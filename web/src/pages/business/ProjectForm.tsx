@@ -95,6 +95,7 @@ export function ProjectForm({ project, onClose }: { project?: KubeObject; onClos
       }
     >
       <form
+        noValidate
         id="project-form"
         onSubmit={(e) => {
           e.preventDefault();

@@ -281,6 +281,7 @@ function NamespaceForm({ project, clusters, onClose }: { project: string; cluste
       }
     >
       <form
+        noValidate
         id="ns-form"
         onSubmit={(e) => {
           e.preventDefault();

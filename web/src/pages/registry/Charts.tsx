@@ -137,6 +137,7 @@ function ChartGroupForm({ onClose }: { onClose: () => void }) {
       }
     >
       <form
+        noValidate
         id="cg-form"
         onSubmit={(e) => {
           e.preventDefault();
@@ -269,6 +270,7 @@ function UploadChart({ group, onClose }: { group: string; onClose: () => void })
       }
     >
       <form
+        noValidate
         id="chart-upload"
         onSubmit={(e) => {
           e.preventDefault();

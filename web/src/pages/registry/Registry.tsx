@@ -130,6 +130,7 @@ function NamespaceForm({ onClose }: { onClose: () => void }) {
       }
     >
       <form
+        noValidate
         id="rns-form"
         onSubmit={(e) => {
           e.preventDefault();
