@@ -7,7 +7,7 @@ import { useMemo, useState } from 'react';
 import { usePermissions, type Check } from '../../api/authz';
 import { api, requestJson } from '../../api/client';
 import { age, type KubeObject } from '../../api/kube';
-import { AUTH_V1, b64, type Subject } from '../../access/shared';
+import { AUTH_V1, b64, subjectsOf, type Subject } from '../../access/shared';
 import { AUTH } from '../../access/policy';
 import { useI18n } from '../../i18n';
 import { LiveTable, type Column } from '../../list/LiveTable';
@@ -46,6 +46,9 @@ export function UsersPage() {
   const canUpdate = perms.can(checks.update);
   const canDelete = perms.can(checks.delete);
   const canLock = perms.can(checks.status);
+  // Membership lives in the groups (status.users), so the groups column is read from them.
+  const groupList = useLiveList(`${AUTH_V1}/localgroups`);
+  const memberOf = useMemo(() => groupsByUser(groupList.state ? [...groupList.state.items.values()] : []), [groupList.state, groupList.version]);
   const setLock = async (o: KubeObject, locked: boolean) => {
     try {
       await api.patch(`${AUTH_V1}/${R}/${encodeURIComponent(o.metadata.name)}/status`, { status: { locked, lockedUntil: null } });
@@ -59,7 +62,12 @@ export function UsersPage() {
       { id: 'username', header: t('users.username'), value: (o) => str(o, 'spec', 'username'), width: '1.2fr' },
       { id: 'display', header: t('pages.displayName'), value: (o) => str(o, 'spec', 'displayName'), width: '1.2fr' },
       { id: 'email', header: t('users.email'), value: (o) => str(o, 'spec', 'email'), width: '1.4fr' },
-      { id: 'groups', header: t('users.groups'), value: (o) => arr(o, 'spec', 'groups').join(', '), width: '1.2fr' },
+      {
+        id: 'groups',
+        header: t('users.groups'),
+        value: (o) => [...new Set([...arr(o, 'spec', 'groups').map(String), ...(memberOf.get(o.metadata.name) ?? [])])].join(', '),
+        width: '1.2fr',
+      },
       {
         id: 'locked',
         header: t('users.status'),
@@ -102,7 +110,7 @@ export function UsersPage() {
     ],
     // setLock only closes over stable values.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [t, now, canUpdate, canDelete, canLock],
+    [t, now, canUpdate, canDelete, canLock, memberOf],
   );
   return (
     <div className="page">
@@ -137,6 +145,19 @@ export function UsersPage() {
   );
 }
 
+/** Group display names by member (LocalIdentity name). */
+export function groupsByUser(groups: KubeObject[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const g of groups) {
+    for (const s of subjectsOf(g, 'status', 'users')) {
+      const list = out.get(s.id) ?? [];
+      list.push(str(g, 'spec', 'displayName') || g.metadata.name);
+      out.set(s.id, list);
+    }
+  }
+  return out;
+}
+
 type UF = 'username' | 'displayName' | 'email' | 'phoneNumber' | 'password' | 'confirm';
 
 function UserForm({ user, onClose, canBind }: { user?: KubeObject; onClose: () => void; canBind: boolean }) {
@@ -144,8 +165,15 @@ function UserForm({ user, onClose, canBind }: { user?: KubeObject; onClose: () =
   const toast = useToast();
   const groupsList = useLiveList(`${AUTH_V1}/localgroups`);
   const groups = groupsList.state ? [...groupsList.state.items.values()] : [];
-  const initialGroups = useMemo(() => new Set(user ? arr(user, 'spec', 'groups').map(String) : []), [user]);
-  const [chosen, setChosen] = useState<Set<string>>(initialGroups);
+  const [chosen, setChosen] = useState<Set<string>>(new Set());
+  // The groups the user is a member of when the form opened (read once the groups are listed).
+  const [initialGroups, setInitialGroups] = useState<Set<string> | null>(null);
+  if (initialGroups === null && groupsList.state && !groupsList.state.loading) {
+    const mine = new Set(user ? groups.filter((g) => subjectsOf(g, 'status', 'users').some((s) => s.id === user.metadata.name)).map((g) => g.metadata.name) : []);
+    setInitialGroups(mine);
+    setChosen(mine);
+  }
+
   const [confirmMismatch, setConfirmMismatch] = useState<string | undefined>();
   const form = useApiForm<UF>(
     {
@@ -190,8 +218,8 @@ function UserForm({ user, onClose, canBind }: { user?: KubeObject; onClose: () =
         const me: Subject = { id: saved.metadata.name, name: str(saved, 'spec', 'username') };
         for (const g of groups) {
           const name = g.metadata.name;
-          const was = initialGroups.has(name) || initialGroups.has(str(g, 'spec', 'displayName'));
-          const now = chosen.has(name) || chosen.has(str(g, 'spec', 'displayName'));
+          const was = initialGroups?.has(name) ?? false;
+          const now = chosen.has(name);
           if (was === now) continue;
           await requestJson(`${AUTH_V1}/localgroups/${encodeURIComponent(name)}/${now ? 'binding' : 'unbinding'}`, {
             method: 'POST',
@@ -254,7 +282,7 @@ function UserForm({ user, onClose, canBind }: { user?: KubeObject; onClose: () =
             <legend>{t('users.groups')}</legend>
             {groups.map((g) => {
               const name = g.metadata.name;
-              const on = chosen.has(name) || chosen.has(str(g, 'spec', 'displayName'));
+              const on = chosen.has(name);
               return (
                 <label key={name} className="check">
                   <input
@@ -263,10 +291,8 @@ function UserForm({ user, onClose, canBind }: { user?: KubeObject; onClose: () =
                     onChange={() =>
                       setChosen((old) => {
                         const next = new Set(old);
-                        if (on) {
-                          next.delete(name);
-                          next.delete(str(g, 'spec', 'displayName'));
-                        } else next.add(name);
+                        if (on) next.delete(name);
+                        else next.add(name);
                         return next;
                       })
                     }
