@@ -33,11 +33,13 @@ interface Props<T extends KubeObject> {
   emptyText?: string;
   /** For resources that cannot be watched: list again every pollMs. */
   pollMs?: number;
+  /** Sent with every list and watch (a project's context header). */
+  headers?: Record<string, string>;
 }
 
-export function LiveTable<T extends KubeObject>({ url, query, columns, toolbar, filter, label, rowHeight = 38, height, emptyText, pollMs }: Props<T>) {
+export function LiveTable<T extends KubeObject>({ url, query, columns, toolbar, filter, label, rowHeight = 38, height, emptyText, pollMs, headers }: Props<T>) {
   const { t } = useI18n();
-  const { state, version } = useLiveList<T>(url, query, pollMs);
+  const { state, version } = useLiveList<T>(url, query, pollMs, headers);
   const [search, setSearch] = useState('');
   const [sortId, setSortId] = useState<string>(columns[0]?.id ?? '');
   const [desc, setDesc] = useState(false);

@@ -4,7 +4,7 @@
 // land on the row they are about.
 import { useState } from 'react';
 import { useNavigate } from 'react-router';
-import { api } from '../../api/client';
+import { api, requestJson } from '../../api/client';
 import { ApiError, messageOf } from '../../api/errors';
 import { PLATFORM, type KubeObject } from '../../api/kube';
 import { BUSINESS_V1, nameList } from '../../access/shared';
@@ -50,7 +50,11 @@ export function ProjectForm({ project, onClose }: { project?: KubeObject; onClos
     else delete spec.parentProjectName;
     try {
       const saved = project
-        ? await api.put<KubeObject>(`${BUSINESS_V1}/projects/${encodeURIComponent(project.metadata.name)}`, { ...project, spec })
+        ? await requestJson<KubeObject>(`${BUSINESS_V1}/projects/${encodeURIComponent(project.metadata.name)}`, {
+            method: 'PUT',
+            body: { ...project, spec },
+            headers: { 'X-TKE-ProjectName': project.metadata.name },
+          })
         : await api.post<KubeObject>(`${BUSINESS_V1}/projects`, {
             apiVersion: 'business.tkestack.io/v1',
             kind: 'Project',

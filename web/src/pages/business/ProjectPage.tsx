@@ -1,10 +1,10 @@
 // One project, live: its quota per cluster as gauges (spec.clusters[].hard against
 // status.clusters[].used), members, sub-projects, the policies bound in it, and its
 // namespaces (create with a quota, delete, phase). Edit and delete follow one batchauthz call.
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { usePermissions, type Check } from '../../api/authz';
-import { api } from '../../api/client';
+import { requestJson } from '../../api/client';
 import { ApiError, messageOf } from '../../api/errors';
 import { age, type KubeObject } from '../../api/kube';
 import { AUTH_V1, BUSINESS_V1, subjectNames, subjectsOf } from '../../access/shared';
@@ -29,8 +29,9 @@ export function ProjectPage() {
   const navigate = useNavigate();
   const now = useNow();
   const query = useMemo(() => ({ fieldSelector: `metadata.name=${name}` }), [name]);
-  const { state } = useLiveList(`${BUSINESS_V1}/projects`, query);
-  const project = state ? [...state.items.values()][0] : undefined;
+  // Members reach their project through project-scoped policies: every request names it.
+  const inProject = useMemo(() => ({ 'X-TKE-ProjectName': name }), [name]);
+  const { state, project } = useProject(name, query, inProject);
   const checks = useMemo<Check[]>(
     () => [
       { verb: 'update', group: BUSINESS, resource: 'projects', name },
@@ -40,7 +41,7 @@ export function ProjectPage() {
     ],
     [name],
   );
-  const perms = usePermissions(checks);
+  const perms = usePermissions(checks, undefined, name);
   const [editing, setEditing] = useState(false);
   const [deleting, setDeleting] = useState(false);
   const [creatingNs, setCreatingNs] = useState(false);
@@ -86,7 +87,13 @@ export function ProjectPage() {
     return (
       <div className="page">
         <h1 className="page-title">{name}</h1>
-        <p>{state?.loading !== false ? t('common.loading') : t('detail.gone', { kind: 'Project', name })}</p>
+        {state?.error ? (
+          <p className="form-error" role="alert">
+            {state.error.message}
+          </p>
+        ) : (
+          <p>{state?.loading !== false ? t('common.loading') : t('detail.gone', { kind: 'Project', name })}</p>
+        )}
       </div>
     );
   }
@@ -140,13 +147,14 @@ export function ProjectPage() {
         <h2>{t('projects.members')}</h2>
         <p>{arr(project, 'spec', 'members').join(', ') || '-'}</p>
         <h2>{t('projects.subProjects')}</h2>
-        <SubProjects query={subQuery} />
+        <SubProjects query={subQuery} headers={inProject} />
         <h2>{t('projects.policies')}</h2>
-        <ProjectPolicies query={bindQuery} />
+        <ProjectPolicies query={bindQuery} headers={inProject} />
       </section>
       <h2>{t('projects.namespaces')}</h2>
       <LiveTable
         url={`${BUSINESS_V1}/namespaces/${encodeURIComponent(name)}/namespaces`}
+        headers={inProject}
         columns={nsColumns}
         label={t('projects.namespaces')}
         toolbar={
@@ -166,7 +174,7 @@ export function ProjectPage() {
         confirmLabel={t('common.delete')}
         onClose={() => setDeleting(false)}
         onConfirm={async () => {
-          await api.del(`${BUSINESS_V1}/projects/${encodeURIComponent(name)}`);
+          await requestJson(`${BUSINESS_V1}/projects/${encodeURIComponent(name)}`, { method: 'DELETE', headers: inProject });
           toast.success(t('pages.deleted', { name }));
           navigate('/tkestack/projects');
         }}
@@ -179,7 +187,10 @@ export function ProjectPage() {
         onClose={() => setDeletingNs(null)}
         onConfirm={async () => {
           if (!deletingNs) return;
-          await api.del(`${BUSINESS_V1}/namespaces/${encodeURIComponent(name)}/namespaces/${encodeURIComponent(deletingNs.metadata.name)}`);
+          await requestJson(`${BUSINESS_V1}/namespaces/${encodeURIComponent(name)}/namespaces/${encodeURIComponent(deletingNs.metadata.name)}`, {
+            method: 'DELETE',
+            headers: inProject,
+          });
           toast.success(t('pages.deleted', { name: str(deletingNs, 'spec', 'namespace') }));
         }}
       />
@@ -187,8 +198,36 @@ export function ProjectPage() {
   );
 }
 
-function SubProjects({ query }: { query: Record<string, string> }) {
-  const { state } = useLiveList(`${BUSINESS_V1}/projects`, query);
+/**
+ * The project, live: watched when the caller may list projects; a member whose project policy
+ * grants only `getProject` (a list narrowed to one name is `listProject`, which it lacks) gets
+ * it by GET, again every 5 seconds.
+ */
+function useProject(name: string, query: Record<string, string>, headers: Record<string, string>) {
+  const { state, version } = useLiveList(`${BUSINESS_V1}/projects`, query, 0, headers);
+  const watched = state ? [...state.items.values()][0] : undefined;
+  const refused = state?.error?.code === 403;
+  const [polled, setPolled] = useState<{ obj?: KubeObject; error?: ApiError }>({});
+  useEffect(() => {
+    if (!refused) return;
+    let live = true;
+    const get = () =>
+      requestJson<KubeObject>(`${BUSINESS_V1}/projects/${encodeURIComponent(name)}`, { headers })
+        .then((obj) => live && setPolled({ obj }))
+        .catch((e: unknown) => live && setPolled({ error: e instanceof ApiError ? e : new ApiError(0, '', messageOf(e)) }));
+    void get();
+    const id = setInterval(() => void get(), 5000);
+    return () => {
+      live = false;
+      clearInterval(id);
+    };
+  }, [refused, name, headers]);
+  if (!refused) return { state: state ? { loading: state.loading, error: state.error } : null, project: watched, version };
+  return { state: { loading: !polled.obj && !polled.error, error: polled.error ?? null }, project: polled.obj, version };
+}
+
+function SubProjects({ query, headers }: { query: Record<string, string>; headers: Record<string, string> }) {
+  const { state } = useLiveList(`${BUSINESS_V1}/projects`, query, 0, headers);
   const items = state ? [...state.items.values()] : [];
   if (items.length === 0) return <p>-</p>;
   return (
@@ -202,8 +241,8 @@ function SubProjects({ query }: { query: Record<string, string> }) {
   );
 }
 
-function ProjectPolicies({ query }: { query: Record<string, string> }) {
-  const { state } = useLiveList(`${AUTH_V1}/projectpolicybindings`, query);
+function ProjectPolicies({ query, headers }: { query: Record<string, string>; headers: Record<string, string> }) {
+  const { state } = useLiveList(`${AUTH_V1}/projectpolicybindings`, query, 0, headers);
   const items = state ? [...state.items.values()] : [];
   if (items.length === 0) return <p>-</p>;
   return (
@@ -241,11 +280,15 @@ function NamespaceForm({ project, clusters, onClose }: { project: string; cluste
     setBusy(true);
     setErrors({});
     try {
-      await api.post(`${BUSINESS_V1}/namespaces/${encodeURIComponent(project)}/namespaces`, {
-        apiVersion: 'business.tkestack.io/v1',
-        kind: 'Namespace',
-        metadata: { namespace: project },
-        spec: { clusterName: cluster, namespace, hard: hardOf(rows.filter((r) => r.value.trim() !== '')) },
+      await requestJson(`${BUSINESS_V1}/namespaces/${encodeURIComponent(project)}/namespaces`, {
+        method: 'POST',
+        headers: { 'X-TKE-ProjectName': project },
+        body: {
+          apiVersion: 'business.tkestack.io/v1',
+          kind: 'Namespace',
+          metadata: { namespace: project },
+          spec: { clusterName: cluster, namespace, hard: hardOf(rows.filter((r) => r.value.trim() !== '')) },
+        },
       });
       toast.success(t('pages.createdNamed', { name: namespace }));
       onClose();
