@@ -35,9 +35,11 @@ interface Props<T extends KubeObject> {
   pollMs?: number;
   /** Sent with every list and watch (a project's context header). */
   headers?: Record<string, string>;
+  /** More text the search box matches besides the name (display names of generated names). */
+  searchText?: (o: T) => string;
 }
 
-export function LiveTable<T extends KubeObject>({ url, query, columns, toolbar, filter, label, rowHeight = 38, height, emptyText, pollMs, headers }: Props<T>) {
+export function LiveTable<T extends KubeObject>({ url, query, columns, toolbar, filter, label, rowHeight = 38, height, emptyText, pollMs, headers, searchText }: Props<T>) {
   const { t } = useI18n();
   const { state, version } = useLiveList<T>(url, query, pollMs, headers);
   const [search, setSearch] = useState('');
@@ -47,7 +49,12 @@ export function LiveTable<T extends KubeObject>({ url, query, columns, toolbar, 
     const col = columns.find((c) => c.id === sortId);
     return col ? { value: col.value, desc } : null;
   }, [columns, sortId, desc]);
-  const rows = useView(state, version, sort, search, filter);
+  const withText = useMemo(() => {
+    const q = search.trim().toLowerCase();
+    if (!searchText || !q) return filter;
+    return (o: T) => (!filter || filter(o)) && `${keyOfObject(o)} ${searchText(o)}`.toLowerCase().includes(q);
+  }, [filter, searchText, search]);
+  const rows = useView(state, version, sort, searchText ? '' : search, withText);
   const scrollRef = useRef<HTMLDivElement>(null);
   const virtualizer = useVirtualizer({
     count: rows.length,

@@ -16,6 +16,9 @@ import { ConfirmDialog, Dialog } from '../../ui/Dialog';
 import { FormError, TextField } from '../../ui/Form';
 import { useToast } from '../../ui/Toasts';
 
+/** What the search box matches besides the object's name. */
+const searchText = (o: KubeObject) => `${str(o, 'spec', 'description')} ${str(o, 'spec', 'username')}`;
+
 const R = 'apikeys';
 const checks: Record<'issue' | 'status' | 'delete', Check> = {
   issue: { verb: 'create', group: AUTH, resource: R, name: 'default', subresource: 'token' },
@@ -96,6 +99,7 @@ export function ApiKeysPage() {
         url={`${AUTH_V1}/${R}`}
         columns={columns}
         label={t('apikeys.title')}
+        searchText={searchText}
         toolbar={
           perms.can(checks.issue) && (
             <button type="button" className="btn btn-primary" onClick={() => setIssuing(true)}>

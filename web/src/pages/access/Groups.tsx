@@ -15,6 +15,9 @@ import { FormError, TextField, useApiForm } from '../../ui/Form';
 import { useToast } from '../../ui/Toasts';
 import { required } from '../../ui/validation';
 
+/** What the search box matches besides the object's name. */
+const searchText = (o: KubeObject) => `${str(o, 'spec', 'displayName')} ${str(o, 'spec', 'description')}`;
+
 const R = 'localgroups';
 const checks: Record<'create' | 'update' | 'delete' | 'bind', Check> = {
   create: { verb: 'create', group: AUTH, resource: R },
@@ -74,6 +77,7 @@ export function GroupsPage() {
         url={`${AUTH_V1}/${R}`}
         columns={columns}
         label={t('groups.title')}
+        searchText={searchText}
         toolbar={
           perms.can(checks.create) && (
             <button type="button" className="btn btn-primary" onClick={() => setForm({})}>

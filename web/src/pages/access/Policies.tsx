@@ -18,6 +18,9 @@ import { ConfirmDialog, Dialog } from '../../ui/Dialog';
 import { Field, FormError, SelectField, TextField } from '../../ui/Form';
 import { useToast } from '../../ui/Toasts';
 
+/** What the search box matches besides the object's name. */
+const searchText = (o: KubeObject) => `${str(o, 'spec', 'displayName')} ${str(o, 'spec', 'category')}`;
+
 const R = 'policies';
 const checks: Record<'create' | 'update' | 'delete' | 'bind' | 'projectbind', Check> = {
   create: { verb: 'create', group: AUTH, resource: R },
@@ -94,6 +97,7 @@ export function PoliciesPage() {
         url={`${AUTH_V1}/${R}`}
         columns={columns}
         label={t('policies.title')}
+        searchText={searchText}
         toolbar={
           perms.can(checks.create) && (
             <button type="button" className="btn btn-primary" onClick={() => setEditing({})}>

@@ -16,6 +16,9 @@ import { FormError, TextField, useApiForm } from '../../ui/Form';
 import { useToast } from '../../ui/Toasts';
 import { required } from '../../ui/validation';
 
+/** What the search box matches besides the object's name. */
+const searchText = (o: KubeObject) => str(o, 'spec', 'displayName');
+
 const R = 'roles';
 const checks: Record<'create' | 'update' | 'delete' | 'bind', Check> = {
   create: { verb: 'create', group: AUTH, resource: R },
@@ -81,6 +84,7 @@ export function RolesPage() {
         url={`${AUTH_V1}/${R}`}
         columns={columns}
         label={t('roles.title')}
+        searchText={searchText}
         toolbar={
           perms.can(checks.create) && (
             <button type="button" className="btn btn-primary" onClick={() => setForm({})}>

@@ -19,6 +19,9 @@ import { useToast } from '../../ui/Toasts';
 import { ApiError, messageOf } from '../../api/errors';
 import { dnsLabel, required } from '../../ui/validation';
 
+/** What the search box matches besides the object's name. */
+const searchText = (o: KubeObject) => str(o, 'spec', 'name');
+
 const R = 'identityproviders';
 const checks: Record<'create' | 'update' | 'delete', Check> = {
   create: { verb: 'create', group: AUTH, resource: R },
@@ -73,6 +76,7 @@ export function TenantsPage() {
         url={`${AUTH_V1}/${R}`}
         columns={columns}
         label={t('tenants.title')}
+        searchText={searchText}
         toolbar={
           perms.can(checks.create) && (
             <button type="button" className="btn btn-primary" onClick={() => setForm({})}>

@@ -18,6 +18,9 @@ import { FormError, TextField, useApiForm } from '../../ui/Form';
 import { useToast } from '../../ui/Toasts';
 import { required, type Validator } from '../../ui/validation';
 
+/** What the search box matches besides the object's name. */
+const searchText = (o: KubeObject) => `${str(o, 'spec', 'username')} ${str(o, 'spec', 'displayName')} ${str(o, 'spec', 'email')}`;
+
 const R = 'localidentities';
 const checks: Record<'create' | 'update' | 'delete' | 'status' | 'bind', Check> = {
   create: { verb: 'create', group: AUTH, resource: R },
@@ -119,6 +122,7 @@ export function UsersPage() {
         url={`${AUTH_V1}/${R}`}
         columns={columns}
         label={t('users.title')}
+        searchText={searchText}
         toolbar={
           perms.can(checks.create) && (
             <button type="button" className="btn btn-primary" onClick={() => setCreating(true)}>

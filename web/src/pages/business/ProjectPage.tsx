@@ -22,6 +22,9 @@ import { projectClusters } from './Projects';
 import { ProjectForm } from './ProjectForm';
 import { QuotaRows } from './QuotaRows';
 
+/** What the search box matches besides the object's name. */
+const searchText = (o: KubeObject) => `${str(o, 'spec', 'namespace')} ${str(o, 'spec', 'clusterName')}`;
+
 export function ProjectPage() {
   const { name = '' } = useParams();
   const { t } = useI18n();
@@ -157,6 +160,7 @@ export function ProjectPage() {
         headers={inProject}
         columns={nsColumns}
         label={t('projects.namespaces')}
+        searchText={searchText}
         toolbar={
           perms.can(checks[2] as Check) && (
             <button type="button" className="btn btn-primary" onClick={() => setCreatingNs(true)}>

@@ -14,6 +14,9 @@ import { arr, field, str } from '../../resources';
 import { Phase } from '../../ui/bits';
 import { ProjectForm } from './ProjectForm';
 
+/** What the search box matches besides the object's name. */
+const searchText = (o: KubeObject) => str(o, 'spec', 'displayName');
+
 const createCheck: Check = { verb: 'create', group: BUSINESS, resource: 'projects' };
 
 export function projectClusters(o: KubeObject): string[] {
@@ -51,6 +54,7 @@ export function ProjectsPage() {
         url={`${BUSINESS_V1}/projects`}
         columns={columns}
         label={t('projects.title')}
+        searchText={searchText}
         toolbar={
           perms.can(createCheck) && (
             <button type="button" className="btn btn-primary" onClick={() => setCreating(true)}>

@@ -20,6 +20,10 @@ import { ConfirmDialog, Dialog } from '../../ui/Dialog';
 import { Field, FormError, SelectField, TextField, useApiForm } from '../../ui/Form';
 import { useToast } from '../../ui/Toasts';
 
+/** What the search box matches besides the object's name. */
+const chartText = (o: KubeObject) => str(o, 'spec', 'name');
+const searchText = (o: KubeObject) => `${str(o, 'spec', 'name')} ${str(o, 'spec', 'displayName')}`;
+
 const G = 'registry.tkestack.io';
 const checks: Record<'create' | 'delete' | 'upload', Check> = {
   create: { verb: 'create', group: G, resource: 'chartgroups' },
@@ -77,6 +81,7 @@ export function ChartGroupsPage() {
         url={`${REGISTRY_V1}/chartgroups`}
         columns={columns}
         label={t('charts.title')}
+        searchText={searchText}
         toolbar={
           perms.can(checks.create) && (
             <button type="button" className="btn btn-primary" onClick={() => setCreating(true)}>
@@ -207,6 +212,7 @@ export function ChartGroupPage() {
       <h1 className="page-title">{groupName || group}</h1>
       <LiveTable
         url={`${REGISTRY_V1}/namespaces/${encodeURIComponent(group)}/charts`}
+        searchText={chartText}
         columns={columns}
         label={t('charts.charts')}
         toolbar={

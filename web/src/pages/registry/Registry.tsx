@@ -17,6 +17,10 @@ import { ConfirmDialog, Dialog } from '../../ui/Dialog';
 import { FormError, SelectField, TextField, useApiForm } from '../../ui/Form';
 import { useToast } from '../../ui/Toasts';
 
+/** What the search box matches besides the object's name. */
+const repoText = (o: KubeObject) => str(o, 'spec', 'name');
+const searchText = (o: KubeObject) => `${str(o, 'spec', 'name')} ${str(o, 'spec', 'displayName')}`;
+
 const G = 'registry.tkestack.io';
 const checks: Record<'create' | 'delete', Check> = {
   create: { verb: 'create', group: G, resource: 'namespaces' },
@@ -70,6 +74,7 @@ export function RegistryPage() {
         url={`${REGISTRY_V1}/namespaces`}
         columns={columns}
         label={t('registry.title')}
+        searchText={searchText}
         toolbar={
           perms.can(checks.create) && (
             <button type="button" className="btn btn-primary" onClick={() => setCreating(true)}>
@@ -198,7 +203,7 @@ export function RegistryNamespacePage() {
         <Link to="/tkestack/registry">{t('registry.title')}</Link>
       </div>
       <h1 className="page-title">{imageNs || ns}</h1>
-      <LiveTable url={`${REGISTRY_V1}/namespaces/${encodeURIComponent(ns)}/repositories`} columns={columns} label={t('registry.repositories')} />
+      <LiveTable url={`${REGISTRY_V1}/namespaces/${encodeURIComponent(ns)}/repositories`} columns={columns} label={t('registry.repositories')} searchText={repoText} />
       {open && <Tags repo={open} imageNs={imageNs} onClose={() => setOpen(null)} />}
     </div>
   );
