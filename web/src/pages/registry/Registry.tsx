@@ -1,6 +1,6 @@
 // The image registry: namespaces (registry.tkestack.io Namespace; create public or private,
-// delete), a namespace's repositories, and a repository's tags with their digests, push times
-// and the pull command to copy.
+// delete), a namespace's repositories, and a repository's tags with their digests, sizes, push
+// times and the pull command to copy.
 import { useMemo, useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { usePermissions, type Check } from '../../api/authz';
@@ -10,6 +10,7 @@ import { CopyButton, REGISTRY_V1 } from '../../access/shared';
 import { useI18n } from '../../i18n';
 import { LiveTable, type Column } from '../../list/LiveTable';
 import { useLiveList, useNow } from '../../list/useLiveList';
+import { formatBytes } from '../../quantity';
 import { pullCommand, registryHost, registryName, shortDigest } from '../../registry/names';
 import { arr, num, str } from '../../resources';
 import { useSession } from '../../session';
@@ -213,13 +214,15 @@ interface TagRow {
   name: string;
   digest: string;
   timeCreated: string;
+  /** Bytes of config and layers (0 when the registry did not record it). */
+  size: number;
 }
 
 function Tags({ repo, imageNs, onClose }: { repo: KubeObject; imageNs: string; onClose: () => void }) {
   const { t } = useI18n();
   const host = useRegistryHost();
   const name = str(repo, 'spec', 'name');
-  const tags: TagRow[] = arr(repo, 'status', 'tags').map((x) => ({ name: str(x, 'name'), digest: str(x, 'digest'), timeCreated: str(x, 'timeCreated') }));
+  const tags: TagRow[] = arr(repo, 'status', 'tags').map((x) => ({ name: str(x, 'name'), digest: str(x, 'digest'), timeCreated: str(x, 'timeCreated'), size: num(x, 'size') }));
   return (
     <Dialog
       open
@@ -240,6 +243,7 @@ function Tags({ repo, imageNs, onClose }: { repo: KubeObject; imageNs: string; o
             <tr>
               <th scope="col">{t('registry.tag')}</th>
               <th scope="col">{t('registry.digest')}</th>
+              <th scope="col">{t('registry.size')}</th>
               <th scope="col">{t('registry.pushed')}</th>
               <th scope="col">{t('registry.pull')}</th>
             </tr>
@@ -253,6 +257,7 @@ function Tags({ repo, imageNs, onClose }: { repo: KubeObject; imageNs: string; o
                   <td title={tag.digest}>
                     <code>{shortDigest(tag.digest)}</code> <CopyButton text={tag.digest} label={t('registry.copyDigest')} />
                   </td>
+                  <td>{tag.size > 0 ? formatBytes(tag.size) : '-'}</td>
                   <td>{tag.timeCreated ? age(tag.timeCreated) : '-'}</td>
                   <td>
                     <code className="pull-command">{cmd}</code> <CopyButton text={cmd} />
