@@ -556,6 +556,16 @@ impl Attributes {
         if attrs.name.is_empty() && attrs.verb == "delete" {
             attrs.verb = "deletecollection".into();
         }
+        // A WebSocket upgrade is a GET, but exec, attach and port-forward start something in the
+        // pod: they need `create`, whichever method opens them (kube-apiserver's
+        // AuthorizePodWebsocketUpgradeCreatePermission), so `get pods/exec` alone lets no one in.
+        if attrs.api_group.is_empty()
+            && attrs.resource == "pods"
+            && matches!(attrs.subresource.as_str(), "exec" | "attach" | "portforward")
+            && attrs.verb == "get"
+        {
+            attrs.verb = "create".into();
+        }
         attrs
     }
 
@@ -993,6 +1003,18 @@ mod tests {
         assert_eq!((a.verb.as_str(), a.path.as_str()), ("get", "/apis/g/v1"));
         let a = attrs(Method::POST, "/metrics");
         assert_eq!((a.verb.as_str(), a.resource_request), ("post", false));
+    }
+
+    #[test]
+    fn exec_attach_and_port_forward_are_create_whatever_the_method() {
+        for sub in ["exec", "attach", "portforward"] {
+            for method in [Method::GET, Method::POST] {
+                let a = attrs(method.clone(), &format!("/api/v1/namespaces/ns1/pods/p/{sub}?command=sh"));
+                assert_eq!((a.verb.as_str(), a.full_resource()), ("create", format!("pods/{sub}")), "{method} {sub}");
+            }
+        }
+        assert_eq!(attrs(Method::GET, "/api/v1/namespaces/ns1/pods/p/log").verb, "get");
+        assert_eq!(attrs(Method::GET, "/apis/g/v1/namespaces/ns1/pods/p/exec").verb, "get");
     }
 
     #[test]

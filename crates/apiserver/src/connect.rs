@@ -54,6 +54,10 @@ pub struct ConnectRequest {
     pub body: Body,
     /// The authenticated caller.
     pub user: UserInfo,
+    /// The connection itself once answered `101 Switching Protocols`, for handlers that take
+    /// it over (exec, attach, port-forward, and proxies passing those through). `None` when the
+    /// connection cannot be upgraded (HTTP/2).
+    pub upgrade: Option<hyper::upgrade::OnUpgrade>,
 }
 
 /// Serves a connect subresource.

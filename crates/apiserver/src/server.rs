@@ -528,8 +528,9 @@ async fn serve_connect(
     if store.def.namespaced && namespace.is_none() {
         return error_response(&ApiError::not_found(store.def.group, store.def.plural, &name));
     }
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let user = parts.extensions.get::<UserInfo>().cloned().unwrap_or_default();
+    let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
     let ctx = crate::resource::Context { user: user.clone(), namespace: namespace.clone() };
     let started = Instant::now();
     let object = match store.get(&ctx, &name, None).await {
@@ -552,6 +553,7 @@ async fn serve_connect(
             headers: parts.headers,
             body,
             user,
+            upgrade,
         })
         .await;
     let verb = verb_of(&method, true, false);

@@ -235,9 +235,25 @@ pub fn client(base: &str, cred: &ClusterCredential, opts: &ClientOptions) -> Res
 /// ways, so no read timeout), trusting the cluster's CA only and authenticating with the
 /// credential. Impersonation goes on each request ([`Impersonation::headers`]).
 pub fn http_client(cred: &ClusterCredential, connect_timeout: Duration) -> Result<reqwest::Client, AccessError> {
+    build_http_client(cred, reqwest::Client::builder().connect_timeout(connect_timeout))
+}
+
+/// As [`http_client`], for requests that switch protocols (exec, attach, port-forward):
+/// HTTP/1.1 only, since an HTTP/2 connection cannot be upgraded, and no pooling, since an
+/// upgraded connection is never given back.
+pub fn upgrade_client(cred: &ClusterCredential, connect_timeout: Duration) -> Result<reqwest::Client, AccessError> {
+    build_http_client(
+        cred,
+        reqwest::Client::builder().connect_timeout(connect_timeout).http1_only().pool_max_idle_per_host(0),
+    )
+}
+
+fn build_http_client(
+    cred: &ClusterCredential,
+    builder: reqwest::ClientBuilder,
+) -> Result<reqwest::Client, AccessError> {
     check(cred)?;
-    let mut builder =
-        reqwest::Client::builder().use_rustls_tls().connect_timeout(connect_timeout).tls_built_in_root_certs(false);
+    let mut builder = builder.use_rustls_tls().tls_built_in_root_certs(false);
     if ignore_ca() {
         builder = builder.danger_accept_invalid_certs(true);
     } else {

@@ -213,6 +213,7 @@ impl SimCluster {
             .map_err(|e| anyhow::anyhow!("starting the API server: {e}"))?;
         crate::eviction::register(&server).map_err(|e| anyhow::anyhow!("serving pods/eviction: {e}"))?;
         crate::logs::register(&server).map_err(|e| anyhow::anyhow!("serving pods/log: {e}"))?;
+        crate::exec::register(&server).map_err(|e| anyhow::anyhow!("serving pods/exec and pods/attach: {e}"))?;
         crate::scale::register_workloads(&server).map_err(|e| anyhow::anyhow!("serving the scale subresource: {e}"))?;
 
         let token = random_token();

@@ -131,6 +131,7 @@ impl SimFleet {
             .map_err(|e| anyhow::anyhow!("starting the API server of {name}: {e}"))?;
         crate::eviction::register(&server).map_err(|e| anyhow::anyhow!("serving pods/eviction: {e}"))?;
         crate::logs::register(&server).map_err(|e| anyhow::anyhow!("serving pods/log: {e}"))?;
+        crate::exec::register(&server).map_err(|e| anyhow::anyhow!("serving pods/exec and pods/attach: {e}"))?;
         crate::scale::register_workloads(&server).map_err(|e| anyhow::anyhow!("serving the scale subresource: {e}"))?;
 
         let token = random_token();

@@ -8,12 +8,14 @@
 
 pub mod crds;
 pub mod eviction;
+pub mod exec;
 pub mod fleet;
 pub mod logs;
 pub mod memstore;
 pub mod rbac;
 pub mod resources;
 pub mod scale;
+pub mod shell;
 pub mod strategy;
 
 pub use resources::resources;

@@ -129,9 +129,14 @@ export function LiveTable<T extends KubeObject>({ url, query, columns, toolbar, 
           style={{ height: height ?? `min(${Math.max(rows.length, 1) * rowHeight + 2}px, calc(100vh - 260px))` }}
         >
           {rows.length === 0 && !state?.loading ? (
-            <div className="table-empty">{search ? t('list.noMatch') : (emptyText ?? t('list.empty'))}</div>
+            <div role="row">
+              <div role="cell" className="table-empty">
+                {search ? t('list.noMatch') : (emptyText ?? t('list.empty'))}
+              </div>
+            </div>
           ) : (
-            <div style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
+            // Only positions the rows: not a level of the table for assistive technology.
+            <div role="presentation" style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
               {virtualizer.getVirtualItems().map((vi) => {
                 const o = rows[vi.index];
                 if (!o) return null;

@@ -201,3 +201,21 @@ describe('LiveList without watch', () => {
     expect(srv.requests.some((r) => r.includes('watch=1'))).toBe(false);
   });
 });
+
+describe('naturalKey', () => {
+  it('orders printable ASCII as the collator does', async () => {
+    const { naturalKey } = await import('./store');
+    const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+    const words = ['pod-10', 'pod-2', 'Pod-3', 'a', 'B', 'node-001', 'node-1a', 'node-1b', 'x9y10', 'x9y9', 'Running', 'pending', '1.32.0', '1.4.10', '1.4.9', ''];
+    const sign = (n: number) => Math.sign(n);
+    for (const a of words) {
+      for (const b of words) {
+        const ka = naturalKey(a)!;
+        const kb = naturalKey(b)!;
+        const plain = ka < kb ? -1 : ka > kb ? 1 : 0;
+        if (collator.compare(a, b) !== 0 || plain !== 0) expect([a, b, sign(plain)]).toEqual([a, b, sign(collator.compare(a, b))]);
+      }
+    }
+    expect(naturalKey('名前')).toBeNull();
+  });
+});

@@ -51,21 +51,58 @@ function olderThan(a?: string, b?: string): boolean {
 
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
 
+/**
+ * A string that orders under plain `<` as `collator` orders printable ASCII (what names, phases
+ * and most cells are): case folded, digit runs padded so `pod-2` sorts before `pod-10`. Sorting
+ * 10,000 rows with these keys costs a few milliseconds instead of the collator's hundreds, so a
+ * re-sort per frame while watch events stream stays well under a 50 ms task. `null` for text
+ * outside printable ASCII, which the collator sorts.
+ */
+export function naturalKey(s: string): string | null {
+  if (!/^[\x20-\x7e]*$/.test(s)) return null;
+  return s.toLowerCase().replace(/\d+/g, (d) => (d.length >= 16 ? d : d.padStart(16, '0')));
+}
+
+interface Decorated<T> {
+  o: T;
+  num: number;
+  text: string;
+  key: string;
+}
+
+const plainCompare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 /** Sorts a copy; ties are broken by key so the order is stable between frames. */
 export function sortRows<T extends KubeObject>(rows: T[], sort: SortSpec<T> | null): T[] {
-  const out = rows.slice();
   const dir = sort?.desc ? -1 : 1;
   const val = sort?.value;
-  out.sort((a, b) => {
+  // Each row's sort value and key are computed once, not once per comparison.
+  let ascii = true;
+  const decorated: Decorated<T>[] = rows.map((o) => {
+    const v = val ? val(o) : '';
+    const rawKey = keyOfObject(o);
+    const key = naturalKey(rawKey);
+    const text = typeof v === 'number' ? '' : naturalKey(String(v));
+    if (key === null || text === null) ascii = false;
+    return { o, num: typeof v === 'number' ? v : NaN, text: text ?? String(v), key: key ?? rawKey };
+  });
+  if (!ascii) {
+    // Some text outside ASCII: the collator over the raw values (still computed once).
+    for (const d of decorated) {
+      const v = val ? val(d.o) : '';
+      if (typeof v !== 'number') d.text = String(v);
+      d.key = keyOfObject(d.o);
+    }
+  }
+  const textCompare = ascii ? plainCompare : collator.compare;
+  decorated.sort((a, b) => {
     if (val) {
-      const va = val(a);
-      const vb = val(b);
-      const c = typeof va === 'number' && typeof vb === 'number' ? va - vb : collator.compare(String(va), String(vb));
+      const c = !Number.isNaN(a.num) && !Number.isNaN(b.num) ? a.num - b.num : textCompare(a.text, b.text);
       if (c !== 0) return c * dir;
     }
-    return collator.compare(keyOfObject(a), keyOfObject(b)) * (val ? 1 : dir);
+    return textCompare(a.key, b.key) * (val ? 1 : dir);
   });
-  return out;
+  return decorated.map((d) => d.o);
 }
 
 /** Name search: a case-insensitive substring of the name (or namespace/name). */

@@ -10,6 +10,8 @@
 //! - Verbs: `get` of a collection and `get` of a subresource other than those four are `list`;
 //!   `patch` is `update`; `deletecollection` is `delete`. Only `list` of a collection keeps the
 //!   plural (`listClusters`); everything else names one object (`createCluster`, `watchCluster`).
+//!   Exec, attach and port-forward of a pod are `create` whatever the method (a WebSocket opens
+//!   them with GET; TKEStack made that `listPodExec`, which its read-only policies granted).
 //! - action = verb + UpperFirst(resource) + UpperFirst(subresource): `getClusterStatus`,
 //!   `createPodExec`, `listPolicyUsers`.
 //! - object = `{resource}:{name or *}`, prefixed by `project:{ns}/` in
@@ -675,6 +677,23 @@ mod tests {
                 Some("cls-a"),
                 &[],
                 "createPodExec",
+                "cluster:cls-a/namespace:ns1/pod:p1",
+            ),
+            // A WebSocket exec or port-forward is a GET, and still a create.
+            (
+                Method::GET,
+                "/api/v1/namespaces/ns1/pods/p1/exec?command=sh&tty=true".into(),
+                Some("cls-a"),
+                &[],
+                "createPodExec",
+                "cluster:cls-a/namespace:ns1/pod:p1",
+            ),
+            (
+                Method::GET,
+                "/api/v1/namespaces/ns1/pods/p1/portforward?ports=80".into(),
+                Some("cls-a"),
+                &[],
+                "createPodPortforward",
                 "cluster:cls-a/namespace:ns1/pod:p1",
             ),
             (

@@ -6,6 +6,13 @@
 //! inside the proxy (the auth component's `authz::clusters`: a project member reaches only the
 //! namespaces of their projects). Bodies stream both ways: watches, logs and large uploads pass
 //! through without being buffered.
+//!
+//! Requests that switch protocols (`Connection: Upgrade`: exec, attach and port-forward over
+//! WebSocket or SPDY) pass through too: the upgrade is asked of the cluster on a connection of
+//! its own, and when the cluster answers `101 Switching Protocols` so does the proxy, and bytes
+//! are piped both ways until either side ends. A WebSocket opened by a page of another site
+//! (an `Origin` that is not the platform's own address) is refused, so a page cannot use a
+//! user's session cookie to open a shell in their name.
 
 use std::{
     collections::HashMap,
@@ -19,13 +26,14 @@ use apiserver::{ApiServer, Connect, ConnectDef, ConnectRequest, UserInfo, http::
 use axum::{
     body::Body,
     extract::{Request, State},
-    http::{HeaderMap, HeaderName, Method, Response, header},
+    http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, header},
     middleware::Next,
 };
 use controller_runtime::{
-    cluster::{Impersonation, base_url_of, http_client},
+    cluster::{Impersonation, base_url_of, http_client, upgrade_client},
     error_chain,
 };
+use hyper::upgrade::OnUpgrade;
 use serde_json::Value;
 
 /// The header that sends a Kubernetes request to a business cluster (TKEStack's name for it).
@@ -52,7 +60,14 @@ pub fn proxy_def() -> ConnectDef {
 /// per cluster for as long as the cluster's address and credential stay the same.
 pub struct ClusterProxy {
     server: Arc<ApiServer>,
-    clients: Mutex<HashMap<String, (String, reqwest::Client)>>,
+    clients: Mutex<HashMap<String, (String, Clients)>>,
+}
+
+/// The two clients of one cluster: pooled for ordinary requests, HTTP/1.1 for upgrades.
+#[derive(Clone)]
+struct Clients {
+    plain: reqwest::Client,
+    upgrade: reqwest::Client,
 }
 
 impl ClusterProxy {
@@ -82,7 +97,7 @@ impl ClusterProxy {
 
     /// The base URL and client for `cluster`. Clients are kept while the cluster's addresses
     /// and credential stay the same.
-    async fn client_for(&self, cluster: &Value) -> Result<(String, reqwest::Client), ApiError> {
+    async fn client_for(&self, cluster: &Value) -> Result<(String, Clients), ApiError> {
         let name = cluster["metadata"]["name"].as_str().unwrap_or_default().to_string();
         let phase = cluster["status"]["phase"].as_str().unwrap_or_default();
         if phase == "Terminating" {
@@ -96,12 +111,17 @@ impl ClusterProxy {
         {
             return Ok((base, client.clone()));
         }
-        let client = http_client(&cred, CONNECT_TIMEOUT).map_err(|e| unavailable(format!("cluster {name}: {e}")))?;
+        let client = Clients {
+            plain: http_client(&cred, CONNECT_TIMEOUT).map_err(|e| unavailable(format!("cluster {name}: {e}")))?,
+            upgrade: upgrade_client(&cred, CONNECT_TIMEOUT).map_err(|e| unavailable(format!("cluster {name}: {e}")))?,
+        };
         self.clients.lock().unwrap_or_else(|e| e.into_inner()).insert(name, (identity, client.clone()));
         Ok((base, client))
     }
 
-    /// Sends one request to `cluster` at `path_and_query` as `user`, streaming both bodies.
+    /// Sends one request to `cluster` at `path_and_query` as `user`, streaming both bodies, or,
+    /// when it asks to switch protocols, passes the upgrade through ([`Self::forward_upgrade`]).
+    #[allow(clippy::too_many_arguments)]
     async fn forward(
         &self,
         cluster: &Value,
@@ -110,13 +130,17 @@ impl ClusterProxy {
         path_and_query: &str,
         headers: &HeaderMap,
         body: Body,
+        upgrade: Option<OnUpgrade>,
     ) -> Response<Body> {
-        let (base, client) = match self.client_for(cluster).await {
+        if let Some(protocol) = upgrade_asked(headers) {
+            return self.forward_upgrade(cluster, user, method, path_and_query, headers, protocol, upgrade).await;
+        }
+        let (base, clients) = match self.client_for(cluster).await {
             Ok(c) => c,
             Err(e) => return error_response(&e),
         };
         let url = format!("{base}{path_and_query}");
-        let mut req = client.request(method, &url);
+        let mut req = clients.plain.request(method, &url);
         for (name, value) in headers {
             if !is_hop_by_hop(name) && !is_identity(name) && name != header::HOST && name != header::CONTENT_LENGTH {
                 req = req.header(name, value);
@@ -129,21 +153,192 @@ impl ClusterProxy {
         req = req.body(reqwest::Body::wrap_stream(stream));
         let name = cluster["metadata"]["name"].as_str().unwrap_or_default();
         match req.send().await {
-            Ok(resp) => {
-                let mut out = Response::builder().status(resp.status().as_u16());
-                for (k, v) in resp.headers() {
-                    if !is_hop_by_hop(k) && k != header::CONTENT_LENGTH {
-                        out = out.header(k, v);
-                    }
-                }
-                out.body(Body::from_stream(resp.bytes_stream())).unwrap_or_else(|_| Response::new(Body::empty()))
-            }
+            Ok(resp) => relay(resp),
             Err(e) => {
                 tracing::debug!(cluster = name, error = %e, "proxy request failed");
                 error_response(&unavailable(format!("cluster {name} did not answer: {}", error_chain(&e))))
             }
         }
     }
+
+    /// Passes a request that switches protocols (`Upgrade: websocket` or `SPDY/3.1`) through to
+    /// `cluster`: asks the cluster for the same upgrade as `user`, and when it answers 101,
+    /// answers 101 with the cluster's protocol headers and pipes the two connections together.
+    /// Any other answer of the cluster (its Status) goes back as it is.
+    #[allow(clippy::too_many_arguments)]
+    async fn forward_upgrade(
+        &self,
+        cluster: &Value,
+        user: &UserInfo,
+        method: Method,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        protocol: HeaderValue,
+        upgrade: Option<OnUpgrade>,
+    ) -> Response<Body> {
+        if let Err(e) = same_origin(headers) {
+            return error_response(&e);
+        }
+        let Some(downstream) = upgrade else {
+            return error_response(&ApiError::bad_request(
+                "this connection cannot switch protocols (HTTP/2 has no upgrades): connect with HTTP/1.1",
+            ));
+        };
+        let (base, clients) = match self.client_for(cluster).await {
+            Ok(c) => c,
+            Err(e) => return error_response(&e),
+        };
+        let url = format!("{base}{path_and_query}");
+        let mut req = clients.upgrade.request(method, &url);
+        for (name, value) in headers {
+            if is_hop_by_hop(name) || is_identity(name) || name == header::HOST || name == header::CONTENT_LENGTH {
+                continue;
+            }
+            if name == header::SEC_WEBSOCKET_PROTOCOL {
+                // A browser's bearer token travels as a subprotocol; it stays here.
+                match without_bearer_protocol(value) {
+                    Some(v) => req = req.header(name, v),
+                    None => continue,
+                }
+            } else {
+                req = req.header(name, value);
+            }
+        }
+        req = req.header(header::CONNECTION, "Upgrade").header(header::UPGRADE, protocol);
+        for (k, v) in impersonation(user).headers() {
+            req = req.header(k, v);
+        }
+        let name = cluster["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let resp = match req.send().await {
+            Ok(resp) => resp,
+            Err(e) => {
+                tracing::debug!(cluster = name, error = %e, "proxy upgrade failed");
+                return error_response(&unavailable(format!("cluster {name} did not answer: {}", error_chain(&e))));
+            }
+        };
+        if resp.status() != reqwest::StatusCode::SWITCHING_PROTOCOLS {
+            return relay(resp);
+        }
+        let mut out = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
+        for (k, v) in resp.headers() {
+            if !is_hop_by_hop(k) && k != header::CONTENT_LENGTH {
+                out = out.header(k, v);
+            }
+        }
+        if let Some(v) = resp.headers().get(header::UPGRADE) {
+            out = out.header(header::CONNECTION, "Upgrade").header(header::UPGRADE, v);
+        }
+        tokio::spawn(async move {
+            let upstream = match resp.upgrade().await {
+                Ok(u) => u,
+                Err(e) => {
+                    tracing::debug!(cluster = name, error = %e, "cluster connection was not upgraded");
+                    return;
+                }
+            };
+            let downstream = match downstream.await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::debug!(cluster = name, error = %e, "caller connection was not upgraded");
+                    return;
+                }
+            };
+            pipe(hyper_util::rt::TokioIo::new(downstream), upstream, &name).await;
+        });
+        out.body(Body::empty()).unwrap_or_else(|_| Response::new(Body::empty()))
+    }
+}
+
+/// Copies bytes both ways until both directions have ended (each side's end is passed on as a
+/// shutdown of the other), then closes both connections.
+async fn pipe<A, B>(mut caller: A, mut cluster: B, name: &str)
+where
+    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncWriteExt as _;
+    match tokio::io::copy_bidirectional(&mut caller, &mut cluster).await {
+        Ok((up, down)) => tracing::debug!(cluster = name, up, down, "upgraded connection ended"),
+        Err(e) => tracing::debug!(cluster = name, error = %e, "upgraded connection broke"),
+    }
+    let _ = caller.shutdown().await;
+    let _ = cluster.shutdown().await;
+}
+
+/// The cluster's answer, streamed back as it comes.
+fn relay(resp: reqwest::Response) -> Response<Body> {
+    let mut out = Response::builder().status(resp.status().as_u16());
+    for (k, v) in resp.headers() {
+        if !is_hop_by_hop(k) && k != header::CONTENT_LENGTH {
+            out = out.header(k, v);
+        }
+    }
+    out.body(Body::from_stream(resp.bytes_stream())).unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+/// The protocol a request asks to switch to (`Connection: Upgrade` with an `Upgrade` header).
+fn upgrade_asked(headers: &HeaderMap) -> Option<HeaderValue> {
+    let connection_upgrade = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    let protocol = headers.get(header::UPGRADE)?;
+    (connection_upgrade && !protocol.as_bytes().is_empty()).then(|| protocol.clone())
+}
+
+/// `Sec-WebSocket-Protocol` without the caller's bearer token (`None` when nothing else is left).
+fn without_bearer_protocol(value: &HeaderValue) -> Option<HeaderValue> {
+    let text = value.to_str().ok()?;
+    let kept: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && !p.starts_with(apiserver::auth::WEBSOCKET_BEARER))
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&kept.join(", ")).ok()
+}
+
+/// Refuses an upgrade whose `Origin` (sent by browsers) is not the address the request was sent
+/// to (`Host`): cross-site WebSocket hijacking would otherwise let any page a user visits open a
+/// shell with the user's session cookie. Tools (kubectl) send no `Origin` and are not affected.
+fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let forbidden = |why: String| ApiError::new(apimachinery::error::Reason::Forbidden, why);
+    let origin = origin.to_str().map_err(|_| forbidden("the Origin header is not readable".into()))?;
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let (scheme, authority) = origin
+        .split_once("://")
+        .ok_or_else(|| forbidden(format!("a connection from origin {origin:?} is refused: not a web origin")))?;
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "https" => "443",
+        "http" => "80",
+        _ => return Err(forbidden(format!("a connection from origin {origin} is refused: not a web origin"))),
+    };
+    let authority = authority.trim_end_matches('/');
+    // The platform listens with TLS only, so a Host without a port was reached on 443.
+    if !host.is_empty() && host_port(authority, default_port) == host_port(host, "443") {
+        return Ok(());
+    }
+    Err(forbidden(format!(
+        "a connection from a page of {origin} is refused: only pages served by this platform ({host}) may open \
+         WebSocket connections to it"
+    )))
+}
+
+/// `host[:port]` as (lower-case host, port), the port defaulting to `default_port`.
+fn host_port(authority: &str, default_port: &str) -> (String, String) {
+    let (host, port) = match authority.rsplit_once(':') {
+        // `[::1]:8443`, `h:8443`; but not the colons inside a bare `[::1]`.
+        Some((h, p)) if !p.contains(']') && p.bytes().all(|b| b.is_ascii_digit()) => (h, p),
+        _ => (authority, default_port),
+    };
+    (host.to_ascii_lowercase(), port.to_string())
 }
 
 #[async_trait::async_trait]
@@ -178,7 +373,7 @@ impl Connect for ClusterProxy {
             Some(q) => format!("{path}?{q}"),
             None => path,
         };
-        self.forward(&req.object, &req.user, req.method, &path_and_query, &req.headers, req.body).await
+        self.forward(&req.object, &req.user, req.method, &path_and_query, &req.headers, req.body, req.upgrade).await
     }
 }
 
@@ -238,7 +433,7 @@ impl Connect for CustomResourceShortcut {
             path.push('?');
             path.push_str(&form_urlencoded::Serializer::new(String::new()).extend_pairs(rest).finish());
         }
-        self.proxy.forward(&req.object, &req.user, req.method, &path, &req.headers, req.body).await
+        self.proxy.forward(&req.object, &req.user, req.method, &path, &req.headers, req.body, req.upgrade).await
     }
 }
 
@@ -276,10 +471,11 @@ pub async fn unified(State(proxy): State<Arc<ClusterProxy>>, req: Request, next:
         Err(e) => return error_response(&e),
     };
     let path_and_query = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    let upgrade = parts.extensions.remove::<OnUpgrade>();
     let mut headers = parts.headers;
     headers.remove(CLUSTER_HEADER);
-    proxy.forward(&cluster, &user, parts.method, &path_and_query, &headers, body).await
+    proxy.forward(&cluster, &user, parts.method, &path_and_query, &headers, body, upgrade).await
 }
 
 /// The platform itself reading what the caller may not see (credentials).
@@ -357,5 +553,51 @@ mod tests {
             assert!(is_identity(&HeaderName::from_static(h)), "{h}");
         }
         assert!(!is_identity(&HeaderName::from_static("accept")));
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(HeaderName::from_static(k), HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn upgrades_are_recognised_by_connection_and_upgrade() {
+        let ws = headers(&[("connection", "keep-alive, Upgrade"), ("upgrade", "websocket")]);
+        assert_eq!(upgrade_asked(&ws).unwrap(), "websocket");
+        let spdy = headers(&[("connection", "upgrade"), ("upgrade", "SPDY/3.1")]);
+        assert_eq!(upgrade_asked(&spdy).unwrap(), "SPDY/3.1");
+        assert!(upgrade_asked(&headers(&[("upgrade", "websocket")])).is_none());
+        assert!(upgrade_asked(&headers(&[("connection", "keep-alive")])).is_none());
+        assert!(upgrade_asked(&headers(&[("connection", "upgrade")])).is_none());
+    }
+
+    #[test]
+    fn the_bearer_subprotocol_stays_behind() {
+        let bearer = format!("v5.channel.k8s.io, {}YS5iLmM, v4.channel.k8s.io", apiserver::auth::WEBSOCKET_BEARER);
+        let kept = without_bearer_protocol(&HeaderValue::from_str(&bearer).unwrap()).unwrap();
+        assert_eq!(kept, "v5.channel.k8s.io, v4.channel.k8s.io");
+        let only = HeaderValue::from_str(&format!("{}YS5iLmM", apiserver::auth::WEBSOCKET_BEARER)).unwrap();
+        assert!(without_bearer_protocol(&only).is_none());
+    }
+
+    #[test]
+    fn websockets_from_other_sites_are_refused() {
+        let ok = |origin: &str, host: &str| same_origin(&headers(&[("origin", origin), ("host", host)])).is_ok();
+        assert!(same_origin(&headers(&[("host", "tke.example:8443")])).is_ok(), "no Origin: a tool, not a page");
+        assert!(ok("https://tke.example:8443", "tke.example:8443"));
+        assert!(ok("https://TKE.example", "tke.example:443"));
+        assert!(ok("https://tke.example:443", "tke.example"));
+        assert!(ok("https://[::1]:8443", "[::1]:8443"));
+        assert!(!ok("https://evil.example", "tke.example"));
+        assert!(!ok("https://tke.example:9443", "tke.example:8443"));
+        assert!(!ok("http://tke.example", "tke.example"), "port 80 is not the platform's 443");
+        assert!(!ok("null", "tke.example"));
+        assert!(!ok("https://tke.example.evil.example", "tke.example"));
+        let e = same_origin(&headers(&[("origin", "https://evil.example"), ("host", "tke.example")])).unwrap_err();
+        assert_eq!(e.code(), 403);
+        assert!(e.message.contains("evil.example"), "{}", e.message);
     }
 }
