@@ -7,10 +7,9 @@
 //! container's virtual file system, kept per container (files written survive across sessions
 //! while the simulator runs) and bounded, like the number of sessions open at once. With
 //! `tty=true` the shell is interactive (prompt, echo, backspace, Ctrl-C, Ctrl-D, history on the
-//! arrows); without, the
-//! command given (`command=ls&command=/`) runs and its exit status ends the session, as the
-//! kubelet reports it (`NonZeroExitCode`). SPDY, which kubectl tries only when WebSocket is
-//! refused, is answered with a Status saying to use WebSocket.
+//! arrows); without, the command given (`command=ls&command=/`) runs and its exit status ends
+//! the session, as the kubelet reports it (`NonZeroExitCode`). SPDY, which kubectl tries only
+//! when WebSocket is refused, is answered with a Status saying to use WebSocket.
 
 use std::{
     collections::HashMap,
