@@ -239,6 +239,10 @@ async fn terminal(t: &Tke) {
     );
     let host = t.url.trim_start_matches("https://").to_string();
 
+    // The cluster's refusal comes back as it is (here: no such pod).
+    let missing = exec.replace("/pods/web/", "/pods/nope/");
+    assert_eq!(open(t, &missing, &[]).await.err(), Some(404));
+
     // Another site's page may not open it; the platform's own page may.
     assert_eq!(open(t, &exec, &[("Origin", "https://evil.example")]).await.err(), Some(403));
     let mut ws = open(t, &exec, &[("Origin", &format!("https://{host}"))]).await.expect("the terminal opens");
