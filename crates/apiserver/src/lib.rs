@@ -15,6 +15,7 @@ pub mod object;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;
+pub mod proxying;
 pub mod resource;
 pub mod reviews;
 pub mod server;

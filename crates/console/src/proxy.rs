@@ -21,7 +21,7 @@ use std::{
 };
 
 use apimachinery::ApiError;
-use apiserver::{UserInfo, http::error_response, session};
+use apiserver::{UserInfo, http::error_response, proxying, session};
 use axum::{
     body::Body,
     extract::{Request, State},
@@ -109,38 +109,37 @@ pub struct Components {
     default: Option<usize>,
     mode_front_proxy: bool,
     http: reqwest::Client,
+    /// HTTP/1.1 only, unpooled: connections that switch protocols.
+    upgrade_http: reqwest::Client,
     known: Mutex<HashMap<[u8; 32], Known>>,
 }
 
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-];
+/// How long an upgraded connection stays open after one side ended it.
+const UPGRADED_CLOSE_GRACE: Duration = Duration::from_secs(30);
 
 impl Components {
     /// A gateway to `upstreams`, trusting `ca_pem` for their serving certificates.
     pub fn new(upstreams: Vec<Upstream>, mode: Mode, ca_pem: &[u8]) -> Result<Self, String> {
-        let mut builder = reqwest::Client::builder()
-            .add_root_certificate(
-                reqwest::Certificate::from_pem(ca_pem).map_err(|e| format!("the components' CA: {e}"))?,
-            )
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10));
         let front_proxy = matches!(mode, Mode::FrontProxy { .. });
-        if let Mode::FrontProxy { cert_and_key_pem } = &mode {
-            builder = builder.identity(
-                reqwest::Identity::from_pem(cert_and_key_pem)
-                    .map_err(|e| format!("the front-proxy certificate and key: {e}"))?,
-            );
-        }
-        let http = builder.build().map_err(|e| format!("the components' client: {e}"))?;
+        let client = |http1_only: bool| -> Result<reqwest::Client, String> {
+            let mut builder = reqwest::Client::builder()
+                .add_root_certificate(
+                    reqwest::Certificate::from_pem(ca_pem).map_err(|e| format!("the components' CA: {e}"))?,
+                )
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(Duration::from_secs(10));
+            if let Mode::FrontProxy { cert_and_key_pem } = &mode {
+                builder = builder.identity(
+                    reqwest::Identity::from_pem(cert_and_key_pem)
+                        .map_err(|e| format!("the front-proxy certificate and key: {e}"))?,
+                );
+            }
+            if http1_only {
+                builder = builder.http1_only().pool_max_idle_per_host(0);
+            }
+            builder.build().map_err(|e| format!("the components' client: {e}"))
+        };
+        let (http, upgrade_http) = (client(false)?, client(true)?);
         let routes = routes_of(&upstreams)?;
         let default = upstreams.iter().position(|u| u.module == "platform");
         Ok(Components {
@@ -149,6 +148,7 @@ impl Components {
             default,
             mode_front_proxy: front_proxy,
             http,
+            upgrade_http,
             known: Mutex::new(HashMap::new()),
         })
     }
@@ -246,13 +246,80 @@ impl Components {
     /// Sends a request on to the component that serves its path.
     pub async fn forward(&self, request: Request) -> Response<Body> {
         let (mut parts, body) = request.into_parts();
+        let upgrade = proxying::upgrade_asked(&parts.headers);
+        if upgrade.is_some() {
+            // The page's origin is checked here, against the gateway's own host; the component
+            // behind sees the gateway, not the page.
+            if let Err(e) = proxying::same_origin(&parts.headers) {
+                return error_response(&e);
+            }
+            parts.headers.remove(header::ORIGIN);
+        }
         match self.prepare(&mut parts).await {
-            Ok(upstream) => self.send(upstream, parts, body).await,
+            Ok(upstream) => match upgrade {
+                Some(protocol) => self.send_upgrade(upstream, parts, protocol).await,
+                None => self.send(upstream, parts, body).await,
+            },
             Err(e) => {
                 apiserver::auth::drain(body).await;
                 error_response(&e)
             }
         }
+    }
+
+    /// Asks the component for the same switch of protocols (exec, attach, port-forward) and,
+    /// when it answers 101, pipes the two connections together.
+    async fn send_upgrade(
+        &self,
+        upstream: usize,
+        mut parts: axum::http::request::Parts,
+        protocol: HeaderValue,
+    ) -> Response<Body> {
+        let module = self.upstreams[upstream].module.clone();
+        let Some(downstream) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
+            return error_response(&ApiError::bad_request(
+                "this connection cannot switch protocols (HTTP/2 has no upgrades): connect with HTTP/1.1",
+            ));
+        };
+        let target = format!(
+            "{}{}",
+            self.upstreams[upstream].url.trim_end_matches('/'),
+            parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+        );
+        let mut headers = HeaderMap::new();
+        for (k, v) in &parts.headers {
+            if !proxying::is_hop_by_hop(k) && k != header::HOST {
+                headers.append(k.clone(), v.clone());
+            }
+        }
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.insert(header::UPGRADE, protocol);
+        let resp = match self.upgrade_http.request(parts.method.clone(), &target).headers(headers).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return error_response(&ApiError::unavailable(format!("the {module} component did not answer: {e}")));
+            }
+        };
+        if resp.status() != reqwest::StatusCode::SWITCHING_PROTOCOLS {
+            return relay(resp);
+        }
+        let mut out = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
+        for (k, v) in resp.headers() {
+            if !proxying::is_hop_by_hop(k) && k != header::CONTENT_LENGTH {
+                out = out.header(k, v);
+            }
+        }
+        if let Some(v) = resp.headers().get(header::UPGRADE) {
+            out = out.header(header::CONNECTION, "Upgrade").header(header::UPGRADE, v);
+        }
+        tokio::spawn(async move {
+            let (Ok(up), Ok(down)) = (resp.upgrade().await, downstream.await) else {
+                tracing::debug!(component = %module, "an upgraded connection could not be set up");
+                return;
+            };
+            proxying::pipe(hyper_util::rt::TokioIo::new(down), up, &module, UPGRADED_CLOSE_GRACE).await;
+        });
+        out.body(Body::empty()).unwrap_or_else(|_| Response::new(Body::empty()))
     }
 
     /// Checks the caller and rewrites the request's headers for its component: which one.
@@ -297,9 +364,11 @@ impl Components {
             self.upstreams[upstream].url.trim_end_matches('/'),
             parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
         );
-        let mut headers = parts.headers.clone();
-        for h in HOP_BY_HOP {
-            headers.remove(*h);
+        let mut headers = HeaderMap::new();
+        for (k, v) in &parts.headers {
+            if !proxying::is_hop_by_hop(k) && k != header::HOST {
+                headers.append(k.clone(), v.clone());
+            }
         }
         let stream = body.into_data_stream();
         let resp = self
@@ -309,26 +378,13 @@ impl Components {
             .body(reqwest::Body::wrap_stream(stream))
             .send()
             .await;
-        let resp = match resp {
-            Ok(r) => r,
-            Err(e) => {
-                return error_response(&ApiError::unavailable(format!(
-                    "the {} component did not answer: {e}",
-                    self.upstreams[upstream].module
-                )));
-            }
-        };
-        let mut out = Response::builder().status(resp.status().as_u16());
-        if let Some(h) = out.headers_mut() {
-            for (k, v) in resp.headers() {
-                if !HOP_BY_HOP.contains(&k.as_str()) {
-                    h.append(k.clone(), v.clone());
-                }
-            }
+        match resp {
+            Ok(r) => relay(r),
+            Err(e) => error_response(&ApiError::unavailable(format!(
+                "the {} component did not answer: {e}",
+                self.upstreams[upstream].module
+            ))),
         }
-        let stream = resp.bytes_stream().map_err(std::io::Error::other);
-        out.body(Body::from_stream(stream))
-            .unwrap_or_else(|_| error_response(&ApiError::internal("the component's answer could not be passed on")))
     }
 }
 
@@ -346,6 +402,21 @@ fn routes_of(upstreams: &[Upstream]) -> Result<Vec<Route>, String> {
     }
     routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
     Ok(routes)
+}
+
+/// A component's answer, streamed back as it comes.
+fn relay(resp: reqwest::Response) -> Response<Body> {
+    let mut out = Response::builder().status(resp.status().as_u16());
+    if let Some(h) = out.headers_mut() {
+        for (k, v) in resp.headers() {
+            if !proxying::is_hop_by_hop(k) {
+                h.append(k.clone(), v.clone());
+            }
+        }
+    }
+    let stream = resp.bytes_stream().map_err(std::io::Error::other);
+    out.body(Body::from_stream(stream))
+        .unwrap_or_else(|_| error_response(&ApiError::internal("the component's answer could not be passed on")))
 }
 
 fn name_user(headers: &mut HeaderMap, user: &UserInfo) {
@@ -416,6 +487,7 @@ mod tests {
             upstreams,
             mode_front_proxy: false,
             http: reqwest::Client::new(),
+            upgrade_http: reqwest::Client::new(),
             known: Mutex::new(HashMap::new()),
         }
     }

@@ -69,16 +69,7 @@ impl Api {
 
 /// The caller's token (session cookie or bearer), after the checks a WebSocket needs.
 fn caller_token(parts: &mut Parts) -> Result<String, ApiError> {
-    if let Some(origin) = parts.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        let host = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
-        let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin).trim_end_matches('/');
-        if origin_host != host {
-            return Err(ApiError::new(
-                apimachinery::error::Reason::Forbidden,
-                format!("a WebSocket opened from another site ({origin}) is refused"),
-            ));
-        }
-    }
+    apiserver::proxying::same_origin(&parts.headers)?;
     session::adopt(parts).map_err(|e| ApiError::new(apimachinery::error::Reason::Forbidden, e.to_string()))?;
     apiserver::auth::request_token(&parts.headers)
         .map(|t| t.into_owned())
