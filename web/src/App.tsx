@@ -18,6 +18,16 @@ import { ClustersPage } from './pages/Clusters';
 import { NodesPage } from './pages/Nodes';
 import { NotFound } from './pages/NotFound';
 import { Overview } from './pages/Overview';
+import { ApiKeysPage } from './pages/access/ApiKeys';
+import { GroupsPage } from './pages/access/Groups';
+import { PoliciesPage } from './pages/access/Policies';
+import { RolesPage } from './pages/access/Roles';
+import { TenantsPage } from './pages/access/Tenants';
+import { UsersPage } from './pages/access/Users';
+import { ProjectPage } from './pages/business/ProjectPage';
+import { ProjectsPage } from './pages/business/Projects';
+import { ChartGroupPage, ChartGroupsPage } from './pages/registry/Charts';
+import { RegistryNamespacePage, RegistryPage } from './pages/registry/Registry';
 
 const router = createBrowserRouter([
   { path: '/', element: <Navigate to="/tkestack" replace /> },
@@ -48,6 +58,18 @@ const router = createBrowserRouter([
           { path: 'r/:kind/:namespace/:name', element: <ClusterObjectPage /> },
         ],
       },
+      { path: 'access/users', element: <UsersPage /> },
+      { path: 'access/groups', element: <GroupsPage /> },
+      { path: 'access/tenants', element: <TenantsPage /> },
+      { path: 'access/policies', element: <PoliciesPage /> },
+      { path: 'access/roles', element: <RolesPage /> },
+      { path: 'access/apikeys', element: <ApiKeysPage /> },
+      { path: 'projects', element: <ProjectsPage /> },
+      { path: 'projects/:name', element: <ProjectPage /> },
+      { path: 'registry', element: <RegistryPage /> },
+      { path: 'registry/:ns', element: <RegistryNamespacePage /> },
+      { path: 'charts', element: <ChartGroupsPage /> },
+      { path: 'charts/:group', element: <ChartGroupPage /> },
       { path: '*', element: <NotFound /> },
     ],
   },

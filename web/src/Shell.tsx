@@ -8,6 +8,7 @@ import { logout } from './api/session';
 import { useI18n, type Lang } from './i18n';
 import { allMenuChecks, menu } from './menu';
 import { useSession } from './session';
+import { ProjectSwitcher } from './business/ProjectSwitcher';
 
 export function Shell() {
   const { t, lang, setLang } = useI18n();
@@ -26,6 +27,7 @@ export function Shell() {
           {t('app.title')}
         </NavLink>
         <div className="header-right">
+          <ProjectSwitcher />
           <label className="lang-switch">
             <span className="visually-hidden">{t('app.language')}</span>
             <select value={lang} onChange={(e) => setLang(e.target.value as Lang)} aria-label={t('app.language')}>

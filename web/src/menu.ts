@@ -40,6 +40,48 @@ export const menu: MenuSection[] = [
       },
     ],
   },
+  {
+    label: 'menu.business',
+    entries: [
+      {
+        path: '/tkestack/projects',
+        label: 'menu.projects',
+        component: 'business',
+        check: { verb: 'list', group: 'business.tkestack.io', resource: 'projects' },
+        prefix: true,
+      },
+    ],
+  },
+  {
+    label: 'menu.registry',
+    entries: [
+      {
+        path: '/tkestack/registry',
+        label: 'menu.images',
+        component: 'registry',
+        check: { verb: 'list', group: 'registry.tkestack.io', resource: 'namespaces' },
+        prefix: true,
+      },
+      {
+        path: '/tkestack/charts',
+        label: 'menu.charts',
+        component: 'registry',
+        check: { verb: 'list', group: 'registry.tkestack.io', resource: 'chartgroups' },
+        prefix: true,
+      },
+    ],
+  },
+  {
+    label: 'menu.access',
+    entries: [
+      { path: '/tkestack/access/users', label: 'menu.users', component: 'auth', check: { verb: 'list', group: 'auth.tkestack.io', resource: 'localidentities' } },
+      { path: '/tkestack/access/groups', label: 'menu.groups', component: 'auth', check: { verb: 'list', group: 'auth.tkestack.io', resource: 'localgroups' } },
+      { path: '/tkestack/access/policies', label: 'menu.policies', component: 'auth', check: { verb: 'list', group: 'auth.tkestack.io', resource: 'policies' } },
+      { path: '/tkestack/access/roles', label: 'menu.roles', component: 'auth', check: { verb: 'list', group: 'auth.tkestack.io', resource: 'roles' } },
+      { path: '/tkestack/access/tenants', label: 'menu.tenants', component: 'auth', check: { verb: 'list', group: 'auth.tkestack.io', resource: 'identityproviders' } },
+      { path: '/tkestack/access/apikeys', label: 'menu.apikeys', component: 'auth', check: { verb: 'list', group: 'auth.tkestack.io', resource: 'apikeys' } },
+    ],
+  },
 ];
 
 export function allMenuChecks(): Check[] {

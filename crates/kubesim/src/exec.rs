@@ -6,10 +6,10 @@
 //! Nothing runs on the simulator's host: exec runs the simulator's own [`crate::shell`] over the
 //! container's virtual file system, kept per container (files written survive across sessions
 //! while the simulator runs) and bounded, like the number of sessions open at once. With
-//! `tty=true` the shell is interactive (prompt, echo, backspace, Ctrl-C, Ctrl-D); without, the
-//! command given (`command=ls&command=/`) runs and its exit status ends the session, as the
-//! kubelet reports it (`NonZeroExitCode`). SPDY, which kubectl tries only when WebSocket is
-//! refused, is answered with a Status saying to use WebSocket.
+//! `tty=true` the shell is interactive (prompt, echo, backspace, Ctrl-C, Ctrl-D, history on the
+//! arrows); without, the command given (`command=ls&command=/`) runs and its exit status ends
+//! the session, as the kubelet reports it (`NonZeroExitCode`). SPDY, which kubectl tries only
+//! when WebSocket is refused, is answered with a Status saying to use WebSocket.
 
 use std::{
     collections::HashMap,
@@ -648,13 +648,20 @@ enum Edit {
     Redraw(String),
 }
 
-/// The terminal's line discipline: typed bytes become echoes and finished lines; escape
-/// sequences (arrow keys) are ignored; a line never grows beyond [`shell::MAX_LINE`].
+/// Lines a session's history keeps.
+const HISTORY: usize = 100;
+
+/// The terminal's line discipline: typed bytes become echoes and finished lines; the up and
+/// down arrows walk the session's history, other escape sequences are ignored; a line never
+/// grows beyond [`shell::MAX_LINE`].
 #[derive(Default)]
 struct LineEditor {
     line: Vec<u8>,
     escape: Escape,
     last_cr: bool,
+    history: std::collections::VecDeque<Vec<u8>>,
+    /// Where in the history the arrows are (`None`: at the line being typed).
+    recalled: Option<usize>,
 }
 
 #[derive(Default, PartialEq, Eq)]
@@ -662,8 +669,47 @@ enum Escape {
     #[default]
     None,
     Start,
-    Csi,
+    /// `ESC [` and whether parameters followed.
+    Csi(bool),
     Ss3,
+}
+
+impl LineEditor {
+    /// Replaces the line shown with `new`: erases what is shown, then shows `new`.
+    fn replace_line(&mut self, new: Vec<u8>, echo: &mut Vec<u8>) {
+        for _ in 0..String::from_utf8_lossy(&self.line).chars().count() {
+            echo.extend_from_slice(b"\x08 \x08");
+        }
+        echo.extend_from_slice(&new);
+        self.line = new;
+    }
+
+    /// The up (`back`) or down arrow.
+    fn recall(&mut self, back: bool, echo: &mut Vec<u8>) {
+        let len = self.history.len();
+        let next = match (self.recalled, back) {
+            (_, true) if len == 0 => return,
+            (None, true) => Some(len - 1),
+            (Some(i), true) => Some(i.saturating_sub(1)),
+            (None, false) => return,
+            (Some(i), false) if i + 1 < len => Some(i + 1),
+            (Some(_), false) => None,
+        };
+        self.recalled = next;
+        let line = next.and_then(|i| self.history.get(i).cloned()).unwrap_or_default();
+        self.replace_line(line, echo);
+    }
+
+    fn remember(&mut self, line: &[u8]) {
+        self.recalled = None;
+        if line.iter().all(u8::is_ascii_whitespace) || self.history.back().is_some_and(|l| l == line) {
+            return;
+        }
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(line.to_vec());
+    }
 }
 
 impl LineEditor {
@@ -680,20 +726,28 @@ impl LineEditor {
             match self.escape {
                 Escape::Start => {
                     self.escape = match b {
-                        b'[' => Escape::Csi,
+                        b'[' => Escape::Csi(false),
                         b'O' => Escape::Ss3,
                         _ => Escape::None,
                     };
                     continue;
                 }
-                Escape::Csi => {
+                Escape::Csi(params) => {
                     if (0x40..=0x7e).contains(&b) {
                         self.escape = Escape::None;
+                        if !params && (b == b'A' || b == b'B') {
+                            self.recall(b == b'A', &mut echo);
+                        }
+                    } else {
+                        self.escape = Escape::Csi(true);
                     }
                     continue;
                 }
                 Escape::Ss3 => {
                     self.escape = Escape::None;
+                    if b == b'A' || b == b'B' {
+                        self.recall(b == b'A', &mut echo);
+                    }
                     continue;
                 }
                 Escape::None => {}
@@ -702,7 +756,9 @@ impl LineEditor {
                 b'\n' if was_cr => {}
                 b'\r' | b'\n' => {
                     flush(&mut echo, &mut out);
-                    out.push(Edit::Line(String::from_utf8_lossy(&std::mem::take(&mut self.line)).into_owned()));
+                    let line = std::mem::take(&mut self.line);
+                    self.remember(&line);
+                    out.push(Edit::Line(String::from_utf8_lossy(&line).into_owned()));
                 }
                 0x7f | 0x08 => {
                     if self.line.is_empty() {
@@ -863,7 +919,7 @@ mod tests {
         assert_eq!(e.feed("é\x7f".as_bytes()), vec![Edit::Echo(["é".as_bytes(), b"\x08 \x08"].concat())]);
         assert!(e.line.is_empty(), "a two-byte character is erased whole");
         assert_eq!(e.feed(b"ab\x03"), vec![Edit::Echo(b"ab".to_vec()), Edit::Interrupt]);
-        assert_eq!(e.feed(b"\x1b[A\x1bOBpwd\r"), vec![Edit::Echo(b"pwd".to_vec()), Edit::Line("pwd".into())]);
+        assert_eq!(e.feed(b"\x1b[1;5C\x1b[Dpwd\r"), vec![Edit::Echo(b"pwd".to_vec()), Edit::Line("pwd".into())]);
         assert_eq!(e.feed(b"x\x04"), vec![Edit::Echo(b"x".to_vec())], "Ctrl-D ends only an empty line");
         assert_eq!(e.feed(b"\x15\x04"), vec![Edit::Echo(b"\x08 \x08".to_vec()), Edit::EndOfInput]);
         let mut long = LineEditor::default();
@@ -871,5 +927,25 @@ mod tests {
         assert_eq!(long.line.len(), shell::MAX_LINE);
         assert!(matches!(&edits[0], Edit::Echo(b) if b.ends_with(&[0x07, 0x07, 0x07])));
         assert_eq!(to_crlf(b"a\nb\r\nc"), b"a\r\nb\r\nc");
+    }
+
+    #[test]
+    fn the_arrows_walk_the_history() {
+        let mut e = LineEditor::default();
+        assert_eq!(e.feed(b"\x1b[A"), vec![], "no history yet");
+        e.feed(b"ls\rpwd\rpwd\r\r");
+        assert_eq!(e.history, [b"ls".to_vec(), b"pwd".to_vec()], "repeats and empty lines are not kept");
+        assert_eq!(e.feed(b"x\x1b[A"), vec![Edit::Echo(b"x\x08 \x08pwd".to_vec())]);
+        assert_eq!(e.feed(b"\x1bOA"), vec![Edit::Echo(b"\x08 \x08\x08 \x08\x08 \x08ls".to_vec())]);
+        assert_eq!(e.feed(b"\x1b[A"), vec![Edit::Echo(b"\x08 \x08\x08 \x08ls".to_vec())], "the oldest stays");
+        e.feed(b"\x1b[B");
+        assert_eq!(e.line, b"pwd");
+        e.feed(b"\x1b[B");
+        assert!(e.line.is_empty(), "down past the newest is an empty line");
+        assert_eq!(e.feed(b"\x1b[A\r"), vec![Edit::Echo(b"pwd".to_vec()), Edit::Line("pwd".into())]);
+        for i in 0..HISTORY + 5 {
+            e.feed(format!("echo {i}\r").as_bytes());
+        }
+        assert_eq!(e.history.len(), HISTORY);
     }
 }

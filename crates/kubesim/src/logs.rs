@@ -82,7 +82,8 @@ impl LogOptions {
             (Some(_), Some(_)) => {
                 return Err(ApiError::bad_request("at most one of sinceTime or sinceSeconds may be specified"));
             }
-            (Some(s), None) => Some(now - chrono::Duration::seconds(s)),
+            // Further back than time goes: everything.
+            (Some(s), None) => chrono::Duration::try_seconds(s).and_then(|d| now.checked_sub_signed(d)),
             (None, t) => t,
         };
         Ok(o)
@@ -341,6 +342,7 @@ mod tests {
             LogOptions::parse(Some("sinceSeconds=60"), now).unwrap().since,
             Some(now - chrono::Duration::seconds(60))
         );
+        assert_eq!(LogOptions::parse(Some("sinceSeconds=9223372036854775807"), now).unwrap().since, None);
         let t = LogOptions::parse(Some("sinceTime=2026-01-02T03:04:05Z&previous=true"), now).unwrap();
         assert_eq!(t.since.map(|s| s.to_rfc3339()), Some("2026-01-02T03:04:05+00:00".into()));
         assert!(t.previous);

@@ -249,6 +249,8 @@ async fn pushes_and_pulls_update_repositories_and_deleting_a_namespace_removes_i
     assert_eq!(repo["status"]["tags"][0]["name"], "v1");
     assert_eq!(repo["status"]["tags"][0]["digest"], sha256(manifest.as_bytes()).as_str());
     assert!(repo["status"]["tags"][0]["timeCreated"].as_str().is_some_and(|t| t.ends_with('Z')));
+    // The tag's size is what the image takes: its config and its layer.
+    assert_eq!(repo["status"]["tags"][0]["size"].as_u64(), Some((config_blob.len() + layer.len()) as u64));
     eventually("repoCount 1", || async {
         let ns = stores.namespaces.get(&system(None), &ns_object, None).await.ok()?;
         (ns.pointer("/status/repoCount").and_then(Value::as_i64) == Some(1)).then_some(())

@@ -159,3 +159,34 @@ fn login_does_not_return_elsewhere_and_rejects_forged_callbacks() {
     let alias = b.get("/tke-platform-api");
     assert_eq!((alias.status, alias.location().as_str()), (307, "/openapi/v2"));
 }
+
+#[test]
+fn a_user_without_policies_still_uses_the_console_routes() {
+    use base64::Engine;
+    let t = Tke::start();
+    let user = json!({"apiVersion": "auth.tkestack.io/v1", "kind": "LocalIdentity", "metadata": {"name": "usr-carol"},
+        "spec": {"username": "carol", "tenantID": "default",
+            "hashedPassword": base64::engine::general_purpose::STANDARD.encode("carols password")}});
+    let out = t.kubectl_with(&["create", "-f", "-"], &[], Some(&user.to_string()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let b = Browser::new(&t, "carol");
+    let landed = b.console_login("carol", "carols password", "/tkestack");
+    assert_eq!(landed.status, 303, "{}", landed.body);
+    // Who they are, what runs, the platform's information and their own permissions: every
+    // page asks these, so nobody needs a policy for them.
+    let info = b.get(&format!("{PREFIX}/tokens/info"));
+    assert_eq!(info.status, 200, "{}", info.body);
+    assert_eq!(json_of(&info.body)["name"], "carol");
+    assert_eq!(b.get(&format!("{PREFIX}/sysinfo")).status, 200);
+    assert_eq!(b.get(&format!("{PREFIX}/platforminfo")).status, 200);
+    let csrf = format!("X-CSRF-Token: {}", b.cookie("tke_csrf").unwrap());
+    let review = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "spec": {"resourceAttributesList": [{"verb": "create", "group": "platform.tkestack.io", "resource": "clusters"}]}});
+    let body = review.to_string();
+    let url = format!("{}/auth/batchauthz", t.url);
+    let answer = b.request(&["-X", "POST", "-H", "Content-Type: application/json", "-H", &csrf, "--data", &body, &url]);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(json_of(&answer.body)["status"]["allowedList"][0]["allowed"], false, "{}", answer.body);
+    // And what they may not do stays refused.
+    assert_eq!(b.get("/apis/platform.tkestack.io/v1/clusters").status, 403);
+}

@@ -3,7 +3,8 @@
 //! `clusters/cls-x/proxy` (its WebSocket exec passes through the proxy's upgrade), the
 //! platform's policies deciding `pods/exec` (a read-only user may list pods but not exec), and a
 //! raw WebSocket client doing what the console's terminal does (terminal resize, typed input,
-//! the exit status), refused when its Origin is another site's.
+//! the exit status), opened by the console's session cookie and refused when its Origin is
+//! another site's.
 
 use std::{
     io::BufRead as _,
@@ -15,24 +16,14 @@ use std::{
 
 use futures::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
-use testkit::tke::{Tke, wait_for};
+use testkit::{
+    browser::Browser,
+    tke::{ExplainFailure, Tke, wait_for},
+};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest as _, http::HeaderValue};
 
 const WAIT: Duration = Duration::from_secs(60);
 const PROXY: &str = "/apis/platform.tkestack.io/v1/clusters/cls-x/proxy";
-
-/// Prints the server's log when the test fails.
-struct ExplainFailure<'a>(&'a Tke);
-
-impl Drop for ExplainFailure<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = self.0.log();
-            let tail: Vec<&str> = log.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
-            eprintln!("--- tke log (last lines) ---\n{}", tail.join("\n"));
-        }
-    }
-}
 
 /// The admin kubeconfig with its server moved to the cluster proxy of cls-x.
 fn proxy_kubeconfig(t: &Tke) -> PathBuf {
@@ -62,7 +53,7 @@ fn kubectl(t: &Tke, config: &Path, args: &[&str], stdin: Option<&str>) -> (i32, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_logs_and_terminals_through_the_cluster_proxy() {
     let t = Tke::start();
-    let _explain = ExplainFailure(&t);
+    let _explain = ExplainFailure::new(&t);
     let sim = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster");
     t.import_cluster("cls-x", sim.url(), sim.ca_pem().as_bytes(), sim.admin_token());
     let config = proxy_kubeconfig(&t);
@@ -151,8 +142,9 @@ async fn exec_logs_and_terminals_through_the_cluster_proxy() {
     terminal(&t).await;
 }
 
-/// A TLS connection to the platform with the admin's client certificate.
-async fn connect(t: &Tke) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+/// A TLS connection to the platform, with the admin's client certificate when `as_admin`
+/// (else as a browser: no certificate, its session cookie in the request).
+async fn connect(t: &Tke, as_admin: bool) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let pem = |p: PathBuf| std::fs::read(p).expect("pem");
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pemfile::certs(&mut pem(t.ca_file()).as_slice()) {
@@ -163,12 +155,15 @@ async fn connect(t: &Tke) -> tokio_rustls::client::TlsStream<tokio::net::TcpStre
         rustls_pemfile::certs(&mut pem(pki.join("admin.crt")).as_slice()).map(|c| c.expect("cert")).collect();
     let key = rustls_pemfile::private_key(&mut pem(pki.join("admin.key")).as_slice()).expect("key").expect("a key");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("tls versions")
-        .with_root_certificates(roots)
-        .with_client_auth_cert(certs, key)
-        .expect("client certificate");
+        .with_root_certificates(roots);
+    let config = if as_admin {
+        builder.with_client_auth_cert(certs, key).expect("client certificate")
+    } else {
+        builder.with_no_client_auth()
+    };
     let host_port = t.url.trim_start_matches("https://").to_string();
     let tcp = tokio::net::TcpStream::connect(&host_port).await.expect("connect");
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1".to_string()).expect("server name");
@@ -180,6 +175,7 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tok
 /// Opens the console's terminal WebSocket at `path` (with `headers`): the socket, or the HTTP
 /// status of the refusal.
 async fn open(t: &Tke, path: &str, headers: &[(&str, &str)]) -> Result<Ws, u16> {
+    let as_admin = !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("cookie"));
     let url = format!("{}{path}", t.url.replace("https://", "wss://"));
     let mut request = url.into_client_request().expect("request");
     request
@@ -189,7 +185,7 @@ async fn open(t: &Tke, path: &str, headers: &[(&str, &str)]) -> Result<Ws, u16> 
         let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).expect("header name");
         request.headers_mut().insert(name, HeaderValue::from_str(v).expect("header"));
     }
-    match tokio_tungstenite::client_async(request, connect(t).await).await {
+    match tokio_tungstenite::client_async(request, connect(t, as_admin).await).await {
         Ok((ws, response)) => {
             let protocol = response.headers().get("Sec-WebSocket-Protocol").and_then(|v| v.to_str().ok());
             assert_eq!(protocol, Some("v5.channel.k8s.io"), "the cluster's choice of protocol reaches the caller");
@@ -229,6 +225,10 @@ async fn terminal(t: &Tke) {
         "{PROXY}/api/v1/namespaces/default/pods/web/exec?container=web&command=sh&stdin=true&stdout=true&tty=true"
     );
     let host = t.url.trim_start_matches("https://").to_string();
+
+    // The cluster's refusal comes back as it is (here: no such pod).
+    let missing = exec.replace("/pods/web/", "/pods/nope/");
+    assert_eq!(open(t, &missing, &[]).await.err(), Some(404));
 
     // Another site's page may not open it; the platform's own page may.
     assert_eq!(open(t, &exec, &[("Origin", "https://evil.example")]).await.err(), Some(403));
@@ -278,6 +278,24 @@ async fn terminal(t: &Tke) {
     })
     .await;
     assert!(closed.is_ok(), "the socket closes");
+
+    // The console's page: the browser sends the session cookie and its own Origin.
+    let browser = Browser::new(t, "terminal");
+    let password = std::fs::read_to_string(t.data_dir().join("admin-password")).expect("password").trim().to_string();
+    let landed = browser.console_login("admin", &password, "/tkestack/overview");
+    assert_eq!(landed.status, 303, "{}", landed.body);
+    let cookie = format!("tke={}", browser.cookie("tke").expect("the session cookie"));
+    let page = format!("https://{host}");
+    let mut ws = open(t, &exec, &[("Cookie", &cookie), ("Origin", &page)]).await.expect("the console's terminal opens");
+    read_until(&mut ws, "/ # ").await;
+    send(&mut ws, 0, b"cat /etc/hostname\r").await;
+    read_until(&mut ws, "web\r\n/ # ").await;
+    ws.close(None).await.expect("close");
+    // The same cookie sent by another site's page (cross-site WebSocket hijacking) is refused,
+    // and without any credential nothing opens.
+    let hijack = [("Cookie", cookie.as_str()), ("Origin", "https://evil.example")];
+    assert_eq!(open(t, &exec, &hijack).await.err(), Some(403));
+    assert_eq!(open(t, &exec, &[("Cookie", "tke="), ("Origin", &page)]).await.err(), Some(401));
 
     // The unified proxy (X-TKE-ClusterName) serves the same terminal.
     let unified = "/api/v1/namespaces/default/pods/web/exec?command=sh&stdin=true&stdout=true&tty=true";

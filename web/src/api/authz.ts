@@ -2,7 +2,7 @@
 // resource, namespace, name) the page may offer; until the answer arrives nothing is shown as
 // allowed (never guessed).
 import { useEffect, useMemo, useState } from 'react';
-import { api } from './client';
+import { requestJson } from './client';
 
 export interface Check {
   verb: string;
@@ -21,22 +21,29 @@ export function keyOf(c: Check): string {
   return [c.verb, c.group ?? '', c.resource, c.subresource ?? '', c.namespace ?? '', c.name ?? ''].join('|');
 }
 
-/** Asks the platform about every check at once; `cluster` for a business cluster's resources. */
-export async function batchAuthz(checks: Check[], cluster?: string): Promise<boolean[]> {
+/**
+ * Asks the platform about every check at once; `cluster` for a business cluster's resources,
+ * `project` for what the caller may do inside a project (sent as `X-TKE-ProjectName`).
+ */
+export async function batchAuthz(checks: Check[], cluster?: string, project?: string): Promise<boolean[]> {
   if (checks.length === 0) return [];
   const q = cluster ? `?cluster=${encodeURIComponent(cluster)}` : '';
-  const review = await api.post<BatchReview>(`/auth/batchauthz${q}`, {
-    apiVersion: 'authorization.k8s.io/v1',
-    kind: 'SubjectAccessReview',
-    spec: {
-      resourceAttributesList: checks.map((c) => ({
-        verb: c.verb,
-        group: c.group ?? '',
-        resource: c.resource,
-        subresource: c.subresource ?? '',
-        namespace: c.namespace ?? '',
-        name: c.name ?? '',
-      })),
+  const review = await requestJson<BatchReview>(`/auth/batchauthz${q}`, {
+    method: 'POST',
+    headers: project ? { 'X-TKE-ProjectName': project } : {},
+    body: {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      spec: {
+        resourceAttributesList: checks.map((c) => ({
+          verb: c.verb,
+          group: c.group ?? '',
+          resource: c.resource,
+          subresource: c.subresource ?? '',
+          namespace: c.namespace ?? '',
+          name: c.name ?? '',
+        })),
+      },
     },
   });
   const list = review.status?.allowedList ?? [];
@@ -51,8 +58,8 @@ export interface Permissions {
 }
 
 /** The permissions of one page; `checks` should be stable (memoized) between renders. */
-export function usePermissions(checks: Check[], cluster?: string): Permissions {
-  const key = useMemo(() => checks.map(keyOf).join(';') + '@' + (cluster ?? ''), [checks, cluster]);
+export function usePermissions(checks: Check[], cluster?: string, project?: string): Permissions {
+  const key = useMemo(() => checks.map(keyOf).join(';') + '@' + (cluster ?? '') + '#' + (project ?? ''), [checks, cluster, project]);
   const [state, setState] = useState<{ key: string; allowed: Set<string>; error: string | null }>({
     key: '',
     allowed: new Set(),
@@ -60,7 +67,7 @@ export function usePermissions(checks: Check[], cluster?: string): Permissions {
   });
   useEffect(() => {
     let live = true;
-    batchAuthz(checks, cluster)
+    batchAuthz(checks, cluster, project)
       .then((answers) => {
         if (!live) return;
         const allowed = new Set<string>();

@@ -1,5 +1,7 @@
 // English texts: the reference dictionary. Every key here must exist in zh.ts (checked by the
 // type of that file). `{name}` marks a placeholder filled by t().
+import { pagesEn } from './pages.en';
+
 export const en = {
   'app.title': 'TKEStack',
   'app.language': 'Language',
@@ -216,6 +218,7 @@ export const en = {
   'kind.namespaces': 'Namespaces',
   'kind.events': 'Events',
   'kind.nodes': 'Nodes',
+  ...pagesEn,
 } as const;
 
 export type Key = keyof typeof en;

@@ -1,5 +1,6 @@
 // 中文: the same keys as en.ts (the type makes a missing key a build error).
 import type { Key } from './en';
+import { pagesZh } from './pages.zh';
 
 export const zh: Record<Key, string> = {
   'app.title': 'TKEStack',
@@ -217,4 +218,5 @@ export const zh: Record<Key, string> = {
   'kind.namespaces': '命名空间',
   'kind.events': '事件',
   'kind.nodes': '节点',
+  ...pagesZh,
 };

@@ -35,11 +35,15 @@ interface Props<T extends KubeObject> {
   pollMs?: number;
   /** The sort to start with (default: the first column, ascending). */
   defaultSort?: { id: string; desc: boolean };
+  /** Sent with every list and watch (a project's context header). */
+  headers?: Record<string, string>;
+  /** More text the search box matches besides the name (display names of generated names). */
+  searchText?: (o: T) => string;
 }
 
-export function LiveTable<T extends KubeObject>({ url, query, columns, toolbar, filter, label, rowHeight = 38, height, emptyText, pollMs, defaultSort }: Props<T>) {
+export function LiveTable<T extends KubeObject>({ url, query, columns, toolbar, filter, label, rowHeight = 38, height, emptyText, pollMs, defaultSort, headers, searchText }: Props<T>) {
   const { t } = useI18n();
-  const { list, state } = useLiveList<T>(url, query, pollMs);
+  const { list, state } = useLiveList<T>(url, query, pollMs, headers);
   const [search, setSearch] = useState('');
   const [sortId, setSortId] = useState<string>(defaultSort?.id ?? columns[0]?.id ?? '');
   const [desc, setDesc] = useState(defaultSort?.desc ?? false);
@@ -47,7 +51,12 @@ export function LiveTable<T extends KubeObject>({ url, query, columns, toolbar, 
     const col = columns.find((c) => c.id === sortId);
     return col ? { value: col.value, desc } : null;
   }, [columns, sortId, desc]);
-  const rows = useSortedView(list, sort, search, filter);
+  const withText = useMemo(() => {
+    const q = search.trim().toLowerCase();
+    if (!searchText || !q) return filter;
+    return (o: T) => (!filter || filter(o)) && `${keyOfObject(o)} ${searchText(o)}`.toLowerCase().includes(q);
+  }, [filter, searchText, search]);
+  const rows = useSortedView(list, sort, searchText ? '' : search, withText);
   const scrollRef = useRef<HTMLDivElement>(null);
   const virtualizer = useVirtualizer({
     count: rows.length,

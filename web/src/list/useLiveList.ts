@@ -12,15 +12,33 @@ export const browserFetcher: Fetcher = async (url, signal) => {
   return res;
 };
 
-/** `pollMs` > 0 for resources that cannot be watched (they are listed again every pollMs). */
-export function useLiveList<T extends KubeObject = KubeObject>(url: string | null, query?: Record<string, string>, pollMs = 0) {
+/** The browser fetcher with extra request headers (a project's `X-TKE-ProjectName`). */
+export function fetcherWith(headers: Record<string, string>): Fetcher {
+  return async (url, signal) => {
+    const res = await fetch(url, { credentials: 'same-origin', signal, headers: { Accept: 'application/json', ...headers } });
+    if (res.status === 401) goToLogin();
+    return res;
+  };
+}
+
+/**
+ * `pollMs` > 0 for resources that cannot be watched (they are listed again every pollMs);
+ * `headers` are sent with every list and watch (a project's context header).
+ */
+export function useLiveList<T extends KubeObject = KubeObject>(url: string | null, query?: Record<string, string>, pollMs = 0, headers?: Record<string, string>) {
   const qkey = JSON.stringify(query ?? {});
+  const hkey = JSON.stringify(headers ?? {});
   const list = useMemo(
     () =>
       url
-        ? new LiveList<T>({ url, query: JSON.parse(qkey) as Record<string, string>, fetcher: browserFetcher, pollMs })
+        ? new LiveList<T>({
+            url,
+            query: JSON.parse(qkey) as Record<string, string>,
+            fetcher: hkey === '{}' ? browserFetcher : fetcherWith(JSON.parse(hkey) as Record<string, string>),
+            pollMs,
+          })
         : null,
-    [url, qkey, pollMs],
+    [url, qkey, pollMs, hkey],
   );
   useEffect(() => {
     if (!list) return;

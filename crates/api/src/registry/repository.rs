@@ -90,6 +90,14 @@ pub struct RepositoryTag {
     /// When the tag was last pushed (RFC 3339).
     #[serde(default)]
     pub time_created: String,
+    /// Bytes the image takes in the registry: its config and layers (for an index, those of
+    /// every platform, each blob counted once); 0 when unknown.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub size: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Repository {

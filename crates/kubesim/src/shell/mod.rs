@@ -489,7 +489,7 @@ impl Shell {
                 else {
                     return Some(Done::fail("sleep: usage: sleep SECONDS", 1));
                 };
-                let d = Duration::from_secs_f64(secs).min(MAX_SLEEP);
+                let d = Duration::from_secs_f64(secs.min(MAX_SLEEP.as_secs_f64()));
                 tokio::select! {
                     _ = tokio::time::sleep(d) => Done::status(0),
                     _ = interrupt.notified() => return None,

@@ -184,15 +184,23 @@ async fn output_and_sleep_are_bounded() {
     let (tx, _rx) = mpsc::channel(16);
     let i2 = interrupt.clone();
     let started = std::time::Instant::now();
-    let run = tokio::spawn(async move {
+    let running = tokio::spawn(async move {
         let flow = sh.run_line("sleep 30; echo never", b"", &tx, &i2).await;
         (flow, sh.status)
     });
     // A permit, as the session gives: the sleep stops whether or not it is waiting yet.
     interrupt.notify_one();
-    let (flow, status) = run.await.unwrap();
+    let (flow, status) = running.await.unwrap();
     assert_eq!((flow, status), (Flow::Interrupted, 130));
     assert!(started.elapsed() < Duration::from_secs(10));
+    // Any number is a sleep of at most MAX_SLEEP (here interrupted at once); words are not.
+    let mut sh = shell();
+    let (tx, _rx) = mpsc::channel(16);
+    let interrupt = Notify::new();
+    interrupt.notify_one();
+    assert_eq!(sh.run_line("sleep 1e300", b"", &tx, &interrupt).await, Flow::Interrupted);
+    let (_, err, status, _) = run(&mut sh, "sleep forever", "").await;
+    assert_eq!((err.as_str(), status), ("sleep: usage: sleep SECONDS\n", 1));
 }
 
 #[test]

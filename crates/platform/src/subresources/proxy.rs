@@ -10,9 +10,10 @@
 //! Requests that switch protocols (`Connection: Upgrade`: exec, attach and port-forward over
 //! WebSocket or SPDY) pass through too: the upgrade is asked of the cluster on a connection of
 //! its own, and when the cluster answers `101 Switching Protocols` so does the proxy, and bytes
-//! are piped both ways until either side ends. A WebSocket opened by a page of another site
-//! (an `Origin` that is not the platform's own address) is refused, so a page cannot use a
-//! user's session cookie to open a shell in their name.
+//! are piped both ways until either side ends (the other then gets a short grace to finish). A
+//! WebSocket opened by a page of another site (an `Origin` that is not the platform's own
+//! address) is refused, so a page cannot use a user's session cookie to open a shell in their
+//! name.
 
 use std::{
     collections::HashMap,
@@ -43,6 +44,9 @@ const GROUP: &str = "platform.tkestack.io";
 const VERSION: &str = "v1";
 /// How long connecting to a cluster may take before the caller is told it did not answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an upgraded connection stays open after one side has ended it (for the other
+/// side's last bytes, a WebSocket's closing handshake).
+const CLOSE_GRACE: Duration = Duration::from_secs(30);
 
 /// The `clusters/proxy` subresource's definition.
 pub fn proxy_def() -> ConnectDef {
@@ -243,26 +247,45 @@ impl ClusterProxy {
                     return;
                 }
             };
-            pipe(hyper_util::rt::TokioIo::new(downstream), upstream, &name).await;
+            pipe(hyper_util::rt::TokioIo::new(downstream), upstream, &name, CLOSE_GRACE).await;
         });
         out.body(Body::empty()).unwrap_or_else(|_| Response::new(Body::empty()))
     }
 }
 
-/// Copies bytes both ways until both directions have ended (each side's end is passed on as a
-/// shutdown of the other), then closes both connections.
-async fn pipe<A, B>(mut caller: A, mut cluster: B, name: &str)
+/// Copies bytes both ways. When one side ends, its end is passed on (a shutdown of the other
+/// side's writing) and the other direction gets `grace` to finish: a peer that never closes
+/// its half cannot keep the connection, and the session's resources, forever.
+async fn pipe<A, B>(caller: A, cluster: B, name: &str, grace: Duration)
 where
     A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     use tokio::io::AsyncWriteExt as _;
-    match tokio::io::copy_bidirectional(&mut caller, &mut cluster).await {
-        Ok((up, down)) => tracing::debug!(cluster = name, up, down, "upgraded connection ended"),
-        Err(e) => tracing::debug!(cluster = name, error = %e, "upgraded connection broke"),
+    let (mut caller_read, mut caller_write) = tokio::io::split(caller);
+    let (mut cluster_read, mut cluster_write) = tokio::io::split(cluster);
+    let up = async {
+        let n = tokio::io::copy(&mut caller_read, &mut cluster_write).await;
+        let _ = cluster_write.shutdown().await;
+        n
+    };
+    let down = async {
+        let n = tokio::io::copy(&mut cluster_read, &mut caller_write).await;
+        let _ = caller_write.shutdown().await;
+        n
+    };
+    tokio::pin!(up, down);
+    let (first, rest) = tokio::select! {
+        n = &mut up => ("caller", (n, tokio::time::timeout(grace, &mut down).await)),
+        n = &mut down => ("cluster", (n, tokio::time::timeout(grace, &mut up).await)),
+    };
+    match rest {
+        (Ok(_), Ok(Ok(_))) => tracing::debug!(cluster = name, first, "upgraded connection ended"),
+        (Ok(_), Err(_)) => {
+            tracing::debug!(cluster = name, first, "upgraded connection closed: the other side kept it open")
+        }
+        (Err(e), _) | (_, Ok(Err(e))) => tracing::debug!(cluster = name, error = %e, "upgraded connection broke"),
     }
-    let _ = caller.shutdown().await;
-    let _ = cluster.shutdown().await;
 }
 
 /// The cluster's answer, streamed back as it comes.
@@ -553,6 +576,36 @@ mod tests {
             assert!(is_identity(&HeaderName::from_static(h)), "{h}");
         }
         assert!(!is_identity(&HeaderName::from_static("accept")));
+    }
+
+    #[tokio::test]
+    async fn piped_connections_carry_bytes_both_ways_and_close_together() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let (caller, mut browser) = tokio::io::duplex(64);
+        let (cluster, mut kubesim) = tokio::io::duplex(64);
+        let piping = tokio::spawn(pipe(caller, cluster, "c", Duration::from_secs(30)));
+        browser.write_all(b"stdin").await.unwrap();
+        let mut buf = [0u8; 5];
+        kubesim.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"stdin");
+        kubesim.write_all(b"out").await.unwrap();
+        let mut buf = [0u8; 3];
+        browser.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"out");
+        // The cluster ends: the browser sees the end, and when it closes too the pipe is done.
+        drop(kubesim);
+        assert_eq!(browser.read(&mut [0u8; 8]).await.unwrap(), 0);
+        drop(browser);
+        tokio::time::timeout(Duration::from_secs(10), piping).await.expect("the pipe ends").unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_side_that_never_closes_does_not_keep_the_pipe() {
+        let (caller, _browser_stays) = tokio::io::duplex(64);
+        let (cluster, kubesim) = tokio::io::duplex(64);
+        let piping = tokio::spawn(pipe(caller, cluster, "c", Duration::from_millis(50)));
+        drop(kubesim);
+        tokio::time::timeout(Duration::from_secs(10), piping).await.expect("the pipe ends after the grace").unwrap();
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {

@@ -22,16 +22,51 @@ const INTERNAL_USER_AGENT: &str = "tke-registry-client";
 pub async fn run(stores: Stores, registry: crate::Registry, mut received: tokio::sync::mpsc::UnboundedReceiver<Event>) {
     // One event at a time, in order: a tag's push is recorded before its delete.
     while let Some(e) = received.recv().await {
-        let done =
-            if e.action.is_chart() { record_chart(&stores, &registry, &e).await } else { record(&stores, &e).await };
+        let done = if e.action.is_chart() {
+            record_chart(&stores, &registry, &e).await
+        } else {
+            record(&stores, &registry, &e).await
+        };
         if let Err(err) = done {
             tracing::warn!(repository = %e.repository, tenant = %e.tenant, error = %err.message, "recording a registry event failed");
         }
     }
 }
 
+/// Bytes the pushed image takes: its config and layers, or for an index those of every
+/// manifest it lists, each blob counted once. `None` when the manifest cannot be read (the tag
+/// is then recorded without a size rather than not at all).
+pub async fn image_size(registry: &crate::Registry, e: &Event) -> Option<u64> {
+    let key = match registry.tenancy() {
+        Some(t) => t.stored_name(&e.tenant, &e.repository).ok()?,
+        None => e.repository.clone(),
+    };
+    let store = registry.store();
+    let mut blobs = std::collections::HashSet::new();
+    let mut pending = vec![e.digest.parse::<crate::digest::Digest>().ok()?];
+    // An index lists manifests, which list blobs; nested indexes are followed a few levels only.
+    for _ in 0..3 {
+        let mut next = vec![];
+        for d in pending.drain(..) {
+            let (media_type, body) = store.get_manifest(&key, &d).await.ok()??;
+            let m = crate::manifest::Manifest::parse(Some(&media_type), &body).ok()?;
+            blobs.extend(m.blobs);
+            next.extend(m.manifests);
+        }
+        if next.is_empty() {
+            break;
+        }
+        pending = next;
+    }
+    let mut total = 0u64;
+    for b in &blobs {
+        total += store.blob_size(&key, b).await.ok()??;
+    }
+    Some(total)
+}
+
 /// Applies one registry event to the objects.
-pub async fn record(stores: &Stores, e: &Event) -> Result<(), ApiError> {
+pub async fn record(stores: &Stores, registry: &crate::Registry, e: &Event) -> Result<(), ApiError> {
     if e.action.is_chart() {
         return Ok(());
     }
@@ -52,6 +87,7 @@ pub async fn record(stores: &Stores, e: &Event) -> Result<(), ApiError> {
     let repos = &stores.repositories;
     let filter = [("spec.tenantID", e.tenant.as_str()), ("spec.name", e.name.as_str())];
     let time = rfc3339(e.time);
+    let size = if e.action == Action::Push { image_size(registry, e).await.unwrap_or(0) } else { 0 };
     // Whether this event created the repository (the namespace's count changes).
     let created = retry_on_conflict(|| async {
         let existing = list(repos, &ctx, &filter).await?.into_iter().next();
@@ -64,7 +100,7 @@ pub async fn record(stores: &Stores, e: &Event) -> Result<(), ApiError> {
                 "metadata": {"generateName": api::registry::repository::GENERATE_NAME, "namespace": ns_object},
                 "spec": {"name": e.name, "tenantID": e.tenant, "namespaceName": e.namespace,
                          "visibility": str_at(&ns, &["spec", "visibility"])},
-                "status": {"pullCount": 0, "tags": [{"name": e.tag, "digest": e.digest, "timeCreated": time}]},
+                "status": {"pullCount": 0, "tags": [{"name": e.tag, "digest": e.digest, "timeCreated": time, "size": size}]},
             });
             repos.create(&ctx, repo, &WriteOptions::default()).await?;
             return Ok(true);
@@ -76,7 +112,7 @@ pub async fn record(stores: &Stores, e: &Event) -> Result<(), ApiError> {
             Action::Push => {
                 let tag = e.tag.as_deref().unwrap_or("");
                 tags.retain(|t| str_at(t, &["name"]) != tag);
-                tags.push(json!({"name": tag, "digest": e.digest, "timeCreated": time}));
+                tags.push(json!({"name": tag, "digest": e.digest, "timeCreated": time, "size": size}));
             }
             Action::Pull => {
                 let count = status.get("pullCount").and_then(Value::as_i64).unwrap_or(0);
