@@ -4,9 +4,10 @@
 //! the demo cluster and its nodes, the kubeconfig download, the YAML import page, scaling a
 //! Deployment, creating one from the form (a field error first), a command typed in a pod's
 //! terminal and its answer read, cordoning a node and installing and removing an add-on, an
-//! object whose data is markup shown as text, accessibility
-//! (axe-core) of the main pages, and a logout reaching the other open tab. Screenshots go to
-//! `SCREENSHOT_DIR` (default: a folder in the target directory, printed).
+//! object whose data is markup shown as text, accessibility (axe-core) of the main pages, a
+//! logout reaching the other open tab, and importing a cluster from its kubeconfig with its steps
+//! followed live (a refusal, its remedy, then Running). Screenshots go to `SCREENSHOT_DIR`
+//! (default: a folder in the target directory, printed).
 //!
 //! Needs what `.ci/run` installs: Node.js, `chromium`, `npm ci` and `npm run build` in `web/`
 //! before `tke` is built (the pages are embedded at build time).
@@ -100,6 +101,8 @@ fn the_console_in_a_real_browser() {
         .env("TKE_USERNAME", "admin")
         .env("TKE_PASSWORD", &password)
         .env("TKE_CLUSTER", CLUSTER)
+        // The simulated cluster's own kubeconfig, imported again on the import page.
+        .env("E2E_IMPORT_KUBECONFIG", t.data_dir().join("demo-cluster/admin.kubeconfig"))
         .env("SCREENSHOT_DIR", &shots)
         .env("CHROMIUM", chromium())
         .output()
