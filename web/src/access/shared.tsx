@@ -12,7 +12,6 @@ import { arr, str } from '../resources';
 import { Dialog } from '../ui/Dialog';
 import { FormError, TextField } from '../ui/Form';
 import { useToast } from '../ui/Toasts';
-import '../styles/pages.css';
 
 export const AUTH_V1 = '/apis/auth.tkestack.io/v1';
 export const BUSINESS_V1 = '/apis/business.tkestack.io/v1';
