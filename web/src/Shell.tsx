@@ -35,7 +35,13 @@ export function Shell() {
               <option value="zh">中文</option>
             </select>
           </label>
-          <div className="user-menu">
+          <div
+            className="user-menu"
+            onKeyDown={(e) => e.key === 'Escape' && setUserOpen(false)}
+            onBlur={(e) => {
+              if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setUserOpen(false);
+            }}
+          >
             <button
               type="button"
               className="btn btn-ghost"

@@ -553,11 +553,16 @@ pub fn api_routes(g: Arc<Gateway>) -> Router {
 
 /// The whole gateway in front of separate components (`tke console`): the console, the login,
 /// the gateway's own routes, and every other path sent on to its component.
-pub fn standalone(g: Arc<Gateway>, components: Arc<crate::proxy::Components>) -> Router {
+pub fn standalone(
+    g: Arc<Gateway>,
+    components: Arc<crate::proxy::Components>,
+    terminal: Arc<crate::terminal::Api>,
+) -> Router {
     let own =
         api_routes(g.clone()).layer(axum::middleware::from_fn_with_state(components.clone(), remote_authentication));
     front_routes(g.clone())
         .merge(crate::assets::routes(g))
+        .merge(crate::terminal::routes(terminal))
         .merge(own)
         .fallback_service(Router::new().fallback(crate::proxy::handle).with_state(components))
 }

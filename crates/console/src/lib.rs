@@ -9,6 +9,7 @@ pub mod assets;
 pub mod gateway;
 pub mod proxy;
 pub mod relying_party;
+pub mod terminal;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -64,13 +65,26 @@ impl Component for Console {
         let ca = std::fs::read(&ca_file)
             .map_err(|e| format!("reading the OpenID provider's CA {}: {e}", ca_file.display()))?;
         let rp = relying_party::RelyingParty::new(issuer, self.config.client_id.clone(), &ca)?;
+        // The terminal reaches the API on this server's own listener, as the user.
+        let own_ca_file = ctx.data_dir.join("pki").join("ca.crt");
+        let mut own_ca = std::fs::read(&own_ca_file)
+            .map_err(|e| format!("reading the platform's CA {}: {e}", own_ca_file.display()))?;
+        if ca_file != own_ca_file {
+            own_ca.push(b'\n');
+            own_ca.extend_from_slice(&ca);
+        }
+        let api = Arc::new(terminal::Api::new(ctx.url.clone(), &own_ca)?);
         let gateway = Arc::new(gateway::Gateway {
             rp,
             session_max_age: self.config.session_max_age,
             backend: gateway::Backend::Local(server.clone()),
         });
         Ok(Mount {
-            front: Some(gateway::front_routes(gateway.clone()).merge(assets::routes(gateway.clone()))),
+            front: Some(
+                gateway::front_routes(gateway.clone())
+                    .merge(assets::routes(gateway.clone()))
+                    .merge(terminal::routes(api)),
+            ),
             around_api: Some(Box::new(move |api| api.merge(gateway::api_routes(gateway)))),
             ..Default::default()
         })

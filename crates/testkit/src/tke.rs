@@ -300,3 +300,37 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
         std::thread::sleep(Duration::from_millis(25));
     }
 }
+
+/// Prints the server's log (and what `dumps` lists, each a kubectl command line) when the test
+/// holding it fails, to say why: `let _explain = ExplainFailure::new(&t);`.
+pub struct ExplainFailure<'a> {
+    tke: &'a Tke,
+    dumps: Vec<Vec<String>>,
+}
+
+impl<'a> ExplainFailure<'a> {
+    pub fn new(tke: &'a Tke) -> Self {
+        ExplainFailure { tke, dumps: vec![] }
+    }
+
+    /// Also prints what `kubectl <args>` says.
+    pub fn dumping(mut self, args: &[&str]) -> Self {
+        self.dumps.push(args.iter().map(|s| s.to_string()).collect());
+        self
+    }
+}
+
+impl Drop for ExplainFailure<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.tke.log();
+            let tail: Vec<&str> = log.lines().rev().take(80).collect::<Vec<_>>().into_iter().rev().collect();
+            eprintln!("--- tke log (last lines) ---\n{}", tail.join("\n"));
+            for args in &self.dumps {
+                let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+                let out = self.tke.kubectl(&refs);
+                eprintln!("--- kubectl {} ---\n{}", args.join(" "), String::from_utf8_lossy(&out.stdout));
+            }
+        }
+    }
+}

@@ -127,6 +127,13 @@ pub async fn run(cmd: ConsoleCommand) -> anyhow::Result<()> {
         Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
         None => ca.clone(),
     };
+    let platform_url = upstreams
+        .iter()
+        .find(|u| u.module == "platform")
+        .map(|u| u.url.clone())
+        .context("--component platform=https://... is needed (every path no other component claims goes there)")?;
+    let terminal =
+        std::sync::Arc::new(console::terminal::Api::new(platform_url, &ca).map_err(|e| anyhow::anyhow!("{e}"))?);
     let components =
         std::sync::Arc::new(console::proxy::Components::new(upstreams, mode, &ca).map_err(|e| anyhow::anyhow!("{e}"))?);
     let rp = console::relying_party::RelyingParty::new(issuer, cmd.console.console_oidc_client_id.clone(), &issuer_ca)
@@ -136,7 +143,7 @@ pub async fn run(cmd: ConsoleCommand) -> anyhow::Result<()> {
         session_max_age: Duration::from_secs(cmd.console.console_session_max_age_seconds.clamp(300, 30 * 24 * 3600)),
         backend: console::gateway::Backend::Remote(components.clone()),
     });
-    let app = console::gateway::standalone(gateway, components);
+    let app = console::gateway::standalone(gateway, components, terminal);
 
     std::fs::create_dir_all(&cmd.data_dir).with_context(|| format!("creating {}", cmd.data_dir.display()))?;
     let mut hosts = cmd.external_hostname.clone();

@@ -14,7 +14,7 @@ use k8s_openapi::api::{
 };
 use kube::{Api, api::PostParams};
 use serde_json::{Value, json};
-use testkit::tke::Tke;
+use testkit::tke::{ExplainFailure, Tke};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -47,21 +47,6 @@ fn grant_conditions(t: &Tke, name: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// Prints the server's log and the bindings when the test fails, to say why.
-struct ExplainFailure<'a>(&'a Tke);
-
-impl Drop for ExplainFailure<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = self.0.log();
-            let tail: Vec<&str> = log.lines().rev().take(80).collect::<Vec<_>>().into_iter().rev().collect();
-            eprintln!("--- tke log (last lines) ---\n{}", tail.join("\n"));
-            let out = self.0.kubectl(&["get", "mcrb", "-A", "-o", "yaml"]);
-            eprintln!("--- bindings ---\n{}", String::from_utf8_lossy(&out.stdout));
-        }
-    }
-}
-
 /// A client of `sim` acting as `user` (the admin certificate impersonating them), so the
 /// cluster's authorizer decides for that user.
 async fn as_user(sim: &kubesim::SimCluster, user: &str) -> kube::Client {
@@ -87,7 +72,7 @@ fn verbs(role: &ClusterRole) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bindings_fan_out_to_business_clusters_and_are_revoked() {
     let t = Tke::start();
-    let _explain = ExplainFailure(&t);
+    let _explain = ExplainFailure::new(&t).dumping(&["get", "mcrb", "-A", "-o", "yaml"]);
     // Cluster a authorizes by RBAC, as a real cluster: the grants really let the user in.
     let a = kubesim::SimCluster::start(kubesim::SimOptions { rbac: true, ..Default::default() })
         .await
@@ -290,7 +275,7 @@ async fn bindings_fan_out_to_business_clusters_and_are_revoked() {
 async fn an_imported_cluster_gets_its_webhook_configuration() {
     use kube::config::{KubeConfigOptions, Kubeconfig};
     let t = Tke::start();
-    let _explain = ExplainFailure(&t);
+    let _explain = ExplainFailure::new(&t).dumping(&["get", "mcrb", "-A", "-o", "yaml"]);
     let sim = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster");
     import(&t, &sim, "cls-wh");
 

@@ -9,7 +9,7 @@
 use std::{path::Path, process::Command, time::Duration};
 
 use serde_json::{Value, json};
-use testkit::tke::{Tke, wait_for};
+use testkit::tke::{ExplainFailure, Tke, wait_for};
 
 const WAIT: Duration = Duration::from_secs(60);
 const PROXY_A: &str = "/apis/platform.tkestack.io/v1/clusters/cls-a/proxy";
@@ -91,23 +91,10 @@ fn pod(name: &str) -> Value {
         "spec": {"containers": [{"name": "c", "image": "nginx"}]}})
 }
 
-/// Prints the server's log when the test fails.
-struct ExplainFailure<'a>(&'a Tke);
-
-impl Drop for ExplainFailure<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = self.0.log();
-            let tail: Vec<&str> = log.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
-            eprintln!("--- tke log (last lines) ---\n{}", tail.join("\n"));
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_certificates_and_the_portal() {
     let t = Tke::start();
-    let _explain = ExplainFailure(&t);
+    let _explain = ExplainFailure::new(&t);
     let a = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("cluster a");
     let b = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("cluster b");
     t.import_cluster("cls-a", a.url(), a.ca_pem().as_bytes(), a.admin_token());

@@ -18,7 +18,7 @@ use kube::{
     api::{DeleteParams, PostParams},
 };
 use serde_json::{Value, json};
-use testkit::tke::Tke;
+use testkit::tke::{ExplainFailure, Tke};
 
 const WAIT: Duration = Duration::from_secs(60);
 /// Usage reaches the object at the controller's next check (every 30 s).
@@ -26,23 +26,6 @@ const RESYNC_WAIT: Duration = Duration::from_secs(90);
 const NS: &str = "namespaces.business.tkestack.io";
 const NSE: &str = "nsemigrations.business.tkestack.io";
 const LEASE: &str = "tke-business-controller";
-
-/// Prints the server's log and the business objects when the test fails, to say why.
-struct ExplainFailure<'a>(&'a Tke);
-
-impl Drop for ExplainFailure<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = self.0.log();
-            let tail: Vec<&str> = log.lines().rev().take(80).collect::<Vec<_>>().into_iter().rev().collect();
-            eprintln!("--- tke log (last lines) ---\n{}", tail.join("\n"));
-            for kind in [NS, NSE] {
-                let out = self.0.kubectl(&["get", kind, "-A", "-o", "yaml"]);
-                eprintln!("--- {kind} ---\n{}", String::from_utf8_lossy(&out.stdout));
-            }
-        }
-    }
-}
 
 fn import(t: &Tke, sim: &kubesim::SimCluster, name: &str) {
     t.import_cluster(name, sim.url(), sim.ca_pem().as_bytes(), sim.admin_token());
@@ -121,7 +104,8 @@ fn pod(name: &str, cpu: &str) -> Pod {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespaces_become_labelled_namespaces_with_quotas_in_their_clusters() {
     let t = Tke::start();
-    let _explain = ExplainFailure(&t);
+    let _explain =
+        ExplainFailure::new(&t).dumping(&["get", NS, "-A", "-o", "yaml"]).dumping(&["get", NSE, "-A", "-o", "yaml"]);
     let a = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster a");
     let b = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster b");
     import(&t, &a, "cls-a");
@@ -343,7 +327,9 @@ async fn namespaces_move_between_projects_and_a_stopped_move_finishes() {
     project(&t, "prj-c", &[]);
     let ns_a: Api<KubeNamespace> = Api::all(a.client());
     {
-        let _explain = ExplainFailure(&t);
+        let _explain = ExplainFailure::new(&t)
+            .dumping(&["get", NS, "-A", "-o", "yaml"])
+            .dumping(&["get", NSE, "-A", "-o", "yaml"]);
 
         // A move that cannot be made is refused at creation, saying which field to change, and
         // leaves the namespace as it was.
@@ -401,7 +387,9 @@ async fn namespaces_move_between_projects_and_a_stopped_move_finishes() {
         let name = format!("cls-a-{ns}");
         let nse = format!("nse-r{i}");
         {
-            let _explain = ExplainFailure(&t);
+            let _explain = ExplainFailure::new(&t)
+                .dumping(&["get", NS, "-A", "-o", "yaml"])
+                .dumping(&["get", NSE, "-A", "-o", "yaml"]);
             business_namespace(&t, "prj-a", "cls-a", &ns);
             wait_phase(&t, "prj-a", &name, "Available").await;
             pause_controllers(&t);
@@ -447,14 +435,17 @@ async fn namespaces_move_between_projects_and_a_stopped_move_finishes() {
             t.kill9();
             t.start_again();
         }
-        let _explain = ExplainFailure(&t);
+        let _explain = ExplainFailure::new(&t)
+            .dumping(&["get", NS, "-A", "-o", "yaml"])
+            .dumping(&["get", NSE, "-A", "-o", "yaml"]);
         resume_controllers(&t);
         wait_emigration(&t, "prj-a", &nse, "Finished").await;
         assert_moved(&t, &ns_a, &a, "prj-a", "prj-b", &ns).await;
     }
 
     // A move deleted before the new object exists is called off: the namespace is back.
-    let _explain = ExplainFailure(&t);
+    let _explain =
+        ExplainFailure::new(&t).dumping(&["get", NS, "-A", "-o", "yaml"]).dumping(&["get", NSE, "-A", "-o", "yaml"]);
     business_namespace(&t, "prj-a", "cls-a", "cancel");
     wait_phase(&t, "prj-a", "cls-a-cancel", "Available").await;
     pause_controllers(&t);

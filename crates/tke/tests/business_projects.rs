@@ -11,24 +11,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{Value, json};
-use testkit::tke::{Tke, wait_for};
+use testkit::tke::{ExplainFailure, Tke, wait_for};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// Prints the server's log and the business objects when the test fails, to say why.
-struct ExplainFailure<'a>(&'a Tke);
-
-impl Drop for ExplainFailure<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = self.0.log();
-            let tail: Vec<&str> = log.lines().rev().take(80).collect::<Vec<_>>().into_iter().rev().collect();
-            eprintln!("--- tke log (last lines) ---\n{}", tail.join("\n"));
-            let out = self.0.kubectl(&["get", "projects.business.tkestack.io", "-o", "yaml"]);
-            eprintln!("--- projects ---\n{}", String::from_utf8_lossy(&out.stdout));
-        }
-    }
-}
 
 fn create_user(t: &Tke, username: &str) {
     let password = base64::engine::general_purpose::STANDARD.encode(format!("{username} password"));
@@ -82,7 +67,7 @@ fn patch(t: &Tke, args: &[&str], patch: &Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_become_owners_and_platform_administrators_the_tenants() {
     let t = Tke::start();
-    let _explain = ExplainFailure(&t);
+    let _explain = ExplainFailure::new(&t).dumping(&["get", "projects.business.tkestack.io", "-o", "yaml"]);
     for u in ["alice", "bob", "carol"] {
         create_user(&t, u);
     }
@@ -173,7 +158,7 @@ fn exists(t: &Tke, args: &[&str]) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_project_takes_what_it_holds_in_order() {
     let t = Tke::start();
-    let _explain = ExplainFailure(&t);
+    let _explain = ExplainFailure::new(&t).dumping(&["get", "projects.business.tkestack.io", "-o", "yaml"]);
     let sim = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster");
     t.import_cluster("cls-a", sim.url(), sim.ca_pem().as_bytes(), sim.admin_token());
     create_user(&t, "alice");

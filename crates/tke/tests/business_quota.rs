@@ -11,7 +11,7 @@ use kube::{
     config::{KubeConfigOptions, Kubeconfig},
 };
 use serde_json::{Value, json};
-use testkit::tke::Tke;
+use testkit::tke::{ExplainFailure, Tke};
 
 /// Quota changes must show in the project's status within this.
 const CONVERGE: Duration = Duration::from_secs(10);
@@ -100,19 +100,6 @@ async fn converged(c: &Client, project: &str, cluster: &str, want: &str) {
     }
 }
 
-/// Prints the server's log when the test fails.
-struct ExplainFailure<'a>(&'a Tke);
-
-impl Drop for ExplainFailure<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = self.0.log();
-            let tail: Vec<&str> = log.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
-            eprintln!("--- tke log (last lines) ---\n{}", tail.join("\n"));
-        }
-    }
-}
-
 /// Runs `n` creations at once; returns how many were admitted and the refusals' (code, message).
 async fn create_all(api: Api<DynamicObject>, objects: Vec<DynamicObject>) -> (usize, Vec<(u16, String)>) {
     let api = Arc::new(api);
@@ -137,7 +124,7 @@ async fn create_all(api: Api<DynamicObject>, objects: Vec<DynamicObject>) -> (us
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn namespaces_never_oversubscribe_their_project() {
     let t = Tke::start();
-    let _explain = ExplainFailure(&t);
+    let _explain = ExplainFailure::new(&t);
     let sim = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster");
     t.import_cluster("cls-a", sim.url(), sim.ca_pem().as_bytes(), sim.admin_token());
     let c = client(&t).await;
@@ -242,7 +229,7 @@ async fn namespaces_never_oversubscribe_their_project() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sub_projects_never_oversubscribe_and_every_refusal_says_what_to_change() {
     let t = Tke::start();
-    let _explain = ExplainFailure(&t);
+    let _explain = ExplainFailure::new(&t);
     let sim = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster");
     t.import_cluster("cls-a", sim.url(), sim.ca_pem().as_bytes(), sim.admin_token());
     t.import_cluster("cls-b", sim.url(), sim.ca_pem().as_bytes(), sim.admin_token());
@@ -371,9 +358,9 @@ async fn two_replicas_on_etcd_admit_no_more_than_the_quota_together() {
     let etcd = testkit::etcd::Etcd::start();
     let storage = testkit::tke::Storage::Etcd(etcd.endpoints());
     let a = Tke::start_with(testkit::tke::tke_binary(), storage.clone(), &[]);
-    let _explain_a = ExplainFailure(&a);
+    let _explain_a = ExplainFailure::new(&a);
     let b = Tke::start_with(testkit::tke::tke_binary(), storage, &[]);
-    let _explain_b = ExplainFailure(&b);
+    let _explain_b = ExplainFailure::new(&b);
     let sim = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster");
     a.import_cluster("cls-a", sim.url(), sim.ca_pem().as_bytes(), sim.admin_token());
     let (ca, cb) = (client(&a).await, client(&b).await);

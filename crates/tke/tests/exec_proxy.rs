@@ -15,24 +15,11 @@ use std::{
 
 use futures::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
-use testkit::tke::{Tke, wait_for};
+use testkit::tke::{ExplainFailure, Tke, wait_for};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest as _, http::HeaderValue};
 
 const WAIT: Duration = Duration::from_secs(60);
 const PROXY: &str = "/apis/platform.tkestack.io/v1/clusters/cls-x/proxy";
-
-/// Prints the server's log when the test fails.
-struct ExplainFailure<'a>(&'a Tke);
-
-impl Drop for ExplainFailure<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = self.0.log();
-            let tail: Vec<&str> = log.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
-            eprintln!("--- tke log (last lines) ---\n{}", tail.join("\n"));
-        }
-    }
-}
 
 /// The admin kubeconfig with its server moved to the cluster proxy of cls-x.
 fn proxy_kubeconfig(t: &Tke) -> PathBuf {
@@ -62,7 +49,7 @@ fn kubectl(t: &Tke, config: &Path, args: &[&str], stdin: Option<&str>) -> (i32, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_logs_and_terminals_through_the_cluster_proxy() {
     let t = Tke::start();
-    let _explain = ExplainFailure(&t);
+    let _explain = ExplainFailure::new(&t);
     let sim = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster");
     t.import_cluster("cls-x", sim.url(), sim.ca_pem().as_bytes(), sim.admin_token());
     let config = proxy_kubeconfig(&t);

@@ -9,38 +9,15 @@ use std::{
 };
 
 use serde_json::Value;
-use testkit::tke::{Tke, tke_binary};
+use testkit::{
+    browser::{Browser, hidden},
+    tke::{Tke, tke_binary},
+};
 
 fn kubectl(kubeconfig: &Path, home: &Path, args: &[&str]) -> (bool, String) {
     let out =
         Command::new("kubectl").env("KUBECONFIG", kubeconfig).env("HOME", home).args(args).output().expect("kubectl");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-}
-
-fn curl(t: &Tke, jar: &Path, args: &[&str]) -> (u16, String, String) {
-    let headers = jar.with_extension("headers");
-    let out = Command::new("curl")
-        .args(["-sS", "--cacert"])
-        .arg(t.ca_file())
-        .arg("-b")
-        .arg(jar)
-        .arg("-c")
-        .arg(jar)
-        .arg("-D")
-        .arg(&headers)
-        .args(["-o", "-", "-w", "\n%{http_code}"])
-        .args(args)
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_string(), std::fs::read_to_string(&headers).unwrap_or_default())
-}
-
-fn hidden(body: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = body.find(&marker).unwrap_or_else(|| panic!("no {name} in {body}")) + marker.len();
-    body[start..].split('"').next().unwrap().to_string()
 }
 
 #[test]
@@ -124,35 +101,21 @@ fn tke_login_by_password_and_browser_keeps_kubectl_working() {
     let mut lines = BufReader::new(login.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
     let url = first.strip_prefix("Log in at: ").unwrap_or_else(|| panic!("{first}")).to_string();
-    let jar = home.path().join("browser.cookies");
-    let (code, page, _) = curl(&t, &jar, &[&url]);
-    assert_eq!(code, 200, "{page}");
-    let (code, _, headers) = curl(
-        &t,
-        &jar,
+    let browser = Browser::new(&t, "login-cli-browser");
+    let page = browser.request(&[&url]);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let done = browser.post(
+        "/oidc/auth/login",
         &[
-            "-X",
-            "POST",
-            &format!("{}/oidc/auth/login", t.url),
-            "--data-urlencode",
-            &format!("req={}", hidden(&page, "req")),
-            "--data-urlencode",
-            &format!("csrf={}", hidden(&page, "csrf")),
-            "--data-urlencode",
-            "tenant=default",
-            "--data-urlencode",
-            "username=admin",
-            "--data-urlencode",
-            &format!("password={password}"),
+            ("req", &hidden(&page.body, "req")),
+            ("csrf", &hidden(&page.body, "csrf")),
+            ("tenant", "default"),
+            ("username", "admin"),
+            ("password", &password),
         ],
     );
-    assert_eq!(code, 303);
-    let location = headers
-        .lines()
-        .find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: ")))
-        .unwrap()
-        .trim()
-        .to_string();
+    assert_eq!(done.status, 303);
+    let location = done.location();
     assert!(location.starts_with("http://127.0.0.1:"), "{location}");
     let back = Command::new("curl").args(["-sS", &location]).output().unwrap();
     assert!(String::from_utf8_lossy(&back.stdout).contains("Logged in"), "{}", String::from_utf8_lossy(&back.stdout));

@@ -26,6 +26,12 @@ export function loginUrl(returnTo: string): string {
 }
 
 let redirecting = false;
+
+/** This tab is leaving (logging out): nothing may send it to the login page on the way. */
+export function markLeaving(): void {
+  redirecting = true;
+}
+
 /** Leaves for the login page, once, coming back to where the user was. */
 export function goToLogin(): void {
   if (redirecting) return;

@@ -1,7 +1,7 @@
 // The login session as the page sees it: who the user is (tokens/info), renewal about a minute
 // before the token expires (tokens/renew), logout, and the other open tabs told of a logout over
 // BroadcastChannel('tke-session') so they go to the login page too.
-import { api, goToLogin, request, requestJson } from './client';
+import { api, goToLogin, markLeaving, request, requestJson } from './client';
 import { ApiError } from './errors';
 
 export interface UserInfo {
@@ -38,8 +38,14 @@ function channel(): BroadcastChannel | null {
   return typeof BroadcastChannel === 'undefined' ? null : new BroadcastChannel(CHANNEL);
 }
 
-/** Tells the other tabs, then leaves through the gateway (it revokes and signs out at the provider). */
+/**
+ * Tells the other tabs, then leaves through the gateway (it revokes and signs out at the
+ * provider). This tab's own listener hears the message too (another channel object), so the
+ * tab is marked as leaving first: it must not be sent to the login page, which would sign it
+ * straight back in while the provider's session is still open.
+ */
 export function logout(): void {
+  markLeaving();
   const ch = channel();
   ch?.postMessage({ type: 'logout' });
   ch?.close();
@@ -75,7 +81,13 @@ export function keepAlive(initial: UserInfo, onRenewed: (u: UserInfo) => void): 
   const ch = channel();
   if (ch) {
     ch.onmessage = (ev: MessageEvent<{ type?: string }>) => {
-      if (ev.data?.type === 'logout') goToLogin();
+      // Another tab logged out. Going through the logout too (not straight to the login, which
+      // could sign this tab back in while the provider's session is being ended) lands on the
+      // login page once the session is gone everywhere.
+      if (ev.data?.type === 'logout') {
+        markLeaving();
+        location.assign(`${api.gateway}/logout`);
+      }
     };
   }
   return () => {

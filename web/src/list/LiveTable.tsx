@@ -7,7 +7,7 @@ import type { KubeObject } from '../api/kube';
 import { keyOfObject } from '../api/kube';
 import { useI18n } from '../i18n';
 import type { SortSpec, SortValue } from './store';
-import { useLiveList, useView } from './useLiveList';
+import { useLiveList, useSortedView } from './useLiveList';
 
 export interface Column<T> {
   id: string;
@@ -33,18 +33,20 @@ interface Props<T extends KubeObject> {
   emptyText?: string;
   /** For resources that cannot be watched: list again every pollMs. */
   pollMs?: number;
+  /** The sort to start with (default: the first column, ascending). */
+  defaultSort?: { id: string; desc: boolean };
   /** Sent with every list and watch (a project's context header). */
   headers?: Record<string, string>;
   /** More text the search box matches besides the name (display names of generated names). */
   searchText?: (o: T) => string;
 }
 
-export function LiveTable<T extends KubeObject>({ url, query, columns, toolbar, filter, label, rowHeight = 38, height, emptyText, pollMs, headers, searchText }: Props<T>) {
+export function LiveTable<T extends KubeObject>({ url, query, columns, toolbar, filter, label, rowHeight = 38, height, emptyText, pollMs, defaultSort, headers, searchText }: Props<T>) {
   const { t } = useI18n();
-  const { state, version } = useLiveList<T>(url, query, pollMs, headers);
+  const { list, state } = useLiveList<T>(url, query, pollMs, headers);
   const [search, setSearch] = useState('');
-  const [sortId, setSortId] = useState<string>(columns[0]?.id ?? '');
-  const [desc, setDesc] = useState(false);
+  const [sortId, setSortId] = useState<string>(defaultSort?.id ?? columns[0]?.id ?? '');
+  const [desc, setDesc] = useState(defaultSort?.desc ?? false);
   const sort = useMemo<SortSpec<T> | null>(() => {
     const col = columns.find((c) => c.id === sortId);
     return col ? { value: col.value, desc } : null;
@@ -54,7 +56,7 @@ export function LiveTable<T extends KubeObject>({ url, query, columns, toolbar, 
     if (!searchText || !q) return filter;
     return (o: T) => (!filter || filter(o)) && `${keyOfObject(o)} ${searchText(o)}`.toLowerCase().includes(q);
   }, [filter, searchText, search]);
-  const rows = useView(state, version, sort, searchText ? '' : search, withText);
+  const rows = useSortedView(list, sort, searchText ? '' : search, withText);
   const scrollRef = useRef<HTMLDivElement>(null);
   const virtualizer = useVirtualizer({
     count: rows.length,

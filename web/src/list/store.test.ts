@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { KubeObject, WatchEvent } from '../api/kube';
-import { LiveList, applyEvent, filterRows, sortRows } from './store';
+import { LiveList, SortedView, applyEvent, filterRows, naturalKey, sortRows } from './store';
 
 const obj = (name: string, rv: string, extra: Partial<KubeObject['metadata']> = {}): KubeObject => ({
   metadata: { name, resourceVersion: rv, ...extra },
@@ -199,6 +199,70 @@ describe('LiveList without watch', () => {
     list.stop();
     expect(list.state.items.has('a')).toBe(false);
     expect(srv.requests.some((r) => r.includes('watch=1'))).toBe(false);
+  });
+});
+
+describe('SortedView', () => {
+  /** A LiveList fed by hand: its map and notifications, as list() and flush() make them. */
+  function manual() {
+    const list = new LiveList({ url: '/u', fetcher: async () => new Response('{}'), scheduler: (cb) => cb() });
+    const relist = (objs: KubeObject[]) => {
+      list.state.items = new Map(objs.map((o) => [o.metadata.name, o]));
+      list.state.version++;
+      list.lastChanges = null;
+      (list as unknown as { emit: () => void }).emit();
+    };
+    return { list, relist };
+  }
+
+  it('stays equal to a full sort and search while random events arrive', () => {
+    const { list, relist } = manual();
+    let rv = 1;
+    const mk = (i: number, prio: number) => ({ metadata: { name: `pod-${i}`, resourceVersion: String(++rv) }, spec: { prio } }) as KubeObject;
+    relist(Array.from({ length: 300 }, (_, i) => mk(i, i % 7)));
+    const value = (o: KubeObject) => (o.spec as { prio: number }).prio;
+    const sort = { value, desc: true };
+    const view = new SortedView(list, sort, '1');
+    let notified = 0;
+    const off = view.subscribe(() => notified++);
+    let seed = 42;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    for (let batch = 0; batch < 200; batch++) {
+      for (let k = 0; k < 1 + rand(4); k++) {
+        const i = rand(400);
+        const type = rand(5) === 0 ? 'DELETED' : rand(2) ? 'MODIFIED' : 'ADDED';
+        list.enqueue({ type, object: mk(i, rand(7)) } as WatchEvent);
+      }
+      const expected = sortRows(filterRows([...list.state.items.values()], '1'), sort).map((o) => o.metadata.name);
+      expect(view.rows.map((o) => o.metadata.name)).toEqual(expected);
+    }
+    expect(notified).toBeGreaterThan(100);
+    view.setQuery({ value, desc: false }, 'pod-2');
+    expect(view.rows.map((o) => o.metadata.name)).toEqual(
+      sortRows(filterRows([...list.state.items.values()], 'pod-2'), { value, desc: false }).map((o) => o.metadata.name),
+    );
+    off();
+  });
+
+  it('catches up on changes made while nobody listened', () => {
+    const { list, relist } = manual();
+    relist([obj('a', '1')]);
+    const view = new SortedView(list);
+    relist([obj('b', '2'), obj('c', '3')]);
+    const off = view.subscribe(() => {});
+    expect(view.rows.map((o) => o.metadata.name)).toEqual(['b', 'c']);
+    list.enqueue({ type: 'ADDED', object: obj('a', '4') });
+    expect(view.rows.map((o) => o.metadata.name)).toEqual(['a', 'b', 'c']);
+    off();
+  });
+
+  it('orders names naturally, text outside ASCII after it', () => {
+    expect(naturalKey('Node-10')! > naturalKey('node-9')!).toBe(true);
+    const rows = sortRows([obj('名前', '1'), obj('b', '2'), obj('A-10', '3'), obj('a-9', '4')], null);
+    expect(rows.map((o) => o.metadata.name)).toEqual(['a-9', 'A-10', 'b', '名前']);
   });
 });
 

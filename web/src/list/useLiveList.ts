@@ -4,7 +4,7 @@
 import { useEffect, useMemo, useState, useSyncExternalStore } from 'react';
 import { goToLogin } from '../api/client';
 import type { KubeObject } from '../api/kube';
-import { LiveList, filterRows, sortRows, type Fetcher, type SortSpec } from './store';
+import { LiveList, SortedView, type Fetcher, type SortSpec } from './store';
 
 export const browserFetcher: Fetcher = async (url, signal) => {
   const res = await fetch(url, { credentials: 'same-origin', signal, headers: { Accept: 'application/json' } });
@@ -52,23 +52,26 @@ export function useLiveList<T extends KubeObject = KubeObject>(url: string | nul
   return { list, version, state: list?.state ?? null };
 }
 
-/** Rows sorted and searched, recomputed when the list's version, the sort or the search moves. */
-export function useView<T extends KubeObject>(
-  state: { items: Map<string, T> } | null,
-  version: number,
+/**
+ * Rows sorted and searched, kept by a SortedView: rebuilt when the sort or the search changes,
+ * updated incrementally by each batch of watch events.
+ */
+export function useSortedView<T extends KubeObject>(
+  list: LiveList<T> | null,
   sort: SortSpec<T> | null,
   search: string,
-  extraFilter?: (o: T) => boolean,
+  predicate?: (o: T) => boolean,
 ): T[] {
-  return useMemo(() => {
-    if (!state) return [];
-    let rows = [...state.items.values()];
-    if (extraFilter) rows = rows.filter(extraFilter);
-    return sortRows(filterRows(rows, search), sort);
-    // `version` stands for the map's content.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [state, version, sort, search, extraFilter]);
+  const view = useMemo(() => (list ? new SortedView<T>(list) : null), [list]);
+  // Applied during render so the rows below match the query at once.
+  view?.setQuery(sort, search, predicate);
+  return useSyncExternalStore(
+    (cb) => (view ? view.subscribe(cb) : () => {}),
+    () => view?.rows ?? EMPTY,
+  ) as T[];
 }
+
+const EMPTY: never[] = [];
 
 /** Current time, ticking every `ms`, for "age" columns. */
 export function useNow(ms = 30000): number {

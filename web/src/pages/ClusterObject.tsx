@@ -13,7 +13,9 @@ import { useToast } from '../ui/Toasts';
 import { intRange, required } from '../ui/validation';
 import { clusterRef } from './ClusterResources';
 import { DetailPage } from './DetailPage';
+import { ObjectEvents } from './ObjectEvents';
 import { PodLogs } from './PodLogs';
+import { WorkloadPods } from './WorkloadPods';
 import { ConfigMapData, SecretData, maskSecret } from './SecretData';
 import { Link } from 'react-router';
 import { arr, str } from '../resources';
@@ -68,9 +70,13 @@ function ObjectPage({ cluster, kind, namespace, name }: { cluster: string; kind:
         extra={(o) => (
           <>
             <WorkloadFacts o={o} />
+            {['deployments', 'statefulsets', 'daemonsets', 'jobs'].includes(kind.id) && <WorkloadPods cluster={cluster} workload={o} />}
             {kind.id === 'pods' && <PodExtras cluster={cluster} pod={o} />}
             {kind.id === 'secrets' && <SecretData o={o} />}
             {kind.id === 'configmaps' && <ConfigMapData o={o} />}
+            {kind.ref.namespaced && kind.id !== 'events' && (
+              <ObjectEvents cluster={cluster} kind={kind.kind} name={o.metadata.name} namespace={o.metadata.namespace ?? 'default'} />
+            )}
           </>
         )}
       />

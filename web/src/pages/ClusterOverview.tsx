@@ -2,7 +2,6 @@
 // status.conditions, updated through the watch), addresses, capacity, the kubeconfig to download,
 // and the generic YAML view/edit/delete.
 import { useParams } from 'react-router';
-import { api } from '../api/client';
 import type { KubeObject } from '../api/kube';
 import { useI18n } from '../i18n';
 import { formatBytes, formatCpu, parseQuantity } from '../quantity';
@@ -73,4 +72,3 @@ function ClusterFacts({ o }: { o: KubeObject }) {
   );
 }
 
-void api;

@@ -13,6 +13,7 @@ import { clusterKind, type Kind } from '../resources';
 import { ConfirmDialog, Dialog } from '../ui/Dialog';
 import { useToast } from '../ui/Toasts';
 import { parseOne } from '../yamlText';
+import { DeploymentForm } from './DeploymentForm';
 import { kindColumns } from './kindColumns';
 import { messageOf } from '../api/errors';
 
@@ -65,6 +66,7 @@ function ResourceList({ cluster, kind }: { cluster: string; kind: Kind }) {
   const [creating, setCreating] = useState<string | null>(null);
   const [createError, setCreateError] = useState<string | null>(null);
   const [deleting, setDeleting] = useState<KubeObject | null>(null);
+  const [formOpen, setFormOpen] = useState(false);
   const ref = clusterRef(kind, cluster);
   const schemaCheck = useSchemaCheck(cluster, creating !== null);
   const checks = useMemo<Check[]>(
@@ -135,8 +137,13 @@ function ResourceList({ cluster, kind }: { cluster: string; kind: Kind }) {
         toolbar={
           <>
             {kind.ref.namespaced && <NamespaceSelect cluster={cluster} value={namespace} onChange={setNamespace} />}
+            {perms.can(checks[0] as Check) && kind.id === 'deployments' && (
+              <button type="button" className="btn btn-primary" onClick={() => setFormOpen(true)}>
+                {t('common.create')}
+              </button>
+            )}
             {perms.can(checks[0] as Check) && (
-              <button type="button" className="btn btn-primary" onClick={() => (setCreating(template(kind, namespace)), setCreateError(null))}>
+              <button type="button" className="btn" onClick={() => (setCreating(template(kind, namespace)), setCreateError(null))}>
                 {t('list.createYaml')}
               </button>
             )}
@@ -166,6 +173,7 @@ function ResourceList({ cluster, kind }: { cluster: string; kind: Kind }) {
         )}
         {creating !== null && <YamlEditor value={creating} onChange={setCreating} check={schemaCheck} label={t('list.createTitle', { kind: kind.kind })} height="50vh" />}
       </Dialog>
+      {formOpen && <DeploymentForm cluster={cluster} namespace={namespace} onClose={() => setFormOpen(false)} />}
       <ConfirmDialog
         open={deleting !== null}
         title={t('detail.deleteTitle', { kind: kind.kind })}

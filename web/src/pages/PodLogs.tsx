@@ -126,7 +126,7 @@ export function PodLogs({ cluster, pod }: { cluster: string; pod: KubeObject }) 
           {error}
         </p>
       )}
-      <pre ref={pre} className="log-view" style={{ height: '50vh' }} aria-label={t('pods.logsOf', { name: container })} aria-busy={streaming} tabIndex={0}>
+      <pre ref={pre} className="log-view" style={{ maxHeight: '50vh', minHeight: '8em' }} aria-label={t('pods.logsOf', { name: container })} aria-busy={streaming} tabIndex={0}>
         {text || (streaming ? t('common.loading') : t('pods.noLogs'))}
       </pre>
     </section>

@@ -1,31 +1,35 @@
 // A kubeconfig for a cluster, as the signed-in user: its server is the platform's cluster proxy
 // (so the platform checks the user and impersonates them in the cluster), and its credential is
-// the user's own platform token — an API key the user creates, since the browser's session cookie
-// cannot be put in a file. Without a token it is written with an empty one to fill in.
+// an API key issued to the user for it (the browser's session cannot be put in a file): valid
+// 30 days, listed and revocable with the user's other API keys. The server's certificate is
+// trusted as the system trusts it (the page cannot read the platform's CA).
+import { api } from '../api/client';
+import { stringify } from 'yaml';
 import { clusterProxy } from '../api/kube';
 
-export async function kubeconfigFor(cluster: string, token = ''): Promise<string> {
-  const server = `${location.origin}${clusterProxy(cluster)}`;
+const KEY_TTL = '720h';
+
+export async function kubeconfigFor(cluster: string): Promise<string> {
+  const key = await api.post<{ spec?: { apiKey?: string } }>('/apis/auth.tkestack.io/v1/apikeys/default/token', {
+    expire: KEY_TTL,
+    description: `kubeconfig of cluster ${cluster} (console)`,
+  });
+  const token = key?.spec?.apiKey;
+  if (!token) throw new Error('the platform issued no API key for the kubeconfig');
+  return kubeconfigText(cluster, location.origin, token);
+}
+
+/** The kubeconfig's text. */
+export function kubeconfigText(cluster: string, origin: string, token: string): string {
   const user = 'tke-user';
-  return [
-    'apiVersion: v1',
-    'kind: Config',
-    'clusters:',
-    `- name: ${cluster}`,
-    '  cluster:',
-    `    server: ${server}`,
-    'users:',
-    `- name: ${user}`,
-    '  user:',
-    `    token: "${token.replace(/"/g, '')}"`,
-    'contexts:',
-    `- name: ${cluster}`,
-    '  context:',
-    `    cluster: ${cluster}`,
-    `    user: ${user}`,
-    `current-context: ${cluster}`,
-    '',
-  ].join('\n');
+  return stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: cluster, cluster: { server: `${origin}${clusterProxy(cluster)}` } }],
+    users: [{ name: user, user: { token } }],
+    contexts: [{ name: cluster, context: { cluster, user } }],
+    'current-context': cluster,
+  });
 }
 
 /** Saves text as a file through a temporary object URL (no inline script, CSP-safe). */

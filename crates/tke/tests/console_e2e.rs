@@ -1,0 +1,117 @@
+//! The console in real headless Chromium (Debian's `chromium`, driven by `playwright-core` from
+//! `web/node_modules`; never a downloaded browser) against a real `tke up --demo`: the scripts in
+//! `web/e2e/` log in through the platform's login page and act as a person would: the overview,
+//! the demo cluster and its nodes, the kubeconfig download, the YAML import page, scaling a
+//! Deployment, creating one from the form (a field error first), a command typed in a pod's
+//! terminal and its answer read, cordoning a node and installing and removing an add-on, an
+//! object whose data is markup shown as text, accessibility
+//! (axe-core) of the main pages, and a logout reaching the other open tab. Screenshots go to
+//! `SCREENSHOT_DIR` (default: a folder in the target directory, printed).
+//!
+//! Needs what `.ci/run` installs: Node.js, `chromium`, `npm ci` and `npm run build` in `web/`
+//! before `tke` is built (the pages are embedded at build time).
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use testkit::tke::{Storage, Tke, tke_binary, wait_for};
+
+const CLUSTER: &str = "cls-demo";
+const APPLY: &str = "/apis/platform.tkestack.io/v1/clusters/cls-demo/apply";
+
+fn web_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web")
+}
+
+fn chromium() -> PathBuf {
+    std::env::var_os("CHROMIUM").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
+}
+
+/// Says exactly what is missing instead of failing somewhere inside a script.
+fn check_prerequisites() {
+    let web = web_dir();
+    assert!(
+        web.join("node_modules/playwright-core").is_dir(),
+        "web/node_modules is missing: run `npm ci` in {} (and `npm run build` before building tke)",
+        web.display()
+    );
+    assert!(
+        chromium().exists(),
+        "{} is missing: `apt-get install -y chromium` (or set CHROMIUM)",
+        chromium().display()
+    );
+    let node = Command::new("node").arg("--version").output();
+    assert!(node.map(|o| o.status.success()).unwrap_or(false), "node is not on PATH");
+    assert!(
+        web.join("dist/index.html").is_file(),
+        "the console is not built: run `npm run build` in {} and rebuild tke (the pages are embedded)",
+        web.display()
+    );
+}
+
+const FIXTURES: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {name: e2e-web, namespace: default}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: e2e-web}}
+  template:
+    metadata: {labels: {app: e2e-web}}
+    spec: {containers: [{name: app, image: nginx}]}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: e2e-xss
+  namespace: default
+  annotations: {note: "<img src=x onerror=alert(1)>"}
+data:
+  page: "<img src=x onerror=alert(1)>"
+"#;
+
+#[test]
+fn the_console_in_a_real_browser() {
+    check_prerequisites();
+    let t = Tke::start_with(tke_binary(), Storage::Embedded, &["--demo"]);
+    wait_for("the demo cluster to be Running", Duration::from_secs(60), || {
+        let c = t.get_json(&["cluster", CLUSTER])?;
+        (c["status"]["phase"] == "Running").then_some(())
+    });
+    let fixtures = t.data_dir().join("e2e-fixtures.yaml");
+    std::fs::write(&fixtures, FIXTURES).expect("write fixtures");
+    let out = t.kubectl(&["create", "--raw", APPLY, "-f", fixtures.to_str().expect("utf-8 path")]);
+    assert!(out.status.success(), "applying the fixtures: {}", String::from_utf8_lossy(&out.stderr));
+
+    let password =
+        std::fs::read_to_string(t.data_dir().join("admin-password")).expect("the admin password").trim().to_string();
+    let shots = std::env::var_os("SCREENSHOT_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        // The default folder holds this run's screenshots only.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    });
+    let run = Command::new("node")
+        .arg(web_dir().join("e2e/run.mjs"))
+        .current_dir(web_dir())
+        .env("TKE_URL", &t.url)
+        .env("TKE_USERNAME", "admin")
+        .env("TKE_PASSWORD", &password)
+        .env("TKE_CLUSTER", CLUSTER)
+        .env("SCREENSHOT_DIR", &shots)
+        .env("CHROMIUM", chromium())
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    println!("{stdout}\n{stderr}\nscreenshots: {}", shots.display());
+    assert!(
+        run.status.success(),
+        "browser scenarios failed (screenshots in {}):\n{stdout}\n{stderr}\nserver log (end):\n{}",
+        shots.display(),
+        t.log().lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+}
