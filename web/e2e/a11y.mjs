@@ -1,6 +1,7 @@
 // Accessibility of the main pages, checked by axe-core in the real browser (its rules for
 // WCAG 2 A and AA): no serious or critical violation on the overview, the cluster list, a
-// cluster's page, the pod list and a pod's page.
+// cluster's page, the pod list and a pod's page, the users, policies, projects, image and chart
+// lists and the policy editor.
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { check, env, login, scenario } from './lib.mjs';
@@ -42,4 +43,21 @@ await scenario('a11y', async ({ page }) => {
   await first.click();
   await page.getByRole('heading', { name: 'Logs' }).waitFor();
   await audit(page, 'pod');
+  // Identity & access, projects and the registry: their lists and the policy editor.
+  for (const [path, heading] of [
+    ['/tkestack/access/users', 'Users'],
+    ['/tkestack/access/policies', 'Policies'],
+    ['/tkestack/projects', 'Projects'],
+    ['/tkestack/registry', 'Image namespaces'],
+    ['/tkestack/charts', 'Chart groups'],
+  ]) {
+    await page.goto(`${env.url}${path}`);
+    await page.getByRole('heading', { name: heading, exact: true }).waitFor();
+    await page.locator('.table-count').getByText(/items/).waitFor();
+    await audit(page, path);
+  }
+  await page.goto(`${env.url}/tkestack/access/policies`);
+  await page.getByRole('button', { name: 'New policy' }).click();
+  await page.getByRole('dialog').getByLabel('Actions', { exact: true }).waitFor();
+  await audit(page, 'policy editor');
 });

@@ -18,16 +18,6 @@ import { ClustersPage } from './pages/Clusters';
 import { NodesPage } from './pages/Nodes';
 import { NotFound } from './pages/NotFound';
 import { Overview } from './pages/Overview';
-import { ApiKeysPage } from './pages/access/ApiKeys';
-import { GroupsPage } from './pages/access/Groups';
-import { PoliciesPage } from './pages/access/Policies';
-import { RolesPage } from './pages/access/Roles';
-import { TenantsPage } from './pages/access/Tenants';
-import { UsersPage } from './pages/access/Users';
-import { ProjectPage } from './pages/business/ProjectPage';
-import { ProjectsPage } from './pages/business/Projects';
-import { ChartGroupPage, ChartGroupsPage } from './pages/registry/Charts';
-import { RegistryNamespacePage, RegistryPage } from './pages/registry/Registry';
 
 const router = createBrowserRouter([
   { path: '/', element: <Navigate to="/tkestack" replace /> },
@@ -58,18 +48,19 @@ const router = createBrowserRouter([
           { path: 'r/:kind/:namespace/:name', element: <ClusterObjectPage /> },
         ],
       },
-      { path: 'access/users', element: <UsersPage /> },
-      { path: 'access/groups', element: <GroupsPage /> },
-      { path: 'access/tenants', element: <TenantsPage /> },
-      { path: 'access/policies', element: <PoliciesPage /> },
-      { path: 'access/roles', element: <RolesPage /> },
-      { path: 'access/apikeys', element: <ApiKeysPage /> },
-      { path: 'projects', element: <ProjectsPage /> },
-      { path: 'projects/:name', element: <ProjectPage /> },
-      { path: 'registry', element: <RegistryPage /> },
-      { path: 'registry/:ns', element: <RegistryNamespacePage /> },
-      { path: 'charts', element: <ChartGroupsPage /> },
-      { path: 'charts/:group', element: <ChartGroupPage /> },
+      // Identity & access, projects and the registry load when first opened.
+      { path: 'access/users', lazy: async () => ({ Component: (await import('./pages/access/Users')).UsersPage }) },
+      { path: 'access/groups', lazy: async () => ({ Component: (await import('./pages/access/Groups')).GroupsPage }) },
+      { path: 'access/tenants', lazy: async () => ({ Component: (await import('./pages/access/Tenants')).TenantsPage }) },
+      { path: 'access/policies', lazy: async () => ({ Component: (await import('./pages/access/Policies')).PoliciesPage }) },
+      { path: 'access/roles', lazy: async () => ({ Component: (await import('./pages/access/Roles')).RolesPage }) },
+      { path: 'access/apikeys', lazy: async () => ({ Component: (await import('./pages/access/ApiKeys')).ApiKeysPage }) },
+      { path: 'projects', lazy: async () => ({ Component: (await import('./pages/business/Projects')).ProjectsPage }) },
+      { path: 'projects/:name', lazy: async () => ({ Component: (await import('./pages/business/ProjectPage')).ProjectPage }) },
+      { path: 'registry', lazy: async () => ({ Component: (await import('./pages/registry/Registry')).RegistryPage }) },
+      { path: 'registry/:ns', lazy: async () => ({ Component: (await import('./pages/registry/Registry')).RegistryNamespacePage }) },
+      { path: 'charts', lazy: async () => ({ Component: (await import('./pages/registry/Charts')).ChartGroupsPage }) },
+      { path: 'charts/:group', lazy: async () => ({ Component: (await import('./pages/registry/Charts')).ChartGroupPage }) },
       { path: '*', element: <NotFound /> },
     ],
   },

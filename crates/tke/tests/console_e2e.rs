@@ -3,11 +3,13 @@
 //! `web/e2e/` log in through the platform's login page and act as a person would: the overview,
 //! the demo cluster and its nodes, the kubeconfig download, the YAML import page, scaling a
 //! Deployment, creating one from the form (a field error first), a command typed in a pod's
-//! terminal and its answer read, cordoning a node and installing and removing an add-on, an
-//! object whose data is markup shown as text, accessibility (axe-core) of the main pages, a
-//! logout reaching the other open tab, and importing a cluster from its kubeconfig with its steps
-//! followed live (a refusal, its remedy, then Running). Screenshots go to `SCREENSHOT_DIR`
-//! (default: a folder in the target directory, printed).
+//! terminal and its answer read, cordoning a node and installing and removing an add-on, a user
+//! and a policy created and that user seeing only what the policy allows, an image pushed with
+//! skopeo found on the registry page with its tag, digest and size, an object whose data is
+//! markup shown as text, accessibility (axe-core) of the main pages, a logout reaching the other
+//! open tab, and importing a cluster from its kubeconfig with its steps followed live (a refusal,
+//! its remedy, then Running). Screenshots go to `SCREENSHOT_DIR` (default: a folder in the
+//! target directory, printed).
 //!
 //! Needs what `.ci/run` installs: Node.js, `chromium`, `npm ci` and `npm run build` in `web/`
 //! before `tke` is built (the pages are embedded at build time).
@@ -44,6 +46,8 @@ fn check_prerequisites() {
         "{} is missing: `apt-get install -y chromium` (or set CHROMIUM)",
         chromium().display()
     );
+    let skopeo = std::env::var_os("SKOPEO").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/skopeo"));
+    assert!(skopeo.exists(), "{} is missing: `apt-get install -y skopeo` (or set SKOPEO)", skopeo.display());
     let node = Command::new("node").arg("--version").output();
     assert!(node.map(|o| o.status.success()).unwrap_or(false), "node is not on PATH");
     assert!(

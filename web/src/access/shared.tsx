@@ -3,7 +3,7 @@
 // that binds users and groups to a policy, role or group through its `binding` / `unbinding`
 // subresources (the API checks each name exists in the tenant and answers which one did not).
 import { useMemo, useState } from 'react';
-import { api, requestJson } from '../api/client';
+import { requestJson } from '../api/client';
 import { ApiError, messageOf } from '../api/errors';
 import type { KubeObject } from '../api/kube';
 import { useI18n } from '../i18n';
@@ -12,7 +12,6 @@ import { arr, str } from '../resources';
 import { Dialog } from '../ui/Dialog';
 import { FormError, TextField } from '../ui/Form';
 import { useToast } from '../ui/Toasts';
-import '../styles/pages.css';
 
 export const AUTH_V1 = '/apis/auth.tkestack.io/v1';
 export const BUSINESS_V1 = '/apis/business.tkestack.io/v1';
@@ -200,9 +199,4 @@ export function BindDialog({ path, title, users: givenUsers = [], groups: givenG
       )}
     </Dialog>
   );
-}
-
-/** Deletes an object by path (the confirmation is the caller's). */
-export function deleteObject(path: string): Promise<unknown> {
-  return api.del(path);
 }

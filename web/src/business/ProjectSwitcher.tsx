@@ -2,6 +2,8 @@
 // portal lists, the chosen one remembered; choosing one opens that project's page.
 import { useNavigate } from 'react-router';
 import { useI18n } from '../i18n';
+// The new pages' styles, in the first bundle with the header that uses some of them.
+import '../styles/pages.css';
 import { useSession } from '../session';
 import { setCurrentProject, useCurrentProject, usePortal } from './portal';
 

@@ -10,10 +10,6 @@ export function pullCommand(host: string, namespace: string, repo: string, tag: 
   return `docker pull ${host}/${namespace}/${repo}:${tag}`;
 }
 
-export function pullByDigest(host: string, namespace: string, repo: string, digest: string): string {
-  return `docker pull ${host}/${namespace}/${repo}@${digest}`;
-}
-
 /** "sha256:0123456789ab" — the digest shortened for a table cell (the whole one is copied). */
 export function shortDigest(d: string): string {
   const [alg, hex] = d.split(':');
@@ -25,10 +21,4 @@ export const DNS_LABEL_RULE = "must consist of lowercase letters, digits and '-'
 export function registryName(v: string): string | null {
   if (v.trim() === '') return 'Required value';
   return /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v) ? null : `Invalid value: "${v}": ${DNS_LABEL_RULE}`;
-}
-
-/** A chart archive's name and version from its file name (`nginx-1.2.3.tgz`), or null. */
-export function chartFileName(file: string): { name: string; version: string } | null {
-  const m = /^(.+?)-(\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?)\.tgz$/.exec(file);
-  return m ? { name: m[1] as string, version: m[2] as string } : null;
 }
