@@ -55,6 +55,9 @@ export const createEn = {
   'lifecycle.masters': 'Masters: {n}. A master added here is installed and joined (the cluster shows Upscaling).',
   'lifecycle.addMaster': 'Add a master',
   'lifecycle.masterAdding': 'Adding master {ip}.',
+  'lifecycle.stuck': 'The deletion cannot clean the machines',
+  'lifecycle.skipCleanup': 'Delete without cleaning them (skip {step})',
+  'lifecycle.skipping': 'Skipping {step}: the deletion continues without cleaning the machines.',
 
   'cluster.tkeKinds': 'TKEStack',
   'tke.tapps': 'TApps',

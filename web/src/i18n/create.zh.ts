@@ -57,6 +57,9 @@ export const createZh: Record<keyof typeof createEn, string> = {
   'lifecycle.masters': 'Master：{n} 台。在此添加的 Master 会被安装并加入集群（集群显示 Upscaling）。',
   'lifecycle.addMaster': '添加 Master',
   'lifecycle.masterAdding': '正在添加 Master {ip}。',
+  'lifecycle.stuck': '删除时无法清理机器',
+  'lifecycle.skipCleanup': '不清理机器直接删除（跳过 {step}）',
+  'lifecycle.skipping': '已跳过 {step}：删除将继续进行，不再清理机器。',
 
   'cluster.tkeKinds': 'TKEStack',
   'tke.tapps': 'TApp',

@@ -60,6 +60,7 @@ export function ClusterLifecyclePage() {
         <dt>{t('common.version')}</dt>
         <dd>{running && target && running !== target ? t('lifecycle.versionTo', { from: running, to: target }) : running || '-'}</dd>
       </dl>
+      {canUpdate && <StuckCleanup cluster={obj} />}
       <EnvironmentChecks cluster={obj} machines={machineList} />
       {conditions(obj).length > 0 && <Conditions items={conditions(obj)} title={t('lifecycle.progress')} />}
       {type === 'Baremetal' && (
@@ -107,6 +108,42 @@ export function ClusterLifecyclePage() {
         </>
       )}
     </div>
+  );
+}
+
+/**
+ * A cluster being deleted whose machines cannot be cleaned (unreachable, gone): the controller
+ * names the step to skip; this offers to skip it, so the deletion can finish without them.
+ */
+function StuckCleanup({ cluster }: { cluster: KubeObject }) {
+  const { t } = useI18n();
+  const toast = useToast();
+  const [busy, setBusy] = useState(false);
+  const step = /add (Ensure\w+) to spec\.features\.skipConditions/.exec(str(cluster, 'status', 'message'))?.[1];
+  if (!cluster.metadata.deletionTimestamp || !step) return null;
+  const skip = async () => {
+    setBusy(true);
+    try {
+      const have = arr(cluster, 'spec', 'features', 'skipConditions').filter((x): x is string => typeof x === 'string');
+      await api.patch(`/apis/${PLATFORM}/v1/clusters/${encodeURIComponent(cluster.metadata.name)}`, {
+        metadata: { resourceVersion: cluster.metadata.resourceVersion },
+        spec: { features: { skipConditions: [...new Set([...have, step])] } },
+      });
+      toast.success(t('lifecycle.skipping', { step }));
+    } catch (e) {
+      toast.error(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section className="checks-failed" aria-label={t('lifecycle.stuck')}>
+      <h2>{t('lifecycle.stuck')}</h2>
+      <p>{str(cluster, 'status', 'message')}</p>
+      <button type="button" className="btn btn-danger" disabled={busy} onClick={() => void skip()}>
+        {t('lifecycle.skipCleanup', { step })}
+      </button>
+    </section>
   );
 }
 
