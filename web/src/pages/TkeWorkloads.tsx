@@ -44,20 +44,32 @@ export function tkeObjectLink(cluster: string, kind: string, name: string, names
 
 type Served = 'loading' | 'yes' | 'no' | { error: string };
 
+/** How often a kind not served yet is looked for again (an add-on being installed serves it soon). */
+const RECHECK_MS = 5000;
+
 /** Whether the cluster serves the kind: its group-version's discovery lists the resource. */
 export function useServed(cluster: string, ref: TkeKind['ref']): Served {
   const [served, setServed] = useState<Served>('loading');
   useEffect(() => {
     const ac = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
     setServed('loading');
-    api
-      .get<{ resources?: { name?: string }[] }>(`${clusterProxy(cluster)}/apis/${ref.group}/${ref.version}`, ac.signal)
-      .then((r) => setServed((r?.resources ?? []).some((x) => x.name === ref.resource) ? 'yes' : 'no'))
-      .catch((e: unknown) => {
-        if (ac.signal.aborted) return;
-        setServed(e instanceof ApiError && e.code === 404 ? 'no' : { error: messageOf(e) });
-      });
-    return () => ac.abort();
+    const look = () => {
+      api
+        .get<{ resources?: { name?: string }[] }>(`${clusterProxy(cluster)}/apis/${ref.group}/${ref.version}`, ac.signal)
+        .then((r) => ((r?.resources ?? []).some((x) => x.name === ref.resource) ? 'yes' : 'no'))
+        .catch((e: unknown): Served => (e instanceof ApiError && e.code === 404 ? 'no' : { error: messageOf(e) }))
+        .then((v) => {
+          if (ac.signal.aborted) return;
+          setServed(v);
+          if (v === 'no') timer = setTimeout(look, RECHECK_MS);
+        });
+    };
+    look();
+    return () => {
+      ac.abort();
+      clearTimeout(timer);
+    };
   }, [cluster, ref.group, ref.version, ref.resource]);
   return served;
 }
