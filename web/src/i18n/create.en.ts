@@ -33,6 +33,7 @@ export const createEn = {
   'lifecycle.checksFailed': 'Environment checks failed',
   'lifecycle.checksPassed': 'All environment checks passed.',
   'lifecycle.checksRunning': 'The environment checks are running…',
+  'lifecycle.checksSkipped': 'The environment checks were skipped (spec.features.skipConditions).',
   'lifecycle.checksRetry': 'Fix the machine: the controller runs the checks again by itself and continues from there.',
   'lifecycle.upgrade': 'Upgrade',
   'lifecycle.noPermission': 'You are not allowed to change this cluster.',

@@ -35,6 +35,7 @@ export const createZh: Record<keyof typeof createEn, string> = {
   'lifecycle.checksFailed': '环境检查未通过',
   'lifecycle.checksPassed': '环境检查全部通过。',
   'lifecycle.checksRunning': '正在进行环境检查…',
+  'lifecycle.checksSkipped': '已跳过环境检查（spec.features.skipConditions）。',
   'lifecycle.checksRetry': '请修复机器：控制器会自动重新检查并从此步继续。',
   'lifecycle.upgrade': '升级',
   'lifecycle.noPermission': '您没有修改此集群的权限。',

@@ -157,6 +157,7 @@ function EnvironmentChecks({ cluster, machines }: { cluster: KubeObject; machine
   const failed = sources.filter((s) => s.c.status === 'False');
   if (failed.length === 0) {
     const done = sources.every((s) => s.c.status === 'True');
+    if (done && sources.every((s) => s.c.reason === 'Skip')) return <p>{t('lifecycle.checksSkipped')}</p>;
     return <p className="checks-ok">{done ? t('lifecycle.checksPassed') : t('lifecycle.checksRunning')}</p>;
   }
   return (
