@@ -9,6 +9,7 @@ import {
   upgradeProblem,
   validateBasics,
   validateMachines,
+  wizardErrors,
   wizardField,
   type BaremetalFields,
 } from './baremetal';
@@ -96,6 +97,10 @@ describe('the cluster object', () => {
     expect(wizardField('spec.features.gpuType')).toBe('');
     expect(stepOf('machines[0].ip')).toBe(1);
     expect(stepOf('version')).toBe(0);
+    expect(
+      wizardErrors({ 'spec.machines[1].ip': 'Duplicate value: "10.0.0.1"', 'spec.machines[1]': 'in use by cls-a', 'spec.etcd': 'set either local or external' }, 'Cluster is invalid'),
+    ).toEqual({ 'machines[1].ip': 'Duplicate value: "10.0.0.1"; in use by cls-a', '': 'spec.etcd: set either local or external' });
+    expect(wizardErrors({}, 'clusters "cls-a" already exists')).toEqual({ '': 'clusters "cls-a" already exists' });
   });
 });
 

@@ -167,6 +167,18 @@ export function wizardField(path: string): string {
   return (m[1] ?? '').replace(/^(machines\[\d+\])$/, '$1.ip');
 }
 
+/** The API's field causes as wizard errors; the refusal's message is the form-wide one. */
+export function wizardErrors(causes: Record<string, string>, message: string): WizardErrors {
+  const out: WizardErrors = {};
+  for (const [path, msg] of Object.entries(causes)) {
+    const k = wizardField(path);
+    const text = k ? msg : path ? `${path}: ${msg}` : msg;
+    out[k] = out[k] ? `${out[k]}; ${text}` : text;
+  }
+  if (!out['']) out[''] = message;
+  return out;
+}
+
 /** Which step shows an error key. */
 export function stepOf(key: string): 0 | 1 | 2 {
   if (key.startsWith('machines')) return 1;

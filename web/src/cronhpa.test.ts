@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cronHpaObject, scheduleProblem, validateCronHpa, type CronHpaFields } from './cronhpa';
+import { cronHpaField, cronHpaObject, scheduleProblem, validateCronHpa, type CronHpaFields } from './cronhpa';
 
 const form = (over: Partial<CronHpaFields> = {}): CronHpaFields => ({
   name: 'web-nightly',
@@ -44,5 +44,13 @@ describe('CronHPA form', () => {
   });
   it('normalises schedule spacing', () => {
     expect(scheduleProblem(' 0  22 * * * ')).toBeNull();
+  });
+  it('puts the API causes at their fields', () => {
+    expect(cronHpaField('spec.crons[1].targetReplicas')).toBe('crons[1].replicas');
+    expect(cronHpaField('spec.crons[0].schedule')).toBe('crons[0].schedule');
+    expect(cronHpaField('spec.scaleTargetRef.name')).toBe('targetName');
+    expect(cronHpaField('metadata.name')).toBe('name');
+    expect(cronHpaField('spec.crons')).toBe('crons');
+    expect(cronHpaField('spec.startingDeadlineSeconds')).toBe('');
   });
 });

@@ -68,3 +68,14 @@ export function cronHpaObject(f: CronHpaFields): Record<string, unknown> {
     spec,
   };
 }
+
+/** Where the API's field paths land on the CronHPA form. */
+export function cronHpaField(path: string): string {
+  if (path === 'metadata.name') return 'name';
+  if (path === 'metadata.namespace') return 'namespace';
+  if (path.startsWith('spec.scaleTargetRef')) return 'targetName';
+  if (path === 'spec.timeZone') return 'timeZone';
+  const m = /^spec\.crons\[(\d+)\]\.(schedule|targetReplicas)/.exec(path);
+  if (m) return `crons[${m[1]}].${m[2] === 'schedule' ? 'schedule' : 'replicas'}`;
+  return path.startsWith('spec.crons') ? 'crons' : '';
+}

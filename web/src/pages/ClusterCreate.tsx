@@ -15,7 +15,7 @@ import {
   stepOf,
   validateBasics,
   validateMachines,
-  wizardField,
+  wizardErrors,
   type BaremetalFields,
   type MachineRow,
   type WizardErrors,
@@ -74,11 +74,7 @@ export function ClusterCreatePage() {
     } catch (e) {
       const out: WizardErrors = {};
       if (e instanceof ApiError) {
-        for (const [path, msg] of Object.entries(e.fieldErrors())) {
-          const k = wizardField(path);
-          out[k] = out[k] ? `${out[k]}; ${k ? msg : `${path}: ${msg}`}` : k ? msg : path ? `${path}: ${msg}` : msg;
-        }
-        if (!out['']) out[''] = e.message;
+        Object.assign(out, wizardErrors(e.fieldErrors(), e.message));
       } else out[''] = messageOf(e);
       setErrors(out);
       const fieldKeys = Object.keys(out).filter((k) => k !== '');

@@ -10,7 +10,7 @@ import { usePermissions, type Check } from '../api/authz';
 import { api } from '../api/client';
 import { ApiError, messageOf } from '../api/errors';
 import { age, apiVersionOf, clusterProxy, collectionPath, objectPath, type KubeObject, type ResourceRef } from '../api/kube';
-import { cronHpaObject, validateCronHpa, TARGET_KINDS, type CronHpaFields } from '../cronhpa';
+import { cronHpaField, cronHpaObject, validateCronHpa, TARGET_KINDS, type CronHpaFields } from '../cronhpa';
 import { YamlEditor, useSchemaCheck } from '../editor';
 import { useI18n } from '../i18n';
 import { LiveTable, type Column } from '../list/LiveTable';
@@ -263,17 +263,6 @@ function TkeList({ cluster, kind }: { cluster: string; kind: TkeKind }) {
   );
 }
 
-/** Where the API's field paths land on the CronHPA form. */
-function formField(path: string): string {
-  if (path === 'metadata.name') return 'name';
-  if (path === 'metadata.namespace') return 'namespace';
-  if (path.startsWith('spec.scaleTargetRef')) return 'targetName';
-  if (path === 'spec.timeZone') return 'timeZone';
-  const m = /^spec\.crons\[(\d+)\]\.(schedule|targetReplicas)/.exec(path);
-  if (m) return `crons[${m[1]}].${m[2] === 'schedule' ? 'schedule' : 'replicas'}`;
-  return path.startsWith('spec.crons') ? 'crons' : '';
-}
-
 function CronHpaForm({ cluster, namespace, onClose }: { cluster: string; namespace: string; onClose: () => void }) {
   const { t } = useI18n();
   const toast = useToast();
@@ -305,7 +294,7 @@ function CronHpaForm({ cluster, namespace, onClose }: { cluster: string; namespa
       onClose();
     } catch (e) {
       const out: Record<string, string> = {};
-      if (e instanceof ApiError) for (const [p, m] of Object.entries(e.fieldErrors())) out[formField(p)] = formField(p) ? m : `${p}: ${m}`;
+      if (e instanceof ApiError) for (const [p, m] of Object.entries(e.fieldErrors())) out[cronHpaField(p)] = cronHpaField(p) ? m : `${p}: ${m}`;
       if (!out['']) out[''] = messageOf(e);
       setErrors(out);
     } finally {
