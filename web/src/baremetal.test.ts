@@ -60,6 +60,13 @@ describe('machines', () => {
   it('needs one machine', () => {
     expect(validateMachines([]).machines).toMatch(/at least one master/);
   });
+  it('refuses a machine inside the cluster CIDRs', () => {
+    const m = { ...newMachine(), ip: '10.96.0.7', password: 'x' };
+    expect(validateMachines([m], { clusterCIDR: '10.244.0.0/16', serviceCIDR: '10.96.0.0/16' })).toEqual({
+      'machines[0].ip': "10.96.0.7 is inside the service CIDR 10.96.0.0/16: the machines' network must not overlap the cluster's CIDRs",
+    });
+    expect(validateMachines([{ ...m, ip: '10.0.0.7' }], { clusterCIDR: '10.244.0.0/16', serviceCIDR: '10.96.0.0/16' })).toEqual({});
+  });
   it('checks each row, and an IP given twice', () => {
     const ok = { ...newMachine(), ip: '10.0.0.21', password: 's3cret' };
     const errs = validateMachines([ok, { ...ok }, { ...newMachine(), ip: '10.0.0.999', port: '70000' }, { ...newMachine(), ip: '10.0.0.5', auth: 'key' }]);

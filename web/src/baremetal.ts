@@ -115,8 +115,12 @@ export function validateBasics(f: BaremetalFields): WizardErrors {
   return errs;
 }
 
-/** The machines step's checks: each row's address, port and credential; no IP twice. */
-export function validateMachines(rows: MachineRow[]): WizardErrors {
+/**
+ * The machines step's checks: each row's address, port and credential; no IP twice; and, given
+ * the cluster's CIDRs, no machine inside them (the environment checks would refuse the machine's
+ * network overlapping them, so say it here, at the address).
+ */
+export function validateMachines(rows: MachineRow[], cidrs?: Pick<BaremetalFields, 'clusterCIDR' | 'serviceCIDR'>): WizardErrors {
   const errs: WizardErrors = {};
   if (rows.length === 0) errs.machines = 'a Baremetal cluster needs at least one master machine';
   const seen = new Set<string>();
@@ -126,6 +130,10 @@ export function validateMachines(rows: MachineRow[]): WizardErrors {
     if (!ip) errs[`${at}.ip`] = 'an IP address is required';
     else if (ipAddress(ip)) errs[`${at}.ip`] = 'must be a valid IP address (e.g. 10.0.0.10)';
     else if (seen.has(ip)) errs[`${at}.ip`] = `Duplicate value: "${ip}"`;
+    else {
+      const inside = insideCidrs(ip, cidrs);
+      if (inside) errs[`${at}.ip`] = inside;
+    }
     seen.add(ip);
     if (!/^\d+$/.test(m.port.trim()) || Number(m.port) < 1 || Number(m.port) > 65535) errs[`${at}.port`] = 'must be between 1 and 65535, inclusive';
     if (!m.username.trim()) errs[`${at}.username`] = 'Required value';
@@ -137,6 +145,20 @@ export function validateMachines(rows: MachineRow[]): WizardErrors {
     }
   });
   return errs;
+}
+
+/** Why a machine at `ip` clashes with the cluster's pod or service CIDR; null when it does not. */
+function insideCidrs(ip: string, cidrs?: Pick<BaremetalFields, 'clusterCIDR' | 'serviceCIDR'>): string | null {
+  const host = parseCidr(`${ip}/${isIPv4(ip) ? 32 : 128}`);
+  if (!cidrs || typeof host === 'string') return null;
+  for (const [what, text] of [
+    ['pod CIDR', cidrs.clusterCIDR.trim()],
+    ['service CIDR', cidrs.serviceCIDR.trim()],
+  ] as const) {
+    const c = text ? parseCidr(text) : null;
+    if (c && typeof c !== 'string' && cidrsOverlap(host, c)) return `${ip} is inside the ${what} ${text}: the machines' network must not overlap the cluster's CIDRs`;
+  }
+  return null;
 }
 
 /** The Cluster to create. Secrets travel base64-encoded, as the API takes them. */

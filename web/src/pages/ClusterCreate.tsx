@@ -53,13 +53,13 @@ export function ClusterCreatePage() {
   const err = (k: string) => errors[k] || undefined;
 
   const next = () => {
-    const found = step === 0 ? validateBasics(f) : step === 1 ? validateMachines(f.machines) : {};
+    const found = step === 0 ? validateBasics(f) : step === 1 ? validateMachines(f.machines, f) : {};
     setErrors(found);
     if (Object.keys(found).length === 0 && step < 2) setStep((step + 1) as 1 | 2);
   };
 
   const create = async () => {
-    const local = { ...validateBasics(f), ...validateMachines(f.machines) };
+    const local = { ...validateBasics(f), ...validateMachines(f.machines, f) };
     if (Object.keys(local).length) {
       setErrors(local);
       setStep(Math.min(...Object.keys(local).map(stepOf)) as 0 | 1 | 2);

@@ -279,7 +279,7 @@ function AddMaster({ cluster }: { cluster: KubeObject }) {
   const submit = async () => {
     // Checked as the wizard checks rows, against the masters already there (a duplicate IP).
     const others = existing.map((m) => ({ ...newMachine(), ip: String(m.ip ?? ''), password: 'x' }));
-    const all = validateMachines([...others, row]);
+    const all = validateMachines([...others, row], { clusterCIDR: str(cluster, 'spec', 'clusterCIDR'), serviceCIDR: str(cluster, 'spec', 'serviceCIDR') });
     const at = `machines[${others.length}].`;
     const mine = Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith(at)).map(([k, v]) => [k.slice(at.length), v]));
     setErrors(mine);
