@@ -7,6 +7,9 @@ import { AddonTypesPage } from './pages/AddonTypes';
 import { AddonsPage } from './pages/Addons';
 import { ApplyYamlPage } from './pages/ApplyYaml';
 import { ClusterImportPage } from './pages/ClusterImport';
+import { ClusterCreatePage } from './pages/ClusterCreate';
+import { ClusterLifecyclePage } from './pages/ClusterLifecycle';
+import { TkeObjectPage, TkeResourcesPage } from './pages/TkeWorkloads';
 import { MachinePage } from './pages/MachinePage';
 import { MachinesPage } from './pages/Machines';
 import { TerminalPage } from './pages/TerminalPage';
@@ -32,6 +35,7 @@ const router = createBrowserRouter([
       { index: true, element: <Overview /> },
       { path: 'clusters', element: <ClustersPage /> },
       { path: 'clusters/import', element: <ClusterImportPage /> },
+      { path: 'clusters/create', element: <ClusterCreatePage /> },
       { path: 'machines/:name', element: <MachinePage /> },
       { path: 'addon-types', element: <AddonTypesPage /> },
       {
@@ -46,6 +50,9 @@ const router = createBrowserRouter([
           { path: 'apply', element: <ApplyYamlPage /> },
           { path: 'r/:kind', element: <ClusterResourcesPage /> },
           { path: 'r/:kind/:namespace/:name', element: <ClusterObjectPage /> },
+          { path: 'lifecycle', element: <ClusterLifecyclePage /> },
+          { path: 'x/:kind', element: <TkeResourcesPage /> },
+          { path: 'x/:kind/:namespace/:name', element: <TkeObjectPage /> },
         ],
       },
       // Identity & access, projects and the registry load when first opened.

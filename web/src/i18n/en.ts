@@ -1,6 +1,7 @@
 // English texts: the reference dictionary. Every key here must exist in zh.ts (checked by the
 // type of that file). `{name}` marks a placeholder filled by t().
 import { pagesEn } from './pages.en';
+import { createEn } from './create.en';
 
 export const en = {
   'app.title': 'TKEStack',
@@ -219,6 +220,7 @@ export const en = {
   'kind.events': 'Events',
   'kind.nodes': 'Nodes',
   ...pagesEn,
+  ...createEn,
 } as const;
 
 export type Key = keyof typeof en;

@@ -1,6 +1,7 @@
 // 中文: the same keys as en.ts (the type makes a missing key a build error).
 import type { Key } from './en';
 import { pagesZh } from './pages.zh';
+import { createZh } from './create.zh';
 
 export const zh: Record<Key, string> = {
   'app.title': 'TKEStack',
@@ -219,4 +220,5 @@ export const zh: Record<Key, string> = {
   'kind.events': '事件',
   'kind.nodes': '节点',
   ...pagesZh,
+  ...createZh,
 };

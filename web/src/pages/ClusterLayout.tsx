@@ -5,6 +5,7 @@ import { useI18n } from '../i18n';
 import { clusterKinds, platformKinds, str } from '../resources';
 import { Phase } from '../ui/bits';
 import { useLiveObject } from './DetailPage';
+import { tkeKinds } from './TkeWorkloads';
 
 const clusterRef = platformKinds[0]!.ref;
 
@@ -33,6 +34,9 @@ export function ClusterLayout() {
             <NavLink to={`${base}/machines`}>{t('cluster.machines')}</NavLink>
           </li>
           <li>
+            <NavLink to={`${base}/lifecycle`}>{t('cluster.lifecycle')}</NavLink>
+          </li>
+          <li>
             <NavLink to={`${base}/addons`}>{t('cluster.addons')}</NavLink>
           </li>
           <li>
@@ -48,6 +52,14 @@ export function ClusterLayout() {
                 <NavLink to={`${base}/r/${k.id}`}>{t(`kind.${k.id}` as 'kind.pods')}</NavLink>
               </li>
             ))}
+        </ul>
+        <div className="menu-title">{t('cluster.tkeKinds')}</div>
+        <ul>
+          {tkeKinds.map((k) => (
+            <li key={k.id}>
+              <NavLink to={`${base}/x/${k.id}`}>{t(`tke.${k.id}`)}</NavLink>
+            </li>
+          ))}
         </ul>
       </nav>
       <div className="cluster-content">

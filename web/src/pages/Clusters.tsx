@@ -68,9 +68,14 @@ export function ClustersPage() {
         label={t('clusters.title')}
         toolbar={
           perms.can(createCluster) && (
-            <Link className="btn btn-primary" to="/tkestack/clusters/import">
-              {t('clusters.import')}
-            </Link>
+            <>
+              <Link className="btn btn-primary" to="/tkestack/clusters/create">
+                {t('clusters.create')}
+              </Link>
+              <Link className="btn" to="/tkestack/clusters/import">
+                {t('clusters.import')}
+              </Link>
+            </>
           )
         }
       />
