@@ -1,5 +1,6 @@
 // Log in through the real login page and see the overview: the demo cluster counted as Running,
 // its nodes, the menu; then the cluster list and the demo cluster's nodes.
+import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { check, env, login, scenario, shot } from './lib.mjs';
 
@@ -23,6 +24,13 @@ await scenario('overview', async ({ page }) => {
   const text = await readFile(await download.path(), 'utf8');
   check(text.includes(`/apis/platform.tkestack.io/v1/clusters/${env.cluster}/proxy`), `the kubeconfig reaches the proxy: ${text}`);
   check(/token: \S{20,}/.test(text), 'the kubeconfig carries a token');
+  check(text.includes('certificate-authority-data:'), 'the kubeconfig trusts the platform through its CA');
+  // It works as it is with the real kubectl, which verifies the platform's certificate.
+  const nodes = execFileSync('kubectl', ['--kubeconfig', await download.path(), 'get', 'nodes', '-o', 'name'], {
+    encoding: 'utf8',
+    env: { ...process.env, KUBECONFIG: '' },
+  });
+  check(/^node\//m.test(nodes), `kubectl with the downloaded kubeconfig lists the nodes: ${nodes}`);
 
   await page.getByRole('navigation', { name: 'Cluster menu' }).getByRole('link', { name: 'Nodes' }).click();
   const rows = page.locator('.table-body [role="row"]');

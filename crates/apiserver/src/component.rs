@@ -39,6 +39,9 @@ pub struct MountContext {
     pub url: String,
     /// The server's data directory (certificates, generated secrets, the embedded store).
     pub data_dir: std::path::PathBuf,
+    /// The CA that signed the serving certificate, when the server generated it (PEM); `None`
+    /// when the operator brought their own certificate (clients then trust it as they already do).
+    pub serving_ca_pem: Option<String>,
 }
 
 /// A component of the platform.

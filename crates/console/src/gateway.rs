@@ -44,6 +44,9 @@ pub struct Gateway {
     pub rp: RelyingParty,
     pub session_max_age: Duration,
     pub backend: Backend,
+    /// The CA of the serving certificate, when the platform generated it: put into the
+    /// kubeconfigs the console hands out, so kubectl trusts the platform.
+    pub serving_ca_pem: Option<String>,
 }
 
 /// Where the components the console shows are.
@@ -525,6 +528,18 @@ async fn remote_authentication(
     next.run(axum::extract::Request::from_parts(parts, body)).await
 }
 
+/// `GET cacert`: the CA of the platform's serving certificate (PEM), 404 when the operator
+/// brought a certificate of their own CA. Public, like any CA certificate.
+async fn cacert(State(g): State<Arc<Gateway>>) -> Response<Body> {
+    match &g.serving_ca_pem {
+        Some(pem) => ([(header::CONTENT_TYPE, "application/x-pem-file")], pem.clone()).into_response(),
+        None => error_response(&ApiError::new(
+            apimachinery::error::Reason::NotFound,
+            "the platform serves a certificate of the operator's own CA: clients trust it as they already do",
+        )),
+    }
+}
+
 /// Routes served before authentication: the login's legs, renewal (the ID token may have
 /// expired) and logout, and TKEStack's OpenAPI aliases.
 pub fn front_routes(g: Arc<Gateway>) -> Router {
@@ -534,7 +549,8 @@ pub fn front_routes(g: Arc<Gateway>) -> Router {
         .route(&format!("{PREFIX}/tokens/"), post(password_login))
         .route(&format!("{PREFIX}/tokens/redirect"), get(redirect))
         .route(&format!("{PREFIX}/tokens/renew"), post(renew))
-        .route(&format!("{PREFIX}/logout"), get(logout).post(logout));
+        .route(&format!("{PREFIX}/logout"), get(logout).post(logout))
+        .route(&format!("{PREFIX}/cacert"), get(cacert));
     for module in ["platform", "business", "auth", "registry", "monitor", "notify", "audit", "logagent", "application"]
     {
         r = r.route(&format!("/tke-{module}-api"), get(|| async { Redirect::temporary("/openapi/v2") }));

@@ -78,6 +78,7 @@ impl Component for Console {
             rp,
             session_max_age: self.config.session_max_age,
             backend: gateway::Backend::Local(server.clone()),
+            serving_ca_pem: ctx.serving_ca_pem.clone(),
         });
         Ok(Mount {
             front: Some(

@@ -185,7 +185,8 @@ impl Tke {
     }
 
     /// Runs the real curl against the server (its CA trusted) with `args` and returns the
-    /// status code and the body (status 0 when curl could not get an answer).
+    /// status code and the body (status 0 when curl could not get an answer, the body then
+    /// saying why).
     pub fn curl(&self, args: &[&str]) -> (u16, String) {
         let out = Command::new("curl")
             .args(["-sS", "--cacert"])
@@ -196,7 +197,11 @@ impl Tke {
             .expect("curl must be installed");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        (code.trim().parse().unwrap_or(0), body.to_string())
+        let code = code.trim().parse().unwrap_or(0);
+        if code == 0 {
+            return (0, format!("curl failed ({}): {}{body}", out.status, String::from_utf8_lossy(&out.stderr)));
+        }
+        (code, body.to_string())
     }
 
     /// [`Tke::curl`] with the body read as JSON (a JSON string when it is not JSON).

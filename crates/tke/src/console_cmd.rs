@@ -138,19 +138,20 @@ pub async fn run(cmd: ConsoleCommand) -> anyhow::Result<()> {
         std::sync::Arc::new(console::proxy::Components::new(upstreams, mode, &ca).map_err(|e| anyhow::anyhow!("{e}"))?);
     let rp = console::relying_party::RelyingParty::new(issuer, cmd.console.console_oidc_client_id.clone(), &issuer_ca)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let gateway = std::sync::Arc::new(console::gateway::Gateway {
-        rp,
-        session_max_age: Duration::from_secs(cmd.console.console_session_max_age_seconds.clamp(300, 30 * 24 * 3600)),
-        backend: console::gateway::Backend::Remote(components.clone()),
-    });
-    let app = console::gateway::standalone(gateway, components, terminal);
-
     std::fs::create_dir_all(&cmd.data_dir).with_context(|| format!("creating {}", cmd.data_dir.display()))?;
     let mut hosts = cmd.external_hostname.clone();
     if !cmd.listen.ip().is_unspecified() {
         hosts.push(cmd.listen.ip().to_string());
     }
     let pki = apiserver::tls::ensure_pki(&cmd.data_dir, &hosts).context("preparing certificates")?;
+    let gateway = std::sync::Arc::new(console::gateway::Gateway {
+        rp,
+        session_max_age: Duration::from_secs(cmd.console.console_session_max_age_seconds.clamp(300, 30 * 24 * 3600)),
+        backend: console::gateway::Backend::Remote(components.clone()),
+        serving_ca_pem: cmd.tls_cert_file.is_none().then(|| pki.ca_cert_pem.clone()),
+    });
+    let app = console::gateway::standalone(gateway, components, terminal);
+
     let tls = apiserver::tls::server_config(
         &pki,
         &apiserver::tls::TlsOptions {

@@ -171,7 +171,11 @@ impl Server {
             "https://{}",
             if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() }
         );
-        let mount_context = apiserver::component::MountContext { url: url.clone(), data_dir: data_dir.clone() };
+        let mount_context = apiserver::component::MountContext {
+            url: url.clone(),
+            data_dir: data_dir.clone(),
+            serving_ca_pem: args.tls_cert_file.is_none().then(|| pki.ca_cert_pem.clone()),
+        };
         let mut routes = api.router();
         let mut fronts = vec![];
         let mut mounted_authenticators = vec![];

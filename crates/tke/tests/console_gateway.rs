@@ -155,6 +155,11 @@ fn login_does_not_return_elsewhere_and_rejects_forged_callbacks() {
     let ok = b.request(&["-X", "POST", "-u", &format!("admin:{password}"), &format!("{}{PREFIX}/tokens", t.url)]);
     assert_eq!(ok.status, 201, "{}", ok.body);
     assert_eq!(b.get(&format!("{PREFIX}/tokens/info")).status, 200);
+    // The platform's CA, for the kubeconfigs the console hands out: public, and the one that
+    // signed the serving certificate.
+    let ca = b.request(&[&format!("{}{PREFIX}/cacert", t.url)]);
+    assert_eq!(ca.status, 200);
+    assert_eq!(ca.body.trim(), std::fs::read_to_string(t.ca_file()).unwrap().trim());
     // The OpenAPI alias of TKEStack's gateway.
     let alias = b.get("/tke-platform-api");
     assert_eq!((alias.status, alias.location().as_str()), (307, "/openapi/v2"));

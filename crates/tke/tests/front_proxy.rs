@@ -25,6 +25,9 @@ fn whoami(t: &Tke, cert: Option<&(String, String)>, headers: &[&str]) -> Result<
     ]);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, body) = t.curl_json(&refs);
+    if code == 0 {
+        eprintln!("{body}");
+    }
     if code == 201 || code == 200 { Ok(body["status"]["userInfo"].clone()) } else { Err(code) }
 }
 

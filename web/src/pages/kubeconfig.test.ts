@@ -11,4 +11,14 @@ describe('the downloaded kubeconfig', () => {
     expect(kc.clusters[0]?.cluster.server).toBe('https://tke.example:9443/apis/platform.tkestack.io/v1/clusters/cls-demo/proxy');
     expect(fromKubeconfig(text).token).toBe('ey.J: "x"');
   });
+
+  it('carries the platform\'s CA when there is one', () => {
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----';
+    const kc = parse(kubeconfigText('cls-demo', 'https://tke.example:9443', 't', pem)) as {
+      clusters: { cluster: Record<string, string> }[];
+    };
+    expect(atob(kc.clusters[0]?.cluster['certificate-authority-data'] ?? '')).toBe(`${pem}\n`);
+    const none = parse(kubeconfigText('cls-demo', 'https://tke.example:9443', 't')) as typeof kc;
+    expect(none.clusters[0]?.cluster['certificate-authority-data']).toBeUndefined();
+  });
 });
