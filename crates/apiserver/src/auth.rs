@@ -333,6 +333,16 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
+/// The user and password of `Authorization: Basic base64(user:password)`, if the header is that.
+pub fn basic(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
+    use base64::Engine;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let (u, p) = String::from_utf8(decoded).ok()?.split_once(':').map(|(u, p)| (u.to_string(), p.to_string()))?;
+    Some((u, p))
+}
+
 /// The prefix of a bearer token in a websocket's `Sec-WebSocket-Protocol` (browsers cannot set
 /// `Authorization` on a websocket; Kubernetes takes the token this way).
 pub const WEBSOCKET_BEARER: &str = "base64url.bearer.authorization.k8s.io.";

@@ -320,14 +320,7 @@ async fn password_login(
     headers: HeaderMap,
     Query(q): Query<TenantQuery>,
 ) -> Response<Body> {
-    let Some((user, password)) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_string(), p.to_string())))
-    else {
+    let Some((user, password)) = apiserver::auth::basic(&headers) else {
         return error_response(&ApiError::unauthorized(
             "send the username and password as Basic credentials (Authorization: Basic base64(user:password))",
         ));

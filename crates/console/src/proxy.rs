@@ -281,17 +281,7 @@ impl Components {
                 "this connection cannot switch protocols (HTTP/2 has no upgrades): connect with HTTP/1.1",
             ));
         };
-        let target = format!(
-            "{}{}",
-            self.upstreams[upstream].url.trim_end_matches('/'),
-            parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-        );
-        let mut headers = HeaderMap::new();
-        for (k, v) in &parts.headers {
-            if !proxying::is_hop_by_hop(k) && k != header::HOST {
-                headers.append(k.clone(), v.clone());
-            }
-        }
+        let (target, mut headers) = self.outgoing(upstream, &parts);
         headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
         headers.insert(header::UPGRADE, protocol);
         let resp = match self.upgrade_http.request(parts.method.clone(), &target).headers(headers).send().await {
@@ -358,7 +348,8 @@ impl Components {
         Ok(upstream)
     }
 
-    async fn send(&self, upstream: usize, parts: axum::http::request::Parts, body: Body) -> Response<Body> {
+    /// The component's URL for a request, and the request's headers that travel on.
+    fn outgoing(&self, upstream: usize, parts: &axum::http::request::Parts) -> (String, HeaderMap) {
         let target = format!(
             "{}{}",
             self.upstreams[upstream].url.trim_end_matches('/'),
@@ -370,6 +361,11 @@ impl Components {
                 headers.append(k.clone(), v.clone());
             }
         }
+        (target, headers)
+    }
+
+    async fn send(&self, upstream: usize, parts: axum::http::request::Parts, body: Body) -> Response<Body> {
+        let (target, headers) = self.outgoing(upstream, &parts);
         let stream = body.into_data_stream();
         let resp = self
             .http

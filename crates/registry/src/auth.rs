@@ -8,7 +8,6 @@
 use crate::error::{Code, Error, Result};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use http::{HeaderMap, header};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -331,7 +330,7 @@ async fn issue(
             _ => {}
         }
     }
-    let who = match basic_credentials(headers) {
+    let who = match apiserver::auth::basic(headers) {
         Some((user, password)) => match cfg.authenticator.authenticate(&user, &password).await? {
             Some(id) => Some(id),
             None => {
@@ -381,15 +380,6 @@ async fn issue(
         "token": token, "access_token": token, "expires_in": cfg.token_ttl.as_secs(), "issued_at": issued_at,
     });
     Ok(([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response())
-}
-
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (u, p) = text.split_once(':')?;
-    Some((u.to_string(), p.to_string()))
 }
 
 /// Seconds since the epoch as an RFC 3339 UTC timestamp.

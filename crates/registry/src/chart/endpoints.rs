@@ -5,22 +5,13 @@ use crate::events::Action;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 use super::repository::{Caller, Charts, Need, valid_group};
 use super::{ChartError, MAX_CHART_SIZE, MAX_PROV_SIZE, Result, StoredVersion};
-
-pub(super) fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
-    let (u, p) = String::from_utf8(decoded).ok()?.split_once(':').map(|(u, p)| (u.to_string(), p.to_string()))?;
-    Some((u, p))
-}
 
 pub(super) fn json_response(status: StatusCode, body: &Value) -> Response {
     let text = body.to_string();

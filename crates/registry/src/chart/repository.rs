@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use super::archive::{check_prov, inspect_chart, newest_first, prov_subject, valid_chart_name, valid_chart_version};
-use super::endpoints::basic_credentials;
 use super::{ChartError, ChartGroupInfo, ChartGroups, HELM_CHART_MEDIA_TYPE, Result, StoredVersion};
 
 /// A group's cached `index.yaml` and the generation it was built at.
@@ -324,7 +323,7 @@ impl Charts {
                 None => Err(ChartError::not_found(format!("chart group {group:?} not found"))),
             };
         };
-        let who: Option<Identity> = match basic_credentials(headers) {
+        let who: Option<Identity> = match apiserver::auth::basic(headers) {
             Some((user, password)) => match cfg
                 .authenticator
                 .authenticate(&user, &password)
