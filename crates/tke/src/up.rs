@@ -37,8 +37,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         };
         crate::registry_cmd::component(&args.registry_args, &args.server, Some(platform))
     });
-    let mut components: Vec<&dyn apiserver::Component> =
-        vec![&platform::component::Platform, &auth_component, &business::Business];
+    let mut components: Vec<&dyn apiserver::Component> = vec![
+        &platform::component::Platform,
+        &auth_component,
+        &business::Business,
+        &monitor::Monitor,
+        &notify::Notify,
+        &audit::Audit,
+    ];
     if let Some(r) = &registry {
         components.push(r);
     }
