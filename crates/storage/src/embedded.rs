@@ -286,11 +286,14 @@ fn writer(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Op>, mut revis
                     shared.compacted.store(c, Ordering::SeqCst);
                 }
                 // Publish before acknowledging: a writer that reads `revisions()` right after its
-                // write must see it (consistent reads depend on that).
+                // write must see it (consistent reads depend on that). The revision goes first,
+                // the broadcast second: a watch that subscribes in between then finds the batch
+                // both in the log and in its channel (`next` drops the repeat); the other order
+                // let it find the batch in neither.
+                shared.published.store(revision, Ordering::SeqCst);
                 if !pending.events.is_empty() {
                     let _ = shared.events.send(Arc::new(pending.events));
                 }
-                shared.published.store(revision, Ordering::SeqCst);
                 for reply in pending.replies {
                     reply(true);
                 }

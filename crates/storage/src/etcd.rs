@@ -49,6 +49,29 @@ pub struct EtcdStore {
     /// The highest compacted revision seen so far. etcd does not report it directly, so it is
     /// learnt by probing (see [`EtcdStore::revisions`]); it only grows.
     compacted: Arc<AtomicI64>,
+    /// Whether etcd's answer to a progress request can be taken as it is. Before 3.4.25 and
+    /// 3.5.8 (etcd-io/etcd#15220) etcd answers on a control channel that may overtake events
+    /// still queued for the same stream, so a notification can claim a revision whose events
+    /// have not arrived; watches then confirm it before passing it on (see [`WatchState`]).
+    progress_trusted: bool,
+}
+
+/// Whether etcd `version` ("3.4.23") answers progress requests only after the events they
+/// cover: from 3.4.25 and 3.5.8 on. An unreadable version is not trusted.
+fn progress_is_ordered(version: &str) -> bool {
+    let mut parts = version.trim().trim_start_matches('v').split('.').map(|p| {
+        let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u32>().ok()
+    });
+    let (Some(Some(major)), Some(Some(minor)), Some(Some(patch))) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    match (major, minor) {
+        (3, 4) => patch >= 25,
+        (3, 5) => patch >= 8,
+        (3, m) => m > 5,
+        (m, _) => m > 3,
+    }
 }
 
 impl EtcdStore {
@@ -73,16 +96,41 @@ impl EtcdStore {
             }
             options = options.with_tls(tls_options(&tls)?);
         }
-        let client = Client::connect(&servers, Some(options))
+        let client = Client::connect(&servers, Some(options.clone()))
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to etcd at {joined}: {e}")))?;
-        let store = EtcdStore { client, servers: joined, compacted: Arc::new(AtomicI64::new(1)) };
+        let mut store =
+            EtcdStore { client, servers: joined, compacted: Arc::new(AtomicI64::new(1)), progress_trusted: false };
         // The client connects lazily: make one request so a wrong address or certificate fails
         // here, with a clear message, rather than on the first API request.
         let mut kv = store.kv();
         match tokio::time::timeout(CONNECT_TIMEOUT, kv.get(PROBE_KEY, Some(GetOptions::new().with_count_only()))).await
         {
-            Ok(Ok(_)) => Ok(store),
+            Ok(Ok(_)) => {
+                // Every endpoint's version counts (a watch may land on any of them), each asked
+                // over a connection of its own since the client balances its requests.
+                let mut trusted = true;
+                for endpoint in &servers {
+                    let status = async {
+                        let mut one = Client::connect([endpoint.as_str()], Some(options.clone())).await?;
+                        one.status().await
+                    };
+                    let version = match tokio::time::timeout(CONNECT_TIMEOUT, status).await {
+                        Ok(Ok(status)) => status.version().to_string(),
+                        _ => String::new(),
+                    };
+                    if !progress_is_ordered(&version) {
+                        tracing::info!(
+                            endpoint,
+                            version,
+                            "etcd may answer progress requests ahead of events; watches confirm each answer"
+                        );
+                        trusted = false;
+                    }
+                }
+                store.progress_trusted = trusted;
+                Ok(store)
+            }
             Ok(Err(e)) => Err(StoreError::Unavailable(format!("cannot reach etcd at {}: {e}", store.servers))),
             Err(_) => Err(StoreError::Unavailable(format!(
                 "etcd at {} did not answer within {CONNECT_TIMEOUT:?} (is it running, and are the address and TLS settings right?)",
@@ -387,6 +435,13 @@ impl Store for EtcdStore {
         // caught up, and history since `start_revision` comes from a second, temporary watch.
         // That one watches every key (filtered here) so it surely sees an event at the revision
         // that was current when it started, which tells when the replay is complete.
+        // A watch from "now" delivers every event after this revision (the live watch registers
+        // later): what a progress notification is confirmed from when etcd's may not be trusted.
+        let known_complete = if start_revision <= 0 && !self.progress_trusted {
+            self.current_revision().await?
+        } else {
+            start_revision.max(1) - 1
+        };
         let mut client = self.watcher();
         let live_options = WatchOptions::new().with_prev_key().with_progress_notify().with_prefix();
         let (watcher, live) = self.call("watch", client.watch(prefix, Some(live_options))).await?;
@@ -398,9 +453,7 @@ impl Store for EtcdStore {
             floor = start_revision - 1;
             // Revision 1 is the empty store: no write to replay.
             if start_revision <= current && current > 1 {
-                let options = WatchOptions::new().with_prev_key().with_all_keys().with_start_revision(start_revision);
-                let (replay_watcher, stream) = self.call("watch", client.watch("", Some(options))).await?;
-                replay = Some(Replay { stream, _watcher: replay_watcher, until: current });
+                replay = Some(self.replay(start_revision, current).await?);
                 floor = current;
             }
         }
@@ -439,8 +492,10 @@ impl Store for EtcdStore {
             floor,
             servers: self.servers.clone(),
             start_revision,
-            last: start_revision.max(1) - 1,
+            last: known_complete,
             done: false,
+            store: self.clone(),
+            confirm: None,
             _stop: StopOnDrop(Some(stop_tx)),
         };
         let compacted = self.compacted.clone();
@@ -450,6 +505,20 @@ impl Store for EtcdStore {
                 loop {
                     if st.done {
                         return None;
+                    }
+                    if let Some(until) = st.confirm.filter(|_| st.replay.is_none()) {
+                        // A progress notification to confirm: replay what happened since the last
+                        // known-complete revision up to the one it claims.
+                        match st.store.replay(st.last + 1, until).await {
+                            Ok(replay) => {
+                                st.floor = st.floor.max(until);
+                                st.replay = Some(replay);
+                            }
+                            Err(e) => {
+                                st.done = true;
+                                return Some((Err(e), st));
+                            }
+                        }
                     }
                     let replaying = st.replay.is_some();
                     let message = match &mut st.replay {
@@ -520,6 +589,14 @@ impl Store for EtcdStore {
 }
 
 impl EtcdStore {
+    /// A temporary watch of every key from `from` that ends once it reaches `until`.
+    async fn replay(&self, from: Revision, until: Revision) -> Result<Replay> {
+        let mut client = self.watcher();
+        let options = WatchOptions::new().with_prev_key().with_all_keys().with_start_revision(from);
+        let (watcher, stream) = self.call("watch", client.watch("", Some(options))).await?;
+        Ok(Replay { stream, _watcher: watcher, until })
+    }
+
     /// The current revision, from the header of a cheap read.
     async fn current_revision(&self) -> Result<Revision> {
         let mut kv = self.kv();
@@ -562,6 +639,11 @@ struct WatchState {
     /// Every event up to this revision has been delivered.
     last: Revision,
     done: bool,
+    /// Starts replays that confirm progress notifications.
+    store: EtcdStore,
+    /// A progress notification's revision that etcd may have sent ahead of events (see
+    /// [`EtcdStore`]'s `progress_trusted`): reported once a replay up to it is complete.
+    confirm: Option<Revision>,
     _stop: StopOnDrop,
 }
 
@@ -609,15 +691,18 @@ impl WatchState {
             }
         };
         let revision = seen.min(until);
+        let mut confirmed = false;
         if seen >= until {
             // History is complete: from here on the live watch delivers (it saw everything after
             // `until`). Dropping the replay closes its stream.
             self.replay = None;
+            confirmed = self.confirm.take().is_some();
         }
         self.last = self.last.max(revision);
-        if events.is_empty() {
+        if events.is_empty() && !confirmed {
             return None;
         }
+        // With no events, a confirmed progress notification.
         Some(Ok(WatchBatch { events, revision }))
     }
 
@@ -634,6 +719,10 @@ impl WatchState {
         if resp.events().is_empty() {
             // A progress notification: nothing under the prefix changed up to the header's
             // revision. It may predate the replay's end, which is as far as is known complete.
+            if header_rev > self.last && !self.store.progress_trusted {
+                self.confirm = Some(header_rev);
+                return None;
+            }
             let revision = header_rev.max(self.last);
             self.last = revision;
             return Some(Ok(WatchBatch { events: Vec::new(), revision }));
@@ -684,5 +773,28 @@ impl ProgressRequester for EtcdProgress {
     fn request_progress(&self) {
         // Fails only when the watch has ended, when there is no progress to report.
         let _ = self.0.send(());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::progress_is_ordered;
+
+    #[test]
+    fn progress_is_trusted_from_the_releases_that_fixed_its_order() {
+        for (version, ordered) in [
+            ("3.4.23", false),
+            ("3.4.25", true),
+            ("3.5.7", false),
+            ("3.5.8", true),
+            ("3.5.21", true),
+            ("3.6.0", true),
+            ("v3.6.1", true),
+            ("3.3.27", false),
+            ("", false),
+            ("garbage", false),
+        ] {
+            assert_eq!(progress_is_ordered(version), ordered, "{version}");
+        }
     }
 }
