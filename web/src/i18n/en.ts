@@ -47,6 +47,7 @@ export const en = {
   'list.search': 'Search by name',
   'list.searchPlaceholder': 'Search by name',
   'list.count': '{total} items',
+  'list.countOne': '1 item',
   'list.countFiltered': '{shown} of {total} items',
   'list.loadingMore': 'loading more…',
   'list.empty': 'Nothing here yet.',

@@ -47,6 +47,7 @@ export const zh: Record<Key, string> = {
   'list.search': '按名称搜索',
   'list.searchPlaceholder': '按名称搜索',
   'list.count': '共 {total} 项',
+  'list.countOne': '共 1 项',
   'list.countFiltered': '{shown} / {total} 项',
   'list.loadingMore': '正在加载更多…',
   'list.empty': '暂无数据。',

@@ -92,8 +92,10 @@ export function LiveTable<T extends KubeObject>({ url, query, columns, toolbar, 
             ? t('common.loading')
             : search
               ? t('list.countFiltered', { shown: rows.length, total })
-              : t('list.count', { total })}
-          {state && !state.complete && !state.loading ? ` · ${t('list.loadingMore')}` : ''}
+              : total === 1
+                ? t('list.countOne')
+                : t('list.count', { total })}
+          {state && !state.complete && !state.loading && !state.error ? ` · ${t('list.loadingMore')}` : ''}
         </span>
         <div className="toolbar-actions">{toolbar}</div>
       </div>
@@ -130,7 +132,7 @@ export function LiveTable<T extends KubeObject>({ url, query, columns, toolbar, 
           role="rowgroup"
           style={{ height: height ?? `min(${Math.max(rows.length, 1) * rowHeight + 2}px, calc(100vh - 260px))` }}
         >
-          {rows.length === 0 && !state?.loading ? (
+          {rows.length === 0 && !state?.loading && !state?.error ? (
             <div role="row">
               <div role="cell" className="table-empty">
                 {search ? t('list.noMatch') : (emptyText ?? t('list.empty'))}

@@ -378,14 +378,24 @@ export class SortedView<T extends KubeObject> {
     };
   }
 
-  setQuery(sort: SortSpec<T> | null, search: string, predicate?: (o: T) => boolean): void {
+  /**
+   * Sorts and searches anew. `notify: false` is for a caller that reads `rows` right after (a
+   * component applying its query while it renders): telling listeners then would update a
+   * component in the middle of rendering.
+   */
+  setQuery(
+    sort: SortSpec<T> | null,
+    search: string,
+    predicate?: (o: T) => boolean,
+    { notify = true }: { notify?: boolean } = {},
+  ): void {
     if (sort === this.sort && search === this.search && predicate === this.predicate) return;
     this.sort = sort;
     this.search = search;
     this.predicate = predicate;
     this.cmp = comparer(sort?.desc ?? false);
     this.rebuild();
-    this.emit();
+    if (notify) this.emit();
   }
 
   private emit() {

@@ -63,8 +63,9 @@ export function useSortedView<T extends KubeObject>(
   predicate?: (o: T) => boolean,
 ): T[] {
   const view = useMemo(() => (list ? new SortedView<T>(list) : null), [list]);
-  // Applied during render so the rows below match the query at once.
-  view?.setQuery(sort, search, predicate);
+  // Applied during render so the rows below match the query at once (read just below, so
+  // nobody needs telling).
+  view?.setQuery(sort, search, predicate, { notify: false });
   return useSyncExternalStore(
     (cb) => (view ? view.subscribe(cb) : () => {}),
     () => view?.rows ?? EMPTY,
