@@ -5,7 +5,7 @@ import { useMemo, useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { usePermissions, type Check } from '../api/authz';
 import { api } from '../api/client';
-import { age, PLATFORM, type KubeObject } from '../api/kube';
+import { PLATFORM, type KubeObject } from '../api/kube';
 import { useI18n } from '../i18n';
 import { LiveTable, type Column } from '../list/LiveTable';
 import { useNow } from '../list/useLiveList';
@@ -15,6 +15,7 @@ import { ConfirmDialog, Dialog } from '../ui/Dialog';
 import { FormError, SelectField, TextField, useApiForm } from '../ui/Form';
 import { useToast } from '../ui/Toasts';
 import { ipAddress, port, required } from '../ui/validation';
+import { ageColumn } from '../list/columns';
 
 const createCheck: Check = { verb: 'create', group: PLATFORM, resource: 'machines' };
 const deleteCheck: Check = { verb: 'delete', group: PLATFORM, resource: 'machines' };
@@ -49,7 +50,7 @@ export function MachinesPage() {
         },
         width: '2fr',
       },
-      { id: 'age', header: t('common.age'), value: (o) => -Date.parse(o.metadata.creationTimestamp ?? '') || 0, render: (o) => age(o.metadata.creationTimestamp, now), width: '0.5fr' },
+      ageColumn(t('common.age'), now),
       ...(canDelete
         ? [
             {

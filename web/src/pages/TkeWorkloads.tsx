@@ -9,7 +9,7 @@ import { Link, useParams } from 'react-router';
 import { usePermissions, type Check } from '../api/authz';
 import { api } from '../api/client';
 import { ApiError, messageOf } from '../api/errors';
-import { age, apiVersionOf, clusterProxy, collectionPath, objectPath, type KubeObject, type ResourceRef } from '../api/kube';
+import { apiVersionOf, clusterProxy, collectionPath, objectPath, type KubeObject, type ResourceRef } from '../api/kube';
 import { cronHpaField, cronHpaObject, validateCronHpa, TARGET_KINDS, type CronHpaFields } from '../cronhpa';
 import { YamlEditor, useSchemaCheck } from '../editor';
 import { useI18n } from '../i18n';
@@ -22,6 +22,7 @@ import { useToast } from '../ui/Toasts';
 import { parseOne } from '../yamlText';
 import { NamespaceSelect } from './ClusterResources';
 import { DetailPage } from './DetailPage';
+import { ageColumn } from '../list/columns';
 
 export interface TkeKind {
   id: 'tapps' | 'cronhpas';
@@ -169,7 +170,7 @@ function TkeList({ cluster, kind }: { cluster: string; kind: TkeKind }) {
       },
       { id: 'ns', header: t('common.namespace'), value: (o) => o.metadata.namespace ?? '', width: '0.8fr' },
       ...columnsFor(kind, t),
-      { id: 'age', header: t('common.age'), value: (o) => -Date.parse(o.metadata.creationTimestamp ?? '') || 0, render: (o) => age(o.metadata.creationTimestamp, now), width: '0.5fr' },
+      ageColumn(t('common.age'), now),
     ];
     if (canDelete)
       cols.push({

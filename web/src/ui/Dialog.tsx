@@ -1,5 +1,6 @@
 // Modal dialogs on the native <dialog> element (focus kept inside, Escape closes, aria-modal),
-// and the confirmation dialog every destructive action goes through.
+// the dialog every create/edit form lives in, and the confirmation dialog every destructive
+// action goes through.
 import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
 import { messageOf } from '../api/errors';
 import { useI18n } from '../i18n';
@@ -48,6 +49,54 @@ export function Dialog({ open, title, onClose, children, footer, wide }: DialogP
         </>
       )}
     </dialog>
+  );
+}
+
+interface FormDialogProps {
+  /** The form's id (the footer's submit button is outside the form). */
+  id: string;
+  title: string;
+  onClose: () => void;
+  /** Submitting: the button says so and cannot be pressed again. */
+  busy: boolean;
+  /** The submit button's word ("Create", "Save"). */
+  submitLabel: string;
+  onSubmit: () => void;
+  wide?: boolean;
+  children: ReactNode;
+}
+
+/** A form in a dialog: Cancel and a submit button that shows progress; Enter submits. */
+export function FormDialog({ id, title, onClose, busy, submitLabel, onSubmit, wide, children }: FormDialogProps) {
+  const { t } = useI18n();
+  return (
+    <Dialog
+      open
+      title={title}
+      onClose={onClose}
+      wide={wide}
+      footer={
+        <>
+          <button type="button" className="btn" onClick={onClose}>
+            {t('common.cancel')}
+          </button>
+          <button type="submit" form={id} className="btn btn-primary" disabled={busy}>
+            {busy ? t('common.working') : submitLabel}
+          </button>
+        </>
+      }
+    >
+      <form
+        noValidate
+        id={id}
+        onSubmit={(e) => {
+          e.preventDefault();
+          onSubmit();
+        }}
+      >
+        {children}
+      </form>
+    </Dialog>
   );
 }
 

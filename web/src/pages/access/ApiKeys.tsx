@@ -12,9 +12,10 @@ import { AUTH_V1, CopyButton } from '../../access/shared';
 import { useI18n } from '../../i18n';
 import { LiveTable, type Column } from '../../list/LiveTable';
 import { field, str } from '../../resources';
-import { ConfirmDialog, Dialog } from '../../ui/Dialog';
+import { Dialog, FormDialog } from '../../ui/Dialog';
 import { FormError, TextField } from '../../ui/Form';
 import { useToast } from '../../ui/Toasts';
+import { DeleteDialog } from '../../ui/DeleteDialog';
 
 /** What the search box matches besides the object's name. */
 const searchText = (o: KubeObject) => `${str(o, 'spec', 'description')} ${str(o, 'spec', 'username')}`;
@@ -109,17 +110,14 @@ export function ApiKeysPage() {
         }
       />
       {issuing && <IssueKey onClose={() => setIssuing(false)} />}
-      <ConfirmDialog
-        open={deleting !== null}
+      <DeleteDialog
+        target={deleting}
+        url={(o) => `${AUTH_V1}/${R}/${encodeURIComponent(o.metadata.name)}`}
+        shownName={(o) => o.metadata.name}
         title={t('apikeys.revokeTitle')}
-        message={t('apikeys.revokeMessage', { name: deleting?.metadata.name ?? '' })}
+        message={(name) => t('apikeys.revokeMessage', { name })}
         confirmLabel={t('apikeys.revoke')}
         onClose={() => setDeleting(null)}
-        onConfirm={async () => {
-          if (!deleting) return;
-          await api.del(`${AUTH_V1}/${R}/${encodeURIComponent(deleting.metadata.name)}`);
-          toast.success(t('pages.deleted', { name: deleting.metadata.name }));
-        }}
       />
     </div>
   );
@@ -185,33 +183,17 @@ export function IssueKey({ onClose }: { onClose: () => void }) {
   }
   const busy = flow.step === 'issuing';
   return (
-    <Dialog
-      open
+    <FormDialog
+      id="key-form"
       title={t('apikeys.create')}
       onClose={close}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={close}>
-            {t('common.cancel')}
-          </button>
-          <button type="submit" form="key-form" className="btn btn-primary" disabled={busy}>
-            {busy ? t('common.working') : t('apikeys.issue')}
-          </button>
-        </>
-      }
+      busy={busy}
+      submitLabel={t('apikeys.issue')}
+      onSubmit={() => void issue()}
     >
-      <form
-        noValidate
-        id="key-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void issue();
-        }}
-      >
-        <TextField label={t('apikeys.expire')} value={expire} onChange={setExpire} error={errors.expire} hint={t('apikeys.expireHint')} />
-        <TextField label={t('common.description')} value={description} onChange={setDescription} error={errors.description} />
-        <FormError message={errors['']} />
-      </form>
-    </Dialog>
+      <TextField label={t('apikeys.expire')} value={expire} onChange={setExpire} error={errors.expire} hint={t('apikeys.expireHint')} />
+      <TextField label={t('common.description')} value={description} onChange={setDescription} error={errors.description} />
+      <FormError message={errors['']} />
+    </FormDialog>
   );
 }

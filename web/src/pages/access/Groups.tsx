@@ -3,17 +3,19 @@
 import { useMemo, useState } from 'react';
 import { usePermissions, type Check } from '../../api/authz';
 import { api } from '../../api/client';
-import { age, type KubeObject } from '../../api/kube';
+import { type KubeObject } from '../../api/kube';
 import { AUTH } from '../../access/policy';
 import { AUTH_V1, BindDialog, subjectNames, subjectsOf } from '../../access/shared';
 import { useI18n } from '../../i18n';
 import { LiveTable, type Column } from '../../list/LiveTable';
 import { useNow } from '../../list/useLiveList';
 import { str } from '../../resources';
-import { ConfirmDialog, Dialog } from '../../ui/Dialog';
+import { FormDialog } from '../../ui/Dialog';
 import { FormError, TextField, useApiForm } from '../../ui/Form';
 import { useToast } from '../../ui/Toasts';
 import { required } from '../../ui/validation';
+import { ageColumn } from '../../list/columns';
+import { DeleteDialog } from '../../ui/DeleteDialog';
 
 /** What the search box matches besides the object's name. */
 const searchText = (o: KubeObject) => `${str(o, 'spec', 'displayName')} ${str(o, 'spec', 'description')}`;
@@ -28,7 +30,6 @@ const checks: Record<'create' | 'update' | 'delete' | 'bind', Check> = {
 
 export function GroupsPage() {
   const { t } = useI18n();
-  const toast = useToast();
   const now = useNow();
   const perms = usePermissions(useMemo(() => Object.values(checks), []));
   const [form, setForm] = useState<{ group?: KubeObject } | null>(null);
@@ -42,7 +43,7 @@ export function GroupsPage() {
       { id: 'name', header: t('pages.id'), value: (o) => o.metadata.name, width: '1fr' },
       { id: 'description', header: t('common.description'), value: (o) => str(o, 'spec', 'description'), width: '1.6fr' },
       { id: 'members', header: t('groups.members'), value: (o) => subjectNames(subjectsOf(o, 'status', 'users')), width: '1.4fr' },
-      { id: 'age', header: t('common.age'), value: (o) => -Date.parse(o.metadata.creationTimestamp ?? '') || 0, render: (o) => age(o.metadata.creationTimestamp, now), width: '0.5fr' },
+      ageColumn(t('common.age'), now),
       {
         id: 'actions',
         header: t('common.actions'),
@@ -97,17 +98,13 @@ export function GroupsPage() {
           onClose={() => setMembers(null)}
         />
       )}
-      <ConfirmDialog
-        open={deleting !== null}
+      <DeleteDialog
+        target={deleting}
+        url={(o) => `${AUTH_V1}/${R}/${encodeURIComponent(o.metadata.name)}`}
+        shownName={(o) => str(o, 'spec', 'displayName')}
         title={t('groups.deleteTitle')}
-        message={t('groups.deleteMessage', { name: str(deleting, 'spec', 'displayName') || (deleting?.metadata.name ?? '') })}
-        confirmLabel={t('common.delete')}
+        message={(name) => t('groups.deleteMessage', { name })}
         onClose={() => setDeleting(null)}
-        onConfirm={async () => {
-          if (!deleting) return;
-          await api.del(`${AUTH_V1}/${R}/${encodeURIComponent(deleting.metadata.name)}`);
-          toast.success(t('pages.deleted', { name: str(deleting, 'spec', 'displayName') }));
-        }}
       />
     </div>
   );
@@ -129,33 +126,17 @@ function GroupForm({ group, onClose }: { group?: KubeObject; onClose: () => void
     },
   );
   return (
-    <Dialog
-      open
+    <FormDialog
+      id="group-form"
       title={group ? t('groups.edit') : t('groups.create')}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            {t('common.cancel')}
-          </button>
-          <button type="submit" form="group-form" className="btn btn-primary" disabled={form.busy}>
-            {form.busy ? t('common.working') : group ? t('common.save') : t('common.create')}
-          </button>
-        </>
-      }
+      busy={form.busy}
+      submitLabel={group ? t('common.save') : t('common.create')}
+      onSubmit={() => void form.submit()}
     >
-      <form
-        noValidate
-        id="group-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void form.submit();
-        }}
-      >
-        <TextField label={t('pages.displayName')} value={form.values.displayName} onChange={(v) => form.set('displayName', v)} error={form.error('displayName')} required />
-        <TextField label={t('common.description')} multiline rows={3} value={form.values.description} onChange={(v) => form.set('description', v)} error={form.error('description')} />
-        <FormError message={form.error('')} />
-      </form>
-    </Dialog>
+      <TextField label={t('pages.displayName')} value={form.values.displayName} onChange={(v) => form.set('displayName', v)} error={form.error('displayName')} required />
+      <TextField label={t('common.description')} multiline rows={3} value={form.values.description} onChange={(v) => form.set('description', v)} error={form.error('description')} />
+      <FormError message={form.error('')} />
+    </FormDialog>
   );
 }

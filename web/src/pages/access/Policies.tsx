@@ -7,16 +7,18 @@ import { useMemo, useState } from 'react';
 import { usePermissions, type Check } from '../../api/authz';
 import { api } from '../../api/client';
 import { ApiError, messageOf } from '../../api/errors';
-import { age, type KubeObject } from '../../api/kube';
+import { type KubeObject } from '../../api/kube';
 import { AUTH, draftOf, emptyPolicy, policyErrors, policyObject, validatePolicy, type PolicyDraft } from '../../access/policy';
 import { AUTH_V1, BUSINESS_V1, BindDialog, subjectNames, subjectsOf } from '../../access/shared';
 import { useI18n } from '../../i18n';
 import { LiveTable, type Column } from '../../list/LiveTable';
 import { useLiveList, useNow } from '../../list/useLiveList';
 import { arr, str } from '../../resources';
-import { ConfirmDialog, Dialog } from '../../ui/Dialog';
+import { Dialog, FormDialog } from '../../ui/Dialog';
 import { Field, FormError, SelectField, TextField } from '../../ui/Form';
 import { useToast } from '../../ui/Toasts';
+import { ageColumn } from '../../list/columns';
+import { DeleteDialog } from '../../ui/DeleteDialog';
 
 /** What the search box matches besides the object's name. */
 const searchText = (o: KubeObject) => `${str(o, 'spec', 'displayName')} ${str(o, 'spec', 'category')}`;
@@ -32,7 +34,6 @@ const checks: Record<'create' | 'update' | 'delete' | 'bind' | 'projectbind', Ch
 
 export function PoliciesPage() {
   const { t } = useI18n();
-  const toast = useToast();
   const now = useNow();
   const perms = usePermissions(useMemo(() => Object.values(checks), []));
   const [editing, setEditing] = useState<{ policy?: KubeObject } | null>(null);
@@ -62,7 +63,7 @@ export function PoliciesPage() {
         value: (o) => [subjectNames(subjectsOf(o, 'status', 'users')), subjectNames(subjectsOf(o, 'status', 'groups'))].filter(Boolean).join('; '),
         width: '1.2fr',
       },
-      { id: 'age', header: t('common.age'), value: (o) => -Date.parse(o.metadata.creationTimestamp ?? '') || 0, render: (o) => age(o.metadata.creationTimestamp, now), width: '0.5fr' },
+      ageColumn(t('common.age'), now),
       {
         id: 'ops',
         header: t('common.actions'),
@@ -120,17 +121,13 @@ export function PoliciesPage() {
             onClose={() => setBinding(null)}
           />
         ))}
-      <ConfirmDialog
-        open={deleting !== null}
+      <DeleteDialog
+        target={deleting}
+        url={(o) => `${AUTH_V1}/${R}/${encodeURIComponent(o.metadata.name)}`}
+        shownName={(o) => str(o, 'spec', 'displayName')}
         title={t('policies.deleteTitle')}
-        message={t('policies.deleteMessage', { name: str(deleting, 'spec', 'displayName') })}
-        confirmLabel={t('common.delete')}
+        message={(name) => t('policies.deleteMessage', { name })}
         onClose={() => setDeleting(null)}
-        onConfirm={async () => {
-          if (!deleting) return;
-          await api.del(`${AUTH_V1}/${R}/${encodeURIComponent(deleting.metadata.name)}`);
-          toast.success(t('pages.deleted', { name: str(deleting, 'spec', 'displayName') }));
-        }}
       />
     </div>
   );
@@ -172,82 +169,66 @@ export function PolicyEditor({ policy, onClose }: { policy?: KubeObject; onClose
     }
   };
   return (
-    <Dialog
-      open
-      wide
+    <FormDialog
+      id="policy-form"
       title={policy ? t('policies.edit', { name: str(policy, 'spec', 'displayName') }) : t('policies.create')}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            {t('common.cancel')}
-          </button>
-          <button type="submit" form="policy-form" className="btn btn-primary" disabled={busy}>
-            {busy ? t('common.working') : policy ? t('common.save') : t('common.create')}
-          </button>
-        </>
-      }
+      wide
+      busy={busy}
+      submitLabel={policy ? t('common.save') : t('common.create')}
+      onSubmit={() => void save()}
     >
-      <form
-        noValidate
-        id="policy-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void save();
-        }}
-      >
-        <TextField label={t('pages.displayName')} value={draft.displayName} onChange={(v) => set('displayName', v)} error={errors.displayName} required />
-        <TextField label={t('common.description')} value={draft.description} onChange={(v) => set('description', v)} error={errors.description} />
-        <div className="form-row">
+      <TextField label={t('pages.displayName')} value={draft.displayName} onChange={(v) => set('displayName', v)} error={errors.displayName} required />
+      <TextField label={t('common.description')} value={draft.description} onChange={(v) => set('description', v)} error={errors.description} />
+      <div className="form-row">
+        <SelectField
+          label={t('policies.effect')}
+          value={draft.effect}
+          onChange={(v) => set('effect', v)}
+          error={errors.effect}
+          options={[
+            { value: 'allow', label: t('policies.allow') },
+            { value: 'deny', label: t('policies.deny') },
+          ]}
+        />
+        {policy ? (
+          <Field label={t('policies.scope')}>{({ id }) => <output id={id}>{draft.scope}</output>}</Field>
+        ) : (
           <SelectField
-            label={t('policies.effect')}
-            value={draft.effect}
-            onChange={(v) => set('effect', v)}
-            error={errors.effect}
+            label={t('policies.scope')}
+            value={draft.scope}
+            onChange={(v) => set('scope', v)}
+            error={errors.scope}
             options={[
-              { value: 'allow', label: t('policies.allow') },
-              { value: 'deny', label: t('policies.deny') },
+              { value: 'platform', label: t('policies.scopePlatform') },
+              { value: 'project', label: t('policies.scopeProject') },
             ]}
           />
-          {policy ? (
-            <Field label={t('policies.scope')}>{({ id }) => <output id={id}>{draft.scope}</output>}</Field>
-          ) : (
-            <SelectField
-              label={t('policies.scope')}
-              value={draft.scope}
-              onChange={(v) => set('scope', v)}
-              error={errors.scope}
-              options={[
-                { value: 'platform', label: t('policies.scopePlatform') },
-                { value: 'project', label: t('policies.scopeProject') },
-              ]}
-            />
-          )}
-          <TextField label={t('policies.category')} value={draft.category} onChange={(v) => set('category', v)} error={errors.category} placeholder="cluster" />
-        </div>
-        <TextField
-          label={t('policies.actions')}
-          multiline
-          rows={5}
-          value={draft.actions}
-          onChange={(v) => set('actions', v)}
-          error={errors.actions}
-          hint={t('policies.actionsHint')}
-          placeholder={'listClusters\ngetCluster'}
-        />
-        <TextField
-          label={t('policies.resources')}
-          multiline
-          rows={3}
-          value={draft.resources}
-          onChange={(v) => set('resources', v)}
-          error={errors.resources}
-          hint={t('policies.resourcesHint')}
-          placeholder="*"
-        />
-        <FormError message={errors['']} />
-      </form>
-    </Dialog>
+        )}
+        <TextField label={t('policies.category')} value={draft.category} onChange={(v) => set('category', v)} error={errors.category} placeholder="cluster" />
+      </div>
+      <TextField
+        label={t('policies.actions')}
+        multiline
+        rows={5}
+        value={draft.actions}
+        onChange={(v) => set('actions', v)}
+        error={errors.actions}
+        hint={t('policies.actionsHint')}
+        placeholder={'listClusters\ngetCluster'}
+      />
+      <TextField
+        label={t('policies.resources')}
+        multiline
+        rows={3}
+        value={draft.resources}
+        onChange={(v) => set('resources', v)}
+        error={errors.resources}
+        hint={t('policies.resourcesHint')}
+        placeholder="*"
+      />
+      <FormError message={errors['']} />
+    </FormDialog>
   );
 }
 

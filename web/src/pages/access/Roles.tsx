@@ -4,17 +4,19 @@
 import { useMemo, useState } from 'react';
 import { usePermissions, type Check } from '../../api/authz';
 import { api } from '../../api/client';
-import { age, type KubeObject } from '../../api/kube';
+import { type KubeObject } from '../../api/kube';
 import { AUTH } from '../../access/policy';
 import { AUTH_V1, BindDialog, subjectNames, subjectsOf } from '../../access/shared';
 import { useI18n } from '../../i18n';
 import { LiveTable, type Column } from '../../list/LiveTable';
 import { useLiveList, useNow } from '../../list/useLiveList';
 import { arr, str } from '../../resources';
-import { ConfirmDialog, Dialog } from '../../ui/Dialog';
+import { FormDialog } from '../../ui/Dialog';
 import { FormError, TextField, useApiForm } from '../../ui/Form';
 import { useToast } from '../../ui/Toasts';
 import { required } from '../../ui/validation';
+import { ageColumn } from '../../list/columns';
+import { DeleteDialog } from '../../ui/DeleteDialog';
 
 /** What the search box matches besides the object's name. */
 const searchText = (o: KubeObject) => str(o, 'spec', 'displayName');
@@ -29,7 +31,6 @@ const checks: Record<'create' | 'update' | 'delete' | 'bind', Check> = {
 
 export function RolesPage() {
   const { t } = useI18n();
-  const toast = useToast();
   const now = useNow();
   const perms = usePermissions(useMemo(() => Object.values(checks), []));
   const [form, setForm] = useState<{ role?: KubeObject } | null>(null);
@@ -49,7 +50,7 @@ export function RolesPage() {
         value: (o) => [subjectNames(subjectsOf(o, 'status', 'users')), subjectNames(subjectsOf(o, 'status', 'groups'))].filter(Boolean).join('; '),
         width: '1.2fr',
       },
-      { id: 'age', header: t('common.age'), value: (o) => -Date.parse(o.metadata.creationTimestamp ?? '') || 0, render: (o) => age(o.metadata.creationTimestamp, now), width: '0.5fr' },
+      ageColumn(t('common.age'), now),
       {
         id: 'ops',
         header: t('common.actions'),
@@ -104,17 +105,13 @@ export function RolesPage() {
           onClose={() => setBinding(null)}
         />
       )}
-      <ConfirmDialog
-        open={deleting !== null}
+      <DeleteDialog
+        target={deleting}
+        url={(o) => `${AUTH_V1}/${R}/${encodeURIComponent(o.metadata.name)}`}
+        shownName={(o) => str(o, 'spec', 'displayName')}
         title={t('roles.deleteTitle')}
-        message={t('roles.deleteMessage', { name: str(deleting, 'spec', 'displayName') })}
-        confirmLabel={t('common.delete')}
+        message={(name) => t('roles.deleteMessage', { name })}
         onClose={() => setDeleting(null)}
-        onConfirm={async () => {
-          if (!deleting) return;
-          await api.del(`${AUTH_V1}/${R}/${encodeURIComponent(deleting.metadata.name)}`);
-          toast.success(t('pages.deleted', { name: str(deleting, 'spec', 'displayName') }));
-        }}
       />
     </div>
   );
@@ -148,49 +145,33 @@ function RoleForm({ role, onClose }: { role?: KubeObject; onClose: () => void })
     },
   );
   return (
-    <Dialog
-      open
-      wide
+    <FormDialog
+      id="role-form"
       title={role ? t('roles.edit') : t('roles.create')}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            {t('common.cancel')}
-          </button>
-          <button type="submit" form="role-form" className="btn btn-primary" disabled={form.busy}>
-            {form.busy ? t('common.working') : role ? t('common.save') : t('common.create')}
-          </button>
-        </>
-      }
+      wide
+      busy={form.busy}
+      submitLabel={role ? t('common.save') : t('common.create')}
+      onSubmit={() => void form.submit()}
     >
-      <form
-        noValidate
-        id="role-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void form.submit();
-        }}
-      >
-        <TextField label={t('pages.displayName')} value={form.values.displayName} onChange={(v) => form.set('displayName', v)} error={form.error('displayName')} required />
-        <TextField label={t('common.description')} value={form.values.description} onChange={(v) => form.set('description', v)} error={form.error('description')} />
-        <fieldset className="checks" aria-invalid={!!policyError}>
-          <legend>{t('roles.policies')}</legend>
-          {all.length === 0 && <p className="field-hint">{t('roles.noPolicies')}</p>}
-          {all.map((p) => {
-            const name = p.metadata.name;
-            const on = chosen.includes(name);
-            return (
-              <label key={name} className="check">
-                <input type="checkbox" checked={on} onChange={() => setChosen((c) => (on ? c.filter((x) => x !== name) : [...c, name]))} />
-                {str(p, 'spec', 'displayName') || name} <span className="field-hint">({name})</span>
-              </label>
-            );
-          })}
-          {policyError && <div className="field-error">{policyError}</div>}
-        </fieldset>
-        <FormError message={form.error('')} />
-      </form>
-    </Dialog>
+      <TextField label={t('pages.displayName')} value={form.values.displayName} onChange={(v) => form.set('displayName', v)} error={form.error('displayName')} required />
+      <TextField label={t('common.description')} value={form.values.description} onChange={(v) => form.set('description', v)} error={form.error('description')} />
+      <fieldset className="checks" aria-invalid={!!policyError}>
+        <legend>{t('roles.policies')}</legend>
+        {all.length === 0 && <p className="field-hint">{t('roles.noPolicies')}</p>}
+        {all.map((p) => {
+          const name = p.metadata.name;
+          const on = chosen.includes(name);
+          return (
+            <label key={name} className="check">
+              <input type="checkbox" checked={on} onChange={() => setChosen((c) => (on ? c.filter((x) => x !== name) : [...c, name]))} />
+              {str(p, 'spec', 'displayName') || name} <span className="field-hint">({name})</span>
+            </label>
+          );
+        })}
+        {policyError && <div className="field-error">{policyError}</div>}
+      </fieldset>
+      <FormError message={form.error('')} />
+    </FormDialog>
   );
 }

@@ -5,7 +5,7 @@
 import { useMemo, useState } from 'react';
 import { usePermissions, type Check } from '../../api/authz';
 import { api } from '../../api/client';
-import { age, type KubeObject } from '../../api/kube';
+import { type KubeObject } from '../../api/kube';
 import { AUTH } from '../../access/policy';
 import { AUTH_V1, nameList } from '../../access/shared';
 import { CONFIG_FIELDS, configText, configValues, parseConfig, type TenantType } from '../../access/tenant';
@@ -13,11 +13,13 @@ import { useI18n, type Key } from '../../i18n';
 import { LiveTable, type Column } from '../../list/LiveTable';
 import { useNow } from '../../list/useLiveList';
 import { arr, str } from '../../resources';
-import { ConfirmDialog, Dialog } from '../../ui/Dialog';
+import { FormDialog } from '../../ui/Dialog';
 import { FormError, SelectField, TextField } from '../../ui/Form';
 import { useToast } from '../../ui/Toasts';
 import { ApiError, messageOf } from '../../api/errors';
 import { dnsLabel, required } from '../../ui/validation';
+import { ageColumn } from '../../list/columns';
+import { DeleteDialog } from '../../ui/DeleteDialog';
 
 /** What the search box matches besides the object's name. */
 const searchText = (o: KubeObject) => str(o, 'spec', 'name');
@@ -31,7 +33,6 @@ const checks: Record<'create' | 'update' | 'delete', Check> = {
 
 export function TenantsPage() {
   const { t } = useI18n();
-  const toast = useToast();
   const now = useNow();
   const perms = usePermissions(useMemo(() => Object.values(checks), []));
   const [form, setForm] = useState<{ idp?: KubeObject } | null>(null);
@@ -44,7 +45,7 @@ export function TenantsPage() {
       { id: 'display', header: t('pages.displayName'), value: (o) => str(o, 'spec', 'name'), width: '1.2fr' },
       { id: 'type', header: t('common.type'), value: (o) => str(o, 'spec', 'type'), width: '0.6fr' },
       { id: 'admins', header: t('tenants.administrators'), value: (o) => arr(o, 'spec', 'administrators').join(', '), width: '1.4fr' },
-      { id: 'age', header: t('common.age'), value: (o) => -Date.parse(o.metadata.creationTimestamp ?? '') || 0, render: (o) => age(o.metadata.creationTimestamp, now), width: '0.5fr' },
+      ageColumn(t('common.age'), now),
       {
         id: 'ops',
         header: t('common.actions'),
@@ -86,17 +87,13 @@ export function TenantsPage() {
         }
       />
       {form && <TenantForm idp={form.idp} onClose={() => setForm(null)} />}
-      <ConfirmDialog
-        open={deleting !== null}
+      <DeleteDialog
+        target={deleting}
+        url={(o) => `${AUTH_V1}/${R}/${encodeURIComponent(o.metadata.name)}`}
+        shownName={(o) => o.metadata.name}
         title={t('tenants.deleteTitle')}
-        message={t('tenants.deleteMessage', { name: deleting?.metadata.name ?? '' })}
-        confirmLabel={t('common.delete')}
+        message={(name) => t('tenants.deleteMessage', { name })}
         onClose={() => setDeleting(null)}
-        onConfirm={async () => {
-          if (!deleting) return;
-          await api.del(`${AUTH_V1}/${R}/${encodeURIComponent(deleting.metadata.name)}`);
-          toast.success(t('pages.deleted', { name: deleting.metadata.name }));
-        }}
       />
     </div>
   );
@@ -182,76 +179,60 @@ function TenantForm({ idp, onClose }: { idp?: KubeObject; onClose: () => void })
     }
   };
   return (
-    <Dialog
-      open
-      wide
+    <FormDialog
+      id="tenant-form"
       title={idp ? t('tenants.edit', { name: idp.metadata.name }) : t('tenants.create')}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            {t('common.cancel')}
-          </button>
-          <button type="submit" form="tenant-form" className="btn btn-primary" disabled={busy}>
-            {busy ? t('common.working') : idp ? t('common.save') : t('common.create')}
-          </button>
-        </>
-      }
+      wide
+      busy={busy}
+      submitLabel={idp ? t('common.save') : t('common.create')}
+      onSubmit={() => void save()}
     >
-      <form
-        noValidate
-        id="tenant-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void save();
-        }}
-      >
-        {!idp && <TextField label={t('tenants.id')} value={name} onChange={setName} error={errors.name} hint={t('tenants.idHint')} required />}
-        <TextField label={t('pages.displayName')} value={display} onChange={setDisplay} error={errors.display} />
-        {idp ? (
-          <p className="field-hint">
-            {t('common.type')}: {type}
-          </p>
-        ) : (
-          <SelectField
-            label={t('common.type')}
-            value={type}
-            onChange={(v) => setType(v as TenantType)}
-            error={errors.type}
-            options={[
-              { value: 'tke', label: t('tenants.typeTke') },
-              { value: 'ldap', label: t('tenants.typeLdap') },
-              { value: 'oidc', label: t('tenants.typeOidc') },
-            ]}
-          />
-        )}
-        <TextField label={t('tenants.administrators')} value={admins} onChange={setAdmins} error={errors.admins} hint={t('bind.namesHint')} />
-        {type !== 'tke' && (
-          <fieldset className="config-fields">
-            <legend>{t('tenants.config')}</legend>
-            {CONFIG_FIELDS[type].map((f) =>
-              f.bool ? (
-                <label key={f.key} className="check">
-                  <input type="checkbox" checked={config[f.key] === 'true'} onChange={(e) => setConfig((c) => ({ ...c, [f.key]: String(e.target.checked) }))} />
-                  {t(fieldLabel[f.key] as Key)}
-                </label>
-              ) : (
-                <TextField
-                  key={f.key}
-                  label={t(fieldLabel[f.key] as Key)}
-                  type={f.secret ? 'password' : 'text'}
-                  autoComplete={f.secret ? 'new-password' : 'off'}
-                  hint={f.secret ? (idp ? t('tenants.secretKeep') : t('tenants.secretWriteOnly')) : undefined}
-                  value={config[f.key] ?? ''}
-                  onChange={(v) => setConfig((c) => ({ ...c, [f.key]: v }))}
-                />
-              ),
-            )}
-            {errors.config && <div className="field-error">{errors.config}</div>}
-          </fieldset>
-        )}
-        <FormError message={errors['']} />
-      </form>
-    </Dialog>
+      {!idp && <TextField label={t('tenants.id')} value={name} onChange={setName} error={errors.name} hint={t('tenants.idHint')} required />}
+      <TextField label={t('pages.displayName')} value={display} onChange={setDisplay} error={errors.display} />
+      {idp ? (
+        <p className="field-hint">
+          {t('common.type')}: {type}
+        </p>
+      ) : (
+        <SelectField
+          label={t('common.type')}
+          value={type}
+          onChange={(v) => setType(v as TenantType)}
+          error={errors.type}
+          options={[
+            { value: 'tke', label: t('tenants.typeTke') },
+            { value: 'ldap', label: t('tenants.typeLdap') },
+            { value: 'oidc', label: t('tenants.typeOidc') },
+          ]}
+        />
+      )}
+      <TextField label={t('tenants.administrators')} value={admins} onChange={setAdmins} error={errors.admins} hint={t('bind.namesHint')} />
+      {type !== 'tke' && (
+        <fieldset className="config-fields">
+          <legend>{t('tenants.config')}</legend>
+          {CONFIG_FIELDS[type].map((f) =>
+            f.bool ? (
+              <label key={f.key} className="check">
+                <input type="checkbox" checked={config[f.key] === 'true'} onChange={(e) => setConfig((c) => ({ ...c, [f.key]: String(e.target.checked) }))} />
+                {t(fieldLabel[f.key] as Key)}
+              </label>
+            ) : (
+              <TextField
+                key={f.key}
+                label={t(fieldLabel[f.key] as Key)}
+                type={f.secret ? 'password' : 'text'}
+                autoComplete={f.secret ? 'new-password' : 'off'}
+                hint={f.secret ? (idp ? t('tenants.secretKeep') : t('tenants.secretWriteOnly')) : undefined}
+                value={config[f.key] ?? ''}
+                onChange={(v) => setConfig((c) => ({ ...c, [f.key]: v }))}
+              />
+            ),
+          )}
+          {errors.config && <div className="field-error">{errors.config}</div>}
+        </fieldset>
+      )}
+      <FormError message={errors['']} />
+    </FormDialog>
   );
 }

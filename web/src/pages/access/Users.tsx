@@ -6,17 +6,19 @@
 import { useMemo, useState } from 'react';
 import { usePermissions, type Check } from '../../api/authz';
 import { api, requestJson } from '../../api/client';
-import { age, type KubeObject } from '../../api/kube';
+import { type KubeObject } from '../../api/kube';
 import { AUTH_V1, b64, subjectsOf, type Subject } from '../../access/shared';
 import { AUTH } from '../../access/policy';
 import { useI18n } from '../../i18n';
 import { LiveTable, type Column } from '../../list/LiveTable';
 import { useLiveList, useNow } from '../../list/useLiveList';
 import { arr, field, str } from '../../resources';
-import { ConfirmDialog, Dialog } from '../../ui/Dialog';
+import { FormDialog } from '../../ui/Dialog';
 import { FormError, TextField, useApiForm } from '../../ui/Form';
 import { useToast } from '../../ui/Toasts';
 import { required, type Validator } from '../../ui/validation';
+import { ageColumn } from '../../list/columns';
+import { DeleteDialog } from '../../ui/DeleteDialog';
 
 /** What the search box matches besides the object's name. */
 const searchText = (o: KubeObject) => `${str(o, 'spec', 'username')} ${str(o, 'spec', 'displayName')} ${str(o, 'spec', 'email')}`;
@@ -83,7 +85,7 @@ export function UsersPage() {
           ),
         width: '0.7fr',
       },
-      { id: 'age', header: t('common.age'), value: (o) => -Date.parse(o.metadata.creationTimestamp ?? '') || 0, render: (o) => age(o.metadata.creationTimestamp, now), width: '0.5fr' },
+      ageColumn(t('common.age'), now),
       {
         id: 'actions',
         header: t('common.actions'),
@@ -133,17 +135,13 @@ export function UsersPage() {
       />
       {creating && <UserForm onClose={() => setCreating(false)} canBind={perms.can(checks.bind)} />}
       {editing && <UserForm user={editing} onClose={() => setEditing(null)} canBind={perms.can(checks.bind)} />}
-      <ConfirmDialog
-        open={deleting !== null}
+      <DeleteDialog
+        target={deleting}
+        url={(o) => `${AUTH_V1}/${R}/${encodeURIComponent(o.metadata.name)}`}
+        shownName={(o) => str(o, 'spec', 'username')}
         title={t('users.deleteTitle')}
-        message={t('users.deleteMessage', { name: str(deleting, 'spec', 'username') })}
-        confirmLabel={t('common.delete')}
+        message={(name) => t('users.deleteMessage', { name })}
         onClose={() => setDeleting(null)}
-        onConfirm={async () => {
-          if (!deleting) return;
-          await api.del(`${AUTH_V1}/${R}/${encodeURIComponent(deleting.metadata.name)}`);
-          toast.success(t('pages.deleted', { name: str(deleting, 'spec', 'username') }));
-        }}
       />
     </div>
   );
@@ -237,78 +235,62 @@ function UserForm({ user, onClose, canBind }: { user?: KubeObject; onClose: () =
   );
   const title = user ? t('users.edit', { name: str(user, 'spec', 'username') }) : t('users.create');
   return (
-    <Dialog
-      open
+    <FormDialog
+      id="user-form"
       title={title}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            {t('common.cancel')}
-          </button>
-          <button type="submit" form="user-form" className="btn btn-primary" disabled={form.busy}>
-            {form.busy ? t('common.working') : user ? t('common.save') : t('common.create')}
-          </button>
-        </>
-      }
+      busy={form.busy}
+      submitLabel={user ? t('common.save') : t('common.create')}
+      onSubmit={() => void form.submit()}
     >
-      <form
-        noValidate
-        id="user-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void form.submit();
-        }}
-      >
-        {user ? (
-          <p className="field-hint">
-            {t('users.username')}: {str(user, 'spec', 'username')}
-          </p>
-        ) : (
-          <TextField label={t('users.username')} value={form.values.username} onChange={(v) => form.set('username', v)} error={form.error('username')} required autoComplete="off" />
-        )}
-        <TextField label={t('pages.displayName')} value={form.values.displayName} onChange={(v) => form.set('displayName', v)} error={form.error('displayName')} />
-        <TextField label={t('users.email')} type="email" value={form.values.email} onChange={(v) => form.set('email', v)} error={form.error('email')} />
-        <TextField label={t('users.phone')} value={form.values.phoneNumber} onChange={(v) => form.set('phoneNumber', v)} error={form.error('phoneNumber')} />
-        <TextField
-          label={user ? t('users.newPassword') : t('users.password')}
-          hint={user ? t('users.keepPassword') : undefined}
-          type="password"
-          autoComplete="new-password"
-          value={form.values.password}
-          onChange={(v) => form.set('password', v)}
-          error={form.error('password')}
-          required={!user}
-        />
-        <TextField label={t('users.confirmPassword')} type="password" autoComplete="new-password" value={form.values.confirm} onChange={(v) => form.set('confirm', v)} error={confirmMismatch} />
-        {canBind && groups.length > 0 && (
-          <fieldset className="checks">
-            <legend>{t('users.groups')}</legend>
-            {groups.map((g) => {
-              const name = g.metadata.name;
-              const on = chosen.has(name);
-              return (
-                <label key={name} className="check">
-                  <input
-                    type="checkbox"
-                    checked={on}
-                    onChange={() =>
-                      setChosen((old) => {
-                        const next = new Set(old);
-                        if (on) next.delete(name);
-                        else next.add(name);
-                        return next;
-                      })
-                    }
-                  />
-                  {str(g, 'spec', 'displayName') || name}
-                </label>
-              );
-            })}
-          </fieldset>
-        )}
-        <FormError message={form.error('')} />
-      </form>
-    </Dialog>
+      {user ? (
+        <p className="field-hint">
+          {t('users.username')}: {str(user, 'spec', 'username')}
+        </p>
+      ) : (
+        <TextField label={t('users.username')} value={form.values.username} onChange={(v) => form.set('username', v)} error={form.error('username')} required autoComplete="off" />
+      )}
+      <TextField label={t('pages.displayName')} value={form.values.displayName} onChange={(v) => form.set('displayName', v)} error={form.error('displayName')} />
+      <TextField label={t('users.email')} type="email" value={form.values.email} onChange={(v) => form.set('email', v)} error={form.error('email')} />
+      <TextField label={t('users.phone')} value={form.values.phoneNumber} onChange={(v) => form.set('phoneNumber', v)} error={form.error('phoneNumber')} />
+      <TextField
+        label={user ? t('users.newPassword') : t('users.password')}
+        hint={user ? t('users.keepPassword') : undefined}
+        type="password"
+        autoComplete="new-password"
+        value={form.values.password}
+        onChange={(v) => form.set('password', v)}
+        error={form.error('password')}
+        required={!user}
+      />
+      <TextField label={t('users.confirmPassword')} type="password" autoComplete="new-password" value={form.values.confirm} onChange={(v) => form.set('confirm', v)} error={confirmMismatch} />
+      {canBind && groups.length > 0 && (
+        <fieldset className="checks">
+          <legend>{t('users.groups')}</legend>
+          {groups.map((g) => {
+            const name = g.metadata.name;
+            const on = chosen.has(name);
+            return (
+              <label key={name} className="check">
+                <input
+                  type="checkbox"
+                  checked={on}
+                  onChange={() =>
+                    setChosen((old) => {
+                      const next = new Set(old);
+                      if (on) next.delete(name);
+                      else next.add(name);
+                      return next;
+                    })
+                  }
+                />
+                {str(g, 'spec', 'displayName') || name}
+              </label>
+            );
+          })}
+        </fieldset>
+      )}
+      <FormError message={form.error('')} />
+    </FormDialog>
   );
 }

@@ -12,7 +12,7 @@ import { clustersOf, clustersSpec, COMMON_RESOURCES, unplacedErrors, validateClu
 import { useI18n } from '../../i18n';
 import { useLiveList } from '../../list/useLiveList';
 import { arr, str } from '../../resources';
-import { Dialog } from '../../ui/Dialog';
+import { FormDialog } from '../../ui/Dialog';
 import { FormError, SelectField, TextField } from '../../ui/Form';
 import { useToast } from '../../ui/Toasts';
 import { QuotaRows } from './QuotaRows';
@@ -82,63 +82,47 @@ export function ProjectForm({ project, onClose }: { project?: KubeObject; onClos
     setClusters((cs) => [...cs, { cluster: free, rows: [{ resource: COMMON_RESOURCES[0] as string, value: '' }] }]);
   };
   return (
-    <Dialog
-      open
-      wide
+    <FormDialog
+      id="project-form"
       title={project ? t('projects.edit', { name: str(project, 'spec', 'displayName') }) : t('projects.create')}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            {t('common.cancel')}
-          </button>
-          <button type="submit" form="project-form" className="btn btn-primary" disabled={busy}>
-            {busy ? t('common.working') : project ? t('common.save') : t('common.create')}
-          </button>
-        </>
-      }
+      wide
+      busy={busy}
+      submitLabel={project ? t('common.save') : t('common.create')}
+      onSubmit={() => void save()}
     >
-      <form
-        noValidate
-        id="project-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void save();
-        }}
-      >
-        <TextField label={t('pages.displayName')} value={displayName} onChange={setDisplayName} error={errors['spec.displayName']} required />
-        <SelectField
-          label={t('projects.parent')}
-          value={parent}
-          onChange={setParent}
-          error={errors['spec.parentProjectName']}
-          options={[{ value: '', label: t('projects.noParent') }, ...parents.map((p) => ({ value: p.metadata.name, label: `${str(p, 'spec', 'displayName')} (${p.metadata.name})` }))]}
-        />
-        <TextField label={t('projects.members')} value={members} onChange={setMembers} error={errors['spec.members']} hint={t('bind.namesHint')} />
-        <h3>{t('projects.quota')}</h3>
-        {clusters.map((c, i) => (
-          <fieldset key={i} className="quota-cluster">
-            <legend>{t('common.cluster')}</legend>
-            <div className="form-row">
-              <SelectField
-                label={t('common.cluster')}
-                value={c.cluster}
-                onChange={(v) => setClusters((cs) => cs.map((x, j) => (j === i ? { ...x, cluster: v } : x)))}
-                error={errors[`spec.clusters[${c.cluster}]`] ?? (c.cluster === '' ? errors['spec.clusters[]'] : undefined)}
-                options={[{ value: '', label: '—' }, ...[...new Set([...clusterNames, c.cluster])].filter(Boolean).map((n) => ({ value: n, label: n }))]}
-              />
-              <button type="button" className="btn btn-small btn-danger-text" onClick={() => setClusters((cs) => cs.filter((_, j) => j !== i))}>
-                {t('projects.removeCluster')}
-              </button>
-            </div>
-            <QuotaRows cluster={c.cluster} rows={c.rows} errors={errors} onChange={(rows) => setClusters((cs) => cs.map((x, j) => (j === i ? { ...x, rows } : x)))} />
-          </fieldset>
-        ))}
-        <button type="button" className="btn" onClick={addCluster}>
-          {t('projects.addCluster')}
-        </button>
-        <FormError message={[errors[''], ...leftover].filter(Boolean).join('; ') || undefined} />
-      </form>
-    </Dialog>
+      <TextField label={t('pages.displayName')} value={displayName} onChange={setDisplayName} error={errors['spec.displayName']} required />
+      <SelectField
+        label={t('projects.parent')}
+        value={parent}
+        onChange={setParent}
+        error={errors['spec.parentProjectName']}
+        options={[{ value: '', label: t('projects.noParent') }, ...parents.map((p) => ({ value: p.metadata.name, label: `${str(p, 'spec', 'displayName')} (${p.metadata.name})` }))]}
+      />
+      <TextField label={t('projects.members')} value={members} onChange={setMembers} error={errors['spec.members']} hint={t('bind.namesHint')} />
+      <h3>{t('projects.quota')}</h3>
+      {clusters.map((c, i) => (
+        <fieldset key={i} className="quota-cluster">
+          <legend>{t('common.cluster')}</legend>
+          <div className="form-row">
+            <SelectField
+              label={t('common.cluster')}
+              value={c.cluster}
+              onChange={(v) => setClusters((cs) => cs.map((x, j) => (j === i ? { ...x, cluster: v } : x)))}
+              error={errors[`spec.clusters[${c.cluster}]`] ?? (c.cluster === '' ? errors['spec.clusters[]'] : undefined)}
+              options={[{ value: '', label: '—' }, ...[...new Set([...clusterNames, c.cluster])].filter(Boolean).map((n) => ({ value: n, label: n }))]}
+            />
+            <button type="button" className="btn btn-small btn-danger-text" onClick={() => setClusters((cs) => cs.filter((_, j) => j !== i))}>
+              {t('projects.removeCluster')}
+            </button>
+          </div>
+          <QuotaRows cluster={c.cluster} rows={c.rows} errors={errors} onChange={(rows) => setClusters((cs) => cs.map((x, j) => (j === i ? { ...x, rows } : x)))} />
+        </fieldset>
+      ))}
+      <button type="button" className="btn" onClick={addCluster}>
+        {t('projects.addCluster')}
+      </button>
+      <FormError message={[errors[''], ...leftover].filter(Boolean).join('; ') || undefined} />
+    </FormDialog>
   );
 }

@@ -6,7 +6,7 @@ import { Link, useNavigate, useParams } from 'react-router';
 import { usePermissions, type Check } from '../../api/authz';
 import { requestJson } from '../../api/client';
 import { ApiError, messageOf } from '../../api/errors';
-import { age, type KubeObject } from '../../api/kube';
+import { type KubeObject } from '../../api/kube';
 import { AUTH_V1, BUSINESS_V1, subjectNames, subjectsOf } from '../../access/shared';
 import { BUSINESS, formatResource, hardOf, usageOf, validateRows, type QuotaRow } from '../../business/quota';
 import { useI18n } from '../../i18n';
@@ -21,6 +21,7 @@ import { dnsLabel, required } from '../../ui/validation';
 import { projectClusters } from './Projects';
 import { ProjectForm } from './ProjectForm';
 import { QuotaRows } from './QuotaRows';
+import { ageColumn } from '../../list/columns';
 
 /** What the search box matches besides the object's name. */
 const searchText = (o: KubeObject) => `${str(o, 'spec', 'namespace')} ${str(o, 'spec', 'clusterName')}`;
@@ -66,7 +67,7 @@ export function ProjectPage() {
             .join(', '),
         width: '2fr',
       },
-      { id: 'age', header: t('common.age'), value: (o) => -Date.parse(o.metadata.creationTimestamp ?? '') || 0, render: (o) => age(o.metadata.creationTimestamp, now), width: '0.5fr' },
+      ageColumn(t('common.age'), now),
       ...(canDeleteNs
         ? [
             {

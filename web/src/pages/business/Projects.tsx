@@ -4,7 +4,7 @@
 import { useMemo, useState } from 'react';
 import { Link } from 'react-router';
 import { usePermissions, type Check } from '../../api/authz';
-import { age, type KubeObject } from '../../api/kube';
+import { type KubeObject } from '../../api/kube';
 import { BUSINESS_V1 } from '../../access/shared';
 import { BUSINESS } from '../../business/quota';
 import { useI18n } from '../../i18n';
@@ -13,6 +13,7 @@ import { useNow } from '../../list/useLiveList';
 import { arr, field, str } from '../../resources';
 import { Phase } from '../../ui/bits';
 import { ProjectForm } from './ProjectForm';
+import { ageColumn } from '../../list/columns';
 
 /** What the search box matches besides the object's name. */
 const searchText = (o: KubeObject) => str(o, 'spec', 'displayName');
@@ -43,7 +44,7 @@ export function ProjectsPage() {
       { id: 'clusters', header: t('projects.clusters'), value: (o) => projectClusters(o).join(', '), width: '1.2fr' },
       { id: 'members', header: t('projects.members'), value: (o) => arr(o, 'spec', 'members').join(', '), width: '1.2fr' },
       { id: 'parent', header: t('projects.parent'), value: (o) => str(o, 'spec', 'parentProjectName'), width: '0.8fr' },
-      { id: 'age', header: t('common.age'), value: (o) => -Date.parse(o.metadata.creationTimestamp ?? '') || 0, render: (o) => age(o.metadata.creationTimestamp, now), width: '0.5fr' },
+      ageColumn(t('common.age'), now),
     ],
     [t, now],
   );

@@ -5,7 +5,7 @@ import { Link, useParams } from 'react-router';
 import { usePermissions, type Check } from '../../api/authz';
 import { api } from '../../api/client';
 import { messageOf } from '../../api/errors';
-import { age, type KubeObject } from '../../api/kube';
+import { type KubeObject } from '../../api/kube';
 import { REGISTRY_V1 } from '../../access/shared';
 import { useI18n } from '../../i18n';
 import { LiveTable, type Column } from '../../list/LiveTable';
@@ -16,9 +16,11 @@ import { checkChartFile, uploadChart } from '../../registry/upload';
 import { arr, num, str } from '../../resources';
 import { useSession } from '../../session';
 import { Phase } from '../../ui/bits';
-import { ConfirmDialog, Dialog } from '../../ui/Dialog';
+import { FormDialog } from '../../ui/Dialog';
 import { Field, FormError, SelectField, TextField, useApiForm } from '../../ui/Form';
 import { useToast } from '../../ui/Toasts';
+import { ageColumn } from '../../list/columns';
+import { DeleteDialog } from '../../ui/DeleteDialog';
 
 /** What the search box matches besides the object's name. */
 const chartText = (o: KubeObject) => str(o, 'spec', 'name');
@@ -33,7 +35,6 @@ const checks: Record<'create' | 'delete' | 'upload', Check> = {
 
 export function ChartGroupsPage() {
   const { t } = useI18n();
-  const toast = useToast();
   const now = useNow();
   const perms = usePermissions(useMemo(() => Object.values(checks), []));
   const [creating, setCreating] = useState(false);
@@ -53,7 +54,7 @@ export function ChartGroupsPage() {
       { id: 'visibility', header: t('registry.visibility'), value: (o) => str(o, 'spec', 'visibility'), width: '0.7fr' },
       { id: 'charts', header: t('charts.count'), value: (o) => num(o, 'status', 'chartCount'), width: '0.5fr' },
       { id: 'phase', header: t('common.phase'), value: (o) => str(o, 'status', 'phase'), render: (o) => <Phase phase={str(o, 'status', 'phase')} />, width: '0.7fr' },
-      { id: 'age', header: t('common.age'), value: (o) => -Date.parse(o.metadata.creationTimestamp ?? '') || 0, render: (o) => age(o.metadata.creationTimestamp, now), width: '0.5fr' },
+      ageColumn(t('common.age'), now),
       ...(canDelete
         ? [
             {
@@ -91,17 +92,13 @@ export function ChartGroupsPage() {
         }
       />
       {creating && <ChartGroupForm onClose={() => setCreating(false)} />}
-      <ConfirmDialog
-        open={deleting !== null}
+      <DeleteDialog
+        target={deleting}
+        url={(o) => `${REGISTRY_V1}/chartgroups/${encodeURIComponent(o.metadata.name)}`}
+        shownName={(o) => str(o, 'spec', 'name')}
         title={t('charts.deleteTitle')}
-        message={t('charts.deleteMessage', { name: str(deleting, 'spec', 'name') })}
-        confirmLabel={t('common.delete')}
+        message={(name) => t('charts.deleteMessage', { name })}
         onClose={() => setDeleting(null)}
-        onConfirm={async () => {
-          if (!deleting) return;
-          await api.del(`${REGISTRY_V1}/chartgroups/${encodeURIComponent(deleting.metadata.name)}`);
-          toast.success(t('pages.deleted', { name: str(deleting, 'spec', 'name') }));
-        }}
       />
     </div>
   );
@@ -126,47 +123,31 @@ function ChartGroupForm({ onClose }: { onClose: () => void }) {
     },
   );
   return (
-    <Dialog
-      open
+    <FormDialog
+      id="cg-form"
       title={t('charts.createGroup')}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            {t('common.cancel')}
-          </button>
-          <button type="submit" form="cg-form" className="btn btn-primary" disabled={form.busy}>
-            {form.busy ? t('common.working') : t('common.create')}
-          </button>
-        </>
-      }
+      busy={form.busy}
+      submitLabel={t('common.create')}
+      onSubmit={() => void form.submit()}
     >
-      <form
-        noValidate
-        id="cg-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void form.submit();
-        }}
-      >
-        <TextField label={t('common.name')} value={form.values.name} onChange={(v) => form.set('name', v)} error={form.error('name')} required />
-        <TextField label={t('pages.displayName')} value={form.values.displayName} onChange={(v) => form.set('displayName', v)} error={form.error('displayName')} />
-        <SelectField
-          label={t('registry.visibility')}
-          value={form.values.visibility}
-          onChange={(v) => form.set('visibility', v)}
-          error={form.error('visibility')}
-          options={[
-            { value: 'Private', label: t('registry.private') },
-            { value: 'Public', label: t('registry.public') },
-            { value: 'User', label: t('charts.visibilityUser') },
-            { value: 'Project', label: t('charts.visibilityProject') },
-          ]}
-        />
-        <TextField label={t('common.description')} value={form.values.description} onChange={(v) => form.set('description', v)} error={form.error('description')} />
-        <FormError message={form.error('')} />
-      </form>
-    </Dialog>
+      <TextField label={t('common.name')} value={form.values.name} onChange={(v) => form.set('name', v)} error={form.error('name')} required />
+      <TextField label={t('pages.displayName')} value={form.values.displayName} onChange={(v) => form.set('displayName', v)} error={form.error('displayName')} />
+      <SelectField
+        label={t('registry.visibility')}
+        value={form.values.visibility}
+        onChange={(v) => form.set('visibility', v)}
+        error={form.error('visibility')}
+        options={[
+          { value: 'Private', label: t('registry.private') },
+          { value: 'Public', label: t('registry.public') },
+          { value: 'User', label: t('charts.visibilityUser') },
+          { value: 'Project', label: t('charts.visibilityProject') },
+        ]}
+      />
+      <TextField label={t('common.description')} value={form.values.description} onChange={(v) => form.set('description', v)} error={form.error('description')} />
+      <FormError message={form.error('')} />
+    </FormDialog>
   );
 }
 
@@ -200,7 +181,7 @@ export function ChartGroupPage() {
       { id: 'app', header: t('charts.appVersion'), value: (o) => str(arr(o, 'status', 'versions')[0], 'appVersion'), width: '0.8fr' },
       { id: 'size', header: t('registry.size'), value: (o) => num(arr(o, 'status', 'versions')[0], 'chartSize'), render: (o) => formatBytes(num(arr(o, 'status', 'versions')[0], 'chartSize')), width: '0.6fr' },
       { id: 'pulls', header: t('registry.pulls'), value: (o) => num(o, 'status', 'pullCount'), width: '0.5fr' },
-      { id: 'age', header: t('common.age'), value: (o) => -Date.parse(o.metadata.creationTimestamp ?? '') || 0, render: (o) => age(o.metadata.creationTimestamp, now), width: '0.5fr' },
+      ageColumn(t('common.age'), now),
     ],
     [t, now],
   );
@@ -260,49 +241,33 @@ function UploadChart({ group, onClose }: { group: string; onClose: () => void })
     }
   };
   return (
-    <Dialog
-      open
+    <FormDialog
+      id="chart-upload"
       title={t('charts.uploadTo', { name: group })}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            {t('common.cancel')}
-          </button>
-          <button type="submit" form="chart-upload" className="btn btn-primary" disabled={busy}>
-            {busy ? t('common.working') : t('charts.upload')}
-          </button>
-        </>
-      }
+      busy={busy}
+      submitLabel={t('charts.upload')}
+      onSubmit={() => void send()}
     >
-      <form
-        noValidate
-        id="chart-upload"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void send();
-        }}
-      >
-        <Field label={t('charts.file')} error={error} hint={t('charts.fileHint')}>
-          {({ id, describedBy, invalid }) => (
-            <input
-              id={id}
-              type="file"
-              accept=".tgz,application/gzip,application/x-gzip"
-              aria-describedby={describedBy}
-              aria-invalid={invalid}
-              onChange={(e) => {
-                setFile(e.target.files?.[0] ?? null);
-                setError(undefined);
-              }}
-            />
-          )}
-        </Field>
-        <label className="check">
-          <input type="checkbox" checked={force} onChange={(e) => setForce(e.target.checked)} />
-          {t('charts.force')}
-        </label>
-      </form>
-    </Dialog>
+      <Field label={t('charts.file')} error={error} hint={t('charts.fileHint')}>
+        {({ id, describedBy, invalid }) => (
+          <input
+            id={id}
+            type="file"
+            accept=".tgz,application/gzip,application/x-gzip"
+            aria-describedby={describedBy}
+            aria-invalid={invalid}
+            onChange={(e) => {
+              setFile(e.target.files?.[0] ?? null);
+              setError(undefined);
+            }}
+          />
+        )}
+      </Field>
+      <label className="check">
+        <input type="checkbox" checked={force} onChange={(e) => setForce(e.target.checked)} />
+        {t('charts.force')}
+      </label>
+    </FormDialog>
   );
 }

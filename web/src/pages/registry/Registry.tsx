@@ -14,9 +14,11 @@ import { formatBytes } from '../../quantity';
 import { pullCommand, registryHost, registryName, shortDigest } from '../../registry/names';
 import { arr, num, str } from '../../resources';
 import { useSession } from '../../session';
-import { ConfirmDialog, Dialog } from '../../ui/Dialog';
+import { Dialog, FormDialog } from '../../ui/Dialog';
 import { FormError, SelectField, TextField, useApiForm } from '../../ui/Form';
 import { useToast } from '../../ui/Toasts';
+import { ageColumn } from '../../list/columns';
+import { DeleteDialog } from '../../ui/DeleteDialog';
 
 /** What the search box matches besides the object's name. */
 const repoText = (o: KubeObject) => str(o, 'spec', 'name');
@@ -30,7 +32,6 @@ const checks: Record<'create' | 'delete', Check> = {
 
 export function RegistryPage() {
   const { t } = useI18n();
-  const toast = useToast();
   const now = useNow();
   const perms = usePermissions(useMemo(() => Object.values(checks), []));
   const [creating, setCreating] = useState(false);
@@ -48,7 +49,7 @@ export function RegistryPage() {
       { id: 'display', header: t('pages.displayName'), value: (o) => str(o, 'spec', 'displayName'), width: '1.2fr' },
       { id: 'visibility', header: t('registry.visibility'), value: (o) => str(o, 'spec', 'visibility'), width: '0.7fr' },
       { id: 'repos', header: t('registry.repoCount'), value: (o) => num(o, 'status', 'repoCount'), width: '0.7fr' },
-      { id: 'age', header: t('common.age'), value: (o) => -Date.parse(o.metadata.creationTimestamp ?? '') || 0, render: (o) => age(o.metadata.creationTimestamp, now), width: '0.5fr' },
+      ageColumn(t('common.age'), now),
       ...(canDelete
         ? [
             {
@@ -85,17 +86,13 @@ export function RegistryPage() {
         }
       />
       {creating && <NamespaceForm onClose={() => setCreating(false)} />}
-      <ConfirmDialog
-        open={deleting !== null}
+      <DeleteDialog
+        target={deleting}
+        url={(o) => `${REGISTRY_V1}/namespaces/${encodeURIComponent(o.metadata.name)}`}
+        shownName={(o) => str(o, 'spec', 'name')}
         title={t('registry.deleteTitle')}
-        message={t('registry.deleteMessage', { name: str(deleting, 'spec', 'name') })}
-        confirmLabel={t('common.delete')}
+        message={(name) => t('registry.deleteMessage', { name })}
         onClose={() => setDeleting(null)}
-        onConfirm={async () => {
-          if (!deleting) return;
-          await api.del(`${REGISTRY_V1}/namespaces/${encodeURIComponent(deleting.metadata.name)}`);
-          toast.success(t('pages.deleted', { name: str(deleting, 'spec', 'name') }));
-        }}
       />
     </div>
   );
@@ -120,44 +117,28 @@ function NamespaceForm({ onClose }: { onClose: () => void }) {
     },
   );
   return (
-    <Dialog
-      open
+    <FormDialog
+      id="rns-form"
       title={t('registry.createNamespace')}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            {t('common.cancel')}
-          </button>
-          <button type="submit" form="rns-form" className="btn btn-primary" disabled={form.busy}>
-            {form.busy ? t('common.working') : t('common.create')}
-          </button>
-        </>
-      }
+      busy={form.busy}
+      submitLabel={t('common.create')}
+      onSubmit={() => void form.submit()}
     >
-      <form
-        noValidate
-        id="rns-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void form.submit();
-        }}
-      >
-        <TextField label={t('common.name')} value={form.values.name} onChange={(v) => form.set('name', v)} error={form.error('name')} hint={t('registry.nameHint')} required />
-        <TextField label={t('pages.displayName')} value={form.values.displayName} onChange={(v) => form.set('displayName', v)} error={form.error('displayName')} />
-        <SelectField
-          label={t('registry.visibility')}
-          value={form.values.visibility}
-          onChange={(v) => form.set('visibility', v)}
-          error={form.error('visibility')}
-          options={[
-            { value: 'Private', label: t('registry.private') },
-            { value: 'Public', label: t('registry.public') },
-          ]}
-        />
-        <FormError message={form.error('')} />
-      </form>
-    </Dialog>
+      <TextField label={t('common.name')} value={form.values.name} onChange={(v) => form.set('name', v)} error={form.error('name')} hint={t('registry.nameHint')} required />
+      <TextField label={t('pages.displayName')} value={form.values.displayName} onChange={(v) => form.set('displayName', v)} error={form.error('displayName')} />
+      <SelectField
+        label={t('registry.visibility')}
+        value={form.values.visibility}
+        onChange={(v) => form.set('visibility', v)}
+        error={form.error('visibility')}
+        options={[
+          { value: 'Private', label: t('registry.private') },
+          { value: 'Public', label: t('registry.public') },
+        ]}
+      />
+      <FormError message={form.error('')} />
+    </FormDialog>
   );
 }
 
@@ -194,7 +175,7 @@ export function RegistryNamespacePage() {
       { id: 'tags', header: t('registry.tags'), value: (o) => arr(o, 'status', 'tags').length, width: '0.5fr' },
       { id: 'pulls', header: t('registry.pulls'), value: (o) => num(o, 'status', 'pullCount'), width: '0.5fr' },
       { id: 'visibility', header: t('registry.visibility'), value: (o) => str(o, 'spec', 'visibility'), width: '0.6fr' },
-      { id: 'age', header: t('common.age'), value: (o) => -Date.parse(o.metadata.creationTimestamp ?? '') || 0, render: (o) => age(o.metadata.creationTimestamp, now), width: '0.5fr' },
+      ageColumn(t('common.age'), now),
     ],
     [t, now],
   );
