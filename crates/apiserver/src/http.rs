@@ -89,13 +89,14 @@ fn object_response(
     output: Output,
     code: StatusCode,
     def: &ResourceDef,
+    ctx: &Context,
     obj: &Value,
     include: IncludeObject,
 ) -> Response<Body> {
     let redacted;
     let obj = if def.has_secrets() {
         let mut copy = obj.clone();
-        def.redact(&mut copy);
+        def.redact_for(&ctx.user, &mut copy);
         redacted = copy;
         &redacted
     } else {
@@ -438,13 +439,13 @@ fn list_meta(r: &ListResult) -> Value {
 /// Encodes a list without re-parsing the objects (the common, hot case).
 /// `r` with the resource's secret fields removed from every item (unchanged, and not
 /// re-encoded, for resources without any).
-fn redact_list(def: &ResourceDef, mut r: ListResult) -> ListResult {
+fn redact_list(def: &ResourceDef, ctx: &Context, mut r: ListResult) -> ListResult {
     if !def.has_secrets() {
         return r;
     }
     for item in &mut r.items {
         if let Ok(mut obj) = serde_json::from_slice::<Value>(&item.value) {
-            def.redact(&mut obj);
+            def.redact_for(&ctx.user, &mut obj);
             item.value = Bytes::from(serde_json::to_vec(&obj).unwrap_or_default());
         }
     }
@@ -552,7 +553,7 @@ impl ResourceRequest<'_> {
                 if flag(&self.query, "watch")? {
                     return self.watch(output, include, opts).await;
                 }
-                let r = redact_list(&def, self.store.list(&ctx, &opts).await?);
+                let r = redact_list(&def, &ctx, self.store.list(&ctx, &opts).await?);
                 let body = match output {
                     Output::Json => encode_list(&def, &r),
                     Output::Protobuf => {
@@ -585,20 +586,20 @@ impl ResourceRequest<'_> {
             }
             (&Method::GET, Some(name)) => {
                 let obj = self.store.get(&ctx, &name, self.query.get("resourceVersion").map(String::as_str)).await?;
-                Ok(object_response(output, StatusCode::OK, &def, &obj, include))
+                Ok(object_response(output, StatusCode::OK, &def, &ctx, &obj, include))
             }
             (&Method::POST, None) => {
                 let body = decode_body(&self.body, content_type.as_deref())?;
                 let opts = write_options(&self.query, &self.headers)?;
                 let w = self.store.create(&ctx, body, &opts).await?;
                 let code = if opts.dry_run { StatusCode::OK } else { StatusCode::CREATED };
-                Ok(with_warnings(object_response(output, code, &def, &w.object, include), &w.warnings))
+                Ok(with_warnings(object_response(output, code, &def, &ctx, &w.object, include), &w.warnings))
             }
             (&Method::PUT, Some(name)) => {
                 let body = decode_body(&self.body, content_type.as_deref())?;
                 let opts = write_options(&self.query, &self.headers)?;
                 let w = self.store.update(&ctx, &name, self.target.subresource.as_deref(), body, &opts).await?;
-                Ok(with_warnings(object_response(output, StatusCode::OK, &def, &w.object, include), &w.warnings))
+                Ok(with_warnings(object_response(output, StatusCode::OK, &def, &ctx, &w.object, include), &w.warnings))
             }
             (&Method::PATCH, Some(name)) => {
                 let ct = content_type.unwrap_or_default();
@@ -613,7 +614,7 @@ impl ResourceRequest<'_> {
                     .patch(&ctx, &name, self.target.subresource.as_deref(), patch_type, &self.body, &opts)
                     .await?;
                 let code = if w.created && !opts.dry_run { StatusCode::CREATED } else { StatusCode::OK };
-                Ok(with_warnings(object_response(output, code, &def, &w.object, include), &w.warnings))
+                Ok(with_warnings(object_response(output, code, &def, &ctx, &w.object, include), &w.warnings))
             }
             (&Method::DELETE, Some(name)) => {
                 if self.target.subresource.is_some() {
@@ -622,12 +623,12 @@ impl ResourceRequest<'_> {
                 let opts = delete_options(&self.query, &self.body, content_type.as_deref())?;
                 let d = self.store.delete(&ctx, &name, &opts).await?;
                 let code = if d.removed { StatusCode::OK } else { StatusCode::ACCEPTED };
-                Ok(object_response(output, code, &def, &d.object, include))
+                Ok(object_response(output, code, &def, &ctx, &d.object, include))
             }
             (&Method::DELETE, None) => {
                 let list = list_options(&self.query)?;
                 let opts = delete_options(&self.query, &self.body, content_type.as_deref())?;
-                let r = redact_list(&def, self.store.delete_collection(&ctx, &list, &opts).await?);
+                let r = redact_list(&def, &ctx, self.store.delete_collection(&ctx, &list, &opts).await?);
                 Ok(json_response(StatusCode::OK, encode_list(&def, &r)))
             }
             (m, _) => Err(ApiError::method_not_allowed(format!("the server does not allow method {m} on this path"))),
@@ -649,10 +650,11 @@ impl ResourceRequest<'_> {
         let mut first_table = true;
         let kind = def.kind;
         let api_version = def.api_version();
+        let viewer = ctx.user.clone();
         let frames = events.take_until(deadline).map(move |ev| {
             let shown = |i: Item| {
                 let mut obj = i.decode().unwrap_or(Value::Null);
-                def.redact(&mut obj);
+                def.redact_for(&viewer, &mut obj);
                 obj
             };
             let (type_, obj): (&str, Value) = match ev {

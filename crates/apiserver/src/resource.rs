@@ -174,8 +174,16 @@ pub trait Strategy: Send + Sync + 'static {
     /// Decides what a delete does.
     fn prepare_for_delete(&self, ctx: &Context, obj: &Value) -> DeleteDecision;
     /// Fields clients may write but are never shown (JSON pointers such as
-    /// `/spec/hashedPassword`): the server's own components read them in process.
+    /// `/spec/hashedPassword`; `*` stands for every item of an array or member of an object):
+    /// the server's own components read them in process.
     fn secret_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Fields shown only to platform administrators (group `system:masters`: the platform's
+    /// own controllers, which read them over the API, and whoever holds the root certificate),
+    /// never to tenants' users: credentials the controllers need, such as machines' SSH
+    /// passwords. Same pointer syntax as [`Strategy::secret_fields`].
+    fn administrators_only_fields(&self) -> &'static [&'static str] {
         &[]
     }
 }
@@ -202,6 +210,10 @@ pub trait TypedStrategy<T>: Send + Sync + 'static {
     }
     /// See [`Strategy::secret_fields`].
     fn secret_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// See [`Strategy::administrators_only_fields`].
+    fn administrators_only_fields(&self) -> &'static [&'static str] {
         &[]
     }
 }
@@ -312,6 +324,10 @@ where
     fn secret_fields(&self) -> &'static [&'static str] {
         self.strategy.secret_fields()
     }
+
+    fn administrators_only_fields(&self) -> &'static [&'static str] {
+        self.strategy.administrators_only_fields()
+    }
 }
 
 /// Subresources beyond the object itself.
@@ -358,15 +374,31 @@ impl ResourceDef {
         format!("{}List", self.kind)
     }
 
-    /// Whether objects of the resource carry fields never shown ([`Strategy::secret_fields`]).
+    /// Whether objects of the resource carry fields not shown to everyone
+    /// ([`Strategy::secret_fields`], [`Strategy::administrators_only_fields`]).
     pub fn has_secrets(&self) -> bool {
-        !self.strategy.secret_fields().is_empty()
+        !self.strategy.secret_fields().is_empty() || !self.strategy.administrators_only_fields().is_empty()
     }
 
-    /// Removes the secret fields from an object about to leave the server, also from kubectl's
-    /// last-applied-configuration annotation, which holds a copy of what the client sent.
+    /// Removes every field not shown to everyone from an object about to leave the server (see
+    /// [`ResourceDef::redact_for`]).
     pub fn redact(&self, obj: &mut Value) {
-        let fields = self.strategy.secret_fields();
+        self.remove(obj, self.strategy.secret_fields());
+        self.remove(obj, self.strategy.administrators_only_fields());
+    }
+
+    /// Removes what `user` may not see from an object about to leave the server: the secret
+    /// fields always, the administrators-only ones unless `user` is a platform administrator.
+    pub fn redact_for(&self, user: &crate::UserInfo, obj: &mut Value) {
+        self.remove(obj, self.strategy.secret_fields());
+        if !user.groups.iter().any(|g| g == crate::resource::ADMIN_GROUP) {
+            self.remove(obj, self.strategy.administrators_only_fields());
+        }
+    }
+
+    /// Removes `fields` from `obj` and from kubectl's last-applied-configuration annotation,
+    /// which holds a copy of what the client sent.
+    fn remove(&self, obj: &mut Value, fields: &[&str]) {
         if fields.is_empty() {
             return;
         }
@@ -395,14 +427,71 @@ impl ResourceDef {
 /// kubectl's copy of the last applied object.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
+/// Removes the member `pointer` names; a `*` segment stands for every item of an array or
+/// member of an object.
 fn remove_pointer(obj: &mut Value, pointer: &str) {
-    let Some((parent, key)) = pointer.rsplit_once('/') else { return };
-    if let Some(Value::Object(map)) = obj.pointer_mut(parent) {
-        map.remove(key);
+    let Some(rest) = pointer.strip_prefix('/') else { return };
+    let segments: Vec<&str> = rest.split('/').collect();
+    remove_path(obj, &segments);
+}
+
+fn remove_path(obj: &mut Value, segments: &[&str]) {
+    let [first, rest @ ..] = segments else { return };
+    if rest.is_empty() {
+        if let Value::Object(map) = obj {
+            map.remove(*first);
+        }
+        return;
+    }
+    match (obj, *first) {
+        (Value::Array(items), "*") => items.iter_mut().for_each(|item| remove_path(item, rest)),
+        (Value::Object(map), "*") => map.values_mut().for_each(|v| remove_path(v, rest)),
+        (Value::Array(items), index) => {
+            if let Some(item) = index.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                remove_path(item, rest);
+            }
+        }
+        (Value::Object(map), key) => {
+            if let Some(v) = map.get_mut(key) {
+                remove_path(v, rest);
+            }
+        }
+        _ => {}
     }
 }
 
 /// `schema` for a type with a schemars `JsonSchema` impl.
 pub fn schema_of<T: schemars::JsonSchema>(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
     generator.subschema_for::<T>()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::remove_pointer;
+
+    #[test]
+    fn pointers_with_wildcards_remove_the_member_from_every_item() {
+        let mut obj = json!({"spec": {
+            "machines": [{"ip": "a", "password": "p", "proxy": {"password": "q"}}, {"ip": "b"}, "odd"],
+            "byName": {"x": {"key": 1, "keep": 2}, "y": {"key": 3}},
+            "password": "top"
+        }});
+        remove_pointer(&mut obj, "/spec/machines/*/password");
+        remove_pointer(&mut obj, "/spec/machines/*/proxy/password");
+        remove_pointer(&mut obj, "/spec/byName/*/key");
+        remove_pointer(&mut obj, "/spec/missing/*/password");
+        remove_pointer(&mut obj, "no-leading-slash");
+        assert_eq!(
+            obj,
+            json!({"spec": {
+                "machines": [{"ip": "a", "proxy": {}}, {"ip": "b"}, "odd"],
+                "byName": {"x": {"keep": 2}, "y": {}},
+                "password": "top"
+            }})
+        );
+        remove_pointer(&mut obj, "/spec/machines/0/ip");
+        assert_eq!(obj["spec"]["machines"][0], json!({"proxy": {}}));
+    }
 }

@@ -271,6 +271,50 @@ fn kubectl_as_other_users_sees_their_tenant_only() {
     assert!(!out.status.success() && stderr(&out).contains("cannot impersonate"), "{}{}", stdout(&out), stderr(&out));
 }
 
+/// Machines' SSH credentials reach the platform's controllers (administrators) over the API, but
+/// never a tenant's user, in a get, a list or the object an update returns; and an update made
+/// from what the user was shown keeps them.
+#[test]
+fn ssh_credentials_are_shown_to_administrators_only() {
+    let t = Tke::start();
+    let idp = r#"{"apiVersion": "auth.tkestack.io/v1", "kind": "IdentityProvider", "metadata": {"name": "t1"},
+        "spec": {"name": "t1", "type": "tke", "administrators": ["alice"]}}"#;
+    let out = t.kubectl_with(&["create", "-f", "-"], &[], Some(idp));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let as_alice = ["--as", "alice", "--as-group", "tenant:t1"];
+    // "cGFzcw==" is "pass"; the address is unroutable, so provisioning fails, which is beside the point.
+    let cluster = r#"{"apiVersion": "platform.tkestack.io/v1", "kind": "Cluster", "metadata": {"name": "cls-bm"},
+        "spec": {"type": "Baremetal", "version": "1.32.0", "clusterCIDR": "10.244.0.0/16",
+                 "machines": [{"ip": "192.0.2.10", "password": "cGFzcw=="}]}}"#;
+    let out = t.kubectl_with(&[&as_alice[..], &["create", "-o", "json", "-f", "-"]].concat(), &[], Some(cluster));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(created["spec"]["machines"][0]["ip"], "192.0.2.10");
+    assert!(created["spec"]["machines"][0].get("password").is_none(), "create answered the password: {created}");
+    let seen = |who: &[&str], what: &[&str]| -> serde_json::Value {
+        serde_json::from_str(&t.kubectl_ok(&[who, what, &["-o", "json"]].concat())).expect("json")
+    };
+    let mine = seen(&as_alice, &["get", "cls", "cls-bm"]);
+    assert!(mine["spec"]["machines"][0].get("password").is_none(), "alice got the password: {mine}");
+    let list = seen(&as_alice, &["get", "cls"]);
+    assert!(!list.to_string().contains("cGFzcw=="), "the list carries the password: {list}");
+    let admin = seen(&[], &["get", "cls", "cls-bm"]);
+    assert_eq!(admin["spec"]["machines"][0]["password"], "cGFzcw==", "the controllers need it: {admin}");
+    // Alice edits what she was shown (no password in it): the stored one stays.
+    let mut edited = mine.clone();
+    edited["metadata"]["labels"] = serde_json::json!({"team": "infra"});
+    let out = t.kubectl_with(
+        &[&as_alice[..], &["replace", "-o", "json", "-f", "-"]].concat(),
+        &[],
+        Some(&edited.to_string()),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("cGFzcw=="), "the update answered the password");
+    let admin = seen(&[], &["get", "cls", "cls-bm"]);
+    assert_eq!(admin["metadata"]["labels"]["team"], "infra");
+    assert_eq!(admin["spec"]["machines"][0]["password"], "cGFzcw==", "the update kept it: {admin}");
+}
+
 /// A directory that lives as long as the test process (the token file outlives `Tke`'s start).
 fn tempfile_dir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("tke-kubectl-as-{}", std::process::id()));

@@ -236,7 +236,27 @@ impl TypedStrategy<Machine> for MachineStrategy {
         // Status is written through /status, finalizers through /finalize.
         new.status = old.status.clone();
         new.spec.finalizers = old.spec.finalizers.clone();
+        let (n, o) = (&mut new.spec, &old.spec);
+        super::cluster::keep_ssh_credentials(
+            [&mut n.password, &mut n.private_key, &mut n.pass_phrase],
+            [&o.password, &o.private_key, &o.pass_phrase],
+        );
+        if let (Some(p), Some(op)) = (n.proxy.as_mut(), o.proxy.as_ref()) {
+            p.keep_credentials_of(op);
+        }
         Ok(())
+    }
+
+    /// The SSH credentials: the controllers read them over the API; tenants never see them.
+    fn administrators_only_fields(&self) -> &'static [&'static str] {
+        &[
+            "/spec/password",
+            "/spec/privateKey",
+            "/spec/passPhrase",
+            "/spec/proxy/password",
+            "/spec/proxy/privateKey",
+            "/spec/proxy/passPhrase",
+        ]
     }
 
     fn validate_update(&self, ctx: &Context, new: &Machine, old: &Machine) -> Vec<FieldError> {

@@ -13,7 +13,7 @@ mod validation;
 pub use spec::{
     AuthzWebhookAddr, ClusterFeature, ClusterMachine, ClusterProperty, ClusterSpec, CsiOperatorFeature, Etcd,
     ExternalAuthzWebhook, ExternalEtcd, File, Ha, LocalEtcd, MachineProxy, ThirdPartyHa, TkeHa, Upgrade,
-    UpgradeStrategy,
+    UpgradeStrategy, keep_ssh_credentials,
 };
 pub use status::{ClusterAddress, ClusterComponent, ClusterComponentReplicas, ClusterResource, ClusterStatus};
 #[cfg(feature = "server")]

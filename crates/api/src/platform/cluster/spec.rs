@@ -134,6 +134,42 @@ pub struct ClusterMachine {
     pub proxy: Option<MachineProxy>,
 }
 
+/// Where an update leaves out SSH credentials (password, private key, passphrase) that the
+/// object had — as it does when the client read the object as a user who is not shown them —
+/// the stored ones are kept. Credentials sent are taken as they are.
+pub fn keep_ssh_credentials(new: [&mut Option<String>; 3], old: [&Option<String>; 3]) {
+    if new.iter().all(|v| v.as_deref().unwrap_or("").is_empty()) {
+        for (n, o) in new.into_iter().zip(old) {
+            n.clone_from(o);
+        }
+    }
+}
+
+impl ClusterMachine {
+    /// See [`keep_ssh_credentials`]; for the machine and for its proxy, if it is the same one.
+    pub fn keep_credentials_of(&mut self, old: &ClusterMachine) {
+        keep_ssh_credentials(
+            [&mut self.password, &mut self.private_key, &mut self.pass_phrase],
+            [&old.password, &old.private_key, &old.pass_phrase],
+        );
+        if let (Some(p), Some(o)) = (self.proxy.as_mut(), old.proxy.as_ref()) {
+            p.keep_credentials_of(o);
+        }
+    }
+}
+
+impl MachineProxy {
+    /// See [`keep_ssh_credentials`]; only for the same proxy.
+    pub fn keep_credentials_of(&mut self, old: &MachineProxy) {
+        if self.ip == old.ip {
+            keep_ssh_credentials(
+                [&mut self.password, &mut self.private_key, &mut self.pass_phrase],
+                [&old.password, &old.private_key, &old.pass_phrase],
+            );
+        }
+    }
+}
+
 /// How to reach a machine indirectly.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -23,6 +23,24 @@ fn default_machine(m: &mut ClusterMachine) {
 }
 
 impl TypedStrategy<Cluster> for ClusterStrategy {
+    /// Machines' SSH credentials: the controllers read them over the API; tenants never see them.
+    fn administrators_only_fields(&self) -> &'static [&'static str] {
+        &[
+            "/spec/machines/*/password",
+            "/spec/machines/*/privateKey",
+            "/spec/machines/*/passPhrase",
+            "/spec/machines/*/proxy/password",
+            "/spec/machines/*/proxy/privateKey",
+            "/spec/machines/*/proxy/passPhrase",
+            "/spec/scalingMachines/*/password",
+            "/spec/scalingMachines/*/privateKey",
+            "/spec/scalingMachines/*/passPhrase",
+            "/spec/scalingMachines/*/proxy/password",
+            "/spec/scalingMachines/*/proxy/privateKey",
+            "/spec/scalingMachines/*/proxy/passPhrase",
+        ]
+    }
+
     fn prepare_for_create(&self, ctx: &Context, c: &mut Cluster) -> Result<(), ApiError> {
         c.spec.tenant_id = Some(common::tenant_for_create(ctx, c.spec.tenant_id.as_deref()));
         common::default_generate_name(&mut c.metadata, GENERATE_NAME);
@@ -69,6 +87,9 @@ impl TypedStrategy<Cluster> for ClusterStrategy {
         new.spec.scaling_machines = if scaling { old.spec.scaling_machines.clone() } else { None };
         for m in new.spec.machines.iter_mut().flatten() {
             default_machine(m);
+            if let Some(o) = old.spec.machines.iter().flatten().find(|o| o.ip == m.ip) {
+                m.keep_credentials_of(o);
+            }
         }
         let old_version = old.spec.version.as_deref().unwrap_or("");
         let new_version = new.spec.version.as_deref().unwrap_or("");
