@@ -173,12 +173,7 @@ pub fn summary(v: &BTreeMap<String, String>, status: &str) -> String {
     }
     let metric = if g("metricDisplayName").is_empty() { g("alertName") } else { g("metricDisplayName") };
     if !g("evaluateType").is_empty() || !g("evaluateValue").is_empty() {
-        lines.push(format!(
-            "告警条件：{metric} {} {}{}",
-            comparison(g("evaluateType")),
-            g("evaluateValue"),
-            g("unit")
-        ));
+        lines.push(format!("告警条件：{metric} {} {}{}", comparison(g("evaluateType")), g("evaluateValue"), g("unit")));
     }
     if !g("value").is_empty() {
         lines.push(format!("当前值：{}{}", g("value"), g("unit")));

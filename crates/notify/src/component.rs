@@ -70,10 +70,8 @@ impl Component for Notify {
         server.register_connect(test_def(), Arc::new(TestMessage { requests: requests.clone() }))?;
         let token = crate::webhook_token(&ctx.data_dir).map_err(|e| format!("the notify webhook's token: {e}"))?;
         let hook = Arc::new(Webhook { token, directory, requests });
-        let front = Router::new()
-            .route("/webhook", any(webhook))
-            .route(WEBHOOK_API_PATH, any(webhook))
-            .with_state(hook);
+        let front =
+            Router::new().route("/webhook", any(webhook)).route(WEBHOOK_API_PATH, any(webhook)).with_state(hook);
         Ok(Mount { front: Some(front), ..Default::default() })
     }
 }
@@ -131,7 +129,11 @@ async fn webhook(State(hook): State<Arc<Webhook>>, method: Method, headers: Head
     let payload: Payload = match serde_json::from_slice(&bytes) {
         Ok(p) => p,
         Err(e) => {
-            return answer(StatusCode::BAD_REQUEST, format!("the payload is not Alertmanager's webhook JSON: {e}"), None);
+            return answer(
+                StatusCode::BAD_REQUEST,
+                format!("the payload is not Alertmanager's webhook JSON: {e}"),
+                None,
+            );
         }
     };
     // Every alert's requests, with the channels' tenants looked up once.
@@ -154,7 +156,13 @@ async fn webhook(State(hook): State<Arc<Webhook>>, method: Method, headers: Head
             if !tenants.contains_key(&channel) {
                 let tenant = match hook.directory.channel(&channel).await {
                     Ok(c) => c.map(|c| c.tenant().to_string()),
-                    Err(e) => return answer(StatusCode::INTERNAL_SERVER_ERROR, format!("reading channel {channel}: {e}"), None),
+                    Err(e) => {
+                        return answer(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            format!("reading channel {channel}: {e}"),
+                            None,
+                        );
+                    }
                 };
                 tenants.insert(channel.clone(), tenant);
             }
@@ -183,7 +191,13 @@ async fn webhook(State(hook): State<Arc<Webhook>>, method: Method, headers: Head
             Err(e) => failures.push(e.message),
         }
     }
-    tracing::info!(alerts = payload.alerts.len(), requests = names.len(), problems = problems.len(), failures = failures.len(), "alertmanager webhook");
+    tracing::info!(
+        alerts = payload.alerts.len(),
+        requests = names.len(),
+        problems = problems.len(),
+        failures = failures.len(),
+        "alertmanager webhook"
+    );
     if !failures.is_empty() {
         // Alertmanager sends the group again on a 5xx.
         let msg = format!("{} message requests could not be created: {}", failures.len(), failures.join("; "));
@@ -225,7 +239,8 @@ impl TestMessage {
         let body: Value = if bytes.is_empty() {
             json!({})
         } else {
-            serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("the request is not JSON: {e}")))?
+            serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::bad_request(format!("the request is not JSON: {e}")))?
         };
         let field = |k: &str| body.get(k).cloned().unwrap_or(Value::Null);
         let obj = json!({

@@ -468,8 +468,10 @@ async fn send_to(
                     Ok(String::new())
                 } else {
                     let s = &ctx.senders;
-                    with_retries(&ctx.opts, || crate::send::sms::send(&s.http, &s.endpoints.tencent_sms, c, t, mobile, params()))
-                        .await
+                    with_retries(&ctx.opts, || {
+                        crate::send::sms::send(&s.http, &s.endpoints.tencent_sms, c, t, mobile, params())
+                    })
+                    .await
                 };
                 match result {
                     Ok(id) => delivered.push(Delivery {

@@ -31,9 +31,9 @@ pub struct ServerDirectory {
 impl ServerDirectory {
     pub fn new(server: &ApiServer) -> Result<Self, ApiError> {
         let store = |plural: &str| {
-            server.resource_store(api::notify::GROUP, api::notify::VERSION, plural).ok_or_else(|| {
-                ApiError::internal(format!("the server does not serve {plural}.{}", api::notify::GROUP))
-            })
+            server
+                .resource_store(api::notify::GROUP, api::notify::VERSION, plural)
+                .ok_or_else(|| ApiError::internal(format!("the server does not serve {plural}.{}", api::notify::GROUP)))
         };
         Ok(ServerDirectory {
             channels: store("channels")?,
@@ -49,9 +49,7 @@ async fn get<T: DeserializeOwned>(store: &ResourceStore, ns: Option<&str>, name:
         return Ok(None);
     }
     match store.get(&Context::system("notify", ns), name, None).await {
-        Ok(v) => serde_json::from_value(v)
-            .map(Some)
-            .map_err(|e| ApiError::internal(format!("decoding {name}: {e}"))),
+        Ok(v) => serde_json::from_value(v).map(Some).map_err(|e| ApiError::internal(format!("decoding {name}: {e}"))),
         Err(e) if e.reason == Reason::NotFound => Ok(None),
         Err(e) => Err(e),
     }

@@ -116,7 +116,10 @@ mod tests {
         assert_eq!(render("{{.nope}}", &v).unwrap(), "<no value>");
         let v = vars(&[("a", "1"), ("b", "2")]);
         assert_eq!(render("{{range $k, $v := .}}{{$k}}={{$v}};{{end}}", &v).unwrap(), "a=1;b=2;");
-        assert_eq!(render(r#"{{if eq .a "1"}}one{{else}}other{{end}} {{printf "%s-%s" .a .b}}"#, &v).unwrap(), "one 1-2");
+        assert_eq!(
+            render(r#"{{if eq .a "1"}}one{{else}}other{{end}} {{printf "%s-%s" .a .b}}"#, &v).unwrap(),
+            "one 1-2"
+        );
     }
 
     #[test]

@@ -65,7 +65,11 @@ pub async fn run(cmd: NotifyCommand) -> anyhow::Result<()> {
     controllers(&mut running, &component, &client, &cmd.notify, cmd.server.leader_elect)?;
     println!("tke-rs is up at {} (the notify component; storage: {:?})", server.url, server.storage);
     println!("  export KUBECONFIG={}", server.kubeconfig.display());
-    println!("  Alertmanager webhook: {}/webhook (bearer token in {})", server.url, server.data_dir.join(notify::WEBHOOK_TOKEN_FILE).display());
+    println!(
+        "  Alertmanager webhook: {}/webhook (bearer token in {})",
+        server.url,
+        server.data_dir.join(notify::WEBHOOK_TOKEN_FILE).display()
+    );
     server.serve(running).await?;
     println!("tke-rs stopped");
     Ok(())

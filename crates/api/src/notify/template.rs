@@ -132,7 +132,10 @@ impl TypedStrategy<Template> for TemplateStrategy {
         common::check_display_name(&t.spec.display_name, &mut errs);
         let s = &t.spec;
         if s.text.is_none() && s.tencent_cloud_sms.is_none() && s.wechat.is_none() {
-            errs.push(FieldError::required("spec", "give at least one of spec.text, spec.tencentCloudSMS and spec.wechat"));
+            errs.push(FieldError::required(
+                "spec",
+                "give at least one of spec.text, spec.tencentCloudSMS and spec.wechat",
+            ));
         }
         let mut bodies: Vec<(&str, &str)> = vec![];
         if let Some(x) = &s.text {

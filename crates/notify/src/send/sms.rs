@@ -30,10 +30,8 @@ pub fn authorization(secret_id: &str, secret_key: &str, host: &str, timestamp: i
         hex::encode(Sha256::digest(payload.as_bytes()))
     );
     let scope = format!("{date}/{SERVICE}/tc3_request");
-    let string_to_sign = format!(
-        "TC3-HMAC-SHA256\n{timestamp}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
-    );
+    let string_to_sign =
+        format!("TC3-HMAC-SHA256\n{timestamp}\n{scope}\n{}", hex::encode(Sha256::digest(canonical_request.as_bytes())));
     let k_date = hmac(format!("TC3{secret_key}").as_bytes(), &date);
     let k_service = hmac(&k_date, SERVICE);
     let k_signing = hmac(&k_service, "tc3_request");

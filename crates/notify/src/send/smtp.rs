@@ -91,7 +91,8 @@ impl Mailer {
         match transport.send(msg).await {
             Ok(_) => Ok(id),
             Err(e) => {
-                let msg = format!("the SMTP server {}:{}: {}", c.smtp_host, c.smtp_port, controller_runtime::error_chain(&e));
+                let msg =
+                    format!("the SMTP server {}:{}: {}", c.smtp_host, c.smtp_port, controller_runtime::error_chain(&e));
                 // 5xx answers are final; no answer, a 4xx or a broken connection may pass later.
                 if e.is_permanent() { Err(SendError::permanent(msg)) } else { Err(SendError::transient(msg)) }
             }

@@ -12,7 +12,8 @@ pub async fn send(http: &reqwest::Client, channel: &Webhook, receivers: &[Value]
     for (k, v) in &channel.headers {
         req = req.header(k, v);
     }
-    let resp = req.body(body.to_string()).send().await.map_err(|e| http_error("the webhook could not be reached", e))?;
+    let resp =
+        req.body(body.to_string()).send().await.map_err(|e| http_error("the webhook could not be reached", e))?;
     let status = resp.status();
     if status.is_success() {
         return Ok(String::new());
