@@ -82,6 +82,15 @@ export const menu: MenuSection[] = [
       { path: '/tkestack/access/apikeys', label: 'menu.apikeys', component: 'auth', check: { verb: 'list', group: 'auth.tkestack.io', resource: 'apikeys' } },
     ],
   },
+  {
+    label: 'menu.notify',
+    entries: [
+      { path: '/tkestack/notify/inbox', label: 'menu.inbox', component: 'notify', check: { verb: 'list', group: 'notify.tkestack.io', resource: 'messages' } },
+      { path: '/tkestack/notify/channels', label: 'menu.channels', component: 'notify', check: { verb: 'list', group: 'notify.tkestack.io', resource: 'channels' } },
+      { path: '/tkestack/notify/templates', label: 'menu.templates', component: 'notify', check: { verb: 'list', group: 'notify.tkestack.io', resource: 'templates' } },
+      { path: '/tkestack/notify/receivers', label: 'menu.receivers', component: 'notify', check: { verb: 'list', group: 'notify.tkestack.io', resource: 'receivers' } },
+    ],
+  },
 ];
 
 export function allMenuChecks(): Check[] {

@@ -15,6 +15,7 @@ mod controllers;
 mod cronhpa_cmd;
 mod demo;
 mod login_cmd;
+mod notify_cmd;
 mod platform_cmd;
 mod registry_cmd;
 mod serve;
@@ -43,7 +44,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the whole platform in one process (embedded store by default).
-    Up(up::UpArgs),
+    Up(Box<up::UpArgs>),
     /// Run the platform component alone (clusters, machines, add-ons and their controllers)
     /// against a shared store, as one Deployment of a split installation.
     Platform(platform_cmd::PlatformCommand),
@@ -53,6 +54,9 @@ enum Command {
     /// Run the business component alone (projects, their namespaces in business clusters and
     /// their controllers) against a shared store.
     Business(business_cmd::BusinessCommand),
+    /// Run the notify component alone (channels, templates, receivers, message requests, the
+    /// Alertmanager webhook and the controller that sends) against a shared store.
+    Notify(notify_cmd::NotifyCommand),
     /// Run the web console and the gateway alone, in front of components that run as separate
     /// processes (passthrough or front-proxy mode).
     Console(console_cmd::ConsoleCommand),
@@ -100,10 +104,11 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Up(args) => up::run(args).await,
+            Command::Up(args) => up::run(*args).await,
             Command::Platform(args) => platform_cmd::run(args).await,
             Command::Registry(args) => registry_cmd::run(args).await,
             Command::Business(args) => business_cmd::run(args).await,
+            Command::Notify(args) => notify_cmd::run(args).await,
             Command::Console(args) => console_cmd::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Cronhpa(args) => cronhpa_cmd::run(args).await,

@@ -20,6 +20,8 @@ pub struct UpArgs {
     pub registry: bool,
     #[command(flatten)]
     pub registry_args: RegistryArgs,
+    #[command(flatten)]
+    pub notify: crate::notify_cmd::NotifyArgs,
     /// Also run a simulated business cluster in this process and import it as cluster `cls-demo`
     /// (state in DATA_DIR/demo-cluster), to try the platform without a real cluster.
     #[arg(long, env = "TKE_DEMO", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
@@ -37,12 +39,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         };
         crate::registry_cmd::component(&args.registry_args, &args.server, Some(platform))
     });
+    let notify_component = notify::Notify::new();
     let mut components: Vec<&dyn apiserver::Component> = vec![
         &platform::component::Platform,
         &auth_component,
         &business::Business,
         &monitor::Monitor,
-        &notify::Notify,
+        &notify_component,
         &audit::Audit,
     ];
     if let Some(r) = &registry {
@@ -73,6 +76,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // The auth component serves authz.tkestack.io: its bindings reach the business clusters.
     crate::controllers::authz(&mut controllers, &platform_client, args.server.leader_elect);
     crate::business_cmd::controllers(&mut controllers, &platform_client, args.server.leader_elect);
+    crate::notify_cmd::controllers(
+        &mut controllers,
+        &notify_component,
+        &platform_client,
+        &args.notify,
+        args.server.leader_elect,
+    )?;
 
     // Kept alive until the server stops.
     let demo = if args.demo { Some(crate::demo::start(&server.api, &data_dir).await?) } else { None };

@@ -2,6 +2,7 @@
 // type of that file). `{name}` marks a placeholder filled by t().
 import { pagesEn } from './pages.en';
 import { createEn } from './create.en';
+import { notifyEn } from './notify.en';
 
 export const en = {
   'app.title': 'TKEStack',
@@ -222,6 +223,7 @@ export const en = {
   'kind.nodes': 'Nodes',
   ...pagesEn,
   ...createEn,
+  ...notifyEn,
 } as const;
 
 export type Key = keyof typeof en;

@@ -2,6 +2,7 @@
 import type { Key } from './en';
 import { pagesZh } from './pages.zh';
 import { createZh } from './create.zh';
+import { notifyZh } from './notify.zh';
 
 export const zh: Record<Key, string> = {
   'app.title': 'TKEStack',
@@ -222,4 +223,5 @@ export const zh: Record<Key, string> = {
   'kind.nodes': '节点',
   ...pagesZh,
   ...createZh,
+  ...notifyZh,
 };
