@@ -1,8 +1,10 @@
 //! `tke`: the tke-rs platform in one binary. `tke up` runs every component in one process;
 //! the other subcommands are tools.
 
+mod audit_cmd;
 mod auth_cmd;
 mod bench;
+mod bench_audit;
 mod bench_authz;
 mod bench_business;
 mod bench_client;
@@ -43,7 +45,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the whole platform in one process (embedded store by default).
-    Up(up::UpArgs),
+    Up(Box<up::UpArgs>),
     /// Run the platform component alone (clusters, machines, add-ons and their controllers)
     /// against a shared store, as one Deployment of a split installation.
     Platform(platform_cmd::PlatformCommand),
@@ -100,7 +102,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Up(args) => up::run(args).await,
+            Command::Up(args) => up::run(*args).await,
             Command::Platform(args) => platform_cmd::run(args).await,
             Command::Registry(args) => registry_cmd::run(args).await,
             Command::Business(args) => business_cmd::run(args).await,
