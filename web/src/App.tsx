@@ -68,6 +68,7 @@ const router = createBrowserRouter([
       { path: 'registry/:ns', lazy: async () => ({ Component: (await import('./pages/registry/Registry')).RegistryNamespacePage }) },
       { path: 'charts', lazy: async () => ({ Component: (await import('./pages/registry/Charts')).ChartGroupsPage }) },
       { path: 'charts/:group', lazy: async () => ({ Component: (await import('./pages/registry/Charts')).ChartGroupPage }) },
+      { path: 'audit', lazy: async () => ({ Component: (await import('./pages/audit/Audit')).AuditPage }) },
       { path: '*', element: <NotFound /> },
     ],
   },

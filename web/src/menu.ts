@@ -82,6 +82,19 @@ export const menu: MenuSection[] = [
       { path: '/tkestack/access/apikeys', label: 'menu.apikeys', component: 'auth', check: { verb: 'list', group: 'auth.tkestack.io', resource: 'apikeys' } },
     ],
   },
+  {
+    label: 'menu.audit',
+    entries: [
+      // The audit component serves no API objects, so the gateway's sysinfo does not list it:
+      // the entry follows the platform and the permission to read audit events.
+      {
+        path: '/tkestack/audit',
+        label: 'menu.auditEvents',
+        component: 'platform',
+        check: { verb: 'get', group: 'audit.tkestack.io', resource: 'events' },
+      },
+    ],
+  },
 ];
 
 export function allMenuChecks(): Check[] {
