@@ -72,6 +72,7 @@ const router = createBrowserRouter([
       { path: 'notify/channels', lazy: async () => ({ Component: (await import('./pages/notify/Channels')).ChannelsPage }) },
       { path: 'notify/templates', lazy: async () => ({ Component: (await import('./pages/notify/Templates')).TemplatesPage }) },
       { path: 'notify/receivers', lazy: async () => ({ Component: (await import('./pages/notify/Receivers')).ReceiversPage }) },
+      { path: 'audit', lazy: async () => ({ Component: (await import('./pages/audit/Audit')).AuditPage }) },
       { path: '*', element: <NotFound /> },
     ],
   },

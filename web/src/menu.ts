@@ -91,6 +91,19 @@ export const menu: MenuSection[] = [
       { path: '/tkestack/notify/receivers', label: 'menu.receivers', component: 'notify', check: { verb: 'list', group: 'notify.tkestack.io', resource: 'receivers' } },
     ],
   },
+  {
+    label: 'menu.audit',
+    entries: [
+      // The audit component serves no API objects, so the gateway's sysinfo does not list it:
+      // the entry follows the platform and the permission to read audit events.
+      {
+        path: '/tkestack/audit',
+        label: 'menu.auditEvents',
+        component: 'platform',
+        check: { verb: 'get', group: 'audit.tkestack.io', resource: 'events' },
+      },
+    ],
+  },
 ];
 
 export function allMenuChecks(): Check[] {

@@ -15,7 +15,12 @@ use axum::{
     response::Response,
 };
 
-use crate::{UserInfo, http::error_response, tls::PeerCertificates};
+use crate::{
+    UserInfo,
+    audit::{Auditor, Level},
+    http::error_response,
+    tls::PeerCertificates,
+};
 
 /// Added to every authenticated user, as in Kubernetes.
 pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
@@ -669,6 +674,7 @@ pub fn is_public(method: &Method, path: &str) -> bool {
 struct Gate {
     chain: Arc<AuthenticatorChain>,
     authorizer: Arc<dyn Authorizer>,
+    auditor: Option<Arc<dyn Auditor>>,
 }
 
 /// Wraps `router` so every request is authenticated by `chain` and authorized by `authorizer`:
@@ -676,8 +682,19 @@ struct Gate {
 /// [`UserInfo`]; public paths ([`is_public`]) stay open to anonymous callers; missing or wrong
 /// credentials answer `401 Unauthorized`, a refusal `403 Forbidden`, both as `Status` objects.
 pub fn authenticate(router: Router, chain: Arc<AuthenticatorChain>, authorizer: Arc<dyn Authorizer>) -> Router {
+    authenticate_audited(router, chain, authorizer, None)
+}
+
+/// [`authenticate`], and every authenticated request (refusals included) is recorded by
+/// `auditor` at the level its policy gives (see [`crate::audit`]).
+pub fn authenticate_audited(
+    router: Router,
+    chain: Arc<AuthenticatorChain>,
+    authorizer: Arc<dyn Authorizer>,
+    auditor: Option<Arc<dyn Auditor>>,
+) -> Router {
     let router = router.merge(crate::reviews::routes(authorizer.clone()));
-    let gate = Arc::new(Gate { chain, authorizer });
+    let gate = Arc::new(Gate { chain, authorizer, auditor });
     router.layer(axum::middleware::from_fn_with_state(gate, gate_request))
 }
 
@@ -750,6 +767,8 @@ async fn gate_request(State(gate): State<Arc<Gate>>, request: Request, next: Nex
             return unauthorized();
         }
     };
+    // Who asked, before impersonation: the event names both.
+    let original = gate.auditor.as_ref().map(|_| user.clone());
     let user = match impersonate(&gate, &mut parts, user).await {
         Ok(user) => user,
         Err(resp) => {
@@ -757,21 +776,97 @@ async fn gate_request(State(gate): State<Arc<Gate>>, request: Request, next: Nex
             return resp;
         }
     };
+    let attrs = Attributes::from_request(&parts.method, &parts.uri, user);
+    let audit = match &gate.auditor {
+        Some(auditor) => match auditor.level(&attrs) {
+            Level::None => None,
+            level => Some((auditor, level, audit_begin(level, &attrs, &parts, original.as_ref()))),
+        },
+        None => None,
+    };
     if !public {
-        let attrs = Attributes::from_request(&parts.method, &parts.uri, user);
         match gate.authorizer.authorize_request(&attrs, &parts).await {
             Decision::Allow => {}
             Decision::Deny(reason) => {
                 tracing::debug!(user = %attrs.user.name, verb = %attrs.verb, path = %attrs.path, %reason, "forbidden");
                 drain(body).await;
-                return error_response(&forbidden_error(&attrs, &reason));
+                let resp = error_response(&forbidden_error(&attrs, &reason));
+                return match audit {
+                    Some((auditor, level, event)) => audit_end(auditor.as_ref(), level, event, resp).await,
+                    None => resp,
+                };
             }
         }
-        parts.extensions.insert(attrs.user);
-    } else {
-        parts.extensions.insert(user);
     }
-    next.run(Request::from_parts(parts, body)).await
+    parts.extensions.insert(attrs.user);
+    let Some((auditor, level, mut event)) = audit else {
+        return next.run(Request::from_parts(parts, body)).await;
+    };
+    let body = if level >= Level::Request && captured_length(&parts.headers).is_some() {
+        match axum::body::to_bytes(body, crate::audit::MAX_CAPTURED_BODY as usize).await {
+            Ok(bytes) => {
+                let ct = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+                event.request_object = crate::audit::body_object(ct, &bytes);
+                axum::body::Body::from(bytes)
+            }
+            Err(_) => return error_response(&ApiError::bad_request("the request body could not be read")),
+        }
+    } else {
+        body
+    };
+    let resp = next.run(Request::from_parts(parts, body)).await;
+    audit_end(auditor.as_ref(), level, event, resp).await
+}
+
+/// The declared length of a request body small enough to be kept in an event.
+fn captured_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|n| *n > 0 && *n <= crate::audit::MAX_CAPTURED_BODY)
+}
+
+fn audit_begin(level: Level, attrs: &Attributes, parts: &Parts, original: Option<&UserInfo>) -> crate::audit::Event {
+    let uri = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or(parts.uri.path());
+    let mut event = crate::audit::begin(level, attrs, uri, original);
+    if let Some(forwarded) = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        event.source_ips.extend(forwarded.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string));
+    }
+    if let Some(axum::extract::ConnectInfo(remote)) =
+        parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        event.source_ips.push(remote.ip().to_string());
+    }
+    event.user_agent =
+        parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    event
+}
+
+/// Completes the event with the response (reading the body only when it is small, complete and
+/// needed: the response level, an error's Status, a created object's name) and hands it over.
+async fn audit_end(auditor: &dyn Auditor, level: Level, mut event: crate::audit::Event, resp: Response) -> Response {
+    use axum::body::HttpBody;
+    let code = resp.status().as_u16();
+    let wanted = level == Level::RequestResponse || code >= 400 || event.verb == "create";
+    let small = resp.body().size_hint().exact().is_some_and(|n| n > 0 && n <= crate::audit::MAX_CAPTURED_BODY);
+    let json =
+        resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.contains("json"));
+    let mut resp = if wanted && small && json {
+        let (parts, body) = resp.into_parts();
+        let bytes = axum::body::to_bytes(body, crate::audit::MAX_CAPTURED_BODY as usize).await.unwrap_or_default();
+        let value = crate::audit::body_object(Some("json"), &bytes);
+        crate::audit::finish(&mut event, code, value.as_ref(), level == Level::RequestResponse);
+        Response::from_parts(parts, axum::body::Body::from(bytes))
+    } else {
+        crate::audit::finish(&mut event, code, None, false);
+        resp
+    };
+    if let Ok(v) = axum::http::HeaderValue::from_str(&event.audit_id) {
+        resp.headers_mut().insert("audit-id", v);
+    }
+    auditor.record(event);
+    resp
 }
 
 const IMPERSONATE_USER: &str = "impersonate-user";
@@ -872,7 +967,7 @@ mod tests {
         assert_eq!(request_token(&ws), None);
     }
 
-    use axum::{body::Body, http::StatusCode, routing::get};
+    use axum::{body::Body, http::StatusCode, response::IntoResponse, routing::get};
     use tower::ServiceExt as _;
 
     fn parts(method: Method, uri: &str, auth: Option<&str>) -> Parts {
@@ -1108,6 +1203,82 @@ mod tests {
         let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("body");
         let text = String::from_utf8_lossy(&bytes).to_string();
         (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null), text)
+    }
+
+    /// Records what it is given; requests to `/apis/g/v1/quiet` are not audited, `things` are
+    /// recorded with both bodies.
+    #[derive(Default)]
+    struct Recorder(std::sync::Mutex<Vec<crate::audit::Event>>);
+    impl Auditor for Recorder {
+        fn level(&self, a: &Attributes) -> Level {
+            match a.resource.as_str() {
+                "quiet" => Level::None,
+                "things" => Level::RequestResponse,
+                _ => Level::Metadata,
+            }
+        }
+        fn record(&self, event: crate::audit::Event) {
+            self.0.lock().unwrap().push(event);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_audit_hook_records_requests_refusals_and_bodies_per_level() {
+        async fn made(body: String) -> axum::response::Response {
+            let mut obj: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            obj["metadata"]["uid"] = "uid-1".into();
+            (StatusCode::CREATED, axum::Json(obj)).into_response()
+        }
+        let router = Router::new()
+            .route("/apis/g/v1/things", axum::routing::post(made))
+            .route("/apis/g/v1/quiet", get(|| async { "q" }))
+            .route("/apis/g/v1/others", get(|| async { "o" }));
+        let mut chain = AuthenticatorChain::new();
+        chain.push(Arc::new(TokenFileAuthenticator::parse(FILE).expect("tokens")));
+        let recorder = Arc::new(Recorder::default());
+        let app = authenticate_audited(router, Arc::new(chain), Arc::new(DenyBob), Some(recorder.clone()));
+
+        let req = axum::http::Request::post("/apis/g/v1/things?dryRun=All")
+            .header(header::AUTHORIZATION, "Bearer tok-alice")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_LENGTH, "25")
+            .header(header::USER_AGENT, "kubectl/v1.32")
+            .body(Body::from(r#"{"metadata":{"name":"a"}}"#))
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let audit_id = resp.headers().get("audit-id").expect("Audit-Id header").to_str().unwrap().to_string();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap()["metadata"]["uid"],
+            "uid-1",
+            "the response passes through whole"
+        );
+
+        call(&app, Method::GET, "/apis/g/v1/quiet", Some("Bearer tok-alice")).await;
+        let (status, _, _) = call(&app, Method::GET, "/apis/g/v1/others", Some("Bearer tok-bob")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        call(&app, Method::GET, "/apis/g/v1/others", None).await;
+
+        let events = recorder.0.lock().unwrap().clone();
+        assert_eq!(events.len(), 2, "not the quiet request, not the unauthenticated one: {events:?}");
+        let created = &events[0];
+        assert_eq!((created.audit_id.as_str(), created.level.as_str()), (audit_id.as_str(), "RequestResponse"));
+        assert_eq!((created.user.username.as_str(), created.verb.as_str()), ("alice", "create"));
+        assert_eq!(created.request_uri, "/apis/g/v1/things?dryRun=All");
+        assert_eq!(created.user_agent, "kubectl/v1.32");
+        assert_eq!(created.object_ref.as_ref().unwrap().name, "a", "a created object's name comes from the response");
+        assert_eq!(created.request_object.as_ref().unwrap()["metadata"]["name"], "a");
+        assert_eq!(created.response_object.as_ref().unwrap()["metadata"]["uid"], "uid-1");
+        assert_eq!(created.response_status.as_ref().unwrap().code, 201);
+        let refused = &events[1];
+        assert_eq!(
+            (refused.user.username.as_str(), refused.verb.as_str(), refused.level.as_str()),
+            ("bob", "list", "Metadata")
+        );
+        let status = refused.response_status.as_ref().unwrap();
+        assert_eq!((status.code, status.reason.as_str()), (403, "Forbidden"));
+        assert!(refused.request_object.is_none() && refused.response_object.is_none(), "Metadata keeps no bodies");
     }
 
     #[tokio::test]

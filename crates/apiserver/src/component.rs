@@ -10,6 +10,7 @@ use axum::Router;
 
 use crate::{
     ApiServer, ResourceDef,
+    audit::Auditor,
     auth::{Authenticator, Authorizer},
 };
 
@@ -30,6 +31,9 @@ pub struct Mount {
     /// The authorizer of every request; at most one component gives one (the auth component).
     /// Without one, every authenticated caller may do anything.
     pub authorizer: Option<Arc<dyn Authorizer>>,
+    /// The audit policy and the destination of the server's own audit events; at most one
+    /// component gives one (the audit component). Without one, nothing is recorded.
+    pub auditor: Option<Arc<dyn Auditor>>,
 }
 
 /// Where the server a component is mounted into runs.

@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod apply;
+pub mod audit;
 pub mod auth;
 pub mod component;
 pub mod connect;

@@ -66,6 +66,9 @@ pub enum Scenario {
     /// simulated clusters, the time until all are Available, the steady platform's CPU and
     /// memory, and the Portal and namespace listing of a member of 50 projects.
     Business(crate::bench_business::BusinessArgs),
+    /// The audit component: sustained ingestion through the sink (events per second, batch
+    /// latency, bytes on disk per event) and a query by user and time range over a large store.
+    Audit(crate::bench_audit::AuditBenchArgs),
 }
 
 const PAYLOAD_BYTES: usize = 1024;
@@ -332,6 +335,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(Scenario::Registry(registry)) => return crate::bench_registry::run(registry).await,
         Some(Scenario::Authz(authz)) => return crate::bench_authz::run(authz).await,
         Some(Scenario::Business(business)) => return crate::bench_business::run(business).await,
+        Some(Scenario::Audit(audit)) => return crate::bench_audit::run(audit).await,
         None => {}
     }
     let (_own, kubeconfig) = match &args.kubeconfig {

@@ -1,8 +1,10 @@
 //! `tke`: the tke-rs platform in one binary. `tke up` runs every component in one process;
 //! the other subcommands are tools.
 
+mod audit_cmd;
 mod auth_cmd;
 mod bench;
+mod bench_audit;
 mod bench_authz;
 mod bench_business;
 mod bench_client;

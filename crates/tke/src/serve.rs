@@ -180,6 +180,7 @@ impl Server {
         let mut fronts = vec![];
         let mut mounted_authenticators = vec![];
         let mut authorizer: Option<(&str, Arc<dyn auth::Authorizer>)> = None;
+        let mut auditor: Option<(&str, Arc<dyn apiserver::audit::Auditor>)> = None;
         for c in components {
             let mount = c
                 .mount(&api, &mount_context)
@@ -195,6 +196,12 @@ impl Server {
                     bail!("both the {first} and the {} components authorize requests; one must", c.name());
                 }
                 authorizer = Some((c.name(), a));
+            }
+            if let Some(a) = mount.auditor {
+                if let Some((first, _)) = auditor {
+                    bail!("both the {first} and the {} components audit requests; one must", c.name());
+                }
+                auditor = Some((c.name(), a));
             }
         }
         // kube-apiserver's order: front proxies, client certificates, static tokens, then the
@@ -243,7 +250,7 @@ impl Server {
             )));
         }
         let authorizer = authorizer.map(|(_, a)| a).unwrap_or_else(|| Arc::new(auth::AllowAuthenticated));
-        let mut app = auth::authenticate(routes, Arc::new(chain), authorizer);
+        let mut app = auth::authenticate_audited(routes, Arc::new(chain), authorizer, auditor.map(|(_, a)| a));
         for front in fronts {
             app = front.fallback_service(app);
         }

@@ -15,6 +15,8 @@ pub struct UpArgs {
     pub auth: AuthArgs,
     #[command(flatten)]
     pub console: ConsoleArgs,
+    #[command(flatten)]
+    pub audit: crate::audit_cmd::AuditArgs,
     /// Serve the image registry (`/v2/`, token endpoint `/registry/auth`) on the same listener.
     #[arg(long, env = "TKE_REGISTRY", default_value_t = true, action = clap::ArgAction::Set)]
     pub registry: bool,
@@ -30,6 +32,7 @@ pub struct UpArgs {
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let auth_component = crate::auth_cmd::component(&args.auth);
+    let audit_component = crate::audit_cmd::component(&args.audit)?;
     // The registry's Basic auth is the platform's (its users, API keys and ID tokens), and so are
     // its permissions (the policies).
     let registry = args.registry.then(|| {
@@ -46,7 +49,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         &business::Business,
         &monitor::Monitor,
         &notify_component,
-        &audit::Audit,
+        &audit_component,
     ];
     if let Some(r) = &registry {
         components.push(r);
