@@ -2,7 +2,7 @@
 //! `/metrics` shows them all: reconciles by controller and result with their durations, the
 //! reconciles running now, and which Leases this process holds (and how often it lost one).
 //! Controllers report through [`observe`] and the leader elector; a server exposes them by
-//! passing its registry to [`register`].
+//! passing its registry to [`register`] (the API server's prefixes them `apiserver_`).
 
 use std::{sync::OnceLock, time::Instant};
 
@@ -52,29 +52,30 @@ pub fn metrics() -> &'static ControllerMetrics {
     })
 }
 
-/// Adds the controller metrics to `registry` (under `tke_`): `tke_controller_reconcile_total`,
-/// `tke_controller_reconcile_duration_seconds`, `tke_controller_reconciles_in_flight`,
-/// `tke_leader_is_leader` and `tke_leader_lost_total`.
+/// Adds the controller metrics to `registry`; in the API server's registry, which prefixes
+/// every name with `apiserver_`, they are `apiserver_controller_reconcile_total`,
+/// `apiserver_controller_reconcile_duration_seconds`, `apiserver_controller_reconciles_in_flight`,
+/// `apiserver_leader_is_leader` and `apiserver_leader_lost_total`.
 pub fn register(registry: &mut Registry) {
     let m = metrics();
     registry.register(
-        "tke_controller_reconcile",
+        "controller_reconcile",
         "Reconciles by controller and result (success or error)",
         m.reconciles.clone(),
     );
     registry.register(
-        "tke_controller_reconcile_duration_seconds",
+        "controller_reconcile_duration_seconds",
         "How long reconciles take, by controller",
         m.duration.clone(),
     );
     registry.register(
-        "tke_controller_reconciles_in_flight",
+        "controller_reconciles_in_flight",
         "Reconciles running now, by controller (kube-runtime's queue itself is not observable)",
         m.in_flight.clone(),
     );
-    registry.register("tke_leader_is_leader", "1 while this process holds the Lease, else 0", m.leader.clone());
+    registry.register("leader_is_leader", "1 while this process holds the Lease, else 0", m.leader.clone());
     registry.register(
-        "tke_leader_lost",
+        "leader_lost",
         "Times this process lost a Lease it held without being stopped",
         m.leader_lost.clone(),
     );
@@ -126,13 +127,22 @@ mod tests {
         let ok: Result<(), ()> = observe("test-a", async { Ok(()) }).await;
         assert!(ok.is_ok());
         let _ = observe("test-a", async { Err::<(), _>("boom") }).await;
-        let mut r = Registry::default();
+        let mut r = Registry::with_prefix("apiserver");
         register(&mut r);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &r).expect("encode");
-        assert!(text.contains("tke_controller_reconcile_total{controller=\"test-a\",result=\"success\"} 1"), "{text}");
-        assert!(text.contains("tke_controller_reconcile_total{controller=\"test-a\",result=\"error\"} 1"), "{text}");
-        assert!(text.contains("tke_controller_reconcile_duration_seconds_count{controller=\"test-a\"} 2"), "{text}");
-        assert!(text.contains("tke_controller_reconciles_in_flight{controller=\"test-a\"} 0"), "{text}");
+        assert!(
+            text.contains("apiserver_controller_reconcile_total{controller=\"test-a\",result=\"success\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("apiserver_controller_reconcile_total{controller=\"test-a\",result=\"error\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("apiserver_controller_reconcile_duration_seconds_count{controller=\"test-a\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("apiserver_controller_reconciles_in_flight{controller=\"test-a\"} 0"), "{text}");
     }
 }
