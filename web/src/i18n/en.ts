@@ -2,6 +2,7 @@
 // type of that file). `{name}` marks a placeholder filled by t().
 import { pagesEn } from './pages.en';
 import { createEn } from './create.en';
+import { alarmEn } from './alarm.en';
 
 export const en = {
   'app.title': 'TKEStack',
@@ -221,6 +222,7 @@ export const en = {
   'kind.nodes': 'Nodes',
   ...pagesEn,
   ...createEn,
+  ...alarmEn,
 } as const;
 
 export type Key = keyof typeof en;

@@ -2,6 +2,7 @@
 import type { Key } from './en';
 import { pagesZh } from './pages.zh';
 import { createZh } from './create.zh';
+import { alarmZh } from './alarm.zh';
 
 export const zh: Record<Key, string> = {
   'app.title': 'TKEStack',
@@ -221,4 +222,5 @@ export const zh: Record<Key, string> = {
   'kind.nodes': '节点',
   ...pagesZh,
   ...createZh,
+  ...alarmZh,
 };
