@@ -196,7 +196,7 @@ fn addon_phase(t: &Tke, name: &str) -> (String, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_prometheus_add_on_installs_the_monitoring_stack_sized_by_its_spec_and_removes_it() {
+async fn the_prometheus_add_on_installs_the_monitoring_stack_sized_by_its_spec_upgrades_and_removes_it() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let fast = [
         "--addon-check-interval-seconds",
@@ -274,6 +274,23 @@ async fn the_prometheus_add_on_installs_the_monitoring_stack_sized_by_its_spec_a
         Some(&serde_json::to_value(monitor::alarm::examples::node_all()).expect("policy")),
     );
     assert_eq!(code, 201, "{body}");
+
+    // An upgrade re-applies the stack and keeps the policies (the manifest never owns the groups).
+    t.kubectl_ok(&["patch", "prometheus", "prom-1", "--type", "merge", "-p", r#"{"spec":{"version":"v1.1.0"}}"#]);
+    testkit::tke::wait_for("the upgrade to v1.1.0", Duration::from_secs(90), || {
+        let out = t.kubectl(&["get", "prometheus", "prom-1", "-o", "jsonpath={.status.phase}|{.status.version}"]);
+        (String::from_utf8_lossy(&out.stdout) == "Running|v1.1.0").then_some(())
+    });
+    let operator = api("apps", "Deployment", "deployments").get("prometheus-operator").await.expect("operator");
+    assert_eq!(
+        operator.data["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example.com/tkestack/prometheus-operator:v1.1.0"
+    );
+    let (code, body) = c.call("GET", "/apis/v1/monitor/clusters/cls-prom/alarmpolicies/nodes", None);
+    assert_eq!(code, 200, "the policy survives the upgrade: {body}");
+    let k8s = prometheuses.get("k8s").await.expect("the Prometheus k8s");
+    assert_eq!(k8s.data["spec"]["retention"], "3d");
+
     t.kubectl_ok(&["delete", "prometheus", "prom-1", "--wait=false"]);
     testkit::tke::wait_for("the add-on to go", Duration::from_secs(60), || {
         (!t.kubectl(&["get", "prometheus", "prom-1"]).status.success()).then_some(())
