@@ -181,6 +181,14 @@ async fn alarm_policies_are_rule_groups_of_the_clusters_prometheusrule() {
     let (_, body) = c.call("GET", &format!("{base}/tke-platform"), None);
     assert_eq!(body["data"], preset);
 
+    // A user the authorizer gives nothing in the cluster may not read its policies.
+    let out = t.kubectl(&["--as", "alice", "--as-group", "tenant:default", "get", "--raw", base]);
+    let refused = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success() && refused.contains("may not listAlarmpolicies \"cluster:cls-alarm/alarmpolicy:*\""),
+        "{refused}"
+    );
+
     // Callers the server does not know get nothing.
     let (code, _) = t.curl_json(&[&format!("{}{base}", t.url)]);
     assert_eq!(code, 401);
