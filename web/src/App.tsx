@@ -53,6 +53,7 @@ const router = createBrowserRouter([
           { path: 'lifecycle', element: <ClusterLifecyclePage /> },
           { path: 'x/:kind', element: <TkeResourcesPage /> },
           { path: 'x/:kind/:namespace/:name', element: <TkeObjectPage /> },
+          { path: 'alarms', lazy: async () => ({ Component: (await import('./monitor/AlarmPolicies')).AlarmPoliciesPage }) },
         ],
       },
       // Identity & access, projects and the registry load when first opened.

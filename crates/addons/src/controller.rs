@@ -49,11 +49,13 @@ pub struct Options {
     pub timings: Timings,
     /// Add-ons reconciled at once, per kind.
     pub concurrency: u16,
+    /// Where the Prometheus add-on's Alertmanager sends alerts by default.
+    pub alert_webhook: Option<crate::prometheus::AlertWebhook>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { registry: "docker.io".into(), timings: Timings::default(), concurrency: 4 }
+        Self { registry: "docker.io".into(), timings: Timings::default(), concurrency: 4, alert_webhook: None }
     }
 }
 
@@ -162,6 +164,11 @@ fn error_policy(obj: Arc<DynamicObject>, e: &Error, ctx: Arc<Ctx>) -> Action {
 }
 
 async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let name = format!("addon-{}", ctx.kind.to_ascii_lowercase());
+    controller_runtime::metrics::observe(&name, reconcile_once(obj, ctx)).await
+}
+
+async fn reconcile_once(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let api: Api<DynamicObject> = Api::all_with(ctx.platform.clone(), &ctx.resource);
     let c = ctx.clone();
     finalizer(&api, FINALIZER, obj, |event| async move {
@@ -218,6 +225,16 @@ fn config_of(obj: &DynamicObject) -> Value {
     if spec.is_null() { json!({}) } else { spec }
 }
 
+/// The objects of the add-on at `version`: its manifest with its configuration applied.
+fn objects_of(ctx: &Ctx, obj: &DynamicObject, version: &str) -> Result<Vec<Value>, manifests::ManifestError> {
+    let config = config_of(obj);
+    let mut objects = manifests::render(ctx.kind, version, &ctx.opts.registry, &config)?;
+    if ctx.kind == "Prometheus" {
+        crate::prometheus::customize(&mut objects, &config, ctx.opts.alert_webhook.as_ref());
+    }
+    Ok(objects)
+}
+
 fn target_version(obj: &DynamicObject, kind: &str) -> String {
     obj.data["spec"]["version"]
         .as_str()
@@ -259,9 +276,7 @@ async fn apply(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
             return Ok(Action::requeue(t.pending_period * 6));
         }
     };
-    let render = |version: &str| {
-        manifests::render(ctx.kind, version, &ctx.opts.registry, &config_of(obj)).map_err(InstallError::from)
-    };
+    let render = |version: &str| objects_of(ctx, obj, version).map_err(InstallError::from);
     match step {
         Step::Install { version, clean_first } => {
             // Installing starts from Initializing (or Reinitializing) as TKEStack shows it.
@@ -367,7 +382,7 @@ async fn cleanup(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
         ClusterAccess::Deleting(Some(client)) => {
             // Best effort: a cluster on its way out must not hold its add-ons (and so itself)
             // forever because it no longer answers.
-            let result = match manifests::render(ctx.kind, &version, &ctx.opts.registry, &config_of(obj)) {
+            let result = match objects_of(ctx, obj, &version) {
                 Ok(objects) => tokio::time::timeout(DELETING_UNINSTALL_LIMIT, uninstall(&client, &objects))
                     .await
                     .unwrap_or(Err(InstallError::NoAnswer(DELETING_UNINSTALL_LIMIT))),
@@ -387,8 +402,7 @@ async fn cleanup(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
             Ok(Action::await_change())
         }
         ClusterAccess::Ready(client) => {
-            let objects = manifests::render(ctx.kind, &version, &ctx.opts.registry, &config_of(obj))
-                .map_err(InstallError::from)?;
+            let objects = objects_of(ctx, obj, &version).map_err(InstallError::from)?;
             uninstall(&client, &objects).await?;
             tracing::info!(
                 kind = ctx.kind,
@@ -423,7 +437,12 @@ async fn install(client: &Client, objects: &[Value], kind: &str) -> Result<(), I
     let params = PatchParams::apply(&format!("tke-addon-{}", kind.to_ascii_lowercase())).force();
     for obj in objects {
         let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-        let api = api_for(client, obj).await?;
+        let api = match api_for(client, obj).await {
+            Ok(api) => api,
+            // A kind whose CRD was applied a moment ago is served once the cluster established it.
+            Err(InstallError::NotServed { .. }) if defined_by(objects, obj) => established(client, obj).await?,
+            Err(e) => return Err(e),
+        };
         api.patch(name, &params, &Patch::Apply(obj)).await.map_err(|source| InstallError::Apply {
             kind: obj["kind"].as_str().unwrap_or("").to_string(),
             name: name.to_string(),
@@ -432,6 +451,31 @@ async fn install(client: &Client, objects: &[Value], kind: &str) -> Result<(), I
     }
     Ok(())
 }
+
+/// Whether one of `objects` is the CRD of `obj`'s kind.
+fn defined_by(objects: &[Value], obj: &Value) -> bool {
+    let group = obj["apiVersion"].as_str().and_then(|v| v.split_once('/')).map(|(g, _)| g).unwrap_or_default();
+    objects.iter().any(|o| {
+        o["kind"] == "CustomResourceDefinition"
+            && o["spec"]["group"] == group
+            && o["spec"]["names"]["kind"] == obj["kind"]
+    })
+}
+
+/// The API of `obj` once its CRD is established, polled for up to [`ESTABLISH_LIMIT`].
+async fn established(client: &Client, obj: &Value) -> Result<Api<DynamicObject>, InstallError> {
+    let deadline = tokio::time::Instant::now() + ESTABLISH_LIMIT;
+    loop {
+        match api_for(client, obj).await {
+            Ok(api) => return Ok(api),
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// How long a freshly applied CRD may take to be served.
+const ESTABLISH_LIMIT: Duration = Duration::from_secs(30);
 
 /// Deletes the objects in reverse order (workloads before what they use); absent ones are fine.
 async fn uninstall(client: &Client, objects: &[Value]) -> Result<(), InstallError> {

@@ -241,11 +241,14 @@ pub async fn run_while_leading<W, F>(
     W: FnMut(watch::Receiver<bool>) -> F,
     F: std::future::Future<Output = ()>,
 {
+    let lease = opts.name.clone();
     let mut elector = LeaderElector::new(client, opts);
+    crate::metrics::leading(&lease, false);
     loop {
         if !elector.acquire(&mut stop).await {
             return;
         }
+        crate::metrics::leading(&lease, true);
         on_change(true);
         let (lost_tx, lost) = watch::channel(false);
         let keep = async {
@@ -254,7 +257,11 @@ pub async fn run_while_leading<W, F>(
             stopping
         };
         let ((), stopping) = tokio::join!(work(lost), keep);
+        crate::metrics::leading(&lease, false);
         on_change(false);
+        if !stopping {
+            crate::metrics::lost(&lease);
+        }
         if stopping {
             elector.release().await;
             return;

@@ -8,13 +8,15 @@
 //! - [`conflict`]: retrying a read-modify-write that lost an optimistic-concurrency race;
 //! - [`shell`]: the status writes and failure counts of phase/condition controllers;
 //! - [`cluster`]: reaching a business cluster (address, credential, CA, impersonation, retries);
-//! - [`drain`]: taking pods off a node as `kubectl drain` does.
+//! - [`drain`]: taking pods off a node as `kubectl drain` does;
+//! - [`metrics`]: reconcile counts, errors and durations and Lease holding, for `/metrics`.
 
 pub mod backoff;
 pub mod cluster;
 pub mod conflict;
 pub mod drain;
 pub mod leader;
+pub mod metrics;
 pub mod shell;
 
 pub use backoff::backoff;

@@ -1,4 +1,5 @@
-//! The monitor component in an API server: `monitor.tkestack.io/v1`.
+//! The monitor component in an API server: `monitor.tkestack.io/v1`, the alarm policy REST API
+//! under `/apis/v1/monitor`, and the platform's certificate expiry on `/metrics`.
 
 use std::sync::Arc;
 
@@ -20,7 +21,13 @@ impl Component for Monitor {
         api::monitor::resources()
     }
 
-    async fn mount(&self, _server: &Arc<ApiServer>, _ctx: &MountContext) -> Result<Mount, MountError> {
-        Ok(Mount::default())
+    async fn mount(&self, server: &Arc<ApiServer>, ctx: &MountContext) -> Result<Mount, MountError> {
+        let mut mount = Mount::default();
+        // Alarm policies, kept in the business clusters' PrometheusRules.
+        crate::alarm::rest::mount(Arc::new(crate::alarm::store::PolicyStore::new(server.clone())), &mut mount);
+        // The platform watching itself: when its certificates expire.
+        let data_dir = ctx.data_dir.clone();
+        server.metrics.with_registry(|r| crate::certificates::register(r, &data_dir));
+        Ok(mount)
     }
 }

@@ -566,7 +566,7 @@ pub(crate) async fn run(
         })
         .with_config(kube::runtime::controller::Config::default().concurrency(opts.concurrency.max(1)))
         .graceful_shutdown_on(stop)
-        .run(reconcile, error_policy, ctx)
+        .run(|o, c| controller_runtime::metrics::observe("cluster", reconcile(o, c)), error_policy, ctx)
         .for_each(|_| async {})
         .await;
 }

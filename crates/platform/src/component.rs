@@ -23,6 +23,9 @@ impl Component for Platform {
     }
 
     async fn mount(&self, server: &Arc<ApiServer>, ctx: &MountContext) -> Result<Mount, MountError> {
+        // The controllers of this process (clusters, machines, add-ons…) report reconciles and
+        // Leases on the server's `/metrics`.
+        server.metrics.with_registry(controller_runtime::metrics::register);
         // Business clusters are reached through `clusters/{name}/proxy` and the unified proxy
         // (header X-TKE-ClusterName), both after authentication so they act as the caller.
         let proxy = crate::subresources::mount(server).map_err(|e| format!("serving the cluster subresources: {e}"))?;

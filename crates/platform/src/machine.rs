@@ -685,7 +685,7 @@ pub(crate) async fn run(
     Controller::new_with(machines, watcher::Config::default(), ar)
         .with_config(kube::runtime::controller::Config::default().concurrency(opts.concurrency.max(1)))
         .graceful_shutdown_on(stop)
-        .run(reconcile, error_policy, ctx)
+        .run(|o, c| controller_runtime::metrics::observe("machine", reconcile(o, c)), error_policy, ctx)
         .for_each(|_| async {})
         .await;
 }

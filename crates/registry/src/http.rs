@@ -156,6 +156,8 @@ pub(crate) async fn v2(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(h) => h.map(str::to_string),
         Err(e) => return malformed(&e),
     };
+    let method = req.method().clone();
+    let req = crate::metrics::counting_request(req);
     let mut resp = match dispatch(&app, host.as_deref(), req).await {
         Ok(r) => r,
         Err(e) => {
@@ -166,7 +168,7 @@ pub(crate) async fn v2(State(app): State<Arc<App>>, req: Request) -> Response {
         }
     };
     resp.headers_mut().insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
-    resp
+    crate::metrics::counting_response(&method, resp)
 }
 
 /// `/registry/auth`.

@@ -19,6 +19,7 @@ pub mod error;
 pub mod events;
 mod http;
 pub mod manifest;
+pub mod metrics;
 pub mod names;
 pub mod objects;
 pub mod storage;

@@ -7,6 +7,8 @@ use std::{
     time::Duration,
 };
 
+use anyhow::Context as _;
+
 use crate::{controllers::Running, serve::ServerArgs};
 
 /// Flags of the platform component.
@@ -64,6 +66,24 @@ pub struct PlatformCommand {
     pub platform: PlatformArgs,
 }
 
+/// Where the Prometheus add-on's Alertmanager calls the platform: the notify component's
+/// `/webhook`, with the bearer token kept in `data_dir/notify/webhook-token` (created on first
+/// start), trusting the platform's CA when it generated its certificate.
+pub fn alert_webhook(data_dir: &Path, url: &str) -> anyhow::Result<addons::prometheus::AlertWebhook> {
+    let path = data_dir.join("notify").join("webhook-token");
+    let token = crate::serve::read_or_create_secret(&path, || {
+        use rand::distr::{Alphanumeric, SampleString};
+        Alphanumeric.sample_string(&mut rand::rng(), 40).into_bytes()
+    })
+    .with_context(|| format!("the Alertmanager webhook token {}", path.display()))?;
+    let ca_pem = std::fs::read_to_string(data_dir.join("pki").join("ca.crt")).ok();
+    Ok(addons::prometheus::AlertWebhook {
+        url: format!("{}/webhook", url.trim_end_matches('/')),
+        token: String::from_utf8_lossy(&token).trim().to_string(),
+        ca_pem,
+    })
+}
+
 /// Starts the platform's controllers (cluster and machine, add-ons) in `running`.
 pub fn controllers(
     running: &mut Running,
@@ -81,6 +101,7 @@ pub fn controllers(
             retry_delay: Duration::from_secs(args.addon_retry_delay_seconds.max(1)),
             ..Default::default()
         },
+        alert_webhook: Some(alert_webhook(data_dir, url)?),
         ..Default::default()
     };
     crate::controllers::addons(running, platform_client, addon_opts, leader_elect);

@@ -3,6 +3,7 @@
 import { pagesEn } from './pages.en';
 import { createEn } from './create.en';
 import { notifyEn } from './notify.en';
+import { alarmEn } from './alarm.en';
 
 export const en = {
   'app.title': 'TKEStack',
@@ -224,6 +225,7 @@ export const en = {
   ...pagesEn,
   ...createEn,
   ...notifyEn,
+  ...alarmEn,
 } as const;
 
 export type Key = keyof typeof en;

@@ -3,6 +3,7 @@ import type { Key } from './en';
 import { pagesZh } from './pages.zh';
 import { createZh } from './create.zh';
 import { notifyZh } from './notify.zh';
+import { alarmZh } from './alarm.zh';
 
 export const zh: Record<Key, string> = {
   'app.title': 'TKEStack',
@@ -224,4 +225,5 @@ export const zh: Record<Key, string> = {
   ...pagesZh,
   ...createZh,
   ...notifyZh,
+  ...alarmZh,
 };

@@ -42,6 +42,9 @@ export function ClusterLayout() {
           <li>
             <NavLink to={`${base}/apply`}>{t('apply.title')}</NavLink>
           </li>
+          <li>
+            <NavLink to={`${base}/alarms`}>{t('cluster.alarms')}</NavLink>
+          </li>
         </ul>
         <div className="menu-title">{t('cluster.workloads')}</div>
         <ul>

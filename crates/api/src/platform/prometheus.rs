@@ -42,6 +42,9 @@ pub struct PrometheusSpec {
     /// Resource limits and requests of Prometheus.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+    /// How long Prometheus keeps samples (e.g. `15d`, the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention: Option<String>,
     /// Run Prometheus on a master node.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_on_master: Option<bool>,
@@ -101,6 +104,11 @@ impl AddonSpecFields for PrometheusSpec {
             && !is_http_url(w)
         {
             errs.push(FieldError::invalid("spec.notifyWebhook", w, "must be an http:// or https:// URL"));
+        }
+        if let Some(d) = self.retention.as_deref().filter(|d| !d.is_empty())
+            && !is_duration(d)
+        {
+            errs.push(FieldError::invalid("spec.retention", d, "must be a duration such as 15d or 12h"));
         }
         if let Some(d) = self.alert_repeat_interval.as_deref().filter(|d| !d.is_empty())
             && !is_duration(d)

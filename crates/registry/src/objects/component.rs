@@ -93,6 +93,8 @@ impl Component for RegistryComponent {
         let prepare = prepare.ok_or("the registry component is mounted once")?;
         let (config, tenancy) = prepare()?;
         let installed = install(server, config, tenancy).await?;
+        // Its traffic on the server's `/metrics`.
+        server.metrics.with_registry(crate::metrics::register);
         // The registry authenticates with Docker's token flow, not the API's credentials.
         let routes = installed.registry.router();
         self.installed.set(installed).map_err(|_| "the registry component is mounted once")?;
