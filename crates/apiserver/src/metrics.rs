@@ -32,15 +32,20 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Arc<Self> {
-        let mut registry = Registry::with_prefix("apiserver");
+        // Unprefixed: components name their own metrics (`tke_…`, and TKEStack's `project_…`).
+        let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<ResourceLabels, Histogram>::new_with_constructor(|| {
             Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
         });
         let watchers = Family::<ResourceLabels, Gauge>::default();
-        registry.register("request", "API requests by verb, group, resource and HTTP code", requests.clone());
-        registry.register("request_duration_seconds", "API request latency (watches excluded)", latency.clone());
-        registry.register("registered_watchers", "Open watches by group and resource", watchers.clone());
+        registry.register("apiserver_request", "API requests by verb, group, resource and HTTP code", requests.clone());
+        registry.register(
+            "apiserver_request_duration_seconds",
+            "API request latency (watches excluded)",
+            latency.clone(),
+        );
+        registry.register("apiserver_registered_watchers", "Open watches by group and resource", watchers.clone());
         Arc::new(Self { registry: Mutex::new(registry), requests, latency, watchers })
     }
 

@@ -2,7 +2,7 @@
 //! `/metrics` shows them all: reconciles by controller and result with their durations, the
 //! reconciles running now, and which Leases this process holds (and how often it lost one).
 //! Controllers report through [`observe`] and the leader elector; a server exposes them by
-//! passing its registry to [`register`] (the API server's prefixes them `apiserver_`).
+//! passing its registry to [`register`] (names `tke_controller_…` and `tke_leader_…`).
 
 use std::{sync::OnceLock, time::Instant};
 
@@ -35,7 +35,7 @@ pub struct ControllerMetrics {
     pub duration: Family<ControllerLabels, Histogram>,
     pub in_flight: Family<ControllerLabels, Gauge>,
     pub leader: Family<LeaseLabels, Gauge>,
-    pub leader_lost: Family<LeaseLabels, Counter>,
+    pub tke_leader_lost: Family<LeaseLabels, Counter>,
 }
 
 /// The process's controller metrics.
@@ -48,36 +48,35 @@ pub fn metrics() -> &'static ControllerMetrics {
         }),
         in_flight: Family::default(),
         leader: Family::default(),
-        leader_lost: Family::default(),
+        tke_leader_lost: Family::default(),
     })
 }
 
-/// Adds the controller metrics to `registry`; in the API server's registry, which prefixes
-/// every name with `apiserver_`, they are `apiserver_controller_reconcile_total`,
-/// `apiserver_controller_reconcile_duration_seconds`, `apiserver_controller_reconciles_in_flight`,
-/// `apiserver_leader_is_leader` and `apiserver_leader_lost_total`.
+/// Adds the controller metrics to `registry`; on the API server's `/metrics` they are `tke_controller_reconcile_total`,
+/// `tke_controller_reconcile_duration_seconds`, `tke_controller_reconciles_in_flight`,
+/// `tke_leader_is_leader` and `tke_leader_lost_total`.
 pub fn register(registry: &mut Registry) {
     let m = metrics();
     registry.register(
-        "controller_reconcile",
+        "tke_controller_reconcile",
         "Reconciles by controller and result (success or error)",
         m.reconciles.clone(),
     );
     registry.register(
-        "controller_reconcile_duration_seconds",
+        "tke_controller_reconcile_duration_seconds",
         "How long reconciles take, by controller",
         m.duration.clone(),
     );
     registry.register(
-        "controller_reconciles_in_flight",
+        "tke_controller_reconciles_in_flight",
         "Reconciles running now, by controller (kube-runtime's queue itself is not observable)",
         m.in_flight.clone(),
     );
-    registry.register("leader_is_leader", "1 while this process holds the Lease, else 0", m.leader.clone());
+    registry.register("tke_leader_is_leader", "1 while this process holds the Lease, else 0", m.leader.clone());
     registry.register(
-        "leader_lost",
+        "tke_leader_lost",
         "Times this process lost a Lease it held without being stopped",
-        m.leader_lost.clone(),
+        m.tke_leader_lost.clone(),
     );
 }
 
@@ -115,7 +114,7 @@ pub fn leading(lease: &str, now: bool) {
 
 /// Records that this process lost `lease` while it meant to keep it.
 pub fn lost(lease: &str) {
-    metrics().leader_lost.get_or_create(&LeaseLabels { lease: lease.to_string() }).inc();
+    metrics().tke_leader_lost.get_or_create(&LeaseLabels { lease: lease.to_string() }).inc();
 }
 
 #[cfg(test)]
@@ -127,22 +126,13 @@ mod tests {
         let ok: Result<(), ()> = observe("test-a", async { Ok(()) }).await;
         assert!(ok.is_ok());
         let _ = observe("test-a", async { Err::<(), _>("boom") }).await;
-        let mut r = Registry::with_prefix("apiserver");
+        let mut r = Registry::default();
         register(&mut r);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &r).expect("encode");
-        assert!(
-            text.contains("apiserver_controller_reconcile_total{controller=\"test-a\",result=\"success\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("apiserver_controller_reconcile_total{controller=\"test-a\",result=\"error\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("apiserver_controller_reconcile_duration_seconds_count{controller=\"test-a\"} 2"),
-            "{text}"
-        );
-        assert!(text.contains("apiserver_controller_reconciles_in_flight{controller=\"test-a\"} 0"), "{text}");
+        assert!(text.contains("tke_controller_reconcile_total{controller=\"test-a\",result=\"success\"} 1"), "{text}");
+        assert!(text.contains("tke_controller_reconcile_total{controller=\"test-a\",result=\"error\"} 1"), "{text}");
+        assert!(text.contains("tke_controller_reconcile_duration_seconds_count{controller=\"test-a\"} 2"), "{text}");
+        assert!(text.contains("tke_controller_reconciles_in_flight{controller=\"test-a\"} 0"), "{text}");
     }
 }

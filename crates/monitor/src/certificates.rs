@@ -1,7 +1,6 @@
 //! The expiry of the platform's own certificates as a gauge on `/metrics`
-//! (`apiserver_certificate_expiry_timestamp_seconds{certificate="ca"|"serving"}`: the API
-//! server's registry prefixes every name with `apiserver_`; seconds since the epoch of
-//! `notAfter`), read from the data directory's `pki/` where the server keeps the CA and
+//! (`tke_certificate_expiry_timestamp_seconds{certificate="ca"|"serving"}`: seconds since
+//! the epoch of `notAfter`), read from the data directory's `pki/` where the server keeps the CA and
 //! the serving certificate it generated. A certificate brought by the operator
 //! (`--tls-cert-file`) lives elsewhere and is not reported.
 
@@ -38,7 +37,7 @@ pub fn register(registry: &mut Registry, data_dir: &Path) {
         }
     }
     registry.register(
-        "certificate_expiry_timestamp_seconds",
+        "tke_certificate_expiry_timestamp_seconds",
         "notAfter of the platform's CA and serving certificate, in seconds since the epoch",
         family,
     );
@@ -58,14 +57,11 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("pki")).expect("pki");
         std::fs::write(dir.path().join("pki/ca.crt"), cert.pem()).expect("write");
         assert_eq!(not_after(cert.pem().as_bytes()), Some(1_936_742_400));
-        let mut r = Registry::with_prefix("apiserver");
+        let mut r = Registry::default();
         register(&mut r, dir.path());
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &r).expect("encode");
-        assert!(
-            text.contains("apiserver_certificate_expiry_timestamp_seconds{certificate=\"ca\"} 1936742400"),
-            "{text}"
-        );
+        assert!(text.contains("tke_certificate_expiry_timestamp_seconds{certificate=\"ca\"} 1936742400"), "{text}");
         assert!(!text.contains("certificate=\"serving\""), "{text}");
         assert_eq!(not_after(b"not a certificate"), None);
     }

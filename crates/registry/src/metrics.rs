@@ -34,14 +34,17 @@ fn traffic() -> &'static Traffic {
     })
 }
 
-/// Adds, as the API server's registry (prefix `apiserver_`) names them,
-/// `apiserver_registry_requests_total`, `apiserver_registry_pushed_bytes_total` and
-/// `apiserver_registry_pulled_bytes_total` to `registry`.
+/// Adds /// `tke_registry_requests_total`, `tke_registry_pushed_bytes_total` and
+/// `tke_registry_pulled_bytes_total` to `registry`.
 pub fn register(registry: &mut Registry) {
     let t = traffic();
-    registry.register("registry_requests", "Registry /v2/ requests by method and HTTP code", t.requests.clone());
-    registry.register("registry_pushed_bytes", "Bytes received in registry request bodies", t.pushed.clone());
-    registry.register("registry_pulled_bytes", "Bytes sent in bodies of successful registry GETs", t.pulled.clone());
+    registry.register("tke_registry_requests", "Registry /v2/ requests by method and HTTP code", t.requests.clone());
+    registry.register("tke_registry_pushed_bytes", "Bytes received in registry request bodies", t.pushed.clone());
+    registry.register(
+        "tke_registry_pulled_bytes",
+        "Bytes sent in bodies of successful registry GETs",
+        t.pulled.clone(),
+    );
 }
 
 /// `req` with its body counted as pushed bytes while it is read.
@@ -82,16 +85,16 @@ mod tests {
         assert_eq!(got.len(), 1000);
         let resp = counting_response(&http::Method::GET, Response::new(Body::from(vec![1u8; 300])));
         let _ = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body");
-        let mut r = Registry::with_prefix("apiserver");
+        let mut r = Registry::default();
         register(&mut r);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &r).expect("encode");
-        assert!(text.contains("apiserver_registry_requests_total{method=\"GET\",code=\"200\"}"), "{text}");
+        assert!(text.contains("tke_registry_requests_total{method=\"GET\",code=\"200\"}"), "{text}");
         let value = |name: &str| -> u64 {
             text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
         };
         // Counters are per process; other tests may have added to them.
-        assert!(value("apiserver_registry_pushed_bytes_total ") >= 1000, "{text}");
-        assert!(value("apiserver_registry_pulled_bytes_total ") >= 300, "{text}");
+        assert!(value("tke_registry_pushed_bytes_total ") >= 1000, "{text}");
+        assert!(value("tke_registry_pulled_bytes_total ") >= 300, "{text}");
     }
 }

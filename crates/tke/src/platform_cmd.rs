@@ -67,21 +67,12 @@ pub struct PlatformCommand {
 }
 
 /// Where the Prometheus add-on's Alertmanager calls the platform: the notify component's
-/// `/webhook`, with the bearer token kept in `data_dir/notify/webhook-token` (created on first
-/// start), trusting the platform's CA when it generated its certificate.
+/// `/webhook`, with the bearer token it accepts ([`notify::webhook_token`]), trusting the
+/// platform's CA when it generated its certificate.
 pub fn alert_webhook(data_dir: &Path, url: &str) -> anyhow::Result<addons::prometheus::AlertWebhook> {
-    let path = data_dir.join("notify").join("webhook-token");
-    let token = crate::serve::read_or_create_secret(&path, || {
-        use rand::distr::{Alphanumeric, SampleString};
-        Alphanumeric.sample_string(&mut rand::rng(), 40).into_bytes()
-    })
-    .with_context(|| format!("the Alertmanager webhook token {}", path.display()))?;
+    let token = notify::webhook_token(data_dir).context("the Alertmanager webhook token")?;
     let ca_pem = std::fs::read_to_string(data_dir.join("pki").join("ca.crt")).ok();
-    Ok(addons::prometheus::AlertWebhook {
-        url: format!("{}/webhook", url.trim_end_matches('/')),
-        token: String::from_utf8_lossy(&token).trim().to_string(),
-        ca_pem,
-    })
+    Ok(addons::prometheus::AlertWebhook { url: format!("{}/webhook", url.trim_end_matches('/')), token, ca_pem })
 }
 
 /// Starts the platform's controllers (cluster and machine, add-ons) in `running`.

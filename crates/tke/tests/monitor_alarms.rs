@@ -263,7 +263,7 @@ async fn the_prometheus_add_on_installs_the_monitoring_stack_sized_by_its_spec_u
     let config: Value =
         serde_yaml_ng::from_slice(&base64::engine::general_purpose::STANDARD.decode(b64).expect("base64"))
             .expect("yaml");
-    let token = std::fs::read_to_string(t.data_dir().join("notify").join("webhook-token")).expect("token file");
+    let token = std::fs::read_to_string(t.data_dir().join(notify::WEBHOOK_TOKEN_FILE)).expect("token file");
     let hook = &config["receivers"][0]["webhook_configs"][0];
     assert_eq!(hook["url"], format!("{}/webhook", t.url));
     assert_eq!(hook["http_config"]["authorization"]["credentials"], token.trim());

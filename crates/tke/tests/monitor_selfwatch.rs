@@ -109,7 +109,7 @@ fn prometheus_scrapes_tke_and_evaluates_the_built_in_rules() {
 
     // The platform's own series, raw and recorded.
     let expiry = wait_for("certificate expiry", Duration::from_secs(30), || {
-        let r = query(&t, &p, "apiserver_certificate_expiry_timestamp_seconds");
+        let r = query(&t, &p, "tke_certificate_expiry_timestamp_seconds");
         (r.len() == 2).then_some(r)
     });
     let labels: Vec<&str> = expiry.iter().filter_map(|s| s["metric"]["certificate"].as_str()).collect();
@@ -126,7 +126,7 @@ fn prometheus_scrapes_tke_and_evaluates_the_built_in_rules() {
     t.create(&serde_json::json!({"apiVersion": "platform.tkestack.io/v1", "kind": "CronHPA",
         "metadata": {"name": "cronhpa-count"}, "spec": {"clusterName": "cls-nowhere"}}));
     wait_for("reconciles counted", Duration::from_secs(30), || {
-        let r = query(&t, &p, "apiserver_controller_reconcile_total{controller=\"addon-cronhpa\",result=\"success\"}");
+        let r = query(&t, &p, "tke_controller_reconcile_total{controller=\"addon-cronhpa\",result=\"success\"}");
         (!r.is_empty()).then_some(())
     });
     wait_for("the 5xx ratio recorded", Duration::from_secs(30), || {
