@@ -15,6 +15,7 @@ mod controllers;
 mod cronhpa_cmd;
 mod demo;
 mod login_cmd;
+mod monitor_cmd;
 mod platform_cmd;
 mod registry_cmd;
 mod serve;

@@ -15,6 +15,8 @@ pub struct UpArgs {
     pub auth: AuthArgs,
     #[command(flatten)]
     pub console: ConsoleArgs,
+    #[command(flatten)]
+    pub monitor: crate::monitor_cmd::MonitorArgs,
     /// Serve the image registry (`/v2/`, token endpoint `/registry/auth`) on the same listener.
     #[arg(long, env = "TKE_REGISTRY", default_value_t = true, action = clap::ArgAction::Set)]
     pub registry: bool,
@@ -37,11 +39,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         };
         crate::registry_cmd::component(&args.registry_args, &args.server, Some(platform))
     });
+    let monitor_component = args.monitor.component();
     let mut components: Vec<&dyn apiserver::Component> = vec![
         &platform::component::Platform,
         &auth_component,
         &business::Business,
-        &monitor::Monitor,
+        &monitor_component,
         &notify::Notify,
         &audit::Audit,
     ];
@@ -73,6 +76,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // The auth component serves authz.tkestack.io: its bindings reach the business clusters.
     crate::controllers::authz(&mut controllers, &platform_client, args.server.leader_elect);
     crate::business_cmd::controllers(&mut controllers, &platform_client, args.server.leader_elect);
+    crate::monitor_cmd::controllers(&mut controllers, &monitor_component, &platform_client, args.server.leader_elect);
 
     // Kept alive until the server stops.
     let demo = if args.demo { Some(crate::demo::start(&server.api, &data_dir).await?) } else { None };
