@@ -145,9 +145,10 @@ impl Snapshot {
         u
     }
 
+    /// Where a pod's CPU counters start: its creation, which never changes (a status rewritten
+    /// with a new `startTime` would reset them).
     fn started(&self, pod: &Value) -> DateTime<Utc> {
-        let t = str_at(pod, "/status/startTime");
-        let t = if t.is_empty() { str_at(pod, "/metadata/creationTimestamp") } else { t };
+        let t = str_at(pod, "/metadata/creationTimestamp");
         DateTime::parse_from_rfc3339(t).map(|t| t.with_timezone(&Utc)).unwrap_or(self.now)
     }
 
@@ -277,9 +278,10 @@ impl Snapshot {
                     f64::from(u8::from(ready == status)),
                 );
             }
-            for (family, at) in
-                [("kube_node_status_capacity", "/status/capacity"), ("kube_node_status_allocatable", "/status/allocatable")]
-            {
+            for (family, at) in [
+                ("kube_node_status_capacity", "/status/capacity"),
+                ("kube_node_status_allocatable", "/status/allocatable"),
+            ] {
                 let q = |r: &str| quantity(n.pointer(at).and_then(|c| c.get(r)));
                 m.add(family, gauge, &[("node", name), ("resource", "cpu"), ("unit", "core")], q("cpu"));
                 m.add(family, gauge, &[("node", name), ("resource", "memory"), ("unit", "byte")], q("memory"));
@@ -374,7 +376,12 @@ impl Snapshot {
         }
         for d in &self.daemon_sets {
             let l = [("namespace", str_at(d, "/metadata/namespace")), ("daemonset", str_at(d, "/metadata/name"))];
-            m.add("kube_daemonset_status_desired_number_scheduled", gauge, &l, num(d, "/status/desiredNumberScheduled"));
+            m.add(
+                "kube_daemonset_status_desired_number_scheduled",
+                gauge,
+                &l,
+                num(d, "/status/desiredNumberScheduled"),
+            );
             m.add("kube_daemonset_status_number_unavailable", gauge, &l, num(d, "/status/numberUnavailable"));
         }
         for n in &self.namespaces {
@@ -579,9 +586,11 @@ async fn pod_list_ns(State(server): Weak, Path(ns): Path<String>) -> Response<Bo
 
 async fn pod_one(State(server): Weak, Path((ns, name)): Path<(String, String)>) -> Response<Body> {
     match snapshot(&server).await {
-        Ok(s) => match s.pods.iter().find(|p| {
-            running(p) && str_at(p, "/metadata/namespace") == ns && str_at(p, "/metadata/name") == name
-        }) {
+        Ok(s) => match s
+            .pods
+            .iter()
+            .find(|p| running(p) && str_at(p, "/metadata/namespace") == ns && str_at(p, "/metadata/name") == name)
+        {
             Some(p) => ok(&with_kind(s.pod_metrics(p), "PodMetrics")),
             None => error_response(&ApiError::not_found("metrics.k8s.io", "pods", &name)),
         },
@@ -619,7 +628,7 @@ mod tests {
     #[test]
     fn kube_state_and_cadvisor_write_the_text_format() {
         let mut p = pod(json!({CPU_ANNOTATION: "900"}), &["app"], "Running");
-        p["status"]["startTime"] = json!("2026-01-01T00:00:00Z");
+        p["metadata"]["creationTimestamp"] = json!("2026-01-01T00:00:00Z");
         p["status"]["conditions"] = json!([{"type": "Ready", "status": "True"}]);
         let s = Snapshot {
             now: DateTime::parse_from_rfc3339("2026-01-01T00:01:40Z").expect("time").with_timezone(&Utc),

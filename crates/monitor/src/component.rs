@@ -79,9 +79,9 @@ impl Monitor {
                 crate::metrics::prometheus::Central::new(url)
                     .map_err(|e| format!("the Prometheus backend {url}: {}", e.message))?,
             ),
-            MetricsBackend::ClusterPrometheus => {
-                Arc::new(crate::metrics::prometheus::ClusterProxy::new(PathBuf::from(data_dir).join("admin.kubeconfig")))
-            }
+            MetricsBackend::ClusterPrometheus => Arc::new(crate::metrics::prometheus::ClusterProxy::new(
+                PathBuf::from(data_dir).join("admin.kubeconfig"),
+            )),
         })
     }
 }

@@ -15,8 +15,8 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use api::business::{Namespace, Project};
 use crate::exposition::Exposition;
+use api::business::{Namespace, Project};
 use auth::index::Index;
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -106,7 +106,12 @@ impl Gauges {
         }
         for n in namespaces {
             let base = QuotaLabels {
-                project_name: n.metadata.pointer("/namespace").and_then(serde_json::Value::as_str).unwrap_or_default().to_string(),
+                project_name: n
+                    .metadata
+                    .pointer("/namespace")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
                 cluster_name: n.spec.cluster_name.clone(),
                 namespace: n.spec.namespace.clone(),
                 namespace_name: n.name().to_string(),
@@ -129,7 +134,12 @@ impl Gauges {
     }
 
     /// Recomputes every `interval` for as long as the process serves.
-    pub fn spawn(self: &Arc<Self>, projects: Arc<Index<Project>>, namespaces: Arc<Index<Namespace>>, interval: Duration) {
+    pub fn spawn(
+        self: &Arc<Self>,
+        projects: Arc<Index<Project>>,
+        namespaces: Arc<Index<Namespace>>,
+        interval: Duration,
+    ) {
         let gauges = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);

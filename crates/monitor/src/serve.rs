@@ -10,7 +10,7 @@ use api::monitor::{ClusterOverview, GROUP, Metric, VERSION};
 use apimachinery::ApiError;
 use apiserver::{
     ApiServer, Mount, UserInfo,
-    http::{decode_body, error_response, respond},
+    http::{decode_body, error_response},
 };
 use auth::index::Index;
 use axum::{
@@ -112,7 +112,12 @@ async fn serve(State(service): State<Arc<Service>>, req: Request) -> Response<Bo
     };
     let answer = if overview { service.overview(&user, body) } else { service.metric(&user, body).await };
     match answer {
-        Ok(v) => respond("application/json", StatusCode::CREATED, &v),
+        Ok(bytes) => {
+            let mut resp = Response::new(Body::from(bytes));
+            *resp.status_mut() = StatusCode::CREATED;
+            resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+            resp
+        }
         Err(e) => error_response(&e),
     }
 }
@@ -123,7 +128,7 @@ fn decode<T: serde::de::DeserializeOwned>(body: Value, kind: &str) -> Result<T, 
 
 impl Service {
     /// Answers a Metric.
-    pub async fn metric(&self, user: &UserInfo, body: Value) -> Result<Value, ApiError> {
+    pub async fn metric(&self, user: &UserInfo, body: Value) -> Result<Vec<u8>, ApiError> {
         let started = Instant::now();
         let mut metric: Metric = decode(body, api::monitor::metric::KIND)?;
         let mut plan = Plan::new(&metric.query, chrono::Utc::now().timestamp_millis())?;
@@ -134,15 +139,16 @@ impl Service {
         metric.api_version = Some(api::monitor::API_VERSION.into());
         metric.kind = Some(api::monitor::metric::KIND.into());
         tracing::debug!(table = %plan.table, series = series.len(), took = ?started.elapsed(), "metrics query");
-        serde_json::to_value(&metric).map_err(|e| ApiError::internal(e.to_string()))
+        serde_json::to_vec(&metric).map_err(|e| ApiError::internal(e.to_string()))
     }
 
     /// Answers a ClusterOverview.
-    pub fn overview(&self, user: &UserInfo, body: Value) -> Result<Value, ApiError> {
+    pub fn overview(&self, user: &UserInfo, body: Value) -> Result<Vec<u8>, ApiError> {
         let mut o: ClusterOverview = decode(body, api::monitor::cluster_overview::KIND)?;
         o.result = Some(self.overviews.compute(user, &o.spec.tenants));
         o.api_version = Some(api::monitor::API_VERSION.into());
         o.kind = Some(api::monitor::cluster_overview::KIND.into());
-        serde_json::to_value(&o).map_err(|e| ApiError::internal(e.to_string()))
+        // Written straight from the typed answer: 1,000 clusters make some 800 KB.
+        serde_json::to_vec(&o).map_err(|e| ApiError::internal(e.to_string()))
     }
 }

@@ -124,6 +124,7 @@ impl SeriesStore {
     pub fn open(file: &Path, limits: Limits) -> Self {
         let mut store = SeriesStore::new(limits);
         store.file = Some(file.to_path_buf());
+        let store = store;
         match std::fs::File::open(file) {
             Ok(f) => {
                 if let Err(e) = store.load(f) {
@@ -277,7 +278,7 @@ impl SeriesStore {
         std::fs::rename(&tmp, file)
     }
 
-    fn load(&mut self, mut f: std::fs::File) -> std::io::Result<()> {
+    fn load(&self, mut f: std::fs::File) -> std::io::Result<()> {
         use std::io::{Error, ErrorKind};
         let bad = |what: &str| Error::new(ErrorKind::InvalidData, what.to_string());
         let mut buf = vec![];

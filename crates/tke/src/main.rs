@@ -41,6 +41,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start: the size of `tke up`'s flags costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the whole platform in one process (embedded store by default).

@@ -73,10 +73,7 @@ pub fn controllers(running: &mut Running, component: &monitor::Monitor, platform
             controller_runtime::cluster::ClientOptions::timeout(Duration::from_secs(10)),
         ));
     let client = platform.clone();
-    let opts = monitor::metrics::sampler::Options {
-        interval: component.metrics.sample_interval,
-        ..Default::default()
-    };
+    let opts = monitor::metrics::sampler::Options { interval: component.metrics.sample_interval, ..Default::default() };
     running.spawn("monitor", platform, leader_elect.then_some("tke-monitor-sampler"), move |stop| {
         monitor::metrics::sampler::run(client.clone(), clusters.clone(), sampled.clone(), opts.clone(), stopped(stop))
     });

@@ -16,8 +16,5 @@ pub const API_VERSION: &str = "monitor.tkestack.io/v1";
 /// Every resource of the group, in discovery order.
 #[cfg(feature = "server")]
 pub fn resources() -> Vec<apiserver::ResourceDef> {
-    vec![
-        metric::definition(),
-        cluster_overview::definition(),
-    ]
+    vec![metric::definition(), cluster_overview::definition()]
 }

@@ -426,8 +426,10 @@ mod tests {
         let bad = |v: Value| Plan::new(&query(v), 10_000_000).expect_err("refused").message;
         assert!(bad(json!({"table": "k8s_nope", "fields": ["x"]})).contains("k8s_pod"));
         assert!(bad(json!({"table": "k8s_pod", "fields": ["k8s_node_cpu_usage"]})).contains("starts with k8s_pod_"));
-        assert!(bad(json!({"table": "k8s_pod", "fields": ["k8s_pod_cpu_core_used"], "groupBy": ["timestamp(1x)"]}))
-            .contains("timestamp(60s)"));
+        assert!(
+            bad(json!({"table": "k8s_pod", "fields": ["k8s_pod_cpu_core_used"], "groupBy": ["timestamp(1x)"]}))
+                .contains("timestamp(60s)")
+        );
         assert!(
             bad(json!({"table": "k8s_pod", "fields": ["k8s_pod_cpu_core_used"],
                 "conditions": [{"key": "pod_name", "expr": "like", "value": "a"}]}))

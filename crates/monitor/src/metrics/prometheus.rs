@@ -75,13 +75,18 @@ pub fn parse_matrix(body: &Value, extra: &[(&str, &str)]) -> Result<Vec<SeriesDa
 
 fn range_query(plan: &Plan, selector: &str) -> Vec<(&'static str, String)> {
     let secs = |ms: i64| format!("{:.3}", ms as f64 / 1000.0);
-    // Prometheus evaluates at start, start+step...: align on the step as the table does.
-    let start = plan.start_ms - plan.start_ms.rem_euclid(plan.step_ms);
+    // Prometheus evaluates at start, start+step...: with a time column, aligned on the step as
+    // the table is; without one, some 60 points over the range, which the table averages.
+    let (start, step_ms) = if plan.has_timestamp {
+        (plan.start_ms - plan.start_ms.rem_euclid(plan.step_ms), plan.step_ms)
+    } else {
+        (plan.start_ms, ((plan.end_ms - plan.start_ms) / 60).clamp(1000, 60_000))
+    };
     vec![
         ("query", selector.to_string()),
         ("start", secs(start)),
         ("end", secs(plan.end_ms)),
-        ("step", format!("{}s", (plan.step_ms / 1000).max(1))),
+        ("step", format!("{}s", (step_ms / 1000).max(1))),
     ]
 }
 

@@ -9,11 +9,17 @@
 //! A node's usage here is the sum of its pods' (the embedded store reads the metrics API,
 //! which adds what the node's own processes use).
 
-/// The rule file (Prometheus' YAML), group `tke-metrics`.
-pub fn recording_rules(interval_seconds: u64) -> String {
+/// The rule file (Prometheus' YAML), group `tke-metrics`, evaluated every `interval_seconds`
+/// (the scrape interval). CPU rates are taken over two intervals (TKEStack's `[2m]` at 60 s):
+/// `rate()` divides what a counter gained by the whole window, so a series younger than its
+/// window reads low until the window is full.
+fn recording_rules(interval_seconds: u64) -> String {
     let mut out = format!("groups:\n- name: tke-metrics\n  interval: {interval_seconds}s\n  rules:\n");
     for (record, expr) in RULES {
-        out.push_str(&format!("  - record: {record}\n    expr: >-\n      {}\n", expr.split_whitespace().collect::<Vec<_>>().join(" ")));
+        out.push_str(&format!(
+            "  - record: {record}\n    expr: >-\n      {}\n",
+            expr.split_whitespace().collect::<Vec<_>>().join(" ")
+        ));
     }
     out
 }
@@ -40,7 +46,7 @@ const RULES: &[(&str, &str)] = &[
         "k8s_container_cpu_core_used",
         r#"sum by (cluster_id, namespace, pod_name, container_name, node, workload_kind, workload_name) (
             label_replace(label_replace(
-              sum by (cluster_id, namespace, pod, container) (rate(container_cpu_usage_seconds_total{container!=""}[2m]))
+              sum by (cluster_id, namespace, pod, container) (rate(container_cpu_usage_seconds_total{container!=""}[WINDOW]))
                 * on (cluster_id, namespace, pod) group_left (node, workload_kind, workload_name) tke:pod_workload,
               "pod_name", "$1", "pod", "(.*)"), "container_name", "$1", "container", "(.*)"))"#,
     ),
@@ -88,7 +94,10 @@ const RULES: &[(&str, &str)] = &[
         "k8s_node_status_ready",
         r#"max by (cluster_id, node) (kube_node_status_condition{condition="Ready", status="true"})"#,
     ),
-    ("k8s_workload_cpu_core_used", "sum by (cluster_id, namespace, workload_kind, workload_name) (k8s_pod_cpu_core_used)"),
+    (
+        "k8s_workload_cpu_core_used",
+        "sum by (cluster_id, namespace, workload_kind, workload_name) (k8s_pod_cpu_core_used)",
+    ),
     (
         "k8s_workload_mem_usage_bytes",
         "sum by (cluster_id, namespace, workload_kind, workload_name) (k8s_pod_mem_usage_bytes)",
@@ -133,7 +142,9 @@ const RULES: &[(&str, &str)] = &[
 
 /// The rule file with `POD` spelled out.
 pub fn rule_file(interval_seconds: u64) -> String {
-    recording_rules(interval_seconds).replace("(POD)", &format!("({POD_LABELS})"))
+    recording_rules(interval_seconds)
+        .replace("(POD)", &format!("({POD_LABELS})"))
+        .replace("[WINDOW]", &format!("[{}s]", (2 * interval_seconds).max(10)))
 }
 
 #[cfg(test)]
@@ -146,10 +157,19 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("rules.yml");
         std::fs::write(&path, rule_file(60)).expect("write");
-        let out = std::process::Command::new("promtool").arg("check").arg("rules").arg(&path).output().expect(
-            "promtool runs (Debian's prometheus package, installed by scripts/setup)",
+        let out = std::process::Command::new("promtool")
+            .arg("check")
+            .arg("rules")
+            .arg(&path)
+            .output()
+            .expect("promtool runs (Debian's prometheus package, installed by scripts/setup)");
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
-        assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(!rule_file(60).contains("POD"));
+        assert!(!rule_file(60).contains("POD") && !rule_file(60).contains("WINDOW"));
+        assert!(rule_file(60).contains("[120s]") && rule_file(1).contains("[10s]"));
     }
 }

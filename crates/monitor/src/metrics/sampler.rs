@@ -323,7 +323,8 @@ pub fn compute(
         let name = str_at(n, "/metadata/name");
         let labels = n.pointer("/metadata/labels");
         let master = labels.is_some_and(|l| {
-            l.get("node-role.kubernetes.io/control-plane").is_some() || l.get("node-role.kubernetes.io/master").is_some()
+            l.get("node-role.kubernetes.io/control-plane").is_some()
+                || l.get("node-role.kubernetes.io/master").is_some()
         });
         node_role.insert(name, if master { "Master" } else { "Node" });
         let cap = (amount(n.pointer("/status/capacity/cpu")), amount(n.pointer("/status/capacity/memory")));
@@ -358,11 +359,11 @@ pub fn compute(
     let rs_owner: HashMap<(&str, &str), (&str, &str)> = o
         .replica_sets
         .iter()
-        .filter_map(|rs| {
-            Some(((str_at(rs, "/metadata/namespace"), str_at(rs, "/metadata/name")), controller_of(rs)?))
-        })
+        .filter_map(|rs| Some(((str_at(rs, "/metadata/namespace"), str_at(rs, "/metadata/name")), controller_of(rs)?)))
         .collect();
-    let usage: HashMap<(&str, &str), Vec<(&str, f64, f64)>> = pod_metrics
+    // (namespace, pod) → each container's (name, cores, bytes).
+    type ContainerUsage<'a> = Vec<(&'a str, f64, f64)>;
+    let usage: HashMap<(&str, &str), ContainerUsage> = pod_metrics
         .iter()
         .map(|m| {
             let cs = m
@@ -370,7 +371,9 @@ pub fn compute(
                 .and_then(Value::as_array)
                 .map(|cs| {
                     cs.iter()
-                        .map(|c| (str_at(c, "/name"), amount(c.pointer("/usage/cpu")), amount(c.pointer("/usage/memory"))))
+                        .map(|c| {
+                            (str_at(c, "/name"), amount(c.pointer("/usage/cpu")), amount(c.pointer("/usage/memory")))
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
@@ -381,7 +384,8 @@ pub fn compute(
         .namespaces
         .iter()
         .filter_map(|n| {
-            let p = n.pointer("/metadata/labels").and_then(|l| l.get(api::business::common::PROJECT_LABEL))?.as_str()?;
+            let p =
+                n.pointer("/metadata/labels").and_then(|l| l.get(api::business::common::PROJECT_LABEL))?.as_str()?;
             Some((str_at(n, "/metadata/name"), p))
         })
         .collect();
@@ -393,7 +397,8 @@ pub fn compute(
     let mut pod_count = 0;
     let mut running = 0.0;
     for p in &o.pods {
-        let (ns, name, node) = (str_at(p, "/metadata/namespace"), str_at(p, "/metadata/name"), str_at(p, "/spec/nodeName"));
+        let (ns, name, node) =
+            (str_at(p, "/metadata/namespace"), str_at(p, "/metadata/name"), str_at(p, "/spec/nodeName"));
         let phase = str_at(p, "/status/phase");
         if phase == "Succeeded" || phase == "Failed" {
             continue;
@@ -445,7 +450,11 @@ pub fn compute(
         n.1 += pmem;
     }
     for (node, count) in &by_node_pods {
-        push("k8s_node_pod_num", &[("node", node), ("node_role", node_role.get(node).copied().unwrap_or("Node"))], *count);
+        push(
+            "k8s_node_pod_num",
+            &[("node", node), ("node_role", node_role.get(node).copied().unwrap_or("Node"))],
+            *count,
+        );
     }
     // Workload health: what is wanted and not available.
     let mut abnormal: BTreeMap<(&str, &str, &str), f64> = BTreeMap::new();
