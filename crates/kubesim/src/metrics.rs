@@ -10,10 +10,16 @@
 //! annotations [`CPU_ANNOTATION`] (millicores) and [`MEMORY_ANNOTATION`] (bytes) set the pod's
 //! total (split evenly between its containers) — tests set those to cross alert thresholds. A
 //! node uses [`NODE_BASE_CPU_MILLI`] and [`NODE_BASE_MEMORY`] plus its pods'. CPU counters
-//! (`container_cpu_usage_seconds_total`) grow at the usage rate since the pod started, so
-//! `rate()` over them gives the usage back.
+//! (`container_cpu_usage_seconds_total`) grow at the usage rate since the pod was created, so
+//! `rate()` over them gives the usage back; when a test changes a pod's usage, its counter goes
+//! on from where it was at the new rate (it never goes back, which Prometheus would read as a
+//! restart).
 
-use std::{collections::BTreeMap, fmt::Write as _, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt::Write as _,
+    sync::{Arc, LazyLock, Mutex},
+};
 
 use apimachinery::ApiError;
 use apiserver::{
@@ -97,6 +103,38 @@ pub fn pod_usage(pod: &Value) -> Vec<(String, Usage)> {
             (c, usage)
         })
         .collect()
+}
+
+/// Each container's CPU counter (by pod uid and container): when it was last read, its value in
+/// seconds, and the rate (cores) it grows at since then. Shared by every simulated cluster of
+/// the process (uids do not repeat).
+struct Counters(Mutex<HashMap<String, Counter>>);
+
+/// When a counter was last read, its value (seconds) and its rate since then (cores).
+type Counter = (DateTime<Utc>, f64, f64);
+
+static COUNTERS: LazyLock<Counters> = LazyLock::new(|| Counters(Mutex::new(HashMap::new())));
+
+/// How long a counter nobody reads is kept (its pod is gone).
+const COUNTER_IDLE: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+impl Counters {
+    /// The counter of `key` at `now`, growing at `cores` from now on; first read, it has grown
+    /// at `cores` since `started`.
+    fn cpu_seconds(&self, key: &str, now: DateTime<Utc>, started: DateTime<Utc>, cores: f64) -> f64 {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 10_000 {
+            map.retain(|_, (at, _, _)| now - *at < COUNTER_IDLE);
+        }
+        let secs = |d: chrono::TimeDelta| d.num_milliseconds().max(0) as f64 / 1000.0;
+        let entry = map.entry(key.to_string()).or_insert_with(|| (now, cores * secs(now - started), cores));
+        if now > entry.0 {
+            entry.1 += entry.2 * secs(now - entry.0);
+            entry.0 = now;
+        }
+        entry.2 = cores;
+        entry.1
+    }
 }
 
 /// Everything the metrics are computed from, read at once.
@@ -238,7 +276,6 @@ impl Snapshot {
         let mut working = String::new();
         for p in &pods {
             let (ns, name) = (str_at(p, "/metadata/namespace"), str_at(p, "/metadata/name"));
-            let elapsed = (self.now - self.started(p)).num_milliseconds().max(0) as f64 / 1000.0;
             for (c, u) in pod_usage(p) {
                 let labels = format!(
                     "container=\"{}\",namespace=\"{}\",pod=\"{}\",node=\"{}\"",
@@ -247,7 +284,9 @@ impl Snapshot {
                     escape(name),
                     escape(str_at(p, "/spec/nodeName"))
                 );
-                let seconds = u.cpu_milli as f64 / 1000.0 * elapsed;
+                let key = format!("{}/{c}", str_at(p, "/metadata/uid"));
+                let key = if key.starts_with('/') { format!("{ns}/{name}/{c}") } else { key };
+                let seconds = COUNTERS.cpu_seconds(&key, self.now, self.started(p), u.cpu_milli as f64 / 1000.0);
                 let _ = writeln!(out, "container_cpu_usage_seconds_total{{{labels}}} {seconds}");
                 let _ = writeln!(working, "container_memory_working_set_bytes{{{labels}}} {}", u.memory_bytes);
             }
@@ -623,6 +662,16 @@ mod tests {
         assert_eq!(u[0].1, Usage { cpu_milli: 451, memory_bytes: 500 });
         assert_eq!(u[1].1, Usage { cpu_milli: 450, memory_bytes: 500 });
         assert!(pod_usage(&pod(json!({}), &["a"], "Pending")).is_empty());
+    }
+
+    #[test]
+    fn cpu_counters_never_go_back() {
+        let t = |s: i64| DateTime::from_timestamp(s, 0).expect("time");
+        let c = Counters(Mutex::new(HashMap::new()));
+        assert_eq!(c.cpu_seconds("p/a", t(100), t(0), 0.9), 90.0);
+        assert_eq!(c.cpu_seconds("p/a", t(110), t(0), 0.1), 99.0);
+        assert_eq!(c.cpu_seconds("p/a", t(120), t(0), 0.1), 100.0);
+        assert_eq!(c.cpu_seconds("p/a", t(120), t(0), 0.1), 100.0);
     }
 
     #[test]

@@ -20,6 +20,9 @@
 //! | `k8s_namespace` | `namespace` | `k8s_namespace_cpu_core_used`, `k8s_namespace_mem_usage_bytes` |
 //! | `k8s_project` | `project_name` | `project_cluster_cpu_core_used`, `project_cluster_memory_usage_bytes` |
 //!
+//! `k8s_component` is accepted (TKEStack's console asks it) but the embedded store keeps no
+//! series for it; a Prometheus backend answers what its own rules record.
+//!
 //! A field must belong to its table (`k8s_pod_*` in `k8s_pod`, `project_*` in `k8s_project`).
 //! With a Prometheus backend any name its rules record may be asked for (see [`rules`]).
 //!
