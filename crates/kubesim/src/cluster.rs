@@ -133,7 +133,9 @@ pub(crate) fn authenticated(
             })
         }
     };
-    Ok(auth::authenticate(server.router(), Arc::new(chain), authorizer))
+    // The metrics API and `/metrics` (kube-state-metrics and cAdvisor names) beside the API.
+    let routes = crate::metrics::routes(server).merge(server.router());
+    Ok(auth::authenticate(routes, Arc::new(chain), authorizer))
 }
 
 /// `--authorization-mode=RBAC,Webhook`: administrators may do anything (kube-apiserver's
@@ -215,6 +217,7 @@ impl SimCluster {
         crate::logs::register(&server).map_err(|e| anyhow::anyhow!("serving pods/log: {e}"))?;
         crate::exec::register(&server).map_err(|e| anyhow::anyhow!("serving pods/exec and pods/attach: {e}"))?;
         crate::scale::register_workloads(&server).map_err(|e| anyhow::anyhow!("serving the scale subresource: {e}"))?;
+        crate::metrics::register(&server).map_err(|e| anyhow::anyhow!("serving nodes/proxy: {e}"))?;
 
         let token = random_token();
         let token_file = data_dir.join("tokens.csv");

@@ -133,6 +133,7 @@ impl SimFleet {
         crate::logs::register(&server).map_err(|e| anyhow::anyhow!("serving pods/log: {e}"))?;
         crate::exec::register(&server).map_err(|e| anyhow::anyhow!("serving pods/exec and pods/attach: {e}"))?;
         crate::scale::register_workloads(&server).map_err(|e| anyhow::anyhow!("serving the scale subresource: {e}"))?;
+        crate::metrics::register(&server).map_err(|e| anyhow::anyhow!("serving nodes/proxy: {e}"))?;
 
         let token = random_token();
         let tokens = auth::TokenFileAuthenticator::parse(&token_line(&token))

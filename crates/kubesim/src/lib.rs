@@ -12,6 +12,7 @@ pub mod exec;
 pub mod fleet;
 pub mod logs;
 pub mod memstore;
+pub mod metrics;
 pub mod rbac;
 pub mod resources;
 pub mod scale;

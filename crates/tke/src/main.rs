@@ -17,6 +17,7 @@ mod controllers;
 mod cronhpa_cmd;
 mod demo;
 mod login_cmd;
+mod monitor_cmd;
 mod notify_cmd;
 mod platform_cmd;
 mod registry_cmd;
@@ -43,6 +44,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start: the size of `tke up`'s flags costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the whole platform in one process (embedded store by default).

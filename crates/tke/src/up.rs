@@ -17,6 +17,7 @@ pub struct UpArgs {
     pub console: ConsoleArgs,
     #[command(flatten)]
     pub audit: crate::audit_cmd::AuditArgs,
+    pub monitor: crate::monitor_cmd::MonitorArgs,
     /// Serve the image registry (`/v2/`, token endpoint `/registry/auth`) on the same listener.
     #[arg(long, env = "TKE_REGISTRY", default_value_t = true, action = clap::ArgAction::Set)]
     pub registry: bool,
@@ -42,12 +43,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         };
         crate::registry_cmd::component(&args.registry_args, &args.server, Some(platform))
     });
+    let monitor_component = args.monitor.component();
     let notify_component = notify::Notify::new();
     let mut components: Vec<&dyn apiserver::Component> = vec![
         &platform::component::Platform,
         &auth_component,
         &business::Business,
-        &monitor::Monitor,
+        &monitor_component,
         &notify_component,
         &audit_component,
     ];
@@ -79,13 +81,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // The auth component serves authz.tkestack.io: its bindings reach the business clusters.
     crate::controllers::authz(&mut controllers, &platform_client, args.server.leader_elect);
     crate::business_cmd::controllers(&mut controllers, &platform_client, args.server.leader_elect);
-    crate::notify_cmd::controllers(
-        &mut controllers,
+        &monitor_component,
         &notify_component,
-        &platform_client,
-        &args.notify,
-        args.server.leader_elect,
-    )?;
+        &audit_component,
 
     // Kept alive until the server stops.
     let demo = if args.demo { Some(crate::demo::start(&server.api, &data_dir).await?) } else { None };

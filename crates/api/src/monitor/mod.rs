@@ -1,5 +1,11 @@
 //! `monitor.tkestack.io/v1` (reference 1.6 and 7).
 
+pub mod cluster_overview;
+pub mod metric;
+
+pub use cluster_overview::ClusterOverview;
+pub use metric::Metric;
+
 /// The API group.
 pub const GROUP: &str = "monitor.tkestack.io";
 /// The version of the group.
@@ -10,5 +16,5 @@ pub const API_VERSION: &str = "monitor.tkestack.io/v1";
 /// Every resource of the group, in discovery order.
 #[cfg(feature = "server")]
 pub fn resources() -> Vec<apiserver::ResourceDef> {
-    vec![]
+    vec![metric::definition(), cluster_overview::definition()]
 }
