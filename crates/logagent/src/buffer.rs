@@ -58,7 +58,7 @@ struct SpoolIn {
 }
 
 /// Segment files are sealed at this size.
-const SEGMENT_BYTES: u64 = 8 << 20;
+const SEGMENT_BYTES: u64 = 1 << 20;
 
 struct Writer {
     path: PathBuf,

@@ -224,10 +224,13 @@ impl KafkaSink {
     }
 }
 
+/// Output → its number, and the sinks by number.
+type Registry = (HashMap<Output, u32>, Vec<Arc<Sink>>);
+
 /// The outputs of the rules, numbered (records carry the number).
 pub struct Outputs {
     http: reqwest::Client,
-    inner: Mutex<(HashMap<Output, u32>, Vec<Arc<Sink>>)>,
+    inner: Mutex<Registry>,
 }
 
 impl Outputs {

@@ -803,9 +803,9 @@ async fn bench_lines_per_cpu_second() {
         {
             let mut f = std::io::BufWriter::new(std::fs::File::create(cdir.join("0.log")).expect("create"));
             for i in 0..LINES {
-                write!(
+                writeln!(
                     f,
-                    "2026-12-07T22:00:00.000000001Z stdout F GET /api/v1/items/{i} 200 1532 \"Mozilla/5.0\" rt=0.004\n"
+                    "2026-12-07T22:00:00.000000001Z stdout F GET /api/v1/items/{i} 200 1532 \"Mozilla/5.0\" rt=0.004"
                 )
                 .expect("write");
             }
@@ -816,7 +816,10 @@ async fn bench_lines_per_cpu_second() {
             "output": output
         }))
         .await;
-        let agent = Agent::start(base_args(sim.kubeconfig_path(), &pods_dir, &state, &token_file), dir.path());
+        let mut args = base_args(sim.kubeconfig_path(), &pods_dir, &state, &token_file);
+        let memory = std::env::var("BENCH_BUFFER_MEMORY").unwrap_or_else(|_| "16MiB".into());
+        args.extend(["--buffer-memory".to_string(), memory.clone()]);
+        let agent = Agent::start(args, dir.path());
         let url = agent.url().await;
         let http = https_client(&state);
         let start = std::time::Instant::now();
@@ -828,7 +831,7 @@ async fn bench_lines_per_cpu_second() {
         let wall = start.elapsed().as_secs_f64();
         let (cpu, peak_kib) = cpu_and_peak(agent.child.id());
         println!(
-            "logagent bench, {name}: {LINES} lines in {wall:.2} s wall, {cpu:.2} agent CPU-s: {:.0} lines per CPU-second, peak RSS {:.1} MiB",
+            "logagent bench, {name}, --buffer-memory {memory}: {LINES} lines in {wall:.2} s wall, {cpu:.2} agent CPU-s: {:.0} lines per CPU-second, peak RSS {:.1} MiB",
             LINES as f64 / cpu.max(0.01),
             peak_kib as f64 / 1024.0
         );
