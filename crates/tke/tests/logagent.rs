@@ -556,7 +556,7 @@ async fn a_full_buffer_pauses_readers_and_counts_what_a_deleted_file_loses() {
     // The buffer fills and the reader pauses; nothing is lost yet.
     let st = testkit::wait_until("the reader to pause on a full buffer", Duration::from_secs(30), || async {
         let st = status(&http, &url, "t0ken").await;
-        (st["counters"]["pausedReaders"] == 1).then_some(st)
+        (st["counters"]["pausedReaders"] == 1 && st["buffer"]["diskBytes"].as_u64().unwrap_or(0) > 0).then_some(st)
     })
     .await;
     assert_eq!(st["counters"]["linesLost"], 0, "{st}");
@@ -573,20 +573,23 @@ async fn a_full_buffer_pauses_readers_and_counts_what_a_deleted_file_loses() {
     })
     .await;
     let queued = st["counters"]["linesRead"].as_u64().unwrap_or(0);
-    let lost = st["counters"]["linesLost"].as_u64().unwrap_or(0);
     assert_eq!(st["counters"]["pausedReaders"], 0, "{st}");
     // The output comes back: what was queued arrives, and queued + lost is every line.
     es.fail.store(false, SeqCst);
-    let docs = testkit::wait_until("the queued lines to arrive", Duration::from_secs(60), || async {
+    // Settled: the reader is gone, the buffer empty and everything queued acknowledged.
+    let (docs, st) = testkit::wait_until("the queued lines to arrive", Duration::from_secs(60), || async {
         let d = es.docs("burst");
         let st = status(&http, &url, "t0ken").await;
         (st["counters"]["linesShipped"].as_u64() == Some(d.len() as u64)
+            && st["counters"]["filesOpen"] == 0
             && st["buffer"]["memoryBytes"] == 0
+            && st["buffer"]["diskBytes"] == 0
+            && st["buffer"]["recordsInMemory"] == 0
             && !d.is_empty())
-        .then_some(d)
+        .then_some((d, st))
     })
     .await;
-    let st = status(&http, &url, "t0ken").await;
+    let lost = st["counters"]["linesLost"].as_u64().unwrap_or(0);
     let shipped = docs.len() as u64;
     assert_eq!(shipped + lost, 2000, "every line is shipped or counted as lost: {st}, read before deletion {queued}");
     let m = http
