@@ -438,6 +438,28 @@ async fn ships_enriched_lines_at_least_once_through_outages_rotation_truncation_
         es.docs("app-logs").iter().map(|d| d["log"].as_str().unwrap_or_default().to_string()).collect();
     assert_eq!(all, want);
 
+    // Rotated while the agent was down: the checkpointed file is found under its new name and
+    // finished first, then the new file is read.
+    testkit::wait_until("everything to be checkpointed again", Duration::from_secs(30), || async {
+        let size = std::fs::metadata(&log0).ok()?.len();
+        positions(&state).values().any(|p| p["offset"] == size).then_some(())
+    })
+    .await;
+    agent.kill9();
+    append(&log0, &cri("old file, written while down"));
+    std::fs::rename(&log0, cdir.join("0.log.20261207-230000")).expect("rotate");
+    append(&log0, &cri("new file, written while down"));
+    agent.spawn(dir.path());
+    want.push("old file, written while down".into());
+    want.push("new file, written while down".into());
+    testkit::wait_until("the lines of the file rotated while the agent was down", Duration::from_secs(30), || async {
+        (es.docs("app-logs").len() >= want.len()).then_some(())
+    })
+    .await;
+    let all: Vec<String> =
+        es.docs("app-logs").iter().map(|d| d["log"].as_str().unwrap_or_default().to_string()).collect();
+    assert_eq!(all, want, "the rotated file is finished before the new one, after a restart too");
+
     // The file endpoints.
     let url = agent.url().await;
     let http = https_client(&state);
@@ -456,7 +478,7 @@ async fn ships_enriched_lines_at_least_once_through_outages_rotation_truncation_
         .await
         .expect("json");
     let names: Vec<&str> = tree["files"].as_array().expect("files").iter().filter_map(|f| f["path"].as_str()).collect();
-    assert_eq!(names, vec!["0.log", "0.log.20261207-220500"], "{tree}");
+    assert_eq!(names, vec!["0.log", "0.log.20261207-220500", "0.log.20261207-230000"], "{tree}");
     let c: Value = http
         .get(q("/v1/logfile/content", "&filepath=0.log&start=0&length=20"))
         .bearer_auth("s3cret-token")
