@@ -16,6 +16,7 @@ mod console_cmd;
 mod controllers;
 mod cronhpa_cmd;
 mod demo;
+mod logagent_cmd;
 mod login_cmd;
 mod monitor_cmd;
 mod notify_cmd;
@@ -74,6 +75,9 @@ enum Command {
     Login(login_cmd::LoginArgs),
     /// kubectl's exec credential plugin (written into kubeconfigs by `tke login`).
     Credential(login_cmd::CredentialArgs),
+    /// The node log agent (what the LogCollector add-on runs on every node): ships the node's
+    /// log lines to Elasticsearch or Kafka by the cluster's LogCollector rules.
+    Logagent(logagent_cmd::LogAgentArgs),
     /// API keys for scripts.
     #[command(subcommand)]
     Apikey(login_cmd::ApiKeyCommand),
@@ -120,6 +124,7 @@ fn main() -> std::process::ExitCode {
             Command::Login(args) => login_cmd::login(args).await,
             Command::Credential(args) => login_cmd::credential(args).await,
             Command::Apikey(cmd) => login_cmd::apikey(cmd).await,
+            Command::Logagent(args) => logagent_cmd::run(args).await,
         }
     });
     match result {
