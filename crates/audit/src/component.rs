@@ -138,7 +138,8 @@ impl Component for Audit {
             kv,
             key_root: key_root.to_string(),
             default_retention: self.config.retention,
-            blocked: std::sync::RwLock::new((Instant::now() - Duration::from_secs(3600), BTreeSet::new())),
+            // Read from the store just below, before anything asks.
+            blocked: std::sync::RwLock::new((Instant::now(), BTreeSet::new())),
             dropped_blocked: AtomicU64::new(0),
         });
         shared.refresh_blocked().await;
@@ -149,12 +150,13 @@ impl Component for Audit {
         let weak = Arc::downgrade(&shared);
         let interval = self.config.retention_interval;
         tokio::spawn(async move {
-            let mut last = Instant::now() - interval;
+            // The first pass at start, then every interval.
+            let mut last: Option<Instant> = None;
             loop {
                 let Some(s) = weak.upgrade() else { return };
                 s.refresh_blocked().await;
-                if last.elapsed() >= interval {
-                    last = Instant::now();
+                if last.is_none_or(|l| l.elapsed() >= interval) {
+                    last = Some(Instant::now());
                     let r = s.retention().await;
                     match s.store.retain(r, crate::store::now_millis()).await {
                         Ok(swept) => tracing::debug!(?swept, "audit retention"),

@@ -21,7 +21,7 @@
 //! documentation for what that means for queries.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     path::{Path, PathBuf},
     sync::{
         Arc, Mutex,
@@ -229,12 +229,12 @@ fn row_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
     })
 }
 
+/// The filter values already in `field_values`, per tenant and field (looked up without
+/// allocating: most events repeat values already seen).
+type Seen = HashMap<String, [HashSet<String>; FIELDS.len()]>;
+
 /// Writes `records` in the open transaction, and the filter values not seen before.
-fn insert(
-    tx: &rusqlite::Transaction<'_>,
-    records: &[Record],
-    seen: &mut HashSet<(usize, String, String)>,
-) -> rusqlite::Result<()> {
+fn insert(tx: &rusqlite::Transaction<'_>, records: &[Record], seen: &mut Seen) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached(INSERT)?;
     let mut values =
         tx.prepare_cached("INSERT OR IGNORE INTO field_values(field, tenant, value) VALUES (?1, ?2, ?3)")?;
@@ -266,12 +266,16 @@ fn insert(
             r.response_object,
         ])?;
         let fields = [&r.cluster_name, &r.namespace, &r.resource, &r.user_name, &r.verb, &r.status, &r.api_group];
+        let known = match seen.get_mut(&r.tenant_id) {
+            Some(k) => k,
+            None => seen.entry(r.tenant_id.clone()).or_default(),
+        };
         for (i, v) in fields.into_iter().enumerate() {
-            if v.is_empty() || seen.contains(&(i, r.tenant_id.clone(), v.clone())) {
+            if v.is_empty() || known[i].contains(v.as_str()) {
                 continue;
             }
             values.execute(rusqlite::params![FIELDS[i].0, r.tenant_id, v])?;
-            seen.insert((i, r.tenant_id.clone(), v.clone()));
+            known[i].insert(v.clone());
         }
     }
     Ok(())
@@ -327,7 +331,7 @@ fn retain(conn: &Connection, retention: Retention, now: i64) -> rusqlite::Result
 }
 
 fn writer(mut conn: Connection, mut jobs: mpsc::Receiver<Job>) {
-    let mut seen = HashSet::new();
+    let mut seen = Seen::new();
     while let Some(first) = jobs.blocking_recv() {
         let mut batch = vec![];
         let mut n = 0;
@@ -354,7 +358,7 @@ fn writer(mut conn: Connection, mut jobs: mpsc::Receiver<Job>) {
 
 type Pending = Vec<(Vec<Record>, Option<oneshot::Sender<Result<(), String>>>)>;
 
-fn flush(conn: &mut Connection, batch: &mut Pending, seen: &mut HashSet<(usize, String, String)>) {
+fn flush(conn: &mut Connection, batch: &mut Pending, seen: &mut Seen) {
     if batch.is_empty() {
         return;
     }
