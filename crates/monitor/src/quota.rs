@@ -15,9 +15,9 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use prometheus_client::registry::Registry;
 use api::business::{Namespace, Project};
 use auth::index::Index;
+use prometheus_client::registry::Registry;
 use prometheus_client::{
     encoding::EncodeLabelSet,
     metrics::{family::Family, gauge::Gauge},

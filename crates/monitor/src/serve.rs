@@ -55,16 +55,20 @@ pub async fn mount(
             .ok_or_else(|| ApiError::internal("the monitor component needs platform.tkestack.io clusters served"))?,
     )
     .await?;
-    server.metrics.with_registry(|r| {
-        r.register_collector(Box::new(crate::exposition::StoreCollector(sampled.store.clone())))
-    });
+    server
+        .metrics
+        .with_registry(|r| r.register_collector(Box::new(crate::exposition::StoreCollector(sampled.store.clone()))));
     let (projects, portal) = match store(api::business::GROUP, "projects") {
         Some(p) => {
             let projects = Index::start(p).await?;
             let portal = business::portal::PortalSource::start(server).await?;
             if let Some(ns) = store(api::business::GROUP, "namespaces") {
                 let namespaces = Index::start_keyed(ns, auth::index::namespaced_key).await?;
-                server.metrics.with_registry(Gauges::register).spawn(projects.clone(), namespaces, settings.quota_interval);
+                server.metrics.with_registry(Gauges::register).spawn(
+                    projects.clone(),
+                    namespaces,
+                    settings.quota_interval,
+                );
             }
             (Some(projects), Some(portal))
         }

@@ -17,6 +17,7 @@ pub struct UpArgs {
     pub console: ConsoleArgs,
     #[command(flatten)]
     pub audit: crate::audit_cmd::AuditArgs,
+    #[command(flatten)]
     pub monitor: crate::monitor_cmd::MonitorArgs,
     /// Serve the image registry (`/v2/`, token endpoint `/registry/auth`) on the same listener.
     #[arg(long, env = "TKE_REGISTRY", default_value_t = true, action = clap::ArgAction::Set)]
@@ -81,9 +82,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // The auth component serves authz.tkestack.io: its bindings reach the business clusters.
     crate::controllers::authz(&mut controllers, &platform_client, args.server.leader_elect);
     crate::business_cmd::controllers(&mut controllers, &platform_client, args.server.leader_elect);
-        &monitor_component,
+    crate::notify_cmd::controllers(
+        &mut controllers,
         &notify_component,
-        &audit_component,
+        &platform_client,
+        &args.notify,
+        args.server.leader_elect,
+    )?;
+    crate::monitor_cmd::controllers(&mut controllers, &monitor_component, &platform_client, args.server.leader_elect);
 
     // Kept alive until the server stops.
     let demo = if args.demo { Some(crate::demo::start(&server.api, &data_dir).await?) } else { None };
