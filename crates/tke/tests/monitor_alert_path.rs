@@ -1,9 +1,12 @@
-//! The alert path of an alarm policy with the real programs: the policy's rule group, rendered
-//! as the monitor component stores it, is synced into Debian `prometheus`'s rule file and loaded
-//! with `/-/reload`; Prometheus scrapes a small target whose pod CPU the test sets, and sends to
-//! Debian `prometheus-alertmanager`, which routes to a local HTTP receiver: the alert fires when
-//! the CPU crosses the threshold, carrying the annotations notify reads, and resolves when it
-//! falls back.
+//! The alert path of an alarm policy with the real programs, end to end: the policy's rule group,
+//! rendered as the monitor component stores it, is synced into Debian `prometheus`'s rule file
+//! and loaded with `/-/reload` (no operator runs here); Prometheus scrapes a small target whose
+//! pod CPU the test sets, and sends to Debian `prometheus-alertmanager`, which calls a local HTTP
+//! receiver (to read the alert as sent) and the platform's own `POST /webhook` with its bearer
+//! token over TLS, as the Prometheus add-on configures it. The alert fires when the CPU crosses
+//! the threshold, carrying the annotations notify reads, becomes a message request sent by mail
+//! to a real SMTP server (Debian's aiosmtpd) and a Message in the receiver's inbox; then it
+//! resolves, and the resolution arrives the same way.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -16,8 +19,8 @@ use std::{
     time::Duration,
 };
 
-use serde_json::Value;
-use testkit::tke::wait_for;
+use serde_json::{Value, json};
+use testkit::tke::{Tke, wait_for};
 
 /// A child process killed on drop.
 struct Process(Child);
@@ -103,14 +106,46 @@ fn a_policys_alert_fires_and_resolves_through_prometheus_and_alertmanager() {
         ("application/json".into(), "{}".into())
     });
 
-    // Alertmanager: everything to the receiver at once, resolved alerts too.
+    // The platform, a real SMTP server, and what a message needs: a mail channel, its template,
+    // a receiver with an address.
+    let t = Tke::start();
+    let smtp_port = free_port();
+    let maildir = dir.path().join("mail");
+    let _smtpd = Process(
+        Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{smtp_port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3-aiosmtpd must be installed"),
+    );
+    wait_for("aiosmtpd to listen", Duration::from_secs(30), || TcpStream::connect(("127.0.0.1", smtp_port)).ok());
+    t.create(&json!({"apiVersion": "notify.tkestack.io/v1", "kind": "Channel", "metadata": {"name": "chn-mail"},
+        "spec": {"displayName": "Mail", "smtp": {"smtpHost": "127.0.0.1", "smtpPort": smtp_port, "tls": false,
+            "email": "alerts@example.org"}}}));
+    t.create(&json!({"apiVersion": "notify.tkestack.io/v1", "kind": "Template",
+        "metadata": {"name": "tpl-alert", "namespace": "chn-mail"},
+        "spec": {"displayName": "Alert mail", "text": {
+            "header": "[TKEStack alert] {{.alarmPolicyName}} {{.podName}}", "body": "{{.summary}}"}}}));
+    t.create(&json!({"apiVersion": "notify.tkestack.io/v1", "kind": "Receiver", "metadata": {"name": "alice"},
+        "spec": {"displayName": "Alice", "username": "alice", "identities": {"email": "alice@example.org"}}}));
+    let token = notify::webhook_token(&t.data_dir()).expect("the webhook token");
+    let ca = t.data_dir().join("pki").join("ca.crt");
+
+    // Alertmanager: everything at once to the local receiver and to the platform, resolved
+    // alerts too.
     let am_port = free_port();
     let am_config = dir.path().join("alertmanager.yml");
     std::fs::write(
         &am_config,
         format!(
             "route: {{receiver: local, group_by: [alarmPolicyName], group_wait: 1s, group_interval: 1s, repeat_interval: 1h}}\n\
-             receivers:\n- name: local\n  webhook_configs: [{{url: 'http://127.0.0.1:{receiver}/webhook', send_resolved: true}}]\n"
+             receivers:\n- name: local\n  webhook_configs:\n\
+             \x20 - {{url: 'http://127.0.0.1:{receiver}/webhook', send_resolved: true}}\n\
+             \x20 - {{url: '{}/webhook', send_resolved: true, http_config: {{authorization: {{credentials: '{token}'}}, tls_config: {{ca_file: '{}'}}}}}}\n",
+            t.url,
+            ca.display()
         ),
     )
     .expect("alertmanager config");
@@ -175,6 +210,10 @@ fn a_policys_alert_fires_and_resolves_through_prometheus_and_alertmanager() {
     settings.metrics.truncate(1);
     settings.metrics[0].evaluator.value = "0.5".into();
     settings.metrics[0].continue_period = 2;
+    let notify = policy.notify.as_mut().expect("notify settings");
+    notify.receivers = vec!["alice".into()];
+    notify.receiver_groups.clear();
+    notify.notify_way = vec![monitor::alarm::policy::NotifyWay { channel: "chn-mail".into(), template: "tpl-alert".into() }];
     let group = monitor::alarm::rules::group_of(&policy);
     std::fs::write(&rules, serde_yaml_ng::to_string(&serde_json::json!({"groups": [group]})).expect("yaml"))
         .expect("sync the rule file");
@@ -194,10 +233,28 @@ fn a_policys_alert_fires_and_resolves_through_prometheus_and_alertmanager() {
     assert_eq!(alert["labels"]["alarmPolicyName"], "shop-web-cpu");
     assert_eq!(alert["labels"]["alertname"], "k8s_pod_cpu_core_used");
     assert_eq!(alert["labels"]["workload_name"], "web");
-    assert_eq!(alert["annotations"]["notifyWay"], "email:alert-mail,hook:alert-text");
-    assert_eq!(alert["annotations"]["receivers"], "alice,bob");
+    assert_eq!(alert["annotations"]["notifyWay"], "chn-mail:tpl-alert");
+    assert_eq!(alert["annotations"]["receivers"], "alice");
     assert_eq!(alert["annotations"]["value"], "0.9");
     assert_eq!(alert["annotations"]["alarmPolicyType"], "pod");
+
+    // The platform turned it into a mail in alice's mailbox and a Message in her inbox.
+    let mails = || -> Vec<String> {
+        std::fs::read_dir(maildir.join("new"))
+            .map(|d| d.flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect())
+            .unwrap_or_default()
+    };
+    let mail = wait_for("the alert's mail", Duration::from_secs(60), || mails().into_iter().next());
+    assert!(mail.contains("alice@example.org"), "{mail}");
+    assert!(mail.contains("[TKEStack alert] shop-web-cpu web-1"), "{mail}");
+    let inbox = |status: &str| -> Option<Value> {
+        let list = t.get_json(&["messages.notify.tkestack.io"])?;
+        list["items"].as_array()?.iter().find(|m| m["status"]["alertStatus"] == status).cloned()
+    };
+    let message = wait_for("the firing alert in the inbox", Duration::from_secs(60), || inbox("firing"));
+    assert_eq!(message["spec"]["receiverName"], "alice");
+    assert_eq!(message["spec"]["alarmPolicyName"], "shop-web-cpu");
+    assert_eq!(message["status"]["phase"], "Unread");
 
     // Back under the threshold: resolved.
     cpu.store(100, Ordering::SeqCst);
@@ -206,4 +263,7 @@ fn a_policys_alert_fires_and_resolves_through_prometheus_and_alertmanager() {
     });
     assert_eq!(resolved["alerts"][0]["labels"]["alarmPolicyName"], "shop-web-cpu");
     assert_eq!(resolved["alerts"][0]["status"], "resolved");
+    // Resolutions are sent too.
+    wait_for("the resolution's mail", Duration::from_secs(60), || (mails().len() >= 2).then_some(()));
+    wait_for("the resolution in the inbox", Duration::from_secs(60), || inbox("resolved"));
 }
