@@ -11,13 +11,13 @@ const hook = `E2E hook ${suffix}`;
 
 await scenario('notify', async ({ page }) => {
   await login(page, '/tkestack/notify/receivers');
-  await page.getByRole('button', { name: 'New receiver' }).click();
+  await page.getByRole('button', { name: 'New receiver', exact: true }).click();
   const r = page.getByRole('dialog');
   await r.getByLabel('Display name').fill(receiver);
   await r.getByLabel('Platform user (inbox)').fill(env.username);
   await r.getByLabel('E-mail').fill('not-an-address');
   await r.getByRole('button', { name: 'Create' }).click();
-  await r.getByText('must be an e-mail address such as alice@example.org').waitFor();
+  await r.locator('.field-error').getByText('must be an e-mail address such as alice@example.org').waitFor();
   await r.getByLabel('E-mail').fill('e2e@example.org');
   await r.getByRole('button', { name: 'Create' }).click();
   await page.getByText(`${receiver} created.`).waitFor();
