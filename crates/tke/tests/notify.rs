@@ -627,3 +627,39 @@ fn bench_a_thousand_alerts_and_alert_to_mail_latency() {
         "notify bench: webhook of 1000 alerts answered in {answered:?}; all 1000 e-mails in the SMTP server's maildir after {mailed:?}, all 1000 message requests seen Sent after {sent:?}"
     );
 }
+
+/// Two replicas on one etcd: the controller runs in one of them at a time (the Lease
+/// `tke-notify-controller`), so requests created through either are each sent once.
+#[test]
+fn two_replicas_on_etcd_send_each_request_once() {
+    let etcd = testkit::etcd::Etcd::start();
+    let storage = Storage::Etcd(etcd.endpoints());
+    let smtpd = Smtpd::start();
+    let a = Tke::start_with(tke_binary(), storage.clone(), &[]);
+    let _explain_a = testkit::tke::ExplainFailure::new(&a);
+    let b = Tke::start_with(tke_binary(), storage, &[]);
+    let _explain_b = testkit::tke::ExplainFailure::new(&b);
+    a.create(&mail_channel("chn-mail", smtpd.port));
+    a.create(&mail_template("chn-mail", "tpl-alert"));
+    a.create(&receiver("rcv-alice", "alice", json!({"email": "alice@example.org"})));
+    for i in 0..20 {
+        let through = if i % 2 == 0 { &a } else { &b };
+        through.create(&request("chn-mail", &format!("mr-{i}"), "tpl-alert", &["rcv-alice"], &[]));
+    }
+    for i in 0..20 {
+        assert_eq!(finished(&b, "chn-mail", &format!("mr-{i}"))["status"]["phase"], "Sent");
+    }
+    wait_for("20 e-mails", WAIT, || (smtpd.count() >= 20).then_some(()));
+    // Every request archived once: one Message each, and no more mail than requests.
+    let inbox = messages(&a);
+    assert_eq!(inbox.len(), 20, "{inbox:?}");
+    assert_eq!(smtpd.count(), 20);
+    let holder = a.kubectl_ok(&[
+        "get",
+        "leases.coordination.k8s.io",
+        "-A",
+        "-o",
+        "jsonpath={.items[?(@.metadata.name==\"tke-notify-controller\")].spec.holderIdentity}",
+    ]);
+    assert!(!holder.trim().is_empty(), "the Lease has a holder");
+}
