@@ -562,6 +562,34 @@ fn credentials_are_write_only_and_tenants_see_only_their_channels() {
     t.create(&request("chn-sms", "mr-sms", "tpl-sms", &["rcv-alice"], &[]));
     assert_eq!(finished(&t, "chn-sms", "mr-sms")["status"]["phase"], "Sent");
     assert!(fakes.of("fake_tencent_sms").iter().all(|r| r["ok"] == true));
+
+    // Nor may a tenant send through another's channel: a request of t2 in chn-sms fails.
+    let (ok, out) = kubectl_as(
+        &t,
+        "carol",
+        "t2",
+        &["create", "-f", "-"],
+        Some(
+            &json!({
+        "apiVersion": "notify.tkestack.io/v1", "kind": "Receiver", "metadata": {"name": "rcv-carol"},
+        "spec": {"displayName": "carol", "username": "carol", "identities": {"mobile": "13800000009"}}})
+            .to_string(),
+        ),
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = kubectl_as(
+        &t,
+        "carol",
+        "t2",
+        &["create", "-f", "-"],
+        Some(&request("chn-sms", "mr-t2", "tpl-sms", &["rcv-carol"], &[]).to_string()),
+    );
+    assert!(ok, "{out}");
+    let r = finished(&t, "chn-sms", "mr-t2");
+    assert_eq!(r["spec"]["tenantID"], "t2");
+    assert_eq!(r["status"]["phase"], "Failed", "{r}");
+    assert_eq!(r["status"]["errors"]["rcv-carol"], "Failed to get notification channel chn-sms: it does not exist");
+    assert_eq!(fakes.of("fake_tencent_sms").len(), 1, "nothing sent for t2");
 }
 
 /// The figures: a webhook of 1,000 alerts answered and all 1,000 message requests
