@@ -78,6 +78,7 @@ export function Shell() {
                       className={({ isActive }) => (isActive || (e.prefix && loc.pathname.startsWith(e.path)) ? 'active' : '')}
                     >
                       {t(e.label)}
+                      {e.badge && <e.badge />}
                     </NavLink>
                   </li>
                 ))}

@@ -1,8 +1,10 @@
 // The side menu: each entry names the component that must be enabled (sysinfo) and the
 // permission that must be granted (batchauthz) for it to show. Pages added later add entries here.
+import type { ComponentType } from 'react';
 import type { Check } from './api/authz';
 import type { Key } from './i18n/en';
 import type { SysInfo } from './api/sysinfo';
+import { UnreadBadge } from './notify/UnreadBadge';
 
 export interface MenuEntry {
   path: string;
@@ -11,6 +13,8 @@ export interface MenuEntry {
   check: Check;
   /** Match sub-paths as active too. */
   prefix?: boolean;
+  /** Shown after the label (a live count). */
+  badge?: ComponentType;
 }
 
 export interface MenuSection {
@@ -85,7 +89,7 @@ export const menu: MenuSection[] = [
   {
     label: 'menu.notify',
     entries: [
-      { path: '/tkestack/notify/inbox', label: 'menu.inbox', component: 'notify', check: { verb: 'list', group: 'notify.tkestack.io', resource: 'messages' } },
+      { path: '/tkestack/notify/inbox', label: 'menu.inbox', component: 'notify', check: { verb: 'list', group: 'notify.tkestack.io', resource: 'messages' }, badge: UnreadBadge },
       { path: '/tkestack/notify/channels', label: 'menu.channels', component: 'notify', check: { verb: 'list', group: 'notify.tkestack.io', resource: 'channels' } },
       { path: '/tkestack/notify/templates', label: 'menu.templates', component: 'notify', check: { verb: 'list', group: 'notify.tkestack.io', resource: 'templates' } },
       { path: '/tkestack/notify/receivers', label: 'menu.receivers', component: 'notify', check: { verb: 'list', group: 'notify.tkestack.io', resource: 'receivers' } },

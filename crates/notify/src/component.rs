@@ -111,6 +111,9 @@ async fn webhook(State(hook): State<Arc<Webhook>>, method: Method, headers: Head
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     if !presented.is_some_and(|t| same(t.as_bytes(), hook.token.as_bytes())) {
+        // Read (a bounded part of) what was sent first: answered mid-upload, the caller would
+        // see a reset connection instead of the 401.
+        apiserver::auth::drain(body).await;
         let mut resp = answer(
             StatusCode::UNAUTHORIZED,
             "the notify webhook needs the platform's webhook token as a bearer token (Authorization: Bearer …)",

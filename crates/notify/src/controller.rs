@@ -551,6 +551,18 @@ async fn send_to(
     (delivered, errors)
 }
 
+/// The labels of a request's Messages: the request and channel, when their names fit in a
+/// label value (63 characters; generated names always do).
+fn labels(mr: &MessageRequest) -> Value {
+    let mut labels = serde_json::Map::new();
+    for (k, v) in [(crate::REQUEST_LABEL, mr.name()), (crate::CHANNEL_LABEL, mr.channel())] {
+        if v.len() <= 63 {
+            labels.insert(k.to_string(), json!(v));
+        }
+    }
+    Value::Object(labels)
+}
+
 /// Archives a delivery as a Message (already there: archived before a restart).
 async fn archive(
     ctx: &Ctx,
@@ -565,10 +577,7 @@ async fn archive(
         "kind": api::notify::message::KIND,
         "metadata": {
             "name": message_name(uid, d.receiver.name(), d.way),
-            "labels": {
-                crate::REQUEST_LABEL: mr.name(),
-                crate::CHANNEL_LABEL: mr.channel(),
-            },
+            "labels": labels(mr),
         },
         "spec": {
             "tenantID": mr.tenant(),

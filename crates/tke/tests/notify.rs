@@ -562,6 +562,34 @@ fn credentials_are_write_only_and_tenants_see_only_their_channels() {
     t.create(&request("chn-sms", "mr-sms", "tpl-sms", &["rcv-alice"], &[]));
     assert_eq!(finished(&t, "chn-sms", "mr-sms")["status"]["phase"], "Sent");
     assert!(fakes.of("fake_tencent_sms").iter().all(|r| r["ok"] == true));
+
+    // Nor may a tenant send through another's channel: a request of t2 in chn-sms fails.
+    let (ok, out) = kubectl_as(
+        &t,
+        "carol",
+        "t2",
+        &["create", "-f", "-"],
+        Some(
+            &json!({
+        "apiVersion": "notify.tkestack.io/v1", "kind": "Receiver", "metadata": {"name": "rcv-carol"},
+        "spec": {"displayName": "carol", "username": "carol", "identities": {"mobile": "13800000009"}}})
+            .to_string(),
+        ),
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = kubectl_as(
+        &t,
+        "carol",
+        "t2",
+        &["create", "-f", "-"],
+        Some(&request("chn-sms", "mr-t2", "tpl-sms", &["rcv-carol"], &[]).to_string()),
+    );
+    assert!(ok, "{out}");
+    let r = finished(&t, "chn-sms", "mr-t2");
+    assert_eq!(r["spec"]["tenantID"], "t2");
+    assert_eq!(r["status"]["phase"], "Failed", "{r}");
+    assert_eq!(r["status"]["errors"]["rcv-carol"], "Failed to get notification channel chn-sms: it does not exist");
+    assert_eq!(fakes.of("fake_tencent_sms").len(), 1, "nothing sent for t2");
 }
 
 /// The figures: a webhook of 1,000 alerts answered and all 1,000 message requests
@@ -626,4 +654,40 @@ fn bench_a_thousand_alerts_and_alert_to_mail_latency() {
     println!(
         "notify bench: webhook of 1000 alerts answered in {answered:?}; all 1000 e-mails in the SMTP server's maildir after {mailed:?}, all 1000 message requests seen Sent after {sent:?}"
     );
+}
+
+/// Two replicas on one etcd: the controller runs in one of them at a time (the Lease
+/// `tke-notify-controller`), so requests created through either are each sent once.
+#[test]
+fn two_replicas_on_etcd_send_each_request_once() {
+    let etcd = testkit::etcd::Etcd::start();
+    let storage = Storage::Etcd(etcd.endpoints());
+    let smtpd = Smtpd::start();
+    let a = Tke::start_with(tke_binary(), storage.clone(), &[]);
+    let _explain_a = testkit::tke::ExplainFailure::new(&a);
+    let b = Tke::start_with(tke_binary(), storage, &[]);
+    let _explain_b = testkit::tke::ExplainFailure::new(&b);
+    a.create(&mail_channel("chn-mail", smtpd.port));
+    a.create(&mail_template("chn-mail", "tpl-alert"));
+    a.create(&receiver("rcv-alice", "alice", json!({"email": "alice@example.org"})));
+    for i in 0..20 {
+        let through = if i % 2 == 0 { &a } else { &b };
+        through.create(&request("chn-mail", &format!("mr-{i}"), "tpl-alert", &["rcv-alice"], &[]));
+    }
+    for i in 0..20 {
+        assert_eq!(finished(&b, "chn-mail", &format!("mr-{i}"))["status"]["phase"], "Sent");
+    }
+    wait_for("20 e-mails", WAIT, || (smtpd.count() >= 20).then_some(()));
+    // Every request archived once: one Message each, and no more mail than requests.
+    let inbox = messages(&a);
+    assert_eq!(inbox.len(), 20, "{inbox:?}");
+    assert_eq!(smtpd.count(), 20);
+    let holder = a.kubectl_ok(&[
+        "get",
+        "leases.coordination.k8s.io",
+        "-A",
+        "-o",
+        "jsonpath={.items[?(@.metadata.name==\"tke-notify-controller\")].spec.holderIdentity}",
+    ]);
+    assert!(!holder.trim().is_empty(), "the Lease has a holder");
 }
