@@ -112,7 +112,8 @@ fn a_policys_alert_fires_and_resolves_through_prometheus_and_alertmanager() {
     let smtp_port = free_port();
     let maildir = dir.path().join("mail");
     let _smtpd = Process(
-        Command::new("python3")
+        // Debian's Python, which has Debian's aiosmtpd (a `python3` first on PATH may not).
+        Command::new("/usr/bin/python3")
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{smtp_port}"), "-c", "aiosmtpd.handlers.Mailbox"])
             .arg(&maildir)
             .stdout(Stdio::null())
@@ -213,7 +214,8 @@ fn a_policys_alert_fires_and_resolves_through_prometheus_and_alertmanager() {
     let notify = policy.notify.as_mut().expect("notify settings");
     notify.receivers = vec!["alice".into()];
     notify.receiver_groups.clear();
-    notify.notify_way = vec![monitor::alarm::policy::NotifyWay { channel: "chn-mail".into(), template: "tpl-alert".into() }];
+    notify.notify_way =
+        vec![monitor::alarm::policy::NotifyWay { channel: "chn-mail".into(), template: "tpl-alert".into() }];
     let group = monitor::alarm::rules::group_of(&policy);
     std::fs::write(&rules, serde_yaml_ng::to_string(&serde_json::json!({"groups": [group]})).expect("yaml"))
         .expect("sync the rule file");
