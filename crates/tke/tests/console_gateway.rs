@@ -64,10 +64,10 @@ fn login_session_csrf_renewal_and_logout() {
     assert!(info["expiresAt"].as_i64().unwrap() > 0, "{info}");
 
     let sysinfo = json_of(&b.get(&format!("{PREFIX}/sysinfo")).body);
-    for c in ["platform", "auth", "business", "registry"] {
+    for c in ["platform", "auth", "business", "registry", "monitor", "notify"] {
         assert!(sysinfo[c]["groupName"].is_string(), "{c} in {sysinfo}");
     }
-    assert!(sysinfo.get("monitor").is_none(), "{sysinfo}");
+    assert!(sysinfo.get("mesh").is_none(), "{sysinfo}");
 
     // A change with the session cookie needs the CSRF token; reads do not.
     let cm = json!({"apiVersion": "platform.tkestack.io/v1", "kind": "ConfigMap", "metadata": {"name": "from-console"},
