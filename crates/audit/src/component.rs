@@ -141,6 +141,7 @@ impl Component for Audit {
             // Read from the store just below, before anything asks.
             blocked: std::sync::RwLock::new((Instant::now(), BTreeSet::new())),
             dropped_blocked: AtomicU64::new(0),
+            peers: ctx.peers.clone(),
         });
         shared.refresh_blocked().await;
         crate::sink::register(server, tokens, ctx.url.clone(), ctx.serving_ca_pem.clone())?;
