@@ -327,6 +327,11 @@ impl Peers {
             .max_by_key(|p| p.roles.get(role).copied().unwrap_or_default()))
     }
 
+    /// The components this replica serves.
+    pub fn components(&self) -> Vec<String> {
+        self.lock_me().components.clone()
+    }
+
     /// Whether this replica holds `role`.
     pub fn holds(&self, role: &str) -> bool {
         self.lock_me().roles.contains_key(role)

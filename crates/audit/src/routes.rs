@@ -664,11 +664,12 @@ fn valid_cluster(name: &str) -> bool {
 
 async fn sink(State(s): State<Arc<Shared>>, Path(cluster): Path<String>, req: Request) -> Response<Body> {
     let token = apiserver::auth::bearer(req.headers()).unwrap_or_default().to_string();
-    if !valid_cluster(&cluster) || !s.tokens.verify(&cluster, &token) {
+    let cert = req.extensions().get::<apiserver::tls::PeerCertificates>();
+    if !valid_cluster(&cluster) || !(s.tokens.verify(&cluster, &token) || s.tokens.verify_cert(&cluster, cert)) {
         apiserver::auth::drain(req.into_body()).await;
-        tracing::debug!(%cluster, "refused audit events: no valid token for the cluster");
+        tracing::debug!(%cluster, "refused audit events: no valid token or certificate for the cluster");
         return error_response(&ApiError::unauthorized(format!(
-            "audit events for cluster {cluster:?} need the cluster's sink token (GET clusters/{cluster}/auditwebhook)"
+            "audit events for cluster {cluster:?} need the cluster's sink token or certificate (GET clusters/{cluster}/auditwebhook)"
         )));
     }
     answer(
