@@ -362,16 +362,14 @@ pub fn replica_id(data_dir: &std::path::Path) -> std::io::Result<String> {
 mod tests {
     use super::*;
 
-    async fn store() -> Arc<dyn Store> {
-        let dir = tempfile::tempdir().unwrap();
-        let s = storage::embedded::EmbeddedStore::open(dir.path()).unwrap();
-        std::mem::forget(dir);
-        Arc::new(s)
+    fn store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+        Arc::new(storage::embedded::EmbeddedStore::open(dir.path()).unwrap())
     }
 
     #[tokio::test]
     async fn replicas_see_each_other_share_a_token_and_hand_over_roles() {
-        let kv = store().await;
+        let (dir, other_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let kv = store(&dir);
         let a =
             Peers::start(kv.clone(), "/r", "a".into(), "https://a:1".into(), None, vec!["audit".into()]).await.unwrap();
         let b = Peers::start(kv.clone(), "/r", "b".into(), String::new(), Some("pem".into()), vec!["monitor".into()])
@@ -390,7 +388,7 @@ mod tests {
         assert!(a.trusted(&h));
         h.insert(TOKEN_HEADER, "nope".parse().unwrap());
         assert!(!a.trusted(&h));
-        let other = Peers::start(store().await, "/r", "c".into(), String::new(), None, vec![]).await.unwrap();
+        let other = Peers::start(store(&other_dir), "/r", "c".into(), String::new(), None, vec![]).await.unwrap();
         assert_ne!(other.token, a.token, "another platform's replicas have another key");
 
         // Roles: the holder is whoever took the role last; nobody else while we hold it.

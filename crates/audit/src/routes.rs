@@ -292,7 +292,7 @@ fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body
 fn merge(mut lists: Vec<(String, Vec<Record>)>) -> Vec<Record> {
     lists.sort_by(|a, b| a.0.cmp(&b.0));
     let mut all: Vec<Record> = lists.into_iter().flat_map(|(_, items)| items).collect();
-    all.sort_by(|a, b| b.request_received_timestamp.cmp(&a.request_received_timestamp));
+    all.sort_by_key(|r| std::cmp::Reverse(r.request_received_timestamp));
     all
 }
 
