@@ -311,6 +311,7 @@ fn node_name(spec: &ClusterSpec, m: &ClusterMachine) -> Option<String> {
 
 pub const ENSURE_BOOTSTRAP_SECRETS: &str = "EnsureBootstrapSecrets";
 pub const ENSURE_AUTHZ_WEBHOOK: &str = "EnsureAuthzWebhook";
+pub const ENSURE_AUDIT_CONFIG: &str = "EnsureAuditConfig";
 pub const ENSURE_STORE_CREDENTIAL: &str = "EnsureStoreCredential";
 pub const ENSURE_REMOVE_MACHINE: &str = "EnsureRemoveMachine";
 pub const ENSURE_NODE_READY: &str = "EnsureNodeReady";
