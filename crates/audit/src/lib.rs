@@ -2,7 +2,7 @@
 //! business cluster. [`component::Audit`] mounts it into an API server:
 //!
 //! - ingestion of Kubernetes audit webhooks (`POST /apis/audit.tkestack.io/v1/events/sink/{cluster}`,
-//!   each cluster with its own token, [`sink`]) and of the platform's own requests (the
+//!   each cluster with its own token or client certificate, [`sink`]) and of the platform's own requests (the
 //!   [`policy`] through the API server's audit hook, labelled cluster `control-plane`);
 //! - the flat event form ([`record`]) in an embedded SQLite database with indexes for the
 //!   queries, batched durable writes and retention by age and size ([`store`]);
