@@ -46,6 +46,9 @@ pub struct MountContext {
     /// The CA that signed the serving certificate, when the server generated it (PEM); `None`
     /// when the operator brought their own certificate (clients then trust it as they already do).
     pub serving_ca_pem: Option<String>,
+    /// The other replicas of the platform, for components whose data lives in each replica
+    /// (`None` when the server runs without them, as in tests of one component).
+    pub peers: Option<Arc<crate::peers::Peers>>,
 }
 
 /// A component of the platform.

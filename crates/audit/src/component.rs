@@ -129,7 +129,11 @@ impl Component for Audit {
     async fn mount(&self, server: &Arc<ApiServer>, ctx: &MountContext) -> Result<Mount, MountError> {
         let dir = self.config.dir.clone().unwrap_or_else(|| ctx.data_dir.join("audit"));
         let store = EventStore::open(&dir)?;
-        let tokens = Arc::new(SinkTokens::new(sink_key(server).await?));
+        let mut tokens = SinkTokens::new(sink_key(server).await?);
+        // Client certificates of the platform's CA (the one the server generated in its data
+        // directory, which every listener trusts) as the other credential of the sink.
+        tokens.ca = crate::sink::SinkCa::from_data_dir(&ctx.data_dir);
+        let tokens = Arc::new(tokens);
         let (kv, key_root) = server.kv();
         let shared = Arc::new(Shared {
             store: store.clone(),
@@ -141,6 +145,7 @@ impl Component for Audit {
             // Read from the store just below, before anything asks.
             blocked: std::sync::RwLock::new((Instant::now(), BTreeSet::new())),
             dropped_blocked: AtomicU64::new(0),
+            peers: ctx.peers.clone(),
         });
         shared.refresh_blocked().await;
         crate::sink::register(server, tokens, ctx.url.clone(), ctx.serving_ca_pem.clone())?;

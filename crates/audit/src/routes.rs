@@ -12,7 +12,7 @@
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use apimachinery::{ApiError, error::Reason};
-use apiserver::{ApiServer, UserInfo, audit::Event, http::error_response};
+use apiserver::{ApiServer, UserInfo, audit::Event, http::error_response, peers::Peers};
 use axum::{
     Router,
     body::Body,
@@ -36,6 +36,11 @@ pub const PREFIX: &str = "/apis/audit.tkestack.io/v1/events";
 pub const MAX_SINK_BODY: usize = 64 * 1024 * 1024;
 /// Most events an export holds.
 pub const MAX_EXPORT: i64 = 10_000;
+/// The replicas' own routes (queries of one replica's database), served before authentication
+/// to callers holding the replicas' token only.
+pub const REPLICA_PREFIX: &str = "/apis/audit.tkestack.io/v1/events/replica";
+/// How long a query waits for another replica.
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the routes share.
 pub struct Shared {
@@ -50,6 +55,8 @@ pub struct Shared {
     pub blocked: std::sync::RwLock<(std::time::Instant, BTreeSet<String>)>,
     /// Events dropped because their cluster is blocked.
     pub dropped_blocked: std::sync::atomic::AtomicU64,
+    /// The other replicas, whose databases queries merge with this one's.
+    pub peers: Option<Arc<Peers>>,
 }
 
 fn ok_json(value: &impl serde::Serialize) -> Response<Body> {
@@ -216,44 +223,124 @@ pub fn api_routes(shared: Arc<Shared>) -> Router {
 
 /// The sink, in front of authentication.
 pub fn sink_routes(shared: Arc<Shared>) -> Router {
-    Router::new().route(&format!("{PREFIX}/sink/{{cluster}}"), post(sink)).with_state(shared)
+    Router::new()
+        .route(&format!("{PREFIX}/sink/{{cluster}}"), post(sink))
+        .route(&format!("{REPLICA_PREFIX}/{{op}}"), post(replica))
+        .with_state(shared)
 }
 
 fn answer(r: Result<Response<Body>, ApiError>) -> Response<Body> {
     r.unwrap_or_else(|e| error_response(&e))
 }
 
+/// Bodies are for `get`: a page stays small.
+fn without_bodies(items: Vec<Record>) -> Vec<Record> {
+    items
+        .into_iter()
+        .map(|mut r| {
+            r.request_object.clear();
+            r.response_object.clear();
+            r
+        })
+        .collect()
+}
+
+/// What the other replicas answered to `op` with `body`: each answer parsed, and a warning for
+/// each replica that gave none (its events are then missing from the answer).
+async fn ask_peers<T: serde::de::DeserializeOwned>(
+    s: &Shared,
+    op: &str,
+    body: Value,
+) -> (Vec<(String, T)>, Vec<String>) {
+    let Some(peers) = &s.peers else { return (vec![], vec![]) };
+    let answers = match peers.fan_out("audit", &format!("{REPLICA_PREFIX}/{op}"), &body, PEER_TIMEOUT).await {
+        Ok(a) => a,
+        Err(e) => {
+            return (
+                vec![],
+                vec![format!("the other replicas could not be listed ({e}): only this replica's events are shown")],
+            );
+        }
+    };
+    let mut got = vec![];
+    let mut warnings = vec![];
+    for (peer, answer) in answers {
+        match answer.map(|b| serde_json::from_slice::<T>(&b)) {
+            Ok(Ok(v)) => got.push((peer.id, v)),
+            Ok(Err(e)) => warnings
+                .push(format!("{} gave an answer that does not parse ({e}): its events are missing", peer.describe())),
+            Err(e) => warnings.push(format!("{e}: its events are missing")),
+        }
+    }
+    (got, warnings)
+}
+
+/// The answer with the warnings in a `warnings` field (when it is an object) and in Kubernetes'
+/// `Warning` headers.
+fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body> {
+    for w in warnings {
+        let text = w.replace(['"', '\\', '\n', '\r'], " ");
+        if let Ok(v) = HeaderValue::from_str(&format!("299 tke-audit \"{text}\"")) {
+            resp.headers_mut().append(header::WARNING, v);
+        }
+    }
+    resp
+}
+
+/// Merges the (replica id, events newest first) of every replica into one order: newest first,
+/// ties in the order of the replicas' ids, each replica's own order kept.
+fn merge(mut lists: Vec<(String, Vec<Record>)>) -> Vec<Record> {
+    lists.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut all: Vec<Record> = lists.into_iter().flat_map(|(_, items)| items).collect();
+    all.sort_by_key(|r| std::cmp::Reverse(r.request_received_timestamp));
+    all
+}
+
+fn my_id(s: &Shared) -> String {
+    s.peers.as_ref().map(|p| p.id()).unwrap_or_default()
+}
+
 async fn list(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery, Caller(user): Caller) -> Response<Body> {
-    answer(
+    let mut warnings = vec![];
+    let resp = answer(
         async {
             let p = params(&q);
             let filter = filter_of(&p, &user)?;
-            let page = s
-                .store
-                .list(filter, int_param(&p, "pageIndex", 1)?, int_param(&p, "pageSize", 20)?)
-                .await
-                .map_err(internal)?;
-            // Bodies are for `get`: a page stays small.
-            let items: Vec<Record> = page
-                .items
-                .iter()
-                .cloned()
-                .map(|mut r| {
-                    r.request_object.clear();
-                    r.response_object.clear();
-                    r
-                })
-                .collect();
+            let page_index = int_param(&p, "pageIndex", 1)?.max(1);
+            let page_size = int_param(&p, "pageSize", 20)?.clamp(1, 1000);
+            // Every replica's first pageIndex × pageSize events, merged: the page is then exact.
+            let depth = page_index.saturating_mul(page_size);
+            if depth > crate::store::COUNT_LIMIT {
+                return Err(ApiError::bad_request(format!(
+                    "page {page_index} of {page_size} reaches past the newest {} events: narrow the time range or the filters",
+                    crate::store::COUNT_LIMIT
+                )));
+            }
+            let mine = s.store.top(filter.clone(), depth).await.map_err(internal)?;
+            let (theirs, w) = ask_peers::<crate::store::Page>(&s, "list", json!({ "filter": filter, "limit": depth })).await;
+            warnings = w;
+            let mut total = mine.total;
+            let mut lower_bound = mine.total_is_lower_bound;
+            let mut lists = vec![(my_id(&s), mine.items)];
+            for (id, page) in theirs {
+                total += page.total;
+                lower_bound |= page.total_is_lower_bound;
+                lists.push((id, page.items));
+            }
+            let items: Vec<Record> =
+                merge(lists).into_iter().skip(((page_index - 1) * page_size) as usize).take(page_size as usize).collect();
             Ok(ok_json(&json!({
-                "items": items,
-                "total": page.total,
-                "totalIsLowerBound": page.total_is_lower_bound,
-                "pageIndex": page.page_index,
-                "pageSize": page.page_size,
+                "items": without_bodies(items),
+                "total": total,
+                "totalIsLowerBound": lower_bound,
+                "pageIndex": page_index,
+                "pageSize": page_size,
+                "warnings": warnings,
             })))
         }
         .await,
-    )
+    );
+    with_warnings(resp, &warnings)
 }
 
 async fn get_one(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery, Caller(user): Caller) -> Response<Body> {
@@ -265,23 +352,49 @@ async fn get_one(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery, Caller(use
                 return Err(ApiError::bad_request("auditID is required"));
             }
             let tenant = (!user.is_admin()).then(|| user.tenant());
-            match s.store.get(id.clone(), tenant).await.map_err(internal)? {
-                Some(r) => Ok(ok_json(&r)),
-                None => Err(ApiError::new(Reason::NotFound, format!("audit event {id:?} not found"))),
+            if let Some(r) = s.store.get(id.clone(), tenant.clone()).await.map_err(internal)? {
+                return Ok(ok_json(&r));
             }
+            // Stored by another replica, perhaps (each answers `null` when it has none).
+            let (theirs, warnings) =
+                ask_peers::<Option<Record>>(&s, "get", json!({ "auditID": id, "tenant": tenant })).await;
+            if let Some(r) = theirs.into_iter().find_map(|(_, r)| r) {
+                return Ok(ok_json(&r));
+            }
+            let missing = if warnings.is_empty() { String::new() } else { format!(" ({})", warnings.join("; ")) };
+            Err(ApiError::new(Reason::NotFound, format!("audit event {id:?} not found{missing}")))
         }
         .await,
     )
 }
 
 async fn field_values(State(s): State<Arc<Shared>>, Caller(user): Caller) -> Response<Body> {
-    answer(
+    let mut warnings = vec![];
+    let resp = answer(
         async {
-            let values = s.store.field_values((!user.is_admin()).then(|| user.tenant())).await.map_err(internal)?;
+            let tenant = (!user.is_admin()).then(|| user.tenant());
+            let mut values = s.store.field_values(tenant.clone()).await.map_err(internal)?;
+            let (theirs, w) = ask_peers::<std::collections::BTreeMap<String, Vec<String>>>(
+                &s,
+                "fieldValues",
+                json!({ "tenant": tenant }),
+            )
+            .await;
+            warnings = w;
+            for (_, other) in theirs {
+                for (field, v) in other {
+                    values.entry(field).or_default().extend(v);
+                }
+            }
+            for v in values.values_mut() {
+                v.sort();
+                v.dedup();
+            }
             Ok(ok_json(&values))
         }
         .await,
-    )
+    );
+    with_warnings(resp, &warnings)
 }
 
 async fn list_blocked(State(s): State<Arc<Shared>>) -> Response<Body> {
@@ -449,7 +562,8 @@ fn csv(records: &[Record]) -> String {
 }
 
 async fn file_download(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery, Caller(user): Caller) -> Response<Body> {
-    answer(
+    let mut warnings = vec![];
+    let resp = answer(
         async {
             let p = params(&q);
             let format = p.get("format").map(String::as_str).unwrap_or("csv");
@@ -457,7 +571,13 @@ async fn file_download(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery, Call
                 return Err(ApiError::bad_request(format!("format {format:?} must be csv or json")));
             }
             let filter = filter_of(&p, &user)?;
-            let records = s.store.export(filter, MAX_EXPORT).await.map_err(internal)?;
+            let mine = s.store.export(filter.clone(), MAX_EXPORT).await.map_err(internal)?;
+            let (theirs, w) =
+                ask_peers::<Vec<Record>>(&s, "export", json!({ "filter": filter, "limit": MAX_EXPORT })).await;
+            warnings = w;
+            let mut lists = vec![(my_id(&s), mine)];
+            lists.extend(theirs);
+            let records: Vec<Record> = merge(lists).into_iter().take(MAX_EXPORT as usize).collect();
             let (body, content_type) = if format == "csv" {
                 (csv(&records).into_bytes(), "text/csv; charset=utf-8")
             } else {
@@ -469,6 +589,57 @@ async fn file_download(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery, Call
                 resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
             }
             Ok(resp)
+        }
+        .await,
+    );
+    with_warnings(resp, &warnings)
+}
+
+/// What one replica asks another.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplicaQuery {
+    #[serde(default)]
+    filter: Filter,
+    #[serde(default)]
+    limit: i64,
+    #[serde(default, rename = "auditID")]
+    audit_id: String,
+    #[serde(default)]
+    tenant: Option<String>,
+}
+
+/// `POST replica/{op}`: this replica's own events, for another replica merging them with its
+/// own. Only for the replicas (their token); the filter, tenant included, is applied as given,
+/// since the replica the user called scoped it.
+async fn replica(
+    State(s): State<Arc<Shared>>,
+    Path(op): Path<String>,
+    headers: axum::http::HeaderMap,
+    req: Request,
+) -> Response<Body> {
+    if !s.peers.as_ref().is_some_and(|p| p.trusted(&headers)) {
+        apiserver::auth::drain(req.into_body()).await;
+        return error_response(&ApiError::unauthorized("this route is for the platform's replicas only"));
+    }
+    answer(
+        async {
+            let body = read_body(req, 1 << 20).await?;
+            let q: ReplicaQuery = serde_json::from_slice(&body)
+                .map_err(|e| ApiError::bad_request(format!("the replica query does not parse: {e}")))?;
+            match op.as_str() {
+                "list" => {
+                    let mut page = s.store.top(q.filter, q.limit).await.map_err(internal)?;
+                    page.items = without_bodies(page.items);
+                    Ok(ok_json(&page))
+                }
+                "export" => {
+                    Ok(ok_json(&s.store.export(q.filter, q.limit.clamp(1, MAX_EXPORT)).await.map_err(internal)?))
+                }
+                "get" => Ok(ok_json(&s.store.get(q.audit_id, q.tenant).await.map_err(internal)?)),
+                "fieldValues" => Ok(ok_json(&s.store.field_values(q.tenant).await.map_err(internal)?)),
+                other => Err(ApiError::new(Reason::NotFound, format!("no replica query {other:?}"))),
+            }
         }
         .await,
     )
@@ -493,11 +664,12 @@ fn valid_cluster(name: &str) -> bool {
 
 async fn sink(State(s): State<Arc<Shared>>, Path(cluster): Path<String>, req: Request) -> Response<Body> {
     let token = apiserver::auth::bearer(req.headers()).unwrap_or_default().to_string();
-    if !valid_cluster(&cluster) || !s.tokens.verify(&cluster, &token) {
+    let cert = req.extensions().get::<apiserver::tls::PeerCertificates>();
+    if !valid_cluster(&cluster) || !(s.tokens.verify(&cluster, &token) || s.tokens.verify_cert(&cluster, cert)) {
         apiserver::auth::drain(req.into_body()).await;
-        tracing::debug!(%cluster, "refused audit events: no valid token for the cluster");
+        tracing::debug!(%cluster, "refused audit events: no valid token or certificate for the cluster");
         return error_response(&ApiError::unauthorized(format!(
-            "audit events for cluster {cluster:?} need the cluster's sink token (GET clusters/{cluster}/auditwebhook)"
+            "audit events for cluster {cluster:?} need the cluster's sink token or certificate (GET clusters/{cluster}/auditwebhook)"
         )));
     }
     answer(
@@ -570,6 +742,17 @@ mod tests {
         assert!(parse_store_config(br#"{"storage":{"sqlite":{"maxBytes":10}}}"#, cur).is_err());
         assert!(parse_store_config(br#"{"storage":{"elasticSearch":{"address":"http://x"}}}"#, cur).is_err());
         assert!(parse_store_config(b"nope", cur).is_err());
+    }
+
+    #[test]
+    fn replicas_merge_newest_first_in_a_stable_order() {
+        let r = |id: &str, t: i64| Record { audit_id: id.into(), request_received_timestamp: t, ..Default::default() };
+        let merged = merge(vec![
+            ("b".into(), vec![r("b3", 30), r("b2", 20), r("b1", 10)]),
+            ("a".into(), vec![r("a4", 40), r("a2", 20), r("a0", 0)]),
+        ]);
+        let ids: Vec<&str> = merged.iter().map(|r| r.audit_id.as_str()).collect();
+        assert_eq!(ids, ["a4", "b3", "a2", "b2", "b1", "a0"], "ties in the replicas' order");
     }
 
     #[test]

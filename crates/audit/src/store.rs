@@ -17,8 +17,9 @@
 //! then the oldest events until the database is under a size bound, and gives the freed pages
 //! back to the file system (incremental vacuum, WAL checkpoint).
 //!
-//! Several replicas: each has its own database and stores what it receives; see the crate's
-//! documentation for what that means for queries.
+//! An event is stored once: a unique index on (auditID, stage) makes a batch that a sender
+//! retried after a lost answer a no-op. Several replicas: each has its own database and stores
+//! what it receives; queries merge every replica's answers (see the crate's documentation).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -65,8 +66,10 @@ pub enum StoreError {
     Commit(String),
 }
 
-/// Which events a query is about. Empty strings do not filter.
-#[derive(Clone, Debug, Default)]
+/// Which events a query is about. Empty strings do not filter. Serialized as a replica passes
+/// it to the others (the tenant included: they apply it as given).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct Filter {
     pub cluster: String,
     pub namespace: String,
@@ -87,8 +90,8 @@ pub struct Filter {
 }
 
 /// A page of events, newest first.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct Page {
     pub items: Vec<Record>,
     /// Matching events, counted up to [`COUNT_LIMIT`] + 1.
@@ -167,13 +170,14 @@ CREATE INDEX IF NOT EXISTS events_resource ON events(resource, time);
 CREATE INDEX IF NOT EXISTS events_verb ON events(verb, time);
 CREATE INDEX IF NOT EXISTS events_status ON events(status, time);
 CREATE INDEX IF NOT EXISTS events_tenant ON events(tenant, time);
+CREATE UNIQUE INDEX IF NOT EXISTS events_audit_id ON events(audit_id, stage) WHERE audit_id != '';
 CREATE TABLE IF NOT EXISTS field_values(
   field TEXT NOT NULL, tenant TEXT NOT NULL, value TEXT NOT NULL,
   PRIMARY KEY(field, tenant, value)
 ) WITHOUT ROWID;
 ";
 
-const INSERT: &str = "INSERT INTO events(time, stage_time, cluster, tenant, user, verb, api_group, api_version, \
+const INSERT: &str = "INSERT OR IGNORE INTO events(time, stage_time, cluster, tenant, user, verb, api_group, api_version, \
     resource, namespace, name, code, status, audit_id, stage, request_uri, user_agent, source_ips, uid, message, \
     reason, details, request_object, response_object) \
     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)";
@@ -195,6 +199,21 @@ fn open(path: &Path, write: bool) -> Result<Connection, StoreError> {
         // auto_vacuum must be chosen before the first table exists.
         conn.execute_batch("PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
             .map_err(err)?;
+        // Databases from before the unique index on (auditID, stage) may hold a batch twice
+        // (a sender retried after a lost answer): keep the first copy so the index can be made.
+        let indexed: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'events_audit_id'", [], |r| r.get(0))
+            .map_err(err)?;
+        let has_events: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'events'", [], |r| r.get(0))
+            .map_err(err)?;
+        if indexed == 0 && has_events == 1 {
+            conn.execute_batch(
+                "DELETE FROM events WHERE audit_id != '' AND id NOT IN \
+                 (SELECT min(id) FROM events WHERE audit_id != '' GROUP BY audit_id, stage)",
+            )
+            .map_err(err)?;
+        }
         conn.execute_batch(SCHEMA).map_err(err)?;
     }
     Ok(conn)
@@ -457,25 +476,41 @@ impl EventStore {
     pub async fn list(self: &Arc<Self>, filter: Filter, page_index: i64, page_size: i64) -> Result<Page, StoreError> {
         let page_index = page_index.max(1);
         let page_size = page_size.clamp(1, 1000);
+        let mut page = self.query(filter, (page_index - 1) * page_size, page_size).await?;
+        page.page_index = page_index;
+        page.page_size = page_size;
+        Ok(page)
+    }
+
+    /// The first `limit` events matching `filter`, newest first (up to [`COUNT_LIMIT`]), and
+    /// the count: what a replica gives another merging every replica's events.
+    pub async fn top(self: &Arc<Self>, filter: Filter, limit: i64) -> Result<Page, StoreError> {
+        let limit = limit.clamp(1, COUNT_LIMIT);
+        let mut page = self.query(filter, 0, limit).await?;
+        page.page_index = 1;
+        page.page_size = limit;
+        Ok(page)
+    }
+
+    async fn query(self: &Arc<Self>, filter: Filter, offset: i64, limit: i64) -> Result<Page, StoreError> {
         self.read(move |conn| {
             let (clause, params) = where_clause(&filter);
             let sql = format!(
-                "SELECT {COLUMNS} FROM events{clause} ORDER BY time DESC, id DESC LIMIT {page_size} OFFSET {}",
-                (page_index - 1) * page_size
+                "SELECT {COLUMNS} FROM events{clause} ORDER BY time DESC, id DESC LIMIT {limit} OFFSET {offset}"
             );
             let mut stmt = conn.prepare_cached(&sql)?;
             let items = stmt.query_map(params_from_iter(params.iter()), row_record)?.collect::<Result<Vec<_>, _>>()?;
             let count_sql = format!("SELECT count(*) FROM (SELECT 1 FROM events{clause} LIMIT {})", COUNT_LIMIT + 1);
             let total: i64 =
                 conn.prepare_cached(&count_sql)?.query_row(params_from_iter(params.iter()), |r| r.get(0))?;
-            Ok(Page { items, total, total_is_lower_bound: total > COUNT_LIMIT, page_index, page_size })
+            Ok(Page { items, total, total_is_lower_bound: total > COUNT_LIMIT, page_index: 0, page_size: 0 })
         })
         .await
     }
 
     /// Up to `limit` events matching `filter`, newest first (exports).
     pub async fn export(self: &Arc<Self>, filter: Filter, limit: i64) -> Result<Vec<Record>, StoreError> {
-        Ok(self.list(filter, 1, limit).await?.items)
+        Ok(self.top(filter, limit).await?.items)
     }
 
     /// The event with `audit_id` (and, if given, from `cluster`), visible to `tenant`.
@@ -669,6 +704,22 @@ mod tests {
         let oldest_kept = kept.iter().map(|r| r.request_received_timestamp).min().unwrap();
         assert_eq!(kept.len() as u64, 1000 - swept.deleted_by_size);
         assert_eq!(oldest_kept, now - day + 1000 + swept.deleted_by_size as i64, "the oldest went first");
+    }
+
+    #[tokio::test]
+    async fn a_retried_batch_is_stored_once_and_top_reaches_past_a_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EventStore::open(dir.path()).unwrap();
+        let batch: Vec<Record> = (0..1500).map(|i| rec(i, "alice", i)).collect();
+        store.append(batch.clone()).await.unwrap();
+        store.append(batch).await.unwrap();
+        let mut other_stage = rec(1, "alice", 1);
+        other_stage.stage = "ResponseStarted".into();
+        store.append(vec![other_stage]).await.unwrap();
+        let top = store.top(Filter::default(), 5000).await.unwrap();
+        assert_eq!((top.total, top.items.len()), (1501, 1501));
+        assert_eq!(top.items[0].request_received_timestamp, 1499, "newest first");
+        assert_eq!(store.export(Filter::default(), 1200).await.unwrap().len(), 1200);
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct Gateway {
     /// The CA of the serving certificate, when the platform generated it: put into the
     /// kubeconfigs the console hands out, so kubectl trusts the platform.
     pub serving_ca_pem: Option<String>,
+    /// The components mounted beside the console in this process, for those serving no
+    /// resources of their own (audit's API is routes only).
+    pub mounted: Vec<String>,
 }
 
 /// Where the components the console shows are.
@@ -438,6 +441,8 @@ async fn sysinfo(State(g): State<Arc<Gateway>>) -> Response<Body> {
             for (name, group) in COMPONENTS {
                 if let Some(d) = defs.iter().find(|d| d.group == *group) {
                     v.insert((*name).into(), json!({"groupName": group, "version": d.version}));
+                } else if g.mounted.iter().any(|m| m == name) {
+                    v.insert((*name).into(), json!({"groupName": group, "version": "v1"}));
                 }
             }
         }

@@ -79,6 +79,7 @@ impl Component for Console {
             session_max_age: self.config.session_max_age,
             backend: gateway::Backend::Local(server.clone()),
             serving_ca_pem: ctx.serving_ca_pem.clone(),
+            mounted: ctx.peers.as_ref().map(|p| p.components()).unwrap_or_default(),
         });
         Ok(Mount {
             front: Some(

@@ -103,7 +103,7 @@ impl Component for Monitor {
         let store = Arc::new(SeriesStore::open(&ctx.data_dir.join(STORE_FILE), self.metrics.limits.clone()));
         let sampled = self.sampled.get_or_init(|| Sampled::new(store)).clone();
         let backend = self.backend(&sampled, &ctx.data_dir)?;
-        crate::serve::mount(server, sampled, backend, &self.metrics, &mut mount).await?;
+        crate::serve::mount(server, sampled, backend, &self.metrics, ctx.peers.clone(), &mut mount).await?;
         // Alarm policies, kept in the business clusters' PrometheusRules.
         crate::alarm::rest::mount(Arc::new(crate::alarm::store::PolicyStore::new(server.clone())), &mut mount);
         // The platform watching itself: when its certificates expire.

@@ -337,6 +337,23 @@ pub struct KubeadmParams {
     /// asks the platform to authenticate tokens and authorize requests (`EnsureAuthzWebhook`
     /// writes them there); `None` leaves both webhooks off.
     pub auth_webhook_dir: Option<String>,
+    /// The directory holding the audit policy and the audit webhook kubeconfig when the
+    /// cluster sends its audit events to the platform (`EnsureAuditConfig` writes them there);
+    /// `None` leaves auditing off.
+    pub audit_dir: Option<String>,
+}
+
+/// The audit policy's file name in the audit directory (as `clusters/{name}/auditwebhook`
+/// names it).
+pub const AUDIT_POLICY_FILE: &str = "audit-policy.yaml";
+/// The audit webhook kubeconfig's file name in the audit directory.
+pub const AUDIT_WEBHOOK_FILE: &str = "audit-webhook.kubeconfig";
+/// Where the audit files go on the masters.
+pub const AUDIT_DIR: &str = "/etc/kubernetes/audit";
+
+/// Whether the cluster sends its audit events to the platform (`spec.features.enableAudit`).
+pub fn audit_enabled(spec: &ClusterSpec) -> bool {
+    spec.features.as_ref().and_then(|f| f.enable_audit).unwrap_or(false)
 }
 
 /// Whether the cluster's API server uses the platform's authn/authz webhooks
@@ -487,6 +504,18 @@ pub fn kubeadm_init_config(spec: &ClusterSpec, p: &KubeadmParams) -> Result<Stri
         // kubeadm mounts only the PKI into the static pod; the webhook files need their own.
         api_server["extraVolumes"] = json!([{"name": "tke-webhooks", "hostPath": dir, "mountPath": dir,
             "readOnly": true, "pathType": "DirectoryOrCreate"}]);
+    }
+    if let Some(dir) = &p.audit_dir {
+        let dir = dir.trim_end_matches('/');
+        api_args.insert("audit-policy-file".into(), format!("{dir}/{AUDIT_POLICY_FILE}"));
+        api_args.insert("audit-webhook-config-file".into(), format!("{dir}/{AUDIT_WEBHOOK_FILE}"));
+        api_args.insert("audit-webhook-mode".into(), "batch".into());
+        let volume = json!({"name": "tke-audit", "hostPath": dir, "mountPath": dir, "readOnly": true,
+            "pathType": "DirectoryOrCreate"});
+        match api_server.get_mut("extraVolumes").and_then(Value::as_array_mut) {
+            Some(volumes) => volumes.push(volume),
+            None => api_server["extraVolumes"] = json!([volume]),
+        }
     }
     // The cluster's own extra arguments win over the webhook defaults.
     api_args.extend(spec.api_server_extra_args.clone().unwrap_or_default());
@@ -954,6 +983,38 @@ mod tests {
         let docs: Vec<Value> = y.split("---\n").map(|d| serde_yaml_ng::from_str(d).unwrap()).collect();
         assert_eq!(docs[1]["apiVersion"], "kubeadm.k8s.io/v1beta4");
         assert_eq!(docs[1]["apiServer"]["extraArgs"][0], json!({"name": "audit-log-maxage", "value": "7"}));
+    }
+
+    #[test]
+    fn audit_is_kube_apiserver_flags_and_a_mounted_directory() {
+        let mut s = spec();
+        assert!(!audit_enabled(&s));
+        s.features.as_mut().unwrap().enable_audit = Some(true);
+        assert!(audit_enabled(&s));
+        s.features.as_mut().unwrap().authz_webhook_addr = Some(serde_json::from_value(json!({"builtin": {}})).unwrap());
+        let p = KubeadmParams {
+            node: s.machines.clone().unwrap()[0].clone(),
+            auth_webhook_dir: Some("/etc/kubernetes/tke".into()),
+            audit_dir: Some(AUDIT_DIR.into()),
+            ..Default::default()
+        };
+        let y = kubeadm_init_config(&s, &p).unwrap();
+        let docs: Vec<Value> = y.split("---\n").map(|d| serde_yaml_ng::from_str(d).unwrap()).collect();
+        let api_server = &docs[1]["apiServer"];
+        let args = &api_server["extraArgs"];
+        assert_eq!(args["audit-policy-file"], "/etc/kubernetes/audit/audit-policy.yaml");
+        assert_eq!(args["audit-webhook-config-file"], "/etc/kubernetes/audit/audit-webhook.kubeconfig");
+        assert_eq!(args["audit-webhook-mode"], "batch");
+        assert_eq!(args["authorization-mode"], "Node,RBAC,Webhook", "beside the authz webhook");
+        assert_eq!(args["audit-log-maxage"], "7", "the cluster's own arguments stay");
+        let volumes = api_server["extraVolumes"].as_array().unwrap();
+        assert_eq!(volumes.len(), 2, "{volumes:?}");
+        assert_eq!(volumes[1]["hostPath"], "/etc/kubernetes/audit");
+        assert_eq!(volumes[1]["mountPath"], "/etc/kubernetes/audit");
+        // Without it, no audit flags.
+        let off = KubeadmParams { audit_dir: None, ..p };
+        let y = kubeadm_init_config(&s, &off).unwrap();
+        assert!(!y.contains("audit-webhook"), "{y}");
     }
 
     #[test]

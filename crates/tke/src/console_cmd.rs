@@ -149,6 +149,7 @@ pub async fn run(cmd: ConsoleCommand) -> anyhow::Result<()> {
         session_max_age: Duration::from_secs(cmd.console.console_session_max_age_seconds.clamp(300, 30 * 24 * 3600)),
         backend: console::gateway::Backend::Remote(components.clone()),
         serving_ca_pem: cmd.tls_cert_file.is_none().then(|| pki.ca_cert_pem.clone()),
+        mounted: vec![],
     });
     let app = console::gateway::standalone(gateway, components, terminal);
 

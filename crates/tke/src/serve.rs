@@ -81,12 +81,33 @@ pub struct ServerArgs {
     /// Extra host names or IPs for the generated serving certificate (comma separated).
     #[arg(long, env = "TKE_EXTERNAL_HOSTNAMES", value_delimiter = ',')]
     pub external_hostname: Vec<String>,
+    /// The URL other replicas reach this one at (`https://host:port`), for the components whose
+    /// data each replica keeps (audit events, embedded metrics); defaults to `https://` and
+    /// `--listen` when that names an address (not 0.0.0.0 or ::). Its host is added to the
+    /// generated serving certificate.
+    #[arg(long, env = "TKE_ADVERTISE_ADDRESS")]
+    pub advertise_address: Option<String>,
     /// Elect one leader among replicas (Leases in namespace `tke`) before running its controllers.
     #[arg(long, env = "TKE_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_elect: bool,
     /// How often history older than one interval is compacted away (seconds).
     #[arg(long, env = "TKE_COMPACTION_INTERVAL_SECONDS", default_value_t = 300)]
     pub compaction_interval_seconds: u64,
+}
+
+/// The host of `--advertise-address`, checked.
+fn advertise_host(args: &ServerArgs) -> anyhow::Result<Option<String>> {
+    let Some(a) = &args.advertise_address else { return Ok(None) };
+    let host = a
+        .strip_prefix("https://")
+        .map(|rest| rest.trim_end_matches('/'))
+        .filter(|rest| !rest.is_empty() && !rest.contains(['/', '?', '#', '@']))
+        .with_context(|| format!("--advertise-address {a:?} must be https://host[:port]"))?;
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host),
+    };
+    Ok(Some(host.to_string()))
 }
 
 async fn open_store(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {
@@ -145,6 +166,10 @@ impl Server {
         if !args.listen.ip().is_unspecified() {
             hosts.push(args.listen.ip().to_string());
         }
+        let advertised = advertise_host(args)?;
+        if let Some(host) = &advertised {
+            hosts.push(host.clone());
+        }
         let pki = tls::ensure_pki(&data_dir, &hosts).context("preparing certificates")?;
         let tls_options = tls::TlsOptions {
             cert_file: args.tls_cert_file.clone(),
@@ -171,10 +196,36 @@ impl Server {
             "https://{}",
             if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() }
         );
+        let serving_ca_pem = args.tls_cert_file.is_none().then(|| pki.ca_cert_pem.clone());
+        // What others reach this replica at: the flag, or the listener when it names an address
+        // (its port as bound, for `:0`).
+        let advertise = match (&args.advertise_address, args.listen.ip().is_unspecified()) {
+            (Some(a), _) => a.trim_end_matches('/').to_string(),
+            (None, false) => url.clone(),
+            (None, true) => {
+                tracing::warn!(
+                    "no --advertise-address and --listen {} names no address: the other replicas cannot reach this one",
+                    args.listen
+                );
+                String::new()
+            }
+        };
+        let id = apiserver::peers::replica_id(&data_dir).context("the replica's id")?;
+        let peers = apiserver::peers::Peers::start(
+            store.clone(),
+            &args.storage_prefix,
+            id,
+            advertise,
+            serving_ca_pem.clone(),
+            components.iter().map(|c| c.name().to_string()).collect(),
+        )
+        .await
+        .context("registering this replica")?;
         let mount_context = apiserver::component::MountContext {
             url: url.clone(),
             data_dir: data_dir.clone(),
-            serving_ca_pem: args.tls_cert_file.is_none().then(|| pki.ca_cert_pem.clone()),
+            serving_ca_pem,
+            peers: Some(peers),
         };
         let mut routes = api.router();
         let mut fronts = vec![];

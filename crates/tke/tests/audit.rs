@@ -317,3 +317,54 @@ async fn events_acknowledged_by_the_sink_survive_kill_9() {
     let db: PathBuf = t.data_dir().join("audit").join("events.db");
     assert!(db.exists());
 }
+
+/// The sink's other credential: a client certificate the platform's CA signs for the cluster,
+/// handed out in the webhook kubeconfig; refused for another cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_may_send_its_events_with_its_client_certificate() {
+    use base64::Engine;
+    let t = Tke::start();
+    let _sim = business_cluster(&t, "cls-c").await;
+    let raw = t.kubectl_ok(&[
+        "get",
+        "--raw",
+        "/apis/platform.tkestack.io/v1/clusters/cls-c/auditwebhook?credential=certificate",
+    ]);
+    let answer: Value = serde_json::from_str(&raw).expect("json");
+    let files = answer["files"].as_object().expect("files");
+    let kubeconfig = files.iter().find(|(k, _)| k.ends_with(".kubeconfig")).expect("kubeconfig").1;
+    let config: serde_yaml_ng::Value = serde_yaml_ng::from_str(kubeconfig.as_str().expect("text")).expect("yaml");
+    let user = &config["users"][0]["user"];
+    assert!(user.get("token").is_none(), "{kubeconfig}");
+    let decode = |k: &str| {
+        base64::engine::general_purpose::STANDARD.decode(user[k].as_str().expect("certificate data")).expect("base64")
+    };
+    let (cert, key) = (t.data_dir().join("sink.crt"), t.data_dir().join("sink.key"));
+    std::fs::write(&cert, decode("client-certificate-data")).expect("write");
+    std::fs::write(&key, decode("client-key-data")).expect("write");
+    let post = |cluster: &str| {
+        let file = t.data_dir().join("cert-batch.json");
+        std::fs::write(&file, event_list("by-cert", 5, "kubernetes-admin", 0).to_string()).expect("write");
+        let data = format!("@{}", file.display());
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        let url = format!("{}{EVENTS}/sink/{cluster}", t.url);
+        t.curl(&[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+            "--data-binary",
+            &data,
+            &url,
+        ])
+    };
+    let (code, text) = post("cls-c");
+    assert_eq!(code, 200, "{text}");
+    assert_eq!(list(&t, "cluster=cls-c", None)["total"], 5);
+    let (code, text) = post("cls-other");
+    assert_eq!(code, 401, "a certificate is for its own cluster: {text}");
+}

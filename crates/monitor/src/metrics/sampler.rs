@@ -4,16 +4,20 @@
 //! and appends the series of [`super`]'s tables to the embedded store, then writes the store to
 //! the data directory. It also keeps each cluster's latest numbers for the ClusterOverview.
 //!
-//! It runs in one replica at a time (under the Lease `tke-monitor-sampler`, started by `tke`).
-//! The store and the latest numbers live in that replica's process and data directory, and
-//! queries are answered from them: with several replicas, run the embedded default with
-//! `tke up` (one process), or give the replicas a Prometheus backend; a replica that does not
-//! sample answers from what it kept while it last did (this is the limit of the embedded
-//! default, chosen to keep the platform's store free of time series).
+//! It runs in one replica at a time (under the Lease `tke-monitor-sampler`, started by `tke`),
+//! which says so in its replica record (the role [`SAMPLER_ROLE`], see [`apiserver::peers`]):
+//! the store and the latest numbers live in that replica's process and data directory, and the
+//! other replicas forward metrics queries to it and read its latest numbers for overviews
+//! ([`crate::serve`]). When the Lease changes hands, the new holder samples from then on, on top
+//! of the store it kept in its own data directory (what it sampled when it last held the Lease):
+//! what the old holder sampled meanwhile is not in its answers.
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, OnceLock, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -33,15 +37,64 @@ pub struct Latest {
     pub statistic: ClusterStatistic,
 }
 
+/// The role of the replica that samples, in its replica record.
+pub const SAMPLER_ROLE: &str = "monitor-sampler";
+
 /// What the sampler writes and the queries read.
 pub struct Sampled {
     pub store: Arc<SeriesStore>,
     latest: RwLock<HashMap<String, Latest>>,
+    /// Whether this replica's sampler runs.
+    sampling: AtomicBool,
+    /// The other replicas, told when this one samples.
+    peers: OnceLock<Arc<apiserver::peers::Peers>>,
+}
+
+/// Says this replica samples while it lives.
+struct Sampling(Arc<Sampled>);
+
+impl Drop for Sampling {
+    fn drop(&mut self) {
+        self.0.set_sampling(false);
+    }
 }
 
 impl Sampled {
     pub fn new(store: Arc<SeriesStore>) -> Arc<Self> {
-        Arc::new(Sampled { store, latest: RwLock::new(HashMap::new()) })
+        Arc::new(Sampled {
+            store,
+            latest: RwLock::new(HashMap::new()),
+            sampling: AtomicBool::new(false),
+            peers: OnceLock::new(),
+        })
+    }
+
+    /// The replicas to tell when this one samples.
+    pub fn set_peers(&self, peers: Arc<apiserver::peers::Peers>) {
+        let _ = self.peers.set(peers);
+    }
+
+    /// Whether this replica's sampler runs.
+    pub fn sampling(&self) -> bool {
+        self.sampling.load(Ordering::Relaxed)
+    }
+
+    fn set_sampling(&self, on: bool) {
+        self.sampling.store(on, Ordering::Relaxed);
+        if let Some(p) = self.peers.get() {
+            p.set_role(SAMPLER_ROLE, on);
+        }
+    }
+
+    /// Every cluster's latest numbers (what the sampler gives the other replicas).
+    pub fn all_latest(&self) -> Vec<ClusterStatistic> {
+        self.latest.read().unwrap_or_else(|e| e.into_inner()).values().map(|l| l.statistic.clone()).collect()
+    }
+
+    /// Replaces every cluster's latest numbers with the sampler's.
+    pub fn replace_latest(&self, all: Vec<ClusterStatistic>) {
+        let mut l = self.latest.write().unwrap_or_else(|e| e.into_inner());
+        *l = all.into_iter().map(|s| (s.cluster_id.clone(), Latest { statistic: s })).collect();
     }
 
     /// The latest numbers of `cluster`, if it was ever sampled.
@@ -87,6 +140,8 @@ pub async fn run(
             "clusters",
         ),
     );
+    sampled.set_sampling(true);
+    let _sampling = Sampling(sampled.clone());
     let mut tick = tokio::time::interval(opts.interval.max(Duration::from_millis(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);

@@ -32,10 +32,10 @@ use super::hooks::{ClusterFiles, ClusterHook, Hook};
 use super::machine::BaremetalMachine;
 use super::upgrade::{MarkUpgradeWorkers, UpgradeMasters};
 use super::{
-    BaremetalOptions, ENSURE_AUTHZ_WEBHOOK, ENSURE_BOOTSTRAP_SECRETS, ENSURE_COPY_FILES, ENSURE_DRAIN_NODE,
-    ENSURE_MARK_UPGRADE_WORKERS, ENSURE_REMOVE_ETCD_MEMBER, ENSURE_REMOVE_MACHINE, ENSURE_REMOVE_NODE,
-    ENSURE_RENEW_CERTS, ENSURE_STORE_CREDENTIAL, ENSURE_UPGRADE_CONTROL_PLANE_NODE, PREPARE, Prepare, Shared, log_line,
-    prepare, step_err,
+    BaremetalOptions, ENSURE_AUDIT_CONFIG, ENSURE_AUTHZ_WEBHOOK, ENSURE_BOOTSTRAP_SECRETS, ENSURE_COPY_FILES,
+    ENSURE_DRAIN_NODE, ENSURE_MARK_UPGRADE_WORKERS, ENSURE_REMOVE_ETCD_MEMBER, ENSURE_REMOVE_MACHINE,
+    ENSURE_REMOVE_NODE, ENSURE_RENEW_CERTS, ENSURE_STORE_CREDENTIAL, ENSURE_UPGRADE_CONTROL_PLANE_NODE, PREPARE,
+    Prepare, Shared, log_line, prepare, step_err,
 };
 
 /// The provider of `Baremetal` clusters.
@@ -88,6 +88,7 @@ impl Provider for Baremetal {
             PREPARE.iter().map(|a| Step::new(a.step(), Masters { sh: sh.clone(), action: *a, nodes: Nodes::Masters })),
         );
         steps.push(Step::new(ENSURE_AUTHZ_WEBHOOK, AuthzWebhook { sh: sh.clone(), nodes: Nodes::Masters }));
+        steps.push(Step::new(ENSURE_AUDIT_CONFIG, AuditConfig { sh: sh.clone(), nodes: Nodes::Masters }));
         steps.push(Step::new(ENSURE_BOOTSTRAP_SECRETS, BootstrapSecrets));
         steps.extend(INIT_PHASES.iter().map(|p| Step::new(p.step(), Init { sh: sh.clone(), phase: *p })));
         steps.push(Step::new(ENSURE_STORE_CREDENTIAL, StoreCredential { sh: sh.clone() }));
@@ -125,6 +126,8 @@ impl Provider for Baremetal {
             scale_up_step(ENSURE_AUTHZ_WEBHOOK),
             AuthzWebhook { sh: sh.clone(), nodes: Nodes::Scaling },
         ));
+        steps
+            .push(Step::new(scale_up_step(ENSURE_AUDIT_CONFIG), AuditConfig { sh: sh.clone(), nodes: Nodes::Scaling }));
         // kubeadm keeps uploaded certificates for two hours: upload them again for the joins.
         steps.push(Step::new(
             scale_up_step(InitPhase::UploadCerts.step()),
@@ -294,6 +297,85 @@ impl Handler<Cluster, ClusterContext> for AuthzWebhook {
         }
         Ok(())
     }
+}
+
+/// `EnsureAuditConfig`: the audit policy and the audit webhook kubeconfig (the platform's
+/// sink, its CA, the cluster's sink token) on every master, before kubeadm starts
+/// kube-apiserver with them (a no-op for clusters without `features.enableAudit`). The files
+/// are what the platform's `clusters/{name}/auditwebhook` hands out, so they follow the audit
+/// component's policy and credentials; written with mode 0600.
+struct AuditConfig {
+    sh: Arc<Shared>,
+    nodes: Nodes,
+}
+
+/// The files of an `auditwebhook` answer, checked to be the two the kubeadm configuration
+/// names, in its directory.
+pub(super) fn audit_files(answer: &serde_json::Value) -> Result<Vec<(String, String)>, StepError> {
+    let files = answer.get("files").and_then(serde_json::Value::as_object).ok_or_else(|| {
+        StepError::new("the platform's auditwebhook answer has no files: is the audit component served?")
+    })?;
+    let mut out = vec![];
+    for name in [install::AUDIT_POLICY_FILE, install::AUDIT_WEBHOOK_FILE] {
+        let path = format!("{}/{name}", install::AUDIT_DIR);
+        let content = files.get(&path).and_then(serde_json::Value::as_str).ok_or_else(|| {
+            StepError::new(format!(
+                "the platform's auditwebhook answer has no {path} (the kube-apiserver flags name it)"
+            ))
+        })?;
+        out.push((path, content.to_string()));
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl Handler<Cluster, ClusterContext> for AuditConfig {
+    async fn run(&self, cluster: &mut Cluster, ctx: &ClusterContext) -> Result<(), StepError> {
+        if !install::audit_enabled(&cluster.spec) {
+            return Ok(());
+        }
+        // The platform as the cluster reaches it: the address its webhooks are given.
+        let server = self
+            .sh
+            .opts
+            .auth_webhook
+            .as_ref()
+            .map(|w| format!("?server={}", percent_encode(&w.server)))
+            .unwrap_or_default();
+        let path = format!("/apis/platform.tkestack.io/v1/clusters/{}/auditwebhook{server}", cluster.name());
+        let req = http::Request::get(&path).body(Vec::new()).map_err(step_err)?;
+        let text = ctx.platform.request_text(req).await.map_err(|e| {
+            StepError::new(format!(
+                "features.enableAudit asks for the platform's audit sink, but GET {path} failed (does the platform serve the audit component?): {e}"
+            ))
+        })?;
+        let answer: serde_json::Value = serde_json::from_str(&text).map_err(step_err)?;
+        let files = audit_files(&answer)?;
+        for m in select(cluster, self.nodes)? {
+            let s = self.sh.connect(&m).await?;
+            let mut result = Ok(());
+            for (path, content) in &files {
+                if let Err(e) = s.upload_bytes(content.as_bytes(), &self.sh.opts.install.path(path), 0o600, true).await
+                {
+                    result = Err(StepError::new(format!("{}: writing {path}: {e}", m.ip)));
+                    break;
+                }
+            }
+            s.close().await;
+            result?;
+        }
+        Ok(())
+    }
+}
+
+/// `s` safe in a query value.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 struct StoreCredential {
@@ -495,5 +577,30 @@ impl Handler<Cluster, ClusterContext> for RemoveMasters {
                 self.step
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_files_are_those_the_flags_name() {
+        // As `clusters/{name}/auditwebhook` answers.
+        let answer = serde_json::json!({"directory": "/etc/kubernetes/audit", "files": {
+            "/etc/kubernetes/audit/audit-webhook.kubeconfig": "kind: Config",
+            "/etc/kubernetes/audit/audit-policy.yaml": "kind: Policy"}});
+        let files = audit_files(&answer).unwrap();
+        assert_eq!(
+            files,
+            [
+                ("/etc/kubernetes/audit/audit-policy.yaml".to_string(), "kind: Policy".to_string()),
+                ("/etc/kubernetes/audit/audit-webhook.kubeconfig".to_string(), "kind: Config".to_string()),
+            ]
+        );
+        let elsewhere = serde_json::json!({"files": {"/etc/audit/audit-policy.yaml": "x"}});
+        assert!(audit_files(&elsewhere).unwrap_err().to_string().contains("audit-policy.yaml"));
+        assert!(audit_files(&serde_json::json!({"kind": "Status"})).is_err());
+        assert_eq!(percent_encode("https://10.0.0.1:9443"), "https%3A%2F%2F10.0.0.1%3A9443");
     }
 }

@@ -148,6 +148,7 @@ pub(super) async fn kubeadm_params(
         image_repository: None,
         auth_webhook_dir: crate::install::auth_webhook_enabled(&cluster.spec)
             .then(|| platform::authwebhook::CONFIG_DIR.to_string()),
+        audit_dir: crate::install::audit_enabled(&cluster.spec).then(|| crate::install::AUDIT_DIR.to_string()),
     })
 }
 

@@ -12,7 +12,10 @@
 //! `EnsureKubelet`, `EnsureKubernetesImages`, `EnsureAuthzWebhook` (when
 //! `spec.features.authzWebhookAddr` is set: the kubeconfigs of the platform's authn and authz
 //! webhooks in `/etc/kubernetes/tke`, which kube-apiserver is then started with, see
-//! `platform::authwebhook`), `EnsureBootstrapSecrets` (a bootstrap token and an
+//! `platform::authwebhook`), `EnsureAuditConfig` (when `spec.features.enableAudit` is set: the
+//! audit policy and the audit webhook kubeconfig the platform's `clusters/{name}/auditwebhook`
+//! hands out, in `/etc/kubernetes/audit`, which kube-apiserver is then started with),
+//! `EnsureBootstrapSecrets` (a bootstrap token and an
 //! upload-certs key generated once and kept in the ClusterCredential, so a retried init uses the
 //! same ones), the kubeadm init phases on the first master, `EnsureStoreCredential` (the first
 //! master's admin.conf becomes the ClusterCredential's CA and client identity, and its server the
@@ -311,6 +314,7 @@ fn node_name(spec: &ClusterSpec, m: &ClusterMachine) -> Option<String> {
 
 pub const ENSURE_BOOTSTRAP_SECRETS: &str = "EnsureBootstrapSecrets";
 pub const ENSURE_AUTHZ_WEBHOOK: &str = "EnsureAuthzWebhook";
+pub const ENSURE_AUDIT_CONFIG: &str = "EnsureAuditConfig";
 pub const ENSURE_STORE_CREDENTIAL: &str = "EnsureStoreCredential";
 pub const ENSURE_REMOVE_MACHINE: &str = "EnsureRemoveMachine";
 pub const ENSURE_NODE_READY: &str = "EnsureNodeReady";

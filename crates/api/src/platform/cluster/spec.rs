@@ -239,6 +239,11 @@ pub struct ClusterFeature {
     /// Install metrics-server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_metrics_server: Option<bool>,
+    /// Send the cluster's kube-apiserver audit events to the platform's audit sink
+    /// (`EnsureAuditConfig` writes the audit policy and webhook kubeconfig on the masters of
+    /// Baremetal clusters; the platform must serve the audit component).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_audit: Option<bool>,
     /// IPv4/IPv6 dual stack.
     #[serde(rename = "ipv6DualStack", skip_serializing_if = "Option::is_none")]
     pub ipv6_dual_stack: Option<bool>,
