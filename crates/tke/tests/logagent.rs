@@ -979,20 +979,42 @@ async fn the_log_agent_kind_installs_the_agent_and_serves_its_subresources() {
     assert_eq!(token.len(), 64, "a random token");
 
     // A pod with log files, and the agent as a local process with the cluster's token.
-    let uid = create_pod(&client, "apps", "web-1").await;
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), "apps");
+    let _ = Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "apps"}})).expect("ns"))
+        .await;
+    let pod = pods
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "web-1"},
+                "spec": {"nodeName": NODE, "containers": [{"name": "app", "image": "nginx",
+                    "volumeMounts": [{"name": "logs", "mountPath": "/data/logs"}]}],
+                    "volumes": [{"name": "logs", "emptyDir": {}}]}}))
+            .expect("pod"),
+        )
+        .await
+        .expect("create the pod");
+    let uid = pod.metadata.uid.expect("uid");
     let dir = tempfile::tempdir().expect("tempdir");
     let (pods_dir, state) = (dir.path().join("pods"), dir.path().join("state"));
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, &token).expect("token");
+    let kubelet = dir.path().join("kubelet");
+    let vol = kubelet.join(format!("pods/{uid}/volumes/kubernetes.io~empty-dir/logs"));
+    std::fs::create_dir_all(&vol).expect("mkdir");
+    std::fs::write(vol.join("app.log"), "from the volume\n").expect("write");
     let cdir = pods_dir.join(format!("apps_web-1_{uid}/app"));
     std::fs::create_dir_all(&cdir).expect("mkdir");
     let text = format!("{}{}", cri("hello"), cri("world"));
     append(&cdir.join("0.log"), &text);
     std::fs::write(dir.path().join("secret.txt"), "not a log").expect("write");
     std::os::unix::fs::symlink(dir.path().join("secret.txt"), cdir.join("out.log")).expect("symlink");
+    std::os::unix::fs::symlink(dir.path().join("secret.txt"), vol.join("out.log")).expect("symlink");
     let listen = format!("127.0.0.1:{agent_port}");
+    let kubelet_root = kubelet.to_string_lossy().to_string();
+    let extra = ["--listen", &listen, "--kubelet-root", &kubelet_root];
     let (_agent, _url, _http) =
-        start_agent(sim.kubeconfig_path(), dir.path(), &pods_dir, &state, &token_file, &["--listen", &listen]).await;
+        start_agent(sim.kubeconfig_path(), dir.path(), &pods_dir, &state, &token_file, &extra).await;
 
     let sub = |s: &str| format!("{base}/{name}/{s}");
     let post = |s: &str, body: Value, as_user: Option<(&str, &str)>| {
@@ -1003,14 +1025,24 @@ async fn the_log_agent_kind_installs_the_agent_and_serves_its_subresources() {
         )
     };
     let spec = json!({"clusterId": "cls-log", "namespace": "apps", "pod": "web-1", "container": "app"});
-    let (code, tree, _) =
-        post("filetree", json!({"kind": "LogFileTree", "apiVersion": "logagent.tkestack.io/v1", "spec": spec}), None);
-    assert_eq!(code, 200, "{tree}");
+    // Once the agent knows the pod (its volumes), the tree has both files.
+    let tree = testkit::wait_until("the tree with the volume's file", Duration::from_secs(30), || async {
+        let (code, tree, _) = post(
+            "filetree",
+            json!({"kind": "LogFileTree", "apiVersion": "logagent.tkestack.io/v1", "spec": spec}),
+            None,
+        );
+        assert_eq!(code, 200, "{tree}");
+        (tree["status"]["files"].as_array().map(Vec::len) == Some(2)).then_some(tree)
+    })
+    .await;
     assert_eq!(tree["kind"], "LogFileTree");
     assert_eq!(tree["spec"], spec);
     let files = tree["status"]["files"].as_array().expect("files");
-    assert_eq!(files.len(), 1, "the link out is not listed: {tree}");
-    let f = &files[0];
+    let f = files.iter().find(|f| f["kind"] == "stdout").expect("the stdout file");
+    let v = files.iter().find(|f| f["kind"] == "volume").expect("the volume's file");
+    assert!(v["path"].as_str().unwrap_or_default().ends_with("kubernetes.io~empty-dir/logs/app.log"), "{v}");
+    assert_eq!(v["size"], 16, "{v}");
     let path = f["path"].as_str().expect("path").to_string();
     assert!(path.ends_with(&format!("apps_web-1_{uid}/app/0.log")), "{f}");
     assert_eq!((f["size"].as_u64(), f["kind"].as_str()), (Some(text.len() as u64), Some("stdout")), "{f}");
@@ -1032,6 +1064,10 @@ async fn the_log_agent_kind_installs_the_agent_and_serves_its_subresources() {
     let (_, tail, _) = post("filecontent", json!({"kind": "LogFileContent", "spec": cspec}), None);
     assert_eq!(tail["status"]["content"], "world\n", "{tail}");
     assert_eq!(tail["spec"]["length"], 1 << 20, "capped at 1 MiB");
+    cspec["filepath"] = v["path"].clone();
+    cspec["start"] = json!(0);
+    let (code, from_vol, _) = post("filecontent", json!({"kind": "LogFileContent", "spec": cspec}), None);
+    assert_eq!((code, from_vol["status"]["content"].as_str()), (200, Some("from the volume\n")), "{from_vol}");
 
     let q = format!("?namespace=apps&pod=web-1&container=app&filepath={}", path.replace('/', "%2F"));
     let (code, bytes, headers) = platform_curl(&t, &[&format!("{}{q}", sub("filedownload"))], None);
@@ -1042,7 +1078,8 @@ async fn the_log_agent_kind_installs_the_agent_and_serves_its_subresources() {
     assert!(headers.contains("content-disposition: attachment; filename=\"0.log\""), "{headers}");
 
     // Paths out of the container's directory are refused by the agent, whatever the route.
-    for bad in ["../../../secret.txt", "out.log", "/etc/passwd"] {
+    let vol_link = vol.canonicalize().expect("canon").join("out.log").to_string_lossy().to_string();
+    for bad in ["../../../secret.txt", "out.log", "/etc/passwd", vol_link.as_str()] {
         cspec["filepath"] = json!(bad);
         cspec["length"] = json!(100);
         let (code, e, _) = post("filecontent", json!({"kind": "LogFileContent", "spec": cspec}), None);
