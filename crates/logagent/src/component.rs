@@ -173,6 +173,33 @@ fn check_names(ns: &str, pod: &str, container: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The business cluster's path of a `logcollector` request, or why the request is wrong.
+fn logcollector_path(method: &Method, ns: &str, name: &str) -> Result<String, ApiError> {
+    for (what, v) in [("namespace", ns), ("name", name)] {
+        if v.contains(['/', '?', '#', '%']) || v == ".." || v == "." {
+            return Err(ApiError::bad_request(format!("{what} must be a name (given {v:?})")));
+        }
+    }
+    if !matches!(*method, Method::GET | Method::POST | Method::PUT | Method::DELETE) {
+        return Err(ApiError::new(Reason::MethodNotAllowed, "logcollector accepts GET, POST, PUT and DELETE"));
+    }
+    if matches!(*method, Method::PUT | Method::DELETE) && (name.is_empty() || ns.is_empty()) {
+        return Err(ApiError::bad_request(format!("{method} needs namespace and name")));
+    }
+    if *method == Method::POST && ns.is_empty() {
+        return Err(ApiError::bad_request("POST needs the namespace the rule goes in"));
+    }
+    let mut path = String::from("/apis/tke.cloud.tencent.com/v1");
+    if !ns.is_empty() {
+        path.push_str(&format!("/namespaces/{ns}"));
+    }
+    path.push_str("/logcollectors");
+    if !name.is_empty() && *method != Method::POST {
+        path.push_str(&format!("/{name}"));
+    }
+    Ok(path)
+}
+
 impl Shared {
     fn platform_ctx() -> Context {
         Context::system("system:tke:logagent", None)
@@ -434,30 +461,8 @@ impl Shared {
         }
         let q = query_of(&req);
         let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
-        let (ns, name) = (get("namespace"), get("name"));
-        for (what, v) in [("namespace", &ns), ("name", &name)] {
-            if v.contains(['/', '?', '#', '%']) || v == ".." || v == "." {
-                return Err(ApiError::bad_request(format!("{what} must be a name (given {v:?})")));
-            }
-        }
         let method = req.method.clone();
-        if matches!(method, Method::PUT | Method::DELETE) && (name.is_empty() || ns.is_empty()) {
-            return Err(ApiError::bad_request(format!("{method} needs namespace and name")));
-        }
-        if method == Method::POST && ns.is_empty() {
-            return Err(ApiError::bad_request("POST needs the namespace the rule goes in"));
-        }
-        if !matches!(method, Method::GET | Method::POST | Method::PUT | Method::DELETE) {
-            return Err(ApiError::new(Reason::MethodNotAllowed, "logcollector accepts GET, POST, PUT and DELETE"));
-        }
-        let mut path = String::from("/apis/tke.cloud.tencent.com/v1");
-        if !ns.is_empty() {
-            path.push_str(&format!("/namespaces/{ns}"));
-        }
-        path.push_str("/logcollectors");
-        if !name.is_empty() && method != Method::POST {
-            path.push_str(&format!("/{name}"));
-        }
+        let path = logcollector_path(&method, &get("namespace"), &get("name"))?;
         let client = self.cluster_client(&req.object, Some(&req.user)).await?;
         let body = axum::body::to_bytes(req.body, MAX_BODY)
             .await
@@ -482,5 +487,28 @@ impl Shared {
         *r.status_mut() = StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logcollector_requests_map_to_the_clusters_paths() {
+        let p = |m: Method, ns: &str, name: &str| logcollector_path(&m, ns, name).map_err(|e| e.code());
+        let base = "/apis/tke.cloud.tencent.com/v1";
+        assert_eq!(p(Method::GET, "", ""), Ok(format!("{base}/logcollectors")));
+        assert_eq!(p(Method::GET, "shop", ""), Ok(format!("{base}/namespaces/shop/logcollectors")));
+        assert_eq!(p(Method::GET, "shop", "r1"), Ok(format!("{base}/namespaces/shop/logcollectors/r1")));
+        assert_eq!(p(Method::POST, "shop", "r1"), Ok(format!("{base}/namespaces/shop/logcollectors")));
+        assert_eq!(p(Method::PUT, "shop", "r1"), Ok(format!("{base}/namespaces/shop/logcollectors/r1")));
+        assert_eq!(p(Method::DELETE, "shop", "r1"), Ok(format!("{base}/namespaces/shop/logcollectors/r1")));
+        assert_eq!(p(Method::POST, "", ""), Err(400), "a rule goes in a namespace");
+        assert_eq!(p(Method::DELETE, "shop", ""), Err(400), "not every rule at once");
+        assert_eq!(p(Method::GET, "shop", "../../api/v1/secrets"), Err(400));
+        assert_eq!(p(Method::GET, "..", ""), Err(400));
+        assert_eq!(p(Method::GET, "shop", "a%2Fb"), Err(400));
+        assert_eq!(p(Method::PATCH, "shop", "r1"), Err(405));
     }
 }
