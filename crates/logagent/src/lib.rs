@@ -7,10 +7,12 @@
 //!
 //! Pieces: [`rules`] (the LogCollector shapes), [`discover`] (watches and which files),
 //! [`tail`] (reading files), [`buffer`], [`ship`] (outputs), [`checkpoint`], [`server`] (the
-//! agent's HTTPS endpoints), [`stats`].
+//! agent's HTTPS endpoints), [`stats`]; and [`component`], the `logagent.tkestack.io/v1` API
+//! the platform serves (the LogAgent kind and its subresources, which call the agents).
 
 pub mod buffer;
 pub mod checkpoint;
+pub mod component;
 pub mod cri;
 pub mod discover;
 pub mod rules;
@@ -109,11 +111,14 @@ pub async fn run(
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("listening on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    let pods: discover::Pods = Arc::new(RwLock::new(HashMap::new()));
     let app = server::router(Arc::new(server::ServerState {
         pods_dir: cfg.pods_dir.clone(),
         token: cfg.token.clone(),
         stats: stats.clone(),
         buffer: buffer.clone(),
+        pods: pods.clone(),
+        kubelet_root: cfg.kubelet_root.clone(),
     }));
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let mut server_stop = stop_rx.clone();
@@ -128,7 +133,6 @@ pub async fn run(
     eprintln!("logagent: serving on https://{addr}");
 
     // Watches, reading and shipping.
-    let pods: discover::Pods = Arc::new(RwLock::new(HashMap::new()));
     let rules: discover::Rules = Arc::new(RwLock::new(Default::default()));
     let (pods_synced, mut pods_ready) = tokio::sync::watch::channel(false);
     let (rules_synced, mut rules_ready) = tokio::sync::watch::channel(false);

@@ -4,7 +4,9 @@
 //! (each with `namespace`, `pod`, `container`). A `filepath` is relative to the container's log
 //! directory (`<pods-dir>/<namespace>_<pod>_<uid>/<container>`); absolute paths and `..` are
 //! refused, and a path is resolved (symlinks followed) and refused unless it stays inside that
-//! directory.
+//! directory. The tree also lists the files on the container's `emptyDir` volumes (kind
+//! `volume`), which content and download then accept by the absolute path the tree gave; other
+//! volume kinds (a hostPath may be any directory of the node) are not served.
 
 use std::{
     path::{Component, Path, PathBuf},
@@ -32,6 +34,9 @@ pub struct ServerState {
     pub token: String,
     pub stats: Arc<Stats>,
     pub buffer: Arc<Buffer>,
+    /// The node's pods by uid (for the containers' volumes).
+    pub pods: crate::discover::Pods,
+    pub kubelet_root: PathBuf,
 }
 
 fn error(e: ApiError) -> Response {
@@ -129,15 +134,77 @@ fn container_dir(pods_dir: &Path, q: &FileQuery) -> Result<PathBuf, ApiError> {
     Ok(canon)
 }
 
+/// The resolved directories of the container's `emptyDir` volumes (`cri_dir` is its log
+/// directory `<pods-dir>/<namespace>_<pod>_<uid>/<container>`).
+fn volume_dirs(st: &ServerState, cri_dir: &Path, container: &str) -> Vec<PathBuf> {
+    let Some(uid) = cri_dir
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .and_then(crate::discover::parse_pod_dir)
+        .map(|(_, _, uid)| uid.to_string())
+    else {
+        return vec![];
+    };
+    let Some(pod) = st.pods.read().unwrap_or_else(|p| p.into_inner()).get(&uid).cloned() else { return vec![] };
+    let Some(spec) = pod.spec.as_ref() else { return vec![] };
+    let volumes_root = st.kubelet_root.join("pods").join(&uid).join("volumes");
+    let Ok(volumes_root) = volumes_root.canonicalize() else { return vec![] };
+    let mounts =
+        spec.containers.iter().find(|c| c.name == container).and_then(|c| c.volume_mounts.clone()).unwrap_or_default();
+    let mut out: Vec<PathBuf> = Vec::new();
+    for m in mounts {
+        let empty_dir = spec.volumes.iter().flatten().any(|v| v.name == m.name && v.empty_dir.is_some());
+        if !empty_dir || !name_ok(&m.name) {
+            continue;
+        }
+        let mut dir = volumes_root.join("kubernetes.io~empty-dir").join(&m.name);
+        if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            dir = dir.join(sub);
+        }
+        if let Ok(canon) = dir.canonicalize()
+            && canon.starts_with(&volumes_root)
+            && canon.is_dir()
+            && !out.iter().any(|d| canon.starts_with(d) || d.starts_with(&canon))
+        {
+            out.push(canon);
+        }
+    }
+    out
+}
+
+/// The file a query names: relative to the container's log directory, or an absolute path
+/// inside it or inside one of its volumes (as the tree lists them).
+fn resolve(st: &ServerState, q: &FileQuery) -> Result<PathBuf, ApiError> {
+    let base = container_dir(&st.pods_dir, q)?;
+    let p = Path::new(&q.filepath);
+    if p.is_absolute() && !p.starts_with(&base) {
+        for vol in volume_dirs(st, &base, &q.container) {
+            if p.starts_with(&vol) {
+                return resolve_inside(&vol, &q.filepath);
+            }
+        }
+    }
+    resolve_inside(&base, &q.filepath)
+}
+
 /// `filepath` inside `base` (resolved), or why not.
 pub fn resolve_inside(base: &Path, filepath: &str) -> Result<PathBuf, ApiError> {
     let deny = |why: &str| ApiError::forbidden("", "logfiles", filepath, why);
     if filepath.is_empty() {
         return Err(ApiError::bad_request("filepath is required (relative to the container's log directory)"));
     }
+    // A path as the tree lists it (absolute, inside the directory) is taken relative to it.
     let p = Path::new(filepath);
+    let p = match p.strip_prefix(base) {
+        Ok(rel) if p.is_absolute() => rel,
+        _ => p,
+    };
     if p.is_absolute() {
-        return Err(deny("absolute paths are refused: give a path relative to the container's log directory"));
+        return Err(deny("absolute paths outside the container's log directory are refused"));
+    }
+    if p.as_os_str().is_empty() {
+        return Err(ApiError::bad_request(format!("{filepath} is not a file")));
     }
     if p.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
         return Err(deny("the path may not leave the container's log directory (..)"));
@@ -159,35 +226,52 @@ async fn tree(State(st): State<Arc<ServerState>>, Query(q): Query<FileQuery>) ->
         Err(e) => return error(e),
     };
     let mut files = Vec::new();
-    let mut stack = vec![(base.clone(), 0)];
+    list_files(&base, "stdout", &mut files);
+    for vol in volume_dirs(&st, &base, &q.container) {
+        list_files(&vol, "volume", &mut files);
+    }
+    files.sort_by(|a, b| a["fullPath"].as_str().cmp(&b["fullPath"].as_str()));
+    axum::Json(json!({"namespace": q.namespace, "pod": q.pod, "container": q.container, "files": files}))
+        .into_response()
+}
+
+/// The files under `base` (four levels deep at most), links out of it left out.
+fn list_files(base: &Path, kind: &str, files: &mut Vec<serde_json::Value>) {
+    let mut stack = vec![(base.to_path_buf(), 0)];
     while let Some((dir, depth)) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
         for e in entries.flatten() {
             let Ok(canon) = e.path().canonicalize() else { continue };
-            if !canon.starts_with(&base) {
+            if !canon.starts_with(base) {
                 continue; // a link out: not shown
             }
-            let rel = e.path().strip_prefix(&base).map(|r| r.to_string_lossy().to_string()).unwrap_or_default();
+            let rel = e.path().strip_prefix(base).map(|r| r.to_string_lossy().to_string()).unwrap_or_default();
             let Ok(meta) = std::fs::metadata(&canon) else { continue };
             if meta.is_dir() {
                 if depth < 4 {
                     stack.push((e.path(), depth + 1));
                 }
             } else {
-                files.push(json!({"path": rel, "size": meta.len()}));
+                let mod_time = meta
+                    .modified()
+                    .ok()
+                    .map(|t| {
+                        chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    })
+                    .unwrap_or_default();
+                // `stdout`: the CRI files of the container's standard output and error.
+                files.push(json!({"path": rel, "fullPath": e.path().to_string_lossy(), "size": meta.len(),
+                    "modTime": mod_time, "kind": kind}));
             }
         }
     }
-    files.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
-    axum::Json(json!({"namespace": q.namespace, "pod": q.pod, "container": q.container, "files": files}))
-        .into_response()
 }
 
 /// Most bytes one content request returns.
 const MAX_CONTENT: u64 = 4 << 20;
 
 async fn content(State(st): State<Arc<ServerState>>, Query(q): Query<FileQuery>) -> Response {
-    let path = match container_dir(&st.pods_dir, &q).and_then(|b| resolve_inside(&b, &q.filepath)) {
+    let path = match resolve(&st, &q) {
         Ok(p) => p,
         Err(e) => return error(e),
     };
@@ -212,7 +296,7 @@ async fn content(State(st): State<Arc<ServerState>>, Query(q): Query<FileQuery>)
 }
 
 async fn download(State(st): State<Arc<ServerState>>, Query(q): Query<FileQuery>) -> Response {
-    let path = match container_dir(&st.pods_dir, &q).and_then(|b| resolve_inside(&b, &q.filepath)) {
+    let path = match resolve(&st, &q) {
         Ok(p) => p,
         Err(e) => return error(e),
     };
@@ -258,6 +342,10 @@ mod tests {
         assert!(resolve_inside(&base, "0.log").is_ok());
         assert!(resolve_inside(&base, "sub/a.log").is_ok());
         assert!(resolve_inside(&base, "in").is_ok());
+        let full = base.join("sub/a.log");
+        assert_eq!(resolve_inside(&base, &full.to_string_lossy()).ok(), Some(full), "as the tree lists it");
+        let escape = format!("{}/../secret", base.display());
+        assert_eq!(resolve_inside(&base, &escape).map_err(|e| e.code()).err(), Some(403));
         for bad in ["../secret", "sub/../../secret", "/etc/passwd", "out"] {
             let e = resolve_inside(&base, bad).expect_err(bad);
             assert_eq!(e.code(), 403, "{bad}: {}", e.message);

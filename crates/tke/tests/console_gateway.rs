@@ -64,7 +64,7 @@ fn login_session_csrf_renewal_and_logout() {
     assert!(info["expiresAt"].as_i64().unwrap() > 0, "{info}");
 
     let sysinfo = json_of(&b.get(&format!("{PREFIX}/sysinfo")).body);
-    for c in ["platform", "auth", "business", "registry", "monitor", "notify", "audit"] {
+    for c in ["platform", "auth", "business", "registry", "monitor", "notify", "audit", "logagent"] {
         assert!(sysinfo[c]["groupName"].is_string(), "{c} in {sysinfo}");
     }
     assert!(sysinfo.get("mesh").is_none(), "{sysinfo}");
