@@ -3,6 +3,7 @@
 // message for a directory that does not end with "/", then created and listed; it is edited into
 // a container-log rule of chosen workloads sent to Elasticsearch (the object checked in the
 // cluster: the agent's shapes, the password as base64) and deleted.
+import { isDeepStrictEqual } from 'node:util';
 import { check, env, login, scenario, shot } from './lib.mjs';
 
 const name = `e2e-logs-${Date.now().toString(36)}`;
@@ -63,8 +64,11 @@ await scenario('logs', async ({ page }) => {
   let obj = await page.evaluate(async (u) => (await fetch(u)).json(), `${rulesUrl}/namespaces/default/logcollectors/${name}`);
   check(obj.metadata?.labels?.['log.tke.cloud.tencent.com/pod-log'] === 'true', `pod-log label: ${JSON.stringify(obj.metadata)}`);
   check(
-    JSON.stringify(obj.spec?.input?.pod_log_input) ===
-      JSON.stringify({ container_log_files: { app: [{ path: '/data/logs/' }, { path: '/var/app-*/' }] }, metadata: true, workload: { name: 'e2e-web', type: 'deployment' } }),
+    isDeepStrictEqual(obj.spec?.input?.pod_log_input, {
+      container_log_files: { app: [{ path: '/data/logs/' }, { path: '/var/app-*/' }] },
+      metadata: true,
+      workload: { name: 'e2e-web', type: 'deployment' },
+    }),
     `pod_log_input: ${JSON.stringify(obj.spec?.input)}`,
   );
 
@@ -89,11 +93,10 @@ await scenario('logs', async ({ page }) => {
   obj = await page.evaluate(async (u) => (await fetch(u)).json(), `${rulesUrl}/namespaces/default/logcollectors/${name}`);
   check(!obj.metadata?.labels?.['log.tke.cloud.tencent.com/pod-log'], `pod-log label dropped: ${JSON.stringify(obj.metadata)}`);
   check(
-    JSON.stringify(obj.spec) ===
-      JSON.stringify({
+    isDeepStrictEqual(obj.spec, {
         input: { type: 'container-log', container_log_input: { all_namespaces: false, namespaces: [{ namespace: 'default', all_containers: false, workloads: [{ type: 'deployment', name: 'e2e-web' }] }] } },
         output: { type: 'elasticsearch', elasticsearch_output: { hosts: ['http://10.0.0.5:9200'], index: 'app-logs', user: 'elastic', password: 'czNjcmV0' } },
-      }),
+    }),
     `the edited spec: ${JSON.stringify(obj.spec)}`,
   );
 

@@ -87,10 +87,10 @@ function LogRules({ cluster }: { cluster: string }) {
 
   const columns = useMemo<Column<LogCollector>[]>(() => {
     const cols: Column<LogCollector>[] = [
-      { id: 'name', header: t('common.name'), value: (o) => o.metadata.name, width: '1.2fr' },
-      { id: 'ns', header: t('common.namespace'), value: (o) => o.metadata.namespace ?? '', width: '0.8fr' },
-      { id: 'input', header: t('logs.source'), value: (o) => describeInput(o), width: '2fr' },
-      { id: 'output', header: t('logs.destination'), value: (o) => describeOutput(o), width: '2fr' },
+      { id: 'name', header: t('common.name'), value: (o) => o.metadata.name, render: (o) => <span title={o.metadata.name}>{o.metadata.name}</span>, width: '1.1fr' },
+      { id: 'ns', header: t('common.namespace'), value: (o) => o.metadata.namespace ?? '', width: '0.7fr' },
+      { id: 'input', header: t('logs.source'), value: (o) => describeInput(o), render: (o) => <span className="cell-wrap" title={describeInput(o)}>{describeInput(o)}</span>, width: '2.2fr' },
+      { id: 'output', header: t('logs.destination'), value: (o) => describeOutput(o), render: (o) => <span className="cell-wrap" title={describeOutput(o)}>{describeOutput(o)}</span>, width: '2.2fr' },
       ageColumn<LogCollector>(t('common.age'), now),
     ];
     if (canUpdate || canDelete)
@@ -100,7 +100,7 @@ function LogRules({ cluster }: { cluster: string }) {
         sortable: false,
         value: () => '',
         render: (o) => (
-          <span className="row-actions">
+          <span className="row-actions log-rule-actions">
             {canUpdate && (
               <button type="button" className="btn btn-small" aria-label={t('logs.editNamed', { name: o.metadata.name })} onClick={() => setEditing({ form: toRuleForm(o), base: o })}>
                 {t('common.edit')}
@@ -113,7 +113,7 @@ function LogRules({ cluster }: { cluster: string }) {
             )}
           </span>
         ),
-        width: '1fr',
+        width: '150px',
       });
     return cols;
   }, [t, now, canUpdate, canDelete]);
@@ -121,7 +121,7 @@ function LogRules({ cluster }: { cluster: string }) {
   return (
     <div className="page">
       <h1 className="page-title">{t('logs.title')}</h1>
-      <section className="card" aria-label={t('logs.agent')}>
+      <section className="card log-agent-state" aria-label={t('logs.agent')}>
         {agentLoading ? (
           <p>{t('common.loading')}</p>
         ) : !served ? (
@@ -150,6 +150,7 @@ function LogRules({ cluster }: { cluster: string }) {
             url={rulesProxyPath(cluster, namespace)}
             columns={columns}
             label={t('logs.rules')}
+            rowHeight={52}
             emptyText={t('logs.none')}
             toolbar={
               <>
@@ -300,7 +301,7 @@ function RuleDialog({
           {!f.allNamespaces && (
             <>
               {f.namespaces.map((n, i) => (
-                <div className="form-row" key={i} role="group" aria-label={t('logs.namespaceN', { n: i + 1 })}>
+                <div className="form-row form-row-top" key={i} role="group" aria-label={t('logs.namespaceN', { n: i + 1 })}>
                   <NamespaceField label={t('common.namespace')} value={n.namespace} onChange={(v) => setNs(i, 'namespace', v)} error={err(`ns${i}`)} />
                   <label className="inline-field">
                     <input type="checkbox" checked={n.allContainers} onChange={(e) => setNs(i, 'allContainers', e.target.checked)} />
@@ -328,12 +329,12 @@ function RuleDialog({
         <fieldset className="card">
           <legend>{t('logs.input.pod')}</legend>
           <p className="field-hint">{t('logs.podLogHint', { namespace: f.namespace || '-' })}</p>
-          <div className="form-row">
+          <div className="form-row form-row-top">
             <SelectField label={t('logs.workloadType')} value={f.workloadType} onChange={(v) => set('workloadType', v)} options={WORKLOAD_TYPES.map((x) => ({ value: x, label: x }))} />
             <TextField label={t('logs.workloadName')} value={f.workloadName} onChange={(v) => set('workloadName', v)} hint={t('logs.workloadNameHint')} />
           </div>
           {f.containers.map((c, i) => (
-            <div className="form-row" key={i} role="group" aria-label={t('logs.containerN', { n: i + 1 })}>
+            <div className="form-row form-row-top" key={i} role="group" aria-label={t('logs.containerN', { n: i + 1 })}>
               <TextField label={t('pods.container')} value={c.container} onChange={(v) => setC(i, 'container', v)} error={err(`container${i}`)} />
               <TextField label={t('logs.paths')} value={c.paths} onChange={(v) => setC(i, 'paths', v)} error={err(`paths${i}`)} hint={t('logs.pathsHint')} placeholder="/data/logs/" />
               {f.containers.length > 1 && (
