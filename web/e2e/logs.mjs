@@ -4,7 +4,7 @@
 // a container-log rule of chosen workloads sent to Elasticsearch (the object checked in the
 // cluster: the agent's shapes, the password as base64) and deleted.
 import { isDeepStrictEqual } from 'node:util';
-import { check, env, login, scenario, shot } from './lib.mjs';
+import { axeCheck, check, env, login, scenario, shot } from './lib.mjs';
 
 const name = `e2e-logs-${Date.now().toString(36)}`;
 const crd = {
@@ -85,11 +85,13 @@ await scenario('logs', async ({ page }) => {
   await dialog.getByLabel('User').fill('elastic');
   await dialog.getByLabel('Password').fill('s3cret');
   await shot(page, 'logs-rule-editor');
+  await axeCheck(page, 'log rule editor');
   await dialog.getByRole('button', { name: 'Confirm' }).click();
   await dialog.waitFor({ state: 'hidden' });
   await row.getByText('container-log: default (deployment/e2e-web)').waitFor();
   await row.getByText('elasticsearch: http://10.0.0.5:9200 / app-logs').waitFor();
   await shot(page, 'logs-rules');
+  await axeCheck(page, 'log collection');
   obj = await page.evaluate(async (u) => (await fetch(u)).json(), `${rulesUrl}/namespaces/default/logcollectors/${name}`);
   check(!obj.metadata?.labels?.['log.tke.cloud.tencent.com/pod-log'], `pod-log label dropped: ${JSON.stringify(obj.metadata)}`);
   check(
