@@ -57,7 +57,7 @@ function LogRules({ cluster }: { cluster: string }) {
   const [editing, setEditing] = useState<{ form: RuleForm; base?: LogCollector } | null>(null);
   const [removing, setRemoving] = useState<LogCollector | null>(null);
   const [enabling, setEnabling] = useState(false);
-  const { agent, loading: agentLoading, served } = useLogAgent(cluster);
+  const { agent, loading: agentLoading, served, forbidden } = useLogAgent(cluster);
   const agentName = agent?.metadata.name;
   // Whether the LogCollector kind is in the cluster at all (the log add-on installs it).
   const [kindMissing, setKindMissing] = useState<boolean | null>(null);
@@ -121,7 +121,7 @@ function LogRules({ cluster }: { cluster: string }) {
   return (
     <div className="page">
       <h1 className="page-title">{t('logs.title')}</h1>
-      <section className="card log-agent-state" aria-label={t('logs.agent')}>
+      <section className="card log-agent-state" aria-label={t('logs.agent')} hidden={forbidden}>
         {agentLoading ? (
           <p>{t('common.loading')}</p>
         ) : !served ? (

@@ -24,10 +24,10 @@ export function formatSize(n: number): string {
 
 export function PodLogFiles({ cluster, pod }: { cluster: string; pod: KubeObject }) {
   const { t } = useI18n();
-  const { agent, loading, served } = useLogAgent(cluster);
+  const { agent, loading, served, forbidden } = useLogAgent(cluster);
   const containers = arr(pod, 'spec', 'containers').map((c) => str(c, 'name'));
   const [container, setContainer] = useState(containers[0] ?? '');
-  if (!served) return null;
+  if (!served || forbidden) return null;
   const ref: PodRef = { clusterId: cluster, namespace: pod.metadata.namespace ?? 'default', pod: pod.metadata.name, container };
   return (
     <section className="card" aria-labelledby="pod-log-files">
