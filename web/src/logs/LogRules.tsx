@@ -15,7 +15,7 @@ import { LiveTable, type Column } from '../list/LiveTable';
 import { useLiveList, useNow } from '../list/useLiveList';
 import { useLogAgent } from './useLogAgent';
 import { NamespaceSelect } from '../pages/ClusterResources';
-import { str } from '../resources';
+import { arr, field, str } from '../resources';
 import { ConfirmDialog, FormDialog } from '../ui/Dialog';
 import { Field, FormError, SelectField, TextField } from '../ui/Form';
 import { Phase } from '../ui/bits';
@@ -41,6 +41,20 @@ import {
   type RuleErrors,
   type RuleForm,
 } from './collector';
+
+/** Where a workload type's objects are (for the names the editor offers). */
+function workloadRef(type: string): { group: string; version: string; resource: string } | null {
+  switch (type) {
+    case 'deployment':
+    case 'statefulset':
+    case 'daemonset':
+      return { group: 'apps', version: 'v1', resource: `${type}s` };
+    case 'job':
+      return { group: 'batch', version: 'v1', resource: 'jobs' };
+    default:
+      return null;
+  }
+}
 
 const INPUT_LABELS = { 'container-log': 'logs.input.container', 'pod-log': 'logs.input.pod', 'host-log': 'logs.input.host' } as const;
 
@@ -237,6 +251,16 @@ function RuleDialog({
   const [probe, setProbe] = useState<{ ok: boolean; text: string } | null>(null);
   const { state: nsState, version: nsVersion } = useLiveList(collectionPath({ group: '', version: 'v1', resource: 'namespaces', namespaced: false, cluster }));
   const namespaces = useMemo(() => [...(nsState?.items.keys() ?? [])].sort(), [nsState, nsVersion]); // eslint-disable-line react-hooks/exhaustive-deps
+  const wref = workloadRef(f.workloadType);
+  const { state: wState, version: wVersion } = useLiveList(
+    f.inputType === 'pod-log' && wref && f.namespace.trim() ? collectionPath({ ...wref, namespaced: true, cluster }, f.namespace.trim()) : null,
+  );
+  // The chosen type's workloads of the rule namespace, and the containers of the one named.
+  const workloads = useMemo(() => [...(wState?.items.values() ?? [])], [wState, wVersion]); // eslint-disable-line react-hooks/exhaustive-deps
+  const containerNames = useMemo(() => {
+    const w = workloads.find((x) => x.metadata.name === f.workloadName.trim());
+    return arr(field(w, 'spec', 'template'), 'spec', 'containers').map((c) => str(c, 'name'));
+  }, [workloads, f.workloadName]);
   const set = <K extends keyof RuleForm>(k: K, v: RuleForm[K]) => setF((old) => ({ ...old, [k]: v }));
   const err = (k: string) => fieldError(t, errs, k);
   const setNs = (i: number, k: keyof RuleForm['namespaces'][number], v: string | boolean) =>
@@ -331,11 +355,29 @@ function RuleDialog({
           <p className="field-hint">{t('logs.podLogHint', { namespace: f.namespace || '-' })}</p>
           <div className="form-row form-row-top">
             <SelectField label={t('logs.workloadType')} value={f.workloadType} onChange={(v) => set('workloadType', v)} options={WORKLOAD_TYPES.map((x) => ({ value: x, label: x }))} />
-            <TextField label={t('logs.workloadName')} value={f.workloadName} onChange={(v) => set('workloadName', v)} hint={t('logs.workloadNameHint')} />
+            <Field label={t('logs.workloadName')} hint={t('logs.workloadNameHint')}>
+              {({ id, describedBy }) => (
+                <input id={id} list="log-rule-workloads" value={f.workloadName} aria-describedby={describedBy} onChange={(e) => set('workloadName', e.target.value)} />
+              )}
+            </Field>
+            <datalist id="log-rule-workloads">
+              {workloads.map((w) => (
+                <option key={w.metadata.name} value={w.metadata.name} />
+              ))}
+            </datalist>
+            <datalist id="log-rule-containers">
+              {containerNames.map((c) => (
+                <option key={c} value={c} />
+              ))}
+            </datalist>
           </div>
           {f.containers.map((c, i) => (
             <div className="form-row form-row-top" key={i} role="group" aria-label={t('logs.containerN', { n: i + 1 })}>
-              <TextField label={t('pods.container')} value={c.container} onChange={(v) => setC(i, 'container', v)} error={err(`container${i}`)} />
+              <Field label={t('pods.container')} error={err(`container${i}`)}>
+                {({ id, describedBy, invalid }) => (
+                  <input id={id} list="log-rule-containers" value={c.container} aria-describedby={describedBy} aria-invalid={invalid} onChange={(e) => setC(i, 'container', e.target.value)} />
+                )}
+              </Field>
               <TextField label={t('logs.paths')} value={c.paths} onChange={(v) => setC(i, 'paths', v)} error={err(`paths${i}`)} hint={t('logs.pathsHint')} placeholder="/data/logs/" />
               {f.containers.length > 1 && (
                 <button type="button" className="btn btn-small btn-danger-text" onClick={() => set('containers', f.containers.filter((_, j) => j !== i))}>
