@@ -3,6 +3,9 @@
 //! [`crate::lifecycle`] in its business cluster: server-side apply of the version's manifest,
 //! availability checks of its workloads, retries, upgrades, and uninstall behind a finalizer
 //! when the add-on object is deleted.
+//!
+//! `logagent.tkestack.io/v1` LogAgent objects go through the same controller and install the
+//! LogCollector add-on's manifest: one install path for both kinds.
 
 use std::{
     collections::HashMap,
@@ -64,6 +67,10 @@ struct Ctx {
     clusters: Arc<dyn ClusterClients>,
     opts: Options,
     kind: &'static str,
+    /// The catalogue entry of the kind.
+    info: &'static api::platform::addon::AddonInfo,
+    /// The kind whose manifests it installs (LogAgent installs LogCollector's).
+    manifest_kind: &'static str,
     resource: ApiResource,
     /// When each add-on (by uid) entered `Checking`.
     checking_since: Mutex<HashMap<String, DateTime<Utc>>>,
@@ -129,8 +136,13 @@ pub async fn run(
 ) {
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
     let mut all = Vec::new();
-    for info in api::platform::addon::ADDONS {
-        let gvk = GroupVersionKind::gvk(GROUP, VERSION, info.kind);
+    let kinds = api::platform::addon::ADDONS.iter().map(|info| (GROUP, *info, info.kind)).chain([(
+        api::logagent::GROUP,
+        &api::logagent::INFO,
+        "LogCollector",
+    )]);
+    for (group, info, manifest_kind) in kinds {
+        let gvk = GroupVersionKind::gvk(group, VERSION, info.kind);
         let resource = ApiResource::from_gvk_with_plural(&gvk, info.plural);
         let api: Api<DynamicObject> = Api::all_with(platform.clone(), &resource);
         let ctx = Arc::new(Ctx {
@@ -138,6 +150,8 @@ pub async fn run(
             clusters: clusters.clone(),
             opts: opts.clone(),
             kind: info.kind,
+            info,
+            manifest_kind,
             resource: resource.clone(),
             checking_since: Mutex::new(HashMap::new()),
         });
@@ -228,26 +242,40 @@ fn config_of(obj: &DynamicObject) -> Value {
 /// The objects of the add-on at `version`: its manifest with its configuration applied.
 fn objects_of(ctx: &Ctx, obj: &DynamicObject, version: &str) -> Result<Vec<Value>, manifests::ManifestError> {
     let config = config_of(obj);
-    let mut objects = manifests::render(ctx.kind, version, &ctx.opts.registry, &config)?;
-    if ctx.kind == "Prometheus" {
+    let mut objects = manifests::render(ctx.manifest_kind, version, &ctx.opts.registry, &config)?;
+    if ctx.manifest_kind == "Prometheus" {
         crate::prometheus::customize(&mut objects, &config, ctx.opts.alert_webhook.as_ref());
+    }
+    if ctx.manifest_kind == "LogCollector" {
+        crate::logcollector::customize(&mut objects, &config);
     }
     Ok(objects)
 }
 
-fn target_version(obj: &DynamicObject, kind: &str) -> String {
+fn target_version(obj: &DynamicObject, info: &api::platform::addon::AddonInfo) -> String {
     obj.data["spec"]["version"]
         .as_str()
         .filter(|v| !v.is_empty())
         .map(str::to_string)
-        .or_else(|| api::platform::addon::info(kind).map(|i| i.latest_version.to_string()))
-        .unwrap_or_default()
+        .unwrap_or_else(|| info.latest_version.to_string())
+}
+
+/// Installs (or upgrades) the objects, after what they need that is not in the manifest.
+async fn install_addon(ctx: &Ctx, client: &Client, objects: &[Value]) -> Result<(), InstallError> {
+    if ctx.manifest_kind == "LogCollector" {
+        crate::logcollector::ensure_token(client).await.map_err(|source| InstallError::Apply {
+            kind: "Secret".into(),
+            name: format!("{}/{}", crate::logcollector::TOKEN_NAMESPACE, crate::logcollector::TOKEN_SECRET),
+            source,
+        })?;
+    }
+    install(client, objects, ctx.kind).await
 }
 
 async fn apply(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
     let t = &ctx.opts.timings;
     let status = status_of(obj);
-    let target = target_version(obj, ctx.kind);
+    let target = target_version(obj, ctx.info);
     let uid = obj.metadata.uid.clone().unwrap_or_default();
     let now = Utc::now();
     let step = lifecycle::next_step(&status, &target, now, t);
@@ -292,7 +320,7 @@ async fn apply(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
                     if clean_first {
                         let _ = uninstall(&client, &objects).await;
                     }
-                    install(&client, &objects, ctx.kind).await
+                    install_addon(ctx, &client, &objects).await
                 }
                 Err(e) => Err(e),
             };
@@ -315,7 +343,7 @@ async fn apply(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
                 current = upgrading;
             }
             let result = match render(&version) {
-                Ok(objects) => install(&client, &objects, ctx.kind).await,
+                Ok(objects) => install_addon(ctx, &client, &objects).await,
                 Err(e) => Err(e),
             };
             let new = lifecycle::upgraded(&current, ctx.kind, &version, result.map_err(Into::into));
@@ -357,7 +385,7 @@ async fn apply(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
 async fn cleanup(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
     let cluster = cluster_of(obj);
     let status = status_of(obj);
-    let version = status.version.clone().unwrap_or_else(|| target_version(obj, ctx.kind));
+    let version = status.version.clone().unwrap_or_else(|| target_version(obj, ctx.info));
     match ctx.clusters.access(&cluster).await {
         ClusterAccess::Gone => {
             tracing::info!(kind = ctx.kind, cluster, "the cluster is gone; nothing to uninstall");

@@ -6,6 +6,7 @@
 
 pub mod controller;
 pub mod lifecycle;
+pub mod logcollector;
 pub mod manifests;
 pub mod prometheus;
 

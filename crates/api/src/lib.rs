@@ -8,6 +8,7 @@ pub mod authz;
 pub mod business;
 #[cfg(feature = "server")]
 pub mod coordination;
+pub mod logagent;
 pub mod monitor;
 pub mod notify;
 pub mod platform;

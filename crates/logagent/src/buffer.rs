@@ -5,6 +5,12 @@
 //! drained. The spool is not the durable record of what is unsent: the checkpoints are (they
 //! only move past acknowledged lines), so the spool is emptied at start and its lines are read
 //! again from their files.
+//!
+//! A batch taken by the shipper stays counted (in the memory figures of [`Usage`]) until the
+//! shipper hands it back with [`Buffer::done`] after the output acknowledged it and the
+//! positions moved: the buffer reads empty only when every line it took in has been shipped or
+//! rejected, so whoever watches the usage (the status endpoint, the tests) never sees a settled
+//! agent while lines are still on their way.
 
 use std::{
     collections::VecDeque,
@@ -78,6 +84,9 @@ struct Inner {
     writer_bytes: u64,
     disk_bytes: u64,
     next_segment: u64,
+    /// Records taken by the shipper and not yet acknowledged ([`Buffer::done`]).
+    in_flight: usize,
+    in_flight_bytes: u64,
     closed: bool,
 }
 
@@ -91,9 +100,13 @@ impl Inner {
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Usage {
+    /// Queued in memory, read back from the spool, or being shipped.
     pub memory_bytes: u64,
     pub disk_bytes: u64,
+    /// Records queued in memory, read back from the spool, or being shipped.
     pub records_in_memory: usize,
+    /// Of those, the records being shipped (taken, not yet acknowledged).
+    pub records_in_flight: usize,
 }
 
 pub struct Buffer {
@@ -271,6 +284,8 @@ impl Buffer {
                     }
                 }
                 if !out.is_empty() {
+                    g.in_flight += out.len();
+                    g.in_flight_bytes += bytes;
                     drop(g);
                     self.not_full.notify_waiters();
                     return Some(out);
@@ -285,11 +300,22 @@ impl Buffer {
 
     pub fn usage(&self) -> Usage {
         let g = self.lock();
+        let read_back: u64 = g.disk_read.iter().map(Record::size).sum();
         Usage {
-            memory_bytes: g.mem_bytes,
+            memory_bytes: g.mem_bytes + read_back + g.in_flight_bytes,
             disk_bytes: g.disk_bytes,
-            records_in_memory: g.mem.len() + g.disk_read.len(),
+            records_in_memory: g.mem.len() + g.disk_read.len() + g.in_flight,
+            records_in_flight: g.in_flight,
         }
+    }
+
+    /// The shipper is done with a batch from [`Buffer::pop_batch`] (acknowledged or rejected,
+    /// and checkpointed): it no longer counts.
+    pub fn done(&self, batch: &[Record]) {
+        let bytes: u64 = batch.iter().map(Record::size).sum();
+        let mut g = self.lock();
+        g.in_flight = g.in_flight.saturating_sub(batch.len());
+        g.in_flight_bytes = g.in_flight_bytes.saturating_sub(bytes);
     }
 
     pub fn close(&self) {
@@ -344,5 +370,30 @@ mod tests {
         assert_eq!(buf.pop_batch(10, u64::MAX).await.map(|v| v.len()), Some(1));
         pusher.await.expect("push finishes once there is room");
         assert_eq!(buf.pop_batch(10, u64::MAX).await.map(|v| v[0].offset), Some(1));
+    }
+
+    /// The defect of #18: a popped batch left the usage at once, so the buffer looked empty
+    /// (and the agent settled) while the shipper still held unacknowledged lines.
+    #[tokio::test]
+    async fn a_batch_being_shipped_stays_in_the_usage_until_it_is_acknowledged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let one = rec(0).size();
+        let buf = Buffer::new(dir.path().join("spool"), one * 2, one * 4).expect("buffer");
+        for n in 0..4 {
+            assert_eq!(buf.try_push(rec(n)), Ok(()));
+        }
+        let first = buf.pop_batch(3, u64::MAX).await.expect("batch");
+        assert_eq!(first.len(), 3, "two from memory, one read back from the spool");
+        let u = buf.usage();
+        assert_eq!(u.records_in_memory, 4, "three in flight, one read back: {u:?}");
+        assert_eq!(u.memory_bytes, one * 4, "{u:?}");
+        assert_eq!(u.disk_bytes, 0, "{u:?}");
+        let rest = buf.pop_batch(10, u64::MAX).await.expect("batch");
+        buf.done(&first);
+        let u = buf.usage();
+        assert_eq!((u.records_in_memory, u.memory_bytes), (1, one), "the second batch is still out: {u:?}");
+        buf.done(&rest);
+        let u = buf.usage();
+        assert_eq!((u.records_in_memory, u.memory_bytes, u.disk_bytes), (0, 0, 0), "{u:?}");
     }
 }

@@ -7,10 +7,12 @@
 //!
 //! Pieces: [`rules`] (the LogCollector shapes), [`discover`] (watches and which files),
 //! [`tail`] (reading files), [`buffer`], [`ship`] (outputs), [`checkpoint`], [`server`] (the
-//! agent's HTTPS endpoints), [`stats`].
+//! agent's HTTPS endpoints), [`stats`]; and [`component`], the `logagent.tkestack.io/v1` API
+//! the platform serves (the LogAgent kind and its subresources, which call the agents).
 
 pub mod buffer;
 pub mod checkpoint;
+pub mod component;
 pub mod cri;
 pub mod discover;
 pub mod rules;

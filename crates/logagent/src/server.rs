@@ -135,9 +135,17 @@ pub fn resolve_inside(base: &Path, filepath: &str) -> Result<PathBuf, ApiError> 
     if filepath.is_empty() {
         return Err(ApiError::bad_request("filepath is required (relative to the container's log directory)"));
     }
+    // A path as the tree lists it (absolute, inside the directory) is taken relative to it.
     let p = Path::new(filepath);
+    let p = match p.strip_prefix(base) {
+        Ok(rel) if p.is_absolute() => rel,
+        _ => p,
+    };
     if p.is_absolute() {
-        return Err(deny("absolute paths are refused: give a path relative to the container's log directory"));
+        return Err(deny("absolute paths outside the container's log directory are refused"));
+    }
+    if p.as_os_str().is_empty() {
+        return Err(ApiError::bad_request(format!("{filepath} is not a file")));
     }
     if p.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
         return Err(deny("the path may not leave the container's log directory (..)"));
@@ -174,7 +182,16 @@ async fn tree(State(st): State<Arc<ServerState>>, Query(q): Query<FileQuery>) ->
                     stack.push((e.path(), depth + 1));
                 }
             } else {
-                files.push(json!({"path": rel, "size": meta.len()}));
+                let mod_time = meta
+                    .modified()
+                    .ok()
+                    .map(|t| {
+                        chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    })
+                    .unwrap_or_default();
+                // The CRI files of the container's standard output and error.
+                files.push(json!({"path": rel, "fullPath": e.path().to_string_lossy(), "size": meta.len(),
+                    "modTime": mod_time, "kind": "stdout"}));
             }
         }
     }
@@ -258,6 +275,10 @@ mod tests {
         assert!(resolve_inside(&base, "0.log").is_ok());
         assert!(resolve_inside(&base, "sub/a.log").is_ok());
         assert!(resolve_inside(&base, "in").is_ok());
+        let full = base.join("sub/a.log");
+        assert_eq!(resolve_inside(&base, &full.to_string_lossy()).ok(), Some(full), "as the tree lists it");
+        let escape = format!("{}/../secret", base.display());
+        assert_eq!(resolve_inside(&base, &escape).map_err(|e| e.code()).err(), Some(403));
         for bad in ["../secret", "sub/../../secret", "/etc/passwd", "out"] {
             let e = resolve_inside(&base, bad).expect_err(bad);
             assert_eq!(e.code(), 403, "{bad}: {}", e.message);

@@ -317,5 +317,7 @@ pub async fn run(
         if let Err(e) = checkpoints.ack(&batch) {
             tracing::warn!(error = %e, "cannot save the positions (they are saved with the next batch)");
         }
+        // Last: until here the batch is still part of what the buffer reports as held.
+        buffer.done(&batch);
     }
 }

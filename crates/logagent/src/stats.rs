@@ -89,6 +89,12 @@ impl Stats {
         metric("logagent_paused_readers", "gauge", "Readers waiting for room in the buffer.", s.paused_readers);
         metric("logagent_files_open", "gauge", "Log files being read.", s.files_open);
         metric("logagent_buffer_memory_bytes", "gauge", "Bytes queued in memory.", buffer.memory_bytes);
+        metric(
+            "logagent_buffer_records_in_flight",
+            "gauge",
+            "Records being shipped (taken from the buffer, not yet acknowledged).",
+            buffer.records_in_flight as u64,
+        );
         metric("logagent_buffer_disk_bytes", "gauge", "Bytes queued in the disk spool.", buffer.disk_bytes);
         out
     }

@@ -26,6 +26,13 @@ pub struct UpArgs {
     pub registry_args: RegistryArgs,
     #[command(flatten)]
     pub notify: crate::notify_cmd::NotifyArgs,
+    /// The port the platform reaches the nodes' log agents on (the LogAgent DaemonSet's host port).
+    #[arg(long, env = "TKE_LOGAGENT_AGENT_PORT", default_value_t = logagent::component::AGENT_PORT)]
+    pub logagent_agent_port: u16,
+    /// Reach every log agent at this host instead of its pod's node address (an agent run as a
+    /// local process, in tests and trials).
+    #[arg(long, env = "TKE_LOGAGENT_AGENT_HOST")]
+    pub logagent_agent_host: Option<String>,
     /// Also run a simulated business cluster in this process and import it as cluster `cls-demo`
     /// (state in DATA_DIR/demo-cluster), to try the platform without a real cluster.
     #[arg(long, env = "TKE_DEMO", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
@@ -46,6 +53,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     });
     let monitor_component = args.monitor.component();
     let notify_component = notify::Notify::new();
+    let logagent_component = logagent::component::LogAgentComponent {
+        config: logagent::component::Config {
+            agent_port: args.logagent_agent_port,
+            agent_host: args.logagent_agent_host.clone(),
+        },
+    };
     let mut components: Vec<&dyn apiserver::Component> = vec![
         &platform::component::Platform,
         &auth_component,
@@ -53,6 +66,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         &monitor_component,
         &notify_component,
         &audit_component,
+        &logagent_component,
     ];
     if let Some(r) = &registry {
         components.push(r);
