@@ -60,6 +60,9 @@ await scenario('logfiles', async ({ page }) => {
   const file = files.getByRole('row').filter({ hasText: '0.log' });
   await file.waitFor();
   await file.getByText('Standard output').waitFor();
+  // Shown by its name in the container's log directory (named once above the table).
+  await file.getByText('0.log', { exact: true }).waitFor();
+  await page.getByText(new RegExp(`^In .*/default_${pod}_[^/]+/app/$`)).waitFor();
   await file.getByRole('button', { name: /^Open .*0\.log$/ }).click();
   const viewer = page.getByRole('region', { name: /^File .*0\.log$/ });
   const content = viewer.getByLabel(/^Content of /);

@@ -63,6 +63,7 @@ export const logsEn = {
 
   'logfiles.title': 'Log files',
   'logfiles.noAgent': 'The log files are read by the cluster’s log agent, and none runs here.',
+  'logfiles.in': 'In',
   'logfiles.none': 'No log file for this container.',
   'logfiles.path': 'File',
   'logfiles.kind': 'Kind',

@@ -65,6 +65,7 @@ export const logsZh: Record<keyof typeof logsEn, string> = {
 
   'logfiles.title': '日志文件',
   'logfiles.noAgent': '日志文件由集群的日志组件读取，而此集群未运行日志组件。',
+  'logfiles.in': '目录',
   'logfiles.none': '此容器没有日志文件。',
   'logfiles.path': '文件',
   'logfiles.kind': '类型',

@@ -9,7 +9,7 @@ import type { KubeObject } from '../api/kube';
 import { useI18n } from '../i18n';
 import { arr, str } from '../resources';
 import { useToast } from '../ui/Toasts';
-import { downloadFile, fileContent, fileTree, lastPageStart, neighbours, type FileChunk, type LogFile, type PodRef } from './collector';
+import { commonDir, downloadFile, fileContent, fileTree, lastPageStart, neighbours, type FileChunk, type LogFile, type PodRef } from './collector';
 import { useLogAgent } from './useLogAgent';
 
 /** Bytes per page of the viewer. */
@@ -68,6 +68,7 @@ function FileBrowser({ agent, podRef }: { agent: string; podRef: PodRef }) {
   const [error, setError] = useState<string | null>(null);
   const [open, setOpen] = useState<LogFile | null>(null);
   const refKey = JSON.stringify(podRef);
+  const dir = commonDir((files ?? []).map((f) => f.path));
   const load = useCallback(async () => {
     setError(null);
     try {
@@ -92,42 +93,49 @@ function FileBrowser({ agent, podRef }: { agent: string; podRef: PodRef }) {
       ) : files.length === 0 ? (
         !error && <p>{t('logfiles.none')}</p>
       ) : (
-        <table className="simple-table" aria-label={t('logfiles.title')}>
-          <thead>
-            <tr>
-              <th scope="col">{t('logfiles.path')}</th>
-              <th scope="col">{t('logfiles.kind')}</th>
-              <th scope="col">{t('logfiles.size')}</th>
-              <th scope="col">{t('logfiles.modified')}</th>
-              <th scope="col">{t('common.actions')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {files.map((f) => (
-              <tr key={f.path}>
-                <td>
-                  <code>{f.path}</code>
-                </td>
-                <td>{f.kind === 'stdout' ? t('logfiles.stdout') : f.kind === 'volume' ? t('logfiles.volume') : (f.kind ?? '')}</td>
-                <td>{formatSize(f.size)}</td>
-                <td>{f.modTime ? new Date(f.modTime).toLocaleString() : '-'}</td>
-                <td className="row-actions">
-                  <button type="button" className="btn btn-small" aria-label={t('logfiles.openNamed', { name: f.path })} onClick={() => setOpen(f)}>
-                    {t('logfiles.open')}
-                  </button>
-                  <button
-                    type="button"
-                    className="btn btn-small"
-                    aria-label={t('logfiles.downloadNamed', { name: f.path })}
-                    onClick={() => void downloadFile(agent, podRef, f.path).catch((e: unknown) => toast.error(e))}
-                  >
-                    {t('pods.download')}
-                  </button>
-                </td>
+        <>
+          {dir && (
+            <p className="field-hint">
+              {t('logfiles.in')} <code>{dir}</code>
+            </p>
+          )}
+          <table className="simple-table" aria-label={t('logfiles.title')}>
+            <thead>
+              <tr>
+                <th scope="col">{t('logfiles.path')}</th>
+                <th scope="col">{t('logfiles.kind')}</th>
+                <th scope="col">{t('logfiles.size')}</th>
+                <th scope="col">{t('logfiles.modified')}</th>
+                <th scope="col">{t('common.actions')}</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {files.map((f) => (
+                <tr key={f.path}>
+                  <td>
+                    <code title={f.path}>{f.path.slice(dir.length) || f.path}</code>
+                  </td>
+                  <td>{f.kind === 'stdout' ? t('logfiles.stdout') : f.kind === 'volume' ? t('logfiles.volume') : (f.kind ?? '')}</td>
+                  <td>{formatSize(f.size)}</td>
+                  <td>{f.modTime ? new Date(f.modTime).toLocaleString() : '-'}</td>
+                  <td className="row-actions">
+                    <button type="button" className="btn btn-small" aria-label={t('logfiles.openNamed', { name: f.path })} onClick={() => setOpen(f)}>
+                      {t('logfiles.open')}
+                    </button>
+                    <button
+                      type="button"
+                      className="btn btn-small"
+                      aria-label={t('logfiles.downloadNamed', { name: f.path })}
+                      onClick={() => void downloadFile(agent, podRef, f.path).catch((e: unknown) => toast.error(e))}
+                    >
+                      {t('pods.download')}
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
       )}
       <div className="page-actions">
         <button type="button" className="btn btn-small" onClick={() => void load()}>

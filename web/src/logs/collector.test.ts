@@ -3,6 +3,7 @@ import {
   MESSAGES,
   POD_LOG_LABEL,
   agentOf,
+  commonDir,
   agentPath,
   base64Decode,
   base64Encode,
@@ -199,6 +200,15 @@ describe('where rules, agents and files are', () => {
     });
     expect(agentOf([a('lc-1', 'cls-b'), a('lc-2', 'cls-a')], 'cls-a')?.metadata.name).toBe('lc-2');
     expect(agentOf([a('lc-1', 'cls-a', true)], 'cls-a')).toBeUndefined();
+  });
+
+  it('the directory a list of files shares', () => {
+    expect(commonDir(['/var/log/pods/ns_p_u/app/0.log', '/var/log/pods/ns_p_u/app/0.log.20261208'])).toBe('/var/log/pods/ns_p_u/app/');
+    expect(commonDir(['/var/log/pods/ns_p_u/app/0.log', '/var/log/pods/ns_p_u/app/data/x.log'])).toBe('/var/log/pods/ns_p_u/app/');
+    expect(commonDir(['/var/log/pods/a/0.log'])).toBe('/var/log/pods/a/');
+    expect(commonDir(['/a/app-1.log', '/a/app-2.log'])).toBe('/a/');
+    expect(commonDir(['0.log', '1.log'])).toBe('');
+    expect(commonDir([])).toBe('');
   });
 
   it('pages of a file: the last page first, older and newer', () => {

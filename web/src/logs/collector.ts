@@ -490,6 +490,22 @@ export async function fileContent(agent: string, ref: PodRef, filepath: string, 
   return { content: s.content ?? '', start: s.start ?? start, length: s.length ?? 0, size: s.size ?? 0 };
 }
 
+/**
+ * The directory all the paths share (up to and with its last `/`), so a list can show the files
+ * by their names inside it; '' when they share none (or there is only a bare name).
+ */
+export function commonDir(paths: string[]): string {
+  if (paths.length === 0) return '';
+  let prefix = paths[0] ?? '';
+  for (const p of paths.slice(1)) {
+    let i = 0;
+    while (i < prefix.length && i < p.length && prefix[i] === p[i]) i++;
+    prefix = prefix.slice(0, i);
+  }
+  const slash = prefix.lastIndexOf('/');
+  return slash > 0 ? prefix.slice(0, slash + 1) : '';
+}
+
 /** Where a page of `length` bytes starts to show the end of a file of `size` bytes. */
 export function lastPageStart(size: number, length: number): number {
   return Math.max(0, size - length);
