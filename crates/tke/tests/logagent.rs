@@ -3,7 +3,9 @@
 //! able to fail on demand) as the output: enrichment, partial lines, host files, an outage and
 //! its catch-up with nothing lost nor reordered per file, rotation, truncation, a kill -9 and
 //! restart from the checkpoint, a full buffer with a file deleted under a paused reader (the
-//! loss counted), and the file endpoints refusing paths outside the container's directory.
+//! loss counted), and the file endpoints refusing paths outside the container's directory; and
+//! the platform's `logagent.tkestack.io` LogAgent kind installing the agent into an imported
+//! simulated cluster and serving its subresources through such a local agent.
 
 use std::{
     collections::HashMap,
@@ -42,6 +44,8 @@ struct FakeEs {
     auth: Arc<Mutex<Vec<String>>>,
     /// For the bench: only count the documents.
     count_only: Arc<AtomicBool>,
+    /// `GET /` wants the user elastic/changeme.
+    require_auth: Arc<AtomicBool>,
     counted: Arc<AtomicUsize>,
 }
 
@@ -91,9 +95,23 @@ async fn bulk(State(es): State<FakeEs>, headers: axum::http::HeaderMap, body: St
     axum::Json(json!({"took": 1, "errors": errors, "items": items})).into_response()
 }
 
+/// `GET /`: the cluster's description, as Elasticsearch answers it (401 without the user
+/// `elastic`/`changeme` once `require_auth` is set).
+async fn info(State(es): State<FakeEs>, headers: axum::http::HeaderMap) -> axum::response::Response {
+    if es.require_auth.load(SeqCst) {
+        // base64("elastic:changeme")
+        let ok = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Basic ZWxhc3RpYzpjaGFuZ2VtZQ==");
+        if !ok {
+            return (StatusCode::UNAUTHORIZED, "{\"error\":\"security_exception\",\"status\":401}").into_response();
+        }
+    }
+    axum::Json(json!({"name": "fake", "cluster_name": "fake-es", "version": {"number": "7.10.2"}, "tagline": "You Know, for Search"}))
+        .into_response()
+}
+
 async fn fake_elasticsearch() -> (FakeEs, String) {
     let es = FakeEs::default();
-    let app = Router::new().route("/_bulk", post(bulk)).with_state(es.clone());
+    let app = Router::new().route("/_bulk", post(bulk)).route("/", axum::routing::get(info)).with_state(es.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await.expect("fake elasticsearch") });
@@ -252,6 +270,23 @@ fn base_args(kubeconfig: &Path, pods: &Path, state: &Path, token_file: &Path) ->
     .collect()
 }
 
+/// Starts `tke logagent` as a local process over `pods` (the common flags plus `extra`) and
+/// waits for its endpoints: the agent, its URL, and a client trusting its certificate.
+async fn start_agent(
+    kubeconfig: &Path,
+    log_dir: &Path,
+    pods: &Path,
+    state: &Path,
+    token_file: &Path,
+    extra: &[&str],
+) -> (Agent, String, reqwest::Client) {
+    let mut args = base_args(kubeconfig, pods, state, token_file);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let agent = Agent::start(args, log_dir);
+    let url = agent.url().await;
+    (agent, url, https_client(state))
+}
+
 fn positions(state: &Path) -> HashMap<String, Value> {
     std::fs::read(state.join("positions.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
 }
@@ -292,9 +327,8 @@ async fn ships_enriched_lines_at_least_once_through_outages_rotation_truncation_
         "output": {"type": "elasticsearch", "elasticsearch_output": {"hosts": [es_url], "index": "host-logs"}}
     })).await;
 
-    let mut agent = Agent::start(base_args(sim.kubeconfig_path(), &pods_dir, &state, &token_file), dir.path());
-    let url = agent.url().await;
-    let http = https_client(&state);
+    let (mut agent, url, http) =
+        start_agent(sim.kubeconfig_path(), dir.path(), &pods_dir, &state, &token_file, &[]).await;
 
     // Enriched lines, the partial line joined, host files with the rule's labels.
     let docs = testkit::wait_until("the first lines in Elasticsearch", Duration::from_secs(30), || async {
@@ -570,11 +604,9 @@ async fn a_full_buffer_pauses_readers_and_counts_what_a_deleted_file_loses() {
         }),
     )
     .await;
-    let mut args = base_args(sim.kubeconfig_path(), &pods_dir, &state, &token_file);
-    args.extend(["--buffer-memory", "20KiB", "--buffer-disk", "40KiB", "--batch-lines", "50"].map(String::from));
-    let agent = Agent::start(args, dir.path());
-    let url = agent.url().await;
-    let http = https_client(&state);
+    let extra = ["--buffer-memory", "20KiB", "--buffer-disk", "40KiB", "--batch-lines", "50"];
+    let (agent, url, http) =
+        start_agent(sim.kubeconfig_path(), dir.path(), &pods_dir, &state, &token_file, &extra).await;
     // The buffer fills and the reader pauses; nothing is lost yet.
     let st = testkit::wait_until("the reader to pause on a full buffer", Duration::from_secs(30), || async {
         let st = status(&http, &url, "t0ken").await;
@@ -683,9 +715,7 @@ async fn ships_to_a_kafka_broker_that_comes_up_late_in_order() {
         "output": {"type": "kafka", "kafka_output": {"host": "127.0.0.1", "port": port, "topic": "app-logs"}}
     }))
     .await;
-    let agent = Agent::start(base_args(sim.kubeconfig_path(), &pods_dir, &state, &token_file), dir.path());
-    let url = agent.url().await;
-    let http = https_client(&state);
+    let (_agent, url, http) = start_agent(sim.kubeconfig_path(), dir.path(), &pods_dir, &state, &token_file, &[]).await;
     // The broker is down: the agent retries.
     testkit::wait_until("the agent to fail against the missing broker", Duration::from_secs(60), || async {
         (status(&http, &url, "t0ken").await["counters"]["sendErrors"].as_u64().unwrap_or(0) >= 1).then_some(())
@@ -841,12 +871,16 @@ async fn bench_lines_per_cpu_second() {
             "output": output
         }))
         .await;
-        let mut args = base_args(sim.kubeconfig_path(), &pods_dir, &state, &token_file);
         let memory = std::env::var("BENCH_BUFFER_MEMORY").unwrap_or_else(|_| "16MiB".into());
-        args.extend(["--buffer-memory".to_string(), memory.clone()]);
-        let agent = Agent::start(args, dir.path());
-        let url = agent.url().await;
-        let http = https_client(&state);
+        let (agent, url, http) = start_agent(
+            sim.kubeconfig_path(),
+            dir.path(),
+            &pods_dir,
+            &state,
+            &token_file,
+            &["--buffer-memory", &memory],
+        )
+        .await;
         let start = std::time::Instant::now();
         testkit::wait_until("every line to be shipped", Duration::from_secs(300), || async {
             (status(&http, &url, "t0ken").await["counters"]["linesShipped"].as_u64() >= Some(LINES as u64))
@@ -868,4 +902,229 @@ async fn bench_lines_per_cpu_second() {
         api.delete(&rule, &Default::default()).await.expect("delete the rule");
         drop(agent);
     }
+}
+
+/// A request to the platform as its admin (client certificate), optionally as a user of a
+/// tenant (impersonation): (status, body as JSON or as a string, headers).
+fn platform_curl(t: &testkit::tke::Tke, args: &[&str], as_user: Option<(&str, &str)>) -> (u16, Value, String) {
+    let pki = t.data_dir().join("pki");
+    let headers = tempfile::NamedTempFile::new().expect("headers file");
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-D"])
+        .arg(headers.path())
+        .arg("--cacert")
+        .arg(t.ca_file())
+        .arg("--cert")
+        .arg(pki.join("admin.crt"))
+        .arg("--key")
+        .arg(pki.join("admin.key"));
+    if let Some((user, tenant)) = as_user {
+        cmd.args(["-H", &format!("Impersonate-User: {user}"), "-H", &format!("Impersonate-Group: tenant:{tenant}")]);
+    }
+    let out = cmd.args(args).output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    let v = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()));
+    (code.trim().parse().unwrap_or(0), v, std::fs::read_to_string(headers.path()).unwrap_or_default())
+}
+
+/// The LogAgent kind end to end: created for an imported (simulated) cluster it installs the
+/// agent's DaemonSet, CRD and token Secret and turns Running; an agent run as a local process
+/// with that token then answers the subresources (file tree, content, download, paths out
+/// refused), Elasticsearch detection answers for a working and a failing endpoint, collection
+/// rules go through the logcollector proxy, and a user of another tenant gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_agent_kind_installs_the_agent_and_serves_its_subresources() {
+    let sim = kubesim::SimCluster::start(kubesim::SimOptions::default()).await.expect("simulated cluster");
+    let client = sim.client();
+    let agent_port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port_arg = agent_port.to_string();
+    let t = testkit::tke::Tke::start_with(
+        testkit::tke::tke_binary(),
+        testkit::tke::Storage::Embedded,
+        &["--logagent-agent-host", "127.0.0.1", "--logagent-agent-port", &port_arg],
+    );
+    t.import_cluster("cls-log", sim.url(), sim.ca_pem().as_bytes(), sim.admin_token());
+    let base = format!("{}/apis/logagent.tkestack.io/v1/logagents", t.url);
+    let body = json!({"apiVersion": "logagent.tkestack.io/v1", "kind": "LogAgent",
+        "spec": {"clusterName": "cls-log", "resources": {"limits": {"cpu": "500m", "memory": "300Mi"}}}});
+    let (code, created, _) = platform_curl(
+        &t,
+        &["-X", "POST", "-H", "Content-Type: application/json", "--data", &body.to_string(), &base],
+        None,
+    );
+    assert_eq!(code, 201, "{created}");
+    let name = created["metadata"]["name"].as_str().expect("a generated name").to_string();
+    assert!(name.starts_with("lc-"), "{name}");
+    assert_eq!(created["spec"]["tenantID"], "default");
+    let la = testkit::wait_until("the LogAgent to be Running", Duration::from_secs(90), || async {
+        let (_, la, _) = platform_curl(&t, &[&format!("{base}/{name}")], None);
+        (la["status"]["phase"] == "Running").then_some(la)
+    })
+    .await;
+    assert_eq!(la["status"]["version"], "v1.0.0", "{la}");
+    // What it installed: the DaemonSet with the spec's resources, the rules' CRD, the token.
+    let ds: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "kube-system",
+        &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("apps", "v1", "DaemonSet"), "daemonsets"),
+    );
+    let ds = ds.get("log-collector").await.expect("the agent's DaemonSet");
+    let c = &ds.data["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["resources"]["limits"], json!({"cpu": "500m", "memory": "300Mi"}), "{c}");
+    assert_eq!(c["ports"][0]["hostPort"], 31139);
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), "kube-system");
+    let secret = secrets.get("tke-logagent-token").await.expect("the token Secret");
+    let token = String::from_utf8(secret.data.expect("data")["token"].0.clone()).expect("utf-8");
+    assert_eq!(token.len(), 64, "a random token");
+
+    // A pod with log files, and the agent as a local process with the cluster's token.
+    let uid = create_pod(&client, "apps", "web-1").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pods_dir, state) = (dir.path().join("pods"), dir.path().join("state"));
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, &token).expect("token");
+    let cdir = pods_dir.join(format!("apps_web-1_{uid}/app"));
+    std::fs::create_dir_all(&cdir).expect("mkdir");
+    let text = format!("{}{}", cri("hello"), cri("world"));
+    append(&cdir.join("0.log"), &text);
+    std::fs::write(dir.path().join("secret.txt"), "not a log").expect("write");
+    std::os::unix::fs::symlink(dir.path().join("secret.txt"), cdir.join("out.log")).expect("symlink");
+    let listen = format!("127.0.0.1:{agent_port}");
+    let (_agent, _url, _http) =
+        start_agent(sim.kubeconfig_path(), dir.path(), &pods_dir, &state, &token_file, &["--listen", &listen]).await;
+
+    let sub = |s: &str| format!("{base}/{name}/{s}");
+    let post = |s: &str, body: Value, as_user: Option<(&str, &str)>| {
+        platform_curl(
+            &t,
+            &["-X", "POST", "-H", "Content-Type: application/json", "--data", &body.to_string(), &sub(s)],
+            as_user,
+        )
+    };
+    let spec = json!({"clusterId": "cls-log", "namespace": "apps", "pod": "web-1", "container": "app"});
+    let (code, tree, _) =
+        post("filetree", json!({"kind": "LogFileTree", "apiVersion": "logagent.tkestack.io/v1", "spec": spec}), None);
+    assert_eq!(code, 200, "{tree}");
+    assert_eq!(tree["kind"], "LogFileTree");
+    assert_eq!(tree["spec"], spec);
+    let files = tree["status"]["files"].as_array().expect("files");
+    assert_eq!(files.len(), 1, "the link out is not listed: {tree}");
+    let f = &files[0];
+    let path = f["path"].as_str().expect("path").to_string();
+    assert!(path.ends_with(&format!("apps_web-1_{uid}/app/0.log")), "{f}");
+    assert_eq!((f["size"].as_u64(), f["kind"].as_str()), (Some(text.len() as u64), Some("stdout")), "{f}");
+    assert!(chrono::DateTime::parse_from_rfc3339(f["modTime"].as_str().unwrap_or_default()).is_ok(), "{f}");
+
+    let mut cspec = spec.clone();
+    cspec["filepath"] = json!(path);
+    cspec["start"] = json!(0);
+    cspec["length"] = json!(65536);
+    let (code, content, _) = post(
+        "filecontent",
+        json!({"kind": "LogFileContent", "apiVersion": "logagent.tkestack.io/v1", "spec": cspec}),
+        None,
+    );
+    assert_eq!(code, 200, "{content}");
+    assert_eq!(content["status"], json!({"content": text, "start": 0, "length": text.len(), "size": text.len()}));
+    cspec["start"] = json!(text.len() - 6);
+    cspec["length"] = json!(5 << 20);
+    let (_, tail, _) = post("filecontent", json!({"kind": "LogFileContent", "spec": cspec}), None);
+    assert_eq!(tail["status"]["content"], "world\n", "{tail}");
+    assert_eq!(tail["spec"]["length"], 1 << 20, "capped at 1 MiB");
+
+    let q = format!("?namespace=apps&pod=web-1&container=app&filepath={}", path.replace('/', "%2F"));
+    let (code, bytes, headers) = platform_curl(&t, &[&format!("{}{q}", sub("filedownload"))], None);
+    assert_eq!(code, 200, "{bytes}");
+    assert_eq!(bytes, Value::String(text.clone()));
+    let headers = headers.to_ascii_lowercase();
+    assert!(headers.contains("content-type: application/octet-stream"), "{headers}");
+    assert!(headers.contains("content-disposition: attachment; filename=\"0.log\""), "{headers}");
+
+    // Paths out of the container's directory are refused by the agent, whatever the route.
+    for bad in ["../../../secret.txt", "out.log", "/etc/passwd"] {
+        cspec["filepath"] = json!(bad);
+        cspec["length"] = json!(100);
+        let (code, e, _) = post("filecontent", json!({"kind": "LogFileContent", "spec": cspec}), None);
+        assert!(code == 403 || code == 400, "{bad}: {code} {e}");
+        assert_eq!(e["kind"], "Status", "{e}");
+        let (code, e, _) = platform_curl(
+            &t,
+            &[&format!(
+                "{}?namespace=apps&pod=web-1&container=app&filepath={}",
+                sub("filedownload"),
+                bad.replace('/', "%2F")
+            )],
+            None,
+        );
+        assert!(code == 403 || code == 400, "download {bad}: {code} {e}");
+    }
+
+    // Elasticsearch detection: a working endpoint, a refused user, and nobody there.
+    let (es, es_url) = fake_elasticsearch().await;
+    let es_port: u16 = es_url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+    let det = |user: &str, password: &str, port: u16| {
+        json!({"kind": "LogEsDetection", "apiVersion": "logagent.tkestack.io/v1", "scheme": "http", "ip": "127.0.0.1",
+            "port": port, "user": user, "password": password})
+    };
+    let (code, ok, _) = post("esdetection", det("", "", es_port), None);
+    assert_eq!((code, ok["result"].as_str()), (200, Some("ok")), "{ok}");
+    es.require_auth.store(true, SeqCst);
+    let (code, ok, _) = post("esdetection", det("elastic", "Y2hhbmdlbWU=", es_port), None);
+    assert_eq!(code, 200, "a base64 password as the rules hold it: {ok}");
+    let (code, refused, _) = post("esdetection", det("elastic", "wrong", es_port), None);
+    assert_eq!(code, 400, "{refused}");
+    assert!(refused["message"].as_str().unwrap_or_default().contains("refused the user"), "{refused}");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let (code, down, _) = post("esdetection", det("", "", closed), None);
+    assert_eq!(code, 503, "{down}");
+    assert!(down["message"].as_str().unwrap_or_default().contains("cannot be reached"), "{down}");
+
+    // Collection rules through the proxy, as the caller.
+    let rule = json!({"apiVersion": "tke.cloud.tencent.com/v1", "kind": "LogCollector",
+        "metadata": {"name": "r1", "namespace": "apps"},
+        "spec": {"input": {"type": "container-log", "container_log_input": {"all_namespaces": true}},
+                 "output": {"type": "elasticsearch", "elasticsearch_output": {"hosts": [es_url], "index": "logs"}}}});
+    let lc = sub("logcollector");
+    let json_args = |method: &'static str, body: String, url: String| (method, body, url);
+    let (m, b, u) = json_args("POST", rule.to_string(), format!("{lc}?namespace=apps"));
+    let (code, made, _) = platform_curl(&t, &["-X", m, "-H", "Content-Type: application/json", "--data", &b, &u], None);
+    assert_eq!(code, 201, "{made}");
+    let (code, list, _) = platform_curl(&t, &[&format!("{lc}?namespace=apps")], None);
+    assert_eq!(code, 200, "{list}");
+    assert_eq!(list["items"][0]["metadata"]["name"], "r1", "{list}");
+    let (code, all, _) = platform_curl(&t, &[&lc], None);
+    assert_eq!((code, all["items"].as_array().map(Vec::len)), (200, Some(1)), "every namespace: {all}");
+    let mut changed = made.clone();
+    changed["spec"]["output"]["elasticsearch_output"]["index"] = json!("logs-2");
+    let (code, put, _) = platform_curl(
+        &t,
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            &changed.to_string(),
+            &format!("{lc}?namespace=apps&name=r1"),
+        ],
+        None,
+    );
+    assert_eq!(code, 200, "{put}");
+    let (_, one, _) = platform_curl(&t, &[&format!("{lc}?namespace=apps&name=r1")], None);
+    assert_eq!(one["spec"]["output"]["elasticsearch_output"]["index"], "logs-2", "{one}");
+    let (code, gone, _) = platform_curl(&t, &["-X", "DELETE", &format!("{lc}?namespace=apps&name=r1")], None);
+    assert_eq!(code, 200, "{gone}");
+    let (code, _, _) = platform_curl(&t, &[&format!("{lc}?namespace=apps&name=r1")], None);
+    assert_eq!(code, 404);
+
+    // A user of another tenant reaches neither the LogAgent nor its subresources.
+    let carol = Some(("carol", "t2"));
+    let (code, e, _) = platform_curl(&t, &[&format!("{base}/{name}")], carol);
+    assert!(code == 403 || code == 404, "{code} {e}");
+    let (code, e, _) = post("filetree", json!({"kind": "LogFileTree", "spec": spec}), carol);
+    assert!(code == 403 || code == 404, "{code} {e}");
+    let (code, e, _) = platform_curl(&t, &[&format!("{lc}?namespace=apps")], carol);
+    assert!(code == 403 || code == 404, "{code} {e}");
+    drop(t);
 }

@@ -64,8 +64,8 @@ impl AddonSpecFields for LogAgentSpec {
                 };
                 if !ok {
                     errs.push(FieldError::invalid(
-                        &format!("spec.resources.{part}.{k}"),
-                        &v.to_string(),
+                        format!("spec.resources.{part}.{k}"),
+                        v,
                         "must be a quantity such as 300m or 256Mi",
                     ));
                 }
