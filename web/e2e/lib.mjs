@@ -83,3 +83,22 @@ export async function scenario(name, body) {
     await s.browser.close();
   }
 }
+
+/**
+ * axe-core's WCAG 2 A/AA rules on the page as it is (evaluated through the DevTools protocol,
+ * which the page's CSP does not govern): fails on any serious or critical violation.
+ */
+export async function axeCheck(page, what) {
+  const { readFile } = await import('node:fs/promises');
+  const { createRequire } = await import('node:module');
+  const source = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  await page.evaluate(source);
+  const r = await page.evaluate(async () => {
+    const res = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } });
+    return { passes: res.passes.length, violations: res.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) })) };
+  });
+  for (const v of r.violations) console.log(`a11y ${what}: ${v.impact} ${v.id}: ${v.help} (${v.nodes.join('; ')})`);
+  check(r.passes > 10, `${what}: axe ran its rules`);
+  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  check(bad.length === 0, `${what}: ${bad.length} serious or critical accessibility violations`);
+}

@@ -54,6 +54,7 @@ const router = createBrowserRouter([
           { path: 'x/:kind', element: <TkeResourcesPage /> },
           { path: 'x/:kind/:namespace/:name', element: <TkeObjectPage /> },
           { path: 'alarms', lazy: async () => ({ Component: (await import('./monitor/AlarmPolicies')).AlarmPoliciesPage }) },
+          { path: 'logs', lazy: async () => ({ Component: (await import('./logs/LogRules')).LogRulesPage }) },
         ],
       },
       // Identity & access, projects and the registry load when first opened.

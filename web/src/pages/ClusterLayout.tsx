@@ -45,6 +45,9 @@ export function ClusterLayout() {
           <li>
             <NavLink to={`${base}/alarms`}>{t('cluster.alarms')}</NavLink>
           </li>
+          <li>
+            <NavLink to={`${base}/logs`}>{t('cluster.logs')}</NavLink>
+          </li>
         </ul>
         <div className="menu-title">{t('cluster.workloads')}</div>
         <ul>

@@ -15,6 +15,7 @@ import { clusterRef } from './ClusterResources';
 import { DetailPage } from './DetailPage';
 import { ObjectEvents } from './ObjectEvents';
 import { PodLogs } from './PodLogs';
+import { PodLogFiles } from '../logs/PodLogFiles';
 import { WorkloadPods } from './WorkloadPods';
 import { ConfigMapData, SecretData, maskSecret } from './SecretData';
 import { Link } from 'react-router';
@@ -179,6 +180,7 @@ function PodExtras({ cluster, pod }: { cluster: string; pod: KubeObject }) {
         </ul>
       </section>
       <PodLogs key={pod.metadata.uid ?? pod.metadata.name} cluster={cluster} pod={pod} />
+      <PodLogFiles cluster={cluster} pod={pod} />
     </>
   );
 }
