@@ -72,6 +72,9 @@ struct Ctx {
     /// The kind whose manifests it installs (LogAgent installs LogCollector's).
     manifest_kind: &'static str,
     resource: ApiResource,
+    /// Every kind installing the same manifest (LogCollector and LogAgent): one cluster holds
+    /// one of them, since they would share (and on removal delete) the same objects.
+    same_manifest: Vec<ApiResource>,
     /// When each add-on (by uid) entered `Checking`.
     checking_since: Mutex<HashMap<String, DateTime<Utc>>>,
 }
@@ -141,9 +144,14 @@ pub async fn run(
         &api::logagent::INFO,
         "LogCollector",
     )]);
-    for (group, info, manifest_kind) in kinds {
-        let gvk = GroupVersionKind::gvk(group, VERSION, info.kind);
-        let resource = ApiResource::from_gvk_with_plural(&gvk, info.plural);
+    let kinds: Vec<_> = kinds.collect();
+    let resource_of = |group: &str, info: &api::platform::addon::AddonInfo| {
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, VERSION, info.kind), info.plural)
+    };
+    for &(group, info, manifest_kind) in &kinds {
+        let resource = resource_of(group, info);
+        let same_manifest =
+            kinds.iter().filter(|(_, _, m)| *m == manifest_kind).map(|(g, i, _)| resource_of(g, i)).collect();
         let api: Api<DynamicObject> = Api::all_with(platform.clone(), &resource);
         let ctx = Arc::new(Ctx {
             platform: platform.clone(),
@@ -153,6 +161,7 @@ pub async fn run(
             info,
             manifest_kind,
             resource: resource.clone(),
+            same_manifest,
             checking_since: Mutex::new(HashMap::new()),
         });
         let stop = shutdown.clone();
@@ -304,6 +313,14 @@ async fn apply(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
             return Ok(Action::requeue(t.pending_period * 6));
         }
     };
+    if status.version.is_none()
+        && matches!(status.phase(), "" | lifecycle::PENDING | lifecycle::INITIALIZING)
+        && let Some(holder) = holder_of_cluster(ctx, obj, &cluster).await?
+    {
+        let new = lifecycle::pending(&status, &format!("{BLOCKED} {cluster}: {holder}; delete it first"));
+        write_status(ctx, obj, &status, &new).await?;
+        return Ok(Action::requeue(t.pending_period));
+    }
     let render = |version: &str| objects_of(ctx, obj, version).map_err(InstallError::from);
     match step {
         Step::Install { version, clean_first } => {
@@ -382,9 +399,39 @@ async fn apply(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
     }
 }
 
+/// The reason of an add-on kept from installing because another one holds its cluster.
+const BLOCKED: &str = "another add-on installs the same objects into cluster";
+
+/// The add-on of the same manifest that holds `cluster` before `obj` (created earlier, by name on
+/// a tie, and not being deleted), as "Kind name".
+async fn holder_of_cluster(ctx: &Ctx, obj: &DynamicObject, cluster: &str) -> Result<Option<String>, Error> {
+    let key = |o: &DynamicObject| (o.metadata.creation_timestamp.clone().map(|t| t.0), o.metadata.name.clone());
+    let mut holders = Vec::new();
+    for resource in &ctx.same_manifest {
+        let api: Api<DynamicObject> = Api::all_with(ctx.platform.clone(), resource);
+        for other in api.list(&Default::default()).await.map_err(Error::Platform)? {
+            if other.metadata.uid != obj.metadata.uid
+                && other.metadata.deletion_timestamp.is_none()
+                && cluster_of(&other) == cluster
+                && key(&other) < key(obj)
+            {
+                holders.push((
+                    key(&other),
+                    format!("{} {}", resource.kind, other.metadata.name.clone().unwrap_or_default()),
+                ));
+            }
+        }
+    }
+    Ok(holders.into_iter().min().map(|(_, h)| h))
+}
+
 async fn cleanup(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
     let cluster = cluster_of(obj);
     let status = status_of(obj);
+    if status.version.is_none() && status.reason.as_deref().is_some_and(|r| r.starts_with(BLOCKED)) {
+        // It never installed anything: the objects in the cluster belong to the holder.
+        return Ok(Action::await_change());
+    }
     let version = status.version.clone().unwrap_or_else(|| target_version(obj, ctx.info));
     match ctx.clusters.access(&cluster).await {
         ClusterAccess::Gone => {

@@ -978,6 +978,38 @@ async fn the_log_agent_kind_installs_the_agent_and_serves_its_subresources() {
     let token = String::from_utf8(secret.data.expect("data")["token"].0.clone()).expect("utf-8");
     assert_eq!(token.len(), 64, "a random token");
 
+    // The platform's LogCollector add-on installs the same objects: on a cluster that already has
+    // a LogAgent it waits, naming the holder, and deleting it leaves the agent installed.
+    let lc_base = format!("{}/apis/platform.tkestack.io/v1/logcollectors", t.url);
+    let lc_body = json!({"apiVersion": "platform.tkestack.io/v1", "kind": "LogCollector",
+        "spec": {"clusterName": "cls-log"}});
+    let (code, second, _) = platform_curl(
+        &t,
+        &["-X", "POST", "-H", "Content-Type: application/json", "--data", &lc_body.to_string(), &lc_base],
+        None,
+    );
+    assert_eq!(code, 201, "{second}");
+    let second = second["metadata"]["name"].as_str().expect("name").to_string();
+    let waiting = testkit::wait_until("the second log add-on to wait", Duration::from_secs(60), || async {
+        let (_, o, _) = platform_curl(&t, &[&format!("{lc_base}/{second}")], None);
+        o["status"]["reason"].as_str().is_some_and(|r| r.contains(&format!("LogAgent {name}"))).then_some(o)
+    })
+    .await;
+    assert_eq!(waiting["status"]["phase"], "Pending", "{waiting}");
+    let (code, _, _) = platform_curl(&t, &["-X", "DELETE", &format!("{lc_base}/{second}")], None);
+    assert!(code == 200 || code == 202, "{code}");
+    testkit::wait_until("the second log add-on to be gone", Duration::from_secs(60), || async {
+        let (code, _, _) = platform_curl(&t, &[&format!("{lc_base}/{second}")], None);
+        (code == 404).then_some(())
+    })
+    .await;
+    let ds_api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "kube-system",
+        &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("apps", "v1", "DaemonSet"), "daemonsets"),
+    );
+    ds_api.get("log-collector").await.expect("the LogAgent's DaemonSet stays");
+
     // A pod with log files, and the agent as a local process with the cluster's token.
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), "apps");
     let _ = Api::<Namespace>::all(client.clone())
