@@ -4,6 +4,7 @@ import { pagesEn } from './pages.en';
 import { createEn } from './create.en';
 import { notifyEn } from './notify.en';
 import { alarmEn } from './alarm.en';
+import { monitorEn } from './monitor.en';
 
 export const en = {
   'app.title': 'TKEStack',
@@ -226,6 +227,7 @@ export const en = {
   ...createEn,
   ...notifyEn,
   ...alarmEn,
+  ...monitorEn,
 } as const;
 
 export type Key = keyof typeof en;

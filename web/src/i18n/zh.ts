@@ -4,6 +4,7 @@ import { pagesZh } from './pages.zh';
 import { createZh } from './create.zh';
 import { notifyZh } from './notify.zh';
 import { alarmZh } from './alarm.zh';
+import { monitorZh } from './monitor.zh';
 
 export const zh: Record<Key, string> = {
   'app.title': 'TKEStack',
@@ -226,4 +227,5 @@ export const zh: Record<Key, string> = {
   ...createZh,
   ...notifyZh,
   ...alarmZh,
+  ...monitorZh,
 };
