@@ -66,7 +66,7 @@ export default function Chart({ xs, lines, xMin, xMax, format, bytes, height = 2
         {
           stroke: muted,
           font: axisFont,
-          size: 70,
+          size: 80,
           grid: { stroke: grid, width: 1 },
           ticks: { stroke: grid, width: 1 },
           ...(bytes ? { incrs: BYTE_TICKS } : {}),

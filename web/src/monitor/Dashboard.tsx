@@ -88,7 +88,7 @@ export function TopClusters({ result, at, onRefresh }: { result: OverviewResult;
   return (
     <section className="card top-clusters" aria-labelledby="ov-top">
       <div className="charts-head">
-        <h2 id="ov-top">{t('dash.topClusters', { n: Math.min(TOP_N, result.clusters.length) })}</h2>
+        <h2 id="ov-top">{t('dash.topClusters')}</h2>
         <div className="toolbar-actions">
           <label>
             {t('dash.orderBy')}{' '}

@@ -146,6 +146,8 @@ describe('units', () => {
     expect(formatValue('bytes', 1.5 * 2 ** 30)).toBe('1.5 GiB');
     expect(formatValue('bytes', 0)).toBe('0 B');
     expect(formatValue('percent', 4.26)).toBe('4.3%');
+    expect(formatValue('percent', 0.25)).toBe('0.25%');
+    expect(formatValue('percent', 0.049)).toBe('0.05%');
     expect(formatValue('percent', 45.6)).toBe('46%');
     expect(formatValue('count', 3)).toBe('3');
     expect(formatValue('count', 2.5)).toBe('2.5');

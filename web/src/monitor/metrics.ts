@@ -207,8 +207,11 @@ export function formatValue(unit: Unit, v: number | null, words: CoreWords = EN_
       return formatCores(v, words);
     case 'bytes':
       return formatBytes(v);
-    case 'percent':
-      return `${Math.abs(v) < 10 ? (Math.round(v * 10) / 10).toString() : Math.round(v).toString()}%`;
+    case 'percent': {
+      // Small shares keep two decimals (a pod's 0.05% of its node), larger ones fewer.
+      const digits = Math.abs(v) < 1 ? 100 : Math.abs(v) < 10 ? 10 : 1;
+      return `${Math.round(v * digits) / digits}%`;
+    }
     case 'count':
       return Number.isInteger(v) ? String(v) : (Math.round(v * 10) / 10).toString();
   }

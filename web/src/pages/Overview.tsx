@@ -14,7 +14,7 @@ import { useLiveList } from '../list/useLiveList';
 import { HealthLine, Meter, PodsCard, TopClusters, useCoreFormat, WorkloadsCard } from '../monitor/Dashboard';
 import { MONITOR } from '../monitor/metrics';
 import { useClusterOverview, usedTotals } from '../monitor/overview';
-import { formatBytes, formatCpu, parseQuantity } from '../quantity';
+import { formatBytes, parseQuantity } from '../quantity';
 import { arr, str } from '../resources';
 import { useSession } from '../session';
 import { Phase } from '../ui/bits';
@@ -161,8 +161,8 @@ export function Overview() {
               <div className="meter-caption">{t('dash.requested')}</div>
             </>
           )}
-          <Meter label={t('overview.cpu')} used={cpu.used} total={cpu.alloc} fmt={formatCpu} />
-          <p>{t('overview.capacity', { cap: formatCpu(cpu.cap), alloc: formatCpu(cpu.alloc) })}</p>
+          <Meter label={t('overview.cpu')} used={cpu.used} total={cpu.alloc} fmt={cores} />
+          <p>{t('overview.capacity', { cap: cores(cpu.cap), alloc: cores(cpu.alloc) })}</p>
         </section>
         <section className="card" aria-labelledby="ov-mem">
           <h2 id="ov-mem">{t('overview.memory')}</h2>
