@@ -39,7 +39,7 @@ export const monitorEn = {
   'dash.byHealth': 'Clusters by health',
   'dash.healthy': '{n} healthy',
   'dash.degraded': '{n} with problems',
-  'dash.abnormal': '{n} not running',
+  'dash.abnormal': '{n} abnormal',
   'dash.workloads': 'Workloads',
   'dash.workloadsUnavailable': '{n} not fully available',
   'dash.pods': 'Pods',

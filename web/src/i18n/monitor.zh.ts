@@ -42,7 +42,7 @@ export const monitorZh: Record<keyof typeof monitorEn, string> = {
   'dash.byHealth': '按健康状况统计集群',
   'dash.healthy': '{n} 个健康',
   'dash.degraded': '{n} 个有问题',
-  'dash.abnormal': '{n} 个未运行',
+  'dash.abnormal': '{n} 个异常',
   'dash.workloads': '工作负载',
   'dash.workloadsUnavailable': '{n} 个未完全可用',
   'dash.pods': 'Pod',
