@@ -8,7 +8,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 // `perf` is the client-side performance bench (npm run bench:client): its limits are wall-clock, so it is run on
 // a quiet machine and its figures quoted, not run with the other tests.
 // `logfiles` needs a node log agent and a pod's log directory: crates/tke/tests/console_logs.rs runs it by name.
-const all = ['overview', 'apply', 'scale', 'form', 'xss', 'terminal', 'cluster-ops', 'create-cluster', 'tke-kinds', 'access', 'registry', 'a11y', 'logout', 'import', 'notify', 'audit', 'alarm', 'logs'];
+const all = ['overview', 'apply', 'scale', 'form', 'xss', 'terminal', 'cluster-ops', 'create-cluster', 'tke-kinds', 'access', 'registry', 'a11y', 'logout', 'import', 'notify', 'audit', 'alarm', 'logs', 'monitor'];
 const chosen = process.argv.slice(2).length ? process.argv.slice(2) : all;
 let passed = 0;
 let failed = 0;

@@ -8,8 +8,9 @@
 //! skopeo found on the registry page with its tag, digest and size, an object whose data is
 //! markup shown as text, accessibility (axe-core) of the main pages, a logout reaching the other
 //! open tab, and importing a cluster from its kubeconfig with its steps followed live (a refusal,
-//! its remedy, then Running). Screenshots go to `SCREENSHOT_DIR` (default: a folder in the
-//! target directory, printed).
+//! its remedy, then Running), and the monitoring dashboard and a pod's charts (the platform
+//! samples every 2 s here, `--monitor-sample-interval`, so charts have data at once).
+//! Screenshots go to `SCREENSHOT_DIR` (default: a folder in the target directory, printed).
 //!
 //! Needs what `.ci/run` installs: Node.js, `chromium`, `npm ci` and `npm run build` in `web/`
 //! before `tke` is built (the pages are embedded at build time).
@@ -80,7 +81,7 @@ data:
 #[test]
 fn the_console_in_a_real_browser() {
     check_prerequisites();
-    let t = Tke::start_with(tke_binary(), Storage::Embedded, &["--demo"]);
+    let t = Tke::start_with(tke_binary(), Storage::Embedded, &["--demo", "--monitor-sample-interval", "2"]);
     wait_for("the demo cluster to be Running", Duration::from_secs(60), || {
         let c = t.get_json(&["cluster", CLUSTER])?;
         (c["status"]["phase"] == "Running").then_some(())

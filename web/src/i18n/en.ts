@@ -5,6 +5,7 @@ import { createEn } from './create.en';
 import { notifyEn } from './notify.en';
 import { alarmEn } from './alarm.en';
 import { logsEn } from './logs.en';
+import { monitorEn } from './monitor.en';
 
 export const en = {
   'app.title': 'TKEStack',
@@ -228,6 +229,7 @@ export const en = {
   ...notifyEn,
   ...alarmEn,
   ...logsEn,
+  ...monitorEn,
 } as const;
 
 export type Key = keyof typeof en;

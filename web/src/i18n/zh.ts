@@ -5,6 +5,7 @@ import { createZh } from './create.zh';
 import { notifyZh } from './notify.zh';
 import { alarmZh } from './alarm.zh';
 import { logsZh } from './logs.zh';
+import { monitorZh } from './monitor.zh';
 
 export const zh: Record<Key, string> = {
   'app.title': 'TKEStack',
@@ -228,4 +229,5 @@ export const zh: Record<Key, string> = {
   ...notifyZh,
   ...alarmZh,
   ...logsZh,
+  ...monitorZh,
 };

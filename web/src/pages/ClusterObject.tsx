@@ -1,11 +1,13 @@
 // One object of a business cluster: the generic detail page plus the kind's own actions
-// (scale through the scale subresource, restart as `kubectl rollout restart` does).
+// (scale through the scale subresource, restart as `kubectl rollout restart` does), and the
+// charts of nodes, pods and sampled workloads (with the monitor component).
 import { useMemo, useState } from 'react';
 import { useParams } from 'react-router';
 import { usePermissions, type Check } from '../api/authz';
 import { api } from '../api/client';
 import { objectPath, type KubeObject } from '../api/kube';
 import { useI18n } from '../i18n';
+import { MetricCharts, nodeCharts, podCharts, SAMPLED_WORKLOADS, workloadCharts } from '../monitor/MetricCharts';
 import { clusterKind, num, type Kind } from '../resources';
 import { ConfirmDialog, Dialog } from '../ui/Dialog';
 import { FormError, TextField, useApiForm } from '../ui/Form';
@@ -72,6 +74,11 @@ function ObjectPage({ cluster, kind, namespace, name }: { cluster: string; kind:
           <>
             <WorkloadFacts o={o} />
             {['deployments', 'statefulsets', 'daemonsets', 'jobs'].includes(kind.id) && <WorkloadPods cluster={cluster} workload={o} />}
+            {kind.id === 'nodes' && <MetricCharts spec={nodeCharts(cluster, o.metadata.name)} />}
+            {kind.id in SAMPLED_WORKLOADS && (
+              <MetricCharts spec={workloadCharts(cluster, o.metadata.namespace ?? 'default', SAMPLED_WORKLOADS[kind.id] as string, o.metadata.name)} />
+            )}
+            {kind.id === 'pods' && <MetricCharts spec={podCharts(cluster, o.metadata.namespace ?? 'default', o.metadata.name)} />}
             {kind.id === 'pods' && <PodExtras cluster={cluster} pod={o} />}
             {kind.id === 'secrets' && <SecretData o={o} />}
             {kind.id === 'configmaps' && <ConfigMapData o={o} />}

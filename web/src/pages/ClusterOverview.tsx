@@ -1,9 +1,10 @@
 // A cluster's own page: its conditions as a live step-by-step progress view (the Cluster's
 // status.conditions, updated through the watch), addresses, capacity, the kubeconfig to download,
-// and the generic YAML view/edit/delete.
+// its CPU, memory and pod charts (with the monitor component) and the generic YAML view/edit/delete.
 import { useParams } from 'react-router';
 import type { KubeObject } from '../api/kube';
 import { useI18n } from '../i18n';
+import { clusterCharts, MetricCharts } from '../monitor/MetricCharts';
 import { formatBytes, formatCpu, parseQuantity } from '../quantity';
 import { arr, num, platformKinds, str } from '../resources';
 import { useToast } from '../ui/Toasts';
@@ -36,7 +37,12 @@ export function ClusterOverviewPage() {
           {t('cluster.kubeconfig')}
         </button>
       )}
-      extra={(o) => <ClusterFacts o={o} />}
+      extra={(o) => (
+        <>
+          <ClusterFacts o={o} />
+          <MetricCharts spec={clusterCharts(cluster)} />
+        </>
+      )}
     />
   );
 }

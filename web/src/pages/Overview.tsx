@@ -1,18 +1,26 @@
 // The platform at a glance: clusters by phase, capacity and allocation summed over clusters
 // (from each Cluster's status.resource), nodes and add-ons with problems of the first clusters
 // (read through each cluster's proxy and addons subresource, at most MAX_PROBED clusters so the
-// page stays fast with a thousand of them).
+// page stays fast with a thousand of them). With the monitor component, a ClusterOverview (polled)
+// adds what was measured: clusters by health, nodes, workloads and pods over every cluster, CPU
+// and memory used against what is allocatable, and the busiest clusters.
 import { useEffect, useMemo, useState } from 'react';
 import { Link } from 'react-router';
+import { usePermissions, type Check } from '../api/authz';
 import { api } from '../api/client';
 import { clusterProxy, PLATFORM, type KubeList, type KubeObject } from '../api/kube';
 import { useI18n } from '../i18n';
 import { useLiveList } from '../list/useLiveList';
-import { formatBytes, formatCpu, parseQuantity } from '../quantity';
+import { HealthLine, Meter, PodsCard, TopClusters, useCoreFormat, WorkloadsCard } from '../monitor/Dashboard';
+import { MONITOR } from '../monitor/metrics';
+import { useClusterOverview, usedTotals } from '../monitor/overview';
+import { formatBytes, parseQuantity } from '../quantity';
 import { arr, str } from '../resources';
+import { useSession } from '../session';
 import { Phase } from '../ui/bits';
 
 const MAX_PROBED = 20;
+const overviewCheck: Check = { verb: 'create', group: MONITOR, resource: 'clusteroverviews' };
 
 interface Probe {
   cluster: string;
@@ -57,6 +65,14 @@ async function probe(cluster: string, signal: AbortSignal): Promise<Probe> {
 
 export function Overview() {
   const { t } = useI18n();
+  const { sysinfo } = useSession();
+  const monitorOn = sysinfo.monitor !== undefined;
+  const checks = useMemo(() => (monitorOn ? [overviewCheck] : []), [monitorOn]);
+  const perms = usePermissions(checks);
+  const measured = useClusterOverview(monitorOn && perms.can(overviewCheck));
+  const ov = measured.result;
+  const used = ov ? usedTotals(ov) : null;
+  const cores = useCoreFormat();
   const { state, version } = useLiveList(`/apis/${PLATFORM}/v1/clusters`);
   const clusters = useMemo(() => [...(state?.items.values() ?? [])], [state, version]); // eslint-disable-line react-hooks/exhaustive-deps
   const byPhase = useMemo(() => {
@@ -116,25 +132,57 @@ export function Overview() {
               </li>
             ))}
           </ul>
+          {ov && <HealthLine result={ov} />}
           <Link to="/tkestack/clusters">{t('overview.allClusters')}</Link>
         </section>
         <section className="card" aria-labelledby="ov-nodes">
           <h2 id="ov-nodes">{t('overview.nodes')}</h2>
-          <div className="big-number">{probes ? probes.reduce((n, p) => n + p.nodes, 0) : '…'}</div>
-          <p>{probes ? t('overview.nodesReady', { ready: probes.reduce((n, p) => n + p.ready, 0) }) : t('common.loading')}</p>
-          {running.length === MAX_PROBED && <p className="hint">{t('overview.probedFirst', { n: MAX_PROBED })}</p>}
+          {ov ? (
+            <>
+              <div className="big-number">{ov.nodeCount}</div>
+              <p>{t('overview.nodesReady', { ready: ov.nodeCount - ov.nodeAbnormal })}</p>
+            </>
+          ) : (
+            <>
+              <div className="big-number">{probes ? probes.reduce((n, p) => n + p.nodes, 0) : '…'}</div>
+              <p>{probes ? t('overview.nodesReady', { ready: probes.reduce((n, p) => n + p.ready, 0) }) : t('common.loading')}</p>
+              {running.length === MAX_PROBED && <p className="hint">{t('overview.probedFirst', { n: MAX_PROBED })}</p>}
+            </>
+          )}
         </section>
+        {ov && <WorkloadsCard result={ov} />}
+        {ov && <PodsCard result={ov} />}
         <section className="card" aria-labelledby="ov-cpu">
           <h2 id="ov-cpu">{t('overview.cpu')}</h2>
-          <Meter label={t('overview.cpu')} used={cpu.used} total={cpu.alloc} fmt={formatCpu} />
-          <p>{t('overview.capacity', { cap: formatCpu(cpu.cap), alloc: formatCpu(cpu.alloc) })}</p>
+          {used && used.sampled > 0 && ov && (
+            <>
+              <div className="meter-caption">{t('dash.used')}</div>
+              <Meter label={t('dash.cpuUsedAll')} used={used.cpu} total={ov.cpuAllocatable} fmt={cores} />
+              <div className="meter-caption">{t('dash.requested')}</div>
+            </>
+          )}
+          <Meter label={t('overview.cpu')} used={cpu.used} total={cpu.alloc} fmt={cores} />
+          <p>{t('overview.capacity', { cap: cores(cpu.cap), alloc: cores(cpu.alloc) })}</p>
         </section>
         <section className="card" aria-labelledby="ov-mem">
           <h2 id="ov-mem">{t('overview.memory')}</h2>
+          {used && used.sampled > 0 && ov && (
+            <>
+              <div className="meter-caption">{t('dash.used')}</div>
+              <Meter label={t('dash.memUsedAll')} used={used.mem} total={ov.memAllocatable} fmt={formatBytes} />
+              <div className="meter-caption">{t('dash.requested')}</div>
+            </>
+          )}
           <Meter label={t('overview.memory')} used={mem.used} total={mem.alloc} fmt={formatBytes} />
           <p>{t('overview.capacity', { cap: formatBytes(mem.cap), alloc: formatBytes(mem.alloc) })}</p>
         </section>
       </div>
+      {measured.error && (
+        <p className="form-error" role="alert">
+          {t('dash.loadFailed', { message: measured.error })}
+        </p>
+      )}
+      {ov && <TopClusters result={ov} at={measured.at} onRefresh={measured.reload} />}
       <section className="card" aria-labelledby="ov-addons">
         <h2 id="ov-addons">{t('overview.addonProblems')}</h2>
         {probes === null ? (
@@ -177,20 +225,6 @@ export function Overview() {
             </p>
           ))}
       </section>
-    </div>
-  );
-}
-
-function Meter({ label, used, total, fmt }: { label: string; used: number; total: number; fmt: (n: number) => string }) {
-  const pct = total > 0 ? Math.min(100, Math.round((used / total) * 100)) : 0;
-  return (
-    <div className="meter-wrap">
-      <div className="meter" role="meter" aria-label={label} aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct}>
-        <div className="meter-fill" style={{ width: `${pct}%` }} />
-      </div>
-      <span>
-        {fmt(used)} / {fmt(total)} ({pct}%)
-      </span>
     </div>
   );
 }
