@@ -162,7 +162,7 @@ pub async fn run(
     Controller::new_with(api, watcher::Config::default(), main)
         .with_config(config)
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
+        .run(|o, c| controller_runtime::metrics::observe("message request", reconcile(o, c)), error_policy, ctx)
         .for_each(|_| async {})
         .await;
 }
