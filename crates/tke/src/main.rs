@@ -63,8 +63,9 @@ enum Command {
     /// Run the notify component alone (channels, templates, receivers, message requests, the
     /// Alertmanager webhook and the controller that sends) against a shared store.
     Notify(notify_cmd::NotifyCommand),
-    /// Run the monitor component alone (metrics queries, cluster overviews, alarm policies and
-    /// the embedded store's sampler) against a shared store.
+    /// Run the monitor component (metrics queries, cluster overviews, alarm policies and the
+    /// embedded store's sampler, with the platform API it reads clusters from) against a shared
+    /// store.
     Monitor(monitor_cmd::MonitorCommand),
     /// Run the web console and the gateway alone, in front of components that run as separate
     /// processes (passthrough or front-proxy mode).

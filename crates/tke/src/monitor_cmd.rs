@@ -92,10 +92,12 @@ pub fn controllers(running: &mut Running, component: &monitor::Monitor, platform
     });
 }
 
-/// Runs the monitor component alone until Ctrl-C or SIGTERM.
+/// Runs the monitor component until Ctrl-C or SIGTERM. It reads the clusters in process, so the
+/// platform's API is served beside it (from the same store; the platform's controllers run in
+/// `tke platform`).
 pub async fn run(cmd: MonitorCommand) -> anyhow::Result<()> {
     let component = cmd.monitor.component();
-    let server = crate::serve::Server::start(&cmd.server, &[&component]).await?;
+    let server = crate::serve::Server::start(&cmd.server, &[&platform::component::Platform, &component]).await?;
     let client = controller_runtime::platform_client(&server.kubeconfig).await?;
     let mut running = Running::new();
     controllers(&mut running, &component, &client, cmd.server.leader_elect);

@@ -547,8 +547,8 @@ fn pem_from_kubeconfig(t: &Tke, field: &str, name: &str) -> PathBuf {
     path
 }
 
-/// `tke monitor` serves the monitor component alone (its API group, not the others') and runs
-/// the embedded store's sampler under its Lease.
+/// `tke monitor` serves the monitor component (with the platform API it reads clusters from,
+/// not the other components) and runs the embedded store's sampler under its Lease.
 #[test]
 fn tke_monitor_runs_the_component_alone() {
     let t = Tke::start_command("monitor", Storage::Embedded, tke_binary(), &[]);
