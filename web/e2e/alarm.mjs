@@ -49,7 +49,7 @@ await scenario('alarm', async ({ page }) => {
   await dialog.getByLabel('Receivers', { exact: true }).fill('alice');
   await dialog.getByLabel('Channels and templates').fill('email:alert-mail');
   await shot(page, 'alarm-editor');
-  await dialog.getByRole('button', { name: 'Confirm' }).click();
+  await dialog.getByRole('button', { name: 'Create' }).click();
   const row = page.locator('tbody tr').filter({ hasText: name });
   await row.getByText('k8s_pod_cpu_core_used > 0.8 core (3 × 60s)').waitFor();
   await row.getByText('alice').waitFor();
@@ -57,7 +57,7 @@ await scenario('alarm', async ({ page }) => {
 
   await row.getByRole('button', { name: `Edit ${name}` }).click();
   await page.getByRole('dialog').getByRole('group', { name: 'Metric 1' }).getByLabel('Threshold').fill('0.9');
-  await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
   await row.getByText('k8s_pod_cpu_core_used > 0.9 core (3 × 60s)').waitFor();
 
   const rule = await page.evaluate(

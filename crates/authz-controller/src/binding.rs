@@ -188,14 +188,22 @@ pub async fn run(
         )
         .with_config(kube::runtime::controller::Config::default().concurrency(opts.concurrency.max(1)))
         .graceful_shutdown_on(stop)
-        .run(reconcile, error_policy, ctx.clone())
+        .run(
+            |o, c| controller_runtime::metrics::observe("multi-cluster role binding", reconcile(o, c)),
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|_| async {});
 
     let roles_api: Api<DynamicObject> = Api::all_with(platform.clone(), &ctx.roles);
     let stop = shutdown.clone();
     let roles = Controller::new_with(roles_api, watcher::Config::default(), ctx.roles.clone())
         .graceful_shutdown_on(stop)
-        .run(reconcile_role, error_policy_role, ctx.clone())
+        .run(
+            |o, c| controller_runtime::metrics::observe("multi-cluster role", reconcile_role(o, c)),
+            error_policy_role,
+            ctx.clone(),
+        )
         .for_each(|_| async {});
     tokio::join!(bindings, roles);
 }

@@ -223,7 +223,7 @@ pub async fn run(
     Controller::new_with(api, watcher::Config::default(), ar)
         .with_config(kube::runtime::controller::Config::default().concurrency(opts.concurrency.max(1)))
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
+        .run(|o, c| controller_runtime::metrics::observe("namespace", reconcile(o, c)), error_policy, ctx)
         .for_each(|_| async {})
         .await;
 }

@@ -104,7 +104,7 @@ where
     let uid = obj.uid().unwrap_or_default();
     let done = (runner.reconcile)(obj);
     async move {
-        let result = done.await;
+        let result = controller_runtime::metrics::observe(runner.what, done).await;
         if result.is_ok() {
             runner.failures.succeeded(&uid);
         }

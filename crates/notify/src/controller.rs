@@ -1,5 +1,6 @@
 //! The MessageRequest controller (reference 6.2), run by `tke` under the Lease
-//! `tke-notify-controller`: a new request turns `Sending`; its receivers (named, and the
+//! `tke-notify-controller`: a new request is sent (and marked `Sending` when that takes longer
+//! than [`Options::mark_sending_after`], e.g. while retrying); its receivers (named, and the
 //! members of its receiver groups) each get the message by every way the template and the
 //! channel allow (e-mail, SMS, WeChat), or, for a webhook channel with a text template, all at
 //! once in one POST. Transient failures are retried with back-off; what still fails is named
@@ -8,8 +9,13 @@
 //! alert's policy, cluster and status.
 //!
 //! Messages have names derived from the request, receiver and way of sending, so a request
-//! left `Sending` by a controller that stopped midway is taken up again (after
-//! [`Options::resume_after`]) without sending twice what was already archived.
+//! left `Pending` or `Sending` by a controller that stopped midway is taken up again (a `Sending`
+//! one after [`Options::resume_after`]) without sending twice what was already archived.
+//!
+//! A burst of alerts is thousands of requests: each costs one Message and one status write
+//! (made in process, see [`crate::directory`]), at most [`Options::concurrency`] are sent at
+//! once, each on its own task (kube-runtime polls reconciles on one), and SMTP connections are
+//! pooled per channel ([`crate::send::smtp`]).
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -26,8 +32,12 @@ use api::notify::{
 use futures::StreamExt;
 use kube::{
     Api, Client, ResourceExt,
-    api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams},
-    runtime::{Controller, controller::Action, watcher},
+    api::{ApiResource, DynamicObject, GroupVersionKind},
+    runtime::{
+        Controller,
+        controller::{self, Action},
+        watcher,
+    },
 };
 use serde_json::{Value, json};
 
@@ -50,6 +60,12 @@ pub struct Options {
     /// How long a request may stay `Sending` before a controller that did not start it takes
     /// it up again (the previous leader stopped midway).
     pub resume_after: Duration,
+    /// A request still being sent after this long is marked `Sending` (the mark that makes
+    /// another controller wait [`Options::resume_after`] before taking it up); quicker sends
+    /// write their final status only.
+    pub mark_sending_after: Duration,
+    /// Requests sent at once.
+    pub concurrency: u16,
 }
 
 impl Default for Options {
@@ -60,6 +76,8 @@ impl Default for Options {
             status_attempts: 5,
             status_retry: Duration::from_secs(5),
             resume_after: Duration::from_secs(60),
+            mark_sending_after: Duration::from_secs(1),
+            concurrency: 64,
         }
     }
 }
@@ -124,8 +142,6 @@ struct Ctx {
     senders: Arc<Senders>,
     dir: Arc<dyn Directory>,
     opts: Options,
-    client: Client,
-    messages: Api<DynamicObject>,
     /// Requests this controller has taken (uid → the final status patch once known), until the
     /// watch shows them final: a stale copy of one must not be sent again.
     taken: Mutex<HashMap<String, Option<Value>>>,
@@ -141,17 +157,12 @@ pub async fn run(
 ) {
     let main = resource(api::notify::message_request::KIND, "messagerequests");
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &main);
-    let ctx = Arc::new(Ctx {
-        senders,
-        dir,
-        opts,
-        messages: Api::all_with(client.clone(), &resource(api::notify::message::KIND, "messages")),
-        client,
-        taken: Mutex::default(),
-    });
+    let config = controller::Config::default().concurrency(opts.concurrency.max(1));
+    let ctx = Arc::new(Ctx { senders, dir, opts, taken: Mutex::default() });
     Controller::new_with(api, watcher::Config::default(), main)
+        .with_config(config)
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
+        .run(|o, c| controller_runtime::metrics::observe("message request", reconcile(o, c)), error_policy, ctx)
         .for_each(|_| async {})
         .await;
 }
@@ -161,11 +172,15 @@ fn error_policy(obj: Arc<DynamicObject>, e: &Error, _ctx: Arc<Ctx>) -> Action {
     Action::requeue(Duration::from_secs(5))
 }
 
-fn requests(ctx: &Ctx, ns: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(ctx.client.clone(), ns, &resource(api::notify::message_request::KIND, "messagerequests"))
+/// Reconciles on a task of its own, so that requests are rendered, sent and recorded on every
+/// core (kube-runtime polls all reconciles from one task).
+async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    tokio::spawn(reconcile_request(obj, ctx))
+        .await
+        .unwrap_or_else(|e| Err(Error::Other(format!("sending a message request stopped: {e}"))))
 }
 
-async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+async fn reconcile_request(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let uid = obj.uid().unwrap_or_default();
     let mr: MessageRequest = serde_json::to_value(obj.as_ref())
         .and_then(serde_json::from_value)
@@ -197,15 +212,23 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
         tracing::info!(request = %mr.name(), channel = %mr.channel(), "taking up a request left Sending");
     }
     ctx.taken.lock().unwrap_or_else(|p| p.into_inner()).insert(uid.clone(), None);
-    let api = requests(&ctx, mr.channel());
-    if !resuming {
-        let patch = json!({"status": {"phase": request_phase::SENDING, "lastTransitionTime": crate::now()}});
-        if let Err(e) = api.patch_status(mr.name(), &PatchParams::default(), &Patch::Merge(&patch)).await {
-            ctx.taken.lock().unwrap_or_else(|p| p.into_inner()).remove(&uid);
-            return Err(e.into());
+    let send = send_request(&ctx, &mr, &uid);
+    tokio::pin!(send);
+    let outcome = if resuming {
+        send.await
+    } else {
+        tokio::select! {
+            outcome = &mut send => outcome,
+            _ = tokio::time::sleep(ctx.opts.mark_sending_after) => {
+                let patch = json!({"status": {"phase": request_phase::SENDING, "lastTransitionTime": crate::now()}});
+                if let Err(e) = ctx.dir.set_request_status(mr.channel(), mr.name(), &patch).await {
+                    // The send goes on; only a takeover after a stop would not wait for it.
+                    tracing::warn!(request = %mr.name(), error = %e, "marking a request Sending");
+                }
+                send.await
+            }
         }
-    }
-    let outcome = send_request(&ctx, &mr, &uid, resuming).await;
+    };
     let phase = if outcome.errors.is_empty() {
         request_phase::SENT
     } else if outcome.delivered == 0 {
@@ -215,23 +238,22 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     };
     tracing::info!(request = %mr.name(), channel = %mr.channel(), phase, delivered = outcome.delivered, errors = ?outcome.errors, "message request sent");
     let patch = json!({"status": {"phase": phase, "errors": outcome.errors, "lastTransitionTime": crate::now()}});
-    ctx.taken.lock().unwrap_or_else(|p| p.into_inner()).insert(uid, Some(patch.clone()));
+    ctx.taken.lock().unwrap_or_else(|p| p.into_inner()).insert(uid.clone(), Some(patch.clone()));
     write_status(&ctx, &mr, &patch).await?;
     Ok(Action::await_change())
 }
 
 /// Writes a final status, trying [`Options::status_attempts`] times.
 async fn write_status(ctx: &Ctx, mr: &MessageRequest, patch: &Value) -> Result<(), Error> {
-    let api = requests(ctx, mr.channel());
     let mut attempt = 1;
     loop {
-        match api.patch_status(mr.name(), &PatchParams::default(), &Patch::Merge(patch)).await {
-            Ok(_) => return Ok(()),
-            // Deleted meanwhile: nothing left to record it on.
-            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
-            Err(e) if attempt >= ctx.opts.status_attempts => return Err(e.into()),
+        match ctx.dir.set_request_status(mr.channel(), mr.name(), patch).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt >= ctx.opts.status_attempts => {
+                return Err(Error::Other(format!("writing the status of {}: {}", mr.name(), e.message)));
+            }
             Err(e) => {
-                tracing::warn!(request = %mr.name(), error = %controller_runtime::error_chain(&e), "writing the status; trying again");
+                tracing::warn!(request = %mr.name(), error = %e.message, "writing the status; trying again");
                 attempt += 1;
                 tokio::time::sleep(ctx.opts.status_retry).await;
             }
@@ -273,7 +295,7 @@ async fn resolve_receivers(ctx: &Ctx, mr: &MessageRequest, errors: &mut BTreeMap
     out
 }
 
-async fn send_request(ctx: &Ctx, mr: &MessageRequest, uid: &str, resuming: bool) -> Outcome {
+async fn send_request(ctx: &Ctx, mr: &MessageRequest, uid: &str) -> Outcome {
     let mut outcome = Outcome::default();
     let receivers = resolve_receivers(ctx, mr, &mut outcome.errors).await;
     if receivers.is_empty() {
@@ -318,9 +340,9 @@ async fn send_request(ctx: &Ctx, mr: &MessageRequest, uid: &str, resuming: bool)
     let mut variables = mr.spec.variables.clone();
     variables.entry("channelName".into()).or_insert_with(|| channel.spec.display_name.clone());
     let deliveries = if channel.kinds() == [ChannelKind::Webhook] && template.text.is_some() {
-        send_webhook(ctx, mr, uid, resuming, &channel, &template, &variables, &receivers, &mut outcome).await
+        send_webhook(ctx, mr, uid, &channel, &template, &variables, &receivers, &mut outcome).await
     } else {
-        let sends = receivers.iter().map(|r| send_to(ctx, mr, uid, resuming, &channel, &template, &variables, r));
+        let sends = receivers.iter().map(|r| send_to(ctx, mr, uid, &channel, &template, &variables, r));
         let mut deliveries = vec![];
         for (r, (delivered, errs)) in receivers.iter().zip(futures::future::join_all(sends).await) {
             deliveries.extend(delivered);
@@ -370,9 +392,10 @@ fn message_name(uid: &str, receiver: &str, way: &str) -> String {
     format!("msg-{}", &hex::encode(h)[..20])
 }
 
-/// Whether a resumed request already archived this delivery.
-async fn already_sent(ctx: &Ctx, resuming: bool, uid: &str, receiver: &str, way: &str) -> bool {
-    resuming && matches!(ctx.messages.get_opt(&message_name(uid, receiver, way)).await, Ok(Some(_)))
+/// Whether this delivery was archived already: the request was being sent by a controller
+/// that stopped (a read in process; without it a takeover would send twice).
+async fn already_sent(ctx: &Ctx, uid: &str, receiver: &str, way: &str) -> bool {
+    matches!(ctx.dir.message_exists(&message_name(uid, receiver, way)).await, Ok(true))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -380,7 +403,6 @@ async fn send_webhook(
     ctx: &Ctx,
     mr: &MessageRequest,
     uid: &str,
-    resuming: bool,
     channel: &Channel,
     template: &TemplateSpec,
     variables: &BTreeMap<String, String>,
@@ -403,7 +425,7 @@ async fn send_webhook(
         s => format!("{}\r\n{body}", alert_status_line(s)),
     };
     let first = receivers.first().map(|r| r.name().to_string()).unwrap_or_default();
-    let result = if already_sent(ctx, resuming, uid, &first, way::WEBHOOK).await {
+    let result = if already_sent(ctx, uid, &first, way::WEBHOOK).await {
         Ok(String::new())
     } else {
         let objs: Vec<Value> = receivers
@@ -445,7 +467,6 @@ async fn send_to(
     ctx: &Ctx,
     mr: &MessageRequest,
     uid: &str,
-    resuming: bool,
     channel: &Channel,
     template: &TemplateSpec,
     variables: &BTreeMap<String, String>,
@@ -464,7 +485,7 @@ async fn send_to(
             (None, _) => errors.push("The notification recipient did not configure the mobile".to_string()),
             (_, Err(e)) => errors.push(format!("the SMS template: {e}")),
             (Some(mobile), Ok(body)) => {
-                let result = if already_sent(ctx, resuming, uid, r.name(), way::SMS).await {
+                let result = if already_sent(ctx, uid, r.name(), way::SMS).await {
                     Ok(String::new())
                 } else {
                     let s = &ctx.senders;
@@ -495,7 +516,7 @@ async fn send_to(
             (Some(openid), Ok(body)) => {
                 let data: BTreeMap<String, String> =
                     template.keys.iter().map(|k| (k.clone(), variables.get(k).cloned().unwrap_or_default())).collect();
-                let result = if already_sent(ctx, resuming, uid, r.name(), way::WECHAT).await {
+                let result = if already_sent(ctx, uid, r.name(), way::WECHAT).await {
                     Ok(String::new())
                 } else {
                     let s = &ctx.senders;
@@ -526,7 +547,7 @@ async fn send_to(
             (_, Err(e)) => errors.push(format!("the text template: {e}")),
             (Some(email), Ok((header, body))) => {
                 let body = format!("{status_line}{body}");
-                let result = if already_sent(ctx, resuming, uid, r.name(), way::EMAIL).await {
+                let result = if already_sent(ctx, uid, r.name(), way::EMAIL).await {
                     Ok(String::new())
                 } else {
                     with_retries(&ctx.opts, || ctx.senders.smtp.send(c, email, &header, &body)).await
@@ -570,7 +591,7 @@ async fn archive(
     uid: &str,
     variables: &BTreeMap<String, String>,
     d: &Delivery,
-) -> Result<(), kube::Error> {
+) -> Result<(), apimachinery::ApiError> {
     let var = |k: &str| variables.get(k).cloned().unwrap_or_default();
     let obj = json!({
         "apiVersion": api::notify::API_VERSION,
@@ -595,12 +616,7 @@ async fn archive(
         },
         "status": { "alertStatus": mr.alert_status() },
     });
-    let obj: DynamicObject = serde_json::from_value(obj).map_err(kube::Error::SerdeError)?;
-    match ctx.messages.create(&PostParams::default(), &obj).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-        Err(e) => Err(e),
-    }
+    ctx.dir.archive(obj).await
 }
 
 #[cfg(test)]

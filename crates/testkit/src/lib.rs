@@ -1,10 +1,11 @@
 //! The test harness of tke-rs: starts the real `tke` binary and the real services the tests
-//! need (etcd, slapd, ...), runs the real `kubectl`, and cleans up after itself.
+//! need (etcd, slapd, an SMTP server, ...), runs the real `kubectl`, and cleans up after itself.
 
 pub mod browser;
 pub mod etcd;
 pub mod pki;
 pub mod slapd;
+pub mod smtpd;
 pub mod tke;
 
 use std::{

@@ -20,9 +20,11 @@ pub enum Storage {
     Etcd(Vec<String>),
 }
 
-/// A running `tke up`.
+/// A running `tke up` (or another command serving the API, see [`Tke::start_command`]).
 pub struct Tke {
     binary: PathBuf,
+    /// `up`, or the component run alone (`monitor`, `notify`, ...).
+    command: String,
     dir: tempfile::TempDir,
     storage: Storage,
     extra_args: Vec<String>,
@@ -54,9 +56,15 @@ impl Tke {
     }
 
     pub fn start_with(binary: PathBuf, storage: Storage, extra_args: &[&str]) -> Tke {
+        Self::start_command("up", storage, binary, extra_args)
+    }
+
+    /// Starts `tke <command>` (a component alone, such as `tke monitor`) like `tke up`.
+    pub fn start_command(command: &str, storage: Storage, binary: PathBuf, extra_args: &[&str]) -> Tke {
         let dir = tempfile::Builder::new().prefix("tke-test-").tempdir().expect("temp dir");
         let mut t = Tke {
             binary,
+            command: command.to_string(),
             log: dir.path().join("tke.log"),
             dir,
             storage,
@@ -89,7 +97,7 @@ impl Tke {
     fn spawn(&mut self) {
         let listen = if self.port == 0 { "127.0.0.1:0".to_string() } else { format!("127.0.0.1:{}", self.port) };
         let mut cmd = Command::new(&self.binary);
-        cmd.arg("up").arg("--data-dir").arg(self.data_dir()).arg("--listen").arg(&listen);
+        cmd.arg(&self.command).arg("--data-dir").arg(self.data_dir()).arg("--listen").arg(&listen);
         if let Storage::Etcd(endpoints) = &self.storage {
             cmd.arg("--storage").arg("etcd").arg("--etcd-servers").arg(endpoints.join(","));
         }

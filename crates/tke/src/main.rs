@@ -66,6 +66,10 @@ enum Command {
     /// Run the notify component alone (channels, templates, receivers, message requests, the
     /// Alertmanager webhook and the controller that sends) against a shared store.
     Notify(notify_cmd::NotifyCommand),
+    /// Run the monitor component (metrics queries, cluster overviews, alarm policies and the
+    /// embedded store's sampler, with the platform API it reads clusters from) against a shared
+    /// store.
+    Monitor(monitor_cmd::MonitorCommand),
     /// Run the web console and the gateway alone, in front of components that run as separate
     /// processes (passthrough or front-proxy mode).
     Console(console_cmd::ConsoleCommand),
@@ -121,6 +125,7 @@ fn main() -> std::process::ExitCode {
             Command::Registry(args) => registry_cmd::run(args).await,
             Command::Business(args) => business_cmd::run(args).await,
             Command::Notify(args) => notify_cmd::run(args).await,
+            Command::Monitor(args) => monitor_cmd::run(args).await,
             Command::Console(args) => console_cmd::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Cronhpa(args) => cronhpa_cmd::run(args).await,

@@ -1,10 +1,23 @@
 //! The monitor component's flags and controllers: where metrics queries are answered from, the
 //! embedded store's limits, and the sampler that fills it (under the Lease
-//! `tke-monitor-sampler`, so one replica samples).
+//! `tke-monitor-sampler`, so one replica samples); and `tke monitor` running the component on
+//! its own against the same store.
 
 use std::{sync::Arc, time::Duration};
 
-use crate::controllers::{Running, stopped};
+use crate::{
+    controllers::{Running, stopped},
+    serve::ServerArgs,
+};
+
+/// `tke monitor`: metrics queries, cluster overviews, alarm policies and the sampler.
+#[derive(clap::Args, Debug)]
+pub struct MonitorCommand {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
+}
 
 /// Flags of the monitor component's metrics.
 #[derive(clap::Args, Debug, Clone)]
@@ -77,4 +90,20 @@ pub fn controllers(running: &mut Running, component: &monitor::Monitor, platform
     running.spawn("monitor", platform, leader_elect.then_some("tke-monitor-sampler"), move |stop| {
         monitor::metrics::sampler::run(client.clone(), clusters.clone(), sampled.clone(), opts.clone(), stopped(stop))
     });
+}
+
+/// Runs the monitor component until Ctrl-C or SIGTERM. It reads the clusters in process, so the
+/// platform's API is served beside it (from the same store; the platform's controllers run in
+/// `tke platform`).
+pub async fn run(cmd: MonitorCommand) -> anyhow::Result<()> {
+    let component = cmd.monitor.component();
+    let server = crate::serve::Server::start(&cmd.server, &[&platform::component::Platform, &component]).await?;
+    let client = controller_runtime::platform_client(&server.kubeconfig).await?;
+    let mut running = Running::new();
+    controllers(&mut running, &component, &client, cmd.server.leader_elect);
+    println!("tke-rs is up at {} (the monitor component; storage: {:?})", server.url, server.storage);
+    println!("  export KUBECONFIG={}", server.kubeconfig.display());
+    server.serve(running).await?;
+    println!("tke-rs stopped");
+    Ok(())
 }

@@ -546,3 +546,25 @@ fn pem_from_kubeconfig(t: &Tke, field: &str, name: &str) -> PathBuf {
     }
     path
 }
+
+/// `tke monitor` serves the monitor component (with the platform API it reads clusters from,
+/// not the other components) and runs the embedded store's sampler under its Lease.
+#[test]
+fn tke_monitor_runs_the_component_alone() {
+    let t = Tke::start_command("monitor", Storage::Embedded, tke_binary(), &[]);
+    let _explain = testkit::tke::ExplainFailure::new(&t);
+    let groups = t.kubectl_ok(&["api-versions"]);
+    assert!(groups.lines().any(|g| g == "monitor.tkestack.io/v1"), "{groups}");
+    assert!(!groups.contains("notify.tkestack.io"), "{groups}");
+    assert!(!groups.contains("business.tkestack.io"), "{groups}");
+    wait_for("the sampler to hold its Lease", Duration::from_secs(30), || {
+        let holder = t.kubectl_ok(&[
+            "get",
+            "leases.coordination.k8s.io",
+            "-A",
+            "-o",
+            "jsonpath={.items[?(@.metadata.name==\"tke-monitor-sampler\")].spec.holderIdentity}",
+        ]);
+        (!holder.trim().is_empty()).then_some(())
+    });
+}

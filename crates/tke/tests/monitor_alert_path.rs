@@ -109,19 +109,8 @@ fn a_policys_alert_fires_and_resolves_through_prometheus_and_alertmanager() {
     // The platform, a real SMTP server, and what a message needs: a mail channel, its template,
     // a receiver with an address.
     let t = Tke::start();
-    let smtp_port = free_port();
-    let maildir = dir.path().join("mail");
-    let _smtpd = Process(
-        // Debian's Python, which has Debian's aiosmtpd (a `python3` first on PATH may not).
-        Command::new("/usr/bin/python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{smtp_port}"), "-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3-aiosmtpd must be installed"),
-    );
-    wait_for("aiosmtpd to listen", Duration::from_secs(30), || TcpStream::connect(("127.0.0.1", smtp_port)).ok());
+    let smtpd = testkit::smtpd::Smtpd::start();
+    let smtp_port = smtpd.port();
     t.create(&json!({"apiVersion": "notify.tkestack.io/v1", "kind": "Channel", "metadata": {"name": "chn-mail"},
         "spec": {"displayName": "Mail", "smtp": {"smtpHost": "127.0.0.1", "smtpPort": smtp_port, "tls": false,
             "email": "alerts@example.org"}}}));
@@ -241,11 +230,7 @@ fn a_policys_alert_fires_and_resolves_through_prometheus_and_alertmanager() {
     assert_eq!(alert["annotations"]["alarmPolicyType"], "pod");
 
     // The platform turned it into a mail in alice's mailbox and a Message in her inbox.
-    let mails = || -> Vec<String> {
-        std::fs::read_dir(maildir.join("new"))
-            .map(|d| d.flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect())
-            .unwrap_or_default()
-    };
+    let mails = || smtpd.raw();
     let mail = wait_for("the alert's mail", Duration::from_secs(60), || mails().into_iter().next());
     assert!(mail.contains("alice@example.org"), "{mail}");
     assert!(mail.contains("[TKEStack alert] shop-web-cpu web-1"), "{mail}");

@@ -14,10 +14,12 @@ use std::{
 };
 
 use serde_json::{Value, json};
-use testkit::tke::{Storage, Tke, tke_binary, wait_for};
+use testkit::{
+    smtpd::Smtpd,
+    tke::{Storage, Tke, tke_binary, wait_for},
+};
 
 const WAIT: Duration = Duration::from_secs(30);
-const PYTHON: &str = "/usr/bin/python3";
 const SMS_ID: &str = "AKIDfakesecretid";
 const SMS_KEY: &str = "fake-sms-secret-key";
 const WX_APPID: &str = "wx-fake-app";
@@ -26,57 +28,6 @@ const SMTP_PASSWORD: &str = "fake-smtp-password";
 
 fn python_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("python")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-/// Debian's aiosmtpd with the Mailbox handler, writing into a maildir.
-struct Smtpd {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Smtpd {
-    fn start() -> Smtpd {
-        let dir = tempfile::tempdir().expect("maildir");
-        let port = free_port();
-        let child = Command::new(PYTHON)
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(dir.path().join("mail"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3-aiosmtpd must be installed");
-        wait_for("aiosmtpd to listen", WAIT, || std::net::TcpStream::connect(("127.0.0.1", port)).ok());
-        Smtpd { child, port, dir }
-    }
-
-    /// Every mail received, decoded.
-    fn mails(&self) -> Vec<Value> {
-        let maildir = self.dir.path().join("mail");
-        if !maildir.join("new").exists() {
-            return vec![];
-        }
-        let out =
-            Command::new(PYTHON).arg(python_dir().join("read_mail.py")).arg(&maildir).output().expect("read_mail");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).expect("mails as JSON")
-    }
-
-    /// How many mails arrived (cheap: files in the maildir).
-    fn count(&self) -> usize {
-        std::fs::read_dir(self.dir.path().join("mail").join("new")).map(|d| d.count()).unwrap_or(0)
-    }
-}
-
-impl Drop for Smtpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// fake_tencent_sms, fake_wechat and the webhook receiver (tests/python/notify_fakes.py).
@@ -88,7 +39,7 @@ struct Fakes {
 impl Fakes {
     fn start() -> Fakes {
         use std::io::BufRead;
-        let mut child = Command::new(PYTHON)
+        let mut child = Command::new(testkit::smtpd::python())
             .arg(python_dir().join("notify_fakes.py"))
             .args([SMS_ID, SMS_KEY, WX_APPID, WX_SECRET])
             .stdout(Stdio::piped())
@@ -214,7 +165,7 @@ fn messages_reach_people_by_every_channel_and_every_fate_is_recorded() {
     let t = start_platform(&fakes);
 
     // Channels of the four kinds (and a mail channel with a password, never used to send).
-    t.create(&mail_channel("chn-mail", smtpd.port));
+    t.create(&mail_channel("chn-mail", smtpd.port()));
     t.create(&json!({"apiVersion": "notify.tkestack.io/v1", "kind": "Channel", "metadata": {"name": "chn-hook"},
         "spec": {"displayName": "Hook", "webhook": {"url": format!("{}/hook", fakes.url), "headers": {"X-Team": "ops"}}}}));
     t.create(&json!({"apiVersion": "notify.tkestack.io/v1", "kind": "Channel", "metadata": {"name": "chn-flaky"},
@@ -393,7 +344,7 @@ fn alertmanager_alerts_become_mails_and_inbox_messages_with_the_token_only() {
     let smtpd = Smtpd::start();
     let fakes = Fakes::start();
     let t = start_platform(&fakes);
-    t.create(&mail_channel("chn-mail", smtpd.port));
+    t.create(&mail_channel("chn-mail", smtpd.port()));
     t.create(&mail_template("chn-mail", "tpl-alert"));
     t.create(&receiver("rcv-alice", "alice", json!({"email": "alice@example.org"})));
     let token = std::fs::read_to_string(t.data_dir().join("notify-webhook-token")).expect("the webhook token");
@@ -599,7 +550,7 @@ fn bench_a_thousand_alerts_and_alert_to_mail_latency() {
     let smtpd = Smtpd::start();
     let fakes = Fakes::start();
     let t = start_platform(&fakes);
-    t.create(&mail_channel("chn-mail", smtpd.port));
+    t.create(&mail_channel("chn-mail", smtpd.port()));
     t.create(&mail_template("chn-mail", "tpl-alert"));
     t.create(&receiver("rcv-alice", "alice", json!({"email": "alice@example.org"})));
     let token = std::fs::read_to_string(t.data_dir().join("notify-webhook-token")).expect("token");
@@ -667,7 +618,7 @@ fn two_replicas_on_etcd_send_each_request_once() {
     let _explain_a = testkit::tke::ExplainFailure::new(&a);
     let b = Tke::start_with(tke_binary(), storage, &[]);
     let _explain_b = testkit::tke::ExplainFailure::new(&b);
-    a.create(&mail_channel("chn-mail", smtpd.port));
+    a.create(&mail_channel("chn-mail", smtpd.port()));
     a.create(&mail_template("chn-mail", "tpl-alert"));
     a.create(&receiver("rcv-alice", "alice", json!({"email": "alice@example.org"})));
     for i in 0..20 {

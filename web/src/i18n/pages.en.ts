@@ -243,6 +243,7 @@ export const pagesEn = {
   'audit.failure': 'Failure',
   'audit.events': 'Audit events',
   'audit.count': '{n} events',
+  'audit.countOne': '1 event',
   'audit.countMore': 'More than {n} events',
   'audit.exportCsv': 'Export CSV',
   'audit.exportJson': 'Export JSON',

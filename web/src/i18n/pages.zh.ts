@@ -246,6 +246,7 @@ export const pagesZh: Record<keyof typeof pagesEn, string> = {
   'audit.failure': '失败',
   'audit.events': '审计事件',
   'audit.count': '共 {n} 条事件',
+  'audit.countOne': '共 1 条事件',
   'audit.countMore': '超过 {n} 条事件',
   'audit.exportCsv': '导出 CSV',
   'audit.exportJson': '导出 JSON',

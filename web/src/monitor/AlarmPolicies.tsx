@@ -6,7 +6,7 @@ import { useCallback, useEffect, useState } from 'react';
 import { useParams } from 'react-router';
 import { api } from '../api/client';
 import { useI18n } from '../i18n';
-import { ConfirmDialog, Dialog } from '../ui/Dialog';
+import { ConfirmDialog, FormDialog } from '../ui/Dialog';
 import { FormError, SelectField, TextField } from '../ui/Form';
 import { useToast } from '../ui/Toasts';
 import {
@@ -202,115 +202,100 @@ function PolicyDialog({
     }
   };
   return (
-    <Dialog
-      open
+    <FormDialog
+      id="alarm-form"
       wide
       title={isNew ? t('alarm.new') : t('alarm.editNamed', { name: f.name })}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            {t('common.cancel')}
-          </button>
-          <button type="submit" form="alarm-form" className="btn btn-primary" disabled={busy}>
-            {busy ? t('common.working') : t('common.confirm')}
-          </button>
-        </>
-      }
+      busy={busy}
+      submitLabel={isNew ? t('common.create') : t('common.save')}
+      onSubmit={() => void submit()}
     >
-      <form
-        id="alarm-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void submit();
-        }}
-      >
-        {isNew ? <TextField label={t('common.name')} value={f.name} onChange={(v) => set('name', v)} error={err('name')} /> : <p>{f.name}</p>}
-        <SelectField label={t('common.type')} value={f.type} onChange={(v) => set('type', v)} options={POLICY_TYPES.map((x) => ({ value: x, label: t(TYPE_LABELS[x]) }))} />
-        <TextField label={t('alarm.period')} value={f.period} onChange={(v) => set('period', v)} error={err('period')} type="number" />
-        {f.type !== 'cluster' && (
-          <>
-            <SelectField
-              label={t('alarm.objectsType')}
-              value={f.objectsType}
-              onChange={(v) => set('objectsType', v)}
-              options={[
-                { value: 'all', label: t('alarm.objectsAll') },
-                { value: 'part', label: t('alarm.objectsPart') },
-              ]}
-            />
-            {f.objectsType === 'part' && <TextField label={t('alarm.objects')} value={f.objects} onChange={(v) => set('objects', v)} error={err('objects')} hint={t('alarm.commaHint')} />}
-          </>
-        )}
-        {f.type === 'pod' && (
-          <>
-            <TextField label={t('alarm.namespace')} value={f.namespace} onChange={(v) => set('namespace', v)} />
-            <TextField label={t('alarm.workloadType')} value={f.workloadType} onChange={(v) => set('workloadType', v)} />
-          </>
-        )}
-        <fieldset className="card">
-          <legend>{t('alarm.metrics')}</legend>
-          <datalist id="alarm-metric-names">
-            {(KNOWN_METRICS[f.type] ?? []).map((m) => (
-              <option key={m} value={m} />
-            ))}
-          </datalist>
-          {f.metrics.map((m, i) => (
-            <div className="form-row" key={i} role="group" aria-label={t('alarm.metricN', { n: i + 1 })}>
-              <label>
-                {t('alarm.metric')}
-                <input list="alarm-metric-names" value={m.metric} aria-invalid={invalid.includes(`metric${i}`)} onChange={(e) => setMetric(i, 'metric', e.target.value)} />
-              </label>
-              <label>
-                {t('alarm.operator')}
-                <select value={m.operator} onChange={(e) => setMetric(i, 'operator', e.target.value)}>
-                  {OPERATORS.map((o) => (
-                    <option key={o.value} value={o.value}>
-                      {o.label}
-                    </option>
-                  ))}
-                </select>
-              </label>
-              <label>
-                {t('alarm.threshold')}
-                <input value={m.threshold} aria-invalid={invalid.includes(`threshold${i}`)} onChange={(e) => setMetric(i, 'threshold', e.target.value)} />
-              </label>
-              <label>
-                {t('alarm.periods')}
-                <input type="number" value={m.periods} aria-invalid={invalid.includes(`periods${i}`)} onChange={(e) => setMetric(i, 'periods', e.target.value)} />
-              </label>
-              <label>
-                {t('alarm.unit')}
-                <input value={m.unit} onChange={(e) => setMetric(i, 'unit', e.target.value)} />
-              </label>
-              {f.metrics.length > 1 && (
-                <button type="button" className="btn btn-small btn-danger-text" onClick={() => set('metrics', f.metrics.filter((_, j) => j !== i))}>
-                  {t('alarm.removeMetric')}
-                </button>
-              )}
-            </div>
-          ))}
-          {invalid.some((x) => /^(metric|threshold|periods)\d/.test(x)) && <p className="field-error">{t('alarm.fixMetrics')}</p>}
-          <button type="button" className="btn btn-small" onClick={() => set('metrics', [...f.metrics, { metric: '', operator: 'gt', threshold: '', periods: '1', unit: '' }])}>
-            {t('alarm.addMetric')}
-          </button>
-        </fieldset>
-        <datalist id="alarm-receivers">
-          {notify.receivers.map((r) => (
-            <option key={r} value={r} />
+      {isNew ? <TextField label={t('common.name')} value={f.name} onChange={(v) => set('name', v)} error={err('name')} /> : <p>{f.name}</p>}
+      <SelectField label={t('common.type')} value={f.type} onChange={(v) => set('type', v)} options={POLICY_TYPES.map((x) => ({ value: x, label: t(TYPE_LABELS[x]) }))} />
+      <TextField label={t('alarm.period')} value={f.period} onChange={(v) => set('period', v)} error={err('period')} type="number" />
+      {f.type !== 'cluster' && (
+        <>
+          <SelectField
+            label={t('alarm.objectsType')}
+            value={f.objectsType}
+            onChange={(v) => set('objectsType', v)}
+            options={[
+              { value: 'all', label: t('alarm.objectsAll') },
+              { value: 'part', label: t('alarm.objectsPart') },
+            ]}
+          />
+          {f.objectsType === 'part' && <TextField label={t('alarm.objects')} value={f.objects} onChange={(v) => set('objects', v)} error={err('objects')} hint={t('alarm.commaHint')} />}
+        </>
+      )}
+      {f.type === 'pod' && (
+        <>
+          <TextField label={t('alarm.namespace')} value={f.namespace} onChange={(v) => set('namespace', v)} />
+          <TextField label={t('alarm.workloadType')} value={f.workloadType} onChange={(v) => set('workloadType', v)} />
+        </>
+      )}
+      <fieldset className="card">
+        <legend>{t('alarm.metrics')}</legend>
+        <datalist id="alarm-metric-names">
+          {(KNOWN_METRICS[f.type] ?? []).map((m) => (
+            <option key={m} value={m} />
           ))}
         </datalist>
-        <datalist id="alarm-groups">
-          {notify.groups.map((r) => (
-            <option key={r} value={r} />
-          ))}
-        </datalist>
-        <TextField label={t('alarm.receivers')} value={f.receivers} onChange={(v) => set('receivers', v)} hint={hintOf(t('alarm.commaHint'), notify.receivers)} />
-        <TextField label={t('alarm.receiverGroups')} value={f.receiverGroups} onChange={(v) => set('receiverGroups', v)} hint={hintOf(t('alarm.commaHint'), notify.groups)} />
-        <TextField label={t('alarm.notifyWays')} value={f.notifyWays} onChange={(v) => set('notifyWays', v)} multiline rows={3} hint={hintOf(t('alarm.waysHint'), notify.ways)} />
-        <FormError message={failure} />
-      </form>
-    </Dialog>
+        {f.metrics.map((m, i) => (
+          <div className="form-row" key={i} role="group" aria-label={t('alarm.metricN', { n: i + 1 })}>
+            <label>
+              {t('alarm.metric')}
+              <input list="alarm-metric-names" value={m.metric} aria-invalid={invalid.includes(`metric${i}`)} onChange={(e) => setMetric(i, 'metric', e.target.value)} />
+            </label>
+            <label>
+              {t('alarm.operator')}
+              <select value={m.operator} onChange={(e) => setMetric(i, 'operator', e.target.value)}>
+                {OPERATORS.map((o) => (
+                  <option key={o.value} value={o.value}>
+                    {o.label}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label>
+              {t('alarm.threshold')}
+              <input value={m.threshold} aria-invalid={invalid.includes(`threshold${i}`)} onChange={(e) => setMetric(i, 'threshold', e.target.value)} />
+            </label>
+            <label>
+              {t('alarm.periods')}
+              <input type="number" value={m.periods} aria-invalid={invalid.includes(`periods${i}`)} onChange={(e) => setMetric(i, 'periods', e.target.value)} />
+            </label>
+            <label>
+              {t('alarm.unit')}
+              <input value={m.unit} onChange={(e) => setMetric(i, 'unit', e.target.value)} />
+            </label>
+            {f.metrics.length > 1 && (
+              <button type="button" className="btn btn-small btn-danger-text" onClick={() => set('metrics', f.metrics.filter((_, j) => j !== i))}>
+                {t('alarm.removeMetric')}
+              </button>
+            )}
+          </div>
+        ))}
+        {invalid.some((x) => /^(metric|threshold|periods)\d/.test(x)) && <p className="field-error">{t('alarm.fixMetrics')}</p>}
+        <button type="button" className="btn btn-small" onClick={() => set('metrics', [...f.metrics, { metric: '', operator: 'gt', threshold: '', periods: '1', unit: '' }])}>
+          {t('alarm.addMetric')}
+        </button>
+      </fieldset>
+      <datalist id="alarm-receivers">
+        {notify.receivers.map((r) => (
+          <option key={r} value={r} />
+        ))}
+      </datalist>
+      <datalist id="alarm-groups">
+        {notify.groups.map((r) => (
+          <option key={r} value={r} />
+        ))}
+      </datalist>
+      <TextField label={t('alarm.receivers')} value={f.receivers} onChange={(v) => set('receivers', v)} hint={hintOf(t('alarm.commaHint'), notify.receivers)} />
+      <TextField label={t('alarm.receiverGroups')} value={f.receiverGroups} onChange={(v) => set('receiverGroups', v)} hint={hintOf(t('alarm.commaHint'), notify.groups)} />
+      <TextField label={t('alarm.notifyWays')} value={f.notifyWays} onChange={(v) => set('notifyWays', v)} multiline rows={3} hint={hintOf(t('alarm.waysHint'), notify.ways)} />
+      <FormError message={failure} />
+    </FormDialog>
   );
 }
 

@@ -10,8 +10,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 #[cfg(feature = "server")]
 pub use crate::platform::common::tenant_for_create;
 pub use crate::platform::common::{
-    ObjectMeta, check_immutable, check_tenant_unchanged, decode_base64, default_generate_name, meta_str,
+    ObjectMeta, TenantOwned, check_immutable, check_tenant_unchanged, decode_base64, default_generate_name, meta_str,
 };
+#[cfg(feature = "server")]
+pub use crate::platform::common::{tenant_scoped, validate_tenant_update};
 #[cfg(feature = "server")]
 use {apimachinery::ApiError, apiserver::Context};
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::identity::{ObjectMeta, Subject, meta_str};
 #[cfg(feature = "server")]
 use {
-    super::identity::{check_tenant_unchanged, check_text, default_generate_name, phase, tenant_for_create},
+    super::identity::{check_text, default_generate_name, phase, tenant_for_create},
     super::{GROUP, VERSION},
     apimachinery::{ApiError, FieldError},
     apiserver::{Column, Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed},
@@ -77,6 +77,12 @@ impl LocalGroup {
     }
 }
 
+impl crate::platform::common::TenantOwned for LocalGroup {
+    fn tenant_id(&self) -> Option<&str> {
+        self.spec.tenant_id.as_deref()
+    }
+}
+
 #[cfg(feature = "server")]
 pub struct LocalGroupStrategy;
 
@@ -103,14 +109,7 @@ impl TypedStrategy<LocalGroup> for LocalGroupStrategy {
     }
 
     fn validate_update(&self, ctx: &Context, new: &LocalGroup, old: &LocalGroup) -> Vec<FieldError> {
-        let mut errs = self.validate(ctx, new);
-        check_tenant_unchanged(
-            "spec.tenantID",
-            new.spec.tenant_id.as_deref(),
-            old.spec.tenant_id.as_deref(),
-            &mut errs,
-        );
-        errs
+        crate::platform::common::validate_tenant_update(self, ctx, new, old)
     }
 }
 

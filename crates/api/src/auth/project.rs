@@ -67,6 +67,13 @@ fn count(obj: &Value, field: &str) -> Value {
 const WHO: &str = "the auth view of a project is kept by the platform from its bindings;";
 
 /// The create/update rules of the auth view of projects.
+impl crate::platform::common::TenantOwned for Project {
+    const TENANT_FIELD: &'static str = "tenantID";
+    fn tenant_id(&self) -> Option<&str> {
+        self.tenant_id.as_deref()
+    }
+}
+
 #[cfg(feature = "server")]
 pub struct ProjectStrategy;
 
@@ -99,9 +106,7 @@ impl TypedStrategy<Project> for ProjectStrategy {
     }
 
     fn validate_update(&self, ctx: &Context, new: &Project, old: &Project) -> Vec<FieldError> {
-        let mut errs = self.validate(ctx, new);
-        common::check_tenant_unchanged("tenantID", new.tenant_id.as_deref(), old.tenant_id.as_deref(), &mut errs);
-        errs
+        crate::platform::common::validate_tenant_update(self, ctx, new, old)
     }
 }
 

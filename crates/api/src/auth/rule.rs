@@ -112,6 +112,12 @@ impl Rule {
 }
 
 /// The create/update rules of rules.
+impl crate::platform::common::TenantOwned for Rule {
+    fn tenant_id(&self) -> Option<&str> {
+        self.spec.tenant_id.as_deref()
+    }
+}
+
 #[cfg(feature = "server")]
 pub struct RuleStrategy;
 
@@ -167,14 +173,7 @@ impl TypedStrategy<Rule> for RuleStrategy {
     }
 
     fn validate_update(&self, ctx: &Context, new: &Rule, old: &Rule) -> Vec<FieldError> {
-        let mut errs = self.validate(ctx, new);
-        common::check_tenant_unchanged(
-            "spec.tenantID",
-            new.spec.tenant_id.as_deref(),
-            old.spec.tenant_id.as_deref(),
-            &mut errs,
-        );
-        errs
+        crate::platform::common::validate_tenant_update(self, ctx, new, old)
     }
 }
 

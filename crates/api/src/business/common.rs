@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 #[cfg(feature = "server")]
 pub use crate::platform::common::tenant_for_create;
 pub use crate::platform::common::{
-    ObjectMeta, check_immutable, check_tenant_unchanged, default_generate_name, meta_str,
+    ObjectMeta, TenantOwned, check_immutable, check_tenant_unchanged, default_generate_name, meta_str,
 };
+#[cfg(feature = "server")]
+pub use crate::platform::common::{tenant_scoped, validate_tenant_update};
 
 /// Quantities by resource name (`cpu`, `memory`, `requests.cpu`, `pods`…), as in a Kubernetes
 /// ResourceQuota's `hard` and `used`.

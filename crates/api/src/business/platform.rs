@@ -53,6 +53,12 @@ impl Platform {
     }
 }
 
+impl crate::platform::common::TenantOwned for Platform {
+    fn tenant_id(&self) -> Option<&str> {
+        self.spec.tenant_id.as_deref()
+    }
+}
+
 #[cfg(feature = "server")]
 pub struct PlatformStrategy;
 
@@ -90,14 +96,7 @@ impl TypedStrategy<Platform> for PlatformStrategy {
     }
 
     fn validate_update(&self, ctx: &Context, new: &Platform, old: &Platform) -> Vec<FieldError> {
-        let mut errs = self.validate(ctx, new);
-        common::check_tenant_unchanged(
-            "spec.tenantID",
-            new.spec.tenant_id.as_deref(),
-            old.spec.tenant_id.as_deref(),
-            &mut errs,
-        );
-        errs
+        crate::platform::common::validate_tenant_update(self, ctx, new, old)
     }
 }
 

@@ -159,6 +159,12 @@ impl Project {
 
 /// The create/update rules of projects that need no other object (those that do, quotas and
 /// ancestry, are the business component's admission).
+impl crate::platform::common::TenantOwned for Project {
+    fn tenant_id(&self) -> Option<&str> {
+        self.spec.tenant_id.as_deref()
+    }
+}
+
 #[cfg(feature = "server")]
 pub struct ProjectStrategy;
 
@@ -181,14 +187,7 @@ impl TypedStrategy<Project> for ProjectStrategy {
     }
 
     fn validate_update(&self, ctx: &Context, new: &Project, old: &Project) -> Vec<FieldError> {
-        let mut errs = self.validate(ctx, new);
-        common::check_tenant_unchanged(
-            "spec.tenantID",
-            new.spec.tenant_id.as_deref(),
-            old.spec.tenant_id.as_deref(),
-            &mut errs,
-        );
-        errs
+        crate::platform::common::validate_tenant_update(self, ctx, new, old)
     }
 }
 

@@ -22,7 +22,7 @@ use {
     super::common::{self, channel_phase},
     super::{GROUP, VERSION},
     apimachinery::{ApiError, FieldError},
-    apiserver::{Column, Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed},
+    apiserver::{Column, Context, ResourceDef, Subresources, TypedStrategy},
 };
 
 pub const KIND: &str = "Channel";
@@ -178,6 +178,12 @@ impl Channel {
     }
 }
 
+impl crate::platform::common::TenantOwned for Channel {
+    fn tenant_id(&self) -> Option<&str> {
+        self.spec.tenant_id.as_deref()
+    }
+}
+
 #[cfg(feature = "server")]
 pub struct ChannelStrategy;
 
@@ -254,14 +260,7 @@ impl TypedStrategy<Channel> for ChannelStrategy {
     }
 
     fn validate_update(&self, ctx: &Context, new: &Channel, old: &Channel) -> Vec<FieldError> {
-        let mut errs = self.validate(ctx, new);
-        common::check_tenant_unchanged(
-            "spec.tenantID",
-            new.spec.tenant_id.as_deref(),
-            old.spec.tenant_id.as_deref(),
-            &mut errs,
-        );
-        errs
+        crate::platform::common::validate_tenant_update(self, ctx, new, old)
     }
 
     fn secret_fields(&self) -> &'static [&'static str] {
@@ -280,15 +279,7 @@ fn kind_cell(obj: &Value) -> Value {
 #[cfg(feature = "server")]
 pub fn definition() -> ResourceDef {
     ResourceDef {
-        group: GROUP,
-        version: VERSION,
-        kind: KIND,
-        plural: "channels",
-        singular: "channel",
         short_names: &["chn"],
-        categories: &["tkestack"],
-        namespaced: false,
-        verbs: Verbs::ALL,
         subresources: Subresources { status: true, finalize: false },
         columns: vec![
             Column::new("Display Name", "string", ".spec.displayName", "Name shown in the console."),
@@ -297,10 +288,7 @@ pub fn definition() -> ResourceDef {
             Column::age(),
         ],
         field_selectors: &["spec.tenantID"],
-        tenant_field: Some("spec.tenantID"),
-        static_objects: None,
-        schema: schema_of::<Channel>,
-        strategy: typed::<Channel, _>(ChannelStrategy),
+        ..common::tenant_scoped(GROUP, VERSION, KIND, "channels", "channel", ChannelStrategy)
     }
 }
 

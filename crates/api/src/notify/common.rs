@@ -3,8 +3,10 @@
 #[cfg(feature = "server")]
 pub use crate::platform::common::tenant_for_create;
 pub use crate::platform::common::{
-    ObjectMeta, check_immutable, check_tenant_unchanged, default_generate_name, meta_str,
+    ObjectMeta, TenantOwned, check_immutable, check_tenant_unchanged, default_generate_name, meta_str,
 };
+#[cfg(feature = "server")]
+pub use crate::platform::common::{tenant_scoped, validate_tenant_update};
 
 /// Phases of channels (`status.phase`; TKEStack's spelling).
 pub mod channel_phase {

@@ -12,7 +12,7 @@ use {
     super::common::{self, message_phase},
     super::{GROUP, VERSION},
     apimachinery::{ApiError, FieldError},
-    apiserver::{Column, Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed},
+    apiserver::{Column, Context, ResourceDef, Subresources, TypedStrategy},
 };
 
 pub const KIND: &str = "Message";
@@ -90,6 +90,12 @@ impl Message {
     }
 }
 
+impl crate::platform::common::TenantOwned for Message {
+    fn tenant_id(&self) -> Option<&str> {
+        self.spec.tenant_id.as_deref()
+    }
+}
+
 #[cfg(feature = "server")]
 pub struct MessageStrategy;
 
@@ -126,29 +132,14 @@ impl TypedStrategy<Message> for MessageStrategy {
     }
 
     fn validate_update(&self, ctx: &Context, new: &Message, old: &Message) -> Vec<FieldError> {
-        let mut errs = self.validate(ctx, new);
-        common::check_tenant_unchanged(
-            "spec.tenantID",
-            new.spec.tenant_id.as_deref(),
-            old.spec.tenant_id.as_deref(),
-            &mut errs,
-        );
-        errs
+        crate::platform::common::validate_tenant_update(self, ctx, new, old)
     }
 }
 
 #[cfg(feature = "server")]
 pub fn definition() -> ResourceDef {
     ResourceDef {
-        group: GROUP,
-        version: VERSION,
-        kind: KIND,
-        plural: "messages",
-        singular: "message",
         short_names: &["msg"],
-        categories: &["tkestack"],
-        namespaced: false,
-        verbs: Verbs::ALL,
         subresources: Subresources { status: true, finalize: false },
         columns: vec![
             Column::new("Alarm Policy", "string", ".spec.alarmPolicyType", "The alarm policy's type."),
@@ -169,9 +160,6 @@ pub fn definition() -> ResourceDef {
             "spec.clusterID",
             "status.alertStatus",
         ],
-        tenant_field: Some("spec.tenantID"),
-        static_objects: None,
-        schema: schema_of::<Message>,
-        strategy: typed::<Message, _>(MessageStrategy),
+        ..common::tenant_scoped(GROUP, VERSION, KIND, "messages", "message", MessageStrategy)
     }
 }

@@ -17,7 +17,7 @@ use {
     super::common::{self, request_phase},
     super::{GROUP, VERSION},
     apimachinery::{ApiError, FieldError},
-    apiserver::{Column, Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed},
+    apiserver::{Column, Context, ResourceDef, Subresources, TypedStrategy},
 };
 
 pub const KIND: &str = "MessageRequest";
@@ -94,6 +94,12 @@ impl MessageRequest {
     }
 }
 
+impl crate::platform::common::TenantOwned for MessageRequest {
+    fn tenant_id(&self) -> Option<&str> {
+        self.spec.tenant_id.as_deref()
+    }
+}
+
 #[cfg(feature = "server")]
 pub struct MessageRequestStrategy;
 
@@ -122,29 +128,14 @@ impl TypedStrategy<MessageRequest> for MessageRequestStrategy {
     }
 
     fn validate_update(&self, ctx: &Context, new: &MessageRequest, old: &MessageRequest) -> Vec<FieldError> {
-        let mut errs = self.validate(ctx, new);
-        common::check_tenant_unchanged(
-            "spec.tenantID",
-            new.spec.tenant_id.as_deref(),
-            old.spec.tenant_id.as_deref(),
-            &mut errs,
-        );
-        errs
+        crate::platform::common::validate_tenant_update(self, ctx, new, old)
     }
 }
 
 #[cfg(feature = "server")]
 pub fn definition() -> ResourceDef {
     ResourceDef {
-        group: GROUP,
-        version: VERSION,
-        kind: KIND,
-        plural: "messagerequests",
-        singular: "messagerequest",
-        short_names: &[],
-        categories: &["tkestack"],
         namespaced: true,
-        verbs: Verbs::ALL,
         subresources: Subresources { status: true, finalize: false },
         columns: vec![
             Column::new("Template", "string", ".spec.templateName", "The channel's template."),
@@ -153,9 +144,6 @@ pub fn definition() -> ResourceDef {
             Column::age(),
         ],
         field_selectors: &["spec.tenantID", "spec.templateName", "status.phase", "status.alertStatus"],
-        tenant_field: Some("spec.tenantID"),
-        static_objects: None,
-        schema: schema_of::<MessageRequest>,
-        strategy: typed::<MessageRequest, _>(MessageRequestStrategy),
+        ..common::tenant_scoped(GROUP, VERSION, KIND, "messagerequests", "messagerequest", MessageRequestStrategy)
     }
 }

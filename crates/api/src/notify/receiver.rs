@@ -15,7 +15,7 @@ use {
     super::common::{self, identity},
     super::{GROUP, VERSION},
     apimachinery::{ApiError, FieldError},
-    apiserver::{Column, Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed},
+    apiserver::{Column, Context, ResourceDef, TypedStrategy},
 };
 
 pub const KIND: &str = "Receiver";
@@ -63,6 +63,12 @@ impl Receiver {
     }
 }
 
+impl crate::platform::common::TenantOwned for Receiver {
+    fn tenant_id(&self) -> Option<&str> {
+        self.spec.tenant_id.as_deref()
+    }
+}
+
 #[cfg(feature = "server")]
 pub struct ReceiverStrategy;
 
@@ -89,30 +95,14 @@ impl TypedStrategy<Receiver> for ReceiverStrategy {
     }
 
     fn validate_update(&self, ctx: &Context, new: &Receiver, old: &Receiver) -> Vec<FieldError> {
-        let mut errs = self.validate(ctx, new);
-        common::check_tenant_unchanged(
-            "spec.tenantID",
-            new.spec.tenant_id.as_deref(),
-            old.spec.tenant_id.as_deref(),
-            &mut errs,
-        );
-        errs
+        crate::platform::common::validate_tenant_update(self, ctx, new, old)
     }
 }
 
 #[cfg(feature = "server")]
 pub fn definition() -> ResourceDef {
     ResourceDef {
-        group: GROUP,
-        version: VERSION,
-        kind: KIND,
-        plural: "receivers",
-        singular: "receiver",
         short_names: &["recv"],
-        categories: &["tkestack"],
-        namespaced: false,
-        verbs: Verbs::ALL,
-        subresources: Subresources::default(),
         columns: vec![
             Column::new("Display Name", "string", ".spec.displayName", "Name shown in the console."),
             Column::new("Username", "string", ".spec.username", "The platform user of the inbox."),
@@ -120,9 +110,6 @@ pub fn definition() -> ResourceDef {
             Column::age(),
         ],
         field_selectors: &["spec.tenantID", "spec.username"],
-        tenant_field: Some("spec.tenantID"),
-        static_objects: None,
-        schema: schema_of::<Receiver>,
-        strategy: typed::<Receiver, _>(ReceiverStrategy),
+        ..common::tenant_scoped(GROUP, VERSION, KIND, "receivers", "receiver", ReceiverStrategy)
     }
 }

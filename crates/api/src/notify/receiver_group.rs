@@ -11,7 +11,7 @@ use {
     super::common,
     super::{GROUP, VERSION},
     apimachinery::{ApiError, FieldError},
-    apiserver::{Column, Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed},
+    apiserver::{Column, Context, ResourceDef, TypedStrategy},
 };
 
 pub const KIND: &str = "ReceiverGroup";
@@ -52,6 +52,12 @@ impl ReceiverGroup {
     }
 }
 
+impl crate::platform::common::TenantOwned for ReceiverGroup {
+    fn tenant_id(&self) -> Option<&str> {
+        self.spec.tenant_id.as_deref()
+    }
+}
+
 #[cfg(feature = "server")]
 pub struct ReceiverGroupStrategy;
 
@@ -75,38 +81,19 @@ impl TypedStrategy<ReceiverGroup> for ReceiverGroupStrategy {
     }
 
     fn validate_update(&self, ctx: &Context, new: &ReceiverGroup, old: &ReceiverGroup) -> Vec<FieldError> {
-        let mut errs = self.validate(ctx, new);
-        common::check_tenant_unchanged(
-            "spec.tenantID",
-            new.spec.tenant_id.as_deref(),
-            old.spec.tenant_id.as_deref(),
-            &mut errs,
-        );
-        errs
+        crate::platform::common::validate_tenant_update(self, ctx, new, old)
     }
 }
 
 #[cfg(feature = "server")]
 pub fn definition() -> ResourceDef {
     ResourceDef {
-        group: GROUP,
-        version: VERSION,
-        kind: KIND,
-        plural: "receivergroups",
-        singular: "receivergroup",
         short_names: &["recvgrp"],
-        categories: &["tkestack"],
-        namespaced: false,
-        verbs: Verbs::ALL,
-        subresources: Subresources::default(),
         columns: vec![
             Column::new("Display Name", "string", ".spec.displayName", "Name shown in the console."),
             Column::age(),
         ],
         field_selectors: &["spec.tenantID"],
-        tenant_field: Some("spec.tenantID"),
-        static_objects: None,
-        schema: schema_of::<ReceiverGroup>,
-        strategy: typed::<ReceiverGroup, _>(ReceiverGroupStrategy),
+        ..common::tenant_scoped(GROUP, VERSION, KIND, "receivergroups", "receivergroup", ReceiverGroupStrategy)
     }
 }

@@ -15,7 +15,7 @@ use {
     super::common,
     super::{GROUP, VERSION},
     apimachinery::{ApiError, FieldError},
-    apiserver::{Column, Context, ResourceDef, Subresources, TypedStrategy, Verbs, resource::schema_of, typed},
+    apiserver::{Column, Context, ResourceDef, TypedStrategy},
 };
 
 pub const KIND: &str = "Template";
@@ -116,6 +116,12 @@ pub fn parse_error(text: &str) -> Option<String> {
     t.parse(text).err().map(|e| e.to_string())
 }
 
+impl crate::platform::common::TenantOwned for Template {
+    fn tenant_id(&self) -> Option<&str> {
+        self.spec.tenant_id.as_deref()
+    }
+}
+
 #[cfg(feature = "server")]
 pub struct TemplateStrategy;
 
@@ -163,39 +169,21 @@ impl TypedStrategy<Template> for TemplateStrategy {
     }
 
     fn validate_update(&self, ctx: &Context, new: &Template, old: &Template) -> Vec<FieldError> {
-        let mut errs = self.validate(ctx, new);
-        common::check_tenant_unchanged(
-            "spec.tenantID",
-            new.spec.tenant_id.as_deref(),
-            old.spec.tenant_id.as_deref(),
-            &mut errs,
-        );
-        errs
+        crate::platform::common::validate_tenant_update(self, ctx, new, old)
     }
 }
 
 #[cfg(feature = "server")]
 pub fn definition() -> ResourceDef {
     ResourceDef {
-        group: GROUP,
-        version: VERSION,
-        kind: KIND,
-        plural: "templates",
-        singular: "template",
         short_names: &["tpl"],
-        categories: &["tkestack"],
         namespaced: true,
-        verbs: Verbs::ALL,
-        subresources: Subresources::default(),
         columns: vec![
             Column::new("Display Name", "string", ".spec.displayName", "Name shown in the console."),
             Column::age(),
         ],
         field_selectors: &["spec.tenantID"],
-        tenant_field: Some("spec.tenantID"),
-        static_objects: None,
-        schema: schema_of::<Template>,
-        strategy: typed::<Template, _>(TemplateStrategy),
+        ..common::tenant_scoped(GROUP, VERSION, KIND, "templates", "template", TemplateStrategy)
     }
 }
 

@@ -147,6 +147,64 @@ pub fn check_tenant_unchanged(field: &str, new: Option<&str>, old: Option<&str>,
     }
 }
 
+/// Objects that belong to a tenant, whose strategies share [`validate_tenant_update`] and
+/// whose definitions start from [`tenant_scoped`].
+pub trait TenantOwned {
+    /// Where the tenant is, as field errors name it.
+    const TENANT_FIELD: &'static str = "spec.tenantID";
+    fn tenant_id(&self) -> Option<&str>;
+}
+
+/// The `validate_update` of a tenant-owned kind whose updates are checked as its creates are
+/// and may not move the object to another tenant.
+#[cfg(feature = "server")]
+pub fn validate_tenant_update<T: TenantOwned, S: apiserver::TypedStrategy<T>>(
+    strategy: &S,
+    ctx: &Context,
+    new: &T,
+    old: &T,
+) -> Vec<FieldError> {
+    let mut errs = strategy.validate(ctx, new);
+    check_tenant_unchanged(T::TENANT_FIELD, new.tenant_id(), old.tenant_id(), &mut errs);
+    errs
+}
+
+/// The definition of a tenant-scoped `tkestack` kind: cluster-wide, served with every verb, no
+/// subresources and its age as the only column; callers set what differs
+/// (`ResourceDef { columns, field_selectors, ..tenant_scoped(..) }`).
+#[cfg(feature = "server")]
+pub fn tenant_scoped<T, S>(
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    singular: &'static str,
+    strategy: S,
+) -> apiserver::ResourceDef
+where
+    T: TenantOwned + JsonSchema + Serialize + serde::de::DeserializeOwned + 'static,
+    S: apiserver::TypedStrategy<T>,
+{
+    apiserver::ResourceDef {
+        group,
+        version,
+        kind,
+        plural,
+        singular,
+        short_names: &[],
+        categories: &["tkestack"],
+        namespaced: false,
+        verbs: apiserver::Verbs::ALL,
+        subresources: apiserver::Subresources::default(),
+        columns: vec![apiserver::Column::age()],
+        field_selectors: &[],
+        tenant_field: Some(T::TENANT_FIELD),
+        static_objects: None,
+        schema: apiserver::resource::schema_of::<T>,
+        strategy: apiserver::typed::<T, S>(strategy),
+    }
+}
+
 /// Reports a change of a field that may be set once but not changed afterwards.
 pub fn check_immutable(field: &str, new: &str, old: &str, errs: &mut Vec<FieldError>) {
     if !old.is_empty() && new != old {

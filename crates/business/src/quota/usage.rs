@@ -97,7 +97,7 @@ pub async fn run(platform: Client, shutdown: impl std::future::Future<Output = (
         },
     )
     .graceful_shutdown_on(shutdown)
-    .run(reconcile, error_policy, ctx)
+    .run(|o, c| controller_runtime::metrics::observe("project quota usage", reconcile(o, c)), error_policy, ctx)
     .for_each(|_| async {})
     .await;
 }

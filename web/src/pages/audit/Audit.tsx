@@ -91,7 +91,7 @@ export function AuditPage() {
       <section className="live-table" aria-label={t('audit.events')}>
         <div className="table-toolbar">
           <span className="table-count" aria-live="polite">
-            {page ? t(page.totalIsLowerBound ? 'audit.countMore' : 'audit.count', { n: String(page.total) }) : t('common.loading')}
+            {page ? t(page.totalIsLowerBound ? 'audit.countMore' : page.total === 1 ? 'audit.countOne' : 'audit.count', { n: String(page.total) }) : t('common.loading')}
           </span>
           <div className="toolbar-actions">
             <a className="btn" href={exportUrl(search, 'csv')} download="audit-events.csv">

@@ -5,13 +5,15 @@
 import { useMemo, useState } from 'react';
 import { usePermissions, type Check } from '../../api/authz';
 import { api } from '../../api/client';
-import { age, type KubeObject } from '../../api/kube';
+import type { KubeObject } from '../../api/kube';
 import { useI18n } from '../../i18n';
+import { ageColumn } from '../../list/columns';
 import { LiveTable, type Column } from '../../list/LiveTable';
 import { useNow } from '../../list/useLiveList';
 import { API_VERSION, CHANNEL_KINDS, channelForm, channelKind, channelSpec, nameList, NOTIFY, NOTIFY_V1, parseHeaders, type ChannelField, type ChannelKind } from '../../notify/objects';
 import { str } from '../../resources';
-import { ConfirmDialog, Dialog } from '../../ui/Dialog';
+import { DeleteDialog } from '../../ui/DeleteDialog';
+import { Dialog, FormDialog } from '../../ui/Dialog';
 import { FormError, SelectField, TextField, useApiForm } from '../../ui/Form';
 import { useToast } from '../../ui/Toasts';
 import { required } from '../../ui/validation';
@@ -28,7 +30,6 @@ const searchText = (o: KubeObject) => `${str(o, 'spec', 'displayName')} ${channe
 
 export function ChannelsPage() {
   const { t } = useI18n();
-  const toast = useToast();
   const now = useNow();
   const perms = usePermissions(useMemo(() => Object.values(checks), []));
   const [form, setForm] = useState<{ channel?: KubeObject } | null>(null);
@@ -43,7 +44,7 @@ export function ChannelsPage() {
       { id: 'name', header: t('pages.id'), value: (o) => o.metadata.name, width: '1fr' },
       { id: 'kind', header: t('notify.kind'), value: (o) => { const k = channelKind(o); return k ? t(`notify.kind.${k}`) : ''; }, width: '1fr' },
       { id: 'status', header: t('common.status'), value: (o) => str(o, 'status', 'phase'), width: '0.7fr' },
-      { id: 'age', header: t('common.age'), value: (o) => -Date.parse(o.metadata.creationTimestamp ?? '') || 0, render: (o) => age(o.metadata.creationTimestamp, now), width: '0.5fr' },
+      ageColumn(t('common.age'), now),
       {
         id: 'actions',
         header: t('common.actions'),
@@ -91,17 +92,13 @@ export function ChannelsPage() {
       />
       {form && <ChannelForm channel={form.channel} onClose={() => setForm(null)} />}
       {testing && <TestDialog channel={testing} onClose={() => setTesting(null)} />}
-      <ConfirmDialog
-        open={deleting !== null}
+      <DeleteDialog
+        target={deleting}
+        url={(o) => `${NOTIFY_V1}/${R}/${encodeURIComponent(o.metadata.name)}`}
+        shownName={(o) => str(o, 'spec', 'displayName')}
         title={t('notify.deleteChannel')}
-        message={t('notify.deleteChannelMessage', { name: str(deleting, 'spec', 'displayName') || (deleting?.metadata.name ?? '') })}
-        confirmLabel={t('common.delete')}
+        message={(name) => t('notify.deleteChannelMessage', { name })}
         onClose={() => setDeleting(null)}
-        onConfirm={async () => {
-          if (!deleting) return;
-          await api.del(`${NOTIFY_V1}/${R}/${encodeURIComponent(deleting.metadata.name)}`);
-          toast.success(t('pages.deleted', { name: str(deleting, 'spec', 'displayName') }));
-        }}
       />
     </div>
   );
@@ -142,63 +139,47 @@ function ChannelForm({ channel, onClose }: { channel?: KubeObject; onClose: () =
   );
   const secretHint = t('notify.secretHint');
   return (
-    <Dialog
-      open
+    <FormDialog
+      id="channel-form"
       title={channel ? t('notify.editChannel') : t('notify.newChannel')}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            {t('common.cancel')}
-          </button>
-          <button type="submit" form="channel-form" className="btn btn-primary" disabled={form.busy}>
-            {form.busy ? t('common.working') : channel ? t('common.save') : t('common.create')}
-          </button>
-        </>
-      }
+      busy={form.busy}
+      submitLabel={channel ? t('common.save') : t('common.create')}
+      onSubmit={() => void form.submit()}
     >
-      <form
-        noValidate
-        id="channel-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void form.submit();
-        }}
-      >
-        <TextField label={t('pages.displayName')} value={v.displayName} onChange={(x) => form.set('displayName', x)} error={form.error('displayName')} required />
-        <SelectField label={t('notify.kind')} value={v.kind} onChange={(x) => form.set('kind', x)} options={CHANNEL_KINDS.map((k) => ({ value: k, label: t(`notify.kind.${k}`) }))} />
-        {kind === 'smtp' && (
-          <>
-            {text('smtpHost', t('notify.smtpHost'))}
-            {text('smtpPort', t('notify.smtpPort'), { type: 'number' })}
-            <SelectField label={t('notify.tls')} value={v.tls} onChange={(x) => form.set('tls', x)} options={[{ value: 'true', label: t('notify.tls.true') }, { value: 'false', label: t('notify.tls.false') }]} />
-            {text('email', t('notify.sender'))}
-            {text('password', t('notify.password'), { type: 'password', hint: secretHint })}
-          </>
-        )}
-        {kind === 'webhook' && (
-          <>
-            {text('url', t('notify.url'))}
-            {text('headers', t('notify.headers'), { multiline: true })}
-          </>
-        )}
-        {kind === 'tencentCloudSMS' && (
-          <>
-            {text('sdkAppID', t('notify.sdkAppID'))}
-            {text('secretID', t('notify.secretID'))}
-            {text('appKey', t('notify.appKey'), { type: 'password', hint: secretHint })}
-            {text('extend', t('notify.extend'))}
-          </>
-        )}
-        {kind === 'wechat' && (
-          <>
-            {text('appID', t('notify.appID'))}
-            {text('appSecret', t('notify.appSecret'), { type: 'password', hint: secretHint })}
-          </>
-        )}
-        <FormError message={form.error('')} />
-      </form>
-    </Dialog>
+      <TextField label={t('pages.displayName')} value={v.displayName} onChange={(x) => form.set('displayName', x)} error={form.error('displayName')} required />
+      <SelectField label={t('notify.kind')} value={v.kind} onChange={(x) => form.set('kind', x)} options={CHANNEL_KINDS.map((k) => ({ value: k, label: t(`notify.kind.${k}`) }))} />
+      {kind === 'smtp' && (
+        <>
+          {text('smtpHost', t('notify.smtpHost'))}
+          {text('smtpPort', t('notify.smtpPort'), { type: 'number' })}
+          <SelectField label={t('notify.tls')} value={v.tls} onChange={(x) => form.set('tls', x)} options={[{ value: 'true', label: t('notify.tls.true') }, { value: 'false', label: t('notify.tls.false') }]} />
+          {text('email', t('notify.sender'))}
+          {text('password', t('notify.password'), { type: 'password', hint: secretHint })}
+        </>
+      )}
+      {kind === 'webhook' && (
+        <>
+          {text('url', t('notify.url'))}
+          {text('headers', t('notify.headers'), { multiline: true })}
+        </>
+      )}
+      {kind === 'tencentCloudSMS' && (
+        <>
+          {text('sdkAppID', t('notify.sdkAppID'))}
+          {text('secretID', t('notify.secretID'))}
+          {text('appKey', t('notify.appKey'), { type: 'password', hint: secretHint })}
+          {text('extend', t('notify.extend'))}
+        </>
+      )}
+      {kind === 'wechat' && (
+        <>
+          {text('appID', t('notify.appID'))}
+          {text('appSecret', t('notify.appSecret'), { type: 'password', hint: secretHint })}
+        </>
+      )}
+      <FormError message={form.error('')} />
+    </FormDialog>
   );
 }
 

@@ -2,8 +2,9 @@
 // unread count; opening one shows it and marks it read (status subresource).
 import { useCallback, useMemo, useState } from 'react';
 import { api } from '../../api/client';
-import { age, type KubeObject } from '../../api/kube';
+import type { KubeObject } from '../../api/kube';
 import { useI18n } from '../../i18n';
+import { ageColumn } from '../../list/columns';
 import { LiveTable, type Column } from '../../list/LiveTable';
 import { useLiveList, useNow } from '../../list/useLiveList';
 import { NOTIFY_V1, unreadCount } from '../../notify/objects';
@@ -48,7 +49,7 @@ export function InboxPage() {
       { id: 'policy', header: t('notify.alarmPolicy'), value: (o) => str(o, 'spec', 'alarmPolicyName'), width: '1fr' },
       { id: 'cluster', header: t('common.cluster'), value: (o) => str(o, 'spec', 'clusterID'), width: '0.8fr' },
       { id: 'alert', header: t('notify.alertStatus'), value: (o) => str(o, 'status', 'alertStatus'), width: '0.6fr' },
-      { id: 'age', header: t('common.age'), value: (o) => -Date.parse(o.metadata.creationTimestamp ?? '') || 0, render: (o) => age(o.metadata.creationTimestamp, now), width: '0.5fr' },
+      ageColumn(t('common.age'), now),
       {
         id: 'actions',
         header: t('common.actions'),

@@ -3,13 +3,15 @@
 import { useMemo, useState } from 'react';
 import { usePermissions, type Check } from '../../api/authz';
 import { api } from '../../api/client';
-import { age, type KubeObject } from '../../api/kube';
+import type { KubeObject } from '../../api/kube';
 import { useI18n } from '../../i18n';
+import { ageColumn } from '../../list/columns';
 import { LiveTable, type Column } from '../../list/LiveTable';
 import { useNow } from '../../list/useLiveList';
 import { API_VERSION, IDENTITIES, identities, nameList, NOTIFY, NOTIFY_V1 } from '../../notify/objects';
 import { arr, str } from '../../resources';
-import { ConfirmDialog, Dialog } from '../../ui/Dialog';
+import { DeleteDialog } from '../../ui/DeleteDialog';
+import { FormDialog } from '../../ui/Dialog';
 import { FormError, TextField, useApiForm } from '../../ui/Form';
 import { useToast } from '../../ui/Toasts';
 import { required } from '../../ui/validation';
@@ -35,7 +37,6 @@ export function ReceiversPage() {
 
 function ObjectList({ kind }: { kind: Kind }) {
   const { t } = useI18n();
-  const toast = useToast();
   const now = useNow();
   const checks = useMemo(() => checksOf(kind), [kind]);
   const perms = usePermissions(useMemo(() => Object.values(checks), [checks]));
@@ -52,7 +53,7 @@ function ObjectList({ kind }: { kind: Kind }) {
         ? { id: 'user', header: t('notify.username'), value: (o) => str(o, 'spec', 'username'), width: '0.8fr' }
         : { id: 'members', header: t('notify.receivers'), value: (o) => arr(o, 'spec', 'receivers').join(', '), width: '1.6fr' },
       ...(isReceiver ? [{ id: 'email', header: t('notify.email'), value: (o: KubeObject) => str(o, 'spec', 'identities', 'email'), width: '1.2fr' }] : []),
-      { id: 'age', header: t('common.age'), value: (o) => -Date.parse(o.metadata.creationTimestamp ?? '') || 0, render: (o) => age(o.metadata.creationTimestamp, now), width: '0.5fr' },
+      ageColumn(t('common.age'), now),
       {
         id: 'actions',
         header: t('common.actions'),
@@ -94,51 +95,15 @@ function ObjectList({ kind }: { kind: Kind }) {
         }
       />
       {form && (isReceiver ? <ReceiverForm receiver={form.obj} onClose={() => setForm(null)} /> : <GroupForm group={form.obj} onClose={() => setForm(null)} />)}
-      <ConfirmDialog
-        open={deleting !== null}
+      <DeleteDialog
+        target={deleting}
+        url={(o) => `${NOTIFY_V1}/${kind}/${encodeURIComponent(o.metadata.name)}`}
+        shownName={(o) => str(o, 'spec', 'displayName')}
         title={isReceiver ? t('notify.deleteReceiver') : t('notify.deleteGroup')}
-        message={t(isReceiver ? 'notify.deleteReceiverMessage' : 'notify.deleteGroupMessage', { name: str(deleting, 'spec', 'displayName') || (deleting?.metadata.name ?? '') })}
-        confirmLabel={t('common.delete')}
+        message={(name) => t(isReceiver ? 'notify.deleteReceiverMessage' : 'notify.deleteGroupMessage', { name })}
         onClose={() => setDeleting(null)}
-        onConfirm={async () => {
-          if (!deleting) return;
-          await api.del(`${NOTIFY_V1}/${kind}/${encodeURIComponent(deleting.metadata.name)}`);
-          toast.success(t('pages.deleted', { name: str(deleting, 'spec', 'displayName') }));
-        }}
       />
     </>
-  );
-}
-
-function FormDialog({ id, title, busy, editing, onClose, onSubmit, children }: { id: string; title: string; busy: boolean; editing: boolean; onClose: () => void; onSubmit: () => void; children: React.ReactNode }) {
-  const { t } = useI18n();
-  return (
-    <Dialog
-      open
-      title={title}
-      onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            {t('common.cancel')}
-          </button>
-          <button type="submit" form={id} className="btn btn-primary" disabled={busy}>
-            {busy ? t('common.working') : editing ? t('common.save') : t('common.create')}
-          </button>
-        </>
-      }
-    >
-      <form
-        noValidate
-        id={id}
-        onSubmit={(e) => {
-          e.preventDefault();
-          onSubmit();
-        }}
-      >
-        {children}
-      </form>
-    </Dialog>
   );
 }
 
@@ -173,7 +138,7 @@ function ReceiverForm({ receiver, onClose }: { receiver?: KubeObject; onClose: (
     webhook: t('notify.webhookIdentity'),
   };
   return (
-    <FormDialog id="receiver-form" title={receiver ? t('notify.editReceiver') : t('notify.newReceiver')} busy={form.busy} editing={!!receiver} onClose={onClose} onSubmit={() => void form.submit()}>
+    <FormDialog id="receiver-form" title={receiver ? t('notify.editReceiver') : t('notify.newReceiver')} busy={form.busy} submitLabel={receiver ? t('common.save') : t('common.create')} onClose={onClose} onSubmit={() => void form.submit()}>
       <TextField label={t('pages.displayName')} value={form.values.displayName} onChange={(x) => form.set('displayName', x)} error={form.error('displayName')} required />
       <TextField label={t('notify.username')} value={form.values.username} onChange={(x) => form.set('username', x)} error={form.error('username')} />
       {IDENTITIES.map((k) => (
@@ -200,7 +165,7 @@ function GroupForm({ group, onClose }: { group?: KubeObject; onClose: () => void
     },
   );
   return (
-    <FormDialog id="group-form" title={group ? t('notify.editGroup') : t('notify.newGroup')} busy={form.busy} editing={!!group} onClose={onClose} onSubmit={() => void form.submit()}>
+    <FormDialog id="group-form" title={group ? t('notify.editGroup') : t('notify.newGroup')} busy={form.busy} submitLabel={group ? t('common.save') : t('common.create')} onClose={onClose} onSubmit={() => void form.submit()}>
       <TextField label={t('pages.displayName')} value={form.values.displayName} onChange={(x) => form.set('displayName', x)} error={form.error('displayName')} required />
       <TextField label={t('notify.members')} value={form.values.receivers} onChange={(x) => form.set('receivers', x)} />
       <FormError message={form.error('')} />

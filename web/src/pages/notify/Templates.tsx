@@ -5,13 +5,15 @@
 import { useMemo, useState } from 'react';
 import { usePermissions, type Check } from '../../api/authz';
 import { api } from '../../api/client';
-import { age, type KubeObject } from '../../api/kube';
+import type { KubeObject } from '../../api/kube';
 import { useI18n } from '../../i18n';
+import { ageColumn } from '../../list/columns';
 import { LiveTable, type Column } from '../../list/LiveTable';
 import { useLiveList, useNow } from '../../list/useLiveList';
 import { API_VERSION, channelKind, nameList, NOTIFY, NOTIFY_V1, type ChannelKind } from '../../notify/objects';
 import { arr, str } from '../../resources';
-import { ConfirmDialog, Dialog } from '../../ui/Dialog';
+import { DeleteDialog } from '../../ui/DeleteDialog';
+import { FormDialog } from '../../ui/Dialog';
 import { FormError, SelectField, TextField, useApiForm } from '../../ui/Form';
 import { useToast } from '../../ui/Toasts';
 import { required } from '../../ui/validation';
@@ -25,7 +27,6 @@ const checks: Record<'create' | 'update' | 'delete', Check> = {
 
 export function TemplatesPage() {
   const { t } = useI18n();
-  const toast = useToast();
   const now = useNow();
   const perms = usePermissions(useMemo(() => Object.values(checks), []));
   const live = useLiveList(`${NOTIFY_V1}/channels`);
@@ -42,7 +43,7 @@ export function TemplatesPage() {
       { id: 'display', header: t('pages.displayName'), value: (o) => str(o, 'spec', 'displayName'), width: '1.3fr' },
       { id: 'name', header: t('pages.id'), value: (o) => o.metadata.name, width: '1fr' },
       { id: 'header', header: t('notify.header'), value: (o) => str(o, 'spec', 'text', 'header') || str(o, 'spec', 'tencentCloudSMS', 'templateID') || str(o, 'spec', 'wechat', 'templateID'), width: '1.5fr' },
-      { id: 'age', header: t('common.age'), value: (o) => -Date.parse(o.metadata.creationTimestamp ?? '') || 0, render: (o) => age(o.metadata.creationTimestamp, now), width: '0.5fr' },
+      ageColumn(t('common.age'), now),
       {
         id: 'actions',
         header: t('common.actions'),
@@ -96,17 +97,13 @@ export function TemplatesPage() {
         </>
       )}
       {form && channel && <TemplateForm channel={channel} template={form.template} onClose={() => setForm(null)} />}
-      <ConfirmDialog
-        open={deleting !== null}
+      <DeleteDialog
+        target={deleting}
+        url={(o) => `${NOTIFY_V1}/namespaces/${encodeURIComponent(ns)}/${R}/${encodeURIComponent(o.metadata.name)}`}
+        shownName={(o) => str(o, 'spec', 'displayName')}
         title={t('notify.deleteTemplate')}
-        message={t('notify.deleteTemplateMessage', { name: str(deleting, 'spec', 'displayName') || (deleting?.metadata.name ?? '') })}
-        confirmLabel={t('common.delete')}
+        message={(name) => t('notify.deleteTemplateMessage', { name })}
         onClose={() => setDeleting(null)}
-        onConfirm={async () => {
-          if (!deleting) return;
-          await api.del(`${NOTIFY_V1}/namespaces/${encodeURIComponent(ns)}/${R}/${encodeURIComponent(deleting.metadata.name)}`);
-          toast.success(t('pages.deleted', { name: str(deleting, 'spec', 'displayName') }));
-        }}
       />
     </div>
   );
@@ -158,42 +155,26 @@ function TemplateForm({ channel, template, onClose }: { channel: KubeObject; tem
   );
   const v = form.values;
   return (
-    <Dialog
-      open
+    <FormDialog
+      id="template-form"
       title={template ? t('notify.editTemplate') : t('notify.newTemplate')}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            {t('common.cancel')}
-          </button>
-          <button type="submit" form="template-form" className="btn btn-primary" disabled={form.busy}>
-            {form.busy ? t('common.working') : template ? t('common.save') : t('common.create')}
-          </button>
-        </>
-      }
+      busy={form.busy}
+      submitLabel={template ? t('common.save') : t('common.create')}
+      onSubmit={() => void form.submit()}
     >
-      <form
-        noValidate
-        id="template-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void form.submit();
-        }}
-      >
-        <TextField label={t('pages.displayName')} value={v.displayName} onChange={(x) => form.set('displayName', x)} error={form.error('displayName')} required />
-        {f === 'text' && <TextField label={t('notify.header')} value={v.header} onChange={(x) => form.set('header', x)} error={form.error('header')} />}
-        {f !== 'text' && (
-          <>
-            <TextField label={t('notify.templateID')} value={v.templateID} onChange={(x) => form.set('templateID', x)} error={form.error('templateID')} />
-            {f === 'tencentCloudSMS' && <TextField label={t('notify.sign')} value={v.sign} onChange={(x) => form.set('sign', x)} />}
-            {f === 'wechat' && <TextField label={t('notify.url')} value={v.url} onChange={(x) => form.set('url', x)} />}
-            <TextField label={t('notify.keys')} value={v.keys} onChange={(x) => form.set('keys', x)} />
-          </>
-        )}
-        <TextField label={t('notify.body')} multiline rows={6} value={v.body} onChange={(x) => form.set('body', x)} error={form.error('body')} />
-        <FormError message={form.error('')} />
-      </form>
-    </Dialog>
+      <TextField label={t('pages.displayName')} value={v.displayName} onChange={(x) => form.set('displayName', x)} error={form.error('displayName')} required />
+      {f === 'text' && <TextField label={t('notify.header')} value={v.header} onChange={(x) => form.set('header', x)} error={form.error('header')} />}
+      {f !== 'text' && (
+        <>
+          <TextField label={t('notify.templateID')} value={v.templateID} onChange={(x) => form.set('templateID', x)} error={form.error('templateID')} />
+          {f === 'tencentCloudSMS' && <TextField label={t('notify.sign')} value={v.sign} onChange={(x) => form.set('sign', x)} />}
+          {f === 'wechat' && <TextField label={t('notify.url')} value={v.url} onChange={(x) => form.set('url', x)} />}
+          <TextField label={t('notify.keys')} value={v.keys} onChange={(x) => form.set('keys', x)} />
+        </>
+      )}
+      <TextField label={t('notify.body')} multiline rows={6} value={v.body} onChange={(x) => form.set('body', x)} error={form.error('body')} />
+      <FormError message={form.error('')} />
+    </FormDialog>
   );
 }
