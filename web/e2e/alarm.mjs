@@ -1,7 +1,7 @@
 // A cluster's alarm policies: with the PrometheusRule CRD in the cluster (as the Prometheus
 // add-on installs it), create a pod policy in the editor, see it listed, change its threshold,
 // find it as a rule group of the cluster's PrometheusRule, and delete it.
-import { check, env, login, scenario, shot } from './lib.mjs';
+import { check, env, login, pollInPage, scenario, shot } from './lib.mjs';
 
 const name = `e2e-cpu-${Date.now().toString(36)}`;
 const crd = {
@@ -33,10 +33,12 @@ await scenario('alarm', async ({ page }) => {
     [env.cluster, JSON.stringify(crd)],
   );
   check(applied === 200 || applied === 201, `the CRD was applied (${applied})`);
-  await page.waitForFunction(
+  await pollInPage(
+    page,
+    'the alarm policy API to answer',
     async (c) => (await fetch(`/apis/v1/monitor/clusters/${c}/alarmpolicies`)).status === 200,
     env.cluster,
-    { polling: 250, timeout: 30000 },
+    30000,
   );
   await page.reload();
 

@@ -102,3 +102,17 @@ export async function axeCheck(page, what) {
   const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
   check(bad.length === 0, `${what}: ${bad.length} serious or critical accessibility violations`);
 }
+
+/**
+ * Evaluates the async `fn` in the page until it answers something truthy, and returns that.
+ * (`page.waitForFunction` does not await a promise: any async predicate passes at once.)
+ */
+export async function pollInPage(page, what, fn, arg, timeout = 60000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const v = await page.evaluate(fn, arg);
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await page.waitForTimeout(500);
+  }
+}

@@ -4,7 +4,7 @@
 // a container-log rule of chosen workloads sent to Elasticsearch (the object checked in the
 // cluster: the agent's shapes, the password as base64) and deleted.
 import { isDeepStrictEqual } from 'node:util';
-import { axeCheck, check, env, login, scenario, shot } from './lib.mjs';
+import { axeCheck, check, env, login, pollInPage, scenario, shot } from './lib.mjs';
 
 const name = `e2e-logs-${Date.now().toString(36)}`;
 const crd = {
@@ -36,7 +36,7 @@ await scenario('logs', async ({ page }) => {
     [env.cluster, JSON.stringify(crd)],
   );
   check(applied === 200 || applied === 201, `the CRD was applied (${applied})`);
-  await page.waitForFunction(async (u) => (await fetch(`${u}/logcollectors`)).status === 200, rulesUrl, { polling: 250, timeout: 30000 });
+  await pollInPage(page, 'the LogCollector kind to be served', async (u) => (await fetch(`${u}/logcollectors`)).status === 200, rulesUrl, 30000);
   await page.reload();
   // The agent's state is said in words: none yet, or the platform's LogAgent and its phase.
   await page.getByLabel('Log agent').getByText(/No log agent runs in this cluster|Log agent lc-|does not serve log agents/).waitFor();

@@ -6,7 +6,7 @@
 // platform started says there are no samples. The platform samples every few seconds here
 // (console_e2e.rs passes --monitor-sample-interval), so the scenario waits for the first samples
 // with the API rather than for a minute.
-import { check, env, login, scenario, shot } from './lib.mjs';
+import { check, env, login, pollInPage, scenario, shot } from './lib.mjs';
 
 const name = `e2e-metrics-${Date.now().toString(36)}`;
 const deployment = {
@@ -22,20 +22,6 @@ const deployment = {
     },
   },
 };
-
-/**
- * Evaluates the async `fn` in the page until it answers something truthy, and returns that.
- * (`page.waitForFunction` does not await a promise: any async predicate passes at once.)
- */
-async function pollInPage(page, what, fn, arg, timeout = 60000) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const v = await page.evaluate(fn, arg);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await page.waitForTimeout(500);
-  }
-}
 
 await scenario('monitor', async ({ page }) => {
   await login(page, '/tkestack');
