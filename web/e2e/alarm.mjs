@@ -1,7 +1,7 @@
 // A cluster's alarm policies: with the PrometheusRule CRD in the cluster (as the Prometheus
 // add-on installs it), create a pod policy in the editor, see it listed, change its threshold,
 // find it as a rule group of the cluster's PrometheusRule, and delete it.
-import { check, env, login, pollInPage, scenario, shot } from './lib.mjs';
+import { applyInCluster, check, env, login, pollInPage, scenario, shot } from './lib.mjs';
 
 const name = `e2e-cpu-${Date.now().toString(36)}`;
 const crd = {
@@ -20,19 +20,7 @@ await scenario('alarm', async ({ page }) => {
   await login(page, `/tkestack/clusters/${env.cluster}/alarms`);
   await page.getByRole('heading', { name: 'Alarm policies' }).waitFor();
   // The CRD, applied through the cluster's apply action as the console's YAML import does.
-  const applied = await page.evaluate(
-    async ([c, body]) => {
-      const csrf = document.cookie.split(';').map((x) => x.trim()).find((x) => x.startsWith('tke_csrf='))?.slice('tke_csrf='.length) ?? '';
-      const r = await fetch(`/apis/platform.tkestack.io/v1/clusters/${c}/apply`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/yaml', 'X-CSRF-Token': decodeURIComponent(csrf) },
-        body,
-      });
-      return r.status;
-    },
-    [env.cluster, JSON.stringify(crd)],
-  );
-  check(applied === 200 || applied === 201, `the CRD was applied (${applied})`);
+  await applyInCluster(page, env.cluster, crd, 'CRD');
   await pollInPage(
     page,
     'the alarm policy API to answer',

@@ -116,3 +116,23 @@ export async function pollInPage(page, what, fn, arg, timeout = 60000) {
     await page.waitForTimeout(500);
   }
 }
+
+/**
+ * Applies `object` to the business cluster `cluster` through the platform's apply endpoint, as
+ * the console does (with the session's CSRF token), and checks it was accepted.
+ */
+export async function applyInCluster(page, cluster, object, what) {
+  const status = await page.evaluate(
+    async ([c, body]) => {
+      const csrf = document.cookie.split(';').map((x) => x.trim()).find((x) => x.startsWith('tke_csrf='))?.slice('tke_csrf='.length) ?? '';
+      const r = await fetch(`/apis/platform.tkestack.io/v1/clusters/${c}/apply`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/yaml', 'X-CSRF-Token': decodeURIComponent(csrf) },
+        body,
+      });
+      return r.status;
+    },
+    [cluster, JSON.stringify(object)],
+  );
+  check(status === 200 || status === 201, `the ${what} was applied (${status})`);
+}

@@ -4,7 +4,7 @@
 // a container-log rule of chosen workloads sent to Elasticsearch (the object checked in the
 // cluster: the agent's shapes, the password as base64) and deleted.
 import { isDeepStrictEqual } from 'node:util';
-import { axeCheck, check, env, login, pollInPage, scenario, shot } from './lib.mjs';
+import { applyInCluster, axeCheck, check, env, login, pollInPage, scenario, shot } from './lib.mjs';
 
 const name = `e2e-logs-${Date.now().toString(36)}`;
 const crd = {
@@ -23,19 +23,7 @@ const rulesUrl = `/apis/platform.tkestack.io/v1/clusters/${env.cluster}/proxy/ap
 await scenario('logs', async ({ page }) => {
   await login(page, `/tkestack/clusters/${env.cluster}/logs`);
   await page.getByRole('heading', { name: 'Log collection' }).waitFor();
-  const applied = await page.evaluate(
-    async ([c, body]) => {
-      const csrf = document.cookie.split(';').map((x) => x.trim()).find((x) => x.startsWith('tke_csrf='))?.slice('tke_csrf='.length) ?? '';
-      const r = await fetch(`/apis/platform.tkestack.io/v1/clusters/${c}/apply`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/yaml', 'X-CSRF-Token': decodeURIComponent(csrf) },
-        body,
-      });
-      return r.status;
-    },
-    [env.cluster, JSON.stringify(crd)],
-  );
-  check(applied === 200 || applied === 201, `the CRD was applied (${applied})`);
+  await applyInCluster(page, env.cluster, crd, 'CRD');
   await pollInPage(page, 'the LogCollector kind to be served', async (u) => (await fetch(`${u}/logcollectors`)).status === 200, rulesUrl, 30000);
   await page.reload();
   // The agent's state is said in words: none yet, or the platform's LogAgent and its phase.

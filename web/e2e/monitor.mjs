@@ -6,7 +6,7 @@
 // platform started says there are no samples. The platform samples every few seconds here
 // (console_e2e.rs passes --monitor-sample-interval), so the scenario waits for the first samples
 // with the API rather than for a minute.
-import { check, env, login, pollInPage, scenario, shot } from './lib.mjs';
+import { applyInCluster, check, env, login, pollInPage, scenario, shot } from './lib.mjs';
 
 const name = `e2e-metrics-${Date.now().toString(36)}`;
 const deployment = {
@@ -27,19 +27,7 @@ await scenario('monitor', async ({ page }) => {
   await login(page, '/tkestack');
   await page.getByRole('heading', { name: 'Overview' }).waitFor();
 
-  const applied = await page.evaluate(
-    async ([c, body]) => {
-      const csrf = document.cookie.split(';').map((x) => x.trim()).find((x) => x.startsWith('tke_csrf='))?.slice('tke_csrf='.length) ?? '';
-      const r = await fetch(`/apis/platform.tkestack.io/v1/clusters/${c}/apply`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/yaml', 'X-CSRF-Token': decodeURIComponent(csrf) },
-        body,
-      });
-      return r.status;
-    },
-    [env.cluster, JSON.stringify(deployment)],
-  );
-  check(applied === 200 || applied === 201, `the Deployment was applied (${applied})`);
+  await applyInCluster(page, env.cluster, deployment, 'Deployment');
 
   // The pod, then its first samples, as the console's own query asks them.
   const podName = await pollInPage(

@@ -411,7 +411,14 @@ mod tests {
         assert!(err.contains("is down"), "{err}");
 
         // Forgotten after FORGET.
+        // b's renewals end with its last reference; one it had begun may still be writing.
+        let gone = Arc::downgrade(&b);
         drop(b);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while gone.strong_count() > 0 {
+            assert!(std::time::Instant::now() < deadline, "b's renewal never ended");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         old.renewed = now_ms() - FORGET.as_millis() as i64 - 1000;
         let key = format!("/r/tke-replicas/{}", old.id);
         let (cur, _) = kv.get(&key).await.unwrap();

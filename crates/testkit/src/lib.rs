@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod etcd;
 pub mod pki;
+pub mod scenarios;
 pub mod slapd;
 pub mod smtpd;
 pub mod tke;

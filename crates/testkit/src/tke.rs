@@ -212,6 +212,39 @@ impl Tke {
         (code, body.to_string())
     }
 
+    /// Runs curl with `args` as the platform's administrator (the admin client certificate),
+    /// or, with `as_user = Some((user, tenant))`, as that user of that tenant (impersonation).
+    pub fn admin_request(&self, args: &[&str], as_user: Option<(&str, &str)>) -> AdminAnswer {
+        let pki = self.data_dir().join("pki");
+        let headers = tempfile::NamedTempFile::new().expect("a headers file");
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-D"])
+            .arg(headers.path())
+            .arg("--cacert")
+            .arg(self.ca_file())
+            .arg("--cert")
+            .arg(pki.join("admin.crt"))
+            .arg("--key")
+            .arg(pki.join("admin.key"));
+        if let Some((user, tenant)) = as_user {
+            cmd.args([
+                "-H",
+                &format!("Impersonate-User: {user}"),
+                "-H",
+                &format!("Impersonate-Group: tenant:{tenant}"),
+            ]);
+        }
+        let out = cmd.args(args).output().expect("curl must be installed");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        AdminAnswer {
+            code: code.trim().parse().unwrap_or(0),
+            json: serde_json::from_str(body).ok(),
+            body: body.to_string(),
+            headers: std::fs::read_to_string(headers.path()).unwrap_or_default(),
+        }
+    }
+
     /// [`Tke::curl`] with the body read as JSON (a JSON string when it is not JSON).
     pub fn curl_json(&self, args: &[&str]) -> (u16, serde_json::Value) {
         let (code, body) = self.curl(args);
@@ -346,4 +379,13 @@ impl Drop for ExplainFailure<'_> {
             }
         }
     }
+}
+
+/// What [`Tke::admin_request`] got: the status (0 when curl got no answer), the body as JSON when
+/// it is JSON, the body as text and the response headers as received.
+pub struct AdminAnswer {
+    pub code: u16,
+    pub json: Option<serde_json::Value>,
+    pub body: String,
+    pub headers: String,
 }

@@ -4,7 +4,7 @@
 //! scoping; CSV and JSON export; blocked clusters; retention by age; and nothing acknowledged
 //! lost when `tke up` is killed with SIGKILL right after the sink's 200.
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
 use serde_json::{Value, json};
 use testkit::tke::{Tke, wait_for};
@@ -14,21 +14,8 @@ const EVENTS: &str = "/apis/audit.tkestack.io/v1/events";
 
 /// A request as the admin (its certificate), optionally impersonating a tenant's user.
 fn admin_curl(t: &Tke, args: &[&str], as_user: Option<(&str, &str)>) -> (u16, Value, String) {
-    let pki = t.data_dir().join("pki");
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--cacert"])
-        .arg(t.ca_file())
-        .arg("--cert")
-        .arg(pki.join("admin.crt"))
-        .arg("--key")
-        .arg(pki.join("admin.key"));
-    if let Some((user, tenant)) = as_user {
-        cmd.args(["-H", &format!("Impersonate-User: {user}"), "-H", &format!("Impersonate-Group: tenant:{tenant}")]);
-    }
-    let out = cmd.args(args).output().expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(Value::Null), body.to_string())
+    let a = t.admin_request(args, as_user);
+    (a.code, a.json.unwrap_or(Value::Null), a.body)
 }
 
 fn list(t: &Tke, query: &str, as_user: Option<(&str, &str)>) -> Value {

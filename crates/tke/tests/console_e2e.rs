@@ -17,45 +17,22 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::Command,
     time::Duration,
 };
 
-use testkit::tke::{Storage, Tke, tke_binary, wait_for};
+use testkit::{
+    scenarios,
+    tke::{Storage, Tke, tke_binary, wait_for},
+};
 
 const CLUSTER: &str = "cls-demo";
 const APPLY: &str = "/apis/platform.tkestack.io/v1/clusters/cls-demo/apply";
 
-fn web_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web")
-}
-
-fn chromium() -> PathBuf {
-    std::env::var_os("CHROMIUM").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
-}
-
-/// Says exactly what is missing instead of failing somewhere inside a script.
+/// What the scenarios need beyond the browser: skopeo pushes the image the registry page shows.
 fn check_prerequisites() {
-    let web = web_dir();
-    assert!(
-        web.join("node_modules/playwright-core").is_dir(),
-        "web/node_modules is missing: run `npm ci` in {} (and `npm run build` before building tke)",
-        web.display()
-    );
-    assert!(
-        chromium().exists(),
-        "{} is missing: `apt-get install -y chromium` (or set CHROMIUM)",
-        chromium().display()
-    );
+    scenarios::check_prerequisites();
     let skopeo = std::env::var_os("SKOPEO").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/skopeo"));
     assert!(skopeo.exists(), "{} is missing: `apt-get install -y skopeo` (or set SKOPEO)", skopeo.display());
-    let node = Command::new("node").arg("--version").output();
-    assert!(node.map(|o| o.status.success()).unwrap_or(false), "node is not on PATH");
-    assert!(
-        web.join("dist/index.html").is_file(),
-        "the console is not built: run `npm run build` in {} and rebuild tke (the pages are embedded)",
-        web.display()
-    );
 }
 
 const FIXTURES: &str = r#"apiVersion: apps/v1
@@ -91,35 +68,22 @@ fn the_console_in_a_real_browser() {
     let out = t.kubectl(&["create", "--raw", APPLY, "-f", fixtures.to_str().expect("utf-8 path")]);
     assert!(out.status.success(), "applying the fixtures: {}", String::from_utf8_lossy(&out.stderr));
 
-    let password =
-        std::fs::read_to_string(t.data_dir().join("admin-password")).expect("the admin password").trim().to_string();
-    let shots = std::env::var_os("SCREENSHOT_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        // The default folder holds this run's screenshots only.
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
-    });
-    let run = Command::new("node")
-        .arg(web_dir().join("e2e/run.mjs"))
-        .current_dir(web_dir())
-        .env("TKE_URL", &t.url)
-        .env("TKE_USERNAME", "admin")
-        .env("TKE_PASSWORD", &password)
-        .env("TKE_CLUSTER", CLUSTER)
-        // The simulated cluster's own kubeconfig, imported again on the import page.
-        .env("E2E_IMPORT_KUBECONFIG", t.data_dir().join("demo-cluster/admin.kubeconfig"))
-        .env("SCREENSHOT_DIR", &shots)
-        .env("CHROMIUM", chromium())
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    println!("{stdout}\n{stderr}\nscreenshots: {}", shots.display());
+    // The simulated cluster's own kubeconfig, imported again on the import page.
+    let import = t.data_dir().join("demo-cluster/admin.kubeconfig").to_string_lossy().into_owned();
+    let run = scenarios::run(
+        &t,
+        &[],
+        CLUSTER,
+        &[("E2E_IMPORT_KUBECONFIG", import)],
+        &Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots"),
+    );
+    let stdout = &run.stdout;
     assert!(
-        run.status.success(),
-        "browser scenarios failed (screenshots in {}):\n{stdout}\n{stderr}\nserver log (end):\n{}",
-        shots.display(),
-        t.log().lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+        run.output.status.success(),
+        "browser scenarios failed (screenshots in {}):\n{stdout}\n{}\nserver log (end):\n{}",
+        run.screenshots.display(),
+        run.stderr,
+        scenarios::tail(&t.log(), 40)
     );
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
 }

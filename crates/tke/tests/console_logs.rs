@@ -13,12 +13,15 @@
 
 use std::{
     net::TcpListener,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
-use testkit::tke::{Storage, Tke, tke_binary, wait_for};
+use testkit::{
+    scenarios::{self, tail},
+    tke::{Storage, Tke, tke_binary, wait_for},
+};
 
 const CLUSTER: &str = "cls-demo";
 const APPLY: &str = "/apis/platform.tkestack.io/v1/clusters/cls-demo/apply";
@@ -34,33 +37,6 @@ spec:
     metadata: {labels: {app: e2e-logs}}
     spec: {containers: [{name: app, image: nginx}]}
 "#;
-
-fn web_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web")
-}
-
-fn chromium() -> PathBuf {
-    std::env::var_os("CHROMIUM").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
-}
-
-fn check_prerequisites() {
-    let web = web_dir();
-    assert!(
-        web.join("node_modules/playwright-core").is_dir(),
-        "web/node_modules is missing: run `npm ci` in {} (and `npm run build` before building tke)",
-        web.display()
-    );
-    assert!(
-        chromium().exists(),
-        "{} is missing: `apt-get install -y chromium` (or set CHROMIUM)",
-        chromium().display()
-    );
-    assert!(
-        web.join("dist/index.html").is_file(),
-        "the console is not built: run `npm run build` in {} and rebuild tke (the pages are embedded)",
-        web.display()
-    );
-}
 
 /// The agent process, killed with the test.
 struct Agent(Child);
@@ -79,7 +55,7 @@ fn sim_kubectl(kubeconfig: &Path, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn log_pages_in_a_real_browser_with_a_real_agent() {
-    check_prerequisites();
+    scenarios::check_prerequisites();
     let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port().to_string();
     let t = Tke::start_with(
         tke_binary(),
@@ -161,41 +137,24 @@ fn log_pages_in_a_real_browser_with_a_real_agent() {
         (String::from_utf8_lossy(&out.stdout) == "200").then_some(())
     });
 
-    let password =
-        std::fs::read_to_string(t.data_dir().join("admin-password")).expect("the admin password").trim().to_string();
-    let shots = std::env::var_os("SCREENSHOT_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-log-screenshots");
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
-    });
-    let run = Command::new("node")
-        .arg(web_dir().join("e2e/run.mjs"))
-        .arg("logfiles")
-        .current_dir(web_dir())
-        .env("TKE_URL", &t.url)
-        .env("TKE_USERNAME", "admin")
-        .env("TKE_PASSWORD", &password)
-        .env("TKE_CLUSTER", CLUSTER)
-        .env("E2E_LOG_POD", name)
-        .env("E2E_LOG_LINES", LINES.to_string())
-        .env("E2E_LOG_SIZE", text.len().to_string())
-        .env("SCREENSHOT_DIR", &shots)
-        .env("CHROMIUM", chromium())
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    println!("{stdout}\n{stderr}\nscreenshots: {}", shots.display());
+    let run = scenarios::run(
+        &t,
+        &["logfiles"],
+        CLUSTER,
+        &[
+            ("E2E_LOG_POD", name.to_string()),
+            ("E2E_LOG_LINES", LINES.to_string()),
+            ("E2E_LOG_SIZE", text.len().to_string()),
+        ],
+        &Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-log-screenshots"),
+    );
     assert!(
-        run.status.success() && stdout.contains("1 passed, 0 failed"),
-        "the log pages' scenario failed (screenshots in {}):\n{stdout}\n{stderr}\nagent log (end):\n{}\nserver log (end):\n{}",
-        shots.display(),
+        run.output.status.success() && run.stdout.contains("1 passed, 0 failed"),
+        "the log pages' scenario failed (screenshots in {}):\n{}\n{}\nagent log (end):\n{}\nserver log (end):\n{}",
+        run.screenshots.display(),
+        run.stdout,
+        run.stderr,
         tail(&std::fs::read_to_string(root.join("agent.log")).unwrap_or_default(), 20),
         tail(&t.log(), 40),
     );
-}
-
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }

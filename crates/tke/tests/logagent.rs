@@ -907,25 +907,8 @@ async fn bench_lines_per_cpu_second() {
 /// A request to the platform as its admin (client certificate), optionally as a user of a
 /// tenant (impersonation): (status, body as JSON or as a string, headers).
 fn platform_curl(t: &testkit::tke::Tke, args: &[&str], as_user: Option<(&str, &str)>) -> (u16, Value, String) {
-    let pki = t.data_dir().join("pki");
-    let headers = tempfile::NamedTempFile::new().expect("headers file");
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-D"])
-        .arg(headers.path())
-        .arg("--cacert")
-        .arg(t.ca_file())
-        .arg("--cert")
-        .arg(pki.join("admin.crt"))
-        .arg("--key")
-        .arg(pki.join("admin.key"));
-    if let Some((user, tenant)) = as_user {
-        cmd.args(["-H", &format!("Impersonate-User: {user}"), "-H", &format!("Impersonate-Group: tenant:{tenant}")]);
-    }
-    let out = cmd.args(args).output().expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    let v = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()));
-    (code.trim().parse().unwrap_or(0), v, std::fs::read_to_string(headers.path()).unwrap_or_default())
+    let a = t.admin_request(args, as_user);
+    (a.code, a.json.unwrap_or(Value::String(a.body)), a.headers)
 }
 
 /// The LogAgent kind end to end: created for an imported (simulated) cluster it installs the

@@ -4,7 +4,7 @@
 //! stopped the other's answers say whose events are missing. A Metric query on the replica
 //! that does not sample answers the sampler's data.
 
-use std::{process::Command, time::Duration};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use testkit::tke::{Storage, Tke, tke_binary, wait_for};
@@ -15,22 +15,8 @@ const EVENTS: &str = "/apis/audit.tkestack.io/v1/events";
 /// A request as `t`'s admin (its certificate), optionally as a tenant's user; (code, JSON,
 /// headers and body as text).
 fn admin_curl(t: &Tke, url: &str, as_user: Option<(&str, &str)>) -> (u16, Value, String) {
-    let pki = t.data_dir().join("pki");
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "-D", "/dev/stderr", "-o", "-", "-w", "\n%{http_code}", "--cacert"])
-        .arg(t.ca_file())
-        .arg("--cert")
-        .arg(pki.join("admin.crt"))
-        .arg("--key")
-        .arg(pki.join("admin.key"));
-    if let Some((user, tenant)) = as_user {
-        cmd.args(["-H", &format!("Impersonate-User: {user}"), "-H", &format!("Impersonate-Group: tenant:{tenant}")]);
-    }
-    let out = cmd.arg(url).output().expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    let headers = String::from_utf8_lossy(&out.stderr).into_owned();
-    (code.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(Value::Null), format!("{headers}{body}"))
+    let a = t.admin_request(&[url], as_user);
+    (a.code, a.json.unwrap_or(Value::Null), format!("{}{}", a.headers, a.body))
 }
 
 fn list(t: &Tke, query: &str, as_user: Option<(&str, &str)>) -> Value {
