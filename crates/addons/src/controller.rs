@@ -402,8 +402,9 @@ async fn apply(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
 /// The reason of an add-on kept from installing because another one holds its cluster.
 const BLOCKED: &str = "another add-on installs the same objects into cluster";
 
-/// The add-on of the same manifest that holds `cluster` before `obj` (created earlier, by name on
-/// a tie, and not being deleted), as "Kind name".
+/// The add-on of the same manifest that holds `cluster` before `obj`, as "Kind name": one not
+/// being deleted that has installed (or is past its first install step), else the one created
+/// first (by name on a tie: timestamps have whole seconds).
 async fn holder_of_cluster(ctx: &Ctx, obj: &DynamicObject, cluster: &str) -> Result<Option<String>, Error> {
     let key = |o: &DynamicObject| (o.metadata.creation_timestamp.clone().map(|t| t.0), o.metadata.name.clone());
     let mut holders = Vec::new();
@@ -413,7 +414,7 @@ async fn holder_of_cluster(ctx: &Ctx, obj: &DynamicObject, cluster: &str) -> Res
             if other.metadata.uid != obj.metadata.uid
                 && other.metadata.deletion_timestamp.is_none()
                 && cluster_of(&other) == cluster
-                && key(&other) < key(obj)
+                && (installed(&other) || key(&other) < key(obj))
             {
                 holders.push((
                     key(&other),
@@ -423,6 +424,12 @@ async fn holder_of_cluster(ctx: &Ctx, obj: &DynamicObject, cluster: &str) -> Res
         }
     }
     Ok(holders.into_iter().min().map(|(_, h)| h))
+}
+
+/// Whether `obj` has put (or begun to put) its objects into its cluster.
+fn installed(obj: &DynamicObject) -> bool {
+    let status = status_of(obj);
+    status.version.is_some() || !matches!(status.phase(), "" | lifecycle::PENDING | lifecycle::INITIALIZING)
 }
 
 async fn cleanup(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {

@@ -973,10 +973,15 @@ async fn the_log_agent_kind_installs_the_agent_and_serves_its_subresources() {
     );
     assert_eq!(code, 201, "{second}");
     let second = second["metadata"]["name"].as_str().expect("name").to_string();
-    let waiting = testkit::wait_until("the second log add-on to wait", Duration::from_secs(60), || async {
-        let (_, o, _) = platform_curl(&t, &[&format!("{lc_base}/{second}")], None);
-        o["status"]["reason"].as_str().is_some_and(|r| r.contains(&format!("LogAgent {name}"))).then_some(o)
-    })
+    let waiting = testkit::wait_until(
+        "the second log add-on to wait (its last status is printed)",
+        Duration::from_secs(60),
+        || async {
+            let (_, o, _) = platform_curl(&t, &[&format!("{lc_base}/{second}")], None);
+            eprintln!("second log add-on: {}", o["status"]);
+            o["status"]["reason"].as_str().is_some_and(|r| r.contains(&format!("LogAgent {name}"))).then_some(o)
+        },
+    )
     .await;
     assert_eq!(waiting["status"]["phase"], "Pending", "{waiting}");
     let (code, _, _) = platform_curl(&t, &["-X", "DELETE", &format!("{lc_base}/{second}")], None);
