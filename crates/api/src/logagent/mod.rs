@@ -261,25 +261,7 @@ pub struct LogAgentProxyOptions {
 /// The resource definition of LogAgent.
 #[cfg(feature = "server")]
 pub fn definition() -> apiserver::ResourceDef {
-    use apiserver::{Subresources, Verbs, resource::schema_of, typed};
-    apiserver::ResourceDef {
-        group: GROUP,
-        version: VERSION,
-        kind: INFO.kind,
-        plural: INFO.plural,
-        singular: INFO.singular,
-        short_names: INFO.short_names,
-        categories: &["tkestack", "addons"],
-        namespaced: false,
-        verbs: Verbs::ALL,
-        subresources: Subresources { status: true, finalize: false },
-        columns: vec![],
-        field_selectors: &["spec.tenantID", "spec.clusterName", "spec.version", "status.version", "status.phase"],
-        tenant_field: Some("spec.tenantID"),
-        static_objects: None,
-        schema: schema_of::<LogAgent>,
-        strategy: typed::<LogAgent, _>(crate::platform::addon::AddonStrategy::<LogAgent>::default()),
-    }
+    crate::platform::addon::definition_in::<LogAgent>(GROUP)
 }
 
 /// Every resource of the group, in discovery order.

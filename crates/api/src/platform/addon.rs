@@ -271,9 +271,16 @@ impl<T: Addon> TypedStrategy<T> for AddonStrategy<T> {
 /// The resource definition of an add-on kind.
 #[cfg(feature = "server")]
 pub fn definition<T: Addon>() -> ResourceDef {
+    definition_in::<T>(GROUP)
+}
+
+/// The resource definition of an add-on kind served in `group` (LogAgent is one outside the
+/// platform group).
+#[cfg(feature = "server")]
+pub fn definition_in<T: Addon>(group: &'static str) -> ResourceDef {
     let info = T::info();
     ResourceDef {
-        group: GROUP,
+        group,
         version: VERSION,
         kind: info.kind,
         plural: info.plural,
